@@ -1,0 +1,111 @@
+/*
+ * fs_rpc.h - the RPC transport: protobuf envelopes over nng REQ/REP.
+ *
+ * Client: one REQ socket, one nng context per call in flight, so any number
+ * of threads (or callbacks) can have calls outstanding at once. The dial is
+ * non-blocking: a client opens while the backend is down and connects (and
+ * reconnects) by itself. REQ resends are off: a call is sent once, and a
+ * lost reply surfaces as DEADLINE_EXCEEDED/UNAVAILABLE rather than as a
+ * silent second execution.
+ *
+ * Server: one REP socket with a pool of contexts driven by aio callbacks.
+ * The handler runs on an nng thread and must call fs_srv_reply() exactly
+ * once per call, either before it returns or later from any thread (for
+ * replies that wait on a disk sync). Undecodable envelopes are answered with
+ * INVALID_ARGUMENT by the transport itself; the handler never sees them.
+ *
+ * Every socket has a receive size limit (FS_RPC_MAX_MSG by default).
+ */
+#ifndef PROTO_FS_RPC_H
+#define PROTO_FS_RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flows.pb-c.h"
+
+#define FS_RPC_MAX_MSG (16u * 1024u * 1024u)
+#define FS_RPC_DEFAULT_TIMEOUT_MS 5000u
+
+/* ---- client ------------------------------------------------------------ */
+
+typedef struct fs_client fs_client;
+
+/* Opens a client for url (tcp://host:port or ipc:///path). The dial does not
+ * wait for the backend. Returns 0 or an nng error code (bad url, ...); on
+ * success *out belongs to the caller, who closes it with fs_client_close. */
+int fs_client_open(fs_client **out, const char *url);
+
+/* Adds another backend address to the same socket (REQ then spreads calls
+ * over the connected ones). Returns 0 or an nng error. */
+int fs_client_add_backend(fs_client *c, const char *url);
+
+/* Cancels calls in flight (their callbacks run with UNAVAILABLE), waits for
+ * the callbacks to finish, and frees the client. */
+void fs_client_close(fs_client *c);
+
+/* Per-call options; a NULL options pointer means all defaults. */
+typedef struct fs_call_opts {
+	const char *request_id;        /* NULL: none */
+	uint32_t timeout_ms;           /* 0: FS_RPC_DEFAULT_TIMEOUT_MS */
+	const Flowsvc__Caller *caller; /* NULL: all groups (trusted caller) */
+} fs_call_opts;
+
+/* Completion of an asynchronous call. code is the reply's code, or
+ * FS_UNAVAILABLE (no backend connected, connection lost, client closing),
+ * FS_DEADLINE_EXCEEDED (no reply within the timeout) or FS_INTERNAL
+ * (undecodable reply). reply is the decoded envelope when one arrived
+ * (code == reply->code), else NULL; the callback owns it and frees it with
+ * flowsvc__reply__free_unpacked(reply, NULL). Runs on an nng thread; it
+ * must not block for long. */
+typedef void (*fs_call_cb)(void *arg, int code, Flowsvc__Reply *reply);
+
+/* Sends req (the method's request message, borrowed for the duration of the
+ * call) and arranges for cb to run exactly once with the outcome. Returns 0,
+ * or an fs_code when the call could not even be started, in which case cb
+ * is NOT called. */
+int fs_client_call_async(fs_client *c, Flowsvc__Method method,
+    const ProtobufCMessage *req, const fs_call_opts *opts, fs_call_cb cb,
+    void *arg);
+
+/* The same, waiting for the outcome. Returns the code; *reply_out is set as
+ * for fs_call_cb (caller frees; NULL when no reply arrived). */
+int fs_client_call(fs_client *c, Flowsvc__Method method,
+    const ProtobufCMessage *req, const fs_call_opts *opts,
+    Flowsvc__Reply **reply_out);
+
+/* Unpacks reply->payload with desc. Returns the message (caller frees with
+ * protobuf_c_message_free_unpacked) or NULL when absent or undecodable. */
+ProtobufCMessage *fs_reply_payload(
+    const Flowsvc__Reply *reply, const ProtobufCMessageDescriptor *desc);
+
+/* ---- server ------------------------------------------------------------ */
+
+typedef struct fs_server fs_server;
+typedef struct fs_srv_call fs_srv_call;
+
+/* req is valid until fs_srv_reply is called for the call. */
+typedef void (*fs_srv_handler)(
+    void *arg, fs_srv_call *call, const Flowsvc__Request *req);
+
+/* Listens on url with ncontexts concurrent contexts and starts serving.
+ * Returns 0 or an nng error (address in use, bad url, ...). */
+int fs_server_open(fs_server **out, const char *url, int ncontexts,
+    fs_srv_handler handler, void *arg);
+
+/* Stops receiving, waits for calls in progress to be answered, frees. */
+void fs_server_close(fs_server *s);
+
+/* Sends the reply for call (reply borrowed; request_id is filled in from
+ * the request when unset). After this the call and its request are gone. */
+void fs_srv_reply(fs_srv_call *call, const Flowsvc__Reply *reply);
+
+/* Shorthand: reply with code, message (NULL: the code's default) and an
+ * optional encoded payload message (NULL: none). */
+void fs_srv_reply_code(fs_srv_call *call, int code, const char *message,
+    const ProtobufCMessage *payload);
+
+/* The request's deadline as wall-clock milliseconds, 0 when none. */
+int64_t fs_srv_deadline_ms(const fs_srv_call *call);
+
+#endif
