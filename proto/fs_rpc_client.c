@@ -1,0 +1,391 @@
+/*
+ * fs_rpc_client.c - REQ side of the transport.
+ *
+ * A call owns one nng context and one aio for its whole life: send the
+ * envelope, then receive the reply on the same context. Finished calls go
+ * back on a free list, so a busy client opens contexts only until it reaches
+ * its peak concurrency. The number of connected pipes is tracked through
+ * pipe notifications: with none, a call fails at once with UNAVAILABLE
+ * instead of queueing until its deadline.
+ */
+#include "fs_rpc.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "fs_errors.h"
+#include "fs_util.h"
+
+/* How long fs_client_open waits for the first connection: long enough for a
+ * local backend to accept, short enough not to matter when it is down. */
+#define FS_CLIENT_CONNECT_GRACE_MS 250
+
+enum fs_call_state { CALL_IDLE, CALL_SEND, CALL_RECV };
+
+typedef struct fs_call fs_call;
+struct fs_call {
+	fs_client *client;
+	nng_ctx ctx;
+	nng_aio *aio;
+	enum fs_call_state state;
+	nng_time deadline; /* nng clock, for the receive timeout */
+	fs_call_cb cb;
+	void *arg;
+	fs_call *next; /* free list, and the list of all calls */
+	fs_call *all_next;
+};
+
+struct fs_client {
+	nng_socket sock;
+	nng_mtx *mtx;
+	nng_cv *cv;
+	fs_call *free;      /* idle calls (mtx) */
+	fs_call *all;       /* every call ever made, for close (mtx) */
+	int busy;           /* calls in flight (mtx) */
+	atomic_int pipes;   /* connected backends */
+};
+
+static void fs_call_cb_aio(void *arg);
+
+static void
+fs_client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	fs_client *c = arg;
+	(void) p;
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		atomic_fetch_add(&c->pipes, 1);
+		nng_mtx_lock(c->mtx);
+		nng_cv_wake(c->cv);
+		nng_mtx_unlock(c->mtx);
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		atomic_fetch_sub(&c->pipes, 1);
+	}
+}
+
+int
+fs_client_add_backend(fs_client *c, const char *url)
+{
+	return nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
+}
+
+int
+fs_client_open(fs_client **out, const char *url)
+{
+	fs_client *c;
+	int rv;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NNG_ENOMEM;
+	atomic_init(&c->pipes, 0);
+	if ((rv = nng_mtx_alloc(&c->mtx)) != 0) {
+		free(c);
+		return rv;
+	}
+	if ((rv = nng_cv_alloc(&c->cv, c->mtx)) != 0) {
+		nng_mtx_free(c->mtx);
+		free(c);
+		return rv;
+	}
+	if ((rv = nng_req0_open(&c->sock)) != 0)
+		goto fail_nosock;
+	/* No resends: a call runs at most once unless a connection drops
+	 * (see README, "Delivery"). Must be set before contexts open. */
+	if ((rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
+	         NNG_DURATION_INFINITE)) != 0 ||
+	    (rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
+	         FS_RPC_MAX_MSG)) != 0 ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50)) != 0 ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000)) != 0 ||
+	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST,
+	         fs_client_pipe_cb, c)) != 0 ||
+	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST,
+	         fs_client_pipe_cb, c)) != 0 ||
+	    (rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0)
+		goto fail;
+
+	nng_time until = nng_clock() + FS_CLIENT_CONNECT_GRACE_MS;
+	nng_mtx_lock(c->mtx);
+	while (atomic_load(&c->pipes) == 0)
+		if (nng_cv_until(c->cv, until) == NNG_ETIMEDOUT)
+			break;
+	nng_mtx_unlock(c->mtx);
+	*out = c;
+	return 0;
+
+fail:
+	nng_close(c->sock);
+fail_nosock:
+	nng_cv_free(c->cv);
+	nng_mtx_free(c->mtx);
+	free(c);
+	return rv;
+}
+
+void
+fs_client_close(fs_client *c)
+{
+	if (c == NULL)
+		return;
+	/* Closing the socket aborts every operation; each call's callback
+	 * then completes with UNAVAILABLE and returns the call. */
+	nng_close(c->sock);
+	nng_mtx_lock(c->mtx);
+	while (c->busy > 0)
+		nng_cv_wait(c->cv);
+	fs_call *all = c->all;
+	c->all = NULL;
+	nng_mtx_unlock(c->mtx);
+	while (all != NULL) {
+		fs_call *next = all->all_next;
+		nng_aio_free(all->aio);
+		free(all);
+		all = next;
+	}
+	nng_cv_free(c->cv);
+	nng_mtx_free(c->mtx);
+	free(c);
+}
+
+static fs_call *
+fs_call_get(fs_client *c)
+{
+	fs_call *call;
+
+	nng_mtx_lock(c->mtx);
+	if ((call = c->free) != NULL) {
+		c->free = call->next;
+		c->busy++;
+		nng_mtx_unlock(c->mtx);
+		return call;
+	}
+	nng_mtx_unlock(c->mtx);
+
+	if ((call = calloc(1, sizeof(*call))) == NULL)
+		return NULL;
+	call->client = c;
+	if (nng_aio_alloc(&call->aio, fs_call_cb_aio, call) != 0) {
+		free(call);
+		return NULL;
+	}
+	if (nng_ctx_open(&call->ctx, c->sock) != 0) {
+		nng_aio_free(call->aio);
+		free(call);
+		return NULL;
+	}
+	nng_mtx_lock(c->mtx);
+	call->all_next = c->all;
+	c->all = call;
+	c->busy++;
+	nng_mtx_unlock(c->mtx);
+	return call;
+}
+
+static void
+fs_call_put(fs_call *call)
+{
+	fs_client *c = call->client;
+
+	call->state = CALL_IDLE;
+	call->cb = NULL;
+	nng_mtx_lock(c->mtx);
+	call->next = c->free;
+	c->free = call;
+	if (--c->busy == 0)
+		nng_cv_wake(c->cv);
+	nng_mtx_unlock(c->mtx);
+}
+
+static void
+fs_call_finish(fs_call *call, int code, Flowsvc__Reply *reply)
+{
+	fs_call_cb cb = call->cb;
+	void *arg = call->arg;
+
+	/* The call goes back to the free list only after the callback, so
+	 * its aio is never restarted by another thread while this callback
+	 * still runs on it. */
+	cb(arg, code, reply);
+	fs_call_put(call);
+}
+
+static int
+fs_nng_to_code(int rv)
+{
+	return rv == NNG_ETIMEDOUT ? FS_DEADLINE_EXCEEDED : FS_UNAVAILABLE;
+}
+
+static void
+fs_call_cb_aio(void *arg)
+{
+	fs_call *call = arg;
+	int rv = nng_aio_result(call->aio);
+
+	if (call->state == CALL_SEND) {
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(call->aio));
+			nng_aio_set_msg(call->aio, NULL);
+			fs_call_finish(call, fs_nng_to_code(rv), NULL);
+			return;
+		}
+		call->state = CALL_RECV;
+		nng_time now = nng_clock();
+		nng_aio_set_timeout(call->aio, call->deadline > now
+		        ? (nng_duration) (call->deadline - now)
+		        : 1);
+		nng_ctx_recv(call->ctx, call->aio);
+		return;
+	}
+
+	if (rv != 0) {
+		fs_call_finish(call, fs_nng_to_code(rv), NULL);
+		return;
+	}
+	nng_msg *msg = nng_aio_get_msg(call->aio);
+	nng_aio_set_msg(call->aio, NULL);
+	Flowsvc__Reply *reply = flowsvc__reply__unpack(
+	    NULL, nng_msg_len(msg), nng_msg_body(msg));
+	nng_msg_free(msg);
+	if (reply == NULL) {
+		fs_call_finish(call, FS_INTERNAL, NULL);
+		return;
+	}
+	fs_call_finish(call, (int) reply->code, reply);
+}
+
+/* Packs the envelope for req into a new nng message. */
+static int
+fs_envelope_pack(nng_msg **out, Flowsvc__Method method,
+    const ProtobufCMessage *req, const fs_call_opts *opts,
+    uint32_t timeout_ms)
+{
+	Flowsvc__Request env = FLOWSVC__REQUEST__INIT;
+	uint8_t *payload = NULL;
+	size_t plen = 0;
+	nng_msg *msg;
+
+	env.method = method;
+	if (opts != NULL && opts->request_id != NULL)
+		env.request_id = (char *) opts->request_id;
+	if (opts != NULL && opts->caller != NULL)
+		env.caller = (Flowsvc__Caller *) opts->caller;
+	env.has_deadline_unix_ms = 1;
+	env.deadline_unix_ms = fs_now_ms() + timeout_ms;
+	if (req != NULL) {
+		plen = protobuf_c_message_get_packed_size(req);
+		if (plen > 0 && (payload = malloc(plen)) == NULL)
+			return FS_RESOURCE_EXHAUSTED;
+		protobuf_c_message_pack(req, payload);
+		env.has_payload = 1;
+		env.payload.data = payload;
+		env.payload.len = plen;
+	}
+	size_t len = flowsvc__request__get_packed_size(&env);
+	if (len > FS_RPC_MAX_MSG) {
+		free(payload);
+		return FS_INVALID_ARGUMENT;
+	}
+	if (nng_msg_alloc(&msg, len) != 0) {
+		free(payload);
+		return FS_RESOURCE_EXHAUSTED;
+	}
+	flowsvc__request__pack(&env, nng_msg_body(msg));
+	free(payload);
+	*out = msg;
+	return 0;
+}
+
+int
+fs_client_call_async(fs_client *c, Flowsvc__Method method,
+    const ProtobufCMessage *req, const fs_call_opts *opts, fs_call_cb cb,
+    void *arg)
+{
+	uint32_t timeout_ms = opts != NULL && opts->timeout_ms != 0
+	    ? opts->timeout_ms
+	    : FS_RPC_DEFAULT_TIMEOUT_MS;
+	nng_msg *msg;
+	fs_call *call;
+	int rv;
+
+	if (atomic_load(&c->pipes) == 0)
+		return FS_UNAVAILABLE;
+	if ((rv = fs_envelope_pack(&msg, method, req, opts, timeout_ms)) != 0)
+		return rv;
+	if ((call = fs_call_get(c)) == NULL) {
+		nng_msg_free(msg);
+		return FS_RESOURCE_EXHAUSTED;
+	}
+	call->cb = cb;
+	call->arg = arg;
+	call->state = CALL_SEND;
+	call->deadline = nng_clock() + timeout_ms;
+	nng_aio_set_msg(call->aio, msg);
+	nng_aio_set_timeout(call->aio, (nng_duration) timeout_ms);
+	nng_ctx_send(call->ctx, call->aio);
+	return 0;
+}
+
+struct fs_sync {
+	nng_mtx *mtx;
+	nng_cv *cv;
+	bool done;
+	int code;
+	Flowsvc__Reply *reply;
+};
+
+static void
+fs_sync_cb(void *arg, int code, Flowsvc__Reply *reply)
+{
+	struct fs_sync *s = arg;
+
+	nng_mtx_lock(s->mtx);
+	s->code = code;
+	s->reply = reply;
+	s->done = true;
+	nng_cv_wake(s->cv);
+	nng_mtx_unlock(s->mtx);
+}
+
+int
+fs_client_call(fs_client *c, Flowsvc__Method method,
+    const ProtobufCMessage *req, const fs_call_opts *opts,
+    Flowsvc__Reply **reply_out)
+{
+	struct fs_sync s = {0};
+	int rv;
+
+	*reply_out = NULL;
+	if (nng_mtx_alloc(&s.mtx) != 0)
+		return FS_RESOURCE_EXHAUSTED;
+	if (nng_cv_alloc(&s.cv, s.mtx) != 0) {
+		nng_mtx_free(s.mtx);
+		return FS_RESOURCE_EXHAUSTED;
+	}
+	rv = fs_client_call_async(c, method, req, opts, fs_sync_cb, &s);
+	if (rv == 0) {
+		nng_mtx_lock(s.mtx);
+		while (!s.done)
+			nng_cv_wait(s.cv);
+		nng_mtx_unlock(s.mtx);
+		rv = s.code;
+		*reply_out = s.reply;
+	}
+	nng_cv_free(s.cv);
+	nng_mtx_free(s.mtx);
+	return rv;
+}
+
+ProtobufCMessage *
+fs_reply_payload(
+    const Flowsvc__Reply *reply, const ProtobufCMessageDescriptor *desc)
+{
+	if (reply == NULL || !reply->has_payload)
+		return NULL;
+	return protobuf_c_message_unpack(
+	    desc, NULL, reply->payload.len, reply->payload.data);
+}
