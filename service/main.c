@@ -1,0 +1,213 @@
+/*
+ * flow-service: the backend. Flags, signals and wiring; the work is in
+ * svc.c (handlers, write path) and store.c (indexes).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+
+#include "fs_rpc.h"
+#include "fs_util.h"
+#include "svc.h"
+
+struct config {
+	const char *listen;
+	const char *data_dir;
+	const char *fsync;
+	long contexts;
+};
+
+enum opt_type { OPT_STR, OPT_INT, OPT_ENUM };
+
+/* One table drives parsing, defaults and --help. */
+static const struct opt {
+	const char *name;
+	enum opt_type type;
+	size_t off;
+	const char *def;
+	long min, max;
+	const char *choices; /* OPT_ENUM: "a|b|c" */
+	const char *help;
+} opts[] = {
+    {"listen", OPT_STR, offsetof(struct config, listen),
+        "tcp://127.0.0.1:5555", 0, 0, NULL,
+        "nng URL to serve RPC on (tcp://host:port or ipc:///path)"},
+    {"data-dir", OPT_STR, offsetof(struct config, data_dir), "./data", 0,
+        0, NULL, "directory for the snapshot and the change log"},
+    {"fsync", OPT_ENUM, offsetof(struct config, fsync), "everysec", 0, 0,
+        "always|everysec|no",
+        "when the change log is synced to disk: before every reply, once "
+        "a second, or when the OS decides"},
+    {"contexts", OPT_INT, offsetof(struct config, contexts), "256", 1,
+        4096, NULL, "RPC requests served concurrently"},
+};
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static void
+logf_(const char *level, const char *fmt, ...)
+{
+	char ts[FS_TIME_STRLEN + 1];
+	va_list ap;
+
+	fs_time_format(fs_now_us(), ts);
+	fprintf(stderr, "%s flow-service[%d] %s: ", ts, (int) getpid(), level);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: flow-service [options]\n\noptions:\n");
+	for (size_t i = 0; i < NOPTS; i++) {
+		char arg[64];
+		snprintf(arg, sizeof(arg), "--%s %s", opts[i].name,
+		    opts[i].type == OPT_ENUM ? opts[i].choices
+		    : opts[i].type == OPT_INT ? "N"
+		                              : "VALUE");
+		fprintf(f, "  %-28s %s (default: %s)\n", arg, opts[i].help,
+		    opts[i].def);
+	}
+	fprintf(f, "  %-28s %s\n", "--help", "show this help");
+}
+
+static int
+set_opt(struct config *cfg, const struct opt *o, const char *val)
+{
+	char *p = (char *) cfg + o->off;
+
+	switch (o->type) {
+	case OPT_STR:
+		*(const char **) (void *) p = val;
+		return 0;
+	case OPT_ENUM: {
+		size_t n = strlen(val);
+		const char *c = o->choices;
+		while (c != NULL && *c != '\0') {
+			const char *bar = strchr(c, '|');
+			size_t len = bar ? (size_t) (bar - c) : strlen(c);
+			if (len == n && strncmp(c, val, n) == 0) {
+				*(const char **) (void *) p = val;
+				return 0;
+			}
+			c = bar ? bar + 1 : NULL;
+		}
+		return -1;
+	}
+	case OPT_INT: {
+		char *end;
+		errno = 0;
+		long v = strtol(val, &end, 10);
+		if (errno != 0 || *end != '\0' || end == val || v < o->min ||
+		    v > o->max)
+			return -1;
+		*(long *) (void *) p = v;
+		return 0;
+	}
+	}
+	return -1;
+}
+
+static int
+parse_args(struct config *cfg, int argc, char **argv)
+{
+	for (size_t i = 0; i < NOPTS; i++)
+		if (set_opt(cfg, &opts[i], opts[i].def) != 0)
+			abort(); /* a bad default is a programming error */
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			exit(0);
+		}
+		if (strncmp(a, "--", 2) != 0) {
+			fprintf(stderr, "flow-service: unexpected argument '%s'\n",
+			    a);
+			return -1;
+		}
+		const char *name = a + 2, *val = strchr(name, '=');
+		size_t nlen = val ? (size_t) (val - name) : strlen(name);
+		const struct opt *o = NULL;
+		for (size_t j = 0; j < NOPTS; j++)
+			if (strlen(opts[j].name) == nlen &&
+			    strncmp(opts[j].name, name, nlen) == 0)
+				o = &opts[j];
+		if (o == NULL) {
+			fprintf(stderr, "flow-service: unknown option '%s'\n", a);
+			return -1;
+		}
+		if (val != NULL) {
+			val++;
+		} else if (i + 1 < argc) {
+			val = argv[++i];
+		} else {
+			fprintf(stderr, "flow-service: --%s needs a value\n",
+			    o->name);
+			return -1;
+		}
+		if (set_opt(cfg, o, val) != 0) {
+			fprintf(stderr, "flow-service: bad value '%s' for --%s\n",
+			    val, o->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config cfg;
+	sigset_t sigs;
+	svc_opts so = {0};
+	char err[512];
+	svc *s;
+	fs_server *srv;
+	int rv, sig;
+
+	if (parse_args(&cfg, argc, argv) != 0) {
+		usage(stderr);
+		return 2;
+	}
+
+	/* Block the stop signals in every thread (nng's inherit this mask)
+	 * and take them synchronously in main with sigwait. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	so.data_dir = cfg.data_dir;
+	if (svc_open(&s, &so, err, sizeof(err)) != 0) {
+		logf_("error", "cannot start: %s", err);
+		return 1;
+	}
+	if ((rv = fs_server_open(&srv, cfg.listen, (int) cfg.contexts,
+	         svc_handle, s)) != 0) {
+		logf_("error", "cannot listen on %s: %s", cfg.listen,
+		    nng_strerror(rv));
+		svc_close(s);
+		return 1;
+	}
+	logf_("info", "serving on %s (data dir %s, fsync %s, %ld contexts)",
+	    cfg.listen, cfg.data_dir, cfg.fsync, cfg.contexts);
+
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	logf_("info", "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	fs_server_close(srv);
+	svc_close(s);
+	logf_("info", "stopped");
+	return 0;
+}

@@ -1,0 +1,637 @@
+/*
+ * store.c - hash indexes and intrusive lists over component records.
+ */
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fs_util.h"
+
+/* ---- intrusive hash table ----------------------------------------------- */
+
+typedef struct htab {
+	hnode **slots;
+	size_t mask; /* slots - 1; slots is a power of two */
+	size_t count;
+} htab;
+
+#define HTAB_MIN 1024u
+
+static int
+htab_init(htab *t)
+{
+	if ((t->slots = calloc(HTAB_MIN, sizeof(*t->slots))) == NULL)
+		return -1;
+	t->mask = HTAB_MIN - 1;
+	t->count = 0;
+	return 0;
+}
+
+/* Doubles the table when it is full (load factor 1). On allocation failure
+ * the table stays as it is, only slower. */
+static void
+htab_grow(htab *t)
+{
+	size_t n = (t->mask + 1) * 2;
+	hnode **slots = calloc(n, sizeof(*slots));
+
+	if (slots == NULL)
+		return;
+	for (size_t i = 0; i <= t->mask; i++) {
+		hnode *e = t->slots[i];
+		while (e != NULL) {
+			hnode *next = e->next;
+			size_t j = e->hash & (n - 1);
+			e->next = slots[j];
+			slots[j] = e;
+			e = next;
+		}
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->mask = n - 1;
+}
+
+static void
+htab_add(htab *t, hnode *e)
+{
+	if (t->count > t->mask)
+		htab_grow(t);
+	size_t i = e->hash & t->mask;
+	e->next = t->slots[i];
+	t->slots[i] = e;
+	t->count++;
+}
+
+static void
+htab_del(htab *t, hnode *e)
+{
+	hnode **pp = &t->slots[e->hash & t->mask];
+	while (*pp != NULL) {
+		if (*pp == e) {
+			*pp = e->next;
+			t->count--;
+			return;
+		}
+		pp = &(*pp)->next;
+	}
+}
+
+static hnode *
+htab_first(const htab *t, uint64_t hash)
+{
+	hnode *e = t->slots[hash & t->mask];
+	while (e != NULL && e->hash != hash)
+		e = e->next;
+	return e;
+}
+
+static hnode *
+htab_next(const hnode *e)
+{
+	uint64_t hash = e->hash;
+	for (e = e->next; e != NULL && e->hash != hash; e = e->next)
+		;
+	return (hnode *) e;
+}
+
+#define container_of(p, type, member) \
+	((type *) (void *) ((char *) (p) - offsetof(type, member)))
+
+/* ---- hashing ------------------------------------------------------------ */
+
+static uint64_t
+mix64(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+/* FNV-1a over the ASCII-folded string, continuing from h. */
+static uint64_t
+hash_ci(uint64_t h, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char) *s;
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char) (c + 32);
+		h = (h ^ c) * 0x100000001b3ULL;
+	}
+	return (h ^ 0xff) * 0x100000001b3ULL; /* terminator: "a"+"b" != "ab" */
+}
+
+static uint64_t
+hash_id(const uint8_t id[16])
+{
+	uint64_t h;
+	memcpy(&h, id, sizeof(h));
+	return mix64(h);
+}
+
+static uint64_t
+hash_key(int kind, const char *group, const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t) kind;
+	h = hash_ci(h, group);
+	return mix64(hash_ci(h, name));
+}
+
+enum { BUCKET_GROUP = 1, BUCKET_NAME = 2 };
+
+static uint64_t
+hash_bucket(int kind, int which, const char *key)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t) (kind * 4 + which);
+	return mix64(hash_ci(h, key));
+}
+
+/* ---- the store ---------------------------------------------------------- */
+
+struct bucket {
+	hnode h;
+	uint8_t kind, which;
+	char *key;
+	comp *head, *tail;
+};
+
+struct kindlist {
+	comp *head, *tail;
+	size_t count;
+};
+
+struct store {
+	htab ids;
+	htab keys;
+	htab buckets;
+	struct kindlist kinds[3]; /* indexed by Flowsvc__Kind; 0 unused */
+	uint64_t last_seq;
+	uint32_t visit_epoch;
+};
+
+store *
+store_new(void)
+{
+	store *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	if (htab_init(&s->ids) != 0 || htab_init(&s->keys) != 0 ||
+	    htab_init(&s->buckets) != 0) {
+		free(s->ids.slots);
+		free(s->keys.slots);
+		free(s->buckets.slots);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void
+comp_free(comp *c)
+{
+	free(c->name);
+	free(c->group);
+	free(c->uses);
+	free(c->packed);
+	free(c);
+}
+
+void
+store_free(store *s)
+{
+	if (s == NULL)
+		return;
+	for (int k = 1; k <= 2; k++) {
+		comp *c = s->kinds[k].head;
+		while (c != NULL) {
+			comp *next = c->next;
+			comp_free(c);
+			c = next;
+		}
+	}
+	for (size_t i = 0; i <= s->buckets.mask; i++) {
+		hnode *e = s->buckets.slots[i];
+		while (e != NULL) {
+			hnode *next = e->next;
+			struct bucket *b = container_of(e, struct bucket, h);
+			free(b->key);
+			free(b);
+			e = next;
+		}
+	}
+	free(s->ids.slots);
+	free(s->keys.slots);
+	free(s->buckets.slots);
+	free(s);
+}
+
+static int
+valid_kind(int kind)
+{
+	return kind == FLOWSVC__KIND__FLOW || kind == FLOWSVC__KIND__APP;
+}
+
+size_t
+store_count(const store *s, int kind)
+{
+	return valid_kind(kind) ? s->kinds[kind].count : 0;
+}
+
+uint64_t
+store_last_seq(const store *s)
+{
+	return s->last_seq;
+}
+
+comp *
+store_get(const store *s, const uint8_t id[16])
+{
+	for (hnode *e = htab_first(&s->ids, hash_id(id)); e != NULL;
+	     e = htab_next(e)) {
+		comp *c = container_of(e, comp, id_h);
+		if (memcmp(c->id, id, 16) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+comp *
+store_find(const store *s, int kind, const char *group, const char *name)
+{
+	uint64_t h = hash_key(kind, group, name);
+
+	for (hnode *e = htab_first(&s->keys, h); e != NULL; e = htab_next(e)) {
+		comp *c = container_of(e, comp, key_h);
+		if (c->kind == kind && strcasecmp(c->name, name) == 0 &&
+		    strcasecmp(c->group, group) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+static struct bucket *
+bucket_find(const store *s, int kind, int which, const char *key)
+{
+	uint64_t h = hash_bucket(kind, which, key);
+
+	for (hnode *e = htab_first(&s->buckets, h); e != NULL;
+	     e = htab_next(e)) {
+		struct bucket *b = container_of(e, struct bucket, h);
+		if (b->kind == kind && b->which == which &&
+		    strcasecmp(b->key, key) == 0)
+			return b;
+	}
+	return NULL;
+}
+
+static struct bucket *
+bucket_get(store *s, int kind, int which, const char *key)
+{
+	struct bucket *b = bucket_find(s, kind, which, key);
+
+	if (b != NULL)
+		return b;
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return NULL;
+	if ((b->key = strdup(key)) == NULL) {
+		free(b);
+		return NULL;
+	}
+	b->kind = (uint8_t) kind;
+	b->which = (uint8_t) which;
+	b->h.hash = hash_bucket(kind, which, key);
+	htab_add(&s->buckets, &b->h);
+	return b;
+}
+
+static void
+bucket_release(store *s, struct bucket *b)
+{
+	if (b->head != NULL)
+		return;
+	htab_del(&s->buckets, &b->h);
+	free(b->key);
+	free(b);
+}
+
+comp *
+store_first(const store *s, int kind, const char *group, const char *name)
+{
+	if (!valid_kind(kind))
+		return NULL;
+	if (group != NULL && name != NULL)
+		return store_find(s, kind, group, name);
+	if (group != NULL) {
+		struct bucket *b = bucket_find(s, kind, BUCKET_GROUP, group);
+		return b != NULL ? b->head : NULL;
+	}
+	if (name != NULL) {
+		struct bucket *b = bucket_find(s, kind, BUCKET_NAME, name);
+		return b != NULL ? b->head : NULL;
+	}
+	return s->kinds[kind].head;
+}
+
+comp *
+store_next(const comp *c, const char *group, const char *name)
+{
+	if (group != NULL && name != NULL)
+		return NULL; /* (kind, group, name) is unique */
+	if (group != NULL)
+		return c->gnext;
+	if (name != NULL)
+		return c->nnext;
+	return c->next;
+}
+
+/* ---- edges -------------------------------------------------------------- */
+
+static void
+edges_unlink(comp *c)
+{
+	for (uint32_t i = 0; i < c->nuses; i++) {
+		comp_edge *e = &c->uses[i];
+		if (e->prev != NULL)
+			e->prev->next = e->next;
+		else
+			e->flow->users = e->next;
+		if (e->next != NULL)
+			e->next->prev = e->prev;
+		e->flow->nusers--;
+	}
+}
+
+static void
+edges_link(comp *c)
+{
+	for (uint32_t i = 0; i < c->nuses; i++) {
+		comp_edge *e = &c->uses[i];
+		e->user = c;
+		e->prev = NULL;
+		e->next = e->flow->users;
+		if (e->next != NULL)
+			e->next->prev = e;
+		e->flow->users = e;
+		e->flow->nusers++;
+	}
+}
+
+/* Resolves msg->flows into a new edge array. Returns 0, -1 (memory) or -2
+ * (an id that is not an existing flow). */
+static int
+edges_resolve(const store *s, const Flowsvc__Component *msg, comp_edge **out)
+{
+	comp_edge *edges = NULL;
+
+	*out = NULL;
+	if (msg->n_flows == 0)
+		return 0;
+	if ((edges = calloc(msg->n_flows, sizeof(*edges))) == NULL)
+		return -1;
+	for (size_t i = 0; i < msg->n_flows; i++) {
+		uint8_t id[16];
+		comp *f;
+		if (fs_uuid_parse(msg->flows[i], id) != 0 ||
+		    (f = store_get(s, id)) == NULL ||
+		    f->kind != FLOWSVC__KIND__FLOW) {
+			free(edges);
+			return -2;
+		}
+		edges[i].flow = f;
+	}
+	*out = edges;
+	return 0;
+}
+
+/* ---- list membership ---------------------------------------------------- */
+
+static void
+lists_link(store *s, comp *c)
+{
+	struct kindlist *kl = &s->kinds[c->kind];
+
+	c->prev = kl->tail;
+	c->next = NULL;
+	if (kl->tail != NULL)
+		kl->tail->next = c;
+	else
+		kl->head = c;
+	kl->tail = c;
+	kl->count++;
+
+	c->gprev = c->gb->tail;
+	c->gnext = NULL;
+	if (c->gb->tail != NULL)
+		c->gb->tail->gnext = c;
+	else
+		c->gb->head = c;
+	c->gb->tail = c;
+
+	c->nprev = c->nb->tail;
+	c->nnext = NULL;
+	if (c->nb->tail != NULL)
+		c->nb->tail->nnext = c;
+	else
+		c->nb->head = c;
+	c->nb->tail = c;
+}
+
+static void
+lists_unlink(store *s, comp *c)
+{
+	struct kindlist *kl = &s->kinds[c->kind];
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		kl->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		kl->tail = c->prev;
+	kl->count--;
+
+	if (c->gprev != NULL)
+		c->gprev->gnext = c->gnext;
+	else
+		c->gb->head = c->gnext;
+	if (c->gnext != NULL)
+		c->gnext->gprev = c->gprev;
+	else
+		c->gb->tail = c->gprev;
+
+	if (c->nprev != NULL)
+		c->nprev->nnext = c->nnext;
+	else
+		c->nb->head = c->nnext;
+	if (c->nnext != NULL)
+		c->nnext->nprev = c->nprev;
+	else
+		c->nb->tail = c->nprev;
+}
+
+/* ---- mutations ---------------------------------------------------------- */
+
+static int
+pack_msg(const Flowsvc__Component *msg, uint8_t **out, uint32_t *len)
+{
+	size_t n = flowsvc__component__get_packed_size(msg);
+
+	if (n > UINT32_MAX || (*out = malloc(n > 0 ? n : 1)) == NULL)
+		return -1;
+	flowsvc__component__pack(msg, *out);
+	*len = (uint32_t) n;
+	return 0;
+}
+
+int
+store_put(store *s, const Flowsvc__Component *msg, int status, uint64_t seq,
+    comp **out)
+{
+	uint8_t id[16];
+	comp_edge *edges;
+	uint8_t *packed;
+	uint32_t plen;
+	int rv;
+
+	if (fs_uuid_parse(msg->id, id) != 0 || !valid_kind((int) msg->kind))
+		return -2;
+	if ((rv = edges_resolve(s, msg, &edges)) != 0)
+		return rv;
+	if (pack_msg(msg, &packed, &plen) != 0) {
+		free(edges);
+		return -1;
+	}
+
+	comp *c = store_get(s, id);
+	if (c != NULL) {
+		/* Replace: name, group and kind never change after creation,
+		 * so the indexes stay; only content and edges move. */
+		if (c->kind != msg->kind) {
+			free(edges);
+			free(packed);
+			return -2;
+		}
+		edges_unlink(c);
+		free(c->uses);
+		free(c->packed);
+		c->uses = edges;
+		c->nuses = (uint32_t) msg->n_flows;
+		c->packed = packed;
+		c->packed_len = plen;
+		c->status = (uint8_t) status;
+		edges_link(c);
+		if (out != NULL)
+			*out = c;
+		return 0;
+	}
+
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->name = strdup(msg->name)) == NULL ||
+	    (c->group = strdup(msg->group)) == NULL ||
+	    (c->gb = bucket_get(s, (int) msg->kind, BUCKET_GROUP, msg->group)) ==
+	        NULL ||
+	    (c->nb = bucket_get(s, (int) msg->kind, BUCKET_NAME, msg->name)) ==
+	        NULL) {
+		if (c != NULL) {
+			if (c->gb != NULL)
+				bucket_release(s, c->gb);
+			free(c->name);
+			free(c->group);
+			free(c);
+		}
+		free(edges);
+		free(packed);
+		return -1;
+	}
+	memcpy(c->id, id, 16);
+	c->kind = (uint8_t) msg->kind;
+	c->status = (uint8_t) status;
+	c->seq = seq != 0 ? seq : s->last_seq + 1;
+	if (c->seq > s->last_seq)
+		s->last_seq = c->seq;
+	c->uses = edges;
+	c->nuses = (uint32_t) msg->n_flows;
+	c->packed = packed;
+	c->packed_len = plen;
+	c->id_h.hash = hash_id(id);
+	c->key_h.hash = hash_key(c->kind, c->group, c->name);
+	htab_add(&s->ids, &c->id_h);
+	htab_add(&s->keys, &c->key_h);
+	lists_link(s, c);
+	edges_link(c);
+	if (out != NULL)
+		*out = c;
+	return 0;
+}
+
+void
+store_delete(store *s, comp *c)
+{
+	edges_unlink(c);
+	htab_del(&s->ids, &c->id_h);
+	htab_del(&s->keys, &c->key_h);
+	lists_unlink(s, c);
+	bucket_release(s, c->gb);
+	bucket_release(s, c->nb);
+	comp_free(c);
+}
+
+Flowsvc__Component *
+store_unpack(const comp *c)
+{
+	return flowsvc__component__unpack(NULL, c->packed_len, c->packed);
+}
+
+int
+store_reaches(store *s, comp *from, const comp *to)
+{
+	comp **stack;
+	size_t n = 0, cap = 64;
+	int found = 0;
+
+	if (from == to)
+		return 1;
+	if (++s->visit_epoch == 0) {
+		/* Epoch wrapped: clear every mark once. */
+		for (int k = 1; k <= 2; k++)
+			for (comp *c = s->kinds[k].head; c; c = c->next)
+				c->visit = 0;
+		s->visit_epoch = 1;
+	}
+	if ((stack = malloc(cap * sizeof(*stack))) == NULL)
+		return 1; /* refuse rather than risk a cycle */
+	from->visit = s->visit_epoch;
+	stack[n++] = from;
+	while (n > 0 && !found) {
+		comp *c = stack[--n];
+		for (uint32_t i = 0; i < c->nuses; i++) {
+			comp *f = c->uses[i].flow;
+			if (f == to) {
+				found = 1;
+				break;
+			}
+			if (f->visit == s->visit_epoch)
+				continue;
+			f->visit = s->visit_epoch;
+			if (n == cap) {
+				comp **ns = realloc(stack, 2 * cap * sizeof(*ns));
+				if (ns == NULL) {
+					found = 1;
+					break;
+				}
+				stack = ns;
+				cap *= 2;
+			}
+			stack[n++] = f;
+		}
+	}
+	free(stack);
+	return found;
+}

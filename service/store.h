@@ -1,0 +1,107 @@
+/*
+ * store.h - the in-memory component store.
+ *
+ * Components (flows and apps) are indexed by id, by (kind, group, name)
+ * case-insensitively, by (kind, group) and by (kind, name) for filters, and
+ * kept in creation order per kind. Every lookup is a hash probe; lists walk
+ * an intrusive list in creation order. Each component keeps the edges to the
+ * flows it uses and, on each flow, the list of its users, so "in use" and
+ * cycle checks never scan the store.
+ *
+ * A component's wire form (packed Flowsvc__Component) is kept alongside, so
+ * a read copies bytes instead of re-encoding, and snapshots write it as is.
+ *
+ * The store does no locking and no I/O: its owner (service/svc.c)
+ * serialises writers against readers. Names and groups are ASCII by the
+ * rules, so case folding is ASCII folding.
+ */
+#ifndef SERVICE_STORE_H
+#define SERVICE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flows.pb-c.h"
+
+typedef struct store store;
+typedef struct comp comp;
+
+/* A reference from user to a flow it uses (an element of user->uses, and a
+ * node in the used flow's list of users). */
+typedef struct comp_edge {
+	comp *user;
+	comp *flow;
+	struct comp_edge *prev, *next; /* in flow's users list */
+} comp_edge;
+
+typedef struct hnode {
+	struct hnode *next;
+	uint64_t hash;
+} hnode;
+
+struct bucket; /* a (kind, key) list head, for group and name filters */
+
+struct comp {
+	uint8_t id[16];
+	uint8_t kind;   /* Flowsvc__Kind: FLOW or APP */
+	uint8_t status; /* Flowsvc__Status */
+	uint32_t visit; /* traversal mark, see store_reaches */
+	uint64_t seq;   /* creation order, unique, increasing */
+	char *name;     /* as created */
+	char *group;    /* as created */
+	comp_edge *uses; /* array of nuses edges */
+	uint32_t nuses;
+	uint32_t nusers;
+	comp_edge *users; /* edges whose flow is this component */
+	uint8_t *packed;  /* Flowsvc__Component, packed */
+	uint32_t packed_len;
+	hnode id_h;
+	hnode key_h;
+	comp *prev, *next;   /* per kind, creation order */
+	comp *gprev, *gnext; /* same (kind, group) */
+	comp *nprev, *nnext; /* same (kind, name) */
+	struct bucket *gb, *nb;
+};
+
+/* Returns a new empty store, or NULL when out of memory. Free with
+ * store_free. */
+store *store_new(void);
+void store_free(store *s);
+
+/* Number of components of a kind (FLOW or APP). */
+size_t store_count(const store *s, int kind);
+
+/* Highest seq ever assigned (0 when none). */
+uint64_t store_last_seq(const store *s);
+
+/* Lookups; NULL when absent. The result is borrowed: valid until the next
+ * mutation of the store. */
+comp *store_get(const store *s, const uint8_t id[16]);
+comp *store_find(const store *s, int kind, const char *group, const char *name);
+
+/* Creation-ordered iteration, optionally filtered (NULL filter = any).
+ * Matching is case-insensitive and exact. */
+comp *store_first(const store *s, int kind, const char *group, const char *name);
+comp *store_next(const comp *c, const char *group, const char *name);
+
+/* Inserts or replaces the component msg->id with the content of msg (all
+ * fields), with the given status. For a new component, seq 0 assigns the
+ * next sequence number; a replayed one passes its stored seq. Every id in
+ * msg->flows must name an existing flow (callers validate first). Returns
+ * 0, -1 when out of memory (store unchanged) or -2 on a broken reference or
+ * id (store unchanged). *out (optional) receives the record. */
+int store_put(store *s, const Flowsvc__Component *msg, int status,
+    uint64_t seq, comp **out);
+
+/* Removes c and its outgoing edges; c must have no users. c is freed. */
+void store_delete(store *s, comp *c);
+
+/* Decodes c's wire form; caller frees with
+ * flowsvc__component__free_unpacked. NULL when out of memory. */
+Flowsvc__Component *store_unpack(const comp *c);
+
+/* 1 when `to` can be reached from `from` by following uses edges
+ * (from == to counts), else 0. O(components reachable from `from`). */
+int store_reaches(store *s, comp *from, const comp *to);
+
+#endif

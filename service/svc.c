@@ -1,0 +1,859 @@
+/*
+ * svc.c - request handlers and the single write path.
+ *
+ * Every mutation is expressed as a Flowsvc__LogRecord and goes through
+ * svc_commit(), which (with the write lock held) appends the record to the
+ * change log when one is open and then applies it with svc_apply(), the same
+ * function that replays the log at start. Reads never touch the disk.
+ */
+#include "svc.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fs_errors.h"
+#include "fs_util.h"
+#include "store.h"
+
+struct svc {
+	pthread_rwlock_t lock;
+	store *st;
+	int64_t started_us;
+};
+
+/* ---- replies ------------------------------------------------------------ */
+
+void
+svc_reply_fini(svc_reply *r)
+{
+	free(r->message);
+	free(r->payload);
+	viol_fini(&r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+static void
+reply_err(svc_reply *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+reply_err(svc_reply *r, int code, const char *fmt, ...)
+{
+	r->code = code;
+	free(r->message);
+	r->message = NULL;
+	if (fmt != NULL) {
+		char buf[1024];
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t) n < sizeof(buf)) {
+			r->message = strdup(buf);
+		} else if (n >= 0 && (r->message = malloc((size_t) n + 1))) {
+			va_start(ap, fmt);
+			vsnprintf(r->message, (size_t) n + 1, fmt, ap);
+			va_end(ap);
+		}
+	}
+}
+
+static void
+reply_msg(svc_reply *r, const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+
+	if ((r->payload = malloc(len > 0 ? len : 1)) == NULL) {
+		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
+		return;
+	}
+	protobuf_c_message_pack(m, r->payload);
+	r->payload_len = len;
+	r->has_payload = 1;
+	r->code = FS_OK;
+}
+
+/* Field violations found: INVALID_ARGUMENT, or ALREADY_EXISTS when the only
+ * problem is a taken name. */
+static int
+reply_viol(svc_reply *r, int taken)
+{
+	if (r->v.oom) {
+		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
+		return 1;
+	}
+	if (r->v.n == 0)
+		return 0;
+	r->code = taken && r->v.n == 1 ? FS_ALREADY_EXISTS : FS_INVALID_ARGUMENT;
+	return 1;
+}
+
+/* Length-delimited field 1 (tag 0x0a) around already-packed bytes: the
+ * encoding of ComponentReply{component} and of one ListReply element. */
+static size_t
+put_field1(uint8_t *out, const uint8_t *bytes, uint32_t len)
+{
+	size_t n = 0;
+	uint32_t v = len;
+
+	out[n++] = 0x0a;
+	while (v >= 0x80) {
+		out[n++] = (uint8_t) (v | 0x80);
+		v >>= 7;
+	}
+	out[n++] = (uint8_t) v;
+	memcpy(out + n, bytes, len);
+	return n + len;
+}
+
+static void
+reply_component(svc_reply *r, const comp *c)
+{
+	if ((r->payload = malloc((size_t) c->packed_len + 6)) == NULL) {
+		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
+		return;
+	}
+	r->payload_len = put_field1(r->payload, c->packed, c->packed_len);
+	r->has_payload = 1;
+	r->code = FS_OK;
+}
+
+/* ---- access ------------------------------------------------------------- */
+
+/* Internal callers act for every group; a restricted caller (a gateway
+ * with tokens) sees only its groups. */
+static int
+visible(const Flowsvc__Request *req, const comp *c)
+{
+	const Flowsvc__Caller *who = req->caller;
+
+	if (who == NULL || !who->has_restricted || !who->restricted)
+		return 1;
+	for (size_t i = 0; i < who->n_groups; i++)
+		if (strcasecmp(who->groups[i], c->group) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+may_write_group(const Flowsvc__Request *req, const char *group)
+{
+	const Flowsvc__Caller *who = req->caller;
+
+	if (who == NULL || !who->has_restricted || !who->restricted)
+		return 1;
+	for (size_t i = 0; i < who->n_groups; i++)
+		if (strcasecmp(who->groups[i], group) == 0)
+			return 1;
+	return 0;
+}
+
+/* Finds the component named by id, of kind (KIND_ANY: either) and visible to
+ * the caller. NULL means NOT_FOUND, whichever the reason. */
+static comp *
+lookup(svc *s, const Flowsvc__Request *req, const char *id, int kind)
+{
+	uint8_t bin[16];
+	comp *c;
+
+	if (id == NULL || fs_uuid_parse(id, bin) != 0 ||
+	    (c = store_get(s->st, bin)) == NULL)
+		return NULL;
+	if (kind != FLOWSVC__KIND__KIND_ANY && c->kind != kind)
+		return NULL;
+	return visible(req, c) ? c : NULL;
+}
+
+/* ---- the write path ----------------------------------------------------- */
+
+/* Applies one record to the store. Returns 0, -1 (out of memory) or -2 (a
+ * record that does not fit the store: unknown id, broken reference). */
+static int
+svc_apply(store *st, const Flowsvc__LogRecord *rec)
+{
+	uint8_t id[16];
+	comp *c;
+
+	switch (rec->op_case) {
+	case FLOWSVC__LOG_RECORD__OP_PUT:
+		return store_put(st, rec->put->component,
+		    (int) rec->put->status, rec->put->seq, NULL);
+	case FLOWSVC__LOG_RECORD__OP_DELETE_ID:
+		if (fs_uuid_parse(rec->delete_id, id) != 0 ||
+		    (c = store_get(st, id)) == NULL || c->nusers != 0)
+			return -2;
+		store_delete(st, c);
+		return 0;
+	case FLOWSVC__LOG_RECORD__OP_STATUS:
+		if (fs_uuid_parse(rec->status->id, id) != 0 ||
+		    (c = store_get(st, id)) == NULL)
+			return -2;
+		c->status = (uint8_t) rec->status->status;
+		return 0;
+	default:
+		return -2;
+	}
+}
+
+/* Makes rec durable (per the fsync policy) and applies it. Write lock held.
+ * Returns an fs_code. */
+static int
+svc_commit(svc *s, const Flowsvc__LogRecord *rec)
+{
+	int rv = svc_apply(s->st, rec);
+
+	if (rv == -1)
+		return FS_RESOURCE_EXHAUSTED;
+	return rv == 0 ? FS_OK : FS_INTERNAL;
+}
+
+/* ---- shared validation -------------------------------------------------- */
+
+/* Checks a `flows` list for the component self (NULL when creating): every
+ * id an existing flow visible to the caller, none twice, none leading back
+ * to self. Write lock held (store_reaches marks nodes). */
+static void
+check_flows(svc *s, const Flowsvc__Request *req, const Flowsvc__StringList *l,
+    comp *self, viol *v)
+{
+	if (l == NULL)
+		return;
+	if (l->n_items > RULES_FLOWS_MAX) {
+		viol_add(v, "flows",
+		    "Ensure this field has no more than %d elements.",
+		    RULES_FLOWS_MAX);
+		return;
+	}
+	for (size_t i = 0; i < l->n_items; i++) {
+		const char *id = l->items[i];
+		comp *f = lookup(s, req, id, FLOWSVC__KIND__FLOW);
+		if (f == NULL) {
+			viol_add(v, "flows",
+			    "Invalid pk \"%.64s\" - object does not exist.", id);
+			return;
+		}
+		for (size_t j = 0; j < i; j++) {
+			uint8_t a[16], b[16];
+			if (fs_uuid_parse(l->items[j], a) == 0 &&
+			    fs_uuid_parse(id, b) == 0 && memcmp(a, b, 16) == 0) {
+				viol_add(v, "flows",
+				    "Invalid pk \"%s\" - listed more than once.",
+				    id);
+				return;
+			}
+		}
+		if (self != NULL && f == self) {
+			viol_add(v, "flows",
+			    "Invalid pk \"%s\" - a component cannot use itself.",
+			    id);
+			return;
+		}
+		if (self != NULL && store_reaches(s->st, f, self)) {
+			viol_add(v, "flows",
+			    "Invalid pk \"%s\" - this reference would create a "
+			    "cycle.",
+			    id);
+			return;
+		}
+	}
+}
+
+/* Canonical (lower-case) copies of the ids in l, for storage. */
+static char **
+canon_ids(const Flowsvc__StringList *l, char *buf)
+{
+	char **ids = malloc((l->n_items ? l->n_items : 1) * sizeof(*ids));
+
+	if (ids == NULL)
+		return NULL;
+	for (size_t i = 0; i < l->n_items; i++) {
+		uint8_t bin[16];
+		char *out = buf + i * (FS_UUID_STRLEN + 1);
+		if (fs_uuid_parse(l->items[i], bin) != 0) {
+			free(ids);
+			return NULL;
+		}
+		fs_uuid_format(bin, out);
+		ids[i] = out;
+	}
+	return ids;
+}
+
+/* ---- handlers ----------------------------------------------------------- */
+
+#define UNPACK(type, fn, req)                                               \
+	((req)->has_payload ? fn(NULL, (req)->payload.len,                  \
+	                          (req)->payload.data)                      \
+	                    : fn(NULL, 0, NULL))
+
+static void
+h_get(svc *s, const Flowsvc__Request *req, svc_reply *r)
+{
+	Flowsvc__GetRequest *m = UNPACK(Flowsvc__GetRequest,
+	    flowsvc__get_request__unpack, req);
+
+	if (m == NULL) {
+		reply_err(r, FS_INVALID_ARGUMENT, "Undecodable GetRequest.");
+		return;
+	}
+	pthread_rwlock_rdlock(&s->lock);
+	comp *c = lookup(s, req, m->id, m->has_kind ? (int) m->kind : 0);
+	if (c == NULL)
+		reply_err(r, FS_NOT_FOUND, NULL);
+	else
+		reply_component(r, c);
+	pthread_rwlock_unlock(&s->lock);
+	flowsvc__get_request__free_unpacked(m, NULL);
+}
+
+static void
+h_list(svc *s, const Flowsvc__Request *req, svc_reply *r)
+{
+	Flowsvc__ListRequest *m = UNPACK(Flowsvc__ListRequest,
+	    flowsvc__list_request__unpack, req);
+	size_t cap = 4096, len = 0;
+	uint8_t *buf;
+
+	if (m == NULL) {
+		reply_err(r, FS_INVALID_ARGUMENT, "Undecodable ListRequest.");
+		return;
+	}
+	int kind = m->has_kind ? (int) m->kind : 0;
+	if (kind != FLOWSVC__KIND__FLOW && kind != FLOWSVC__KIND__APP) {
+		viol_add(&r->v, "kind", "Must be FLOW or APP.");
+		reply_viol(r, 0);
+		flowsvc__list_request__free_unpacked(m, NULL);
+		return;
+	}
+	if ((buf = malloc(cap)) == NULL) {
+		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
+		flowsvc__list_request__free_unpacked(m, NULL);
+		return;
+	}
+	uint64_t skip = m->has_offset ? m->offset : 0;
+	uint64_t left = m->has_limit ? m->limit : UINT64_MAX;
+	const char *g = m->group_iexact, *n = m->name_iexact;
+
+	r->code = FS_OK;
+	pthread_rwlock_rdlock(&s->lock);
+	for (comp *c = store_first(s->st, kind, g, n); c != NULL && left > 0;
+	     c = store_next(c, g, n)) {
+		if (!visible(req, c))
+			continue;
+		if (skip > 0) {
+			skip--;
+			continue;
+		}
+		size_t need = len + c->packed_len + 6;
+		if (need > FS_RPC_MAX_MSG - 1024) {
+			reply_err(r, FS_RESOURCE_EXHAUSTED,
+			    "Result too large: page it with limit and offset.");
+			break;
+		}
+		if (need > cap) {
+			while (cap < need)
+				cap *= 2;
+			uint8_t *nb = realloc(buf, cap);
+			if (nb == NULL) {
+				reply_err(r, FS_RESOURCE_EXHAUSTED,
+				    "Out of memory.");
+				break;
+			}
+			buf = nb;
+		}
+		len += put_field1(buf + len, c->packed, c->packed_len);
+		left--;
+	}
+	pthread_rwlock_unlock(&s->lock);
+	if (r->code == FS_OK) {
+		r->payload = buf;
+		r->payload_len = len;
+		r->has_payload = 1;
+	} else {
+		free(buf);
+	}
+	flowsvc__list_request__free_unpacked(m, NULL);
+}
+
+static void
+h_create(svc *s, const Flowsvc__Request *req, svc_reply *r)
+{
+	Flowsvc__CreateRequest *m = UNPACK(Flowsvc__CreateRequest,
+	    flowsvc__create_request__unpack, req);
+	viol *v = &r->v;
+
+	if (m == NULL) {
+		reply_err(r, FS_INVALID_ARGUMENT, "Undecodable CreateRequest.");
+		return;
+	}
+	int kind = (int) m->kind;
+	if (kind != FLOWSVC__KIND__FLOW && kind != FLOWSVC__KIND__APP) {
+		viol_add(v, "kind", "Must be FLOW or APP.");
+		reply_viol(r, 0);
+		flowsvc__create_request__free_unpacked(m, NULL);
+		return;
+	}
+
+	/* The group a caller with exactly one group lands in by default. */
+	const char *group = m->group;
+	const Flowsvc__Caller *who = req->caller;
+	if (group == NULL && who != NULL && who->has_restricted &&
+	    who->restricted && who->n_groups == 1)
+		group = who->groups[0];
+	if (group == NULL)
+		group = "default";
+
+	/* Store-free rules first, in field order, and outside the lock. A
+	 * field of the wrong type gets only that message. */
+	rules_mistyped(v, m->mistyped_fields, m->n_mistyped_fields);
+	int name_ok = !viol_has(v, "name") &&
+	    rules_name(v, m->name, kind) == 0;
+	int group_ok = !viol_has(v, "group") && rules_group(v, group) == 0;
+	rules_fields(v, "input_fields", m->input_fields);
+	rules_fields(v, "output_fields", m->output_fields);
+	rules_unknown(v, m->unknown_fields, m->n_unknown_fields);
+
+	if (group_ok && !may_write_group(req, group)) {
+		viol_fini(v);
+		reply_err(r, FS_PERMISSION_DENIED, NULL);
+		flowsvc__create_request__free_unpacked(m, NULL);
+		return;
+	}
+
+	char *idbuf = NULL;
+	char **flows = NULL;
+	int taken = 0;
+	pthread_rwlock_wrlock(&s->lock);
+	check_flows(s, req, m->flows, NULL, v);
+	if (name_ok && group_ok &&
+	    store_find(s->st, kind, group, m->name) != NULL) {
+		viol_add(v, "name", "%s with this name already exists in this "
+		    "group.", rules_kind_article(kind));
+		taken = 1;
+	}
+	if (reply_viol(r, taken))
+		goto out;
+
+	Flowsvc__Component c = FLOWSVC__COMPONENT__INIT;
+	Flowsvc__StoredComponent sc = FLOWSVC__STORED_COMPONENT__INIT;
+	Flowsvc__LogRecord rec = FLOWSVC__LOG_RECORD__INIT;
+	uint8_t id[16], canvas[16];
+	char ids[FS_UUID_STRLEN + 1], canvass[FS_UUID_STRLEN + 1];
+
+	do {
+		fs_uuid_new(id);
+	} while (store_get(s->st, id) != NULL);
+	fs_uuid_new(canvas);
+	fs_uuid_format(id, ids);
+	fs_uuid_format(canvas, canvass);
+	size_t nflows = m->flows != NULL ? m->flows->n_items : 0;
+	if ((idbuf = malloc(nflows * (FS_UUID_STRLEN + 1) + 1)) == NULL ||
+	    (nflows > 0 && (flows = canon_ids(m->flows, idbuf)) == NULL)) {
+		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
+		goto out;
+	}
+	c.id = ids;
+	c.kind = (Flowsvc__Kind) kind;
+	c.name = m->name;
+	c.group = (char *) group;
+	if (m->input_fields != NULL) {
+		c.n_input_fields = m->input_fields->n_items;
+		c.input_fields = m->input_fields->items;
+	}
+	if (m->output_fields != NULL) {
+		c.n_output_fields = m->output_fields->n_items;
+		c.output_fields = m->output_fields->items;
+	}
+	c.canvas_id = canvass;
+	c.n_flows = nflows;
+	c.flows = flows;
+	c.version = 1;
+	c.created_at_us = c.updated_at_us = fs_now_us();
+	sc.component = &c;
+	sc.status = FLOWSVC__STATUS__NOT_DEPLOYED;
+	sc.seq = store_last_seq(s->st) + 1;
+	rec.op_case = FLOWSVC__LOG_RECORD__OP_PUT;
+	rec.put = &sc;
+	int rv = svc_commit(s, &rec);
+	if (rv != FS_OK) {
+		reply_err(r, rv, NULL);
+		goto out;
+	}
+	reply_component(r, store_get(s->st, id));
+out:
+	pthread_rwlock_unlock(&s->lock);
+	free(flows);
+	free(idbuf);
+	flowsvc__create_request__free_unpacked(m, NULL);
+}
+
+/* A read-only field sent with an update is accepted only when it equals the
+ * stored value. */
+static int
+readonly_same(const Flowsvc__ReadOnlyField *f, const Flowsvc__Component *c)
+{
+	const char *v = f->value;
+	uint8_t a[16], b[16];
+	int64_t us;
+
+	if ((f->has_wrong_type && f->wrong_type) || v == NULL)
+		return 0;
+	if (strcmp(f->field, "id") == 0 || strcmp(f->field, "canvas_id") == 0) {
+		const char *cur = f->field[0] == 'i' ? c->id : c->canvas_id;
+		return fs_uuid_parse(v, a) == 0 && fs_uuid_parse(cur, b) == 0 &&
+		    memcmp(a, b, 16) == 0;
+	}
+	if (strcmp(f->field, "name") == 0)
+		return strcmp(v, c->name) == 0;
+	if (strcmp(f->field, "group") == 0)
+		return strcmp(v, c->group) == 0;
+	if (strcmp(f->field, "version") == 0) {
+		char cur[24];
+		snprintf(cur, sizeof(cur), "%lld", (long long) c->version);
+		return strcmp(v, cur) == 0;
+	}
+	if (strcmp(f->field, "created_at") == 0)
+		return fs_time_parse(v, &us) == 0 && us == c->created_at_us;
+	if (strcmp(f->field, "updated_at") == 0)
+		return fs_time_parse(v, &us) == 0 && us == c->updated_at_us;
+	return 0;
+}
+
+static void
+h_update(svc *s, const Flowsvc__Request *req, svc_reply *r)
+{
+	Flowsvc__UpdateRequest *m = UNPACK(Flowsvc__UpdateRequest,
+	    flowsvc__update_request__unpack, req);
+	Flowsvc__Component *old = NULL;
+	char *idbuf = NULL;
+	char **flows = NULL;
+	viol *v = &r->v;
+
+	if (m == NULL) {
+		reply_err(r, FS_INVALID_ARGUMENT, "Undecodable UpdateRequest.");
+		return;
+	}
+	rules_fields(v, "input_fields", m->input_fields);
+	rules_fields(v, "output_fields", m->output_fields);
+
+	pthread_rwlock_wrlock(&s->lock);
+	comp *self = lookup(s, req, m->id, m->has_kind ? (int) m->kind : 0);
+	if (self == NULL) {
+		viol_fini(v);
+		reply_err(r, FS_NOT_FOUND, NULL);
+		goto out;
+	}
+	if ((old = store_unpack(self)) == NULL) {
+		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
+		goto out;
+	}
+	check_flows(s, req, m->flows, self, v);
+	for (size_t i = 0; i < m->n_read_only; i++)
+		if (!readonly_same(m->read_only[i], old))
+			viol_add(v, m->read_only[i]->field,
+			    "This field is read-only.");
+	rules_mistyped(v, m->mistyped_fields, m->n_mistyped_fields);
+	rules_unknown(v, m->unknown_fields, m->n_unknown_fields);
+	if (reply_viol(r, 0))
+		goto out;
+
+	Flowsvc__Component c = *old;
+	Flowsvc__StoredComponent sc = FLOWSVC__STORED_COMPONENT__INIT;
+	Flowsvc__LogRecord rec = FLOWSVC__LOG_RECORD__INIT;
+	if (m->input_fields != NULL) {
+		c.n_input_fields = m->input_fields->n_items;
+		c.input_fields = m->input_fields->items;
+	}
+	if (m->output_fields != NULL) {
+		c.n_output_fields = m->output_fields->n_items;
+		c.output_fields = m->output_fields->items;
+	}
+	if (m->flows != NULL) {
+		size_t n = m->flows->n_items;
+		if ((idbuf = malloc(n * (FS_UUID_STRLEN + 1) + 1)) == NULL ||
+		    (n > 0 && (flows = canon_ids(m->flows, idbuf)) == NULL)) {
+			reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
+			goto out;
+		}
+		c.n_flows = n;
+		c.flows = flows;
+	}
+	c.version = old->version + 1;
+	c.updated_at_us = fs_now_us();
+	if (c.updated_at_us <= old->updated_at_us)
+		c.updated_at_us = old->updated_at_us + 1;
+	sc.component = &c;
+	sc.status = (Flowsvc__Status) self->status;
+	sc.seq = self->seq;
+	rec.op_case = FLOWSVC__LOG_RECORD__OP_PUT;
+	rec.put = &sc;
+	int rv = svc_commit(s, &rec);
+	if (rv != FS_OK)
+		reply_err(r, rv, NULL);
+	else
+		reply_component(r, self);
+out:
+	pthread_rwlock_unlock(&s->lock);
+	free(flows);
+	free(idbuf);
+	if (old != NULL)
+		flowsvc__component__free_unpacked(old, NULL);
+	flowsvc__update_request__free_unpacked(m, NULL);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The 409 text: users the caller can see, sorted, then how many others. */
+static void
+reply_in_use(svc_reply *r, const Flowsvc__Request *req, const comp *c)
+{
+	const char **names = malloc(c->nusers * sizeof(*names));
+	size_t n = 0, hidden = 0, len = 0;
+
+	if (names == NULL) {
+		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
+		return;
+	}
+	for (const comp_edge *e = c->users; e != NULL; e = e->next) {
+		if (visible(req, e->user)) {
+			names[n++] = e->user->name;
+			len += strlen(e->user->name) + 1;
+		} else {
+			hidden++;
+		}
+	}
+	qsort(names, n, sizeof(*names), cmp_str);
+	char *list = malloc(len + 1), *p = list;
+	if (list == NULL) {
+		free(names);
+		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
+		return;
+	}
+	*p = '\0';
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "%s%s", i ? "," : "", names[i]);
+	if (hidden > 0)
+		reply_err(r, FS_FAILED_PRECONDITION,
+		    "Cannot delete the %s, because it is used by these "
+		    "apps/flows: %s%sand %zu others",
+		    rules_kind_title(c->kind), list, n ? " " : "", hidden);
+	else
+		reply_err(r, FS_FAILED_PRECONDITION,
+		    "Cannot delete the %s, because it is used by these "
+		    "apps/flows: %s",
+		    rules_kind_title(c->kind), list);
+	free(list);
+	free(names);
+}
+
+static void
+h_delete(svc *s, const Flowsvc__Request *req, svc_reply *r)
+{
+	Flowsvc__IdRequest *m = UNPACK(Flowsvc__IdRequest,
+	    flowsvc__id_request__unpack, req);
+
+	if (m == NULL) {
+		reply_err(r, FS_INVALID_ARGUMENT, "Undecodable IdRequest.");
+		return;
+	}
+	pthread_rwlock_wrlock(&s->lock);
+	comp *c = lookup(s, req, m->id, m->has_kind ? (int) m->kind : 0);
+	if (c == NULL) {
+		reply_err(r, FS_NOT_FOUND, NULL);
+	} else if (c->nusers > 0) {
+		reply_in_use(r, req, c);
+	} else {
+		char id[FS_UUID_STRLEN + 1];
+		Flowsvc__LogRecord rec = FLOWSVC__LOG_RECORD__INIT;
+		fs_uuid_format(c->id, id);
+		rec.op_case = FLOWSVC__LOG_RECORD__OP_DELETE_ID;
+		rec.delete_id = id;
+		int rv = svc_commit(s, &rec);
+		Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
+		if (rv != FS_OK)
+			reply_err(r, rv, NULL);
+		else
+			reply_msg(r, &e.base);
+	}
+	pthread_rwlock_unlock(&s->lock);
+	flowsvc__id_request__free_unpacked(m, NULL);
+}
+
+/* GET_STATUS, DEPLOY, START, STOP. */
+static void
+h_status(svc *s, const Flowsvc__Request *req, svc_reply *r)
+{
+	Flowsvc__IdRequest *m = UNPACK(Flowsvc__IdRequest,
+	    flowsvc__id_request__unpack, req);
+	Flowsvc__StatusReply sr = FLOWSVC__STATUS_REPLY__INIT;
+	int write = req->method != FLOWSVC__METHOD__GET_STATUS;
+
+	if (m == NULL) {
+		reply_err(r, FS_INVALID_ARGUMENT, "Undecodable IdRequest.");
+		return;
+	}
+	if (write)
+		pthread_rwlock_wrlock(&s->lock);
+	else
+		pthread_rwlock_rdlock(&s->lock);
+	comp *c = lookup(s, req, m->id, m->has_kind ? (int) m->kind : 0);
+	if (c == NULL) {
+		reply_err(r, FS_NOT_FOUND, NULL);
+		goto out;
+	}
+	int to = c->status;
+	switch (req->method) {
+	case FLOWSVC__METHOD__DEPLOY:
+		to = FLOWSVC__STATUS__STARTED;
+		break;
+	case FLOWSVC__METHOD__START:
+	case FLOWSVC__METHOD__STOP:
+		if (c->status == FLOWSVC__STATUS__NOT_DEPLOYED) {
+			reply_err(r, FS_FAILED_PRECONDITION,
+			    "The component is not deployed.");
+			goto out;
+		}
+		to = req->method == FLOWSVC__METHOD__START
+		    ? FLOWSVC__STATUS__STARTED
+		    : FLOWSVC__STATUS__STOPPED;
+		break;
+	default:
+		break;
+	}
+	if (to != c->status) {
+		char id[FS_UUID_STRLEN + 1];
+		Flowsvc__StatusChange ch = FLOWSVC__STATUS_CHANGE__INIT;
+		Flowsvc__LogRecord rec = FLOWSVC__LOG_RECORD__INIT;
+		fs_uuid_format(c->id, id);
+		ch.id = id;
+		ch.status = (Flowsvc__Status) to;
+		rec.op_case = FLOWSVC__LOG_RECORD__OP_STATUS;
+		rec.status = &ch;
+		int rv = svc_commit(s, &rec);
+		if (rv != FS_OK) {
+			reply_err(r, rv, NULL);
+			goto out;
+		}
+	}
+	sr.status = (Flowsvc__Status) c->status;
+	reply_msg(r, &sr.base);
+out:
+	pthread_rwlock_unlock(&s->lock);
+	flowsvc__id_request__free_unpacked(m, NULL);
+}
+
+static void
+h_health(svc *s, const Flowsvc__Request *req, svc_reply *r)
+{
+	Flowsvc__HealthReply h = FLOWSVC__HEALTH_REPLY__INIT;
+
+	(void) req;
+	h.status = "ok";
+	pthread_rwlock_rdlock(&s->lock);
+	h.has_flows = h.has_apps = h.has_uptime_s = 1;
+	h.flows = store_count(s->st, FLOWSVC__KIND__FLOW);
+	h.apps = store_count(s->st, FLOWSVC__KIND__APP);
+	pthread_rwlock_unlock(&s->lock);
+	h.uptime_s = (uint64_t) ((fs_now_us() - s->started_us) / 1000000);
+	reply_msg(r, &h.base);
+}
+
+void
+svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	switch (req->method) {
+	case FLOWSVC__METHOD__GET:
+		h_get(s, req, r);
+		break;
+	case FLOWSVC__METHOD__LIST:
+		h_list(s, req, r);
+		break;
+	case FLOWSVC__METHOD__CREATE:
+		h_create(s, req, r);
+		break;
+	case FLOWSVC__METHOD__UPDATE:
+		h_update(s, req, r);
+		break;
+	case FLOWSVC__METHOD__DELETE:
+		h_delete(s, req, r);
+		break;
+	case FLOWSVC__METHOD__GET_STATUS:
+	case FLOWSVC__METHOD__DEPLOY:
+	case FLOWSVC__METHOD__START:
+	case FLOWSVC__METHOD__STOP:
+		h_status(s, req, r);
+		break;
+	case FLOWSVC__METHOD__HEALTH:
+		h_health(s, req, r);
+		break;
+	default:
+		reply_err(r, FS_UNIMPLEMENTED, "Unknown method %d.",
+		    (int) req->method);
+		break;
+	}
+}
+
+void
+svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
+{
+	svc_reply r;
+	Flowsvc__Reply rep = FLOWSVC__REPLY__INIT;
+
+	svc_dispatch(arg, req, &r);
+	rep.code = (Flowsvc__Code) r.code;
+	rep.message = r.message != NULL ? r.message : (char *) fs_strerror(r.code);
+	rep.n_violations = r.v.n;
+	rep.violations = r.v.v;
+	if (r.has_payload) {
+		rep.has_payload = 1;
+		rep.payload.data = r.payload;
+		rep.payload.len = r.payload_len;
+	}
+	fs_srv_reply(call, &rep);
+	svc_reply_fini(&r);
+}
+
+int
+svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
+{
+	svc *s = calloc(1, sizeof(*s));
+
+	(void) opts;
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if ((s->st = store_new()) == NULL) {
+		free(s);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (pthread_rwlock_init(&s->lock, NULL) != 0) {
+		store_free(s->st);
+		free(s);
+		snprintf(err, errlen, "cannot create the store lock");
+		return -1;
+	}
+	s->started_us = fs_now_us();
+	*out = s;
+	return 0;
+}
+
+void
+svc_close(svc *s)
+{
+	if (s == NULL)
+		return;
+	pthread_rwlock_destroy(&s->lock);
+	store_free(s->st);
+	free(s);
+}
