@@ -1,0 +1,29 @@
+# Sourced by run.sh, test.sh and bench.sh: installs the Debian packages the
+# build and the tests need, when any is missing. Needs root (or sudo) only
+# when something is actually missing.
+FLOWSVC_PACKAGES="build-essential cmake pkg-config protobuf-c-compiler \
+libprotobuf-c-dev libnng-dev libmicrohttpd-dev libjansson-dev uuid-dev \
+libcunit1-dev curl"
+
+flowsvc_install_deps() {
+	local missing=() p
+	for p in $FLOWSVC_PACKAGES ${FLOWSVC_EXTRA_PACKAGES:-}; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "installing: ${missing[*]}" >&2
+	local sudo=""
+	if [ "$(id -u)" -ne 0 ]; then
+		if command -v sudo >/dev/null 2>&1; then
+			sudo="sudo"
+		else
+			echo "missing packages (${missing[*]}) and not root:" \
+				"install them, then run again" >&2
+			return 1
+		fi
+	fi
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		$sudo env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}

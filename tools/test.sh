@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds with AddressSanitizer and UBSan, and runs
+# every test (CUnit programs under ctest). Extra arguments go to ctest,
+# e.g. ./tools/test.sh -R unit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. tools/deps.sh
+flowsvc_install_deps
+
+BUILD_DIR=${BUILD_DIR:-build-test}
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug -DFLOWSVC_SANITIZE=ON \
+	-DFLOWSVC_WERROR=ON >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)"
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+cd "$BUILD_DIR"
+ctest --output-on-failure --timeout 600 "$@"
