@@ -1,0 +1,542 @@
+/* service/svc.c through svc_dispatch: the rules of CONTRACT §1-§3 as an RPC
+ * caller sees them, without a network. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+
+#include "fs_util.h"
+#include "svc.h"
+#include "testlib.h"
+
+static svc *S;
+
+static int
+suite_init(void)
+{
+	char err[256];
+	return svc_open(&S, NULL, err, sizeof(err));
+}
+
+static int
+suite_fini(void)
+{
+	svc_close(S);
+	return 0;
+}
+
+/* Dispatches method(msg) as caller; the reply is left in *r. */
+static void
+call(int method, const ProtobufCMessage *msg, const Flowsvc__Caller *caller,
+    svc_reply *r)
+{
+	Flowsvc__Request req = FLOWSVC__REQUEST__INIT;
+	uint8_t *buf = NULL;
+
+	req.method = (Flowsvc__Method) method;
+	req.caller = (Flowsvc__Caller *) caller;
+	if (msg != NULL) {
+		size_t len = protobuf_c_message_get_packed_size(msg);
+		buf = malloc(len + 1);
+		protobuf_c_message_pack(msg, buf);
+		req.has_payload = 1;
+		req.payload.data = buf;
+		req.payload.len = len;
+	}
+	svc_dispatch(S, &req, r);
+	free(buf);
+}
+
+static const char *
+viol_msg(const svc_reply *r, const char *field)
+{
+	for (size_t i = 0; i < r->v.n; i++)
+		if (strcmp(r->v.v[i]->field, field) == 0 &&
+		    r->v.v[i]->n_messages > 0)
+			return r->v.v[i]->messages[0];
+	return "";
+}
+
+static Flowsvc__Component *
+reply_component(const svc_reply *r)
+{
+	Flowsvc__ComponentReply *cr;
+	Flowsvc__Component *c;
+
+	if (r->code != FS_OK || !r->has_payload)
+		return NULL;
+	cr = flowsvc__component_reply__unpack(NULL, r->payload_len, r->payload);
+	if (cr == NULL)
+		return NULL;
+	c = cr->component;
+	cr->component = NULL;
+	flowsvc__component_reply__free_unpacked(cr, NULL);
+	return c;
+}
+
+/* Creates a component; returns 0 and its id, or the code. */
+static int
+create(int kind, const char *name, const char *group, char **flows,
+    size_t nflows, char id[FS_UUID_STRLEN + 1])
+{
+	Flowsvc__CreateRequest m = FLOWSVC__CREATE_REQUEST__INIT;
+	Flowsvc__StringList fl = FLOWSVC__STRING_LIST__INIT;
+	svc_reply r;
+
+	m.kind = (Flowsvc__Kind) kind;
+	m.name = (char *) name;
+	m.group = (char *) group;
+	if (flows != NULL) {
+		fl.items = flows;
+		fl.n_items = nflows;
+		m.flows = &fl;
+	}
+	call(FLOWSVC__METHOD__CREATE, &m.base, NULL, &r);
+	int code = r.code;
+	Flowsvc__Component *c = reply_component(&r);
+	if (c != NULL && id != NULL)
+		strcpy(id, c->id);
+	if (c != NULL)
+		flowsvc__component__free_unpacked(c, NULL);
+	svc_reply_fini(&r);
+	return code;
+}
+
+static int
+set_flows(const char *id, char **flows, size_t n, svc_reply *r)
+{
+	Flowsvc__UpdateRequest m = FLOWSVC__UPDATE_REQUEST__INIT;
+	Flowsvc__StringList fl = FLOWSVC__STRING_LIST__INIT;
+
+	m.id = (char *) id;
+	fl.items = flows;
+	fl.n_items = n;
+	m.flows = &fl;
+	call(FLOWSVC__METHOD__UPDATE, &m.base, NULL, r);
+	return r->code;
+}
+
+static void
+test_svc_create_defaults_and_get(void)
+{
+	Flowsvc__CreateRequest m = FLOWSVC__CREATE_REQUEST__INIT;
+	Flowsvc__StringList in = FLOWSVC__STRING_LIST__INIT;
+	char *items[] = {"a", "b"};
+	svc_reply r;
+
+	m.kind = FLOWSVC__KIND__FLOW;
+	m.name = "Welcome";
+	in.items = items;
+	in.n_items = 2;
+	m.input_fields = &in;
+	call(FLOWSVC__METHOD__CREATE, &m.base, NULL, &r);
+	CU_ASSERT_EQUAL_FATAL(r.code, FS_OK);
+	Flowsvc__Component *c = reply_component(&r);
+	svc_reply_fini(&r);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	uint8_t bin[16];
+	CU_ASSERT_EQUAL(fs_uuid_parse(c->id, bin), 0);
+	CU_ASSERT_EQUAL(bin[6] >> 4, 4); /* v4 */
+	CU_ASSERT_EQUAL(fs_uuid_parse(c->canvas_id, bin), 0);
+	CU_ASSERT_STRING_EQUAL(c->group, "default");
+	CU_ASSERT_EQUAL(c->n_input_fields, 2);
+	CU_ASSERT_EQUAL(c->n_output_fields, 0);
+	CU_ASSERT_EQUAL(c->n_flows, 0);
+	CU_ASSERT_EQUAL(c->version, 1);
+	CU_ASSERT_EQUAL(c->created_at_us, c->updated_at_us);
+
+	/* Get by the upper-case id; not as an app; not a uuid. */
+	Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
+	char upper[FS_UUID_STRLEN + 1];
+	for (int i = 0; i <= FS_UUID_STRLEN; i++)
+		upper[i] = (char) (c->id[i] >= 'a' && c->id[i] <= 'f'
+		        ? c->id[i] - 32
+		        : c->id[i]);
+	g.id = upper;
+	call(FLOWSVC__METHOD__GET, &g.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_OK);
+	Flowsvc__Component *got = reply_component(&r);
+	svc_reply_fini(&r);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+	CU_ASSERT_STRING_EQUAL(got->id, c->id);
+	flowsvc__component__free_unpacked(got, NULL);
+	g.has_kind = 1;
+	g.kind = FLOWSVC__KIND__APP;
+	call(FLOWSVC__METHOD__GET, &g.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_NOT_FOUND);
+	svc_reply_fini(&r);
+	g.id = "not-a-uuid";
+	g.has_kind = 0;
+	call(FLOWSVC__METHOD__GET, &g.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_NOT_FOUND);
+	svc_reply_fini(&r);
+	flowsvc__component__free_unpacked(c, NULL);
+}
+
+static void
+test_svc_name_rules(void)
+{
+	Flowsvc__CreateRequest m = FLOWSVC__CREATE_REQUEST__INIT;
+	svc_reply r;
+	char longname[102];
+
+	m.kind = FLOWSVC__KIND__FLOW;
+	call(FLOWSVC__METHOD__CREATE, &m.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_INVALID_ARGUMENT);
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "name"), "This field is required.");
+	svc_reply_fini(&r);
+
+	m.name = "bad-name";
+	call(FLOWSVC__METHOD__CREATE, &m.base, NULL, &r);
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "name"),
+	    "Invalid flow name. Flow name must contain only alphanumeric "
+	    "characters and the underscore character.");
+	svc_reply_fini(&r);
+
+	m.kind = FLOWSVC__KIND__APP;
+	call(FLOWSVC__METHOD__CREATE, &m.base, NULL, &r);
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "name"),
+	    "Invalid app name. App name must contain only alphanumeric "
+	    "characters and the underscore character.");
+	svc_reply_fini(&r);
+
+	m.name = "";
+	call(FLOWSVC__METHOD__CREATE, &m.base, NULL, &r);
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "name"),
+	    "This field may not be blank.");
+	svc_reply_fini(&r);
+
+	memset(longname, 'x', 101);
+	longname[101] = '\0';
+	m.name = longname;
+	call(FLOWSVC__METHOD__CREATE, &m.base, NULL, &r);
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "name"),
+	    "Ensure this field has no more than 100 characters.");
+	svc_reply_fini(&r);
+	longname[100] = '\0';
+	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__APP, longname, NULL, NULL, 0, NULL),
+	    FS_OK);
+
+	/* Taken, case-insensitively, per kind and group. */
+	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__FLOW, "Dup", "g1", NULL, 0, NULL),
+	    FS_OK);
+	m.kind = FLOWSVC__KIND__FLOW;
+	m.name = "DUP";
+	m.group = "G1";
+	call(FLOWSVC__METHOD__CREATE, &m.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_ALREADY_EXISTS);
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "name"),
+	    "A flow with this name already exists in this group.");
+	svc_reply_fini(&r);
+	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__FLOW, "dup", "g2", NULL, 0, NULL),
+	    FS_OK);
+	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__APP, "dup", "g1", NULL, 0, NULL),
+	    FS_OK);
+	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__APP, "DUP", "g1", NULL, 0, NULL),
+	    FS_ALREADY_EXISTS);
+
+	/* Group rules. */
+	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__FLOW, "grp", "a b", NULL, 0, NULL),
+	    FS_INVALID_ARGUMENT);
+	CU_ASSERT_EQUAL(
+	    create(FLOWSVC__KIND__FLOW, "grp", "a.b-c_D", NULL, 0, NULL), FS_OK);
+}
+
+static void
+test_svc_field_rules(void)
+{
+	Flowsvc__CreateRequest m = FLOWSVC__CREATE_REQUEST__INIT;
+	Flowsvc__StringList l = FLOWSVC__STRING_LIST__INIT;
+	char *dup[] = {"x", "x"};
+	char *empty[] = {""};
+	char *unknown[] = {"colour"};
+	char *mistyped[] = {"output_fields", "group"};
+	svc_reply r;
+
+	m.kind = FLOWSVC__KIND__FLOW;
+	m.name = "fields";
+	l.items = dup;
+	l.n_items = 2;
+	m.input_fields = &l;
+	m.unknown_fields = unknown;
+	m.n_unknown_fields = 1;
+	m.mistyped_fields = mistyped;
+	m.n_mistyped_fields = 2;
+	call(FLOWSVC__METHOD__CREATE, &m.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_INVALID_ARGUMENT);
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "input_fields"),
+	    "Duplicate item \"x\".");
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "colour"), "Unknown field.");
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "output_fields"),
+	    "Expected a list of strings.");
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "group"), "Not a valid string.");
+	CU_ASSERT_EQUAL(r.v.n, 4);
+	svc_reply_fini(&r);
+
+	m.unknown_fields = NULL;
+	m.n_unknown_fields = 0;
+	m.mistyped_fields = NULL;
+	m.n_mistyped_fields = 0;
+	l.items = empty;
+	l.n_items = 1;
+	call(FLOWSVC__METHOD__CREATE, &m.base, NULL, &r);
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "input_fields"),
+	    "Ensure every item has 1 to 255 characters.");
+	svc_reply_fini(&r);
+
+	char **many = calloc(1001, sizeof(*many));
+	char (*names)[8] = calloc(1001, 8);
+	for (int i = 0; i < 1001; i++) {
+		snprintf(names[i], 8, "f%d", i);
+		many[i] = names[i];
+	}
+	l.items = many;
+	l.n_items = 1001;
+	call(FLOWSVC__METHOD__CREATE, &m.base, NULL, &r);
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "input_fields"),
+	    "Ensure this field has no more than 1000 elements.");
+	svc_reply_fini(&r);
+	l.n_items = 1000;
+	call(FLOWSVC__METHOD__CREATE, &m.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_OK);
+	svc_reply_fini(&r);
+	free(many);
+	free(names);
+}
+
+static void
+test_svc_update_keeps_and_bumps(void)
+{
+	char id[FS_UUID_STRLEN + 1];
+	Flowsvc__UpdateRequest m = FLOWSVC__UPDATE_REQUEST__INIT;
+	Flowsvc__StringList out = FLOWSVC__STRING_LIST__INIT;
+	Flowsvc__ReadOnlyField ro = FLOWSVC__READ_ONLY_FIELD__INIT;
+	Flowsvc__ReadOnlyField *ros[] = {&ro};
+	char *outs[] = {"result"};
+	svc_reply r;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    create(FLOWSVC__KIND__FLOW, "upd", NULL, NULL, 0, id), FS_OK);
+	m.id = id;
+	out.items = outs;
+	out.n_items = 1;
+	m.output_fields = &out;
+	ro.field = "name";
+	ro.value = "upd"; /* same value: accepted */
+	m.read_only = ros;
+	m.n_read_only = 1;
+	call(FLOWSVC__METHOD__UPDATE, &m.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_OK);
+	Flowsvc__Component *c = reply_component(&r);
+	svc_reply_fini(&r);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->version, 2);
+	CU_ASSERT_EQUAL(c->n_output_fields, 1);
+	CU_ASSERT_EQUAL(c->n_input_fields, 0);
+	CU_ASSERT_TRUE(c->updated_at_us > c->created_at_us);
+	flowsvc__component__free_unpacked(c, NULL);
+
+	ro.value = "other";
+	call(FLOWSVC__METHOD__UPDATE, &m.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_INVALID_ARGUMENT);
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "name"), "This field is read-only.");
+	svc_reply_fini(&r);
+
+	ro.field = "version";
+	ro.value = "2";
+	call(FLOWSVC__METHOD__UPDATE, &m.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_OK); /* version was 2 */
+	svc_reply_fini(&r);
+	ro.has_wrong_type = 1;
+	ro.wrong_type = 1;
+	call(FLOWSVC__METHOD__UPDATE, &m.base, NULL, &r);
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "version"),
+	    "This field is read-only.");
+	svc_reply_fini(&r);
+
+	m.id = "00000000-0000-4000-8000-000000000000";
+	m.n_read_only = 0;
+	call(FLOWSVC__METHOD__UPDATE, &m.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_NOT_FOUND);
+	svc_reply_fini(&r);
+}
+
+static void
+test_svc_references_and_cycles(void)
+{
+	char a[37], b[37], c[37], app[37], x[37];
+	svc_reply r;
+
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__FLOW, "ra", NULL, NULL, 0, a),
+	    FS_OK);
+	char *ra[] = {a};
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__FLOW, "rb", NULL, ra, 1, b),
+	    FS_OK);
+	char *rb[] = {b};
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__FLOW, "rc", NULL, rb, 1, c),
+	    FS_OK);
+	char *rc[] = {c};
+	CU_ASSERT_EQUAL_FATAL(
+	    create(FLOWSVC__KIND__APP, "rapp", NULL, rc, 1, app), FS_OK);
+
+	/* a -> c would close a -> c -> b -> a. */
+	CU_ASSERT_EQUAL(set_flows(a, rc, 1, &r), FS_INVALID_ARGUMENT);
+	char want[128];
+	snprintf(want, sizeof(want),
+	    "Invalid pk \"%s\" - this reference would create a cycle.", c);
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "flows"), want);
+	svc_reply_fini(&r);
+
+	char *self[] = {a};
+	CU_ASSERT_EQUAL(set_flows(a, self, 1, &r), FS_INVALID_ARGUMENT);
+	snprintf(want, sizeof(want),
+	    "Invalid pk \"%s\" - a component cannot use itself.", a);
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "flows"), want);
+	svc_reply_fini(&r);
+
+	char *toapp[] = {app};
+	CU_ASSERT_EQUAL(set_flows(a, toapp, 1, &r), FS_INVALID_ARGUMENT);
+	snprintf(want, sizeof(want),
+	    "Invalid pk \"%s\" - object does not exist.", app);
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "flows"), want);
+	svc_reply_fini(&r);
+	CU_ASSERT_EQUAL(
+	    create(FLOWSVC__KIND__FLOW, "rbad", NULL, toapp, 1, x),
+	    FS_INVALID_ARGUMENT);
+
+	/* Delete in use: names sorted, nothing changes. */
+	Flowsvc__IdRequest d = FLOWSVC__ID_REQUEST__INIT;
+	char *rboth[] = {b, a};
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__APP, "Zed", NULL, ra, 1, x),
+	    FS_OK);
+	CU_ASSERT_EQUAL(set_flows(c, rboth, 2, &r), FS_OK);
+	svc_reply_fini(&r);
+	d.id = a;
+	call(FLOWSVC__METHOD__DELETE, &d.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_FAILED_PRECONDITION);
+	CU_ASSERT_STRING_EQUAL(r.message,
+	    "Cannot delete the Flow, because it is used by these apps/flows: "
+	    "Zed,rb,rc");
+	svc_reply_fini(&r);
+
+	/* A caller who sees only group "other" sees none of the users. */
+	char *grp[] = {"default"};
+	Flowsvc__Caller who = FLOWSVC__CALLER__INIT;
+	who.has_restricted = 1;
+	who.restricted = 1;
+	who.groups = grp;
+	who.n_groups = 1;
+	call(FLOWSVC__METHOD__DELETE, &d.base, &who, &r);
+	CU_ASSERT_EQUAL(r.code, FS_FAILED_PRECONDITION);
+	svc_reply_fini(&r);
+	grp[0] = "other";
+	call(FLOWSVC__METHOD__DELETE, &d.base, &who, &r);
+	CU_ASSERT_EQUAL(r.code, FS_NOT_FOUND);
+	svc_reply_fini(&r);
+
+	/* Drop the references, then it goes. */
+	CU_ASSERT_EQUAL(set_flows(b, NULL, 0, &r), FS_OK);
+	svc_reply_fini(&r);
+	CU_ASSERT_EQUAL(set_flows(c, rb, 1, &r), FS_OK);
+	svc_reply_fini(&r);
+	d.id = x;
+	call(FLOWSVC__METHOD__DELETE, &d.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_OK);
+	svc_reply_fini(&r);
+	d.id = a;
+	call(FLOWSVC__METHOD__DELETE, &d.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_OK);
+	svc_reply_fini(&r);
+	call(FLOWSVC__METHOD__DELETE, &d.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_NOT_FOUND);
+	svc_reply_fini(&r);
+}
+
+static int
+status_call(int method, const char *id, int *status)
+{
+	Flowsvc__IdRequest m = FLOWSVC__ID_REQUEST__INIT;
+	svc_reply r;
+
+	m.id = (char *) id;
+	call(method, &m.base, NULL, &r);
+	int code = r.code;
+	if (code == FS_OK) {
+		Flowsvc__StatusReply *sr = flowsvc__status_reply__unpack(
+		    NULL, r.payload_len, r.payload);
+		*status = sr ? (int) sr->status : -1;
+		flowsvc__status_reply__free_unpacked(sr, NULL);
+	}
+	svc_reply_fini(&r);
+	return code;
+}
+
+static void
+test_svc_lifecycle(void)
+{
+	char id[37];
+	int st = -1;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    create(FLOWSVC__KIND__APP, "life", NULL, NULL, 0, id), FS_OK);
+	CU_ASSERT_EQUAL(status_call(FLOWSVC__METHOD__GET_STATUS, id, &st), FS_OK);
+	CU_ASSERT_EQUAL(st, FLOWSVC__STATUS__NOT_DEPLOYED);
+	CU_ASSERT_EQUAL(status_call(FLOWSVC__METHOD__STOP, id, &st),
+	    FS_FAILED_PRECONDITION);
+	CU_ASSERT_EQUAL(status_call(FLOWSVC__METHOD__START, id, &st),
+	    FS_FAILED_PRECONDITION);
+	CU_ASSERT_EQUAL(status_call(FLOWSVC__METHOD__DEPLOY, id, &st), FS_OK);
+	CU_ASSERT_EQUAL(st, FLOWSVC__STATUS__STARTED);
+	CU_ASSERT_EQUAL(status_call(FLOWSVC__METHOD__STOP, id, &st), FS_OK);
+	CU_ASSERT_EQUAL(st, FLOWSVC__STATUS__STOPPED);
+	CU_ASSERT_EQUAL(status_call(FLOWSVC__METHOD__STOP, id, &st), FS_OK);
+	CU_ASSERT_EQUAL(st, FLOWSVC__STATUS__STOPPED);
+	CU_ASSERT_EQUAL(status_call(FLOWSVC__METHOD__START, id, &st), FS_OK);
+	CU_ASSERT_EQUAL(st, FLOWSVC__STATUS__STARTED);
+	CU_ASSERT_EQUAL(status_call(FLOWSVC__METHOD__GET_STATUS, id, &st), FS_OK);
+	CU_ASSERT_EQUAL(st, FLOWSVC__STATUS__STARTED);
+	CU_ASSERT_EQUAL(status_call(FLOWSVC__METHOD__GET_STATUS,
+	                    "00000000-0000-4000-8000-000000000000", &st),
+	    FS_NOT_FOUND);
+}
+
+static void
+test_svc_bad_requests(void)
+{
+	Flowsvc__Request req = FLOWSVC__REQUEST__INIT;
+	uint8_t junk[] = {0xff, 0xff, 0xff, 0xff};
+	svc_reply r;
+
+	req.method = FLOWSVC__METHOD__CREATE;
+	req.has_payload = 1;
+	req.payload.data = junk;
+	req.payload.len = sizeof(junk);
+	svc_dispatch(S, &req, &r);
+	CU_ASSERT_EQUAL(r.code, FS_INVALID_ARGUMENT);
+	svc_reply_fini(&r);
+	req.method = (Flowsvc__Method) 99;
+	svc_dispatch(S, &req, &r);
+	CU_ASSERT_EQUAL(r.code, FS_UNIMPLEMENTED);
+	svc_reply_fini(&r);
+}
+
+int
+main(void)
+{
+	static CU_TestInfo tests[] = {
+	    {"create defaults, get", test_svc_create_defaults_and_get},
+	    {"name and group rules", test_svc_name_rules},
+	    {"field rules", test_svc_field_rules},
+	    {"update keeps, bumps, read-only", test_svc_update_keeps_and_bumps},
+	    {"references, cycles, in use", test_svc_references_and_cycles},
+	    {"lifecycle", test_svc_lifecycle},
+	    {"bad requests", test_svc_bad_requests},
+	    CU_TEST_INFO_NULL,
+	};
+	static CU_SuiteInfo suites[] = {
+	    {"svc", suite_init, suite_fini, NULL, NULL, tests},
+	    CU_SUITE_INFO_NULL,
+	};
+	return fs_test_main(suites);
+}
