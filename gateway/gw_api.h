@@ -1,0 +1,83 @@
+/*
+ * gw_api.h - one REST request as one RPC: the request message a matched
+ * route sends, and the HTTP answer an RPC outcome becomes (CONTRACT §2-3).
+ *
+ * Pure functions apart from malloc: no I/O, no logging, thread-safe. The
+ * HTTP layer (gw_http) calls gw_api_prepare once the body is complete,
+ * sends rr.msg with fs_client_call_async, and calls gw_api_render from the
+ * completion.
+ */
+#ifndef GATEWAY_GW_API_H
+#define GATEWAY_GW_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flows.pb-c.h"
+#include "gw_routes.h"
+
+/* An HTTP answer. body is malloc'd (the HTTP layer hands it to MHD with
+ * MHD_RESPMEM_MUST_FREE) or NULL for an empty body; location is set only
+ * for 201. A zeroed gw_resp is empty; gw_resp_fini frees what it holds. */
+struct gw_resp {
+	int status;
+	char *body;
+	size_t len;
+	char location[160];
+};
+
+void gw_resp_fini(struct gw_resp *r);
+
+/* Fills r with status and {"detail": detail}. */
+void gw_api_error(struct gw_resp *r, int status, const char *detail);
+
+/* The list query, as percent-decoded by the HTTP layer. NULL = absent; a
+ * parameter given without '=' counts as present and empty. */
+struct gw_query {
+	const char *name_iexact;
+	const char *group_iexact;
+	const char *limit;
+	const char *offset;
+};
+
+/* The RPC request of one HTTP request. Zero-init before gw_api_prepare;
+ * release with gw_rpc_req_fini on every path. */
+struct gw_rpc_req {
+	union {
+		Flowsvc__GetRequest get;
+		Flowsvc__IdRequest idr;
+		Flowsvc__ListRequest list;
+		Flowsvc__Empty empty;
+	} u;
+	ProtobufCMessage *heap;      /* create/update body, owned */
+	const ProtobufCMessage *msg; /* what to send: &u.* or heap */
+};
+
+void gw_rpc_req_fini(struct gw_rpc_req *rr);
+
+/* Parses a limit/offset value: a non-negative decimal integer, digits only
+ * (values past UINT64_MAX clamp to it). Returns 0, or -1 when not one. */
+int gw_api_parse_uint(const char *s, uint64_t *out);
+
+/* Whether a Content-Type value names JSON: "application/json", any case,
+ * parameters (charset, ...) allowed. NULL is not JSON. */
+bool gw_api_is_json_type(const char *content_type);
+
+/* Builds the RPC request for m (action with an rpc, not GW_ACT_HEALTHZ).
+ * id is m's id NUL-terminated (NULL when the route has none); q the query
+ * (LIST only); content_type the request header or NULL; body/len the
+ * complete body. On success returns 0 and rr->msg is ready to send; rr
+ * borrows id and the q strings until gw_rpc_req_fini. Otherwise returns
+ * the HTTP status and fills err (400 bad limit/offset or JSON, 415, 500
+ * out of memory). */
+int gw_api_prepare(struct gw_rpc_req *rr, const struct gw_match *m,
+    const char *id, const struct gw_query *q, const char *content_type,
+    const char *body, size_t len, struct gw_resp *err);
+
+/* Turns an RPC outcome (code, and reply when one arrived; borrowed) into
+ * the answer for m's action. Always fills out (500 when even that fails). */
+void gw_api_render(struct gw_resp *out, const struct gw_match *m, int code,
+    const Flowsvc__Reply *reply);
+
+#endif

@@ -1,0 +1,655 @@
+/*
+ * gw_http.c - libmicrohttpd server: bodies, limits, suspend/resume, and the
+ * hand-off between MHD threads and nng completion threads.
+ *
+ * A request's state (struct gw_req) moves READING -> WAITING -> READY ->
+ * SENT. Only the thread that runs MHD's handler for the connection touches
+ * it, except in WAITING: then the connection is suspended and the RPC
+ * completion owns it until it stores READY and resumes the connection.
+ * The connection is suspended *before* the call is sent, so a completion
+ * that runs before fs_client_call_async returns still finds it suspended.
+ */
+#include "gw_http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "fs_errors.h"
+#include "fs_util.h"
+#include "gw_api.h"
+#include "gw_json.h"
+#include "gw_log.h"
+#include "gw_routes.h"
+
+#define RID_MAX 128
+/* /metrics asks the backend whether it is up; a scrape should not hang for
+ * a full RPC timeout when it is not. */
+#define METRICS_HEALTH_TIMEOUT_MS 1000u
+
+enum req_state { RS_READING, RS_WAITING, RS_READY, RS_SENT };
+
+struct gw_req {
+	gw_http *h;
+	struct MHD_Connection *conn;
+	const char *method; /* MHD's; valid until the request completes */
+	const char *url;
+	struct gw_match m;
+	char *id; /* m.id, NUL-terminated; NULL when the route has none */
+	char rid[RID_MAX + 1];
+	uint64_t start_us;
+	char *body;
+	size_t body_len;
+	size_t body_cap;
+	size_t body_seen; /* bytes received, buffered or not */
+	bool too_big;
+	_Atomic int state;
+	struct gw_resp resp;
+	bool text_plain; /* /metrics */
+	int status_sent;  /* 0 until a response is queued */
+};
+
+struct gw_http {
+	struct MHD_Daemon *daemon;
+	int listen_fd;
+	unsigned port;
+	struct gw_http_config cfg;
+	fs_client *client;
+	gw_metrics *metrics;
+	/* Shutdown gate (see gw_http_drain): seq_cst on purpose, a handler's
+	 * increment of `starting` and the drain's store of `closing` must not
+	 * both miss each other. */
+	atomic_bool closing;
+	atomic_int starting; /* handlers between the gate and the send */
+	atomic_int calls;    /* RPCs started and not yet completed */
+	atomic_llong warn_sec; /* rate limit for backend failure lines */
+	atomic_int warn_suppressed;
+};
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+    const char *url, const char *method, const char *version,
+    const char *upload, size_t *upload_size, void **con_cls);
+static void on_completed(void *cls, struct MHD_Connection *conn,
+    void **con_cls, enum MHD_RequestTerminationCode toe);
+static void on_rpc_done(void *arg, int code, Flowsvc__Reply *reply);
+
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* The client's X-Request-Id when sane (1..128 printable ASCII), else a new
+ * uuid: ids end up in logs and headers, so nothing else is echoed. */
+static void
+request_id(struct MHD_Connection *conn, char out[RID_MAX + 1])
+{
+	const char *v = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, "X-Request-Id");
+	uint8_t u[16];
+	size_t n = 0;
+
+	if (v != NULL) {
+		for (; v[n] && n <= RID_MAX; n++)
+			if (v[n] < 0x20 || v[n] > 0x7e)
+				break;
+		if (n > 0 && n <= RID_MAX && v[n] == '\0') {
+			memcpy(out, v, n + 1);
+			return;
+		}
+	}
+	fs_uuid_new(u);
+	fs_uuid_format(u, out);
+}
+
+/* Queues r->resp. Called on a later handler call than the first, except for
+ * an early 413. */
+static enum MHD_Result
+respond(struct gw_req *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	int status = r->resp.status ? r->resp.status : 500;
+
+	if (r->resp.body != NULL)
+		resp = MHD_create_response_from_buffer(
+		    r->resp.len, r->resp.body, MHD_RESPMEM_MUST_FREE);
+	else
+		resp = MHD_create_response_from_buffer(
+		    0, NULL, MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO; /* r->resp.body is still ours: freed at the end */
+	r->resp.body = NULL; /* MHD frees it with the response */
+
+	if ((status != 204 &&
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    r->text_plain ? "text/plain; version=0.0.4; charset=utf-8"
+				  : "application/json") == MHD_NO) ||
+	    MHD_add_response_header(resp, "X-Request-Id", r->rid) == MHD_NO ||
+	    (r->resp.location[0] &&
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
+		    r->resp.location) == MHD_NO) ||
+	    (r->m.http_status == 405 &&
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		    r->m.allow) == MHD_NO)) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	if (ret == MHD_YES) {
+		r->status_sent = status;
+		atomic_store(&r->state, RS_SENT);
+	}
+	return ret;
+}
+
+static void
+set_error(struct gw_req *r, int status, const char *detail)
+{
+	gw_resp_fini(&r->resp);
+	gw_api_error(&r->resp, status, detail);
+	atomic_store(&r->state, RS_READY);
+}
+
+static enum MHD_Result
+req_begin(gw_http *h, struct MHD_Connection *conn, const char *url,
+    const char *method, void **con_cls)
+{
+	struct gw_req *r = calloc(1, sizeof(*r));
+	const char *cl;
+
+	if (r == NULL)
+		return MHD_NO; /* MHD closes the connection */
+	r->h = h;
+	r->conn = conn;
+	r->method = method;
+	r->url = url;
+	r->start_us = mono_us();
+	atomic_init(&r->state, RS_READING);
+	gw_metrics_begin(h->metrics);
+	*con_cls = r; /* on_completed frees it from here on */
+
+	request_id(conn, r->rid);
+	gw_route_match(method, url, &r->m);
+	if (r->m.id != NULL &&
+	    (r->id = strndup(r->m.id, r->m.id_len)) == NULL)
+		return MHD_NO;
+
+	cl = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL) {
+		char *end;
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(cl, &end, 10);
+		if (errno == ERANGE || n > h->cfg.max_body) {
+			/* The one response queued on the first call: the
+			 * body is never read and MHD closes the connection,
+			 * which is what a client sending too much needs. */
+			r->too_big = true;
+			set_error(r, 413, "Request body too large.");
+			return respond(r);
+		}
+	}
+	return MHD_YES;
+}
+
+/* Takes one piece of the upload. Only create and update keep their body;
+ * past max_body nothing more is kept and the request ends in 413. */
+static void
+req_take_body(struct gw_req *r, const char *data, size_t n)
+{
+	size_t max = r->h->cfg.max_body;
+
+	r->body_seen += n;
+	if (r->too_big || r->body_seen > max || r->body_seen < n) {
+		r->too_big = true;
+		free(r->body);
+		r->body = NULL;
+		r->body_len = r->body_cap = 0;
+		return;
+	}
+	if (r->m.action != GW_ACT_CREATE && r->m.action != GW_ACT_UPDATE)
+		return;
+	if (r->body_len + n > r->body_cap) {
+		size_t cap = r->body_cap ? r->body_cap : 1024;
+		char *p;
+
+		while (cap < r->body_len + n)
+			cap *= 2;
+		if (cap > max)
+			cap = max;
+		if ((p = realloc(r->body, cap)) == NULL) {
+			r->too_big = true; /* treated as too large to hold */
+			free(r->body);
+			r->body = NULL;
+			r->body_len = r->body_cap = 0;
+			return;
+		}
+		r->body = p;
+		r->body_cap = cap;
+	}
+	memcpy(r->body + r->body_len, data, n);
+	r->body_len += n;
+}
+
+static enum MHD_Result
+collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct gw_query *q = cls;
+	const char *v = value ? value : ""; /* "?name__iexact" is present */
+
+	(void)kind;
+	/* Repeated parameters: the last one wins, as in Django's QueryDict. */
+	if (strcmp(key, "name__iexact") == 0)
+		q->name_iexact = v;
+	else if (strcmp(key, "group__iexact") == 0)
+		q->group_iexact = v;
+	else if (strcmp(key, "limit") == 0)
+		q->limit = v;
+	else if (strcmp(key, "offset") == 0)
+		q->offset = v;
+	return MHD_YES;
+}
+
+static void
+render_metrics(struct gw_req *r)
+{
+	gw_buf b = GW_BUF_INIT;
+
+	gw_metrics_render(r->h->metrics, &b);
+	gw_resp_fini(&r->resp);
+	r->resp.status = 200;
+	r->resp.body = gw_buf_take(&b, &r->resp.len);
+	if (r->resp.body == NULL)
+		r->resp.status = 500;
+	r->text_plain = r->resp.status == 200;
+}
+
+/* Logs a backend failure, at most one line per second plus a count of the
+ * ones left out: a down backend must not flood the log. */
+static void
+warn_backend(gw_http *h, const struct gw_req *r, int code)
+{
+	long long now = (long long)(mono_us() / 1000000u);
+	long long last = atomic_load(&h->warn_sec);
+
+	if (now == last || !atomic_compare_exchange_strong(
+			       &h->warn_sec, &last, now)) {
+		atomic_fetch_add(&h->warn_suppressed, 1);
+		return;
+	}
+	gw_log(GW_LOG_WARN, r->rid,
+	    "backend call for %s %s failed: %s (%d similar lines suppressed)",
+	    r->method, r->url, fs_code_name(code),
+	    atomic_exchange(&h->warn_suppressed, 0));
+}
+
+/* Completion of the RPC, on an nng thread. Everything is done to r before
+ * the resume: once resumed, MHD may finish and free it at any moment. */
+static void
+on_rpc_done(void *arg, int code, Flowsvc__Reply *reply)
+{
+	struct gw_req *r = arg;
+	gw_http *h = r->h;
+	struct MHD_Connection *conn = r->conn;
+
+	gw_metrics_rpc(h->metrics, code, reply != NULL);
+	if (r->m.action == GW_ACT_METRICS) {
+		render_metrics(r);
+	} else {
+		gw_resp_fini(&r->resp);
+		gw_api_render(&r->resp, &r->m, code, reply);
+		if (reply == NULL || r->resp.status >= 500)
+			warn_backend(h, r, code);
+	}
+	if (reply != NULL)
+		flowsvc__reply__free_unpacked(reply, NULL);
+	atomic_store(&r->state, RS_READY);
+	MHD_resume_connection(conn);
+	atomic_fetch_sub(&h->calls, 1);
+}
+
+/* The upload is complete: answer locally (returns false, r is READY) or
+ * start the RPC (returns true: the connection is suspended, and resumed
+ * once r is READY). */
+static bool
+req_dispatch(struct gw_req *r)
+{
+	gw_http *h = r->h;
+	struct gw_rpc_req rr;
+	struct gw_query q = {NULL, NULL, NULL, NULL};
+	fs_call_opts opts;
+	int rv;
+
+	if (r->too_big) {
+		set_error(r, 413, "Request body too large.");
+		return false;
+	}
+	if (r->m.http_status == 404) {
+		set_error(r, 404, "Not found.");
+		return false;
+	}
+	if (r->m.http_status == 405) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "Method \"%.64s\" not allowed.",
+		    r->method);
+		set_error(r, 405, msg);
+		return false;
+	}
+	if (r->m.action == GW_ACT_HEALTHZ) {
+		gw_buf b = GW_BUF_INIT;
+
+		gw_buf_puts(&b, "{\"status\":\"ok\"}");
+		r->resp.status = 200;
+		r->resp.body = gw_buf_take(&b, &r->resp.len);
+		atomic_store(&r->state, RS_READY);
+		return false;
+	}
+
+	if (r->m.action == GW_ACT_LIST &&
+	    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
+		collect_query, &q) < 0) {
+		set_error(r, 500, "Internal error.");
+		return false;
+	}
+	memset(&rr, 0, sizeof(rr));
+	if (gw_api_prepare(&rr, &r->m, r->id, &q,
+		MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_TYPE),
+		r->body, r->body_len, &r->resp) != 0) {
+		gw_rpc_req_fini(&rr);
+		atomic_store(&r->state, RS_READY);
+		return false;
+	}
+	/* The body is in rr now (or was not needed). */
+	free(r->body);
+	r->body = NULL;
+
+	atomic_fetch_add(&h->starting, 1);
+	if (atomic_load(&h->closing)) {
+		atomic_fetch_sub(&h->starting, 1);
+		gw_rpc_req_fini(&rr);
+		set_error(r, 503, "Service unavailable.");
+		return false;
+	}
+	opts.request_id = r->rid;
+	opts.caller = NULL;
+	opts.timeout_ms = r->m.action == GW_ACT_METRICS &&
+		h->cfg.rpc_timeout_ms > METRICS_HEALTH_TIMEOUT_MS
+	    ? METRICS_HEALTH_TIMEOUT_MS
+	    : h->cfg.rpc_timeout_ms;
+
+	atomic_store(&r->state, RS_WAITING);
+	atomic_fetch_add(&h->calls, 1);
+	MHD_suspend_connection(r->conn);
+	rv = fs_client_call_async(h->client, r->m.rpc, rr.msg, &opts,
+	    on_rpc_done, r);
+	atomic_fetch_sub(&h->starting, 1);
+	/* The request message was encoded during the call. */
+	gw_rpc_req_fini(&rr);
+	if (rv != 0) {
+		/* No callback will come: do its job here. */
+		on_rpc_done(r, rv, NULL);
+	}
+	return true;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **con_cls)
+{
+	struct gw_req *r = *con_cls;
+
+	(void)version;
+	if (r == NULL)
+		return req_begin(cls, conn, url, method, con_cls);
+	if (*upload_size > 0) {
+		req_take_body(r, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	switch (atomic_load(&r->state)) {
+	case RS_READING:
+		if (req_dispatch(r))
+			return MHD_YES; /* the resume brings us back */
+		return respond(r);
+	case RS_READY:
+		return respond(r);
+	default:
+		return MHD_YES;
+	}
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	gw_http *h = cls;
+	struct gw_req *r = *con_cls;
+	uint64_t dur;
+	int status;
+
+	(void)conn;
+	if (r == NULL)
+		return;
+	*con_cls = NULL;
+	if (atomic_load(&r->state) == RS_WAITING) {
+		/* Cannot happen with the shutdown order of gw_http_drain;
+		 * leaking beats a use-after-free from the pending call. */
+		gw_log(GW_LOG_ERROR, r->rid,
+		    "request ended while its RPC was in flight; leaking it");
+		return;
+	}
+	dur = mono_us() - r->start_us;
+	/* 499 (nginx's "client closed request"): no response went out. */
+	status = r->status_sent ? r->status_sent : 499;
+	gw_metrics_end(h->metrics, r->m.route, r->method, status, dur);
+	if (h->cfg.access_log)
+		gw_log(GW_LOG_INFO, r->rid, "%s %s %d %.3fms%s", r->method,
+		    r->url, status, (double)dur / 1000.0,
+		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
+							     : " (aborted)");
+	gw_resp_fini(&r->resp);
+	free(r->body);
+	free(r->id);
+	free(r);
+}
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	gw_log(GW_LOG_WARN, NULL, "libmicrohttpd: %s", msg);
+}
+
+/* Binds the listening socket ourselves so that a failure comes back with
+ * its errno, for a one-line reason. */
+static int
+listen_socket(const char *bind_addr, unsigned port, int *ipv6,
+    unsigned *bound_port, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd, one = 1, flags;
+
+	memset(&ss, 0, sizeof(ss));
+	if (port > 65535) {
+		snprintf(err, errlen, "invalid port %u", port);
+		return -1;
+	}
+	if (inet_pton(AF_INET, bind_addr,
+		&((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		sl = sizeof(*sin);
+		*ipv6 = 0;
+	} else if (inet_pton(AF_INET6, bind_addr,
+		       &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		sl = sizeof(*sin6);
+		*ipv6 = 1;
+	} else {
+		snprintf(err, errlen,
+		    "invalid --bind address \"%s\" (a numeric IPv4 or IPv6 "
+		    "address is needed)",
+		    bind_addr);
+		return -1;
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 1024) ||
+	    (flags = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "cannot listen on %s port %u: %s",
+		    bind_addr, port, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		*bound_port = ntohs(ss.ss_family == AF_INET6
+			? ((struct sockaddr_in6 *)&ss)->sin6_port
+			: ((struct sockaddr_in *)&ss)->sin_port);
+	else
+		*bound_port = port;
+	return fd;
+}
+
+int
+gw_http_start(gw_http **out, const struct gw_http_config *cfg,
+    fs_client *client, gw_metrics *metrics, char *err, size_t errlen)
+{
+	gw_http *h;
+	unsigned flags;
+	int ipv6 = 0;
+
+	*out = NULL;
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	h->cfg = *cfg;
+	h->client = client;
+	h->metrics = metrics;
+	atomic_init(&h->closing, false);
+	atomic_init(&h->starting, 0);
+	atomic_init(&h->calls, 0);
+	atomic_init(&h->warn_sec, 0);
+	atomic_init(&h->warn_suppressed, 0);
+	h->listen_fd = listen_socket(
+	    cfg->bind, cfg->port, &ipv6, &h->port, err, errlen);
+	if (h->listen_fd < 0) {
+		free(h);
+		return -1;
+	}
+	/* epoll with a single thread stalls at >= 128 connections on 0.9.75:
+	 * a pool uses epoll, a single thread poll. */
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+	    MHD_USE_ERROR_LOG | (cfg->threads > 1 ? MHD_USE_EPOLL : MHD_USE_POLL) |
+	    (ipv6 ? MHD_USE_IPv6 : 0);
+	h->daemon = MHD_start_daemon(flags, (uint16_t)h->port, NULL, NULL,
+	    on_request, h,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->listen_fd,
+	    MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned int)(cfg->threads > 1 ? cfg->threads : 0),
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_conns,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+	    MHD_OPTION_END);
+	if (h->daemon == NULL) {
+		snprintf(err, errlen,
+		    "cannot start the HTTP server on %s port %u (see the "
+		    "libmicrohttpd line above)",
+		    cfg->bind, h->port);
+		close(h->listen_fd);
+		free(h);
+		return -1;
+	}
+	*out = h;
+	return 0;
+}
+
+unsigned
+gw_http_port(const gw_http *h)
+{
+	return h->port;
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+void
+gw_http_drain(gw_http *h)
+{
+	MHD_socket fd = MHD_quiesce_daemon(h->daemon);
+	uint64_t until = mono_us() + (uint64_t)h->cfg.rpc_timeout_ms * 1000u +
+	    500000u;
+
+	/* Quiescing hands the listening socket back to us. */
+	if (fd != MHD_INVALID_SOCKET) {
+		close(fd);
+		h->listen_fd = -1;
+	}
+	atomic_store(&h->closing, true);
+	/* Handlers past the gate are microseconds from their send: always
+	 * wait for them, or the client could be closed under them. */
+	while (atomic_load(&h->starting) > 0)
+		sleep_ms(1);
+	while (atomic_load(&h->calls) > 0 && mono_us() < until)
+		sleep_ms(5);
+}
+
+void
+gw_http_stop(gw_http *h)
+{
+	uint64_t until = mono_us() + 500000u;
+
+	/* Give answers already rendered a moment to reach their clients. */
+	while (gw_metrics_in_flight(h->metrics) > 0 && mono_us() < until)
+		sleep_ms(5);
+	MHD_stop_daemon(h->daemon);
+	if (h->listen_fd >= 0)
+		close(h->listen_fd);
+	free(h);
+}

@@ -1,0 +1,59 @@
+/*
+ * gw_http.h - the gateway's HTTP server (libmicrohttpd).
+ *
+ * A thread pool of MHD event loops; no MHD thread ever waits for the
+ * backend. Per request: the access handler reads the body (up to
+ * max_body), builds the RPC request (gw_api), suspends the connection and
+ * sends the call with fs_client_call_async; the completion, on an nng
+ * thread, renders the answer into the request and resumes the connection;
+ * the next handler call queues the response. Responses are never queued on
+ * the first handler call (that would make MHD 0.9.75 drop keep-alive),
+ * except 413 for a declared Content-Length over the limit, where closing the
+ * connection instead of reading the body is the point.
+ */
+#ifndef GATEWAY_GW_HTTP_H
+#define GATEWAY_GW_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fs_rpc.h"
+#include "gw_metrics.h"
+
+struct gw_http_config {
+	const char *bind;        /* numeric IPv4 or IPv6 address */
+	unsigned port;           /* 0: any free port (see gw_http_port) */
+	size_t max_body;         /* bytes; larger bodies answer 413 */
+	uint32_t rpc_timeout_ms; /* per backend call */
+	unsigned conn_timeout_s; /* idle keep-alive connections close */
+	unsigned max_conns;      /* concurrent connections */
+	unsigned threads;        /* MHD thread pool size */
+	bool access_log;         /* one INFO line per request */
+};
+
+typedef struct gw_http gw_http;
+
+/* Binds, listens and starts serving with client and metrics (both
+ * borrowed: they must outlive the server, and client may be closed only
+ * after gw_http_drain). Returns 0, or -1 with a one-line reason in err
+ * (e.g. "cannot bind 127.0.0.1:8080: Address already in use"). *out
+ * belongs to the caller: gw_http_drain, then gw_http_stop. */
+int gw_http_start(gw_http **out, const struct gw_http_config *cfg,
+    fs_client *client, gw_metrics *metrics, char *err, size_t errlen);
+
+/* The port actually listened on. */
+unsigned gw_http_port(const gw_http *h);
+
+/* First half of shutdown: stops accepting connections, answers requests
+ * that arrive from now on with 503 without calling the backend, and waits
+ * (at most the RPC timeout plus a little) for the calls in flight to
+ * complete. Afterwards no new call is started on the client, so the
+ * caller may fs_client_close it (which also completes any straggler). */
+void gw_http_drain(gw_http *h);
+
+/* Second half: lets the last responses go out (briefly), stops the MHD
+ * threads, closes every connection and frees h. */
+void gw_http_stop(gw_http *h);
+
+#endif

@@ -1,0 +1,525 @@
+/*
+ * gw_json.c - JSON <-> protobuf mapping of the REST surface.
+ *
+ * Messages built here are made of malloc'd memory only (no static empty
+ * strings, no borrowed pointers), which is what lets callers release them
+ * with protobuf-c's *__free_unpacked(msg, NULL), whose default allocator is
+ * malloc/free.
+ */
+#include "gw_json.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_util.h"
+
+static int buf_grow(gw_buf *b, size_t need);
+static char *xstrdup(const char *s);
+static int push_str(size_t *n, char ***arr, const char *s);
+static int map_list(const json_t *v, Flowsvc__StringList **out, int *bad);
+
+/* ---- output buffer ----------------------------------------------------- */
+
+static int
+buf_grow(gw_buf *b, size_t need)
+{
+	size_t cap = b->cap ? b->cap : 256;
+	char *p;
+
+	if (b->oom)
+		return -1;
+	while (cap < need) {
+		if (cap > SIZE_MAX / 2) {
+			b->oom = true;
+			return -1;
+		}
+		cap *= 2;
+	}
+	if ((p = realloc(b->data, cap)) == NULL) {
+		b->oom = true;
+		return -1;
+	}
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+void
+gw_buf_put(gw_buf *b, const char *s, size_t n)
+{
+	/* +1 keeps room for the terminating NUL. */
+	if (b->oom || (b->len + n + 1 > b->cap && buf_grow(b, b->len + n + 1)))
+		return;
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void
+gw_buf_puts(gw_buf *b, const char *s)
+{
+	gw_buf_put(b, s, strlen(s));
+}
+
+char *
+gw_buf_take(gw_buf *b, size_t *len)
+{
+	char *p = b->data;
+
+	*len = b->len;
+	if (b->oom || b->len == 0) {
+		free(p);
+		p = NULL;
+		*len = 0;
+	}
+	b->data = NULL;
+	b->len = b->cap = 0;
+	b->oom = false;
+	return p;
+}
+
+void
+gw_buf_reset(gw_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+	b->oom = false;
+}
+
+void
+gw_json_put_string(gw_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	const unsigned char *run = p;
+
+	gw_buf_put(b, "\"", 1);
+	for (; *p; p++) {
+		char esc[6];
+		size_t n = 2;
+
+		if (*p >= 0x20 && *p != '"' && *p != '\\')
+			continue;
+		gw_buf_put(b, (const char *)run, (size_t)(p - run));
+		run = p + 1;
+		esc[0] = '\\';
+		switch (*p) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
+			esc[4] = hex[*p >> 4];
+			esc[5] = hex[*p & 0xf];
+			n = 6;
+		}
+		gw_buf_put(b, esc, n);
+	}
+	gw_buf_put(b, (const char *)run, (size_t)(p - run));
+	gw_buf_put(b, "\"", 1);
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+json_t *
+gw_json_load_object(const char *data, size_t len,
+    char detail[GW_JSON_DETAIL_MAX])
+{
+	json_error_t err;
+	json_t *v;
+
+	detail[0] = '\0';
+	if (len == 0) {
+		if ((v = json_object()) == NULL)
+			snprintf(detail, GW_JSON_DETAIL_MAX,
+			    "JSON parse error - out of memory");
+		return v;
+	}
+	/* DECODE_ANY so that a scalar body gets the "expected a JSON object"
+	 * message rather than jansson's "'[' or '{' expected". */
+	v = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+	    &err);
+	if (v == NULL) {
+		snprintf(detail, GW_JSON_DETAIL_MAX,
+		    "JSON parse error - %s (line %d, column %d)", err.text,
+		    err.line, err.column);
+		return NULL;
+	}
+	if (!json_is_object(v)) {
+		json_decref(v);
+		snprintf(detail, GW_JSON_DETAIL_MAX,
+		    "JSON parse error - expected a JSON object");
+		return NULL;
+	}
+	return v;
+}
+
+static char *
+xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = malloc(n);
+
+	if (p)
+		memcpy(p, s, n);
+	return p;
+}
+
+/* Appends a copy of s to a protobuf-c repeated string field. */
+static int
+push_str(size_t *n, char ***arr, const char *s)
+{
+	char **a = realloc(*arr, (*n + 1) * sizeof(**arr));
+
+	if (a == NULL)
+		return -1;
+	*arr = a;
+	if ((a[*n] = xstrdup(s)) == NULL)
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+/* An array of strings -> StringList. Anything else sets *bad and leaves
+ * *out NULL. Returns -1 only when out of memory (*out then freed). */
+static int
+map_list(const json_t *v, Flowsvc__StringList **out, int *bad)
+{
+	Flowsvc__StringList *l;
+	size_t i, n;
+
+	*out = NULL;
+	*bad = 0;
+	if (!json_is_array(v)) {
+		*bad = 1;
+		return 0;
+	}
+	n = json_array_size(v);
+	for (i = 0; i < n; i++) {
+		if (!json_is_string(json_array_get(v, i))) {
+			*bad = 1;
+			return 0;
+		}
+	}
+	if ((l = malloc(sizeof(*l))) == NULL)
+		return -1;
+	flowsvc__string_list__init(l);
+	if (n > 0 && (l->items = calloc(n, sizeof(char *))) == NULL)
+		goto oom;
+	for (i = 0; i < n; i++) {
+		l->items[i] = xstrdup(json_string_value(json_array_get(v, i)));
+		if (l->items[i] == NULL)
+			goto oom;
+		l->n_items = i + 1;
+	}
+	*out = l;
+	return 0;
+oom:
+	flowsvc__string_list__free_unpacked(l, NULL);
+	return -1;
+}
+
+static int
+is_one_of(const char *key, const char *const *set)
+{
+	for (; *set; set++)
+		if (strcmp(key, *set) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *const list_keys[] = {
+	"input_fields", "output_fields", "flows", NULL};
+
+/* The StringList slot of a create or update message for a list key. */
+static Flowsvc__StringList **
+list_slot(const char *key, Flowsvc__StringList **in,
+    Flowsvc__StringList **outp, Flowsvc__StringList **flows)
+{
+	if (strcmp(key, "input_fields") == 0)
+		return in;
+	if (strcmp(key, "output_fields") == 0)
+		return outp;
+	return flows;
+}
+
+int
+gw_json_to_create(const json_t *obj, Flowsvc__Kind kind,
+    Flowsvc__CreateRequest **out)
+{
+	/* Read-only on create: DRF ignores them, and so do we. */
+	static const char *const ignored[] = {
+		"id", "canvas_id", "version", "created_at", "updated_at", NULL};
+	Flowsvc__CreateRequest *r;
+	const char *key;
+	json_t *v;
+	int bad;
+
+	*out = NULL;
+	if ((r = malloc(sizeof(*r))) == NULL)
+		return -1;
+	flowsvc__create_request__init(r);
+	r->kind = kind;
+
+	json_object_foreach((json_t *)obj, key, v) {
+		if (strcmp(key, "name") == 0 || strcmp(key, "group") == 0) {
+			char **slot = key[0] == 'n' ? &r->name : &r->group;
+
+			if (json_is_null(v))
+				continue;
+			if (!json_is_string(v)) {
+				if (push_str(&r->n_mistyped_fields,
+					&r->mistyped_fields, key))
+					goto oom;
+				continue;
+			}
+			if ((*slot = xstrdup(json_string_value(v))) == NULL)
+				goto oom;
+		} else if (is_one_of(key, list_keys)) {
+			Flowsvc__StringList **slot = list_slot(key,
+			    &r->input_fields, &r->output_fields, &r->flows);
+
+			if (map_list(v, slot, &bad))
+				goto oom;
+			if (bad && push_str(&r->n_mistyped_fields,
+				       &r->mistyped_fields, key))
+				goto oom;
+		} else if (!is_one_of(key, ignored)) {
+			if (push_str(&r->n_unknown_fields, &r->unknown_fields,
+				key))
+				goto oom;
+		}
+	}
+	*out = r;
+	return 0;
+oom:
+	flowsvc__create_request__free_unpacked(r, NULL);
+	return -1;
+}
+
+/* A read-only key sent with an update -> ReadOnlyField. */
+static int
+push_read_only(Flowsvc__UpdateRequest *r, const char *key, const json_t *v)
+{
+	Flowsvc__ReadOnlyField **a, *f;
+	char num[32];
+	const char *text = NULL;
+
+	if (json_is_string(v)) {
+		/* For version too: the backend compares the decimal text, so
+		 * "3" matches 3 like DRF's IntegerField would accept it. */
+		text = json_string_value(v);
+	} else if (json_is_integer(v) && strcmp(key, "version") == 0) {
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+		text = num;
+	}
+	a = realloc(r->read_only, (r->n_read_only + 1) * sizeof(*a));
+	if (a == NULL)
+		return -1;
+	r->read_only = a;
+	if ((f = malloc(sizeof(*f))) == NULL)
+		return -1;
+	flowsvc__read_only_field__init(f);
+	f->field = NULL;
+	a[r->n_read_only++] = f; /* owned by r from here on */
+	if ((f->field = xstrdup(key)) == NULL)
+		return -1;
+	if (text == NULL) {
+		f->has_wrong_type = 1;
+		f->wrong_type = 1;
+	} else if ((f->value = xstrdup(text)) == NULL) {
+		return -1;
+	}
+	return 0;
+}
+
+int
+gw_json_to_update(const json_t *obj, const char *id, Flowsvc__Kind kind,
+    Flowsvc__UpdateRequest **out)
+{
+	static const char *const read_only[] = {"id", "name", "group",
+		"canvas_id", "version", "created_at", "updated_at", NULL};
+	Flowsvc__UpdateRequest *r;
+	const char *key;
+	json_t *v;
+	int bad;
+
+	*out = NULL;
+	if ((r = malloc(sizeof(*r))) == NULL)
+		return -1;
+	flowsvc__update_request__init(r);
+	r->id = NULL; /* never the static empty string: see the file comment */
+	r->has_kind = 1;
+	r->kind = kind;
+	if ((r->id = xstrdup(id)) == NULL)
+		goto oom;
+
+	json_object_foreach((json_t *)obj, key, v) {
+		if (is_one_of(key, list_keys)) {
+			Flowsvc__StringList **slot = list_slot(key,
+			    &r->input_fields, &r->output_fields, &r->flows);
+
+			if (map_list(v, slot, &bad))
+				goto oom;
+			if (bad && push_str(&r->n_mistyped_fields,
+				       &r->mistyped_fields, key))
+				goto oom;
+		} else if (is_one_of(key, read_only)) {
+			if (push_read_only(r, key, v))
+				goto oom;
+		} else if (push_str(&r->n_unknown_fields, &r->unknown_fields,
+			       key)) {
+			goto oom;
+		}
+	}
+	*out = r;
+	return 0;
+oom:
+	flowsvc__update_request__free_unpacked(r, NULL);
+	return -1;
+}
+
+/* ---- replies ----------------------------------------------------------- */
+
+static void
+put_key(gw_buf *b, const char *lit_with_quotes_and_colon)
+{
+	gw_buf_puts(b, lit_with_quotes_and_colon);
+}
+
+static void
+put_str_array(gw_buf *b, size_t n, char *const *items)
+{
+	gw_buf_put(b, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			gw_buf_put(b, ",", 1);
+		gw_json_put_string(b, items[i]);
+	}
+	gw_buf_put(b, "]", 1);
+}
+
+static void
+put_time(gw_buf *b, int64_t us)
+{
+	char t[FS_TIME_STRLEN + 1];
+
+	fs_time_format(us, t);
+	gw_buf_put(b, "\"", 1);
+	gw_buf_puts(b, t);
+	gw_buf_put(b, "\"", 1);
+}
+
+void
+gw_json_put_component(gw_buf *b, const Flowsvc__Component *c)
+{
+	char num[32];
+	int n;
+
+	put_key(b, "{\"id\":");
+	gw_json_put_string(b, c->id);
+	put_key(b, ",\"name\":");
+	gw_json_put_string(b, c->name);
+	put_key(b, ",\"group\":");
+	gw_json_put_string(b, c->group);
+	put_key(b, ",\"input_fields\":");
+	put_str_array(b, c->n_input_fields, c->input_fields);
+	put_key(b, ",\"output_fields\":");
+	put_str_array(b, c->n_output_fields, c->output_fields);
+	put_key(b, ",\"canvas_id\":");
+	gw_json_put_string(b, c->canvas_id);
+	put_key(b, ",\"flows\":");
+	put_str_array(b, c->n_flows, c->flows);
+	put_key(b, ",\"version\":");
+	n = snprintf(num, sizeof(num), "%" PRId64, c->version);
+	gw_buf_put(b, num, (size_t)n);
+	put_key(b, ",\"created_at\":");
+	put_time(b, c->created_at_us);
+	put_key(b, ",\"updated_at\":");
+	put_time(b, c->updated_at_us);
+	gw_buf_put(b, "}", 1);
+}
+
+void
+gw_json_put_components(
+    gw_buf *b, size_t n, Flowsvc__Component *const *comps)
+{
+	gw_buf_put(b, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			gw_buf_put(b, ",", 1);
+		gw_json_put_component(b, comps[i]);
+	}
+	gw_buf_put(b, "]", 1);
+}
+
+void
+gw_json_put_status(gw_buf *b, Flowsvc__Status s)
+{
+	const char *name;
+
+	switch (s) {
+	case FLOWSVC__STATUS__NOT_DEPLOYED: name = "not-deployed"; break;
+	case FLOWSVC__STATUS__STARTED: name = "started"; break;
+	case FLOWSVC__STATUS__STOPPED: name = "stopped"; break;
+	default: name = "unknown"; break;
+	}
+	put_key(b, "{\"status\":");
+	gw_json_put_string(b, name);
+	gw_buf_put(b, "}", 1);
+}
+
+void
+gw_json_put_detail(gw_buf *b, const char *msg)
+{
+	put_key(b, "{\"detail\":");
+	gw_json_put_string(b, msg);
+	gw_buf_put(b, "}", 1);
+}
+
+void
+gw_json_put_violations(
+    gw_buf *b, size_t n, Flowsvc__FieldViolation *const *v)
+{
+	int first_key = 1;
+
+	gw_buf_put(b, "{", 1);
+	for (size_t i = 0; i < n; i++) {
+		int first_msg = 1;
+		size_t j;
+
+		for (j = 0; j < i; j++)
+			if (strcmp(v[j]->field, v[i]->field) == 0)
+				break;
+		if (j < i)
+			continue; /* merged into the first one's list */
+		if (!first_key)
+			gw_buf_put(b, ",", 1);
+		first_key = 0;
+		gw_json_put_string(b, v[i]->field);
+		gw_buf_put(b, ":[", 2);
+		for (j = i; j < n; j++) {
+			if (strcmp(v[j]->field, v[i]->field) != 0)
+				continue;
+			for (size_t k = 0; k < v[j]->n_messages; k++) {
+				if (!first_msg)
+					gw_buf_put(b, ",", 1);
+				first_msg = 0;
+				gw_json_put_string(b, v[j]->messages[k]);
+			}
+		}
+		gw_buf_put(b, "]", 1);
+	}
+	gw_buf_put(b, "}", 1);
+}

@@ -1,0 +1,208 @@
+/*
+ * gw_metrics.c - counters, one histogram and gauges in Prometheus text.
+ *
+ * The request counter is a dense array indexed by route, method and status
+ * (12 x 6 x 500 slots, about 290 KiB): no hashing or locking on the hot
+ * path, and rendering skips the zero slots.
+ */
+#include "gw_metrics.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_errors.h"
+
+enum { M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_OTHER, M_COUNT };
+#define STATUS_MIN 100
+#define STATUS_SLOTS 500 /* 100..599 */
+
+static const char *const method_names[M_COUNT] = {
+	"GET", "HEAD", "POST", "PUT", "DELETE", "OTHER"};
+
+/* Upper bounds in microseconds; the +Inf bucket is the count. */
+static const uint64_t bucket_us[] = {500, 1000, 2500, 5000, 10000, 25000,
+	50000, 100000, 250000, 500000, 1000000, 2500000, 5000000};
+#define NBUCKETS (sizeof(bucket_us) / sizeof(bucket_us[0]))
+
+struct gw_metrics {
+	atomic_uint_fast64_t requests[GW_ROUTE_COUNT][M_COUNT][STATUS_SLOTS];
+	atomic_uint_fast64_t buckets[GW_ROUTE_COUNT][NBUCKETS];
+	atomic_uint_fast64_t dur_count[GW_ROUTE_COUNT];
+	atomic_uint_fast64_t dur_sum_us[GW_ROUTE_COUNT];
+	atomic_uint_fast64_t rpc[FS_CODE_COUNT + 1]; /* last: out of range */
+	atomic_int_fast64_t in_flight;
+	atomic_int backend_up;
+};
+
+gw_metrics *
+gw_metrics_new(void)
+{
+	/* calloc zero bits are valid initial values for these lock-free
+	 * atomics on every platform we build for. */
+	return calloc(1, sizeof(gw_metrics));
+}
+
+void
+gw_metrics_free(gw_metrics *m)
+{
+	free(m);
+}
+
+static int
+method_index(const char *method)
+{
+	for (int i = 0; i < M_OTHER; i++)
+		if (strcmp(method, method_names[i]) == 0)
+			return i;
+	return M_OTHER;
+}
+
+void
+gw_metrics_begin(gw_metrics *m)
+{
+	atomic_fetch_add_explicit(&m->in_flight, 1, memory_order_relaxed);
+}
+
+void
+gw_metrics_end(gw_metrics *m, enum gw_route route, const char *method,
+    int status, uint64_t duration_us)
+{
+	size_t r = (unsigned)route < GW_ROUTE_COUNT ? (size_t)route : 0;
+	size_t s = status >= STATUS_MIN && status < STATUS_MIN + STATUS_SLOTS
+	    ? (size_t)(status - STATUS_MIN)
+	    : STATUS_SLOTS - 1;
+
+	atomic_fetch_sub_explicit(&m->in_flight, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->requests[r][method_index(method)][s], 1,
+	    memory_order_relaxed);
+	for (size_t i = 0; i < NBUCKETS; i++) {
+		if (duration_us <= bucket_us[i]) {
+			atomic_fetch_add_explicit(
+			    &m->buckets[r][i], 1, memory_order_relaxed);
+			break;
+		}
+	}
+	atomic_fetch_add_explicit(&m->dur_count[r], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(
+	    &m->dur_sum_us[r], duration_us, memory_order_relaxed);
+}
+
+void
+gw_metrics_rpc(gw_metrics *m, int code, int got_reply)
+{
+	size_t c = code >= 0 && code < FS_CODE_COUNT ? (size_t)code
+						     : FS_CODE_COUNT;
+
+	atomic_fetch_add_explicit(&m->rpc[c], 1, memory_order_relaxed);
+	if (got_reply)
+		atomic_store_explicit(&m->backend_up, 1, memory_order_relaxed);
+	else if (code == FS_UNAVAILABLE || code == FS_DEADLINE_EXCEEDED)
+		atomic_store_explicit(&m->backend_up, 0, memory_order_relaxed);
+}
+
+int64_t
+gw_metrics_in_flight(const gw_metrics *m)
+{
+	return atomic_load_explicit(&m->in_flight, memory_order_relaxed);
+}
+
+static void
+putf(gw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+putf(gw_buf *b, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		gw_buf_put(b, line,
+		    (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+void
+gw_metrics_render(gw_metrics *m, gw_buf *b)
+{
+	gw_buf_puts(b, "# HELP flowsvc_http_requests_total HTTP requests "
+		       "answered, by route, method and status.\n"
+		       "# TYPE flowsvc_http_requests_total counter\n");
+	for (size_t r = 0; r < GW_ROUTE_COUNT; r++)
+		for (size_t k = 0; k < M_COUNT; k++)
+			for (size_t s = 0; s < STATUS_SLOTS; s++) {
+				uint64_t v = LOAD(m->requests[r][k][s]);
+
+				if (v == 0)
+					continue;
+				putf(b,
+				    "flowsvc_http_requests_total{route=\"%s\","
+				    "method=\"%s\",status=\"%zu\"} %" PRIu64
+				    "\n",
+				    gw_route_name((enum gw_route)r),
+				    method_names[k], s + STATUS_MIN, v);
+			}
+
+	gw_buf_puts(b, "# HELP flowsvc_http_request_duration_seconds Time "
+		       "from request headers to response completion.\n"
+		       "# TYPE flowsvc_http_request_duration_seconds "
+		       "histogram\n");
+	for (size_t r = 0; r < GW_ROUTE_COUNT; r++) {
+		const char *name = gw_route_name((enum gw_route)r);
+		uint64_t count = LOAD(m->dur_count[r]), cum = 0;
+
+		if (count == 0)
+			continue;
+		for (size_t i = 0; i < NBUCKETS; i++) {
+			cum += LOAD(m->buckets[r][i]);
+			putf(b,
+			    "flowsvc_http_request_duration_seconds_bucket{"
+			    "route=\"%s\",le=\"%g\"} %" PRIu64 "\n",
+			    name, (double)bucket_us[i] / 1e6, cum);
+		}
+		putf(b,
+		    "flowsvc_http_request_duration_seconds_bucket{route=\"%s\","
+		    "le=\"+Inf\"} %" PRIu64 "\n",
+		    name, count);
+		putf(b,
+		    "flowsvc_http_request_duration_seconds_sum{route=\"%s\"} "
+		    "%.6f\n",
+		    name, (double)LOAD(m->dur_sum_us[r]) / 1e6);
+		putf(b,
+		    "flowsvc_http_request_duration_seconds_count{route=\"%s\"}"
+		    " %" PRIu64 "\n",
+		    name, count);
+	}
+
+	putf(b,
+	    "# HELP flowsvc_http_requests_in_flight HTTP requests being "
+	    "handled.\n# TYPE flowsvc_http_requests_in_flight gauge\n"
+	    "flowsvc_http_requests_in_flight %" PRId64 "\n",
+	    (int64_t)LOAD(m->in_flight));
+
+	gw_buf_puts(b, "# HELP flowsvc_rpc_calls_total Backend RPCs, by "
+		       "outcome code (transport failures included).\n"
+		       "# TYPE flowsvc_rpc_calls_total counter\n");
+	for (int c = 0; c <= FS_CODE_COUNT; c++) {
+		uint64_t v = LOAD(m->rpc[c]);
+
+		if (v)
+			putf(b, "flowsvc_rpc_calls_total{code=\"%s\"} %" PRIu64
+				"\n",
+			    fs_code_name(c), v);
+	}
+
+	putf(b,
+	    "# HELP flowsvc_backend_up Whether the backend answered the "
+	    "latest RPC.\n# TYPE flowsvc_backend_up gauge\n"
+	    "flowsvc_backend_up %d\n",
+	    LOAD(m->backend_up));
+}

@@ -1,0 +1,219 @@
+/*
+ * gw_routes.c - the routing table of CONTRACT §2.
+ */
+#include "gw_routes.h"
+
+#include <string.h>
+
+#define GW_MAX_SEGS 4
+
+struct seg {
+	const char *p;
+	size_t n;
+};
+
+static int split_path(const char *path, struct seg *segs);
+static int seg_is(const struct seg *s, const char *lit);
+
+static const char *const route_names[GW_ROUTE_COUNT] = {
+	[GW_ROUTE_UNKNOWN] = "unknown",
+	[GW_ROUTE_FLOWS] = "flows",
+	[GW_ROUTE_FLOWS_ITEM] = "flows_item",
+	[GW_ROUTE_APPS] = "apps",
+	[GW_ROUTE_APPS_ITEM] = "apps_item",
+	[GW_ROUTE_STATUS] = "status",
+	[GW_ROUTE_DEPLOY] = "deploy",
+	[GW_ROUTE_STOP] = "stop",
+	[GW_ROUTE_START] = "start",
+	[GW_ROUTE_HEALTHZ] = "healthz",
+	[GW_ROUTE_READYZ] = "readyz",
+	[GW_ROUTE_METRICS] = "metrics",
+};
+
+const char *
+gw_route_name(enum gw_route r)
+{
+	if ((unsigned)r >= GW_ROUTE_COUNT)
+		return "unknown";
+	return route_names[r];
+}
+
+/* Splits "/a/b/c" or "/a/b/c/" into segments. Returns their number, or -1
+ * for a path that cannot match any route: not absolute, an empty segment
+ * ("//"), or more than GW_MAX_SEGS segments. */
+static int
+split_path(const char *path, struct seg *segs)
+{
+	size_t len = strlen(path);
+	int n = 0;
+
+	if (len < 2 || path[0] != '/')
+		return -1;
+	if (path[len - 1] == '/')
+		len--; /* one trailing slash is optional everywhere */
+	for (size_t i = 1; i <= len;) {
+		const char *end = memchr(path + i, '/', len - i);
+		size_t n_seg = end ? (size_t)(end - (path + i)) : len - i;
+
+		if (n_seg == 0 || n == GW_MAX_SEGS)
+			return -1;
+		segs[n].p = path + i;
+		segs[n].n = n_seg;
+		n++;
+		i += n_seg + 1;
+	}
+	return n;
+}
+
+static int
+seg_is(const struct seg *s, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return s->n == n && memcmp(s->p, lit, n) == 0;
+}
+
+/* Which route a path is, before looking at the method. */
+static enum gw_route
+path_route(const char *path, struct gw_match *m)
+{
+	struct seg s[GW_MAX_SEGS];
+	int n = split_path(path, s);
+	int apps;
+
+	if (n == 1) {
+		if (seg_is(&s[0], "healthz"))
+			return GW_ROUTE_HEALTHZ;
+		if (seg_is(&s[0], "readyz"))
+			return GW_ROUTE_READYZ;
+		if (seg_is(&s[0], "metrics"))
+			return GW_ROUTE_METRICS;
+		return GW_ROUTE_UNKNOWN;
+	}
+	if (n < 2 || !seg_is(&s[0], "api"))
+		return GW_ROUTE_UNKNOWN;
+	if (seg_is(&s[1], "apps"))
+		apps = 1;
+	else if (seg_is(&s[1], "flows"))
+		apps = 0;
+	else
+		return GW_ROUTE_UNKNOWN;
+	if (n == 2)
+		return apps ? GW_ROUTE_APPS : GW_ROUTE_FLOWS;
+	m->id = s[2].p;
+	m->id_len = s[2].n;
+	if (n == 3)
+		return apps ? GW_ROUTE_APPS_ITEM : GW_ROUTE_FLOWS_ITEM;
+	/* n == 4: per-component operations live under /api/apps/ only, but
+	 * take any component id (CONTRACT §2). */
+	if (apps) {
+		if (seg_is(&s[3], "status"))
+			return GW_ROUTE_STATUS;
+		if (seg_is(&s[3], "deploy"))
+			return GW_ROUTE_DEPLOY;
+		if (seg_is(&s[3], "stop"))
+			return GW_ROUTE_STOP;
+		if (seg_is(&s[3], "start"))
+			return GW_ROUTE_START;
+	}
+	m->id = NULL;
+	m->id_len = 0;
+	return GW_ROUTE_UNKNOWN;
+}
+
+void
+gw_route_match(const char *method, const char *path, struct gw_match *m)
+{
+	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	int post = strcmp(method, "POST") == 0;
+	int put = strcmp(method, "PUT") == 0;
+	int del = strcmp(method, "DELETE") == 0;
+	enum gw_route r;
+
+	memset(m, 0, sizeof(*m));
+	m->rpc = FLOWSVC__METHOD__METHOD_UNSPECIFIED;
+	m->kind = FLOWSVC__KIND__KIND_ANY;
+	r = path_route(path, m);
+	m->route = r;
+
+	switch (r) {
+	case GW_ROUTE_FLOWS:
+	case GW_ROUTE_APPS:
+		m->kind = r == GW_ROUTE_APPS ? FLOWSVC__KIND__APP
+					     : FLOWSVC__KIND__FLOW;
+		m->allow = "GET, POST";
+		if (get) {
+			m->action = GW_ACT_LIST;
+			m->rpc = FLOWSVC__METHOD__LIST;
+		} else if (post) {
+			m->action = GW_ACT_CREATE;
+			m->rpc = FLOWSVC__METHOD__CREATE;
+		}
+		break;
+	case GW_ROUTE_FLOWS_ITEM:
+	case GW_ROUTE_APPS_ITEM:
+		m->kind = r == GW_ROUTE_APPS_ITEM ? FLOWSVC__KIND__APP
+						  : FLOWSVC__KIND__FLOW;
+		m->allow = "GET, PUT, DELETE";
+		if (get) {
+			m->action = GW_ACT_GET;
+			m->rpc = FLOWSVC__METHOD__GET;
+		} else if (put) {
+			m->action = GW_ACT_UPDATE;
+			m->rpc = FLOWSVC__METHOD__UPDATE;
+		} else if (del) {
+			m->action = GW_ACT_DELETE;
+			m->rpc = FLOWSVC__METHOD__DELETE;
+		}
+		break;
+	case GW_ROUTE_STATUS:
+		m->allow = "GET";
+		if (get) {
+			m->action = GW_ACT_STATUS;
+			m->rpc = FLOWSVC__METHOD__GET_STATUS;
+		}
+		break;
+	case GW_ROUTE_DEPLOY:
+	case GW_ROUTE_STOP:
+	case GW_ROUTE_START:
+		m->allow = "POST";
+		if (post) {
+			if (r == GW_ROUTE_DEPLOY) {
+				m->action = GW_ACT_DEPLOY;
+				m->rpc = FLOWSVC__METHOD__DEPLOY;
+			} else if (r == GW_ROUTE_STOP) {
+				m->action = GW_ACT_STOP;
+				m->rpc = FLOWSVC__METHOD__STOP;
+			} else {
+				m->action = GW_ACT_START;
+				m->rpc = FLOWSVC__METHOD__START;
+			}
+		}
+		break;
+	case GW_ROUTE_HEALTHZ:
+		m->allow = "GET";
+		if (get)
+			m->action = GW_ACT_HEALTHZ;
+		break;
+	case GW_ROUTE_READYZ:
+	case GW_ROUTE_METRICS:
+		m->allow = "GET";
+		if (get) {
+			m->action = r == GW_ROUTE_READYZ ? GW_ACT_READYZ
+							 : GW_ACT_METRICS;
+			m->rpc = FLOWSVC__METHOD__HEALTH;
+		}
+		break;
+	default:
+		break;
+	}
+
+	if (r == GW_ROUTE_UNKNOWN) {
+		m->http_status = 404;
+	} else if (m->action == GW_ACT_NONE) {
+		m->http_status = 405;
+		m->rpc = FLOWSVC__METHOD__METHOD_UNSPECIFIED;
+	} else {
+		m->allow = NULL;
+	}
+}

@@ -1,0 +1,76 @@
+/*
+ * gw_routes.h - method + path -> what the gateway does with a request.
+ *
+ * Pure functions over strings: no I/O, no allocation, safe from any thread.
+ * The routing table is CONTRACT §2: every path is accepted with and without
+ * its trailing slash; a known path with a method it does not take is 405
+ * with the route's Allow list; anything else is 404.
+ */
+#ifndef GATEWAY_GW_ROUTES_H
+#define GATEWAY_GW_ROUTES_H
+
+#include <stddef.h>
+
+#include "flows.pb-c.h"
+
+/* One value per path shape; also the `route` label of the metrics. */
+enum gw_route {
+	GW_ROUTE_UNKNOWN = 0, /* no route matched: 404 */
+	GW_ROUTE_FLOWS,       /* /api/flows/ */
+	GW_ROUTE_FLOWS_ITEM,  /* /api/flows/<id>/ */
+	GW_ROUTE_APPS,        /* /api/apps/ */
+	GW_ROUTE_APPS_ITEM,   /* /api/apps/<id>/ */
+	GW_ROUTE_STATUS,      /* /api/apps/<id>/status/ */
+	GW_ROUTE_DEPLOY,      /* /api/apps/<id>/deploy/ */
+	GW_ROUTE_STOP,        /* /api/apps/<id>/stop/ */
+	GW_ROUTE_START,       /* /api/apps/<id>/start/ */
+	GW_ROUTE_HEALTHZ,     /* /healthz */
+	GW_ROUTE_READYZ,      /* /readyz */
+	GW_ROUTE_METRICS,     /* /metrics */
+	GW_ROUTE_COUNT
+};
+
+/* What to do once the method is known to be allowed. */
+enum gw_action {
+	GW_ACT_NONE = 0, /* the match failed: see gw_match.http_status */
+	GW_ACT_LIST,
+	GW_ACT_CREATE,
+	GW_ACT_GET,
+	GW_ACT_UPDATE,
+	GW_ACT_DELETE,
+	GW_ACT_STATUS,
+	GW_ACT_DEPLOY,
+	GW_ACT_START,
+	GW_ACT_STOP,
+	GW_ACT_HEALTHZ,
+	GW_ACT_READYZ,
+	GW_ACT_METRICS
+};
+
+struct gw_match {
+	enum gw_route route;
+	enum gw_action action;
+	/* 0 when the request goes on; else 404 (unknown path) or 405. */
+	int http_status;
+	/* For 405: the route's methods, for the Allow header. Static. */
+	const char *allow;
+	/* The RPC for action (HEALTH for readyz and metrics, which report
+	 * whether the backend answers; METHOD_UNSPECIFIED for healthz) and the
+	 * kind it asks for (KIND_ANY for status and lifecycle). */
+	Flowsvc__Method rpc;
+	Flowsvc__Kind kind;
+	/* The <id> segment as it appears in path (not NUL-terminated; borrowed
+	 * from path). NULL/0 on routes without an id. */
+	const char *id;
+	size_t id_len;
+};
+
+/* Matches method ("GET", ... as MHD passes it; HEAD is served as GET) and
+ * path (already percent-decoded, no query string) into *m. Always fills
+ * *m completely; m->id borrows from path. */
+void gw_route_match(const char *method, const char *path, struct gw_match *m);
+
+/* Metrics label of a route: "flows", "flows_item", ..., "unknown". Static. */
+const char *gw_route_name(enum gw_route r);
+
+#endif
