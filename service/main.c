@@ -16,6 +16,7 @@
 
 #include "fs_rpc.h"
 #include "fs_util.h"
+#include "persist.h"
 #include "svc.h"
 
 struct config {
@@ -23,6 +24,8 @@ struct config {
 	const char *data_dir;
 	const char *fsync;
 	long contexts;
+	long snapshot_changes;
+	long snapshot_interval;
 };
 
 enum opt_type { OPT_STR, OPT_INT, OPT_ENUM };
@@ -46,10 +49,20 @@ static const struct opt {
         "always|everysec|no",
         "when the change log is synced to disk: before every reply, once "
         "a second, or when the OS decides"},
+    {"snapshot-changes", OPT_INT, offsetof(struct config, snapshot_changes),
+        "100000", 0, 1000000000, NULL,
+        "write a snapshot after this many changes (0: never on a count)"},
+    {"snapshot-interval", OPT_INT,
+        offsetof(struct config, snapshot_interval), "300", 0, 86400 * 365,
+        NULL,
+        "seconds between snapshots when anything changed (0: no timer)"},
     {"contexts", OPT_INT, offsetof(struct config, contexts), "256", 1,
         4096, NULL, "RPC requests served concurrently"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static void logf_(const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 logf_(const char *level, const char *fmt, ...)
@@ -189,6 +202,12 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	so.data_dir = cfg.data_dir;
+	so.fsync = strcmp(cfg.fsync, "always") == 0 ? PERSIST_FSYNC_ALWAYS
+	    : strcmp(cfg.fsync, "no") == 0          ? PERSIST_FSYNC_NO
+	                                            : PERSIST_FSYNC_EVERYSEC;
+	so.snapshot_changes = (uint64_t) cfg.snapshot_changes;
+	so.snapshot_interval = (uint32_t) cfg.snapshot_interval;
+	so.log = logf_;
 	if (svc_open(&s, &so, err, sizeof(err)) != 0) {
 		logf_("error", "cannot start: %s", err);
 		return 1;
@@ -207,7 +226,9 @@ main(int argc, char **argv)
 		;
 	logf_("info", "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	fs_server_close(srv);
+	int snap_ok = svc_snapshot(s) == 0;
 	svc_close(s);
-	logf_("info", "stopped");
+	logf_("info", snap_ok ? "stopped" : "stopped without a final snapshot; "
+	    "the change log has every change");
 	return 0;
 }

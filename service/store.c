@@ -165,7 +165,15 @@ struct kindlist {
 	size_t count;
 };
 
+struct grave {
+	struct grave *next;
+	void *ptr;
+};
+
 struct store {
+	int held;
+	struct grave *graves; /* packed buffers kept while held */
+	comp *pending;        /* unlinked components (snapshot load) */
 	htab ids;
 	htab keys;
 	htab buckets;
@@ -192,14 +200,75 @@ store_new(void)
 	return s;
 }
 
+/* Frees a wire form, or keeps it until store_release while held. */
 static void
-comp_free(comp *c)
+packed_free(store *s, uint8_t *p)
+{
+	if (s != NULL && s->held) {
+		struct grave *g = malloc(sizeof(*g));
+		if (g != NULL) {
+			g->ptr = p;
+			g->next = s->graves;
+			s->graves = g;
+			return;
+		}
+		/* Out of memory: leaking one buffer beats a snapshot reading
+		 * freed memory. */
+		return;
+	}
+	free(p);
+}
+
+static void
+comp_free(store *s, comp *c)
 {
 	free(c->name);
 	free(c->group);
 	free(c->uses);
-	free(c->packed);
+	free(c->pending_ids);
+	packed_free(s, c->packed);
 	free(c);
+}
+
+void
+store_hold(store *s)
+{
+	s->held++;
+}
+
+void
+store_release(store *s)
+{
+	if (s->held > 0 && --s->held > 0)
+		return;
+	while (s->graves != NULL) {
+		struct grave *g = s->graves;
+		s->graves = g->next;
+		free(g->ptr);
+		free(g);
+	}
+}
+
+int
+store_collect(const store *s, store_item **out, size_t *n)
+{
+	size_t total = s->kinds[1].count + s->kinds[2].count, i = 0;
+	store_item *items = malloc((total ? total : 1) * sizeof(*items));
+
+	if (items == NULL)
+		return -1;
+	for (int k = 1; k <= 2; k++) {
+		for (comp *c = s->kinds[k].head; c != NULL; c = c->next) {
+			items[i].packed = c->packed;
+			items[i].packed_len = c->packed_len;
+			items[i].status = c->status;
+			items[i].seq = c->seq;
+			i++;
+		}
+	}
+	*out = items;
+	*n = i;
+	return 0;
 }
 
 void
@@ -211,7 +280,7 @@ store_free(store *s)
 		comp *c = s->kinds[k].head;
 		while (c != NULL) {
 			comp *next = c->next;
-			comp_free(c);
+			comp_free(NULL, c);
 			c = next;
 		}
 	}
@@ -225,6 +294,8 @@ store_free(store *s)
 			e = next;
 		}
 	}
+	s->held = 0;
+	store_release(s);
 	free(s->ids.slots);
 	free(s->keys.slots);
 	free(s->buckets.slots);
@@ -490,22 +561,88 @@ pack_msg(const Flowsvc__Component *msg, uint8_t **out, uint32_t *len)
 	return 0;
 }
 
+static int store_put_(store *s, const Flowsvc__Component *msg, int status,
+    uint64_t seq, comp **out, int unlinked);
+
 int
 store_put(store *s, const Flowsvc__Component *msg, int status, uint64_t seq,
     comp **out)
 {
+	return store_put_(s, msg, status, seq, out, 0);
+}
+
+int
+store_put_unlinked(store *s, const Flowsvc__Component *msg, int status,
+    uint64_t seq)
+{
+	return store_put_(s, msg, status, seq, NULL, 1);
+}
+
+int
+store_link_pending(store *s)
+{
+	int rv = 0;
+
+	while (s->pending != NULL) {
+		comp *c = s->pending;
+		s->pending = c->pending_next;
+		c->pending_next = NULL;
+		for (uint32_t i = 0; i < c->nuses && rv == 0; i++) {
+			comp *f = store_get(s, c->pending_ids + 16 * i);
+			if (f == NULL || f->kind != FLOWSVC__KIND__FLOW)
+				rv = -2;
+			else
+				c->uses[i].flow = f;
+		}
+		free(c->pending_ids);
+		c->pending_ids = NULL;
+		if (rv == 0)
+			edges_link(c);
+		else
+			c->nuses = 0; /* never linked: nothing to unlink */
+	}
+	return rv;
+}
+
+static int
+store_put_(store *s, const Flowsvc__Component *msg, int status, uint64_t seq,
+    comp **out, int unlinked)
+{
 	uint8_t id[16];
-	comp_edge *edges;
+	comp_edge *edges = NULL;
+	uint8_t *pending_ids = NULL;
 	uint8_t *packed;
 	uint32_t plen;
 	int rv;
 
 	if (fs_uuid_parse(msg->id, id) != 0 || !valid_kind((int) msg->kind))
 		return -2;
-	if ((rv = edges_resolve(s, msg, &edges)) != 0)
+	if (unlinked) {
+		if (store_get(s, id) != NULL)
+			return -2;
+		if (msg->n_flows > 0) {
+			edges = calloc(msg->n_flows, sizeof(*edges));
+			pending_ids = malloc(16 * msg->n_flows);
+			if (edges == NULL || pending_ids == NULL) {
+				free(edges);
+				free(pending_ids);
+				return -1;
+			}
+			for (size_t i = 0; i < msg->n_flows; i++) {
+				if (fs_uuid_parse(msg->flows[i],
+				        pending_ids + 16 * i) != 0) {
+					free(edges);
+					free(pending_ids);
+					return -2;
+				}
+			}
+		}
+	} else if ((rv = edges_resolve(s, msg, &edges)) != 0) {
 		return rv;
+	}
 	if (pack_msg(msg, &packed, &plen) != 0) {
 		free(edges);
+		free(pending_ids);
 		return -1;
 	}
 
@@ -520,7 +657,7 @@ store_put(store *s, const Flowsvc__Component *msg, int status, uint64_t seq,
 		}
 		edges_unlink(c);
 		free(c->uses);
-		free(c->packed);
+		packed_free(s, c->packed);
 		c->uses = edges;
 		c->nuses = (uint32_t) msg->n_flows;
 		c->packed = packed;
@@ -547,6 +684,7 @@ store_put(store *s, const Flowsvc__Component *msg, int status, uint64_t seq,
 			free(c);
 		}
 		free(edges);
+		free(pending_ids);
 		free(packed);
 		return -1;
 	}
@@ -565,7 +703,15 @@ store_put(store *s, const Flowsvc__Component *msg, int status, uint64_t seq,
 	htab_add(&s->ids, &c->id_h);
 	htab_add(&s->keys, &c->key_h);
 	lists_link(s, c);
-	edges_link(c);
+	if (unlinked) {
+		c->pending_ids = pending_ids;
+		if (pending_ids != NULL) {
+			c->pending_next = s->pending;
+			s->pending = c;
+		}
+	} else {
+		edges_link(c);
+	}
 	if (out != NULL)
 		*out = c;
 	return 0;
@@ -580,7 +726,7 @@ store_delete(store *s, comp *c)
 	lists_unlink(s, c);
 	bucket_release(s, c->gb);
 	bucket_release(s, c->nb);
-	comp_free(c);
+	comp_free(s, c);
 }
 
 Flowsvc__Component *

@@ -61,6 +61,8 @@ struct comp {
 	comp *gprev, *gnext; /* same (kind, group) */
 	comp *nprev, *nnext; /* same (kind, name) */
 	struct bucket *gb, *nb;
+	uint8_t *pending_ids; /* snapshot load: flows not yet linked */
+	comp *pending_next;
 };
 
 /* Returns a new empty store, or NULL when out of memory. Free with
@@ -99,6 +101,36 @@ void store_delete(store *s, comp *c);
 /* Decodes c's wire form; caller frees with
  * flowsvc__component__free_unpacked. NULL when out of memory. */
 Flowsvc__Component *store_unpack(const comp *c);
+
+/* While held (a snapshot is copying them out), wire forms that a mutation
+ * replaces or deletes are kept instead of freed, so pointers taken with
+ * store_collect stay valid; store_release frees them. Both with the
+ * write lock held. */
+void store_hold(store *s);
+void store_release(store *s);
+
+/* One component's wire form, status and seq, as a snapshot records it. */
+typedef struct store_item {
+	const uint8_t *packed;
+	uint32_t packed_len;
+	uint8_t status;
+	uint64_t seq;
+} store_item;
+
+/* Fills a new array with every component (flows, then apps, each in
+ * creation order). Caller frees *out; the packed pointers stay valid while
+ * the store is held. Returns 0 or -1 (out of memory). */
+int store_collect(const store *s, store_item **out, size_t *n);
+
+/* Snapshot loading: inserts a component without resolving its flows (they
+ * may name components that come later in the file); store_link_pending
+ * then resolves all of them. Same returns as store_put. */
+int store_put_unlinked(store *s, const Flowsvc__Component *msg, int status,
+    uint64_t seq);
+
+/* Resolves every pending reference. Returns 0, or -2 when one names no
+ * existing flow (the store is then unusable: free it). */
+int store_link_pending(store *s);
 
 /* 1 when `to` can be reached from `from` by following uses edges
  * (from == to counts), else 0. O(components reachable from `from`). */

@@ -17,11 +17,13 @@
 
 #include "fs_errors.h"
 #include "fs_util.h"
+#include "persist.h"
 #include "store.h"
 
 struct svc {
 	pthread_rwlock_t lock;
 	store *st;
+	persist *disk; /* NULL: memory only */
 	int64_t started_us;
 };
 
@@ -172,7 +174,7 @@ lookup(svc *s, const Flowsvc__Request *req, const char *id, int kind)
 
 /* Applies one record to the store. Returns 0, -1 (out of memory) or -2 (a
  * record that does not fit the store: unknown id, broken reference). */
-static int
+int
 svc_apply(store *st, const Flowsvc__LogRecord *rec)
 {
 	uint8_t id[16];
@@ -199,13 +201,16 @@ svc_apply(store *st, const Flowsvc__LogRecord *rec)
 	}
 }
 
-/* Makes rec durable (per the fsync policy) and applies it. Write lock held.
- * Returns an fs_code. */
+/* Logs rec and applies it: the write path of every change. Write lock
+ * held; the caller has validated rec against the store, so applying it
+ * cannot fail but for memory. With fsync "always", r->ticket makes the reply
+ * wait for the sync. Returns an fs_code. */
 static int
-svc_commit(svc *s, const Flowsvc__LogRecord *rec)
+svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_reply *r)
 {
+	if (s->disk != NULL && persist_append(s->disk, rec, &r->ticket) != 0)
+		return FS_UNAVAILABLE;
 	int rv = svc_apply(s->st, rec);
-
 	if (rv == -1)
 		return FS_RESOURCE_EXHAUSTED;
 	return rv == 0 ? FS_OK : FS_INTERNAL;
@@ -478,7 +483,7 @@ h_create(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	sc.seq = store_last_seq(s->st) + 1;
 	rec.op_case = FLOWSVC__LOG_RECORD__OP_PUT;
 	rec.put = &sc;
-	int rv = svc_commit(s, &rec);
+	int rv = svc_commit(s, &rec, r);
 	if (rv != FS_OK) {
 		reply_err(r, rv, NULL);
 		goto out;
@@ -591,7 +596,7 @@ h_update(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	sc.seq = self->seq;
 	rec.op_case = FLOWSVC__LOG_RECORD__OP_PUT;
 	rec.put = &sc;
-	int rv = svc_commit(s, &rec);
+	int rv = svc_commit(s, &rec, r);
 	if (rv != FS_OK)
 		reply_err(r, rv, NULL);
 	else
@@ -676,7 +681,7 @@ h_delete(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		fs_uuid_format(c->id, id);
 		rec.op_case = FLOWSVC__LOG_RECORD__OP_DELETE_ID;
 		rec.delete_id = id;
-		int rv = svc_commit(s, &rec);
+		int rv = svc_commit(s, &rec, r);
 		Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
 		if (rv != FS_OK)
 			reply_err(r, rv, NULL);
@@ -737,7 +742,7 @@ h_status(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		ch.status = (Flowsvc__Status) to;
 		rec.op_case = FLOWSVC__LOG_RECORD__OP_STATUS;
 		rec.status = &ch;
-		int rv = svc_commit(s, &rec);
+		int rv = svc_commit(s, &rec, r);
 		if (rv != FS_OK) {
 			reply_err(r, rv, NULL);
 			goto out;
@@ -795,6 +800,13 @@ svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	case FLOWSVC__METHOD__HEALTH:
 		h_health(s, req, r);
 		break;
+	case FLOWSVC__METHOD__SNAPSHOT:
+		if (s->disk == NULL)
+			reply_err(r, FS_FAILED_PRECONDITION,
+			    "The service runs without a data directory.");
+		else
+			r->snapshot = 1; /* svc_handle defers the reply */
+		break;
 	default:
 		reply_err(r, FS_UNIMPLEMENTED, "Unknown method %d.",
 		    (int) req->method);
@@ -802,24 +814,87 @@ svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	}
 }
 
+/* Sends r for call (and releases r). */
+static void
+send_reply(fs_srv_call *call, svc_reply *r)
+{
+	Flowsvc__Reply rep = FLOWSVC__REPLY__INIT;
+
+	rep.code = (Flowsvc__Code) r->code;
+	rep.message =
+	    r->message != NULL ? r->message : (char *) fs_strerror(r->code);
+	rep.n_violations = r->v.n;
+	rep.violations = r->v.v;
+	if (r->has_payload) {
+		rep.has_payload = 1;
+		rep.payload.data = r->payload;
+		rep.payload.len = r->payload_len;
+	}
+	fs_srv_reply(call, &rep);
+	svc_reply_fini(r);
+}
+
+/* A reply that waits for the disk (a sync, or a snapshot). */
+struct deferred {
+	fs_srv_call *call;
+	svc_reply r;
+};
+
+static void
+deferred_done(void *arg, int ok)
+{
+	struct deferred *d = arg;
+
+	if (!ok) {
+		int snapshot = d->r.snapshot;
+		svc_reply_fini(&d->r);
+		d->r.code = FS_UNAVAILABLE;
+		d->r.message = strdup(snapshot
+		        ? "The snapshot could not be written."
+		        : "The change could not be synced to disk.");
+	}
+	send_reply(d->call, &d->r);
+	free(d);
+}
+
 void
 svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
 {
-	svc_reply r;
-	Flowsvc__Reply rep = FLOWSVC__REPLY__INIT;
+	svc *s = arg;
+	struct deferred *d;
 
-	svc_dispatch(arg, req, &r);
-	rep.code = (Flowsvc__Code) r.code;
-	rep.message = r.message != NULL ? r.message : (char *) fs_strerror(r.code);
-	rep.n_violations = r.v.n;
-	rep.violations = r.v.v;
-	if (r.has_payload) {
-		rep.has_payload = 1;
-		rep.payload.data = r.payload;
-		rep.payload.len = r.payload_len;
+	d = malloc(sizeof(*d));
+	if (d == NULL) {
+		fs_srv_reply_code(call, FS_RESOURCE_EXHAUSTED, NULL, NULL);
+		return;
 	}
-	fs_srv_reply(call, &rep);
-	svc_reply_fini(&r);
+	d->call = call;
+	svc_dispatch(s, req, &d->r);
+	if (d->r.snapshot) {
+		Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
+		reply_msg(&d->r, &e.base);
+		d->r.snapshot = 1;
+		if (persist_snapshot_async(s->disk, deferred_done, d) == 0)
+			return;
+		deferred_done(d, 0);
+		return;
+	}
+	if (d->r.code == FS_OK && d->r.ticket != 0 && s->disk != NULL &&
+	    persist_sync_replies(s->disk)) {
+		if (persist_when_durable(s->disk, d->r.ticket, deferred_done,
+		        d) == 0)
+			return;
+		deferred_done(d, 0);
+		return;
+	}
+	send_reply(call, &d->r);
+	free(d);
+}
+
+int
+svc_snapshot(svc *s)
+{
+	return s->disk != NULL ? persist_snapshot(s->disk) : 0;
 }
 
 int
@@ -827,7 +902,6 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 {
 	svc *s = calloc(1, sizeof(*s));
 
-	(void) opts;
 	if (s == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -843,6 +917,29 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create the store lock");
 		return -1;
 	}
+	if (opts != NULL && opts->data_dir != NULL) {
+		persist_opts po = {0};
+		persist_error pe;
+		po.dir = opts->data_dir;
+		po.fsync = (enum persist_fsync) opts->fsync;
+		po.snapshot_changes = opts->snapshot_changes;
+		po.snapshot_interval = opts->snapshot_interval;
+		po.log = opts->log;
+		if (persist_open(&s->disk, &po, s->st, &s->lock, svc_apply,
+		        &pe) != 0) {
+			if (pe.offset != 0)
+				snprintf(err, errlen, "%s (offset %llu): %s",
+				    pe.path, (unsigned long long) pe.offset,
+				    pe.what);
+			else
+				snprintf(err, errlen, "%s: %s", pe.path,
+				    pe.what);
+			pthread_rwlock_destroy(&s->lock);
+			store_free(s->st);
+			free(s);
+			return -1;
+		}
+	}
 	s->started_us = fs_now_us();
 	*out = s;
 	return 0;
@@ -853,6 +950,7 @@ svc_close(svc *s)
 {
 	if (s == NULL)
 		return;
+	persist_close(s->disk);
 	pthread_rwlock_destroy(&s->lock);
 	store_free(s->st);
 	free(s);

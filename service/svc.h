@@ -20,11 +20,17 @@
 #include "flows.pb-c.h"
 #include "fs_rpc.h"
 #include "rules.h"
+#include "store.h"
 
 typedef struct svc svc;
 
 typedef struct svc_opts {
-	const char *data_dir; /* NULL: memory only (tests) */
+	const char *data_dir;       /* NULL: memory only (tests) */
+	int fsync;                  /* enum persist_fsync */
+	uint64_t snapshot_changes;  /* 0: no snapshot on a change count */
+	uint32_t snapshot_interval; /* seconds; 0: none on a timer */
+	void (*log)(const char *level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 } svc_opts;
 
 /* Opens the service. Returns 0, or -1 with a one-line reason in err. On
@@ -40,12 +46,23 @@ typedef struct svc_reply {
 	uint8_t *payload;  /* encoded reply message; owned */
 	size_t payload_len;
 	int has_payload;
+	uint64_t ticket; /* change-log position the reply must wait for */
+	int snapshot;    /* a Snapshot request: reply when one is written */
 } svc_reply;
 
 /* Executes req (already decoded) and fills out, which the caller releases
  * with svc_reply_fini. Never fails: errors are codes in out. */
 void svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *out);
 void svc_reply_fini(svc_reply *r);
+
+/* Applies one change-log record to a store: the one place where records
+ * change state, for live changes and for replay alike. Returns 0, -1 (out
+ * of memory) or -2 (the record does not fit the store). */
+int svc_apply(store *st, const Flowsvc__LogRecord *rec);
+
+/* Writes a snapshot now (at shutdown, once the server has stopped).
+ * Returns 0, or -1 (logged). No-op without a data directory. */
+int svc_snapshot(svc *s);
 
 /* fs_srv_handler for fs_server_open; arg is the svc. */
 void svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req);

@@ -1,0 +1,1192 @@
+/*
+ * persist.c - change log, snapshots, recovery. See persist.h for the files
+ * and the threads.
+ */
+#include "persist.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "fs_util.h"
+
+#define LOG_MAGIC "FLOWLOG\0"
+#define SNAP_MAGIC "FLOWSNP\0"
+#define FORMAT_VERSION 1u
+#define LOG_HEADER 16u
+#define SNAP_HEADER 24u
+#define REC_HEADER 8u
+#define REC_MAX (64u * 1024u * 1024u) /* no record is near this */
+#define SNAP_RETRY_S 5
+
+struct waiter {
+	uint64_t ticket;
+	void (*done)(void *arg, int ok);
+	void *arg;
+	struct waiter *next;
+};
+
+struct persist {
+	persist_opts o;
+	char *dir;
+	store *st;
+	pthread_rwlock_t *lock;
+	persist_apply_fn apply;
+
+	/* Current log; changed only with the store's write lock held, and
+	 * fd/old_fd also under mtx (the sync thread dups them). */
+	int fd;
+	int old_fd; /* previous generation, until synced */
+	uint64_t gen;
+	uint64_t file_off;
+	int write_broken;
+
+	pthread_mutex_t mtx;
+	pthread_cond_t sync_cv, snap_cv;
+	uint64_t written, synced; /* logical bytes over all generations */
+	int sync_failed;
+	uint64_t changes_since;
+	struct waiter *waiters;
+	struct waiter *snapreqs;
+	int stop;
+	int64_t last_snap_us, last_snap_dur_us, last_snap_try_us;
+	int64_t last_err_log_us;
+
+	pthread_mutex_t snap_mtx; /* one snapshot at a time */
+	pthread_t sync_thr, snap_thr;
+	int threads;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void
+plog(const persist *p, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+plog(const persist *p, const char *level, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	if (p == NULL || p->o.log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	p->o.log(level, "%s", buf);
+}
+
+static void
+seterr(persist_error *e, const char *path, uint64_t off, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+seterr(persist_error *e, const char *path, uint64_t off, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (e == NULL)
+		return;
+	snprintf(e->path, sizeof(e->path), "%s", path ? path : "");
+	e->offset = off;
+	va_start(ap, fmt);
+	vsnprintf(e->what, sizeof(e->what), fmt, ap);
+	va_end(ap);
+}
+
+static void
+put_u32(uint8_t *b, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		b[i] = (uint8_t) (v >> (8 * i));
+}
+
+static void
+put_u64(uint8_t *b, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t) (v >> (8 * i));
+}
+
+static uint32_t
+get_u32(const uint8_t *b)
+{
+	return (uint32_t) b[0] | (uint32_t) b[1] << 8 | (uint32_t) b[2] << 16 |
+	    (uint32_t) b[3] << 24;
+}
+
+static uint64_t
+get_u64(const uint8_t *b)
+{
+	return (uint64_t) get_u32(b) | (uint64_t) get_u32(b + 4) << 32;
+}
+
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += n;
+		len -= (size_t) n;
+	}
+	return 0;
+}
+
+static void
+path_of(char *out, size_t n, const char *dir, const char *kind, uint64_t gen,
+    const char *ext)
+{
+	snprintf(out, n, "%s/%s-%012" PRIu64 "%s", dir, kind, gen, ext);
+}
+
+/* Syncs the directory so a create or rename in it survives a power cut.
+ * Some filesystems cannot sync a directory (EINVAL): that is not an error. */
+static int
+fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return -1;
+	int rv = fsync(fd);
+	if (rv != 0 && (errno == EINVAL || errno == EBADF))
+		rv = 0;
+	close(fd);
+	return rv;
+}
+
+/* Reads a whole file. Returns 0, or -1 with errno. *buf is malloc'd. */
+static int
+read_file(const char *path, uint8_t **buf, size_t *len)
+{
+	int fd = open(path, O_RDONLY);
+	struct stat sb;
+	uint8_t *b;
+	size_t off = 0;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) != 0) {
+		close(fd);
+		return -1;
+	}
+	if ((b = malloc((size_t) sb.st_size + 1)) == NULL) {
+		close(fd);
+		errno = ENOMEM;
+		return -1;
+	}
+	while (off < (size_t) sb.st_size) {
+		ssize_t n = read(fd, b + off, (size_t) sb.st_size - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t) n;
+	}
+	close(fd);
+	*buf = b;
+	*len = off;
+	return 0;
+}
+
+/* ---- directory scan ----------------------------------------------------- */
+
+typedef struct genlist {
+	uint64_t *v;
+	size_t n, cap;
+} genlist;
+
+static int
+genlist_add(genlist *l, uint64_t g)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		uint64_t *nv = realloc(l->v, cap * sizeof(*nv));
+		if (nv == NULL)
+			return -1;
+		l->v = nv;
+		l->cap = cap;
+	}
+	l->v[l->n++] = g;
+	return 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+	return x < y ? -1 : x > y;
+}
+
+/* Parses "PREFIX-<12 digits>EXT". Returns 1 and the generation on match. */
+static int
+parse_name(const char *name, const char *prefix, const char *ext,
+    uint64_t *gen)
+{
+	size_t pl = strlen(prefix), el = strlen(ext), nl = strlen(name);
+
+	if (nl != pl + 1 + 12 + el || strncmp(name, prefix, pl) != 0 ||
+	    name[pl] != '-' || strcmp(name + pl + 13, ext) != 0)
+		return 0;
+	uint64_t g = 0;
+	for (size_t i = pl + 1; i < pl + 13; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return 0;
+		g = g * 10 + (uint64_t) (name[i] - '0');
+	}
+	*gen = g;
+	return 1;
+}
+
+/* Lists snapshot and log generations (sorted); removes *.tmp leftovers
+ * unless readonly. */
+static int
+scan_dir(persist *p, const char *dir, genlist *snaps, genlist *logs,
+    int readonly, persist_error *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (d == NULL) {
+		seterr(err, dir, 0, "cannot read the data directory: %s",
+		    strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		uint64_t g;
+		size_t nl = strlen(e->d_name);
+		if (nl > 4 && strcmp(e->d_name + nl - 4, ".tmp") == 0 &&
+		    strncmp(e->d_name, "snapshot-", 9) == 0) {
+			if (!readonly) {
+				char path[1024];
+				snprintf(path, sizeof(path), "%s/%s", dir,
+				    e->d_name);
+				if (unlink(path) == 0)
+					plog(p, "warning",
+					    "removed leftover %s from an "
+					    "interrupted snapshot",
+					    path);
+			}
+			continue;
+		}
+		if (parse_name(e->d_name, "snapshot", ".db", &g)) {
+			if (genlist_add(snaps, g) != 0)
+				goto oom;
+		} else if (parse_name(e->d_name, "changes", ".log", &g)) {
+			if (genlist_add(logs, g) != 0)
+				goto oom;
+		}
+	}
+	closedir(d);
+	if (snaps->n > 1)
+		qsort(snaps->v, snaps->n, sizeof(uint64_t), cmp_u64);
+	if (logs->n > 1)
+		qsort(logs->v, logs->n, sizeof(uint64_t), cmp_u64);
+	return 0;
+oom:
+	closedir(d);
+	seterr(err, dir, 0, "out of memory");
+	return -1;
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+static int
+load_snapshot(persist *p, const char *path, store *st, uint64_t *records,
+    persist_error *err)
+{
+	uint8_t *buf;
+	size_t len;
+	int64_t t0 = fs_now_us(), tlast = t0;
+
+	if (read_file(path, &buf, &len) != 0) {
+		seterr(err, path, 0, "cannot read: %s", strerror(errno));
+		return -1;
+	}
+	int rv = -1;
+	if (len < SNAP_HEADER + 4 || memcmp(buf, SNAP_MAGIC, 8) != 0) {
+		seterr(err, path, 0, "not a flowsvc snapshot (bad magic or "
+		    "too short)");
+		goto out;
+	}
+	if (get_u32(buf + 8) != FORMAT_VERSION) {
+		seterr(err, path, 8, "unsupported snapshot format version %u",
+		    get_u32(buf + 8));
+		goto out;
+	}
+	uint32_t want = get_u32(buf + len - 4);
+	if (crc32c(0, buf, len - 4) != want) {
+		seterr(err, path, len - 4,
+		    "checksum mismatch: the snapshot is corrupt");
+		goto out;
+	}
+	uint64_t count = get_u64(buf + 16), n = 0;
+	size_t off = SNAP_HEADER, end = len - 4;
+	while (off < end) {
+		if (end - off < 4) {
+			seterr(err, path, off, "truncated record header");
+			goto out;
+		}
+		uint32_t rl = get_u32(buf + off);
+		if (rl > end - off - 4) {
+			seterr(err, path, off, "record length %u past the end",
+			    rl);
+			goto out;
+		}
+		Flowsvc__StoredComponent *sc =
+		    flowsvc__stored_component__unpack(NULL, rl, buf + off + 4);
+		if (sc == NULL) {
+			seterr(err, path, off, "undecodable record");
+			goto out;
+		}
+		int prv = store_put_unlinked(st, sc->component,
+		    (int) sc->status, sc->seq);
+		flowsvc__stored_component__free_unpacked(sc, NULL);
+		if (prv != 0) {
+			seterr(err, path, off, prv == -1 ? "out of memory"
+			    : "record does not fit the store (duplicate id?)");
+			goto out;
+		}
+		off += 4 + rl;
+		n++;
+		if ((n & 0x3ffff) == 0) {
+			int64_t now = fs_now_us();
+			if (now - tlast > 1000000) {
+				plog(p, "info",
+				    "loading %s: %" PRIu64 " of %" PRIu64
+				    " components (%.0f/s)",
+				    path, n, count,
+				    (double) n * 1e6 / (double) (now - t0));
+				tlast = now;
+			}
+		}
+	}
+	if (n != count) {
+		seterr(err, path, off, "holds %" PRIu64 " records, header says "
+		    "%" PRIu64, n, count);
+		goto out;
+	}
+	if (store_link_pending(st) != 0) {
+		seterr(err, path, 0, "a component uses a flow the snapshot "
+		    "does not contain");
+		goto out;
+	}
+	*records = n;
+	rv = 0;
+out:
+	free(buf);
+	return rv;
+}
+
+/* Replays one log. A torn tail (short record, or a bad checksum on the very
+ * last record) is allowed only in the last log; *torn gets its offset and
+ * size. */
+static int
+replay_log(persist *p, const char *path, store *st, persist_apply_fn apply,
+    int last, uint64_t *records, uint64_t *good_end, uint64_t *torn,
+    persist_error *err)
+{
+	uint8_t *buf;
+	size_t len;
+	int rv = -1;
+
+	*torn = 0;
+	if (read_file(path, &buf, &len) != 0) {
+		seterr(err, path, 0, "cannot read: %s", strerror(errno));
+		return -1;
+	}
+	if (len < LOG_HEADER) {
+		if (last && (len == 0 || memcmp(buf, LOG_MAGIC, len < 8 ? len
+		                                                         : 8) ==
+		                             0)) {
+			/* Crashed while creating it: nothing in it yet. */
+			*good_end = 0;
+			*torn = len;
+			rv = 0;
+		} else {
+			seterr(err, path, 0, "not a flowsvc change log (too "
+			    "short)");
+		}
+		goto out;
+	}
+	if (memcmp(buf, LOG_MAGIC, 8) != 0) {
+		seterr(err, path, 0, "not a flowsvc change log (bad magic)");
+		goto out;
+	}
+	if (get_u32(buf + 8) != FORMAT_VERSION) {
+		seterr(err, path, 8, "unsupported log format version %u",
+		    get_u32(buf + 8));
+		goto out;
+	}
+	size_t off = LOG_HEADER;
+	while (off < len) {
+		size_t left = len - off;
+		uint32_t rl = left >= REC_HEADER ? get_u32(buf + off) : 0;
+		int short_rec = left < REC_HEADER || rl > REC_MAX ||
+		    rl > left - REC_HEADER;
+		int bad_crc = !short_rec &&
+		    crc32c(0, buf + off + REC_HEADER, rl) !=
+		        get_u32(buf + off + 4);
+		if (short_rec || bad_crc) {
+			int at_end = short_rec || off + REC_HEADER + rl == len;
+			if (last && at_end) {
+				*torn = len - off;
+				break;
+			}
+			seterr(err, path, off,
+			    bad_crc ? "checksum mismatch in the middle of the "
+			              "log: it is corrupt"
+			            : "truncated record before the end of an "
+			              "older log");
+			goto out;
+		}
+		Flowsvc__LogRecord *rec = flowsvc__log_record__unpack(
+		    NULL, rl, buf + off + REC_HEADER);
+		if (rec == NULL) {
+			seterr(err, path, off, "undecodable record");
+			goto out;
+		}
+		int arv = apply(st, rec);
+		flowsvc__log_record__free_unpacked(rec, NULL);
+		if (arv != 0) {
+			seterr(err, path, off, arv == -1 ? "out of memory"
+			    : "record does not fit the state before it");
+			goto out;
+		}
+		off += REC_HEADER + rl;
+		(*records)++;
+	}
+	*good_end = off;
+	rv = 0;
+out:
+	free(buf);
+	return rv;
+}
+
+/* Loads dir into st. With readonly, touches nothing on disk. Fills the
+ * generation to continue in (*gen) and the end of its valid part. */
+static int
+load_dir(persist *p, const char *dir, store *st, persist_apply_fn apply,
+    int readonly, persist_check *ck, uint64_t *gen, uint64_t *last_end,
+    int *last_exists, persist_error *err)
+{
+	genlist snaps = {0}, logs = {0};
+	int rv = -1;
+	char path[1024];
+
+	memset(ck, 0, sizeof(*ck));
+	if (scan_dir(p, dir, &snaps, &logs, readonly, err) != 0)
+		goto out;
+	uint64_t base = snaps.n > 0 ? snaps.v[snaps.n - 1] : 0;
+	if (snaps.n > 0) {
+		int64_t t0 = fs_now_us();
+		path_of(path, sizeof(path), dir, "snapshot", base, ".db");
+		if (load_snapshot(p, path, st, &ck->snapshot_records, err) != 0)
+			goto out;
+		plog(p, "info", "loaded %s: %" PRIu64 " components in %.3f s",
+		    path, ck->snapshot_records,
+		    (double) (fs_now_us() - t0) / 1e6);
+	}
+	*gen = base;
+	*last_exists = 0;
+	*last_end = 0;
+	size_t first = 0;
+	while (first < logs.n && logs.v[first] < base)
+		first++;
+	for (size_t i = first; i < logs.n; i++) {
+		uint64_t good, torn, before = ck->log_records;
+		int last = i + 1 == logs.n;
+		path_of(path, sizeof(path), dir, "changes", logs.v[i], ".log");
+		if (replay_log(p, path, st, apply, last, &ck->log_records,
+		        &good, &torn, err) != 0)
+			goto out;
+		plog(p, "info", "replayed %s: %" PRIu64 " changes", path,
+		    ck->log_records - before);
+		if (torn > 0) {
+			ck->torn_bytes = torn;
+			plog(p, "warning",
+			    "%s: dropped a torn last record (%" PRIu64
+			    " bytes at offset %" PRIu64
+			    "), left by a crash in the middle of a write",
+			    path, torn, good);
+			if (!readonly && truncate(path, (off_t) good) != 0) {
+				seterr(err, path, good, "cannot truncate the "
+				    "torn tail: %s", strerror(errno));
+				goto out;
+			}
+		}
+		*gen = logs.v[i];
+		*last_exists = 1;
+		*last_end = good;
+	}
+	if (!readonly) {
+		/* Files older than the snapshot are obsolete. */
+		for (size_t i = 0; i < snaps.n; i++) {
+			if (snaps.v[i] >= base)
+				continue;
+			path_of(path, sizeof(path), dir, "snapshot", snaps.v[i],
+			    ".db");
+			unlink(path);
+		}
+		for (size_t i = 0; i < first; i++) {
+			path_of(path, sizeof(path), dir, "changes", logs.v[i],
+			    ".log");
+			unlink(path);
+		}
+	}
+	ck->generation = *gen;
+	ck->flows = store_count(st, FLOWSVC__KIND__FLOW);
+	ck->apps = store_count(st, FLOWSVC__KIND__APP);
+	rv = 0;
+out:
+	free(snaps.v);
+	free(logs.v);
+	return rv;
+}
+
+/* Creates changes-GEN.log with its header. Returns the fd or -1. */
+static int
+log_create(const char *dir, uint64_t gen, persist_error *err)
+{
+	char path[1024];
+	uint8_t hdr[LOG_HEADER] = {0};
+
+	path_of(path, sizeof(path), dir, "changes", gen, ".log");
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+	    0644);
+	if (fd < 0) {
+		seterr(err, path, 0, "cannot create: %s", strerror(errno));
+		return -1;
+	}
+	memcpy(hdr, LOG_MAGIC, 8);
+	put_u32(hdr + 8, FORMAT_VERSION);
+	if (write_all(fd, hdr, sizeof(hdr)) != 0) {
+		seterr(err, path, 0, "cannot write: %s", strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	return fd;
+}
+
+/* ---- appending and syncing ---------------------------------------------- */
+
+int
+persist_append(persist *p, const Flowsvc__LogRecord *rec, uint64_t *ticket)
+{
+	uint8_t stackbuf[2048], *buf = stackbuf;
+	int failed;
+
+	pthread_mutex_lock(&p->mtx);
+	failed = p->sync_failed;
+	pthread_mutex_unlock(&p->mtx);
+	if (failed)
+		return -1;
+	if (p->write_broken) {
+		/* Undo a partial write before trying again. */
+		if (ftruncate(p->fd, (off_t) p->file_off) != 0)
+			return -1;
+		p->write_broken = 0;
+	}
+	size_t len = flowsvc__log_record__get_packed_size(rec);
+	if (len > REC_MAX)
+		return -1;
+	if (len + REC_HEADER > sizeof(stackbuf) &&
+	    (buf = malloc(len + REC_HEADER)) == NULL)
+		return -1;
+	flowsvc__log_record__pack(rec, buf + REC_HEADER);
+	put_u32(buf, (uint32_t) len);
+	put_u32(buf + 4, crc32c(0, buf + REC_HEADER, len));
+	int rv = write_all(p->fd, buf, len + REC_HEADER);
+	int e = errno;
+	if (buf != stackbuf)
+		free(buf);
+	if (rv != 0) {
+		p->write_broken = ftruncate(p->fd, (off_t) p->file_off) != 0;
+		int64_t now = fs_now_us();
+		if (now - p->last_err_log_us > 1000000) {
+			p->last_err_log_us = now;
+			plog(p, "error",
+			    "cannot append to the change log in %s: %s; "
+			    "changes are refused until the disk recovers",
+			    p->dir, strerror(e));
+		}
+		return -1;
+	}
+	p->file_off += len + REC_HEADER;
+	pthread_mutex_lock(&p->mtx);
+	p->written += len + REC_HEADER;
+	*ticket = p->written;
+	p->changes_since++;
+	if (p->o.snapshot_changes != 0 &&
+	    p->changes_since == p->o.snapshot_changes)
+		pthread_cond_signal(&p->snap_cv);
+	if (p->o.fsync == PERSIST_FSYNC_ALWAYS)
+		pthread_cond_signal(&p->sync_cv);
+	pthread_mutex_unlock(&p->mtx);
+	return 0;
+}
+
+int
+persist_sync_replies(const persist *p)
+{
+	return p->o.fsync == PERSIST_FSYNC_ALWAYS;
+}
+
+int
+persist_when_durable(persist *p, uint64_t ticket,
+    void (*done)(void *arg, int ok), void *arg)
+{
+	pthread_mutex_lock(&p->mtx);
+	if (ticket <= p->synced) {
+		pthread_mutex_unlock(&p->mtx);
+		done(arg, 1);
+		return 0;
+	}
+	struct waiter *w = malloc(sizeof(*w));
+	if (w == NULL) {
+		pthread_mutex_unlock(&p->mtx);
+		return -1;
+	}
+	w->ticket = ticket;
+	w->done = done;
+	w->arg = arg;
+	w->next = p->waiters;
+	p->waiters = w;
+	pthread_cond_signal(&p->sync_cv);
+	pthread_mutex_unlock(&p->mtx);
+	return 0;
+}
+
+static void
+abs_after_ms(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Group commit: one fdatasync covers every append made before it began. */
+static void *
+sync_main(void *arg)
+{
+	persist *p = arg;
+	int64_t next = fs_now_us() + 1000000;
+
+	pthread_mutex_lock(&p->mtx);
+	for (;;) {
+		int due = 0;
+		int64_t now = fs_now_us();
+		if (p->o.fsync == PERSIST_FSYNC_ALWAYS)
+			due = p->waiters != NULL || p->written > p->synced;
+		else if (p->o.fsync == PERSIST_FSYNC_EVERYSEC)
+			due = (p->written > p->synced || p->sync_failed ||
+			          p->old_fd >= 0) &&
+			    now >= next;
+		if (p->stop)
+			due = p->written > p->synced || p->waiters != NULL ||
+			    p->old_fd >= 0;
+		if (!due) {
+			if (p->stop)
+				break;
+			struct timespec ts;
+			abs_after_ms(&ts, p->o.fsync == PERSIST_FSYNC_ALWAYS
+			        ? 1000
+			        : (long) ((next - now) / 1000) + 1);
+			pthread_cond_timedwait(&p->sync_cv, &p->mtx, &ts);
+			continue;
+		}
+		uint64_t target = p->written;
+		int cur = dup(p->fd), old = p->old_fd;
+		p->old_fd = -1;
+		pthread_mutex_unlock(&p->mtx);
+
+		int rc = 0, e = 0;
+		if (old >= 0) {
+			if (fdatasync(old) != 0) {
+				rc = -1;
+				e = errno;
+			}
+			close(old);
+		}
+		if (cur < 0 || fdatasync(cur) != 0) {
+			rc = -1;
+			e = errno;
+		}
+		if (cur >= 0)
+			close(cur);
+
+		pthread_mutex_lock(&p->mtx);
+		if (rc == 0) {
+			if (target > p->synced)
+				p->synced = target;
+			if (p->sync_failed)
+				plog(p, "info", "change log sync works again; "
+				    "accepting changes");
+			p->sync_failed = 0;
+		} else {
+			if (!p->sync_failed)
+				plog(p, "error",
+				    "cannot sync the change log in %s: %s; "
+				    "changes are refused until it works",
+				    p->dir, strerror(e));
+			p->sync_failed = 1;
+		}
+		struct waiter *ready = NULL, **pp = &p->waiters;
+		while (*pp != NULL) {
+			struct waiter *w = *pp;
+			if (rc != 0 || w->ticket <= p->synced) {
+				*pp = w->next;
+				w->next = ready;
+				ready = w;
+			} else {
+				pp = &w->next;
+			}
+		}
+		next = fs_now_us() + 1000000;
+		if (p->stop && rc != 0) {
+			/* Give up at shutdown: fail whoever still waits. */
+			p->synced = p->written;
+		}
+		pthread_mutex_unlock(&p->mtx);
+		while (ready != NULL) {
+			struct waiter *w = ready;
+			ready = w->next;
+			w->done(w->arg, rc == 0);
+			free(w);
+		}
+		pthread_mutex_lock(&p->mtx);
+	}
+	pthread_mutex_unlock(&p->mtx);
+	return NULL;
+}
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+static size_t
+put_varint(uint8_t *b, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		b[n++] = (uint8_t) (v | 0x80);
+		v >>= 7;
+	}
+	b[n++] = (uint8_t) v;
+	return n;
+}
+
+/* Writes items to snapshot-GEN.db via a temp file. Returns 0 or -1 with
+ * *step naming what failed. */
+static int
+snap_write(persist *p, uint64_t gen, const store_item *items, size_t n,
+    const char **step)
+{
+	char tmp[1024], path[1024];
+	uint8_t hdr[SNAP_HEADER] = {0}, pre[32], tail[4];
+	uint32_t crc = 0;
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s/snapshot-%012" PRIu64 ".db.%d.tmp",
+	    p->dir, gen, (int) getpid());
+	path_of(path, sizeof(path), p->dir, "snapshot", gen, ".db");
+	*step = "open";
+	if ((f = fopen(tmp, "wbx")) == NULL)
+		return -1;
+	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	memcpy(hdr, SNAP_MAGIC, 8);
+	put_u32(hdr + 8, FORMAT_VERSION);
+	put_u64(hdr + 16, n);
+	*step = "write";
+	if (fwrite(hdr, 1, sizeof(hdr), f) != sizeof(hdr))
+		goto fail;
+	crc = crc32c(crc, hdr, sizeof(hdr));
+	for (size_t i = 0; i < n; i++) {
+		/* StoredComponent{component=1, status=2, seq=3}, packed by
+		 * hand around the component's stored wire form. */
+		uint8_t sfx[16];
+		size_t pl = 4, sl = 0;
+		pre[pl++] = 0x0a;
+		pl += put_varint(pre + pl, items[i].packed_len);
+		sfx[sl++] = 0x10;
+		sl += put_varint(sfx + sl, items[i].status);
+		sfx[sl++] = 0x18;
+		sl += put_varint(sfx + sl, items[i].seq);
+		put_u32(pre, (uint32_t) (pl - 4 + items[i].packed_len + sl));
+		if (fwrite(pre, 1, pl, f) != pl ||
+		    fwrite(items[i].packed, 1, items[i].packed_len, f) !=
+		        items[i].packed_len ||
+		    fwrite(sfx, 1, sl, f) != sl)
+			goto fail;
+		crc = crc32c(crc, pre, pl);
+		crc = crc32c(crc, items[i].packed, items[i].packed_len);
+		crc = crc32c(crc, sfx, sl);
+	}
+	put_u32(tail, crc);
+	if (fwrite(tail, 1, 4, f) != 4)
+		goto fail;
+	*step = "fflush";
+	if (fflush(f) != 0)
+		goto fail;
+	*step = "fsync";
+	if (fsync(fileno(f)) != 0)
+		goto fail;
+	*step = "fclose";
+	if (fclose(f) != 0) {
+		f = NULL;
+		goto fail;
+	}
+	f = NULL;
+	*step = "rename";
+	if (rename(tmp, path) != 0)
+		goto fail;
+	*step = "fsync of the directory";
+	if (fsync_dir(p->dir) != 0)
+		return -1; /* renamed: the snapshot is in place, maybe not
+		              durable; older files are kept */
+	return 0;
+fail:;
+	int e = errno;
+	if (f != NULL)
+		fclose(f);
+	unlink(tmp);
+	errno = e;
+	return -1;
+}
+
+/* Cuts a new generation and writes the snapshot for it. Takes the write
+ * lock only to collect and to switch logs. */
+static int
+do_snapshot(persist *p)
+{
+	store_item *items = NULL;
+	size_t n = 0;
+	persist_error err;
+	int64_t t0 = fs_now_us();
+
+	pthread_rwlock_wrlock(p->lock);
+	if (store_collect(p->st, &items, &n) != 0) {
+		pthread_rwlock_unlock(p->lock);
+		plog(p, "error", "snapshot: out of memory");
+		return -1;
+	}
+	uint64_t gen = p->gen + 1;
+	int fd = log_create(p->dir, gen, &err);
+	if (fd < 0) {
+		pthread_rwlock_unlock(p->lock);
+		free(items);
+		plog(p, "error", "snapshot: %s: %s", err.path, err.what);
+		return -1;
+	}
+	store_hold(p->st);
+	pthread_mutex_lock(&p->mtx);
+	int old = p->fd;
+	if (p->o.fsync == PERSIST_FSYNC_NO) {
+		close(old);
+	} else {
+		if (p->old_fd >= 0) /* a previous cut not yet synced */
+			close(p->old_fd);
+		p->old_fd = old;
+		pthread_cond_signal(&p->sync_cv);
+	}
+	p->fd = fd;
+	p->gen = gen;
+	p->file_off = LOG_HEADER;
+	p->write_broken = 0;
+	p->changes_since = 0;
+	p->last_snap_try_us = t0;
+	pthread_mutex_unlock(&p->mtx);
+	pthread_rwlock_unlock(p->lock);
+	int64_t t1 = fs_now_us();
+
+	const char *step = "";
+	int rv = snap_write(p, gen, items, n, &step);
+	int e = errno;
+
+	pthread_rwlock_wrlock(p->lock);
+	store_release(p->st);
+	pthread_rwlock_unlock(p->lock);
+	free(items);
+
+	if (rv != 0) {
+		plog(p, "error",
+		    "snapshot %012" PRIu64 " failed at %s: %s; the previous "
+		    "snapshot and the logs stay in place",
+		    gen, step, strerror(e));
+		return -1;
+	}
+	/* Everything before this generation is now redundant. */
+	char path[1024];
+	for (uint64_t g = gen; g-- > 0;) {
+		path_of(path, sizeof(path), p->dir, "snapshot", g, ".db");
+		int a = unlink(path);
+		path_of(path, sizeof(path), p->dir, "changes", g, ".log");
+		int b = unlink(path);
+		if (a != 0 && b != 0 && g + 8 < gen)
+			break; /* older generations were removed before */
+	}
+	int64_t t2 = fs_now_us();
+	pthread_mutex_lock(&p->mtx);
+	p->last_snap_us = t2;
+	p->last_snap_dur_us = t2 - t0;
+	pthread_mutex_unlock(&p->mtx);
+	plog(p, "info",
+	    "snapshot %012" PRIu64 ": %zu components in %.3f s (lock held "
+	    "%.1f ms)",
+	    gen, n, (double) (t2 - t0) / 1e6, (double) (t1 - t0) / 1e3);
+	return 0;
+}
+
+static int
+snapshot_serial(persist *p)
+{
+	pthread_mutex_lock(&p->snap_mtx);
+	int rv = do_snapshot(p);
+	pthread_mutex_unlock(&p->snap_mtx);
+	return rv;
+}
+
+int
+persist_snapshot(persist *p)
+{
+	return snapshot_serial(p);
+}
+
+int
+persist_snapshot_async(persist *p, void (*done)(void *arg, int ok),
+    void *arg)
+{
+	struct waiter *w = malloc(sizeof(*w));
+
+	if (w == NULL)
+		return -1;
+	w->done = done;
+	w->arg = arg;
+	w->ticket = 0;
+	pthread_mutex_lock(&p->mtx);
+	w->next = p->snapreqs;
+	p->snapreqs = w;
+	pthread_cond_signal(&p->snap_cv);
+	pthread_mutex_unlock(&p->mtx);
+	return 0;
+}
+
+static void *
+snap_main(void *arg)
+{
+	persist *p = arg;
+
+	pthread_mutex_lock(&p->mtx);
+	while (!p->stop) {
+		int64_t now = fs_now_us();
+		int retry_ok = now - p->last_snap_try_us >= SNAP_RETRY_S * 1000000LL;
+		int due = p->snapreqs != NULL ||
+		    (retry_ok && p->o.snapshot_changes != 0 &&
+		        p->changes_since >= p->o.snapshot_changes) ||
+		    (retry_ok && p->o.snapshot_interval != 0 &&
+		        p->changes_since > 0 &&
+		        now - p->last_snap_us >=
+		            (int64_t) p->o.snapshot_interval * 1000000);
+		if (!due) {
+			struct timespec ts;
+			abs_after_ms(&ts, 1000);
+			pthread_cond_timedwait(&p->snap_cv, &p->mtx, &ts);
+			continue;
+		}
+		struct waiter *reqs = p->snapreqs;
+		p->snapreqs = NULL;
+		p->last_snap_try_us = now;
+		pthread_mutex_unlock(&p->mtx);
+		int rv = snapshot_serial(p);
+		while (reqs != NULL) {
+			struct waiter *w = reqs;
+			reqs = w->next;
+			w->done(w->arg, rv == 0);
+			free(w);
+		}
+		pthread_mutex_lock(&p->mtx);
+	}
+	struct waiter *reqs = p->snapreqs;
+	p->snapreqs = NULL;
+	pthread_mutex_unlock(&p->mtx);
+	while (reqs != NULL) {
+		struct waiter *w = reqs;
+		reqs = w->next;
+		w->done(w->arg, 0);
+		free(w);
+	}
+	return NULL;
+}
+
+/* ---- open / close ------------------------------------------------------- */
+
+int
+persist_open(persist **out, const persist_opts *opts, store *st,
+    pthread_rwlock_t *lock, persist_apply_fn apply, persist_error *err)
+{
+	persist *p = calloc(1, sizeof(*p));
+	persist_check ck;
+	uint64_t last_end;
+	int last_exists;
+
+	if (p == NULL || (p->dir = strdup(opts->dir)) == NULL) {
+		free(p);
+		seterr(err, opts->dir, 0, "out of memory");
+		return -1;
+	}
+	p->o = *opts;
+	p->o.dir = p->dir;
+	p->st = st;
+	p->lock = lock;
+	p->apply = apply;
+	p->fd = p->old_fd = -1;
+	pthread_mutex_init(&p->mtx, NULL);
+	pthread_mutex_init(&p->snap_mtx, NULL);
+	pthread_cond_init(&p->sync_cv, NULL);
+	pthread_cond_init(&p->snap_cv, NULL);
+
+	if (mkdir(p->dir, 0755) != 0 && errno != EEXIST) {
+		seterr(err, p->dir, 0, "cannot create the data directory: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	if (access(p->dir, R_OK | W_OK | X_OK) != 0) {
+		seterr(err, p->dir, 0, "the data directory is not usable: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	if (load_dir(p, p->dir, st, apply, 0, &ck, &p->gen, &last_end,
+	        &last_exists, err) != 0)
+		goto fail;
+	if (last_exists && last_end >= LOG_HEADER) {
+		char path[1024];
+		path_of(path, sizeof(path), p->dir, "changes", p->gen, ".log");
+		p->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (p->fd < 0) {
+			seterr(err, path, 0, "cannot open for appending: %s",
+			    strerror(errno));
+			goto fail;
+		}
+		p->file_off = last_end;
+	} else {
+		if ((p->fd = log_create(p->dir, p->gen, err)) < 0)
+			goto fail;
+		p->file_off = LOG_HEADER;
+		if (fsync_dir(p->dir) != 0) {
+			seterr(err, p->dir, 0, "cannot sync the directory: %s",
+			    strerror(errno));
+			goto fail;
+		}
+	}
+	p->changes_since = ck.log_records;
+	p->last_snap_us = fs_now_us();
+	if (pthread_create(&p->sync_thr, NULL, sync_main, p) != 0) {
+		seterr(err, p->dir, 0, "cannot start the sync thread");
+		goto fail;
+	}
+	if (pthread_create(&p->snap_thr, NULL, snap_main, p) != 0) {
+		pthread_mutex_lock(&p->mtx);
+		p->stop = 1;
+		pthread_cond_broadcast(&p->sync_cv);
+		pthread_mutex_unlock(&p->mtx);
+		pthread_join(p->sync_thr, NULL);
+		seterr(err, p->dir, 0, "cannot start the snapshot thread");
+		goto fail;
+	}
+	p->threads = 1;
+	*out = p;
+	return 0;
+fail:
+	if (p->fd >= 0)
+		close(p->fd);
+	pthread_mutex_destroy(&p->mtx);
+	pthread_mutex_destroy(&p->snap_mtx);
+	pthread_cond_destroy(&p->sync_cv);
+	pthread_cond_destroy(&p->snap_cv);
+	free(p->dir);
+	free(p);
+	return -1;
+}
+
+void
+persist_close(persist *p)
+{
+	if (p == NULL)
+		return;
+	if (p->threads) {
+		pthread_mutex_lock(&p->mtx);
+		p->stop = 1;
+		pthread_cond_broadcast(&p->sync_cv);
+		pthread_cond_broadcast(&p->snap_cv);
+		pthread_mutex_unlock(&p->mtx);
+		pthread_join(p->snap_thr, NULL);
+		pthread_join(p->sync_thr, NULL);
+	}
+	if (p->old_fd >= 0)
+		close(p->old_fd);
+	if (p->fd >= 0) {
+		if (p->o.fsync != PERSIST_FSYNC_NO)
+			fdatasync(p->fd);
+		close(p->fd);
+	}
+	pthread_mutex_destroy(&p->mtx);
+	pthread_mutex_destroy(&p->snap_mtx);
+	pthread_cond_destroy(&p->sync_cv);
+	pthread_cond_destroy(&p->snap_cv);
+	free(p->dir);
+	free(p);
+}
+
+void
+persist_get_stats(persist *p, persist_stats *s)
+{
+	pthread_mutex_lock(&p->mtx);
+	s->generation = p->gen;
+	s->log_bytes = p->file_off;
+	s->changes_since_snapshot = p->changes_since;
+	s->last_snapshot_us = p->last_snap_us;
+	s->last_snapshot_dur_us = p->last_snap_dur_us;
+	s->disk_error = p->sync_failed || p->write_broken;
+	pthread_mutex_unlock(&p->mtx);
+}
+
+int
+persist_check_dir(const char *dir, persist_apply_fn apply, persist_check *out,
+    persist_error *err)
+{
+	store *st = store_new();
+	uint64_t gen, end;
+	int exists;
+
+	if (st == NULL) {
+		seterr(err, dir, 0, "out of memory");
+		return -1;
+	}
+	int rv = load_dir(NULL, dir, st, apply, 1, out, &gen, &end, &exists,
+	    err);
+	store_free(st);
+	return rv;
+}
