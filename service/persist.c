@@ -337,7 +337,9 @@ load_snapshot(persist *p, const char *path, store *st, uint64_t *records,
 	uint32_t want = get_u32(buf + len - 4);
 	if (crc32c(0, buf, len - 4) != want) {
 		seterr(err, path, len - 4,
-		    "checksum mismatch: the snapshot is corrupt");
+		    "checksum mismatch: the snapshot is corrupt; refusing to "
+		    "start rather than serve partial data (restore the file "
+		    "from a backup; flow-check DIR tells what is readable)");
 		goto out;
 	}
 	uint64_t count = get_u64(buf + 16), n = 0;
@@ -455,7 +457,8 @@ replay_log(persist *p, const char *path, store *st, persist_apply_fn apply,
 			}
 			seterr(err, path, off,
 			    bad_crc ? "checksum mismatch in the middle of the "
-			              "log: it is corrupt"
+			              "log: it is corrupt; refusing to start "
+			              "rather than drop later changes"
 			            : "truncated record before the end of an "
 			              "older log");
 			goto out;
