@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -132,7 +133,7 @@ respond(struct gw_req *r)
 		resp = MHD_create_response_from_buffer(
 		    0, NULL, MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL)
-		return MHD_NO; /* r->resp.body is still ours: freed at the end */
+		return MHD_NO; /* r->resp.body stays ours, freed at the end */
 	r->resp.body = NULL; /* MHD frees it with the response */
 
 	if ((status != 204 &&
@@ -490,56 +491,50 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* Binds the listening socket ourselves so that a failure comes back with
- * its errno, for a one-line reason. */
+ * its errno, for a one-line reason. bind_addr may be a name ("localhost"):
+ * the first address it resolves to is used. */
 static int
 listen_socket(const char *bind_addr, unsigned port, int *ipv6,
     unsigned *bound_port, char *err, size_t errlen)
 {
+	struct addrinfo hints, *ai = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	int fd, one = 1, flags;
+	char portstr[16];
+	int fd, one = 1, flags, rv;
 
-	memset(&ss, 0, sizeof(ss));
 	if (port > 65535) {
 		snprintf(err, errlen, "invalid port %u", port);
 		return -1;
 	}
-	if (inet_pton(AF_INET, bind_addr,
-		&((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		sl = sizeof(*sin);
-		*ipv6 = 0;
-	} else if (inet_pton(AF_INET6, bind_addr,
-		       &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		sl = sizeof(*sin6);
-		*ipv6 = 1;
-	} else {
-		snprintf(err, errlen,
-		    "invalid --bind address \"%s\" (a numeric IPv4 or IPv6 "
-		    "address is needed)",
-		    bind_addr);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	if ((rv = getaddrinfo(bind_addr, portstr, &hints, &ai)) != 0) {
+		snprintf(err, errlen, "--bind %s: %s", bind_addr,
+		    gai_strerror(rv));
 		return -1;
 	}
-	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+	*ipv6 = ai->ai_family == AF_INET6;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
+		freeaddrinfo(ai);
 		return -1;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 1024) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1024) ||
 	    (flags = fcntl(fd, F_GETFL)) < 0 ||
 	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
 		snprintf(err, errlen, "cannot listen on %s port %u: %s",
 		    bind_addr, port, strerror(errno));
 		close(fd);
+		freeaddrinfo(ai);
 		return -1;
 	}
+	freeaddrinfo(ai);
 	sl = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
 		*bound_port = ntohs(ss.ss_family == AF_INET6
@@ -580,17 +575,19 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 	/* epoll with a single thread stalls at >= 128 connections on 0.9.75:
 	 * a pool uses epoll, a single thread poll. */
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-	    MHD_USE_ERROR_LOG | (cfg->threads > 1 ? MHD_USE_EPOLL : MHD_USE_POLL) |
+	    MHD_USE_ERROR_LOG |
+	    (cfg->threads > 1 ? MHD_USE_EPOLL : MHD_USE_POLL) |
 	    (ipv6 ? MHD_USE_IPv6 : 0);
 	h->daemon = MHD_start_daemon(flags, (uint16_t)h->port, NULL, NULL,
 	    on_request, h,
+	    /* First, or MHD prints earlier messages its own way. */
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->listen_fd,
 	    MHD_OPTION_THREAD_POOL_SIZE,
 	    (unsigned int)(cfg->threads > 1 ? cfg->threads : 0),
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_conns,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 	    MHD_OPTION_END);
 	if (h->daemon == NULL) {
 		snprintf(err, errlen,

@@ -22,7 +22,7 @@
 #include "gw_metrics.h"
 
 struct gw_http_config {
-	const char *bind;        /* numeric IPv4 or IPv6 address */
+	const char *bind;        /* address or host name to listen on */
 	unsigned port;           /* 0: any free port (see gw_http_port) */
 	size_t max_body;         /* bytes; larger bodies answer 413 */
 	uint32_t rpc_timeout_ms; /* per backend call */

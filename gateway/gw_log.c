@@ -50,7 +50,8 @@ gw_log(enum gw_log_level level, const char *rid, const char *fmt, ...)
 	if (n < 0)
 		return;
 	if (rid && (size_t)n < sizeof(line)) {
-		m = snprintf(line + n, sizeof(line) - (size_t)n, "rid=%s ", rid);
+		m = snprintf(
+		    line + n, sizeof(line) - (size_t)n, "rid=%s ", rid);
 		if (m > 0)
 			n += m;
 	}

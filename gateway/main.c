@@ -58,7 +58,7 @@ struct opt {
 
 static const struct opt opts[] = {
 	{"bind", "ADDR", OPT_STR, OFF(bind), 0, 0, "127.0.0.1",
-	    "numeric IPv4/IPv6 address to listen on"},
+	    "address (or host name) to listen on"},
 	{"port", "N", OPT_UINT, OFF(port), 0, 65535, "8080",
 	    "TCP port to listen on (0: any free port)"},
 	{"backend", "URL", OPT_LIST, OFF(backends), 0, 0,
@@ -259,7 +259,8 @@ main(int argc, char **argv)
 		    nng_strerror(rv));
 	}
 	for (int i = 1; i < cfg.n_backends; i++) {
-		if ((rv = fs_client_add_backend(client, cfg.backends[i])) != 0) {
+		rv = fs_client_add_backend(client, cfg.backends[i]);
+		if (rv != 0) {
 			fs_client_close(client);
 			gw_metrics_free(metrics);
 			return die(1, "--backend %s: %s", cfg.backends[i],

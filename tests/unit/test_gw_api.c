@@ -136,7 +136,8 @@ test_gw_api_json_type(void)
 		"application/json; charset=utf-8", "Application/JSON",
 		"application/json;charset=UTF-8", " application/json ", NULL};
 	static const char *const no[] = {"text/plain", "application/jsonx",
-		"application/json-patch+json", "application/x-www-form-urlencoded",
+		"application/json-patch+json",
+		"application/x-www-form-urlencoded",
 		"json", "", NULL};
 
 	for (const char *const *p = yes; *p; p++)
@@ -216,8 +217,8 @@ test_gw_api_prepare_ids(void)
 		    FLOWSVC__KIND__APP},
 		{"DELETE", "/api/flows/" ID, &flowsvc__id_request__descriptor,
 		    FLOWSVC__KIND__FLOW},
-		{"DELETE", "/api/apps/" ID "/", &flowsvc__id_request__descriptor,
-		    FLOWSVC__KIND__APP},
+		{"DELETE", "/api/apps/" ID "/",
+		    &flowsvc__id_request__descriptor, FLOWSVC__KIND__APP},
 		{"GET", "/api/apps/" ID "/status/",
 		    &flowsvc__id_request__descriptor, FLOWSVC__KIND__KIND_ANY},
 		{"POST", "/api/apps/" ID "/deploy/",

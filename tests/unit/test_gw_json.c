@@ -183,8 +183,9 @@ static void
 test_gw_json_create_full(void)
 {
 	Flowsvc__CreateRequest *r = create_from(
-	    "{\"name\": \"greet\", \"group\": \"g1\", \"input_fields\": [\"a\", "
-	    "\"b\"], \"output_fields\": [], \"flows\": [\"f1\"]}");
+	    "{\"name\": \"greet\", \"group\": \"g1\", "
+	    "\"input_fields\": [\"a\", \"b\"], \"output_fields\": [], "
+	    "\"flows\": [\"f1\"]}");
 
 	if (r == NULL)
 		return;
@@ -529,7 +530,8 @@ test_gw_json_status(void)
 		Flowsvc__Status s;
 		const char *json;
 	} cases[] = {
-		{FLOWSVC__STATUS__NOT_DEPLOYED, "{\"status\":\"not-deployed\"}"},
+		{FLOWSVC__STATUS__NOT_DEPLOYED,
+		    "{\"status\":\"not-deployed\"}"},
 		{FLOWSVC__STATUS__STARTED, "{\"status\":\"started\"}"},
 		{FLOWSVC__STATUS__STOPPED, "{\"status\":\"stopped\"}"},
 		{(Flowsvc__Status)42, "{\"status\":\"unknown\"}"},
