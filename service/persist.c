@@ -716,10 +716,14 @@ sync_main(void *arg)
 		if (!due) {
 			if (p->stop)
 				break;
+			/* Nothing to sync: sleep until the next tick, or a
+			 * second when it has passed (no busy loop). */
 			struct timespec ts;
-			abs_after_ms(&ts, p->o.fsync == PERSIST_FSYNC_ALWAYS
-			        ? 1000
-			        : (long) ((next - now) / 1000) + 1);
+			long ms = next > now ? (long) ((next - now) / 1000) + 1
+			                     : 1000;
+			if (p->o.fsync == PERSIST_FSYNC_ALWAYS || ms > 1000)
+				ms = 1000;
+			abs_after_ms(&ts, ms);
 			pthread_cond_timedwait(&p->sync_cv, &p->mtx, &ts);
 			continue;
 		}
