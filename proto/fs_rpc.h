@@ -60,10 +60,11 @@ typedef struct fs_call_opts {
  * must not block for long. */
 typedef void (*fs_call_cb)(void *arg, int code, Flowsvc__Reply *reply);
 
-/* Sends req (the method's request message, borrowed for the duration of the
- * call) and arranges for cb to run exactly once with the outcome. Returns 0,
- * or an fs_code when the call could not even be started, in which case cb
- * is NOT called. */
+/* Sends req (the method's request message; it is encoded before this
+ * returns, so the caller may free it right away) and arranges for cb to
+ * run exactly once with the outcome. Returns 0, or an fs_code when the call
+ * could not even be started (FS_UNAVAILABLE: no backend connected), in
+ * which case cb is NOT called. The callback may run before this returns. */
 int fs_client_call_async(fs_client *c, Flowsvc__Method method,
     const ProtobufCMessage *req, const fs_call_opts *opts, fs_call_cb cb,
     void *arg);
