@@ -11,9 +11,11 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <nng/nng.h>
@@ -104,6 +106,7 @@ struct ctx {
 	fs_client *client;
 	fs_call_opts call;
 	char request_id[FS_UUID_STRLEN + 1];
+	const char *backend;
 	int json_out;
 };
 
@@ -418,7 +421,15 @@ report_error(const ctx *x, int code, const Flowsvc__Reply *reply)
 	    : fs_strerror(code);
 	size_t i, j;
 
-	fprintf(stderr, "flowctl: %s: %s\n", fs_code_name(code), msg);
+	if (reply == NULL && (code == FS_UNAVAILABLE ||
+	                         code == FS_DEADLINE_EXCEEDED)) {
+		/* Nobody answered: say whom we asked, the usual mistake. */
+		fprintf(stderr, "flowctl: %s: %s (no answer from %s within %u "
+		                "ms)\n",
+		    fs_code_name(code), msg, x->backend, x->call.timeout_ms);
+	} else {
+		fprintf(stderr, "flowctl: %s: %s\n", fs_code_name(code), msg);
+	}
 	if (reply != NULL) {
 		for (i = 0; i < reply->n_violations; i++) {
 			const Flowsvc__FieldViolation *v = reply->violations[i];
@@ -451,6 +462,79 @@ report_error(const ctx *x, int code, const Flowsvc__Reply *reply)
 	    : EXIT_RPC;
 }
 
+/* Waits for one asynchronous call. */
+typedef struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	int code;
+	Flowsvc__Reply *reply;
+} waiter;
+
+static void
+waiter_cb(void *arg, int code, Flowsvc__Reply *reply)
+{
+	waiter *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->code = code;
+	w->reply = reply;
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* fs_client_call, except that a call the client could not even start
+ * because no backend is connected yet is tried again until the timeout:
+ * nothing was sent, so trying again cannot run anything twice, and a
+ * script can use "flowctl health" to wait for a backend that is starting.
+ * Returns the code; *reply_out as for fs_client_call. */
+static int
+call_until_timeout(ctx *x, Flowsvc__Method method,
+    const ProtobufCMessage *req, Flowsvc__Reply **reply_out)
+{
+	int64_t deadline = mono_ms() + x->call.timeout_ms;
+	waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0,
+	    NULL};
+	int rv;
+
+	*reply_out = NULL;
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+		fs_call_opts o = x->call;
+
+		o.timeout_ms = left > 0 ? (uint32_t) left : 1;
+		rv = fs_client_call_async(
+		    x->client, method, req, &o, waiter_cb, &w);
+		if (rv == 0) {
+			break;
+		}
+		if (rv != FS_UNAVAILABLE || left <= 0) {
+			return rv;
+		}
+		{
+			struct timespec pause = {0, 20 * 1000000L};
+			nanosleep(&pause, NULL);
+		}
+	}
+	pthread_mutex_lock(&w.mu);
+	while (!w.done) {
+		pthread_cond_wait(&w.cv, &w.mu);
+	}
+	pthread_mutex_unlock(&w.mu);
+	*reply_out = w.reply;
+	return w.code;
+}
+
 /* Calls method and unpacks the reply payload with desc (NULL: none
  * expected). Returns 0 and sets *out (caller frees with
  * protobuf_c_message_free_unpacked), or an exit status after reporting. */
@@ -461,7 +545,7 @@ call(ctx *x, Flowsvc__Method method, const ProtobufCMessage *req,
 	Flowsvc__Reply *reply = NULL;
 	int code, rv = 0;
 
-	code = fs_client_call(x->client, method, req, &x->call, &reply);
+	code = call_until_timeout(x, method, req, &reply);
 	if (code != FS_OK) {
 		rv = report_error(x, code, reply);
 	} else if (desc != NULL &&
@@ -878,6 +962,7 @@ main(int argc, char **argv)
 	if (backend == NULL || *backend == '\0') {
 		backend = FLOWCTL_DEFAULT_BACKEND;
 	}
+	x.backend = backend;
 	if ((rv = fs_client_open(&x.client, backend)) != 0) {
 		fprintf(stderr, "flowctl: cannot use backend '%s': %s\n",
 		    backend, nng_strerror(rv));
