@@ -735,6 +735,18 @@ store_unpack(const comp *c)
 	return flowsvc__component__unpack(NULL, c->packed_len, c->packed);
 }
 
+void
+store_walk_begin(store *s)
+{
+	if (++s->visit_epoch == 0) {
+		/* Epoch wrapped: clear every mark once. */
+		for (int k = 1; k <= 2; k++)
+			for (comp *c = s->kinds[k].head; c; c = c->next)
+				c->visit = 0;
+		s->visit_epoch = 1;
+	}
+}
+
 int
 store_reaches(store *s, comp *from, const comp *to)
 {
@@ -744,13 +756,8 @@ store_reaches(store *s, comp *from, const comp *to)
 
 	if (from == to)
 		return 1;
-	if (++s->visit_epoch == 0) {
-		/* Epoch wrapped: clear every mark once. */
-		for (int k = 1; k <= 2; k++)
-			for (comp *c = s->kinds[k].head; c; c = c->next)
-				c->visit = 0;
-		s->visit_epoch = 1;
-	}
+	if (from->visit == s->visit_epoch)
+		return 0; /* explored earlier in this walk */
 	if ((stack = malloc(cap * sizeof(*stack))) == NULL)
 		return 1; /* refuse rather than risk a cycle */
 	from->visit = s->visit_epoch;

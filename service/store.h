@@ -133,7 +133,12 @@ int store_put_unlinked(store *s, const Flowsvc__Component *msg, int status,
 int store_link_pending(store *s);
 
 /* 1 when `to` can be reached from `from` by following uses edges
- * (from == to counts), else 0. O(components reachable from `from`). */
+ * (from == to counts), else 0. O(components reachable from `from`).
+ * store_walk_begin starts a walk; successive store_reaches calls in the same
+ * walk skip what earlier ones explored (it could not reach `to`), so
+ * checking a whole `flows` list costs one traversal. Write lock held (the
+ * walk marks components). */
+void store_walk_begin(store *s);
 int store_reaches(store *s, comp *from, const comp *to);
 
 #endif

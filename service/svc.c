@@ -227,6 +227,7 @@ check_flows(svc *s, const Flowsvc__Request *req, const Flowsvc__StringList *l,
 {
 	if (l == NULL)
 		return;
+	store_walk_begin(s->st);
 	if (l->n_items > RULES_FLOWS_MAX) {
 		viol_add(v, "flows",
 		    "Ensure this field has no more than %d elements.",

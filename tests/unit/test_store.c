@@ -182,9 +182,46 @@ test_store_reaches_deep_chain(void)
 		strcpy(prev, id);
 	}
 	/* last -> ... -> first, never the other way. */
+	store_walk_begin(s);
 	CU_ASSERT_TRUE(store_reaches(s, last, first));
+	store_walk_begin(s);
 	CU_ASSERT_FALSE(store_reaches(s, first, last));
 	CU_ASSERT_TRUE(store_reaches(s, first, first));
+	store_free(s);
+}
+
+static void
+test_store_wide_fan_in(void)
+{
+	enum { N = 100000 };
+	store *s = store_new();
+	char fid[FS_UUID_STRLEN + 1];
+	comp *f = put(s, FLOWSVC__KIND__FLOW, "g", "shared", NULL, 0, fid);
+	char *ref[] = {fid};
+	comp **users = malloc(N * sizeof(*users));
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(users);
+	for (int i = 0; i < N; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "u%d", i);
+		users[i] = put(s, i % 2 ? FLOWSVC__KIND__APP : FLOWSVC__KIND__FLOW,
+		    "g", name, ref, 1, NULL);
+	}
+	CU_ASSERT_EQUAL(f->nusers, N);
+	/* Removing users one by one is O(1) each: the whole loop is fast
+	 * enough to run here at all. */
+	for (int i = 0; i < N; i += 2)
+		store_delete(s, users[i]);
+	CU_ASSERT_EQUAL(f->nusers, N / 2);
+	size_t n = 0;
+	for (comp_edge *e = f->users; e != NULL; e = e->next) {
+		CU_ASSERT_EQUAL(e->user->kind, FLOWSVC__KIND__APP);
+		n++;
+	}
+	CU_ASSERT_EQUAL(n, N / 2);
+	store_walk_begin(s);
+	CU_ASSERT_FALSE(store_reaches(s, f, users[1]));
+	free(users);
 	store_free(s);
 }
 
@@ -227,6 +264,7 @@ main(void)
 	    {"reachability over a 10,000-flow chain",
 	        test_store_reaches_deep_chain},
 	    {"tables grow", test_store_grows_past_initial_tables},
+	    {"100,000 users of one flow", test_store_wide_fan_in},
 	    CU_TEST_INFO_NULL,
 	};
 	static CU_SuiteInfo suites[] = {
