@@ -26,6 +26,7 @@ struct config {
 	long contexts;
 	long snapshot_changes;
 	long snapshot_interval;
+	long access_log;
 };
 
 enum opt_type { OPT_STR, OPT_INT, OPT_ENUM };
@@ -58,6 +59,9 @@ static const struct opt {
         "seconds between snapshots when anything changed (0: no timer)"},
     {"contexts", OPT_INT, offsetof(struct config, contexts), "256", 1,
         4096, NULL, "RPC requests served concurrently"},
+    {"access-log", OPT_INT, offsetof(struct config, access_log), "0", 0, 1,
+        NULL,
+        "1: log a line per request (method, code, duration, request id)"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -208,6 +212,7 @@ main(int argc, char **argv)
 	so.snapshot_changes = (uint64_t) cfg.snapshot_changes;
 	so.snapshot_interval = (uint32_t) cfg.snapshot_interval;
 	so.log = logf_;
+	so.access_log = (int) cfg.access_log;
 	if (svc_open(&s, &so, err, sizeof(err)) != 0) {
 		logf_("error", "cannot start: %s", err);
 		return 1;

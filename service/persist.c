@@ -60,6 +60,7 @@ struct persist {
 	int stop;
 	int64_t last_snap_us, last_snap_dur_us, last_snap_try_us;
 	int64_t last_err_log_us;
+	uint64_t fsyncs, fsync_total_us, fsync_max_us;
 
 	pthread_mutex_t snap_mtx; /* one snapshot at a time */
 	pthread_t sync_thr, snap_thr;
@@ -733,6 +734,7 @@ sync_main(void *arg)
 		pthread_mutex_unlock(&p->mtx);
 
 		int rc = 0, e = 0;
+		int64_t t0 = fs_now_us();
 		if (old >= 0) {
 			if (fdatasync(old) != 0) {
 				rc = -1;
@@ -747,7 +749,12 @@ sync_main(void *arg)
 		if (cur >= 0)
 			close(cur);
 
+		uint64_t took = (uint64_t) (fs_now_us() - t0);
 		pthread_mutex_lock(&p->mtx);
+		p->fsyncs++;
+		p->fsync_total_us += took;
+		if (took > p->fsync_max_us)
+			p->fsync_max_us = took;
 		if (rc == 0) {
 			if (target > p->synced)
 				p->synced = target;
@@ -1177,6 +1184,9 @@ persist_get_stats(persist *p, persist_stats *s)
 	s->last_snapshot_us = p->last_snap_us;
 	s->last_snapshot_dur_us = p->last_snap_dur_us;
 	s->disk_error = p->sync_failed || p->write_broken;
+	s->fsyncs = p->fsyncs;
+	s->fsync_total_us = p->fsync_total_us;
+	s->fsync_max_us = p->fsync_max_us;
 	pthread_mutex_unlock(&p->mtx);
 }
 

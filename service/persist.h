@@ -96,6 +96,7 @@ typedef struct persist_stats {
 	int64_t last_snapshot_us;     /* wall clock; 0 never */
 	int64_t last_snapshot_dur_us;
 	int disk_error;
+	uint64_t fsyncs, fsync_total_us, fsync_max_us;
 } persist_stats;
 void persist_get_stats(persist *p, persist_stats *st);
 

@@ -9,6 +9,7 @@
 #include "svc.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,11 +21,17 @@
 #include "persist.h"
 #include "store.h"
 
+#define SVC_METHODS 16 /* > highest Method value */
+
 struct svc {
 	pthread_rwlock_t lock;
 	store *st;
 	persist *disk; /* NULL: memory only */
 	int64_t started_us;
+	int access_log;
+	void (*log)(const char *level, const char *fmt, ...);
+	/* Requests served, by method and code (relaxed atomics). */
+	_Atomic uint64_t counts[SVC_METHODS][FS_CODE_COUNT];
 };
 
 /* ---- replies ------------------------------------------------------------ */
@@ -772,6 +779,57 @@ h_health(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	reply_msg(r, &h.base);
 }
 
+static void
+h_stats(svc *s, svc_reply *r)
+{
+	Flowsvc__StatsReply st = FLOWSVC__STATS_REPLY__INIT;
+	Flowsvc__MethodCount rows[SVC_METHODS * FS_CODE_COUNT];
+	Flowsvc__MethodCount *ptrs[SVC_METHODS * FS_CODE_COUNT];
+	size_t n = 0;
+
+	pthread_rwlock_rdlock(&s->lock);
+	st.flows = store_count(s->st, FLOWSVC__KIND__FLOW);
+	st.apps = store_count(s->st, FLOWSVC__KIND__APP);
+	pthread_rwlock_unlock(&s->lock);
+	st.has_uptime_s = 1;
+	st.uptime_s = (uint64_t) ((fs_now_us() - s->started_us) / 1000000);
+	if (s->disk != NULL) {
+		persist_stats ps;
+		persist_get_stats(s->disk, &ps);
+		st.has_log_bytes = st.has_log_generation = 1;
+		st.has_changes_since_snapshot = st.has_last_snapshot_unix_us = 1;
+		st.has_last_snapshot_duration_us = st.has_fsyncs = 1;
+		st.has_fsync_total_us = st.has_fsync_max_us = 1;
+		st.has_disk_error = 1;
+		st.log_bytes = ps.log_bytes;
+		st.log_generation = ps.generation;
+		st.changes_since_snapshot = ps.changes_since_snapshot;
+		st.last_snapshot_unix_us = ps.last_snapshot_us;
+		st.last_snapshot_duration_us = ps.last_snapshot_dur_us;
+		st.fsyncs = ps.fsyncs;
+		st.fsync_total_us = ps.fsync_total_us;
+		st.fsync_max_us = ps.fsync_max_us;
+		st.disk_error = ps.disk_error != 0;
+	}
+	for (int m = 0; m < SVC_METHODS; m++) {
+		for (int c = 0; c < FS_CODE_COUNT; c++) {
+			uint64_t v = atomic_load_explicit(&s->counts[m][c],
+			    memory_order_relaxed);
+			if (v == 0)
+				continue;
+			flowsvc__method_count__init(&rows[n]);
+			rows[n].method = (Flowsvc__Method) m;
+			rows[n].code = (Flowsvc__Code) c;
+			rows[n].count = v;
+			ptrs[n] = &rows[n];
+			n++;
+		}
+	}
+	st.n_requests = n;
+	st.requests = ptrs;
+	reply_msg(r, &st.base);
+}
+
 void
 svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *r)
 {
@@ -801,6 +859,9 @@ svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	case FLOWSVC__METHOD__HEALTH:
 		h_health(s, req, r);
 		break;
+	case FLOWSVC__METHOD__STATS:
+		h_stats(s, r);
+		break;
 	case FLOWSVC__METHOD__SNAPSHOT:
 		if (s->disk == NULL)
 			reply_err(r, FS_FAILED_PRECONDITION,
@@ -813,6 +874,10 @@ svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		    (int) req->method);
 		break;
 	}
+	if ((unsigned) req->method < SVC_METHODS &&
+	    (unsigned) r->code < FS_CODE_COUNT)
+		atomic_fetch_add_explicit(&s->counts[req->method][r->code], 1,
+		    memory_order_relaxed);
 }
 
 /* Sends r for call (and releases r). */
@@ -835,11 +900,29 @@ send_reply(fs_srv_call *call, svc_reply *r)
 	svc_reply_fini(r);
 }
 
-/* A reply that waits for the disk (a sync, or a snapshot). */
+/* A reply in the making; it may wait for the disk (a sync, a snapshot). */
 struct deferred {
+	svc *s;
 	fs_srv_call *call;
 	svc_reply r;
+	int method;
+	int64_t start_us;
+	char rid[64];
 };
+
+/* One line per request when --access-log is on: the request id ties it to
+ * the gateway's line for the same request. */
+static void
+access_line(const struct deferred *d)
+{
+	const ProtobufCEnumValue *m = protobuf_c_enum_descriptor_get_value(
+	    &flowsvc__method__descriptor, d->method);
+
+	d->s->log("info", "rpc %s %s %.3fms rid=%s", m ? m->name : "?",
+	    fs_code_name(d->r.code),
+	    (double) (fs_now_us() - d->start_us) / 1000.0,
+	    d->rid[0] ? d->rid : "-");
+}
 
 static void
 deferred_done(void *arg, int ok)
@@ -854,6 +937,8 @@ deferred_done(void *arg, int ok)
 		        ? "The snapshot could not be written."
 		        : "The change could not be synced to disk.");
 	}
+	if (d->s->access_log)
+		access_line(d);
 	send_reply(d->call, &d->r);
 	free(d);
 }
@@ -869,7 +954,14 @@ svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
 		fs_srv_reply_code(call, FS_RESOURCE_EXHAUSTED, NULL, NULL);
 		return;
 	}
+	d->s = s;
 	d->call = call;
+	d->method = (int) req->method;
+	if (s->access_log) {
+		d->start_us = fs_now_us();
+		snprintf(d->rid, sizeof(d->rid), "%s",
+		    req->request_id ? req->request_id : "");
+	}
 	svc_dispatch(s, req, &d->r);
 	if (d->r.snapshot) {
 		Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
@@ -888,6 +980,8 @@ svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
 		deferred_done(d, 0);
 		return;
 	}
+	if (s->access_log)
+		access_line(d);
 	send_reply(call, &d->r);
 	free(d);
 }
@@ -942,6 +1036,10 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 		}
 	}
 	s->started_us = fs_now_us();
+	if (opts != NULL && opts->log != NULL) {
+		s->log = opts->log;
+		s->access_log = opts->access_log;
+	}
 	*out = s;
 	return 0;
 }

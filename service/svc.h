@@ -29,6 +29,7 @@ typedef struct svc_opts {
 	int fsync;                  /* enum persist_fsync */
 	uint64_t snapshot_changes;  /* 0: no snapshot on a change count */
 	uint32_t snapshot_interval; /* seconds; 0: none on a timer */
+	int access_log;             /* a log line per request (needs log) */
 	void (*log)(const char *level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 } svc_opts;

@@ -521,6 +521,33 @@ test_svc_bad_requests(void)
 	svc_reply_fini(&r);
 }
 
+static void
+test_svc_stats_count_requests(void)
+{
+	svc_reply r;
+
+	call(FLOWSVC__METHOD__STATS, NULL, NULL, &r);
+	CU_ASSERT_EQUAL_FATAL(r.code, FS_OK);
+	Flowsvc__StatsReply *st =
+	    flowsvc__stats_reply__unpack(NULL, r.payload_len, r.payload);
+	svc_reply_fini(&r);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_TRUE(st->flows > 0);
+	CU_ASSERT_TRUE(st->apps > 0);
+	CU_ASSERT_FALSE(st->has_log_bytes); /* no data directory here */
+	uint64_t creates_ok = 0, not_found = 0;
+	for (size_t i = 0; i < st->n_requests; i++) {
+		const Flowsvc__MethodCount *m = st->requests[i];
+		if (m->method == FLOWSVC__METHOD__CREATE && (int) m->code == FS_OK)
+			creates_ok = m->count;
+		if ((int) m->code == FS_NOT_FOUND)
+			not_found += m->count;
+	}
+	CU_ASSERT_TRUE(creates_ok >= 10);
+	CU_ASSERT_TRUE(not_found >= 3);
+	flowsvc__stats_reply__free_unpacked(st, NULL);
+}
+
 int
 main(void)
 {
@@ -532,6 +559,7 @@ main(void)
 	    {"references, cycles, in use", test_svc_references_and_cycles},
 	    {"lifecycle", test_svc_lifecycle},
 	    {"bad requests", test_svc_bad_requests},
+	    {"stats count requests", test_svc_stats_count_requests},
 	    CU_TEST_INFO_NULL,
 	};
 	static CU_SuiteInfo suites[] = {
