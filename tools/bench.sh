@@ -1,0 +1,706 @@
+#!/usr/bin/env bash
+# tools/bench.sh - the performance benchmark: one run, one table.
+#
+# Usage: tools/bench.sh [--flows N] [--duration S] [--transport tcp|ipc]
+#                       [--perf] [--no-install] [--keep] [--out FILE]
+#
+#   --flows N        flows to seed before measuring (default 1000; use
+#                    1000000 for the scale goals)
+#   --duration S     seconds per measurement (default 10)
+#   --transport T    backend address kind: tcp (127.0.0.1, default) or ipc
+#   --seed-inflight N  calls in flight while seeding (default 32)
+#   --perf           afterwards, profile gateway and backend with perf during
+#                    one more REST GET run and print their top symbols
+#   --no-install     do not try to install missing packages
+#   --keep           keep the scratch directory (logs, data, scripts)
+#   --out FILE       also write the tables to FILE
+#
+# What it does, all on 127.0.0.1 and in a scratch directory under /tmp:
+#  1. installs what is missing when root: the build packages (tools/deps.sh)
+#     and, for the comparisons, wrk, nginx-light (or nginx), redis-server and
+#     redis-tools; a comparison whose package can't be had is skipped;
+#  2. builds Release into build-bench/;
+#  3. starts flow-service (--fsync everysec) and flow-gateway on scratch
+#     addresses, seeds N flows over RPC with flow-bench (name f<i>, group
+#     g<i%100>, 4 input and 3 output fields) and notes the backend's VmRSS
+#     before and after;
+#  4. measures, each for --duration seconds, wrk -t2 -c32 against REST GET by
+#     id, REST filter by name+group (random existing pairs), REST create and
+#     REST update, flow-bench RPC Get and Create with 1 and 32 calls in
+#     flight, nginx serving a static file holding a real GET response (same
+#     size), and redis-benchmark GET (-c 32 -P 1 -n 200000, values of the
+#     same size);
+#  5. measures RPC Get p99 while the backend writes a snapshot, then stops
+#     the backend with SIGTERM (it writes a final snapshot) and times a
+#     restart on the same data dir until it answers HEALTH;
+#  6. prints markdown tables: throughput and latency, the ratios the goals in
+#     ENGINEERING.md use, memory, start-up and snapshot numbers.
+# Reads and the snapshot/restart run before any write, so they see exactly
+# N flows. Default run: about 3 minutes (less once built). Everything it
+# started is stopped on exit, and the scratch directory removed.
+#
+# The load generators share the machine's cores with the servers, as the
+# goals assume. Other load on the machine skews every number: the load
+# average is printed with the results.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+FLOWS=1000
+DURATION=10
+TRANSPORT=tcp
+SEED_INFLIGHT=32
+PERF=0
+INSTALL=1
+KEEP=0
+OUT=""
+BUILD_DIR=${BUILD_DIR:-build-bench}
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--flows) FLOWS=${2:?}; shift 2 ;;
+	--duration) DURATION=${2:?}; shift 2 ;;
+	--transport) TRANSPORT=${2:?}; shift 2 ;;
+	--seed-inflight) SEED_INFLIGHT=${2:?}; shift 2 ;;
+	--perf) PERF=1; shift ;;
+	--no-install) INSTALL=0; shift ;;
+	--keep) KEEP=1; shift ;;
+	--out) OUT=${2:?}; shift 2 ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "bench.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+	esac
+done
+case $FLOWS in '' | *[!0-9]*) echo "bench.sh: --flows N" >&2; exit 2 ;; esac
+case $DURATION in '' | *[!0-9]*) echo "bench.sh: --duration S" >&2; exit 2 ;; esac
+case $SEED_INFLIGHT in '' | *[!0-9]*) echo "bench.sh: --seed-inflight N" >&2; exit 2 ;; esac
+case $TRANSPORT in tcp | ipc) ;; *) echo "bench.sh: --transport tcp|ipc" >&2; exit 2 ;; esac
+if [ "$FLOWS" -lt 1 ] || [ "$DURATION" -lt 1 ] || [ "$SEED_INFLIGHT" -lt 1 ]; then
+	echo "bench.sh: --flows, --duration and --seed-inflight must be >= 1" >&2
+	exit 2
+fi
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---- install -------------------------------------------------------------
+
+# Installs one package of the alternatives given, unless cmd is already on
+# PATH. Returns non-zero (after a message) when none could be had.
+install_tool() {
+	local cmd=$1 p
+	shift
+	command -v "$cmd" >/dev/null 2>&1 && return 0
+	if [ "$INSTALL" -ne 1 ] || [ "$(id -u)" -ne 0 ]; then
+		log "no $cmd (install one of: $*); skipping what needs it"
+		return 1
+	fi
+	if [ -z "${APT_UPDATED:-}" ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || true
+		APT_UPDATED=1
+	fi
+	# A package must not start its system service (port 80, 6379): the
+	# standard policy-rc.d veto, in place only for the install.
+	local policy_added=0
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		policy_added=1
+	fi
+	for p in "$@"; do
+		log "installing $p"
+		if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends "$p" >&2; then
+			break
+		fi
+	done
+	[ "$policy_added" -eq 0 ] || rm -f /usr/sbin/policy-rc.d
+	command -v "$cmd" >/dev/null 2>&1 || {
+		log "could not install $cmd; skipping what needs it"
+		return 1
+	}
+}
+
+# shellcheck source=tools/deps.sh
+. tools/deps.sh
+if [ "$INSTALL" -eq 1 ]; then
+	flowsvc_install_deps
+fi
+HAVE_WRK=0 HAVE_NGINX=0 HAVE_REDIS=0 HAVE_PERF=0
+install_tool wrk wrk && HAVE_WRK=1
+install_tool nginx nginx-light nginx && HAVE_NGINX=1
+install_tool redis-server redis-server && install_tool redis-benchmark redis-tools &&
+	HAVE_REDIS=1
+command -v perf >/dev/null 2>&1 && HAVE_PERF=1
+[ "$HAVE_WRK" -eq 1 ] || log "without wrk there are no REST numbers"
+
+# ---- build ---------------------------------------------------------------
+
+log "building Release into $BUILD_DIR/"
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DFLOWSVC_TESTS=OFF >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)" >/dev/null
+SVC=$ROOT/$BUILD_DIR/service/flow-service
+GW=$ROOT/$BUILD_DIR/gateway/flow-gateway
+FB=$ROOT/$BUILD_DIR/tools/bench/flow-bench
+if [ ! -x "$FB" ]; then
+	# tools/CMakeLists.txt does not include bench/ (yet): build flow-bench
+	# on its own, against the same proto library sources.
+	SA=$ROOT/$BUILD_DIR/flow-bench-standalone
+	mkdir -p "$SA/src"
+	cat >"$SA/src/CMakeLists.txt" <<-EOF
+		cmake_minimum_required(VERSION 3.18)
+		project(flow_bench_standalone LANGUAGES C)
+		set(CMAKE_C_STANDARD 11)
+		set(CMAKE_C_STANDARD_REQUIRED ON)
+		set(CMAKE_C_EXTENSIONS OFF)
+		add_compile_definitions(_POSIX_C_SOURCE=200809L _DEFAULT_SOURCE)
+		add_compile_options(-Wall -Wextra -Wno-unused-parameter)
+		find_package(Threads REQUIRED)
+		find_package(nng REQUIRED)
+		find_package(PkgConfig REQUIRED)
+		pkg_check_modules(PROTOBUFC REQUIRED IMPORTED_TARGET libprotobuf-c)
+		pkg_check_modules(UUID REQUIRED IMPORTED_TARGET uuid)
+		find_program(PROTOC_C protoc-c REQUIRED)
+		add_subdirectory($ROOT/proto proto)
+		add_subdirectory($ROOT/tools/bench bench)
+	EOF
+	cmake -S "$SA/src" -B "$SA/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build "$SA/build" -j"$(nproc)" >/dev/null
+	FB=$SA/build/bench/flow-bench
+fi
+for b in "$SVC" "$GW" "$FB"; do
+	[ -x "$b" ] || { echo "bench.sh: $b was not built" >&2; exit 1; }
+done
+
+# ---- scratch, processes, cleanup -----------------------------------------
+
+S=$(mktemp -d /tmp/flowsvc-bench.XXXXXX)
+chmod 755 "$S" # nginx workers may run as another user
+mkdir -p "$S/data" "$S/logs" "$S/www" "$S/nginx" "$S/redis"
+PIDS=()
+
+cleanup() {
+	local rc=$? pid
+	trap - EXIT INT TERM
+	for pid in "${PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		# Bounded: a process that ignores SIGTERM for 10 s is killed.
+		for _ in $(seq 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	if [ "$KEEP" -eq 1 ]; then
+		log "scratch directory kept: $S"
+	else
+		rm -rf "$S"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+	local p
+	for _ in $(seq 200); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	echo "bench.sh: no free port found" >&2
+	return 1
+}
+
+# Takes a reaped process off the cleanup list (its pid may be reused).
+forget_pid() {
+	local keep=() p
+	for p in "${PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	PIDS=(${keep[@]+"${keep[@]}"})
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+die_with_log() {
+	echo "bench.sh: $1" >&2
+	[ -f "$2" ] && tail -20 "$2" >&2
+	exit 1
+}
+
+if [ "$TRANSPORT" = ipc ]; then
+	BACKEND=ipc://$S/flow-service.ipc
+else
+	BACKEND=tcp://127.0.0.1:$(free_port)
+fi
+GW_PORT=$(free_port)
+[ "$BACKEND" != "tcp://127.0.0.1:$GW_PORT" ] || GW_PORT=$(free_port)
+REST=http://127.0.0.1:$GW_PORT
+
+SVC_PID=""
+start_service() {
+	"$SVC" --listen "$BACKEND" --data-dir "$S/data" --fsync everysec \
+		2>>"$S/logs/flow-service.log" &
+	SVC_PID=$!
+	PIDS+=("$SVC_PID")
+}
+
+# Waits for the backend's HEALTH; prints flow-bench's result line.
+wait_service() {
+	local out
+	out=$("$FB" wait --backend "$BACKEND" --duration "$1") ||
+		die_with_log "flow-service did not answer HEALTH" \
+			"$S/logs/flow-service.log"
+	kill -0 "$SVC_PID" 2>/dev/null ||
+		die_with_log "flow-service exited" "$S/logs/flow-service.log"
+	echo "$out"
+}
+
+wait_ready() {
+	for _ in $(seq 300); do
+		if curl -sf -o /dev/null "$REST/readyz"; then
+			return 0
+		fi
+		kill -0 "$GW_PID" 2>/dev/null ||
+			die_with_log "flow-gateway exited" "$S/logs/flow-gateway.log"
+		sleep 0.05
+	done
+	die_with_log "flow-gateway not ready after 15 s" "$S/logs/flow-gateway.log"
+}
+
+# key=value from a result line: kv LINE KEY
+kv() { sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1" | head -1; }
+
+log "machine load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+start_service
+wait_service 30 >/dev/null
+RSS_EMPTY=$(rss_kb "$SVC_PID")
+"$GW" --port "$GW_PORT" --backend "$BACKEND" 2>"$S/logs/flow-gateway.log" &
+GW_PID=$!
+PIDS+=("$GW_PID")
+wait_ready
+log "flow-service pid $SVC_PID on $BACKEND, flow-gateway pid $GW_PID on $REST"
+
+# ---- seed ----------------------------------------------------------------
+
+IDS=$S/ids.txt
+log "seeding $FLOWS flows ($SEED_INFLIGHT in flight)"
+SEED=$("$FB" seed --backend "$BACKEND" --count "$FLOWS" --inflight "$SEED_INFLIGHT" \
+	--ids "$IDS" --timeout-ms 30000) || die_with_log "seeding failed" "$S/logs/flow-service.log"
+log "$SEED"
+RSS_SEEDED=$(rss_kb "$SVC_PID")
+
+# A real GET response is the static file nginx serves, so sizes match.
+FIRST_ID=$(head -1 "$IDS")
+curl -sf "$REST/api/flows/$FIRST_ID/" -o "$S/www/flow.json" ||
+	die_with_log "GET of a seeded flow failed" "$S/logs/flow-gateway.log"
+chmod 644 "$S/www/flow.json"
+BODY_BYTES=$(stat -c %s "$S/www/flow.json")
+n=$(curl -sf "$REST/api/flows/?name__iexact=F0&group__iexact=G0" | grep -o '"id"' | wc -l)
+[ "$n" -eq 1 ] || die_with_log "filter returned $n flows for f0/g0, not 1" \
+	"$S/logs/flow-gateway.log"
+log "a flow is $BODY_BYTES bytes of JSON"
+
+# ---- result table state --------------------------------------------------
+
+declare -A RPS P50 P99 NOTE
+ROWS=()
+record() { # record NAME RPS P50 P99 NOTE
+	ROWS+=("$1")
+	RPS[$1]=$2 P50[$1]=$3 P99[$1]=$4 NOTE[$1]=${5:-}
+}
+skip() { ROWS+=("$1"); RPS[$1]="" P50[$1]="" P99[$1]="" NOTE[$1]="skipped: $2"; }
+
+# ---- wrk -----------------------------------------------------------------
+
+cat >"$S/common.lua" <<'EOF'
+-- Shared by the wrk scripts: ids loading, per-thread seeds, the result line.
+ids, nids = {}, 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function load_ids(path)
+  for line in io.lines(path) do
+    nids = nids + 1
+    ids[nids] = line
+  end
+end
+function seed_random()
+  math.randomseed(os.time() * 100 + (tid or 0))
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  local secs = summary.duration / 1e6
+  io.write(string.format(
+    "WRK requests=%d seconds=%.2f rps=%.0f p50_us=%.1f p99_us=%.1f non2xx=%d sockerr=%d\n",
+    summary.requests, secs, summary.requests / secs,
+    latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+EOF
+cat >"$S/get.lua" <<'EOF'
+-- GET /api/flows/<id>/ with random seeded ids. args: ids file
+dofile(COMMON)
+function init(args)
+  load_ids(args[1])
+  seed_random()
+end
+function request()
+  return wrk.format("GET", "/api/flows/" .. ids[math.random(nids)] .. "/")
+end
+EOF
+cat >"$S/filter.lua" <<'EOF'
+-- GET /api/flows/?name__iexact=F<i>&group__iexact=G<i%100>: random existing
+-- pairs, upper case to exercise iexact. args: number of seeded flows
+dofile(COMMON)
+local n
+function init(args)
+  n = tonumber(args[1])
+  seed_random()
+end
+function request()
+  local i = math.random(n) - 1
+  return wrk.format("GET", "/api/flows/?name__iexact=F" .. i ..
+    "&group__iexact=G" .. (i % 100))
+end
+EOF
+cat >"$S/create.lua" <<'EOF'
+-- POST /api/flows/ with unique names. args: run tag
+dofile(COMMON)
+local tag, count = "", 0
+local hdr = { ["Content-Type"] = "application/json" }
+function init(args)
+  tag = args[1]
+end
+function request()
+  count = count + 1
+  local body = '{"name":"r' .. tag .. '_' .. tid .. '_' .. count ..
+    '","group":"bench","input_fields":["text","lang","user_id","session"],' ..
+    '"output_fields":["reply","intent","confidence"]}'
+  return wrk.format("POST", "/api/flows/", hdr, body)
+end
+EOF
+cat >"$S/update.lua" <<'EOF'
+-- PUT /api/flows/<id>/ on random seeded ids, alternating two field lists of
+-- the same size. args: ids file
+dofile(COMMON)
+local hdr = { ["Content-Type"] = "application/json" }
+local bodies = {
+  '{"input_fields":["query","locale","user_id","channel"]}',
+  '{"input_fields":["text","lang","user_id","session"]}',
+}
+function init(args)
+  load_ids(args[1])
+  seed_random()
+end
+function request()
+  return wrk.format("PUT", "/api/flows/" .. ids[math.random(nids)] .. "/",
+    hdr, bodies[math.random(2)])
+end
+EOF
+cat >"$S/static.lua" <<'EOF'
+-- The same request every time (nginx's static file): only the result line.
+dofile(COMMON)
+EOF
+# wrk runs the script in several Lua states; each finds common.lua by path.
+for f in get filter create update static; do
+	sed -i "1a COMMON = \"$S/common.lua\"" "$S/$f.lua"
+done
+
+# run_wrk NAME URL SCRIPT [ARGS...]
+run_wrk() {
+	local name=$1 url=$2 script=$3 out line note=""
+	shift 3
+	if [ "$HAVE_WRK" -eq 0 ]; then
+		skip "$name" "no wrk"
+		return 0
+	fi
+	log "$name: wrk -t2 -c32 -d${DURATION}s"
+	out=$(wrk -t2 -c32 -d"${DURATION}s" --latency -s "$script" "$url" \
+		${1+--} "$@" 2>&1) || true
+	echo "$out" >>"$S/logs/wrk.log"
+	line=$(grep '^WRK ' <<<"$out" || true)
+	if [ -z "$line" ]; then
+		skip "$name" "wrk failed: $(tail -1 <<<"$out")"
+		return 0
+	fi
+	[ "$(kv "$line" non2xx)" = 0 ] || note="$(kv "$line" non2xx) non-2xx responses!"
+	[ "$(kv "$line" sockerr)" = 0 ] || note="$note $(kv "$line" sockerr) socket errors"
+	record "$name" "$(kv "$line" rps)" "$(kv "$line" p50_us)" \
+		"$(kv "$line" p99_us)" "$note"
+}
+
+# run_fb NAME MODE INFLIGHT [ARGS...]; sets FB_LINE
+run_fb() {
+	local name=$1 mode=$2 inflight=$3 note=""
+	shift 3
+	log "$name: flow-bench $mode --inflight $inflight --duration $DURATION"
+	FB_LINE=$("$FB" "$mode" --backend "$BACKEND" --inflight "$inflight" \
+		--duration "$DURATION" --quiet "$@" 2>>"$S/logs/flow-bench.log") || true
+	if [ -z "$FB_LINE" ]; then
+		skip "$name" "flow-bench failed (see logs)"
+		return 0
+	fi
+	[ "$(kv "$FB_LINE" errors)" = 0 ] || note="$(kv "$FB_LINE" errors) failed calls!"
+	record "$name" "$(kv "$FB_LINE" rps)" "$(kv "$FB_LINE" p50_us)" \
+		"$(kv "$FB_LINE" p99_us)" "$note"
+}
+
+# ---- reads ---------------------------------------------------------------
+
+run_wrk "REST GET /api/flows/<id>/" "$REST" "$S/get.lua" "$IDS"
+run_wrk "REST filter name+group" "$REST" "$S/filter.lua" "$FLOWS"
+run_fb "RPC Get, 1 in flight" get 1 --ids "$IDS"
+run_fb "RPC Get, 32 in flight" get 32 --ids "$IDS"
+
+NGINX_PID=""
+if [ "$HAVE_NGINX" -eq 1 ] && [ "$HAVE_WRK" -eq 1 ]; then
+	NGINX_PORT=$(free_port)
+	mkdir -p "$S/nginx/tmp"
+	cat >"$S/nginx/nginx.conf" <<-EOF
+		daemon off;
+		worker_processes auto;
+		pid $S/nginx/nginx.pid;
+		error_log $S/nginx/error.log warn;
+		events { worker_connections 1024; }
+		http {
+		    access_log off;
+		    client_body_temp_path $S/nginx/tmp/body;
+		    proxy_temp_path $S/nginx/tmp/proxy;
+		    fastcgi_temp_path $S/nginx/tmp/fastcgi;
+		    uwsgi_temp_path $S/nginx/tmp/uwsgi;
+		    scgi_temp_path $S/nginx/tmp/scgi;
+		    keepalive_requests 1000000;
+		    server {
+		        listen 127.0.0.1:$NGINX_PORT;
+		        location / {
+		            root $S/www;
+		            default_type application/json;
+		        }
+		    }
+		}
+	EOF
+	nginx -p "$S/nginx" -c "$S/nginx/nginx.conf" 2>"$S/logs/nginx.log" &
+	NGINX_PID=$!
+	PIDS+=("$NGINX_PID")
+	ok=0
+	for _ in $(seq 100); do
+		if curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/flow.json"; then
+			ok=1
+			break
+		fi
+		kill -0 "$NGINX_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [ "$ok" -eq 1 ]; then
+		run_wrk "nginx static file (same size)" \
+			"http://127.0.0.1:$NGINX_PORT/flow.json" "$S/static.lua"
+	else
+		skip "nginx static file (same size)" "nginx did not start ($(tail -1 "$S/logs/nginx.log" 2>/dev/null))"
+	fi
+	kill -TERM "$NGINX_PID" 2>/dev/null || true
+	wait "$NGINX_PID" 2>/dev/null || true
+	forget_pid "$NGINX_PID"
+else
+	skip "nginx static file (same size)" "no nginx or no wrk"
+fi
+
+if [ "$HAVE_REDIS" -eq 1 ]; then
+	REDIS_PORT=$(free_port)
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+		--appendonly no --dir "$S/redis" --daemonize no \
+		>"$S/logs/redis.log" 2>&1 &
+	REDIS_PID=$!
+	PIDS+=("$REDIS_PID")
+	ok=0
+	for _ in $(seq 100); do
+		if redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then
+			ok=1
+			break
+		fi
+		kill -0 "$REDIS_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [ "$ok" -eq 1 ]; then
+		log "redis GET: redis-benchmark -t set,get -c 32 -P 1 -n 200000 -d $BODY_BYTES"
+		# SET first, so that GET returns values of a flow's size.
+		out=$(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -t set,get \
+			-c 32 -P 1 -n 200000 -d "$BODY_BYTES" --csv 2>&1) || true
+		echo "$out" >>"$S/logs/redis-benchmark.log"
+		# "GET","rps","avg_ms","min_ms","p50_ms","p95_ms","p99_ms","max_ms"
+		line=$(grep '^"GET"' <<<"$out" | tr -d '"' || true)
+		if [ -n "$line" ]; then
+			IFS=, read -r _ r _ _ p50 _ p99 _ <<<"$line"
+			record "redis GET (redis-benchmark -c 32 -P 1)" \
+				"$(printf '%.0f' "$r")" \
+				"$(awk -v v="$p50" 'BEGIN{printf "%.1f", v*1000}')" \
+				"$(awk -v v="$p99" 'BEGIN{printf "%.1f", v*1000}')" ""
+		else
+			skip "redis GET (redis-benchmark -c 32 -P 1)" "redis-benchmark failed"
+		fi
+	else
+		skip "redis GET (redis-benchmark -c 32 -P 1)" "redis-server did not start"
+	fi
+	kill -TERM "$REDIS_PID" 2>/dev/null || true
+	wait "$REDIS_PID" 2>/dev/null || true
+	forget_pid "$REDIS_PID"
+else
+	skip "redis GET (redis-benchmark -c 32 -P 1)" "no redis-server/redis-benchmark"
+fi
+
+# ---- snapshot under load, restart ----------------------------------------
+
+SNAP_DUR=$((DURATION < 5 ? 5 : DURATION))
+log "RPC Get, 32 in flight, for ${SNAP_DUR}s with a Snapshot RPC 1 s in"
+SNAP_LINE=$("$FB" get --backend "$BACKEND" --inflight 32 --duration "$SNAP_DUR" \
+	--snapshot-at 1 --ids "$IDS" --quiet 2>>"$S/logs/flow-bench.log") || true
+log "${SNAP_LINE:-snapshot run failed}"
+
+log "stopping flow-service (SIGTERM: final snapshot)"
+t0=$(date +%s%N)
+kill -TERM "$SVC_PID"
+stopped=0
+for _ in $(seq 1200); do
+	kill -0 "$SVC_PID" 2>/dev/null || { stopped=1; break; }
+	sleep 0.05
+done
+[ "$stopped" -eq 1 ] || die_with_log "flow-service did not stop within 60 s" \
+	"$S/logs/flow-service.log"
+svc_rc=0
+wait "$SVC_PID" || svc_rc=$?
+forget_pid "$SVC_PID"
+STOP_MS=$((($(date +%s%N) - t0) / 1000000))
+[ "$svc_rc" -eq 0 ] || die_with_log "flow-service exited $svc_rc on SIGTERM" \
+	"$S/logs/flow-service.log"
+DATA_KB=$(du -sk "$S/data" | cut -f1)
+
+log "restarting flow-service on the same data dir"
+t0=$(date +%s%N)
+start_service
+WAIT_LINE=$(wait_service 120)
+START_MS=$((($(date +%s%N) - t0) / 1000000))
+RSS_RESTART=$(rss_kb "$SVC_PID")
+log "answered HEALTH after ${START_MS} ms: $WAIT_LINE"
+[ "$(kv "$WAIT_LINE" flows)" = "$FLOWS" ] ||
+	log "WARNING: $(kv "$WAIT_LINE" flows) flows after restart, expected $FLOWS"
+wait_ready
+
+# ---- writes --------------------------------------------------------------
+
+run_wrk "REST create (POST)" "$REST" "$S/create.lua" "$(date +%s)"
+run_wrk "REST update (PUT)" "$REST" "$S/update.lua" "$IDS"
+run_fb "RPC Create, 1 in flight" create 1 --prefix "p1_$(date +%s)_"
+run_fb "RPC Create, 32 in flight" create 32 --prefix "p32_$(date +%s)_"
+
+# ---- profile (optional) --------------------------------------------------
+
+PERF_OUT=""
+if [ "$PERF" -eq 1 ]; then
+	if [ "$HAVE_PERF" -eq 1 ] && [ "$HAVE_WRK" -eq 1 ]; then
+		log "perf: profiling gateway and backend during a REST GET run"
+		pd=$((DURATION > 2 ? DURATION - 2 : 1))
+		perf record -F 999 -g -p "$GW_PID" -o "$S/perf-gw.data" -- sleep "$pd" \
+			>/dev/null 2>"$S/logs/perf-gw.log" &
+		p1=$!
+		perf record -F 999 -g -p "$SVC_PID" -o "$S/perf-svc.data" -- sleep "$pd" \
+			>/dev/null 2>"$S/logs/perf-svc.log" &
+		p2=$!
+		wrk -t2 -c32 -d"${DURATION}s" -s "$S/get.lua" "$REST" -- "$IDS" \
+			>>"$S/logs/wrk.log" 2>&1 || true
+		wait "$p1" || true
+		wait "$p2" || true
+		for w in gw svc; do
+			[ -s "$S/perf-$w.data" ] || continue
+			PERF_OUT+=$'\n'"### perf: top symbols, $([ $w = gw ] && echo flow-gateway || echo flow-service) (self time)"$'\n\n```\n'
+			PERF_OUT+=$(perf report -i "$S/perf-$w.data" --stdio --no-children \
+				--sort dso,symbol -g none 2>/dev/null |
+				grep -E '^ +[0-9.]+%' | head -25 || true)
+			PERF_OUT+=$'\n```\n'
+		done
+	else
+		PERF_OUT=$'\n(perf profile skipped: no perf or no wrk)\n'
+	fi
+fi
+
+# ---- report --------------------------------------------------------------
+
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ratio A B: A/B with two decimals, or "n/a"
+ratio() {
+	local a=${RPS[$1]:-} b=${RPS[$2]:-}
+	if [ -n "$a" ] && [ -n "$b" ] && [ "$b" != 0 ]; then
+		awk -v a="$a" -v b="$b" 'BEGIN{printf "%.2f", a/b}'
+	else
+		echo "n/a"
+	fi
+}
+# verdict VALUE GOAL
+verdict() {
+	[ "$1" = n/a ] && { echo "–"; return; }
+	awk -v v="$1" -v g="$2" 'BEGIN{print (v >= g) ? "met" : "NOT met"}'
+}
+mib() { awk -v k="$1" 'BEGIN{printf "%.1f MiB", k/1024}'; }
+
+G="REST GET /api/flows/<id>/"
+report() {
+	local r
+	echo "## flowsvc benchmark: $FLOWS flows, ${DURATION}s per run, backend over $TRANSPORT"
+	echo
+	echo "$(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load average $LOAD_BEFORE before, $LOAD_AFTER after; flow JSON $BODY_BYTES bytes; wrk -t2 -c32"
+	echo
+	echo "| benchmark | req/s | p50 µs | p99 µs | notes |"
+	echo "| --- | ---: | ---: | ---: | --- |"
+	for r in "${ROWS[@]}"; do
+		echo "| $r | ${RPS[$r]} | ${P50[$r]} | ${P99[$r]} | ${NOTE[$r]} |"
+	done
+	echo
+	echo "| ratio (goal) | value | |"
+	echo "| --- | ---: | --- |"
+	r=$(ratio "$G" "nginx static file (same size)")
+	echo "| REST GET / nginx static (≥ 0.5, aim ≥ 1.0) | $r | $(verdict "$r" 0.5) |"
+	r=$(ratio "REST filter name+group" "$G")
+	echo "| REST filter / REST GET (≥ 0.9) | $r | $(verdict "$r" 0.9) |"
+	r=$(ratio "REST create (POST)" "$G")
+	echo "| REST create / REST GET (≥ 0.5) | $r | $(verdict "$r" 0.5) |"
+	r=$(ratio "RPC Get, 32 in flight" "redis GET (redis-benchmark -c 32 -P 1)")
+	echo "| RPC Get 32 in flight / redis GET (≥ 1.0) | $r | $(verdict "$r" 1.0) |"
+	echo
+	echo "| backend | value |"
+	echo "| --- | ---: |"
+	echo "| seeding ($SEED_INFLIGHT in flight) | $(kv "$SEED" rps) flows/s ($(kv "$SEED" seconds) s) |"
+	echo "| VmRSS empty | $(mib "$RSS_EMPTY") |"
+	echo "| VmRSS after seeding $FLOWS flows | $(mib "$RSS_SEEDED") |"
+	echo "| per flow, seeded ((after − empty) / flows; goal ≤ 1024 B at 1M) | $(( (RSS_SEEDED - RSS_EMPTY) * 1024 / FLOWS )) B |"
+	echo "| VmRSS after restart (loaded from disk) | $(mib "$RSS_RESTART") |"
+	echo "| per flow, loaded | $(( (RSS_RESTART - RSS_EMPTY) * 1024 / FLOWS )) B |"
+	echo "| data dir after shutdown | $(mib "$DATA_KB") |"
+	echo "| SIGTERM to exit (incl. final snapshot) | $STOP_MS ms |"
+	echo "| restart until HEALTH answers (goal ≤ 3000 ms at 1M) | $START_MS ms |"
+	if [ -n "$SNAP_LINE" ]; then
+		echo "| Snapshot RPC under load | $(kv "$SNAP_LINE" snapshot_ms) ms |"
+		echo "| RPC Get p99, 32 in flight, no snapshot | ${P99["RPC Get, 32 in flight"]:-n/a} µs |"
+		echo "| RPC Get p99 during the snapshot (goal ≤ 10000 µs at 1M) | $(kv "$SNAP_LINE" during_p99_us) µs (max $(kv "$SNAP_LINE" during_max_us), $(kv "$SNAP_LINE" during_ok) calls) |"
+	else
+		echo "| Snapshot under load | failed (see logs) |"
+	fi
+	printf '%s' "$PERF_OUT"
+}
+REPORT=$(report)
+echo "$REPORT"
+if [ -n "$OUT" ]; then
+	echo "$REPORT" >"$OUT"
+	log "tables written to $OUT"
+fi
