@@ -7,6 +7,7 @@
 #include "testlib.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -210,6 +211,66 @@ fs_test_proc_stop(fs_test_proc *p, int sig, int timeout_ms)
 	/* Report the stop as failed even though the SIGKILL worked. */
 	p->status = 0x7f00;
 	return p->status;
+}
+
+/* 1 when every thread of pid is in state T (stopped), 0 when one is not,
+ * -1 when /proc cannot tell. */
+static int
+all_threads_stopped(pid_t pid)
+{
+	char path[64];
+	DIR *d;
+	struct dirent *e;
+	int all = 1, seen = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
+	if ((d = opendir(path)) == NULL) {
+		return -1;
+	}
+	while (all && (e = readdir(d)) != NULL) {
+		char stat_path[sizeof(path) + 256 + 8], buf[512], *rp;
+		FILE *f;
+		if (e->d_name[0] == '.') {
+			continue;
+		}
+		snprintf(stat_path, sizeof(stat_path), "%s/%s/stat", path,
+		    e->d_name);
+		if ((f = fopen(stat_path, "r")) == NULL) {
+			continue; /* the thread just exited */
+		}
+		if (fgets(buf, sizeof(buf), f) != NULL &&
+		    (rp = strrchr(buf, ')')) != NULL && rp[1] == ' ') {
+			seen++;
+			all = rp[2] == 'T' || rp[2] == 't';
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return seen > 0 ? all : -1;
+}
+
+int
+fs_test_proc_freeze(fs_test_proc *p, int timeout_ms)
+{
+	int64_t deadline = fs_test_now_ms() + timeout_ms;
+
+	if (p->pid <= 0 || kill(p->pid, SIGSTOP) != 0) {
+		return -1;
+	}
+	while (fs_test_now_ms() < deadline) {
+		int rv = all_threads_stopped(p->pid);
+		if (rv != 0) {
+			return rv == 1 ? 0 : -1;
+		}
+		fs_test_poll_pause(2);
+	}
+	return -1;
+}
+
+int
+fs_test_proc_cont(fs_test_proc *p)
+{
+	return p->pid > 0 ? kill(p->pid, SIGCONT) : -1;
 }
 
 void

@@ -72,6 +72,13 @@ int fs_test_proc_alive(fs_test_proc *p);
  * when nothing was running. */
 int fs_test_proc_stop(fs_test_proc *p, int sig, int timeout_ms);
 
+/* Sends SIGSTOP and waits (up to timeout_ms) until every thread of the
+ * child is stopped: a group stop is not complete when kill() returns, and
+ * on a busy machine other threads can serve a request meanwhile. Returns 0
+ * or -1. fs_test_proc_cont sends SIGCONT. */
+int fs_test_proc_freeze(fs_test_proc *p, int timeout_ms);
+int fs_test_proc_cont(fs_test_proc *p);
+
 /* Prints the last max_lines lines of a log file to stderr, framed. */
 void fs_test_dump_log(const char *title, const char *path, int max_lines);
 

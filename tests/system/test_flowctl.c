@@ -603,11 +603,15 @@ test_ctl_hung_backend(void)
 	/* The port accepts but the process is silent: a fresh client never
 	 * completes the handshake (UNAVAILABLE) or, had it, would time out
 	 * (DEADLINE_EXCEEDED). Either way exit 3, and within the timeout. */
-	kill(env.backend.pid, SIGSTOP);
+	if (!FS_CHECK(fs_test_proc_freeze(&env.backend, 5000) == 0,
+	        "flow-service did not stop on SIGSTOP")) {
+		fs_test_proc_cont(&env.backend);
+		return;
+	}
 	t0 = fs_test_now_ms();
 	ctl(&res, "--timeout", "400", "health", NULL);
 	elapsed = fs_test_now_ms() - t0;
-	kill(env.backend.pid, SIGCONT);
+	fs_test_proc_cont(&env.backend);
 	if (ASSERT_EXIT(&res, 3, "health with a hung backend")) {
 		FS_CHECK(strncmp(res.err, "flowctl: UNAVAILABLE", 20) == 0 ||
 		        strncmp(res.err, "flowctl: DEADLINE_EXCEEDED", 26) == 0,

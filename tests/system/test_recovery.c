@@ -243,7 +243,11 @@ test_hung_backend_times_out(void)
 	}
 	/* A backend that is up but does not answer: the RPC deadline, not a
 	 * refused connection, produces the 503. */
-	kill(env.backend.pid, SIGSTOP);
+	if (!FS_CHECK(fs_test_proc_freeze(&env.backend, 5000) == 0,
+	        "flow-service did not stop on SIGSTOP")) {
+		fs_test_proc_cont(&env.backend);
+		return;
+	}
 	t0 = fs_test_now_ms();
 	fs_rest(&env, "POST", "/api/flows/", "{\"name\": \"queued_late\"}", &r);
 	FS_ASSERT_ERROR(&r, 503, UNAVAILABLE);
@@ -260,7 +264,7 @@ test_hung_backend_times_out(void)
 	while (fs_test_now_ms() < t0 + RPC_TIMEOUT_MS + 200) {
 		fs_test_poll_pause(20);
 	}
-	kill(env.backend.pid, SIGCONT);
+	fs_test_proc_cont(&env.backend);
 
 	FS_CHECK(poll_until("/readyz", 200, RECOVER_MS, NULL) == 200,
 	    "gateway not ready after SIGCONT");
