@@ -319,6 +319,10 @@ gw_api_render(struct gw_resp *out, const struct gw_match *m, int code,
 		return;
 	case 401:
 	case 403:
+		/* The fixed texts of CONTRACT §5, whatever the backend says:
+		 * a refusal explains nothing beyond itself. */
+		gw_api_error(out, http, fs_strerror(code));
+		return;
 	case 409:
 		gw_api_error(out, http, msg);
 		return;

@@ -30,6 +30,7 @@
 #include "fs_errors.h"
 #include "fs_util.h"
 #include "gw_api.h"
+#include "gw_auth.h"
 #include "gw_json.h"
 #include "gw_log.h"
 #include "gw_routes.h"
@@ -59,6 +60,12 @@ struct gw_req {
 	struct gw_resp resp;
 	bool text_plain; /* /metrics */
 	int status_sent;  /* 0 until a response is queued */
+	/* Access control (only with tokens, only for /api/): the table the
+	 * request started with, held until it completes, and the outcome of
+	 * its Authorization header. grant borrows from tokens. */
+	const gw_tokens *tokens;
+	enum gw_auth_result auth;
+	const struct gw_grant *grant;
 };
 
 struct gw_http {
@@ -146,7 +153,10 @@ respond(struct gw_req *r)
 		    r->resp.location) == MHD_NO) ||
 	    (r->m.http_status == 405 &&
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-		    r->m.allow) == MHD_NO)) {
+		    r->m.allow) == MHD_NO) ||
+	    (status == 401 &&
+		MHD_add_response_header(resp,
+		    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer") == MHD_NO)) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
@@ -165,6 +175,25 @@ set_error(struct gw_req *r, int status, const char *detail)
 	gw_resp_fini(&r->resp);
 	gw_api_error(&r->resp, status, detail);
 	atomic_store(&r->state, RS_READY);
+}
+
+/* Whether a request needs a token when the gateway has tokens: everything
+ * under /api/ (unknown paths included, so that they answer 401 rather than
+ * tell what exists), never the operations endpoints. */
+static bool
+needs_token(const char *url, const struct gw_match *m)
+{
+	switch (m->route) {
+	case GW_ROUTE_HEALTHZ:
+	case GW_ROUTE_READYZ:
+	case GW_ROUTE_METRICS:
+		return false;
+	case GW_ROUTE_UNKNOWN:
+		return strncmp(url, "/api", 4) == 0 &&
+		    (url[4] == '/' || url[4] == '\0');
+	default:
+		return true;
+	}
 }
 
 static enum MHD_Result
@@ -190,6 +219,15 @@ req_begin(gw_http *h, struct MHD_Connection *conn, const char *url,
 	if (r->m.id != NULL &&
 	    (r->id = strndup(r->m.id, r->m.id_len)) == NULL)
 		return MHD_NO;
+	r->auth = GW_AUTH_OK;
+	r->grant = NULL; /* every group */
+	if (h->cfg.auth != NULL && needs_token(url, &r->m)) {
+		r->tokens = gw_auth_acquire(h->cfg.auth);
+		r->auth = gw_tokens_check(r->tokens,
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+			MHD_HTTP_HEADER_AUTHORIZATION),
+		    &r->grant);
+	}
 
 	cl = MHD_lookup_connection_value(
 	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -226,7 +264,9 @@ req_take_body(struct gw_req *r, const char *data, size_t n)
 		r->body_len = r->body_cap = 0;
 		return;
 	}
-	if (r->m.action != GW_ACT_CREATE && r->m.action != GW_ACT_UPDATE)
+	/* An unauthenticated body is counted (for 413) but never kept. */
+	if ((r->m.action != GW_ACT_CREATE && r->m.action != GW_ACT_UPDATE) ||
+	    r->auth != GW_AUTH_OK)
 		return;
 	if (r->body_len + n > r->body_cap) {
 		size_t cap = r->body_cap ? r->body_cap : 1024;
@@ -344,6 +384,12 @@ req_dispatch(struct gw_req *r)
 		set_error(r, 413, "Request body too large.");
 		return false;
 	}
+	if (r->auth != GW_AUTH_OK) {
+		set_error(r, 401, r->auth == GW_AUTH_MISSING
+			? "Authentication credentials were not provided."
+			: "Invalid token.");
+		return false;
+	}
 	if (r->m.http_status == 404) {
 		set_error(r, 404, "Not found.");
 		return false;
@@ -393,7 +439,7 @@ req_dispatch(struct gw_req *r)
 		return false;
 	}
 	opts.request_id = r->rid;
-	opts.caller = NULL;
+	opts.caller = r->grant != NULL ? r->grant->caller : NULL;
 	opts.timeout_ms = r->m.action == GW_ACT_METRICS &&
 		h->cfg.rpc_timeout_ms > METRICS_HEALTH_TIMEOUT_MS
 	    ? METRICS_HEALTH_TIMEOUT_MS
@@ -470,6 +516,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		    r->url, status, (double)dur / 1000.0,
 		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 							     : " (aborted)");
+	gw_tokens_release(r->tokens);
 	gw_resp_fini(&r->resp);
 	free(r->body);
 	free(r->id);

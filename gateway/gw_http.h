@@ -10,6 +10,12 @@
  * the first handler call (that would make MHD 0.9.75 drop keep-alive),
  * except 413 for a declared Content-Length over the limit, where closing the
  * connection instead of reading the body is the point.
+ *
+ * With tokens (cfg.auth), the first handler call of an /api/ request takes
+ * a reference to the current token table and checks its Authorization
+ * header; a request without a valid token keeps no body and answers 401
+ * (with WWW-Authenticate: Bearer) once the upload is over, without calling
+ * the backend. An accepted token's groups go into the RPC envelope.
  */
 #ifndef GATEWAY_GW_HTTP_H
 #define GATEWAY_GW_HTTP_H
@@ -19,6 +25,7 @@
 #include <stdint.h>
 
 #include "fs_rpc.h"
+#include "gw_auth.h"
 #include "gw_metrics.h"
 
 struct gw_http_config {
@@ -30,6 +37,8 @@ struct gw_http_config {
 	unsigned max_conns;      /* concurrent connections */
 	unsigned threads;        /* MHD thread pool size */
 	bool access_log;         /* one INFO line per request */
+	gw_auth *auth;           /* tokens; NULL: the API is open. Borrowed:
+				  * it must outlive the server. */
 };
 
 typedef struct gw_http gw_http;

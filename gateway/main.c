@@ -3,7 +3,8 @@
  *
  * One table (opts[]) drives both the flag parser and --help. Signals are
  * blocked before any thread starts and taken synchronously with sigwait(),
- * so no code runs in signal context.
+ * so no code runs in signal context: SIGHUP reloads the tokens file on
+ * this thread while the HTTP threads go on serving.
  */
 #include <errno.h>
 #include <limits.h>
@@ -14,12 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <pthread.h>
 
 #include <nng/nng.h>
 
 #include "fs_rpc.h"
+#include "gw_auth.h"
 #include "gw_http.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
@@ -65,9 +68,9 @@ static const struct opt opts[] = {
 	    "tcp://127.0.0.1:5555",
 	    "flow-service address (tcp:// or ipc://); repeat to spread calls "
 	    "over several"},
-	{"tokens", "FILE", OPT_STR, OFF(tokens), 0, 0, "none",
-	    "bearer tokens file (access control: not implemented yet, the "
-	    "gateway refuses to start with it)"},
+	{"tokens", "FILE", OPT_STR, OFF(tokens), 0, 0, "none, the API is open",
+	    "bearer tokens for /api/, lines \"TOKEN GROUP[,GROUP...]\" or "
+	    "\"TOKEN *\"; SIGHUP reloads the file"},
 	{"max-body", "BYTES", OPT_UINT, OFF(max_body), 0, 64u << 20,
 	    "1048576", "largest request body; larger ones answer 413"},
 	{"rpc-timeout", "MS", OPT_UINT, OFF(rpc_timeout_ms), 1, 600000,
@@ -182,6 +185,56 @@ parse_args(int argc, char **argv, struct config *cfg, char *err, size_t len)
 	return 0;
 }
 
+/* Loads the tokens file, logging what an operator should know about it.
+ * Returns the table, or NULL with the reason in err. */
+static gw_tokens *
+load_tokens(const char *path, char *err, size_t errlen)
+{
+	gw_tokens *t;
+	struct stat st;
+
+	if (gw_tokens_load(path, &t, err, errlen) != 0)
+		return NULL;
+	gw_log(GW_LOG_INFO, NULL, "--tokens %s: %zu token%s", path,
+	    gw_tokens_count(t), gw_tokens_count(t) == 1 ? "" : "s");
+	if (gw_tokens_count(t) == 0)
+		gw_log(GW_LOG_WARN, NULL,
+		    "--tokens %s holds no token: every /api/ request answers "
+		    "401",
+		    path);
+	if (gw_tokens_short(t) > 0)
+		gw_log(GW_LOG_WARN, NULL,
+		    "--tokens %s: %zu token(s) shorter than %d characters, "
+		    "easy to guess",
+		    path, gw_tokens_short(t), GW_TOKEN_SHORT);
+	if (stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+		gw_log(GW_LOG_WARN, NULL,
+		    "--tokens %s is readable by every user on this host", path);
+	return t;
+}
+
+/* SIGHUP: the new file replaces the table, or the old one stays. */
+static void
+reload_tokens(const char *path, gw_auth *auth)
+{
+	char err[256];
+	gw_tokens *t;
+
+	if (auth == NULL) {
+		gw_log(GW_LOG_WARN, NULL,
+		    "SIGHUP: no --tokens file to reload; the API stays open");
+		return;
+	}
+	if ((t = load_tokens(path, err, sizeof(err))) == NULL) {
+		gw_log(GW_LOG_ERROR, NULL,
+		    "SIGHUP: --tokens %s: %s; keeping the tokens loaded before",
+		    path, err);
+		return;
+	}
+	gw_auth_swap(auth, t);
+	gw_log(GW_LOG_INFO, NULL, "SIGHUP: tokens reloaded from %s", path);
+}
+
 /* The one line a program that cannot start prints; returns the exit code
  * (2 for usage errors, 1 for everything else). */
 static int
@@ -220,6 +273,7 @@ main(int argc, char **argv)
 	fs_client *client;
 	gw_metrics *metrics;
 	gw_http *http;
+	gw_auth *auth = NULL;
 	int rv, sig;
 
 	if (parse_args(argc, argv, &cfg, err, sizeof(err)) != 0)
@@ -234,11 +288,14 @@ main(int argc, char **argv)
 		    "error",
 		    cfg.log_level);
 	gw_log_set_level(level);
-	if (cfg.tokens != NULL)
-		return die(1,
-		    "--tokens %s: access control is not implemented yet; "
-		    "refusing to start rather than serve the API without it",
-		    cfg.tokens);
+	if (cfg.tokens != NULL) {
+		gw_tokens *t = load_tokens(cfg.tokens, err, sizeof(err));
+
+		if (t == NULL)
+			return die(1, "--tokens %s: %s", cfg.tokens, err);
+		if ((auth = gw_auth_new(t)) == NULL)
+			return die(1, "out of memory");
+	}
 	if (cfg.n_backends == 0)
 		cfg.backends[cfg.n_backends++] = "tcp://127.0.0.1:5555";
 
@@ -247,14 +304,20 @@ main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
-	if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0)
+	sigaddset(&sigs, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0) {
+		gw_auth_free(auth);
 		return die(1, "cannot block signals");
+	}
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((metrics = gw_metrics_new()) == NULL)
+	if ((metrics = gw_metrics_new()) == NULL) {
+		gw_auth_free(auth);
 		return die(1, "out of memory");
+	}
 	if ((rv = fs_client_open(&client, cfg.backends[0])) != 0) {
 		gw_metrics_free(metrics);
+		gw_auth_free(auth);
 		return die(1, "--backend %s: %s", cfg.backends[0],
 		    nng_strerror(rv));
 	}
@@ -263,6 +326,7 @@ main(int argc, char **argv)
 		if (rv != 0) {
 			fs_client_close(client);
 			gw_metrics_free(metrics);
+			gw_auth_free(auth);
 			return die(1, "--backend %s: %s", cfg.backends[i],
 			    nng_strerror(rv));
 		}
@@ -276,9 +340,11 @@ main(int argc, char **argv)
 	hc.max_conns = (unsigned)cfg.max_conns;
 	hc.threads = (unsigned)cfg.threads;
 	hc.access_log = cfg.access_log;
+	hc.auth = auth;
 	if (gw_http_start(&http, &hc, client, metrics, err, sizeof(err)) != 0) {
 		fs_client_close(client);
 		gw_metrics_free(metrics);
+		gw_auth_free(auth);
 		return die(1, "%s", err);
 	}
 
@@ -292,12 +358,23 @@ main(int argc, char **argv)
 	    cfg.threads, cfg.access_log ? "on" : "off");
 	for (int i = 1; i < cfg.n_backends; i++)
 		gw_log(GW_LOG_INFO, NULL, "also backend %s", cfg.backends[i]);
-	gw_log(GW_LOG_WARN, NULL,
-	    "no --tokens: the API is open to anyone who can reach it");
+	if (auth == NULL)
+		gw_log(GW_LOG_WARN, NULL,
+		    "no --tokens: the API is open to anyone who can reach it");
+	else
+		gw_log(GW_LOG_INFO, NULL,
+		    "--tokens %s: /api/ needs a bearer token; SIGHUP reloads "
+		    "the file",
+		    cfg.tokens);
 
-	do {
+	for (;;) {
 		rv = sigwait(&sigs, &sig);
-	} while (rv == EINTR);
+		if (rv != 0)
+			continue; /* EINTR on old kernels; nothing else */
+		if (sig != SIGHUP)
+			break;
+		reload_tokens(cfg.tokens, auth);
+	}
 	gw_log(GW_LOG_INFO, NULL, "%s: shutting down",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 
@@ -305,6 +382,7 @@ main(int argc, char **argv)
 	fs_client_close(client);
 	gw_http_stop(http);
 	gw_metrics_free(metrics);
+	gw_auth_free(auth);
 	gw_log(GW_LOG_INFO, NULL, "stopped");
 	return 0;
 }
