@@ -24,7 +24,7 @@
 #define FORMAT_VERSION 1u
 #define LOG_HEADER 16u
 #define SNAP_HEADER 24u
-#define REC_HEADER 8u
+#define REC_HEADER 12u /* len, crc32c(len), crc32c(payload) */
 #define REC_MAX (64u * 1024u * 1024u) /* no record is near this */
 #define SNAP_RETRY_S 5
 
@@ -313,6 +313,15 @@ oom:
 /* ---- loading ------------------------------------------------------------ */
 
 static int
+all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return 0;
+	return 1;
+}
+
+static int
 load_snapshot(persist *p, const char *path, store *st, uint64_t *records,
     persist_error *err)
 {
@@ -443,25 +452,40 @@ replay_log(persist *p, const char *path, store *st, persist_apply_fn apply,
 	}
 	size_t off = LOG_HEADER;
 	while (off < len) {
+		/* A crash mid-write leaves a prefix of the last record (or,
+		 * after a power cut on some filesystems, zeros where it was
+		 * to go). Anything else that does not check out is damage,
+		 * and damage is never skipped silently: later records would
+		 * be lost with it. */
 		size_t left = len - off;
-		uint32_t rl = left >= REC_HEADER ? get_u32(buf + off) : 0;
-		int short_rec = left < REC_HEADER || rl > REC_MAX ||
-		    rl > left - REC_HEADER;
-		int bad_crc = !short_rec &&
-		    crc32c(0, buf + off + REC_HEADER, rl) !=
-		        get_u32(buf + off + 4);
-		if (short_rec || bad_crc) {
-			int at_end = short_rec || off + REC_HEADER + rl == len;
-			if (last && at_end) {
-				*torn = len - off;
+		const char *bad = NULL;
+		int torn_ok = 0;
+		uint32_t rl = 0;
+		if (left < REC_HEADER) {
+			torn_ok = 1;
+			bad = "a record header cut short";
+		} else if (crc32c(0, buf + off, 4) != get_u32(buf + off + 4)) {
+			torn_ok = all_zero(buf + off, left);
+			bad = "a record header that fails its checksum";
+		} else if ((rl = get_u32(buf + off)) > REC_MAX) {
+			bad = "a record length out of range";
+		} else if (rl > left - REC_HEADER) {
+			torn_ok = 1;
+			bad = "a record cut short";
+		} else if (crc32c(0, buf + off + REC_HEADER, rl) !=
+		    get_u32(buf + off + 8)) {
+			torn_ok = off + REC_HEADER + rl == len;
+			bad = "a record that fails its checksum";
+		}
+		if (bad != NULL) {
+			if (last && torn_ok) {
+				*torn = left;
 				break;
 			}
 			seterr(err, path, off,
-			    bad_crc ? "checksum mismatch in the middle of the "
-			              "log: it is corrupt; refusing to start "
-			              "rather than drop later changes"
-			            : "truncated record before the end of an "
-			              "older log");
+			    "%s%s: the log is damaged; refusing to start "
+			    "rather than lose the changes after it",
+			    bad, last ? "" : " in an older log");
 			goto out;
 		}
 		Flowsvc__LogRecord *rec = flowsvc__log_record__unpack(
@@ -620,7 +644,8 @@ persist_append(persist *p, const Flowsvc__LogRecord *rec, uint64_t *ticket)
 		return -1;
 	flowsvc__log_record__pack(rec, buf + REC_HEADER);
 	put_u32(buf, (uint32_t) len);
-	put_u32(buf + 4, crc32c(0, buf + REC_HEADER, len));
+	put_u32(buf + 4, crc32c(0, buf, 4));
+	put_u32(buf + 8, crc32c(0, buf + REC_HEADER, len));
 	int rv = write_all(p->fd, buf, len + REC_HEADER);
 	int e = errno;
 	if (buf != stackbuf)

@@ -11,7 +11,11 @@
  * older files removed. A crash at any point leaves a loadable set.
  *
  * Log file:  "FLOWLOG\0", u32 version, u32 0, then records
- *            [u32 len][u32 crc32c(payload)][payload = packed LogRecord]
+ *            [u32 len][u32 crc32c(len)][u32 crc32c(payload)]
+ *            [payload = packed LogRecord]
+ *            The header checks itself, so a damaged length is told apart
+ *            from a record cut short by a crash (only the latter, and only
+ *            at the end of the newest log, is dropped at load).
  * Snapshot:  "FLOWSNP\0", u32 version, u32 0, u64 count, then records
  *            [u32 len][packed StoredComponent], then u32 crc32c of all
  *            bytes before it. Integers are little-endian.

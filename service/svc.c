@@ -119,16 +119,26 @@ put_field1(uint8_t *out, const uint8_t *bytes, uint32_t len)
 	return n + len;
 }
 
+static const uint8_t *encode_for(const Flowsvc__Request *req, const comp *c,
+    uint32_t *len, uint8_t **tmp);
+
 static void
-reply_component(svc_reply *r, const comp *c)
+reply_component(svc_reply *r, const Flowsvc__Request *req, const comp *c)
 {
-	if ((r->payload = malloc((size_t) c->packed_len + 6)) == NULL) {
+	uint8_t *tmp;
+	uint32_t len;
+	const uint8_t *bytes = encode_for(req, c, &len, &tmp);
+
+	if (bytes == NULL ||
+	    (r->payload = malloc((size_t) len + 6)) == NULL) {
+		free(tmp);
 		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
 		return;
 	}
-	r->payload_len = put_field1(r->payload, c->packed, c->packed_len);
+	r->payload_len = put_field1(r->payload, bytes, len);
 	r->has_payload = 1;
 	r->code = FS_OK;
+	free(tmp);
 }
 
 /* ---- access ------------------------------------------------------------- */
@@ -159,6 +169,48 @@ may_write_group(const Flowsvc__Request *req, const char *group)
 		if (strcasecmp(who->groups[i], group) == 0)
 			return 1;
 	return 0;
+}
+
+/* 1 when c uses a flow the caller cannot see. */
+static int
+uses_hidden(const Flowsvc__Request *req, const comp *c)
+{
+	for (uint32_t i = 0; i < c->nuses; i++)
+		if (!visible(req, c->uses[i].flow))
+			return 1;
+	return 0;
+}
+
+/* c's wire form as the caller may see it: the stored bytes, or (when c
+ * uses flows the caller cannot see) a copy without those ids in *tmp, which
+ * the caller frees. NULL when out of memory. */
+static const uint8_t *
+encode_for(const Flowsvc__Request *req, const comp *c, uint32_t *len,
+    uint8_t **tmp)
+{
+	*tmp = NULL;
+	*len = c->packed_len;
+	if (!uses_hidden(req, c))
+		return c->packed;
+	Flowsvc__Component *m = store_unpack(c);
+	if (m == NULL)
+		return NULL;
+	/* The stored list and c->uses are in the same order. */
+	size_t k = 0;
+	for (size_t i = 0; i < m->n_flows; i++) {
+		if (i < c->nuses && visible(req, c->uses[i].flow))
+			m->flows[k++] = m->flows[i];
+		else
+			free(m->flows[i]);
+	}
+	m->n_flows = k;
+	size_t n = flowsvc__component__get_packed_size(m);
+	if ((*tmp = malloc(n ? n : 1)) != NULL) {
+		flowsvc__component__pack(m, *tmp);
+		*len = (uint32_t) n;
+	}
+	flowsvc__component__free_unpacked(m, NULL);
+	return *tmp;
 }
 
 /* Finds the component named by id, of kind (KIND_ANY: either) and visible to
@@ -275,25 +327,21 @@ check_flows(svc *s, const Flowsvc__Request *req, const Flowsvc__StringList *l,
 	}
 }
 
-/* Canonical (lower-case) copies of the ids in l, for storage. */
-static char **
-canon_ids(const Flowsvc__StringList *l, char *buf)
+/* Canonical (lower-case) copies of the ids in l, for storage: the strings
+ * in buf (37 bytes each), pointers to them in ids. Returns 0, or -1 on an
+ * id that is not a uuid (validated before: cannot happen). */
+static int
+canon_ids(const Flowsvc__StringList *l, char *buf, char **ids)
 {
-	char **ids = malloc((l->n_items ? l->n_items : 1) * sizeof(*ids));
-
-	if (ids == NULL)
-		return NULL;
 	for (size_t i = 0; i < l->n_items; i++) {
 		uint8_t bin[16];
 		char *out = buf + i * (FS_UUID_STRLEN + 1);
-		if (fs_uuid_parse(l->items[i], bin) != 0) {
-			free(ids);
-			return NULL;
-		}
+		if (fs_uuid_parse(l->items[i], bin) != 0)
+			return -1;
 		fs_uuid_format(bin, out);
 		ids[i] = out;
 	}
-	return ids;
+	return 0;
 }
 
 /* ---- handlers ----------------------------------------------------------- */
@@ -318,7 +366,7 @@ h_get(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	if (c == NULL)
 		reply_err(r, FS_NOT_FOUND, NULL);
 	else
-		reply_component(r, c);
+		reply_component(r, req, c);
 	pthread_rwlock_unlock(&s->lock);
 	flowsvc__get_request__free_unpacked(m, NULL);
 }
@@ -361,8 +409,16 @@ h_list(svc *s, const Flowsvc__Request *req, svc_reply *r)
 			skip--;
 			continue;
 		}
-		size_t need = len + c->packed_len + 6;
+		uint8_t *tmp;
+		uint32_t clen;
+		const uint8_t *bytes = encode_for(req, c, &clen, &tmp);
+		if (bytes == NULL) {
+			reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
+			break;
+		}
+		size_t need = len + clen + 6;
 		if (need > FS_RPC_MAX_MSG - 1024) {
+			free(tmp);
 			reply_err(r, FS_RESOURCE_EXHAUSTED,
 			    "Result too large: page it with limit and offset.");
 			break;
@@ -372,13 +428,15 @@ h_list(svc *s, const Flowsvc__Request *req, svc_reply *r)
 				cap *= 2;
 			uint8_t *nb = realloc(buf, cap);
 			if (nb == NULL) {
+				free(tmp);
 				reply_err(r, FS_RESOURCE_EXHAUSTED,
 				    "Out of memory.");
 				break;
 			}
 			buf = nb;
 		}
-		len += put_field1(buf + len, c->packed, c->packed_len);
+		len += put_field1(buf + len, bytes, clen);
+		free(tmp);
 		left--;
 	}
 	pthread_rwlock_unlock(&s->lock);
@@ -465,7 +523,8 @@ h_create(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	fs_uuid_format(canvas, canvass);
 	size_t nflows = m->flows != NULL ? m->flows->n_items : 0;
 	if ((idbuf = malloc(nflows * (FS_UUID_STRLEN + 1) + 1)) == NULL ||
-	    (nflows > 0 && (flows = canon_ids(m->flows, idbuf)) == NULL)) {
+	    (flows = malloc((nflows ? nflows : 1) * sizeof(*flows))) == NULL ||
+	    (nflows > 0 && canon_ids(m->flows, idbuf, flows) != 0)) {
 		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
 		goto out;
 	}
@@ -496,7 +555,7 @@ h_create(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		reply_err(r, rv, NULL);
 		goto out;
 	}
-	reply_component(r, store_get(s->st, id));
+	reply_component(r, req, store_get(s->st, id));
 out:
 	pthread_rwlock_unlock(&s->lock);
 	free(flows);
@@ -586,11 +645,26 @@ h_update(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		c.output_fields = m->output_fields->items;
 	}
 	if (m->flows != NULL) {
-		size_t n = m->flows->n_items;
-		if ((idbuf = malloc(n * (FS_UUID_STRLEN + 1) + 1)) == NULL ||
-		    (n > 0 && (flows = canon_ids(m->flows, idbuf)) == NULL)) {
+		/* References to flows the caller cannot see stay: a caller
+		 * replaces only what it can see (it got the list without
+		 * them). */
+		size_t n = m->flows->n_items, hidden = 0;
+		for (uint32_t i = 0; i < self->nuses; i++)
+			hidden += !visible(req, self->uses[i].flow);
+		size_t all = n + hidden;
+		if ((idbuf = malloc(all * (FS_UUID_STRLEN + 1) + 1)) == NULL ||
+		    (flows = malloc((all ? all : 1) * sizeof(*flows))) ==
+		        NULL ||
+		    canon_ids(m->flows, idbuf, flows) != 0) {
 			reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
 			goto out;
+		}
+		for (uint32_t i = 0; i < self->nuses; i++) {
+			if (visible(req, self->uses[i].flow))
+				continue;
+			char *out = idbuf + n * (FS_UUID_STRLEN + 1);
+			fs_uuid_format(self->uses[i].flow->id, out);
+			flows[n++] = out;
 		}
 		c.n_flows = n;
 		c.flows = flows;
@@ -608,7 +682,7 @@ h_update(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	if (rv != FS_OK)
 		reply_err(r, rv, NULL);
 	else
-		reply_component(r, self);
+		reply_component(r, req, self);
 out:
 	pthread_rwlock_unlock(&s->lock);
 	free(flows);
@@ -656,8 +730,9 @@ reply_in_use(svc_reply *r, const Flowsvc__Request *req, const comp *c)
 	if (hidden > 0)
 		reply_err(r, FS_FAILED_PRECONDITION,
 		    "Cannot delete the %s, because it is used by these "
-		    "apps/flows: %s%sand %zu others",
-		    rules_kind_title(c->kind), list, n ? " " : "", hidden);
+		    "apps/flows: %s%s%zu other%s",
+		    rules_kind_title(c->kind), list, n ? " and " : "", hidden,
+		    hidden == 1 ? "" : "s");
 	else
 		reply_err(r, FS_FAILED_PRECONDITION,
 		    "Cannot delete the %s, because it is used by these "

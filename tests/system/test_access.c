@@ -568,7 +568,7 @@ test_in_use_names_visible_users(void)
 	snprintf(path, sizeof(path), "/api/flows/%s/", g);
 	EXPECT(TOK_B, "DELETE", path, NULL, 409,
 	    "{\"detail\": \"Cannot delete the Flow, because it is used by "
-	    "these apps/flows: and 1 others\"}");
+	    "these apps/flows: 1 other\"}");
 	EXPECT(TOK_B, "GET", path, NULL, 200, NULL);
 }
 
