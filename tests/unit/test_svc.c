@@ -548,6 +548,64 @@ test_svc_stats_count_requests(void)
 	flowsvc__stats_reply__free_unpacked(st, NULL);
 }
 
+static void
+test_svc_hidden_references_stay_hidden(void)
+{
+	char hidden[37], seen[37], user[37];
+	char *grp[] = {"team_a"};
+	Flowsvc__Caller a = FLOWSVC__CALLER__INIT;
+	svc_reply r;
+
+	a.has_restricted = 1;
+	a.restricted = 1;
+	a.groups = grp;
+	a.n_groups = 1;
+	CU_ASSERT_EQUAL_FATAL(
+	    create(FLOWSVC__KIND__FLOW, "hid", "team_b", NULL, 0, hidden), FS_OK);
+	CU_ASSERT_EQUAL_FATAL(
+	    create(FLOWSVC__KIND__FLOW, "vis", "team_a", NULL, 0, seen), FS_OK);
+	char *both[] = {hidden, seen};
+	CU_ASSERT_EQUAL_FATAL(
+	    create(FLOWSVC__KIND__APP, "mixed", "team_a", both, 2, user), FS_OK);
+
+	/* team_a sees only the flow of its group in the list. */
+	Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
+	g.id = user;
+	call(FLOWSVC__METHOD__GET, &g.base, &a, &r);
+	Flowsvc__Component *c = reply_component(&r);
+	svc_reply_fini(&r);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->n_flows, 1);
+	if (c->n_flows == 1)
+		CU_ASSERT_STRING_EQUAL(c->flows[0], seen);
+	flowsvc__component__free_unpacked(c, NULL);
+
+	/* Sending that list back keeps the hidden reference. */
+	Flowsvc__UpdateRequest u = FLOWSVC__UPDATE_REQUEST__INIT;
+	Flowsvc__StringList fl = FLOWSVC__STRING_LIST__INIT;
+	char *only[] = {seen};
+	u.id = user;
+	fl.items = only;
+	fl.n_items = 1;
+	u.flows = &fl;
+	call(FLOWSVC__METHOD__UPDATE, &u.base, &a, &r);
+	CU_ASSERT_EQUAL(r.code, FS_OK);
+	svc_reply_fini(&r);
+	call(FLOWSVC__METHOD__GET, &g.base, NULL, &r);
+	c = reply_component(&r);
+	svc_reply_fini(&r);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->n_flows, 2);
+	flowsvc__component__free_unpacked(c, NULL);
+
+	/* Naming the hidden flow is as if it did not exist. */
+	u.id = user;
+	only[0] = hidden;
+	call(FLOWSVC__METHOD__UPDATE, &u.base, &a, &r);
+	CU_ASSERT_EQUAL(r.code, FS_INVALID_ARGUMENT);
+	svc_reply_fini(&r);
+}
+
 int
 main(void)
 {
@@ -560,6 +618,8 @@ main(void)
 	    {"lifecycle", test_svc_lifecycle},
 	    {"bad requests", test_svc_bad_requests},
 	    {"stats count requests", test_svc_stats_count_requests},
+	    {"hidden references stay hidden",
+	        test_svc_hidden_references_stay_hidden},
 	    CU_TEST_INFO_NULL,
 	};
 	static CU_SuiteInfo suites[] = {
