@@ -1610,10 +1610,13 @@ corrupt_middle_record(const char *envname, int delta_kind)
 		    "the byte's (%s): %s",
 		    o1, o2, res.err);
 	}
+	errno = 0;
 	after = slurp(path, &n1);
 	FS_CHECK(before != NULL && after != NULL && n0 == n1 &&
 	        memcmp(before, after, n0) == 0,
-	    "the refused start changed %s (%zu -> %zu bytes)", path, n0, n1);
+	    "the refused start changed %s (%zu bytes before, %lld now%s%s)",
+	    path, n0, file_size(path), after ? "" : "; unreadable: ",
+	    after ? "" : strerror(errno));
 	fs_test_run_result_free(&res);
 out:
 	free(before);
