@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -92,6 +93,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     void **con_cls, enum MHD_RequestTerminationCode toe);
 static void on_rpc_done(void *arg, int code, Flowsvc__Reply *reply);
 
+static uint8_t rid_base_hi[8];
+static uint64_t rid_base_lo;
+
+static void
+request_id_base_init(void)
+{
+	uint8_t r[16];
+
+	fs_uuid_new(r);
+	memcpy(rid_base_hi, r, 8);
+	memcpy(&rid_base_lo, r + 8, 8);
+}
+
 static uint64_t
 mono_us(void)
 {
@@ -99,6 +113,27 @@ mono_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* A fresh request id in uuid form: a random per-process base plus a
+ * counter, so minting one costs an atomic increment instead of a
+ * getrandom() call per request. Unique within the process; the random base
+ * keeps gateways apart. */
+static void
+new_request_id(uint8_t u[16])
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	static atomic_ullong counter;
+
+	pthread_once(&once, request_id_base_init);
+	uint64_t n = atomic_fetch_add_explicit(&counter, 1,
+	    memory_order_relaxed);
+	uint64_t lo = rid_base_lo + n;
+	memcpy(u, rid_base_hi, 8);
+	for (int i = 0; i < 8; i++)
+		u[8 + i] = (uint8_t)(lo >> (56 - 8 * i));
+	u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 */
+	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 }
 
 /* The client's X-Request-Id when sane (1..128 printable ASCII), else a new
@@ -120,7 +155,7 @@ request_id(struct MHD_Connection *conn, char out[RID_MAX + 1])
 			return;
 		}
 	}
-	fs_uuid_new(u);
+	new_request_id(u);
 	fs_uuid_format(u, out);
 }
 
