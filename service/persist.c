@@ -58,7 +58,8 @@ struct persist {
 	struct waiter *waiters;
 	struct waiter *snapreqs;
 	int stop;
-	int64_t last_snap_us, last_snap_dur_us, last_snap_try_us;
+	int64_t last_snap_us, last_snap_dur_us;
+	int64_t snap_failed_us; /* last failure: retries wait SNAP_RETRY_S */
 	int64_t last_err_log_us;
 	uint64_t fsyncs, fsync_total_us, fsync_max_us;
 
@@ -410,9 +411,9 @@ out:
 	return rv;
 }
 
-/* Replays one log. A torn tail (short record, or a bad checksum on the very
- * last record) is allowed only in the last log; *torn gets its offset and
- * size. */
+/* Replays one log. A torn tail (a record cut short, or zeros, or a bad
+ * checksum on the very last record) is dropped; *torn gets its size. Any
+ * other damage stops the load. last: the newest log (only wording). */
 static int
 replay_log(persist *p, const char *path, store *st, persist_apply_fn apply,
     int last, uint64_t *records, uint64_t *good_end, uint64_t *torn,
@@ -428,7 +429,7 @@ replay_log(persist *p, const char *path, store *st, persist_apply_fn apply,
 		return -1;
 	}
 	if (len < LOG_HEADER) {
-		if (last && (len == 0 || memcmp(buf, LOG_MAGIC, len < 8 ? len
+		if ((len == 0 || memcmp(buf, LOG_MAGIC, len < 8 ? len
 		                                                         : 8) ==
 		                             0)) {
 			/* Crashed while creating it: nothing in it yet. */
@@ -478,14 +479,19 @@ replay_log(persist *p, const char *path, store *st, persist_apply_fn apply,
 			bad = "a record that fails its checksum";
 		}
 		if (bad != NULL) {
-			if (last && torn_ok) {
+			/* A torn tail can end an older log too: a power cut
+			 * after a snapshot began a new log but before the old
+			 * one was synced (fsync everysec/no). Under "always"
+			 * nothing acknowledged was in it. Later logs still
+			 * have to apply cleanly on top. */
+			if (torn_ok) {
 				*torn = left;
 				break;
 			}
 			seterr(err, path, off,
 			    "%s%s: the log is damaged; refusing to start "
 			    "rather than lose the changes after it",
-			    bad, last ? "" : " in an older log");
+			    bad, last ? "" : " (in an older log)");
 			goto out;
 		}
 		Flowsvc__LogRecord *rec = flowsvc__log_record__unpack(
@@ -956,7 +962,6 @@ do_snapshot(persist *p)
 	p->file_off = LOG_HEADER;
 	p->write_broken = 0;
 	p->changes_since = 0;
-	p->last_snap_try_us = t0;
 	pthread_mutex_unlock(&p->mtx);
 	pthread_rwlock_unlock(p->lock);
 	int64_t t1 = fs_now_us();
@@ -1041,7 +1046,8 @@ snap_main(void *arg)
 	pthread_mutex_lock(&p->mtx);
 	while (!p->stop) {
 		int64_t now = fs_now_us();
-		int retry_ok = now - p->last_snap_try_us >= SNAP_RETRY_S * 1000000LL;
+		int retry_ok =
+		    now - p->snap_failed_us >= SNAP_RETRY_S * 1000000LL;
 		int due = p->snapreqs != NULL ||
 		    (retry_ok && p->o.snapshot_changes != 0 &&
 		        p->changes_since >= p->o.snapshot_changes) ||
@@ -1057,9 +1063,13 @@ snap_main(void *arg)
 		}
 		struct waiter *reqs = p->snapreqs;
 		p->snapreqs = NULL;
-		p->last_snap_try_us = now;
 		pthread_mutex_unlock(&p->mtx);
 		int rv = snapshot_serial(p);
+		if (rv != 0) {
+			pthread_mutex_lock(&p->mtx);
+			p->snap_failed_us = fs_now_us();
+			pthread_mutex_unlock(&p->mtx);
+		}
 		while (reqs != NULL) {
 			struct waiter *w = reqs;
 			reqs = w->next;

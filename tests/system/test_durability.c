@@ -7,8 +7,8 @@
  * recovers without a restart; the Snapshot RPC and `flowctl snapshot`.
  *
  * The data directory format is the one persist.h documents: snapshot-GEN.db,
- * changes-GEN.log ("FLOWLOG\0", u32 version, u32 0, then [u32 len][u32 crc]
- * [payload] records).
+ * changes-GEN.log ("FLOWLOG\0", u32 version, u32 0, then records of
+ * [u32 len][u32 crc of len][u32 crc of payload][payload]).
  */
 #define _GNU_SOURCE
 
@@ -32,6 +32,7 @@
 
 #define READY_MS 15000
 #define LOG_HEADER 16
+#define REC_HEADER 12 /* len, crc32c(len), crc32c(payload) */
 #define REFUSE_MS 10000 /* "refuses within a few seconds", ASan included */
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -292,16 +293,16 @@ log_records(const char *path, long long off[], long long len[], int max)
 
 	if (b == NULL)
 		return -1;
-	while (o + 8 <= n && k < max) {
+	while (o + REC_HEADER <= n && k < max) {
 		const unsigned char *u = (const unsigned char *) b + o;
 		uint32_t rl = (uint32_t) u[0] | (uint32_t) u[1] << 8 |
 		    (uint32_t) u[2] << 16 | (uint32_t) u[3] << 24;
-		if (o + 8 + rl > n)
+		if (o + REC_HEADER + rl > n)
 			break;
 		off[k] = (long long) o;
 		len[k] = rl;
 		k++;
-		o += 8 + rl;
+		o += REC_HEADER + rl;
 	}
 	free(b);
 	return k;
@@ -1587,7 +1588,7 @@ corrupt_middle_record(const char *envname, int delta_kind)
 		goto out;
 	/* 0: a payload byte; 1: the high byte of the length field (a length
 	 * no writer ever produces, far past the end). */
-	at = delta_kind == 0 ? off[2] + 8 + len[2] / 2 : off[2] + 3;
+	at = delta_kind == 0 ? off[2] + REC_HEADER + len[2] / 2 : off[2] + 3;
 	if (!FS_CHECK(flip_byte(path, at) == 0, "flip %s at %lld", path, at))
 		goto out;
 	before = slurp(path, &n0);
