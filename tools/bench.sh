@@ -2,7 +2,8 @@
 # tools/bench.sh - the performance benchmark: one run, one table.
 #
 # Usage: tools/bench.sh [--flows N] [--duration S] [--transport tcp|ipc]
-#                       [--perf] [--no-install] [--keep] [--out FILE]
+#                       [--seed-inflight N] [--rev REV] [--no-build] [--perf]
+#                       [--no-install] [--keep] [--out FILE]
 #
 #   --flows N        flows to seed before measuring (default 1000; use
 #                    1000000 for the scale goals)
@@ -11,6 +12,9 @@
 #   --seed-inflight N  calls in flight while seeding (default 32)
 #   --perf           afterwards, profile gateway and backend with perf during
 #                    one more REST GET run and print their top symbols
+#   --rev REV        measure a committed revision (git archive into
+#                    build-bench-rev/src) instead of the working tree
+#   --no-build       use the binaries of the last build as they are
 #   --no-install     do not try to install missing packages
 #   --keep           keep the scratch directory (logs, data, scripts)
 #   --out FILE       also write the tables to FILE
@@ -19,7 +23,7 @@
 #  1. installs what is missing when root: the build packages (tools/deps.sh)
 #     and, for the comparisons, wrk, nginx-light (or nginx), redis-server and
 #     redis-tools; a comparison whose package can't be had is skipped;
-#  2. builds Release into build-bench/;
+#  2. builds Release into build-bench/ (the working tree; --rev: a commit);
 #  3. starts flow-service (--fsync everysec) and flow-gateway on scratch
 #     addresses, seeds N flows over RPC with flow-bench (name f<i>, group
 #     g<i%100>, 4 input and 3 output fields) and notes the backend's VmRSS
@@ -52,6 +56,8 @@ TRANSPORT=tcp
 SEED_INFLIGHT=32
 PERF=0
 INSTALL=1
+BUILD=1
+REV=""
 KEEP=0
 OUT=""
 BUILD_DIR=${BUILD_DIR:-build-bench}
@@ -66,6 +72,8 @@ while [ $# -gt 0 ]; do
 	--seed-inflight) SEED_INFLIGHT=${2:?}; shift 2 ;;
 	--perf) PERF=1; shift ;;
 	--no-install) INSTALL=0; shift ;;
+	--rev) REV=${2:?}; shift 2 ;;
+	--no-build) BUILD=0; shift ;;
 	--keep) KEEP=1; shift ;;
 	--out) OUT=${2:?}; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
@@ -136,37 +144,66 @@ command -v perf >/dev/null 2>&1 && HAVE_PERF=1
 
 # ---- build ---------------------------------------------------------------
 
-log "building Release into $BUILD_DIR/"
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DFLOWSVC_TESTS=OFF >/dev/null
-cmake --build "$BUILD_DIR" -j"$(nproc)" >/dev/null
-SVC=$ROOT/$BUILD_DIR/service/flow-service
-GW=$ROOT/$BUILD_DIR/gateway/flow-gateway
-FB=$ROOT/$BUILD_DIR/tools/bench/flow-bench
+# What is measured: the working tree (default), or a committed revision
+# exported with git archive (--rev), so that a run is not affected by edits
+# in progress and two revisions can be compared.
+if [ -n "$REV" ]; then
+	SHA=$(git rev-parse --verify "$REV^{commit}") ||
+		{ echo "bench.sh: no revision '$REV'" >&2; exit 2; }
+	BUILD_DIR=$BUILD_DIR-rev
+	SRC=$ROOT/$BUILD_DIR/src
+	CODE="revision $(git rev-parse --short "$SHA") ($REV)"
+else
+	SRC=$ROOT
+	CODE="working tree at $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+	dirty=$(git status --porcelain -- proto service gateway 2>/dev/null |
+		awk '{print $2}' | tr '\n' ' ')
+	[ -z "$dirty" ] || CODE="$CODE with uncommitted changes in: ${dirty% }"
+fi
+OBJ=$ROOT/$BUILD_DIR/obj
+if [ "$BUILD" -eq 1 ]; then
+	if [ -n "$REV" ]; then
+		rm -rf "$SRC"
+		mkdir -p "$SRC"
+		git archive "$SHA" | tar -x -C "$SRC"
+	fi
+	log "building $CODE, Release, into $BUILD_DIR/"
+	cmake -S "$SRC" -B "$OBJ" -DCMAKE_BUILD_TYPE=Release -DFLOWSVC_TESTS=OFF >/dev/null
+	cmake --build "$OBJ" -j"$(nproc)" >/dev/null
+else
+	log "--no-build: using the binaries in $BUILD_DIR/"
+	CODE="$CODE (as last built)"
+fi
+SVC=$OBJ/service/flow-service
+GW=$OBJ/gateway/flow-gateway
+FB=$OBJ/tools/bench/flow-bench
 if [ ! -x "$FB" ]; then
-	# tools/CMakeLists.txt does not include bench/ (yet): build flow-bench
-	# on its own, against the same proto library sources.
+	# The tree does not build tools/bench (yet): build flow-bench on its
+	# own, this script's version, against the measured proto sources.
 	SA=$ROOT/$BUILD_DIR/flow-bench-standalone
-	mkdir -p "$SA/src"
-	cat >"$SA/src/CMakeLists.txt" <<-EOF
-		cmake_minimum_required(VERSION 3.18)
-		project(flow_bench_standalone LANGUAGES C)
-		set(CMAKE_C_STANDARD 11)
-		set(CMAKE_C_STANDARD_REQUIRED ON)
-		set(CMAKE_C_EXTENSIONS OFF)
-		add_compile_definitions(_POSIX_C_SOURCE=200809L _DEFAULT_SOURCE)
-		add_compile_options(-Wall -Wextra -Wno-unused-parameter)
-		find_package(Threads REQUIRED)
-		find_package(nng REQUIRED)
-		find_package(PkgConfig REQUIRED)
-		pkg_check_modules(PROTOBUFC REQUIRED IMPORTED_TARGET libprotobuf-c)
-		pkg_check_modules(UUID REQUIRED IMPORTED_TARGET uuid)
-		find_program(PROTOC_C protoc-c REQUIRED)
-		add_subdirectory($ROOT/proto proto)
-		add_subdirectory($ROOT/tools/bench bench)
-	EOF
-	cmake -S "$SA/src" -B "$SA/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-	cmake --build "$SA/build" -j"$(nproc)" >/dev/null
 	FB=$SA/build/bench/flow-bench
+	if [ "$BUILD" -eq 1 ]; then
+		mkdir -p "$SA/src"
+		cat >"$SA/src/CMakeLists.txt" <<-EOF
+			cmake_minimum_required(VERSION 3.18)
+			project(flow_bench_standalone LANGUAGES C)
+			set(CMAKE_C_STANDARD 11)
+			set(CMAKE_C_STANDARD_REQUIRED ON)
+			set(CMAKE_C_EXTENSIONS OFF)
+			add_compile_definitions(_POSIX_C_SOURCE=200809L _DEFAULT_SOURCE)
+			add_compile_options(-Wall -Wextra -Wno-unused-parameter)
+			find_package(Threads REQUIRED)
+			find_package(nng REQUIRED)
+			find_package(PkgConfig REQUIRED)
+			pkg_check_modules(PROTOBUFC REQUIRED IMPORTED_TARGET libprotobuf-c)
+			pkg_check_modules(UUID REQUIRED IMPORTED_TARGET uuid)
+			find_program(PROTOC_C protoc-c REQUIRED)
+			add_subdirectory($SRC/proto proto)
+			add_subdirectory($ROOT/tools/bench bench)
+		EOF
+		cmake -S "$SA/src" -B "$SA/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+		cmake --build "$SA/build" -j"$(nproc)" >/dev/null
+	fi
 fi
 for b in "$SVC" "$GW" "$FB"; do
 	[ -x "$b" ] || { echo "bench.sh: $b was not built" >&2; exit 1; }
@@ -174,7 +211,7 @@ done
 
 # ---- scratch, processes, cleanup -----------------------------------------
 
-S=$(mktemp -d /tmp/flowsvc-bench.XXXXXX)
+S=$(mktemp -d /tmp/flow-bench.XXXXXX)
 chmod 755 "$S" # nginx workers may run as another user
 mkdir -p "$S/data" "$S/logs" "$S/www" "$S/nginx" "$S/redis"
 PIDS=()
@@ -419,7 +456,36 @@ for f in get filter create update static; do
 	sed -i "1a COMMON = \"$S/common.lua\"" "$S/$f.lua"
 done
 
-# run_wrk NAME URL SCRIPT [ARGS...]
+# CPU time and context switches of our servers over one measurement, per
+# request: where the time goes without a profiler. /proc/PID/stat fields 14
+# and 15 are user and system ticks of the whole process; context switches
+# are summed over its threads.
+CLK_TCK=$(getconf CLK_TCK)
+proc_cpu() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+proc_cs() {
+	cat /proc/"$1"/task/*/status 2>/dev/null |
+		awk '/ctxt_switches/ {s += $2} END {print s + 0}'
+}
+probe_begin() {
+	PROBE_GW_CPU=$(proc_cpu "$GW_PID") PROBE_GW_CS=$(proc_cs "$GW_PID")
+	PROBE_SVC_CPU=$(proc_cpu "$SVC_PID") PROBE_SVC_CS=$(proc_cs "$SVC_PID")
+}
+# probe_end REQUESTS WITH_GATEWAY: prints "gw 56 µs 2.9 cs, svc ..."
+probe_end() {
+	local n=$1 gw=$2 out=""
+	[ "$n" -gt 0 ] || return 0
+	if [ "$gw" -eq 1 ]; then
+		out=$(awk -v c="$(($(proc_cpu "$GW_PID") - PROBE_GW_CPU))" \
+			-v s="$(($(proc_cs "$GW_PID") - PROBE_GW_CS))" -v n="$n" -v t="$CLK_TCK" \
+			'BEGIN {printf "gw %.0f µs %.1f cs, ", c * 1e6 / t / n, s / n}')
+	fi
+	awk -v c="$(($(proc_cpu "$SVC_PID") - PROBE_SVC_CPU))" \
+		-v s="$(($(proc_cs "$SVC_PID") - PROBE_SVC_CS))" -v n="$n" -v t="$CLK_TCK" \
+		-v p="$out" 'BEGIN {printf "%ssvc %.0f µs %.1f cs", p, c * 1e6 / t / n, s / n}'
+}
+
+# run_wrk NAME URL SCRIPT [ARGS...]; against the gateway unless the URL is
+# someone else's (nginx)
 run_wrk() {
 	local name=$1 url=$2 script=$3 out line note=""
 	shift 3
@@ -428,6 +494,7 @@ run_wrk() {
 		return 0
 	fi
 	log "$name: wrk -t2 -c32 -d${DURATION}s"
+	probe_begin
 	out=$(wrk -t2 -c32 -d"${DURATION}s" --latency -s "$script" "$url" \
 		${1+--} "$@" 2>&1) || true
 	echo "$out" >>"$S/logs/wrk.log"
@@ -436,8 +503,9 @@ run_wrk() {
 		skip "$name" "wrk failed: $(tail -1 <<<"$out")"
 		return 0
 	fi
-	[ "$(kv "$line" non2xx)" = 0 ] || note="$(kv "$line" non2xx) non-2xx responses!"
-	[ "$(kv "$line" sockerr)" = 0 ] || note="$note $(kv "$line" sockerr) socket errors"
+	[ "$url" != "$REST" ] || note="per request: $(probe_end "$(kv "$line" requests)" 1)"
+	[ "$(kv "$line" non2xx)" = 0 ] || note="$note; $(kv "$line" non2xx) non-2xx responses!"
+	[ "$(kv "$line" sockerr)" = 0 ] || note="$note; $(kv "$line" sockerr) socket errors"
 	record "$name" "$(kv "$line" rps)" "$(kv "$line" p50_us)" \
 		"$(kv "$line" p99_us)" "$note"
 }
@@ -447,13 +515,15 @@ run_fb() {
 	local name=$1 mode=$2 inflight=$3 note=""
 	shift 3
 	log "$name: flow-bench $mode --inflight $inflight --duration $DURATION"
+	probe_begin
 	FB_LINE=$("$FB" "$mode" --backend "$BACKEND" --inflight "$inflight" \
 		--duration "$DURATION" --quiet "$@" 2>>"$S/logs/flow-bench.log") || true
 	if [ -z "$FB_LINE" ]; then
 		skip "$name" "flow-bench failed (see logs)"
 		return 0
 	fi
-	[ "$(kv "$FB_LINE" errors)" = 0 ] || note="$(kv "$FB_LINE" errors) failed calls!"
+	note="per request: $(probe_end "$(kv "$FB_LINE" ok)" 0)"
+	[ "$(kv "$FB_LINE" errors)" = 0 ] || note="$note; $(kv "$FB_LINE" errors) failed calls!"
 	record "$name" "$(kv "$FB_LINE" rps)" "$(kv "$FB_LINE" p50_us)" \
 		"$(kv "$FB_LINE" p99_us)" "$note"
 }
@@ -611,10 +681,10 @@ if [ "$PERF" -eq 1 ]; then
 	if [ "$HAVE_PERF" -eq 1 ] && [ "$HAVE_WRK" -eq 1 ]; then
 		log "perf: profiling gateway and backend during a REST GET run"
 		pd=$((DURATION > 2 ? DURATION - 2 : 1))
-		perf record -F 999 -g -p "$GW_PID" -o "$S/perf-gw.data" -- sleep "$pd" \
+		perf record -F 999 -p "$GW_PID" -o "$S/perf-gw.data" -- sleep "$pd" \
 			>/dev/null 2>"$S/logs/perf-gw.log" &
 		p1=$!
-		perf record -F 999 -g -p "$SVC_PID" -o "$S/perf-svc.data" -- sleep "$pd" \
+		perf record -F 999 -p "$SVC_PID" -o "$S/perf-svc.data" -- sleep "$pd" \
 			>/dev/null 2>"$S/logs/perf-svc.log" &
 		p2=$!
 		wrk -t2 -c32 -d"${DURATION}s" -s "$S/get.lua" "$REST" -- "$IDS" \
@@ -625,8 +695,11 @@ if [ "$PERF" -eq 1 ]; then
 			[ -s "$S/perf-$w.data" ] || continue
 			PERF_OUT+=$'\n'"### perf: top symbols, $([ $w = gw ] && echo flow-gateway || echo flow-service) (self time)"$'\n\n```\n'
 			PERF_OUT+=$(perf report -i "$S/perf-$w.data" --stdio --no-children \
-				--sort dso,symbol -g none 2>/dev/null |
-				grep -E '^ +[0-9.]+%' | head -25 || true)
+				--sort dso 2>/dev/null | grep -E '^ +[0-9.]+%' | head -6 || true)
+			PERF_OUT+=$'\n\n'
+			PERF_OUT+=$(perf report -i "$S/perf-$w.data" --stdio --no-children \
+				--sort dso,symbol 2>/dev/null |
+				grep -E '^ +[0-9.]+%' | sed 's/[ -]*$//' | head -25 || true)
 			PERF_OUT+=$'\n```\n'
 		done
 	else
@@ -658,6 +731,8 @@ G="REST GET /api/flows/<id>/"
 report() {
 	local r
 	echo "## flowsvc benchmark: $FLOWS flows, ${DURATION}s per run, backend over $TRANSPORT"
+	echo
+	echo "Code: $CODE."
 	echo
 	echo "$(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load average $LOAD_BEFORE before, $LOAD_AFTER after; flow JSON $BODY_BYTES bytes; wrk -t2 -c32"
 	echo
