@@ -40,6 +40,7 @@ struct config {
 	unsigned long long conn_timeout_s;
 	unsigned long long max_conns;
 	unsigned long long threads;
+	unsigned long long coalesce;
 	bool access_log;
 	const char *log_level;
 	bool help;
@@ -81,6 +82,9 @@ static const struct opt opts[] = {
 	    "most concurrent client connections"},
 	{"threads", "N", OPT_UINT, OFF(threads), 1, 256, "2",
 	    "HTTP event-loop threads"},
+	{"coalesce", "N", OPT_UINT, OFF(coalesce), 0, 1024, "1",
+	    "reads in flight to the backend before further reads queue and "
+	    "go out together as one batch call (0: never batch)"},
 	{"access-log", NULL, OPT_FLAG, OFF(access_log), 0, 0, "off",
 	    "log one line per request"},
 	{"log-level", "LEVEL", OPT_STR, OFF(log_level), 0, 0, "info",
@@ -264,6 +268,7 @@ main(int argc, char **argv)
 		.conn_timeout_s = 30,
 		.max_conns = 1024,
 		.threads = 2,
+		.coalesce = 1,
 		.log_level = "info",
 	};
 	struct gw_http_config hc;
@@ -320,6 +325,12 @@ main(int argc, char **argv)
 		gw_auth_free(auth);
 		return die(1, "--backend %s: %s", cfg.backends[0],
 		    nng_strerror(rv));
+	}
+	if (fs_client_set_coalesce(client, (int)cfg.coalesce) != 0) {
+		fs_client_close(client);
+		gw_metrics_free(metrics);
+		gw_auth_free(auth);
+		return die(1, "bad --coalesce");
 	}
 	for (int i = 1; i < cfg.n_backends; i++) {
 		rv = fs_client_add_backend(client, cfg.backends[i]);

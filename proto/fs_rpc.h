@@ -69,6 +69,15 @@ int fs_client_call_async(fs_client *c, Flowsvc__Method method,
     const ProtobufCMessage *req, const fs_call_opts *opts, fs_call_cb cb,
     void *arg);
 
+/* Coalescing of reads (GET, LIST, GET_STATUS): with max_inflight > 0, at
+ * most that many read calls are in flight at once; reads made meanwhile
+ * wait and go out together as one BATCH call when one completes, so a busy
+ * client pays one round trip for many reads. Each read still completes on
+ * its own callback, with its own code and reply. An idle client sends a
+ * read at once, so there is no added latency. 0 (the default) turns it
+ * off. Returns 0 or FS_INVALID_ARGUMENT. */
+int fs_client_set_coalesce(fs_client *c, int max_inflight);
+
 /* The same, waiting for the outcome. Returns the code; *reply_out is set as
  * for fs_call_cb (caller frees; NULL when no reply arrived). */
 int fs_client_call(fs_client *c, Flowsvc__Method method,

@@ -49,6 +49,14 @@ struct fs_client {
 	fs_call *all;       /* every call ever made, for close (mtx) */
 	int busy;           /* calls in flight (mtx) */
 	atomic_int pipes;   /* connected backends */
+	/* Coalescing of reads (mtx): at most `coalesce` read calls in
+	 * flight; reads arriving meanwhile queue and go out together as one
+	 * BATCH when a slot frees. 0: off. */
+	int coalesce;
+	int reads_inflight;
+	bool closing; /* set before nng_close: start nothing new (mtx) */
+	struct fs_item *queue, **queue_tail;
+	size_t queued;
 };
 
 static void fs_call_cb_aio(void *arg);
@@ -83,6 +91,7 @@ fs_client_open(fs_client **out, const char *url)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NNG_ENOMEM;
 	atomic_init(&c->pipes, 0);
+	c->queue_tail = &c->queue;
 	if ((rv = nng_mtx_alloc(&c->mtx)) != 0) {
 		free(c);
 		return rv;
@@ -133,10 +142,15 @@ fs_client_close(fs_client *c)
 	if (c == NULL)
 		return;
 	/* Closing the socket aborts every operation; each call's callback
-	 * then completes with UNAVAILABLE and returns the call. */
+	 * then completes with UNAVAILABLE and returns the call. Callbacks
+	 * must not open contexts meanwhile (nng_close waits for them): the
+	 * closing flag makes queued reads complete without a call. */
+	nng_mtx_lock(c->mtx);
+	c->closing = true;
+	nng_mtx_unlock(c->mtx);
 	nng_close(c->sock);
 	nng_mtx_lock(c->mtx);
-	while (c->busy > 0)
+	while (c->busy > 0 || c->reads_inflight > 0)
 		nng_cv_wait(c->cv);
 	fs_call *all = c->all;
 	c->all = NULL;
@@ -158,6 +172,10 @@ fs_call_get(fs_client *c)
 	fs_call *call;
 
 	nng_mtx_lock(c->mtx);
+	if (c->closing) {
+		nng_mtx_unlock(c->mtx);
+		return NULL;
+	}
 	if ((call = c->free) != NULL) {
 		c->free = call->next;
 		c->busy++;
@@ -300,6 +318,242 @@ fs_envelope_pack(nng_msg **out, Flowsvc__Method method,
 	return 0;
 }
 
+/* Starts one call of an already packed envelope. Returns 0 (cb will run)
+ * or an fs_code (cb will not run; msg is freed). */
+static int
+call_start(fs_client *c, nng_msg *msg, uint32_t timeout_ms, fs_call_cb cb,
+    void *arg)
+{
+	fs_call *call;
+
+	if ((call = fs_call_get(c)) == NULL) {
+		nng_msg_free(msg);
+		return FS_UNAVAILABLE;
+	}
+	call->cb = cb;
+	call->arg = arg;
+	call->state = CALL_SEND;
+	call->deadline = nng_clock() + timeout_ms;
+	nng_aio_set_msg(call->aio, msg);
+	nng_aio_set_timeout(call->aio, (nng_duration) timeout_ms);
+	nng_ctx_send(call->ctx, call->aio);
+	return 0;
+}
+
+/* ---- coalescing --------------------------------------------------------- */
+
+/* A read waiting for a slot, or one call's member of a batch. */
+struct fs_item {
+	fs_client *client;
+	nng_msg *msg; /* its own packed envelope */
+	nng_time deadline;
+	uint32_t timeout_ms;
+	fs_call_cb cb;
+	void *arg;
+	struct fs_item *next;
+};
+
+struct fs_batch {
+	fs_client *c;
+	struct fs_item *items; /* in send order */
+	size_t n;
+};
+
+#define FS_BATCH_MAX 128
+
+static void coalesce_next(fs_client *c);
+
+static int
+coalescible(Flowsvc__Method m)
+{
+	return m == FLOWSVC__METHOD__GET || m == FLOWSVC__METHOD__LIST ||
+	    m == FLOWSVC__METHOD__GET_STATUS;
+}
+
+static void
+item_done(struct fs_item *it, int code, Flowsvc__Reply *reply)
+{
+	it->cb(it->arg, code, reply);
+	if (it->msg != NULL)
+		nng_msg_free(it->msg);
+	free(it);
+}
+
+/* A single coalescible call finished: pass it on, then use the slot. */
+static void
+single_done(void *arg, int code, Flowsvc__Reply *reply)
+{
+	struct fs_item *it = arg;
+	fs_client *c = it->client;
+
+	item_done(it, code, reply);
+	coalesce_next(c);
+}
+
+static void
+batch_done(void *arg, int code, Flowsvc__Reply *reply)
+{
+	struct fs_batch *b = arg;
+	Flowsvc__BatchReply *br = NULL;
+	size_t i = 0;
+
+	if (code == FS_OK) {
+		br = (Flowsvc__BatchReply *) fs_reply_payload(
+		    reply, &flowsvc__batch_reply__descriptor);
+		if (br == NULL)
+			code = FS_INTERNAL;
+	}
+	for (struct fs_item *it = b->items; it != NULL; i++) {
+		struct fs_item *next = it->next;
+		if (br != NULL && i < br->n_replies) {
+			Flowsvc__Reply *r = br->replies[i];
+			br->replies[i] = NULL; /* ownership to the callback */
+			item_done(it, (int) r->code, r);
+		} else {
+			item_done(it, br != NULL ? FS_INTERNAL : code, NULL);
+		}
+		it = next;
+	}
+	if (br != NULL) {
+		/* Detached replies are NULL now: free only the rest. */
+		size_t k = 0;
+		for (size_t j = 0; j < br->n_replies; j++)
+			if (br->replies[j] != NULL)
+				br->replies[k++] = br->replies[j];
+		br->n_replies = k;
+		flowsvc__batch_reply__free_unpacked(br, NULL);
+	}
+	if (reply != NULL)
+		flowsvc__reply__free_unpacked(reply, NULL);
+	fs_client *c = b->c;
+	free(b);
+	coalesce_next(c);
+}
+
+/* A coalesced call finished and its slot is free: send whatever queued up
+ * meanwhile as one BATCH, or give the slot back. */
+static void
+coalesce_next(fs_client *c)
+{
+	struct fs_item *head, **tail, *it;
+	size_t n = 0;
+
+	nng_mtx_lock(c->mtx);
+	head = c->queue;
+	if (head == NULL) {
+		c->reads_inflight--;
+		if (c->busy == 0 && c->reads_inflight == 0)
+			nng_cv_wake(c->cv);
+		nng_mtx_unlock(c->mtx);
+		return;
+	}
+	for (tail = &head; *tail != NULL && n < FS_BATCH_MAX;
+	     tail = &(*tail)->next)
+		n++;
+	c->queue = *tail;
+	if (c->queue == NULL)
+		c->queue_tail = &c->queue;
+	*tail = NULL;
+	c->queued -= n;
+	nng_mtx_unlock(c->mtx);
+
+	/* Items whose deadline passed while queued are not sent. */
+	nng_time now = nng_clock(), first = 0;
+	size_t bytes = 0, live = 0;
+	struct fs_item **pp = &head;
+	while ((it = *pp) != NULL) {
+		if (it->deadline <= now) {
+			*pp = it->next;
+			item_done(it, FS_DEADLINE_EXCEEDED, NULL);
+			continue;
+		}
+		if (first == 0 || it->deadline < first)
+			first = it->deadline;
+		bytes += nng_msg_len(it->msg) + 6;
+		live++;
+		pp = &it->next;
+	}
+	if (live == 0) {
+		coalesce_next(c);
+		return;
+	}
+	if (live == 1) {
+		/* Nothing to batch: send it as it is. */
+		uint32_t t = (uint32_t) (first - now);
+		nng_msg *msg = head->msg;
+		head->msg = NULL;
+		if (call_start(c, msg, t, single_done, head) != 0) {
+			item_done(head, FS_UNAVAILABLE, NULL);
+			coalesce_next(c);
+		}
+		return;
+	}
+
+	/* BatchRequest{repeated Request requests = 1}: each member's packed
+	 * envelope framed as field 1, no re-encoding. */
+	Flowsvc__Request env = FLOWSVC__REQUEST__INIT;
+	uint8_t *payload = malloc(bytes);
+	struct fs_batch *b = malloc(sizeof(*b));
+	nng_msg *msg = NULL;
+	if (payload != NULL && b != NULL) {
+		size_t off = 0;
+		for (it = head; it != NULL; it = it->next) {
+			size_t len = nng_msg_len(it->msg);
+			payload[off++] = 0x0a;
+			for (size_t v = len; ; v >>= 7) {
+				if (v < 0x80) {
+					payload[off++] = (uint8_t) v;
+					break;
+				}
+				payload[off++] = (uint8_t) (v | 0x80);
+			}
+			memcpy(payload + off, nng_msg_body(it->msg), len);
+			off += len;
+		}
+		env.method = FLOWSVC__METHOD__BATCH;
+		env.has_deadline_unix_ms = 1;
+		env.deadline_unix_ms = fs_now_ms() + (int64_t) (first - now);
+		env.has_payload = 1;
+		env.payload.data = payload;
+		env.payload.len = off;
+		size_t elen = flowsvc__request__get_packed_size(&env);
+		if (elen <= FS_RPC_MAX_MSG && nng_msg_alloc(&msg, elen) == 0)
+			flowsvc__request__pack(&env, nng_msg_body(msg));
+		else
+			msg = NULL;
+	}
+	free(payload);
+	if (msg == NULL) {
+		free(b);
+		while ((it = head) != NULL) {
+			head = it->next;
+			item_done(it, FS_RESOURCE_EXHAUSTED, NULL);
+		}
+		coalesce_next(c);
+		return;
+	}
+	for (it = head; it != NULL; it = it->next) {
+		nng_msg_free(it->msg);
+		it->msg = NULL;
+	}
+	b->c = c;
+	b->items = head;
+	b->n = live;
+	if (call_start(c, msg, (uint32_t) (first - now), batch_done, b) != 0)
+		batch_done(b, FS_UNAVAILABLE, NULL);
+}
+
+int
+fs_client_set_coalesce(fs_client *c, int max_inflight)
+{
+	if (max_inflight < 0)
+		return FS_INVALID_ARGUMENT;
+	nng_mtx_lock(c->mtx);
+	c->coalesce = max_inflight;
+	nng_mtx_unlock(c->mtx);
+	return 0;
+}
+
 int
 fs_client_call_async(fs_client *c, Flowsvc__Method method,
     const ProtobufCMessage *req, const fs_call_opts *opts, fs_call_cb cb,
@@ -309,24 +563,51 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
 	    ? opts->timeout_ms
 	    : FS_RPC_DEFAULT_TIMEOUT_MS;
 	nng_msg *msg;
-	fs_call *call;
 	int rv;
 
 	if (atomic_load(&c->pipes) == 0)
 		return FS_UNAVAILABLE;
 	if ((rv = fs_envelope_pack(&msg, method, req, opts, timeout_ms)) != 0)
 		return rv;
-	if ((call = fs_call_get(c)) == NULL) {
+	if (!coalescible(method))
+		return call_start(c, msg, timeout_ms, cb, arg);
+
+	nng_mtx_lock(c->mtx);
+	if (c->coalesce == 0) {
+		nng_mtx_unlock(c->mtx);
+		return call_start(c, msg, timeout_ms, cb, arg);
+	}
+	struct fs_item *it = malloc(sizeof(*it));
+	if (it == NULL) {
+		nng_mtx_unlock(c->mtx);
 		nng_msg_free(msg);
 		return FS_RESOURCE_EXHAUSTED;
 	}
-	call->cb = cb;
-	call->arg = arg;
-	call->state = CALL_SEND;
-	call->deadline = nng_clock() + timeout_ms;
-	nng_aio_set_msg(call->aio, msg);
-	nng_aio_set_timeout(call->aio, (nng_duration) timeout_ms);
-	nng_ctx_send(call->ctx, call->aio);
+	it->client = c;
+	it->msg = msg;
+	it->timeout_ms = timeout_ms;
+	it->deadline = nng_clock() + timeout_ms;
+	it->cb = cb;
+	it->arg = arg;
+	it->next = NULL;
+	if (c->reads_inflight >= c->coalesce) {
+		/* Every slot busy: wait for the next completion, which sends
+		 * all waiting reads as one batch. */
+		*c->queue_tail = it;
+		c->queue_tail = &it->next;
+		c->queued++;
+		nng_mtx_unlock(c->mtx);
+		return 0;
+	}
+	c->reads_inflight++;
+	nng_mtx_unlock(c->mtx);
+	it->msg = NULL;
+	if ((rv = call_start(c, msg, timeout_ms, single_done, it)) != 0) {
+		free(it);
+		/* Give the slot to whatever queued behind it meanwhile. */
+		coalesce_next(c);
+		return rv;
+	}
 	return 0;
 }
 

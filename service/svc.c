@@ -905,6 +905,73 @@ h_stats(svc *s, svc_reply *r)
 	reply_msg(r, &st.base);
 }
 
+/* BATCH: every inner request dispatched in order, replies in the same
+ * order. The reply waits for the disk as long as its slowest change. */
+static void
+h_batch(svc *s, const Flowsvc__Request *req, svc_reply *r)
+{
+	Flowsvc__BatchRequest *b = UNPACK(Flowsvc__BatchRequest,
+	    flowsvc__batch_request__unpack, req);
+	Flowsvc__BatchReply br = FLOWSVC__BATCH_REPLY__INIT;
+	svc_reply *rs = NULL;
+	Flowsvc__Reply *reps = NULL, **ptrs = NULL;
+	int64_t now = fs_now_ms();
+
+	if (b == NULL) {
+		reply_err(r, FS_INVALID_ARGUMENT, "Undecodable BatchRequest.");
+		return;
+	}
+	size_t n = b->n_requests;
+	if ((rs = calloc(n ? n : 1, sizeof(*rs))) == NULL ||
+	    (reps = calloc(n ? n : 1, sizeof(*reps))) == NULL ||
+	    (ptrs = calloc(n ? n : 1, sizeof(*ptrs))) == NULL) {
+		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const Flowsvc__Request *in = b->requests[i];
+		if (in->method == FLOWSVC__METHOD__BATCH ||
+		    in->method == FLOWSVC__METHOD__SNAPSHOT)
+			reply_err(&rs[i], FS_INVALID_ARGUMENT,
+			    "Not allowed in a batch.");
+		else if (in->has_deadline_unix_ms &&
+		    in->deadline_unix_ms != 0 && in->deadline_unix_ms < now)
+			reply_err(&rs[i], FS_DEADLINE_EXCEEDED,
+			    "Deadline passed before the request was received.");
+		else
+			svc_dispatch(s, in, &rs[i]);
+		if (rs[i].ticket > r->ticket)
+			r->ticket = rs[i].ticket;
+		flowsvc__reply__init(&reps[i]);
+		reps[i].code = (Flowsvc__Code) rs[i].code;
+		reps[i].message = rs[i].message != NULL
+		    ? rs[i].message
+		    : (char *) fs_strerror(rs[i].code);
+		reps[i].n_violations = rs[i].v.n;
+		reps[i].violations = rs[i].v.v;
+		reps[i].request_id = in->request_id;
+		if (rs[i].has_payload) {
+			reps[i].has_payload = 1;
+			reps[i].payload.data = rs[i].payload;
+			reps[i].payload.len = rs[i].payload_len;
+		}
+		ptrs[i] = &reps[i];
+	}
+	br.n_replies = n;
+	br.replies = ptrs;
+	uint64_t ticket = r->ticket;
+	reply_msg(r, &br.base);
+	r->ticket = ticket;
+out:
+	if (rs != NULL)
+		for (size_t i = 0; i < n; i++)
+			svc_reply_fini(&rs[i]);
+	free(rs);
+	free(reps);
+	free(ptrs);
+	flowsvc__batch_request__free_unpacked(b, NULL);
+}
+
 void
 svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *r)
 {
@@ -936,6 +1003,9 @@ svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		break;
 	case FLOWSVC__METHOD__STATS:
 		h_stats(s, r);
+		break;
+	case FLOWSVC__METHOD__BATCH:
+		h_batch(s, req, r);
 		break;
 	case FLOWSVC__METHOD__SNAPSHOT:
 		if (s->disk == NULL)

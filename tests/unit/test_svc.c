@@ -606,6 +606,74 @@ test_svc_hidden_references_stay_hidden(void)
 	svc_reply_fini(&r);
 }
 
+/* Packs one inner envelope for a batch. */
+static Flowsvc__Request *
+inner(int method, const ProtobufCMessage *msg, uint8_t **buf)
+{
+	Flowsvc__Request *r = malloc(sizeof(*r));
+
+	flowsvc__request__init(r);
+	r->method = (Flowsvc__Method) method;
+	*buf = NULL;
+	if (msg != NULL) {
+		size_t len = protobuf_c_message_get_packed_size(msg);
+		*buf = malloc(len + 1);
+		protobuf_c_message_pack(msg, *buf);
+		r->has_payload = 1;
+		r->payload.data = *buf;
+		r->payload.len = len;
+	}
+	return r;
+}
+
+static void
+test_svc_batch_answers_each_in_order(void)
+{
+	char id[37];
+	uint8_t *bufs[4];
+	Flowsvc__GetRequest g1 = FLOWSVC__GET_REQUEST__INIT;
+	Flowsvc__GetRequest g2 = FLOWSVC__GET_REQUEST__INIT;
+	Flowsvc__Request *reqs[4];
+	Flowsvc__BatchRequest b = FLOWSVC__BATCH_REQUEST__INIT;
+	svc_reply r;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    create(FLOWSVC__KIND__FLOW, "batched", NULL, NULL, 0, id), FS_OK);
+	g1.id = id;
+	g2.id = "00000000-0000-4000-8000-000000000000";
+	reqs[0] = inner(FLOWSVC__METHOD__GET, &g1.base, &bufs[0]);
+	reqs[1] = inner(FLOWSVC__METHOD__GET, &g2.base, &bufs[1]);
+	reqs[2] = inner(FLOWSVC__METHOD__SNAPSHOT, NULL, &bufs[2]);
+	reqs[3] = inner(FLOWSVC__METHOD__GET, &g1.base, &bufs[3]);
+	reqs[3]->has_deadline_unix_ms = 1;
+	reqs[3]->deadline_unix_ms = fs_now_ms() - 1000; /* already passed */
+	reqs[0]->request_id = "first";
+	b.requests = reqs;
+	b.n_requests = 4;
+	call(FLOWSVC__METHOD__BATCH, &b.base, NULL, &r);
+	CU_ASSERT_EQUAL_FATAL(r.code, FS_OK);
+	Flowsvc__BatchReply *br =
+	    flowsvc__batch_reply__unpack(NULL, r.payload_len, r.payload);
+	svc_reply_fini(&r);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(br);
+	CU_ASSERT_EQUAL_FATAL(br->n_replies, 4);
+	CU_ASSERT_EQUAL(br->replies[0]->code, FLOWSVC__CODE__OK);
+	CU_ASSERT_STRING_EQUAL(br->replies[0]->request_id, "first");
+	Flowsvc__ComponentReply *cr = (Flowsvc__ComponentReply *)
+	    fs_reply_payload(br->replies[0], &flowsvc__component_reply__descriptor);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cr);
+	CU_ASSERT_STRING_EQUAL(cr->component->name, "batched");
+	flowsvc__component_reply__free_unpacked(cr, NULL);
+	CU_ASSERT_EQUAL(br->replies[1]->code, FLOWSVC__CODE__NOT_FOUND);
+	CU_ASSERT_EQUAL(br->replies[2]->code, FLOWSVC__CODE__INVALID_ARGUMENT);
+	CU_ASSERT_EQUAL(br->replies[3]->code, FLOWSVC__CODE__DEADLINE_EXCEEDED);
+	flowsvc__batch_reply__free_unpacked(br, NULL);
+	for (int i = 0; i < 4; i++) {
+		free(bufs[i]);
+		free(reqs[i]);
+	}
+}
+
 int
 main(void)
 {
@@ -620,6 +688,7 @@ main(void)
 	    {"stats count requests", test_svc_stats_count_requests},
 	    {"hidden references stay hidden",
 	        test_svc_hidden_references_stay_hidden},
+	    {"batch answers each in order", test_svc_batch_answers_each_in_order},
 	    CU_TEST_INFO_NULL,
 	};
 	static CU_SuiteInfo suites[] = {
