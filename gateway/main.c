@@ -83,7 +83,7 @@ static const struct opt opts[] = {
 	{"threads", "N", OPT_UINT, OFF(threads), 1, 256, "2",
 	    "HTTP event-loop threads"},
 	{"coalesce", "N", OPT_UINT, OFF(coalesce), 0, 1024, "1",
-	    "reads in flight to the backend before further reads queue and "
+	    "calls in flight to the backend before further calls queue and "
 	    "go out together as one batch call (0: never batch)"},
 	{"access-log", NULL, OPT_FLAG, OFF(access_log), 0, 0, "off",
 	    "log one line per request"},

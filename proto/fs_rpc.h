@@ -69,13 +69,17 @@ int fs_client_call_async(fs_client *c, Flowsvc__Method method,
     const ProtobufCMessage *req, const fs_call_opts *opts, fs_call_cb cb,
     void *arg);
 
-/* Coalescing of reads (GET, LIST, GET_STATUS): with max_inflight > 0, at
- * most that many read calls are in flight at once; reads made meanwhile
- * wait and go out together as one BATCH call when one completes, so a busy
- * client pays one round trip for many reads. Each read still completes on
- * its own callback, with its own code and reply. An idle client sends a
- * read at once, so there is no added latency. 0 (the default) turns it
- * off. Returns 0 or FS_INVALID_ARGUMENT. */
+/* Coalescing: with max_inflight > 0, at most that many calls are in flight
+ * at once; calls made meanwhile wait and go out together as one BATCH call
+ * when one completes, so a busy client pays one round trip for many calls.
+ * Each call still completes on its own callback, with its own code and
+ * reply, and runs in the backend as if sent alone (mutations included: a
+ * batch executes its members in order, and with fsync "always" the batch
+ * is answered once its last change is on disk). Only calls that are
+ * concurrent are batched, so no caller-visible order changes. An idle
+ * client sends a call at once: no added latency. SNAPSHOT is never
+ * batched. 0 (the default) turns it off. Returns 0 or
+ * FS_INVALID_ARGUMENT. */
 int fs_client_set_coalesce(fs_client *c, int max_inflight);
 
 /* The same, waiting for the outcome. Returns the code; *reply_out is set as

@@ -49,11 +49,11 @@ struct fs_client {
 	fs_call *all;       /* every call ever made, for close (mtx) */
 	int busy;           /* calls in flight (mtx) */
 	atomic_int pipes;   /* connected backends */
-	/* Coalescing of reads (mtx): at most `coalesce` read calls in
-	 * flight; reads arriving meanwhile queue and go out together as one
+	/* Coalescing (mtx): at most `coalesce` coalescible calls in
+	 * flight; calls arriving meanwhile queue and go out together as one
 	 * BATCH when a slot frees. 0: off. */
 	int coalesce;
-	int reads_inflight;
+	int batch_inflight;
 	bool closing; /* set before nng_close: start nothing new (mtx) */
 	struct fs_item *queue, **queue_tail;
 	size_t queued;
@@ -144,13 +144,13 @@ fs_client_close(fs_client *c)
 	/* Closing the socket aborts every operation; each call's callback
 	 * then completes with UNAVAILABLE and returns the call. Callbacks
 	 * must not open contexts meanwhile (nng_close waits for them): the
-	 * closing flag makes queued reads complete without a call. */
+	 * closing flag makes queued calls complete without a call. */
 	nng_mtx_lock(c->mtx);
 	c->closing = true;
 	nng_mtx_unlock(c->mtx);
 	nng_close(c->sock);
 	nng_mtx_lock(c->mtx);
-	while (c->busy > 0 || c->reads_inflight > 0)
+	while (c->busy > 0 || c->batch_inflight > 0)
 		nng_cv_wait(c->cv);
 	fs_call *all = c->all;
 	c->all = NULL;
@@ -342,7 +342,7 @@ call_start(fs_client *c, nng_msg *msg, uint32_t timeout_ms, fs_call_cb cb,
 
 /* ---- coalescing --------------------------------------------------------- */
 
-/* A read waiting for a slot, or one call's member of a batch. */
+/* A call waiting for a slot, or one member of a batch. */
 struct fs_item {
 	fs_client *client;
 	nng_msg *msg; /* its own packed envelope */
@@ -363,11 +363,13 @@ struct fs_batch {
 
 static void coalesce_next(fs_client *c);
 
+/* Everything but the calls a batch may not hold. Concurrent calls have no
+ * order between them, so batching them changes nothing a caller can see;
+ * calls one caller makes one after another are never in the same batch. */
 static int
 coalescible(Flowsvc__Method m)
 {
-	return m == FLOWSVC__METHOD__GET || m == FLOWSVC__METHOD__LIST ||
-	    m == FLOWSVC__METHOD__GET_STATUS;
+	return m != FLOWSVC__METHOD__SNAPSHOT && m != FLOWSVC__METHOD__BATCH;
 }
 
 static void
@@ -441,8 +443,8 @@ coalesce_next(fs_client *c)
 	nng_mtx_lock(c->mtx);
 	head = c->queue;
 	if (head == NULL) {
-		c->reads_inflight--;
-		if (c->busy == 0 && c->reads_inflight == 0)
+		c->batch_inflight--;
+		if (c->busy == 0 && c->batch_inflight == 0)
 			nng_cv_wake(c->cv);
 		nng_mtx_unlock(c->mtx);
 		return;
@@ -590,16 +592,16 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
 	it->cb = cb;
 	it->arg = arg;
 	it->next = NULL;
-	if (c->reads_inflight >= c->coalesce) {
+	if (c->batch_inflight >= c->coalesce) {
 		/* Every slot busy: wait for the next completion, which sends
-		 * all waiting reads as one batch. */
+		 * all waiting calls as one batch. */
 		*c->queue_tail = it;
 		c->queue_tail = &it->next;
 		c->queued++;
 		nng_mtx_unlock(c->mtx);
 		return 0;
 	}
-	c->reads_inflight++;
+	c->batch_inflight++;
 	nng_mtx_unlock(c->mtx);
 	it->msg = NULL;
 	if ((rv = call_start(c, msg, timeout_ms, single_done, it)) != 0) {

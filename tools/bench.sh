@@ -534,6 +534,7 @@ run_wrk "REST GET /api/flows/<id>/" "$REST" "$S/get.lua" "$IDS"
 run_wrk "REST filter name+group" "$REST" "$S/filter.lua" "$FLOWS"
 run_fb "RPC Get, 1 in flight" get 1 --ids "$IDS"
 run_fb "RPC Get, 32 in flight" get 32 --ids "$IDS"
+run_fb "RPC Get, 32 in flight, coalesced" get 32 --ids "$IDS" --coalesce 1
 
 NGINX_PID=""
 if [ "$HAVE_NGINX" -eq 1 ] && [ "$HAVE_WRK" -eq 1 ]; then
@@ -752,6 +753,8 @@ report() {
 	echo "| REST create / REST GET (≥ 0.5) | $r | $(verdict "$r" 0.5) |"
 	r=$(ratio "RPC Get, 32 in flight" "redis GET (redis-benchmark -c 32 -P 1)")
 	echo "| RPC Get 32 in flight / redis GET (≥ 1.0) | $r | $(verdict "$r" 1.0) |"
+	r=$(ratio "RPC Get, 32 in flight, coalesced" "redis GET (redis-benchmark -c 32 -P 1)")
+	echo "| RPC Get 32 in flight, coalesced / redis GET | $r | $(verdict "$r" 1.0) |"
 	echo
 	echo "| backend | value |"
 	echo "| --- | ---: |"

@@ -152,6 +152,7 @@ struct config {
 	const char *prefix;
 	double snapshot_at; /* get: seconds in; < 0: no snapshot */
 	uint32_t timeout_ms;
+	int coalesce; /* fs_client_set_coalesce; 0: off */
 	bool quiet;
 };
 
@@ -750,6 +751,8 @@ usage(FILE *f)
 	    "  --backend URL      flow-service address (default " BENCH_DEFAULT_BACKEND
 	    ")\n"
 	    "  --inflight N       calls in flight (default 32)\n"
+	    "  --coalesce N       client-side read coalescing: N reads in flight,\n"
+	    "                     the rest batched (default 0: off)\n"
 	    "  --duration S       seconds to run (default 10; seed: no limit)\n"
 	    "  --ids FILE         ids file (seed writes it, get/update read it)\n"
 	    "  --count N          seed: flows to create (default 1000); others: "
@@ -834,6 +837,10 @@ parse_args(int argc, char **argv, struct config *cfg)
 			if (parse_num(a, v, 1, BENCH_MAX_INFLIGHT, &d) != 0)
 				return -1;
 			cfg->inflight = (int) d;
+		} else if (strcmp(a, "--coalesce") == 0) {
+			if (parse_num(a, v, 0, 1024, &d) != 0)
+				return -1;
+			cfg->coalesce = (int) d;
 		} else if (strcmp(a, "--duration") == 0) {
 			if (parse_num(a, v, 0.1, 86400, &d) != 0)
 				return -1;
@@ -906,6 +913,11 @@ main(int argc, char **argv)
 	if ((rv = fs_client_open(&b.client, b.cfg.backend)) != 0) {
 		fprintf(stderr, "flow-bench: %s: %s\n", b.cfg.backend,
 		    nng_strerror(rv));
+		return 2;
+	}
+	if (fs_client_set_coalesce(b.client, b.cfg.coalesce) != 0) {
+		fprintf(stderr, "flow-bench: bad --coalesce\n");
+		fs_client_close(b.client);
 		return 2;
 	}
 	if (b.cfg.mode == M_SNAPSHOT) {
