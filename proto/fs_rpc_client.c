@@ -33,7 +33,7 @@ struct fs_call {
 	fs_client *client;
 	nng_ctx ctx;
 	nng_aio *aio;
-	enum fs_call_state state;
+	_Atomic int state; /* enum fs_call_state; read by the pipe callback */
 	nng_time deadline; /* nng clock, for the receive timeout */
 	fs_call_cb cb;
 	void *arg;
@@ -73,6 +73,15 @@ fs_client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		nng_mtx_unlock(c->mtx);
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		atomic_fetch_sub(&c->pipes, 1);
+		/* A lost connection fails the calls in flight (UNAVAILABLE)
+		 * instead of letting REQ send them again on the next one: a
+		 * change then runs at most once. Calls on another backend's
+		 * connection fail too; they are few and callers retry. */
+		nng_mtx_lock(c->mtx);
+		for (fs_call *call = c->all; call != NULL; call = call->all_next)
+			if (call->state != CALL_IDLE)
+				nng_aio_cancel(call->aio);
+		nng_mtx_unlock(c->mtx);
 	}
 }
 

@@ -354,6 +354,9 @@ load_snapshot(persist *p, const char *path, store *st, uint64_t *records,
 		goto out;
 	}
 	uint64_t count = get_u64(buf + 16), n = 0;
+	/* The count is checked against the records below; a damaged one only
+	 * sizes the tables wrong, bounded by what the file could hold. */
+	store_reserve(st, (size_t) (count < len / 8 ? count : len / 8));
 	size_t off = SNAP_HEADER, end = len - 4;
 	while (off < end) {
 		if (end - off < 4) {
@@ -372,8 +375,23 @@ load_snapshot(persist *p, const char *path, store *st, uint64_t *records,
 			seterr(err, path, off, "undecodable record");
 			goto out;
 		}
-		int prv = store_put_unlinked(st, sc->component,
-		    (int) sc->status, sc->seq);
+		/* The component's bytes, as written by snap_write (field 1
+		 * first); anything else gets packed again. */
+		const uint8_t *wire = NULL;
+		uint64_t wl = 0;
+		const uint8_t *q = buf + off + 4, *qe = q + rl;
+		if (q < qe && *q++ == 0x0a) {
+			for (int sh = 0; q < qe && sh < 35; sh += 7) {
+				wl |= (uint64_t) (*q & 0x7f) << sh;
+				if (!(*q++ & 0x80)) {
+					if (wl <= (uint64_t) (qe - q))
+						wire = q;
+					break;
+				}
+			}
+		}
+		int prv = store_put_unlinked(st, sc->component, wire,
+		    wire != NULL ? (size_t) wl : 0, (int) sc->status, sc->seq);
 		flowsvc__stored_component__free_unpacked(sc, NULL);
 		if (prv != 0) {
 			seterr(err, path, off, prv == -1 ? "out of memory"

@@ -29,12 +29,11 @@ htab_init(htab *t)
 	return 0;
 }
 
-/* Doubles the table when it is full (load factor 1). On allocation failure
- * the table stays as it is, only slower. */
+/* Rehashes into n slots (a power of two). On allocation failure the table
+ * stays as it is, only slower. */
 static void
-htab_grow(htab *t)
+htab_resize(htab *t, size_t n)
 {
-	size_t n = (t->mask + 1) * 2;
 	hnode **slots = calloc(n, sizeof(*slots));
 
 	if (slots == NULL)
@@ -52,6 +51,13 @@ htab_grow(htab *t)
 	free(t->slots);
 	t->slots = slots;
 	t->mask = n - 1;
+}
+
+/* Doubles the table when it is full (load factor 1). */
+static void
+htab_grow(htab *t)
+{
+	htab_resize(t, (t->mask + 1) * 2);
 }
 
 static void
@@ -151,6 +157,19 @@ hash_bucket(int kind, int which, const char *key)
 	return mix64(hash_ci(h, key));
 }
 
+/* Grows the table to at least n slots in one rehash (before a bulk load,
+ * instead of a series of doublings). */
+static void
+htab_reserve(htab *t, size_t n)
+{
+	size_t want = t->mask + 1;
+
+	while (want < n && want < ((size_t) 1 << 40))
+		want *= 2;
+	if (want > t->mask + 1)
+		htab_resize(t, want);
+}
+
 /* ---- the store ---------------------------------------------------------- */
 
 struct bucket {
@@ -176,6 +195,7 @@ struct store {
 	comp *pending;        /* unlinked components (snapshot load) */
 	htab ids;
 	htab keys;
+	htab names; /* the oldest component of each (kind, name) */
 	htab buckets;
 	struct kindlist kinds[3]; /* indexed by Flowsvc__Kind; 0 unused */
 	uint64_t last_seq;
@@ -190,9 +210,10 @@ store_new(void)
 	if (s == NULL)
 		return NULL;
 	if (htab_init(&s->ids) != 0 || htab_init(&s->keys) != 0 ||
-	    htab_init(&s->buckets) != 0) {
+	    htab_init(&s->names) != 0 || htab_init(&s->buckets) != 0) {
 		free(s->ids.slots);
 		free(s->keys.slots);
+		free(s->names.slots);
 		free(s->buckets.slots);
 		free(s);
 		return NULL;
@@ -298,6 +319,7 @@ store_free(store *s)
 	store_release(s);
 	free(s->ids.slots);
 	free(s->keys.slots);
+	free(s->names.slots);
 	free(s->buckets.slots);
 	free(s);
 }
@@ -306,6 +328,14 @@ static int
 valid_kind(int kind)
 {
 	return kind == FLOWSVC__KIND__FLOW || kind == FLOWSVC__KIND__APP;
+}
+
+void
+store_reserve(store *s, size_t n)
+{
+	htab_reserve(&s->ids, n);
+	htab_reserve(&s->keys, n);
+	htab_reserve(&s->names, n);
 }
 
 size_t
@@ -391,6 +421,22 @@ bucket_release(store *s, struct bucket *b)
 	free(b);
 }
 
+/* Components of one (kind, name) (one per group) form a list in creation
+ * order: its head, the oldest, is in the names table, and head->nprev is
+ * the tail. No allocation per name: names are mostly unique. */
+static comp *
+name_head(const store *s, int kind, const char *name)
+{
+	uint64_t h = hash_bucket(kind, BUCKET_NAME, name);
+
+	for (hnode *e = htab_first(&s->names, h); e != NULL; e = htab_next(e)) {
+		comp *c = container_of(e, comp, name_h);
+		if (c->kind == kind && strcasecmp(c->name, name) == 0)
+			return c;
+	}
+	return NULL;
+}
+
 comp *
 store_first(const store *s, int kind, const char *group, const char *name)
 {
@@ -402,10 +448,8 @@ store_first(const store *s, int kind, const char *group, const char *name)
 		struct bucket *b = bucket_find(s, kind, BUCKET_GROUP, group);
 		return b != NULL ? b->head : NULL;
 	}
-	if (name != NULL) {
-		struct bucket *b = bucket_find(s, kind, BUCKET_NAME, name);
-		return b != NULL ? b->head : NULL;
-	}
+	if (name != NULL)
+		return name_head(s, kind, name);
 	return s->kinds[kind].head;
 }
 
@@ -504,13 +548,17 @@ lists_link(store *s, comp *c)
 		c->gb->head = c;
 	c->gb->tail = c;
 
-	c->nprev = c->nb->tail;
+	comp *head = name_head(s, c->kind, c->name);
 	c->nnext = NULL;
-	if (c->nb->tail != NULL)
-		c->nb->tail->nnext = c;
-	else
-		c->nb->head = c;
-	c->nb->tail = c;
+	if (head == NULL) {
+		c->nprev = c;
+		c->name_h.hash = hash_bucket(c->kind, BUCKET_NAME, c->name);
+		htab_add(&s->names, &c->name_h);
+	} else {
+		c->nprev = head->nprev;
+		head->nprev->nnext = c;
+		head->nprev = c;
+	}
 }
 
 static void
@@ -537,14 +585,22 @@ lists_unlink(store *s, comp *c)
 	else
 		c->gb->tail = c->gprev;
 
-	if (c->nprev != NULL)
+	comp *head = name_head(s, c->kind, c->name);
+	if (head == c) {
+		htab_del(&s->names, &c->name_h);
+		comp *next = c->nnext;
+		if (next != NULL) {
+			next->nprev = c->nprev; /* the tail */
+			next->name_h.hash = c->name_h.hash;
+			htab_add(&s->names, &next->name_h);
+		}
+	} else {
 		c->nprev->nnext = c->nnext;
-	else
-		c->nb->head = c->nnext;
-	if (c->nnext != NULL)
-		c->nnext->nprev = c->nprev;
-	else
-		c->nb->tail = c->nprev;
+		if (c->nnext != NULL)
+			c->nnext->nprev = c->nprev;
+		else
+			head->nprev = c->nprev;
+	}
 }
 
 /* ---- mutations ---------------------------------------------------------- */
@@ -561,21 +617,22 @@ pack_msg(const Flowsvc__Component *msg, uint8_t **out, uint32_t *len)
 	return 0;
 }
 
-static int store_put_(store *s, const Flowsvc__Component *msg, int status,
-    uint64_t seq, comp **out, int unlinked);
+static int store_put_(store *s, const Flowsvc__Component *msg,
+    const uint8_t *wire, size_t wire_len, int status, uint64_t seq,
+    comp **out, int unlinked);
 
 int
 store_put(store *s, const Flowsvc__Component *msg, int status, uint64_t seq,
     comp **out)
 {
-	return store_put_(s, msg, status, seq, out, 0);
+	return store_put_(s, msg, NULL, 0, status, seq, out, 0);
 }
 
 int
-store_put_unlinked(store *s, const Flowsvc__Component *msg, int status,
-    uint64_t seq)
+store_put_unlinked(store *s, const Flowsvc__Component *msg,
+    const uint8_t *wire, size_t wire_len, int status, uint64_t seq)
 {
-	return store_put_(s, msg, status, seq, NULL, 1);
+	return store_put_(s, msg, wire, wire_len, status, seq, NULL, 1);
 }
 
 int
@@ -605,8 +662,8 @@ store_link_pending(store *s)
 }
 
 static int
-store_put_(store *s, const Flowsvc__Component *msg, int status, uint64_t seq,
-    comp **out, int unlinked)
+store_put_(store *s, const Flowsvc__Component *msg, const uint8_t *wire,
+    size_t wire_len, int status, uint64_t seq, comp **out, int unlinked)
 {
 	uint8_t id[16];
 	comp_edge *edges = NULL;
@@ -618,8 +675,6 @@ store_put_(store *s, const Flowsvc__Component *msg, int status, uint64_t seq,
 	if (fs_uuid_parse(msg->id, id) != 0 || !valid_kind((int) msg->kind))
 		return -2;
 	if (unlinked) {
-		if (store_get(s, id) != NULL)
-			return -2;
 		if (msg->n_flows > 0) {
 			edges = calloc(msg->n_flows, sizeof(*edges));
 			pending_ids = malloc(16 * msg->n_flows);
@@ -640,13 +695,29 @@ store_put_(store *s, const Flowsvc__Component *msg, int status, uint64_t seq,
 	} else if ((rv = edges_resolve(s, msg, &edges)) != 0) {
 		return rv;
 	}
-	if (pack_msg(msg, &packed, &plen) != 0) {
+	if (wire != NULL) {
+		if (wire_len > UINT32_MAX ||
+		    (packed = malloc(wire_len ? wire_len : 1)) == NULL) {
+			free(edges);
+			free(pending_ids);
+			return -1;
+		}
+		memcpy(packed, wire, wire_len);
+		plen = (uint32_t) wire_len;
+	} else if (pack_msg(msg, &packed, &plen) != 0) {
 		free(edges);
 		free(pending_ids);
 		return -1;
 	}
 
 	comp *c = store_get(s, id);
+	if (c != NULL && unlinked) {
+		/* The same id twice in a snapshot. */
+		free(edges);
+		free(pending_ids);
+		free(packed);
+		return -2;
+	}
 	if (c != NULL) {
 		/* Replace: name, group and kind never change after creation,
 		 * so the indexes stay; only content and edges move. */
@@ -673,12 +744,8 @@ store_put_(store *s, const Flowsvc__Component *msg, int status, uint64_t seq,
 	    (c->name = strdup(msg->name)) == NULL ||
 	    (c->group = strdup(msg->group)) == NULL ||
 	    (c->gb = bucket_get(s, (int) msg->kind, BUCKET_GROUP, msg->group)) ==
-	        NULL ||
-	    (c->nb = bucket_get(s, (int) msg->kind, BUCKET_NAME, msg->name)) ==
 	        NULL) {
 		if (c != NULL) {
-			if (c->gb != NULL)
-				bucket_release(s, c->gb);
 			free(c->name);
 			free(c->group);
 			free(c);
@@ -725,7 +792,6 @@ store_delete(store *s, comp *c)
 	htab_del(&s->keys, &c->key_h);
 	lists_unlink(s, c);
 	bucket_release(s, c->gb);
-	bucket_release(s, c->nb);
 	comp_free(s, c);
 }
 

@@ -59,8 +59,9 @@ struct comp {
 	hnode key_h;
 	comp *prev, *next;   /* per kind, creation order */
 	comp *gprev, *gnext; /* same (kind, group) */
-	comp *nprev, *nnext; /* same (kind, name) */
-	struct bucket *gb, *nb;
+	comp *nprev, *nnext; /* same (kind, name); see name_head in store.c */
+	hnode name_h;
+	struct bucket *gb;
 	uint8_t *pending_ids; /* snapshot load: flows not yet linked */
 	comp *pending_next;
 };
@@ -69,6 +70,9 @@ struct comp {
  * store_free. */
 store *store_new(void);
 void store_free(store *s);
+
+/* Sizes the indexes for n components (before a bulk load). */
+void store_reserve(store *s, size_t n);
 
 /* Number of components of a kind (FLOW or APP). */
 size_t store_count(const store *s, int kind);
@@ -124,9 +128,11 @@ int store_collect(const store *s, store_item **out, size_t *n);
 
 /* Snapshot loading: inserts a component without resolving its flows (they
  * may name components that come later in the file); store_link_pending
- * then resolves all of them. Same returns as store_put. */
-int store_put_unlinked(store *s, const Flowsvc__Component *msg, int status,
-    uint64_t seq);
+ * then resolves all of them. wire (optional) is msg's packed form, kept as
+ * is instead of packing msg again. Same returns as store_put; an id that
+ * is already there is -2. */
+int store_put_unlinked(store *s, const Flowsvc__Component *msg,
+    const uint8_t *wire, size_t wire_len, int status, uint64_t seq);
 
 /* Resolves every pending reference. Returns 0, or -2 when one names no
  * existing flow (the store is then unusable: free it). */
