@@ -322,12 +322,80 @@ all_zero(const uint8_t *p, size_t n)
 	return 1;
 }
 
+/* One snapshot record: where it is, its seq, and where the component's
+ * own bytes sit inside it. */
+struct snap_rec {
+	uint64_t seq;
+	size_t off;
+	size_t wire_off, wire_len;
+};
+
+static int
+cmp_rec_seq(const void *a, const void *b)
+{
+	uint64_t x = ((const struct snap_rec *) a)->seq;
+	uint64_t y = ((const struct snap_rec *) b)->seq;
+	return x < y ? -1 : x > y;
+}
+
+static int
+get_varint(const uint8_t **q, const uint8_t *e, uint64_t *v)
+{
+	*v = 0;
+	for (int sh = 0; *q < e && sh < 64; sh += 7) {
+		uint8_t b = *(*q)++;
+		*v |= (uint64_t) (b & 0x7f) << sh;
+		if (!(b & 0x80))
+			return 0;
+	}
+	return -1;
+}
+
+/* Reads the framing of a StoredComponent: field 1 (bytes), 2 and 3
+ * (varints). Full decoding happens later with protobuf-c. */
+static int
+snap_rec_scan(const uint8_t *rec, size_t len, struct snap_rec *r)
+{
+	const uint8_t *q = rec, *e = rec + len;
+	uint64_t key, v;
+	int have_comp = 0, have_seq = 0;
+
+	while (q < e) {
+		if (get_varint(&q, e, &key) != 0)
+			return -1;
+		switch (key) {
+		case 0x0a:
+			if (get_varint(&q, e, &v) != 0 ||
+			    v > (uint64_t) (e - q))
+				return -1;
+			r->wire_off = (size_t) (q - rec);
+			r->wire_len = (size_t) v;
+			q += v;
+			have_comp = 1;
+			break;
+		case 0x10:
+			if (get_varint(&q, e, &v) != 0)
+				return -1;
+			break;
+		case 0x18:
+			if (get_varint(&q, e, &r->seq) != 0)
+				return -1;
+			have_seq = 1;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return have_comp && have_seq ? 0 : -1;
+}
+
 static int
 load_snapshot(persist *p, const char *path, store *st, uint64_t *records,
     persist_error *err)
 {
 	uint8_t *buf;
 	size_t len;
+	struct snap_rec *recs = NULL;
 	int64_t t0 = fs_now_us(), tlast = t0;
 
 	if (read_file(path, &buf, &len) != 0) {
@@ -357,7 +425,17 @@ load_snapshot(persist *p, const char *path, store *st, uint64_t *records,
 	/* The count is checked against the records below; a damaged one only
 	 * sizes the tables wrong, bounded by what the file could hold. */
 	store_reserve(st, (size_t) (count < len / 8 ? count : len / 8));
+	/* Pass 1: frame every record and read its seq (snap_write puts field
+	 * 1, the component, first, then status and seq), so that pass 2 can
+	 * insert in creation order: a snapshot lists components in table
+	 * order, not in the order they were created. */
 	size_t off = SNAP_HEADER, end = len - 4;
+	size_t cap = (size_t) (count < len / 8 ? count : len / 8) + 1;
+	if ((recs = malloc(cap * sizeof(*recs))) == NULL) {
+		seterr(err, path, 0, "out of memory");
+		goto out;
+	}
+	int sorted = 1;
 	while (off < end) {
 		if (end - off < 4) {
 			seterr(err, path, off, "truncated record header");
@@ -369,53 +447,59 @@ load_snapshot(persist *p, const char *path, store *st, uint64_t *records,
 			    rl);
 			goto out;
 		}
-		Flowsvc__StoredComponent *sc =
-		    flowsvc__stored_component__unpack(NULL, rl, buf + off + 4);
-		if (sc == NULL) {
+		struct snap_rec r = {0, off, 0, 0};
+		if (snap_rec_scan(buf + off + 4, rl, &r) != 0) {
 			seterr(err, path, off, "undecodable record");
 			goto out;
 		}
-		/* The component's bytes, as written by snap_write (field 1
-		 * first); anything else gets packed again. */
-		const uint8_t *wire = NULL;
-		uint64_t wl = 0;
-		const uint8_t *q = buf + off + 4, *qe = q + rl;
-		if (q < qe && *q++ == 0x0a) {
-			for (int sh = 0; q < qe && sh < 35; sh += 7) {
-				wl |= (uint64_t) (*q & 0x7f) << sh;
-				if (!(*q++ & 0x80)) {
-					if (wl <= (uint64_t) (qe - q))
-						wire = q;
-					break;
-				}
-			}
-		}
-		int prv = store_put_unlinked(st, sc->component, wire,
-		    wire != NULL ? (size_t) wl : 0, (int) sc->status, sc->seq);
-		flowsvc__stored_component__free_unpacked(sc, NULL);
-		if (prv != 0) {
-			seterr(err, path, off, prv == -1 ? "out of memory"
-			    : "record does not fit the store (duplicate id?)");
+		if (n == cap) {
+			seterr(err, path, off, "more records than the header "
+			    "says (%" PRIu64 ")", count);
 			goto out;
 		}
+		if (n > 0 && r.seq < recs[n - 1].seq)
+			sorted = 0;
+		recs[n++] = r;
 		off += 4 + rl;
-		n++;
-		if ((n & 0x3ffff) == 0) {
-			int64_t now = fs_now_us();
-			if (now - tlast > 1000000) {
-				plog(p, "info",
-				    "loading %s: %" PRIu64 " of %" PRIu64
-				    " components (%.0f/s)",
-				    path, n, count,
-				    (double) n * 1e6 / (double) (now - t0));
-				tlast = now;
-			}
-		}
 	}
 	if (n != count) {
 		seterr(err, path, off, "holds %" PRIu64 " records, header says "
 		    "%" PRIu64, n, count);
 		goto out;
+	}
+	if (!sorted)
+		qsort(recs, n, sizeof(*recs), cmp_rec_seq);
+
+	/* Pass 2: insert. */
+	for (uint64_t i = 0; i < n; i++) {
+		const struct snap_rec *r = &recs[i];
+		uint32_t rl = get_u32(buf + r->off);
+		Flowsvc__StoredComponent *sc = flowsvc__stored_component__unpack(
+		    NULL, rl, buf + r->off + 4);
+		if (sc == NULL) {
+			seterr(err, path, r->off, "undecodable record");
+			goto out;
+		}
+		int prv = store_put_unlinked(st, sc->component,
+		    buf + r->off + 4 + r->wire_off, r->wire_len,
+		    (int) sc->status, sc->seq);
+		flowsvc__stored_component__free_unpacked(sc, NULL);
+		if (prv != 0) {
+			seterr(err, path, r->off, prv == -1 ? "out of memory"
+			    : "record does not fit the store (duplicate id?)");
+			goto out;
+		}
+		if ((i & 0x3ffff) == 0x3ffff) {
+			int64_t now = fs_now_us();
+			if (now - tlast > 1000000) {
+				plog(p, "info",
+				    "loading %s: %" PRIu64 " of %" PRIu64
+				    " components (%.0f/s)",
+				    path, i + 1, count,
+				    (double) (i + 1) * 1e6 / (double) (now - t0));
+				tlast = now;
+			}
+		}
 	}
 	if (store_link_pending(st) != 0) {
 		seterr(err, path, 0, "a component uses a flow the snapshot "
@@ -425,6 +509,7 @@ load_snapshot(persist *p, const char *path, store *st, uint64_t *records,
 	*records = n;
 	rv = 0;
 out:
+	free(recs);
 	free(buf);
 	return rv;
 }

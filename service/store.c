@@ -200,6 +200,12 @@ struct store {
 	struct kindlist kinds[3]; /* indexed by Flowsvc__Kind; 0 unused */
 	uint64_t last_seq;
 	uint32_t visit_epoch;
+	/* Dense table of every component's snapshot data, kept in step with
+	 * the records, so a snapshot copies it in one go (store_collect).
+	 * Deleting moves the last slot into the hole. */
+	store_item *slots;
+	comp **owners;
+	size_t nslots, capslots;
 };
 
 store *
@@ -273,23 +279,73 @@ store_release(store *s)
 int
 store_collect(const store *s, store_item **out, size_t *n)
 {
-	size_t total = s->kinds[1].count + s->kinds[2].count, i = 0;
-	store_item *items = malloc((total ? total : 1) * sizeof(*items));
+	store_item *items = malloc((s->nslots ? s->nslots : 1) * sizeof(*items));
 
 	if (items == NULL)
 		return -1;
-	for (int k = 1; k <= 2; k++) {
-		for (comp *c = s->kinds[k].head; c != NULL; c = c->next) {
-			items[i].packed = c->packed;
-			items[i].packed_len = c->packed_len;
-			items[i].status = c->status;
-			items[i].seq = c->seq;
-			i++;
-		}
-	}
+	if (s->nslots > 0)
+		memcpy(items, s->slots, s->nslots * sizeof(*items));
 	*out = items;
-	*n = i;
+	*n = s->nslots;
 	return 0;
+}
+
+/* Room for one more slot. Returns 0 or -1 (out of memory). */
+static int
+slot_reserve(store *s)
+{
+	if (s->nslots < s->capslots)
+		return 0;
+	size_t cap = s->capslots ? s->capslots * 2 : 1024;
+	store_item *ns = realloc(s->slots, cap * sizeof(*ns));
+	if (ns == NULL)
+		return -1;
+	s->slots = ns;
+	comp **no = realloc(s->owners, cap * sizeof(*no));
+	if (no == NULL)
+		return -1;
+	s->owners = no;
+	s->capslots = cap;
+	return 0;
+}
+
+static void
+slot_sync(store *s, const comp *c)
+{
+	store_item *it = &s->slots[c->slot];
+
+	it->packed = c->packed;
+	it->packed_len = c->packed_len;
+	it->status = c->status;
+	it->seq = c->seq;
+}
+
+/* After slot_reserve. */
+static void
+slot_add(store *s, comp *c)
+{
+	c->slot = (uint32_t) s->nslots++;
+	s->owners[c->slot] = c;
+	slot_sync(s, c);
+}
+
+static void
+slot_del(store *s, comp *c)
+{
+	size_t last = --s->nslots;
+
+	if (c->slot != last) {
+		s->slots[c->slot] = s->slots[last];
+		s->owners[c->slot] = s->owners[last];
+		s->owners[c->slot]->slot = c->slot;
+	}
+}
+
+void
+store_set_status(store *s, comp *c, int status)
+{
+	c->status = (uint8_t) status;
+	s->slots[c->slot].status = c->status;
 }
 
 void
@@ -317,6 +373,8 @@ store_free(store *s)
 	}
 	s->held = 0;
 	store_release(s);
+	free(s->slots);
+	free(s->owners);
 	free(s->ids.slots);
 	free(s->keys.slots);
 	free(s->names.slots);
@@ -734,13 +792,15 @@ store_put_(store *s, const Flowsvc__Component *msg, const uint8_t *wire,
 		c->packed = packed;
 		c->packed_len = plen;
 		c->status = (uint8_t) status;
+		slot_sync(s, c);
 		edges_link(c);
 		if (out != NULL)
 			*out = c;
 		return 0;
 	}
 
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	if (slot_reserve(s) != 0 || s->nslots >= UINT32_MAX ||
+	    (c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->name = strdup(msg->name)) == NULL ||
 	    (c->group = strdup(msg->group)) == NULL ||
 	    (c->gb = bucket_get(s, (int) msg->kind, BUCKET_GROUP, msg->group)) ==
@@ -770,6 +830,7 @@ store_put_(store *s, const Flowsvc__Component *msg, const uint8_t *wire,
 	htab_add(&s->ids, &c->id_h);
 	htab_add(&s->keys, &c->key_h);
 	lists_link(s, c);
+	slot_add(s, c);
 	if (unlinked) {
 		c->pending_ids = pending_ids;
 		if (pending_ids != NULL) {
@@ -791,6 +852,7 @@ store_delete(store *s, comp *c)
 	htab_del(&s->ids, &c->id_h);
 	htab_del(&s->keys, &c->key_h);
 	lists_unlink(s, c);
+	slot_del(s, c);
 	bucket_release(s, c->gb);
 	comp_free(s, c);
 }

@@ -46,6 +46,7 @@ struct comp {
 	uint8_t kind;   /* Flowsvc__Kind: FLOW or APP */
 	uint8_t status; /* Flowsvc__Status */
 	uint32_t visit; /* traversal mark, see store_reaches */
+	uint32_t slot;  /* index in the store's slot table */
 	uint64_t seq;   /* creation order, unique, increasing */
 	char *name;     /* as created */
 	char *group;    /* as created */
@@ -121,10 +122,15 @@ typedef struct store_item {
 	uint64_t seq;
 } store_item;
 
-/* Fills a new array with every component (flows, then apps, each in
- * creation order). Caller frees *out; the packed pointers stay valid while
- * the store is held. Returns 0 or -1 (out of memory). */
+/* Fills a new array with every component, in no particular order (a
+ * loader orders them by seq). One memcpy of a dense table, so the write
+ * lock is held for milliseconds even at millions of components. Caller
+ * frees *out; the packed pointers stay valid while the store is held.
+ * Returns 0 or -1 (out of memory). */
 int store_collect(const store *s, store_item **out, size_t *n);
+
+/* Sets c's status (the one way to change it after store_put). */
+void store_set_status(store *s, comp *c, int status);
 
 /* Snapshot loading: inserts a component without resolving its flows (they
  * may name components that come later in the file); store_link_pending

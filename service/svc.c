@@ -253,7 +253,7 @@ svc_apply(store *st, const Flowsvc__LogRecord *rec)
 		if (fs_uuid_parse(rec->status->id, id) != 0 ||
 		    (c = store_get(st, id)) == NULL)
 			return -2;
-		c->status = (uint8_t) rec->status->status;
+		store_set_status(st, c, (int) rec->status->status);
 		return 0;
 	default:
 		return -2;

@@ -149,7 +149,7 @@ test_coalesce_each_read_gets_its_answer(void)
 	    NCALLS);
 
 	fs_client_close(c);
-	fs_env_fini(&env);
+	FS_CHECK(fs_env_fini(&env) == 0, "both programs exit 0 on SIGTERM");
 	free(ex);
 }
 
@@ -187,7 +187,7 @@ test_coalesce_close_completes_queued_reads(void)
 	for (int i = 0; i < started; i++)
 		FS_CHECK(ex[i].code == FS_NOT_FOUND || ex[i].code == FS_UNAVAILABLE,
 		    "call %d: %s", i, fs_code_name(ex[i].code));
-	fs_env_fini(&env);
+	FS_CHECK(fs_env_fini(&env) == 0, "both programs exit 0 on SIGTERM");
 	free(ex);
 }
 
