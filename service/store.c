@@ -290,6 +290,17 @@ store_collect(const store *s, store_item **out, size_t *n)
 	return 0;
 }
 
+int
+store_collect_into(const store *s, store_item *items, size_t cap, size_t *n)
+{
+	*n = s->nslots;
+	if (cap < s->nslots)
+		return -1;
+	if (s->nslots > 0)
+		memcpy(items, s->slots, s->nslots * sizeof(*items));
+	return 0;
+}
+
 /* Room for one more slot. Returns 0 or -1 (out of memory). */
 static int
 slot_reserve(store *s)
@@ -391,6 +402,16 @@ valid_kind(int kind)
 void
 store_reserve(store *s, size_t n)
 {
+	if (n > s->capslots) {
+		store_item *ns = realloc(s->slots, n * sizeof(*ns));
+		comp **no = ns ? realloc(s->owners, n * sizeof(*no)) : NULL;
+		if (ns != NULL)
+			s->slots = ns;
+		if (no != NULL) {
+			s->owners = no;
+			s->capslots = n;
+		}
+	}
 	htab_reserve(&s->ids, n);
 	htab_reserve(&s->keys, n);
 	htab_reserve(&s->names, n);

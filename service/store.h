@@ -129,6 +129,12 @@ typedef struct store_item {
  * Returns 0 or -1 (out of memory). */
 int store_collect(const store *s, store_item **out, size_t *n);
 
+/* The same into a caller's array of cap items, allocated (and touched)
+ * before taking the lock so the lock covers only the copy. Returns 0, or
+ * -1 when cap is too small (*n then says how many are needed). */
+int store_collect_into(const store *s, store_item *items, size_t cap,
+    size_t *n);
+
 /* Sets c's status (the one way to change it after store_put). */
 void store_set_status(store *s, comp *c, int status);
 

@@ -6,6 +6,7 @@
  * change log when one is open and then applies it with svc_apply(), the same
  * function that replays the log at start. Reads never touch the disk.
  */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include "svc.h"
 
 #include <pthread.h>
@@ -1151,7 +1152,19 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (pthread_rwlock_init(&s->lock, NULL) != 0) {
+	/* Writer preference: glibc's default lets a steady stream of reads
+	 * starve changes (and the snapshot's cut) indefinitely. */
+	pthread_rwlockattr_t la;
+	int lrv;
+	if (pthread_rwlockattr_init(&la) == 0) {
+		pthread_rwlockattr_setkind_np(
+		    &la, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		lrv = pthread_rwlock_init(&s->lock, &la);
+		pthread_rwlockattr_destroy(&la);
+	} else {
+		lrv = pthread_rwlock_init(&s->lock, NULL);
+	}
+	if (lrv != 0) {
 		store_free(s->st);
 		free(s);
 		snprintf(err, errlen, "cannot create the store lock");
