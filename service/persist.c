@@ -2,6 +2,7 @@
  * persist.c - change log, snapshots, recovery. See persist.h for the files
  * and the threads.
  */
+#define _GNU_SOURCE /* sync_file_range */
 #include "persist.h"
 
 #include <dirent.h>
@@ -27,6 +28,7 @@
 #define REC_HEADER 12u /* len, crc32c(len), crc32c(payload) */
 #define REC_MAX (64u * 1024u * 1024u) /* no record is near this */
 #define SNAP_RETRY_S 5
+#define SNAP_SYNC_BYTES (8u << 20) /* write-back step while snapshotting */
 
 struct waiter {
 	uint64_t ticket;
@@ -965,6 +967,7 @@ snap_write(persist *p, uint64_t gen, const store_item *items, size_t n,
 	if ((f = fopen(tmp, "wbx")) == NULL)
 		return -1;
 	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	size_t written = SNAP_HEADER, synced = 0;
 	memcpy(hdr, SNAP_MAGIC, 8);
 	put_u32(hdr + 8, FORMAT_VERSION);
 	put_u64(hdr + 16, n);
@@ -992,6 +995,25 @@ snap_write(persist *p, uint64_t gen, const store_item *items, size_t n,
 		crc = crc32c(crc, pre, pl);
 		crc = crc32c(crc, items[i].packed, items[i].packed_len);
 		crc = crc32c(crc, sfx, sl);
+		written += pl + items[i].packed_len + sl;
+		if (written - synced >= SNAP_SYNC_BYTES) {
+			/* Write back as we go (like redis's incremental
+			 * fsync): a snapshot left to pile up hundreds of MiB
+			 * of dirty pages makes the kernel throttle every
+			 * writer, the change log's appends included. */
+			*step = "write-back";
+			if (fflush(f) != 0)
+				goto fail;
+			if (sync_file_range(fileno(f), (off_t) synced,
+			        (off_t) (written - synced),
+			        SYNC_FILE_RANGE_WAIT_BEFORE |
+			            SYNC_FILE_RANGE_WRITE |
+			            SYNC_FILE_RANGE_WAIT_AFTER) != 0 &&
+			    errno != ENOSYS && errno != EINVAL)
+				goto fail;
+			synced = written;
+			*step = "write";
+		}
 	}
 	put_u32(tail, crc);
 	if (fwrite(tail, 1, 4, f) != 4)

@@ -335,6 +335,12 @@ log "seeding $FLOWS flows ($SEED_INFLIGHT in flight)"
 SEED=$("$FB" seed --backend "$BACKEND" --count "$FLOWS" --inflight "$SEED_INFLIGHT" \
 	--ids "$IDS" --timeout-ms 30000) || die_with_log "seeding failed" "$S/logs/flow-service.log"
 log "$SEED"
+# Seeding triggers snapshots (one per --snapshot-changes); one still being
+# written would share the cores with the first measurements. A Snapshot
+# RPC answers once a snapshot that started after it is on disk, so after
+# it the backend is quiet.
+"$FB" snapshot --backend "$BACKEND" --timeout-ms 120000 --quiet >/dev/null ||
+	log "settling snapshot failed (see logs)"
 RSS_SEEDED=$(rss_kb "$SVC_PID")
 
 # A real GET response is the static file nginx serves, so sizes match.
