@@ -57,6 +57,10 @@ struct gw_req {
 	size_t body_cap;
 	size_t body_seen; /* bytes received, buffered or not */
 	bool too_big;
+	/* A limit the request line broke (see req_begin): answered with this
+	 * status and detail once the upload is over. 0: none. */
+	int limit_status;
+	const char *limit_detail;
 	_Atomic int state;
 	struct gw_resp resp;
 	bool text_plain; /* /metrics */
@@ -231,6 +235,42 @@ needs_token(const char *url, const struct gw_match *m)
 	}
 }
 
+struct url_size {
+	size_t bytes;
+	unsigned params;
+};
+
+static enum MHD_Result
+count_query(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct url_size *u = cls;
+
+	(void)kind;
+	/* "?k=v&": the key, '=' and the value, and one separator. */
+	u->bytes += strlen(key) + 2 + (value ? strlen(value) : 0);
+	u->params++;
+	return MHD_YES;
+}
+
+/* Records in r the first URL limit the request breaks, if any. Only
+ * records: the answer waits for a later handler call (keep-alive). */
+static void
+check_url_limits(const gw_http *h, struct gw_req *r, const char *url)
+{
+	struct url_size u = {strlen(url), 0};
+
+	(void)MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
+	    count_query, &u);
+	if (u.bytes > h->cfg.max_url) {
+		r->limit_status = 414;
+		r->limit_detail = "Request URI too long.";
+	} else if (u.params > h->cfg.max_query_params) {
+		r->limit_status = 400;
+		r->limit_detail = "Too many query parameters.";
+	}
+}
+
 static enum MHD_Result
 req_begin(gw_http *h, struct MHD_Connection *conn, const char *url,
     const char *method, void **con_cls)
@@ -254,6 +294,7 @@ req_begin(gw_http *h, struct MHD_Connection *conn, const char *url,
 	if (r->m.id != NULL &&
 	    (r->id = strndup(r->m.id, r->m.id_len)) == NULL)
 		return MHD_NO;
+	check_url_limits(h, r, url);
 	r->auth = GW_AUTH_OK;
 	r->grant = NULL; /* every group */
 	if (h->cfg.auth != NULL && needs_token(url, &r->m)) {
@@ -299,9 +340,10 @@ req_take_body(struct gw_req *r, const char *data, size_t n)
 		r->body_len = r->body_cap = 0;
 		return;
 	}
-	/* An unauthenticated body is counted (for 413) but never kept. */
+	/* An unauthenticated or refused body is counted (for 413) but never
+	 * kept. */
 	if ((r->m.action != GW_ACT_CREATE && r->m.action != GW_ACT_UPDATE) ||
-	    r->auth != GW_AUTH_OK)
+	    r->auth != GW_AUTH_OK || r->limit_status != 0)
 		return;
 	if (r->body_len + n > r->body_cap) {
 		size_t cap = r->body_cap ? r->body_cap : 1024;
@@ -419,6 +461,10 @@ req_dispatch(struct gw_req *r)
 		set_error(r, 413, "Request body too large.");
 		return false;
 	}
+	if (r->limit_status != 0) {
+		set_error(r, r->limit_status, r->limit_detail);
+		return false;
+	}
 	if (r->auth != GW_AUTH_OK) {
 		set_error(r, 401, r->auth == GW_AUTH_MISSING
 			? "Authentication credentials were not provided."
@@ -480,8 +526,16 @@ req_dispatch(struct gw_req *r)
 	    ? METRICS_HEALTH_TIMEOUT_MS
 	    : h->cfg.rpc_timeout_ms;
 
+	/* Counted before the send, so concurrent handlers cannot overshoot
+	 * the limit together. */
+	if ((unsigned)atomic_fetch_add(&h->calls, 1) >= h->cfg.max_inflight) {
+		atomic_fetch_sub(&h->calls, 1);
+		atomic_fetch_sub(&h->starting, 1);
+		gw_rpc_req_fini(&rr);
+		set_error(r, 503, "Service unavailable.");
+		return false;
+	}
 	atomic_store(&r->state, RS_WAITING);
-	atomic_fetch_add(&h->calls, 1);
 	MHD_suspend_connection(r->conn);
 	rv = fs_client_call_async(h->client, r->m.rpc, rr.msg, &opts,
 	    on_rpc_done, r);
@@ -669,6 +723,7 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 	    (unsigned int)(cfg->threads > 1 ? cfg->threads : 0),
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_conns,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 	    MHD_OPTION_END);
 	if (h->daemon == NULL) {

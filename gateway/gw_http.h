@@ -11,6 +11,14 @@
  * except 413 for a declared Content-Length over the limit, where closing the
  * connection instead of reading the body is the point.
  *
+ * Limits, checked on the first handler call and answered once the upload
+ * is over (no body is kept): the URL (path plus query, after MHD's
+ * percent-decoding) over max_url is 414, more than max_query_params query
+ * parameters is 400, and a request that would put more than max_inflight
+ * calls in flight to the backend is 503 without calling it. Headers that
+ * do not fit max_header_bytes never reach the handler: MHD answers them and
+ * closes the connection.
+ *
  * With tokens (cfg.auth), the first handler call of an /api/ request takes
  * a reference to the current token table and checks its Authorization
  * header; a request without a valid token keeps no body and answers 401
@@ -32,6 +40,12 @@ struct gw_http_config {
 	const char *bind;        /* address or host name to listen on */
 	unsigned port;           /* 0: any free port (see gw_http_port) */
 	size_t max_body;         /* bytes; larger bodies answer 413 */
+	size_t max_url;          /* path + query, decoded; longer: 414 */
+	unsigned max_query_params; /* more query parameters: 400 */
+	size_t max_header_bytes; /* MHD's per-connection memory: request
+				  * line + headers; MHD itself answers
+				  * 431/414 above it and closes */
+	unsigned max_inflight;   /* backend calls in flight; more: 503 */
 	uint32_t rpc_timeout_ms; /* per backend call */
 	unsigned conn_timeout_s; /* idle keep-alive connections close */
 	unsigned max_conns;      /* concurrent connections */

@@ -36,6 +36,10 @@ struct config {
 	int n_backends;
 	const char *tokens;
 	unsigned long long max_body;
+	unsigned long long max_url;
+	unsigned long long max_query_params;
+	unsigned long long max_header_bytes;
+	unsigned long long max_inflight;
 	unsigned long long rpc_timeout_ms;
 	unsigned long long conn_timeout_s;
 	unsigned long long max_conns;
@@ -74,6 +78,17 @@ static const struct opt opts[] = {
 	    "\"TOKEN *\"; SIGHUP reloads the file"},
 	{"max-body", "BYTES", OPT_UINT, OFF(max_body), 0, 64u << 20,
 	    "1048576", "largest request body; larger ones answer 413"},
+	{"max-url", "BYTES", OPT_UINT, OFF(max_url), 1, 1u << 20, "8192",
+	    "longest URL, path and query (after percent-decoding); longer "
+	    "ones answer 414"},
+	{"max-query-params", "N", OPT_UINT, OFF(max_query_params), 0, 100000,
+	    "64", "most query parameters; more answer 400"},
+	{"max-header-bytes", "BYTES", OPT_UINT, OFF(max_header_bytes), 4096,
+	    1u << 24, "16384",
+	    "memory per connection for the request line and headers; larger "
+	    "requests get 431 (or 414) and the connection is closed"},
+	{"max-inflight", "N", OPT_UINT, OFF(max_inflight), 1, 1000000, "4096",
+	    "most backend calls in flight; requests beyond answer 503"},
 	{"rpc-timeout", "MS", OPT_UINT, OFF(rpc_timeout_ms), 1, 600000,
 	    "5000", "backend call timeout; on expiry the request answers 503"},
 	{"conn-timeout", "S", OPT_UINT, OFF(conn_timeout_s), 0, 86400, "30",
@@ -264,6 +279,10 @@ main(int argc, char **argv)
 		.bind = "127.0.0.1",
 		.port = 8080,
 		.max_body = 1048576,
+		.max_url = 8192,
+		.max_query_params = 64,
+		.max_header_bytes = 16384,
+		.max_inflight = 4096,
 		.rpc_timeout_ms = FS_RPC_DEFAULT_TIMEOUT_MS,
 		.conn_timeout_s = 30,
 		.max_conns = 1024,
@@ -346,6 +365,10 @@ main(int argc, char **argv)
 	hc.bind = cfg.bind;
 	hc.port = (unsigned)cfg.port;
 	hc.max_body = (size_t)cfg.max_body;
+	hc.max_url = (size_t)cfg.max_url;
+	hc.max_query_params = (unsigned)cfg.max_query_params;
+	hc.max_header_bytes = (size_t)cfg.max_header_bytes;
+	hc.max_inflight = (unsigned)cfg.max_inflight;
 	hc.rpc_timeout_ms = (uint32_t)cfg.rpc_timeout_ms;
 	hc.conn_timeout_s = (unsigned)cfg.conn_timeout_s;
 	hc.max_conns = (unsigned)cfg.max_conns;
@@ -362,11 +385,13 @@ main(int argc, char **argv)
 	gw_log(GW_LOG_INFO, NULL,
 	    "listening on %s port %u; backend %s%s; max-body %llu, "
 	    "rpc-timeout %llums, conn-timeout %llus, max-conns %llu, "
-	    "threads %llu, access-log %s",
+	    "threads %llu, access-log %s; max-url %llu, max-query-params "
+	    "%llu, max-header-bytes %llu, max-inflight %llu",
 	    cfg.bind, gw_http_port(http), cfg.backends[0],
 	    cfg.n_backends > 1 ? " (and more)" : "", cfg.max_body,
 	    cfg.rpc_timeout_ms, cfg.conn_timeout_s, cfg.max_conns,
-	    cfg.threads, cfg.access_log ? "on" : "off");
+	    cfg.threads, cfg.access_log ? "on" : "off", cfg.max_url,
+	    cfg.max_query_params, cfg.max_header_bytes, cfg.max_inflight);
 	for (int i = 1; i < cfg.n_backends; i++)
 		gw_log(GW_LOG_INFO, NULL, "also backend %s", cfg.backends[i]);
 	if (auth == NULL)
