@@ -2,7 +2,9 @@
  * flowctl - every flow-service RPC method from a shell.
  *
  * Results go to stdout as JSON in the shape the REST API returns, so that
- * scripts can use either surface. Errors go to stderr as one line
+ * scripts can use either surface; when stdout is a terminal (or with
+ * --table) they are shown as a human-readable table instead, and --json
+ * forces compact JSON. Errors go to stderr as one line
  * ("flowctl: NOT_FOUND: Not found.") plus one line per field violation;
  * with --json the REST-shaped error body is also printed on stdout.
  *
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <nng/nng.h>
@@ -39,6 +42,7 @@ enum opt_id {
 	OPT_BACKEND,
 	OPT_TIMEOUT,
 	OPT_JSON,
+	OPT_TABLE,
 	OPT_HELP,
 	OPT_APP,
 	OPT_NAME,
@@ -54,7 +58,7 @@ enum opt_id {
 #define OPTBIT(o) (1u << (o))
 #define GLOBAL_OPTS                                                          \
 	(OPTBIT(OPT_BACKEND) | OPTBIT(OPT_TIMEOUT) | OPTBIT(OPT_JSON) |      \
-	    OPTBIT(OPT_HELP))
+	    OPTBIT(OPT_TABLE) | OPTBIT(OPT_HELP))
 
 typedef struct opt_def {
 	const char *name;
@@ -69,7 +73,10 @@ static const opt_def opt_defs[OPT_COUNT] = {
     [OPT_TIMEOUT] = {"timeout", "MS",
         "give up after MS milliseconds (default 5000)"},
     [OPT_JSON] = {"json", NULL,
-        "compact output; errors also as a JSON body on stdout"},
+        "compact JSON output; errors also as a JSON body on stdout"},
+    [OPT_TABLE] = {"table", NULL,
+        "human-readable tables (the default when stdout is a terminal; "
+        "else indented JSON)"},
     [OPT_HELP] = {"help", NULL, "show help and exit"},
     [OPT_APP] = {"app", NULL, "act on apps instead of flows"},
     [OPT_NAME] = {"name", "X", "only components named X (any case)"},
@@ -108,6 +115,7 @@ struct ctx {
 	char request_id[FS_UUID_STRLEN + 1];
 	const char *backend;
 	int json_out;
+	int table_out;
 };
 
 static int cmd_get(ctx *);
@@ -193,10 +201,11 @@ usage(FILE *f)
 	size_t i;
 
 	fprintf(f,
-	    "Usage: flowctl [--backend URL] [--timeout MS] [--json] COMMAND "
-	    "[ARGS]\n\n"
-	    "Calls flow-service over its RPC and prints the result as JSON, "
-	    "in the shape\nthe REST API returns.\n\nCommands:\n");
+	    "Usage: flowctl [--backend URL] [--timeout MS] [--json|--table] "
+	    "COMMAND [ARGS]\n\n"
+	    "Calls flow-service over its RPC and prints the result: a table "
+	    "when stdout is\na terminal, else JSON in the shape the REST API "
+	    "returns.\n\nCommands:\n");
 	for (i = 0; i < NCMDS; i++) {
 		char left[40];
 		snprintf(left, sizeof(left), "%s%s%s", cmds[i].name,
@@ -386,6 +395,119 @@ status_name(Flowsvc__Status s)
 	}
 }
 
+/* ---- tables ------------------------------------------------------------ */
+
+/* A JSON value as table text: strings bare, lists joined with ",", "-"
+ * for an empty list. Caller frees. */
+static char *
+cell_text(const json_t *v)
+{
+	char *s = NULL;
+
+	if (json_is_string(v)) {
+		s = strdup(json_string_value(v));
+	} else if (json_is_array(v)) {
+		size_t i, len = 1;
+		const json_t *it;
+		json_array_foreach(v, i, it) {
+			len += (json_is_string(it) ? json_string_length(it) : 0) + 1;
+		}
+		if ((s = malloc(len + 1)) != NULL) {
+			s[0] = '\0';
+			json_array_foreach(v, i, it) {
+				if (i > 0)
+					strcat(s, ",");
+				if (json_is_string(it))
+					strcat(s, json_string_value(it));
+			}
+			if (json_array_size(v) == 0)
+				strcpy(s, "-");
+		}
+	} else if (v != NULL) {
+		s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	} else {
+		s = strdup("");
+	}
+	return s;
+}
+
+/* An object as "key  value" lines, keys padded to one width. */
+static int
+table_object(const json_t *o)
+{
+	const char *key;
+	const json_t *v;
+	int w = 0;
+
+	json_object_foreach((json_t *) o, key, v) {
+		if ((int) strlen(key) > w)
+			w = (int) strlen(key);
+	}
+	json_object_foreach((json_t *) o, key, v) {
+		char *t = cell_text(v);
+		if (t == NULL)
+			return -1;
+		if (printf("%-*s  %s\n", w, key, t) < 0) {
+			free(t);
+			return -1;
+		}
+		free(t);
+	}
+	return 0;
+}
+
+/* A list of components as one row each, under a header. */
+static int
+table_list(const json_t *a)
+{
+	static const char *const cols[] = {"id", "name", "group", "version",
+	    "input_fields", "output_fields", "flows", "updated_at"};
+	static const char *const heads[] = {"ID", "NAME", "GROUP", "VERSION",
+	    "INPUT", "OUTPUT", "FLOWS", "UPDATED"};
+	enum { NC = sizeof(cols) / sizeof(cols[0]) };
+	size_t n = json_array_size(a), i, c;
+	char **cells = calloc(n * NC + 1, sizeof(char *));
+	int w[NC], rv = 0;
+
+	if (cells == NULL)
+		return -1;
+	for (c = 0; c < NC; c++)
+		w[c] = (int) strlen(heads[c]);
+	for (i = 0; i < n && rv == 0; i++) {
+		const json_t *row = json_array_get(a, i);
+		for (c = 0; c < NC && rv == 0; c++) {
+			const json_t *v = json_object_get(row, cols[c]);
+			char *t;
+			/* A row shows how many flows are used; get shows them. */
+			if (strcmp(cols[c], "flows") == 0 && json_is_array(v)) {
+				char buf[32];
+				snprintf(buf, sizeof(buf), "%zu", json_array_size(v));
+				t = strdup(buf);
+			} else {
+				t = cell_text(v);
+			}
+			if ((cells[i * NC + c] = t) == NULL)
+				rv = -1;
+			else if ((int) strlen(t) > w[c])
+				w[c] = (int) strlen(t);
+		}
+	}
+	for (i = 0; i <= n && rv == 0; i++) {
+		for (c = 0; c < NC && rv == 0; c++) {
+			const char *t = i == 0 ? heads[c] : cells[(i - 1) * NC + c];
+			if (printf(c + 1 < NC ? "%-*s  " : "%-*s\n",
+			        c + 1 < NC ? w[c] : 0, t) < 0)
+				rv = -1;
+		}
+	}
+	if (rv == 0 && n == 0 && printf("(none)\n") < 0)
+		rv = -1;
+	for (i = 0; i < n * NC; i++)
+		free(cells[i]);
+	free(cells);
+	return rv;
+}
+
 /* Prints v on stdout and drops the reference. NULL means building it
  * failed (memory, or a string from the backend that is not UTF-8). */
 static int
@@ -400,9 +522,14 @@ emit(const ctx *x, json_t *v)
 		                "reply as JSON\n");
 		return EXIT_RPC;
 	}
-	rv = json_dumpf(v, stdout, flags);
+	if (x->table_out) {
+		rv = json_is_array(v) ? table_list(v) : table_object(v);
+	} else {
+		rv = json_dumpf(v, stdout, flags);
+	}
 	json_decref(v);
-	if (rv != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+	if (rv != 0 || (!x->table_out && fputc('\n', stdout) == EOF) ||
+	    fflush(stdout) != 0) {
 		fprintf(stderr, "flowctl: cannot write output: %s\n",
 		    strerror(errno));
 		return EXIT_RPC;
@@ -944,6 +1071,13 @@ main(int argc, char **argv)
 		return rv < 0 ? 0 : rv;
 	}
 	x.json_out = x.set[OPT_JSON];
+	if (x.set[OPT_JSON] && x.set[OPT_TABLE]) {
+		return usage_error(&x, "--json and --table exclude each other%s%s",
+		    "", "");
+	}
+	/* People get tables, programs get JSON. */
+	x.table_out = x.set[OPT_TABLE] ||
+	    (!x.set[OPT_JSON] && isatty(STDOUT_FILENO));
 	if (x.cmd->run == cmd_help) {
 		return cmd_help(&x);
 	}
