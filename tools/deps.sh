@@ -4,6 +4,8 @@
 FLOWSVC_PACKAGES="build-essential cmake pkg-config protobuf-c-compiler \
 libprotobuf-c-dev libnng-dev libmicrohttpd-dev libjansson-dev uuid-dev \
 libcunit1-dev curl"
+# tools/fuzz.sh (and so test.sh): clang and its libFuzzer runtime.
+FLOWSVC_FUZZ_PACKAGES="clang libclang-rt-14-dev"
 
 flowsvc_install_deps() {
 	local missing=() p
