@@ -27,6 +27,8 @@ struct config {
 	long snapshot_changes;
 	long snapshot_interval;
 	long access_log;
+	const char *log_format;
+	const char *log_level;
 };
 
 enum opt_type { OPT_STR, OPT_INT, OPT_ENUM };
@@ -62,8 +64,66 @@ static const struct opt {
     {"access-log", OPT_INT, offsetof(struct config, access_log), "0", 0, 1,
         NULL,
         "1: log a line per request (method, code, duration, request id)"},
+    {"log-format", OPT_ENUM, offsetof(struct config, log_format), "text", 0,
+        0, "text|json",
+        "log lines as text, or as one JSON object per line"},
+    {"log-level", OPT_ENUM, offsetof(struct config, log_level), "info", 0,
+        0, "debug|info|warn|error",
+        "least severe level logged (the access log is at info)"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+/* Logging: one line per event on stderr, written with one write so lines
+ * from different threads never interleave. Set once before any thread
+ * starts. */
+static int log_json;
+static int log_min = 1; /* 0 debug, 1 info, 2 warn, 3 error */
+
+static int
+level_rank(const char *level)
+{
+	if (strcmp(level, "debug") == 0)
+		return 0;
+	if (strcmp(level, "warn") == 0 || strcmp(level, "warning") == 0)
+		return 2;
+	if (strcmp(level, "error") == 0)
+		return 3;
+	return 1;
+}
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/* Appends s to buf (size n, used *len) as JSON string content. */
+static void
+json_escape(char *buf, size_t n, size_t *len, const char *s)
+{
+	for (; *s != '\0' && *len + 7 < n; s++) {
+		unsigned char c = (unsigned char) *s;
+		if (c == '"' || c == '\\') {
+			buf[(*len)++] = '\\';
+			buf[(*len)++] = (char) c;
+		} else if (c < 0x20 || c == 0x7f) {
+			*len += (size_t) snprintf(buf + *len, n - *len, "\\u%04x", c);
+		} else {
+			buf[(*len)++] = (char) c;
+		}
+	}
+	buf[*len] = '\0';
+}
+
+/* Appends ,"key":"value" to a JSON line. */
+static void
+json_field(char *buf, size_t n, size_t *len, const char *key, const char *v)
+{
+	if (*len + strlen(key) + 8 >= n)
+		return;
+	*len += (size_t) snprintf(buf + *len, n - *len, ",\"%s\":\"", key);
+	json_escape(buf, n, len, v);
+	if (*len + 2 < n) {
+		buf[(*len)++] = '"';
+		buf[*len] = '\0';
+	}
+}
 
 static void logf_(const char *level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -72,14 +132,64 @@ static void
 logf_(const char *level, const char *fmt, ...)
 {
 	char ts[FS_TIME_STRLEN + 1];
+	char msg[2048], line[4096];
+	size_t len;
+	int rank = level_rank(level);
 	va_list ap;
 
+	if (rank < log_min)
+		return;
 	fs_time_format(fs_now_us(), ts);
-	fprintf(stderr, "%s flow-service[%d] %s: ", ts, (int) getpid(), level);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		snprintf(msg, sizeof(msg), "(unformattable message)");
 	va_end(ap);
-	fputc('\n', stderr);
+	if (!log_json) {
+		/* Keep it one line whatever the message holds. */
+		for (char *p = msg; *p != '\0'; p++)
+			if (*p == '\n' || *p == '\r')
+				*p = ' ';
+		len = (size_t) snprintf(line, sizeof(line),
+		    "%s flow-service[%d] %s: %s\n", ts, (int) getpid(),
+		    level_names[rank], msg);
+		if (len >= sizeof(line)) {
+			len = sizeof(line) - 1;
+			line[len - 1] = '\n';
+		}
+	} else {
+		char method[64], code[64];
+		double ms;
+		int off = -1;
+
+		len = (size_t) snprintf(line, sizeof(line),
+		    "{\"time\":\"%s\",\"level\":\"%s\",\"pid\":%d", ts,
+		    level_names[rank], (int) getpid());
+		/* The access log line (svc.c) becomes fields. */
+		if (sscanf(msg, "rpc %63s %63s %lfms rid=%n", method, code, &ms,
+		        &off) == 3 &&
+		    off > 0) {
+			char num[32];
+			json_field(line, sizeof(line), &len, "event", "rpc");
+			json_field(line, sizeof(line), &len, "method", method);
+			json_field(line, sizeof(line), &len, "code", code);
+			snprintf(num, sizeof(num), "%.3f", ms);
+			if (len + 32 < sizeof(line))
+				len += (size_t) snprintf(line + len,
+				    sizeof(line) - len, ",\"duration_ms\":%s", num);
+			json_field(line, sizeof(line), &len, "request_id",
+			    msg + off);
+		} else {
+			json_field(line, sizeof(line), &len, "msg", msg);
+		}
+		if (len + 3 > sizeof(line))
+			len = sizeof(line) - 3;
+		line[len++] = '}';
+		line[len++] = '\n';
+		line[len] = '\0';
+	}
+	/* stderr is unbuffered: one fwrite is one write(2). */
+	if (fwrite(line, 1, len, stderr) != len)
+		return; /* nowhere left to report it */
 }
 
 static void
@@ -196,6 +306,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	log_json = strcmp(cfg.log_format, "json") == 0;
+	log_min = level_rank(cfg.log_level);
 
 	/* Block the stop signals in every thread (nng's inherit this mask)
 	 * and take them synchronously in main with sigwait. */
