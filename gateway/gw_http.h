@@ -49,6 +49,7 @@ struct gw_http_config {
 	uint32_t rpc_timeout_ms; /* per backend call */
 	unsigned conn_timeout_s; /* idle keep-alive connections close */
 	unsigned max_conns;      /* concurrent connections */
+	unsigned max_conns_per_ip; /* from one client address; 0: no limit */
 	unsigned threads;        /* MHD thread pool size */
 	bool access_log;         /* one INFO line per request */
 	gw_auth *auth;           /* tokens; NULL: the API is open. Borrowed:

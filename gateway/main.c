@@ -43,6 +43,7 @@ struct config {
 	unsigned long long rpc_timeout_ms;
 	unsigned long long conn_timeout_s;
 	unsigned long long max_conns;
+	unsigned long long max_conns_per_ip;
 	unsigned long long threads;
 	unsigned long long coalesce;
 	bool access_log;
@@ -95,6 +96,10 @@ static const struct opt opts[] = {
 	    "close idle client connections after S seconds (0: never)"},
 	{"max-conns", "N", OPT_UINT, OFF(max_conns), 1, 1000000, "1024",
 	    "most concurrent client connections"},
+	{"max-conns-per-ip", "N", OPT_UINT, OFF(max_conns_per_ip), 0, 1000000,
+	    "0", "most concurrent connections from one client address, so "
+	    "that one host cannot take them all (0: no limit; leave it off "
+	    "behind a proxy, where every client has the proxy's address)"},
 	{"threads", "N", OPT_UINT, OFF(threads), 1, 256, "2",
 	    "HTTP event-loop threads"},
 	{"coalesce", "N", OPT_UINT, OFF(coalesce), 0, 1024, "1",
@@ -372,6 +377,7 @@ main(int argc, char **argv)
 	hc.rpc_timeout_ms = (uint32_t)cfg.rpc_timeout_ms;
 	hc.conn_timeout_s = (unsigned)cfg.conn_timeout_s;
 	hc.max_conns = (unsigned)cfg.max_conns;
+	hc.max_conns_per_ip = (unsigned)cfg.max_conns_per_ip;
 	hc.threads = (unsigned)cfg.threads;
 	hc.access_log = cfg.access_log;
 	hc.auth = auth;
@@ -386,12 +392,14 @@ main(int argc, char **argv)
 	    "listening on %s port %u; backend %s%s; max-body %llu, "
 	    "rpc-timeout %llums, conn-timeout %llus, max-conns %llu, "
 	    "threads %llu, access-log %s; max-url %llu, max-query-params "
-	    "%llu, max-header-bytes %llu, max-inflight %llu",
+	    "%llu, max-header-bytes %llu, max-inflight %llu, "
+	    "max-conns-per-ip %llu",
 	    cfg.bind, gw_http_port(http), cfg.backends[0],
 	    cfg.n_backends > 1 ? " (and more)" : "", cfg.max_body,
 	    cfg.rpc_timeout_ms, cfg.conn_timeout_s, cfg.max_conns,
 	    cfg.threads, cfg.access_log ? "on" : "off", cfg.max_url,
-	    cfg.max_query_params, cfg.max_header_bytes, cfg.max_inflight);
+	    cfg.max_query_params, cfg.max_header_bytes, cfg.max_inflight,
+	    cfg.max_conns_per_ip);
 	for (int i = 1; i < cfg.n_backends; i++)
 		gw_log(GW_LOG_INFO, NULL, "also backend %s", cfg.backends[i]);
 	if (auth == NULL)

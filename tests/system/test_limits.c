@@ -473,6 +473,47 @@ test_header_bytes(void)
 	stop_gateway();
 }
 
+/* ---- connections per client address -------------------------------------- */
+
+static void
+test_conns_per_ip(void)
+{
+	const char *const extra[] = {"--max-conns-per-ip", "10", NULL};
+	int fds[10], n = 0, st = 0;
+	int64_t deadline;
+	fs_http_resp r;
+
+	if (!FS_CHECK(start_gateway(extra) == 0, "gateway did not start"))
+		return;
+	for (; n < 10; n++)
+		if ((fds[n] = raw_connect(env.gw_port)) < 0)
+			break;
+	FS_CHECK(n == 10, "opened %d connections", n);
+	/* The eleventh from the same address is closed unanswered. MHD may
+	 * count the ten a moment after their connect(): poll. */
+	deadline = fs_test_now_ms() + 5000;
+	for (;;) {
+		fs_http_once(env.gw_port, "GET", "/healthz", NULL, NULL, 0, &r);
+		st = r.status;
+		fs_http_resp_free(&r);
+		if (st == 0 || fs_test_now_ms() >= deadline)
+			break;
+		fs_test_poll_pause(20);
+	}
+	FS_CHECK(st == 0, "an eleventh connection was answered (%d)", st);
+	/* One closed: served again. */
+	if (n > 0)
+		close(fds[--n]);
+	deadline = fs_test_now_ms() + 5000;
+	while ((st = http_status("/healthz")) != 200 &&
+	    fs_test_now_ms() < deadline)
+		fs_test_poll_pause(20);
+	FS_CHECK(st == 200, "not served after a connection closed (%d)", st);
+	while (n > 0)
+		close(fds[--n]);
+	stop_gateway();
+}
+
 /* ---- in-flight backend calls ---------------------------------------------- */
 
 static void
@@ -659,6 +700,8 @@ static CU_TestInfo tests[] = {
     {"default limits: 8192-byte URL, 64 parameters", test_defaults},
     {"--max-header-bytes: oversized headers answered and closed",
         test_header_bytes},
+    {"--max-conns-per-ip: the connection over it is closed",
+        test_conns_per_ip},
     {"--max-inflight: 503 at once, recovery after", test_inflight},
     {"500 idle and byte-a-second clients do not delay others",
         test_slow_clients},
