@@ -123,7 +123,7 @@ usage(FILE *f)
 
 		snprintf(left, sizeof(left), "--%s%s%s", opts[i].name,
 		    opts[i].arg ? " " : "", opts[i].arg ? opts[i].arg : "");
-		fprintf(f, "  %-22s %s", left, opts[i].help);
+		fprintf(f, "  %-25s %s", left, opts[i].help);
 		if (opts[i].def)
 			fprintf(f, " (default: %s)", opts[i].def);
 		fputc('\n', f);
