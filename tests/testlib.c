@@ -1017,6 +1017,32 @@ fs_http_once(int port, const char *method, const char *path,
 	return rv;
 }
 
+int
+fs_http_status(int port, const char *path)
+{
+	fs_http_resp r;
+	int status;
+
+	memset(&r, 0, sizeof(r));
+	fs_http_once(port, "GET", path, NULL, NULL, 0, &r);
+	status = r.status;
+	fs_http_resp_free(&r);
+	return status;
+}
+
+int
+fs_http_wait_status(int port, const char *path, int status, int timeout_ms)
+{
+	int64_t until = fs_test_now_ms() + timeout_ms;
+
+	while (fs_test_now_ms() < until) {
+		if (fs_http_status(port, path) == status)
+			return 0;
+		fs_test_poll_pause(50);
+	}
+	return -1;
+}
+
 const char *
 fs_http_header_get(const fs_http_resp *r, const char *name)
 {

@@ -142,6 +142,14 @@ int fs_http_once(int port, const char *method, const char *path,
     const char *const *headers, const char *body, size_t body_len,
     fs_http_resp *resp);
 
+/* The status of GET path on a fresh connection (0 when none came back). */
+int fs_http_status(int port, const char *path);
+
+/* Polls GET path until it answers `status`, for at most timeout_ms.
+ * Returns 0, or -1 on timeout. */
+int fs_http_wait_status(int port, const char *path, int status,
+    int timeout_ms);
+
 /* The first header of that name (case-insensitive), or NULL. Borrowed. */
 const char *fs_http_header_get(const fs_http_resp *r, const char *name);
 

@@ -63,13 +63,7 @@ write_tokens(const char *text)
 static int
 http_status(const char *path)
 {
-	fs_http_resp r;
-	int status;
-
-	fs_http_once(env.gw_port, "GET", path, NULL, NULL, 0, &r);
-	status = r.status;
-	fs_http_resp_free(&r);
-	return status;
+	return fs_http_status(env.gw_port, path);
 }
 
 /* Like fs_env_start_gateway, with --tokens. */

@@ -25,26 +25,6 @@ flip_byte(const char *path, long at)
 	return fclose(f);
 }
 
-/* Polls the gateway's /readyz until the backend is back (bounded). */
-static int
-wait_ready(const fs_test_env *env)
-{
-	int64_t until = fs_test_now_ms() + FS_TEST_START_TIMEOUT_MS;
-
-	while (fs_test_now_ms() < until) {
-		fs_http_resp r;
-		memset(&r, 0, sizeof(r));
-		int ok = fs_http_once(env->gw_port, "GET", "/readyz", NULL, NULL,
-		             0, &r) == 0 &&
-		    r.status == 200;
-		fs_http_resp_free(&r);
-		if (ok)
-			return 0;
-		fs_test_poll_pause(50);
-	}
-	return -1;
-}
-
 static void
 test_flow_check_counts_and_damage(void)
 {
@@ -61,7 +41,9 @@ test_flow_check_counts_and_damage(void)
 	/* SIGTERM writes a snapshot; then one more change goes to the log. */
 	FS_CHECK(fs_env_stop_backend(&env, SIGTERM) == 0, "clean stop");
 	FS_CHECK(fs_env_start_backend(&env) == 0, "restart");
-	FS_CHECK(wait_ready(&env) == 0, "gateway ready again");
+	FS_CHECK(fs_http_wait_status(env.gw_port, "/readyz", 200,
+	             FS_TEST_START_TIMEOUT_MS) == 0,
+	    "gateway ready again");
 	FS_REST_CREATE(&env, "flows", "{\"name\": \"d\"}", id);
 	FS_CHECK(fs_env_stop_backend(&env, SIGKILL) != -1, "kill -9");
 

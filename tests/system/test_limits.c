@@ -50,13 +50,7 @@ suite_fini(void)
 static int
 http_status(const char *path)
 {
-	fs_http_resp r;
-	int status;
-
-	fs_http_once(env.gw_port, "GET", path, NULL, NULL, 0, &r);
-	status = r.status;
-	fs_http_resp_free(&r);
-	return status;
+	return fs_http_status(env.gw_port, path);
 }
 
 /* Starts flow-gateway with the extra flags (NULL-terminated) and waits until
