@@ -388,11 +388,18 @@ collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
 }
 
 static void
-render_metrics(struct gw_req *r)
+render_metrics(struct gw_req *r, const Flowsvc__Reply *reply)
 {
 	gw_buf b = GW_BUF_INIT;
+	Flowsvc__StatsReply *st = NULL;
 
+	if (reply != NULL && reply->code == FLOWSVC__CODE__OK)
+		st = (Flowsvc__StatsReply *)fs_reply_payload(
+		    reply, &flowsvc__stats_reply__descriptor);
 	gw_metrics_render(r->h->metrics, &b);
+	gw_metrics_render_backend(&b, st);
+	if (st != NULL)
+		flowsvc__stats_reply__free_unpacked(st, NULL);
 	gw_resp_fini(&r->resp);
 	r->resp.status = 200;
 	r->resp.body = gw_buf_take(&b, &r->resp.len);
@@ -431,7 +438,7 @@ on_rpc_done(void *arg, int code, Flowsvc__Reply *reply)
 
 	gw_metrics_rpc(h->metrics, code, reply != NULL);
 	if (r->m.action == GW_ACT_METRICS) {
-		render_metrics(r);
+		render_metrics(r, reply);
 	} else {
 		gw_resp_fini(&r->resp);
 		gw_api_render(&r->resp, &r->m, code, reply);

@@ -206,3 +206,57 @@ gw_metrics_render(gw_metrics *m, gw_buf *b)
 	    "flowsvc_backend_up %d\n",
 	    LOAD(m->backend_up));
 }
+
+void
+gw_metrics_render_backend(gw_buf *b, const Flowsvc__StatsReply *st)
+{
+	if (st == NULL)
+		return;
+	gw_buf_puts(b, "# HELP backend_components Components in the backend's "
+		       "store, by kind.\n"
+		       "# TYPE backend_components gauge\n");
+	putf(b, "backend_components{kind=\"flow\"} %" PRIu64 "\n", st->flows);
+	putf(b, "backend_components{kind=\"app\"} %" PRIu64 "\n", st->apps);
+	putf(b, "# TYPE backend_uptime_seconds gauge\n"
+		"backend_uptime_seconds %" PRIu64 "\n", st->uptime_s);
+	if (st->has_log_bytes) {
+		putf(b, "# HELP backend_log_bytes Size of the current change "
+			"log file.\n# TYPE backend_log_bytes gauge\n"
+			"backend_log_bytes %" PRIu64 "\n", st->log_bytes);
+		putf(b, "# TYPE backend_log_generation gauge\n"
+			"backend_log_generation %" PRIu64 "\n",
+		    st->log_generation);
+		putf(b, "# TYPE backend_changes_since_snapshot gauge\n"
+			"backend_changes_since_snapshot %" PRIu64 "\n",
+		    st->changes_since_snapshot);
+		putf(b, "# TYPE backend_last_snapshot_timestamp_seconds gauge\n"
+			"backend_last_snapshot_timestamp_seconds %.6f\n",
+		    (double)st->last_snapshot_unix_us / 1e6);
+		putf(b, "# TYPE backend_last_snapshot_duration_seconds gauge\n"
+			"backend_last_snapshot_duration_seconds %.6f\n",
+		    (double)st->last_snapshot_duration_us / 1e6);
+		putf(b, "# TYPE backend_fsyncs_total counter\n"
+			"backend_fsyncs_total %" PRIu64 "\n", st->fsyncs);
+		putf(b, "# TYPE backend_fsync_seconds_total counter\n"
+			"backend_fsync_seconds_total %.6f\n",
+		    (double)st->fsync_total_us / 1e6);
+		putf(b, "# TYPE backend_fsync_max_seconds gauge\n"
+			"backend_fsync_max_seconds %.6f\n",
+		    (double)st->fsync_max_us / 1e6);
+		putf(b, "# TYPE backend_disk_error gauge\n"
+			"backend_disk_error %d\n", st->disk_error ? 1 : 0);
+	}
+	gw_buf_puts(b, "# HELP backend_requests_total RPC requests the backend "
+		       "served, by method and code.\n"
+		       "# TYPE backend_requests_total counter\n");
+	for (size_t i = 0; i < st->n_requests; i++) {
+		const Flowsvc__MethodCount *mc = st->requests[i];
+		const ProtobufCEnumValue *mv = protobuf_c_enum_descriptor_get_value(
+		    &flowsvc__method__descriptor, mc->method);
+		putf(b,
+		    "backend_requests_total{method=\"%s\",code=\"%s\"} %" PRIu64
+		    "\n",
+		    mv ? mv->name : "UNKNOWN", fs_code_name((int)mc->code),
+		    mc->count);
+	}
+}

@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "flows.pb-c.h"
 #include "gw_json.h"
 #include "gw_routes.h"
 
@@ -48,5 +49,9 @@ int64_t gw_metrics_in_flight(const gw_metrics *m);
 
 /* Appends the text exposition format (version 0.0.4) to b. */
 void gw_metrics_render(gw_metrics *m, gw_buf *b);
+
+/* Appends the backend's Stats as backend_* series (st borrowed; NULL:
+ * nothing, the backend did not answer). */
+void gw_metrics_render_backend(gw_buf *b, const Flowsvc__StatsReply *st);
 
 #endif

@@ -201,7 +201,9 @@ gw_route_match(const char *method, const char *path, struct gw_match *m)
 		if (get) {
 			m->action = r == GW_ROUTE_READYZ ? GW_ACT_READYZ
 							 : GW_ACT_METRICS;
-			m->rpc = FLOWSVC__METHOD__HEALTH;
+			/* /metrics also publishes the backend's own numbers. */
+			m->rpc = r == GW_ROUTE_READYZ ? FLOWSVC__METHOD__HEALTH
+						      : FLOWSVC__METHOD__STATS;
 		}
 		break;
 	default:

@@ -1082,6 +1082,18 @@ test_ops_endpoints(void)
 	}
 	FS_CHECK(counter_seen,
 	    "/metrics has no positive *request*_total sample: %.1000s", r.body);
+	/* The backend's own numbers, from its Stats RPC. */
+	{
+		const char *fl = strstr(r.body, "\nbackend_components{kind=\"flow\"} ");
+		FS_CHECK(fl != NULL && strtod(strchr(fl + 1, ' ') + 1, NULL) > 0,
+		    "/metrics has no positive backend_components for flows: "
+		    "%.2000s", r.body);
+		FS_CHECK(strstr(r.body, "\nbackend_requests_total{method=\"CREATE\","
+		             "code=\"OK\"} ") != NULL,
+		    "/metrics has no backend_requests_total for CREATE/OK");
+		FS_CHECK(strstr(r.body, "\nbackend_log_bytes ") != NULL,
+		    "/metrics has no backend_log_bytes");
+	}
 	fs_http_resp_free(&r);
 }
 

@@ -165,7 +165,7 @@ test_gw_routes_operations_endpoints(void)
 	check_both("GET", "/readyz", GW_ROUTE_READYZ, GW_ACT_READYZ,
 	    FLOWSVC__METHOD__HEALTH, FLOWSVC__KIND__KIND_ANY, NULL);
 	check_both("GET", "/metrics", GW_ROUTE_METRICS, GW_ACT_METRICS,
-	    FLOWSVC__METHOD__HEALTH, FLOWSVC__KIND__KIND_ANY, NULL);
+	    FLOWSVC__METHOD__STATS, FLOWSVC__KIND__KIND_ANY, NULL);
 }
 
 static void
