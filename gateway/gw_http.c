@@ -65,6 +65,7 @@ struct gw_req {
 	struct gw_resp resp;
 	bool text_plain; /* /metrics */
 	int status_sent;  /* 0 until a response is queued */
+	size_t bytes_sent; /* its body's length, for the access log */
 	/* Access control (only with tokens, only for /api/): the table the
 	 * request started with, held until it completes, and the outcome of
 	 * its Authorization header. grant borrows from tokens. */
@@ -180,6 +181,7 @@ respond(struct gw_req *r)
 		    0, NULL, MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL)
 		return MHD_NO; /* r->resp.body stays ours, freed at the end */
+	r->bytes_sent = r->resp.body != NULL ? r->resp.len : 0;
 	r->resp.body = NULL; /* MHD frees it with the response */
 
 	if ((status != 204 &&
@@ -608,10 +610,9 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	status = r->status_sent ? r->status_sent : 499;
 	gw_metrics_end(h->metrics, r->m.route, r->method, status, dur);
 	if (h->cfg.access_log)
-		gw_log(GW_LOG_INFO, r->rid, "%s %s %d %.3fms%s", r->method,
-		    r->url, status, (double)dur / 1000.0,
-		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
-							     : " (aborted)");
+		gw_log_access(r->rid, r->method, r->url, status, r->bytes_sent,
+		    (double)dur / 1000.0,
+		    toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	gw_tokens_release(r->tokens);
 	gw_resp_fini(&r->resp);
 	free(r->body);

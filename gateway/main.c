@@ -48,6 +48,7 @@ struct config {
 	unsigned long long coalesce;
 	bool access_log;
 	const char *log_level;
+	const char *log_format;
 	bool help;
 };
 
@@ -107,6 +108,8 @@ static const struct opt opts[] = {
 	    "go out together as one batch call (0: never batch)"},
 	{"access-log", NULL, OPT_FLAG, OFF(access_log), 0, 0, "off",
 	    "log one line per request"},
+	{"log-format", "FORMAT", OPT_STR, OFF(log_format), 0, 0, "text",
+	    "text or json (one object per line)"},
 	{"log-level", "LEVEL", OPT_STR, OFF(log_level), 0, 0, "info",
 	    "debug, info, warn or error"},
 	{"help", NULL, OPT_FLAG, OFF(help), 0, 0, NULL, "show this help"},
@@ -294,6 +297,7 @@ main(int argc, char **argv)
 		.threads = 2,
 		.coalesce = 1,
 		.log_level = "info",
+		.log_format = "text",
 	};
 	struct gw_http_config hc;
 	enum gw_log_level level;
@@ -317,6 +321,11 @@ main(int argc, char **argv)
 		    "error",
 		    cfg.log_level);
 	gw_log_set_level(level);
+	if (strcmp(cfg.log_format, "text") != 0 &&
+	    strcmp(cfg.log_format, "json") != 0)
+		return die(2, "--log-format: \"%s\" is not text or json",
+		    cfg.log_format);
+	gw_log_set_json(strcmp(cfg.log_format, "json") == 0);
 	if (cfg.tokens != NULL) {
 		gw_tokens *t = load_tokens(cfg.tokens, err, sizeof(err));
 

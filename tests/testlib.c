@@ -1247,7 +1247,7 @@ fs_env_start_gateway(fs_test_env *env, int wait_ready)
 {
 	char log_path[PATH_MAX + 32];
 	char port[16], timeout[16];
-	char *argv[16];
+	char *argv[24];
 	int argc = 0;
 	int64_t deadline;
 
@@ -1265,6 +1265,9 @@ fs_env_start_gateway(fs_test_env *env, int wait_ready)
 		argv[argc++] = (char *) "--rpc-timeout";
 		argv[argc++] = timeout;
 	}
+	for (int i = 0; env->gw_extra != NULL && env->gw_extra[i] != NULL &&
+	     i < 8; i++)
+		argv[argc++] = (char *) env->gw_extra[i];
 	argv[argc] = NULL;
 	if (fs_test_proc_start(&env->gateway, "flow-gateway", FLOW_GATEWAY_BIN,
 	        argv, log_path) != 0) {

@@ -179,6 +179,8 @@ typedef struct fs_test_env {
 	int gw_port;
 	int rpc_timeout_ms;     /* the gateway's --rpc-timeout; 0: default */
 	const char *fsync_mode; /* NULL: the backend's default */
+	/* More flow-gateway flags (NULL-terminated, at most 8), or NULL. */
+	const char *const *gw_extra;
 	fs_test_proc backend;
 	fs_test_proc gateway;
 	fs_client *client;  /* RPC client to the backend (trusted caller) */

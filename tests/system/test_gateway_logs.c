@@ -1,0 +1,104 @@
+/* flow-gateway --log-format json --access-log: every stderr line is one JSON
+ * object, and each request has a line with its method, path, status,
+ * bytes, duration and request id. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+#include <jansson.h>
+
+#include "testlib.h"
+
+static void
+test_gateway_json_access_log(void)
+{
+	static const char *const extra[] = {
+	    "--access-log", "--log-format", "json", NULL};
+	const char *hdr[] = {"X-Request-Id: log-\"q\"-1", NULL};
+	fs_test_env env;
+	fs_http_resp r;
+	char path[PATH_MAX + 32];
+
+	if (!FS_CHECK(fs_env_init(&env, "gwlogs") == 0, "init"))
+		return;
+	env.gw_extra = extra;
+	if (!FS_CHECK(fs_env_start_backend(&env) == 0 &&
+	            fs_env_start_gateway(&env, 1) == 0,
+	        "start")) {
+		fs_env_fini(&env);
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	fs_http_once(env.gw_port, "GET", "/api/flows/", hdr, NULL, 0, &r);
+	FS_CHECK(r.status == 200, "list: %d", r.status);
+	size_t list_bytes = r.body_len;
+	fs_http_resp_free(&r);
+	FS_CHECK(fs_http_status(env.gw_port, "/nope") == 404, "404");
+	FS_CHECK(fs_env_stop_backend(&env, SIGTERM) == 0, "stop backend");
+	FS_CHECK(fs_test_proc_stop(&env.gateway, SIGTERM, 10000) == 0,
+	    "gateway exits 0");
+
+	snprintf(path, sizeof(path), "%s/flow-gateway.log", env.dir);
+	FILE *f = fopen(path, "r");
+	FS_CHECK(f != NULL, "open %s", path);
+	char line[4096];
+	int lines = 0, bad = 0, list_seen = 0, nope_seen = 0;
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+		json_error_t je;
+		json_t *o = json_loads(line, 0, &je);
+		lines++;
+		if (o == NULL || !json_is_object(o) ||
+		    fs_json_str(o, "time") == NULL ||
+		    fs_json_str(o, "level") == NULL) {
+			if (bad++ < 3)
+				FS_CHECK(0, "not a JSON log line: %s", line);
+			json_decref(o);
+			continue;
+		}
+		const char *ev = fs_json_str(o, "event");
+		const char *p = fs_json_str(o, "path");
+		if (ev != NULL && strcmp(ev, "request") == 0 && p != NULL) {
+			if (strcmp(p, "/api/flows/") == 0) {
+				list_seen = 1;
+				FS_CHECK(fs_json_int(o, "status") == 200 &&
+				        fs_json_int(o, "bytes") ==
+				            (json_int_t) list_bytes &&
+				        json_is_real(json_object_get(o,
+				            "duration_ms")) &&
+				        strcmp(fs_json_str(o, "method"), "GET") ==
+				            0,
+				    "list line: %s", line);
+				const char *rid = fs_json_str(o, "request_id");
+				FS_CHECK(rid != NULL &&
+				        strcmp(rid, "log-\"q\"-1") == 0,
+				    "request id kept and escaped: %s", line);
+			} else if (strcmp(p, "/nope") == 0) {
+				nope_seen = fs_json_int(o, "status") == 404;
+			}
+		}
+		json_decref(o);
+	}
+	if (f != NULL)
+		fclose(f);
+	FS_CHECK(lines >= 4 && bad == 0, "%d lines, %d not JSON", lines, bad);
+	FS_CHECK(list_seen && nope_seen, "access lines: list %d, 404 %d",
+	    list_seen, nope_seen);
+	FS_CHECK(fs_env_fini(&env) == 0, "clean exits");
+}
+
+int
+main(void)
+{
+	static CU_TestInfo tests[] = {
+	    {"--log-format json with --access-log",
+	        test_gateway_json_access_log},
+	    CU_TEST_INFO_NULL,
+	};
+	static CU_SuiteInfo suites[] = {
+	    {"gateway logs", NULL, NULL, NULL, NULL, tests},
+	    CU_SUITE_INFO_NULL,
+	};
+	return fs_test_main(suites);
+}
