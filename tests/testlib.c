@@ -1230,18 +1230,6 @@ fs_env_start_backend(fs_test_env *env)
 	return -1;
 }
 
-static int
-http_get_status(int port, const char *path)
-{
-	fs_http_resp r;
-	int status;
-
-	fs_http_once(port, "GET", path, NULL, NULL, 0, &r);
-	status = r.status;
-	fs_http_resp_free(&r);
-	return status;
-}
-
 int
 fs_env_start_gateway(fs_test_env *env, int wait_ready)
 {
@@ -1284,9 +1272,9 @@ fs_env_start_gateway(fs_test_env *env, int wait_ready)
 			fs_test_dump_log("flow-gateway log", log_path, 40);
 			return -1;
 		}
-		if (http_get_status(env->gw_port, "/healthz") == 200 &&
+		if (fs_http_status(env->gw_port, "/healthz") == 200 &&
 		    (!wait_ready ||
-		        http_get_status(env->gw_port, "/readyz") == 200)) {
+		        fs_http_status(env->gw_port, "/readyz") == 200)) {
 			return 0;
 		}
 		fs_test_poll_pause(20);
