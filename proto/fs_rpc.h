@@ -40,8 +40,10 @@ int fs_client_open(fs_client **out, const char *url);
  * over the connected ones). Returns 0 or an nng error. */
 int fs_client_add_backend(fs_client *c, const char *url);
 
-/* Cancels calls in flight (their callbacks run with UNAVAILABLE), waits for
- * the callbacks to finish, and frees the client. */
+/* Stops the client: calls not yet sent (queued for coalescing) complete
+ * with UNAVAILABLE; calls in flight complete first, by their reply or at
+ * their deadline (a lost connection fails them at once). Then frees the
+ * client. No call may be started concurrently with this. */
 void fs_client_close(fs_client *c);
 
 /* Per-call options; a NULL options pointer means all defaults. */

@@ -78,7 +78,8 @@ fs_client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		 * change then runs at most once. Calls on another backend's
 		 * connection fail too; they are few and callers retry. */
 		nng_mtx_lock(c->mtx);
-		for (fs_call *call = c->all; call != NULL; call = call->all_next)
+		for (fs_call *call = c->all; !c->closing && call != NULL;
+		     call = call->all_next)
 			if (call->state != CALL_IDLE)
 				nng_aio_cancel(call->aio);
 		nng_mtx_unlock(c->mtx);
@@ -150,17 +151,23 @@ fs_client_close(fs_client *c)
 {
 	if (c == NULL)
 		return;
-	/* Closing the socket aborts every operation; each call's callback
-	 * then completes with UNAVAILABLE and returns the call. Callbacks
-	 * must not open contexts meanwhile (nng_close waits for them): the
-	 * closing flag makes queued calls complete without a call. */
+	/* Wind everything down before the socket closes: nng 1.5's
+	 * nng_close can wait forever when requests are still outstanding at
+	 * the peer (cancelled or not). The closing flag makes queued calls
+	 * complete (UNAVAILABLE) without being sent and stops new ones; the
+	 * calls in flight finish on their own, by reply or by their
+	 * deadline. */
 	nng_mtx_lock(c->mtx);
 	c->closing = true;
+	while (c->busy > 0 || c->batch_inflight > 0)
+		nng_cv_until(c->cv, nng_clock() + 10);
+	/* No operation is in flight now: close the contexts ourselves, so
+	 * that nng_close has none left to reap. */
+	for (fs_call *call = c->all; call != NULL; call = call->all_next)
+		nng_ctx_close(call->ctx);
 	nng_mtx_unlock(c->mtx);
 	nng_close(c->sock);
 	nng_mtx_lock(c->mtx);
-	while (c->busy > 0 || c->batch_inflight > 0)
-		nng_cv_wait(c->cv);
 	fs_call *all = c->all;
 	c->all = NULL;
 	nng_mtx_unlock(c->mtx);

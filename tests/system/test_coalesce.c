@@ -179,8 +179,12 @@ test_coalesce_close_completes_queued_reads(void)
 		started += fs_client_call_async(c, FLOWSVC__METHOD__GET, &g.base,
 		               NULL, on_get, &ex[i]) == 0;
 	}
-	/* Closing at once: every started call still gets exactly one
-	 * callback, answered or UNAVAILABLE. */
+	/* Close while most calls still wait in the queue (once the first
+	 * answer shows the connection is up): every started call still gets
+	 * exactly one callback, answered or UNAVAILABLE. */
+	int64_t until = fs_test_now_ms() + 10000;
+	while (atomic_load(&done) == 0 && fs_test_now_ms() < until)
+		fs_test_poll_pause(1);
 	fs_client_close(c);
 	FS_CHECK(atomic_load(&done) == started, "%d callbacks for %d calls",
 	    atomic_load(&done), started);
