@@ -483,6 +483,23 @@ test_conns_per_ip(void)
 		if ((fds[n] = raw_connect(env.gw_port)) < 0)
 			break;
 	FS_CHECK(n == 10, "opened %d connections", n);
+	/* Make sure the gateway has accepted all ten before the eleventh
+	 * arrives (with two HTTP threads, accepts can come out of order): a
+	 * request answered on each proves it, and keep-alive keeps them. */
+	for (int i = 0; i < n; i++) {
+		static const char req[] =
+		    "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+		char buf[512];
+		struct timeval tv = {5, 0};
+		setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		ssize_t got = raw_send(fds[i], req, sizeof(req) - 1) == 0
+		    ? recv(fds[i], buf, sizeof(buf) - 1, 0)
+		    : -1;
+		if (got > 0)
+			buf[got] = '\0';
+		FS_CHECK(got > 12 && strncmp(buf, "HTTP/1.1 200", 12) == 0,
+		    "connection %d not served before the limit", i);
+	}
 	/* The eleventh from the same address is closed unanswered. MHD may
 	 * count the ten a moment after their connect(): poll. */
 	deadline = fs_test_now_ms() + 5000;
