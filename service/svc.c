@@ -347,21 +347,31 @@ canon_ids(const Flowsvc__StringList *l, char *buf, char **ids)
 
 /* ---- handlers ----------------------------------------------------------- */
 
-#define UNPACK(type, fn, req)                                               \
-	((req)->has_payload ? fn(NULL, (req)->payload.len,                  \
-	                          (req)->payload.data)                      \
-	                    : fn(NULL, 0, NULL))
+/* The method's request message from the envelope (no payload: all
+ * defaults), or NULL after answering INVALID_ARGUMENT "Undecodable X.".
+ * The caller frees it with the type's free_unpacked. */
+static void *
+decode(const Flowsvc__Request *req, const ProtobufCMessageDescriptor *d,
+    svc_reply *r)
+{
+	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL,
+	    req->has_payload ? req->payload.len : 0,
+	    req->has_payload ? req->payload.data : NULL);
+
+	if (m == NULL)
+		reply_err(r, FS_INVALID_ARGUMENT, "Undecodable %s.",
+		    d->short_name);
+	return m;
+}
 
 static void
 h_get(svc *s, const Flowsvc__Request *req, svc_reply *r)
 {
-	Flowsvc__GetRequest *m = UNPACK(Flowsvc__GetRequest,
-	    flowsvc__get_request__unpack, req);
+	Flowsvc__GetRequest *m =
+	    decode(req, &flowsvc__get_request__descriptor, r);
 
-	if (m == NULL) {
-		reply_err(r, FS_INVALID_ARGUMENT, "Undecodable GetRequest.");
+	if (m == NULL)
 		return;
-	}
 	pthread_rwlock_rdlock(&s->lock);
 	comp *c = lookup(s, req, m->id, m->has_kind ? (int) m->kind : 0);
 	if (c == NULL)
@@ -375,15 +385,13 @@ h_get(svc *s, const Flowsvc__Request *req, svc_reply *r)
 static void
 h_list(svc *s, const Flowsvc__Request *req, svc_reply *r)
 {
-	Flowsvc__ListRequest *m = UNPACK(Flowsvc__ListRequest,
-	    flowsvc__list_request__unpack, req);
+	Flowsvc__ListRequest *m =
+	    decode(req, &flowsvc__list_request__descriptor, r);
 	size_t cap = 4096, len = 0;
 	uint8_t *buf;
 
-	if (m == NULL) {
-		reply_err(r, FS_INVALID_ARGUMENT, "Undecodable ListRequest.");
+	if (m == NULL)
 		return;
-	}
 	int kind = m->has_kind ? (int) m->kind : 0;
 	if (kind != FLOWSVC__KIND__FLOW && kind != FLOWSVC__KIND__APP) {
 		viol_add(&r->v, "kind", "Must be FLOW or APP.");
@@ -454,14 +462,12 @@ h_list(svc *s, const Flowsvc__Request *req, svc_reply *r)
 static void
 h_create(svc *s, const Flowsvc__Request *req, svc_reply *r)
 {
-	Flowsvc__CreateRequest *m = UNPACK(Flowsvc__CreateRequest,
-	    flowsvc__create_request__unpack, req);
+	Flowsvc__CreateRequest *m =
+	    decode(req, &flowsvc__create_request__descriptor, r);
 	viol *v = &r->v;
 
-	if (m == NULL) {
-		reply_err(r, FS_INVALID_ARGUMENT, "Undecodable CreateRequest.");
+	if (m == NULL)
 		return;
-	}
 	int kind = (int) m->kind;
 	if (kind != FLOWSVC__KIND__FLOW && kind != FLOWSVC__KIND__APP) {
 		viol_add(v, "kind", "Must be FLOW or APP.");
@@ -599,17 +605,15 @@ readonly_same(const Flowsvc__ReadOnlyField *f, const Flowsvc__Component *c)
 static void
 h_update(svc *s, const Flowsvc__Request *req, svc_reply *r)
 {
-	Flowsvc__UpdateRequest *m = UNPACK(Flowsvc__UpdateRequest,
-	    flowsvc__update_request__unpack, req);
+	Flowsvc__UpdateRequest *m =
+	    decode(req, &flowsvc__update_request__descriptor, r);
 	Flowsvc__Component *old = NULL;
 	char *idbuf = NULL;
 	char **flows = NULL;
 	viol *v = &r->v;
 
-	if (m == NULL) {
-		reply_err(r, FS_INVALID_ARGUMENT, "Undecodable UpdateRequest.");
+	if (m == NULL)
 		return;
-	}
 	rules_fields(v, "input_fields", m->input_fields);
 	rules_fields(v, "output_fields", m->output_fields);
 
@@ -746,13 +750,11 @@ reply_in_use(svc_reply *r, const Flowsvc__Request *req, const comp *c)
 static void
 h_delete(svc *s, const Flowsvc__Request *req, svc_reply *r)
 {
-	Flowsvc__IdRequest *m = UNPACK(Flowsvc__IdRequest,
-	    flowsvc__id_request__unpack, req);
+	Flowsvc__IdRequest *m =
+	    decode(req, &flowsvc__id_request__descriptor, r);
 
-	if (m == NULL) {
-		reply_err(r, FS_INVALID_ARGUMENT, "Undecodable IdRequest.");
+	if (m == NULL)
 		return;
-	}
 	pthread_rwlock_wrlock(&s->lock);
 	comp *c = lookup(s, req, m->id, m->has_kind ? (int) m->kind : 0);
 	if (c == NULL) {
@@ -780,15 +782,13 @@ h_delete(svc *s, const Flowsvc__Request *req, svc_reply *r)
 static void
 h_status(svc *s, const Flowsvc__Request *req, svc_reply *r)
 {
-	Flowsvc__IdRequest *m = UNPACK(Flowsvc__IdRequest,
-	    flowsvc__id_request__unpack, req);
+	Flowsvc__IdRequest *m =
+	    decode(req, &flowsvc__id_request__descriptor, r);
 	Flowsvc__StatusReply sr = FLOWSVC__STATUS_REPLY__INIT;
 	int write = req->method != FLOWSVC__METHOD__GET_STATUS;
 
-	if (m == NULL) {
-		reply_err(r, FS_INVALID_ARGUMENT, "Undecodable IdRequest.");
+	if (m == NULL)
 		return;
-	}
 	if (write)
 		pthread_rwlock_wrlock(&s->lock);
 	else
@@ -911,17 +911,15 @@ h_stats(svc *s, svc_reply *r)
 static void
 h_batch(svc *s, const Flowsvc__Request *req, svc_reply *r)
 {
-	Flowsvc__BatchRequest *b = UNPACK(Flowsvc__BatchRequest,
-	    flowsvc__batch_request__unpack, req);
+	Flowsvc__BatchRequest *b =
+	    decode(req, &flowsvc__batch_request__descriptor, r);
 	Flowsvc__BatchReply br = FLOWSVC__BATCH_REPLY__INIT;
 	svc_reply *rs = NULL;
 	Flowsvc__Reply *reps = NULL, **ptrs = NULL;
 	int64_t now = fs_now_ms();
 
-	if (b == NULL) {
-		reply_err(r, FS_INVALID_ARGUMENT, "Undecodable BatchRequest.");
+	if (b == NULL)
 		return;
-	}
 	size_t n = b->n_requests;
 	if ((rs = calloc(n ? n : 1, sizeof(*rs))) == NULL ||
 	    (reps = calloc(n ? n : 1, sizeof(*reps))) == NULL ||
