@@ -61,55 +61,18 @@ write_tokens(const char *text)
 }
 
 static int
-http_status(const char *path)
-{
-	return fs_http_status(env.gw_port, path);
-}
-
-/* Like fs_env_start_gateway, with --tokens. */
-static int
-start_gateway(void)
-{
-	char log_path[PATH_MAX + 32], port[16];
-	char *argv[] = {(char *)FLOW_GATEWAY_BIN, (char *)"--bind",
-	    (char *)"127.0.0.1", (char *)"--port", port, (char *)"--backend",
-	    env.backend_url, (char *)"--tokens", tokens_path, NULL};
-	int64_t deadline = fs_test_now_ms() + FS_TEST_START_TIMEOUT_MS;
-
-	snprintf(log_path, sizeof(log_path), "%s/flow-gateway.log", env.dir);
-	snprintf(port, sizeof(port), "%d", env.gw_port);
-	if (fs_test_proc_start(&env.gateway, "flow-gateway", FLOW_GATEWAY_BIN,
-		argv, log_path) != 0) {
-		fprintf(stderr, "cannot start %s: %s\n", FLOW_GATEWAY_BIN,
-		    strerror(errno));
-		return -1;
-	}
-	while (fs_test_now_ms() < deadline) {
-		if (!fs_test_proc_alive(&env.gateway)) {
-			fprintf(stderr, "flow-gateway exited during start\n");
-			fs_test_dump_log("flow-gateway log", log_path, 40);
-			return -1;
-		}
-		/* The operations endpoints answer without a token. */
-		if (http_status("/healthz") == 200 &&
-		    http_status("/readyz") == 200)
-			return 0;
-		fs_test_poll_pause(20);
-	}
-	fprintf(stderr, "flow-gateway not ready within %d ms\n",
-	    FS_TEST_START_TIMEOUT_MS);
-	fs_test_dump_log("flow-gateway log", log_path, 40);
-	return -1;
-}
-
-static int
 suite_init(void)
 {
+	static const char *extra[] = {"--tokens", tokens_path, NULL};
+
 	if (fs_env_init(&env, "access") != 0)
 		return -1;
 	snprintf(tokens_path, sizeof(tokens_path), "%s/tokens", env.dir);
+	/* The operations endpoints answer without a token, so the usual
+	 * readiness wait works. */
+	env.gw_extra = extra;
 	if (write_tokens(TOKENS_FILE) != 0 || fs_env_start_backend(&env) != 0 ||
-	    start_gateway() != 0)
+	    fs_env_start_gateway(&env, 1) != 0)
 		return -1;
 	if (fs_http_connect(&env.http, env.gw_port, 0) != 0) {
 		fprintf(stderr, "connect to gateway: %s\n", strerror(errno));

@@ -53,48 +53,13 @@ http_status(const char *path)
 	return fs_http_status(env.gw_port, path);
 }
 
-/* Starts flow-gateway with the extra flags (NULL-terminated) and waits until
- * it answers /healthz. Returns 0 or -1. */
+/* Starts flow-gateway with the extra flags (NULL-terminated, at most 8)
+ * and waits until it answers /healthz. Returns 0 or -1. */
 static int
 start_gateway(const char *const *extra)
 {
-	char log_path[PATH_MAX + 32], port[16];
-	char *argv[32];
-	int argc = 0;
-	int64_t deadline = fs_test_now_ms() + FS_TEST_START_TIMEOUT_MS;
-
-	snprintf(log_path, sizeof(log_path), "%s/flow-gateway.log", env.dir);
-	snprintf(port, sizeof(port), "%d", env.gw_port);
-	argv[argc++] = (char *)FLOW_GATEWAY_BIN;
-	argv[argc++] = (char *)"--bind";
-	argv[argc++] = (char *)"127.0.0.1";
-	argv[argc++] = (char *)"--port";
-	argv[argc++] = port;
-	argv[argc++] = (char *)"--backend";
-	argv[argc++] = env.backend_url;
-	for (; extra != NULL && *extra != NULL && argc < 31; extra++)
-		argv[argc++] = (char *)*extra;
-	argv[argc] = NULL;
-	if (fs_test_proc_start(&env.gateway, "flow-gateway", FLOW_GATEWAY_BIN,
-		argv, log_path) != 0) {
-		fprintf(stderr, "cannot start %s: %s\n", FLOW_GATEWAY_BIN,
-		    strerror(errno));
-		return -1;
-	}
-	while (fs_test_now_ms() < deadline) {
-		if (!fs_test_proc_alive(&env.gateway)) {
-			fprintf(stderr, "flow-gateway exited during start\n");
-			fs_test_dump_log("flow-gateway log", log_path, 40);
-			return -1;
-		}
-		if (http_status("/healthz") == 200)
-			return 0;
-		fs_test_poll_pause(20);
-	}
-	fprintf(stderr, "flow-gateway not ready within %d ms\n",
-	    FS_TEST_START_TIMEOUT_MS);
-	fs_test_dump_log("flow-gateway log", log_path, 40);
-	return -1;
+	env.gw_extra = extra;
+	return fs_env_start_gateway(&env, 0);
 }
 
 /* Stops the test's gateway and checks that it exits cleanly (0): no crash,
@@ -479,27 +444,35 @@ test_conns_per_ip(void)
 
 	if (!FS_CHECK(start_gateway(extra) == 0, "gateway did not start"))
 		return;
-	for (; n < 10; n++)
-		if ((fds[n] = raw_connect(env.gw_port)) < 0)
-			break;
-	FS_CHECK(n == 10, "opened %d connections", n);
-	/* Make sure the gateway has accepted all ten before the eleventh
-	 * arrives (with two HTTP threads, accepts can come out of order): a
-	 * request answered on each proves it, and keep-alive keeps them. */
-	for (int i = 0; i < n; i++) {
+	/* Make sure the gateway has accepted each of the ten before the
+	 * eleventh arrives: a request answered on each proves it, and
+	 * keep-alive keeps them. A connection refused here is retried: the
+	 * start-up probes' connections, closed a moment ago, can still count
+	 * against the limit until MHD has cleaned them up (and with two HTTP
+	 * threads accepts can come out of order). */
+	deadline = fs_test_now_ms() + 5000;
+	while (n < 10 && fs_test_now_ms() < deadline) {
 		static const char req[] =
 		    "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
-		char buf[512];
 		struct timeval tv = {5, 0};
-		setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		ssize_t got = raw_send(fds[i], req, sizeof(req) - 1) == 0
-		    ? recv(fds[i], buf, sizeof(buf) - 1, 0)
+		char buf[512];
+		ssize_t got;
+
+		if ((fds[n] = raw_connect(env.gw_port)) < 0)
+			break;
+		(void)setsockopt(fds[n], SOL_SOCKET, SO_RCVTIMEO, &tv,
+		    sizeof(tv));
+		got = raw_send(fds[n], req, sizeof(req) - 1) == 0
+		    ? recv(fds[n], buf, sizeof(buf) - 1, 0)
 		    : -1;
-		if (got > 0)
-			buf[got] = '\0';
-		FS_CHECK(got > 12 && strncmp(buf, "HTTP/1.1 200", 12) == 0,
-		    "connection %d not served before the limit", i);
+		if (got > 12 && strncmp(buf, "HTTP/1.1 200", 12) == 0) {
+			n++;
+		} else {
+			close(fds[n]);
+			fs_test_poll_pause(20);
+		}
 	}
+	FS_CHECK(n == 10, "ten connections served, got %d", n);
 	/* The eleventh from the same address is closed unanswered. MHD may
 	 * count the ten a moment after their connect(): poll. */
 	deadline = fs_test_now_ms() + 5000;
