@@ -34,6 +34,7 @@
 #include "gw_auth.h"
 #include "gw_json.h"
 #include "gw_log.h"
+#include "gw_openapi.h"
 #include "gw_routes.h"
 
 #define RID_MAX 128
@@ -218,9 +219,26 @@ set_error(struct gw_req *r, int status, const char *detail)
 	atomic_store(&r->state, RS_READY);
 }
 
+/* A 200 the gateway answers by itself, with a copy of body (MHD frees the
+ * response body it is given). */
+static void
+set_local(struct gw_req *r, const char *body, size_t len)
+{
+	gw_resp_fini(&r->resp);
+	if ((r->resp.body = malloc(len)) == NULL) {
+		gw_api_error(&r->resp, 500, "Internal error.");
+	} else {
+		memcpy(r->resp.body, body, len);
+		r->resp.len = len;
+		r->resp.status = 200;
+	}
+	atomic_store(&r->state, RS_READY);
+}
+
 /* Whether a request needs a token when the gateway has tokens: everything
  * under /api/ (unknown paths included, so that they answer 401 rather than
- * tell what exists), never the operations endpoints. */
+ * tell what exists), never the operations endpoints nor the API's
+ * description, which is as public as the repository it comes from. */
 static bool
 needs_token(const char *url, const struct gw_match *m)
 {
@@ -228,6 +246,7 @@ needs_token(const char *url, const struct gw_match *m)
 	case GW_ROUTE_HEALTHZ:
 	case GW_ROUTE_READYZ:
 	case GW_ROUTE_METRICS:
+	case GW_ROUTE_OPENAPI:
 		return false;
 	case GW_ROUTE_UNKNOWN:
 		return strncmp(url, "/api", 4) == 0 &&
@@ -493,12 +512,11 @@ req_dispatch(struct gw_req *r)
 		return false;
 	}
 	if (r->m.action == GW_ACT_HEALTHZ) {
-		gw_buf b = GW_BUF_INIT;
-
-		gw_buf_puts(&b, "{\"status\":\"ok\"}");
-		r->resp.status = 200;
-		r->resp.body = gw_buf_take(&b, &r->resp.len);
-		atomic_store(&r->state, RS_READY);
+		set_local(r, "{\"status\":\"ok\"}", 15);
+		return false;
+	}
+	if (r->m.action == GW_ACT_OPENAPI) {
+		set_local(r, gw_openapi_json, gw_openapi_json_len);
 		return false;
 	}
 

@@ -15,27 +15,39 @@ struct seg {
 static int split_path(const char *path, struct seg *segs);
 static int seg_is(const struct seg *s, const char *lit);
 
-static const char *const route_names[GW_ROUTE_COUNT] = {
-	[GW_ROUTE_UNKNOWN] = "unknown",
-	[GW_ROUTE_FLOWS] = "flows",
-	[GW_ROUTE_FLOWS_ITEM] = "flows_item",
-	[GW_ROUTE_APPS] = "apps",
-	[GW_ROUTE_APPS_ITEM] = "apps_item",
-	[GW_ROUTE_STATUS] = "status",
-	[GW_ROUTE_DEPLOY] = "deploy",
-	[GW_ROUTE_STOP] = "stop",
-	[GW_ROUTE_START] = "start",
-	[GW_ROUTE_HEALTHZ] = "healthz",
-	[GW_ROUTE_READYZ] = "readyz",
-	[GW_ROUTE_METRICS] = "metrics",
+/* The REST surface in one place: gw_route_match answers 405 with these
+ * Allow lists, the metrics use the names, and test_openapi holds
+ * gateway/openapi.json to exactly these paths and methods. */
+static const struct gw_route_info routes[GW_ROUTE_COUNT] = {
+	[GW_ROUTE_UNKNOWN] = {"unknown", NULL, NULL},
+	[GW_ROUTE_FLOWS] = {"flows", "/api/flows/", "GET, POST"},
+	[GW_ROUTE_FLOWS_ITEM] = {"flows_item", "/api/flows/{id}/",
+	    "GET, PUT, DELETE"},
+	[GW_ROUTE_APPS] = {"apps", "/api/apps/", "GET, POST"},
+	[GW_ROUTE_APPS_ITEM] = {"apps_item", "/api/apps/{id}/",
+	    "GET, PUT, DELETE"},
+	[GW_ROUTE_STATUS] = {"status", "/api/apps/{id}/status/", "GET"},
+	[GW_ROUTE_DEPLOY] = {"deploy", "/api/apps/{id}/deploy/", "POST"},
+	[GW_ROUTE_STOP] = {"stop", "/api/apps/{id}/stop/", "POST"},
+	[GW_ROUTE_START] = {"start", "/api/apps/{id}/start/", "POST"},
+	[GW_ROUTE_HEALTHZ] = {"healthz", "/healthz", "GET"},
+	[GW_ROUTE_READYZ] = {"readyz", "/readyz", "GET"},
+	[GW_ROUTE_METRICS] = {"metrics", "/metrics", "GET"},
+	[GW_ROUTE_OPENAPI] = {"openapi", "/api/openapi.json", "GET"},
 };
+
+const struct gw_route_info *
+gw_route_info(enum gw_route r)
+{
+	if ((unsigned)r >= GW_ROUTE_COUNT)
+		r = GW_ROUTE_UNKNOWN;
+	return &routes[r];
+}
 
 const char *
 gw_route_name(enum gw_route r)
 {
-	if ((unsigned)r >= GW_ROUTE_COUNT)
-		return "unknown";
-	return route_names[r];
+	return gw_route_info(r)->name;
 }
 
 /* Splits "/a/b/c" or "/a/b/c/" into segments. Returns their number, or -1
@@ -92,6 +104,8 @@ path_route(const char *path, struct gw_match *m)
 	}
 	if (n < 2 || !seg_is(&s[0], "api"))
 		return GW_ROUTE_UNKNOWN;
+	if (n == 2 && seg_is(&s[1], "openapi.json"))
+		return GW_ROUTE_OPENAPI;
 	if (seg_is(&s[1], "apps"))
 		apps = 1;
 	else if (seg_is(&s[1], "flows"))
@@ -135,13 +149,13 @@ gw_route_match(const char *method, const char *path, struct gw_match *m)
 	m->kind = FLOWSVC__KIND__KIND_ANY;
 	r = path_route(path, m);
 	m->route = r;
+	m->allow = routes[r].allow;
 
 	switch (r) {
 	case GW_ROUTE_FLOWS:
 	case GW_ROUTE_APPS:
 		m->kind = r == GW_ROUTE_APPS ? FLOWSVC__KIND__APP
 					     : FLOWSVC__KIND__FLOW;
-		m->allow = "GET, POST";
 		if (get) {
 			m->action = GW_ACT_LIST;
 			m->rpc = FLOWSVC__METHOD__LIST;
@@ -154,7 +168,6 @@ gw_route_match(const char *method, const char *path, struct gw_match *m)
 	case GW_ROUTE_APPS_ITEM:
 		m->kind = r == GW_ROUTE_APPS_ITEM ? FLOWSVC__KIND__APP
 						  : FLOWSVC__KIND__FLOW;
-		m->allow = "GET, PUT, DELETE";
 		if (get) {
 			m->action = GW_ACT_GET;
 			m->rpc = FLOWSVC__METHOD__GET;
@@ -167,7 +180,6 @@ gw_route_match(const char *method, const char *path, struct gw_match *m)
 		}
 		break;
 	case GW_ROUTE_STATUS:
-		m->allow = "GET";
 		if (get) {
 			m->action = GW_ACT_STATUS;
 			m->rpc = FLOWSVC__METHOD__GET_STATUS;
@@ -176,7 +188,6 @@ gw_route_match(const char *method, const char *path, struct gw_match *m)
 	case GW_ROUTE_DEPLOY:
 	case GW_ROUTE_STOP:
 	case GW_ROUTE_START:
-		m->allow = "POST";
 		if (post) {
 			if (r == GW_ROUTE_DEPLOY) {
 				m->action = GW_ACT_DEPLOY;
@@ -191,13 +202,15 @@ gw_route_match(const char *method, const char *path, struct gw_match *m)
 		}
 		break;
 	case GW_ROUTE_HEALTHZ:
-		m->allow = "GET";
 		if (get)
 			m->action = GW_ACT_HEALTHZ;
 		break;
+	case GW_ROUTE_OPENAPI:
+		if (get)
+			m->action = GW_ACT_OPENAPI;
+		break;
 	case GW_ROUTE_READYZ:
 	case GW_ROUTE_METRICS:
-		m->allow = "GET";
 		if (get) {
 			m->action = r == GW_ROUTE_READYZ ? GW_ACT_READYZ
 							 : GW_ACT_METRICS;

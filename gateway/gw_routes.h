@@ -27,6 +27,7 @@ enum gw_route {
 	GW_ROUTE_HEALTHZ,     /* /healthz */
 	GW_ROUTE_READYZ,      /* /readyz */
 	GW_ROUTE_METRICS,     /* /metrics */
+	GW_ROUTE_OPENAPI,     /* /api/openapi.json */
 	GW_ROUTE_COUNT
 };
 
@@ -44,7 +45,8 @@ enum gw_action {
 	GW_ACT_STOP,
 	GW_ACT_HEALTHZ,
 	GW_ACT_READYZ,
-	GW_ACT_METRICS
+	GW_ACT_METRICS,
+	GW_ACT_OPENAPI
 };
 
 struct gw_match {
@@ -69,6 +71,20 @@ struct gw_match {
  * path (already percent-decoded, no query string) into *m. Always fills
  * *m completely; m->id borrows from path. */
 void gw_route_match(const char *method, const char *path, struct gw_match *m);
+
+/* What the table says about one route; all strings static. */
+struct gw_route_info {
+	const char *name;  /* metrics label: "flows", "flows_item", ... */
+	const char *path;  /* as gateway/openapi.json spells it, trailing
+			    * slash and all: "/api/flows/{id}/"; NULL for
+			    * GW_ROUTE_UNKNOWN */
+	const char *allow; /* the methods it takes ("GET, POST"): the Allow
+			    * header of a 405 (HEAD is served as GET and not
+			    * listed) */
+};
+
+/* The table entry of r; r out of range is GW_ROUTE_UNKNOWN's. */
+const struct gw_route_info *gw_route_info(enum gw_route r);
 
 /* Metrics label of a route: "flows", "flows_item", ..., "unknown". Static. */
 const char *gw_route_name(enum gw_route r);

@@ -82,7 +82,8 @@ test_install_tree_and_example_client(void)
 	    "include/flowsvc/fs_rpc.h", "include/flowsvc/fs_errors.h",
 	    "include/flowsvc/fs_util.h", "include/flowsvc/flows.pb-c.h",
 	    "lib/pkgconfig/flowsvc.pc", "lib/systemd/system/flow-service.service",
-	    "lib/systemd/system/flow-gateway.service"};
+	    "lib/systemd/system/flow-gateway.service",
+	    "share/flowsvc/openapi.json"};
 	static const char *const hardening[] = {"DynamicUser=yes",
 	    "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes",
 	    "ProtectHome=yes", "CapabilityBoundingSet="};

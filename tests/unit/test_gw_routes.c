@@ -166,6 +166,13 @@ test_gw_routes_operations_endpoints(void)
 	    FLOWSVC__METHOD__HEALTH, FLOWSVC__KIND__KIND_ANY, NULL);
 	check_both("GET", "/metrics", GW_ROUTE_METRICS, GW_ACT_METRICS,
 	    FLOWSVC__METHOD__STATS, FLOWSVC__KIND__KIND_ANY, NULL);
+	/* Answered by the gateway itself: no RPC. */
+	check_both("GET", "/api/openapi.json", GW_ROUTE_OPENAPI,
+	    GW_ACT_OPENAPI, FLOWSVC__METHOD__METHOD_UNSPECIFIED,
+	    FLOWSVC__KIND__KIND_ANY, NULL);
+	check_both("HEAD", "/api/openapi.json", GW_ROUTE_OPENAPI,
+	    GW_ACT_OPENAPI, FLOWSVC__METHOD__METHOD_UNSPECIFIED,
+	    FLOWSVC__KIND__KIND_ANY, NULL);
 }
 
 static void
@@ -199,6 +206,7 @@ test_gw_routes_405(void)
 		check_405(*m, "/healthz", GW_ROUTE_HEALTHZ, "GET");
 		check_405(*m, "/readyz/", GW_ROUTE_READYZ, "GET");
 		check_405(*m, "/metrics", GW_ROUTE_METRICS, "GET");
+		check_405(*m, "/api/openapi.json", GW_ROUTE_OPENAPI, "GET");
 	}
 	for (const char *const *m = post_only_bad; *m; m++)
 		for (size_t i = 0; i < 3; i++) {
@@ -235,6 +243,10 @@ test_gw_routes_404(void)
 		"/healthz/x",
 		"/metricsx",
 		"/x/api/flows/",
+		"/openapi.json",
+		"/api/openapi.json/x",
+		"/api/OpenAPI.json",
+		"/api/flows/openapi.json/status/",
 		NULL,
 	};
 
@@ -257,16 +269,49 @@ test_gw_routes_names(void)
 		    "route %d has no name", r);
 }
 
+/* The table's path of each route is one that routes to it, and its Allow
+ * list is what a 405 on it says. */
+static void
+test_gw_routes_table(void)
+{
+	FS_CHECK(gw_route_info(GW_ROUTE_UNKNOWN)->path == NULL, "unknown path");
+	FS_CHECK(gw_route_info(GW_ROUTE_COUNT) ==
+		gw_route_info(GW_ROUTE_UNKNOWN), "out of range");
+	for (int r = 1; r < GW_ROUTE_COUNT; r++) {
+		const struct gw_route_info *ri = gw_route_info(r);
+		char path[128];
+		const char *at;
+		struct gw_match m;
+
+		if (!FS_CHECK(ri->path != NULL && ri->allow != NULL,
+			"route %d has a path and methods", r))
+			continue;
+		at = strstr(ri->path, "{id}");
+		if (at != NULL)
+			snprintf(path, sizeof(path), "%.*s%s%s",
+			    (int)(at - ri->path), ri->path, ID, at + 4);
+		else
+			snprintf(path, sizeof(path), "%s", ri->path);
+		gw_route_match("PATCH", path, &m);
+		FS_CHECK(m.route == (enum gw_route)r && m.http_status == 405 &&
+			strcmp(m.allow, ri->allow) == 0,
+		    "%s routes to %s with Allow %s", path,
+		    gw_route_name(m.route), m.allow ? m.allow : "(none)");
+	}
+}
+
 static CU_TestInfo routes_tests[] = {
 	{"collections: GET lists, POST creates", test_gw_routes_collections},
 	{"items: GET, PUT, DELETE", test_gw_routes_items},
 	{"ids go to the backend as received", test_gw_routes_ids_pass_through},
 	{"status, deploy, stop, start take any kind",
 	    test_gw_routes_component_operations},
-	{"healthz, readyz, metrics", test_gw_routes_operations_endpoints},
+	{"healthz, readyz, metrics, openapi.json",
+	    test_gw_routes_operations_endpoints},
 	{"wrong method: 405 with Allow", test_gw_routes_405},
 	{"unknown paths: 404", test_gw_routes_404},
 	{"metric label names", test_gw_routes_names},
+	{"route table: paths route to their route", test_gw_routes_table},
 	CU_TEST_INFO_NULL,
 };
 
