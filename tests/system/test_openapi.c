@@ -1,0 +1,942 @@
+/*
+ * test_openapi.c - gateway/openapi.json against the gateway it describes.
+ *
+ * The document suite holds the file to the routing table (gw_route_info and
+ * gw_route_match: no route undocumented, no documented path or method the
+ * gateway does not route), checks that it only uses schema keywords the
+ * validator implements, that every $ref resolves and every example matches
+ * its schema, and that each operation lists the answers the gateway's
+ * layers can give it (limits, token, backend).
+ *
+ * The live suite starts the real backend and a gateway with tokens and
+ * small limits, serves the document from GET /api/openapi.json (the same
+ * bytes), drives every operation through each of its documented answers,
+ * and validates every response (status listed, required headers present,
+ * media type, body against the schema). At the end every documented
+ * (path, method, status) must have been seen, but 500, which takes a
+ * backend fault.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+
+#include "gw_routes.h"
+#include "jschema.h"
+#include "testlib.h"
+
+#define TOK_ALL "openapi-all-0123456789"
+#define TOK_G1 "openapi-g1-0123456789"
+#define MAX_BODY "512"
+#define MAX_URL "256"
+#define MAX_PARAMS "4"
+
+/* Canonical order of methods, as the gateway's Allow lists use it. */
+static const char *const methods[] = {
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE"};
+#define NMETHODS (sizeof(methods) / sizeof(methods[0]))
+
+static json_t *doc;  /* the file */
+static json_t *seen; /* "METHOD path status" -> true, from the live suite */
+static fs_test_env env;
+static char tokens_path[PATH_MAX + 16];
+
+/* ---- the document ------------------------------------------------------ */
+
+static const json_t *
+paths(void)
+{
+	return json_object_get(doc, "paths");
+}
+
+/* v, or what its "$ref" names (refs to refs followed). */
+static const json_t *
+deref(const json_t *v)
+{
+	for (int i = 0; i < 8 && json_is_object(v); i++) {
+		const char *ref = json_string_value(json_object_get(v, "$ref"));
+
+		if (ref == NULL)
+			return v;
+		v = js_resolve_ref(doc, ref);
+	}
+	return v;
+}
+
+static void
+lower(const char *in, char *out, size_t n)
+{
+	size_t i = 0;
+
+	for (; in[i] && i + 1 < n; i++)
+		out[i] = (char)tolower((unsigned char)in[i]);
+	out[i] = '\0';
+}
+
+static const json_t *
+operation(const char *tmpl, const char *method)
+{
+	char m[16];
+
+	lower(method, m, sizeof(m));
+	return json_object_get(json_object_get(paths(), tmpl), m);
+}
+
+/* The methods of a path item in canonical order, "GET, POST". */
+static void
+doc_methods(const json_t *item, char *out, size_t n)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < NMETHODS; i++) {
+		char m[16];
+
+		lower(methods[i], m, sizeof(m));
+		if (json_object_get(item, m) == NULL)
+			continue;
+		if (out[0])
+			strncat(out, ", ", n - strlen(out) - 1);
+		strncat(out, methods[i], n - strlen(out) - 1);
+	}
+}
+
+/* tmpl with "{id}" replaced by id. */
+static void
+fill(const char *tmpl, const char *id, char *out, size_t n)
+{
+	const char *at = strstr(tmpl, "{id}");
+
+	if (at == NULL)
+		snprintf(out, n, "%s", tmpl);
+	else
+		snprintf(out, n, "%.*s%s%s", (int)(at - tmpl), tmpl, id,
+		    at + 4);
+}
+
+/* The security requirements that apply to op: its own, else the top
+ * level's. Non-zero when they ask for a token. */
+static int
+needs_token(const json_t *op)
+{
+	const json_t *sec = json_object_get(op, "security");
+
+	if (sec == NULL)
+		sec = json_object_get(doc, "security");
+	return json_array_size(sec) > 0;
+}
+
+/* Which route the gateway makes of tmpl (with a uuid for {id}). */
+static void
+route_of(const char *method, const char *tmpl, struct gw_match *m)
+{
+	char path[256];
+
+	fill(tmpl, "5b0c1e2f-8f43-4c1e-9d4a-0d1c2b3a4f5e", path, sizeof(path));
+	gw_route_match(method, path, m);
+}
+
+/* Calls fn for every operation of the document. */
+typedef void (*op_fn)(const char *tmpl, const char *method,
+    const json_t *op, void *arg);
+
+static void
+each_op(op_fn fn, void *arg)
+{
+	const char *tmpl;
+	json_t *item;
+
+	json_object_foreach((json_t *)paths(), tmpl, item) {
+		for (size_t i = 0; i < NMETHODS; i++) {
+			const json_t *op = operation(tmpl, methods[i]);
+
+			if (op != NULL)
+				fn(tmpl, methods[i], op, arg);
+		}
+	}
+}
+
+/* ---- the document suite ------------------------------------------------ */
+
+static int
+load_doc(void)
+{
+	json_error_t e;
+
+	doc = json_load_file(FLOWSVC_OPENAPI_JSON, 0, &e);
+	if (doc == NULL) {
+		fprintf(stderr, "%s:%d:%d: %s\n", FLOWSVC_OPENAPI_JSON, e.line,
+		    e.column, e.text);
+		return -1;
+	}
+	seen = json_object();
+	return seen == NULL ? -1 : 0;
+}
+
+
+static void
+test_header(void)
+{
+	const json_t *info = json_object_get(doc, "info");
+	const json_t *bearer = json_object_get(json_object_get(
+	    json_object_get(doc, "components"), "securitySchemes"), "bearerAuth");
+	const char *v = fs_json_str(doc, "openapi");
+
+	FS_CHECK(v != NULL && strncmp(v, "3.0.", 4) == 0,
+	    "openapi is 3.0.x, got %s", v ? v : "(none)");
+	FS_ASSERT_STR_EQ(fs_json_str(info, "version"), FLOWSVC_VERSION);
+	FS_CHECK(fs_json_str(info, "title") != NULL, "info.title");
+	FS_ASSERT_STR_EQ(fs_json_str(bearer, "type"), "http");
+	FS_ASSERT_STR_EQ(fs_json_str(bearer, "scheme"), "bearer");
+}
+
+/* Every {"$ref": ...} anywhere resolves. */
+static void
+check_refs(const json_t *v, const char *where)
+{
+	const char *key;
+	json_t *child;
+	size_t i;
+
+	if (json_is_object(v)) {
+		const char *ref = fs_json_str(v, "$ref");
+
+		if (ref != NULL)
+			FS_CHECK(js_resolve_ref(doc, ref) != NULL,
+			    "%s: $ref %s does not resolve", where, ref);
+		json_object_foreach((json_t *)v, key, child)
+			check_refs(child, key);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, child)
+			check_refs(child, where);
+	}
+}
+
+static void
+test_refs_resolve(void)
+{
+	check_refs(doc, "document");
+}
+
+/* A schema the validator fully understands, and its example (when one is
+ * given) valid against it. Returns 1 when an example was checked. */
+static int
+check_schema_example(const json_t *holder, const char *what)
+{
+	const json_t *schema = json_object_get(holder, "schema");
+	const json_t *ex = json_object_get(holder, "example");
+	char err[512];
+
+	if (!FS_CHECK(schema != NULL, "%s: no schema", what))
+		return 0;
+	if (!FS_CHECK(js_check_schema(doc, schema, err, sizeof(err)) == 0,
+		"%s: schema: %s", what, err))
+		return 0;
+	if (ex == NULL)
+		return 0;
+	FS_CHECK(js_validate(doc, schema, ex, err, sizeof(err)) == 0,
+	    "%s: example does not match its schema: %s", what, err);
+	return 1;
+}
+
+static void
+test_component_schemas(void)
+{
+	const json_t *comp = json_object_get(doc, "components");
+	const char *name;
+	json_t *v;
+	char err[512];
+
+	json_object_foreach(json_object_get(comp, "schemas"), name, v)
+		FS_CHECK(js_check_schema(doc, v, err, sizeof(err)) == 0,
+		    "schemas/%s: %s", name, err);
+	json_object_foreach(json_object_get(comp, "parameters"), name, v) {
+		char what[128];
+
+		snprintf(what, sizeof(what), "parameters/%s", name);
+		FS_CHECK(check_schema_example(v, what) == 1,
+		    "%s has an example", what);
+	}
+	json_object_foreach(json_object_get(comp, "headers"), name, v) {
+		char what[128];
+
+		snprintf(what, sizeof(what), "headers/%s", name);
+		check_schema_example(v, what);
+	}
+}
+
+/* Every response of every operation: a description, X-Request-Id, and
+ * either no content (204) or one media type with a schema and an example
+ * that matches it. */
+static void
+check_responses(const char *tmpl, const char *method, const json_t *op,
+    void *arg)
+{
+	const json_t *rid = json_object_get(json_object_get(
+	    json_object_get(doc, "components"), "headers"), "X-Request-Id");
+	const char *code;
+	json_t *v;
+
+	(void)arg;
+	FS_CHECK(json_object_size(json_object_get(op, "responses")) > 0,
+	    "%s %s: no responses", method, tmpl);
+	json_object_foreach(json_object_get(op, "responses"), code, v) {
+		const json_t *rsp = deref(v);
+		const json_t *content = json_object_get(rsp, "content");
+		const char *mt;
+		json_t *m;
+
+		FS_CHECK(fs_json_str(rsp, "description") != NULL,
+		    "%s %s %s: description", method, tmpl, code);
+		FS_CHECK(deref(json_object_get(json_object_get(rsp, "headers"),
+			     "X-Request-Id")) == rid,
+		    "%s %s %s: X-Request-Id header", method, tmpl, code);
+		if (strcmp(code, "204") == 0) {
+			FS_CHECK(content == NULL, "%s %s 204 has content",
+			    method, tmpl);
+			continue;
+		}
+		FS_CHECK(json_object_size(content) == 1,
+		    "%s %s %s: one media type", method, tmpl, code);
+		json_object_foreach((json_t *)content, mt, m) {
+			char what[256];
+
+			snprintf(what, sizeof(what), "%s %s %s %s", method,
+			    tmpl, code, mt);
+			FS_CHECK(check_schema_example(m, what) == 1,
+			    "%s has an example", what);
+		}
+	}
+	if (json_object_get(op, "requestBody") != NULL) {
+		const json_t *m = json_object_get(json_object_get(
+		    json_object_get(op, "requestBody"), "content"),
+		    "application/json");
+		char what[256];
+
+		snprintf(what, sizeof(what), "%s %s request body", method, tmpl);
+		FS_CHECK(m != NULL, "%s: application/json", what);
+		FS_CHECK(m == NULL || check_schema_example(m, what) == 1,
+		    "%s has an example", what);
+	}
+}
+
+static void
+test_responses_and_examples(void)
+{
+	each_op(check_responses, NULL);
+}
+
+/* The routing table, both ways. */
+static void
+test_paths_are_the_routes(void)
+{
+	const char *tmpl;
+	json_t *item;
+
+	for (int r = 1; r < GW_ROUTE_COUNT; r++) {
+		const struct gw_route_info *ri = gw_route_info(r);
+		char got[128];
+
+		item = json_object_get(paths(), ri->path);
+		if (!FS_CHECK(item != NULL,
+			"route %s (%s) is not in the document", ri->name,
+			ri->path))
+			continue;
+		doc_methods(item, got, sizeof(got));
+		FS_CHECK(strcmp(got, ri->allow) == 0,
+		    "%s: the document has %s, the gateway takes %s", ri->path,
+		    got, ri->allow);
+	}
+	FS_ASSERT_INT_EQ(json_object_size(paths()), GW_ROUTE_COUNT - 1);
+
+	json_object_foreach((json_t *)paths(), tmpl, item) {
+		for (size_t i = 0; i < NMETHODS; i++) {
+			struct gw_match m;
+			char path[256];
+
+			if (operation(tmpl, methods[i]) == NULL)
+				continue;
+			route_of(methods[i], tmpl, &m);
+			FS_CHECK(m.http_status == 0 &&
+				strcmp(gw_route_info(m.route)->path, tmpl) == 0,
+			    "documented %s %s: the gateway answers %d (route "
+			    "%s)", methods[i], tmpl, m.http_status,
+			    gw_route_name(m.route));
+			/* The other spelling of the trailing slash. */
+			fill(tmpl, "5b0c1e2f-8f43-4c1e-9d4a-0d1c2b3a4f5e", path,
+			    sizeof(path));
+			if (path[strlen(path) - 1] == '/')
+				path[strlen(path) - 1] = '\0';
+			else
+				strncat(path, "/", sizeof(path) - strlen(path) - 1);
+			gw_route_match(methods[i], path, &m);
+			FS_CHECK(m.http_status == 0, "%s %s: %d", methods[i],
+			    path, m.http_status);
+		}
+		if (strstr(tmpl, "{id}") != NULL) {
+			const json_t *p = deref(json_array_get(
+			    json_object_get(item, "parameters"), 0));
+
+			FS_CHECK(p != NULL && json_is_true(json_object_get(
+						  p, "required")) &&
+				fs_json_str(p, "name") != NULL &&
+				strcmp(fs_json_str(p, "name"), "id") == 0 &&
+				strcmp(fs_json_str(p, "in"), "path") == 0,
+			    "%s declares its id parameter", tmpl);
+		}
+	}
+}
+
+static int
+lists(const json_t *op, const char *code)
+{
+	return json_object_get(json_object_get(op, "responses"), code) != NULL;
+}
+
+/* What every layer of the gateway can answer, listed where it applies:
+ * the limits everywhere, 401 exactly where a token is asked for, 503
+ * exactly where the backend is called, 415 exactly where a body is read,
+ * 201 + Location on creates. */
+static void
+check_layers(const char *tmpl, const char *method, const json_t *op,
+    void *arg)
+{
+	static const char *const everywhere[] = {"400", "413", "414", "500"};
+	struct gw_match m;
+	int body, backend;
+
+	(void)arg;
+	route_of(method, tmpl, &m);
+	body = m.action == GW_ACT_CREATE || m.action == GW_ACT_UPDATE;
+	for (size_t i = 0; i < 4; i++)
+		FS_CHECK(lists(op, everywhere[i]), "%s %s does not list %s",
+		    method, tmpl, everywhere[i]);
+	FS_CHECK(lists(op, "401") == needs_token(op),
+	    "%s %s: 401 listed %d, token needed %d", method, tmpl,
+	    lists(op, "401"), needs_token(op));
+	/* /metrics asks the backend too, but answers 200 (with
+	 * flowsvc_backend_up 0) when it does not answer. */
+	backend = m.rpc != FLOWSVC__METHOD__METHOD_UNSPECIFIED &&
+	    m.action != GW_ACT_METRICS;
+	FS_CHECK(lists(op, "503") == backend,
+	    "%s %s: 503 listed %d, the backend's answer decides %d", method,
+	    tmpl, lists(op, "503"), backend);
+	FS_CHECK(lists(op, "415") == body, "%s %s: 415 listed %d, body %d",
+	    method, tmpl, lists(op, "415"), body);
+	FS_CHECK((json_object_get(op, "requestBody") != NULL) == body,
+	    "%s %s: requestBody", method, tmpl);
+	FS_CHECK(lists(op, "201") == (m.action == GW_ACT_CREATE),
+	    "%s %s: 201", method, tmpl);
+}
+
+static void
+test_layers_listed(void)
+{
+	each_op(check_layers, NULL);
+}
+
+/* ---- live: checking one response ---------------------------------------- */
+
+/* r against one Response Object: required headers present and valid,
+ * media type listed, body valid. what names the request in messages. */
+static void
+check_against(const json_t *rsp, const fs_http_resp *r, const char *what,
+    const char *file, int line)
+{
+	const json_t *content = json_object_get(rsp, "content");
+	const char *name;
+	json_t *h;
+	char err[512];
+
+	json_object_foreach(json_object_get(rsp, "headers"), name, h) {
+		const char *val = fs_http_header_get(r, name);
+		json_t *s;
+
+		h = (json_t *)deref(h);
+		if (val == NULL) {
+			fs_check(!json_is_true(json_object_get(h, "required")),
+			    file, line, "header", "%s: no %s header", what,
+			    name);
+			continue;
+		}
+		s = json_string(val);
+		fs_check(js_validate(doc, json_object_get(h, "schema"), s, err,
+			     sizeof(err)) == 0,
+		    file, line, "header", "%s: header %s: %s", what, name, err);
+		json_decref(s);
+	}
+	if (content == NULL) {
+		fs_check(r->body_len == 0, file, line, "body",
+		    "%s: documented without a body, got %zu bytes", what,
+		    r->body_len);
+		return;
+	}
+	{
+		const char *ct = fs_http_header_get(r, "Content-Type");
+		char base[64];
+		const json_t *mt;
+		json_t *inst;
+		json_error_t e;
+		size_t n;
+
+		lower(ct ? ct : "", base, sizeof(base));
+		n = strcspn(base, "; ");
+		base[n] = '\0';
+		mt = json_object_get(content, base);
+		if (!fs_check(mt != NULL, file, line, "media type",
+			"%s: Content-Type \"%s\" not documented", what,
+			ct ? ct : "(none)"))
+			return;
+		if (strcmp(base, "application/json") == 0)
+			inst = json_loadb(r->body, r->body_len,
+			    JSON_DECODE_ANY, &e);
+		else
+			inst = json_stringn(r->body, r->body_len);
+		if (!fs_check(inst != NULL, file, line, "body",
+			"%s: body is not %s: %.200s", what, base, r->body))
+			return;
+		fs_check(js_validate(doc, json_object_get(mt, "schema"), inst,
+			     err, sizeof(err)) == 0,
+		    file, line, "body", "%s: %s; body %.300s", what, err,
+		    r->body);
+		json_decref(inst);
+	}
+}
+
+/* r as the answer to method tmpl: its status listed for the operation and
+ * the response valid against what the document says of it. */
+static void
+check_doc(const char *method, const char *tmpl, const fs_http_resp *r,
+    const char *file, int line)
+{
+	const json_t *op = operation(tmpl, method);
+	char code[8], what[512], key[320];
+	const json_t *rsp;
+
+	snprintf(what, sizeof(what), "%s %s -> %d", method, r->path,
+	    r->status);
+	if (!fs_check(op != NULL, file, line, "operation",
+		"%s %s is not in the document", method, tmpl))
+		return;
+	snprintf(code, sizeof(code), "%d", r->status);
+	rsp = deref(json_object_get(json_object_get(op, "responses"), code));
+	if (!fs_check(rsp != NULL, file, line, "status",
+		"%s: status not documented for %s %s; body %.300s", what,
+		method, tmpl, r->body ? r->body : ""))
+		return;
+	snprintf(key, sizeof(key), "%s %s %s", method, tmpl, code);
+	json_object_set_new(seen, key, json_true());
+	check_against(rsp, r, what, file, line);
+}
+
+/* One request; returns the status (0 when none came back). headers are
+ * added to the ones given: a token, a Content-Type. */
+static int
+call(const char *method, const char *path, const char *token,
+    const char *ctype, const char *body, fs_http_resp *r)
+{
+	char auth[128], ct[128];
+	const char *hdrs[3];
+	int n = 0;
+
+	if (token != NULL) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		hdrs[n++] = auth;
+	}
+	if (ctype != NULL) {
+		snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
+		hdrs[n++] = ct;
+	}
+	hdrs[n] = NULL;
+	memset(r, 0, sizeof(*r));
+	(void)fs_http_request(env.http, method, path, hdrs, body,
+	    body ? (size_t)-1 : 0, r);
+	return r->status;
+}
+
+/* Calls method on tmpl (with id), checks the status and validates the
+ * answer against the document. Copies the created id out of a 201. */
+static void
+expect(const char *method, const char *tmpl, const char *id,
+    const char *query, const char *token, const char *ctype,
+    const char *body, int status, char *new_id, const char *file, int line)
+{
+	char path[512];
+	fs_http_resp r;
+
+	fill(tmpl, id ? id : "", path, sizeof(path));
+	if (query != NULL)
+		strncat(path, query, sizeof(path) - strlen(path) - 1);
+	call(method, path, token, ctype, body, &r);
+	fs_check(r.status == status, file, line, "status",
+	    "%s %s: expected %d, got %d; body %.300s", method, path, status,
+	    r.status, r.body ? r.body : "");
+	check_doc(method, tmpl, &r, file, line);
+	if (new_id != NULL) {
+		const char *v = fs_json_str(r.json, "id");
+
+		snprintf(new_id, 64, "%s", v ? v : "");
+	}
+	fs_http_resp_free(&r);
+}
+
+#define EXPECT(method, tmpl, id, query, token, ctype, body, status, new_id)  \
+	expect((method), (tmpl), (id), (query), (token), (ctype), (body),    \
+	    (status), (new_id), __FILE__, __LINE__)
+
+/* The usual case: a trusted token, JSON. */
+#define EXPECT_OK(method, tmpl, id, body, status)                             \
+	EXPECT(method, tmpl, id, NULL, TOK_ALL, NULL, body, status, NULL)
+
+/* ---- the live suite ----------------------------------------------------- */
+
+static int
+live_init(void)
+{
+	static const char *extra[] = {"--tokens", tokens_path, "--max-body",
+	    MAX_BODY, "--max-url", MAX_URL, "--max-query-params", MAX_PARAMS,
+	    NULL};
+	FILE *f;
+
+	if (fs_env_init(&env, "openapi") != 0)
+		return -1;
+	snprintf(tokens_path, sizeof(tokens_path), "%s/tokens", env.dir);
+	if ((f = fopen(tokens_path, "w")) == NULL)
+		return -1;
+	fprintf(f, "%s *\n%s g1\n", TOK_ALL, TOK_G1);
+	if (fclose(f) != 0)
+		return -1;
+	env.gw_extra = extra;
+	if (fs_env_start_backend(&env) != 0 ||
+	    fs_env_start_gateway(&env, 1) != 0)
+		return -1;
+	if (fs_http_connect(&env.http, env.gw_port, 0) != 0) {
+		fprintf(stderr, "connect to gateway: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+live_fini(void)
+{
+	return fs_env_fini(&env);
+}
+
+static void
+test_serves_the_file(void)
+{
+	fs_http_resp r;
+	json_t *served;
+
+	/* No token: the description is public. */
+	call("GET", "/api/openapi.json", NULL, NULL, NULL, &r);
+	if (FS_ASSERT_STATUS(&r, 200)) {
+		check_doc("GET", "/api/openapi.json", &r, __FILE__, __LINE__);
+		served = json_loadb(r.body, r.body_len, 0, NULL);
+		FS_CHECK(served != NULL && json_equal(served, doc),
+		    "GET /api/openapi.json is gateway/openapi.json");
+		json_decref(served);
+	}
+	fs_http_resp_free(&r);
+}
+
+#define FLOWS "/api/flows/"
+#define FLOW "/api/flows/{id}/"
+#define APPS "/api/apps/"
+#define APP "/api/apps/{id}/"
+#define NO_SUCH "0b7a5c3e-1d2f-4a6b-8c9d-0e1f2a3b4c5d"
+
+/* Every operation through its own answers, each response validated. */
+static void
+test_operations(void)
+{
+	char leaf[64], mid[64], bot[64], body[256];
+	static const char *const life[] = {"/api/apps/{id}/status/",
+	    "/api/apps/{id}/deploy/", "/api/apps/{id}/stop/",
+	    "/api/apps/{id}/start/"};
+
+	EXPECT("POST", FLOWS, NULL, NULL, TOK_ALL, NULL,
+	    "{\"name\": \"leaf\", \"input_fields\": [\"a\"]}", 201, leaf);
+	snprintf(body, sizeof(body), "{\"name\": \"mid\", \"flows\": [\"%s\"]}",
+	    leaf);
+	EXPECT("POST", FLOWS, NULL, NULL, TOK_ALL, NULL, body, 201, mid);
+	snprintf(body, sizeof(body), "{\"name\": \"bot\", \"flows\": [\"%s\"]}",
+	    mid);
+	EXPECT("POST", APPS, NULL, NULL, TOK_ALL, NULL, body, 201, bot);
+
+	/* Creates that fail, for both kinds. */
+	for (int k = 0; k < 2; k++) {
+		const char *coll = k ? APPS : FLOWS;
+
+		EXPECT_OK("POST", coll, NULL,
+		    k ? "{\"name\": \"bot\"}" : "{\"name\": \"leaf\"}", 400);
+		EXPECT_OK("POST", coll, NULL, "{\"name\": ", 400);
+		EXPECT_OK("POST", coll, NULL, "{\"name\": \"x\", \"nope\": 1}",
+		    400);
+		EXPECT("POST", coll, NULL, NULL, TOK_ALL, "text/plain", "x",
+		    415, NULL);
+		EXPECT("POST", coll, NULL, NULL, TOK_G1, NULL,
+		    "{\"name\": \"x\", \"group\": \"g2\"}", 403, NULL);
+		/* Lists, filters and bad paging. */
+		EXPECT_OK("GET", coll, NULL, NULL, 200);
+		EXPECT("GET", coll, NULL, "?name__iexact=LEAF&limit=1",
+		    TOK_ALL, NULL, NULL, 200, NULL);
+		EXPECT("GET", coll, NULL, "?limit=x", TOK_ALL, NULL, NULL, 400,
+		    NULL);
+		EXPECT("GET", coll, NULL, "?offset=-1", TOK_ALL, NULL, NULL,
+		    400, NULL);
+	}
+
+	/* Items: the right kind, the other kind, an unknown id. */
+	EXPECT_OK("GET", FLOW, leaf, NULL, 200);
+	EXPECT_OK("GET", FLOW, bot, NULL, 404);
+	EXPECT_OK("GET", APP, bot, NULL, 200);
+	EXPECT_OK("GET", APP, leaf, NULL, 404);
+	EXPECT_OK("GET", APP, "not-a-uuid", NULL, 404);
+	for (int k = 0; k < 2; k++) {
+		const char *item = k ? APP : FLOW;
+		const char *id = k ? bot : mid;
+
+		EXPECT_OK("PUT", item, id, "{\"output_fields\": [\"o\"]}", 200);
+		EXPECT_OK("PUT", item, id, "{\"input_fields\": \"x\"}", 400);
+		EXPECT_OK("PUT", item, id, "[1]", 400);
+		EXPECT_OK("PUT", item, NO_SUCH, "{}", 404);
+		EXPECT("PUT", item, id, NULL, TOK_ALL, "text/plain", "x", 415,
+		    NULL);
+	}
+
+	/* Lifecycle on a flow (any component id). */
+	EXPECT_OK("GET", life[0], mid, NULL, 200);
+	EXPECT_OK("POST", life[2], mid, NULL, 409);
+	EXPECT_OK("POST", life[3], mid, NULL, 409);
+	EXPECT_OK("POST", life[1], mid, NULL, 200);
+	EXPECT_OK("POST", life[2], mid, NULL, 200);
+	EXPECT_OK("POST", life[3], mid, NULL, 200);
+	for (size_t i = 0; i < 4; i++)
+		EXPECT_OK(i ? "POST" : "GET", life[i], NO_SUCH, NULL, 404);
+
+	/* Deletes: in use, done, gone. */
+	EXPECT_OK("DELETE", FLOW, leaf, NULL, 409);
+	EXPECT_OK("DELETE", APP, bot, NULL, 204);
+	EXPECT_OK("DELETE", APP, bot, NULL, 404);
+	EXPECT_OK("DELETE", FLOW, mid, NULL, 204);
+	EXPECT_OK("DELETE", FLOW, leaf, NULL, 204);
+	EXPECT_OK("DELETE", FLOW, leaf, NULL, 404);
+
+	/* Operations, without a token. */
+	EXPECT("GET", "/healthz", NULL, NULL, NULL, NULL, NULL, 200, NULL);
+	EXPECT("GET", "/readyz", NULL, NULL, NULL, NULL, NULL, 200, NULL);
+	EXPECT("GET", "/metrics", NULL, NULL, NULL, NULL, NULL, 200, NULL);
+}
+
+/* What the gateway's own layers answer, on every operation. */
+struct layer {
+	const char *query; /* appended to the path */
+	const char *body;  /* sent as JSON */
+	int with_token;
+	int status;    /* expected where it applies ... */
+	int otherwise; /* ... and elsewhere (0: applies everywhere) */
+};
+
+static void
+layer_op(const char *tmpl, const char *method, const json_t *op, void *arg)
+{
+	const struct layer *l = arg;
+	char path[1024];
+	fs_http_resp r;
+	int want = l->status;
+
+	if (l->otherwise != 0 && !needs_token(op))
+		want = l->otherwise;
+	fill(tmpl, NO_SUCH, path, sizeof(path));
+	if (l->query)
+		strncat(path, l->query, sizeof(path) - strlen(path) - 1);
+	memset(&r, 0, sizeof(r));
+	if (l->body != NULL) {
+		/* The gateway closes the connection after an early 413. */
+		(void)fs_http_once(env.gw_port, method, path, NULL, l->body,
+		    (size_t)-1, &r);
+	} else {
+		call(method, path, l->with_token ? TOK_ALL : NULL, NULL, NULL,
+		    &r);
+	}
+	FS_CHECK(r.status == want, "%s %s: expected %d, got %d; body %.200s",
+	    method, path, want, r.status, r.body ? r.body : "");
+	check_doc(method, tmpl, &r, __FILE__, __LINE__);
+	fs_http_resp_free(&r);
+}
+
+static void
+test_limits_and_tokens(void)
+{
+	char big[2048], longq[512];
+	struct layer l;
+
+	memset(big, ' ', sizeof(big) - 1);
+	big[0] = '{';
+	big[sizeof(big) - 2] = '}';
+	big[sizeof(big) - 1] = '\0';
+	snprintf(longq, sizeof(longq), "?q=%0300d", 7);
+
+	/* No token: 401 where the document asks for one, else served. */
+	l = (struct layer){NULL, NULL, 0, 401, 200};
+	each_op(layer_op, &l);
+	l = (struct layer){longq, NULL, 1, 414, 0};
+	each_op(layer_op, &l);
+	l = (struct layer){"?a=1&b=2&c=3&d=4&e=5", NULL, 1, 400, 0};
+	each_op(layer_op, &l);
+	l = (struct layer){NULL, big, 0, 413, 0};
+	each_op(layer_op, &l);
+}
+
+/* 405 on every path for every method it does not take, with an Allow list
+ * equal to the document's methods; 404 on paths it does not have. */
+static void
+test_other_methods_and_paths(void)
+{
+	const json_t *comp = json_object_get(doc, "components");
+	const json_t *not_allowed = deref(json_object_get(
+	    json_object_get(comp, "responses"), "MethodNotAllowed"));
+	const json_t *no_path = deref(json_object_get(
+	    json_object_get(comp, "responses"), "NotFoundPath"));
+	static const char *const unknown[] = {"/api/nope/", "/nope",
+	    "/api/flows/x/y/", "/api/openapi.yaml"};
+	const char *tmpl;
+	json_t *item;
+
+	json_object_foreach((json_t *)paths(), tmpl, item) {
+		char want[128], path[256];
+
+		doc_methods(item, want, sizeof(want));
+		fill(tmpl, NO_SUCH, path, sizeof(path));
+		for (size_t i = 0; i < NMETHODS; i++) {
+			fs_http_resp r;
+			const char *allow;
+
+			if (operation(tmpl, methods[i]) != NULL ||
+			    strcmp(methods[i], "HEAD") == 0)
+				continue;
+			call(methods[i], path, TOK_ALL, NULL, NULL, &r);
+			allow = fs_http_header_get(&r, "Allow");
+			FS_CHECK(r.status == 405 && allow != NULL &&
+				strcmp(allow, want) == 0,
+			    "%s %s: expected 405 with Allow \"%s\", got %d "
+			    "Allow \"%s\"",
+			    methods[i], path, want, r.status,
+			    allow ? allow : "(none)");
+			check_against(not_allowed, &r, path, __FILE__,
+			    __LINE__);
+			fs_http_resp_free(&r);
+		}
+	}
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+		fs_http_resp r;
+
+		call("GET", unknown[i], TOK_ALL, NULL, NULL, &r);
+		FS_CHECK(r.status == 404, "GET %s: %d", unknown[i], r.status);
+		check_against(no_path, &r, unknown[i], __FILE__, __LINE__);
+		fs_http_resp_free(&r);
+	}
+}
+
+/* The backend down: 503 exactly where the document lists it. */
+static void
+backend_down_op(const char *tmpl, const char *method, const json_t *op,
+    void *arg)
+{
+	char path[256];
+	fs_http_resp r;
+	int want = lists(op, "503") ? 503 : 200;
+
+	(void)arg;
+	fill(tmpl, NO_SUCH, path, sizeof(path));
+	call(method, path, TOK_ALL, NULL, NULL, &r);
+	FS_CHECK(r.status == want, "%s %s with the backend down: expected "
+				   "%d, got %d",
+	    method, path, want, r.status);
+	check_doc(method, tmpl, &r, __FILE__, __LINE__);
+	fs_http_resp_free(&r);
+}
+
+static void
+test_backend_down(void)
+{
+	int st = fs_env_stop_backend(&env, SIGTERM);
+
+	FS_CHECK(st != -1, "backend stopped");
+	each_op(backend_down_op, NULL);
+}
+
+/* Every documented answer was given by the real gateway, but 500. */
+static void
+coverage_op(const char *tmpl, const char *method, const json_t *op,
+    void *arg)
+{
+	const char *code;
+	json_t *v;
+
+	(void)arg;
+	json_object_foreach(json_object_get(op, "responses"), code, v) {
+		char key[320];
+
+		if (strcmp(code, "500") == 0)
+			continue;
+		snprintf(key, sizeof(key), "%s %s %s", method, tmpl, code);
+		FS_CHECK(json_object_get(seen, key) != NULL,
+		    "documented but never seen: %s", key);
+	}
+}
+
+static void
+test_every_answer_seen(void)
+{
+	each_op(coverage_op, NULL);
+}
+
+static CU_TestInfo doc_tests[] = {
+    {"OpenAPI 3.0, project version, bearer scheme", test_header},
+    {"every $ref resolves", test_refs_resolve},
+    {"component schemas use supported keywords; examples valid",
+	test_component_schemas},
+    {"every response described, with X-Request-Id and a valid example",
+	test_responses_and_examples},
+    {"paths and methods are exactly the gateway's routes",
+	test_paths_are_the_routes},
+    {"limits, 401, 415, 503 listed where the gateway gives them",
+	test_layers_listed},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo live_tests[] = {
+    {"GET /api/openapi.json serves the file, without a token",
+	test_serves_the_file},
+    {"limits and tokens on every operation", test_limits_and_tokens},
+    {"every operation's answers match the document", test_operations},
+    {"405 with the documented Allow; 404 elsewhere",
+	test_other_methods_and_paths},
+    {"backend down: 503 where documented", test_backend_down},
+    {"every documented answer was seen (but 500)", test_every_answer_seen},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"document", NULL, NULL, NULL, NULL, doc_tests},
+    {"live", live_init, live_fini, NULL, NULL, live_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+int
+main(void)
+{
+	int rc;
+
+	if (load_doc() != 0)
+		return 1;
+	rc = fs_test_main(suites);
+	json_decref(doc);
+	json_decref(seen);
+	return rc;
+}
