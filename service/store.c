@@ -714,6 +714,24 @@ store_put_unlinked(store *s, const Flowsvc__Component *msg,
 	return store_put_(s, msg, wire, wire_len, status, seq, NULL, 1);
 }
 
+void
+store_prefetch(const store *s, const Flowsvc__Component *msg)
+{
+	uint8_t id[16];
+	int kind = (int) msg->kind;
+
+	if (fs_uuid_parse(msg->id, id) == 0)
+		__builtin_prefetch(&s->ids.slots[hash_id(id) & s->ids.mask]);
+	if (msg->name == NULL || msg->group == NULL)
+		return;
+	__builtin_prefetch(
+	    &s->keys.slots[hash_key(kind, msg->group, msg->name) &
+		s->keys.mask]);
+	__builtin_prefetch(
+	    &s->names.slots[hash_bucket(kind, BUCKET_NAME, msg->name) &
+		s->names.mask]);
+}
+
 int
 store_link_pending(store *s)
 {

@@ -146,6 +146,13 @@ void store_set_status(store *s, comp *c, int status);
 int store_put_unlinked(store *s, const Flowsvc__Component *msg,
     const uint8_t *wire, size_t wire_len, int status, uint64_t seq);
 
+/* Bulk loading: starts fetching the index slots a store_put_unlinked of
+ * msg will touch. With a million components the indexes are far larger
+ * than the caches, and a loader that calls this some records ahead of the
+ * insert hides most of those memory misses. Only a hint: no effect on the
+ * store's contents. */
+void store_prefetch(const store *s, const Flowsvc__Component *msg);
+
 /* Resolves every pending reference. Returns 0, or -2 when one names no
  * existing flow (the store is then unusable: free it). */
 int store_link_pending(store *s);
