@@ -784,15 +784,15 @@ sleep_ms(int ms)
 void
 gw_http_drain(gw_http *h)
 {
-	MHD_socket fd = MHD_quiesce_daemon(h->daemon);
 	uint64_t until = mono_us() + (uint64_t)h->cfg.rpc_timeout_ms * 1000u +
 	    500000u;
 
-	/* Quiescing hands the listening socket back to us. */
-	if (fd != MHD_INVALID_SOCKET) {
-		close(fd);
-		h->listen_fd = -1;
-	}
+	/* No MHD_quiesce_daemon: with a thread pool on epoll, 0.9.75's
+	 * quiesce races the workers removing the listening socket from their
+	 * epoll sets and can abort the process ("Failed to remove listen FD
+	 * from epoll set"). Connections that arrive while draining are still
+	 * accepted, and whatever would call the backend answers 503 (readyz
+	 * included, which tells a load balancer to stop sending). */
 	atomic_store(&h->closing, true);
 	/* Handlers past the gate are microseconds from their send: always
 	 * wait for them, or the client could be closed under them. */
@@ -810,8 +810,7 @@ gw_http_stop(gw_http *h)
 	/* Give answers already rendered a moment to reach their clients. */
 	while (gw_metrics_in_flight(h->metrics) > 0 && mono_us() < until)
 		sleep_ms(5);
+	/* Closes the listening socket too: MHD owns it once started. */
 	MHD_stop_daemon(h->daemon);
-	if (h->listen_fd >= 0)
-		close(h->listen_fd);
 	free(h);
 }

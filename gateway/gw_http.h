@@ -69,10 +69,10 @@ int gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 /* The port actually listened on. */
 unsigned gw_http_port(const gw_http *h);
 
-/* First half of shutdown: stops accepting connections, answers requests
- * that arrive from now on with 503 without calling the backend, and waits
- * (at most the RPC timeout plus a little) for the calls in flight to
- * complete. Afterwards no new call is started on the client, so the
+/* First half of shutdown: answers requests that arrive from now on with
+ * 503 where they would call the backend (the listening socket stays open
+ * until gw_http_stop), and waits (at most the RPC timeout plus a little)
+ * for the calls in flight to complete. Afterwards no new call is started on the client, so the
  * caller may fs_client_close it (which also completes any straggler). */
 void gw_http_drain(gw_http *h);
 
