@@ -1091,6 +1091,14 @@ fs_json_dump(const json_t *v)
 	return s ? s : strdup("(null)");
 }
 
+void
+fs_str_upper(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'a' && *s <= 'z')
+			*s = (char) (*s - 'a' + 'A');
+}
+
 int
 fs_is_lower_uuid(const char *s)
 {
@@ -1170,7 +1178,7 @@ int
 fs_env_start_backend(fs_test_env *env)
 {
 	char log_path[PATH_MAX + 32];
-	char *argv[12];
+	char *argv[20];
 	int argc = 0;
 	int64_t deadline;
 	Flowsvc__Empty empty = FLOWSVC__EMPTY__INIT;
@@ -1185,6 +1193,9 @@ fs_env_start_backend(fs_test_env *env)
 		argv[argc++] = (char *) "--fsync";
 		argv[argc++] = (char *) env->fsync_mode;
 	}
+	for (int i = 0; env->svc_extra != NULL && env->svc_extra[i] != NULL &&
+	     i < 8; i++)
+		argv[argc++] = (char *) env->svc_extra[i];
 	argv[argc] = NULL;
 	if (fs_test_proc_start(&env->backend, "flow-service", FLOW_SERVICE_BIN,
 	        argv, log_path) != 0) {

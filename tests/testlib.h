@@ -164,6 +164,10 @@ json_int_t fs_json_int(const json_t *obj, const char *key);
 /* A compact dump for messages; caller frees. Never NULL. */
 char *fs_json_dump(const json_t *v);
 
+/* Turns ASCII a-z in s into A-Z, in place (ids and names in upper case
+ * prove case-insensitive matching). */
+void fs_str_upper(char *s);
+
 /* 1 when s is a lower-case canonical uuid. */
 int fs_is_lower_uuid(const char *s);
 
@@ -181,6 +185,8 @@ typedef struct fs_test_env {
 	const char *fsync_mode; /* NULL: the backend's default */
 	/* More flow-gateway flags (NULL-terminated, at most 8), or NULL. */
 	const char *const *gw_extra;
+	/* More flow-service flags (NULL-terminated, at most 8), or NULL. */
+	const char *const *svc_extra;
 	fs_test_proc backend;
 	fs_test_proc gateway;
 	fs_client *client;  /* RPC client to the backend (trusted caller) */

@@ -50,77 +50,19 @@ killed_by(int st, int sig)
 }
 
 /* Starts flow-service on env's URL and data dir with extra flags (NULL or
- * NULL-terminated) and waits until it answers HEALTH. */
+ * NULL-terminated, at most 8) and waits until it answers HEALTH. */
 static int
 start_backend(fs_test_env *env, const char *const *extra)
 {
-	char log_path[PATH_MAX + 32];
-	char *argv[24];
-	int argc = 0;
-	Flowsvc__Empty empty = FLOWSVC__EMPTY__INIT;
-	int64_t deadline;
-
-	snprintf(log_path, sizeof(log_path), "%s/flow-service.log", env->dir);
-	argv[argc++] = (char *) FLOW_SERVICE_BIN;
-	argv[argc++] = (char *) "--listen";
-	argv[argc++] = env->backend_url;
-	argv[argc++] = (char *) "--data-dir";
-	argv[argc++] = env->data_dir;
-	for (; extra != NULL && *extra != NULL && argc < 23; extra++)
-		argv[argc++] = (char *) *extra;
-	argv[argc] = NULL;
-	if (fs_test_proc_start(&env->backend, "flow-service", FLOW_SERVICE_BIN,
-	        argv, log_path) != 0) {
-		fprintf(stderr, "cannot start flow-service: %s\n",
-		    strerror(errno));
-		return -1;
-	}
-	if (env->client == NULL &&
-	    fs_client_open(&env->client, env->backend_url) != 0)
-		return -1;
-	deadline = fs_test_now_ms() + FS_TEST_START_TIMEOUT_MS;
-	while (fs_test_now_ms() < deadline) {
-		fs_call_opts o = {NULL, 250, NULL};
-		Flowsvc__Reply *reply = NULL;
-		int code;
-
-		if (!fs_test_proc_alive(&env->backend)) {
-			fprintf(stderr, "flow-service exited during start "
-			                "(wait status 0x%x)\n",
-			    env->backend.status);
-			fs_test_dump_log("flow-service log", log_path, 40);
-			return -1;
-		}
-		code = fs_client_call(env->client, FLOWSVC__METHOD__HEALTH,
-		    &empty.base, &o, &reply);
-		if (reply != NULL)
-			flowsvc__reply__free_unpacked(reply, NULL);
-		if (code == FS_OK)
-			return 0;
-		fs_test_poll_pause(20);
-	}
-	fprintf(stderr, "flow-service did not answer HEALTH in time\n");
-	fs_test_dump_log("flow-service log", log_path, 40);
-	return -1;
+	env->svc_extra = extra;
+	return fs_env_start_backend(env);
 }
 
 /* Polls the gateway's /readyz until 200. */
 static int
 gateway_ready(fs_test_env *env)
 {
-	int64_t deadline = fs_test_now_ms() + READY_MS;
-
-	while (fs_test_now_ms() < deadline) {
-		fs_http_resp r;
-		int st;
-		fs_http_once(env->gw_port, "GET", "/readyz", NULL, NULL, 0, &r);
-		st = r.status;
-		fs_http_resp_free(&r);
-		if (st == 200)
-			return 0;
-		fs_test_poll_pause(25);
-	}
-	return -1;
+	return fs_http_wait_status(env->gw_port, "/readyz", 200, READY_MS);
 }
 
 /* Reads a whole file (NUL-terminated); NULL when it cannot. */

@@ -28,16 +28,6 @@ suite_fini(void)
 	return fs_env_fini(&env);
 }
 
-static void
-upper(char *s)
-{
-	for (; *s; s++) {
-		if (*s >= 'a' && *s <= 'z') {
-			*s = (char) (*s - 'a' + 'A');
-		}
-	}
-}
-
 /* GET coll/id; returns the body (new reference) when the status matched. */
 static json_t *
 get_json(const char *coll, const char *id, int status, int line)
@@ -194,7 +184,7 @@ test_kinds_are_separate(void)
 	FS_ASSERT_ERROR(&r, 404, NOT_FOUND);
 	fs_http_resp_free(&r);
 	snprintf(up, sizeof(up), "%s", app);
-	upper(up);
+	fs_str_upper(up);
 	fs_restf(&env, "GET", NULL, &r, "/api/flows/%s/", up);
 	FS_ASSERT_ERROR(&r, 404, NOT_FOUND);
 	fs_http_resp_free(&r);
@@ -249,7 +239,7 @@ test_references_on_create_and_update(void)
 	}
 	/* Upper-case ids are accepted and stored lower-case. */
 	snprintf(up, sizeof(up), "%s", f2);
-	upper(up);
+	fs_str_upper(up);
 	snprintf(body, sizeof(body),
 	    "{\"name\": \"ref_app\", \"flows\": [\"%s\", \"%s\"]}", f1, up);
 	fs_rest(&env, "POST", "/api/apps/", body, &r);
@@ -568,7 +558,7 @@ test_lifecycle_flow_and_case(void)
 		return;
 	}
 	snprintf(up, sizeof(up), "%s", id);
-	upper(up);
+	fs_str_upper(up);
 	STATUS_IS(up, "not-deployed");
 	lifecycle(up, "stop", 409, NOT_DEPLOYED, __LINE__);
 	OP_OK(up, "deploy", "started");

@@ -30,16 +30,6 @@ suite_fini(void)
 	return fs_env_fini(&env);
 }
 
-static void
-upper(char *s)
-{
-	for (; *s; s++) {
-		if (*s >= 'a' && *s <= 'z') {
-			*s = (char) (*s - 'a' + 'A');
-		}
-	}
-}
-
 /* Fetches /api/flows/<id>/ and returns its body (new reference) or NULL. */
 static json_t *
 get_flow(const char *id)
@@ -208,7 +198,7 @@ test_get_upper_case_id(void)
 		return;
 	}
 	snprintf(up, sizeof(up), "%s", id);
-	upper(up);
+	fs_str_upper(up);
 	if ((got = get_flow(up)) != NULL) {
 		FS_ASSERT_STR_EQ(fs_json_str(got, "id"), id);
 		json_decref(got);
@@ -1111,7 +1101,7 @@ test_status_endpoint(void)
 	FS_ASSERT_ERROR(&r, 200, "{\"status\": \"not-deployed\"}");
 	fs_http_resp_free(&r);
 	snprintf(up, sizeof(up), "%s", id);
-	upper(up);
+	fs_str_upper(up);
 	fs_restf(&env, "GET", NULL, &r, "/api/apps/%s/status/", up);
 	FS_ASSERT_ERROR(&r, 200, "{\"status\": \"not-deployed\"}");
 	fs_http_resp_free(&r);
