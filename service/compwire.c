@@ -88,7 +88,7 @@ int
 compwire_decode(compwire *w, const uint8_t *wire, size_t len)
 {
 	const uint8_t *p = wire, *e = wire + len;
-	struct field f;
+	struct field f = {0, 0, 0, NULL};
 	size_t need = 0, nflows = 0;
 	unsigned seen = 0;
 	char *out;
