@@ -167,59 +167,32 @@ sb_value(struct sbuf *b, const json_t *v)
 	free(s);
 }
 
-/* The type of v as "type" and JSON Schema name it ("integer" is a JSON
- * integer, "number" any other number). */
+/* The JSON Schema name of v's type ("integer" is a JSON integer, "number"
+ * any other number), bare for "expected integer, got string" and with its
+ * article for "must be a string, not an integer". */
+static const struct {
+	const char *bare, *article;
+} type_names[] = {
+	[JSON_OBJECT] = {"object", "an object"},
+	[JSON_ARRAY] = {"array", "an array"},
+	[JSON_STRING] = {"string", "a string"},
+	[JSON_INTEGER] = {"integer", "an integer"},
+	[JSON_REAL] = {"number", "a number"},
+	[JSON_TRUE] = {"boolean", "a boolean"},
+	[JSON_FALSE] = {"boolean", "a boolean"},
+	[JSON_NULL] = {"null", "null"},
+};
+
 static const char *
 type_name(const json_t *v)
 {
-	if (v == NULL) {
-		return "nothing";
-	}
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "object";
-	case JSON_ARRAY:
-		return "array";
-	case JSON_STRING:
-		return "string";
-	case JSON_INTEGER:
-		return "integer";
-	case JSON_REAL:
-		return "number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "unknown";
+	return v == NULL ? "nothing" : type_names[json_typeof(v)].bare;
 }
 
-/* The same with an article, for "must be a string, not an integer". */
 static const char *
 a_type_name(const json_t *v)
 {
-	if (v == NULL) {
-		return "nothing";
-	}
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_REAL:
-		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "unknown";
+	return v == NULL ? "nothing" : type_names[json_typeof(v)].article;
 }
 
 static const char *
