@@ -44,6 +44,7 @@ static json_t *doc;  /* the file */
 static json_t *seen; /* "METHOD path status" -> true, from the live suite */
 static fs_test_env env;
 static char tokens_path[PATH_MAX + 16];
+static char last_rid[32]; /* the X-Request-Id call() sent last */
 
 /* ---- the document ------------------------------------------------------ */
 
@@ -328,6 +329,32 @@ test_responses_and_examples(void)
 	each_op(check_responses, NULL);
 }
 
+/* The parameters a path item declares for all its operations: the
+ * X-Request-Id header everywhere, the id wherever the path has one. */
+static void
+check_path_params(const char *tmpl, const json_t *item)
+{
+	int rid = 0, id = 0;
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(json_object_get(item, "parameters"), i, v) {
+		const json_t *p = deref(v);
+		const char *name = fs_json_str(p, "name");
+		const char *in = fs_json_str(p, "in");
+
+		if (name == NULL || in == NULL)
+			continue;
+		rid += strcmp(name, "X-Request-Id") == 0 &&
+		    strcmp(in, "header") == 0;
+		id += strcmp(name, "id") == 0 && strcmp(in, "path") == 0 &&
+		    json_is_true(json_object_get(p, "required"));
+	}
+	FS_CHECK(rid == 1, "%s declares X-Request-Id once (%d)", tmpl, rid);
+	FS_CHECK(id == (strstr(tmpl, "{id}") != NULL),
+	    "%s declares its id parameter %d times", tmpl, id);
+}
+
 /* The routing table, both ways. */
 static void
 test_paths_are_the_routes(void)
@@ -375,17 +402,7 @@ test_paths_are_the_routes(void)
 			FS_CHECK(m.http_status == 0, "%s %s: %d", methods[i],
 			    path, m.http_status);
 		}
-		if (strstr(tmpl, "{id}") != NULL) {
-			const json_t *p = deref(json_array_get(
-			    json_object_get(item, "parameters"), 0));
-
-			FS_CHECK(p != NULL && json_is_true(json_object_get(
-						  p, "required")) &&
-				fs_json_str(p, "name") != NULL &&
-				strcmp(fs_json_str(p, "name"), "id") == 0 &&
-				strcmp(fs_json_str(p, "in"), "path") == 0,
-			    "%s declares its id parameter", tmpl);
-		}
+		check_path_params(tmpl, item);
 	}
 }
 
@@ -537,10 +554,15 @@ static int
 call(const char *method, const char *path, const char *token,
     const char *ctype, const char *body, fs_http_resp *r)
 {
-	char auth[128], ct[128];
-	const char *hdrs[3];
+	static unsigned seq;
+	char auth[128], ct[128], rid[64];
+	const char *hdrs[4];
 	int n = 0;
 
+	/* The documented X-Request-Id parameter, checked in expect(). */
+	snprintf(last_rid, sizeof(last_rid), "openapi-%u", ++seq);
+	snprintf(rid, sizeof(rid), "X-Request-Id: %s", last_rid);
+	hdrs[n++] = rid;
 	if (token != NULL) {
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
 		hdrs[n++] = auth;
@@ -573,6 +595,13 @@ expect(const char *method, const char *tmpl, const char *id,
 	fs_check(r.status == status, file, line, "status",
 	    "%s %s: expected %d, got %d; body %.300s", method, path, status,
 	    r.status, r.body ? r.body : "");
+	{
+		const char *rid = fs_http_header_get(&r, "X-Request-Id");
+
+		fs_check(rid != NULL && strcmp(rid, last_rid) == 0, file, line,
+		    "X-Request-Id", "%s %s: sent X-Request-Id %s, got %s",
+		    method, path, last_rid, rid ? rid : "(none)");
+	}
 	check_doc(method, tmpl, &r, file, line);
 	if (new_id != NULL) {
 		const char *v = fs_json_str(r.json, "id");
