@@ -5,40 +5,35 @@
 #include <time.h>
 #include <uuid/uuid.h>
 
-static int
-fs_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+/* Each hex digit's value plus one, 0 for any other byte: one load per
+ * character, as ids are parsed on every lookup and for every record a
+ * snapshot load inserts. */
+static const signed char hexval[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6,
+	['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+	['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
 
 int
 fs_uuid_parse(const char *s, uint8_t out[16])
 {
-	int n = 0;
+	/* Offsets of the 16 byte pairs in 8-4-4-4-12. */
+	static const uint8_t at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24,
+	    26, 28, 30, 32, 34};
+	const unsigned char *u = (const unsigned char *) s;
+	int bad = 0;
 
-	if (s == NULL)
+	if (s == NULL || strnlen(s, FS_UUID_STRLEN + 1) != FS_UUID_STRLEN ||
+	    u[8] != '-' || u[13] != '-' || u[18] != '-' || u[23] != '-')
 		return -1;
-	for (int i = 0; i < FS_UUID_STRLEN; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return -1;
-			continue;
-		}
-		int hi = fs_hexval((unsigned char) s[i]);
-		if (hi < 0)
-			return -1;
-		int lo = fs_hexval((unsigned char) s[++i]);
-		if (lo < 0)
-			return -1;
-		out[n++] = (uint8_t) (hi << 4 | lo);
+	for (int i = 0; i < 16; i++) {
+		int hi = hexval[u[at[i]]] - 1, lo = hexval[u[at[i] + 1]] - 1;
+
+		bad |= hi | lo; /* negative when either is not a digit */
+		out[i] = (uint8_t) ((unsigned) hi << 4 | (unsigned) lo);
 	}
-	return s[FS_UUID_STRLEN] == '\0' ? 0 : -1;
+	return bad < 0 ? -1 : 0;
 }
 
 void
