@@ -1297,18 +1297,22 @@ fs_env_start_gateway(fs_test_env *env, int wait_ready)
 }
 
 int
-fs_env_start(fs_test_env *env, const char *name)
+fs_env_start_programs(fs_test_env *env)
 {
-	if (fs_env_init(env, name) != 0 || fs_env_start_backend(env) != 0 ||
-	    fs_env_start_gateway(env, 1) != 0) {
+	if (fs_env_start_backend(env) != 0 || fs_env_start_gateway(env, 1) != 0)
 		return -1;
-	}
 	if (fs_http_connect(&env->http, env->gw_port, 0) != 0) {
 		fprintf(stderr, "testlib: connect to gateway: %s\n",
 		    strerror(errno));
 		return -1;
 	}
 	return 0;
+}
+
+int
+fs_env_start(fs_test_env *env, const char *name)
+{
+	return fs_env_init(env, name) != 0 ? -1 : fs_env_start_programs(env);
 }
 
 int

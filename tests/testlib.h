@@ -206,7 +206,12 @@ int fs_env_start_backend(fs_test_env *env);
  * 0, for a gateway started without a backend). Returns 0 or -1. */
 int fs_env_start_gateway(fs_test_env *env, int wait_ready);
 
-/* fs_env_init + both programs + the RPC client and the HTTP connection. */
+/* Both programs, the RPC client and the HTTP connection, on an env that
+ * fs_env_init filled (and the test may have adjusted since: files in
+ * env->dir, gw_extra, svc_extra). Returns 0 or -1. */
+int fs_env_start_programs(fs_test_env *env);
+
+/* fs_env_init + fs_env_start_programs. */
 int fs_env_start(fs_test_env *env, const char *name);
 
 /* Stops the backend with sig (see fs_test_proc_stop); returns the wait

@@ -71,14 +71,8 @@ suite_init(void)
 	/* The operations endpoints answer without a token, so the usual
 	 * readiness wait works. */
 	env.gw_extra = extra;
-	if (write_tokens(TOKENS_FILE) != 0 || fs_env_start_backend(&env) != 0 ||
-	    fs_env_start_gateway(&env, 1) != 0)
-		return -1;
-	if (fs_http_connect(&env.http, env.gw_port, 0) != 0) {
-		fprintf(stderr, "connect to gateway: %s\n", strerror(errno));
-		return -1;
-	}
-	return 0;
+	return write_tokens(TOKENS_FILE) != 0 ? -1
+					       : fs_env_start_programs(&env);
 }
 
 static int

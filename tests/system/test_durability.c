@@ -460,11 +460,7 @@ static fs_test_env renv;
 static int
 rest_suite_init(void)
 {
-	if (fs_env_init(&renv, "dur-rest") != 0 || start_backend(&renv, NULL) != 0 ||
-	    fs_env_start_gateway(&renv, 1) != 0 ||
-	    fs_http_connect(&renv.http, renv.gw_port, 0) != 0)
-		return -1;
-	return 0;
+	return fs_env_start(&renv, "dur-rest");
 }
 
 static int
@@ -1878,9 +1874,7 @@ test_disk_full(void)
 		return;
 	}
 	mounted = 1;
-	if (!FS_CHECK(start_backend(&denv, NULL) == 0 &&
-	            fs_env_start_gateway(&denv, 1) == 0 &&
-	            fs_http_connect(&denv.http, denv.gw_port, 0) == 0,
+	if (!FS_CHECK(fs_env_start_programs(&denv) == 0,
 	        "cannot start the programs on the tmpfs"))
 		goto out;
 

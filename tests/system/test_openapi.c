@@ -638,14 +638,7 @@ live_init(void)
 	if (fclose(f) != 0)
 		return -1;
 	env.gw_extra = extra;
-	if (fs_env_start_backend(&env) != 0 ||
-	    fs_env_start_gateway(&env, 1) != 0)
-		return -1;
-	if (fs_http_connect(&env.http, env.gw_port, 0) != 0) {
-		fprintf(stderr, "connect to gateway: %s\n", strerror(errno));
-		return -1;
-	}
-	return 0;
+	return fs_env_start_programs(&env);
 }
 
 static int

@@ -36,12 +36,7 @@ suite_init(void)
 		return -1;
 	}
 	env.rpc_timeout_ms = RPC_TIMEOUT_MS;
-	if (fs_env_start_backend(&env) != 0 ||
-	    fs_env_start_gateway(&env, 1) != 0 ||
-	    fs_http_connect(&env.http, env.gw_port, 0) != 0) {
-		return -1;
-	}
-	return 0;
+	return fs_env_start_programs(&env);
 }
 
 static int
