@@ -249,9 +249,7 @@ packed_free(store *s, uint8_t *p)
 static void
 comp_free(store *s, comp *c)
 {
-	free(c->name);
-	free(c->group);
-	free(c->uses);
+	free(c->uses); /* name and group are part of c */
 	free(c->pending_ids);
 	packed_free(s, c->packed);
 	free(c);
@@ -838,22 +836,22 @@ store_put_(store *s, const Flowsvc__Component *msg, const uint8_t *wire,
 		return 0;
 	}
 
+	/* Name and group never change: they live in the record's own
+	 * allocation, right after it. */
+	size_t nlen = strlen(msg->name) + 1, glen = strlen(msg->group) + 1;
+
 	if (slot_reserve(s) != 0 || s->nslots >= UINT32_MAX ||
-	    (c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->name = strdup(msg->name)) == NULL ||
-	    (c->group = strdup(msg->group)) == NULL ||
+	    (c = calloc(1, sizeof(*c) + nlen + glen)) == NULL ||
 	    (c->gb = bucket_get(s, (int) msg->kind, BUCKET_GROUP, msg->group)) ==
 	        NULL) {
-		if (c != NULL) {
-			free(c->name);
-			free(c->group);
-			free(c);
-		}
+		free(c);
 		free(edges);
 		free(pending_ids);
 		free(packed);
 		return -1;
 	}
+	c->name = memcpy((char *) (c + 1), msg->name, nlen);
+	c->group = memcpy(c->name + nlen, msg->group, glen);
 	memcpy(c->id, id, 16);
 	c->kind = (uint8_t) msg->kind;
 	c->status = (uint8_t) status;

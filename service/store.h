@@ -48,8 +48,8 @@ struct comp {
 	uint32_t visit; /* traversal mark, see store_reaches */
 	uint32_t slot;  /* index in the store's slot table */
 	uint64_t seq;   /* creation order, unique, increasing */
-	char *name;     /* as created */
-	char *group;    /* as created */
+	char *name;     /* as created; stored after the struct, in its block */
+	char *group;    /* as created; likewise */
 	comp_edge *uses; /* array of nuses edges */
 	uint32_t nuses;
 	uint32_t nusers;
