@@ -274,6 +274,34 @@ count_query(void *cls, enum MHD_ValueKind kind, const char *key,
 	return MHD_YES;
 }
 
+static enum MHD_Result
+count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	size_t *n = cls;
+
+	(void)kind;
+	/* "Key: value\r\n" */
+	*n += strlen(key) + 4 + (value ? strlen(value) : 0);
+	return MHD_YES;
+}
+
+/* The size of the request line and headers as sent (near enough: the
+ * query string is counted once decoded, spacing as a client writes it). */
+static size_t
+header_bytes(struct MHD_Connection *conn, const char *method, const char *url)
+{
+	struct url_size u = {strlen(url), 0};
+	size_t n = strlen(method) + 1 + 1 + strlen("HTTP/1.1\r\n");
+
+	(void)MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND,
+	    count_query, &u);
+	n += u.bytes;
+	(void)MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header,
+	    &n);
+	return n;
+}
+
 /* Records in r the first URL limit the request breaks, if any. Only
  * records: the answer waits for a later handler call (keep-alive). */
 static void
@@ -326,6 +354,12 @@ req_begin(gw_http *h, struct MHD_Connection *conn, const char *url,
 		    &r->grant);
 	}
 
+	if (header_bytes(conn, method, url) > h->cfg.max_header_bytes) {
+		/* Answered on this first call, so MHD closes the connection:
+		 * a client that sends this much is not one to keep. */
+		set_error(r, 431, "Request header fields too large.");
+		return respond(r);
+	}
 	cl = MHD_lookup_connection_value(
 	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl != NULL) {
@@ -751,7 +785,12 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned int)cfg->max_conns_per_ip,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes,
+	    /* Twice the limit: headers a little over it still reach the
+	     * handler, which answers them in the API's shape (431 with a
+	     * detail and X-Request-Id); only beyond this does MHD answer
+	     * with its own page. */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)cfg->max_header_bytes * 2,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 	    MHD_OPTION_END);
 	if (h->daemon == NULL) {

@@ -15,9 +15,10 @@
  * is over (no body is kept): the URL (path plus query, after MHD's
  * percent-decoding) over max_url is 414, more than max_query_params query
  * parameters is 400, and a request that would put more than max_inflight
- * calls in flight to the backend is 503 without calling it. Headers that
- * do not fit max_header_bytes never reach the handler: MHD answers them and
- * closes the connection.
+ * calls in flight to the backend is 503 without calling it. A request line
+ * and headers over max_header_bytes answer 431 at once and the connection
+ * closes; over twice that they never reach the handler, and MHD answers
+ * with its own page.
  *
  * With tokens (cfg.auth), the first handler call of an /api/ request takes
  * a reference to the current token table and checks its Authorization
@@ -42,9 +43,10 @@ struct gw_http_config {
 	size_t max_body;         /* bytes; larger bodies answer 413 */
 	size_t max_url;          /* path + query, decoded; longer: 414 */
 	unsigned max_query_params; /* more query parameters: 400 */
-	size_t max_header_bytes; /* MHD's per-connection memory: request
-				  * line + headers; MHD itself answers
-				  * 431/414 above it and closes */
+	size_t max_header_bytes; /* request line + headers; more: 431.
+				  * MHD's per-connection memory is twice
+				  * this, and it answers 431/414 itself
+				  * beyond that */
 	unsigned max_inflight;   /* backend calls in flight; more: 503 */
 	uint32_t rpc_timeout_ms; /* per backend call */
 	unsigned conn_timeout_s; /* idle keep-alive connections close */

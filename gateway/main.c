@@ -87,8 +87,8 @@ static const struct opt opts[] = {
 	    "64", "most query parameters; more answer 400"},
 	{"max-header-bytes", "BYTES", OPT_UINT, OFF(max_header_bytes), 4096,
 	    1u << 24, "16384",
-	    "memory per connection for the request line and headers; larger "
-	    "requests get 431 (or 414) and the connection is closed"},
+	    "request line and headers; larger requests get 431 and the "
+	    "connection is closed (each connection may hold twice this)"},
 	{"max-inflight", "N", OPT_UINT, OFF(max_inflight), 1, 1000000, "4096",
 	    "most backend calls in flight; requests beyond answer 503"},
 	{"rpc-timeout", "MS", OPT_UINT, OFF(rpc_timeout_ms), 1, 600000,
