@@ -420,14 +420,15 @@ static void
 check_layers(const char *tmpl, const char *method, const json_t *op,
     void *arg)
 {
-	static const char *const everywhere[] = {"400", "413", "414", "500"};
+	static const char *const everywhere[] = {
+	    "400", "413", "414", "431", "500"};
 	struct gw_match m;
 	int body, backend;
 
 	(void)arg;
 	route_of(method, tmpl, &m);
 	body = m.action == GW_ACT_CREATE || m.action == GW_ACT_UPDATE;
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < sizeof(everywhere) / sizeof(*everywhere); i++)
 		FS_CHECK(lists(op, everywhere[i]), "%s %s does not list %s",
 		    method, tmpl, everywhere[i]);
 	FS_CHECK(lists(op, "401") == needs_token(op),
@@ -756,8 +757,9 @@ test_operations(void)
 
 /* What the gateway's own layers answer, on every operation. */
 struct layer {
-	const char *query; /* appended to the path */
-	const char *body;  /* sent as JSON */
+	const char *query;  /* appended to the path */
+	const char *body;   /* sent as JSON */
+	const char *header; /* one more request header */
 	int with_token;
 	int status;    /* expected where it applies ... */
 	int otherwise; /* ... and elsewhere (0: applies everywhere) */
@@ -777,10 +779,13 @@ layer_op(const char *tmpl, const char *method, const json_t *op, void *arg)
 	if (l->query)
 		strncat(path, l->query, sizeof(path) - strlen(path) - 1);
 	memset(&r, 0, sizeof(r));
-	if (l->body != NULL) {
-		/* The gateway closes the connection after an early 413. */
-		(void)fs_http_once(env.gw_port, method, path, NULL, l->body,
-		    (size_t)-1, &r);
+	if (l->body != NULL || l->header != NULL) {
+		/* The gateway closes the connection after an early 413 or
+		 * 431. */
+		const char *hdrs[] = {l->header, NULL};
+
+		(void)fs_http_once(env.gw_port, method, path, hdrs, l->body,
+		    l->body ? (size_t)-1 : 0, &r);
 	} else {
 		call(method, path, l->with_token ? TOK_ALL : NULL, NULL, NULL,
 		    &r);
@@ -794,8 +799,13 @@ layer_op(const char *tmpl, const char *method, const json_t *op, void *arg)
 static void
 test_limits_and_tokens(void)
 {
+	static char bighdr[20000];
 	char big[2048], longq[512];
 	struct layer l;
+
+	memcpy(bighdr, "X-Big: ", 7);
+	memset(bighdr + 7, 'b', sizeof(bighdr) - 8);
+	bighdr[sizeof(bighdr) - 1] = '\0';
 
 	memset(big, ' ', sizeof(big) - 1);
 	big[0] = '{';
@@ -804,13 +814,16 @@ test_limits_and_tokens(void)
 	snprintf(longq, sizeof(longq), "?q=%0300d", 7);
 
 	/* No token: 401 where the document asks for one, else served. */
-	l = (struct layer){NULL, NULL, 0, 401, 200};
+	l = (struct layer){NULL, NULL, NULL, 0, 401, 200};
 	each_op(layer_op, &l);
-	l = (struct layer){longq, NULL, 1, 414, 0};
+	l = (struct layer){longq, NULL, NULL, 1, 414, 0};
 	each_op(layer_op, &l);
-	l = (struct layer){"?a=1&b=2&c=3&d=4&e=5", NULL, 1, 400, 0};
+	l = (struct layer){"?a=1&b=2&c=3&d=4&e=5", NULL, NULL, 1, 400, 0};
 	each_op(layer_op, &l);
-	l = (struct layer){NULL, big, 0, 413, 0};
+	l = (struct layer){NULL, big, NULL, 0, 413, 0};
+	each_op(layer_op, &l);
+	/* Over the default --max-header-bytes (16 KiB), under twice it. */
+	l = (struct layer){NULL, NULL, bighdr, 0, 431, 0};
 	each_op(layer_op, &l);
 }
 
