@@ -286,28 +286,18 @@ count_header(void *cls, enum MHD_ValueKind kind, const char *key,
 	return MHD_YES;
 }
 
-/* The size of the request line and headers as sent (near enough: the
- * query string is counted once decoded, spacing as a client writes it). */
-static size_t
-header_bytes(struct MHD_Connection *conn, const char *method, const char *url)
+/* Checks the URL's size and query parameter count, and the size of the
+ * request line and headers as sent (near enough: the query is counted
+ * once decoded, spacing as a client writes it). The URL limits are only
+ * recorded in r: their answer waits for a later handler call
+ * (keep-alive). Returns 431 when the headers are too large, which the
+ * caller answers at once; else 0. */
+static int
+check_request_size(const gw_http *h, struct gw_req *r, const char *method,
+    const char *url)
 {
 	struct url_size u = {strlen(url), 0};
-	size_t n = strlen(method) + 1 + 1 + strlen("HTTP/1.1\r\n");
-
-	(void)MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND,
-	    count_query, &u);
-	n += u.bytes;
-	(void)MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header,
-	    &n);
-	return n;
-}
-
-/* Records in r the first URL limit the request breaks, if any. Only
- * records: the answer waits for a later handler call (keep-alive). */
-static void
-check_url_limits(const gw_http *h, struct gw_req *r, const char *url)
-{
-	struct url_size u = {strlen(url), 0};
+	size_t head;
 
 	(void)MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
 	    count_query, &u);
@@ -318,6 +308,10 @@ check_url_limits(const gw_http *h, struct gw_req *r, const char *url)
 		r->limit_status = 400;
 		r->limit_detail = "Too many query parameters.";
 	}
+	head = strlen(method) + 1 + u.bytes + sizeof(" HTTP/1.1\r\n") - 1;
+	(void)MHD_get_connection_values(r->conn, MHD_HEADER_KIND,
+	    count_header, &head);
+	return head > h->cfg.max_header_bytes ? 431 : 0;
 }
 
 static enum MHD_Result
@@ -326,6 +320,7 @@ req_begin(gw_http *h, struct MHD_Connection *conn, const char *url,
 {
 	struct gw_req *r = calloc(1, sizeof(*r));
 	const char *cl;
+	int too_large;
 
 	if (r == NULL)
 		return MHD_NO; /* MHD closes the connection */
@@ -343,7 +338,7 @@ req_begin(gw_http *h, struct MHD_Connection *conn, const char *url,
 	if (r->m.id != NULL &&
 	    (r->id = strndup(r->m.id, r->m.id_len)) == NULL)
 		return MHD_NO;
-	check_url_limits(h, r, url);
+	too_large = check_request_size(h, r, method, url);
 	r->auth = GW_AUTH_OK;
 	r->grant = NULL; /* every group */
 	if (h->cfg.auth != NULL && needs_token(url, &r->m)) {
@@ -354,7 +349,7 @@ req_begin(gw_http *h, struct MHD_Connection *conn, const char *url,
 		    &r->grant);
 	}
 
-	if (header_bytes(conn, method, url) > h->cfg.max_header_bytes) {
+	if (too_large) {
 		/* Answered on this first call, so MHD closes the connection:
 		 * a client that sends this much is not one to keep. */
 		set_error(r, 431, "Request header fields too large.");
