@@ -89,12 +89,19 @@ compwire_decode(compwire *w, const uint8_t *wire, size_t len)
 {
 	const uint8_t *p = wire, *e = wire + len;
 	struct field f = {0, 0, 0, NULL};
-	size_t need = 0, nflows = 0;
 	unsigned seen = 0;
 	char *out;
 
-	/* Pass 1: the structure, what is present, and the room the kept
-	 * strings need. */
+	/* One pass. Every kept string is shorter on the wire than its copy
+	 * plus NUL (a key and a length byte come first), so len bytes hold
+	 * them all, and there are at most len / 2 flows. */
+	if (grow((void **)&w->buf, &w->buf_cap, len + 1, 1) != 0 ||
+	    grow((void **)&w->flows, &w->flows_cap, len / 2 + 1,
+		sizeof(*w->flows)) != 0)
+		return -2;
+	flowsvc__component__init(&w->msg);
+	w->msg.flows = w->flows;
+	out = w->buf;
 	while (p < e) {
 		if (next_field(&p, e, &f) != 0)
 			return -1;
@@ -104,35 +111,18 @@ compwire_decode(compwire *w, const uint8_t *wire, size_t len)
 		    (f.wt != WT_LEN && f.wt != WT_VARINT))
 			return -1;
 		seen |= F(f.num);
-		if (KEPT & F(f.num)) {
-			if (memchr(f.data, 0, f.v) != NULL)
-				return -1;
-			need += f.v + 1;
-			nflows += f.num == 8;
-		}
-	}
-	if ((seen & REQUIRED) != REQUIRED)
-		return -1;
-	if (grow((void **)&w->buf, &w->buf_cap, need, 1) != 0 ||
-	    grow((void **)&w->flows, &w->flows_cap, nflows ? nflows : 1,
-		sizeof(*w->flows)) != 0)
-		return -2;
-
-	/* Pass 2: copy. A repeated singular field keeps its last value, as
-	 * protobuf does. */
-	flowsvc__component__init(&w->msg);
-	w->msg.flows = w->flows;
-	out = w->buf;
-	for (p = wire; p < e;) {
-		(void)next_field(&p, e, &f); /* checked in pass 1 */
 		if (f.num == 2) {
 			w->msg.kind = (Flowsvc__Kind)(int32_t)f.v;
 			continue;
 		}
-		if (f.num > MAX_FIELD || !(KEPT & F(f.num)))
+		if (!(KEPT & F(f.num)))
 			continue;
+		if (memchr(f.data, 0, f.v) != NULL)
+			return -1;
 		memcpy(out, f.data, f.v);
 		out[f.v] = '\0';
+		/* A repeated singular field keeps its last value, as protobuf
+		 * does. */
 		if (f.num == 1)
 			w->msg.id = out;
 		else if (f.num == 3)
@@ -143,7 +133,7 @@ compwire_decode(compwire *w, const uint8_t *wire, size_t len)
 			w->msg.flows[w->msg.n_flows++] = out;
 		out += f.v + 1;
 	}
-	return 0;
+	return (seen & REQUIRED) == REQUIRED ? 0 : -1;
 }
 
 void
