@@ -273,6 +273,51 @@ fs_test_proc_cont(fs_test_proc *p)
 	return p->pid > 0 ? kill(p->pid, SIGCONT) : -1;
 }
 
+char *
+fs_file_read(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *b = NULL;
+	size_t n = 0, cap = 0, got;
+
+	if (f == NULL)
+		return NULL;
+	do {
+		if (n + 4096 + 1 > cap) {
+			char *nb = realloc(b, cap = cap * 2 + 8192);
+
+			if (nb == NULL) {
+				free(b);
+				fclose(f);
+				return NULL;
+			}
+			b = nb;
+		}
+		got = fread(b + n, 1, 4096, f);
+		n += got;
+	} while (got > 0);
+	fclose(f);
+	b[n] = '\0';
+	if (len != NULL)
+		*len = n;
+	return b;
+}
+
+int
+fs_file_count(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	int n = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
 void
 fs_test_dump_log(const char *title, const char *path, int max_lines)
 {

@@ -79,6 +79,14 @@ int fs_test_proc_stop(fs_test_proc *p, int sig, int timeout_ms);
 int fs_test_proc_freeze(fs_test_proc *p, int timeout_ms);
 int fs_test_proc_cont(fs_test_proc *p);
 
+/* Reads a whole file, NUL-terminated (it may hold NULs before *len).
+ * Returns it (caller frees) and its size in *len (len may be NULL), or
+ * NULL when it cannot. */
+char *fs_file_read(const char *path, size_t *len);
+
+/* How many lines of a text file contain needle (0 when unreadable). */
+int fs_file_count(const char *path, const char *needle);
+
 /* Prints the last max_lines lines of a log file to stderr, framed. */
 void fs_test_dump_log(const char *title, const char *path, int max_lines);
 

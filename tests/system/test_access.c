@@ -561,37 +561,6 @@ test_every_group_token(void)
 
 /* ---- reload -------------------------------------------------------------- */
 
-/* Whether the gateway log holds needle. */
-static int
-log_has(const char *needle)
-{
-	FILE *f = fopen(env.gateway.log_path, "r");
-	char line[2048];
-	int found = 0;
-
-	if (f == NULL)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f) != NULL)
-		found = strstr(line, needle) != NULL;
-	fclose(f);
-	return found;
-}
-
-static int
-count_in_log(const char *needle)
-{
-	FILE *f = fopen(env.gateway.log_path, "r");
-	char line[2048];
-	int n = 0;
-
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
-}
-
 /* Polls GET /api/flows/ as token until it answers status (bounded).
  * Returns the last status seen. */
 static int
@@ -679,20 +648,21 @@ test_reload(void)
 	}
 
 	/* A bad file keeps the tokens loaded before, and says why. */
+#define KEEPING "keeping the tokens loaded before"
 	if (!FS_CHECK(write_tokens(TOK_A " team_a\nbroken line here\n") == 0,
 		"write tokens"))
 		return;
-	reloads = count_in_log("keeping the tokens loaded before");
+	reloads = fs_file_count(env.gateway.log_path, KEEPING);
 	FS_CHECK(kill(env.gateway.pid, SIGHUP) == 0, "kill");
 	{
 		int64_t until = fs_test_now_ms() + 10000;
 
-		while (count_in_log("keeping the tokens loaded before") ==
-			reloads &&
+		while (fs_file_count(env.gateway.log_path, KEEPING) == reloads &&
 		    fs_test_now_ms() < until)
 			fs_test_poll_pause(20);
 	}
-	FS_CHECK(log_has("line 2: more than two fields"),
+	FS_CHECK(fs_file_count(env.gateway.log_path,
+		     "line 2: more than two fields"),
 	    "the log does not say which line is wrong");
 	EXPECT(TOK_C, "GET", "/api/flows/", NULL, 200, NULL);
 	EXPECT(TOK_ROOT, "GET", "/api/flows/", NULL, 200, NULL);

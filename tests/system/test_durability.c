@@ -65,40 +65,6 @@ gateway_ready(fs_test_env *env)
 	return fs_http_wait_status(env->gw_port, "/readyz", 200, READY_MS);
 }
 
-/* Reads a whole file (NUL-terminated); NULL when it cannot. */
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *b = NULL;
-	size_t n = 0, cap = 0;
-
-	if (f == NULL)
-		return NULL;
-	for (;;) {
-		if (n + 4096 + 1 > cap) {
-			size_t nc = cap ? cap * 2 : 8192;
-			char *nb = realloc(b, nc);
-			if (nb == NULL) {
-				free(b);
-				fclose(f);
-				return NULL;
-			}
-			b = nb;
-			cap = nc;
-		}
-		size_t got = fread(b + n, 1, 4096, f);
-		n += got;
-		if (got == 0)
-			break;
-	}
-	fclose(f);
-	b[n] = '\0';
-	if (len != NULL)
-		*len = n;
-	return b;
-}
-
 static int
 count_substr(const char *hay, const char *needle)
 {
@@ -229,7 +195,7 @@ static int
 log_records(const char *path, long long off[], long long len[], int max)
 {
 	size_t n;
-	char *b = slurp(path, &n);
+	char *b = fs_file_read(path, &n);
 	size_t o = LOG_HEADER;
 	int k = 0;
 
@@ -1451,7 +1417,7 @@ test_torn_tail(void)
 	if (!FS_CHECK(start_backend(&env, NULL) == 0,
 	        "flow-service refused a log with a torn last record"))
 		goto out;
-	log = slurp(env.backend.log_path, NULL);
+	log = fs_file_read(env.backend.log_path, NULL);
 	FS_CHECK(log != NULL && count_substr(log, "torn") == 1,
 	    "no log line about the torn record: %s", log ? log : "(no log)");
 	free(log);
@@ -1480,7 +1446,7 @@ test_torn_tail(void)
 	if (!FS_CHECK(start_backend(&env, NULL) == 0,
 	        "no restart after the append that followed a torn tail"))
 		goto out;
-	log = slurp(env.backend.log_path, NULL);
+	log = fs_file_read(env.backend.log_path, NULL);
 	FS_CHECK(log != NULL && count_substr(log, "torn") == 1,
 	    "the second start found another torn record");
 	free(log);
@@ -1529,7 +1495,7 @@ corrupt_middle_record(const char *envname, int delta_kind)
 	at = delta_kind == 0 ? off[2] + REC_HEADER + len[2] / 2 : off[2] + 3;
 	if (!FS_CHECK(flip_byte(path, at) == 0, "flip %s at %lld", path, at))
 		goto out;
-	before = slurp(path, &n0);
+	before = fs_file_read(path, &n0);
 	run_refusing(env.data_dir, &res, &ms);
 	FS_CHECK(res.exit_code > 0 && res.exit_code < 128,
 	    "flow-service started on a log corrupt at offset %lld (record at "
@@ -1550,7 +1516,7 @@ corrupt_middle_record(const char *envname, int delta_kind)
 		    o1, o2, res.err);
 	}
 	errno = 0;
-	after = slurp(path, &n1);
+	after = fs_file_read(path, &n1);
 	FS_CHECK(before != NULL && after != NULL && n0 == n1 &&
 	        memcmp(before, after, n0) == 0,
 	    "the refused start changed %s (%zu bytes before, %lld now%s%s)",
@@ -1606,7 +1572,7 @@ test_corrupt_snapshot(void)
 	if (!FS_CHECK(flip_byte(path, file_size(path) / 2) == 0, "flip %s",
 	        path))
 		goto out;
-	before = slurp(path, &n0);
+	before = fs_file_read(path, &n0);
 	run_refusing(env.data_dir, &res, &ms);
 	FS_CHECK(res.exit_code > 0 && res.exit_code < 128,
 	    "flow-service started on a corrupt snapshot: exit %d, stderr: %s",
@@ -1615,7 +1581,7 @@ test_corrupt_snapshot(void)
 	FS_CHECK(res.err != NULL && strstr(res.err, path) != NULL,
 	    "stderr does not name %s: %s", path, res.err);
 	fs_test_run_result_free(&res);
-	after = slurp(path, &n1);
+	after = fs_file_read(path, &n1);
 	FS_CHECK(before != NULL && after != NULL && n0 == n1 &&
 	        memcmp(before, after, n0) == 0,
 	    "the refused start changed or removed %s", path);
@@ -1667,7 +1633,7 @@ test_leftover_tmp_removed(void)
 	    "a leftover snapshot temp file is still there");
 	FS_CHECK(access(other, F_OK) == 0,
 	    "a file that is not a snapshot temp file was removed: %s", other);
-	log = slurp(env.backend.log_path, NULL);
+	log = fs_file_read(env.backend.log_path, NULL);
 	FS_CHECK(log != NULL && strstr(log, "snapshot-000000000007.db.4242.tmp"),
 	    "the removal is not logged");
 	free(log);
@@ -1765,7 +1731,7 @@ test_data_dir_is_a_file(void)
 		fs_test_run_result_free(&res);
 		{
 			size_t n;
-			char *c = slurp(file, &n);
+			char *c = fs_file_read(file, &n);
 			FS_CHECK(c != NULL && strcmp(c, "x\n") == 0,
 			    "the file was changed");
 			free(c);

@@ -46,21 +46,6 @@ dir_of(const char *path, int levels, char out[PATH_MAX])
 	return 0;
 }
 
-static int
-file_has(const char *path, const char *needle)
-{
-	FILE *f = fopen(path, "r");
-	char line[1024];
-	int found = 0;
-
-	if (f == NULL)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f) != NULL)
-		found = strstr(line, needle) != NULL;
-	fclose(f);
-	return found;
-}
-
 static void
 report_run(const char *what, const fs_test_run_result *r)
 {
@@ -127,9 +112,9 @@ test_install_tree_and_example_client(void)
 		    u ? "flow-gateway.service" : "flow-service.service");
 		for (size_t i = 0; i < sizeof(hardening) / sizeof(hardening[0]);
 		     i++)
-			FS_CHECK(file_has(path, hardening[i]), "%s has %s", path,
+			FS_CHECK(fs_file_count(path, hardening[i]), "%s has %s", path,
 			    hardening[i]);
-		FS_CHECK(u || file_has(path, "StateDirectory=flowsvc"),
+		FS_CHECK(u || fs_file_count(path, "StateDirectory=flowsvc"),
 		    "flow-service.service keeps its data in StateDirectory");
 	}
 

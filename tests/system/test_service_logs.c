@@ -66,34 +66,6 @@ fail:
 	return -1;
 }
 
-/* Reads a whole file; caller frees. */
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	if (f == NULL)
-		return NULL;
-	do {
-		if (len + 4096 + 1 > cap) {
-			char *nb = realloc(buf, cap = cap * 2 + 8192);
-			if (nb == NULL) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		n = fread(buf + len, 1, 4096, f);
-		len += n;
-	} while (n > 0);
-	fclose(f);
-	buf[len] = '\0';
-	return buf;
-}
-
 static void
 test_service_logs(void)
 {
@@ -110,7 +82,8 @@ test_service_logs(void)
 	                  "json", "--access-log", "1", log_path) == 0,
 	        "backend with --log-format json"))
 		goto out;
-	if (!FS_CHECK((text = slurp(log_path)) != NULL, "read %s", log_path))
+	if (!FS_CHECK((text = fs_file_read(log_path, NULL)) != NULL, "read %s",
+		log_path))
 		goto out;
 	for (char *line = strtok(text, "\n"); line != NULL;
 	     line = strtok(NULL, "\n")) {
@@ -147,7 +120,7 @@ test_service_logs(void)
 	                  "1", "--log-level", "info", log_path) == 0,
 	        "backend with text logs"))
 		goto out;
-	text = slurp(log_path);
+	text = fs_file_read(log_path, NULL);
 	FS_CHECK(text != NULL && strstr(text, " info: rpc HEALTH OK ") != NULL &&
 	        strstr(text, " rid=log-test-2\n") != NULL,
 	    "text access line: %s", text ? text : "");
@@ -159,7 +132,7 @@ test_service_logs(void)
 	                  "1", "--log-level", "warn", log_path) == 0,
 	        "backend with --log-level warn"))
 		goto out;
-	text = slurp(log_path);
+	text = fs_file_read(log_path, NULL);
 	FS_CHECK(text != NULL && text[0] == '\0', "nothing below warn: %s",
 	    text ? text : "(unreadable)");
 
