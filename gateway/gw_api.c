@@ -13,6 +13,10 @@
 #include "fs_rpc.h"
 #include "gw_json.h"
 
+/* /readyz when the backend answers but cannot take changes. */
+#define READYZ_NOT_WRITABLE                                                    \
+	"Service unavailable: the backend cannot write its data directory."
+
 static void resp_set(struct gw_resp *r, int status, gw_buf *b);
 
 void
@@ -229,10 +233,26 @@ render_ok(struct gw_resp *out, const struct gw_match *m,
 	case GW_ACT_DELETE:
 		out->status = 204;
 		return 0;
-	case GW_ACT_READYZ:
+	case GW_ACT_READYZ: {
+		/* Ready means ready for writes too: a backend that answers
+		 * but cannot write its data directory (disk full, I/O
+		 * errors, the directory deleted) says writable = false. The
+		 * cause stays in the backend's log, Health and metrics. */
+		Flowsvc__HealthReply *h = reply == NULL ? NULL
+		    : (Flowsvc__HealthReply *)fs_reply_payload(
+			  reply, &flowsvc__health_reply__descriptor);
+		bool writable = h == NULL || !h->has_writable || h->writable;
+
+		if (h != NULL)
+			protobuf_c_message_free_unpacked(&h->base, NULL);
+		if (!writable) {
+			gw_api_error(out, 503, READYZ_NOT_WRITABLE);
+			return 0;
+		}
 		gw_buf_puts(&b, "{\"status\":\"ready\"}");
 		resp_set(out, 200, &b);
 		return 0;
+	}
 	case GW_ACT_LIST:
 		desc = &flowsvc__list_reply__descriptor;
 		break;

@@ -246,6 +246,33 @@ gw_metrics_render_backend(gw_buf *b, const Flowsvc__StatsReply *st)
 		putf(b, "# TYPE backend_disk_error gauge\n"
 			"backend_disk_error %d\n", st->disk_error ? 1 : 0);
 	}
+	if (st->has_writable) {
+		gw_buf_puts(b, "# HELP backend_writable Whether the backend "
+			       "accepts changes now (its change log can be "
+			       "written and synced).\n"
+			       "# TYPE backend_writable gauge\n");
+		putf(b, "backend_writable %d\n", st->writable ? 1 : 0);
+		gw_buf_puts(b, "# HELP backend_data_dir_lost Whether the data "
+			       "directory was deleted or replaced under the "
+			       "running backend (changes refused until it "
+			       "restarts).\n"
+			       "# TYPE backend_data_dir_lost gauge\n");
+		putf(b, "backend_data_dir_lost %d\n", st->data_dir_lost ? 1 : 0);
+		gw_buf_puts(b, "# HELP backend_log_append_failures_total "
+			       "Changes the change log could not take (write "
+			       "errors, a failing sync, a lost data "
+			       "directory).\n"
+			       "# TYPE backend_log_append_failures_total "
+			       "counter\n");
+		putf(b, "backend_log_append_failures_total %" PRIu64 "\n",
+		    st->log_append_failures);
+		gw_buf_puts(b, "# HELP backend_log_sync_failures_total Syncs "
+			       "of the change log that failed.\n"
+			       "# TYPE backend_log_sync_failures_total "
+			       "counter\n");
+		putf(b, "backend_log_sync_failures_total %" PRIu64 "\n",
+		    st->log_sync_failures);
+	}
 	gw_buf_puts(b, "# HELP backend_requests_total RPC requests the backend "
 		       "served, by method and code.\n"
 		       "# TYPE backend_requests_total counter\n");

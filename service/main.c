@@ -29,9 +29,10 @@ struct config {
 	long access_log;
 	const char *log_format;
 	const char *log_level;
+	long recover_partial;
 };
 
-enum opt_type { OPT_STR, OPT_INT, OPT_ENUM };
+enum opt_type { OPT_STR, OPT_INT, OPT_ENUM, OPT_FLAG /* no value: 1 */ };
 
 /* One table drives parsing, defaults and --help. */
 static const struct opt {
@@ -70,6 +71,11 @@ static const struct opt {
     {"log-level", OPT_ENUM, offsetof(struct config, log_level), "info", 0,
         0, "debug|info|warn|error",
         "least severe level logged (the access log is at info)"},
+    {"recover-partial", OPT_FLAG, offsetof(struct config, recover_partial),
+        "0", 0, 1, NULL,
+        "start from an incomplete data directory (a snapshot or log "
+        "missing, a gap between generations) with what is there, log what "
+        "was accepted, and snapshot it"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -198,6 +204,11 @@ usage(FILE *f)
 	fprintf(f, "usage: flow-service [options]\n\noptions:\n");
 	for (size_t i = 0; i < NOPTS; i++) {
 		char arg[64];
+		if (opts[i].type == OPT_FLAG) {
+			snprintf(arg, sizeof(arg), "--%s", opts[i].name);
+			fprintf(f, "  %-28s %s\n", arg, opts[i].help);
+			continue;
+		}
 		snprintf(arg, sizeof(arg), "--%s %s", opts[i].name,
 		    opts[i].type == OPT_ENUM ? opts[i].choices
 		    : opts[i].type == OPT_INT ? "N"
@@ -231,6 +242,7 @@ set_opt(struct config *cfg, const struct opt *o, const char *val)
 		}
 		return -1;
 	}
+	case OPT_FLAG:
 	case OPT_INT: {
 		char *end;
 		errno = 0;
@@ -273,6 +285,15 @@ parse_args(struct config *cfg, int argc, char **argv)
 			fprintf(stderr, "flow-service: unknown option '%s'\n", a);
 			return -1;
 		}
+		if (o->type == OPT_FLAG) {
+			if (val != NULL) {
+				fprintf(stderr, "flow-service: --%s takes no "
+				    "value\n", o->name);
+				return -1;
+			}
+			*(long *) (void *) ((char *) cfg + o->off) = 1;
+			continue;
+		}
 		if (val != NULL) {
 			val++;
 		} else if (i + 1 < argc) {
@@ -297,7 +318,7 @@ main(int argc, char **argv)
 	struct config cfg;
 	sigset_t sigs;
 	svc_opts so = {0};
-	char err[512];
+	char err[1024];
 	svc *s;
 	fs_server *srv;
 	int rv, sig;
@@ -325,6 +346,7 @@ main(int argc, char **argv)
 	so.snapshot_interval = (uint32_t) cfg.snapshot_interval;
 	so.log = logf_;
 	so.access_log = (int) cfg.access_log;
+	so.recover_partial = (int) cfg.recover_partial;
 	if (svc_open(&s, &so, err, sizeof(err)) != 0) {
 		logf_("error", "cannot start: %s", err);
 		return 1;
@@ -344,8 +366,11 @@ main(int argc, char **argv)
 	logf_("info", "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	fs_server_close(srv);
 	int snap_ok = svc_snapshot(s) == 0;
+	char report[2048];
+	int lost = svc_stop_report(s, snap_ok, report, sizeof(report));
 	svc_close(s);
-	logf_("info", snap_ok ? "stopped" : "stopped without a final snapshot; "
-	    "the change log has every change");
-	return 0;
+	/* A directory lost while running is no clean stop: what was
+	 * acknowledged is not where the next start looks. */
+	logf_(lost ? "error" : "info", "%s", report);
+	return lost ? 1 : 0;
 }

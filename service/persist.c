@@ -20,6 +20,7 @@
 
 #include "compwire.h"
 #include "crc32c.h"
+#include "datadir.h"
 #include "fs_util.h"
 
 #define LOG_MAGIC "FLOWLOG\0"
@@ -32,6 +33,8 @@
 #define SNAP_RETRY_S 5
 #define SNAP_SYNC_BYTES (8u << 20) /* write-back step while snapshotting */
 #define LOAD_AHEAD 8 /* records decoded ahead of the insert: store_prefetch */
+#define CHECK_US 1000000 /* the directory's identity and a failing disk */
+#define PAGE 4096u /* a power cut loses whole pages: see replay_log */
 
 struct waiter {
 	uint64_t ticket;
@@ -65,12 +68,27 @@ struct persist {
 	int stop;
 	int64_t last_snap_us, last_snap_dur_us;
 	int64_t snap_failed_us; /* last failure: retries wait SNAP_RETRY_S */
-	int64_t last_err_log_us;
 	uint64_t fsyncs, fsync_total_us, fsync_max_us;
 
 	pthread_mutex_t snap_mtx; /* one snapshot at a time */
 	pthread_t sync_thr, snap_thr;
 	int threads;
+
+	/* The directory as opened and locked (datadir.h). Files are created,
+	 * renamed and removed relative to dd.dirfd, so they can only ever
+	 * land in the directory this backend locked. */
+	datadir dd;
+	/* Whether changes can be written, under mtx. lost is sticky: the
+	 * directory (or its log, or its lock) was deleted or replaced, so
+	 * nothing may be acknowledged or written there again. append_failing
+	 * lasts until an append or the sync thread's probe writes again. */
+	int lost;
+	enum datadir_loss lost_kind;
+	int64_t lost_us;
+	char lost_why[700], lost_where[512];
+	int append_failing;
+	char write_err[160]; /* the last append or sync error */
+	uint64_t append_failures, sync_failures;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -167,19 +185,21 @@ path_of(char *out, size_t n, const char *dir, const char *kind, uint64_t gen,
 	snprintf(out, n, "%s/%s-%012" PRIu64 "%s", dir, kind, gen, ext);
 }
 
+/* The name of GEN's file of a kind, without the directory. */
+static void
+name_of(char *out, size_t n, const char *kind, uint64_t gen, const char *ext)
+{
+	snprintf(out, n, "%s-%012" PRIu64 "%s", kind, gen, ext);
+}
+
 /* Syncs the directory so a create or rename in it survives a power cut.
  * Some filesystems cannot sync a directory (EINVAL): that is not an error. */
 static int
-fsync_dir(const char *dir)
+fsync_dir(int dirfd)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (fd < 0)
+	if (fsync(dirfd) != 0 && errno != EINVAL && errno != EBADF)
 		return -1;
-	int rv = fsync(fd);
-	if (rv != 0 && (errno == EINVAL || errno == EBADF))
-		rv = 0;
-	close(fd);
-	return rv;
+	return 0;
 }
 
 /* Reads a whole file. Returns 0, or -1 with errno. *buf is malloc'd. */
@@ -308,11 +328,9 @@ parse_name(const char *name, const char *prefix, const char *ext,
 	return 1;
 }
 
-/* Lists snapshot and log generations (sorted); removes *.tmp leftovers
- * unless readonly. */
+/* Lists snapshot and log generations (sorted). */
 static int
-scan_dir(persist *p, const char *dir, genlist *snaps, genlist *logs,
-    int readonly, persist_error *err)
+scan_dir(const char *dir, genlist *snaps, genlist *logs, persist_error *err)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -324,21 +342,6 @@ scan_dir(persist *p, const char *dir, genlist *snaps, genlist *logs,
 	}
 	while ((e = readdir(d)) != NULL) {
 		uint64_t g;
-		size_t nl = strlen(e->d_name);
-		if (nl > 4 && strcmp(e->d_name + nl - 4, ".tmp") == 0 &&
-		    strncmp(e->d_name, "snapshot-", 9) == 0) {
-			if (!readonly) {
-				char path[1024];
-				snprintf(path, sizeof(path), "%s/%s", dir,
-				    e->d_name);
-				if (unlink(path) == 0)
-					plog(p, "warning",
-					    "removed leftover %s from an "
-					    "interrupted snapshot",
-					    path);
-			}
-			continue;
-		}
 		if (parse_name(e->d_name, "snapshot", ".db", &g)) {
 			if (genlist_add(snaps, g) != 0)
 				goto oom;
@@ -357,6 +360,36 @@ oom:
 	closedir(d);
 	seterr(err, dir, 0, "out of memory");
 	return -1;
+}
+
+/* Removes the snapshot temp files an interrupted snapshot left, once the
+ * directory has loaded (a refused start changes nothing). The lock keeps
+ * other backends out; a temp file whose writer is alive is still never
+ * ours to remove (a backend without the lock, or a pid reused): kept, and
+ * said. */
+static void
+remove_leftovers(persist *p, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[1024];
+
+	if (d == NULL)
+		return; /* it just loaded: leftovers wait for the next start */
+	while ((e = readdir(d)) != NULL) {
+		size_t nl = strlen(e->d_name);
+		if (nl <= 4 || strcmp(e->d_name + nl - 4, ".tmp") != 0 ||
+		    strncmp(e->d_name, "snapshot-", 9) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (datadir_tmp_in_use(e->d_name))
+			plog(p, "warning", "kept %s: the process named in it "
+			    "is running and may be writing it", path);
+		else if (unlink(path) == 0)
+			plog(p, "warning", "removed leftover %s from an "
+			    "interrupted snapshot", path);
+	}
+	closedir(d);
 }
 
 /* ---- loading ------------------------------------------------------------ */
@@ -589,13 +622,27 @@ out:
 	return rv;
 }
 
-/* Replays one log. A torn tail (a record cut short, or zeros, or a bad
- * checksum on the very last record) is dropped; *torn gets its size. Any
- * other damage stops the load. last: the newest log (only wording). */
+/* 1 when the file ends with zeros from the first page boundary at or after
+ * from: pages a power cut never wrote although the file's size covers
+ * them. A record that is all there and fails its checksum otherwise is
+ * damage (a flipped bit), never a torn write. */
+static int
+unwritten_pages(const uint8_t *buf, size_t from, size_t len)
+{
+	size_t pg = (from + PAGE - 1) / PAGE * PAGE;
+
+	return pg < len && all_zero(buf + pg, len - pg);
+}
+
+/* Replays one log. A torn tail (a record cut short, or zeros where it was
+ * to go) is dropped; *torn gets its size. Any other damage stops the load.
+ * last: the newest log (only wording). skip_unfit: records that do not fit
+ * the state (after a missing file, with --recover-partial) are counted in
+ * *skipped instead of stopping the load. */
 static int
 replay_log(persist *p, const char *path, store *st, persist_apply_fn apply,
-    int last, uint64_t *records, uint64_t *good_end, uint64_t *torn,
-    persist_error *err)
+    int last, int skip_unfit, uint64_t *records, uint64_t *skipped,
+    uint64_t *good_end, uint64_t *torn, persist_error *err)
 {
 	uint8_t *buf;
 	size_t len;
@@ -633,9 +680,10 @@ replay_log(persist *p, const char *path, store *st, persist_apply_fn apply,
 	while (off < len) {
 		/* A crash mid-write leaves a prefix of the last record (or,
 		 * after a power cut on some filesystems, zeros where it was
-		 * to go). Anything else that does not check out is damage,
-		 * and damage is never skipped silently: later records would
-		 * be lost with it. */
+		 * to go, in whole pages). Anything else that does not check
+		 * out is damage, and damage is never skipped or cut off
+		 * silently: the changes in and after it would be lost with
+		 * it, and so would the evidence. */
 		size_t left = len - off;
 		const char *bad = NULL;
 		int torn_ok = 0;
@@ -653,8 +701,9 @@ replay_log(persist *p, const char *path, store *st, persist_apply_fn apply,
 			bad = "a record cut short";
 		} else if (crc32c(0, buf + off + REC_HEADER, rl) !=
 		    get_u32(buf + off + 8)) {
-			torn_ok = off + REC_HEADER + rl == len;
-			bad = "a record that fails its checksum";
+			torn_ok = off + REC_HEADER + rl == len &&
+			    unwritten_pages(buf, off + REC_HEADER, len);
+			bad = "a complete record that fails its checksum";
 		}
 		if (bad != NULL) {
 			/* A torn tail can end an older log too: a power cut
@@ -668,7 +717,8 @@ replay_log(persist *p, const char *path, store *st, persist_apply_fn apply,
 			}
 			seterr(err, path, off,
 			    "%s%s: the log is damaged; refusing to start "
-			    "rather than lose the changes after it",
+			    "rather than lose changes (the file is left as "
+			    "it is)",
 			    bad, last ? "" : " (in an older log)");
 			goto out;
 		}
@@ -680,13 +730,16 @@ replay_log(persist *p, const char *path, store *st, persist_apply_fn apply,
 		}
 		int arv = apply(st, rec);
 		flowsvc__log_record__free_unpacked(rec, NULL);
-		if (arv != 0) {
+		if (arv == -2 && skip_unfit) {
+			(*skipped)++;
+		} else if (arv != 0) {
 			seterr(err, path, off, arv == -1 ? "out of memory"
 			    : "record does not fit the state before it");
 			goto out;
+		} else {
+			(*records)++;
 		}
 		off += REC_HEADER + rl;
-		(*records)++;
 	}
 	*good_end = off;
 	rv = 0;
@@ -695,20 +748,50 @@ out:
 	return rv;
 }
 
-/* Loads dir into st. With readonly, touches nothing on disk. Fills the
- * generation to continue in (*gen) and the end of its valid part. */
+/* What load_dir found beyond the counts. */
+struct load_out {
+	uint64_t gen;      /* the generation to continue in */
+	uint64_t last_end; /* the end of the valid part of its log */
+	int last_exists;
+	uint64_t max_gen; /* the highest generation of any file there */
+	int partial;      /* an incomplete directory accepted */
+};
+
+/* Loads dir into st. With readonly, touches nothing on disk. An
+ * incomplete directory (datadir_layout) is refused, unless p asks for
+ * recover_partial: then what is there is loaded, records that do not fit
+ * without the missing files are skipped, and all of it is logged. */
 static int
 load_dir(persist *p, const char *dir, store *st, persist_apply_fn apply,
-    int readonly, persist_check *ck, uint64_t *gen, uint64_t *last_end,
-    int *last_exists, persist_error *err)
+    int readonly, persist_check *ck, struct load_out *lo, persist_error *err)
 {
 	genlist snaps = {0}, logs = {0};
 	int rv = -1;
-	char path[1024];
+	char path[1024], problems[1024];
+	uint64_t skipped = 0;
 
 	memset(ck, 0, sizeof(*ck));
-	if (scan_dir(p, dir, &snaps, &logs, readonly, err) != 0)
+	memset(lo, 0, sizeof(*lo));
+	if (scan_dir(dir, &snaps, &logs, err) != 0)
 		goto out;
+	if (datadir_layout(snaps.v, snaps.n, logs.v, logs.n, problems,
+	        sizeof(problems)) > 0) {
+		if (readonly || p == NULL || !p->o.recover_partial) {
+			seterr(err, dir, 0,
+			    "%s; the data directory is incomplete, and a start "
+			    "would serve part of the data (--recover-partial "
+			    "starts with what is there)",
+			    problems);
+			goto out;
+		}
+		plog(p, "warning", "--recover-partial: %s is incomplete: %s; "
+		    "loading what is there", dir, problems);
+		lo->partial = 1;
+	}
+	if (snaps.n > 0)
+		lo->max_gen = snaps.v[snaps.n - 1];
+	if (logs.n > 0 && logs.v[logs.n - 1] > lo->max_gen)
+		lo->max_gen = logs.v[logs.n - 1];
 	uint64_t base = snaps.n > 0 ? snaps.v[snaps.n - 1] : 0;
 	if (snaps.n > 0) {
 		int64_t t0 = fs_now_us();
@@ -719,21 +802,25 @@ load_dir(persist *p, const char *dir, store *st, persist_apply_fn apply,
 		    path, ck->snapshot_records,
 		    (double) (fs_now_us() - t0) / 1e6);
 	}
-	*gen = base;
-	*last_exists = 0;
-	*last_end = 0;
+	lo->gen = base;
 	size_t first = 0;
 	while (first < logs.n && logs.v[first] < base)
 		first++;
 	for (size_t i = first; i < logs.n; i++) {
-		uint64_t good, torn, before = ck->log_records;
+		uint64_t good, torn, before = ck->log_records, sk = skipped;
 		int last = i + 1 == logs.n;
 		path_of(path, sizeof(path), dir, "changes", logs.v[i], ".log");
-		if (replay_log(p, path, st, apply, last, &ck->log_records,
-		        &good, &torn, err) != 0)
+		if (replay_log(p, path, st, apply, last, lo->partial,
+		        &ck->log_records, &skipped, &good, &torn, err) != 0)
 			goto out;
-		plog(p, "info", "replayed %s: %" PRIu64 " changes", path,
-		    ck->log_records - before);
+		if (skipped > sk)
+			plog(p, "warning", "replayed %s: %" PRIu64 " changes; "
+			    "skipped %" PRIu64 " that change components the "
+			    "missing files held",
+			    path, ck->log_records - before, skipped - sk);
+		else
+			plog(p, "info", "replayed %s: %" PRIu64 " changes",
+			    path, ck->log_records - before);
 		if (torn > 0) {
 			ck->torn_bytes = torn;
 			plog(p, "warning",
@@ -747,11 +834,26 @@ load_dir(persist *p, const char *dir, store *st, persist_apply_fn apply,
 				goto out;
 			}
 		}
-		*gen = logs.v[i];
-		*last_exists = 1;
-		*last_end = good;
+		lo->gen = logs.v[i];
+		lo->last_exists = 1;
+		lo->last_end = good;
+	}
+	if (lo->partial) {
+		char snap[64] = "no snapshot";
+		if (snaps.n > 0)
+			name_of(snap, sizeof(snap), "snapshot", base, ".db");
+		plog(p, "warning",
+		    "--recover-partial: accepted what %s holds: %" PRIu64
+		    " components from %s and %" PRIu64 " changes from %zu "
+		    "logs (%" PRIu64 " skipped), %zu flows and %zu apps in "
+		    "all; whatever the missing files held is lost",
+		    dir, ck->snapshot_records, snap, ck->log_records,
+		    logs.n - first, skipped,
+		    store_count(st, FLOWSVC__KIND__FLOW),
+		    store_count(st, FLOWSVC__KIND__APP));
 	}
 	if (!readonly) {
+		remove_leftovers(p, dir);
 		/* Files older than the snapshot are obsolete. */
 		for (size_t i = 0; i < snaps.n; i++) {
 			if (snaps.v[i] >= base)
@@ -766,7 +868,7 @@ load_dir(persist *p, const char *dir, store *st, persist_apply_fn apply,
 			unlink(path);
 		}
 	}
-	ck->generation = *gen;
+	ck->generation = lo->gen;
 	ck->flows = store_count(st, FLOWSVC__KIND__FLOW);
 	ck->apps = store_count(st, FLOWSVC__KIND__APP);
 	rv = 0;
@@ -776,16 +878,19 @@ out:
 	return rv;
 }
 
-/* Creates changes-GEN.log with its header. Returns the fd or -1. */
+/* Creates changes-GEN.log with its header, in the locked directory.
+ * excl: fail when it exists (a new generation never does). Returns the
+ * fd or -1. */
 static int
-log_create(const char *dir, uint64_t gen, persist_error *err)
+log_create(persist *p, uint64_t gen, int excl, persist_error *err)
 {
-	char path[1024];
+	char name[64], path[1024];
 	uint8_t hdr[LOG_HEADER] = {0};
 
-	path_of(path, sizeof(path), dir, "changes", gen, ".log");
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-	    0644);
+	name_of(name, sizeof(name), "changes", gen, ".log");
+	snprintf(path, sizeof(path), "%s/%s", p->dir, name);
+	int fd = openat(p->dd.dirfd, name, O_WRONLY | O_CREAT | O_APPEND |
+	        O_CLOEXEC | (excl ? O_EXCL : O_TRUNC), 0644);
 	if (fd < 0) {
 		seterr(err, path, 0, "cannot create: %s", strerror(errno));
 		return -1;
@@ -795,10 +900,111 @@ log_create(const char *dir, uint64_t gen, persist_error *err)
 	if (write_all(fd, hdr, sizeof(hdr)) != 0) {
 		seterr(err, path, 0, "cannot write: %s", strerror(errno));
 		close(fd);
-		unlink(path);
+		unlinkat(p->dd.dirfd, name, 0);
 		return -1;
 	}
 	return fd;
+}
+
+/* ---- is the directory still ours, and does it take writes --------------- */
+
+/* Marks the directory lost (sticky) and says so, once. mtx held. */
+static void
+set_lost(persist *p, enum datadir_loss kind, const char *why,
+    const char *where)
+{
+	if (p->lost)
+		return;
+	p->lost = 1;
+	p->lost_kind = kind;
+	p->lost_us = fs_now_us();
+	snprintf(p->lost_why, sizeof(p->lost_why), "%s", why);
+	snprintf(p->lost_where, sizeof(p->lost_where), "%s", where);
+	plog(p, "error", "%s while the backend ran: changes are refused "
+	    "(UNAVAILABLE) until it is restarted on a usable data directory, "
+	    "reads go on, and no snapshot will be written; %s",
+	    why, kind == DATADIR_DIR_DELETED || kind == DATADIR_LOG_DELETED
+	    ? "the state in memory is on no disk now: copy it out (GET "
+	      "/api/flows/ and /api/apps/, flowctl list) before stopping "
+	      "this backend"
+	    : "every acknowledged change is in the files this backend "
+	      "wrote");
+}
+
+/* Checks that the directory, its current log and its lock are still the
+ * ones this backend opened (datadir_check) and marks it lost when not.
+ * Returns 0, or -1 when it is lost. mtx not held. */
+static int
+check_dir(persist *p)
+{
+	char why[sizeof(p->lost_why)], where[sizeof(p->lost_where)];
+	char logname[64];
+
+	pthread_mutex_lock(&p->mtx);
+	if (p->lost) {
+		pthread_mutex_unlock(&p->mtx);
+		return -1;
+	}
+	uint64_t gen = p->gen;
+	int fd = p->fd >= 0 ? dup(p->fd) : -1; /* -1: the log unchecked */
+	pthread_mutex_unlock(&p->mtx);
+
+	name_of(logname, sizeof(logname), "changes", gen, ".log");
+	enum datadir_loss k = datadir_check(&p->dd, p->dir, fd, logname, why,
+	    sizeof(why), where, sizeof(where));
+	if (fd >= 0)
+		close(fd);
+	if (k == DATADIR_OK)
+		return 0;
+	pthread_mutex_lock(&p->mtx);
+	/* A snapshot that switched logs meanwhile removes the old one: only
+	 * what is seen in the current generation counts. */
+	int real = p->gen == gen;
+	if (real)
+		set_lost(p, k, why, where);
+	pthread_mutex_unlock(&p->mtx);
+	return real ? -1 : 0;
+}
+
+/* The periodic watch (sync thread, every CHECK_US): the directory's
+ * identity, and while appends fail, whether writes work again. */
+static void
+watch_dir(persist *p)
+{
+	if (check_dir(p) != 0)
+		return;
+	pthread_mutex_lock(&p->mtx);
+	int failing = p->append_failing;
+	pthread_mutex_unlock(&p->mtx);
+	/* Readiness comes back when the disk does, with no change needed
+	 * to find out. */
+	if (!failing || datadir_probe(&p->dd) != 0)
+		return;
+	pthread_mutex_lock(&p->mtx);
+	if (p->append_failing && !p->lost) {
+		p->append_failing = 0;
+		plog(p, "info", "the data directory %s takes writes again; "
+		    "accepting changes", p->dir);
+	}
+	pthread_mutex_unlock(&p->mtx);
+}
+
+/* An append that could not write (errno e): counted, and said once per
+ * spell of failures. Returns -1. */
+static int
+append_failed(persist *p, int e)
+{
+	pthread_mutex_lock(&p->mtx);
+	p->append_failures++;
+	snprintf(p->write_err, sizeof(p->write_err),
+	    "cannot append to the change log: %s", strerror(e));
+	if (!p->append_failing)
+		plog(p, "error", "cannot append to the change log in %s: %s; "
+		    "changes are refused until a write succeeds", p->dir,
+		    strerror(e));
+	p->append_failing = 1;
+	pthread_mutex_unlock(&p->mtx);
+	return -1;
 }
 
 /* ---- appending and syncing ---------------------------------------------- */
@@ -807,17 +1013,20 @@ int
 persist_append(persist *p, const Flowsvc__LogRecord *rec, uint64_t *ticket)
 {
 	uint8_t stackbuf[2048], *buf = stackbuf;
-	int failed;
+	struct stat sb;
+	int refused;
 
 	pthread_mutex_lock(&p->mtx);
-	failed = p->sync_failed;
+	refused = p->lost || p->sync_failed;
+	if (refused)
+		p->append_failures++;
 	pthread_mutex_unlock(&p->mtx);
-	if (failed)
+	if (refused)
 		return -1;
 	if (p->write_broken) {
 		/* Undo a partial write before trying again. */
 		if (ftruncate(p->fd, (off_t) p->file_off) != 0)
-			return -1;
+			return append_failed(p, errno);
 		p->write_broken = 0;
 	}
 	size_t len = flowsvc__log_record__get_packed_size(rec);
@@ -836,18 +1045,31 @@ persist_append(persist *p, const Flowsvc__LogRecord *rec, uint64_t *ticket)
 		free(buf);
 	if (rv != 0) {
 		p->write_broken = ftruncate(p->fd, (off_t) p->file_off) != 0;
-		int64_t now = fs_now_us();
-		if (now - p->last_err_log_us > 1000000) {
-			p->last_err_log_us = now;
-			plog(p, "error",
-			    "cannot append to the change log in %s: %s; "
-			    "changes are refused until the disk recovers",
-			    p->dir, strerror(e));
-		}
+		return append_failed(p, e);
+	}
+	/* A log no longer linked anywhere (its directory or itself deleted)
+	 * took the record, but no disk will keep it: refuse the change
+	 * rather than acknowledge it. Checked after the write, so that no
+	 * change is acknowledged into a file that was already gone. */
+	if (fstat(p->fd, &sb) == 0 && sb.st_nlink == 0) {
+		char why[sizeof(p->lost_why)];
+
+		(void) check_dir(p); /* marks it lost with the precise cause */
+		snprintf(why, sizeof(why), "the change log in %s was deleted",
+		    p->dir);
+		pthread_mutex_lock(&p->mtx);
+		set_lost(p, DATADIR_LOG_DELETED, why, ""); /* if not yet */
+		p->append_failures++;
+		pthread_mutex_unlock(&p->mtx);
 		return -1;
 	}
 	p->file_off += len + REC_HEADER;
 	pthread_mutex_lock(&p->mtx);
+	if (p->append_failing) {
+		p->append_failing = 0;
+		plog(p, "info", "the change log in %s takes writes again; "
+		    "accepting changes", p->dir);
+	}
 	p->written += len + REC_HEADER;
 	*ticket = p->written;
 	p->changes_since++;
@@ -908,14 +1130,24 @@ static void *
 sync_main(void *arg)
 {
 	persist *p = arg;
-	int64_t next = fs_now_us() + 1000000;
+	int64_t next = fs_now_us() + 1000000, next_check = next;
 
 	pthread_mutex_lock(&p->mtx);
 	for (;;) {
 		int due = 0;
 		int64_t now = fs_now_us();
+		if (now >= next_check && !p->stop) {
+			pthread_mutex_unlock(&p->mtx);
+			watch_dir(p);
+			pthread_mutex_lock(&p->mtx);
+			now = fs_now_us();
+			next_check = now + CHECK_US;
+		}
 		if (p->o.fsync == PERSIST_FSYNC_ALWAYS)
-			due = p->waiters != NULL || p->written > p->synced;
+			/* After a failed sync, retry once a second (changes
+			 * are refused meanwhile), not in a busy loop. */
+			due = (p->waiters != NULL || p->written > p->synced) &&
+			    (!p->sync_failed || now >= next);
 		else if (p->o.fsync == PERSIST_FSYNC_EVERYSEC)
 			due = (p->written > p->synced || p->sync_failed ||
 			          p->old_fd >= 0) &&
@@ -933,6 +1165,9 @@ sync_main(void *arg)
 			                     : 1000;
 			if (p->o.fsync == PERSIST_FSYNC_ALWAYS || ms > 1000)
 				ms = 1000;
+			if (next_check > now &&
+			    ms > (long) ((next_check - now) / 1000) + 1)
+				ms = (long) ((next_check - now) / 1000) + 1;
 			abs_after_ms(&ts, ms);
 			pthread_cond_timedwait(&p->sync_cv, &p->mtx, &ts);
 			continue;
@@ -978,6 +1213,9 @@ sync_main(void *arg)
 				    "changes are refused until it works",
 				    p->dir, strerror(e));
 			p->sync_failed = 1;
+			p->sync_failures++;
+			snprintf(p->write_err, sizeof(p->write_err),
+			    "cannot sync the change log: %s", strerror(e));
 		}
 		struct waiter *ready = NULL, **pp = &p->waiters;
 		while (*pp != NULL) {
@@ -1028,17 +1266,27 @@ static int
 snap_write(persist *p, uint64_t gen, const store_item *items, size_t n,
     const char **step)
 {
-	char tmp[1024], path[1024];
+	char tmp[96], name[64];
 	uint8_t hdr[SNAP_HEADER] = {0}, pre[32], tail[4];
 	uint32_t crc = 0;
 	FILE *f;
+	int fd;
 
-	snprintf(tmp, sizeof(tmp), "%s/snapshot-%012" PRIu64 ".db.%d.tmp",
-	    p->dir, gen, (int) getpid());
-	path_of(path, sizeof(path), p->dir, "snapshot", gen, ".db");
+	snprintf(tmp, sizeof(tmp), "snapshot-%012" PRIu64 ".db.%d.tmp", gen,
+	    (int) getpid());
+	name_of(name, sizeof(name), "snapshot", gen, ".db");
 	*step = "open";
-	if ((f = fopen(tmp, "wbx")) == NULL)
+	fd = openat(p->dd.dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0644);
+	if (fd < 0)
 		return -1;
+	if ((f = fdopen(fd, "wb")) == NULL) {
+		int e = errno;
+		close(fd);
+		unlinkat(p->dd.dirfd, tmp, 0);
+		errno = e;
+		return -1;
+	}
 	setvbuf(f, NULL, _IOFBF, 1 << 20);
 	size_t written = SNAP_HEADER, synced = 0;
 	memcpy(hdr, SNAP_MAGIC, 8);
@@ -1104,10 +1352,10 @@ snap_write(persist *p, uint64_t gen, const store_item *items, size_t n,
 	}
 	f = NULL;
 	*step = "rename";
-	if (rename(tmp, path) != 0)
+	if (renameat(p->dd.dirfd, tmp, p->dd.dirfd, name) != 0)
 		goto fail;
 	*step = "fsync of the directory";
-	if (fsync_dir(p->dir) != 0)
+	if (fsync_dir(p->dd.dirfd) != 0)
 		return -1; /* renamed: the snapshot is in place, maybe not
 		              durable; older files are kept */
 	return 0;
@@ -1115,7 +1363,7 @@ fail:;
 	int e = errno;
 	if (f != NULL)
 		fclose(f);
-	unlink(tmp);
+	unlinkat(p->dd.dirfd, tmp, 0);
 	errno = e;
 	return -1;
 }
@@ -1130,6 +1378,11 @@ do_snapshot(persist *p)
 	persist_error err;
 	int64_t t0 = fs_now_us();
 
+	/* Never into a directory that is no longer ours (and every file
+	 * below goes through dd.dirfd, so none can land in one that took
+	 * its place after this check). */
+	if (check_dir(p) != 0)
+		return -1;
 	/* Size and touch the copy's memory before the write lock, so the
 	 * lock covers one memcpy, not allocation and page faults. */
 	pthread_rwlock_rdlock(p->lock);
@@ -1139,19 +1392,27 @@ do_snapshot(persist *p)
 	cap += cap / 16 + 1024;
 	/* Only this thread (under snap_mtx) changes the generation. */
 	uint64_t gen = p->gen + 1;
-	int fd = log_create(p->dir, gen, &err);
+	char name[64];
+	name_of(name, sizeof(name), "changes", gen, ".log");
+	int fd = log_create(p, gen, 1, &err);
 	if (fd < 0) {
 		plog(p, "error", "snapshot: %s: %s", err.path, err.what);
+		return -1;
+	}
+	/* The new log on disk before any snapshot of its generation: a
+	 * snapshot G always has its log G (datadir_layout). */
+	if (fsync_dir(p->dd.dirfd) != 0) {
+		plog(p, "error", "snapshot: cannot sync %s: %s", p->dir,
+		    strerror(errno));
+		close(fd);
+		unlinkat(p->dd.dirfd, name, 0);
 		return -1;
 	}
 	int64_t tl = 0;
 	for (;;) {
 		if ((items = malloc(cap * sizeof(*items))) == NULL) {
-			char path[1024];
 			close(fd);
-			path_of(path, sizeof(path), p->dir, "changes", gen,
-			    ".log");
-			unlink(path);
+			unlinkat(p->dd.dirfd, name, 0);
 			plog(p, "error", "snapshot: out of memory");
 			return -1;
 		}
@@ -1167,9 +1428,10 @@ do_snapshot(persist *p)
 	}
 	store_hold(p->st);
 	pthread_mutex_lock(&p->mtx);
-	int old = p->fd;
-	if (p->o.fsync == PERSIST_FSYNC_NO) {
-		close(old);
+	int old = p->fd; /* -1 for the snapshot of a partial recovery */
+	if (p->o.fsync == PERSIST_FSYNC_NO || old < 0) {
+		if (old >= 0)
+			close(old);
 	} else {
 		if (p->old_fd >= 0) /* a previous cut not yet synced */
 			close(p->old_fd);
@@ -1202,12 +1464,11 @@ do_snapshot(persist *p)
 		return -1;
 	}
 	/* Everything before this generation is now redundant. */
-	char path[1024];
 	for (uint64_t g = gen; g-- > 0;) {
-		path_of(path, sizeof(path), p->dir, "snapshot", g, ".db");
-		int a = unlink(path);
-		path_of(path, sizeof(path), p->dir, "changes", g, ".log");
-		int b = unlink(path);
+		name_of(name, sizeof(name), "snapshot", g, ".db");
+		int a = unlinkat(p->dd.dirfd, name, 0);
+		name_of(name, sizeof(name), "changes", g, ".log");
+		int b = unlinkat(p->dd.dirfd, name, 0);
 		if (a != 0 && b != 0 && g + 8 < gen)
 			break; /* older generations were removed before */
 	}
@@ -1267,6 +1528,9 @@ snap_main(void *arg)
 		int64_t now = fs_now_us();
 		int retry_ok =
 		    now - p->snap_failed_us >= SNAP_RETRY_S * 1000000LL;
+		/* A lost directory takes no snapshot: only requests, which
+		 * fail at once. */
+		retry_ok = retry_ok && !p->lost;
 		int due = p->snapreqs != NULL ||
 		    (retry_ok && p->o.snapshot_changes != 0 &&
 		        p->changes_since >= p->o.snapshot_changes) ||
@@ -1317,8 +1581,8 @@ persist_open(persist **out, const persist_opts *opts, store *st,
 {
 	persist *p = calloc(1, sizeof(*p));
 	persist_check ck;
-	uint64_t last_end;
-	int last_exists;
+	struct load_out lo;
+	char why[1024];
 
 	if (p == NULL || (p->dir = strdup(opts->dir)) == NULL) {
 		free(p);
@@ -1331,6 +1595,7 @@ persist_open(persist **out, const persist_opts *opts, store *st,
 	p->lock = lock;
 	p->apply = apply;
 	p->fd = p->old_fd = -1;
+	p->dd.dirfd = p->dd.lockfd = -1;
 	pthread_mutex_init(&p->mtx, NULL);
 	pthread_mutex_init(&p->snap_mtx, NULL);
 	pthread_cond_init(&p->sync_cv, NULL);
@@ -1346,30 +1611,50 @@ persist_open(persist **out, const persist_opts *opts, store *st,
 		    strerror(errno));
 		goto fail;
 	}
-	if (load_dir(p, p->dir, st, apply, 0, &ck, &p->gen, &last_end,
-	        &last_exists, err) != 0)
+	/* The lock before anything in the directory is read or removed. */
+	if (datadir_open(&p->dd, p->dir, why, sizeof(why)) != 0) {
+		seterr(err, "", 0, "%s", why);
 		goto fail;
-	if (last_exists && last_end >= LOG_HEADER) {
-		char path[1024];
-		path_of(path, sizeof(path), p->dir, "changes", p->gen, ".log");
-		p->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
-		if (p->fd < 0) {
-			seterr(err, path, 0, "cannot open for appending: %s",
-			    strerror(errno));
+	}
+	if (load_dir(p, p->dir, st, apply, 0, &ck, &lo, err) != 0)
+		goto fail;
+	p->gen = lo.gen;
+	if (lo.partial) {
+		/* Make the directory whole again at once: a snapshot of
+		 * what was accepted, in a generation above every file
+		 * there (so nothing present is overwritten), after which
+		 * the older files go as after any snapshot and the next
+		 * start needs no flag. */
+		p->gen = lo.max_gen;
+		if (do_snapshot(p) != 0) {
+			seterr(err, p->dir, 0, "--recover-partial: cannot "
+			    "write a snapshot of what was accepted (logged "
+			    "above); the directory is as it was");
 			goto fail;
 		}
-		p->file_off = last_end;
+	} else if (lo.last_exists && lo.last_end >= LOG_HEADER) {
+		char name[64];
+		name_of(name, sizeof(name), "changes", p->gen, ".log");
+		p->fd = openat(p->dd.dirfd, name,
+		    O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (p->fd < 0) {
+			seterr(err, p->dir, 0, "%s: cannot open for "
+			    "appending: %s", name, strerror(errno));
+			goto fail;
+		}
+		p->file_off = lo.last_end;
+		p->changes_since = ck.log_records;
 	} else {
-		if ((p->fd = log_create(p->dir, p->gen, err)) < 0)
+		if ((p->fd = log_create(p, p->gen, 0, err)) < 0)
 			goto fail;
 		p->file_off = LOG_HEADER;
-		if (fsync_dir(p->dir) != 0) {
+		if (fsync_dir(p->dd.dirfd) != 0) {
 			seterr(err, p->dir, 0, "cannot sync the directory: %s",
 			    strerror(errno));
 			goto fail;
 		}
+		p->changes_since = ck.log_records;
 	}
-	p->changes_since = ck.log_records;
 	p->last_snap_us = fs_now_us();
 	if (pthread_create(&p->sync_thr, NULL, sync_main, p) != 0) {
 		seterr(err, p->dir, 0, "cannot start the sync thread");
@@ -1390,6 +1675,7 @@ persist_open(persist **out, const persist_opts *opts, store *st,
 fail:
 	if (p->fd >= 0)
 		close(p->fd);
+	datadir_close(&p->dd);
 	pthread_mutex_destroy(&p->mtx);
 	pthread_mutex_destroy(&p->snap_mtx);
 	pthread_cond_destroy(&p->sync_cv);
@@ -1420,12 +1706,41 @@ persist_close(persist *p)
 			fdatasync(p->fd);
 		close(p->fd);
 	}
+	datadir_close(&p->dd); /* the lock goes last */
 	pthread_mutex_destroy(&p->mtx);
 	pthread_mutex_destroy(&p->snap_mtx);
 	pthread_cond_destroy(&p->sync_cv);
 	pthread_cond_destroy(&p->snap_cv);
 	free(p->dir);
 	free(p);
+}
+
+/* Whether changes are accepted now, and why not. mtx held. */
+static int
+writable_locked(const persist *p, char *why, size_t n)
+{
+	if (p->lost)
+		snprintf(why, n, "%s", p->lost_why);
+	else if (p->append_failing || p->sync_failed)
+		snprintf(why, n, "%s", p->write_err);
+	else if (p->write_broken)
+		snprintf(why, n, "a partial write to the change log could "
+		    "not be undone");
+	else {
+		if (n > 0)
+			why[0] = '\0';
+		return 1;
+	}
+	return 0;
+}
+
+int
+persist_writable(persist *p, char *why, size_t n)
+{
+	pthread_mutex_lock(&p->mtx);
+	int rv = writable_locked(p, why, n);
+	pthread_mutex_unlock(&p->mtx);
+	return rv;
 }
 
 void
@@ -1437,7 +1752,11 @@ persist_get_stats(persist *p, persist_stats *s)
 	s->changes_since_snapshot = p->changes_since;
 	s->last_snapshot_us = p->last_snap_us;
 	s->last_snapshot_dur_us = p->last_snap_dur_us;
-	s->disk_error = p->sync_failed || p->write_broken;
+	s->writable = writable_locked(p, s->why, sizeof(s->why));
+	s->disk_error = !s->writable;
+	s->lost = p->lost;
+	s->append_failures = p->append_failures;
+	s->sync_failures = p->sync_failures;
 	s->fsyncs = p->fsyncs;
 	s->fsync_total_us = p->fsync_total_us;
 	s->fsync_max_us = p->fsync_max_us;
@@ -1445,19 +1764,91 @@ persist_get_stats(persist *p, persist_stats *s)
 }
 
 int
+persist_stop_report(persist *p, int snapshot_ok, char *buf, size_t n)
+{
+	char why[sizeof(p->lost_why)], where[sizeof(p->lost_where)];
+	char err[sizeof(p->write_err)], when[FS_TIME_STRLEN + 1];
+
+	pthread_mutex_lock(&p->mtx);
+	int lost = p->lost, sync_failed = p->sync_failed;
+	enum datadir_loss kind = p->lost_kind;
+	int64_t lost_us = p->lost_us;
+	snprintf(why, sizeof(why), "%s", p->lost_why);
+	snprintf(where, sizeof(where), "%s", p->lost_where);
+	snprintf(err, sizeof(err), "%s", p->write_err);
+	pthread_mutex_unlock(&p->mtx);
+
+	if (!lost) {
+		if (snapshot_ok)
+			snprintf(buf, n, "stopped");
+		else if (sync_failed)
+			snprintf(buf, n, "stopped without a final snapshot; "
+			    "the change log has every acknowledged change, "
+			    "but its last sync failed (%s): those since the "
+			    "last good sync may not be on disk", err);
+		else
+			snprintf(buf, n, "stopped without a final snapshot; "
+			    "the change log has every acknowledged change");
+		return 0;
+	}
+	pthread_rwlock_rdlock(p->lock);
+	size_t flows = store_count(p->st, FLOWSVC__KIND__FLOW);
+	size_t apps = store_count(p->st, FLOWSVC__KIND__APP);
+	pthread_rwlock_unlock(p->lock);
+	fs_time_format(lost_us, when);
+	int k = snprintf(buf, n, "stopped without a snapshot: %s (noticed at "
+	    "%s), and changes have been refused since then. ", why, when);
+	if (k < 0 || (size_t) k >= n)
+		return 1;
+	buf += k;
+	n -= (size_t) k;
+	switch (kind) {
+	case DATADIR_DIR_DELETED:
+		snprintf(buf, n, "Every change acknowledged before was in its "
+		    "change log, deleted with it: the %zu flows and %zu apps "
+		    "this backend held are not saved anywhere, and a restart "
+		    "on %s starts from what is there then", flows, apps,
+		    p->dir);
+		break;
+	case DATADIR_LOG_DELETED:
+		snprintf(buf, n, "The changes acknowledged since the last "
+		    "snapshot were in that log: of the %zu flows and %zu apps "
+		    "this backend held, what they changed is not on disk",
+		    flows, apps);
+		break;
+	case DATADIR_DIR_MOVED:
+		snprintf(buf, n, "Nothing was written into %s; every "
+		    "acknowledged change is in the directory this backend "
+		    "used%s%s: start with --data-dir there to continue from "
+		    "it", p->dir, where[0] ? ", now " : ", wherever it is now",
+		    where);
+		break;
+	case DATADIR_LOG_MOVED:
+		snprintf(buf, n, "Every acknowledged change is in the change "
+		    "log this backend opened, wherever it was moved; nothing "
+		    "was written in its place");
+		break;
+	default:
+		snprintf(buf, n, "Every acknowledged change is in %s; no "
+		    "snapshot was written there, as another backend may have "
+		    "opened it", p->dir);
+		break;
+	}
+	return 1;
+}
+
+int
 persist_check_dir(const char *dir, persist_apply_fn apply, persist_check *out,
     persist_error *err)
 {
 	store *st = store_new();
-	uint64_t gen, end;
-	int exists;
+	struct load_out lo;
 
 	if (st == NULL) {
 		seterr(err, dir, 0, "out of memory");
 		return -1;
 	}
-	int rv = load_dir(NULL, dir, st, apply, 1, out, &gen, &end, &exists,
-	    err);
+	int rv = load_dir(NULL, dir, st, apply, 1, out, &lo, err);
 	store_free(st);
 	return rv;
 }

@@ -21,8 +21,16 @@
  *            bytes before it. Integers are little-endian.
  *
  * Threads: appends run on the caller's thread with the write lock held; a
- * sync thread does fsyncs (once a second, or group commits for "always");
- * a snapshot thread writes snapshots without holding the lock.
+ * sync thread does fsyncs (once a second, or group commits for "always")
+ * and, once a second, checks that the directory is still this backend's
+ * (datadir.h) and, while appends fail, whether the disk takes writes
+ * again; a snapshot thread writes snapshots without holding the lock.
+ *
+ * The directory is locked (datadir.h) before anything in it is read. A
+ * directory that is incomplete (a snapshot or log missing, a gap between
+ * generations) is refused unless recover_partial is set. A directory
+ * deleted or replaced under the running backend is "lost": every later
+ * change is refused, for good, and nothing more is written there.
  */
 #ifndef SERVICE_PERSIST_H
 #define SERVICE_PERSIST_H
@@ -43,9 +51,9 @@ typedef int (*persist_apply_fn)(store *st, const Flowsvc__LogRecord *rec);
 
 /* Where a load or check stopped, for messages. */
 typedef struct persist_error {
-	char path[512];
+	char path[512]; /* "" when what says it all */
 	uint64_t offset;
-	char what[256];
+	char what[768];
 } persist_error;
 
 typedef struct persist_opts {
@@ -53,6 +61,7 @@ typedef struct persist_opts {
 	enum persist_fsync fsync;
 	uint64_t snapshot_changes;  /* snapshot after this many changes; 0 off */
 	uint32_t snapshot_interval; /* seconds; 0 off */
+	int recover_partial; /* load an incomplete directory (logged) */
 	void (*log)(const char *level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 } persist_opts;
@@ -70,8 +79,8 @@ void persist_close(persist *p);
 
 /* Appends rec to the log. Write lock held. Returns 0 and a ticket for
  * persist_when_durable, or -1 when the log cannot be written now (disk
- * full, I/O error, an earlier sync failed): the change must not be applied
- * or acknowledged. */
+ * full, I/O error, an earlier sync failed, the directory lost): the change
+ * must not be applied or acknowledged. persist_writable says why. */
 int persist_append(persist *p, const Flowsvc__LogRecord *rec,
     uint64_t *ticket);
 
@@ -92,6 +101,10 @@ int persist_snapshot_async(persist *p, void (*done)(void *arg, int ok),
  * at shutdown, after the server stopped). Returns 0 or -1 (logged). */
 int persist_snapshot(persist *p);
 
+/* 1 when changes are accepted now; else 0 with the reason in why (a
+ * sentence without a final period). */
+int persist_writable(persist *p, char *why, size_t n);
+
 /* Numbers for Health/Stats. */
 typedef struct persist_stats {
 	uint64_t generation;
@@ -99,10 +112,21 @@ typedef struct persist_stats {
 	uint64_t changes_since_snapshot;
 	int64_t last_snapshot_us;     /* wall clock; 0 never */
 	int64_t last_snapshot_dur_us;
-	int disk_error;
+	int disk_error; /* = !writable */
+	int writable;   /* changes are accepted now (else why says why) */
+	int lost;       /* the directory was deleted or replaced: for good */
+	char why[768];
+	uint64_t append_failures; /* changes the log could not take */
+	uint64_t sync_failures;   /* fsyncs that failed */
 	uint64_t fsyncs, fsync_total_us, fsync_max_us;
 } persist_stats;
 void persist_get_stats(persist *p, persist_stats *st);
+
+/* The line to log at shutdown, after persist_snapshot (snapshot_ok: it
+ * succeeded): what is saved and where. Returns 0 for a clean stop, 1 when
+ * the directory was lost (an error: not everything acknowledged is where
+ * the next start will look). */
+int persist_stop_report(persist *p, int snapshot_ok, char *buf, size_t n);
 
 /* Offline check of a data directory (no store kept): validates every file
  * as the loader would and reports counts. Returns 0 when loadable. */

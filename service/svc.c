@@ -264,16 +264,30 @@ svc_apply(store *st, const Flowsvc__LogRecord *rec)
 /* Logs rec and applies it: the write path of every change. Write lock
  * held; the caller has validated rec against the store, so applying it
  * cannot fail but for memory. With fsync "always", r->ticket makes the reply
- * wait for the sync. Returns an fs_code. */
+ * wait for the sync. Returns an fs_code; on failure r holds the error (a
+ * change the log cannot take says why). */
 static int
 svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_reply *r)
 {
-	if (s->disk != NULL && persist_append(s->disk, rec, &r->ticket) != 0)
+	char why[768];
+
+	if (s->disk != NULL && persist_append(s->disk, rec, &r->ticket) != 0) {
+		if (persist_writable(s->disk, why, sizeof(why)))
+			reply_err(r, FS_UNAVAILABLE,
+			    "The change could not be written to the change "
+			    "log.");
+		else
+			reply_err(r, FS_UNAVAILABLE, "Changes are refused: %s.",
+			    why);
 		return FS_UNAVAILABLE;
+	}
 	int rv = svc_apply(s->st, rec);
-	if (rv == -1)
-		return FS_RESOURCE_EXHAUSTED;
-	return rv == 0 ? FS_OK : FS_INTERNAL;
+	if (rv != 0) {
+		reply_err(r, rv == -1 ? FS_RESOURCE_EXHAUSTED : FS_INTERNAL,
+		    NULL);
+		return r->code;
+	}
+	return FS_OK;
 }
 
 /* ---- shared validation -------------------------------------------------- */
@@ -557,11 +571,8 @@ h_create(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	sc.seq = store_last_seq(s->st) + 1;
 	rec.op_case = FLOWSVC__LOG_RECORD__OP_PUT;
 	rec.put = &sc;
-	int rv = svc_commit(s, &rec, r);
-	if (rv != FS_OK) {
-		reply_err(r, rv, NULL);
+	if (svc_commit(s, &rec, r) != FS_OK)
 		goto out;
-	}
 	reply_component(r, req, store_get(s->st, id));
 out:
 	pthread_rwlock_unlock(&s->lock);
@@ -683,10 +694,7 @@ h_update(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	sc.seq = self->seq;
 	rec.op_case = FLOWSVC__LOG_RECORD__OP_PUT;
 	rec.put = &sc;
-	int rv = svc_commit(s, &rec, r);
-	if (rv != FS_OK)
-		reply_err(r, rv, NULL);
-	else
+	if (svc_commit(s, &rec, r) == FS_OK)
 		reply_component(r, req, self);
 out:
 	pthread_rwlock_unlock(&s->lock);
@@ -767,11 +775,8 @@ h_delete(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		fs_uuid_format(c->id, id);
 		rec.op_case = FLOWSVC__LOG_RECORD__OP_DELETE_ID;
 		rec.delete_id = id;
-		int rv = svc_commit(s, &rec, r);
 		Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
-		if (rv != FS_OK)
-			reply_err(r, rv, NULL);
-		else
+		if (svc_commit(s, &rec, r) == FS_OK)
 			reply_msg(r, &e.base);
 	}
 	pthread_rwlock_unlock(&s->lock);
@@ -826,11 +831,8 @@ h_status(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		ch.status = (Flowsvc__Status) to;
 		rec.op_case = FLOWSVC__LOG_RECORD__OP_STATUS;
 		rec.status = &ch;
-		int rv = svc_commit(s, &rec, r);
-		if (rv != FS_OK) {
-			reply_err(r, rv, NULL);
+		if (svc_commit(s, &rec, r) != FS_OK)
 			goto out;
-		}
 	}
 	sr.status = (Flowsvc__Status) c->status;
 	reply_msg(r, &sr.base);
@@ -843,9 +845,16 @@ static void
 h_health(svc *s, const Flowsvc__Request *req, svc_reply *r)
 {
 	Flowsvc__HealthReply h = FLOWSVC__HEALTH_REPLY__INIT;
+	char why[768];
 
 	(void) req;
 	h.status = "ok";
+	if (s->disk != NULL) {
+		h.has_writable = 1;
+		h.writable = persist_writable(s->disk, why, sizeof(why)) != 0;
+		if (!h.writable)
+			h.write_error = why;
+	}
 	pthread_rwlock_rdlock(&s->lock);
 	h.has_flows = h.has_apps = h.has_uptime_s = 1;
 	h.flows = store_count(s->st, FLOWSVC__KIND__FLOW);
@@ -861,6 +870,7 @@ h_stats(svc *s, svc_reply *r)
 	Flowsvc__StatsReply st = FLOWSVC__STATS_REPLY__INIT;
 	Flowsvc__MethodCount rows[SVC_METHODS * FS_CODE_COUNT];
 	Flowsvc__MethodCount *ptrs[SVC_METHODS * FS_CODE_COUNT];
+	persist_stats ps;
 	size_t n = 0;
 
 	pthread_rwlock_rdlock(&s->lock);
@@ -870,13 +880,20 @@ h_stats(svc *s, svc_reply *r)
 	st.has_uptime_s = 1;
 	st.uptime_s = (uint64_t) ((fs_now_us() - s->started_us) / 1000000);
 	if (s->disk != NULL) {
-		persist_stats ps;
 		persist_get_stats(s->disk, &ps);
 		st.has_log_bytes = st.has_log_generation = 1;
 		st.has_changes_since_snapshot = st.has_last_snapshot_unix_us = 1;
 		st.has_last_snapshot_duration_us = st.has_fsyncs = 1;
 		st.has_fsync_total_us = st.has_fsync_max_us = 1;
 		st.has_disk_error = 1;
+		st.has_log_append_failures = st.has_log_sync_failures = 1;
+		st.has_writable = st.has_data_dir_lost = 1;
+		st.log_append_failures = ps.append_failures;
+		st.log_sync_failures = ps.sync_failures;
+		st.writable = ps.writable != 0;
+		st.data_dir_lost = ps.lost != 0;
+		if (!ps.writable)
+			st.write_error = ps.why;
 		st.log_bytes = ps.log_bytes;
 		st.log_generation = ps.generation;
 		st.changes_since_snapshot = ps.changes_since_snapshot;
@@ -1137,6 +1154,16 @@ svc_snapshot(svc *s)
 }
 
 int
+svc_stop_report(svc *s, int snapshot_ok, char *buf, size_t n)
+{
+	if (s->disk == NULL) {
+		snprintf(buf, n, "stopped");
+		return 0;
+	}
+	return persist_stop_report(s->disk, snapshot_ok, buf, n);
+}
+
+int
 svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 {
 	svc *s = calloc(1, sizeof(*s));
@@ -1175,10 +1202,13 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 		po.fsync = (enum persist_fsync) opts->fsync;
 		po.snapshot_changes = opts->snapshot_changes;
 		po.snapshot_interval = opts->snapshot_interval;
+		po.recover_partial = opts->recover_partial;
 		po.log = opts->log;
 		if (persist_open(&s->disk, &po, s->st, &s->lock, svc_apply,
 		        &pe) != 0) {
-			if (pe.offset != 0)
+			if (pe.path[0] == '\0')
+				snprintf(err, errlen, "%s", pe.what);
+			else if (pe.offset != 0)
 				snprintf(err, errlen, "%s (offset %llu): %s",
 				    pe.path, (unsigned long long) pe.offset,
 				    pe.what);

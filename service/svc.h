@@ -29,6 +29,7 @@ typedef struct svc_opts {
 	int fsync;                  /* enum persist_fsync */
 	uint64_t snapshot_changes;  /* 0: no snapshot on a change count */
 	uint32_t snapshot_interval; /* seconds; 0: none on a timer */
+	int recover_partial;        /* start from an incomplete data dir */
 	int access_log;             /* a log line per request (needs log) */
 	void (*log)(const char *level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
@@ -64,6 +65,12 @@ int svc_apply(store *st, const Flowsvc__LogRecord *rec);
 /* Writes a snapshot now (at shutdown, once the server has stopped).
  * Returns 0, or -1 (logged). No-op without a data directory. */
 int svc_snapshot(svc *s);
+
+/* The line to log once the server stopped and svc_snapshot ran
+ * (snapshot_ok: it succeeded): what is saved and where. Returns 0 for a
+ * clean stop, 1 when the data directory was lost while running (not
+ * everything acknowledged is where the next start looks: exit non-zero). */
+int svc_stop_report(svc *s, int snapshot_ok, char *buf, size_t n);
 
 /* fs_srv_handler for fs_server_open; arg is the svc. */
 void svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req);

@@ -928,6 +928,12 @@ cmd_health(ctx *x)
 			bad |= json_object_set_new(o, "uptime_s",
 			    json_integer((json_int_t) h->uptime_s));
 		}
+		if (h->has_writable) {
+			bad |= json_object_set_new(
+			    o, "writable", json_boolean(h->writable));
+		}
+		if (h->write_error != NULL)
+			bad |= set_str(o, "write_error", h->write_error);
 		if (bad) {
 			json_decref(o);
 			o = NULL;

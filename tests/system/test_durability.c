@@ -1615,10 +1615,10 @@ test_leftover_tmp_removed(void)
 		goto out;
 	st = fs_env_stop_backend(&env, SIGTERM);
 	FS_CHECK(exited_zero(st), "SIGTERM: 0x%x", st);
-	/* What a crash in the middle of writing a snapshot leaves. */
-	snprintf(tmp1, sizeof(tmp1), "%s/snapshot-000000000007.db.4242.tmp",
+	/* What a crash mid-snapshot leaves (pids over PID_MAX_LIMIT: dead). */
+	snprintf(tmp1, sizeof(tmp1), "%s/snapshot-000000000007.db.99999998.tmp",
 	    env.data_dir);
-	snprintf(tmp2, sizeof(tmp2), "%s/snapshot-000000000001.db.1.tmp",
+	snprintf(tmp2, sizeof(tmp2), "%s/snapshot-000000000001.db.99999999.tmp",
 	    env.data_dir);
 	snprintf(other, sizeof(other), "%s/operator-notes.tmp", env.data_dir);
 	if (!FS_CHECK(write_file(tmp1, "FLOWSNP half-written garbage") == 0 &&
@@ -1634,7 +1634,7 @@ test_leftover_tmp_removed(void)
 	FS_CHECK(access(other, F_OK) == 0,
 	    "a file that is not a snapshot temp file was removed: %s", other);
 	log = fs_file_read(env.backend.log_path, NULL);
-	FS_CHECK(log != NULL && strstr(log, "snapshot-000000000007.db.4242.tmp"),
+	FS_CHECK(log != NULL && strstr(log, "db.99999998.tmp"),
 	    "the removal is not logged");
 	free(log);
 	for (int i = 0; i < 3; i++) {

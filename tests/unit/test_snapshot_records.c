@@ -92,7 +92,8 @@ stored(uint8_t *buf, size_t cap, const char *id, const char *name,
 }
 
 /* Writes snapshot-000000000001.db of the given records, with a right
- * header, record framing and checksum. */
+ * header, record framing and checksum, and the empty change log of its
+ * generation (a snapshot without its log is an incomplete directory). */
 static int
 write_snapshot(const uint8_t *const *recs, const size_t *lens, size_t n)
 {
@@ -118,6 +119,12 @@ write_snapshot(const uint8_t *const *recs, const size_t *lens, size_t n)
 	}
 	put_le(crc4, crc, 4);
 	fwrite(crc4, 1, 4, f);
+	if (fclose(f) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/changes-000000000001.log", dir);
+	if ((f = fopen(path, "wb")) == NULL)
+		return -1;
+	fwrite("FLOWLOG\0\1\0\0\0\0\0\0\0", 1, 16, f);
 	return fclose(f) == 0 ? 0 : -1;
 }
 
