@@ -76,77 +76,6 @@ stop_gateway(void)
 	    st, env.dir);
 }
 
-/* ---- raw sockets ---------------------------------------------------------- */
-
-static int
-raw_connect(int port)
-{
-	struct sockaddr_in sa;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		int e = errno;
-
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
-static int
-raw_send(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Reads until the peer closes or timeout_ms passes. Returns 1 when it
- * closed (EOF or reset), 0 on timeout; what was read is in buf. */
-static int
-raw_read_to_close(int fd, char *buf, size_t cap, int timeout_ms)
-{
-	int64_t until = fs_test_now_ms() + timeout_ms;
-	size_t len = 0;
-
-	buf[0] = '\0';
-	for (;;) {
-		int64_t left = until - fs_test_now_ms();
-		struct pollfd pfd = {fd, POLLIN, 0};
-		ssize_t n;
-
-		if (left <= 0)
-			return 0;
-		if (poll(&pfd, 1, (int)left) <= 0)
-			continue;
-		n = recv(fd, len + 1 < cap ? buf + len : buf,
-		    len + 1 < cap ? cap - len - 1 : cap - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return 1;
-		if (len + 1 < cap) {
-			len += (size_t)n;
-			buf[len] = '\0';
-		}
-	}
-}
-
 /* ---- URL and query ------------------------------------------------------- */
 
 /* testlib's client keeps request lines short, so long URLs go through a
@@ -162,9 +91,10 @@ raw_exchange(const char *text)
 
 	if (buf == NULL)
 		return NULL;
-	if ((fd = raw_connect(env.gw_port)) < 0 ||
-	    raw_send(fd, text, strlen(text)) != 0 ||
-	    raw_read_to_close(fd, buf, cap, FS_TEST_HTTP_TIMEOUT_MS) != 1) {
+	if ((fd = fs_raw_connect(NULL, env.gw_port)) < 0 ||
+	    fs_raw_send(fd, text, strlen(text)) != 0 ||
+	    fs_raw_read_to_close(fd, buf, cap, NULL,
+		FS_TEST_HTTP_TIMEOUT_MS) != 1) {
 		if (fd >= 0)
 			close(fd);
 		free(buf);
@@ -388,15 +318,15 @@ send_big(const char *what, size_t n, int *closed)
 		len += (size_t)snprintf(req + len, cap - len,
 		    " HTTP/1.1\r\nHost: x\r\n\r\n");
 	}
-	fd = raw_connect(env.gw_port);
+	fd = fs_raw_connect(NULL, env.gw_port);
 	if (fd < 0) {
 		free(req);
 		return -1;
 	}
 	/* The gateway may answer and close before it has read everything:
 	 * a failed send is no error here. */
-	(void)raw_send(fd, req, len);
-	*closed = raw_read_to_close(fd, buf, sizeof(last_resp), 5000);
+	(void)fs_raw_send(fd, req, len);
+	*closed = fs_raw_read_to_close(fd, buf, sizeof(last_resp), NULL, 5000);
 	if (strncmp(buf, "HTTP/1.1 ", 9) == 0)
 		status = atoi(buf + 9);
 	close(fd);
@@ -471,11 +401,11 @@ test_conns_per_ip(void)
 		char buf[512];
 		ssize_t got;
 
-		if ((fds[n] = raw_connect(env.gw_port)) < 0)
+		if ((fds[n] = fs_raw_connect(NULL, env.gw_port)) < 0)
 			break;
 		(void)setsockopt(fds[n], SOL_SOCKET, SO_RCVTIMEO, &tv,
 		    sizeof(tv));
-		got = raw_send(fds[n], req, sizeof(req) - 1) == 0
+		got = fs_raw_send(fds[n], req, sizeof(req) - 1) == 0
 		    ? recv(fds[n], buf, sizeof(buf) - 1, 0)
 		    : -1;
 		if (got > 12 && strncmp(buf, "HTTP/1.1 200", 12) == 0) {
@@ -624,12 +554,12 @@ test_slow_clients(void)
 		goto out;
 
 	for (; n_idle < N_IDLE; n_idle++)
-		if ((idle[n_idle] = raw_connect(env.gw_port)) < 0)
+		if ((idle[n_idle] = fs_raw_connect(NULL, env.gw_port)) < 0)
 			break;
 	FS_CHECK(n_idle == N_IDLE, "opened %d idle connections: %s", n_idle,
 	    strerror(errno));
 	for (; n_slow < N_SLOW; n_slow++) {
-		if ((slow[n_slow] = raw_connect(env.gw_port)) < 0)
+		if ((slow[n_slow] = fs_raw_connect(NULL, env.gw_port)) < 0)
 			break;
 		slow_pos[n_slow] = 0;
 	}
@@ -674,7 +604,7 @@ test_slow_clients(void)
 	for (int i = 0; i < n_idle; i++) {
 		char buf[256];
 
-		if (raw_read_to_close(idle[i], buf, sizeof(buf),
+		if (fs_raw_read_to_close(idle[i], buf, sizeof(buf), NULL,
 			i == 0 ? 5000 : 100) == 1)
 			closed_idle++;
 	}
