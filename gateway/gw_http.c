@@ -40,6 +40,8 @@
 /* /metrics asks the backend whether it is up; a scrape should not hang for
  * a full RPC timeout when it is not. */
 #define METRICS_HEALTH_TIMEOUT_MS 1000u
+/* libmicrohttpd's log lines a second (see on_mhd_log). */
+#define MHD_LOG_PER_SEC 10
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     const char *url, const char *method, const char *version,
@@ -522,15 +524,34 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	gw_http *h = cls;
+	long long now = (long long)(gw_http_mono_us() / 1000000u);
+	long long sec = atomic_load(&h->mhd_log_sec);
 	char msg[512];
 	size_t n;
+	int left_out;
 
-	(void)cls;
+	/* libmicrohttpd writes a line for every connection over a limit and
+	 * every malformed request it refuses: a flood of either must not
+	 * flood the log. At most MHD_LOG_PER_SEC lines a second; the next
+	 * line that goes out counts the ones left out. */
+	if (sec != now &&
+	    atomic_compare_exchange_strong(&h->mhd_log_sec, &sec, now))
+		atomic_store(&h->mhd_log_lines, 0);
+	if (atomic_fetch_add(&h->mhd_log_lines, 1) >= MHD_LOG_PER_SEC) {
+		atomic_fetch_add(&h->mhd_log_left_out, 1);
+		return;
+	}
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	gw_log(GW_LOG_WARN, NULL, "libmicrohttpd: %s", msg);
+	if ((left_out = atomic_exchange(&h->mhd_log_left_out, 0)) > 0)
+		gw_log(GW_LOG_WARN, NULL,
+		    "libmicrohttpd: %s (%d more lines left out)", msg,
+		    left_out);
+	else
+		gw_log(GW_LOG_WARN, NULL, "libmicrohttpd: %s", msg);
 }
 
 /* Binds the listening socket ourselves so that a failure comes back with
@@ -609,6 +630,9 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 	atomic_init(&h->calls, 0);
 	atomic_init(&h->warn_sec, 0);
 	atomic_init(&h->warn_suppressed, 0);
+	atomic_init(&h->mhd_log_sec, 0);
+	atomic_init(&h->mhd_log_lines, 0);
+	atomic_init(&h->mhd_log_left_out, 0);
 	h->listen_fd = listen_socket(
 	    cfg->bind, cfg->port, &ipv6, &h->port, err, errlen);
 	if (h->listen_fd < 0) {
@@ -632,7 +656,7 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned int)cfg->max_conns_per_ip,
 	    /* Until a connection has sent a whole request; then
-	     * keep_alive_timeout raises it to --conn-timeout. */
+	     * gw_http_keep_alive raises it to --conn-timeout. */
 	    MHD_OPTION_CONNECTION_TIMEOUT, gw_http_header_timeout(cfg),
 	    MHD_OPTION_URI_LOG_CALLBACK, gw_http_on_uri, h,
 	    MHD_OPTION_NOTIFY_CONNECTION, gw_http_on_connection, h,

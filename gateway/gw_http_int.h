@@ -89,6 +89,9 @@ struct gw_http {
 	atomic_int calls;    /* RPCs started and not yet completed */
 	atomic_llong warn_sec; /* rate limit for backend failure lines */
 	atomic_int warn_suppressed;
+	atomic_llong mhd_log_sec; /* rate limit for libmicrohttpd's lines */
+	atomic_int mhd_log_lines;
+	atomic_int mhd_log_left_out;
 };
 
 /* Monotonic clock, microseconds. */
