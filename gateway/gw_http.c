@@ -154,7 +154,8 @@ req_begin(struct gw_req *r, const char *url, const char *method)
 
 	r->begun = true;
 	r->method = method;
-	r->url = url;
+	/* Decoded, a refused target may hold a newline: never logged. */
+	r->url = r->target_refused ? "(refused target)" : url;
 	r->start_us = gw_http_mono_us();
 	gw_metrics_begin(h->metrics);
 

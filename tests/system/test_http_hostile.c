@@ -32,7 +32,12 @@ static fs_test_env env;
 static int
 suite_init(void)
 {
-	return fs_env_start(&env, "hostile");
+	static const char *const extra[] = {"--access-log", NULL};
+
+	if (fs_env_init(&env, "hostile") != 0)
+		return -1;
+	env.gw_extra = extra;
+	return fs_env_start_programs(&env);
 }
 
 static int
@@ -347,6 +352,8 @@ test_encoded_targets(void)
 	char id[64], target[512];
 	struct answer a;
 	fs_http_resp r;
+	int64_t until;
+	int logged;
 
 	if (!FS_CHECK(FS_REST_CREATE(&env, "apps",
 			  "{\"name\": \"target_app\"}", id) == 0,
@@ -381,10 +388,20 @@ test_encoded_targets(void)
 	get_target("GET /api%2Fflows/", &a);
 	CHECK_ONE("/api%2Fflows/", &a, 404, not_found, NULL, 1);
 
-	/* Other control characters, encoded or raw. */
-	snprintf(target, sizeof(target), "GET /api/apps/%s/%%0astatus", id);
+	/* Other control characters, encoded or raw; decoded, a newline
+	 * would have started a line of its own in the access log. */
+	snprintf(target, sizeof(target),
+	    "GET /api/apps/%s/%%0aFAKE-LOG-LINE", id);
+	logged = fs_file_count(env.gateway.log_path, " 404 ");
 	get_target(target, &a);
 	CHECK_ONE("%0a", &a, 404, not_found, NULL, 1);
+	/* Its access line may follow the close by a moment. */
+	until = fs_test_now_ms() + 5000;
+	while (fs_file_count(env.gateway.log_path, " 404 ") == logged &&
+	    fs_test_now_ms() < until)
+		fs_test_poll_pause(20);
+	FS_CHECK(fs_file_count(env.gateway.log_path, "FAKE-LOG-LINE") == 0,
+	    "an encoded newline reached the access log");
 	get_target("GET /healthz%7F", &a);
 	CHECK_ONE("%7F", &a, 404, not_found, NULL, 1);
 	get_target("GET /heal\x01thz", &a);
