@@ -9,7 +9,7 @@
  * The connection is suspended *before* the call is sent, so a completion
  * that runs before fs_client_call_async returns still finds it suspended.
  */
-#include "gw_http.h"
+#include "gw_http_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,60 +37,11 @@
 #include "gw_openapi.h"
 #include "gw_routes.h"
 
-#define RID_MAX 128
 /* /metrics asks the backend whether it is up; a scrape should not hang for
  * a full RPC timeout when it is not. */
 #define METRICS_HEALTH_TIMEOUT_MS 1000u
-
-enum req_state { RS_READING, RS_WAITING, RS_READY, RS_SENT };
-
-struct gw_req {
-	gw_http *h;
-	struct MHD_Connection *conn;
-	const char *method; /* MHD's; valid until the request completes */
-	const char *url;
-	struct gw_match m;
-	char *id; /* m.id, NUL-terminated; NULL when the route has none */
-	char rid[RID_MAX + 1];
-	uint64_t start_us;
-	char *body;
-	size_t body_len;
-	size_t body_cap;
-	size_t body_seen; /* bytes received, buffered or not */
-	bool too_big;
-	/* A limit the request line broke (see req_begin): answered with this
-	 * status and detail once the upload is over. 0: none. */
-	int limit_status;
-	const char *limit_detail;
-	_Atomic int state;
-	struct gw_resp resp;
-	bool text_plain; /* /metrics */
-	int status_sent;  /* 0 until a response is queued */
-	size_t bytes_sent; /* its body's length, for the access log */
-	/* Access control (only with tokens, only for /api/): the table the
-	 * request started with, held until it completes, and the outcome of
-	 * its Authorization header. grant borrows from tokens. */
-	const gw_tokens *tokens;
-	enum gw_auth_result auth;
-	const struct gw_grant *grant;
-};
-
-struct gw_http {
-	struct MHD_Daemon *daemon;
-	int listen_fd;
-	unsigned port;
-	struct gw_http_config cfg;
-	fs_client *client;
-	gw_metrics *metrics;
-	/* Shutdown gate (see gw_http_drain): seq_cst on purpose, a handler's
-	 * increment of `starting` and the drain's store of `closing` must not
-	 * both miss each other. */
-	atomic_bool closing;
-	atomic_int starting; /* handlers between the gate and the send */
-	atomic_int calls;    /* RPCs started and not yet completed */
-	atomic_llong warn_sec; /* rate limit for backend failure lines */
-	atomic_int warn_suppressed;
-};
+/* libmicrohttpd's log lines a second (see on_mhd_log). */
+#define MHD_LOG_PER_SEC 10
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     const char *url, const char *method, const char *version,
@@ -98,72 +49,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 static void on_completed(void *cls, struct MHD_Connection *conn,
     void **con_cls, enum MHD_RequestTerminationCode toe);
 static void on_rpc_done(void *arg, int code, Flowsvc__Reply *reply);
-
-static uint8_t rid_base_hi[8];
-static uint64_t rid_base_lo;
-
-static void
-request_id_base_init(void)
-{
-	uint8_t r[16];
-
-	fs_uuid_new(r);
-	memcpy(rid_base_hi, r, 8);
-	memcpy(&rid_base_lo, r + 8, 8);
-}
-
-static uint64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* A fresh request id in uuid form: a random per-process base plus a
- * counter, so minting one costs an atomic increment instead of a
- * getrandom() call per request. Unique within the process; the random base
- * keeps gateways apart. */
-static void
-new_request_id(uint8_t u[16])
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	static atomic_ullong counter;
-
-	pthread_once(&once, request_id_base_init);
-	uint64_t n = atomic_fetch_add_explicit(&counter, 1,
-	    memory_order_relaxed);
-	uint64_t lo = rid_base_lo + n;
-	memcpy(u, rid_base_hi, 8);
-	for (int i = 0; i < 8; i++)
-		u[8 + i] = (uint8_t)(lo >> (56 - 8 * i));
-	u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 */
-	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-}
-
-/* The client's X-Request-Id when sane (1..128 printable ASCII), else a new
- * uuid: ids end up in logs and headers, so nothing else is echoed. */
-static void
-request_id(struct MHD_Connection *conn, char out[RID_MAX + 1])
-{
-	const char *v = MHD_lookup_connection_value(
-	    conn, MHD_HEADER_KIND, "X-Request-Id");
-	uint8_t u[16];
-	size_t n = 0;
-
-	if (v != NULL) {
-		for (; v[n] && n <= RID_MAX; n++)
-			if (v[n] < 0x20 || v[n] > 0x7e)
-				break;
-		if (n > 0 && n <= RID_MAX && v[n] == '\0') {
-			memcpy(out, v, n + 1);
-			return;
-		}
-	}
-	new_request_id(u);
-	fs_uuid_format(u, out);
-}
 
 /* Queues r->resp. Called on a later handler call than the first, except for
  * an early 413. */
@@ -198,7 +83,10 @@ respond(struct gw_req *r)
 		    r->m.allow) == MHD_NO) ||
 	    (status == 401 &&
 		MHD_add_response_header(resp,
-		    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer") == MHD_NO)) {
+		    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer") == MHD_NO) ||
+	    (r->close_after &&
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
+		    "close") == MHD_NO)) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
@@ -256,89 +144,28 @@ needs_token(const char *url, const struct gw_match *m)
 	}
 }
 
-struct url_size {
-	size_t bytes;
-	unsigned params;
-};
-
 static enum MHD_Result
-count_query(void *cls, enum MHD_ValueKind kind, const char *key,
-    const char *value)
+req_begin(struct gw_req *r, const char *url, const char *method)
 {
-	struct url_size *u = cls;
+	gw_http *h = r->h;
+	struct MHD_Connection *conn = r->conn;
+	const char *cl, *framing = NULL;
+	int refuse;
 
-	(void)kind;
-	/* "?k=v&": the key, '=' and the value, and one separator. */
-	u->bytes += strlen(key) + 2 + (value ? strlen(value) : 0);
-	u->params++;
-	return MHD_YES;
-}
-
-static enum MHD_Result
-count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-    const char *value)
-{
-	size_t *n = cls;
-
-	(void)kind;
-	/* "Key: value\r\n" */
-	*n += strlen(key) + 4 + (value ? strlen(value) : 0);
-	return MHD_YES;
-}
-
-/* Checks the URL's size and query parameter count, and the size of the
- * request line and headers as sent (near enough: the query is counted
- * once decoded, spacing as a client writes it). The URL limits are only
- * recorded in r: their answer waits for a later handler call
- * (keep-alive). Returns 431 when the headers are too large, which the
- * caller answers at once; else 0. */
-static int
-check_request_size(const gw_http *h, struct gw_req *r, const char *method,
-    const char *url)
-{
-	struct url_size u = {strlen(url), 0};
-	size_t head;
-
-	(void)MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
-	    count_query, &u);
-	if (u.bytes > h->cfg.max_url) {
-		r->limit_status = 414;
-		r->limit_detail = "Request URI too long.";
-	} else if (u.params > h->cfg.max_query_params) {
-		r->limit_status = 400;
-		r->limit_detail = "Too many query parameters.";
-	}
-	head = strlen(method) + 1 + u.bytes + sizeof(" HTTP/1.1\r\n") - 1;
-	(void)MHD_get_connection_values(r->conn, MHD_HEADER_KIND,
-	    count_header, &head);
-	return head > h->cfg.max_header_bytes ? 431 : 0;
-}
-
-static enum MHD_Result
-req_begin(gw_http *h, struct MHD_Connection *conn, const char *url,
-    const char *method, void **con_cls)
-{
-	struct gw_req *r = calloc(1, sizeof(*r));
-	const char *cl;
-	int too_large;
-
-	if (r == NULL)
-		return MHD_NO; /* MHD closes the connection */
-	r->h = h;
-	r->conn = conn;
+	r->begun = true;
 	r->method = method;
-	r->url = url;
-	r->start_us = mono_us();
-	atomic_init(&r->state, RS_READING);
+	/* Decoded, a refused target may hold a newline: never logged. */
+	r->url = r->target_refused ? "(refused target)" : url;
+	r->start_us = gw_http_mono_us();
 	gw_metrics_begin(h->metrics);
-	*con_cls = r; /* on_completed frees it from here on */
 
-	request_id(conn, r->rid);
-	gw_route_match(method, url, &r->m);
+	gw_http_request_id(conn, r->rid);
+	/* A refused target routes nowhere, as the empty path does: 404. */
+	gw_route_match(method, r->target_refused ? "" : url, &r->m);
 	if (r->m.id != NULL &&
 	    (r->id = strndup(r->m.id, r->m.id_len)) == NULL)
 		return MHD_NO;
-	too_large = check_request_size(h, r, method, url);
+	refuse = gw_http_check_head(h, r, method, url, &framing);
 	r->auth = GW_AUTH_OK;
 	r->grant = NULL; /* every group */
 	if (h->cfg.auth != NULL && needs_token(url, &r->m)) {
@@ -349,10 +176,18 @@ req_begin(gw_http *h, struct MHD_Connection *conn, const char *url,
 		    &r->grant);
 	}
 
-	if (too_large) {
+	if (refuse == 431) {
 		/* Answered on this first call, so MHD closes the connection:
 		 * a client that sends this much is not one to keep. */
 		set_error(r, 431, "Request header fields too large.");
+		return respond(r);
+	}
+	if (refuse == 400) {
+		/* Where this request ends, and so where the next one would
+		 * start, is in doubt: answer and close, whether or not MHD
+		 * thinks a body follows. */
+		r->close_after = true;
+		set_error(r, 400, framing);
 		return respond(r);
 	}
 	cl = MHD_lookup_connection_value(
@@ -463,7 +298,7 @@ render_metrics(struct gw_req *r, const Flowsvc__Reply *reply)
 static void
 warn_backend(gw_http *h, const struct gw_req *r, int code)
 {
-	long long now = (long long)(mono_us() / 1000000u);
+	long long now = (long long)(gw_http_mono_us() / 1000000u);
 	long long last = atomic_load(&h->warn_sec);
 
 	if (now == last || !atomic_compare_exchange_strong(
@@ -612,9 +447,13 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	struct gw_req *r = *con_cls;
 
+	(void)cls;
+	(void)conn;
 	(void)version;
 	if (r == NULL)
-		return req_begin(cls, conn, url, method, con_cls);
+		return MHD_NO; /* gw_http_on_uri ran out of memory: close */
+	if (!r->begun)
+		return req_begin(r, url, method);
 	if (*upload_size > 0) {
 		req_take_body(r, upload, *upload_size);
 		*upload_size = 0;
@@ -622,6 +461,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	switch (atomic_load(&r->state)) {
 	case RS_READING:
+		gw_http_keep_alive(r);
 		if (req_dispatch(r))
 			return MHD_YES; /* the resume brings us back */
 		return respond(r);
@@ -641,10 +481,11 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	uint64_t dur;
 	int status;
 
-	(void)conn;
 	if (r == NULL)
 		return;
 	*con_cls = NULL;
+	if (r->gc != NULL)
+		r->gc->req = NULL;
 	if (atomic_load(&r->state) == RS_WAITING) {
 		/* Cannot happen with the shutdown order of gw_http_drain;
 		 * leaking beats a use-after-free from the pending call. */
@@ -652,9 +493,23 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		    "request ended while its RPC was in flight; leaking it");
 		return;
 	}
-	dur = mono_us() - r->start_us;
+	dur = gw_http_mono_us() - r->start_us;
+	/* An answer libmicrohttpd gave itself (without gw_pages, or with
+	 * gw_http_page out of memory) is still counted with its status. */
+	status = r->status_sent ? r->status_sent : gw_http_queued_status(conn);
+	if (!r->begun) {
+		/* Never reached the handler: a request libmicrohttpd answered
+		 * (counted), or a client that went away or timed out before
+		 * its headers were complete (not a request). */
+		if (status != 0)
+			gw_http_count_page(h, r->rid, status, r->bytes_sent,
+			    dur);
+		free(r);
+		return;
+	}
 	/* 499 (nginx's "client closed request"): no response went out. */
-	status = r->status_sent ? r->status_sent : 499;
+	if (status == 0)
+		status = 499;
 	gw_metrics_end(h->metrics, r->m.route, r->method, status, dur);
 	if (h->cfg.access_log)
 		gw_log_access(r->rid, r->method, r->url, status, r->bytes_sent,
@@ -670,15 +525,34 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	gw_http *h = cls;
+	long long now = (long long)(gw_http_mono_us() / 1000000u);
+	long long sec = atomic_load(&h->mhd_log_sec);
 	char msg[512];
 	size_t n;
+	int left_out;
 
-	(void)cls;
+	/* libmicrohttpd writes a line for every connection over a limit and
+	 * every malformed request it refuses: a flood of either must not
+	 * flood the log. At most MHD_LOG_PER_SEC lines a second; the next
+	 * line that goes out counts the ones left out. */
+	if (sec != now &&
+	    atomic_compare_exchange_strong(&h->mhd_log_sec, &sec, now))
+		atomic_store(&h->mhd_log_lines, 0);
+	if (atomic_fetch_add(&h->mhd_log_lines, 1) >= MHD_LOG_PER_SEC) {
+		atomic_fetch_add(&h->mhd_log_left_out, 1);
+		return;
+	}
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	gw_log(GW_LOG_WARN, NULL, "libmicrohttpd: %s", msg);
+	if ((left_out = atomic_exchange(&h->mhd_log_left_out, 0)) > 0)
+		gw_log(GW_LOG_WARN, NULL,
+		    "libmicrohttpd: %s (%d more lines left out)", msg,
+		    left_out);
+	else
+		gw_log(GW_LOG_WARN, NULL, "libmicrohttpd: %s", msg);
 }
 
 /* Binds the listening socket ourselves so that a failure comes back with
@@ -757,6 +631,9 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 	atomic_init(&h->calls, 0);
 	atomic_init(&h->warn_sec, 0);
 	atomic_init(&h->warn_suppressed, 0);
+	atomic_init(&h->mhd_log_sec, 0);
+	atomic_init(&h->mhd_log_lines, 0);
+	atomic_init(&h->mhd_log_left_out, 0);
 	h->listen_fd = listen_socket(
 	    cfg->bind, cfg->port, &ipv6, &h->port, err, errlen);
 	if (h->listen_fd < 0) {
@@ -779,7 +656,11 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_conns,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned int)cfg->max_conns_per_ip,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
+	    /* Until a connection has sent a whole request; then
+	     * gw_http_keep_alive raises it to --conn-timeout. */
+	    MHD_OPTION_CONNECTION_TIMEOUT, gw_http_header_timeout(cfg),
+	    MHD_OPTION_URI_LOG_CALLBACK, gw_http_on_uri, h,
+	    MHD_OPTION_NOTIFY_CONNECTION, gw_http_on_connection, h,
 	    /* Twice the limit: headers a little over it still reach the
 	     * handler, which answers them in the API's shape (431 with a
 	     * detail and X-Request-Id); only beyond this does MHD answer
@@ -818,8 +699,8 @@ sleep_ms(int ms)
 void
 gw_http_drain(gw_http *h)
 {
-	uint64_t until = mono_us() + (uint64_t)h->cfg.rpc_timeout_ms * 1000u +
-	    500000u;
+	uint64_t until = gw_http_mono_us() +
+	    (uint64_t)h->cfg.rpc_timeout_ms * 1000u + 500000u;
 
 	/* No MHD_quiesce_daemon: with a thread pool on epoll, 0.9.75's
 	 * quiesce races the workers removing the listening socket from their
@@ -832,17 +713,18 @@ gw_http_drain(gw_http *h)
 	 * wait for them, or the client could be closed under them. */
 	while (atomic_load(&h->starting) > 0)
 		sleep_ms(1);
-	while (atomic_load(&h->calls) > 0 && mono_us() < until)
+	while (atomic_load(&h->calls) > 0 && gw_http_mono_us() < until)
 		sleep_ms(5);
 }
 
 void
 gw_http_stop(gw_http *h)
 {
-	uint64_t until = mono_us() + 500000u;
+	uint64_t until = gw_http_mono_us() + 500000u;
 
 	/* Give answers already rendered a moment to reach their clients. */
-	while (gw_metrics_in_flight(h->metrics) > 0 && mono_us() < until)
+	while (gw_metrics_in_flight(h->metrics) > 0 &&
+	    gw_http_mono_us() < until)
 		sleep_ms(5);
 	/* Closes the listening socket too: MHD owns it once started. */
 	MHD_stop_daemon(h->daemon);

@@ -8,8 +8,8 @@
  * thread, renders the answer into the request and resumes the connection;
  * the next handler call queues the response. Responses are never queued on
  * the first handler call (that would make MHD 0.9.75 drop keep-alive),
- * except 413 for a declared Content-Length over the limit, where closing the
- * connection instead of reading the body is the point.
+ * except where closing the connection is the point: 413 for a declared
+ * Content-Length over the limit, 431, and 400 for refused framing.
  *
  * Limits, checked on the first handler call and answered once the upload
  * is over (no body is kept): the URL (path plus query, after MHD's
@@ -18,7 +18,17 @@
  * calls in flight to the backend is 503 without calling it. A request line
  * and headers over max_header_bytes answer 431 at once and the connection
  * closes; over twice that they never reach the handler, and MHD answers
- * with its own page.
+ * them itself (see gw_http_page).
+ *
+ * Framing and targets (gw_framing, gw_route_target_ok): headers that could
+ * frame the body in more than one way answer 400 at once and close the
+ * connection; a raw target with an encoded slash or a control character
+ * in its path answers 404 (decided on the target as sent, in MHD's URI
+ * log callback, before MHD percent-decodes it).
+ *
+ * Connections: at most max_conns, max_conns_per_ip from one address. One
+ * that has not sent a whole request yet is closed after header_timeout_s
+ * idle; once it has, after conn_timeout_s idle between requests.
  *
  * With tokens (cfg.auth), the first handler call of an /api/ request takes
  * a reference to the current token table and checks its Authorization
@@ -50,8 +60,12 @@ struct gw_http_config {
 	unsigned max_inflight;   /* backend calls in flight; more: 503 */
 	uint32_t rpc_timeout_ms; /* per backend call */
 	unsigned conn_timeout_s; /* idle keep-alive connections close */
+	unsigned header_timeout_s; /* idle connections that have not sent a
+				    * whole request yet close (at most
+				    * conn_timeout_s; 0: conn_timeout_s) */
 	unsigned max_conns;      /* concurrent connections */
-	unsigned max_conns_per_ip; /* from one client address; 0: no limit */
+	unsigned max_conns_per_ip; /* from one client address; 0: no limit;
+				    * beyond it connections close unanswered */
 	unsigned threads;        /* MHD thread pool size */
 	bool access_log;         /* one INFO line per request */
 	gw_auth *auth;           /* tokens; NULL: the API is open. Borrowed:
@@ -81,5 +95,19 @@ void gw_http_drain(gw_http *h);
 /* Second half: lets the last responses go out (briefly), stops the MHD
  * threads, closes every connection and frees h. */
 void gw_http_stop(gw_http *h);
+
+struct MHD_Connection;
+struct MHD_Response;
+
+/* libmicrohttpd is about to send one of its own error pages (HTML, no
+ * X-Request-Id) with status on conn, a connection of a gw_http server:
+ * returns the answer in the API's shape to send instead ({"detail": ...},
+ * X-Request-Id; with no body for the malformed Content-Length answers,
+ * which 0.9.75 sends with its header block twice), and counts it as the
+ * request's. NULL when it cannot (not our connection, out of memory): the
+ * page goes out as it is. The caller owns the response. Called on the
+ * connection's thread, by gw_pages (see gw_pages.c). */
+struct MHD_Response *gw_http_page(struct MHD_Connection *conn,
+    unsigned status);
 
 #endif

@@ -135,6 +135,39 @@ path_route(const char *path, struct gw_match *m)
 	return GW_ROUTE_UNKNOWN;
 }
 
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+gw_route_target_ok(const char *t)
+{
+	if (t == NULL)
+		return 1;
+	for (; *t != '\0' && *t != '?'; t++) {
+		unsigned char c = (unsigned char)*t;
+		int hi, lo;
+
+		if (c < 0x20 || c == 0x7f)
+			return 0;
+		if (c != '%' || (hi = hex_value(t[1])) < 0 ||
+		    (lo = hex_value(t[2])) < 0)
+			continue; /* MHD leaves a stray '%' as it is */
+		c = (unsigned char)(hi << 4 | lo);
+		if (c < 0x20 || c == 0x7f || c == '/')
+			return 0;
+	}
+	return 1;
+}
+
 void
 gw_route_match(const char *method, const char *path, struct gw_match *m)
 {

@@ -72,6 +72,16 @@ struct gw_match {
  * *m completely; m->id borrows from path. */
 void gw_route_match(const char *method, const char *path, struct gw_match *m);
 
+/* Whether a request target as the client sent it (path and query, before
+ * percent-decoding) may be routed at all: 0 when its path (up to the first
+ * '?') holds an encoded slash ("%2F", any case) or a control character
+ * (0x00-0x1F, 0x7F), raw or encoded ("%00", "%0a", ...). Decoded, an
+ * encoded NUL cuts the path short ("/api/apps/<id>/deploy%00/../x" would
+ * deploy), an encoded slash adds a segment the client did not send, and
+ * other controls would reach the logs; no route has any of them in a
+ * legitimate path, so such targets answer 404. NULL is 1. */
+int gw_route_target_ok(const char *raw_target);
+
 /* What the table says about one route; all strings static. */
 struct gw_route_info {
 	const char *name;  /* metrics label: "flows", "flows_item", ... */

@@ -26,6 +26,7 @@
 #include "gw_http.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
+#include "gw_pages.h"
 
 #define MAX_BACKENDS 16
 
@@ -42,6 +43,7 @@ struct config {
 	unsigned long long max_inflight;
 	unsigned long long rpc_timeout_ms;
 	unsigned long long conn_timeout_s;
+	unsigned long long header_timeout_s;
 	unsigned long long max_conns;
 	unsigned long long max_conns_per_ip;
 	unsigned long long threads;
@@ -94,13 +96,19 @@ static const struct opt opts[] = {
 	{"rpc-timeout", "MS", OPT_UINT, OFF(rpc_timeout_ms), 1, 600000,
 	    "5000", "backend call timeout; on expiry the request answers 503"},
 	{"conn-timeout", "S", OPT_UINT, OFF(conn_timeout_s), 0, 86400, "30",
-	    "close idle client connections after S seconds (0: never)"},
+	    "close keep-alive client connections idle between requests "
+	    "after S seconds (0: never)"},
+	{"header-timeout", "S", OPT_UINT, OFF(header_timeout_s), 0, 86400,
+	    "10", "close connections that have not sent a whole request "
+	    "after S seconds idle (at most --conn-timeout; 0: as "
+	    "--conn-timeout)"},
 	{"max-conns", "N", OPT_UINT, OFF(max_conns), 1, 1000000, "1024",
 	    "most concurrent client connections"},
 	{"max-conns-per-ip", "N", OPT_UINT, OFF(max_conns_per_ip), 0, 1000000,
-	    "0", "most concurrent connections from one client address, so "
-	    "that one host cannot take them all (0: no limit; leave it off "
-	    "behind a proxy, where every client has the proxy's address)"},
+	    "256", "most concurrent connections from one client address "
+	    "(loopback included), so that one host cannot take them all; "
+	    "more are closed unanswered (0: no limit, for a gateway behind a "
+	    "proxy, where every client has the proxy's address)"},
 	{"threads", "N", OPT_UINT, OFF(threads), 1, 256, "2",
 	    "HTTP event-loop threads"},
 	{"coalesce", "N", OPT_UINT, OFF(coalesce), 0, 1024, "1",
@@ -293,7 +301,9 @@ main(int argc, char **argv)
 		.max_inflight = 4096,
 		.rpc_timeout_ms = FS_RPC_DEFAULT_TIMEOUT_MS,
 		.conn_timeout_s = 30,
+		.header_timeout_s = 10,
 		.max_conns = 1024,
+		.max_conns_per_ip = 256,
 		.threads = 2,
 		.coalesce = 1,
 		.log_level = "info",
@@ -385,6 +395,7 @@ main(int argc, char **argv)
 	hc.max_inflight = (unsigned)cfg.max_inflight;
 	hc.rpc_timeout_ms = (uint32_t)cfg.rpc_timeout_ms;
 	hc.conn_timeout_s = (unsigned)cfg.conn_timeout_s;
+	hc.header_timeout_s = (unsigned)cfg.header_timeout_s;
 	hc.max_conns = (unsigned)cfg.max_conns;
 	hc.max_conns_per_ip = (unsigned)cfg.max_conns_per_ip;
 	hc.threads = (unsigned)cfg.threads;
@@ -399,16 +410,21 @@ main(int argc, char **argv)
 
 	gw_log(GW_LOG_INFO, NULL,
 	    "listening on %s port %u; backend %s%s; max-body %llu, "
-	    "rpc-timeout %llums, conn-timeout %llus, max-conns %llu, "
-	    "threads %llu, access-log %s; max-url %llu, max-query-params "
-	    "%llu, max-header-bytes %llu, max-inflight %llu, "
-	    "max-conns-per-ip %llu",
+	    "rpc-timeout %llums, conn-timeout %llus, header-timeout %llus, "
+	    "max-conns %llu, threads %llu, access-log %s; max-url %llu, "
+	    "max-query-params %llu, max-header-bytes %llu, max-inflight "
+	    "%llu, max-conns-per-ip %llu",
 	    cfg.bind, gw_http_port(http), cfg.backends[0],
 	    cfg.n_backends > 1 ? " (and more)" : "", cfg.max_body,
-	    cfg.rpc_timeout_ms, cfg.conn_timeout_s, cfg.max_conns,
-	    cfg.threads, cfg.access_log ? "on" : "off", cfg.max_url,
-	    cfg.max_query_params, cfg.max_header_bytes, cfg.max_inflight,
-	    cfg.max_conns_per_ip);
+	    cfg.rpc_timeout_ms, cfg.conn_timeout_s, cfg.header_timeout_s,
+	    cfg.max_conns, cfg.threads, cfg.access_log ? "on" : "off",
+	    cfg.max_url, cfg.max_query_params, cfg.max_header_bytes,
+	    cfg.max_inflight, cfg.max_conns_per_ip);
+	if (!gw_pages_active())
+		gw_log(GW_LOG_WARN, NULL,
+		    "libmicrohttpd's own error pages (malformed requests) go "
+		    "out as HTML without X-Request-Id: its MHD_queue_response "
+		    "cannot be overridden in this build");
 	for (int i = 1; i < cfg.n_backends; i++)
 		gw_log(GW_LOG_INFO, NULL, "also backend %s", cfg.backends[i]);
 	if (auth == NULL)

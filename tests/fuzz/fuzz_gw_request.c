@@ -6,7 +6,9 @@
  * Input: one byte of method, then lines (path, limit, offset,
  * name__iexact, content type), then the body. The same bytes, read as an
  * encoded Reply, also go through gw_api_render for the matched route, so
- * both directions of the mapping see hostile input.
+ * both directions of the mapping see hostile input. The path also goes
+ * through the raw-target check, and the body, read as "name: value"
+ * lines, through the framing rules.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "gw_api.h"
+#include "gw_framing.h"
 #include "gw_routes.h"
 
 static const char *const methods[] = {"GET", "POST", "PUT", "DELETE",
@@ -62,6 +65,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	name = next_line(&p, end);
 	ctype = next_line(&p, end);
 
+	(void)gw_route_target_ok(path);
 	gw_route_match(method, path ? path : "/", &m);
 	if (m.id != NULL) {
 		if ((id = malloc(m.id_len + 1)) == NULL)
@@ -90,6 +94,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	gw_rpc_req_fini(&rr);
 	gw_resp_fini(&err);
+
+	/* The body as header lines, split at the first colon (gw_framing
+	 * borrows the strings until its verdict). */
+	{
+		size_t n = (size_t)(end - p);
+		char *lines = malloc(n + 1), *line, *next;
+		struct gw_framing f;
+
+		if (lines == NULL)
+			abort();
+		memcpy(lines, p, n);
+		lines[n] = '\0';
+		gw_framing_init(&f);
+		for (line = lines; line != NULL; line = next) {
+			char *colon;
+
+			if ((next = strchr(line, '\n')) != NULL)
+				*next++ = '\0';
+			if ((colon = strchr(line, ':')) != NULL)
+				*colon = '\0';
+			gw_framing_header(&f, line, colon ? colon + 1 : NULL);
+		}
+		(void)gw_framing_verdict(&f);
+		free(lines);
+	}
 
 	/* The other direction: whatever the backend might send back. */
 	reply = flowsvc__reply__unpack(NULL, size, data);

@@ -2,8 +2,10 @@
  * test_limits.c - the gateway's request limits and slow clients, over real
  * HTTP: --max-url (414), --max-query-params (400), --max-header-bytes
  * (MHD's own 431/414, connection closed, gateway unharmed), --max-inflight
- * (503 without calling the backend), and 500 idle plus byte-a-second
- * connections against a short --conn-timeout.
+ * (503 without calling the backend), 500 idle plus byte-a-second
+ * connections against a short --conn-timeout, the default per-address
+ * cap against 2,000 idle connections from one address, and
+ * --header-timeout before a connection's first request.
  *
  * One backend serves the suite; each test starts the gateway it needs
  * (small limits make the boundaries cheap to reach).
@@ -76,77 +78,6 @@ stop_gateway(void)
 	    st, env.dir);
 }
 
-/* ---- raw sockets ---------------------------------------------------------- */
-
-static int
-raw_connect(int port)
-{
-	struct sockaddr_in sa;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		int e = errno;
-
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
-static int
-raw_send(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Reads until the peer closes or timeout_ms passes. Returns 1 when it
- * closed (EOF or reset), 0 on timeout; what was read is in buf. */
-static int
-raw_read_to_close(int fd, char *buf, size_t cap, int timeout_ms)
-{
-	int64_t until = fs_test_now_ms() + timeout_ms;
-	size_t len = 0;
-
-	buf[0] = '\0';
-	for (;;) {
-		int64_t left = until - fs_test_now_ms();
-		struct pollfd pfd = {fd, POLLIN, 0};
-		ssize_t n;
-
-		if (left <= 0)
-			return 0;
-		if (poll(&pfd, 1, (int)left) <= 0)
-			continue;
-		n = recv(fd, len + 1 < cap ? buf + len : buf,
-		    len + 1 < cap ? cap - len - 1 : cap - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return 1;
-		if (len + 1 < cap) {
-			len += (size_t)n;
-			buf[len] = '\0';
-		}
-	}
-}
-
 /* ---- URL and query ------------------------------------------------------- */
 
 /* testlib's client keeps request lines short, so long URLs go through a
@@ -162,9 +93,10 @@ raw_exchange(const char *text)
 
 	if (buf == NULL)
 		return NULL;
-	if ((fd = raw_connect(env.gw_port)) < 0 ||
-	    raw_send(fd, text, strlen(text)) != 0 ||
-	    raw_read_to_close(fd, buf, cap, FS_TEST_HTTP_TIMEOUT_MS) != 1) {
+	if ((fd = fs_raw_connect(NULL, env.gw_port)) < 0 ||
+	    fs_raw_send(fd, text, strlen(text)) != 0 ||
+	    fs_raw_read_to_close(fd, buf, cap, NULL,
+		FS_TEST_HTTP_TIMEOUT_MS) != 1) {
 		if (fd >= 0)
 			close(fd);
 		free(buf);
@@ -350,7 +282,7 @@ test_defaults(void)
 	stop_gateway();
 }
 
-/* ---- headers --------------------------------------------------------------- */
+/* ---- headers ------------------------------------------------------------- */
 
 /* Sends a request whose headers (or request line) are n bytes of filler,
  * and returns the status of the answer (0: none) and whether the gateway
@@ -388,15 +320,15 @@ send_big(const char *what, size_t n, int *closed)
 		len += (size_t)snprintf(req + len, cap - len,
 		    " HTTP/1.1\r\nHost: x\r\n\r\n");
 	}
-	fd = raw_connect(env.gw_port);
+	fd = fs_raw_connect(NULL, env.gw_port);
 	if (fd < 0) {
 		free(req);
 		return -1;
 	}
 	/* The gateway may answer and close before it has read everything:
 	 * a failed send is no error here. */
-	(void)raw_send(fd, req, len);
-	*closed = raw_read_to_close(fd, buf, sizeof(last_resp), 5000);
+	(void)fs_raw_send(fd, req, len);
+	*closed = fs_raw_read_to_close(fd, buf, sizeof(last_resp), NULL, 5000);
 	if (strncmp(buf, "HTTP/1.1 ", 9) == 0)
 		status = atoi(buf + 9);
 	close(fd);
@@ -471,11 +403,11 @@ test_conns_per_ip(void)
 		char buf[512];
 		ssize_t got;
 
-		if ((fds[n] = raw_connect(env.gw_port)) < 0)
+		if ((fds[n] = fs_raw_connect(NULL, env.gw_port)) < 0)
 			break;
 		(void)setsockopt(fds[n], SOL_SOCKET, SO_RCVTIMEO, &tv,
 		    sizeof(tv));
-		got = raw_send(fds[n], req, sizeof(req) - 1) == 0
+		got = fs_raw_send(fds[n], req, sizeof(req) - 1) == 0
 		    ? recv(fds[n], buf, sizeof(buf) - 1, 0)
 		    : -1;
 		if (got > 12 && strncmp(buf, "HTTP/1.1 200", 12) == 0) {
@@ -511,7 +443,7 @@ test_conns_per_ip(void)
 	stop_gateway();
 }
 
-/* ---- in-flight backend calls ---------------------------------------------- */
+/* ---- in-flight backend calls --------------------------------------------- */
 
 static void
 test_inflight(void)
@@ -598,7 +530,7 @@ create_flow(const char *name, char id[64])
 	return rv;
 }
 
-/* ---- slow clients ----------------------------------------------------------- */
+/* ---- slow clients -------------------------------------------------------- */
 
 #define N_IDLE 500
 #define N_SLOW 8
@@ -606,7 +538,9 @@ create_flow(const char *name, char id[64])
 static void
 test_slow_clients(void)
 {
-	const char *const extra[] = {"--conn-timeout", "2", NULL};
+	/* Above the per-address cap's default: all 508 come from 127.0.0.1. */
+	const char *const extra[] = {"--conn-timeout", "2",
+	    "--max-conns-per-ip", "1000", NULL};
 	static const char slow_req[] =
 	    "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
 	int idle[N_IDLE], slow[N_SLOW];
@@ -624,12 +558,12 @@ test_slow_clients(void)
 		goto out;
 
 	for (; n_idle < N_IDLE; n_idle++)
-		if ((idle[n_idle] = raw_connect(env.gw_port)) < 0)
+		if ((idle[n_idle] = fs_raw_connect(NULL, env.gw_port)) < 0)
 			break;
 	FS_CHECK(n_idle == N_IDLE, "opened %d idle connections: %s", n_idle,
 	    strerror(errno));
 	for (; n_slow < N_SLOW; n_slow++) {
-		if ((slow[n_slow] = raw_connect(env.gw_port)) < 0)
+		if ((slow[n_slow] = fs_raw_connect(NULL, env.gw_port)) < 0)
 			break;
 		slow_pos[n_slow] = 0;
 	}
@@ -674,7 +608,7 @@ test_slow_clients(void)
 	for (int i = 0; i < n_idle; i++) {
 		char buf[256];
 
-		if (raw_read_to_close(idle[i], buf, sizeof(buf),
+		if (fs_raw_read_to_close(idle[i], buf, sizeof(buf), NULL,
 			i == 0 ? 5000 : 100) == 1)
 			closed_idle++;
 	}
@@ -691,6 +625,278 @@ out:
 	stop_gateway();
 }
 
+/* ---- idle connections: per-address cap, header timeout ------------------- */
+
+/* Opens n connections to the gateway from 127.0.0.1 at once: non-blocking
+ * connects, then at most timeout_ms for the handshakes (a gateway that
+ * stops accepting leaves them in its backlog). fds[i] is -1 for one that
+ * did not connect. Returns how many did. */
+static int
+open_many(int *fds, int n, int timeout_ms)
+{
+	int64_t until = fs_test_now_ms() + timeout_ms;
+	struct sockaddr_in sa;
+	char *pending = calloc((size_t)n, 1);
+	int connected = 0, waiting = 0;
+
+	if (pending == NULL)
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)env.gw_port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < n; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC |
+			SOCK_NONBLOCK, 0);
+		if (fds[i] < 0)
+			continue;
+		if (connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			connected++;
+		} else if (errno == EINPROGRESS) {
+			pending[i] = 1;
+			waiting++;
+		} else {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	}
+	while (waiting > 0 && fs_test_now_ms() < until) {
+		for (int i = 0; i < n; i++) {
+			struct pollfd pfd = {fds[i], POLLOUT, 0};
+			int err = 0;
+			socklen_t len = sizeof(err);
+
+			if (!pending[i] || poll(&pfd, 1, 0) != 1)
+				continue;
+			pending[i] = 0;
+			waiting--;
+			(void)getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &err,
+			    &len);
+			/* Reset right after the handshake counts as
+			 * connected: that is the per-address cap at work. */
+			if (err == 0 || err == ECONNRESET || err == EPIPE) {
+				connected++;
+			} else {
+				close(fds[i]);
+				fds[i] = -1;
+			}
+		}
+		fs_test_poll_pause(10);
+	}
+	for (int i = 0; i < n; i++) {
+		if (pending[i]) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	}
+	free(pending);
+	return connected;
+}
+
+/* Waits (at most timeout_ms) until at least want of the n connections are
+ * closed by the gateway (EOF or reset); gone[] remembers which. Returns
+ * how many are. */
+static int
+count_closed(const int *fds, char *gone, int n, int want, int timeout_ms)
+{
+	int64_t until = fs_test_now_ms() + timeout_ms;
+	int closed;
+
+	for (;;) {
+		closed = 0;
+		for (int i = 0; i < n; i++) {
+			char b;
+			ssize_t got;
+
+			if (fds[i] >= 0 && !gone[i]) {
+				got = recv(fds[i], &b, 1, MSG_DONTWAIT);
+				if (got == 0 || (got < 0 && errno != EAGAIN &&
+						     errno != EWOULDBLOCK))
+					gone[i] = 1;
+			}
+			closed += gone[i];
+		}
+		if (closed >= want || fs_test_now_ms() >= until)
+			return closed;
+		fs_test_poll_pause(50);
+	}
+}
+
+/* GET path with Connection: close from local address `from`; returns the
+ * status (0: no answer within 5 s). */
+static int
+get_from(const char *from, const char *path)
+{
+	char req[256], resp[4096];
+	int fd, status = 0;
+
+	snprintf(req, sizeof(req),
+	    "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+	    path);
+	if ((fd = fs_raw_connect(from, env.gw_port)) < 0)
+		return 0;
+	if (fs_raw_send(fd, req, strlen(req)) == 0 &&
+	    fs_raw_read_to_close(fd, resp, sizeof(resp), NULL, 5000) == 1 &&
+	    strncmp(resp, "HTTP/1.1 ", 9) == 0)
+		status = atoi(resp + 9);
+	close(fd);
+	return status;
+}
+
+#define N_FLOOD 2000
+#define PER_IP_DEFAULT 256
+
+/* The defaults alone keep one address from taking the gateway: 2,000 idle
+ * connections from 127.0.0.1 (twice --max-conns), a GET from 127.0.0.2
+ * meanwhile. */
+static void
+test_idle_flood(void)
+{
+	int *fds = malloc(N_FLOOD * sizeof(*fds));
+	char *gone = calloc(N_FLOOD, 1);
+	int opened = 0, closed, st, lines;
+	int64_t t0, t;
+
+	if (!FS_CHECK(fds != NULL && gone != NULL, "out of memory"))
+		goto out;
+	for (int i = 0; i < N_FLOOD; i++)
+		fds[i] = -1;
+	/* The log is the suite's, appended by every gateway: count from here. */
+	lines = fs_file_count(env.gateway.log_path, "libmicrohttpd:");
+	if (!FS_CHECK(start_gateway(NULL) == 0, "gateway did not start"))
+		goto out;
+	t0 = fs_test_now_ms();
+	opened = open_many(fds, N_FLOOD, 5000);
+	FS_CHECK(opened == N_FLOOD, "%d of %d connections completed", opened,
+	    N_FLOOD);
+	/* All but --max-conns-per-ip (256) of them are closed at once. */
+	closed = count_closed(fds, gone, N_FLOOD, N_FLOOD - PER_IP_DEFAULT,
+	    5000);
+	FS_CHECK(closed >= N_FLOOD - PER_IP_DEFAULT,
+	    "%d of %d idle connections from one address closed; expected all "
+	    "but %d", closed, N_FLOOD, PER_IP_DEFAULT);
+	/* Another address is served while they sit there. */
+	t = fs_test_now_ms();
+	st = get_from("127.0.0.2", "/api/flows/?limit=1");
+	fprintf(stderr, "    GET from 127.0.0.2 beside %d idle: %d in %lld "
+	    "ms\n", N_FLOOD - closed, st, (long long)(fs_test_now_ms() - t));
+	FS_CHECK(st == 200, "GET from 127.0.0.2 beside %d idle connections "
+	    "from 127.0.0.1: status %d", N_FLOOD - closed, st);
+	/* The rest never sent a request: --header-timeout (10 s) closes
+	 * them, long before --conn-timeout (30 s) would. */
+	closed = count_closed(fds, gone, N_FLOOD, opened,
+	    (int)(t0 + 25000 - fs_test_now_ms()));
+	FS_CHECK(closed == opened,
+	    "%d idle connections still open %lld ms after they opened",
+	    opened - closed, (long long)(fs_test_now_ms() - t0));
+	FS_CHECK(fs_test_proc_alive(&env.gateway), "gateway died");
+	/* libmicrohttpd logs every refused connection; the gateway passes
+	 * on at most 10 of its lines a second. */
+	lines = fs_file_count(env.gateway.log_path, "libmicrohttpd:") - lines;
+	FS_CHECK(lines <= 10 * (int)((fs_test_now_ms() - t0) / 1000 + 2),
+	    "%d libmicrohttpd lines logged in %lld ms", lines,
+	    (long long)(fs_test_now_ms() - t0));
+out:
+	for (int i = 0; fds != NULL && i < N_FLOOD; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	free(gone);
+	stop_gateway();
+}
+
+/* Sends one keep-alive GET /healthz on fd and reads its whole answer.
+ * Returns the status, 0 when none came within 5 s. */
+static int
+keepalive_get(int fd)
+{
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	char buf[2048];
+	size_t len = 0;
+	int64_t until = fs_test_now_ms() + 5000;
+	const char *end, *cl;
+
+	if (fs_raw_send(fd, req, sizeof(req) - 1) != 0)
+		return 0;
+	while (fs_test_now_ms() < until && len + 1 < sizeof(buf)) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		ssize_t n;
+
+		if (poll(&pfd, 1, 100) != 1)
+			continue;
+		if ((n = recv(fd, buf + len, sizeof(buf) - len - 1, 0)) <= 0)
+			return 0;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if ((end = strstr(buf, "\r\n\r\n")) != NULL &&
+		    (cl = strstr(buf, "Content-Length: ")) != NULL &&
+		    cl < end &&
+		    len >= (size_t)(end + 4 - buf) + (size_t)atoi(cl + 16))
+			return strncmp(buf, "HTTP/1.1 ", 9) == 0 ? atoi(buf + 9)
+								  : 0;
+	}
+	return 0;
+}
+
+/* Connections that have not sent a whole request get --header-timeout;
+ * one that has keeps --conn-timeout between requests. */
+static void
+test_header_timeout(void)
+{
+	const char *const extra[] = {"--header-timeout", "2", NULL};
+	static const char line[] = "GET /healthz HT";
+	static const char head[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+	int silent = -1, part_line = -1, part_head = -1, kept = -1;
+	int64_t served;
+	char buf[512];
+	struct pollfd pfd;
+
+	if (!FS_CHECK(start_gateway(extra) == 0, "gateway did not start"))
+		return;
+	kept = fs_raw_connect(NULL, env.gw_port);
+	silent = fs_raw_connect(NULL, env.gw_port);
+	part_line = fs_raw_connect(NULL, env.gw_port);
+	part_head = fs_raw_connect(NULL, env.gw_port);
+	if (!FS_CHECK(kept >= 0 && silent >= 0 && part_line >= 0 &&
+		part_head >= 0, "connect: %s", strerror(errno)))
+		goto out;
+	FS_CHECK(keepalive_get(kept) == 200, "first request not served");
+	served = fs_test_now_ms();
+	FS_CHECK(fs_raw_send(part_line, line, sizeof(line) - 1) == 0 &&
+		fs_raw_send(part_head, head, sizeof(head) - 1) == 0,
+	    "send failed");
+	FS_CHECK(fs_raw_read_to_close(silent, buf, sizeof(buf), NULL, 10000),
+	    "a connection that sent nothing is open after 10 s");
+	FS_CHECK(fs_raw_read_to_close(part_line, buf, sizeof(buf), NULL,
+		     10000),
+	    "a connection with half a request line is open after 10 s");
+	FS_CHECK(fs_raw_read_to_close(part_head, buf, sizeof(buf), NULL,
+		     10000),
+	    "a connection with half its headers is open after 10 s");
+	/* Idle for longer than --header-timeout after its request (what is
+	 * tested here is a timeout: the wait is the point), the keep-alive
+	 * connection is still open and serves another. */
+	while (fs_test_now_ms() - served < 3500)
+		fs_test_poll_pause(100);
+	pfd = (struct pollfd){kept, POLLIN, 0};
+	FS_CHECK(poll(&pfd, 1, 0) == 0,
+	    "the keep-alive connection was closed after %lld ms idle",
+	    (long long)(fs_test_now_ms() - served));
+	FS_CHECK(keepalive_get(kept) == 200,
+	    "no answer on the keep-alive connection after %lld ms idle",
+	    (long long)(fs_test_now_ms() - served));
+out:
+	if (kept >= 0)
+		close(kept);
+	if (silent >= 0)
+		close(silent);
+	if (part_line >= 0)
+		close(part_line);
+	if (part_head >= 0)
+		close(part_head);
+	stop_gateway();
+}
+
 static CU_TestInfo tests[] = {
     {"--max-url: 414 one past the limit, keep-alive kept", test_url_length},
     {"--max-query-params: 400 one past the limit", test_query_params},
@@ -702,6 +908,10 @@ static CU_TestInfo tests[] = {
     {"--max-inflight: 503 at once, recovery after", test_inflight},
     {"500 idle and byte-a-second clients do not delay others",
         test_slow_clients},
+    {"defaults: 2,000 idle connections from one address, another served",
+        test_idle_flood},
+    {"--header-timeout before a request, --conn-timeout after",
+        test_header_timeout},
     CU_TEST_INFO_NULL,
 };
 

@@ -780,8 +780,8 @@ layer_op(const char *tmpl, const char *method, const json_t *op, void *arg)
 		strncat(path, l->query, sizeof(path) - strlen(path) - 1);
 	memset(&r, 0, sizeof(r));
 	if (l->body != NULL || l->header != NULL) {
-		/* The gateway closes the connection after an early 413 or
-		 * 431. */
+		/* The gateway closes the connection after an early 400, 413
+		 * or 431. */
 		const char *hdrs[] = {l->header, NULL};
 
 		(void)fs_http_once(env.gw_port, method, path, hdrs, l->body,
@@ -824,6 +824,10 @@ test_limits_and_tokens(void)
 	each_op(layer_op, &l);
 	/* Over the default --max-header-bytes (16 KiB), under twice it. */
 	l = (struct layer){NULL, NULL, bighdr, 0, 431, 0};
+	each_op(layer_op, &l);
+	/* Framing the gateway refuses (gw_framing): 400, before the token
+	 * is looked at. */
+	l = (struct layer){NULL, NULL, "Transfer-Encoding: gzip", 0, 400, 0};
 	each_op(layer_op, &l);
 }
 

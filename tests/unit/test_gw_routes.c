@@ -1,6 +1,7 @@
 /*
  * test_gw_routes.c - gateway/gw_routes: every route with and without its
- * trailing slash, every method each takes, 405 with the Allow list, 404.
+ * trailing slash, every method each takes, 405 with the Allow list, 404,
+ * and which raw targets may be routed at all.
  */
 #include <string.h>
 
@@ -300,6 +301,31 @@ test_gw_routes_table(void)
 	}
 }
 
+/* Raw targets: an encoded slash or any control character in the path
+ * never routes; the query is not judged; '%' without two hex digits is
+ * no encoding. */
+static void
+test_gw_routes_raw_target(void)
+{
+	static const char *const refused[] = {"/api/flows/%00",
+	    "/api/flows/%00zzz", "/api/apps/x/deploy%00/../../x",
+	    "/api%2Fflows/", "/api%2fflows/", "/a%2F", "%2f", "/x%0a",
+	    "/x%0D", "/x%1f", "/x%7F", "/x%7f?y", "/x\x01", "/x\x7f",
+	    "/x\ty", "/x%25%2F"};
+	static const char *const accepted[] = {"", "/", "/api/flows/",
+	    "/api/flows/?name__iexact=a%2Fb%00", "/x?%00", "/x%",
+	    "/x%2", "/x%zz", "/x%2G", "/x%20y", "/x%25", "/x%252F", "/x%3F",
+	    "/x%7E", "/x%C3%A9"};
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		FS_CHECK(!gw_route_target_ok(refused[i]), "\"%s\" accepted",
+		    refused[i]);
+	for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++)
+		FS_CHECK(gw_route_target_ok(accepted[i]), "\"%s\" refused",
+		    accepted[i]);
+	FS_CHECK(gw_route_target_ok(NULL), "NULL refused");
+}
+
 static CU_TestInfo routes_tests[] = {
 	{"collections: GET lists, POST creates", test_gw_routes_collections},
 	{"items: GET, PUT, DELETE", test_gw_routes_items},
@@ -312,6 +338,8 @@ static CU_TestInfo routes_tests[] = {
 	{"unknown paths: 404", test_gw_routes_404},
 	{"metric label names", test_gw_routes_names},
 	{"route table: paths route to their route", test_gw_routes_table},
+	{"raw targets: encoded slash and controls refused",
+	    test_gw_routes_raw_target},
 	CU_TEST_INFO_NULL,
 };
 

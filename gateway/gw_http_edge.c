@@ -1,0 +1,344 @@
+/*
+ * gw_http_edge.c - the edge of gw_http's connections: what is decided
+ * before, or beside, a request's life in gw_http.c.
+ *
+ * - A connection's state (struct gw_conn, MHD's socket context): the
+ *   request in progress on it, so that an answer libmicrohttpd gives by
+ *   itself is told apart and counted as that request's.
+ * - The request line (MHD's URI log callback, before it percent-decodes
+ *   the path): the request's state starts there, and the raw target is
+ *   judged (gw_route_target_ok).
+ * - The request head on the access handler's first call: the URL limits,
+ *   the size of the request line and headers, and their framing
+ *   (gw_framing), in one pass.
+ * - Timeouts: --header-timeout is the daemon's default, so it applies to
+ *   a connection until it has sent a whole request; gw_http_keep_alive
+ *   then raises that connection's to --conn-timeout.
+ * - Request ids, and gw_http_page: libmicrohttpd's own error pages
+ *   replaced (through gw_pages) by the API's JSON.
+ */
+#include "gw_http_int.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs_util.h"
+#include "gw_framing.h"
+#include "gw_log.h"
+#include "gw_metrics.h"
+
+static uint8_t rid_base_hi[8];
+static uint64_t rid_base_lo;
+
+static void
+request_id_base_init(void)
+{
+	uint8_t r[16];
+
+	fs_uuid_new(r);
+	memcpy(rid_base_hi, r, 8);
+	memcpy(&rid_base_lo, r + 8, 8);
+}
+
+uint64_t
+gw_http_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* A fresh request id in uuid form: a random per-process base plus a
+ * counter, so minting one costs an atomic increment instead of a
+ * getrandom() call per request. Unique within the process; the random base
+ * keeps gateways apart. */
+static void
+new_request_id(uint8_t u[16])
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	static atomic_ullong counter;
+
+	pthread_once(&once, request_id_base_init);
+	uint64_t n = atomic_fetch_add_explicit(&counter, 1,
+	    memory_order_relaxed);
+	uint64_t lo = rid_base_lo + n;
+	memcpy(u, rid_base_hi, 8);
+	for (int i = 0; i < 8; i++)
+		u[8 + i] = (uint8_t)(lo >> (56 - 8 * i));
+	u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 */
+	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+}
+
+/* The client's X-Request-Id when sane (1..128 printable ASCII), else a new
+ * uuid: ids end up in logs and headers, so nothing else is echoed. */
+void
+gw_http_request_id(struct MHD_Connection *conn, char out[RID_MAX + 1])
+{
+	const char *v = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, "X-Request-Id");
+	uint8_t u[16];
+	size_t n = 0;
+
+	if (v != NULL) {
+		for (; v[n] && n <= RID_MAX; n++)
+			if (v[n] < 0x20 || v[n] > 0x7e)
+				break;
+		if (n > 0 && n <= RID_MAX && v[n] == '\0') {
+			memcpy(out, v, n + 1);
+			return;
+		}
+	}
+	new_request_id(u);
+	fs_uuid_format(u, out);
+}
+
+/* A connection opens or closes: its gw_conn (see struct gw_conn). Without
+ * one (out of memory) the connection is served all the same, and
+ * gw_http_page leaves libmicrohttpd's answers as they are. */
+void
+gw_http_on_connection(void *cls, struct MHD_Connection *conn,
+    void **socket_context, enum MHD_ConnectionNotificationCode code)
+{
+	struct gw_conn *gc;
+
+	(void)conn;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		if ((gc = calloc(1, sizeof(*gc))) != NULL)
+			gc->h = cls;
+		*socket_context = gc;
+	} else {
+		free(*socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/* The request line has been read: MHD's URI log callback, called before
+ * the path is percent-decoded, so the raw target is judged here. The
+ * request's state starts now rather than at the access handler's first
+ * call, so that an answer libmicrohttpd gives in between (a malformed
+ * header, a bad Content-Length) is counted and logged as this request's.
+ * Returns it as the request's con_cls (gw_http.c's on_completed frees
+ * it), or NULL when out of memory, which the access handler refuses. */
+void *
+gw_http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct gw_req *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->h = cls;
+	r->conn = conn;
+	r->start_us = gw_http_mono_us();
+	atomic_init(&r->state, RS_READING);
+	r->target_refused = !gw_route_target_ok(uri);
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci != NULL && (r->gc = ci->socket_context) != NULL)
+		r->gc->req = r;
+	return r;
+}
+
+struct url_size {
+	size_t bytes;
+	unsigned params;
+};
+
+static enum MHD_Result
+count_query(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct url_size *u = cls;
+
+	(void)kind;
+	/* "?k=v&": the key, '=' and the value, and one separator. */
+	u->bytes += strlen(key) + 2 + (value ? strlen(value) : 0);
+	u->params++;
+	return MHD_YES;
+}
+
+struct head_scan {
+	size_t bytes;
+	struct gw_framing framing;
+};
+
+static enum MHD_Result
+scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct head_scan *hs = cls;
+
+	(void)kind;
+	/* "Key: value\r\n" */
+	hs->bytes += strlen(key) + 4 + (value ? strlen(value) : 0);
+	gw_framing_header(&hs->framing, key, value);
+	return MHD_YES;
+}
+
+/* Checks the URL's size and query parameter count, the size of the
+ * request line and headers as sent (near enough: the query is counted
+ * once decoded, spacing as a client writes it), and how the headers frame
+ * the body (gw_framing), in one pass over each. The URL limits are only
+ * recorded in r: their answer waits for a later handler call
+ * (keep-alive). Returns 431 when the headers are too large, 400 (detail in
+ * *framing) when their framing is refused, both answered at once; else 0. */
+int
+gw_http_check_head(const gw_http *h, struct gw_req *r, const char *method,
+    const char *url, const char **framing)
+{
+	struct url_size u = {strlen(url), 0};
+	struct head_scan hs;
+
+	(void)MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
+	    count_query, &u);
+	if (u.bytes > h->cfg.max_url) {
+		r->limit_status = 414;
+		r->limit_detail = "Request URI too long.";
+	} else if (u.params > h->cfg.max_query_params) {
+		r->limit_status = 400;
+		r->limit_detail = "Too many query parameters.";
+	}
+	hs.bytes = strlen(method) + 1 + u.bytes + sizeof(" HTTP/1.1\r\n") - 1;
+	gw_framing_init(&hs.framing);
+	(void)MHD_get_connection_values(r->conn, MHD_HEADER_KIND,
+	    scan_header, &hs);
+	if (hs.bytes > h->cfg.max_header_bytes)
+		return 431;
+	*framing = gw_framing_verdict(&hs.framing);
+	return *framing != NULL ? 400 : 0;
+}
+
+/* The request is complete: from now on the connection is a keep-alive
+ * one, idle between requests for up to --conn-timeout, where until now
+ * the shorter --header-timeout applied (the daemon's default, see
+ * gw_http_start). Set once per connection; a no-op when both are equal. */
+void
+gw_http_keep_alive(struct gw_req *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	unsigned want = r->h->cfg.conn_timeout_s;
+
+	ci = MHD_get_connection_info(r->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_TIMEOUT);
+	if (ci != NULL && ci->connection_timeout != want)
+		(void)MHD_set_connection_option(r->conn,
+		    MHD_CONNECTION_OPTION_TIMEOUT, want);
+}
+
+/* --header-timeout, never longer than --conn-timeout (0 is "never" for
+ * both; a header timeout of 0 leaves --conn-timeout in charge). */
+unsigned
+gw_http_header_timeout(const struct gw_http_config *cfg)
+{
+	if (cfg->header_timeout_s == 0)
+		return cfg->conn_timeout_s;
+	if (cfg->conn_timeout_s != 0 &&
+	    cfg->conn_timeout_s < cfg->header_timeout_s)
+		return cfg->conn_timeout_s;
+	return cfg->header_timeout_s;
+}
+
+/* The status of the response queued on conn (ours or libmicrohttpd's), 0
+ * when none was. */
+int
+gw_http_queued_status(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+	return ci != NULL ? (int)ci->http_status : 0;
+}
+
+/* Counts and logs an answer given before the access handler saw the
+ * request: no route, method nor path is known. */
+void
+gw_http_count_page(gw_http *h, const char *rid, int status, size_t bytes,
+    uint64_t dur)
+{
+	gw_metrics_begin(h->metrics);
+	gw_metrics_end(h->metrics, GW_ROUTE_UNKNOWN, "-", status, dur);
+	if (h->cfg.access_log)
+		gw_log_access(rid[0] ? rid : "-", "-", "-", status, bytes,
+		    (double)dur / 1000.0, 0);
+}
+
+/* The detail of an answer libmicrohttpd 0.9.75 gives by itself: these are
+ * all the statuses it has such a page for. */
+static const char *
+page_detail(unsigned status)
+{
+	switch (status) {
+	case 400:
+		return "Malformed request.";
+	case 413:
+		return "Request body too large.";
+	case 414:
+		return "Request URI too long.";
+	case 431:
+		return "Request header fields too large.";
+	case 500:
+		return "Internal error.";
+	case 505:
+		return "HTTP version not supported.";
+	default:
+		return "Request refused.";
+	}
+}
+
+struct MHD_Response *
+gw_http_page(struct MHD_Connection *conn, unsigned status)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct gw_conn *gc;
+	struct gw_req *r;
+	struct gw_resp body = {0};
+	struct MHD_Response *resp;
+	char own[RID_MAX + 1] = "";
+	char *rid = own;
+	int doubled;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci == NULL || (gc = ci->socket_context) == NULL)
+		return NULL;
+	r = gc->req;
+	if (r != NULL)
+		rid = r->rid;
+	if (rid[0] == '\0')
+		gw_http_request_id(conn, rid);
+	/* Errors found once the header block is complete and before the
+	 * handler's first call (a Content-Length libmicrohttpd cannot parse,
+	 * a Cookie header that fills its memory) are the ones 0.9.75 sends
+	 * with the header block twice (its state machine builds the headers
+	 * again after the error): a body would be read from the second copy,
+	 * so they get none. */
+	ci = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	doubled = r != NULL && !r->begun && ci != NULL && ci->header_size != 0;
+	if (!doubled)
+		gw_api_error(&body, (int)status, page_detail(status));
+	resp = MHD_create_response_from_buffer(body.len, body.body,
+	    body.body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL) {
+		gw_resp_fini(&body);
+		return NULL;
+	}
+	if ((body.body != NULL &&
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    "application/json") == MHD_NO) ||
+	    MHD_add_response_header(resp, "X-Request-Id", rid) == MHD_NO) {
+		MHD_destroy_response(resp);
+		return NULL;
+	}
+	if (r != NULL) {
+		r->status_sent = (int)status;
+		r->bytes_sent = body.len;
+	} else {
+		/* A request line libmicrohttpd refused: no on_completed
+		 * will come for it. */
+		gw_http_count_page(gc->h, rid, (int)status, body.len, 0);
+	}
+	return resp;
+}

@@ -1,0 +1,131 @@
+/*
+ * gw_http_int.h - what gw_http.c and gw_http_edge.c share: the server's,
+ * the connection's and the request's state. Not part of gw_http's
+ * interface; nothing else includes it.
+ *
+ * gw_http.c runs a request's life (the access handler, the body, the RPC
+ * and its completion, the response) and the server's; gw_http_edge.c
+ * what is decided at the connection's edge, before or beside that: the
+ * connection's state, the raw request target, the request head's size
+ * and framing, timeouts, request ids, and the answers libmicrohttpd gives
+ * by itself.
+ */
+#ifndef GATEWAY_GW_HTTP_INT_H
+#define GATEWAY_GW_HTTP_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <microhttpd.h>
+
+#include "gw_api.h"
+#include "gw_auth.h"
+#include "gw_http.h"
+#include "gw_routes.h"
+
+#define RID_MAX 128
+enum req_state { RS_READING, RS_WAITING, RS_READY, RS_SENT };
+
+/* Per connection (MHD's socket context, see on_connection): the request
+ * in progress on it, so that an answer libmicrohttpd writes itself (see
+ * gw_http_page) is told apart and counted as that request's. */
+struct gw_conn {
+	gw_http *h;
+	struct gw_req *req; /* from its request line to its completion */
+};
+
+struct gw_req {
+	gw_http *h;
+	struct MHD_Connection *conn;
+	struct gw_conn *gc; /* NULL when it could not be allocated */
+	/* Made at the request line (on_uri); the access handler has seen it
+	 * once begun is set. Until then only h, conn, gc, start_us and
+	 * target_refused are set, and rid once gw_http_page fills it. */
+	bool begun;
+	bool target_refused; /* the raw target fails gw_route_target_ok */
+	bool close_after;    /* answer with Connection: close */
+	const char *method; /* MHD's; valid until the request completes */
+	const char *url;
+	struct gw_match m;
+	char *id; /* m.id, NUL-terminated; NULL when the route has none */
+	char rid[RID_MAX + 1];
+	uint64_t start_us;
+	char *body;
+	size_t body_len;
+	size_t body_cap;
+	size_t body_seen; /* bytes received, buffered or not */
+	bool too_big;
+	/* A limit the request line broke (see req_begin): answered with this
+	 * status and detail once the upload is over. 0: none. */
+	int limit_status;
+	const char *limit_detail;
+	_Atomic int state;
+	struct gw_resp resp;
+	bool text_plain; /* /metrics */
+	int status_sent;  /* 0 until a response is queued */
+	size_t bytes_sent; /* its body's length, for the access log */
+	/* Access control (only with tokens, only for /api/): the table the
+	 * request started with, held until it completes, and the outcome of
+	 * its Authorization header. grant borrows from tokens. */
+	const gw_tokens *tokens;
+	enum gw_auth_result auth;
+	const struct gw_grant *grant;
+};
+
+struct gw_http {
+	struct MHD_Daemon *daemon;
+	int listen_fd;
+	unsigned port;
+	struct gw_http_config cfg;
+	fs_client *client;
+	gw_metrics *metrics;
+	/* Shutdown gate (see gw_http_drain): seq_cst on purpose, a handler's
+	 * increment of `starting` and the drain's store of `closing` must not
+	 * both miss each other. */
+	atomic_bool closing;
+	atomic_int starting; /* handlers between the gate and the send */
+	atomic_int calls;    /* RPCs started and not yet completed */
+	atomic_llong warn_sec; /* rate limit for backend failure lines */
+	atomic_int warn_suppressed;
+	atomic_llong mhd_log_sec; /* rate limit for libmicrohttpd's lines */
+	atomic_int mhd_log_lines;
+	atomic_int mhd_log_left_out;
+};
+
+/* Monotonic clock, microseconds. */
+uint64_t gw_http_mono_us(void);
+
+/* The client's X-Request-Id when sane (1..128 printable ASCII), else a
+ * new uuid. */
+void gw_http_request_id(struct MHD_Connection *conn, char out[RID_MAX + 1]);
+
+/* MHD_OPTION_URI_LOG_CALLBACK (cls: the gw_http): the request line is
+ * read; makes the request's gw_req, which becomes its con_cls. */
+void *gw_http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn);
+
+/* MHD_OPTION_NOTIFY_CONNECTION (cls: the gw_http): the gw_conn. */
+void gw_http_on_connection(void *cls, struct MHD_Connection *conn,
+    void **socket_context, enum MHD_ConnectionNotificationCode code);
+
+/* The request head's checks on the access handler's first call; see
+ * gw_http_edge.c. Returns 0, 431 or 400 (detail in *framing). */
+int gw_http_check_head(const gw_http *h, struct gw_req *r,
+    const char *method, const char *url, const char **framing);
+
+/* The request is complete: the connection gets --conn-timeout. */
+void gw_http_keep_alive(struct gw_req *r);
+
+/* The daemon's connection timeout: --header-timeout, capped. */
+unsigned gw_http_header_timeout(const struct gw_http_config *cfg);
+
+/* The status of the response queued on conn, 0 when none was. */
+int gw_http_queued_status(struct MHD_Connection *conn);
+
+/* Counts (and logs, with --access-log) an answer given before the access
+ * handler saw the request. */
+void gw_http_count_page(gw_http *h, const char *rid, int status,
+    size_t bytes, uint64_t dur_us);
+
+#endif
