@@ -106,8 +106,8 @@ static const struct opt opts[] = {
 	{"coalesce", "N", OPT_UINT, OFF(coalesce), 0, 1024, "1",
 	    "batches (or single calls) of reads, and as many of changes, in "
 	    "flight to the backend before further ones queue and go out "
-	    "together as one batch call; lists and requests over 64 KiB are "
-	    "never batched (0: never batch)"},
+	    "together as one batch call; lists (but by name and group) and "
+	    "requests over 64 KiB are never batched (0: never batch)"},
 	{"access-log", NULL, OPT_FLAG, OFF(access_log), 0, 0, "off",
 	    "log one line per request"},
 	{"log-format", "FORMAT", OPT_STR, OFF(log_format), 0, 0, "text",

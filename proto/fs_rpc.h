@@ -72,8 +72,9 @@ int fs_client_call_async(fs_client *c, Flowsvc__Method method,
     void *arg);
 
 /* Coalescing: with max_inflight > 0, small quick calls are batched. Reads
- * (GET, GET_STATUS, HEALTH) and changes (CREATE, UPDATE, DELETE, DEPLOY,
- * START, STOP) are two lanes: at most max_inflight calls (or batches) of
+ * (GET, GET_STATUS, HEALTH, and a LIST that names both name_iexact and
+ * group_iexact: at most one match) and changes (CREATE, UPDATE, DELETE,
+ * DEPLOY, START, STOP) are two lanes: at most max_inflight calls (or batches) of
  * a lane are in flight at once, and calls of that lane made meanwhile wait
  * and go out together as one BATCH call when one completes (at most 128
  * calls and 1 MiB of requests per batch), so a busy client pays one round
@@ -86,8 +87,8 @@ int fs_client_call_async(fs_client *c, Flowsvc__Method method,
  * was full (Reply.not_executed) is sent again alone, unseen by its caller.
  * Only calls that are concurrent are batched, so no caller-visible order
  * changes. An idle client sends a call at once: no added latency. Every
- * other call (LIST, SNAPSHOT, STATS, BATCH, and any call whose request is
- * over 64 KiB) is never batched: it is sent at once on its own context,
+ * other call (any other LIST, SNAPSHOT, STATS, BATCH, and any call whose
+ * request is over 64 KiB) is never batched: it is sent at once on its own context,
  * outside these slots, and neither waits for them nor holds them, so a
  * large or slow call never delays another. A batch waits no longer than
  * the nearest deadline among its members. 0 (the default) turns

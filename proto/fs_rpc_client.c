@@ -405,18 +405,33 @@ struct fs_batch {
 
 static void coalesce_next(fs_client *c, int lane);
 
+/* A List that names both a name and a group: names are unique per group
+ * and kind, so it finds at most one component, by one hash probe in the
+ * backend, like a Get (REST's filter by name and group). */
+static bool
+is_point_list(const ProtobufCMessage *req)
+{
+	const Flowsvc__ListRequest *l = (const Flowsvc__ListRequest *) req;
+
+	return req != NULL &&
+	    req->descriptor == &flowsvc__list_request__descriptor &&
+	    l->name_iexact != NULL && l->name_iexact[0] != '\0' &&
+	    l->group_iexact != NULL && l->group_iexact[0] != '\0';
+}
+
 /* The lane of a call that may be batched, or -1 for one that is sent at
  * once on its own context, outside the coalescing slots. A batch is
- * answered when its last member is, and in one message, so only methods
- * whose work and reply are small are batched (reads and changes of one
- * component, Health). List is never batched (its reply can be as large as
- * a message, and it takes as long as it is long), nor Snapshot (disk),
- * Stats (rare: nothing to gain), Batch, or a method this client does not
- * know. Concurrent calls have no order between them, so batching them
- * changes nothing a caller can see; calls one caller makes one after
- * another are never in the same batch. */
+ * answered when its last member is, and in one message, so only calls
+ * whose work and reply are small are batched: reads and changes of one
+ * component, Health, and a List by name and group. Any other List is
+ * never batched (its reply can be as large as a message, and it takes as
+ * long as it is long), nor Snapshot (disk), Stats (rare: nothing to
+ * gain), Batch, or a method this client does not know. Concurrent calls
+ * have no order between them, so batching them changes nothing a caller
+ * can see; calls one caller makes one after another are never in the
+ * same batch. */
 static int
-fs_lane_of(Flowsvc__Method m, size_t len)
+fs_lane_of(Flowsvc__Method m, const ProtobufCMessage *req, size_t len)
 {
 	if (len > FS_BATCH_MEMBER_MAX)
 		return -1;
@@ -425,6 +440,8 @@ fs_lane_of(Flowsvc__Method m, size_t len)
 	case FLOWSVC__METHOD__GET_STATUS:
 	case FLOWSVC__METHOD__HEALTH:
 		return LANE_READ;
+	case FLOWSVC__METHOD__LIST:
+		return is_point_list(req) ? LANE_READ : -1;
 	case FLOWSVC__METHOD__CREATE:
 	case FLOWSVC__METHOD__UPDATE:
 	case FLOWSVC__METHOD__DELETE:
@@ -702,7 +719,7 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
 		return FS_UNAVAILABLE;
 	if ((rv = fs_envelope_pack(&msg, method, req, opts, timeout_ms)) != 0)
 		return rv;
-	if ((lane = fs_lane_of(method, nng_msg_len(msg))) < 0)
+	if ((lane = fs_lane_of(method, req, nng_msg_len(msg))) < 0)
 		return call_start(c, msg, timeout_ms, cb, arg);
 
 	nng_mtx_lock(c->mtx);

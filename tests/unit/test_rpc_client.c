@@ -526,6 +526,53 @@ test_list_neither_waits_nor_holds(void)
 	fake_stop(c);
 }
 
+/* A List by name and group finds at most one component: it is batched
+ * with reads, while a List by group alone goes out at once. */
+static void
+test_point_list_is_a_read(void)
+{
+	struct caller first, pl[5], gl;
+	fs_client *c;
+
+	if ((c = fake_start()) == NULL)
+		return;
+	atomic_store(&fk.hold_first, 1);
+	FS_CHECK(start_call(c, FLOWSVC__METHOD__GET, &first, 1000) == 0,
+	    "first read");
+	FS_CHECK(wait_count(&fk.requests, 1), "the first read arrived");
+	for (int i = 0; i < 5; i++) {
+		Flowsvc__ListRequest l = FLOWSVC__LIST_REQUEST__INIT;
+		memset(&pl[i], 0, sizeof(pl[i]));
+		l.has_kind = 1;
+		l.kind = FLOWSVC__KIND__FLOW;
+		l.name_iexact = "greeting";
+		l.group_iexact = "default";
+		FS_CHECK(fs_client_call_async(c, FLOWSVC__METHOD__LIST, &l.base,
+		             NULL, on_reply, &pl[i]) == 0,
+		    "list by name and group %d", i);
+	}
+	Flowsvc__ListRequest l = FLOWSVC__LIST_REQUEST__INIT;
+	memset(&gl, 0, sizeof(gl));
+	l.has_kind = 1;
+	l.kind = FLOWSVC__KIND__FLOW;
+	l.group_iexact = "default";
+	FS_CHECK(fs_client_call_async(c, FLOWSVC__METHOD__LIST, &l.base, NULL,
+	             on_reply, &gl) == 0,
+	    "list by group");
+	FS_CHECK(all_ran(&gl, 1) && gl.code == FS_OK,
+	    "the list by group went out at once: %s", fs_code_name(gl.code));
+	FS_CHECK(atomic_load(&fk.singles[FLOWSVC__METHOD__LIST]) == 1,
+	    "%d lists alone before the slot freed",
+	    atomic_load(&fk.singles[FLOWSVC__METHOD__LIST]));
+	atomic_store(&fk.release, 1);
+	FS_CHECK(all_ran(&first, 1) && all_ran(pl, 5), "all answered");
+	FS_CHECK(atomic_load(&fk.batches) == 1 &&
+	        atomic_load(&fk.members) == 5,
+	    "%d batches of %d members: expected one of the 5 lists",
+	    atomic_load(&fk.batches), atomic_load(&fk.members));
+	fake_stop(c);
+}
+
 /* While a change holds the changes' only slot (held in the fake), a read
  * goes out at once on its own lane, and so does a change over 64 KiB: it
  * is never batched, so it neither waits for the slot nor takes it. */
@@ -596,6 +643,8 @@ main(void)
 	        test_refused_batch},
 	    {"a list neither waits for the slot nor holds it",
 	        test_list_neither_waits_nor_holds},
+	    {"a list by name and group is batched as a read",
+	        test_point_list_is_a_read},
 	    {"a large call and the other lane go at once",
 	        test_large_and_other_lane_go_at_once},
 	    CU_TEST_INFO_NULL,
