@@ -353,7 +353,14 @@ gw_api_render(struct gw_resp *out, const struct gw_match *m, int code,
 		gw_api_error(out, 503, "Service unavailable.");
 		return;
 	default:
-		gw_api_error(out, 500, "Internal error.");
+		/* A list whose result does not fit in one reply (16 MiB):
+		 * still the server's limit, not the caller's fault (lists
+		 * of any size are valid), so 500, but with what to do about
+		 * it. Until lists stream. */
+		gw_api_error(out, 500,
+		    code == FS_RESOURCE_EXHAUSTED && m->action == GW_ACT_LIST
+			? GW_API_LIST_TOO_LARGE
+			: "Internal error.");
 		return;
 	}
 }

@@ -75,6 +75,11 @@ int gw_api_prepare(struct gw_rpc_req *rr, const struct gw_match *m,
     const char *id, const struct gw_query *q, const char *content_type,
     const char *body, size_t len, struct gw_resp *err);
 
+/* The detail of a list over the RPC reply limit (RESOURCE_EXHAUSTED from
+ * List): 500 with this, not "Internal error.". */
+#define GW_API_LIST_TOO_LARGE \
+	"Result too large: page it with limit and offset."
+
 /* Turns an RPC outcome (code, and reply when one arrived; borrowed) into
  * the answer for m's action. Always fills out (500 when even that fails). */
 void gw_api_render(struct gw_resp *out, const struct gw_match *m, int code,

@@ -112,8 +112,10 @@ static const struct opt opts[] = {
 	{"threads", "N", OPT_UINT, OFF(threads), 1, 256, "2",
 	    "HTTP event-loop threads"},
 	{"coalesce", "N", OPT_UINT, OFF(coalesce), 0, 1024, "1",
-	    "calls in flight to the backend before further calls queue and "
-	    "go out together as one batch call (0: never batch)"},
+	    "batches (or single calls) of reads, and as many of changes, in "
+	    "flight to the backend before further ones queue and go out "
+	    "together as one batch call; lists (but by name and group) and "
+	    "requests over 64 KiB are never batched (0: never batch)"},
 	{"access-log", NULL, OPT_FLAG, OFF(access_log), 0, 0, "off",
 	    "log one line per request"},
 	{"log-format", "FORMAT", OPT_STR, OFF(log_format), 0, 0, "text",

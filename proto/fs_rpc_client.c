@@ -41,6 +41,17 @@ struct fs_call {
 	fs_call *all_next;
 };
 
+/* Coalescing lanes: a batch holds the calls of one lane only. Reads never
+ * share a batch with changes, whose reply waits for the disk when the
+ * backend syncs every change; and each lane has its own slots, so a slow
+ * batch of changes does not hold reads back (nor the reverse). */
+enum fs_lane_id { LANE_READ, LANE_WRITE, LANE_COUNT };
+
+struct fs_lane {
+	int inflight; /* single calls and batches of this lane in flight */
+	struct fs_item *queue, **queue_tail; /* waiting for a slot */
+};
+
 struct fs_client {
 	nng_socket sock;
 	nng_mtx *mtx;
@@ -49,14 +60,13 @@ struct fs_client {
 	fs_call *all;       /* every call ever made, for close (mtx) */
 	int busy;           /* calls in flight (mtx) */
 	atomic_int pipes;   /* connected backends */
-	/* Coalescing (mtx): at most `coalesce` coalescible calls in
-	 * flight; calls arriving meanwhile queue and go out together as one
-	 * BATCH when a slot frees. 0: off. */
+	/* Coalescing (mtx): at most `coalesce` batchable calls (or batches)
+	 * of each lane in flight; calls of a lane arriving meanwhile queue
+	 * and go out together as one BATCH when one of its slots frees.
+	 * 0: off. */
 	int coalesce;
-	int batch_inflight;
 	bool closing; /* set before nng_close: start nothing new (mtx) */
-	struct fs_item *queue, **queue_tail;
-	size_t queued;
+	struct fs_lane lanes[LANE_COUNT];
 };
 
 static void fs_call_cb_aio(void *arg);
@@ -101,7 +111,8 @@ fs_client_open(fs_client **out, const char *url)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NNG_ENOMEM;
 	atomic_init(&c->pipes, 0);
-	c->queue_tail = &c->queue;
+	for (int i = 0; i < LANE_COUNT; i++)
+		c->lanes[i].queue_tail = &c->lanes[i].queue;
 	if ((rv = nng_mtx_alloc(&c->mtx)) != 0) {
 		free(c);
 		return rv;
@@ -159,8 +170,14 @@ fs_client_close(fs_client *c)
 	 * deadline. */
 	nng_mtx_lock(c->mtx);
 	c->closing = true;
-	while (c->busy > 0 || c->batch_inflight > 0)
+	for (;;) {
+		int lanes = 0;
+		for (int i = 0; i < LANE_COUNT; i++)
+			lanes += c->lanes[i].inflight;
+		if (c->busy == 0 && lanes == 0)
+			break;
 		nng_cv_until(c->cv, nng_clock() + 10);
+	}
 	/* No operation is in flight now: close the contexts ourselves, so
 	 * that nng_close has none left to reap. */
 	for (fs_call *call = c->all; call != NULL; call = call->all_next)
@@ -361,9 +378,11 @@ call_start(fs_client *c, nng_msg *msg, uint32_t timeout_ms, fs_call_cb cb,
 /* A call waiting for a slot, or one member of a batch. */
 struct fs_item {
 	fs_client *client;
-	nng_msg *msg; /* its own packed envelope */
+	/* Its own packed envelope. A batch member keeps it until the batch
+	 * is answered, to send it alone when the backend did not run it. */
+	nng_msg *msg;
 	nng_time deadline;
-	uint32_t timeout_ms;
+	int lane;
 	fs_call_cb cb;
 	void *arg;
 	struct fs_item *next;
@@ -371,21 +390,68 @@ struct fs_item {
 
 struct fs_batch {
 	fs_client *c;
+	int lane;
 	struct fs_item *items; /* in send order */
-	size_t n;
 };
 
+/* A batch holds at most FS_BATCH_MAX calls and FS_BATCH_BYTES of their
+ * envelopes, far below FS_RPC_MAX_MSG; a call whose envelope is larger
+ * than FS_BATCH_MEMBER_MAX goes alone. A member's framing (tag and length)
+ * takes at most FS_FRAME_MAX bytes. */
 #define FS_BATCH_MAX 128
+#define FS_BATCH_BYTES (1024u * 1024u)
+#define FS_BATCH_MEMBER_MAX (64u * 1024u)
+#define FS_FRAME_MAX 6
 
-static void coalesce_next(fs_client *c);
+static void coalesce_next(fs_client *c, int lane);
 
-/* Everything but the calls a batch may not hold. Concurrent calls have no
- * order between them, so batching them changes nothing a caller can see;
- * calls one caller makes one after another are never in the same batch. */
-static int
-coalescible(Flowsvc__Method m)
+/* A List that names both a name and a group: names are unique per group
+ * and kind, so it finds at most one component, by one hash probe in the
+ * backend, like a Get (REST's filter by name and group). */
+static bool
+is_point_list(const ProtobufCMessage *req)
 {
-	return m != FLOWSVC__METHOD__SNAPSHOT && m != FLOWSVC__METHOD__BATCH;
+	const Flowsvc__ListRequest *l = (const Flowsvc__ListRequest *) req;
+
+	return req != NULL &&
+	    req->descriptor == &flowsvc__list_request__descriptor &&
+	    l->name_iexact != NULL && l->name_iexact[0] != '\0' &&
+	    l->group_iexact != NULL && l->group_iexact[0] != '\0';
+}
+
+/* The lane of a call that may be batched, or -1 for one that is sent at
+ * once on its own context, outside the coalescing slots. A batch is
+ * answered when its last member is, and in one message, so only calls
+ * whose work and reply are small are batched: reads and changes of one
+ * component, Health, and a List by name and group. Any other List is
+ * never batched (its reply can be as large as a message, and it takes as
+ * long as it is long), nor Snapshot (disk), Stats (rare: nothing to
+ * gain), Batch, or a method this client does not know. Concurrent calls
+ * have no order between them, so batching them changes nothing a caller
+ * can see; calls one caller makes one after another are never in the
+ * same batch. */
+static int
+fs_lane_of(Flowsvc__Method m, const ProtobufCMessage *req, size_t len)
+{
+	if (len > FS_BATCH_MEMBER_MAX)
+		return -1;
+	switch (m) {
+	case FLOWSVC__METHOD__GET:
+	case FLOWSVC__METHOD__GET_STATUS:
+	case FLOWSVC__METHOD__HEALTH:
+		return LANE_READ;
+	case FLOWSVC__METHOD__LIST:
+		return is_point_list(req) ? LANE_READ : -1;
+	case FLOWSVC__METHOD__CREATE:
+	case FLOWSVC__METHOD__UPDATE:
+	case FLOWSVC__METHOD__DELETE:
+	case FLOWSVC__METHOD__DEPLOY:
+	case FLOWSVC__METHOD__START:
+	case FLOWSVC__METHOD__STOP:
+		return LANE_WRITE;
+	default:
+		return -1;
+	}
 }
 
 static void
@@ -397,34 +463,73 @@ item_done(struct fs_item *it, int code, Flowsvc__Reply *reply)
 	free(it);
 }
 
-/* A single coalescible call finished: pass it on, then use the slot. */
+/* A member sent again alone finished. */
+static void
+alone_done(void *arg, int code, Flowsvc__Reply *reply)
+{
+	item_done(arg, code, reply);
+}
+
+/* Sends a batch member again as a call of its own, outside the slots (the
+ * backend did not run it). Its envelope still carries its own deadline. */
+static void
+send_alone(fs_client *c, struct fs_item *it)
+{
+	nng_time now = nng_clock();
+	nng_msg *msg = it->msg;
+
+	if (it->deadline <= now) {
+		item_done(it, FS_DEADLINE_EXCEEDED, NULL);
+		return;
+	}
+	it->msg = NULL;
+	if (call_start(c, msg, (uint32_t) (it->deadline - now), alone_done,
+	        it) != 0)
+		item_done(it, FS_UNAVAILABLE, NULL);
+}
+
+/* A single batchable call finished: pass it on, then use the slot. */
 static void
 single_done(void *arg, int code, Flowsvc__Reply *reply)
 {
 	struct fs_item *it = arg;
 	fs_client *c = it->client;
+	int lane = it->lane;
 
 	item_done(it, code, reply);
-	coalesce_next(c);
+	coalesce_next(c, lane);
 }
 
+/* Hands each member its own reply. A member the backend did not run
+ * (not_executed: the batch's reply was full) is sent again alone, once. A
+ * batch of reads refused as a whole for its size (RESOURCE_EXHAUSTED, from
+ * a backend that does not mark members) is sent again member by member:
+ * reads are safe to run twice, changes are not, so those get the code. */
 static void
-batch_done(void *arg, int code, Flowsvc__Reply *reply)
+batch_finish(struct fs_batch *b, int code, Flowsvc__Reply *reply)
 {
-	struct fs_batch *b = arg;
 	Flowsvc__BatchReply *br = NULL;
 	size_t i = 0;
+	bool again = false;
 
 	if (code == FS_OK) {
 		br = (Flowsvc__BatchReply *) fs_reply_payload(
 		    reply, &flowsvc__batch_reply__descriptor);
 		if (br == NULL)
 			code = FS_INTERNAL;
+	} else if (code == FS_RESOURCE_EXHAUSTED && reply != NULL &&
+	    b->lane == LANE_READ) {
+		again = true;
 	}
 	for (struct fs_item *it = b->items; it != NULL; i++) {
 		struct fs_item *next = it->next;
-		if (br != NULL && i < br->n_replies) {
-			Flowsvc__Reply *r = br->replies[i];
+		Flowsvc__Reply *r = br != NULL && i < br->n_replies
+		    ? br->replies[i]
+		    : NULL;
+		if (again || (r != NULL && r->has_not_executed &&
+		                 r->not_executed)) {
+			send_alone(b->c, it);
+		} else if (r != NULL) {
 			br->replies[i] = NULL; /* ownership to the callback */
 			item_done(it, (int) r->code, r);
 		} else {
@@ -443,68 +548,41 @@ batch_done(void *arg, int code, Flowsvc__Reply *reply)
 	}
 	if (reply != NULL)
 		flowsvc__reply__free_unpacked(reply, NULL);
-	fs_client *c = b->c;
 	free(b);
-	coalesce_next(c);
 }
 
-/* A coalesced call finished and its slot is free: send whatever queued up
- * meanwhile as one BATCH, or give the slot back. */
 static void
-coalesce_next(fs_client *c)
+batch_done(void *arg, int code, Flowsvc__Reply *reply)
 {
-	struct fs_item *head, **tail, *it;
-	size_t n = 0;
+	struct fs_batch *b = arg;
+	fs_client *c = b->c;
+	int lane = b->lane;
 
-	nng_mtx_lock(c->mtx);
-	head = c->queue;
-	if (head == NULL) {
-		c->batch_inflight--;
-		if (c->busy == 0 && c->batch_inflight == 0)
-			nng_cv_wake(c->cv);
-		nng_mtx_unlock(c->mtx);
-		return;
-	}
-	for (tail = &head; *tail != NULL && n < FS_BATCH_MAX;
-	     tail = &(*tail)->next)
-		n++;
-	c->queue = *tail;
-	if (c->queue == NULL)
-		c->queue_tail = &c->queue;
-	*tail = NULL;
-	c->queued -= n;
-	nng_mtx_unlock(c->mtx);
+	batch_finish(b, code, reply);
+	coalesce_next(c, lane);
+}
 
-	/* Items whose deadline passed while queued are not sent. */
-	nng_time now = nng_clock(), first = 0;
-	size_t bytes = 0, live = 0;
-	struct fs_item **pp = &head;
-	while ((it = *pp) != NULL) {
-		if (it->deadline <= now) {
-			*pp = it->next;
-			item_done(it, FS_DEADLINE_EXCEEDED, NULL);
-			continue;
-		}
-		if (first == 0 || it->deadline < first)
-			first = it->deadline;
-		bytes += nng_msg_len(it->msg) + 6;
-		live++;
-		pp = &it->next;
-	}
-	if (live == 0) {
-		coalesce_next(c);
-		return;
-	}
-	if (live == 1) {
+/* Sends the members (n of them, bytes of framed envelopes, none expired;
+ * `first` the nearest deadline) as one call on the lane's free slot.
+ * Returns 0 when sent (the slot is taken until its callback), or -1 when
+ * every member has completed with an error and the slot is still free. */
+static int
+coalesce_send(fs_client *c, int lane, struct fs_item *head, size_t n,
+    size_t bytes, nng_time first)
+{
+	nng_time now = nng_clock();
+	uint32_t wait = first > now ? (uint32_t) (first - now) : 1;
+	struct fs_item *it;
+
+	if (n == 1) {
 		/* Nothing to batch: send it as it is. */
-		uint32_t t = (uint32_t) (first - now);
 		nng_msg *msg = head->msg;
 		head->msg = NULL;
-		if (call_start(c, msg, t, single_done, head) != 0) {
+		if (call_start(c, msg, wait, single_done, head) != 0) {
 			item_done(head, FS_UNAVAILABLE, NULL);
-			coalesce_next(c);
+			return -1;
 		}
-		return;
+		return 0;
 	}
 
 	/* BatchRequest{repeated Request requests = 1}: each member's packed
@@ -518,7 +596,7 @@ coalesce_next(fs_client *c)
 		for (it = head; it != NULL; it = it->next) {
 			size_t len = nng_msg_len(it->msg);
 			payload[off++] = 0x0a;
-			for (size_t v = len; ; v >>= 7) {
+			for (size_t v = len;; v >>= 7) {
 				if (v < 0x80) {
 					payload[off++] = (uint8_t) v;
 					break;
@@ -530,12 +608,12 @@ coalesce_next(fs_client *c)
 		}
 		env.method = FLOWSVC__METHOD__BATCH;
 		env.has_deadline_unix_ms = 1;
-		env.deadline_unix_ms = fs_now_ms() + (int64_t) (first - now);
+		env.deadline_unix_ms = fs_now_ms() + (int64_t) wait;
 		env.has_payload = 1;
 		env.payload.data = payload;
 		env.payload.len = off;
 		size_t elen = flowsvc__request__get_packed_size(&env);
-		if (elen <= FS_RPC_MAX_MSG && nng_msg_alloc(&msg, elen) == 0)
+		if (nng_msg_alloc(&msg, elen) == 0)
 			flowsvc__request__pack(&env, nng_msg_body(msg));
 		else
 			msg = NULL;
@@ -547,18 +625,72 @@ coalesce_next(fs_client *c)
 			head = it->next;
 			item_done(it, FS_RESOURCE_EXHAUSTED, NULL);
 		}
-		coalesce_next(c);
-		return;
-	}
-	for (it = head; it != NULL; it = it->next) {
-		nng_msg_free(it->msg);
-		it->msg = NULL;
+		return -1;
 	}
 	b->c = c;
+	b->lane = lane;
 	b->items = head;
-	b->n = live;
-	if (call_start(c, msg, (uint32_t) (first - now), batch_done, b) != 0)
-		batch_done(b, FS_UNAVAILABLE, NULL);
+	if (call_start(c, msg, wait, batch_done, b) != 0) {
+		batch_finish(b, FS_UNAVAILABLE, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* A call or batch of the lane finished and its slot is free: send what
+ * queued up meanwhile (as much as fits in one batch), or give the slot
+ * back. */
+static void
+coalesce_next(fs_client *c, int lane)
+{
+	struct fs_lane *l = &c->lanes[lane];
+
+	for (;;) {
+		struct fs_item *head, **tail, *it;
+		size_t n = 0, bytes = 0;
+
+		nng_mtx_lock(c->mtx);
+		if ((head = l->queue) == NULL) {
+			if (--l->inflight == 0 && c->closing)
+				nng_cv_wake(c->cv);
+			nng_mtx_unlock(c->mtx);
+			return;
+		}
+		for (tail = &head; (it = *tail) != NULL && n < FS_BATCH_MAX;
+		     tail = &it->next) {
+			size_t len = nng_msg_len(it->msg) + FS_FRAME_MAX;
+			if (n > 0 && bytes + len > FS_BATCH_BYTES)
+				break;
+			bytes += len;
+			n++;
+		}
+		l->queue = *tail;
+		if (l->queue == NULL)
+			l->queue_tail = &l->queue;
+		*tail = NULL;
+		nng_mtx_unlock(c->mtx);
+
+		/* Calls whose deadline passed while queued are not sent. */
+		nng_time now = nng_clock(), first = 0;
+		size_t live = 0;
+		bytes = 0;
+		for (struct fs_item **pp = &head; (it = *pp) != NULL;) {
+			if (it->deadline <= now) {
+				*pp = it->next;
+				item_done(it, FS_DEADLINE_EXCEEDED, NULL);
+				continue;
+			}
+			if (first == 0 || it->deadline < first)
+				first = it->deadline;
+			bytes += nng_msg_len(it->msg) + FS_FRAME_MAX;
+			live++;
+			pp = &it->next;
+		}
+		if (live > 0 &&
+		    coalesce_send(c, lane, head, live, bytes, first) == 0)
+			return;
+		/* Nothing went out: the slot is still ours, try again. */
+	}
 }
 
 int
@@ -581,13 +713,13 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
 	    ? opts->timeout_ms
 	    : FS_RPC_DEFAULT_TIMEOUT_MS;
 	nng_msg *msg;
-	int rv;
+	int lane, rv;
 
 	if (atomic_load(&c->pipes) == 0)
 		return FS_UNAVAILABLE;
 	if ((rv = fs_envelope_pack(&msg, method, req, opts, timeout_ms)) != 0)
 		return rv;
-	if (!coalescible(method))
+	if ((lane = fs_lane_of(method, req, nng_msg_len(msg))) < 0)
 		return call_start(c, msg, timeout_ms, cb, arg);
 
 	nng_mtx_lock(c->mtx);
@@ -603,27 +735,27 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
 	}
 	it->client = c;
 	it->msg = msg;
-	it->timeout_ms = timeout_ms;
 	it->deadline = nng_clock() + timeout_ms;
+	it->lane = lane;
 	it->cb = cb;
 	it->arg = arg;
 	it->next = NULL;
-	if (c->batch_inflight >= c->coalesce) {
-		/* Every slot busy: wait for the next completion, which sends
-		 * all waiting calls as one batch. */
-		*c->queue_tail = it;
-		c->queue_tail = &it->next;
-		c->queued++;
+	struct fs_lane *l = &c->lanes[lane];
+	if (l->inflight >= c->coalesce) {
+		/* Every slot of the lane busy: wait for the next completion,
+		 * which sends the waiting calls as one batch. */
+		*l->queue_tail = it;
+		l->queue_tail = &it->next;
 		nng_mtx_unlock(c->mtx);
 		return 0;
 	}
-	c->batch_inflight++;
+	l->inflight++;
 	nng_mtx_unlock(c->mtx);
 	it->msg = NULL;
 	if ((rv = call_start(c, msg, timeout_ms, single_done, it)) != 0) {
 		free(it);
 		/* Give the slot to whatever queued behind it meanwhile. */
-		coalesce_next(c);
+		coalesce_next(c, lane);
 		return rv;
 	}
 	return 0;

@@ -524,6 +524,17 @@ test_gw_api_render_errors(void)
 	    "{\"detail\":\"Internal error.\"}");
 	render_check("GET", "/api/flows/" ID, 99, NULL, 500,
 	    "{\"detail\":\"Internal error.\"}");
+	/* A list over the reply limit says how to page (README, Errors);
+	 * the same code on another route stays an internal error. */
+	reply.message = "Result too large: page it with limit and offset.";
+	render_check("GET", "/api/flows/", FS_RESOURCE_EXHAUSTED, &reply, 500,
+	    "{\"detail\":\"Result too large: page it with limit and "
+	    "offset.\"}");
+	render_check("GET", "/api/apps/", FS_RESOURCE_EXHAUSTED, NULL, 500,
+	    "{\"detail\":\"Result too large: page it with limit and "
+	    "offset.\"}");
+	render_check("GET", "/api/flows/" ID, FS_RESOURCE_EXHAUSTED, &reply,
+	    500, "{\"detail\":\"Internal error.\"}");
 
 	render_check("GET", "/readyz", FS_UNAVAILABLE, NULL, 503,
 	    "{\"detail\":\"Service unavailable.\"}");

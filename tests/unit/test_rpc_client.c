@@ -1,0 +1,657 @@
+/*
+ * test_rpc_client.c - the RPC client's coalescing (fs_client_set_coalesce)
+ * against a fake backend: an nng REP socket in this process (inproc://)
+ * whose answers the test decides, so the cases the real backend rarely
+ * gives are exact here: a batch member the backend did not run
+ * (Reply.not_executed) is sent again alone and its caller gets that
+ * answer; a batch of reads refused as a whole for its size is sent again
+ * call by call, one of changes is not; a List, or any call over 64 KiB,
+ * neither waits for the coalescing slot nor holds it; reads and changes
+ * never share a batch.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "fs_errors.h"
+#include "fs_rpc.h"
+#include "testlib.h"
+
+#define FAKE_THREADS 4
+#define WAIT_MS 5000
+
+/* ---- the fake backend --------------------------------------------------- */
+
+struct fake {
+	nng_socket sock;
+	pthread_t thr[FAKE_THREADS];
+	atomic_bool stop;
+	/* What it does. */
+	atomic_bool hold_first;   /* the first request waits for release */
+	atomic_bool release;
+	atomic_bool hold_lists;   /* a LIST waits for release_lists */
+	atomic_bool release_lists;
+	atomic_bool refuse_batches; /* a BATCH answers RESOURCE_EXHAUSTED */
+	/* What it saw. */
+	atomic_int requests;      /* envelopes received, batches as one */
+	atomic_int singles[16];   /* calls sent alone, by method */
+	atomic_int batches;
+	atomic_int members;
+	atomic_int not_executed;  /* members answered not_executed */
+	atomic_int mixed;         /* batches holding reads and changes */
+};
+
+static struct fake fk;
+
+static int
+is_read(int m)
+{
+	return m == FLOWSVC__METHOD__GET || m == FLOWSVC__METHOD__GET_STATUS ||
+	    m == FLOWSVC__METHOD__HEALTH;
+}
+
+static void
+wait_flag(atomic_bool *flag)
+{
+	int64_t until = fs_test_now_ms() + 2 * WAIT_MS;
+
+	while (!atomic_load(flag) && !atomic_load(&fk.stop) &&
+	    fs_test_now_ms() < until)
+		fs_test_poll_pause(1);
+}
+
+/* The answer to one call: OK with a component whose name tells how the
+ * call came (alone or in a batch) and whose id (GET) or group (CREATE)
+ * says whose call it was. Buffers allocated here are freed by the caller
+ * through *heap. */
+static void
+answer(const Flowsvc__Request *req, int batched, Flowsvc__Reply *out,
+    uint8_t **heap)
+{
+	Flowsvc__Component c = FLOWSVC__COMPONENT__INIT;
+	Flowsvc__ComponentReply cr = FLOWSVC__COMPONENT_REPLY__INIT;
+	Flowsvc__ListReply lr = FLOWSVC__LIST_REPLY__INIT;
+	Flowsvc__GetRequest *g = NULL;
+	Flowsvc__CreateRequest *cq = NULL;
+	ProtobufCMessage *msg = &cr.base;
+
+	flowsvc__reply__init(out);
+	out->code = FLOWSVC__CODE__OK;
+	c.id = "00000000-0000-4000-8000-000000000000";
+	c.kind = FLOWSVC__KIND__FLOW;
+	c.name = batched ? "batched" : "alone";
+	c.group = "default";
+	c.canvas_id = c.id;
+	c.version = 1;
+	cr.component = &c;
+	switch (req->method) {
+	case FLOWSVC__METHOD__GET:
+		g = flowsvc__get_request__unpack(
+		    NULL, req->payload.len, req->payload.data);
+		if (g != NULL)
+			c.id = g->id;
+		break;
+	case FLOWSVC__METHOD__CREATE:
+		cq = flowsvc__create_request__unpack(
+		    NULL, req->payload.len, req->payload.data);
+		if (cq != NULL && cq->name != NULL)
+			c.group = cq->name;
+		break;
+	case FLOWSVC__METHOD__LIST:
+		if (atomic_load(&fk.hold_lists))
+			wait_flag(&fk.release_lists);
+		msg = &lr.base;
+		break;
+	default:
+		break;
+	}
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	*heap = malloc(len ? len : 1);
+	if (*heap != NULL) {
+		protobuf_c_message_pack(msg, *heap);
+		out->has_payload = 1;
+		out->payload.data = *heap;
+		out->payload.len = len;
+	} else {
+		out->code = FLOWSVC__CODE__RESOURCE_EXHAUSTED;
+	}
+	if (g != NULL)
+		flowsvc__get_request__free_unpacked(g, NULL);
+	if (cq != NULL)
+		flowsvc__create_request__free_unpacked(cq, NULL);
+}
+
+/* A BATCH: every second member (the 2nd, 4th, ...) is not run. */
+static void
+answer_batch(const Flowsvc__Request *req, Flowsvc__Reply *out,
+    uint8_t **heap)
+{
+	Flowsvc__BatchRequest *b = flowsvc__batch_request__unpack(
+	    NULL, req->payload.len, req->payload.data);
+	Flowsvc__BatchReply br = FLOWSVC__BATCH_REPLY__INIT;
+
+	flowsvc__reply__init(out);
+	atomic_fetch_add(&fk.batches, 1);
+	if (b == NULL) {
+		out->code = FLOWSVC__CODE__INVALID_ARGUMENT;
+		return;
+	}
+	atomic_fetch_add(&fk.members, (int) b->n_requests);
+	int reads = 0;
+	for (size_t i = 0; i < b->n_requests; i++)
+		reads += is_read(b->requests[i]->method);
+	if (reads != 0 && reads != (int) b->n_requests)
+		atomic_fetch_add(&fk.mixed, 1);
+	if (atomic_load(&fk.refuse_batches)) {
+		out->code = FLOWSVC__CODE__RESOURCE_EXHAUSTED;
+		out->message = "Reply too large.";
+		flowsvc__batch_request__free_unpacked(b, NULL);
+		return;
+	}
+	size_t n = b->n_requests;
+	Flowsvc__Reply *reps = calloc(n ? n : 1, sizeof(*reps));
+	Flowsvc__Reply **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	uint8_t **bufs = calloc(n ? n : 1, sizeof(*bufs));
+	for (size_t i = 0; reps && ptrs && bufs && i < n; i++) {
+		if (i % 2 == 1) {
+			flowsvc__reply__init(&reps[i]);
+			reps[i].code = FLOWSVC__CODE__RESOURCE_EXHAUSTED;
+			reps[i].message = "Not run: the batch reply was full.";
+			reps[i].has_not_executed = 1;
+			reps[i].not_executed = 1;
+			atomic_fetch_add(&fk.not_executed, 1);
+		} else {
+			answer(b->requests[i], 1, &reps[i], &bufs[i]);
+		}
+		ptrs[i] = &reps[i];
+	}
+	if (reps && ptrs && bufs) {
+		br.n_replies = n;
+		br.replies = ptrs;
+		size_t len = flowsvc__batch_reply__get_packed_size(&br);
+		if ((*heap = malloc(len ? len : 1)) != NULL) {
+			flowsvc__batch_reply__pack(&br, *heap);
+			out->code = FLOWSVC__CODE__OK;
+			out->has_payload = 1;
+			out->payload.data = *heap;
+			out->payload.len = len;
+		}
+	}
+	if (!out->has_payload)
+		out->code = FLOWSVC__CODE__RESOURCE_EXHAUSTED;
+	for (size_t i = 0; bufs != NULL && i < n; i++)
+		free(bufs[i]);
+	free(bufs);
+	free(ptrs);
+	free(reps);
+	flowsvc__batch_request__free_unpacked(b, NULL);
+}
+
+static void *
+fake_worker(void *arg)
+{
+	nng_ctx ctx;
+	nng_aio *aio;
+
+	(void) arg;
+	if (nng_ctx_open(&ctx, fk.sock) != 0)
+		return NULL;
+	if (nng_aio_alloc(&aio, NULL, NULL) != 0) {
+		nng_ctx_close(ctx);
+		return NULL;
+	}
+	while (!atomic_load(&fk.stop)) {
+		nng_aio_set_timeout(aio, 50);
+		nng_ctx_recv(ctx, aio);
+		nng_aio_wait(aio);
+		if (nng_aio_result(aio) != 0)
+			continue;
+		nng_msg *msg = nng_aio_get_msg(aio);
+		Flowsvc__Request *req = flowsvc__request__unpack(
+		    NULL, nng_msg_len(msg), nng_msg_body(msg));
+		nng_msg_free(msg);
+		if (req == NULL)
+			continue;
+		if (atomic_fetch_add(&fk.requests, 1) == 0 &&
+		    atomic_load(&fk.hold_first))
+			wait_flag(&fk.release);
+		Flowsvc__Reply rep;
+		uint8_t *heap = NULL;
+		if (req->method == FLOWSVC__METHOD__BATCH) {
+			answer_batch(req, &rep, &heap);
+		} else {
+			if (req->method < 16)
+				atomic_fetch_add(&fk.singles[req->method], 1);
+			answer(req, 0, &rep, &heap);
+		}
+		size_t len = flowsvc__reply__get_packed_size(&rep);
+		if (nng_msg_alloc(&msg, len) == 0) {
+			flowsvc__reply__pack(&rep, nng_msg_body(msg));
+			nng_aio_set_msg(aio, msg);
+			nng_aio_set_timeout(aio, 1000);
+			nng_ctx_send(ctx, aio);
+			nng_aio_wait(aio);
+			if (nng_aio_result(aio) != 0)
+				nng_msg_free(msg);
+		}
+		free(heap);
+		flowsvc__request__free_unpacked(req, NULL);
+	}
+	nng_aio_free(aio);
+	nng_ctx_close(ctx);
+	return NULL;
+}
+
+/* Starts the fake on a fresh inproc address and opens a client to it with
+ * coalescing at 1. Returns the client or NULL. */
+static fs_client *
+fake_start(void)
+{
+	static int seq;
+	char url[64];
+	fs_client *c = NULL;
+
+	memset(&fk, 0, sizeof(fk));
+	snprintf(url, sizeof(url), "inproc://fake-backend-%d", seq++);
+	if (!FS_CHECK(nng_rep0_open(&fk.sock) == 0 &&
+	            nng_listen(fk.sock, url, NULL, 0) == 0,
+	        "fake backend on %s", url))
+		return NULL;
+	for (int i = 0; i < FAKE_THREADS; i++)
+		if (!FS_CHECK(pthread_create(&fk.thr[i], NULL, fake_worker,
+		                  NULL) == 0,
+		        "fake thread"))
+			return NULL;
+	if (!FS_CHECK(fs_client_open(&c, url) == 0, "client") ||
+	    !FS_CHECK(fs_client_set_coalesce(c, 1) == 0, "coalesce 1")) {
+		fs_client_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+fake_stop(fs_client *c)
+{
+	atomic_store(&fk.release, 1);
+	atomic_store(&fk.release_lists, 1);
+	fs_client_close(c);
+	atomic_store(&fk.stop, 1);
+	for (int i = 0; i < FAKE_THREADS; i++)
+		pthread_join(fk.thr[i], NULL);
+	nng_close(fk.sock);
+}
+
+/* ---- callers ------------------------------------------------------------- */
+
+struct caller {
+	char key[40];    /* the id of a GET, the name of a CREATE */
+	atomic_int runs; /* callbacks: must end at exactly 1 */
+	int code;
+	char how[16];    /* "alone" or "batched", from the answer */
+	int own;         /* the answer was about this caller's key */
+};
+
+static void
+on_reply(void *arg, int code, Flowsvc__Reply *reply)
+{
+	struct caller *k = arg;
+	Flowsvc__ComponentReply *cr = (Flowsvc__ComponentReply *)
+	    fs_reply_payload(reply, &flowsvc__component_reply__descriptor);
+
+	k->code = code;
+	if (cr != NULL && cr->component != NULL) {
+		snprintf(k->how, sizeof(k->how), "%s", cr->component->name);
+		k->own = strcmp(cr->component->id, k->key) == 0 ||
+		    strcmp(cr->component->group, k->key) == 0;
+	}
+	if (cr != NULL)
+		flowsvc__component_reply__free_unpacked(cr, NULL);
+	if (reply != NULL)
+		flowsvc__reply__free_unpacked(reply, NULL);
+	atomic_fetch_add(&k->runs, 1);
+}
+
+static int
+start_call(fs_client *c, Flowsvc__Method m, struct caller *k, int i)
+{
+	Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
+	Flowsvc__CreateRequest cr = FLOWSVC__CREATE_REQUEST__INIT;
+
+	atomic_init(&k->runs, 0);
+	k->code = -1;
+	if (m == FLOWSVC__METHOD__GET) {
+		snprintf(k->key, sizeof(k->key),
+		    "00000000-0000-4000-8000-%012d", i);
+		g.id = k->key;
+		return fs_client_call_async(c, m, &g.base, NULL, on_reply, k);
+	}
+	snprintf(k->key, sizeof(k->key), "flow_%d", i);
+	cr.kind = FLOWSVC__KIND__FLOW;
+	cr.name = k->key;
+	return fs_client_call_async(c, m, &cr.base, NULL, on_reply, k);
+}
+
+static int
+all_ran(struct caller *k, int n)
+{
+	int64_t until = fs_test_now_ms() + WAIT_MS;
+
+	for (;;) {
+		int done = 0;
+		for (int i = 0; i < n; i++)
+			done += atomic_load(&k[i].runs) >= 1;
+		if (done == n)
+			return 1;
+		if (fs_test_now_ms() > until)
+			return 0;
+		fs_test_poll_pause(1);
+	}
+}
+
+static int
+wait_count(atomic_int *v, int want)
+{
+	int64_t until = fs_test_now_ms() + WAIT_MS;
+
+	while (atomic_load(v) < want && fs_test_now_ms() < until)
+		fs_test_poll_pause(1);
+	return atomic_load(v) >= want;
+}
+
+#define NCALLS 41
+
+/* The first call is held in the fake backend, so the next NCALLS - 1
+ * queue and go out as one batch when it returns; the fake answers every
+ * second member not_executed. Each of those must be sent again alone,
+ * once, and its caller get that answer; the others keep the batch's. */
+static void
+not_executed_members_go_alone(Flowsvc__Method m)
+{
+	struct caller *k = calloc(NCALLS, sizeof(*k));
+	fs_client *c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+	if ((c = fake_start()) == NULL) {
+		free(k);
+		return;
+	}
+	atomic_store(&fk.hold_first, 1);
+	int started = 0;
+	for (int i = 0; i < NCALLS; i++)
+		started += start_call(c, m, &k[i], i) == 0;
+	FS_CHECK(started == NCALLS, "%d of %d started", started, NCALLS);
+	FS_CHECK(wait_count(&fk.requests, 1), "the first call arrived");
+	atomic_store(&fk.release, 1);
+	FS_CHECK(all_ran(k, NCALLS), "every caller answered");
+
+	int alone = 0, batched = 0;
+	for (int i = 0; i < NCALLS; i++) {
+		FS_CHECK(atomic_load(&k[i].runs) == 1, "caller %d: %d callbacks",
+		    i, atomic_load(&k[i].runs));
+		FS_CHECK(k[i].code == FS_OK && k[i].own,
+		    "caller %d (%s): %s, own answer %d", i, k[i].key,
+		    fs_code_name(k[i].code), k[i].own);
+		alone += strcmp(k[i].how, "alone") == 0;
+		batched += strcmp(k[i].how, "batched") == 0;
+	}
+	int ne = atomic_load(&fk.not_executed);
+	FS_CHECK(atomic_load(&fk.batches) == 1 &&
+	        atomic_load(&fk.members) == NCALLS - 1,
+	    "%d batches, %d members: expected one of %d",
+	    atomic_load(&fk.batches), atomic_load(&fk.members), NCALLS - 1);
+	FS_CHECK(ne == (NCALLS - 1) / 2, "%d members not run", ne);
+	/* The first call, and each member not run, once more alone. */
+	FS_CHECK(atomic_load(&fk.singles[m]) == 1 + ne,
+	    "%d calls alone, expected %d", atomic_load(&fk.singles[m]),
+	    1 + ne);
+	FS_CHECK(alone == 1 + ne && batched == NCALLS - 1 - ne,
+	    "%d answered alone, %d in the batch", alone, batched);
+	fake_stop(c);
+	free(k);
+}
+
+static void
+test_not_executed_reads(void)
+{
+	not_executed_members_go_alone(FLOWSVC__METHOD__GET);
+}
+
+static void
+test_not_executed_changes(void)
+{
+	not_executed_members_go_alone(FLOWSVC__METHOD__CREATE);
+}
+
+/* A batch refused as a whole (an older backend whose batch reply passed
+ * the limit): its reads are run again one by one, each caller getting its
+ * own answer; changes are not run twice, their callers get the code. */
+static void
+test_refused_batch(void)
+{
+	struct caller *k = calloc(2 * NCALLS, sizeof(*k));
+	fs_client *c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+	if ((c = fake_start()) == NULL) {
+		free(k);
+		return;
+	}
+	atomic_store(&fk.hold_first, 1);
+	atomic_store(&fk.refuse_batches, 1);
+	int started = 0;
+	for (int i = 0; i < NCALLS; i++)
+		started += start_call(c, FLOWSVC__METHOD__GET, &k[i], i) == 0;
+	FS_CHECK(wait_count(&fk.requests, 1), "the first read arrived");
+	/* The changes' lane is free: the first goes at once, the rest
+	 * queue behind it and are batched. */
+	for (int i = NCALLS; i < 2 * NCALLS; i++)
+		started += start_call(c, FLOWSVC__METHOD__CREATE, &k[i], i) ==
+		    0;
+	FS_CHECK(started == 2 * NCALLS, "%d started", started);
+	atomic_store(&fk.release, 1);
+	FS_CHECK(all_ran(k, 2 * NCALLS), "every caller answered");
+	int reads_ok = 0, changes_ok = 0, changes_refused = 0;
+	for (int i = 0; i < 2 * NCALLS; i++) {
+		FS_CHECK(atomic_load(&k[i].runs) == 1, "caller %d: %d callbacks",
+		    i, atomic_load(&k[i].runs));
+		if (i < NCALLS)
+			reads_ok += k[i].code == FS_OK && k[i].own &&
+			    strcmp(k[i].how, "alone") == 0;
+		else if (k[i].code == FS_OK)
+			changes_ok += k[i].own;
+		else
+			changes_refused += k[i].code == FS_RESOURCE_EXHAUSTED;
+	}
+	FS_CHECK(reads_ok == NCALLS, "%d of %d reads answered alone",
+	    reads_ok, NCALLS);
+	/* Changes sent alone: the first, before the others queued, and
+	 * maybe a few more if the batch went out before all were made. */
+	int alone = atomic_load(&fk.singles[FLOWSVC__METHOD__CREATE]);
+	FS_CHECK(changes_ok == alone && changes_refused == NCALLS - alone,
+	    "changes: %d ok, %d refused, %d sent alone", changes_ok,
+	    changes_refused, alone);
+	FS_CHECK(atomic_load(&fk.mixed) == 0, "%d batches mixed reads and "
+	    "changes", atomic_load(&fk.mixed));
+	fake_stop(c);
+	free(k);
+}
+
+/* A List goes out at once even while the coalescing slot is taken, and
+ * while it runs (held in the fake) other calls still go out and return. */
+static void
+test_list_neither_waits_nor_holds(void)
+{
+	struct caller first, k[10];
+	struct caller list = {.code = -1};
+	Flowsvc__ListRequest l = FLOWSVC__LIST_REQUEST__INIT;
+	fs_client *c;
+
+	if ((c = fake_start()) == NULL)
+		return;
+	atomic_store(&fk.hold_first, 1);
+	atomic_store(&fk.hold_lists, 1);
+	FS_CHECK(start_call(c, FLOWSVC__METHOD__GET, &first, 1000) == 0,
+	    "first read");
+	FS_CHECK(wait_count(&fk.requests, 1), "the first read arrived");
+	atomic_init(&list.runs, 0);
+	l.has_kind = 1;
+	l.kind = FLOWSVC__KIND__FLOW;
+	FS_CHECK(fs_client_call_async(c, FLOWSVC__METHOD__LIST, &l.base, NULL,
+	             on_reply, &list) == 0,
+	    "list");
+	FS_CHECK(wait_count(&fk.singles[FLOWSVC__METHOD__LIST], 1),
+	    "the list reached the backend while a read held the slot");
+	atomic_store(&fk.release, 1);
+	FS_CHECK(all_ran(&first, 1) && first.code == FS_OK, "first read: %s",
+	    fs_code_name(first.code));
+	for (int i = 0; i < 10; i++)
+		FS_CHECK(start_call(c, FLOWSVC__METHOD__GET, &k[i], i) == 0,
+		    "read %d", i);
+	FS_CHECK(all_ran(k, 10), "reads answered while the list runs");
+	for (int i = 0; i < 10; i++)
+		FS_CHECK(k[i].code == FS_OK && k[i].own, "read %d: %s", i,
+		    fs_code_name(k[i].code));
+	FS_CHECK(atomic_load(&list.runs) == 0, "the list is still held");
+	atomic_store(&fk.release_lists, 1);
+	FS_CHECK(all_ran(&list, 1) && list.code == FS_OK, "list: %s",
+	    fs_code_name(list.code));
+	FS_CHECK(atomic_load(&fk.singles[FLOWSVC__METHOD__LIST]) == 1,
+	    "the list was sent once");
+	fake_stop(c);
+}
+
+/* A List by name and group finds at most one component: it is batched
+ * with reads, while a List by group alone goes out at once. */
+static void
+test_point_list_is_a_read(void)
+{
+	struct caller first, pl[5], gl;
+	fs_client *c;
+
+	if ((c = fake_start()) == NULL)
+		return;
+	atomic_store(&fk.hold_first, 1);
+	FS_CHECK(start_call(c, FLOWSVC__METHOD__GET, &first, 1000) == 0,
+	    "first read");
+	FS_CHECK(wait_count(&fk.requests, 1), "the first read arrived");
+	for (int i = 0; i < 5; i++) {
+		Flowsvc__ListRequest l = FLOWSVC__LIST_REQUEST__INIT;
+		memset(&pl[i], 0, sizeof(pl[i]));
+		l.has_kind = 1;
+		l.kind = FLOWSVC__KIND__FLOW;
+		l.name_iexact = "greeting";
+		l.group_iexact = "default";
+		FS_CHECK(fs_client_call_async(c, FLOWSVC__METHOD__LIST, &l.base,
+		             NULL, on_reply, &pl[i]) == 0,
+		    "list by name and group %d", i);
+	}
+	Flowsvc__ListRequest l = FLOWSVC__LIST_REQUEST__INIT;
+	memset(&gl, 0, sizeof(gl));
+	l.has_kind = 1;
+	l.kind = FLOWSVC__KIND__FLOW;
+	l.group_iexact = "default";
+	FS_CHECK(fs_client_call_async(c, FLOWSVC__METHOD__LIST, &l.base, NULL,
+	             on_reply, &gl) == 0,
+	    "list by group");
+	FS_CHECK(all_ran(&gl, 1) && gl.code == FS_OK,
+	    "the list by group went out at once: %s", fs_code_name(gl.code));
+	FS_CHECK(atomic_load(&fk.singles[FLOWSVC__METHOD__LIST]) == 1,
+	    "%d lists alone before the slot freed",
+	    atomic_load(&fk.singles[FLOWSVC__METHOD__LIST]));
+	atomic_store(&fk.release, 1);
+	FS_CHECK(all_ran(&first, 1) && all_ran(pl, 5), "all answered");
+	FS_CHECK(atomic_load(&fk.batches) == 1 &&
+	        atomic_load(&fk.members) == 5,
+	    "%d batches of %d members: expected one of the 5 lists",
+	    atomic_load(&fk.batches), atomic_load(&fk.members));
+	fake_stop(c);
+}
+
+/* While a change holds the changes' only slot (held in the fake), a read
+ * goes out at once on its own lane, and so does a change over 64 KiB: it
+ * is never batched, so it neither waits for the slot nor takes it. */
+static void
+test_large_and_other_lane_go_at_once(void)
+{
+	struct caller first, read, big;
+	Flowsvc__CreateRequest cr = FLOWSVC__CREATE_REQUEST__INIT;
+	Flowsvc__StringList in = FLOWSVC__STRING_LIST__INIT;
+	char *fields[400];
+	fs_client *c;
+
+	if ((c = fake_start()) == NULL)
+		return;
+	atomic_store(&fk.hold_first, 1);
+	FS_CHECK(start_call(c, FLOWSVC__METHOD__CREATE, &first, 1000) == 0,
+	    "first change");
+	FS_CHECK(wait_count(&fk.requests, 1), "the first change arrived");
+	FS_CHECK(start_call(c, FLOWSVC__METHOD__GET, &read, 1) == 0, "read");
+	FS_CHECK(all_ran(&read, 1) && read.code == FS_OK && read.own,
+	    "a read went out while a change held the changes' slot");
+
+	for (int i = 0; i < 400; i++) {
+		fields[i] = malloc(251);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(fields[i]);
+		memset(fields[i], 'a' + i % 26, 250);
+		fields[i][250] = '\0';
+	}
+	in.n_items = 400;
+	in.items = fields;
+	snprintf(big.key, sizeof(big.key), "big");
+	atomic_init(&big.runs, 0);
+	cr.kind = FLOWSVC__KIND__FLOW;
+	cr.name = big.key;
+	cr.input_fields = &in;
+	FS_CHECK(protobuf_c_message_get_packed_size(&cr.base) > 64 * 1024,
+	    "the request is over 64 KiB");
+	FS_CHECK(fs_client_call_async(c, FLOWSVC__METHOD__CREATE, &cr.base,
+	             NULL, on_reply, &big) == 0,
+	    "big change");
+	FS_CHECK(all_ran(&big, 1) && big.code == FS_OK && big.own &&
+	        strcmp(big.how, "alone") == 0,
+	    "the big change answered alone while the slot was held: %s %s",
+	    fs_code_name(big.code), big.how);
+	FS_CHECK(atomic_load(&first.runs) == 0, "the first change still held");
+	atomic_store(&fk.release, 1);
+	FS_CHECK(all_ran(&first, 1) && first.code == FS_OK && first.own,
+	    "first change");
+	FS_CHECK(atomic_load(&fk.singles[FLOWSVC__METHOD__CREATE]) == 2 &&
+	        atomic_load(&fk.batches) == 0,
+	    "%d changes alone, %d batches",
+	    atomic_load(&fk.singles[FLOWSVC__METHOD__CREATE]),
+	    atomic_load(&fk.batches));
+	for (int i = 0; i < 400; i++)
+		free(fields[i]);
+	fake_stop(c);
+}
+
+int
+main(void)
+{
+	static CU_TestInfo tests[] = {
+	    {"a read the backend did not run in a batch is sent alone",
+	        test_not_executed_reads},
+	    {"a change the backend did not run in a batch is sent alone",
+	        test_not_executed_changes},
+	    {"a batch refused whole: reads again alone, changes not",
+	        test_refused_batch},
+	    {"a list neither waits for the slot nor holds it",
+	        test_list_neither_waits_nor_holds},
+	    {"a list by name and group is batched as a read",
+	        test_point_list_is_a_read},
+	    {"a large call and the other lane go at once",
+	        test_large_and_other_lane_go_at_once},
+	    CU_TEST_INFO_NULL,
+	};
+	static CU_SuiteInfo suites[] = {
+	    {"rpc client coalescing", NULL, NULL, NULL, NULL, tests},
+	    CU_SUITE_INFO_NULL,
+	};
+	return fs_test_main(suites);
+}
