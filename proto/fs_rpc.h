@@ -25,6 +25,11 @@
 #include "flows.pb-c.h"
 
 #define FS_RPC_MAX_MSG (16u * 1024u * 1024u)
+/* The most field-violation messages one reply lists; past them the backend
+ * only counts ("N more errors not listed."). A caller forwarding keys it
+ * could not map need send no more than this many (the rest as a count:
+ * CreateRequest.unknown_fields_omitted). */
+#define FS_VIOLATIONS_MAX 100
 #define FS_RPC_DEFAULT_TIMEOUT_MS 5000u
 
 /* ---- client ------------------------------------------------------------ */
