@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "batch.h"
 #include "fs_errors.h"
 #include "fs_util.h"
 #include "persist.h"
@@ -368,27 +369,31 @@ h_get(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	flowsvc__get_request__free_unpacked(m, NULL);
 }
 
-static void
-h_list(svc *s, const Flowsvc__Request *req, svc_reply *r)
+/* budget: the most payload bytes the reply may hold. The list stops as
+ * soon as the next component would pass it (no buffer ever grows past it)
+ * and answers RESOURCE_EXHAUSTED; returns 1 then, else 0. */
+static int
+h_list(svc *s, const Flowsvc__Request *req, svc_reply *r, size_t budget)
 {
 	Flowsvc__ListRequest *m =
 	    decode(req, &flowsvc__list_request__descriptor, r);
 	size_t cap = 4096, len = 0;
 	uint8_t *buf;
+	int over = 0;
 
 	if (m == NULL)
-		return;
+		return 0;
 	int kind = m->has_kind ? (int) m->kind : 0;
 	if (kind != FLOWSVC__KIND__FLOW && kind != FLOWSVC__KIND__APP) {
 		viol_add(&r->v, "kind", "Must be FLOW or APP.");
 		reply_viol(r, 0);
 		flowsvc__list_request__free_unpacked(m, NULL);
-		return;
+		return 0;
 	}
 	if ((buf = malloc(cap)) == NULL) {
 		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
 		flowsvc__list_request__free_unpacked(m, NULL);
-		return;
+		return 0;
 	}
 	uint64_t skip = m->has_offset ? m->offset : 0;
 	uint64_t left = m->has_limit ? m->limit : UINT64_MAX;
@@ -412,15 +417,18 @@ h_list(svc *s, const Flowsvc__Request *req, svc_reply *r)
 			break;
 		}
 		size_t need = len + clen + 6;
-		if (need > FS_RPC_MAX_MSG - 1024) {
+		if (need > budget) {
 			free(tmp);
 			reply_err(r, FS_RESOURCE_EXHAUSTED,
 			    "Result too large: page it with limit and offset.");
+			over = 1;
 			break;
 		}
 		if (need > cap) {
 			while (cap < need)
 				cap *= 2;
+			if (cap > budget)
+				cap = budget;
 			uint8_t *nb = realloc(buf, cap);
 			if (nb == NULL) {
 				free(tmp);
@@ -443,6 +451,7 @@ h_list(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		free(buf);
 	}
 	flowsvc__list_request__free_unpacked(m, NULL);
+	return over;
 }
 
 static void
@@ -961,81 +970,25 @@ h_stats(svc *s, svc_reply *r)
 	reply_msg(r, &st.base);
 }
 
-/* BATCH: every inner request dispatched in order, replies in the same
- * order. The reply waits for the disk as long as its slowest change. */
-static void
-h_batch(svc *s, const Flowsvc__Request *req, svc_reply *r)
-{
-	Flowsvc__BatchRequest *b =
-	    decode(req, &flowsvc__batch_request__descriptor, r);
-	Flowsvc__BatchReply br = FLOWSVC__BATCH_REPLY__INIT;
-	svc_reply *rs = NULL;
-	Flowsvc__Reply *reps = NULL, **ptrs = NULL;
-	int64_t now = fs_now_ms();
-
-	if (b == NULL)
-		return;
-	size_t n = b->n_requests;
-	if ((rs = calloc(n ? n : 1, sizeof(*rs))) == NULL ||
-	    (reps = calloc(n ? n : 1, sizeof(*reps))) == NULL ||
-	    (ptrs = calloc(n ? n : 1, sizeof(*ptrs))) == NULL) {
-		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const Flowsvc__Request *in = b->requests[i];
-		if (in->method == FLOWSVC__METHOD__BATCH ||
-		    in->method == FLOWSVC__METHOD__SNAPSHOT)
-			reply_err(&rs[i], FS_INVALID_ARGUMENT,
-			    "Not allowed in a batch.");
-		else if (in->has_deadline_unix_ms &&
-		    in->deadline_unix_ms != 0 && in->deadline_unix_ms < now)
-			reply_err(&rs[i], FS_DEADLINE_EXCEEDED,
-			    "Deadline passed before the request was received.");
-		else
-			svc_dispatch(s, in, &rs[i]);
-		if (rs[i].ticket > r->ticket)
-			r->ticket = rs[i].ticket;
-		flowsvc__reply__init(&reps[i]);
-		reps[i].code = (Flowsvc__Code) rs[i].code;
-		reps[i].message = rs[i].message != NULL
-		    ? rs[i].message
-		    : (char *) fs_strerror(rs[i].code);
-		reps[i].n_violations = rs[i].v.n;
-		reps[i].violations = rs[i].v.v;
-		reps[i].request_id = in->request_id;
-		if (rs[i].has_payload) {
-			reps[i].has_payload = 1;
-			reps[i].payload.data = rs[i].payload;
-			reps[i].payload.len = rs[i].payload_len;
-		}
-		ptrs[i] = &reps[i];
-	}
-	br.n_replies = n;
-	br.replies = ptrs;
-	uint64_t ticket = r->ticket;
-	reply_msg(r, &br.base);
-	r->ticket = ticket;
-out:
-	if (rs != NULL)
-		for (size_t i = 0; i < n; i++)
-			svc_reply_fini(&rs[i]);
-	free(rs);
-	free(reps);
-	free(ptrs);
-	flowsvc__batch_request__free_unpacked(b, NULL);
-}
-
 void
 svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *r)
 {
+	(void) svc_dispatch_budget(s, req, r, SVC_REPLY_BUDGET);
+}
+
+int
+svc_dispatch_budget(svc *s, const Flowsvc__Request *req, svc_reply *r,
+    size_t budget)
+{
+	int over = 0;
+
 	memset(r, 0, sizeof(*r));
 	switch (req->method) {
 	case FLOWSVC__METHOD__GET:
 		h_get(s, req, r);
 		break;
 	case FLOWSVC__METHOD__LIST:
-		h_list(s, req, r);
+		over = h_list(s, req, r, budget);
 		break;
 	case FLOWSVC__METHOD__CREATE:
 		h_create(s, req, r);
@@ -1059,7 +1012,7 @@ svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		h_stats(s, r);
 		break;
 	case FLOWSVC__METHOD__BATCH:
-		h_batch(s, req, r);
+		batch_run(s, req, r);
 		break;
 	case FLOWSVC__METHOD__SNAPSHOT:
 		if (s->disk == NULL)
@@ -1077,6 +1030,7 @@ svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	    (unsigned) r->code < FS_CODE_COUNT)
 		atomic_fetch_add_explicit(&s->counts[req->method][r->code], 1,
 		    memory_order_relaxed);
+	return over;
 }
 
 /* Sends r for call (and releases r). */
