@@ -8,6 +8,12 @@
  * completion owns it until it stores READY and resumes the connection.
  * The connection is suspended *before* the call is sent, so a completion
  * that runs before fs_client_call_async returns still finds it suspended.
+ *
+ * A large body is parsed off the MHD threads: each MHD thread serves many
+ * connections, and jansson takes tens of milliseconds over 1 MiB of small
+ * keys, which every other connection of that thread would wait for. Such
+ * a request is suspended and handed to the body worker (WAITING), which
+ * maps it and sends the RPC, or answers it, and resumes it.
  */
 #include "gw_http_int.h"
 
@@ -19,6 +25,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +43,17 @@
 #include "gw_log.h"
 #include "gw_openapi.h"
 #include "gw_routes.h"
+#include "gw_worker.h"
 
 /* /metrics asks the backend whether it is up; a scrape should not hang for
  * a full RPC timeout when it is not. */
 #define METRICS_HEALTH_TIMEOUT_MS 1000u
 /* libmicrohttpd's log lines a second (see on_mhd_log). */
 #define MHD_LOG_PER_SEC 10
+/* Bodies from this size on are parsed by the body worker (about 1 ms of
+ * jansson on this machine); the ones a client normally sends are far
+ * smaller, and stay on the fast path. */
+#define BIG_BODY_BYTES (32u * 1024u)
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     const char *url, const char *method, const char *version,
@@ -337,17 +349,51 @@ on_rpc_done(void *arg, int code, Flowsvc__Reply *reply)
 	atomic_fetch_sub(&h->calls, 1);
 }
 
+static bool req_send(struct gw_req *r, const struct gw_query *q,
+    bool suspended);
+
+/* On the body worker: maps r (suspended, WAITING) and sends its RPC, or
+ * answers it, and resumes it. */
+static void
+big_run(gw_job *job)
+{
+	struct gw_req *r =
+	    (struct gw_req *)((char *)job - offsetof(struct gw_req, job));
+	gw_http *h = r->h;
+
+	if (!req_send(r, NULL, true)) {
+		/* Answered here: READY. Once resumed, MHD may free r. */
+		MHD_resume_connection(r->conn);
+	}
+	atomic_fetch_sub(&h->starting, 1);
+}
+
+/* Hands r (complete, with a large body) to the body worker: suspended and
+ * WAITING until the worker has sent its RPC or answered it. Counted in
+ * `starting` until then, so a drain waits for it. Returns false when there
+ * is no worker (r is then served here). */
+static bool
+big_queue(struct gw_req *r)
+{
+	gw_http *h = r->h;
+
+	if (h->bodies == NULL)
+		return false;
+	atomic_fetch_add(&h->starting, 1);
+	atomic_store(&r->state, RS_WAITING);
+	MHD_suspend_connection(r->conn);
+	r->job.run = big_run;
+	gw_worker_push(h->bodies, &r->job);
+	return true;
+}
+
 /* The upload is complete: answer locally (returns false, r is READY) or
  * start the RPC (returns true: the connection is suspended, and resumed
  * once r is READY). */
 static bool
 req_dispatch(struct gw_req *r)
 {
-	gw_http *h = r->h;
-	struct gw_rpc_req rr;
 	struct gw_query q = {NULL, NULL, NULL, NULL};
-	fs_call_opts opts;
-	int rv;
 
 	if (r->too_big) {
 		set_error(r, 413, "Request body too large.");
@@ -390,11 +436,28 @@ req_dispatch(struct gw_req *r)
 		set_error(r, 500, "Internal error.");
 		return false;
 	}
+	r->ctype = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (r->body_len >= BIG_BODY_BYTES && big_queue(r))
+		return true;
+	return req_send(r, &q, false);
+}
+
+/* Maps r to its RPC and sends it; q is the list query (LIST only). The
+ * connection is suspended here unless it already is (the body worker's
+ * requests). Returns true when the RPC started: its completion resumes the
+ * connection. Otherwise r->resp holds the answer and r is READY. */
+static bool
+req_send(struct gw_req *r, const struct gw_query *q, bool suspended)
+{
+	gw_http *h = r->h;
+	struct gw_rpc_req rr;
+	fs_call_opts opts;
+	int rv;
+
 	memset(&rr, 0, sizeof(rr));
-	if (gw_api_prepare(&rr, &r->m, r->id, &q,
-		MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-		    MHD_HTTP_HEADER_CONTENT_TYPE),
-		r->body, r->body_len, &r->resp) != 0) {
+	if (gw_api_prepare(&rr, &r->m, r->id, q, r->ctype, r->body,
+		r->body_len, &r->resp) != 0) {
 		gw_rpc_req_fini(&rr);
 		atomic_store(&r->state, RS_READY);
 		return false;
@@ -427,7 +490,8 @@ req_dispatch(struct gw_req *r)
 		return false;
 	}
 	atomic_store(&r->state, RS_WAITING);
-	MHD_suspend_connection(r->conn);
+	if (!suspended)
+		MHD_suspend_connection(r->conn);
 	rv = fs_client_call_async(h->client, r->m.rpc, rr.msg, &opts,
 	    on_rpc_done, r);
 	atomic_fetch_sub(&h->starting, 1);
@@ -678,6 +742,12 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 		free(h);
 		return -1;
 	}
+	/* Without the worker, large bodies are parsed inline: slower for
+	 * the neighbours, not wrong. */
+	if (gw_worker_start(&h->bodies) != 0)
+		gw_log(GW_LOG_WARN, NULL, "cannot start the body worker (%s): "
+		    "large bodies are parsed on the HTTP threads",
+		    strerror(errno));
 	*out = h;
 	return 0;
 }
@@ -726,6 +796,9 @@ gw_http_stop(gw_http *h)
 	while (gw_metrics_in_flight(h->metrics) > 0 &&
 	    gw_http_mono_us() < until)
 		sleep_ms(5);
+	/* The worker first: a request it still held would be resumed into
+	 * a stopped daemon. (After the drain it holds none.) */
+	gw_worker_stop(h->bodies);
 	/* Closes the listening socket too: MHD owns it once started. */
 	MHD_stop_daemon(h->daemon);
 	free(h);

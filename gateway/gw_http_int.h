@@ -24,6 +24,7 @@
 #include "gw_auth.h"
 #include "gw_http.h"
 #include "gw_routes.h"
+#include "gw_worker.h"
 
 #define RID_MAX 128
 enum req_state { RS_READING, RS_WAITING, RS_READY, RS_SENT };
@@ -72,6 +73,8 @@ struct gw_req {
 	const gw_tokens *tokens;
 	enum gw_auth_result auth;
 	const struct gw_grant *grant;
+	const char *ctype; /* Content-Type, MHD's, for the body worker */
+	gw_job job;        /* on the body worker's queue */
 };
 
 struct gw_http {
@@ -92,6 +95,7 @@ struct gw_http {
 	atomic_llong mhd_log_sec; /* rate limit for libmicrohttpd's lines */
 	atomic_int mhd_log_lines;
 	atomic_int mhd_log_left_out;
+	gw_worker *bodies; /* parses large bodies; NULL: none (inline) */
 };
 
 /* Monotonic clock, microseconds. */

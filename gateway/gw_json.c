@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs_rpc.h"
 #include "fs_util.h"
 
 static int buf_grow(gw_buf *b, size_t need);
@@ -175,15 +176,21 @@ xstrdup(const char *s)
 	return p;
 }
 
-/* Appends a copy of s to a protobuf-c repeated string field. */
+/* Appends a copy of s to a protobuf-c repeated string field. The array
+ * doubles when n reaches a power of two (its capacity is implied by n), so
+ * a body of 100k unknown keys costs O(n) copying, not O(n^2). */
 static int
 push_str(size_t *n, char ***arr, const char *s)
 {
-	char **a = realloc(*arr, (*n + 1) * sizeof(**arr));
+	char **a = *arr;
 
-	if (a == NULL)
-		return -1;
-	*arr = a;
+	if ((*n & (*n - 1)) == 0) {
+		size_t cap = *n ? *n * 2 : 1;
+		if (cap > SIZE_MAX / sizeof(*a) ||
+		    (a = realloc(*arr, cap * sizeof(*a))) == NULL)
+			return -1;
+		*arr = a;
+	}
 	if ((a[*n] = xstrdup(s)) == NULL)
 		return -1;
 	(*n)++;
@@ -227,6 +234,20 @@ map_list(const json_t *v, Flowsvc__StringList **out, int *bad)
 oom:
 	flowsvc__string_list__free_unpacked(l, NULL);
 	return -1;
+}
+
+/* An unknown key: named while the backend could still list it
+ * (FS_VIOLATIONS_MAX), counted after. */
+static int
+push_unknown(size_t *n, char ***arr, protobuf_c_boolean *has,
+    uint32_t *omitted, const char *key)
+{
+	if (*n < FS_VIOLATIONS_MAX)
+		return push_str(n, arr, key);
+	*has = 1;
+	if (*omitted < UINT32_MAX)
+		(*omitted)++;
+	return 0;
 }
 
 static int
@@ -295,8 +316,9 @@ gw_json_to_create(const json_t *obj, Flowsvc__Kind kind,
 				       &r->mistyped_fields, key))
 				goto oom;
 		} else if (!is_one_of(key, ignored)) {
-			if (push_str(&r->n_unknown_fields, &r->unknown_fields,
-				key))
+			if (push_unknown(&r->n_unknown_fields,
+				&r->unknown_fields, &r->has_unknown_fields_omitted,
+				&r->unknown_fields_omitted, key))
 				goto oom;
 		}
 	}
@@ -378,8 +400,9 @@ gw_json_to_update(const json_t *obj, const char *id, Flowsvc__Kind kind,
 		} else if (is_one_of(key, read_only)) {
 			if (push_read_only(r, key, v))
 				goto oom;
-		} else if (push_str(&r->n_unknown_fields, &r->unknown_fields,
-			       key)) {
+		} else if (push_unknown(&r->n_unknown_fields,
+			       &r->unknown_fields, &r->has_unknown_fields_omitted,
+			       &r->unknown_fields_omitted, key)) {
 			goto oom;
 		}
 	}
@@ -488,38 +511,93 @@ gw_json_put_detail(gw_buf *b, const char *msg)
 	gw_buf_put(b, "}", 1);
 }
 
+/* One field of a violation list: where it first appears, and the run of
+ * entries naming it in the sorted index. */
+struct viol_group {
+	size_t first, start, len;
+};
+
+struct viol_ix {
+	const char *field;
+	size_t i;
+};
+
+static int
+cmp_viol_ix(const void *a, const void *b)
+{
+	const struct viol_ix *x = a, *y = b;
+	int c = strcmp(x->field, y->field);
+
+	if (c != 0)
+		return c;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static int
+cmp_viol_group(const void *a, const void *b)
+{
+	const struct viol_group *x = a, *y = b;
+
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
 void
 gw_json_put_violations(
     gw_buf *b, size_t n, Flowsvc__FieldViolation *const *v)
 {
+	struct viol_ix *ix = NULL;
+	struct viol_group *g = NULL;
+	size_t ng = 0;
 	int first_key = 1;
 
-	gw_buf_put(b, "{", 1);
+	/* Merging entries of the same field by sorting (field, position),
+	 * then ordering the fields by first appearance: O(n log n) however
+	 * many entries a reply holds. */
+	if (n > 0 && ((ix = malloc(n * sizeof(*ix))) == NULL ||
+	                 (g = malloc(n * sizeof(*g))) == NULL)) {
+		free(ix);
+		b->oom = true;
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
-		int first_msg = 1;
-		size_t j;
+		ix[i].field = v[i]->field != NULL ? v[i]->field : "";
+		ix[i].i = i;
+	}
+	if (n > 0)
+		qsort(ix, n, sizeof(*ix), cmp_viol_ix);
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 || strcmp(ix[i].field, ix[i - 1].field) != 0) {
+			g[ng].first = ix[i].i;
+			g[ng].start = i;
+			g[ng].len = 0;
+			ng++;
+		}
+		g[ng - 1].len++;
+	}
+	if (ng > 0)
+		qsort(g, ng, sizeof(*g), cmp_viol_group);
 
-		for (j = 0; j < i; j++)
-			if (strcmp(v[j]->field, v[i]->field) == 0)
-				break;
-		if (j < i)
-			continue; /* merged into the first one's list */
+	gw_buf_put(b, "{", 1);
+	for (size_t k = 0; k < ng; k++) {
+		int first_msg = 1;
+
 		if (!first_key)
 			gw_buf_put(b, ",", 1);
 		first_key = 0;
-		gw_json_put_string(b, v[i]->field);
+		gw_json_put_string(b, ix[g[k].start].field);
 		gw_buf_put(b, ":[", 2);
-		for (j = i; j < n; j++) {
-			if (strcmp(v[j]->field, v[i]->field) != 0)
-				continue;
-			for (size_t k = 0; k < v[j]->n_messages; k++) {
+		for (size_t j = g[k].start; j < g[k].start + g[k].len; j++) {
+			const Flowsvc__FieldViolation *e = v[ix[j].i];
+			for (size_t m = 0; m < e->n_messages; m++) {
 				if (!first_msg)
 					gw_buf_put(b, ",", 1);
 				first_msg = 0;
-				gw_json_put_string(b, v[j]->messages[k]);
+				gw_json_put_string(b, e->messages[m]);
 			}
 		}
 		gw_buf_put(b, "]", 1);
 	}
 	gw_buf_put(b, "}", 1);
+	free(ix);
+	free(g);
 }

@@ -25,6 +25,11 @@
 #include "flows.pb-c.h"
 
 #define FS_RPC_MAX_MSG (16u * 1024u * 1024u)
+/* The most field-violation messages one reply lists; past them the backend
+ * only counts ("N more errors not listed."). A caller forwarding keys it
+ * could not map need send no more than this many (the rest as a count:
+ * CreateRequest.unknown_fields_omitted). */
+#define FS_VIOLATIONS_MAX 100
 #define FS_RPC_DEFAULT_TIMEOUT_MS 5000u
 
 /* ---- client ------------------------------------------------------------ */
@@ -115,8 +120,35 @@ typedef struct fs_srv_call fs_srv_call;
 typedef void (*fs_srv_handler)(
     void *arg, fs_srv_call *call, const Flowsvc__Request *req);
 
-/* Listens on url with ncontexts concurrent contexts and starts serving.
- * Returns 0 or an nng error (address in use, bad url, ...). */
+/* A reply that cannot be handed to its connection within this long (the
+ * peer is not reading) is dropped, its context serves again, and the
+ * connection is closed: an nng peer reads replies as they come, so one
+ * that has not for this long is stalled or hostile. */
+#define FS_SRV_SEND_TIMEOUT_MS 5000
+/* Requests in progress (received, reply not yet handed to the
+ * connection) one connection may have; its requests beyond are dropped
+ * unanswered until one finishes. Without it, a peer that pipelines
+ * requests and never reads the replies holds every context until it
+ * disconnects; with it, at most this many, until the send timeout closes
+ * it. */
+#define FS_SRV_MAX_INFLIGHT_PER_CONN 64
+
+typedef struct fs_server_opts {
+	int ncontexts;             /* requests served at once (< 1: 1) */
+	int send_timeout_ms;       /* < 1: FS_SRV_SEND_TIMEOUT_MS */
+	int max_inflight_per_conn; /* 0: no cap */
+	/* Where the server reports connections it closes; NULL: nowhere. */
+	void (*log)(const char *level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+} fs_server_opts;
+
+/* Listens on url and starts serving with opts (NULL: ncontexts 256, the
+ * defaults above, no log). Returns 0 or an nng error (address in use, bad
+ * url, ...). */
+int fs_server_open_opts(fs_server **out, const char *url,
+    const fs_server_opts *opts, fs_srv_handler handler, void *arg);
+
+/* fs_server_open_opts with ncontexts contexts and the defaults above. */
 int fs_server_open(fs_server **out, const char *url, int ncontexts,
     fs_srv_handler handler, void *arg);
 

@@ -6,11 +6,33 @@
  * nng 1.5: no hand-off to another thread) and may reply at once or later.
  * While a call waits for its reply its context receives nothing, so the
  * pool size bounds the calls in progress.
+ *
+ * Fairness between connections. A reply waits for its connection only so
+ * long (send_timeout); one that waited that long means the peer is not
+ * reading (an nng peer reads replies as they come), and its pipe is
+ * closed, which also completes every reply queued for it. A connection
+ * may have only so many requests in progress (max_inflight_per_conn,
+ * counted per pipe from the receive until the reply is handed to the
+ * pipe); requests beyond are dropped unanswered, so a peer that pipelines
+ * requests and never reads holds at most that many contexts, and only
+ * until its replies time out and it is closed.
+ *
+ * Why not close the pipe at once when it goes over the cap: in nng 1.5.2
+ * closing a TCP pipe while its transport is between two parts of a
+ * partial write loses the send (tcptran_pipe_send_cb resubmits on the
+ * closed aio, whose completion never comes), and the reaper then waits for
+ * it forever: no pipe is freed again and nng_close never returns. A
+ * non-reading peer is over its cap right while its first replies are
+ * being written. Once a reply has waited the send timeout, the transport
+ * has been parked on a full socket buffer, and closing is safe.
  */
 #include "fs_rpc.h"
 
+#include <arpa/inet.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +51,16 @@ struct fs_srv_call {
 	nng_aio *aio;
 	enum fs_srv_state state;
 	Flowsvc__Request *req; /* while SRV_BUSY */
+	uint32_t pipe;         /* the request's pipe id while counted, else 0 */
+};
+
+/* One connection's count. An entry lives while n > 0, and each count is a
+ * call holding a context, so at most ncontexts entries are live. */
+struct pipe_slot {
+	uint32_t id; /* nng pipe id; 0: free */
+	uint32_t n;
+	bool shed;   /* over the cap: said so */
+	bool closed; /* we closed it (and said so) */
 };
 
 struct fs_server {
@@ -39,12 +71,169 @@ struct fs_server {
 	fs_srv_call *calls;
 	atomic_bool closing;
 	atomic_int busy; /* calls between receive and reply */
+	nng_duration send_timeout;
+	uint32_t max_per_pipe; /* 0: no cap */
+	void (*log)(const char *level, const char *fmt, ...);
+	/* Requests in progress per pipe: open addressing with linear probing
+	 * over a power-of-two table at least twice ncontexts, so it never
+	 * fills; touched from aio callbacks on many threads, under pmu. */
+	pthread_mutex_t pmu;
+	struct pipe_slot *pipes;
+	size_t pmask;
 };
 
+/* ---- requests in progress per pipe -------------------------------------- */
+
+static size_t
+pipe_home(const fs_server *s, uint32_t id)
+{
+	return (size_t) (id * 2654435761u) & s->pmask;
+}
+
+/* The slot of id, or the free slot where it would go. pmu held. */
+static size_t
+pipe_find(const fs_server *s, uint32_t id)
+{
+	size_t i = pipe_home(s, id);
+
+	while (s->pipes[i].id != 0 && s->pipes[i].id != id)
+		i = (i + 1) & s->pmask;
+	return i;
+}
+
+/* Frees slot i, moving later entries of its probe run back so that every
+ * entry stays reachable from its home (no tombstones). pmu held. */
+static void
+pipe_free_slot(fs_server *s, size_t i)
+{
+	size_t j = i;
+
+	for (;;) {
+		j = (j + 1) & s->pmask;
+		if (s->pipes[j].id == 0)
+			break;
+		size_t k = pipe_home(s, s->pipes[j].id);
+		/* Entry j may move to i unless its home lies cyclically in
+		 * (i, j]. */
+		if (i <= j ? (k > i && k <= j) : (k > i || k <= j))
+			continue;
+		s->pipes[i] = s->pipes[j];
+		i = j;
+	}
+	memset(&s->pipes[i], 0, sizeof(s->pipes[i]));
+}
+
+enum { PIPE_OK, PIPE_SHED, PIPE_SHED_FIRST, PIPE_CLOSED };
+
+/* Counts a request of pipe id (PIPE_OK), or refuses it: PIPE_SHED when
+ * the pipe has max_per_pipe requests in progress (PIPE_SHED_FIRST the
+ * first time: the caller says so), PIPE_CLOSED when we closed the pipe. */
+static int
+pipe_take(fs_server *s, uint32_t id)
+{
+	int verdict = PIPE_OK;
+
+	pthread_mutex_lock(&s->pmu);
+	struct pipe_slot *p = &s->pipes[pipe_find(s, id)];
+	if (p->id != 0 && p->closed) {
+		verdict = PIPE_CLOSED;
+	} else if (p->id != 0 && s->max_per_pipe != 0 &&
+	    p->n >= s->max_per_pipe) {
+		verdict = p->shed ? PIPE_SHED : PIPE_SHED_FIRST;
+		p->shed = true;
+	} else {
+		p->id = id;
+		p->n++;
+	}
+	pthread_mutex_unlock(&s->pmu);
+	return verdict;
+}
+
+static void
+pipe_release(fs_server *s, uint32_t id)
+{
+	if (id == 0)
+		return;
+	pthread_mutex_lock(&s->pmu);
+	size_t i = pipe_find(s, id);
+	if (s->pipes[i].id == id && --s->pipes[i].n == 0)
+		pipe_free_slot(s, i);
+	pthread_mutex_unlock(&s->pmu);
+}
+
+/* Marks a counted pipe closed; returns 1 when it was not yet. */
+static int
+pipe_mark_closed(fs_server *s, uint32_t id)
+{
+	int first = 0;
+
+	pthread_mutex_lock(&s->pmu);
+	size_t i = pipe_find(s, id);
+	if (s->pipes[i].id == id && !s->pipes[i].closed) {
+		s->pipes[i].closed = true;
+		first = 1;
+	}
+	pthread_mutex_unlock(&s->pmu);
+	return first;
+}
+
+/* The peer's address for a log line: "127.0.0.1:40312", an ipc path, or
+ * "pipe N" when nng cannot tell. */
+static void
+pipe_peer(nng_pipe p, char *buf, size_t len)
+{
+	nng_sockaddr sa;
+	char ip[INET6_ADDRSTRLEN];
+
+	snprintf(buf, len, "pipe %d", nng_pipe_id(p));
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+		return;
+	switch (sa.s_family) {
+	case NNG_AF_INET:
+		if (inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip)))
+			snprintf(buf, len, "%s:%u", ip,
+			    (unsigned) ntohs(sa.s_in.sa_port));
+		break;
+	case NNG_AF_INET6:
+		if (inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip)))
+			snprintf(buf, len, "[%s]:%u", ip,
+			    (unsigned) ntohs(sa.s_in6.sa_port));
+		break;
+	case NNG_AF_IPC:
+		snprintf(buf, len, "%s", sa.s_ipc.sa_path);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Logs why, naming the peer of pipe id, and closes the pipe if asked. */
+static void
+pipe_warn(fs_server *s, uint32_t id, int close, const char *why)
+{
+	nng_pipe p = NNG_PIPE_INITIALIZER;
+	char peer[128];
+
+	p.id = id;
+	if (s->log != NULL) {
+		pipe_peer(p, peer, sizeof(peer));
+		s->log("warn", "%s RPC connection from %s: %s",
+		    close ? "closing" : "shedding", peer, why);
+	}
+	if (close)
+		(void) nng_pipe_close(p); /* already gone: nothing to do */
+}
+
+/* ---- calls -------------------------------------------------------------- */
+
+/* The timeouts are the aio's own: a context's NNG_OPT_SENDTIMEO applies
+ * only to an aio whose timeout is NNG_DURATION_DEFAULT, and nng 1.5.2
+ * then keeps it for every later operation, receives included. */
 static void
 fs_srv_recv(fs_srv_call *call)
 {
 	call->state = SRV_RECV;
+	nng_aio_set_timeout(call->aio, NNG_DURATION_INFINITE);
 	nng_ctx_recv(call->ctx, call->aio);
 }
 
@@ -78,11 +267,14 @@ fs_srv_reply(fs_srv_call *call, const Flowsvc__Reply *reply)
 	}
 	atomic_fetch_sub(&call->srv->busy, 1);
 	if (msg == NULL) {
+		pipe_release(call->srv, call->pipe);
+		call->pipe = 0;
 		fs_srv_recv(call);
 		return;
 	}
 	call->state = SRV_SEND;
 	nng_aio_set_msg(call->aio, msg);
+	nng_aio_set_timeout(call->aio, call->srv->send_timeout);
 	nng_ctx_send(call->ctx, call->aio);
 }
 
@@ -130,12 +322,22 @@ fs_srv_cb(void *arg)
 	int rv = nng_aio_result(call->aio);
 
 	if (call->state == SRV_SEND) {
+		uint32_t pipe = call->pipe;
+		call->pipe = 0;
 		if (rv != 0) {
 			nng_msg_free(nng_aio_get_msg(call->aio));
 			nng_aio_set_msg(call->aio, NULL);
-			if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
-				return;
 		}
+		if (rv == NNG_ETIMEDOUT && pipe_mark_closed(s, pipe)) {
+			char why[96];
+			snprintf(why, sizeof(why),
+			    "a reply waited %d ms for the peer to read",
+			    (int) s->send_timeout);
+			pipe_warn(s, pipe, 1, why);
+		}
+		pipe_release(s, pipe);
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+			return;
 		if (!atomic_load(&s->closing))
 			fs_srv_recv(call);
 		return;
@@ -151,6 +353,27 @@ fs_srv_cb(void *arg)
 
 	nng_msg *msg = nng_aio_get_msg(call->aio);
 	nng_aio_set_msg(call->aio, NULL);
+	uint32_t pipe = (uint32_t) nng_pipe_id(nng_msg_get_pipe(msg));
+	int verdict = pipe_take(s, pipe);
+	if (verdict != PIPE_OK) {
+		/* Over the cap, or from a pipe we closed: dropped unanswered
+		 * (an answer would queue behind the replies it is not
+		 * reading). */
+		nng_msg_free(msg);
+		if (verdict == PIPE_SHED_FIRST) {
+			char why[160];
+			snprintf(why, sizeof(why),
+			    "%u requests in progress (--max-inflight-per-conn); "
+			    "its further requests are dropped until it reads "
+			    "its replies",
+			    (unsigned) s->max_per_pipe);
+			pipe_warn(s, pipe, 0, why);
+		}
+		if (!atomic_load(&s->closing))
+			fs_srv_recv(call);
+		return;
+	}
+	call->pipe = pipe;
 	call->req = flowsvc__request__unpack(
 	    NULL, nng_msg_len(msg), nng_msg_body(msg));
 	nng_msg_free(msg);
@@ -180,23 +403,56 @@ int
 fs_server_open(fs_server **out, const char *url, int ncontexts,
     fs_srv_handler handler, void *arg)
 {
+	fs_server_opts o = {0};
+
+	o.ncontexts = ncontexts;
+	o.max_inflight_per_conn = FS_SRV_MAX_INFLIGHT_PER_CONN;
+	return fs_server_open_opts(out, url, &o, handler, arg);
+}
+
+int
+fs_server_open_opts(fs_server **out, const char *url,
+    const fs_server_opts *opts, fs_srv_handler handler, void *arg)
+{
+	fs_server_opts o = {0};
 	fs_server *s;
+	size_t slots = 4;
 	int rv;
 
+	if (opts != NULL)
+		o = *opts;
+	else
+		o.max_inflight_per_conn = FS_SRV_MAX_INFLIGHT_PER_CONN;
+	int ncontexts = opts != NULL ? o.ncontexts : 256;
 	if (ncontexts < 1)
 		ncontexts = 1;
+	while (slots < 2 * (size_t) ncontexts)
+		slots *= 2;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NNG_ENOMEM;
 	if ((s->calls = calloc((size_t) ncontexts, sizeof(*s->calls))) ==
-	    NULL) {
+	        NULL ||
+	    (s->pipes = calloc(slots, sizeof(*s->pipes))) == NULL ||
+	    pthread_mutex_init(&s->pmu, NULL) != 0) {
+		free(s->pipes);
+		free(s->calls);
 		free(s);
 		return NNG_ENOMEM;
 	}
+	s->pmask = slots - 1;
 	s->handler = handler;
 	s->arg = arg;
+	s->send_timeout = o.send_timeout_ms > 0 ? o.send_timeout_ms
+	                                        : FS_SRV_SEND_TIMEOUT_MS;
+	s->max_per_pipe = o.max_inflight_per_conn > 0
+	    ? (uint32_t) o.max_inflight_per_conn
+	    : 0;
+	s->log = o.log;
 	atomic_init(&s->closing, false);
 	atomic_init(&s->busy, 0);
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {
+		pthread_mutex_destroy(&s->pmu);
+		free(s->pipes);
 		free(s->calls);
 		free(s);
 		return rv;
@@ -224,6 +480,8 @@ fail:
 	nng_close(s->sock);
 	for (int i = 0; i < s->ncalls; i++)
 		nng_aio_free(s->calls[i].aio);
+	pthread_mutex_destroy(&s->pmu);
+	free(s->pipes);
 	free(s->calls);
 	free(s);
 	return rv;
@@ -249,6 +507,8 @@ fs_server_close(fs_server *s)
 			flowsvc__request__free_unpacked(c->req, NULL);
 		nng_aio_free(c->aio);
 	}
+	pthread_mutex_destroy(&s->pmu);
+	free(s->pipes);
 	free(s->calls);
 	free(s);
 }

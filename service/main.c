@@ -24,6 +24,7 @@ struct config {
 	const char *data_dir;
 	const char *fsync;
 	long contexts;
+	long max_inflight_per_conn;
 	long snapshot_changes;
 	long snapshot_interval;
 	long access_log;
@@ -62,6 +63,11 @@ static const struct opt {
         "seconds between snapshots when anything changed (0: no timer)"},
     {"contexts", OPT_INT, offsetof(struct config, contexts), "256", 1,
         4096, NULL, "RPC requests served concurrently"},
+    {"max-inflight-per-conn", OPT_INT,
+        offsetof(struct config, max_inflight_per_conn), "64", 0, 1000000,
+        NULL,
+        "requests one connection may have in progress; more are dropped "
+        "unanswered (0: no cap)"},
     {"access-log", OPT_INT, offsetof(struct config, access_log), "0", 0, 1,
         NULL,
         "1: log a line per request (method, code, duration, request id)"},
@@ -351,8 +357,12 @@ main(int argc, char **argv)
 		logf_("error", "cannot start: %s", err);
 		return 1;
 	}
-	if ((rv = fs_server_open(&srv, cfg.listen, (int) cfg.contexts,
-	         svc_handle, s)) != 0) {
+	fs_server_opts sopts = {0};
+	sopts.ncontexts = (int) cfg.contexts;
+	sopts.max_inflight_per_conn = (int) cfg.max_inflight_per_conn;
+	sopts.log = logf_;
+	if ((rv = fs_server_open_opts(&srv, cfg.listen, &sopts, svc_handle,
+	         s)) != 0) {
 		logf_("error", "cannot listen on %s: %s", cfg.listen,
 		    nng_strerror(rv));
 		svc_close(s);

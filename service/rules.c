@@ -1,12 +1,15 @@
 #include "rules.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- violations --------------------------------------------------------- */
 
+/* field's entry, created when missing. A linear scan: v holds at most
+ * VIOL_MAX_MESSAGES entries (plus the closing count). */
 static Flowsvc__FieldViolation *
 viol_entry(viol *v, const char *field)
 {
@@ -33,15 +36,33 @@ viol_entry(viol *v, const char *field)
 	return e;
 }
 
+/* Appends msg (owned; freed on failure) to field's entry. */
+static void
+viol_put(viol *v, const char *field, char *msg)
+{
+	Flowsvc__FieldViolation *e = viol_entry(v, field);
+	char **nm;
+
+	if (e == NULL ||
+	    (nm = realloc(e->messages, (e->n_messages + 1) * sizeof(*nm))) ==
+	        NULL) {
+		free(msg);
+		v->oom = 1;
+		return;
+	}
+	e->messages = nm;
+	e->messages[e->n_messages++] = msg;
+	v->nmsg++;
+}
+
 void
 viol_add(viol *v, const char *field, const char *fmt, ...)
 {
-	Flowsvc__FieldViolation *e = viol_entry(v, field);
 	char *msg = NULL;
 	va_list ap;
 
-	if (e == NULL) {
-		v->oom = 1;
+	if (v->nmsg >= VIOL_MAX_MESSAGES) {
+		v->dropped++;
 		return;
 	}
 	va_start(ap, fmt);
@@ -54,14 +75,7 @@ viol_add(viol *v, const char *field, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, (size_t) n + 1, fmt, ap);
 	va_end(ap);
-	char **nm = realloc(e->messages, (e->n_messages + 1) * sizeof(*nm));
-	if (nm == NULL) {
-		free(msg);
-		v->oom = 1;
-		return;
-	}
-	e->messages = nm;
-	e->messages[e->n_messages++] = msg;
+	viol_put(v, field, msg);
 }
 
 int
@@ -71,6 +85,50 @@ viol_has(const viol *v, const char *field)
 		if (strcmp(v->v[i]->field, field) == 0)
 			return 1;
 	return 0;
+}
+
+int
+viol_any(const viol *v)
+{
+	return v->n > 0 || v->dropped > 0 || v->oom;
+}
+
+void
+viol_move(viol *dst, viol *src)
+{
+	for (size_t i = 0; i < src->n; i++) {
+		Flowsvc__FieldViolation *e = src->v[i];
+		for (size_t j = 0; j < e->n_messages; j++) {
+			if (dst->nmsg >= VIOL_MAX_MESSAGES) {
+				dst->dropped++;
+				free(e->messages[j]);
+			} else {
+				viol_put(dst, e->field, e->messages[j]);
+			}
+		}
+		e->n_messages = 0; /* each one freed or owned by dst */
+	}
+	dst->dropped += src->dropped;
+	dst->oom |= src->oom;
+	viol_fini(src);
+}
+
+void
+viol_close(viol *v)
+{
+	char buf[64], *msg;
+	size_t n = v->dropped;
+
+	if (n == 0)
+		return;
+	v->dropped = 0;
+	snprintf(buf, sizeof(buf), "%zu more error%s not listed.", n,
+	    n == 1 ? "" : "s");
+	if ((msg = strdup(buf)) == NULL) {
+		v->oom = 1;
+		return;
+	}
+	viol_put(v, VIOL_MORE_FIELD, msg); /* past the limit on purpose */
 }
 
 void
@@ -165,6 +223,46 @@ rules_group(viol *v, const char *group)
 	return 0;
 }
 
+struct str_ix {
+	const char *s;
+	size_t i;
+};
+
+static int
+cmp_str_ix(const void *a, const void *b)
+{
+	const struct str_ix *x = a, *y = b;
+	int c = strcmp(x->s, y->s);
+
+	if (c != 0)
+		return c;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* The index of the first item of l equal to an earlier one; SIZE_MAX when
+ * none, SIZE_MAX - 1 when out of memory. */
+static size_t
+fields_first_repeat(const Flowsvc__StringList *l)
+{
+	size_t n = l->n_items, best = SIZE_MAX;
+	struct str_ix *a;
+
+	if (n < 2)
+		return SIZE_MAX;
+	if ((a = malloc(n * sizeof(*a))) == NULL)
+		return SIZE_MAX - 1;
+	for (size_t i = 0; i < n; i++) {
+		a[i].s = l->items[i];
+		a[i].i = i;
+	}
+	qsort(a, n, sizeof(*a), cmp_str_ix);
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(a[i].s, a[i - 1].s) == 0 && a[i].i < best)
+			best = a[i].i;
+	free(a);
+	return best;
+}
+
 int
 rules_fields(viol *v, const char *field, const Flowsvc__StringList *l)
 {
@@ -185,25 +283,96 @@ rules_fields(viol *v, const char *field, const Flowsvc__StringList *l)
 			return -1;
 		}
 	}
-	/* Quadratic, but bounded by the 1000-item limit above; a hash set
-	 * would cost more than it saves at these sizes. */
-	for (size_t i = 1; i < l->n_items; i++) {
-		for (size_t j = 0; j < i; j++) {
-			if (strcmp(l->items[i], l->items[j]) == 0) {
-				viol_add(v, field, "Duplicate item \"%.255s\".",
-				    l->items[i]);
-				return -1;
-			}
-		}
+	/* The first item equal to an earlier one: sort the indexes by
+	 * (text, index); in each run of equal texts every index after the
+	 * run's first repeats it, and the smallest such index is the item the
+	 * old pairwise scan named. */
+	size_t dup = fields_first_repeat(l);
+	if (dup == SIZE_MAX - 1) {
+		v->oom = 1;
+		return -1;
+	}
+	if (dup != SIZE_MAX) {
+		viol_add(v, field, "Duplicate item \"%.255s\".", l->items[dup]);
+		return -1;
 	}
 	return 0;
 }
 
+struct bin_ix {
+	uint8_t bin[16];
+	size_t i;
+};
+
+static int
+cmp_bin_ix(const void *a, const void *b)
+{
+	const struct bin_ix *x = a, *y = b;
+	int c = memcmp(x->bin, y->bin, 16);
+
+	if (c != 0)
+		return c;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+int
+rules_ids_prepare(rules_ids *out, const Flowsvc__StringList *l)
+{
+	size_t n = l != NULL ? l->n_items : 0, k = 0;
+	struct bin_ix *a = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (n > RULES_FLOWS_MAX) {
+		out->too_many = 1;
+		return 0;
+	}
+	if (n == 0)
+		return 0;
+	out->bin = calloc(n, sizeof(*out->bin));
+	out->canon = calloc(n, sizeof(*out->canon));
+	out->state = calloc(n, sizeof(*out->state));
+	a = malloc(n * sizeof(*a));
+	if (out->bin == NULL || out->canon == NULL || out->state == NULL ||
+	    a == NULL) {
+		free(a);
+		rules_ids_fini(out);
+		return -1;
+	}
+	out->n = n;
+	for (size_t i = 0; i < n; i++) {
+		if (fs_uuid_parse(l->items[i], out->bin[i]) != 0) {
+			out->state[i] = RULES_ID_BAD;
+			continue;
+		}
+		fs_uuid_format(out->bin[i], out->canon[i]);
+		memcpy(a[k].bin, out->bin[i], 16);
+		a[k++].i = i;
+	}
+	/* Equal ids sort together, earliest first: the rest of each run are
+	 * repeats. */
+	qsort(a, k, sizeof(*a), cmp_bin_ix);
+	for (size_t j = 1; j < k; j++)
+		if (memcmp(a[j].bin, a[j - 1].bin, 16) == 0)
+			out->state[a[j].i] = RULES_ID_DUP;
+	free(a);
+	return 0;
+}
+
 void
-rules_unknown(viol *v, char **fields, size_t n)
+rules_ids_fini(rules_ids *ids)
+{
+	free(ids->bin);
+	free(ids->canon);
+	free(ids->state);
+	memset(ids, 0, sizeof(*ids));
+}
+
+void
+rules_unknown(viol *v, char **fields, size_t n, size_t more)
 {
 	for (size_t i = 0; i < n; i++)
 		viol_add(v, fields[i], "Unknown field.");
+	v->dropped += more;
 }
 
 void

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "batch.h"
 #include "fs_errors.h"
 #include "fs_util.h"
 #include "persist.h"
@@ -92,6 +93,7 @@ reply_msg(svc_reply *r, const ProtobufCMessage *m)
 static int
 reply_viol(svc_reply *r, int taken)
 {
+	viol_close(&r->v);
 	if (r->v.oom) {
 		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
 		return 1;
@@ -292,39 +294,41 @@ svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_reply *r)
 
 /* ---- shared validation -------------------------------------------------- */
 
-/* Checks a `flows` list for the component self (NULL when creating): every
- * id an existing flow visible to the caller, none twice, none leading back
- * to self. Write lock held (store_reaches marks nodes). */
+/* The store's half of the `flows` check, for the component self (NULL
+ * when creating): every id an existing flow visible to the caller, none
+ * twice, none leading back to self; the first bad item is named. ids was
+ * prepared from l outside the lock (uuid syntax, repeats), so this is one
+ * hash probe per item plus one walk of the graph: O(n + edges). Write lock
+ * held (store_reaches marks nodes). */
 static void
 check_flows(svc *s, const Flowsvc__Request *req, const Flowsvc__StringList *l,
-    comp *self, viol *v)
+    const rules_ids *ids, comp *self, viol *v)
 {
 	if (l == NULL)
 		return;
-	store_walk_begin(s->st);
-	if (l->n_items > RULES_FLOWS_MAX) {
+	if (ids->too_many) {
 		viol_add(v, "flows",
 		    "Ensure this field has no more than %d elements.",
 		    RULES_FLOWS_MAX);
 		return;
 	}
-	for (size_t i = 0; i < l->n_items; i++) {
+	store_walk_begin(s->st);
+	for (size_t i = 0; i < ids->n; i++) {
 		const char *id = l->items[i];
-		comp *f = lookup(s, req, id, FLOWSVC__KIND__FLOW);
+		comp *f = NULL;
+		if (ids->state[i] != RULES_ID_BAD &&
+		    (f = store_get(s->st, ids->bin[i])) != NULL &&
+		    (f->kind != FLOWSVC__KIND__FLOW || !visible(req, f)))
+			f = NULL;
 		if (f == NULL) {
 			viol_add(v, "flows",
 			    "Invalid pk \"%.64s\" - object does not exist.", id);
 			return;
 		}
-		for (size_t j = 0; j < i; j++) {
-			uint8_t a[16], b[16];
-			if (fs_uuid_parse(l->items[j], a) == 0 &&
-			    fs_uuid_parse(id, b) == 0 && memcmp(a, b, 16) == 0) {
-				viol_add(v, "flows",
-				    "Invalid pk \"%s\" - listed more than once.",
-				    id);
-				return;
-			}
+		if (ids->state[i] == RULES_ID_DUP) {
+			viol_add(v, "flows",
+			    "Invalid pk \"%s\" - listed more than once.", id);
+			return;
 		}
 		if (self != NULL && f == self) {
 			viol_add(v, "flows",
@@ -340,23 +344,6 @@ check_flows(svc *s, const Flowsvc__Request *req, const Flowsvc__StringList *l,
 			return;
 		}
 	}
-}
-
-/* Canonical (lower-case) copies of the ids in l, for storage: the strings
- * in buf (37 bytes each), pointers to them in ids. Returns 0, or -1 on an
- * id that is not a uuid (validated before: cannot happen). */
-static int
-canon_ids(const Flowsvc__StringList *l, char *buf, char **ids)
-{
-	for (size_t i = 0; i < l->n_items; i++) {
-		uint8_t bin[16];
-		char *out = buf + i * (FS_UUID_STRLEN + 1);
-		if (fs_uuid_parse(l->items[i], bin) != 0)
-			return -1;
-		fs_uuid_format(bin, out);
-		ids[i] = out;
-	}
-	return 0;
 }
 
 /* ---- handlers ----------------------------------------------------------- */
@@ -396,27 +383,31 @@ h_get(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	flowsvc__get_request__free_unpacked(m, NULL);
 }
 
-static void
-h_list(svc *s, const Flowsvc__Request *req, svc_reply *r)
+/* budget: the most payload bytes the reply may hold. The list stops as
+ * soon as the next component would pass it (no buffer ever grows past it)
+ * and answers RESOURCE_EXHAUSTED; returns 1 then, else 0. */
+static int
+h_list(svc *s, const Flowsvc__Request *req, svc_reply *r, size_t budget)
 {
 	Flowsvc__ListRequest *m =
 	    decode(req, &flowsvc__list_request__descriptor, r);
 	size_t cap = 4096, len = 0;
 	uint8_t *buf;
+	int over = 0;
 
 	if (m == NULL)
-		return;
+		return 0;
 	int kind = m->has_kind ? (int) m->kind : 0;
 	if (kind != FLOWSVC__KIND__FLOW && kind != FLOWSVC__KIND__APP) {
 		viol_add(&r->v, "kind", "Must be FLOW or APP.");
 		reply_viol(r, 0);
 		flowsvc__list_request__free_unpacked(m, NULL);
-		return;
+		return 0;
 	}
 	if ((buf = malloc(cap)) == NULL) {
 		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
 		flowsvc__list_request__free_unpacked(m, NULL);
-		return;
+		return 0;
 	}
 	uint64_t skip = m->has_offset ? m->offset : 0;
 	uint64_t left = m->has_limit ? m->limit : UINT64_MAX;
@@ -440,15 +431,18 @@ h_list(svc *s, const Flowsvc__Request *req, svc_reply *r)
 			break;
 		}
 		size_t need = len + clen + 6;
-		if (need > FS_RPC_MAX_MSG - 1024) {
+		if (need > budget) {
 			free(tmp);
 			reply_err(r, FS_RESOURCE_EXHAUSTED,
 			    "Result too large: page it with limit and offset.");
+			over = 1;
 			break;
 		}
 		if (need > cap) {
 			while (cap < need)
 				cap *= 2;
+			if (cap > budget)
+				cap = budget;
 			uint8_t *nb = realloc(buf, cap);
 			if (nb == NULL) {
 				free(tmp);
@@ -471,6 +465,7 @@ h_list(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		free(buf);
 	}
 	flowsvc__list_request__free_unpacked(m, NULL);
+	return over;
 }
 
 static void
@@ -507,7 +502,8 @@ h_create(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	int group_ok = !viol_has(v, "group") && rules_group(v, group) == 0;
 	rules_fields(v, "input_fields", m->input_fields);
 	rules_fields(v, "output_fields", m->output_fields);
-	rules_unknown(v, m->unknown_fields, m->n_unknown_fields);
+	rules_unknown(v, m->unknown_fields, m->n_unknown_fields,
+	    m->unknown_fields_omitted);
 
 	if (group_ok && !may_write_group(req, group)) {
 		viol_fini(v);
@@ -515,12 +511,22 @@ h_create(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		flowsvc__create_request__free_unpacked(m, NULL);
 		return;
 	}
-
-	char *idbuf = NULL;
+	/* The ids too: only existence and visibility need the store. */
+	rules_ids fids;
 	char **flows = NULL;
+	if (rules_ids_prepare(&fids, m->flows) != 0 ||
+	    (flows = malloc((fids.n ? fids.n : 1) * sizeof(*flows))) == NULL) {
+		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
+		rules_ids_fini(&fids);
+		flowsvc__create_request__free_unpacked(m, NULL);
+		return;
+	}
+	for (size_t i = 0; i < fids.n; i++)
+		flows[i] = fids.canon[i];
+
 	int taken = 0;
 	pthread_rwlock_wrlock(&s->lock);
-	check_flows(s, req, m->flows, NULL, v);
+	check_flows(s, req, m->flows, &fids, NULL, v);
 	if (name_ok && group_ok &&
 	    store_find(s->st, kind, group, m->name) != NULL) {
 		viol_add(v, "name", "%s with this name already exists in this "
@@ -542,13 +548,6 @@ h_create(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	fs_uuid_new(canvas);
 	fs_uuid_format(id, ids);
 	fs_uuid_format(canvas, canvass);
-	size_t nflows = m->flows != NULL ? m->flows->n_items : 0;
-	if ((idbuf = malloc(nflows * (FS_UUID_STRLEN + 1) + 1)) == NULL ||
-	    (flows = malloc((nflows ? nflows : 1) * sizeof(*flows))) == NULL ||
-	    (nflows > 0 && canon_ids(m->flows, idbuf, flows) != 0)) {
-		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
-		goto out;
-	}
 	c.id = ids;
 	c.kind = (Flowsvc__Kind) kind;
 	c.name = m->name;
@@ -562,7 +561,7 @@ h_create(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		c.output_fields = m->output_fields->items;
 	}
 	c.canvas_id = canvass;
-	c.n_flows = nflows;
+	c.n_flows = fids.n;
 	c.flows = flows;
 	c.version = 1;
 	c.created_at_us = c.updated_at_us = fs_now_us();
@@ -577,7 +576,7 @@ h_create(svc *s, const Flowsvc__Request *req, svc_reply *r)
 out:
 	pthread_rwlock_unlock(&s->lock);
 	free(flows);
-	free(idbuf);
+	rules_ids_fini(&fids);
 	flowsvc__create_request__free_unpacked(m, NULL);
 }
 
@@ -613,22 +612,69 @@ readonly_same(const Flowsvc__ReadOnlyField *f, const Flowsvc__Component *c)
 	return 0;
 }
 
+/* The read-only names an update may repeat back, by index. */
+static const char *const readonly_names[] = {"id", "name", "group",
+	"canvas_id", "version", "created_at", "updated_at"};
+#define READONLY_NAMES (sizeof(readonly_names) / sizeof(readonly_names[0]))
+
+static int
+readonly_index(const char *field)
+{
+	for (size_t k = 0; k < READONLY_NAMES; k++)
+		if (strcmp(field, readonly_names[k]) == 0)
+			return (int) k;
+	return -1;
+}
+
 static void
 h_update(svc *s, const Flowsvc__Request *req, svc_reply *r)
 {
 	Flowsvc__UpdateRequest *m =
 	    decode(req, &flowsvc__update_request__descriptor, r);
 	Flowsvc__Component *old = NULL;
-	char *idbuf = NULL;
+	char *hidbuf = NULL;
 	char **flows = NULL;
-	viol *v = &r->v;
+	unsigned char *ro_bad = NULL;
+	size_t ro_check[READONLY_NAMES], nro = 0, nbad = 0;
+	viol *v = &r->v, late = {0};
+	rules_ids fids = {0};
+	int locked = 0;
 
 	if (m == NULL)
 		return;
+	/* Everything that needs no store runs before the lock: the field
+	 * lists, the keys that could not be mapped (reported last, after the
+	 * store's findings, so they wait in `late`), the flow ids' syntax and
+	 * repeats, and which read-only fields need a look at the stored
+	 * value: each of the seven names once. Any other name, or one sent
+	 * again, is refused without looking (only an RPC caller can send
+	 * those; the gateway sends each JSON key once), so the work under the
+	 * lock is bounded whatever the request holds. */
 	rules_fields(v, "input_fields", m->input_fields);
 	rules_fields(v, "output_fields", m->output_fields);
+	rules_mistyped(&late, m->mistyped_fields, m->n_mistyped_fields);
+	rules_unknown(&late, m->unknown_fields, m->n_unknown_fields,
+	    m->unknown_fields_omitted);
+	if (rules_ids_prepare(&fids, m->flows) != 0 ||
+	    (m->n_read_only > 0 &&
+	        (ro_bad = calloc(m->n_read_only, 1)) == NULL)) {
+		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
+		goto out;
+	}
+	unsigned seen = 0;
+	for (size_t i = 0; i < m->n_read_only; i++) {
+		int k = readonly_index(m->read_only[i]->field);
+		if (k < 0 || (seen & (1u << k)) != 0) {
+			ro_bad[i] = 1;
+			nbad++;
+		} else {
+			seen |= 1u << k;
+			ro_check[nro++] = i;
+		}
+	}
 
 	pthread_rwlock_wrlock(&s->lock);
+	locked = 1;
 	comp *self = lookup(s, req, m->id, m->has_kind ? (int) m->kind : 0);
 	if (self == NULL) {
 		viol_fini(v);
@@ -639,15 +685,26 @@ h_update(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
 		goto out;
 	}
-	check_flows(s, req, m->flows, self, v);
-	for (size_t i = 0; i < m->n_read_only; i++)
-		if (!readonly_same(m->read_only[i], old))
-			viol_add(v, m->read_only[i]->field,
-			    "This field is read-only.");
-	rules_mistyped(v, m->mistyped_fields, m->n_mistyped_fields);
-	rules_unknown(v, m->unknown_fields, m->n_unknown_fields);
-	if (reply_viol(r, 0))
+	check_flows(s, req, m->flows, &fids, self, v);
+	for (size_t j = 0; j < nro; j++) {
+		size_t i = ro_check[j];
+		if (!readonly_same(m->read_only[i], old)) {
+			ro_bad[i] = 1;
+			nbad++;
+		}
+	}
+	if (nbad > 0 || viol_any(v) || viol_any(&late)) {
+		/* Refused: the messages in request order, without the lock. */
+		pthread_rwlock_unlock(&s->lock);
+		locked = 0;
+		for (size_t i = 0; i < m->n_read_only; i++)
+			if (ro_bad[i])
+				viol_add(v, m->read_only[i]->field,
+				    "This field is read-only.");
+		viol_move(v, &late);
+		reply_viol(r, 0);
 		goto out;
+	}
 
 	Flowsvc__Component c = *old;
 	Flowsvc__StoredComponent sc = FLOWSVC__STORED_COMPONENT__INIT;
@@ -664,23 +721,26 @@ h_update(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		/* References to flows the caller cannot see stay: a caller
 		 * replaces only what it can see (it got the list without
 		 * them). */
-		size_t n = m->flows->n_items, hidden = 0;
+		size_t n = fids.n, hidden = 0;
 		for (uint32_t i = 0; i < self->nuses; i++)
 			hidden += !visible(req, self->uses[i].flow);
 		size_t all = n + hidden;
-		if ((idbuf = malloc(all * (FS_UUID_STRLEN + 1) + 1)) == NULL ||
-		    (flows = malloc((all ? all : 1) * sizeof(*flows))) ==
+		if ((hidbuf = malloc(hidden * (FS_UUID_STRLEN + 1) + 1)) ==
 		        NULL ||
-		    canon_ids(m->flows, idbuf, flows) != 0) {
+		    (flows = malloc((all ? all : 1) * sizeof(*flows))) ==
+		        NULL) {
 			reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
 			goto out;
 		}
+		for (size_t i = 0; i < n; i++)
+			flows[i] = fids.canon[i];
+		char *hid = hidbuf;
 		for (uint32_t i = 0; i < self->nuses; i++) {
 			if (visible(req, self->uses[i].flow))
 				continue;
-			char *out = idbuf + n * (FS_UUID_STRLEN + 1);
-			fs_uuid_format(self->uses[i].flow->id, out);
-			flows[n++] = out;
+			fs_uuid_format(self->uses[i].flow->id, hid);
+			flows[n++] = hid;
+			hid += FS_UUID_STRLEN + 1;
 		}
 		c.n_flows = n;
 		c.flows = flows;
@@ -697,9 +757,13 @@ h_update(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	if (svc_commit(s, &rec, r) == FS_OK)
 		reply_component(r, req, self);
 out:
-	pthread_rwlock_unlock(&s->lock);
+	if (locked)
+		pthread_rwlock_unlock(&s->lock);
 	free(flows);
-	free(idbuf);
+	free(hidbuf);
+	free(ro_bad);
+	viol_fini(&late);
+	rules_ids_fini(&fids);
 	if (old != NULL)
 		flowsvc__component__free_unpacked(old, NULL);
 	flowsvc__update_request__free_unpacked(m, NULL);
@@ -923,81 +987,25 @@ h_stats(svc *s, svc_reply *r)
 	reply_msg(r, &st.base);
 }
 
-/* BATCH: every inner request dispatched in order, replies in the same
- * order. The reply waits for the disk as long as its slowest change. */
-static void
-h_batch(svc *s, const Flowsvc__Request *req, svc_reply *r)
-{
-	Flowsvc__BatchRequest *b =
-	    decode(req, &flowsvc__batch_request__descriptor, r);
-	Flowsvc__BatchReply br = FLOWSVC__BATCH_REPLY__INIT;
-	svc_reply *rs = NULL;
-	Flowsvc__Reply *reps = NULL, **ptrs = NULL;
-	int64_t now = fs_now_ms();
-
-	if (b == NULL)
-		return;
-	size_t n = b->n_requests;
-	if ((rs = calloc(n ? n : 1, sizeof(*rs))) == NULL ||
-	    (reps = calloc(n ? n : 1, sizeof(*reps))) == NULL ||
-	    (ptrs = calloc(n ? n : 1, sizeof(*ptrs))) == NULL) {
-		reply_err(r, FS_RESOURCE_EXHAUSTED, "Out of memory.");
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const Flowsvc__Request *in = b->requests[i];
-		if (in->method == FLOWSVC__METHOD__BATCH ||
-		    in->method == FLOWSVC__METHOD__SNAPSHOT)
-			reply_err(&rs[i], FS_INVALID_ARGUMENT,
-			    "Not allowed in a batch.");
-		else if (in->has_deadline_unix_ms &&
-		    in->deadline_unix_ms != 0 && in->deadline_unix_ms < now)
-			reply_err(&rs[i], FS_DEADLINE_EXCEEDED,
-			    "Deadline passed before the request was received.");
-		else
-			svc_dispatch(s, in, &rs[i]);
-		if (rs[i].ticket > r->ticket)
-			r->ticket = rs[i].ticket;
-		flowsvc__reply__init(&reps[i]);
-		reps[i].code = (Flowsvc__Code) rs[i].code;
-		reps[i].message = rs[i].message != NULL
-		    ? rs[i].message
-		    : (char *) fs_strerror(rs[i].code);
-		reps[i].n_violations = rs[i].v.n;
-		reps[i].violations = rs[i].v.v;
-		reps[i].request_id = in->request_id;
-		if (rs[i].has_payload) {
-			reps[i].has_payload = 1;
-			reps[i].payload.data = rs[i].payload;
-			reps[i].payload.len = rs[i].payload_len;
-		}
-		ptrs[i] = &reps[i];
-	}
-	br.n_replies = n;
-	br.replies = ptrs;
-	uint64_t ticket = r->ticket;
-	reply_msg(r, &br.base);
-	r->ticket = ticket;
-out:
-	if (rs != NULL)
-		for (size_t i = 0; i < n; i++)
-			svc_reply_fini(&rs[i]);
-	free(rs);
-	free(reps);
-	free(ptrs);
-	flowsvc__batch_request__free_unpacked(b, NULL);
-}
-
 void
 svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *r)
 {
+	(void) svc_dispatch_budget(s, req, r, SVC_REPLY_BUDGET);
+}
+
+int
+svc_dispatch_budget(svc *s, const Flowsvc__Request *req, svc_reply *r,
+    size_t budget)
+{
+	int over = 0;
+
 	memset(r, 0, sizeof(*r));
 	switch (req->method) {
 	case FLOWSVC__METHOD__GET:
 		h_get(s, req, r);
 		break;
 	case FLOWSVC__METHOD__LIST:
-		h_list(s, req, r);
+		over = h_list(s, req, r, budget);
 		break;
 	case FLOWSVC__METHOD__CREATE:
 		h_create(s, req, r);
@@ -1021,7 +1029,7 @@ svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		h_stats(s, r);
 		break;
 	case FLOWSVC__METHOD__BATCH:
-		h_batch(s, req, r);
+		batch_run(s, req, r);
 		break;
 	case FLOWSVC__METHOD__SNAPSHOT:
 		if (s->disk == NULL)
@@ -1039,6 +1047,7 @@ svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	    (unsigned) r->code < FS_CODE_COUNT)
 		atomic_fetch_add_explicit(&s->counts[req->method][r->code], 1,
 		    memory_order_relaxed);
+	return over;
 }
 
 /* Sends r for call (and releases r). */

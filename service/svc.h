@@ -55,6 +55,16 @@ typedef struct svc_reply {
 /* Executes req (already decoded) and fills out, which the caller releases
  * with svc_reply_fini. Never fails: errors are codes in out. */
 void svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *out);
+
+/* The payload a reply may carry on its own: the message limit less room
+ * for the envelope. */
+#define SVC_REPLY_BUDGET (FS_RPC_MAX_MSG - 1024u)
+
+/* svc_dispatch with at most budget bytes of reply payload: a List stops
+ * before passing it (its buffer never grows past it) and answers
+ * RESOURCE_EXHAUSTED. Returns 1 when the result did not fit, else 0. */
+int svc_dispatch_budget(svc *s, const Flowsvc__Request *req,
+    svc_reply *out, size_t budget);
 void svc_reply_fini(svc_reply *r);
 
 /* Applies one change-log record to a store: the one place where records

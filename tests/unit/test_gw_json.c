@@ -643,6 +643,96 @@ test_gw_json_violations(void)
 	free(s);
 }
 
+/* Many entries (a backend is trusted, but the merge must not be
+ * quadratic): three fields interleaved 20,000 times each, merged in
+ * first-seen order with every message in entry order. */
+static void
+test_gw_json_violations_many(void)
+{
+	enum { N = 60000 };
+	static char *msgs[N][1];
+	static char text[N][8];
+	Flowsvc__FieldViolation *v = calloc(N, sizeof(*v));
+	Flowsvc__FieldViolation **all = calloc(N, sizeof(*all));
+	static const char *const fields[] = {"zeta", "alpha", "mid"};
+	gw_buf b = GW_BUF_INIT;
+	size_t len;
+	char *s;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(all);
+	for (int i = 0; i < N; i++) {
+		flowsvc__field_violation__init(&v[i]);
+		v[i].field = (char *)fields[i % 3];
+		snprintf(text[i], sizeof(text[i]), "%d", i);
+		msgs[i][0] = text[i];
+		v[i].messages = msgs[i];
+		v[i].n_messages = 1;
+		all[i] = &v[i];
+	}
+	gw_json_put_violations(&b, N, all);
+	s = gw_buf_take(&b, &len);
+	json_t *j = s ? json_loads(s, 0, NULL) : NULL;
+	FS_CHECK(j != NULL && json_object_size(j) == 3, "three keys");
+	FS_CHECK(s && strncmp(s, "{\"zeta\":[\"0\",\"3\",", 17) == 0 &&
+		strstr(s, "],\"alpha\":[\"1\",\"4\",") != NULL &&
+		strstr(s, "],\"mid\":[\"2\",\"5\",") != NULL,
+	    "first-seen order, messages in order");
+	for (int k = 0; j && k < 3; k++) {
+		json_t *a = json_object_get(j, fields[k]);
+		FS_CHECK(json_array_size(a) == N / 3 &&
+			strcmp(json_string_value(json_array_get(a, N / 3 - 1)),
+			    text[N - 3 + k]) == 0,
+		    "%s holds all its messages", fields[k]);
+	}
+	json_decref(j);
+	free(s);
+	free(all);
+	free(v);
+}
+
+/* A body of 100,000 unknown keys: the first in body order, and a count. */
+static void
+test_gw_json_many_unknown(void)
+{
+	enum { N = 100000 };
+	json_t *obj = json_object();
+	Flowsvc__CreateRequest *r = NULL;
+	Flowsvc__UpdateRequest *u = NULL;
+	char key[16];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(obj);
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		json_object_set_new(obj, key, json_integer(i));
+	}
+	FS_CHECK(gw_json_to_create(obj, FLOWSVC__KIND__FLOW, &r) == 0 && r,
+	    "create maps");
+	FS_CHECK(gw_json_to_update(obj, "id", FLOWSVC__KIND__FLOW, &u) == 0 &&
+		u,
+	    "update maps");
+	/* The first ones a reply can list are named, the rest counted. */
+	if (r != NULL) {
+		FS_ASSERT_INT_EQ(r->n_unknown_fields, FS_VIOLATIONS_MAX);
+		FS_ASSERT_STR_EQ(r->unknown_fields[0], "k0");
+		FS_ASSERT_STR_EQ(r->unknown_fields[FS_VIOLATIONS_MAX - 1],
+		    "k99");
+		FS_CHECK(r->has_unknown_fields_omitted &&
+			r->unknown_fields_omitted == N - FS_VIOLATIONS_MAX,
+		    "omitted %u", (unsigned)r->unknown_fields_omitted);
+		check_packs(&r->base);
+	}
+	if (u != NULL) {
+		FS_ASSERT_INT_EQ(u->n_unknown_fields, FS_VIOLATIONS_MAX);
+		FS_CHECK(u->has_unknown_fields_omitted &&
+			u->unknown_fields_omitted == N - FS_VIOLATIONS_MAX,
+		    "omitted %u", (unsigned)u->unknown_fields_omitted);
+	}
+	flowsvc__create_request__free_unpacked(r, NULL);
+	flowsvc__update_request__free_unpacked(u, NULL);
+	json_decref(obj);
+}
+
 static void
 test_gw_json_buf(void)
 {
@@ -685,6 +775,8 @@ static CU_TestInfo json_tests[] = {
 	{"status", test_gw_json_status},
 	{"string escaping", test_gw_json_escaping},
 	{"violations", test_gw_json_violations},
+	{"violations: 60,000 entries merged", test_gw_json_violations_many},
+	{"create/update: 100,000 unknown keys", test_gw_json_many_unknown},
 	{"buffer", test_gw_json_buf},
 	CU_TEST_INFO_NULL,
 };

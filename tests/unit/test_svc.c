@@ -606,6 +606,73 @@ test_svc_hidden_references_stay_hidden(void)
 	svc_reply_fini(&r);
 }
 
+/* Read-only fields over RPC: each of the seven names is compared with the
+ * stored value once; another name, or a name again, is refused without a
+ * look (the gateway never sends those), in request order, after the
+ * store's findings and before the unmapped keys. */
+static void
+test_svc_update_read_only_bounded(void)
+{
+	char id[37];
+	Flowsvc__UpdateRequest u = FLOWSVC__UPDATE_REQUEST__INIT;
+	Flowsvc__ReadOnlyField f[4];
+	Flowsvc__ReadOnlyField *fp[4] = {&f[0], &f[1], &f[2], &f[3]};
+	char *unknown[] = {"extra"};
+	char *bad_flow[] = {"not-a-uuid"};
+	Flowsvc__StringList fl = FLOWSVC__STRING_LIST__INIT;
+	svc_reply r;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    create(FLOWSVC__KIND__FLOW, "ro_twice", NULL, NULL, 0, id), FS_OK);
+	for (int i = 0; i < 4; i++)
+		flowsvc__read_only_field__init(&f[i]);
+	f[0].field = "name";
+	f[0].value = "ro_twice"; /* the same: accepted */
+	f[1].field = "bogus";
+	f[1].value = "x";
+	f[2].field = "name";
+	f[2].value = "ro_twice"; /* again: refused */
+	f[3].field = "version";
+	f[3].value = "1";
+	u.id = id;
+	u.read_only = fp;
+	u.n_read_only = 4;
+	call(FLOWSVC__METHOD__UPDATE, &u.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_INVALID_ARGUMENT);
+	CU_ASSERT_EQUAL(r.v.n, 2);
+	if (r.v.n == 2) {
+		CU_ASSERT_STRING_EQUAL(r.v.v[0]->field, "bogus");
+		CU_ASSERT_STRING_EQUAL(r.v.v[1]->field, "name");
+		CU_ASSERT_EQUAL(r.v.v[1]->n_messages, 1);
+	}
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "name"), "This field is read-only.");
+	svc_reply_fini(&r);
+
+	/* Order: flows (the store's), read-only, then unmapped keys. */
+	u.n_read_only = 2;
+	u.unknown_fields = unknown;
+	u.n_unknown_fields = 1;
+	fl.items = bad_flow;
+	fl.n_items = 1;
+	u.flows = &fl;
+	call(FLOWSVC__METHOD__UPDATE, &u.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_INVALID_ARGUMENT);
+	CU_ASSERT_EQUAL(r.v.n, 3);
+	if (r.v.n == 3) {
+		CU_ASSERT_STRING_EQUAL(r.v.v[0]->field, "flows");
+		CU_ASSERT_STRING_EQUAL(r.v.v[1]->field, "bogus");
+		CU_ASSERT_STRING_EQUAL(r.v.v[2]->field, "extra");
+	}
+	svc_reply_fini(&r);
+
+	/* The same id names NOT_FOUND first, whatever else is wrong. */
+	u.id = "00000000-0000-4000-8000-000000000000";
+	call(FLOWSVC__METHOD__UPDATE, &u.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_NOT_FOUND);
+	CU_ASSERT_EQUAL(r.v.n, 0);
+	svc_reply_fini(&r);
+}
+
 /* Packs one inner envelope for a batch. */
 static Flowsvc__Request *
 inner(int method, const ProtobufCMessage *msg, uint8_t **buf)
@@ -689,6 +756,8 @@ main(void)
 	    {"hidden references stay hidden",
 	        test_svc_hidden_references_stay_hidden},
 	    {"batch answers each in order", test_svc_batch_answers_each_in_order},
+	    {"update: read-only fields checked once each",
+	        test_svc_update_read_only_bounded},
 	    CU_TEST_INFO_NULL,
 	};
 	static CU_SuiteInfo suites[] = {
