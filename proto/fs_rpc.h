@@ -2,7 +2,8 @@
  * fs_rpc.h - the RPC transport: protobuf envelopes over nng REQ/REP.
  *
  * Client: one REQ socket, one nng context per call in flight, so any number
- * of threads (or callbacks) can have calls outstanding at once. The dial is
+ * of threads (or callbacks) can have calls outstanding at once (up to
+ * FS_CLIENT_MAX_INFLIGHT on the wire; the rest wait their turn). The dial is
  * non-blocking: a client opens while the backend is down and connects (and
  * reconnects) by itself. REQ resends are off: a call is sent once, and a
  * lost reply surfaces as DEADLINE_EXCEEDED/UNAVAILABLE rather than as a
@@ -33,6 +34,13 @@
 #define FS_RPC_DEFAULT_TIMEOUT_MS 5000u
 
 /* ---- client ------------------------------------------------------------ */
+
+/* Calls one client keeps in flight at once; calls beyond wait, in order,
+ * for one to finish (or for their own deadline). It matches the
+ * backend's default cap per connection (FS_SRV_MAX_INFLIGHT_PER_CONN),
+ * beyond which a backend drops requests unanswered. Coalesced batches
+ * count as one call. */
+#define FS_CLIENT_MAX_INFLIGHT 64
 
 typedef struct fs_client fs_client;
 

@@ -52,13 +52,27 @@ struct fs_lane {
 	struct fs_item *queue, **queue_tail; /* waiting for a slot */
 };
 
+/* A call waiting for one of the FS_CLIENT_MAX_INFLIGHT places. */
+struct fs_pending {
+	nng_msg *msg;
+	nng_time deadline;
+	fs_call_cb cb;
+	void *arg;
+	struct fs_pending *next;
+};
+
 struct fs_client {
 	nng_socket sock;
 	nng_mtx *mtx;
 	nng_cv *cv;
 	fs_call *free;      /* idle calls (mtx) */
 	fs_call *all;       /* every call ever made, for close (mtx) */
-	int busy;           /* calls in flight (mtx) */
+	int busy;           /* calls in flight, at most FS_CLIENT_MAX_INFLIGHT (mtx) */
+	/* Calls made while busy was at the limit, in order (mtx): each call
+	 * that finishes starts the next. A backend serves a connection only
+	 * so many requests at once (--max-inflight-per-conn, the same
+	 * default); a client that sent more would see the rest dropped. */
+	struct fs_pending *pend, **pend_tail;
 	atomic_int pipes;   /* connected backends */
 	/* Coalescing (mtx): at most `coalesce` batchable calls (or batches)
 	 * of each lane in flight; calls of a lane arriving meanwhile queue
@@ -111,6 +125,7 @@ fs_client_open(fs_client **out, const char *url)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NNG_ENOMEM;
 	atomic_init(&c->pipes, 0);
+	c->pend_tail = &c->pend;
 	for (int i = 0; i < LANE_COUNT; i++)
 		c->lanes[i].queue_tail = &c->lanes[i].queue;
 	if ((rv = nng_mtx_alloc(&c->mtx)) != 0) {
@@ -211,7 +226,6 @@ fs_call_get(fs_client *c)
 	}
 	if ((call = c->free) != NULL) {
 		c->free = call->next;
-		c->busy++;
 		nng_mtx_unlock(c->mtx);
 		return call;
 	}
@@ -232,11 +246,16 @@ fs_call_get(fs_client *c)
 	nng_mtx_lock(c->mtx);
 	call->all_next = c->all;
 	c->all = call;
-	c->busy++;
 	nng_mtx_unlock(c->mtx);
 	return call;
 }
 
+static void call_send(fs_call *call, nng_msg *msg, nng_time deadline,
+    fs_call_cb cb, void *arg);
+
+/* A finished call: back on the free list, or on to the next pending call
+ * (its place in flight passes to it). Pending calls whose deadline passed
+ * while they waited, or that find the client closing, complete here. */
 static void
 fs_call_put(fs_call *call)
 {
@@ -244,12 +263,31 @@ fs_call_put(fs_call *call)
 
 	call->state = CALL_IDLE;
 	call->cb = NULL;
-	nng_mtx_lock(c->mtx);
-	call->next = c->free;
-	c->free = call;
-	if (--c->busy == 0)
-		nng_cv_wake(c->cv);
-	nng_mtx_unlock(c->mtx);
+	for (;;) {
+		nng_mtx_lock(c->mtx);
+		struct fs_pending *p = c->pend;
+		if (p == NULL) {
+			call->next = c->free;
+			c->free = call;
+			if (--c->busy == 0)
+				nng_cv_wake(c->cv);
+			nng_mtx_unlock(c->mtx);
+			return;
+		}
+		if ((c->pend = p->next) == NULL)
+			c->pend_tail = &c->pend;
+		bool closing = c->closing;
+		nng_mtx_unlock(c->mtx);
+		if (!closing && p->deadline > nng_clock()) {
+			call_send(call, p->msg, p->deadline, p->cb, p->arg);
+			free(p);
+			return;
+		}
+		nng_msg_free(p->msg);
+		p->cb(p->arg, closing ? FS_UNAVAILABLE : FS_DEADLINE_EXCEEDED,
+		    NULL);
+		free(p);
+	}
 }
 
 static void
@@ -351,25 +389,66 @@ fs_envelope_pack(nng_msg **out, Flowsvc__Method method,
 	return 0;
 }
 
-/* Starts one call of an already packed envelope. Returns 0 (cb will run)
- * or an fs_code (cb will not run; msg is freed). */
+static void
+call_send(fs_call *call, nng_msg *msg, nng_time deadline, fs_call_cb cb,
+    void *arg)
+{
+	nng_time now = nng_clock();
+
+	call->cb = cb;
+	call->arg = arg;
+	call->state = CALL_SEND;
+	call->deadline = deadline;
+	nng_aio_set_msg(call->aio, msg);
+	nng_aio_set_timeout(call->aio,
+	    deadline > now ? (nng_duration) (deadline - now) : 1);
+	nng_ctx_send(call->ctx, call->aio);
+}
+
+/* Starts one call of an already packed envelope, or queues it while
+ * FS_CLIENT_MAX_INFLIGHT calls are in flight. Returns 0 (cb will run) or
+ * an fs_code (cb will not run; msg is freed). */
 static int
 call_start(fs_client *c, nng_msg *msg, uint32_t timeout_ms, fs_call_cb cb,
     void *arg)
 {
+	nng_time deadline = nng_clock() + timeout_ms;
 	fs_call *call;
 
-	if ((call = fs_call_get(c)) == NULL) {
+	nng_mtx_lock(c->mtx);
+	if (c->closing) {
+		nng_mtx_unlock(c->mtx);
 		nng_msg_free(msg);
 		return FS_UNAVAILABLE;
 	}
-	call->cb = cb;
-	call->arg = arg;
-	call->state = CALL_SEND;
-	call->deadline = nng_clock() + timeout_ms;
-	nng_aio_set_msg(call->aio, msg);
-	nng_aio_set_timeout(call->aio, (nng_duration) timeout_ms);
-	nng_ctx_send(call->ctx, call->aio);
+	if (c->busy >= FS_CLIENT_MAX_INFLIGHT) {
+		struct fs_pending *p = malloc(sizeof(*p));
+		if (p == NULL) {
+			nng_mtx_unlock(c->mtx);
+			nng_msg_free(msg);
+			return FS_RESOURCE_EXHAUSTED;
+		}
+		p->msg = msg;
+		p->deadline = deadline;
+		p->cb = cb;
+		p->arg = arg;
+		p->next = NULL;
+		*c->pend_tail = p;
+		c->pend_tail = &p->next;
+		nng_mtx_unlock(c->mtx);
+		return 0;
+	}
+	c->busy++; /* this call's place, taken before the lock drops */
+	nng_mtx_unlock(c->mtx);
+	if ((call = fs_call_get(c)) == NULL) {
+		nng_mtx_lock(c->mtx);
+		if (--c->busy == 0)
+			nng_cv_wake(c->cv);
+		nng_mtx_unlock(c->mtx);
+		nng_msg_free(msg);
+		return FS_UNAVAILABLE;
+	}
+	call_send(call, msg, deadline, cb, arg);
 	return 0;
 }
 
