@@ -36,11 +36,14 @@
 /* ---- client ------------------------------------------------------------ */
 
 /* Calls one client keeps in flight at once; calls beyond wait, in order,
- * for one to finish (or for their own deadline). It matches the
- * backend's default cap per connection (FS_SRV_MAX_INFLIGHT_PER_CONN),
- * beyond which a backend drops requests unanswered. Coalesced batches
- * count as one call. */
-#define FS_CLIENT_MAX_INFLIGHT 64
+ * for one to finish (or for their own deadline). A backend serves one
+ * connection at most FS_SRV_MAX_INFLIGHT_PER_CONN requests at once by
+ * default and drops the rest unanswered; it counts a request until its
+ * reply has left, which can be a moment after the client has read it, so
+ * the client keeps half that: the other half absorbs replies whose sending
+ * the backend has not yet counted as done. Coalesced batches count as one
+ * call. */
+#define FS_CLIENT_MAX_INFLIGHT 32
 
 typedef struct fs_client fs_client;
 
