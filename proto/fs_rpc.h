@@ -145,13 +145,10 @@ typedef struct fs_server_opts {
 	int ncontexts;             /* requests served at once (< 1: 1) */
 	int send_timeout_ms;       /* < 1: FS_SRV_SEND_TIMEOUT_MS */
 	int max_inflight_per_conn; /* 0: no cap */
-	/* Where the server reports connections it closes; NULL: nowhere. */
-	void (*log)(const char *level, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
 } fs_server_opts;
 
 /* Listens on url and starts serving with opts (NULL: ncontexts 256, the
- * defaults above, no log). Returns 0 or an nng error (address in use, bad
+ * defaults above). Connections it sheds or closes are logged (fs_log). Returns 0 or an nng error (address in use, bad
  * url, ...). */
 int fs_server_open_opts(fs_server **out, const char *url,
     const fs_server_opts *opts, fs_srv_handler handler, void *arg);
