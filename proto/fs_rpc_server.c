@@ -26,7 +26,7 @@
  * being written. Once a reply has waited the send timeout, the transport
  * has been parked on a full socket buffer, and closing is safe.
  */
-#include "fs_rpc.h"
+#include "fs_rpc_server.h"
 
 #include <arpa/inet.h>
 #include <pthread.h>

@@ -13,7 +13,7 @@
 
 #include "fs_log.h"
 #include "fs_opts.h"
-#include "fs_rpc.h"
+#include "fs_rpc_server.h"
 #include "persist.h"
 #include "svc.h"
 

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "flows.pb-c.h"
-#include "fs_rpc.h"
+#include "fs_rpc_server.h"
 #include "rules.h"
 #include "store.h"
 
