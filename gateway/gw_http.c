@@ -40,7 +40,6 @@
 #include "gw_api.h"
 #include "gw_auth.h"
 #include "gw_json.h"
-#include "gw_log.h"
 #include "gw_openapi.h"
 #include "gw_routes.h"
 #include "gw_worker.h"
@@ -310,18 +309,13 @@ render_metrics(struct gw_req *r, const Flowsvc__Reply *reply)
 static void
 warn_backend(gw_http *h, const struct gw_req *r, int code)
 {
-	long long now = (long long)(gw_http_mono_us() / 1000000u);
-	long long last = atomic_load(&h->warn_sec);
+	int left_out = fs_log_limit_take(&h->warn_limit);
 
-	if (now == last || !atomic_compare_exchange_strong(
-			       &h->warn_sec, &last, now)) {
-		atomic_fetch_add(&h->warn_suppressed, 1);
+	if (left_out < 0)
 		return;
-	}
-	gw_log(GW_LOG_WARN, r->rid,
+	fs_log(FS_LOG_WARN, r->rid,
 	    "backend call for %s %s failed: %s (%d similar lines suppressed)",
-	    r->method, r->url, fs_code_name(code),
-	    atomic_exchange(&h->warn_suppressed, 0));
+	    r->method, r->url, fs_code_name(code), left_out);
 }
 
 /* Completion of the RPC, on an nng thread. Everything is done to r before
@@ -553,7 +547,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (atomic_load(&r->state) == RS_WAITING) {
 		/* Cannot happen with the shutdown order of gw_http_drain;
 		 * leaking beats a use-after-free from the pending call. */
-		gw_log(GW_LOG_ERROR, r->rid,
+		fs_log(FS_LOG_ERROR, r->rid,
 		    "request ended while its RPC was in flight; leaking it");
 		return;
 	}
@@ -576,8 +570,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		status = 499;
 	gw_metrics_end(h->metrics, r->m.route, r->method, status, dur);
 	if (h->cfg.access_log)
-		gw_log_access(r->rid, r->method, r->url, status, r->bytes_sent,
-		    (double)dur / 1000.0,
+		gw_http_access_line(r->rid, r->method, r->url, status,
+		    r->bytes_sent, dur,
 		    toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	gw_tokens_release(r->tokens);
 	gw_resp_fini(&r->resp);
@@ -590,8 +584,6 @@ static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	gw_http *h = cls;
-	long long now = (long long)(gw_http_mono_us() / 1000000u);
-	long long sec = atomic_load(&h->mhd_log_sec);
 	char msg[512];
 	size_t n;
 	int left_out;
@@ -600,23 +592,18 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	 * every malformed request it refuses: a flood of either must not
 	 * flood the log. At most MHD_LOG_PER_SEC lines a second; the next
 	 * line that goes out counts the ones left out. */
-	if (sec != now &&
-	    atomic_compare_exchange_strong(&h->mhd_log_sec, &sec, now))
-		atomic_store(&h->mhd_log_lines, 0);
-	if (atomic_fetch_add(&h->mhd_log_lines, 1) >= MHD_LOG_PER_SEC) {
-		atomic_fetch_add(&h->mhd_log_left_out, 1);
+	if ((left_out = fs_log_limit_take(&h->mhd_limit)) < 0)
 		return;
-	}
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	if ((left_out = atomic_exchange(&h->mhd_log_left_out, 0)) > 0)
-		gw_log(GW_LOG_WARN, NULL,
+	if (left_out > 0)
+		fs_log(FS_LOG_WARN, NULL,
 		    "libmicrohttpd: %s (%d more lines left out)", msg,
 		    left_out);
 	else
-		gw_log(GW_LOG_WARN, NULL, "libmicrohttpd: %s", msg);
+		fs_log(FS_LOG_WARN, NULL, "libmicrohttpd: %s", msg);
 }
 
 /* Binds the listening socket ourselves so that a failure comes back with
@@ -693,11 +680,8 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 	atomic_init(&h->closing, false);
 	atomic_init(&h->starting, 0);
 	atomic_init(&h->calls, 0);
-	atomic_init(&h->warn_sec, 0);
-	atomic_init(&h->warn_suppressed, 0);
-	atomic_init(&h->mhd_log_sec, 0);
-	atomic_init(&h->mhd_log_lines, 0);
-	atomic_init(&h->mhd_log_left_out, 0);
+	fs_log_limit_init(&h->warn_limit, 1);
+	fs_log_limit_init(&h->mhd_limit, MHD_LOG_PER_SEC);
 	h->listen_fd = listen_socket(
 	    cfg->bind, cfg->port, &ipv6, &h->port, err, errlen);
 	if (h->listen_fd < 0) {
@@ -745,7 +729,7 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 	/* Without the worker, large bodies are parsed inline: slower for
 	 * the neighbours, not wrong. */
 	if (gw_worker_start(&h->bodies) != 0)
-		gw_log(GW_LOG_WARN, NULL, "cannot start the body worker (%s): "
+		fs_log(FS_LOG_WARN, NULL, "cannot start the body worker (%s): "
 		    "large bodies are parsed on the HTTP threads",
 		    strerror(errno));
 	*out = h;

@@ -27,7 +27,6 @@
 
 #include "fs_util.h"
 #include "gw_framing.h"
-#include "gw_log.h"
 #include "gw_metrics.h"
 
 static uint8_t rid_base_hi[8];
@@ -261,8 +260,21 @@ gw_http_count_page(gw_http *h, const char *rid, int status, size_t bytes,
 	gw_metrics_begin(h->metrics);
 	gw_metrics_end(h->metrics, GW_ROUTE_UNKNOWN, "-", status, dur);
 	if (h->cfg.access_log)
-		gw_log_access(rid[0] ? rid : "-", "-", "-", status, bytes,
-		    (double)dur / 1000.0, 0);
+		gw_http_access_line(
+		    rid[0] ? rid : "-", "-", "-", status, bytes, dur, false);
+}
+
+void
+gw_http_access_line(const char *rid, const char *method, const char *path,
+    int status, size_t bytes, uint64_t dur_us, bool aborted)
+{
+	fs_log_field f[] = {FS_LOG_STR("method", method),
+	    FS_LOG_STR("path", path), FS_LOG_INT("status", status),
+	    FS_LOG_BYTES("bytes", bytes),
+	    FS_LOG_MS("duration_ms", (double)dur_us / 1000.0),
+	    FS_LOG_FLAG("aborted", aborted)};
+
+	fs_log_event(FS_LOG_INFO, rid, "request", f, sizeof(f) / sizeof(f[0]));
 }
 
 /* The detail of an answer libmicrohttpd 0.9.75 gives by itself: these are

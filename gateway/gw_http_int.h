@@ -20,6 +20,7 @@
 
 #include <microhttpd.h>
 
+#include "fs_log.h"
 #include "gw_api.h"
 #include "gw_auth.h"
 #include "gw_http.h"
@@ -90,11 +91,8 @@ struct gw_http {
 	atomic_bool closing;
 	atomic_int starting; /* handlers between the gate and the send */
 	atomic_int calls;    /* RPCs started and not yet completed */
-	atomic_llong warn_sec; /* rate limit for backend failure lines */
-	atomic_int warn_suppressed;
-	atomic_llong mhd_log_sec; /* rate limit for libmicrohttpd's lines */
-	atomic_int mhd_log_lines;
-	atomic_int mhd_log_left_out;
+	fs_log_limit warn_limit; /* backend failure lines */
+	fs_log_limit mhd_limit;  /* libmicrohttpd's lines */
 	gw_worker *bodies; /* parses large bodies; NULL: none (inline) */
 };
 
@@ -126,6 +124,13 @@ unsigned gw_http_header_timeout(const struct gw_http_config *cfg);
 
 /* The status of the response queued on conn, 0 when none was. */
 int gw_http_queued_status(struct MHD_Connection *conn);
+
+/* The access line of one request (--access-log): fs_log event "request"
+ * with method, path, status, bytes, duration_ms and, for a request whose
+ * response did not go out whole, aborted. */
+void gw_http_access_line(const char *rid, const char *method,
+    const char *path, int status, size_t bytes, uint64_t dur_us,
+    bool aborted);
 
 /* Counts (and logs, with --access-log) an answer given before the access
  * handler saw the request. */

@@ -9,11 +9,8 @@
  * lost reply surfaces as DEADLINE_EXCEEDED/UNAVAILABLE rather than as a
  * silent second execution.
  *
- * Server: one REP socket with a pool of contexts driven by aio callbacks.
- * The handler runs on an nng thread and must call fs_srv_reply() exactly
- * once per call, either before it returns or later from any thread (for
- * replies that wait on a disk sync). Undecodable envelopes are answered with
- * INVALID_ARGUMENT by the transport itself; the handler never sees them.
+ * The server side is fs_rpc_server.h: it is part of the backend, not of the
+ * client library that internal services link.
  *
  * Every socket has a receive size limit (FS_RPC_MAX_MSG by default).
  */
@@ -37,7 +34,7 @@
 
 /* Calls one client keeps in flight at once; calls beyond wait, in order,
  * for one to finish (or for their own deadline). A backend serves one
- * connection at most FS_SRV_MAX_INFLIGHT_PER_CONN requests at once by
+ * connection at most FS_SRV_MAX_INFLIGHT_PER_CONN (fs_rpc_server.h) requests at once by
  * default and drops the rest unanswered; it counts a request until its
  * reply has left, which can be a moment after the client has read it, so
  * the client keeps half that: the other half absorbs replies whose sending
@@ -121,61 +118,5 @@ int fs_client_call(fs_client *c, Flowsvc__Method method,
  * protobuf_c_message_free_unpacked) or NULL when absent or undecodable. */
 ProtobufCMessage *fs_reply_payload(
     const Flowsvc__Reply *reply, const ProtobufCMessageDescriptor *desc);
-
-/* ---- server ------------------------------------------------------------ */
-
-typedef struct fs_server fs_server;
-typedef struct fs_srv_call fs_srv_call;
-
-/* req is valid until fs_srv_reply is called for the call. */
-typedef void (*fs_srv_handler)(
-    void *arg, fs_srv_call *call, const Flowsvc__Request *req);
-
-/* A reply that cannot be handed to its connection within this long (the
- * peer is not reading) is dropped, its context serves again, and the
- * connection is closed: an nng peer reads replies as they come, so one
- * that has not for this long is stalled or hostile. */
-#define FS_SRV_SEND_TIMEOUT_MS 5000
-/* Requests in progress (received, reply not yet handed to the
- * connection) one connection may have; its requests beyond are dropped
- * unanswered until one finishes. Without it, a peer that pipelines
- * requests and never reads the replies holds every context until it
- * disconnects; with it, at most this many, until the send timeout closes
- * it. */
-#define FS_SRV_MAX_INFLIGHT_PER_CONN 64
-
-typedef struct fs_server_opts {
-	int ncontexts;             /* requests served at once (< 1: 1) */
-	int send_timeout_ms;       /* < 1: FS_SRV_SEND_TIMEOUT_MS */
-	int max_inflight_per_conn; /* 0: no cap */
-	/* Where the server reports connections it closes; NULL: nowhere. */
-	void (*log)(const char *level, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
-} fs_server_opts;
-
-/* Listens on url and starts serving with opts (NULL: ncontexts 256, the
- * defaults above, no log). Returns 0 or an nng error (address in use, bad
- * url, ...). */
-int fs_server_open_opts(fs_server **out, const char *url,
-    const fs_server_opts *opts, fs_srv_handler handler, void *arg);
-
-/* fs_server_open_opts with ncontexts contexts and the defaults above. */
-int fs_server_open(fs_server **out, const char *url, int ncontexts,
-    fs_srv_handler handler, void *arg);
-
-/* Stops receiving, waits for calls in progress to be answered, frees. */
-void fs_server_close(fs_server *s);
-
-/* Sends the reply for call (reply borrowed; request_id is filled in from
- * the request when unset). After this the call and its request are gone. */
-void fs_srv_reply(fs_srv_call *call, const Flowsvc__Reply *reply);
-
-/* Shorthand: reply with code, message (NULL: the code's default) and an
- * optional encoded payload message (NULL: none). */
-void fs_srv_reply_code(fs_srv_call *call, int code, const char *message,
-    const ProtobufCMessage *payload);
-
-/* The request's deadline as wall-clock milliseconds, 0 when none. */
-int64_t fs_srv_deadline_ms(const fs_srv_call *call);
 
 #endif

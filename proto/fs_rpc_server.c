@@ -26,7 +26,7 @@
  * being written. Once a reply has waited the send timeout, the transport
  * has been parked on a full socket buffer, and closing is safe.
  */
-#include "fs_rpc.h"
+#include "fs_rpc_server.h"
 
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -41,6 +41,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "fs_errors.h"
+#include "fs_log.h"
 #include "fs_util.h"
 
 enum fs_srv_state { SRV_RECV, SRV_BUSY, SRV_SEND };
@@ -73,7 +74,6 @@ struct fs_server {
 	atomic_int busy; /* calls between receive and reply */
 	nng_duration send_timeout;
 	uint32_t max_per_pipe; /* 0: no cap */
-	void (*log)(const char *level, const char *fmt, ...);
 	/* Requests in progress per pipe: open addressing with linear probing
 	 * over a power-of-two table at least twice ncontexts, so it never
 	 * fills; touched from aio callbacks on many threads, under pmu. */
@@ -215,9 +215,9 @@ pipe_warn(fs_server *s, uint32_t id, int close, const char *why)
 	char peer[128];
 
 	p.id = id;
-	if (s->log != NULL) {
+	if (fs_log_enabled(FS_LOG_WARN)) {
 		pipe_peer(p, peer, sizeof(peer));
-		s->log("warn", "%s RPC connection from %s: %s",
+		fs_log(FS_LOG_WARN, NULL, "%s RPC connection from %s: %s",
 		    close ? "closing" : "shedding", peer, why);
 	}
 	if (close)
@@ -447,7 +447,6 @@ fs_server_open_opts(fs_server **out, const char *url,
 	s->max_per_pipe = o.max_inflight_per_conn > 0
 	    ? (uint32_t) o.max_inflight_per_conn
 	    : 0;
-	s->log = o.log;
 	atomic_init(&s->closing, false);
 	atomic_init(&s->busy, 0);
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {

@@ -21,6 +21,7 @@
 #include "compwire.h"
 #include "crc32c.h"
 #include "datadir.h"
+#include "fs_log.h"
 #include "fs_util.h"
 
 #define LOG_MAGIC "FLOWLOG\0"
@@ -100,15 +101,17 @@ plog(const persist *p, const char *level, const char *fmt, ...)
 static void
 plog(const persist *p, const char *level, const char *fmt, ...)
 {
-	char buf[1024];
 	va_list ap;
 
-	if (p == NULL || p->o.log == NULL)
+	if (p == NULL) /* persist_check_dir: silent */
 		return;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	fs_logv(level[0] == 'e' ? FS_LOG_ERROR
+	        : level[0] == 'w' ? FS_LOG_WARN
+	        : level[0] == 'd' ? FS_LOG_DEBUG
+	                          : FS_LOG_INFO,
+	    NULL, fmt, ap);
 	va_end(ap);
-	p->o.log(level, "%s", buf);
 }
 
 static void

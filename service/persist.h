@@ -62,8 +62,6 @@ typedef struct persist_opts {
 	uint64_t snapshot_changes;  /* snapshot after this many changes; 0 off */
 	uint32_t snapshot_interval; /* seconds; 0 off */
 	int recover_partial; /* load an incomplete directory (logged) */
-	void (*log)(const char *level, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
 } persist_opts;
 
 /* Opens dir (creating it if missing), loads the newest snapshot into st,

@@ -19,6 +19,7 @@
 
 #include "batch.h"
 #include "fs_errors.h"
+#include "fs_log.h"
 #include "fs_util.h"
 #include "persist.h"
 #include "store.h"
@@ -31,7 +32,6 @@ struct svc {
 	persist *disk; /* NULL: memory only */
 	int64_t started_us;
 	int access_log;
-	void (*log)(const char *level, const char *fmt, ...);
 	/* Requests served, by method and code (relaxed atomics). */
 	_Atomic uint64_t counts[SVC_METHODS][FS_CODE_COUNT];
 };
@@ -1088,10 +1088,12 @@ access_line(const struct deferred *d)
 	const ProtobufCEnumValue *m = protobuf_c_enum_descriptor_get_value(
 	    &flowsvc__method__descriptor, d->method);
 
-	d->s->log("info", "rpc %s %s %.3fms rid=%s", m ? m->name : "?",
-	    fs_code_name(d->r.code),
-	    (double) (fs_now_us() - d->start_us) / 1000.0,
-	    d->rid[0] ? d->rid : "-");
+	fs_log_field f[] = {FS_LOG_STR("method", m ? m->name : "?"),
+	    FS_LOG_STR("code", fs_code_name(d->r.code)),
+	    FS_LOG_MS("duration_ms",
+	        (double) (fs_now_us() - d->start_us) / 1000.0)};
+
+	fs_log_event(FS_LOG_INFO, d->rid[0] ? d->rid : "-", "rpc", f, 3);
 }
 
 static void
@@ -1212,7 +1214,6 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 		po.snapshot_changes = opts->snapshot_changes;
 		po.snapshot_interval = opts->snapshot_interval;
 		po.recover_partial = opts->recover_partial;
-		po.log = opts->log;
 		if (persist_open(&s->disk, &po, s->st, &s->lock, svc_apply,
 		        &pe) != 0) {
 			if (pe.path[0] == '\0')
@@ -1231,10 +1232,8 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 		}
 	}
 	s->started_us = fs_now_us();
-	if (opts != NULL && opts->log != NULL) {
-		s->log = opts->log;
+	if (opts != NULL)
 		s->access_log = opts->access_log;
-	}
 	*out = s;
 	return 0;
 }

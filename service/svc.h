@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "flows.pb-c.h"
-#include "fs_rpc.h"
+#include "fs_rpc_server.h"
 #include "rules.h"
 #include "store.h"
 
@@ -30,9 +30,7 @@ typedef struct svc_opts {
 	uint64_t snapshot_changes;  /* 0: no snapshot on a change count */
 	uint32_t snapshot_interval; /* seconds; 0: none on a timer */
 	int recover_partial;        /* start from an incomplete data dir */
-	int access_log;             /* a log line per request (needs log) */
-	void (*log)(const char *level, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
+	int access_log;             /* a log line per request (fs_log) */
 } svc_opts;
 
 /* Opens the service. Returns 0, or -1 with a one-line reason in err. On

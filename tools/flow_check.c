@@ -9,32 +9,42 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fs_opts.h"
 #include "persist.h"
 #include "svc.h"
+
+/* No options of its own: --help and --version (fs_opts). */
+static const fs_opts_prog prog = {
+    .name = "flow-check",
+    .summary = "verify a flow-service data directory offline",
+    .usage = "DATA_DIR",
+    .notes = "Verifies a flow-service data directory without changing it: "
+             "prints the\ngeneration, the record counts and the "
+             "components it holds, or the file\nand offset where it is "
+             "broken. Exit status: 0 it would load, 1 it would\nnot, 2 "
+             "usage error.\n",
+    .max_args = 1,
+};
 
 int
 main(int argc, char **argv)
 {
 	persist_check ck;
 	persist_error err;
+	fs_opts_result res;
+	int rv;
 
-	if (argc != 2 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0) {
-		fprintf(argc == 2 ? stdout : stderr,
-		    "usage: flow-check DATA_DIR\n\n"
-		    "Verifies a flow-service data directory without changing "
-		    "it: prints the\ngeneration, the record counts and the "
-		    "components it holds, or the file\nand offset where it "
-		    "is broken.\n");
-		return argc == 2 ? 0 : 2;
-	}
+	if ((rv = fs_opts_parse(&prog, NULL, argc, argv, &res)) != FS_OPTS_OK)
+		return rv == FS_OPTS_EXIT ? 0 : 2;
+	if (res.nargs != 1)
+		return fs_opts_usage_error(&prog, "which DATA_DIR?");
 	memset(&err, 0, sizeof(err));
-	if (persist_check_dir(argv[1], svc_apply, &ck, &err) != 0) {
+	if (persist_check_dir(res.args[0], svc_apply, &ck, &err) != 0) {
 		fprintf(stderr, "flow-check: BROKEN: %s at offset %" PRIu64
 		    ": %s\n", err.path, err.offset, err.what);
 		return 1;
 	}
-	printf("ok: %s\n", argv[1]);
+	printf("ok: %s\n", res.args[0]);
 	printf("generation:        %" PRIu64 "\n", ck.generation);
 	printf("snapshot records:  %" PRIu64 "\n", ck.snapshot_records);
 	printf("log records:       %" PRIu64 "\n", ck.log_records);

@@ -1,6 +1,9 @@
 /* flow-gateway --log-format json --access-log: every stderr line is one JSON
  * object, and each request has a line with its method, path, status,
- * bytes, duration and request id. */
+ * bytes, duration and request id. In text, every line has the format every
+ * program shares (fs_log): "TIME flow-gateway[PID] level: message rid=ID",
+ * with the backend's level words. */
+#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +60,9 @@ test_gateway_json_access_log(void)
 			json_decref(o);
 			continue;
 		}
+		FS_CHECK(fs_json_str(o, "program") != NULL &&
+		        strcmp(fs_json_str(o, "program"), "flow-gateway") == 0,
+		    "program: %s", line);
 		const char *ev = fs_json_str(o, "event");
 		const char *p = fs_json_str(o, "path");
 		if (ev != NULL && strcmp(ev, "request") == 0 && p != NULL) {
@@ -88,12 +94,77 @@ test_gateway_json_access_log(void)
 	FS_CHECK(fs_env_fini(&env) == 0, "clean exits");
 }
 
+#define TIME_RE                                                            \
+	"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z"
+
+static int
+matches(const char *s, const char *re)
+{
+	regex_t r;
+	int ok;
+
+	if (regcomp(&r, re, REG_EXTENDED | REG_NOSUB) != 0)
+		return 0;
+	ok = regexec(&r, s, 0, NULL, 0) == 0;
+	regfree(&r);
+	return ok;
+}
+
+static void
+test_gateway_text_log(void)
+{
+	static const char *const extra[] = {"--access-log", NULL};
+	const char *hdr[] = {"X-Request-Id: log-text-1", NULL};
+	fs_test_env env;
+	fs_http_resp r;
+	char path[PATH_MAX + 32], line[4096];
+	int lines = 0, access = 0, open_warning = 0;
+	FILE *f;
+
+	if (!FS_CHECK(fs_env_init(&env, "gwtext") == 0, "init"))
+		return;
+	env.gw_extra = extra;
+	if (!FS_CHECK(fs_env_start_backend(&env) == 0 &&
+	            fs_env_start_gateway(&env, 1) == 0,
+	        "start")) {
+		fs_env_fini(&env);
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	fs_http_once(env.gw_port, "GET", "/api/flows/", hdr, NULL, 0, &r);
+	FS_CHECK(r.status == 200, "list: %d", r.status);
+	fs_http_resp_free(&r);
+	FS_CHECK(fs_test_proc_stop(&env.gateway, SIGTERM, 10000) == 0,
+	    "gateway exits 0");
+
+	snprintf(path, sizeof(path), "%s/flow-gateway.log", env.dir);
+	f = fopen(path, "r");
+	FS_CHECK(f != NULL, "open %s", path);
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+		lines++;
+		FS_CHECK(matches(line, "^" TIME_RE " flow-gateway\\[[0-9]+\\] "
+		                       "(debug|info|warn|error): [^ ].*\n$"),
+		    "not in the shared format: %s", line);
+		access += matches(line, " info: request GET /api/flows/ 200 "
+		                        "[0-9]+B [0-9]+\\.[0-9]{3}ms "
+		                        "rid=log-text-1\n$");
+		open_warning += strstr(line, " warn: no --tokens") != NULL;
+	}
+	if (f != NULL)
+		fclose(f);
+	FS_CHECK(lines >= 4 && access == 1 && open_warning == 1,
+	    "%d lines, %d access lines, %d warnings about --tokens", lines,
+	    access, open_warning);
+	FS_CHECK(fs_env_fini(&env) == 0, "clean exits");
+}
+
 int
 main(void)
 {
 	static CU_TestInfo tests[] = {
 	    {"--log-format json with --access-log",
 	        test_gateway_json_access_log},
+	    {"text lines in the shared format", test_gateway_text_log},
 	    CU_TEST_INFO_NULL,
 	};
 	static CU_SuiteInfo suites[] = {

@@ -1,6 +1,8 @@
 /* Packaging: `cmake --install` of this build into a scratch prefix puts the
  * programs, libflowsvc.a, its headers, flowsvc.pc and the systemd units in
- * place; tools/example/example_client.c compiles with nothing but the
+ * place; the library and its headers are the client half only (no RPC
+ * server, no log, no option parser: those are the programs');
+ * tools/example/example_client.c compiles with nothing but the
  * installed tree and `pkg-config --cflags --libs flowsvc`, and runs against
  * a real backend. The build and source directories are found from the
  * program paths and this file's path, so no extra configuration is needed:
@@ -53,6 +55,45 @@ report_run(const char *what, const fs_test_run_result *r)
 	    r->exit_code, r->out ? r->out : "", r->err ? r->err : "");
 }
 
+/* libflowsvc.a defines the client (fs_client_open, the method table) and
+ * none of the server, log or option code. */
+static void
+check_client_only(const char *prefix)
+{
+	static const char *const server[] = {"fs_server_open",
+	    "fs_server_open_opts", "fs_srv_reply", "fs_log", "fs_log_event",
+	    "fs_opts_parse"};
+	fs_test_run_result r;
+	char cmd[PATH_MAX + 64];
+
+	memset(&r, 0, sizeof(r));
+	snprintf(cmd, sizeof(cmd), "nm -g --defined-only '%s/lib/libflowsvc.a'",
+	    prefix);
+	{
+		char *argv[] = {(char *) "/bin/sh", (char *) "-c", cmd, NULL};
+		if (!FS_CHECK(fs_test_run(&r, argv, NULL, NULL, STEP_TIMEOUT_MS) ==
+		                  0 &&
+		            r.exit_code == 0 && r.out != NULL,
+		        "%s", cmd)) {
+			report_run("nm", &r);
+			fs_test_run_result_free(&r);
+			return;
+		}
+	}
+	FS_CHECK(strstr(r.out, " T fs_client_open\n") != NULL &&
+	        strstr(r.out, " T fs_method\n") != NULL,
+	    "libflowsvc.a lacks the client");
+	for (size_t i = 0; i < sizeof(server) / sizeof(server[0]); i++) {
+		char sym[64];
+		snprintf(sym, sizeof(sym), " T %s\n", server[i]);
+		FS_CHECK(strstr(r.out, sym) == NULL,
+		    "libflowsvc.a defines %s: internal services would link "
+		    "server code",
+		    server[i]);
+	}
+	fs_test_run_result_free(&r);
+}
+
 static void
 test_install_tree_and_example_client(void)
 {
@@ -66,9 +107,13 @@ test_install_tree_and_example_client(void)
 	    "bin/flowctl", "bin/flow-check", "lib/libflowsvc.a",
 	    "include/flowsvc/fs_rpc.h", "include/flowsvc/fs_errors.h",
 	    "include/flowsvc/fs_util.h", "include/flowsvc/flows.pb-c.h",
+	    "include/flowsvc/fs_methods.h", "include/flowsvc/fs_pbwire.h",
 	    "lib/pkgconfig/flowsvc.pc", "lib/systemd/system/flow-service.service",
 	    "lib/systemd/system/flow-gateway.service",
 	    "share/flowsvc/openapi.json"};
+	/* The programs' half stays out of the installed tree. */
+	static const char *const absent[] = {"include/flowsvc/fs_rpc_server.h",
+	    "include/flowsvc/fs_log.h", "include/flowsvc/fs_opts.h"};
 	static const char *const hardening[] = {"DynamicUser=yes",
 	    "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes",
 	    "ProtectHome=yes", "CapabilityBoundingSet="};
@@ -107,6 +152,13 @@ test_install_tree_and_example_client(void)
 		            access(path, X_OK) == 0),
 		    "installed: %s", files[i]);
 	}
+	for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%s", prefix, absent[i]);
+		FS_CHECK(stat(path, &st) != 0, "installed, but the server's: %s",
+		    absent[i]);
+	}
+	check_client_only(prefix);
 	for (int u = 0; u < 2; u++) {
 		snprintf(path, sizeof(path), "%s/lib/systemd/system/%s", prefix,
 		    u ? "flow-gateway.service" : "flow-service.service");

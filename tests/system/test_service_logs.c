@@ -1,6 +1,9 @@
 /* flow-service logs: --log-format json gives one JSON object per line, the
  * access log line carries the caller's request id, --log-level drops what
- * is below it, and a bad value stops the start with exit 2. */
+ * is below it, and a bad value stops the start with exit 2. Text lines
+ * have the format every program shares (fs_log):
+ * "TIME flow-service[PID] level: message rid=ID". */
+#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +69,52 @@ fail:
 	return -1;
 }
 
+/* Every line of text matches re. Returns the number of lines, or -1 after
+ * reporting the first that does not. */
+static int
+all_lines_match(const char *text, const char *re)
+{
+	regex_t r;
+	const char *p = text;
+	int n = 0;
+
+	if (regcomp(&r, re, REG_EXTENDED | REG_NOSUB) != 0)
+		return -1;
+	while (*p != '\0') {
+		const char *nl = strchr(p, '\n');
+		char line[4096];
+		if (nl == NULL)
+			nl = p + strlen(p);
+		snprintf(line, sizeof(line), "%.*s", (int) (nl - p), p);
+		if (regexec(&r, line, 0, NULL, 0) != 0) {
+			FS_CHECK(0, "line does not match %s: %s", re, line);
+			regfree(&r);
+			return -1;
+		}
+		n++;
+		p = *nl ? nl + 1 : nl;
+	}
+	regfree(&r);
+	return n;
+}
+
+/* Does re match somewhere in text? */
+static int
+has_match(const char *text, const char *re)
+{
+	regex_t r;
+	int ok;
+
+	if (regcomp(&r, re, REG_EXTENDED | REG_NOSUB) != 0)
+		return 0;
+	ok = regexec(&r, text, 0, NULL, 0) == 0;
+	regfree(&r);
+	return ok;
+}
+
+#define TIME_RE                                                            \
+	"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z"
+
 static void
 test_service_logs(void)
 {
@@ -105,6 +154,7 @@ test_service_logs(void)
 			FS_ASSERT_STR_EQ(fs_json_str(j, "request_id"), "log-test-1");
 			FS_CHECK(json_is_number(json_object_get(j, "duration_ms")),
 			    "duration_ms is a number: %s", line);
+			FS_ASSERT_STR_EQ(fs_json_str(j, "program"), "flow-service");
 		} else {
 			FS_CHECK(fs_json_str(j, "msg") != NULL, "msg in %s", line);
 		}
@@ -124,6 +174,16 @@ test_service_logs(void)
 	FS_CHECK(text != NULL && strstr(text, " info: rpc HEALTH OK ") != NULL &&
 	        strstr(text, " rid=log-test-2\n") != NULL,
 	    "text access line: %s", text ? text : "");
+	/* The shared format, line by line; the access line in full. */
+	FS_CHECK(text != NULL &&
+	        all_lines_match(text, "^" TIME_RE " flow-service\\[[0-9]+\\] "
+	                              "(debug|info|warn|error): [^ ]") >= 3,
+	    "text lines in the shared format");
+	FS_CHECK(text != NULL &&
+	        has_match(text, "(^|\n)" TIME_RE " flow-service\\[[0-9]+\\] "
+	                        "info: rpc HEALTH OK [0-9]+\\.[0-9]{3}ms "
+	                        "rid=log-test-2\n"),
+	    "the access line in full: %s", text ? text : "");
 	free(text);
 	text = NULL;
 

@@ -3,8 +3,9 @@
  *
  * Keeps N calls in flight through the public async client API
  * (fs_client_call_async): every completion, on an nng thread, records its
- * latency and starts the next call of its slot. There is no thread per
- * request; the main thread only waits for the deadline and reports.
+ * latency and starts the next call of its slot (bench_run.c). There is no
+ * thread per request; the main thread only waits for the deadline and
+ * reports. This file: the modes, the flags and main.
  *
  * Modes:
  *   seed      create --count flows (f<i>, group g<i%100>, 4 input and 3
@@ -26,12 +27,7 @@
  *
  * Exit status: 0 success, 1 calls failed, 2 usage error.
  */
-#include <errno.h>
-#include <inttypes.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,844 +35,97 @@
 #include <unistd.h>
 
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
 
-#include "fs_errors.h"
-#include "fs_rpc.h"
-
-#define BENCH_DEFAULT_BACKEND "tcp://127.0.0.1:5555"
-#define BENCH_MAX_INFLIGHT 4096
-#define BENCH_SNAPSHOT_TIMEOUT_MS 600000u
-
-/* ---- histogram --------------------------------------------------------- */
-
-/* Values in nanoseconds. Below 128 every value has its bucket; above, each
- * power of two [2^k, 2^(k+1)) is split into 64 equal sub-buckets. 2^41 ns
- * (about 36 minutes) and more share the last bucket. */
-#define HIST_LINEAR 128
-#define HIST_SUB 64
-#define HIST_MAXK 40
-#define HIST_BUCKETS (HIST_LINEAR + (HIST_MAXK - 7 + 1) * HIST_SUB)
-
-typedef struct hist {
-	_Atomic uint64_t b[HIST_BUCKETS];
-	_Atomic uint64_t max;
-} hist;
-
-static int
-hist_index(uint64_t v)
-{
-	if (v < HIST_LINEAR)
-		return (int) v;
-	int k = 63 - __builtin_clzll(v);
-	if (k > HIST_MAXK)
-		return HIST_BUCKETS - 1;
-	uint64_t sub = v >> (k - 6); /* 64..127 */
-	return HIST_LINEAR + (k - 7) * HIST_SUB + (int) (sub - HIST_SUB);
-}
-
-/* The middle of the bucket's range. */
-static double
-hist_value(int i)
-{
-	if (i < HIST_LINEAR)
-		return (double) i;
-	int k = 7 + (i - HIST_LINEAR) / HIST_SUB;
-	uint64_t sub = HIST_SUB + (uint64_t) ((i - HIST_LINEAR) % HIST_SUB);
-	uint64_t lo = sub << (k - 6), hi = (sub + 1) << (k - 6);
-	return ((double) lo + (double) (hi - 1)) / 2.0;
-}
-
-static void
-hist_add(hist *h, uint64_t v)
-{
-	atomic_fetch_add_explicit(&h->b[hist_index(v)], 1, memory_order_relaxed);
-	uint64_t m = atomic_load_explicit(&h->max, memory_order_relaxed);
-	while (v > m &&
-	    !atomic_compare_exchange_weak_explicit(
-	        &h->max, &m, v, memory_order_relaxed, memory_order_relaxed))
-		;
-}
-
-static uint64_t
-hist_count(hist *h)
-{
-	uint64_t n = 0;
-	for (int i = 0; i < HIST_BUCKETS; i++)
-		n += atomic_load_explicit(&h->b[i], memory_order_relaxed);
-	return n;
-}
-
-/* The value at percentile p (0..100), in microseconds; 0 when empty. */
-static double
-hist_pct_us(hist *h, double p)
-{
-	uint64_t n = hist_count(h), want, seen = 0;
-
-	if (n == 0)
-		return 0.0;
-	want = (uint64_t) ((p / 100.0) * (double) n + 0.999999);
-	if (want < 1)
-		want = 1;
-	for (int i = 0; i < HIST_BUCKETS; i++) {
-		seen += atomic_load_explicit(&h->b[i], memory_order_relaxed);
-		if (seen >= want) {
-			double v = hist_value(i);
-			double mx = (double) atomic_load(&h->max);
-			return (v > mx ? mx : v) / 1000.0;
-		}
-	}
-	return (double) atomic_load(&h->max) / 1000.0;
-}
-
-/* ---- state ------------------------------------------------------------- */
-
-enum mode { M_SEED, M_GET, M_CREATE, M_UPDATE, M_WAIT, M_SNAPSHOT };
-
-static const char *const mode_names[] = {
-    [M_SEED] = "seed",
-    [M_GET] = "get",
-    [M_CREATE] = "create",
-    [M_UPDATE] = "update",
-    [M_WAIT] = "wait",
-    [M_SNAPSHOT] = "snapshot",
-};
-
-struct config {
-	enum mode mode;
-	const char *backend;
-	int inflight;
-	double duration_s;
-	const char *ids_path;
-	long count; /* seed: flows; others: stop after this many (0: no cap) */
-	const char *prefix;
-	double snapshot_at; /* get: seconds in; < 0: no snapshot */
-	uint32_t timeout_ms;
-	int coalesce; /* fs_client_set_coalesce; 0: off */
-	bool quiet;
-};
-
-typedef struct bench bench;
-
-typedef struct slot {
-	bench *b;
-	uint64_t rng;
-	int64_t t0;     /* call start, monotonic ns */
-	int epoch0;     /* snapshot epoch at the start */
-	long index;     /* seed: the flow number */
-	char name[128]; /* create/seed */
-	char group[32]; /* seed */
-	char *in_items[4], *out_items[3];
-	Flowsvc__StringList in, out;
-	Flowsvc__GetRequest get;
-	Flowsvc__CreateRequest create;
-	Flowsvc__UpdateRequest update;
-} slot;
-
-struct bench {
-	struct config cfg;
-	fs_client *client;
-	char **ids; /* get/update: loaded; seed: filled by index */
-	size_t nids;
-
-	pthread_mutex_t mtx;
-	pthread_cond_t cv;
-	int active; /* slots still running (mtx) */
-	char first_error[256]; /* (mtx) */
-
-	_Atomic int64_t last_done; /* monotonic ns of the last completion */
-	atomic_bool stop;
-	atomic_long next; /* seed: next flow number; others: calls started */
-	atomic_int epoch; /* 0 before a snapshot, 1 during, 2 after */
-	_Atomic uint64_t ok;
-	_Atomic uint64_t errors;
-	_Atomic uint64_t by_code[FS_CODE_COUNT + 1];
-
-	hist all;    /* every successful call */
-	hist during; /* calls that overlapped the snapshot */
-};
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static uint64_t
-rng_next(uint64_t *s)
-{
-	/* xorshift64* */
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-/* Field lists of a typical flow; update alternates between two sets of the
- * same size so that records keep their size. */
-static const char *const in_fields[2][4] = {
-    {"text", "lang", "user_id", "session"},
-    {"query", "locale", "user_id", "channel"},
-};
-static const char *const out_fields[3] = {"reply", "intent", "confidence"};
-
-static void
-slot_lists(slot *s, int variant)
-{
-	for (int i = 0; i < 4; i++)
-		s->in_items[i] = (char *) in_fields[variant][i];
-	for (int i = 0; i < 3; i++)
-		s->out_items[i] = (char *) out_fields[i];
-	flowsvc__string_list__init(&s->in);
-	s->in.n_items = 4;
-	s->in.items = s->in_items;
-	flowsvc__string_list__init(&s->out);
-	s->out.n_items = 3;
-	s->out.items = s->out_items;
-}
-
-static void
-note_error(bench *b, int code, const Flowsvc__Reply *reply)
-{
-	atomic_fetch_add(&b->errors, 1);
-	atomic_fetch_add(&b->by_code[code >= 0 && code < FS_CODE_COUNT
-	        ? code
-	        : FS_CODE_COUNT],
-	    1);
-	pthread_mutex_lock(&b->mtx);
-	if (b->first_error[0] == '\0') {
-		const char *msg = reply != NULL && reply->message != NULL
-		    ? reply->message
-		    : fs_strerror(code);
-		if (reply != NULL && reply->n_violations > 0 &&
-		    reply->violations[0]->n_messages > 0)
-			snprintf(b->first_error, sizeof(b->first_error),
-			    "%s: %s (%s: %s)", fs_code_name(code), msg,
-			    reply->violations[0]->field,
-			    reply->violations[0]->messages[0]);
-		else
-			snprintf(b->first_error, sizeof(b->first_error),
-			    "%s: %s", fs_code_name(code), msg);
-	}
-	pthread_mutex_unlock(&b->mtx);
-}
-
-static void slot_done(slot *s);
-static void call_cb(void *arg, int code, Flowsvc__Reply *reply);
-
-/* Builds and sends the slot's next call. Returns false when the slot has no
- * more work or the call could not start (the slot is then finished). */
-static bool
-slot_start(slot *s)
-{
-	bench *b = s->b;
-	const ProtobufCMessage *req;
-	Flowsvc__Method m;
-	fs_call_opts opts = {.timeout_ms = b->cfg.timeout_ms};
-	long n;
-
-	if (atomic_load(&b->stop))
-		return false;
-	n = atomic_fetch_add(&b->next, 1);
-	if (b->cfg.count > 0 && n >= b->cfg.count)
-		return false;
-
-	switch (b->cfg.mode) {
-	case M_SEED:
-		s->index = n;
-		snprintf(s->name, sizeof(s->name), "f%ld", n);
-		s->create.name = s->name;
-		snprintf(s->group, sizeof(s->group), "g%ld", n % 100);
-		s->create.group = s->group;
-		m = FLOWSVC__METHOD__CREATE;
-		req = &s->create.base;
-		break;
-	case M_CREATE:
-		snprintf(s->name, sizeof(s->name), "%s%ld", b->cfg.prefix, n);
-		s->create.name = s->name;
-		s->create.group = "bench";
-		m = FLOWSVC__METHOD__CREATE;
-		req = &s->create.base;
-		break;
-	case M_GET:
-		s->get.id = b->ids[rng_next(&s->rng) % b->nids];
-		m = FLOWSVC__METHOD__GET;
-		req = &s->get.base;
-		break;
-	case M_UPDATE:
-		s->update.id = b->ids[rng_next(&s->rng) % b->nids];
-		slot_lists(s, (int) (rng_next(&s->rng) & 1));
-		s->update.input_fields = &s->in;
-		m = FLOWSVC__METHOD__UPDATE;
-		req = &s->update.base;
-		break;
-	default:
-		return false;
-	}
-	s->epoch0 = atomic_load(&b->epoch);
-	s->t0 = now_ns();
-	int rv = fs_client_call_async(b->client, m, req, &opts, call_cb, s);
-	if (rv != 0) {
-		note_error(b, rv, NULL);
-		return false;
-	}
-	return true;
-}
-
-static void
-slot_done(slot *s)
-{
-	bench *b = s->b;
-
-	pthread_mutex_lock(&b->mtx);
-	if (--b->active == 0)
-		pthread_cond_broadcast(&b->cv);
-	pthread_mutex_unlock(&b->mtx);
-}
-
-static void
-call_cb(void *arg, int code, Flowsvc__Reply *reply)
-{
-	slot *s = arg;
-	bench *b = s->b;
-	int64_t t1 = now_ns();
-	uint64_t lat = (uint64_t) (t1 - s->t0);
-
-	if (code == FS_OK) {
-		atomic_fetch_add(&b->ok, 1);
-		hist_add(&b->all, lat);
-		if (s->epoch0 <= 1 && atomic_load(&b->epoch) >= 1)
-			hist_add(&b->during, lat);
-		if (b->cfg.mode == M_SEED) {
-			Flowsvc__ComponentReply *cr =
-			    (Flowsvc__ComponentReply *) fs_reply_payload(reply,
-			        &flowsvc__component_reply__descriptor);
-			if (cr == NULL || cr->component == NULL ||
-			    (b->ids[s->index] = strdup(cr->component->id)) ==
-			        NULL)
-				note_error(b, FS_INTERNAL, NULL);
-			if (cr != NULL)
-				protobuf_c_message_free_unpacked(&cr->base, NULL);
-		}
-	} else {
-		note_error(b, code, reply);
-	}
-	if (reply != NULL)
-		flowsvc__reply__free_unpacked(reply, NULL);
-
-	int64_t last = atomic_load_explicit(&b->last_done, memory_order_relaxed);
-	while (t1 > last &&
-	    !atomic_compare_exchange_weak_explicit(&b->last_done, &last, t1,
-	        memory_order_relaxed, memory_order_relaxed))
-		;
-
-	/* A seed stops at the first error: its ids file must be complete. */
-	if (b->cfg.mode == M_SEED && code != FS_OK)
-		atomic_store(&b->stop, true);
-	if (!slot_start(s))
-		slot_done(s);
-}
-
-/* ---- ids file ---------------------------------------------------------- */
-
-static int
-ids_load(bench *b)
-{
-	FILE *f = fopen(b->cfg.ids_path, "r");
-	char line[256];
-	size_t cap = 0;
-
-	if (f == NULL) {
-		fprintf(stderr, "flow-bench: %s: %s\n", b->cfg.ids_path,
-		    strerror(errno));
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		size_t len = strcspn(line, "\r\n \t");
-		if (len == 0)
-			continue;
-		line[len] = '\0';
-		if (b->nids == cap) {
-			size_t ncap = cap ? cap * 2 : 1024;
-			char **n = realloc(b->ids, ncap * sizeof(*n));
-			if (n == NULL)
-				goto oom;
-			b->ids = n;
-			cap = ncap;
-		}
-		if ((b->ids[b->nids] = strdup(line)) == NULL)
-			goto oom;
-		b->nids++;
-	}
-	if (ferror(f)) {
-		fprintf(stderr, "flow-bench: %s: read error\n", b->cfg.ids_path);
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	if (b->nids == 0) {
-		fprintf(stderr, "flow-bench: %s: no ids\n", b->cfg.ids_path);
-		return -1;
-	}
-	return 0;
-oom:
-	fclose(f);
-	fprintf(stderr, "flow-bench: out of memory reading ids\n");
-	return -1;
-}
-
-/* Writes the seeded ids in flow-number order, atomically (temp + rename). */
-static int
-ids_write(bench *b, size_t n)
-{
-	char tmp[4096];
-	FILE *f;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", b->cfg.ids_path) >=
-	    (int) sizeof(tmp)) {
-		fprintf(stderr, "flow-bench: --ids path too long\n");
-		return -1;
-	}
-	if ((f = fopen(tmp, "w")) == NULL) {
-		fprintf(stderr, "flow-bench: %s: %s\n", tmp, strerror(errno));
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (b->ids[i] == NULL) {
-			fprintf(stderr, "flow-bench: flow f%zu has no id\n", i);
-			fclose(f);
-			unlink(tmp);
-			return -1;
-		}
-		fprintf(f, "%s\n", b->ids[i]);
-	}
-	if (fflush(f) != 0 || ferror(f) || fclose(f) != 0) {
-		fprintf(stderr, "flow-bench: %s: write error\n", tmp);
-		unlink(tmp);
-		return -1;
-	}
-	if (rename(tmp, b->cfg.ids_path) != 0) {
-		fprintf(stderr, "flow-bench: %s: %s\n", b->cfg.ids_path,
-		    strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-ids_free(bench *b)
-{
-	if (b->ids == NULL)
-		return;
-	for (size_t i = 0; i < b->nids; i++)
-		free(b->ids[i]);
-	free(b->ids);
-	b->ids = NULL;
-}
-
-/* ---- modes ------------------------------------------------------------- */
-
-static void
-wait_until(bench *b, int64_t until)
-{
-	struct timespec ts;
-
-	/* The condvar runs on CLOCK_REALTIME; sleep in short steps instead
-	 * and check for all slots having finished (e.g. backend gone). */
-	pthread_mutex_lock(&b->mtx);
-	while (b->active > 0 && now_ns() < until) {
-		pthread_mutex_unlock(&b->mtx);
-		int64_t left = until - now_ns();
-		if (left > 20000000)
-			left = 20000000;
-		if (left > 0) {
-			ts.tv_sec = 0;
-			ts.tv_nsec = (long) left;
-			nanosleep(&ts, NULL);
-		}
-		pthread_mutex_lock(&b->mtx);
-	}
-	pthread_mutex_unlock(&b->mtx);
-}
-
-static void
-drain(bench *b)
-{
-	atomic_store(&b->stop, true);
-	pthread_mutex_lock(&b->mtx);
-	while (b->active > 0)
-		pthread_cond_wait(&b->cv, &b->mtx);
-	pthread_mutex_unlock(&b->mtx);
-}
-
-static void
-print_errors(bench *b)
-{
-	uint64_t nerr = atomic_load(&b->errors);
-
-	if (nerr == 0)
-		return;
-	fprintf(stderr, "flow-bench: %" PRIu64 " calls failed:", nerr);
-	for (int c = 0; c <= FS_CODE_COUNT; c++) {
-		uint64_t k = atomic_load(&b->by_code[c]);
-		if (k > 0)
-			fprintf(stderr, " %s=%" PRIu64,
-			    c < FS_CODE_COUNT ? fs_code_name(c) : "OTHER", k);
-	}
-	fprintf(stderr, "; first: %s\n", b->first_error);
-}
-
-/* Runs the slots of a load mode until the count or the deadline; returns
- * the elapsed seconds. */
-static double
-run_load(bench *b, slot *slots, double *snap_ms)
-{
-	int64_t start = now_ns();
-	int64_t deadline = start + (int64_t) (b->cfg.duration_s * 1e9);
-	int64_t next_report = start + 2000000000;
-	int n = b->cfg.inflight;
-
-	for (int i = 0; i < n; i++) {
-		slots[i].b = b;
-		slots[i].rng = 0x9E3779B97F4A7C15ULL ^
-		    ((uint64_t) (i + 1) * UINT64_C(0xBF58476D1CE4E5B9)) ^
-		    (uint64_t) start;
-		if (slots[i].rng == 0)
-			slots[i].rng = 1;
-		flowsvc__get_request__init(&slots[i].get);
-		flowsvc__create_request__init(&slots[i].create);
-		flowsvc__update_request__init(&slots[i].update);
-		slots[i].create.kind = FLOWSVC__KIND__FLOW;
-		slots[i].get.has_kind = 1;
-		slots[i].get.kind = FLOWSVC__KIND__FLOW;
-		slots[i].update.has_kind = 1;
-		slots[i].update.kind = FLOWSVC__KIND__FLOW;
-		slot_lists(&slots[i], 0);
-		slots[i].create.input_fields = &slots[i].in;
-		slots[i].create.output_fields = &slots[i].out;
-	}
-	pthread_mutex_lock(&b->mtx);
-	b->active = n;
-	pthread_mutex_unlock(&b->mtx);
-	for (int i = 0; i < n; i++)
-		if (!slot_start(&slots[i]))
-			slot_done(&slots[i]);
-
-	if (b->cfg.mode == M_SEED) {
-		/* No deadline: until every flow is created or an error. */
-		for (;;) {
-			wait_until(b, next_report);
-			pthread_mutex_lock(&b->mtx);
-			int left = b->active;
-			pthread_mutex_unlock(&b->mtx);
-			if (left == 0)
-				break;
-			if (!b->cfg.quiet) {
-				double t = (double) (now_ns() - start) / 1e9;
-				uint64_t ok = atomic_load(&b->ok);
-				fprintf(stderr,
-				    "seed: %" PRIu64 "/%ld flows, %.0f/s\n", ok,
-				    b->cfg.count, (double) ok / t);
-			}
-			next_report += 2000000000;
-		}
-	} else if (b->cfg.snapshot_at >= 0) {
-		int64_t at = start + (int64_t) (b->cfg.snapshot_at * 1e9);
-		Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
-		fs_call_opts o = {.timeout_ms = BENCH_SNAPSHOT_TIMEOUT_MS};
-		Flowsvc__Reply *r = NULL;
-
-		wait_until(b, at);
-		atomic_store(&b->epoch, 1);
-		int64_t t0 = now_ns();
-		int rv = fs_client_call(
-		    b->client, FLOWSVC__METHOD__SNAPSHOT, &e.base, &o, &r);
-		int64_t t1 = now_ns();
-		atomic_store(&b->epoch, 2);
-		*snap_ms = (double) (t1 - t0) / 1e6;
-		if (rv != FS_OK) {
-			fprintf(stderr, "flow-bench: snapshot: %s: %s\n",
-			    fs_code_name(rv),
-			    r != NULL && r->message ? r->message
-			                            : fs_strerror(rv));
-			*snap_ms = -1;
-		}
-		if (r != NULL)
-			flowsvc__reply__free_unpacked(r, NULL);
-		/* Keep loading a little after the snapshot ends. */
-		if (deadline < t1 + 500000000)
-			deadline = t1 + 500000000;
-		wait_until(b, deadline);
-	} else {
-		wait_until(b, deadline);
-	}
-	drain(b);
-	int64_t last = atomic_load(&b->last_done);
-	int64_t end = last > start ? last : now_ns();
-	return (double) (end - start) / 1e9;
-}
-
-static void
-print_result(bench *b, double secs, double snap_ms)
-{
-	uint64_t ok = atomic_load(&b->ok), nerr = atomic_load(&b->errors);
-
-	printf("mode=%s inflight=%d seconds=%.2f ok=%" PRIu64
-	       " errors=%" PRIu64 " rps=%.0f p50_us=%.1f p90_us=%.1f"
-	       " p99_us=%.1f max_us=%.1f",
-	    mode_names[b->cfg.mode], b->cfg.inflight, secs, ok, nerr,
-	    secs > 0 ? (double) ok / secs : 0.0, hist_pct_us(&b->all, 50),
-	    hist_pct_us(&b->all, 90), hist_pct_us(&b->all, 99),
-	    (double) atomic_load(&b->all.max) / 1000.0);
-	if (b->cfg.snapshot_at >= 0)
-		printf(" snapshot_ms=%.1f during_ok=%" PRIu64
-		       " during_p50_us=%.1f during_p99_us=%.1f"
-		       " during_max_us=%.1f",
-		    snap_ms, hist_count(&b->during),
-		    hist_pct_us(&b->during, 50), hist_pct_us(&b->during, 99),
-		    (double) atomic_load(&b->during.max) / 1000.0);
-	printf("\n");
-	fflush(stdout);
-}
-
-/* Polls until the backend answers HEALTH. A plain REQ socket with a
- * blocking dial probes for the listener every millisecond (the client's
- * own redial backs off to a second); once it is up, HEALTH goes through
- * the normal client. */
-static int
-run_wait(struct config *cfg)
-{
-	int64_t start = now_ns();
-	int64_t until = start + (int64_t) (cfg->duration_s * 1e9);
-	int attempts = 0;
-
-	while (now_ns() < until) {
-		nng_socket sock;
-		int rv;
-
-		attempts++;
-		if ((rv = nng_req0_open(&sock)) != 0) {
-			fprintf(stderr, "flow-bench: %s\n", nng_strerror(rv));
-			return 1;
-		}
-		rv = nng_dial(sock, cfg->backend, NULL, 0);
-		nng_close(sock);
-		if (rv == 0) {
-			fs_client *c;
-			Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
-			fs_call_opts o = {.timeout_ms = 2000};
-			Flowsvc__Reply *r = NULL;
-
-			if ((rv = fs_client_open(&c, cfg->backend)) != 0) {
-				fprintf(stderr, "flow-bench: %s: %s\n",
-				    cfg->backend, nng_strerror(rv));
-				return 2;
-			}
-			rv = fs_client_call(
-			    c, FLOWSVC__METHOD__HEALTH, &e.base, &o, &r);
-			if (rv == FS_OK) {
-				Flowsvc__HealthReply *h =
-				    (Flowsvc__HealthReply *) fs_reply_payload(
-				        r, &flowsvc__health_reply__descriptor);
-				printf("mode=wait ms=%.1f attempts=%d flows=%" PRIu64
-				       "\n",
-				    (double) (now_ns() - start) / 1e6, attempts,
-				    h != NULL && h->has_flows ? h->flows : 0);
-				if (h != NULL)
-					protobuf_c_message_free_unpacked(
-					    &h->base, NULL);
-			}
-			if (r != NULL)
-				flowsvc__reply__free_unpacked(r, NULL);
-			fs_client_close(c);
-			if (rv == FS_OK)
-				return 0;
-		} else if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP) {
-			fprintf(stderr, "flow-bench: %s: %s\n", cfg->backend,
-			    nng_strerror(rv));
-			return 2;
-		}
-		struct timespec ts = {0, 1000000};
-		nanosleep(&ts, NULL);
-	}
-	fprintf(stderr, "flow-bench: no HEALTH answer from %s within %.1f s\n",
-	    cfg->backend, cfg->duration_s);
-	return 1;
-}
-
-static int
-run_snapshot(fs_client *c)
-{
-	Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
-	fs_call_opts o = {.timeout_ms = BENCH_SNAPSHOT_TIMEOUT_MS};
-	Flowsvc__Reply *r = NULL;
-	int64_t t0 = now_ns();
-	int rv = fs_client_call(c, FLOWSVC__METHOD__SNAPSHOT, &e.base, &o, &r);
-	double ms = (double) (now_ns() - t0) / 1e6;
-
-	if (rv == FS_OK)
-		printf("mode=snapshot ms=%.1f\n", ms);
-	else
-		fprintf(stderr, "flow-bench: snapshot: %s: %s\n",
-		    fs_code_name(rv),
-		    r != NULL && r->message ? r->message : fs_strerror(rv));
-	if (r != NULL)
-		flowsvc__reply__free_unpacked(r, NULL);
-	return rv == FS_OK ? 0 : 1;
-}
+#include "bench.h"
+#include "fs_opts.h"
 
 /* ---- flags ------------------------------------------------------------- */
 
-static void
-usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: flow-bench MODE [options]\n\n"
-	    "modes:\n"
-	    "  seed      create --count flows f<i> (group g<i%%100>, 4 input and "
-	    "3 output\n"
-	    "            fields) and write their ids to --ids, line i = f<i>\n"
-	    "  get       Get random ids from --ids for --duration seconds\n"
-	    "  create    Create uniquely named flows for --duration seconds\n"
-	    "  update    Update random ids from --ids for --duration seconds\n"
-	    "  wait      wait until the backend answers HEALTH (up to "
-	    "--duration s)\n"
-	    "  snapshot  ask for a snapshot and time it\n\n"
-	    "options:\n"
-	    "  --backend URL      flow-service address (default " BENCH_DEFAULT_BACKEND
-	    ")\n"
-	    "  --inflight N       calls in flight (default 32)\n"
-	    "  --coalesce N       client-side read coalescing: N reads in flight,\n"
-	    "                     the rest batched (default 0: off)\n"
-	    "  --duration S       seconds to run (default 10; seed: no limit)\n"
-	    "  --ids FILE         ids file (seed writes it, get/update read it)\n"
-	    "  --count N          seed: flows to create (default 1000); others: "
-	    "stop\n"
-	    "                     after N calls (default: no cap)\n"
-	    "  --prefix P         create: name prefix (default c<time>_<pid>_)\n"
-	    "  --snapshot-at S    get: ask for a snapshot S seconds in; report "
-	    "the Gets\n"
-	    "                     that overlapped it separately\n"
-	    "  --timeout-ms MS    per-call timeout (default 5000)\n"
-	    "  --quiet            no progress lines\n"
-	    "  --help             this help\n\n"
-	    "Prints one line of key=value results on stdout (rps, p50_us, "
-	    "p99_us, ...).\n");
-}
+#define OFF(f) offsetof(struct config, f)
 
-static int
-parse_num(const char *flag, const char *v, double min, double max,
-    double *out)
-{
-	char *end;
+static const fs_opt opts[] = {
+    {.name = "backend", .type = FS_OPT_STR, .off = OFF(backend),
+        .def = "tcp://127.0.0.1:5555", .arg = "URL",
+        .help = "flow-service address"},
+    {.name = "inflight", .type = FS_OPT_INT, .off = OFF(inflight),
+        .def = "32", .min = 1, .max = 4096, .help = "calls in flight"},
+    {.name = "coalesce", .type = FS_OPT_INT, .off = OFF(coalesce),
+        .def = "0", .min = 0, .max = 1024,
+        .help = "client-side coalescing: N calls (or batches) in flight, "
+                "the rest batched (0: off)"},
+    {.name = "duration", .type = FS_OPT_NUM, .off = OFF(duration_s),
+        .def = "10", .min = 0.1, .max = 86400, .arg = "S",
+        .help = "seconds to run (seed: no limit)"},
+    {.name = "ids", .type = FS_OPT_STR, .off = OFF(ids_path),
+        .arg = "FILE", .help = "ids file (seed writes it, get/update read "
+                               "it)"},
+    {.name = "count", .type = FS_OPT_INT, .off = OFF(count), .min = 1,
+        .max = 1e10,
+        .help = "seed: flows to create (when not given: 1000); others: "
+                "stop after N calls (when not given: no cap)"},
+    {.name = "prefix", .type = FS_OPT_STR, .off = OFF(prefix), .arg = "P",
+        .help = "create: name prefix (when not given: c<time>_<pid>_)"},
+    {.name = "snapshot-at", .type = FS_OPT_NUM, .off = OFF(snapshot_at),
+        .min = 0, .max = 86400, .arg = "S",
+        .help = "get: ask for a snapshot S seconds in; report the Gets "
+                "that overlapped it separately"},
+    {.name = "timeout-ms", .type = FS_OPT_INT, .off = OFF(timeout_ms),
+        .def = "5000", .min = 1, .max = 3600000, .arg = "MS",
+        .help = "per-call timeout"},
+    {.name = "quiet", .type = FS_OPT_FLAG, .off = OFF(quiet),
+        .help = "no progress lines"},
+};
 
-	errno = 0;
-	double d = strtod(v, &end);
-	if (errno != 0 || end == v || *end != '\0' || d < min || d > max) {
-		fprintf(stderr, "flow-bench: bad value '%s' for %s\n", v, flag);
-		return -1;
-	}
-	*out = d;
-	return 0;
-}
+static const fs_opts_prog prog = {
+    .name = "flow-bench",
+    .summary = "RPC load generator for flow-service",
+    .usage = "MODE [options]",
+    .notes =
+        "Modes:\n"
+        "  seed      create --count flows f<i> (group g<i%100>, 4 input and "
+        "3 output\n"
+        "            fields) and write their ids to --ids, line i = f<i>\n"
+        "  get       Get random ids from --ids for --duration seconds\n"
+        "  create    Create uniquely named flows for --duration seconds\n"
+        "  update    Update random ids from --ids for --duration seconds\n"
+        "  wait      wait until the backend answers HEALTH (up to "
+        "--duration s)\n"
+        "  snapshot  ask for a snapshot and time it\n\n"
+        "Prints one line of key=value results on stdout (rps, p50_us, "
+        "p99_us, ...).\n",
+    .opts = opts,
+    .nopts = sizeof(opts) / sizeof(opts[0]),
+    .max_args = 1,
+};
 
+/* Returns 0, or the exit status (0 after --help, 2 on a mistake). */
 static int
 parse_args(int argc, char **argv, struct config *cfg)
 {
-	int have_mode = 0;
-	double d;
+	fs_opts_result res;
+	size_t k;
+	int rv;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			usage(stdout);
-			exit(0);
-		}
-		if (strcmp(a, "--quiet") == 0) {
-			cfg->quiet = true;
-			continue;
-		}
-		if (strncmp(a, "--", 2) != 0) {
-			if (have_mode) {
-				fprintf(stderr,
-				    "flow-bench: unexpected argument '%s'\n", a);
-				return -1;
-			}
-			size_t k;
-			for (k = 0; k < sizeof(mode_names) / sizeof(*mode_names);
-			     k++)
-				if (strcmp(a, mode_names[k]) == 0)
-					break;
-			if (k == sizeof(mode_names) / sizeof(*mode_names)) {
-				fprintf(stderr, "flow-bench: unknown mode '%s'\n",
-				    a);
-				return -1;
-			}
-			cfg->mode = (enum mode) k;
-			have_mode = 1;
-			continue;
-		}
-		if (i + 1 >= argc) {
-			fprintf(stderr, "flow-bench: %s needs a value\n", a);
-			return -1;
-		}
-		const char *v = argv[++i];
-		if (strcmp(a, "--backend") == 0) {
-			cfg->backend = v;
-		} else if (strcmp(a, "--ids") == 0) {
-			cfg->ids_path = v;
-		} else if (strcmp(a, "--prefix") == 0) {
-			cfg->prefix = v;
-		} else if (strcmp(a, "--inflight") == 0) {
-			if (parse_num(a, v, 1, BENCH_MAX_INFLIGHT, &d) != 0)
-				return -1;
-			cfg->inflight = (int) d;
-		} else if (strcmp(a, "--coalesce") == 0) {
-			if (parse_num(a, v, 0, 1024, &d) != 0)
-				return -1;
-			cfg->coalesce = (int) d;
-		} else if (strcmp(a, "--duration") == 0) {
-			if (parse_num(a, v, 0.1, 86400, &d) != 0)
-				return -1;
-			cfg->duration_s = d;
-		} else if (strcmp(a, "--count") == 0) {
-			if (parse_num(a, v, 1, 1e10, &d) != 0)
-				return -1;
-			cfg->count = (long) d;
-		} else if (strcmp(a, "--snapshot-at") == 0) {
-			if (parse_num(a, v, 0, 86400, &d) != 0)
-				return -1;
-			cfg->snapshot_at = d;
-		} else if (strcmp(a, "--timeout-ms") == 0) {
-			if (parse_num(a, v, 1, 3600000, &d) != 0)
-				return -1;
-			cfg->timeout_ms = (uint32_t) d;
-		} else {
-			fprintf(stderr, "flow-bench: unknown option '%s'\n", a);
-			return -1;
-		}
-	}
-	if (!have_mode) {
-		fprintf(stderr, "flow-bench: no mode given\n");
-		return -1;
-	}
+	if ((rv = fs_opts_parse(&prog, cfg, argc, argv, &res)) != FS_OPTS_OK)
+		return rv == FS_OPTS_EXIT ? -1 : 2;
+	if (res.nargs == 0)
+		return fs_opts_usage_error(&prog, "no mode given");
+	for (k = 0; k <= M_SNAPSHOT; k++)
+		if (strcmp(res.args[0], mode_names[k]) == 0)
+			break;
+	if (k > M_SNAPSHOT)
+		return fs_opts_usage_error(
+		    &prog, "unknown mode '%s'", res.args[0]);
+	cfg->mode = (enum mode) k;
+	if (!fs_opts_given(&prog, &res, "snapshot-at"))
+		cfg->snapshot_at = -1;
 	if ((cfg->mode == M_SEED || cfg->mode == M_GET ||
 	        cfg->mode == M_UPDATE) &&
-	    cfg->ids_path == NULL) {
-		fprintf(stderr, "flow-bench: %s needs --ids FILE\n",
-		    mode_names[cfg->mode]);
-		return -1;
-	}
-	if (cfg->snapshot_at >= 0 && cfg->mode != M_GET) {
-		fprintf(stderr, "flow-bench: --snapshot-at is for get\n");
-		return -1;
-	}
+	    cfg->ids_path == NULL)
+		return fs_opts_usage_error(
+		    &prog, "%s needs --ids FILE", mode_names[cfg->mode]);
+	if (cfg->snapshot_at >= 0 && cfg->mode != M_GET)
+		return fs_opts_usage_error(&prog, "--snapshot-at is for get");
 	return 0;
 }
 
@@ -889,17 +138,8 @@ main(int argc, char **argv)
 	double secs, snap_ms = 0;
 	int rv, status = 0;
 
-	b.cfg = (struct config){
-	    .backend = BENCH_DEFAULT_BACKEND,
-	    .inflight = 32,
-	    .duration_s = 10,
-	    .snapshot_at = -1,
-	    .timeout_ms = FS_RPC_DEFAULT_TIMEOUT_MS,
-	};
-	if (parse_args(argc, argv, &b.cfg) != 0) {
-		usage(stderr);
-		return 2;
-	}
+	if ((rv = parse_args(argc, argv, &b.cfg)) != 0)
+		return rv < 0 ? 0 : rv;
 	if (b.cfg.mode == M_WAIT)
 		return run_wait(&b.cfg);
 	if (b.cfg.mode == M_SEED && b.cfg.count == 0)
@@ -915,7 +155,7 @@ main(int argc, char **argv)
 		    nng_strerror(rv));
 		return 2;
 	}
-	if (fs_client_set_coalesce(b.client, b.cfg.coalesce) != 0) {
+	if (fs_client_set_coalesce(b.client, (int) b.cfg.coalesce) != 0) {
 		fprintf(stderr, "flow-bench: bad --coalesce\n");
 		fs_client_close(b.client);
 		return 2;

@@ -1,0 +1,115 @@
+/*
+ * flowctl.h - what flowctl's three files share: the options, the command
+ * table's shape and the context of one run.
+ *
+ *   flowctl.c       options (one fs_opts table), commands, help, main
+ *   flowctl_cmds.c  one function per command: request, call, result
+ *   flowctl_out.c   replies as JSON (the REST shape) or tables; errors
+ *
+ * Exit status: 0 success, 1 the backend answered with an error, 2 usage
+ * error, 3 backend unavailable or no answer within the timeout.
+ */
+#ifndef TOOLS_FLOWCTL_H
+#define TOOLS_FLOWCTL_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "flows.pb-c.h"
+#include "fs_rpc.h"
+#include "fs_util.h"
+
+enum {
+	EXIT_RPC = 1,
+	EXIT_USAGE = 2,
+	EXIT_UNAVAILABLE = 3,
+};
+
+/* The options, in the order of flowctl.c's table: an option's tag is
+ * OPTBIT(its id), and a command accepts the options in its mask. */
+enum opt_id {
+	OPT_BACKEND,
+	OPT_TIMEOUT,
+	OPT_JSON,
+	OPT_TABLE,
+	OPT_HELP,
+	OPT_APP,
+	OPT_NAME,
+	OPT_GROUP,
+	OPT_LIMIT,
+	OPT_OFFSET,
+	OPT_INPUT,
+	OPT_OUTPUT,
+	OPT_FLOWS,
+	OPT_COUNT
+};
+#define OPTBIT(o) (1u << (o))
+
+/* The options' values (defaults from the table). */
+struct flowctl_opts {
+	const char *backend;
+	long long timeout_ms;
+	int json, table, help, app;
+	const char *name, *group;
+	long long limit, offset;
+	const char *input, *output, *flows;
+};
+
+typedef struct ctx ctx;
+typedef int (*cmd_fn)(ctx *);
+
+typedef struct cmd_def {
+	const char *name;
+	const char *args; /* positional arguments, for help; NULL: none */
+	unsigned opts;    /* OPTBIT()s the command accepts */
+	const char *summary;
+	cmd_fn run;
+	Flowsvc__Method method; /* what it calls (fs_methods.h's row) */
+} cmd_def;
+
+struct ctx {
+	const cmd_def *cmd;
+	const char *arg; /* the one positional argument, if any */
+	struct flowctl_opts o;
+	uint64_t given; /* OPTBIT()s on the command line */
+	fs_client *client;
+	fs_call_opts call;
+	char request_id[FS_UUID_STRLEN + 1];
+	const char *backend;
+	int json_out;
+	int table_out;
+};
+
+#define GIVEN(x, opt) (((x)->given & OPTBIT(opt)) != 0)
+
+/* flowctl_cmds.c */
+int cmd_get(ctx *);
+int cmd_list(ctx *);
+int cmd_create(ctx *);
+int cmd_update(ctx *);
+int cmd_delete(ctx *);
+int cmd_status(ctx *); /* status, deploy, start, stop */
+int cmd_snapshot(ctx *);
+int cmd_health(ctx *);
+
+/* flowctl.c */
+int cmd_help(ctx *);
+/* "flowctl: <what>" and a hint at the right help on stderr; returns
+ * EXIT_USAGE. */
+int flowctl_usage_error(const ctx *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* flowctl_out.c */
+json_t *component_json(const Flowsvc__Component *c);
+json_t *strv_json(char **v, size_t n);
+int set_str(json_t *o, const char *key, const char *v);
+const char *status_name(Flowsvc__Status s);
+/* Prints v (JSON or a table, as x says) on stdout and drops the
+ * reference; NULL means building it failed. Returns an exit status. */
+int emit(const ctx *x, json_t *v);
+/* Reports a failed call on stderr (and with --json its REST-shaped body
+ * on stdout). Returns the exit status. */
+int report_error(const ctx *x, int code, const Flowsvc__Reply *reply);
+
+#endif
