@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/deps.sh
+FLOWSVC_EXTRA_PACKAGES="${FLOWSVC_EXTRA_PACKAGES:-} $FLOWSVC_TEST_PACKAGES"
 flowsvc_install_deps
 
 BUILD_DIR=${BUILD_DIR:-build-test}

@@ -110,7 +110,7 @@ test_install_tree_and_example_client(void)
 	    "include/flowsvc/fs_methods.h", "include/flowsvc/fs_pbwire.h",
 	    "lib/pkgconfig/flowsvc.pc", "lib/systemd/system/flow-service.service",
 	    "lib/systemd/system/flow-gateway.service",
-	    "share/flowsvc/openapi.json"};
+	    "share/flowsvc/openapi.json", "share/flowsvc/flows.proto"};
 	/* The programs' half stays out of the installed tree. */
 	static const char *const absent[] = {"include/flowsvc/fs_rpc_server.h",
 	    "include/flowsvc/fs_log.h", "include/flowsvc/fs_opts.h"};

@@ -60,7 +60,7 @@ test_python_example(void)
 		CU_ASSERT(strstr(r.out, "name=py_greeting group=py_examples "
 		                        "version=1 input=caller "
 		                        "output=intent,confidence\n") != NULL);
-		char want[128];
+		char want[192];
 		snprintf(want, sizeof(want), "found %s\nlisted 1\ndeleted %s\n",
 		    id, id);
 		FS_CHECK(strstr(r.out, want) != NULL, "output: %s", r.out);
