@@ -29,6 +29,7 @@
 #define FAKE_THREADS_MAX 96 /* more than FS_CLIENT_MAX_INFLIGHT */
 #define FAKE_ORDER_MAX 256
 #define WAIT_MS 5000
+#define NOT_YET (-2)
 
 /* ---- the fake backend --------------------------------------------------- */
 
@@ -57,7 +58,8 @@ struct fake {
 	atomic_int not_executed;  /* members answered not_executed */
 	atomic_int mixed;         /* batches holding reads and changes */
 	/* The key number of the GET (its id's last digits) that arrived
-	 * k-th, -1 for other requests. */
+	 * k-th, -1 for other requests; NOT_YET until the worker that counted
+	 * the arrival has decoded it. */
 	atomic_int order[FAKE_ORDER_MAX];
 };
 
@@ -323,6 +325,8 @@ fake_start_n(int nthr, int coalesce)
 
 	memset(&fk, 0, sizeof(fk));
 	fk.nthr = nthr;
+	for (int i = 0; i < FAKE_ORDER_MAX; i++)
+		atomic_init(&fk.order[i], NOT_YET);
 	snprintf(url, sizeof(url), "inproc://fake-backend-%d", seq++);
 	if (!FS_CHECK(nng_rep0_open(&fk.sock) == 0 &&
 	            nng_listen(fk.sock, url, NULL, 0) == 0,
@@ -426,6 +430,18 @@ all_ran(struct caller *k, int n)
 			return 0;
 		fs_test_poll_pause(1);
 	}
+}
+
+/* The key of the k-th arrival, once its worker has recorded it. */
+static int
+arrival_key(int k)
+{
+	int64_t until = fs_test_now_ms() + WAIT_MS;
+
+	while (atomic_load(&fk.order[k]) == NOT_YET &&
+	    fs_test_now_ms() < until)
+		fs_test_poll_pause(1);
+	return atomic_load(&fk.order[k]);
 }
 
 static int
@@ -914,9 +930,10 @@ test_inflight_cap_in_order(void)
 		if (!FS_CHECK(wait_count(&fk.requests, at + 1),
 		        "step %d: the next waiting call was not sent", i))
 			break;
-		FS_CHECK(atomic_load(&fk.order[at]) == at,
+		int key = arrival_key(at);
+		FS_CHECK(key == at,
 		    "the %d-th call on the wire is key %d, expected %d", at,
-		    atomic_load(&fk.order[at]), at);
+		    key, at);
 		FS_CHECK(atomic_load(&fk.requests) == at + 1,
 		    "step %d: %d calls sent", i, atomic_load(&fk.requests));
 	}
@@ -975,9 +992,9 @@ test_waiting_call_deadline(void)
 	    "the expired call completed %s", fs_code_name(k[expired].code));
 	FS_CHECK(wait_count(&fk.requests, FS_CLIENT_MAX_INFLIGHT + 1),
 	    "the call behind the expired one was not sent");
-	FS_CHECK(atomic_load(&fk.order[FS_CLIENT_MAX_INFLIGHT]) == behind,
-	    "the call sent is key %d, expected %d",
-	    atomic_load(&fk.order[FS_CLIENT_MAX_INFLIGHT]), behind);
+	int key = arrival_key(FS_CLIENT_MAX_INFLIGHT);
+	FS_CHECK(key == behind, "the call sent is key %d, expected %d", key,
+	    behind);
 	atomic_store(&fk.release_upto, 1 << 30);
 	FS_CHECK(all_ran(k, N), "every caller answered");
 	FS_CHECK(atomic_load(&fk.requests) == N - 1,
