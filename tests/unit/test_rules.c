@@ -1,7 +1,9 @@
 /* service/rules.c on its own: the bounded violation list (cap, count of
- * the rest, moves between lists), the duplicate checks that replaced the
- * pairwise scans (same item named as before), and the `flows` ids parsed
- * ahead of the store. */
+ * the rest, moves between lists), names and groups (characters, bounds,
+ * absent and blank), field lists (item bounds, duplicates named as the
+ * pairwise scans named them), the `flows` ids parsed ahead of the store,
+ * keys a gateway could not map (unknown, mistyped), and the kind words
+ * the messages use. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +244,235 @@ test_unknown_many(void)
 	free(f);
 }
 
+/* Exactly one message, on field, and it is want. */
+static int
+only_msg(const viol *v, const char *field, const char *want, const char *file,
+    int line)
+{
+	return fs_check(v->n == 1 && messages(v) == 1 &&
+	        strcmp(v->v[0]->field, field) == 0 &&
+	        strcmp(v->v[0]->messages[0], want) == 0,
+	    file, line, want, "expected only %s: \"%s\"; got %zu entries, "
+	    "first %s: \"%s\"",
+	    field, want, v->n, v->n ? v->v[0]->field : "(none)",
+	    v->n ? first_msg(v, v->v[0]->field) : "");
+}
+#define ONLY_MSG(v, field, want) only_msg((v), (field), (want), __FILE__, __LINE__)
+
+/* A string of n copies of ch (n < 512). */
+static const char *
+rep(char ch, size_t n)
+{
+	static char buf[4][512];
+	static int k;
+	char *b = buf[k++ % 4];
+
+	memset(b, ch, n);
+	b[n] = '\0';
+	return b;
+}
+
+static void
+test_names(void)
+{
+	static const char *const good[] = {"a", "A", "0", "_", "Flow_1",
+	    "snake_case_99", NULL};
+	static const char *const bad[] = {"a-b", "a b", "a.b", "caf\xc3\xa9",
+	    "tab\t", "new\nline", "semi;colon", "x/y", NULL};
+	const char *flow_bad = "Invalid flow name. Flow name must contain only "
+	                       "alphanumeric characters and the underscore "
+	                       "character.";
+	const char *app_bad = "Invalid app name. App name must contain only "
+	                      "alphanumeric characters and the underscore "
+	                      "character.";
+	viol v = {0};
+
+	for (int i = 0; good[i] != NULL; i++) {
+		FS_CHECK(rules_name(&v, good[i], FLOWSVC__KIND__FLOW) == 0 &&
+		        v.n == 0,
+		    "\"%s\" refused", good[i]);
+		viol_fini(&v);
+	}
+	FS_CHECK(rules_name(&v, rep('n', RULES_NAME_MAX), FLOWSVC__KIND__APP) ==
+	            0 && !viol_any(&v),
+	    "a name of exactly %d characters refused", RULES_NAME_MAX);
+	viol_fini(&v);
+
+	for (int i = 0; bad[i] != NULL; i++) {
+		FS_CHECK(rules_name(&v, bad[i], FLOWSVC__KIND__FLOW) != 0,
+		    "\"%s\" accepted", bad[i]);
+		ONLY_MSG(&v, "name", flow_bad);
+		viol_fini(&v);
+	}
+	/* The message names the kind. */
+	FS_CHECK(rules_name(&v, "a-b", FLOWSVC__KIND__APP) != 0, "refused");
+	ONLY_MSG(&v, "name", app_bad);
+	viol_fini(&v);
+
+	FS_CHECK(rules_name(&v, NULL, FLOWSVC__KIND__FLOW) != 0, "absent");
+	ONLY_MSG(&v, "name", "This field is required.");
+	viol_fini(&v);
+	FS_CHECK(rules_name(&v, "", FLOWSVC__KIND__APP) != 0, "blank");
+	ONLY_MSG(&v, "name", "This field may not be blank.");
+	viol_fini(&v);
+	FS_CHECK(rules_name(&v, rep('n', RULES_NAME_MAX + 1),
+	             FLOWSVC__KIND__FLOW) != 0,
+	    "too long");
+	ONLY_MSG(&v, "name", "Ensure this field has no more than 100 "
+	                     "characters.");
+	viol_fini(&v);
+	/* Too long and a bad character: the character is named. */
+	char longbad[RULES_NAME_MAX + 8];
+	snprintf(longbad, sizeof(longbad), "%s-", rep('n', RULES_NAME_MAX + 1));
+	FS_CHECK(rules_name(&v, longbad, FLOWSVC__KIND__FLOW) != 0, "refused");
+	ONLY_MSG(&v, "name", flow_bad);
+	viol_fini(&v);
+}
+
+static void
+test_groups(void)
+{
+	static const char *const good[] = {"default", "team.a-1", "A_b.C-d",
+	    "0", ".", "-", "_", NULL};
+	static const char *const bad[] = {"", "a b", "a/b", "a:b", "gr\xc3\xbcn",
+	    "a,b", "tab\t", NULL};
+	const char *msg = "Invalid group. Group must be 1 to 100 characters "
+	                  "from letters, digits, '_', '.' and '-'.";
+	viol v = {0};
+
+	for (int i = 0; good[i] != NULL; i++) {
+		FS_CHECK(rules_group(&v, good[i]) == 0 && v.n == 0,
+		    "\"%s\" refused", good[i]);
+		viol_fini(&v);
+	}
+	FS_CHECK(rules_group(&v, rep('g', RULES_GROUP_MAX)) == 0 && v.n == 0,
+	    "a group of exactly %d characters refused", RULES_GROUP_MAX);
+	viol_fini(&v);
+	for (int i = 0; bad[i] != NULL; i++) {
+		FS_CHECK(rules_group(&v, bad[i]) != 0, "\"%s\" accepted", bad[i]);
+		ONLY_MSG(&v, "group", msg);
+		viol_fini(&v);
+	}
+	FS_CHECK(rules_group(&v, rep('g', RULES_GROUP_MAX + 1)) != 0,
+	    "too long");
+	ONLY_MSG(&v, "group", msg);
+	viol_fini(&v);
+}
+
+static void
+test_fields_bounds(void)
+{
+	const char *bounds = "Ensure every item has 1 to 255 characters.";
+	char *items[3];
+	Flowsvc__StringList l;
+	viol v = {0};
+
+	/* Absent and empty lists are valid. */
+	FS_CHECK(rules_fields(&v, "input_fields", NULL) == 0 && v.n == 0,
+	    "absent");
+	l = list_of(items, 0);
+	FS_CHECK(rules_fields(&v, "input_fields", &l) == 0 && v.n == 0,
+	    "empty");
+
+	/* 1 and 255 characters pass; 0 and 256 do not, wherever they are. */
+	items[0] = (char *) "x";
+	items[1] = (char *) rep('f', RULES_FIELD_MAX);
+	items[2] = (char *) "\xc3\xa9t\xc3\xa9 \"q\"";
+	l = list_of(items, 3);
+	FS_CHECK(rules_fields(&v, "output_fields", &l) == 0 && v.n == 0,
+	    "1, 255 and any characters refused");
+	items[2] = (char *) "";
+	FS_CHECK(rules_fields(&v, "output_fields", &l) != 0, "empty item");
+	ONLY_MSG(&v, "output_fields", bounds);
+	viol_fini(&v);
+	items[2] = (char *) "z";
+	items[0] = (char *) rep('f', RULES_FIELD_MAX + 1);
+	FS_CHECK(rules_fields(&v, "input_fields", &l) != 0, "256 characters");
+	ONLY_MSG(&v, "input_fields", bounds);
+	viol_fini(&v);
+
+	/* A bad item and a repeat: the bound is reported, not both. */
+	items[0] = (char *) "";
+	items[1] = (char *) "z";
+	l = list_of(items, 3);
+	FS_CHECK(rules_fields(&v, "input_fields", &l) != 0, "refused");
+	ONLY_MSG(&v, "input_fields", bounds);
+	viol_fini(&v);
+
+	/* Exactly the limit of items passes (distinct), one more does not. */
+	static char buf[RULES_FIELDS_MAX + 1][8];
+	static char *many[RULES_FIELDS_MAX + 1];
+	for (int i = 0; i <= RULES_FIELDS_MAX; i++) {
+		snprintf(buf[i], sizeof(buf[i]), "g%04d", i);
+		many[i] = buf[i];
+	}
+	l = list_of(many, RULES_FIELDS_MAX);
+	FS_CHECK(rules_fields(&v, "input_fields", &l) == 0 && v.n == 0,
+	    "%d items refused", RULES_FIELDS_MAX);
+	l = list_of(many, RULES_FIELDS_MAX + 1);
+	FS_CHECK(rules_fields(&v, "input_fields", &l) != 0, "%d items accepted",
+	    RULES_FIELDS_MAX + 1);
+	ONLY_MSG(&v, "input_fields",
+	    "Ensure this field has no more than 1000 elements.");
+	viol_fini(&v);
+}
+
+static void
+test_unmapped_keys(void)
+{
+	char *keys[] = {"name", "group", "flows", "input_fields", "whatever"};
+	viol v = {0};
+
+	/* A field of the wrong type: strings say so, lists say so. */
+	rules_mistyped(&v, keys, 5);
+	FS_ASSERT_INT_EQ(v.n, 5);
+	FS_ASSERT_STR_EQ(first_msg(&v, "name"), "Not a valid string.");
+	FS_ASSERT_STR_EQ(first_msg(&v, "group"), "Not a valid string.");
+	FS_ASSERT_STR_EQ(first_msg(&v, "flows"), "Expected a list of strings.");
+	FS_ASSERT_STR_EQ(first_msg(&v, "input_fields"),
+	    "Expected a list of strings.");
+	FS_ASSERT_STR_EQ(first_msg(&v, "whatever"),
+	    "Expected a list of strings.");
+	/* In the order given, each its own entry. */
+	for (int i = 0; i < 5; i++)
+		FS_ASSERT_STR_EQ(v.v[i]->field, keys[i]);
+	viol_fini(&v);
+
+	/* Unknown keys in the order given; the same key twice is one entry
+	 * with two messages. */
+	char *unk[] = {"zeta", "alpha", "zeta"};
+	rules_unknown(&v, unk, 3, 0);
+	FS_ASSERT_INT_EQ(v.n, 2);
+	FS_ASSERT_STR_EQ(v.v[0]->field, "zeta");
+	FS_ASSERT_INT_EQ(v.v[0]->n_messages, 2);
+	FS_ASSERT_STR_EQ(v.v[1]->field, "alpha");
+	FS_ASSERT_INT_EQ(v.dropped, 0);
+	viol_fini(&v);
+
+	/* Only a count: nothing listed, but a violation all the same. */
+	rules_unknown(&v, NULL, 0, 3);
+	FS_CHECK(v.n == 0 && viol_any(&v), "a count alone is a violation");
+	viol_close(&v);
+	FS_ASSERT_STR_EQ(first_msg(&v, "non_field_errors"),
+	    "3 more errors not listed.");
+	viol_fini(&v);
+	FS_CHECK(!viol_any(&v), "empty after fini");
+	v.oom = 1;
+	FS_CHECK(viol_any(&v), "a failed append counts as a violation");
+	viol_fini(&v);
+}
+
+static void
+test_kind_words(void)
+{
+	FS_ASSERT_STR_EQ(rules_kind_word(FLOWSVC__KIND__FLOW), "flow");
+	FS_ASSERT_STR_EQ(rules_kind_word(FLOWSVC__KIND__APP), "app");
+	FS_ASSERT_STR_EQ(rules_kind_title(FLOWSVC__KIND__FLOW), "Flow");
+	FS_ASSERT_STR_EQ(rules_kind_title(FLOWSVC__KIND__APP), "App");
+	FS_ASSERT_STR_EQ(rules_kind_article(FLOWSVC__KIND__FLOW), "A flow");
+	FS_ASSERT_STR_EQ(rules_kind_article(FLOWSVC__KIND__APP), "An app");
+}
+
 static CU_TestInfo tests[] = {
     {"violations: the limit and the count of the rest",
         test_viol_cap_and_count},
@@ -250,6 +481,13 @@ static CU_TestInfo tests[] = {
         test_fields_duplicates},
     {"flows ids: syntax, case, repeats, limit", test_ids_prepare},
     {"unknown keys: 200,000 listed to the limit", test_unknown_many},
+    {"names: characters, 1 to 100, absent, blank, kind in the message",
+        test_names},
+    {"groups: characters, 1 to 100", test_groups},
+    {"fields: items of 1 to 255 characters, at most 1000 items",
+        test_fields_bounds},
+    {"unmapped keys: mistyped and unknown, in order", test_unmapped_keys},
+    {"kind words", test_kind_words},
     CU_TEST_INFO_NULL,
 };
 
