@@ -43,6 +43,7 @@
 
 #include "fs_util.h"
 #include "svc.h"
+#include "fs_log.h"
 #include "testlib.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -223,13 +224,6 @@ struct variant {
 	int big;      /* a record over persist's 2 KiB stack buffer */
 };
 
-static void
-quiet_log(const char *level, const char *fmt, ...)
-{
-	(void) level;
-	(void) fmt;
-}
-
 /* Dispatches method(msg); with fail_at > 0, the allocator is armed (see
  * arm()) around svc_dispatch alone. */
 static void
@@ -361,7 +355,7 @@ open_svc(svc **s, const struct variant *v, const char *dir, char *why,
 
 	o.data_dir = v->data_dir ? dir : NULL;
 	o.fsync = 0; /* PERSIST_FSYNC_NO: nothing here waits for the disk */
-	o.log = quiet_log;
+	fs_log_setup("test_alloc_failure", FS_LOG_ERROR, FS_LOG_TEXT);
 	return svc_open(s, &o, why, n);
 }
 
