@@ -73,6 +73,11 @@ struct fs_client {
 	 * so many requests at once (--max-inflight-per-conn, the same
 	 * default); a client that sent more would see the rest dropped. */
 	struct fs_pending *pend, **pend_tail;
+	/* Fails waiting calls at their deadline (one timer for the client,
+	 * set for the nearest one; mtx). Armed: sleeping or about to run. */
+	nng_aio *timer;
+	bool timer_armed;
+	nng_time timer_at;
 	atomic_int pipes;   /* connected backends */
 	/* Coalescing (mtx): at most `coalesce` batchable calls (or batches)
 	 * of each lane in flight; calls of a lane arriving meanwhile queue
@@ -84,6 +89,7 @@ struct fs_client {
 };
 
 static void fs_call_cb_aio(void *arg);
+static void pend_timer_cb(void *arg);
 
 static void
 fs_client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -137,6 +143,12 @@ fs_client_open(fs_client **out, const char *url)
 		free(c);
 		return rv;
 	}
+	if ((rv = nng_aio_alloc(&c->timer, pend_timer_cb, c)) != 0) {
+		nng_cv_free(c->cv);
+		nng_mtx_free(c->mtx);
+		free(c);
+		return rv;
+	}
 	if ((rv = nng_req0_open(&c->sock)) != 0)
 		goto fail_nosock;
 	/* No resends: a call runs at most once unless a connection drops
@@ -166,6 +178,7 @@ fs_client_open(fs_client **out, const char *url)
 fail:
 	nng_close(c->sock);
 fail_nosock:
+	nng_aio_free(c->timer);
 	nng_cv_free(c->cv);
 	nng_mtx_free(c->mtx);
 	free(c);
@@ -209,6 +222,7 @@ fs_client_close(fs_client *c)
 		free(all);
 		all = next;
 	}
+	nng_aio_free(c->timer); /* stops it: nothing waits any more */
 	nng_cv_free(c->cv);
 	nng_mtx_free(c->mtx);
 	free(c);
@@ -405,6 +419,52 @@ call_send(fs_call *call, nng_msg *msg, nng_time deadline, fs_call_cb cb,
 	nng_ctx_send(call->ctx, call->aio);
 }
 
+/* The waiting list's timer: fails the calls whose deadline has passed
+ * (DEADLINE_EXCEEDED) and sleeps until the nearest remaining one. Also
+ * runs when an earlier deadline joined the list (cancelled). It stays
+ * armed until its very end, so only it ever starts the next sleep; calls
+ * queued meanwhile are seen by the last scan. */
+static void
+pend_timer_cb(void *arg)
+{
+	fs_client *c = arg;
+	struct fs_pending *expired = NULL, **pp;
+	nng_time now = nng_clock(), next = 0;
+
+	nng_mtx_lock(c->mtx);
+	for (pp = &c->pend; *pp != NULL;) {
+		struct fs_pending *p = *pp;
+		if (p->deadline <= now) {
+			*pp = p->next;
+			p->next = expired;
+			expired = p;
+		} else {
+			pp = &p->next;
+		}
+	}
+	c->pend_tail = pp;
+	nng_mtx_unlock(c->mtx);
+	while (expired != NULL) {
+		struct fs_pending *p = expired;
+		expired = p->next;
+		nng_msg_free(p->msg);
+		p->cb(p->arg, FS_DEADLINE_EXCEEDED, NULL);
+		free(p);
+	}
+	nng_mtx_lock(c->mtx);
+	for (struct fs_pending *p = c->pend; p != NULL; p = p->next)
+		if (next == 0 || p->deadline < next)
+			next = p->deadline;
+	c->timer_armed = next != 0;
+	c->timer_at = next;
+	nng_mtx_unlock(c->mtx);
+	if (next != 0) {
+		now = nng_clock();
+		nng_sleep_aio(next > now ? (nng_duration) (next - now) : 1,
+		    c->timer);
+	}
+}
+
 /* Starts one call of an already packed envelope, or queues it while
  * FS_CLIENT_MAX_INFLIGHT calls are in flight. Returns 0 (cb will run) or
  * an fs_code (cb will not run; msg is freed). */
@@ -435,7 +495,17 @@ call_start(fs_client *c, nng_msg *msg, uint32_t timeout_ms, fs_call_cb cb,
 		p->next = NULL;
 		*c->pend_tail = p;
 		c->pend_tail = &p->next;
+		if (!c->timer_armed) {
+			c->timer_armed = true;
+			c->timer_at = deadline;
+			nng_mtx_unlock(c->mtx);
+			nng_sleep_aio((nng_duration) timeout_ms, c->timer);
+			return 0;
+		}
+		bool sooner = deadline < c->timer_at;
 		nng_mtx_unlock(c->mtx);
+		if (sooner) /* the callback sets it again, for this one */
+			nng_aio_cancel(c->timer);
 		return 0;
 	}
 	c->busy++; /* this call's place, taken before the lock drops */

@@ -1006,16 +1006,10 @@ test_waiting_call_deadline(void)
 		    "caller %d: %d callbacks, %s", i, atomic_load(&k[i].runs),
 		    fs_code_name(k[i].code));
 	/* Its deadline is its own: it completes when it passes, not when a
-	 * place frees for it. fs_rpc.h: calls beyond the cap wait "for one to
-	 * finish (or for their own deadline)"; but fs_rpc_client.c checks a
-	 * waiting call's deadline only in fs_call_put, when a call in flight
-	 * finishes, so with every place held it waits as long as they do
-	 * (here until the release above; with a backend that hangs, up to the
-	 * longest timeout in flight). */
-	FS_KNOWN_BUG(timely,
-	    "a waiting call with a 300 ms timeout was still waiting after "
-	    "%lld ms: it completes only when a place frees, not at its "
-	    "deadline (fs_rpc_client.c: no timer on the waiting list)",
+	 * place frees for it (fs_rpc.h: calls beyond the cap wait "for one to
+	 * finish, or for their own deadline"). */
+	FS_CHECK(timely,
+	    "a waiting call with a 300 ms timeout completed after %lld ms",
 	    (long long) took);
 out:
 	fake_stop(c);
