@@ -53,6 +53,9 @@
  * jansson on this machine); the ones a client normally sends are far
  * smaller, and stay on the fast path. */
 #define BIG_BODY_BYTES (32u * 1024u)
+/* Replies from this size on are rendered by the same worker (a list of a
+ * few hundred flows and up). */
+#define BIG_REPLY_BYTES (256u * 1024u)
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     const char *url, const char *method, const char *version,
@@ -320,14 +323,13 @@ warn_backend(gw_http *h, const struct gw_req *r, int code)
 
 /* Completion of the RPC, on an nng thread. Everything is done to r before
  * the resume: once resumed, MHD may finish and free it at any moment. */
+/* Renders r's answer from the RPC's outcome and resumes it. */
 static void
-on_rpc_done(void *arg, int code, Flowsvc__Reply *reply)
+finish_rpc(struct gw_req *r, int code, Flowsvc__Reply *reply)
 {
-	struct gw_req *r = arg;
 	gw_http *h = r->h;
 	struct MHD_Connection *conn = r->conn;
 
-	gw_metrics_rpc(h->metrics, code, reply != NULL);
 	if (r->m.action == GW_ACT_METRICS) {
 		render_metrics(r, reply);
 	} else {
@@ -341,6 +343,38 @@ on_rpc_done(void *arg, int code, Flowsvc__Reply *reply)
 	atomic_store(&r->state, RS_READY);
 	MHD_resume_connection(conn);
 	atomic_fetch_sub(&h->calls, 1);
+}
+
+/* On the worker: a large reply's rendering (see on_rpc_done). */
+static void
+render_run(gw_job *job)
+{
+	struct gw_req *r =
+	    (struct gw_req *)((char *)job - offsetof(struct gw_req, job));
+
+	finish_rpc(r, r->rpc_code, r->rpc_reply);
+}
+
+/* Runs on an nng thread. A large reply (a long list) is rendered by the
+ * worker instead: nng's few threads also read the backend's connection,
+ * and a connection whose replies sit unread for long is closed by the
+ * backend, failing every call on it. */
+static void
+on_rpc_done(void *arg, int code, Flowsvc__Reply *reply)
+{
+	struct gw_req *r = arg;
+	gw_http *h = r->h;
+
+	gw_metrics_rpc(h->metrics, code, reply != NULL);
+	if (h->bodies != NULL && reply != NULL && reply->has_payload &&
+	    reply->payload.len >= BIG_REPLY_BYTES) {
+		r->rpc_code = code;
+		r->rpc_reply = reply;
+		r->job.run = render_run;
+		gw_worker_push(h->bodies, &r->job);
+		return;
+	}
+	finish_rpc(r, code, reply);
 }
 
 static bool req_send(struct gw_req *r, const struct gw_query *q,

@@ -75,7 +75,9 @@ struct gw_req {
 	enum gw_auth_result auth;
 	const struct gw_grant *grant;
 	const char *ctype; /* Content-Type, MHD's, for the body worker */
-	gw_job job;        /* on the body worker's queue */
+	gw_job job;        /* on the worker's queue (body, then reply) */
+	int rpc_code;      /* a large reply waiting for the worker */
+	Flowsvc__Reply *rpc_reply;
 };
 
 struct gw_http {

@@ -8,7 +8,7 @@
  * pool size bounds the calls in progress.
  *
  * Fairness between connections. A reply waits for its connection only so
- * long (send_timeout); one that waited that long means the peer is not
+ * long (send_timeout, plus a second per MiB of reply); one that waited that long means the peer is not
  * reading (an nng peer reads replies as they come), and its pipe is
  * closed, which also completes every reply queued for it. A connection
  * may have only so many requests in progress (max_inflight_per_conn,
@@ -274,7 +274,10 @@ fs_srv_reply(fs_srv_call *call, const Flowsvc__Reply *reply)
 	}
 	call->state = SRV_SEND;
 	nng_aio_set_msg(call->aio, msg);
-	nng_aio_set_timeout(call->aio, call->srv->send_timeout);
+	/* Plus a second per MiB: a peer that reads, but slowly (a gateway
+	 * busy with many large replies), is not one that does not read. */
+	nng_aio_set_timeout(call->aio, call->srv->send_timeout +
+	        (nng_duration) (len >> 20) * 1000);
 	nng_ctx_send(call->ctx, call->aio);
 }
 
@@ -331,7 +334,8 @@ fs_srv_cb(void *arg)
 		if (rv == NNG_ETIMEDOUT && pipe_mark_closed(s, pipe)) {
 			char why[96];
 			snprintf(why, sizeof(why),
-			    "a reply waited %d ms for the peer to read",
+			    "a reply waited %d ms (and a second per MiB) for "
+			    "the peer to read",
 			    (int) s->send_timeout);
 			pipe_warn(s, pipe, 1, why);
 		}

@@ -27,8 +27,8 @@ typedef struct fs_srv_call fs_srv_call;
 typedef void (*fs_srv_handler)(
     void *arg, fs_srv_call *call, const Flowsvc__Request *req);
 
-/* A reply that cannot be handed to its connection within this long (the
- * peer is not reading) is dropped, its context serves again, and the
+/* A reply that cannot be handed to its connection within this long, plus
+ * a second per MiB of reply (the peer is not reading) is dropped, its context serves again, and the
  * connection is closed: an nng peer reads replies as they come, so one
  * that has not for this long is stalled or hostile. */
 #define FS_SRV_SEND_TIMEOUT_MS 5000
