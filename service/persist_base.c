@@ -1,0 +1,37 @@
+/*
+ * persist_base.c - the persistence modules' error and log helpers. See
+ * persist_base.h.
+ */
+#include "persist_base.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+void
+persist_seterr(persist_error *e, const char *path, uint64_t off,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (e == NULL)
+		return;
+	snprintf(e->path, sizeof(e->path), "%s", path ? path : "");
+	e->offset = off;
+	va_start(ap, fmt);
+	vsnprintf(e->what, sizeof(e->what), fmt, ap);
+	va_end(ap);
+}
+
+void
+persist_say(persist_log_fn log, const char *level, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	if (log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log(level, "%s", buf);
+}
