@@ -39,18 +39,16 @@ int
 logreader_open(logreader **out, int dirfd, const char *name,
     uint64_t base_revision)
 {
-	logreader *r = calloc(1, sizeof(*r));
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	logreader *r;
 
-	if (r == NULL)
+	if (fd < 0)
+		return errno == ENOENT ? FS_NOT_FOUND : FS_UNAVAILABLE;
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		close(fd);
 		return FS_RESOURCE_EXHAUSTED;
-	r->fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (r->fd < 0) {
-		int e = errno;
-
-		free(r);
-		errno = e;
-		return e == ENOENT ? FS_NOT_FOUND : FS_UNAVAILABLE;
 	}
+	r->fd = fd;
 	r->rev = base_revision;
 	*out = r;
 	return FS_OK;
@@ -59,11 +57,11 @@ logreader_open(logreader **out, int dirfd, const char *name,
 void
 logreader_close(logreader *r)
 {
-	if (r == NULL)
-		return;
-	close(r->fd);
-	free(r->buf);
-	free(r);
+	if (r != NULL) {
+		close(r->fd);
+		free(r->buf);
+		free(r);
+	}
 }
 
 uint64_t

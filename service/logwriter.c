@@ -48,8 +48,7 @@ struct logwriter {
 	uint64_t changes_since;
 	struct waiter *waiters;
 	int stop;
-	pthread_t thr;
-	int thread;
+	persist_worker thr; /* the sync thread */
 	uint64_t fsyncs, fsync_total_us, fsync_max_us;
 
 	/* Whether changes can be written, under mtx. lost is sticky: the
@@ -138,6 +137,7 @@ logwriter_new(logwriter **out, const logwriter_opts *o, int fd,
 	w->changes_since = changes_since;
 	pthread_mutex_init(&w->mtx, NULL);
 	pthread_cond_init(&w->cv, NULL);
+	w->thr = (persist_worker) {.mtx = &w->mtx, .cv = &w->cv, .stop = &w->stop};
 	*out = w;
 	return FS_OK;
 }
@@ -499,10 +499,7 @@ sync_main(void *arg)
 int
 logwriter_start(logwriter *w)
 {
-	if (pthread_create(&w->thr, NULL, sync_main, w) != 0)
-		return FS_UNAVAILABLE;
-	w->thread = 1;
-	return FS_OK;
+	return persist_worker_start(&w->thr, sync_main, w);
 }
 
 void
@@ -510,13 +507,7 @@ logwriter_free(logwriter *w)
 {
 	if (w == NULL)
 		return;
-	if (w->thread) {
-		pthread_mutex_lock(&w->mtx);
-		w->stop = 1;
-		pthread_cond_broadcast(&w->cv);
-		pthread_mutex_unlock(&w->mtx);
-		pthread_join(w->thr, NULL);
-	}
+	persist_worker_stop(&w->thr);
 	while (w->waiters != NULL) { /* none without a thread to wait on */
 		struct waiter *wt = w->waiters;
 		w->waiters = wt->next;
@@ -561,36 +552,25 @@ logwriter_cut(logwriter *w, int fd, uint64_t gen)
 	return rev;
 }
 
-void
-logwriter_position_get(logwriter *w, logwriter_position *pos)
+/* mtx held. */
+static void
+position_locked(const logwriter *w, persist_position *pos)
 {
-	pthread_mutex_lock(&w->mtx);
+	int nosync = w->o.fsync == PERSIST_FSYNC_NO;
+
 	pos->gen = w->gen;
 	pos->written_end = w->file_off;
-	pos->durable_end = w->o.fsync == PERSIST_FSYNC_NO ? w->file_off
-	                                                  : w->durable_off;
+	pos->durable_end = nosync ? w->file_off : w->durable_off;
 	pos->revision = w->revision;
-	pos->durable_revision = w->o.fsync == PERSIST_FSYNC_NO
-	    ? w->revision : w->durable_rev;
-	pthread_mutex_unlock(&w->mtx);
+	pos->durable_revision = nosync ? w->revision : w->durable_rev;
 }
 
-uint64_t
-logwriter_revision(logwriter *w)
+void
+logwriter_position_get(logwriter *w, persist_position *pos)
 {
 	pthread_mutex_lock(&w->mtx);
-	uint64_t rev = w->revision;
+	position_locked(w, pos);
 	pthread_mutex_unlock(&w->mtx);
-	return rev;
-}
-
-uint64_t
-logwriter_changes_since(logwriter *w)
-{
-	pthread_mutex_lock(&w->mtx);
-	uint64_t n = w->changes_since;
-	pthread_mutex_unlock(&w->mtx);
-	return n;
 }
 
 /* Whether changes are accepted now, and why not. mtx held. */
@@ -622,14 +602,18 @@ logwriter_writable(logwriter *w, char *why, size_t n)
 }
 
 void
-logwriter_stats_get(logwriter *w, logwriter_stats *s)
+logwriter_stats_get(logwriter *w, persist_stats *s)
 {
+	persist_position pos;
+
 	pthread_mutex_lock(&w->mtx);
-	s->gen = w->gen;
-	s->log_bytes = w->file_off;
-	s->changes_since = w->changes_since;
-	s->revision = w->revision;
+	position_locked(w, &pos);
+	s->generation = pos.gen;
+	s->log_bytes = pos.written_end;
+	s->revision = pos.revision;
+	s->changes_since_snapshot = w->changes_since;
 	s->writable = writable_locked(w, s->why, sizeof(s->why));
+	s->disk_error = !s->writable;
 	s->lost = w->lost;
 	s->append_failures = w->append_failures;
 	s->sync_failures = w->sync_failures;

@@ -76,19 +76,8 @@ int logwriter_when_durable(logwriter *w, uint64_t ticket,
  * old log is synced by the sync thread, then closed. */
 uint64_t logwriter_cut(logwriter *w, int fd, uint64_t gen);
 
-/* The log as it is now. written_end: where the records appended so far
- * end in the current log; durable_end: where those synced end (both
- * record boundaries, to hand to logreader_next). */
-typedef struct logwriter_position {
-	uint64_t gen;
-	uint64_t written_end, durable_end;
-	uint64_t revision;         /* of the last record appended */
-	uint64_t durable_revision; /* of the last record synced */
-} logwriter_position;
-void logwriter_position_get(logwriter *w, logwriter_position *pos);
-
-uint64_t logwriter_revision(logwriter *w);
-uint64_t logwriter_changes_since(logwriter *w);
+/* The log as it is now (persist_base.h). */
+void logwriter_position_get(logwriter *w, persist_position *pos);
 
 /* Checks that the directory, the current log and the lock are still
  * this backend's (datadir_check) and marks the directory lost when not.
@@ -100,14 +89,8 @@ int logwriter_lost(logwriter *w);
  * sentence without a final period). */
 int logwriter_writable(logwriter *w, char *why, size_t n);
 
-typedef struct logwriter_stats {
-	uint64_t gen, log_bytes, changes_since, revision;
-	int writable, lost;
-	char why[768];
-	uint64_t append_failures, sync_failures;
-	uint64_t fsyncs, fsync_total_us, fsync_max_us;
-} logwriter_stats;
-void logwriter_stats_get(logwriter *w, logwriter_stats *s);
+/* Fills the log's part of s: all but the snapshot times. */
+void logwriter_stats_get(logwriter *w, persist_stats *s);
 
 /* How the directory was lost, for the line at shutdown. */
 typedef struct logwriter_loss {

@@ -367,7 +367,12 @@ persist_append(persist *p, const Flowsvc__LogRecord *rec, uint64_t *ticket)
 uint64_t
 persist_revision(persist *p)
 {
-	return p->w != NULL ? logwriter_revision(p->w) : p->rec.revision;
+	persist_position pos;
+
+	if (p->w == NULL)
+		return p->rec.revision;
+	logwriter_position_get(p->w, &pos);
+	return pos.revision;
 }
 
 int
@@ -407,14 +412,7 @@ persist_writable(persist *p, char *why, size_t n)
 void
 persist_log_position(persist *p, persist_position *pos)
 {
-	logwriter_position wp;
-
-	logwriter_position_get(p->w, &wp);
-	pos->gen = wp.gen;
-	pos->written_end = wp.written_end;
-	pos->durable_end = wp.durable_end;
-	pos->revision = wp.revision;
-	pos->durable_revision = wp.durable_revision;
+	logwriter_position_get(p->w, pos);
 }
 
 int
@@ -466,23 +464,8 @@ persist_oldest_revision(persist *p)
 void
 persist_get_stats(persist *p, persist_stats *s)
 {
-	logwriter_stats ws;
-
-	logwriter_stats_get(p->w, &ws);
+	logwriter_stats_get(p->w, s);
 	snapshot_times(p->snap, &s->last_snapshot_us, &s->last_snapshot_dur_us);
-	s->generation = ws.gen;
-	s->log_bytes = ws.log_bytes;
-	s->changes_since_snapshot = ws.changes_since;
-	s->revision = ws.revision;
-	s->writable = ws.writable;
-	s->disk_error = !ws.writable;
-	s->lost = ws.lost;
-	snprintf(s->why, sizeof(s->why), "%s", ws.why);
-	s->append_failures = ws.append_failures;
-	s->sync_failures = ws.sync_failures;
-	s->fsyncs = ws.fsyncs;
-	s->fsync_total_us = ws.fsync_total_us;
-	s->fsync_max_us = ws.fsync_max_us;
 }
 
 int

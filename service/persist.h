@@ -132,15 +132,7 @@ int persist_writable(persist *p, char *why, size_t n);
 
 /* ---- reading the log ----------------------------------------------------- */
 
-/* Where the log being written is. Records of the current generation up
- * to written_end (or, to read only what is synced, durable_end) can be
- * read with logreader_next(..., end, ...). */
-typedef struct persist_position {
-	uint64_t gen;
-	uint64_t written_end, durable_end;
-	uint64_t revision;         /* of the last record appended */
-	uint64_t durable_revision; /* of the last record on disk */
-} persist_position;
+/* Where the log being written is (persist_position, persist_base.h). */
 void persist_log_position(persist *p, persist_position *pos);
 
 /* Opens the log that holds revision (or, past the last one, the current
@@ -173,22 +165,7 @@ uint64_t persist_oldest_revision(persist *p);
 
 /* ---- numbers and reports ------------------------------------------------- */
 
-/* Numbers for Health/Stats. */
-typedef struct persist_stats {
-	uint64_t generation;
-	uint64_t log_bytes;
-	uint64_t changes_since_snapshot;
-	uint64_t revision; /* of the last change */
-	int64_t last_snapshot_us;     /* wall clock; 0 never */
-	int64_t last_snapshot_dur_us;
-	int disk_error; /* = !writable */
-	int writable;   /* changes are accepted now (else why says why) */
-	int lost;       /* the directory was deleted or replaced: for good */
-	char why[768];
-	uint64_t append_failures; /* changes the log could not take */
-	uint64_t sync_failures;   /* fsyncs that failed */
-	uint64_t fsyncs, fsync_total_us, fsync_max_us;
-} persist_stats;
+/* Numbers for Health/Stats (persist_stats, persist_base.h). */
 void persist_get_stats(persist *p, persist_stats *st);
 
 /* The line to log at shutdown, after persist_snapshot (snapshot_ok: it

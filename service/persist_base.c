@@ -22,6 +22,28 @@ persist_seterr(persist_error *e, const char *path, uint64_t off,
 	va_end(ap);
 }
 
+int
+persist_worker_start(persist_worker *w, void *(*fn)(void *), void *arg)
+{
+	if (pthread_create(&w->thr, NULL, fn, arg) != 0)
+		return FS_UNAVAILABLE;
+	w->running = 1;
+	return FS_OK;
+}
+
+void
+persist_worker_stop(persist_worker *w)
+{
+	if (!w->running)
+		return;
+	pthread_mutex_lock(w->mtx);
+	*w->stop = 1;
+	pthread_cond_broadcast(w->cv);
+	pthread_mutex_unlock(w->mtx);
+	pthread_join(w->thr, NULL);
+	w->running = 0;
+}
+
 void
 persist_say(persist_log_fn log, const char *level, const char *fmt, ...)
 {

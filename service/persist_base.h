@@ -22,6 +22,7 @@
 #ifndef SERVICE_PERSIST_BASE_H
 #define SERVICE_PERSIST_BASE_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "flows.pb-c.h"
@@ -46,6 +47,50 @@ typedef struct persist_error {
 	uint64_t offset;
 	char what[768];
 } persist_error;
+
+/* Where the log being written is (persist_log_position). Records of the
+ * current generation up to written_end (or, to read only what is synced,
+ * durable_end) can be read with logreader_next(..., end, ...). */
+typedef struct persist_position {
+	uint64_t gen;
+	uint64_t written_end, durable_end;
+	uint64_t revision;         /* of the last record appended */
+	uint64_t durable_revision; /* of the last record on disk */
+} persist_position;
+
+/* Numbers for Health/Stats (persist_get_stats). */
+typedef struct persist_stats {
+	uint64_t generation;
+	uint64_t log_bytes;
+	uint64_t changes_since_snapshot;
+	uint64_t revision; /* of the last change */
+	int64_t last_snapshot_us;     /* wall clock; 0 never */
+	int64_t last_snapshot_dur_us;
+	int disk_error; /* = !writable */
+	int writable;   /* changes are accepted now (else why says why) */
+	int lost;       /* the directory was deleted or replaced: for good */
+	char why[768];
+	uint64_t append_failures; /* changes the log could not take */
+	uint64_t sync_failures;   /* fsyncs that failed */
+	uint64_t fsyncs, fsync_total_us, fsync_max_us;
+} persist_stats;
+
+/* A module's background thread: it runs until *stop is set, sleeping on
+ * cv under mtx between its jobs. */
+typedef struct persist_worker {
+	pthread_t thr;
+	int running;
+	pthread_mutex_t *mtx;
+	pthread_cond_t *cv;
+	int *stop;
+} persist_worker;
+
+/* Starts fn(arg). FS_OK or FS_UNAVAILABLE. */
+int persist_worker_start(persist_worker *w, void *(*fn)(void *), void *arg);
+
+/* Sets *stop (under mtx), wakes the thread and waits for it to end. No-op
+ * when it was not started. */
+void persist_worker_stop(persist_worker *w);
 
 /* Fills e (when not NULL). */
 void persist_seterr(persist_error *e, const char *path, uint64_t off,

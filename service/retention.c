@@ -197,15 +197,6 @@ needed_locked(const retention *r)
 	return min;
 }
 
-uint64_t
-retention_needed(retention *r)
-{
-	pthread_mutex_lock(&r->mtx);
-	uint64_t v = needed_locked(r);
-	pthread_mutex_unlock(&r->mtx);
-	return v;
-}
-
 int
 retention_log_unneeded(retention *r, uint64_t gen)
 {

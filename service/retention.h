@@ -44,9 +44,6 @@ int retention_move(retention *r, uint32_t id, uint64_t min_revision);
 /* The holder needs nothing more. */
 void retention_release(retention *r, uint32_t id);
 
-/* The oldest revision any holder needs (UINT64_MAX: none). */
-uint64_t retention_needed(retention *r);
-
 /* 1 when log gen, older than the current generation, holds no record
  * that a holder needs. */
 int retention_log_unneeded(retention *r, uint64_t gen);

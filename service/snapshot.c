@@ -36,8 +36,7 @@ struct snapshotter {
 	int stop, kicked;
 	int64_t last_us, last_dur_us;
 	int64_t failed_us; /* the last failure */
-	pthread_t thr;
-	int thread;
+	persist_worker thr;
 };
 
 int
@@ -48,10 +47,10 @@ snapshot_new(snapshotter **out, const snapshot_opts *o)
 	if (s == NULL)
 		return FS_RESOURCE_EXHAUSTED;
 	s->o = *o;
-	s->last_us = fs_now_us();
 	pthread_mutex_init(&s->serial, NULL);
 	pthread_mutex_init(&s->mtx, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	s->thr = (persist_worker) {.mtx = &s->mtx, .cv = &s->cv, .stop = &s->stop};
 	*out = s;
 	return FS_OK;
 }
@@ -184,12 +183,12 @@ next_log(snapshotter *s, uint64_t gen)
 /* Cuts a new generation and writes the snapshot for it. Takes the write
  * lock only to copy the component list and to switch logs. */
 static int
-take(snapshotter *s)
+take(snapshotter *s, uint64_t *gen_out, uint64_t *rev_out)
 {
 	store_item *items = NULL;
 	size_t n = 0;
 	int64_t t0 = fs_now_us(), tl;
-	logwriter_position pos;
+	persist_position pos;
 
 	/* Never into a directory that is no longer ours (and every file
 	 * below goes through dd->dirfd, so none can land in one that took
@@ -252,8 +251,8 @@ take(snapshotter *s)
 		    gen, step, strerror(e));
 		return FS_UNAVAILABLE;
 	}
-	if (s->o.durable != NULL)
-		s->o.durable(s->o.arg, gen, rev);
+	*gen_out = gen;
+	*rev_out = rev;
 	int64_t t2 = fs_now_us();
 	pthread_mutex_lock(&s->mtx);
 	s->last_us = t2;
@@ -269,8 +268,12 @@ take(snapshotter *s)
 int
 snapshot_take(snapshotter *s)
 {
+	uint64_t gen, rev;
+	int rv;
+
 	pthread_mutex_lock(&s->serial);
-	int rv = take(s);
+	if ((rv = take(s, &gen, &rev)) == FS_OK && s->o.durable != NULL)
+		s->o.durable(s->o.arg, gen, rev);
 	pthread_mutex_unlock(&s->serial);
 	return rv;
 }
@@ -328,19 +331,18 @@ answer(struct req *r, int ok)
 static int
 due(snapshotter *s, int64_t now)
 {
-	/* A lost directory takes no snapshot: only requests, which fail at
-	 * once. After a failure, the count and the timer wait a while. */
-	int retry_ok = now - s->failed_us >= SNAP_RETRY_S * 1000000LL &&
-	    !logwriter_lost(s->o.w);
-	uint64_t changes = logwriter_changes_since(s->o.w);
+	persist_stats ws;
 
 	if (s->reqs != NULL)
 		return 1;
-	if (!retry_ok)
+	/* A lost directory takes no snapshot: only requests, which fail at
+	 * once. After a failure, the count and the timer wait a while. */
+	logwriter_stats_get(s->o.w, &ws);
+	if (ws.lost || now - s->failed_us < SNAP_RETRY_S * 1000000LL)
 		return 0;
-	if (s->o.changes != 0 && changes >= s->o.changes)
+	if (s->o.changes != 0 && ws.changes_since_snapshot >= s->o.changes)
 		return 1;
-	return s->o.interval != 0 && changes > 0 &&
+	return s->o.interval != 0 && ws.changes_since_snapshot > 0 &&
 	    now - s->last_us >= (int64_t) s->o.interval * 1000000;
 }
 
@@ -383,27 +385,20 @@ snap_main(void *arg)
 int
 snapshot_start(snapshotter *s)
 {
-	if (pthread_create(&s->thr, NULL, snap_main, s) != 0)
-		return FS_UNAVAILABLE;
-	s->thread = 1;
-	return FS_OK;
+	/* The timer counts from here, as from a snapshot at start. */
+	s->last_us = fs_now_us();
+	return persist_worker_start(&s->thr, snap_main, s);
 }
 
 void
 snapshot_free(snapshotter *s)
 {
-	if (s == NULL)
-		return;
-	if (s->thread) {
-		pthread_mutex_lock(&s->mtx);
-		s->stop = 1;
-		pthread_cond_broadcast(&s->cv);
-		pthread_mutex_unlock(&s->mtx);
-		pthread_join(s->thr, NULL);
+	if (s != NULL) {
+		persist_worker_stop(&s->thr); /* a snapshot in progress ends */
+		answer(s->reqs, 0);
+		pthread_mutex_destroy(&s->serial);
+		pthread_mutex_destroy(&s->mtx);
+		pthread_cond_destroy(&s->cv);
+		free(s);
 	}
-	answer(s->reqs, 0);
-	pthread_mutex_destroy(&s->serial);
-	pthread_mutex_destroy(&s->mtx);
-	pthread_cond_destroy(&s->cv);
-	free(s);
 }

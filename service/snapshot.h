@@ -66,8 +66,8 @@ int snapshot_request(snapshotter *s, void (*done)(void *arg, int ok),
 /* The change count was reached: the thread looks at once. */
 void snapshot_kick(snapshotter *s);
 
-/* When the last snapshot finished (wall clock, us; the start time before
- * the first), and how long it took. */
+/* When the last snapshot finished (wall clock, us; snapshot_start's time
+ * before the first), and how long it took. */
 void snapshot_times(snapshotter *s, int64_t *last_us, int64_t *dur_us);
 
 /* Writes items (n of them) as snapshot-GEN.db holding every change up to
