@@ -36,8 +36,9 @@
  * Threads: appends run on the caller's thread with the write lock held; a
  * sync thread does fsyncs (once a second, or group commits for "always")
  * and the directory checks; a snapshot thread writes snapshots without
- * holding the lock. persist_load starts none: the directory is loaded and
- * locked, nothing is written yet, and persist_start makes it writable.
+ * holding the lock. persist_load starts none: it locks and loads the
+ * directory, creating or removing no file but the lock (a torn tail is
+ * cut off), and persist_start makes it writable.
  *
  * The directory is locked (datadir.h) before anything in it is read. A
  * directory that is incomplete (a snapshot or log missing, a gap between
