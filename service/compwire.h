@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "flows.pb-c.h"
+#include "fs_errors.h"
 
 typedef struct compwire {
 	/* After a successful decode: id, kind, name, group, n_flows and
@@ -33,10 +34,11 @@ typedef struct compwire {
 
 #define COMPWIRE_INIT {FLOWSVC__COMPONENT__INIT, NULL, 0, NULL, 0}
 
-/* Decodes the packed Component in wire[0..len). Returns 0; -1 when it is
- * malformed (a bad varint or length, a wire type that does not match its
- * field, a missing required field, a string holding a NUL byte); -2 when
- * out of memory. Unknown fields are skipped, as protobuf-c does. */
+/* Decodes the packed Component in wire[0..len). Returns FS_OK;
+ * FS_DATA_LOSS when it is malformed (a bad varint or length, a wire type
+ * that does not match its field, a missing required field, a string
+ * holding a NUL byte); FS_RESOURCE_EXHAUSTED when out of memory (the
+ * codes of fs_errors.h). Unknown fields are skipped, as protobuf-c does. */
 int compwire_decode(compwire *w, const uint8_t *wire, size_t len);
 
 void compwire_fini(compwire *w);

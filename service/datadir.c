@@ -5,6 +5,7 @@
 #define _GNU_SOURCE /* O_DIRECTORY, O_NOFOLLOW */
 #include "datadir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -18,6 +19,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "fs_errors.h"
 
 #define PID_READ_TRIES 20 /* a holder between its truncate and its write */
 
@@ -268,6 +271,125 @@ datadir_tmp_in_use(const char *name)
 	return kill((pid_t) pid, 0) == 0 || errno == EPERM;
 }
 
+void
+datadir_name(char *out, size_t n, enum datadir_kind kind, uint64_t gen)
+{
+	snprintf(out, n, kind == DATADIR_SNAPSHOT ? "snapshot-%012" PRIu64 ".db"
+	                                           : "changes-%012" PRIu64 ".log",
+	    gen);
+}
+
+/* Parses "PREFIX-<12 digits>EXT". Returns 1 and the generation on match. */
+static int
+parse_name(const char *name, const char *prefix, const char *ext,
+    uint64_t *gen)
+{
+	size_t pl = strlen(prefix), el = strlen(ext), nl = strlen(name);
+	uint64_t g = 0;
+
+	if (nl != pl + 1 + 12 + el || strncmp(name, prefix, pl) != 0 ||
+	    name[pl] != '-' || strcmp(name + pl + 13, ext) != 0)
+		return 0;
+	for (size_t i = pl + 1; i < pl + 13; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return 0;
+		g = g * 10 + (uint64_t) (name[i] - '0');
+	}
+	*gen = g;
+	return 1;
+}
+
+static int
+add_gen(uint64_t **v, size_t *n, size_t *cap, uint64_t g)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 8;
+		uint64_t *nv = realloc(*v, nc * sizeof(*nv));
+
+		if (nv == NULL)
+			return -1;
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = g;
+	return 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+datadir_scan(int dirfd, const char *dir, datadir_gens *g)
+{
+	size_t scap = 0, lcap = 0;
+	struct dirent *e;
+	DIR *d;
+	int fd;
+
+	memset(g, 0, sizeof(*g));
+	/* A directory stream of its own: fdopendir takes the fd over. */
+	fd = dirfd >= 0 ? openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+	                : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return FS_UNAVAILABLE;
+	if ((d = fdopendir(fd)) == NULL) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return FS_UNAVAILABLE;
+	}
+	errno = 0;
+	while ((e = readdir(d)) != NULL) {
+		uint64_t gen;
+		int rv = 0;
+
+		if (parse_name(e->d_name, "snapshot", ".db", &gen))
+			rv = add_gen(&g->snaps, &g->nsnaps, &scap, gen);
+		else if (parse_name(e->d_name, "changes", ".log", &gen))
+			rv = add_gen(&g->logs, &g->nlogs, &lcap, gen);
+		if (rv != 0) {
+			closedir(d);
+			return FS_RESOURCE_EXHAUSTED;
+		}
+		errno = 0;
+	}
+	if (errno != 0) {
+		int err = errno;
+
+		closedir(d);
+		errno = err;
+		return FS_UNAVAILABLE;
+	}
+	closedir(d);
+	if (g->nsnaps > 1)
+		qsort(g->snaps, g->nsnaps, sizeof(uint64_t), cmp_u64);
+	if (g->nlogs > 1)
+		qsort(g->logs, g->nlogs, sizeof(uint64_t), cmp_u64);
+	return FS_OK;
+}
+
+void
+datadir_gens_free(datadir_gens *g)
+{
+	free(g->snaps);
+	free(g->logs);
+	memset(g, 0, sizeof(*g));
+}
+
+int
+datadir_sync(int dirfd)
+{
+	if (fsync(dirfd) != 0 && errno != EINVAL && errno != EBADF)
+		return -1;
+	return 0;
+}
+
 /* Appends one problem to problems (joined by "; "). */
 static void
 problem(char *problems, size_t n, size_t *np, const char *fmt, ...)
@@ -305,7 +427,7 @@ datadir_layout(const uint64_t *snaps, size_t nsnaps, const uint64_t *logs,
 		return 0; /* a fresh start */
 	uint64_t base = nsnaps > 0 ? snaps[nsnaps - 1] : 0, want = base;
 	while (i < nlogs && logs[i] < base)
-		i++; /* obsolete */
+		i++; /* kept for readers of the log, or obsolete: not loaded */
 	if (i == nlogs) {
 		/* Only possible with a snapshot: without one, base is 0. */
 		problem(problems, n, &np, "changes-" GEN ".log is missing: "

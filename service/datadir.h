@@ -16,8 +16,10 @@
  *
  * Layout: a loadable directory is a snapshot G (or none, for a directory
  * that never had one: logs from generation 0) and the logs G, G+1, ...,
- * Gmax with no gap; older files are obsolete. An empty directory is a
- * fresh start. datadir_layout names whatever breaks that rule.
+ * Gmax with no gap. Older snapshots are obsolete; older logs may be kept
+ * for readers of the log (persist_retain) and are not replayed. An empty
+ * directory is a fresh start. datadir_layout names whatever breaks that
+ * rule. Names: snapshot-GEN.db, changes-GEN.log, GEN in 12 digits.
  */
 #ifndef SERVICE_DATADIR_H
 #define SERVICE_DATADIR_H
@@ -27,6 +29,9 @@
 #include <sys/types.h>
 
 #define DATADIR_LOCK_NAME "flow-service.lock"
+#define DATADIR_NAME_MAX 64 /* room for any file name below */
+
+enum datadir_kind { DATADIR_SNAPSHOT, DATADIR_LOG };
 
 typedef struct datadir {
 	int dirfd;  /* the directory as opened; -1 when closed */
@@ -73,8 +78,31 @@ int datadir_probe(const datadir *d);
  * must not be removed. 0 otherwise (a leftover). */
 int datadir_tmp_in_use(const char *name);
 
+/* The name of generation gen's file of a kind, without the directory:
+ * "snapshot-000000000007.db", "changes-000000000007.log". */
+void datadir_name(char *out, size_t n, enum datadir_kind kind, uint64_t gen);
+
+/* The generations of the snapshots and logs in a directory, each list
+ * sorted ascending. */
+typedef struct datadir_gens {
+	uint64_t *snaps, *logs;
+	size_t nsnaps, nlogs;
+} datadir_gens;
+
+/* Lists the directory dirfd (or, when dirfd is -1, the one at path dir).
+ * Returns FS_OK, FS_UNAVAILABLE (errno set) or FS_RESOURCE_EXHAUSTED.
+ * Free g with datadir_gens_free, also after a failure. */
+int datadir_scan(int dirfd, const char *dir, datadir_gens *g);
+void datadir_gens_free(datadir_gens *g);
+
+/* Syncs the directory so that a create, rename or removal in it survives a
+ * power cut. A filesystem that cannot sync a directory (EINVAL) is not an
+ * error. Returns 0, or -1 with errno. */
+int datadir_sync(int dirfd);
+
 /* Checks the generations found in a directory (both lists sorted
- * ascending) against the layout rule above. Returns the number of
+ * ascending) against the layout rule above (logs older than the snapshot
+ * are kept logs, never a problem). Returns the number of
  * problems: 0 for a loadable (or empty) directory. problems gets every
  * problem, each naming the missing file ("changes-000000000004.log is
  * missing: ..."), joined by "; ". */

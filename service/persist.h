@@ -1,36 +1,53 @@
 /*
- * persist.h - durability: the change log and snapshots in a data directory.
+ * persist.h - durability: the change log and snapshots in a data
+ * directory, behind one handle. The jobs are done by their own modules;
+ * this one holds them together and owns the handle's life (load, start,
+ * close), the retention of older logs and the one place where files of
+ * older generations are removed (persist_gc, in persist.c):
+ *   logfmt     the files' format (logfmt.h documents it), pure functions
+ *   logreader  a log read with a cursor, also while it is appended to
+ *   logwriter  appends, group commit, the sync thread, the directory watch
+ *   snapshot   the cut, the snapshot file, the snapshot thread
+ *   recovery   loading a directory: snapshot + logs, what loads and what not
+ *   retention  which older logs readers still need
+ *   datadir    the directory's lock, identity, names and layout rule
  *
  * Files (GEN is a 12-digit generation number):
- *   snapshot-GEN.db  every component at the moment log GEN was started
- *   changes-GEN.log  every change after that moment, in order
+ *   snapshot-GEN.db  every component when log GEN was started, and the
+ *                    revision of the last change before it
+ *   changes-GEN.log  every change after that moment, in order, each with
+ *                    its revision
  * The state is the newest complete snapshot plus every log of its
  * generation or later, replayed in order. A snapshot starts a new log
- * generation (under the store's write lock, so the cut is exact), is written
- * to a .tmp file, synced, renamed and the directory synced; only then are
- * older files removed. A crash at any point leaves a loadable set.
+ * generation (under the store's write lock, so the cut is exact), is
+ * written to a .tmp file, synced, renamed and the directory synced; only
+ * then may older files go. A crash at any point leaves a loadable set.
  *
- * Log file:  "FLOWLOG\0", u32 version, u32 0, then records
- *            [u32 len][u32 crc32c(len)][u32 crc32c(payload)]
- *            [payload = packed LogRecord]
- *            The header checks itself, so a damaged length is told apart
- *            from a record cut short by a crash (only the latter, and only
- *            at the end of the newest log, is dropped at load).
- * Snapshot:  "FLOWSNP\0", u32 version, u32 0, u64 count, then records
- *            [u32 len][packed StoredComponent], then u32 crc32c of all
- *            bytes before it. Integers are little-endian.
+ * Revisions: every change record takes the next revision (1 for the first
+ * change ever, +1 per record), kept in the log, continuous across
+ * generations and restarts; the snapshot G holds every change up to the
+ * revision the log G starts after. persist_revision is the last one.
+ *
+ * Retention: older logs stay on disk while a holder still needs a
+ * revision in them (persist_retain); the snapshot is the only holder now,
+ * needing what follows it, so by default a snapshot, once durable, lets
+ * every older file go, as before.
  *
  * Threads: appends run on the caller's thread with the write lock held; a
  * sync thread does fsyncs (once a second, or group commits for "always")
- * and, once a second, checks that the directory is still this backend's
- * (datadir.h) and, while appends fail, whether the disk takes writes
- * again; a snapshot thread writes snapshots without holding the lock.
+ * and the directory checks; a snapshot thread writes snapshots without
+ * holding the lock. persist_load starts none: it locks and loads the
+ * directory, creating or removing no file but the lock (a torn tail is
+ * cut off), and persist_start makes it writable.
  *
  * The directory is locked (datadir.h) before anything in it is read. A
  * directory that is incomplete (a snapshot or log missing, a gap between
- * generations) is refused unless recover_partial is set. A directory
- * deleted or replaced under the running backend is "lost": every later
- * change is refused, for good, and nothing more is written there.
+ * generations or revisions) is refused unless recover_partial is set. A
+ * directory deleted or replaced under the running backend is "lost":
+ * every later change is refused, for good, and nothing more is written
+ * there.
+ *
+ * Return values: fs_codes, see persist_base.h.
  */
 #ifndef SERVICE_PERSIST_H
 #define SERVICE_PERSIST_H
@@ -40,21 +57,11 @@
 #include <stdint.h>
 
 #include "flows.pb-c.h"
+#include "logreader.h"
+#include "persist_base.h"
 #include "store.h"
 
-enum persist_fsync { PERSIST_FSYNC_NO, PERSIST_FSYNC_EVERYSEC, PERSIST_FSYNC_ALWAYS };
-
 typedef struct persist persist;
-
-/* Applies one record to the store; 0, -1 (memory) or -2 (does not fit). */
-typedef int (*persist_apply_fn)(store *st, const Flowsvc__LogRecord *rec);
-
-/* Where a load or check stopped, for messages. */
-typedef struct persist_error {
-	char path[512]; /* "" when what says it all */
-	uint64_t offset;
-	char what[768];
-} persist_error;
 
 typedef struct persist_opts {
 	const char *dir;
@@ -64,60 +71,100 @@ typedef struct persist_opts {
 	int recover_partial; /* load an incomplete directory (logged) */
 } persist_opts;
 
-/* Opens dir (creating it if missing), loads the newest snapshot into st,
- * replays the logs with apply, and starts the threads. lock is the store's
- * lock, taken for writing while a snapshot starts. Returns 0, or -1 with
- * err describing the file and offset that stopped it. */
+/* Opens dir (creating it if missing), locks it and loads the newest
+ * snapshot and the logs into st with apply. No thread is started and no
+ * file is created or removed (a torn tail is cut off). lock is the store's
+ * lock, taken for writing while a snapshot starts. Returns FS_OK, or a
+ * code with err describing the file and offset that stopped it. */
+int persist_load(persist **out, const persist_opts *opts, store *st,
+    pthread_rwlock_t *lock, persist_apply_fn apply, persist_error *err);
+
+/* Makes a loaded directory writable: with recover_partial, a snapshot of
+ * what was accepted at once; the log to append to; leftovers of
+ * interrupted snapshots and files no longer needed removed; the sync and
+ * snapshot threads started. FS_OK, or a code with err. */
+int persist_start(persist *p, persist_error *err);
+
+/* persist_load, then persist_start. */
 int persist_open(persist **out, const persist_opts *opts, store *st,
     pthread_rwlock_t *lock, persist_apply_fn apply, persist_error *err);
 
-/* Final sync, stops the threads, closes files. No snapshot: call
- * persist_snapshot first for a clean shutdown. */
+/* Final sync, stops the threads, closes files, drops the lock. No
+ * snapshot: call persist_snapshot first for a clean shutdown. */
 void persist_close(persist *p);
 
-/* Appends rec to the log. Write lock held. Returns 0 and a ticket for
- * persist_when_durable, or -1 when the log cannot be written now (disk
- * full, I/O error, an earlier sync failed, the directory lost): the change
- * must not be applied or acknowledged. persist_writable says why. */
+/* Appends rec with the next revision (write lock held). Returns FS_OK
+ * and a ticket for persist_when_durable; FS_UNAVAILABLE when the log
+ * cannot be written now (disk full, I/O error, an earlier sync failed,
+ * the directory lost: the change must not be applied or acknowledged;
+ * persist_writable says why); FS_INVALID_ARGUMENT for a record over the
+ * format's limit; FS_RESOURCE_EXHAUSTED. */
 int persist_append(persist *p, const Flowsvc__LogRecord *rec,
     uint64_t *ticket);
+
+/* The revision of the last change appended: under the store's lock, the
+ * last one applied. */
+uint64_t persist_revision(persist *p);
 
 /* 1 when replies must wait for persist_when_durable (fsync "always"). */
 int persist_sync_replies(const persist *p);
 
 /* Calls done(arg, ok) from the sync thread once everything up to ticket is
- * on disk (ok = 1) or the sync failed (ok = 0). */
+ * on disk (ok = 1) or the sync failed (ok = 0). FS_OK or
+ * FS_RESOURCE_EXHAUSTED. */
 int persist_when_durable(persist *p, uint64_t ticket,
     void (*done)(void *arg, int ok), void *arg);
 
 /* Asks for a snapshot; done(arg, ok) runs on the snapshot thread when one
- * that started after this call has finished. Returns 0 or -1. */
+ * that started after this call has finished. FS_OK or
+ * FS_RESOURCE_EXHAUSTED. */
 int persist_snapshot_async(persist *p, void (*done)(void *arg, int ok),
     void *arg);
 
-/* Takes a snapshot on the calling thread (no other snapshot may run: use
- * at shutdown, after the server stopped). Returns 0 or -1 (logged). */
+/* Takes a snapshot on the calling thread (after any running one: use at
+ * shutdown, after the server stopped). FS_OK, or FS_UNAVAILABLE (logged). */
 int persist_snapshot(persist *p);
 
 /* 1 when changes are accepted now; else 0 with the reason in why (a
  * sentence without a final period). */
 int persist_writable(persist *p, char *why, size_t n);
 
-/* Numbers for Health/Stats. */
-typedef struct persist_stats {
-	uint64_t generation;
-	uint64_t log_bytes;
-	uint64_t changes_since_snapshot;
-	int64_t last_snapshot_us;     /* wall clock; 0 never */
-	int64_t last_snapshot_dur_us;
-	int disk_error; /* = !writable */
-	int writable;   /* changes are accepted now (else why says why) */
-	int lost;       /* the directory was deleted or replaced: for good */
-	char why[768];
-	uint64_t append_failures; /* changes the log could not take */
-	uint64_t sync_failures;   /* fsyncs that failed */
-	uint64_t fsyncs, fsync_total_us, fsync_max_us;
-} persist_stats;
+/* ---- reading the log ----------------------------------------------------- */
+
+/* Where the log being written is (persist_position, persist_base.h). */
+void persist_log_position(persist *p, persist_position *pos);
+
+/* Opens the log that holds revision (or, past the last one, the current
+ * log) for reading; *gen gets its generation. The reader is the
+ * caller's; logreader_seek_revision finds the record in it. FS_OK,
+ * FS_OUT_OF_RANGE (the logs kept no longer hold it: the oldest they hold
+ * is persist_oldest_revision), or another code. */
+int persist_log_open(persist *p, uint64_t revision, logreader **out,
+    uint64_t *gen);
+
+/* ---- retention ----------------------------------------------------------- */
+
+/* Keeps every log record from min_revision on, for the holder name (for
+ * messages), until persist_release. *holder names the hold. FS_OK,
+ * FS_OUT_OF_RANGE (older records than min_revision are gone already) or
+ * FS_RESOURCE_EXHAUSTED. */
+int persist_retain(persist *p, const char *name, uint64_t min_revision,
+    uint32_t *holder);
+
+/* The holder now needs records from min_revision on (never less than
+ * before); logs it no longer needs may go. FS_OK, FS_NOT_FOUND or
+ * FS_OUT_OF_RANGE. */
+int persist_retain_move(persist *p, uint32_t holder, uint64_t min_revision);
+
+/* The holder needs nothing more; logs nobody needs go. */
+void persist_release(persist *p, uint32_t holder);
+
+/* The oldest revision the logs on disk hold. */
+uint64_t persist_oldest_revision(persist *p);
+
+/* ---- numbers and reports ------------------------------------------------- */
+
+/* Numbers for Health/Stats (persist_stats, persist_base.h). */
 void persist_get_stats(persist *p, persist_stats *st);
 
 /* The line to log at shutdown, after persist_snapshot (snapshot_ok: it
@@ -126,14 +173,17 @@ void persist_get_stats(persist *p, persist_stats *st);
  * the next start will look). */
 int persist_stop_report(persist *p, int snapshot_ok, char *buf, size_t n);
 
-/* Offline check of a data directory (no store kept): validates every file
- * as the loader would and reports counts. Returns 0 when loadable. */
+/* Offline check of a data directory (no store kept, no lock, nothing
+ * changed): validates every file as the loader would and reports counts.
+ * Returns FS_OK when it loads, else a code with err. */
 typedef struct persist_check {
 	uint64_t generation;
 	uint64_t snapshot_records;
 	uint64_t log_records;
 	uint64_t torn_bytes; /* dropped from the tail of the last log */
 	uint64_t flows, apps;
+	uint64_t snapshot_revision; /* the snapshot holds changes up to it */
+	uint64_t revision;          /* of the last change */
 } persist_check;
 int persist_check_dir(const char *dir, persist_apply_fn apply,
     persist_check *out, persist_error *err);

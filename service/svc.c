@@ -234,32 +234,36 @@ lookup(svc *s, const Flowsvc__Request *req, const char *id, int kind)
 
 /* ---- the write path ----------------------------------------------------- */
 
-/* Applies one record to the store. Returns 0, -1 (out of memory) or -2 (a
- * record that does not fit the store: unknown id, broken reference). */
+/* Applies one record to the store. Returns FS_OK, FS_RESOURCE_EXHAUSTED
+ * or FS_DATA_LOSS (a record that does not fit the store: unknown id,
+ * broken reference). */
 int
 svc_apply(store *st, const Flowsvc__LogRecord *rec)
 {
 	uint8_t id[16];
 	comp *c;
+	int rv;
 
 	switch (rec->op_case) {
 	case FLOWSVC__LOG_RECORD__OP_PUT:
-		return store_put(st, rec->put->component,
+		rv = store_put(st, rec->put->component,
 		    (int) rec->put->status, rec->put->seq, NULL);
+		return rv == 0 ? FS_OK
+		    : rv == -1 ? FS_RESOURCE_EXHAUSTED : FS_DATA_LOSS;
 	case FLOWSVC__LOG_RECORD__OP_DELETE_ID:
 		if (fs_uuid_parse(rec->delete_id, id) != 0 ||
 		    (c = store_get(st, id)) == NULL || c->nusers != 0)
-			return -2;
+			return FS_DATA_LOSS;
 		store_delete(st, c);
-		return 0;
+		return FS_OK;
 	case FLOWSVC__LOG_RECORD__OP_STATUS:
 		if (fs_uuid_parse(rec->status->id, id) != 0 ||
 		    (c = store_get(st, id)) == NULL)
-			return -2;
+			return FS_DATA_LOSS;
 		store_set_status(st, c, (int) rec->status->status);
-		return 0;
+		return FS_OK;
 	default:
-		return -2;
+		return FS_DATA_LOSS;
 	}
 }
 
@@ -284,8 +288,8 @@ svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_reply *r)
 		return FS_UNAVAILABLE;
 	}
 	int rv = svc_apply(s->st, rec);
-	if (rv != 0) {
-		reply_err(r, rv == -1 ? FS_RESOURCE_EXHAUSTED : FS_INTERNAL,
+	if (rv != FS_OK) {
+		reply_err(r, rv == FS_RESOURCE_EXHAUSTED ? rv : FS_INTERNAL,
 		    NULL);
 		return r->code;
 	}
@@ -918,6 +922,8 @@ h_health(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		h.writable = persist_writable(s->disk, why, sizeof(why)) != 0;
 		if (!h.writable)
 			h.write_error = why;
+		h.has_revision = 1;
+		h.revision = persist_revision(s->disk);
 	}
 	pthread_rwlock_rdlock(&s->lock);
 	h.has_flows = h.has_apps = h.has_uptime_s = 1;
@@ -951,7 +957,7 @@ h_stats(svc *s, svc_reply *r)
 		st.has_fsync_total_us = st.has_fsync_max_us = 1;
 		st.has_disk_error = 1;
 		st.has_log_append_failures = st.has_log_sync_failures = 1;
-		st.has_writable = st.has_data_dir_lost = 1;
+		st.has_writable = st.has_data_dir_lost = st.has_revision = 1;
 		st.log_append_failures = ps.append_failures;
 		st.log_sync_failures = ps.sync_failures;
 		st.writable = ps.writable != 0;
@@ -959,6 +965,7 @@ h_stats(svc *s, svc_reply *r)
 		if (!ps.writable)
 			st.write_error = ps.why;
 		st.log_bytes = ps.log_bytes;
+		st.revision = ps.revision;
 		st.log_generation = ps.generation;
 		st.changes_since_snapshot = ps.changes_since_snapshot;
 		st.last_snapshot_unix_us = ps.last_snapshot_us;

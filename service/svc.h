@@ -66,12 +66,13 @@ int svc_dispatch_budget(svc *s, const Flowsvc__Request *req,
 void svc_reply_fini(svc_reply *r);
 
 /* Applies one change-log record to a store: the one place where records
- * change state, for live changes and for replay alike. Returns 0, -1 (out
- * of memory) or -2 (the record does not fit the store). */
+ * change state, for live changes and for replay alike. Returns FS_OK,
+ * FS_RESOURCE_EXHAUSTED or FS_DATA_LOSS (the record does not fit the
+ * store). */
 int svc_apply(store *st, const Flowsvc__LogRecord *rec);
 
 /* Writes a snapshot now (at shutdown, once the server has stopped).
- * Returns 0, or -1 (logged). No-op without a data directory. */
+ * Returns FS_OK, or an fs_code (logged). No-op without a data directory. */
 int svc_snapshot(svc *s);
 
 /* The line to log once the server stopped and svc_snapshot ran

@@ -7,7 +7,9 @@
  * no snapshot at all, only the log of generation 0, as a data directory
  * that never had a snapshot). Both are written into a scratch data
  * directory and checked with persist_check_dir, which validates every file
- * as the loader at start-up does and replays the records into a store.
+ * as the loader at start-up does (format versions 1 and 2, the revisions
+ * following on) and replays the records into a store. The seeds hold both
+ * versions.
  */
 #include <limits.h>
 #include <stddef.h>

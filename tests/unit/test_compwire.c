@@ -184,25 +184,25 @@ test_refusals(void)
 	FS_ASSERT_INT_EQ(compwire_decode(&w, ok, sizeof(ok)), 0);
 	FS_ASSERT_STR_EQ(w.msg.name, "n");
 	/* A required field missing (no updated_at). */
-	FS_ASSERT_INT_EQ(compwire_decode(&w, ok, sizeof(ok) - 2), -1);
+	FS_ASSERT_INT_EQ(compwire_decode(&w, ok, sizeof(ok) - 2), FS_DATA_LOSS);
 	/* name as a varint: the wrong wire type. */
 	memcpy(b, ok, sizeof(ok));
 	b[5] = 0x18;
-	FS_ASSERT_INT_EQ(compwire_decode(&w, b, sizeof(ok)), -1);
+	FS_ASSERT_INT_EQ(compwire_decode(&w, b, sizeof(ok)), FS_DATA_LOSS);
 	/* A NUL inside the name. */
 	memcpy(b, ok, sizeof(ok));
 	b[7] = '\0';
-	FS_ASSERT_INT_EQ(compwire_decode(&w, b, sizeof(ok)), -1);
+	FS_ASSERT_INT_EQ(compwire_decode(&w, b, sizeof(ok)), FS_DATA_LOSS);
 	/* Field number 0. */
 	b[0] = 0x02;
-	FS_ASSERT_INT_EQ(compwire_decode(&w, b, 1), -1);
+	FS_ASSERT_INT_EQ(compwire_decode(&w, b, 1), FS_DATA_LOSS);
 	/* An unknown field (number 15, fixed32) is skipped. */
 	memcpy(b, ok, sizeof(ok));
 	memcpy(b + sizeof(ok), "\x7d\x01\x02\x03\x04", 5);
 	FS_ASSERT_INT_EQ(compwire_decode(&w, b, sizeof(ok) + 5), 0);
 	/* ... but not a group (wire type 3). */
 	b[sizeof(ok)] = 0x7b;
-	FS_ASSERT_INT_EQ(compwire_decode(&w, b, sizeof(ok) + 1), -1);
+	FS_ASSERT_INT_EQ(compwire_decode(&w, b, sizeof(ok) + 1), FS_DATA_LOSS);
 	compwire_fini(&w);
 }
 
