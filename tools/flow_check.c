@@ -19,10 +19,10 @@ static const fs_opts_prog prog = {
     .summary = "verify a flow-service data directory offline",
     .usage = "DATA_DIR",
     .notes = "Verifies a flow-service data directory without changing it: "
-             "prints the\ngeneration, the record counts, the revisions and "
-             "the components it\nholds, or the file and offset where it is "
-             "broken. Exit status: 0 it would load, 1 it would\nnot, 2 "
-             "usage error.\n",
+             "prints the\ngeneration, the record counts, the revisions "
+             "and the components it\nholds, or the file and offset where "
+             "it is broken. Exit status: 0 it\nwould load, 1 it would not, "
+             "2 usage error.\n",
     .max_args = 1,
 };
 

@@ -706,7 +706,7 @@ test_stalled_reader_dropped(void)
 	        strerror(errno)))
 		goto out;
 	int64_t waited = wait_log(&env,
-	    "a reply waited 5000 ms for the peer to read", 20000);
+	    "a reply waited 5000 ms (and a second per MiB) for the peer to read", 20000);
 	FS_CHECK(waited >= 0, "no log line in 20 s that a connection which "
 	                      "stopped reading with replies waiting was "
 	                      "closed");
