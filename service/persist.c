@@ -585,7 +585,8 @@ load_snapshot(persist *p, const char *path, store *st, uint64_t *records,
 			    (int) r->status, r->seq);
 
 			if (prv != 0) {
-				seterr(err, path, r->off, prv == -1
+				seterr(err, path, r->off,
+				    prv == FS_RESOURCE_EXHAUSTED
 				    ? "out of memory"
 				    : "record does not fit the store "
 				      "(duplicate id?)");
@@ -730,10 +731,11 @@ replay_log(persist *p, const char *path, store *st, persist_apply_fn apply,
 		}
 		int arv = apply(st, rec);
 		flowsvc__log_record__free_unpacked(rec, NULL);
-		if (arv == -2 && skip_unfit) {
+		if (arv == FS_FAILED_PRECONDITION && skip_unfit) {
 			(*skipped)++;
 		} else if (arv != 0) {
-			seterr(err, path, off, arv == -1 ? "out of memory"
+			seterr(err, path, off,
+			    arv == FS_RESOURCE_EXHAUSTED ? "out of memory"
 			    : "record does not fit the state before it");
 			goto out;
 		} else {

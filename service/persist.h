@@ -46,7 +46,8 @@ enum persist_fsync { PERSIST_FSYNC_NO, PERSIST_FSYNC_EVERYSEC, PERSIST_FSYNC_ALW
 
 typedef struct persist persist;
 
-/* Applies one record to the store; 0, -1 (memory) or -2 (does not fit). */
+/* Applies one record to the store; FS_OK, FS_RESOURCE_EXHAUSTED or
+ * FS_FAILED_PRECONDITION (does not fit). */
 typedef int (*persist_apply_fn)(store *st, const Flowsvc__LogRecord *rec);
 
 /* Where a load or check stopped, for messages. */

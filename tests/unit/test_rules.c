@@ -12,7 +12,7 @@
 #include "testlib.h"
 
 static const char *
-first_msg(const viol *v, const char *field)
+first_msg(const rules_viol *v, const char *field)
 {
 	for (size_t i = 0; i < v->n; i++)
 		if (strcmp(v->v[i]->field, field) == 0 &&
@@ -22,7 +22,7 @@ first_msg(const viol *v, const char *field)
 }
 
 static size_t
-messages(const viol *v)
+messages(const rules_viol *v)
 {
 	size_t n = 0;
 
@@ -34,75 +34,75 @@ messages(const viol *v)
 static void
 test_viol_cap_and_count(void)
 {
-	viol v = {0};
+	rules_viol v = {0};
 	char f[32];
 
 	for (int i = 0; i < 150; i++) {
 		snprintf(f, sizeof(f), "k%d", i);
-		viol_add(&v, f, "Unknown field.");
+		rules_viol_add(&v, f, "Unknown field.");
 	}
-	FS_ASSERT_INT_EQ(v.n, VIOL_MAX_MESSAGES);
-	FS_ASSERT_INT_EQ(messages(&v), VIOL_MAX_MESSAGES);
+	FS_ASSERT_INT_EQ(v.n, RULES_VIOL_MAX);
+	FS_ASSERT_INT_EQ(messages(&v), RULES_VIOL_MAX);
 	FS_ASSERT_INT_EQ(v.dropped, 50);
-	FS_CHECK(viol_any(&v), "any");
-	FS_CHECK(viol_has(&v, "k99") && !viol_has(&v, "k100"),
+	FS_CHECK(rules_viol_any(&v), "any");
+	FS_CHECK(rules_viol_has(&v, "k99") && !rules_viol_has(&v, "k100"),
 	    "the first 100 are kept");
-	viol_close(&v);
-	FS_ASSERT_INT_EQ(v.n, VIOL_MAX_MESSAGES + 1);
+	rules_viol_close(&v);
+	FS_ASSERT_INT_EQ(v.n, RULES_VIOL_MAX + 1);
 	FS_ASSERT_STR_EQ(v.v[v.n - 1]->field, "non_field_errors");
 	FS_ASSERT_STR_EQ(first_msg(&v, "non_field_errors"),
 	    "50 more errors not listed.");
-	viol_close(&v); /* once only */
-	FS_ASSERT_INT_EQ(v.n, VIOL_MAX_MESSAGES + 1);
-	viol_fini(&v);
-	FS_CHECK(v.n == 0 && v.v == NULL && !viol_any(&v), "fini empties");
+	rules_viol_close(&v); /* once only */
+	FS_ASSERT_INT_EQ(v.n, RULES_VIOL_MAX + 1);
+	rules_viol_fini(&v);
+	FS_CHECK(v.n == 0 && v.v == NULL && !rules_viol_any(&v), "fini empties");
 
 	/* Messages of one field count too; one over says "error". */
-	for (int i = 0; i < VIOL_MAX_MESSAGES + 1; i++)
-		viol_add(&v, "x", "m%d", i);
+	for (int i = 0; i < RULES_VIOL_MAX + 1; i++)
+		rules_viol_add(&v, "x", "m%d", i);
 	FS_ASSERT_INT_EQ(v.n, 1);
-	viol_close(&v);
+	rules_viol_close(&v);
 	FS_ASSERT_STR_EQ(first_msg(&v, "non_field_errors"),
 	    "1 more error not listed.");
-	viol_fini(&v);
+	rules_viol_fini(&v);
 
 	/* Under the limit nothing is added. */
-	viol_add(&v, "name", "This field is required.");
-	viol_close(&v);
+	rules_viol_add(&v, "name", "This field is required.");
+	rules_viol_close(&v);
 	FS_ASSERT_INT_EQ(v.n, 1);
-	viol_fini(&v);
+	rules_viol_fini(&v);
 }
 
 static void
 test_viol_move(void)
 {
-	viol a = {0}, b = {0};
+	rules_viol a = {0}, b = {0};
 
-	viol_add(&a, "flows", "f1");
-	viol_add(&b, "zeta", "z1");
-	viol_add(&b, "flows", "f2");
-	viol_move(&a, &b);
+	rules_viol_add(&a, "flows", "f1");
+	rules_viol_add(&b, "zeta", "z1");
+	rules_viol_add(&b, "flows", "f2");
+	rules_viol_move(&a, &b);
 	FS_CHECK(b.n == 0 && b.v == NULL, "src emptied");
 	FS_ASSERT_INT_EQ(a.n, 2);
 	FS_ASSERT_STR_EQ(a.v[0]->field, "flows");
 	FS_ASSERT_INT_EQ(a.v[0]->n_messages, 2);
 	FS_ASSERT_STR_EQ(a.v[0]->messages[1], "f2");
 	FS_ASSERT_STR_EQ(a.v[1]->field, "zeta");
-	viol_fini(&a);
+	rules_viol_fini(&a);
 
 	/* The limit holds across a move, and counts carry over. */
 	for (int i = 0; i < 90; i++)
-		viol_add(&a, "a", "m");
+		rules_viol_add(&a, "a", "m");
 	for (int i = 0; i < 130; i++)
-		viol_add(&b, "b", "m");
+		rules_viol_add(&b, "b", "m");
 	FS_ASSERT_INT_EQ(b.dropped, 30);
-	viol_move(&a, &b);
-	FS_ASSERT_INT_EQ(messages(&a), VIOL_MAX_MESSAGES);
+	rules_viol_move(&a, &b);
+	FS_ASSERT_INT_EQ(messages(&a), RULES_VIOL_MAX);
 	FS_ASSERT_INT_EQ(a.dropped, 120);
-	viol_close(&a);
+	rules_viol_close(&a);
 	FS_ASSERT_STR_EQ(first_msg(&a, "non_field_errors"),
 	    "120 more errors not listed.");
-	viol_fini(&a);
+	rules_viol_fini(&a);
 }
 
 /* A StringList over items (borrowed). */
@@ -119,7 +119,7 @@ list_of(char **items, size_t n)
 static void
 test_fields_duplicates(void)
 {
-	viol v = {0};
+	rules_viol v = {0};
 	char *small[] = {"a", "b", "c", "b", "a"};
 	Flowsvc__StringList l = list_of(small, 5);
 
@@ -127,7 +127,7 @@ test_fields_duplicates(void)
 	 * "b" (index 3), not "a" (which repeats at index 4). */
 	FS_CHECK(rules_fields(&v, "input_fields", &l) == -1, "refused");
 	FS_ASSERT_STR_EQ(first_msg(&v, "input_fields"), "Duplicate item \"b\".");
-	viol_fini(&v);
+	rules_viol_fini(&v);
 
 	/* 1000 distinct items pass; two repeats: the earlier repeat wins. */
 	static char buf[1000][8];
@@ -144,7 +144,7 @@ test_fields_duplicates(void)
 	FS_CHECK(rules_fields(&v, "output_fields", &l) == -1, "refused");
 	FS_ASSERT_STR_EQ(first_msg(&v, "output_fields"),
 	    "Duplicate item \"f300\".");
-	viol_fini(&v);
+	rules_viol_fini(&v);
 
 	/* Over the limit: that message only. */
 	char *many[1001];
@@ -155,7 +155,7 @@ test_fields_duplicates(void)
 	FS_ASSERT_STR_EQ(first_msg(&v, "input_fields"),
 	    "Ensure this field has no more than 1000 elements.");
 	FS_ASSERT_INT_EQ(v.n, 1);
-	viol_fini(&v);
+	rules_viol_fini(&v);
 }
 
 static void
@@ -218,7 +218,7 @@ test_unknown_many(void)
 	enum { N = 200000 };
 	char **f = malloc(N * sizeof(*f));
 	char *buf = malloc((size_t) N * 8);
-	viol v = {0};
+	rules_viol v = {0};
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
@@ -227,17 +227,17 @@ test_unknown_many(void)
 		snprintf(f[i], 8, "k%d", i);
 	}
 	rules_unknown(&v, f, N, 0);
-	FS_ASSERT_INT_EQ(v.n, VIOL_MAX_MESSAGES);
-	FS_ASSERT_INT_EQ(v.dropped, N - VIOL_MAX_MESSAGES);
+	FS_ASSERT_INT_EQ(v.n, RULES_VIOL_MAX);
+	FS_ASSERT_INT_EQ(v.dropped, N - RULES_VIOL_MAX);
 	FS_ASSERT_STR_EQ(first_msg(&v, "k0"), "Unknown field.");
-	viol_fini(&v);
+	rules_viol_fini(&v);
 	/* Keys the gateway only counted add to the count. */
 	rules_unknown(&v, f, 150, 1000);
 	FS_ASSERT_INT_EQ(v.dropped, 1050);
-	viol_fini(&v);
+	rules_viol_fini(&v);
 	rules_mistyped(&v, f, 2);
 	FS_ASSERT_STR_EQ(first_msg(&v, "k1"), "Expected a list of strings.");
-	viol_fini(&v);
+	rules_viol_fini(&v);
 	free(buf);
 	free(f);
 }
