@@ -20,6 +20,8 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "fs_errors.h"
+#include "fs_methods.h"
+#include "fs_pbwire.h"
 #include "fs_util.h"
 
 /* How long fs_client_open waits for the first connection: long enough for a
@@ -85,6 +87,48 @@ struct fs_client {
 
 static void fs_call_cb_aio(void *arg);
 
+/* The transport's words for the last failure of fs_client_open or
+ * fs_client_add_backend on this thread (see fs_client_last_error). */
+static _Thread_local int fs_last_nng;
+
+/* The one mapping of nng's errors to fs codes. A deadline that passed is
+ * DEADLINE_EXCEEDED; memory is RESOURCE_EXHAUSTED; an address nng cannot
+ * use (bad syntax, unknown scheme) is INVALID_ARGUMENT; anything else
+ * (closed, cancelled by a lost connection, refused) means no backend
+ * answered: UNAVAILABLE. */
+static int
+fs_code_of_nng(int rv)
+{
+	switch (rv) {
+	case 0:
+		return FS_OK;
+	case NNG_ETIMEDOUT:
+		return FS_DEADLINE_EXCEEDED;
+	case NNG_ENOMEM:
+		return FS_RESOURCE_EXHAUSTED;
+	case NNG_EINVAL:
+	case NNG_EADDRINVAL:
+	case NNG_ENOTSUP:
+		return FS_INVALID_ARGUMENT;
+	default:
+		return FS_UNAVAILABLE;
+	}
+}
+
+/* fs_code_of_nng for the setup calls, remembering nng's words. */
+static int
+fs_setup_code(int rv)
+{
+	fs_last_nng = rv;
+	return fs_code_of_nng(rv);
+}
+
+const char *
+fs_client_last_error(void)
+{
+	return fs_last_nng != 0 ? nng_strerror(fs_last_nng) : "";
+}
+
 static void
 fs_client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -113,7 +157,7 @@ fs_client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 int
 fs_client_add_backend(fs_client *c, const char *url)
 {
-	return nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
+	return fs_setup_code(nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK));
 }
 
 int
@@ -123,19 +167,19 @@ fs_client_open(fs_client **out, const char *url)
 	int rv;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return NNG_ENOMEM;
+		return fs_setup_code(NNG_ENOMEM);
 	atomic_init(&c->pipes, 0);
 	c->pend_tail = &c->pend;
 	for (int i = 0; i < LANE_COUNT; i++)
 		c->lanes[i].queue_tail = &c->lanes[i].queue;
 	if ((rv = nng_mtx_alloc(&c->mtx)) != 0) {
 		free(c);
-		return rv;
+		return fs_setup_code(rv);
 	}
 	if ((rv = nng_cv_alloc(&c->cv, c->mtx)) != 0) {
 		nng_mtx_free(c->mtx);
 		free(c);
-		return rv;
+		return fs_setup_code(rv);
 	}
 	if ((rv = nng_req0_open(&c->sock)) != 0)
 		goto fail_nosock;
@@ -161,7 +205,7 @@ fs_client_open(fs_client **out, const char *url)
 			break;
 	nng_mtx_unlock(c->mtx);
 	*out = c;
-	return 0;
+	return fs_setup_code(0);
 
 fail:
 	nng_close(c->sock);
@@ -169,7 +213,7 @@ fail_nosock:
 	nng_cv_free(c->cv);
 	nng_mtx_free(c->mtx);
 	free(c);
-	return rv;
+	return fs_setup_code(rv);
 }
 
 void
@@ -303,12 +347,6 @@ fs_call_finish(fs_call *call, int code, Flowsvc__Reply *reply)
 	fs_call_put(call);
 }
 
-static int
-fs_nng_to_code(int rv)
-{
-	return rv == NNG_ETIMEDOUT ? FS_DEADLINE_EXCEEDED : FS_UNAVAILABLE;
-}
-
 static void
 fs_call_cb_aio(void *arg)
 {
@@ -319,7 +357,7 @@ fs_call_cb_aio(void *arg)
 		if (rv != 0) {
 			nng_msg_free(nng_aio_get_msg(call->aio));
 			nng_aio_set_msg(call->aio, NULL);
-			fs_call_finish(call, fs_nng_to_code(rv), NULL);
+			fs_call_finish(call, fs_code_of_nng(rv), NULL);
 			return;
 		}
 		call->state = CALL_RECV;
@@ -332,7 +370,7 @@ fs_call_cb_aio(void *arg)
 	}
 
 	if (rv != 0) {
-		fs_call_finish(call, fs_nng_to_code(rv), NULL);
+		fs_call_finish(call, fs_code_of_nng(rv), NULL);
 		return;
 	}
 	nng_msg *msg = nng_aio_get_msg(call->aio);
@@ -347,6 +385,22 @@ fs_call_cb_aio(void *arg)
 	fs_call_finish(call, (int) reply->code, reply);
 }
 
+/* Packs env into a new nng message. Returns FS_OK, FS_INVALID_ARGUMENT
+ * (over the message limit) or FS_RESOURCE_EXHAUSTED. */
+static int
+env_msg(const Flowsvc__Request *env, nng_msg **out)
+{
+	size_t len = flowsvc__request__get_packed_size(env);
+	int rv;
+
+	if (len > FS_RPC_MAX_MSG)
+		return FS_INVALID_ARGUMENT;
+	if ((rv = nng_msg_alloc(out, len)) != 0)
+		return fs_code_of_nng(rv);
+	flowsvc__request__pack(env, nng_msg_body(*out));
+	return FS_OK;
+}
+
 /* Packs the envelope for req into a new nng message. */
 static int
 fs_envelope_pack(nng_msg **out, Flowsvc__Method method,
@@ -356,7 +410,6 @@ fs_envelope_pack(nng_msg **out, Flowsvc__Method method,
 	Flowsvc__Request env = FLOWSVC__REQUEST__INIT;
 	uint8_t *payload = NULL;
 	size_t plen = 0;
-	nng_msg *msg;
 
 	env.method = method;
 	if (opts != NULL && opts->request_id != NULL)
@@ -374,19 +427,9 @@ fs_envelope_pack(nng_msg **out, Flowsvc__Method method,
 		env.payload.data = payload;
 		env.payload.len = plen;
 	}
-	size_t len = flowsvc__request__get_packed_size(&env);
-	if (len > FS_RPC_MAX_MSG) {
-		free(payload);
-		return FS_INVALID_ARGUMENT;
-	}
-	if (nng_msg_alloc(&msg, len) != 0) {
-		free(payload);
-		return FS_RESOURCE_EXHAUSTED;
-	}
-	flowsvc__request__pack(&env, nng_msg_body(msg));
+	int rv = env_msg(&env, out);
 	free(payload);
-	*out = msg;
-	return 0;
+	return rv;
 }
 
 static void
@@ -462,6 +505,9 @@ struct fs_item {
 	nng_msg *msg;
 	nng_time deadline;
 	int lane;
+	/* Sent on its own on one of its lane's slots: its completion hands
+	 * the slot on (item_done). */
+	bool slot;
 	fs_call_cb cb;
 	void *arg;
 	struct fs_item *next;
@@ -501,50 +547,48 @@ is_point_list(const ProtobufCMessage *req)
 /* The lane of a call that may be batched, or -1 for one that is sent at
  * once on its own context, outside the coalescing slots. A batch is
  * answered when its last member is, and in one message, so only calls
- * whose work and reply are small are batched: reads and changes of one
- * component, Health, and a List by name and group. Any other List is
+ * whose work and reply are small are batched: the method table's
+ * FS_M_BATCH (reads and changes of one component, Health), in the change
+ * lane for FS_M_WRITE and the read lane otherwise, and, the one case that
+ * depends on the request, a List by name and group. Any other List is
  * never batched (its reply can be as large as a message, and it takes as
- * long as it is long), nor Snapshot (disk), Stats (rare: nothing to
- * gain), Batch, or a method this client does not know. Concurrent calls
- * have no order between them, so batching them changes nothing a caller
- * can see; calls one caller makes one after another are never in the
- * same batch. */
+ * long as it is long), nor a method that blocks, nor one the table does
+ * not mark (Snapshot, Stats, Batch, a method this client does not know).
+ * Concurrent calls have no order between them, so batching them changes
+ * nothing a caller can see; calls one caller makes one after another are
+ * never in the same batch. */
 static int
 fs_lane_of(Flowsvc__Method m, const ProtobufCMessage *req, size_t len)
 {
-	if (len > FS_BATCH_MEMBER_MAX)
+	if (len > FS_BATCH_MEMBER_MAX || fs_method_is(m, FS_M_BLOCKS))
 		return -1;
-	switch (m) {
-	case FLOWSVC__METHOD__GET:
-	case FLOWSVC__METHOD__GET_STATUS:
-	case FLOWSVC__METHOD__HEALTH:
+	if (fs_method_is(m, FS_M_BATCH))
+		return fs_method_is(m, FS_M_WRITE) ? LANE_WRITE : LANE_READ;
+	if (m == FLOWSVC__METHOD__LIST && is_point_list(req))
 		return LANE_READ;
-	case FLOWSVC__METHOD__LIST:
-		return is_point_list(req) ? LANE_READ : -1;
-	case FLOWSVC__METHOD__CREATE:
-	case FLOWSVC__METHOD__UPDATE:
-	case FLOWSVC__METHOD__DELETE:
-	case FLOWSVC__METHOD__DEPLOY:
-	case FLOWSVC__METHOD__START:
-	case FLOWSVC__METHOD__STOP:
-		return LANE_WRITE;
-	default:
-		return -1;
-	}
+	return -1;
 }
 
+/* Completes it and frees it; when it held a slot of its lane, hands the
+ * slot on. */
 static void
 item_done(struct fs_item *it, int code, Flowsvc__Reply *reply)
 {
+	fs_client *c = it->client;
+	int lane = it->lane;
+	bool slot = it->slot;
+
 	it->cb(it->arg, code, reply);
 	if (it->msg != NULL)
 		nng_msg_free(it->msg);
 	free(it);
+	if (slot)
+		coalesce_next(c, lane);
 }
 
-/* A member sent again alone finished. */
+/* The completion of a call sent for one item (on a slot, or alone). */
 static void
-alone_done(void *arg, int code, Flowsvc__Reply *reply)
+item_cb(void *arg, int code, Flowsvc__Reply *reply)
 {
 	item_done(arg, code, reply);
 }
@@ -562,21 +606,25 @@ send_alone(fs_client *c, struct fs_item *it)
 		return;
 	}
 	it->msg = NULL;
-	if (call_start(c, msg, (uint32_t) (it->deadline - now), alone_done,
+	if (call_start(c, msg, (uint32_t) (it->deadline - now), item_cb,
 	        it) != 0)
 		item_done(it, FS_UNAVAILABLE, NULL);
 }
 
-/* A single batchable call finished: pass it on, then use the slot. */
-static void
-single_done(void *arg, int code, Flowsvc__Reply *reply)
+/* Sends it on its own on a slot of its lane. Returns 0 (the slot is taken
+ * until it completes), or the fs_code of call_start: then no callback
+ * comes, and its message is freed (it->msg is NULL). */
+static int
+send_on_slot(fs_client *c, struct fs_item *it, uint32_t wait)
 {
-	struct fs_item *it = arg;
-	fs_client *c = it->client;
-	int lane = it->lane;
+	nng_msg *msg = it->msg;
+	int rv;
 
-	item_done(it, code, reply);
-	coalesce_next(c, lane);
+	it->msg = NULL;
+	it->slot = true;
+	if ((rv = call_start(c, msg, wait, item_cb, it)) != 0)
+		it->slot = false; /* no callback will come */
+	return rv;
 }
 
 /* Hands each member its own reply. A member the backend did not run
@@ -655,9 +703,7 @@ coalesce_send(fs_client *c, int lane, struct fs_item *head, size_t n,
 
 	if (n == 1) {
 		/* Nothing to batch: send it as it is. */
-		nng_msg *msg = head->msg;
-		head->msg = NULL;
-		if (call_start(c, msg, wait, single_done, head) != 0) {
+		if (send_on_slot(c, head, wait) != 0) {
 			item_done(head, FS_UNAVAILABLE, NULL);
 			return -1;
 		}
@@ -672,29 +718,16 @@ coalesce_send(fs_client *c, int lane, struct fs_item *head, size_t n,
 	nng_msg *msg = NULL;
 	if (payload != NULL && b != NULL) {
 		size_t off = 0;
-		for (it = head; it != NULL; it = it->next) {
-			size_t len = nng_msg_len(it->msg);
-			payload[off++] = 0x0a;
-			for (size_t v = len;; v >>= 7) {
-				if (v < 0x80) {
-					payload[off++] = (uint8_t) v;
-					break;
-				}
-				payload[off++] = (uint8_t) (v | 0x80);
-			}
-			memcpy(payload + off, nng_msg_body(it->msg), len);
-			off += len;
-		}
+		for (it = head; it != NULL; it = it->next)
+			off += fs_pb_put_len_field(payload + off, 1,
+			    nng_msg_body(it->msg), nng_msg_len(it->msg));
 		env.method = FLOWSVC__METHOD__BATCH;
 		env.has_deadline_unix_ms = 1;
 		env.deadline_unix_ms = fs_now_ms() + (int64_t) wait;
 		env.has_payload = 1;
 		env.payload.data = payload;
 		env.payload.len = off;
-		size_t elen = flowsvc__request__get_packed_size(&env);
-		if (nng_msg_alloc(&msg, elen) == 0)
-			flowsvc__request__pack(&env, nng_msg_body(msg));
-		else
+		if (env_msg(&env, &msg) != FS_OK)
 			msg = NULL;
 	}
 	free(payload);
@@ -816,6 +849,7 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
 	it->msg = msg;
 	it->deadline = nng_clock() + timeout_ms;
 	it->lane = lane;
+	it->slot = false;
 	it->cb = cb;
 	it->arg = arg;
 	it->next = NULL;
@@ -830,9 +864,8 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
 	}
 	l->inflight++;
 	nng_mtx_unlock(c->mtx);
-	it->msg = NULL;
-	if ((rv = call_start(c, msg, timeout_ms, single_done, it)) != 0) {
-		free(it);
+	if ((rv = send_on_slot(c, it, timeout_ms)) != 0) {
+		free(it); /* call_start freed its message */
 		/* Give the slot to whatever queued behind it meanwhile. */
 		coalesce_next(c, lane);
 		return rv;

@@ -1105,7 +1105,7 @@ main(int argc, char **argv)
 	x.backend = backend;
 	if ((rv = fs_client_open(&x.client, backend)) != 0) {
 		fprintf(stderr, "flowctl: cannot use backend '%s': %s\n",
-		    backend, nng_strerror(rv));
+		    backend, fs_client_last_error());
 		return EXIT_USAGE;
 	}
 	/* A request id ties this call to the backend's log line. */

@@ -674,7 +674,7 @@ run_wait(struct config *cfg)
 
 			if ((rv = fs_client_open(&c, cfg->backend)) != 0) {
 				fprintf(stderr, "flow-bench: %s: %s\n",
-				    cfg->backend, nng_strerror(rv));
+				    cfg->backend, fs_client_last_error());
 				return 2;
 			}
 			rv = fs_client_call(
@@ -912,7 +912,7 @@ main(int argc, char **argv)
 
 	if ((rv = fs_client_open(&b.client, b.cfg.backend)) != 0) {
 		fprintf(stderr, "flow-bench: %s: %s\n", b.cfg.backend,
-		    nng_strerror(rv));
+		    fs_client_last_error());
 		return 2;
 	}
 	if (fs_client_set_coalesce(b.client, b.cfg.coalesce) != 0) {
