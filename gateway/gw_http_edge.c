@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fs_errors.h"
 #include "fs_util.h"
 #include "gw_framing.h"
 #include "gw_log.h"
@@ -195,11 +196,11 @@ gw_http_check_head(const gw_http *h, struct gw_req *r, const char *method,
 	(void)MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
 	    count_query, &u);
 	if (u.bytes > h->cfg.max_url) {
-		r->limit_status = 414;
-		r->limit_detail = "Request URI too long.";
+		r->limited = true;
+		r->limit = FS_REST_URI_TOO_LONG;
 	} else if (u.params > h->cfg.max_query_params) {
-		r->limit_status = 400;
-		r->limit_detail = "Too many query parameters.";
+		r->limited = true;
+		r->limit = FS_REST_TOO_MANY_PARAMS;
 	}
 	hs.bytes = strlen(method) + 1 + u.bytes + sizeof(" HTTP/1.1\r\n") - 1;
 	gw_framing_init(&hs.framing);
@@ -272,19 +273,19 @@ page_detail(unsigned status)
 {
 	switch (status) {
 	case 400:
-		return "Malformed request.";
+		return fs_rest_detail(FS_REST_MALFORMED);
 	case 413:
-		return "Request body too large.";
+		return fs_rest_detail(FS_REST_BODY_TOO_LARGE);
 	case 414:
-		return "Request URI too long.";
+		return fs_rest_detail(FS_REST_URI_TOO_LONG);
 	case 431:
-		return "Request header fields too large.";
+		return fs_rest_detail(FS_REST_HEADERS_TOO_LARGE);
 	case 500:
-		return "Internal error.";
+		return fs_strerror(FS_INTERNAL);
 	case 505:
-		return "HTTP version not supported.";
+		return fs_rest_detail(FS_REST_HTTP_VERSION);
 	default:
-		return "Request refused.";
+		return fs_rest_detail(FS_REST_REFUSED);
 	}
 }
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs_errors.h"
 #include "fs_rpc.h"
 #include "fs_util.h"
 
@@ -138,12 +139,13 @@ gw_json_load_object(const char *data, size_t len,
 {
 	json_error_t err;
 	json_t *v;
+	char what[GW_JSON_DETAIL_MAX];
 
 	detail[0] = '\0';
 	if (len == 0) {
 		if ((v = json_object()) == NULL)
-			snprintf(detail, GW_JSON_DETAIL_MAX,
-			    "JSON parse error - out of memory");
+			fs_rest_format(FS_REST_JSON_PARSE, "out of memory",
+			    detail, GW_JSON_DETAIL_MAX);
 		return v;
 	}
 	/* DECODE_ANY so that a scalar body gets the "expected a JSON object"
@@ -151,15 +153,16 @@ gw_json_load_object(const char *data, size_t len,
 	v = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
 	    &err);
 	if (v == NULL) {
-		snprintf(detail, GW_JSON_DETAIL_MAX,
-		    "JSON parse error - %s (line %d, column %d)", err.text,
-		    err.line, err.column);
+		snprintf(what, sizeof(what), "%s (line %d, column %d)",
+		    err.text, err.line, err.column);
+		fs_rest_format(FS_REST_JSON_PARSE, what, detail,
+		    GW_JSON_DETAIL_MAX);
 		return NULL;
 	}
 	if (!json_is_object(v)) {
 		json_decref(v);
-		snprintf(detail, GW_JSON_DETAIL_MAX,
-		    "JSON parse error - expected a JSON object");
+		fs_rest_format(FS_REST_JSON_PARSE, "expected a JSON object",
+		    detail, GW_JSON_DETAIL_MAX);
 		return NULL;
 	}
 	return v;

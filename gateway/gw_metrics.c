@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "fs_errors.h"
+#include "fs_methods.h"
 
 enum { M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_OTHER, M_COUNT };
 #define STATUS_MIN 100
@@ -278,12 +279,11 @@ gw_metrics_render_backend(gw_buf *b, const Flowsvc__StatsReply *st)
 		       "# TYPE backend_requests_total counter\n");
 	for (size_t i = 0; i < st->n_requests; i++) {
 		const Flowsvc__MethodCount *mc = st->requests[i];
-		const ProtobufCEnumValue *mv = protobuf_c_enum_descriptor_get_value(
-		    &flowsvc__method__descriptor, mc->method);
+
 		putf(b,
 		    "backend_requests_total{method=\"%s\",code=\"%s\"} %" PRIu64
 		    "\n",
-		    mv ? mv->name : "UNKNOWN", fs_code_name((int)mc->code),
-		    mc->count);
+		    fs_method_label((int)mc->method),
+		    fs_code_name((int)mc->code), mc->count);
 	}
 }

@@ -82,6 +82,15 @@ void gw_route_match(const char *method, const char *path, struct gw_match *m);
  * legitimate path, so such targets answer 404. NULL is 1. */
 int gw_route_target_ok(const char *raw_target);
 
+/* The HTTP methods a route may take (HEAD is served as GET). */
+enum gw_http_method {
+	GW_HTTP_GET,
+	GW_HTTP_POST,
+	GW_HTTP_PUT,
+	GW_HTTP_DELETE,
+	GW_HTTP_COUNT
+};
+
 /* What the table says about one route; all strings static. */
 struct gw_route_info {
 	const char *name;  /* metrics label: "flows", "flows_item", ... */
@@ -91,7 +100,16 @@ struct gw_route_info {
 	const char *allow; /* the methods it takes ("GET, POST"): the Allow
 			    * header of a 405 (HEAD is served as GET and not
 			    * listed) */
+	Flowsvc__Kind kind; /* what its RPC asks for (KIND_ANY: any) */
+	/* What it does by HTTP method; GW_ACT_NONE: 405. */
+	enum gw_action on[GW_HTTP_COUNT];
 };
+
+/* The RPC an action sends (fs_methods.h has its messages):
+ * METHOD_UNSPECIFIED for the ones the gateway answers itself. /readyz
+ * asks HEALTH whether the backend answers; /metrics asks STATS, which also
+ * publishes the backend's numbers. */
+Flowsvc__Method gw_action_rpc(enum gw_action a);
 
 /* The table entry of r; r out of range is GW_ROUTE_UNKNOWN's. */
 const struct gw_route_info *gw_route_info(enum gw_route r);
