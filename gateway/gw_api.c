@@ -211,28 +211,29 @@ gw_api_prepare(struct gw_rpc_req *rr, const struct gw_match *m,
 	    d == &flowsvc__update_request__descriptor)
 		return prepare_body(rr, m, id, content_type, body, len, err);
 	if (d == &flowsvc__get_request__descriptor) {
-		flowsvc__get_request__init(&rr->u.get);
-		rr->u.get.id = (char *)id;
-		rr->u.get.has_kind = 1;
-		rr->u.get.kind = m->kind;
-		rr->msg = &rr->u.get.base;
-		return 0;
-	}
-	if (d == &flowsvc__id_request__descriptor) {
-		flowsvc__id_request__init(&rr->u.idr);
-		rr->u.idr.id = (char *)id;
-		rr->u.idr.has_kind = 1;
-		rr->u.idr.kind = m->kind;
-		rr->msg = &rr->u.idr.base;
-		return 0;
-	}
-	if (d == &flowsvc__empty__descriptor) {
+		Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
+
+		g.id = (char *)id;
+		g.kind = m->kind;
+		g.has_kind = 1;
+		rr->u.get = g;
+	} else if (d == &flowsvc__id_request__descriptor) {
+		/* IdRequest has GetRequest's fields: {id, kind}. */
+		Flowsvc__IdRequest r = FLOWSVC__ID_REQUEST__INIT;
+
+		r.id = (char *)id;
+		r.has_kind = 1;
+		r.kind = m->kind;
+		rr->u.idr = r;
+	} else if (d == &flowsvc__empty__descriptor) {
 		flowsvc__empty__init(&rr->u.empty);
-		rr->msg = &rr->u.empty.base;
-		return 0;
+	} else {
+		gw_api_code_error(err, FS_INTERNAL);
+		return err->status;
 	}
-	gw_api_code_error(err, FS_INTERNAL);
-	return err->status;
+	/* The union's members all start with their ProtobufCMessage. */
+	rr->msg = (const ProtobufCMessage *)&rr->u;
+	return 0;
 }
 
 /* /readyz: ready means ready for writes too. A backend that answers but

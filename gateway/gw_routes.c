@@ -20,57 +20,50 @@ static int seg_is(const struct seg *s, const char *lit);
  * holds gateway/openapi.json to exactly these paths and methods. Per-
  * component operations live under /api/apps/ only, but take any component
  * id (CONTRACT §2). */
-#define ANY FLOWSVC__KIND__KIND_ANY
+/* One row: the route, its metrics name, its path as openapi.json spells
+ * it, its Allow list, the kind its RPC asks for, then its action by HTTP
+ * method in enum gw_http_method's order (GET, POST, PUT, DELETE; those
+ * left out are GW_ACT_NONE). */
+#define ROUTE(r, name, path, allow, kind, ...)                               \
+	[GW_ROUTE_##r] = {name, path, allow, FLOWSVC__KIND__##kind,          \
+	    {__VA_ARGS__}}
 static const struct gw_route_info routes[GW_ROUTE_COUNT] = {
-	[GW_ROUTE_UNKNOWN] = {"unknown", NULL, NULL, ANY, {GW_ACT_NONE}},
-	[GW_ROUTE_FLOWS] = {"flows", "/api/flows/", "GET, POST",
-	    FLOWSVC__KIND__FLOW, {GW_ACT_LIST, GW_ACT_CREATE}},
-	[GW_ROUTE_FLOWS_ITEM] = {"flows_item", "/api/flows/{id}/",
-	    "GET, PUT, DELETE", FLOWSVC__KIND__FLOW,
-	    {GW_ACT_GET, GW_ACT_NONE, GW_ACT_UPDATE, GW_ACT_DELETE}},
-	[GW_ROUTE_APPS] = {"apps", "/api/apps/", "GET, POST",
-	    FLOWSVC__KIND__APP, {GW_ACT_LIST, GW_ACT_CREATE}},
-	[GW_ROUTE_APPS_ITEM] = {"apps_item", "/api/apps/{id}/",
-	    "GET, PUT, DELETE", FLOWSVC__KIND__APP,
-	    {GW_ACT_GET, GW_ACT_NONE, GW_ACT_UPDATE, GW_ACT_DELETE}},
-	[GW_ROUTE_STATUS] = {"status", "/api/apps/{id}/status/", "GET", ANY,
-	    {[GW_HTTP_GET] = GW_ACT_STATUS}},
-	[GW_ROUTE_DEPLOY] = {"deploy", "/api/apps/{id}/deploy/", "POST", ANY,
-	    {[GW_HTTP_POST] = GW_ACT_DEPLOY}},
-	[GW_ROUTE_STOP] = {"stop", "/api/apps/{id}/stop/", "POST", ANY,
-	    {[GW_HTTP_POST] = GW_ACT_STOP}},
-	[GW_ROUTE_START] = {"start", "/api/apps/{id}/start/", "POST", ANY,
-	    {[GW_HTTP_POST] = GW_ACT_START}},
-	[GW_ROUTE_HEALTHZ] = {"healthz", "/healthz", "GET", ANY,
-	    {[GW_HTTP_GET] = GW_ACT_HEALTHZ}},
-	[GW_ROUTE_READYZ] = {"readyz", "/readyz", "GET", ANY,
-	    {[GW_HTTP_GET] = GW_ACT_READYZ}},
-	[GW_ROUTE_METRICS] = {"metrics", "/metrics", "GET", ANY,
-	    {[GW_HTTP_GET] = GW_ACT_METRICS}},
-	[GW_ROUTE_OPENAPI] = {"openapi", "/api/openapi.json", "GET", ANY,
-	    {[GW_HTTP_GET] = GW_ACT_OPENAPI}},
+	ROUTE(UNKNOWN, "unknown", NULL, NULL, KIND_ANY, GW_ACT_NONE),
+	ROUTE(FLOWS, "flows", "/api/flows/", "GET, POST", FLOW,
+	    GW_ACT_LIST, GW_ACT_CREATE),
+	ROUTE(FLOWS_ITEM, "flows_item", "/api/flows/{id}/", "GET, PUT, DELETE",
+	    FLOW, GW_ACT_GET, GW_ACT_NONE, GW_ACT_UPDATE, GW_ACT_DELETE),
+	ROUTE(APPS, "apps", "/api/apps/", "GET, POST", APP,
+	    GW_ACT_LIST, GW_ACT_CREATE),
+	ROUTE(APPS_ITEM, "apps_item", "/api/apps/{id}/", "GET, PUT, DELETE",
+	    APP, GW_ACT_GET, GW_ACT_NONE, GW_ACT_UPDATE, GW_ACT_DELETE),
+	ROUTE(STATUS, "status", "/api/apps/{id}/status/", "GET", KIND_ANY,
+	    GW_ACT_STATUS),
+	ROUTE(DEPLOY, "deploy", "/api/apps/{id}/deploy/", "POST", KIND_ANY,
+	    GW_ACT_NONE, GW_ACT_DEPLOY),
+	ROUTE(STOP, "stop", "/api/apps/{id}/stop/", "POST", KIND_ANY,
+	    GW_ACT_NONE, GW_ACT_STOP),
+	ROUTE(START, "start", "/api/apps/{id}/start/", "POST", KIND_ANY,
+	    GW_ACT_NONE, GW_ACT_START),
+	ROUTE(HEALTHZ, "healthz", "/healthz", "GET", KIND_ANY, GW_ACT_HEALTHZ),
+	ROUTE(READYZ, "readyz", "/readyz", "GET", KIND_ANY, GW_ACT_READYZ),
+	ROUTE(METRICS, "metrics", "/metrics", "GET", KIND_ANY,
+	    GW_ACT_METRICS),
+	ROUTE(OPENAPI, "openapi", "/api/openapi.json", "GET", KIND_ANY,
+	    GW_ACT_OPENAPI),
 };
-#undef ANY
+#undef ROUTE
 
-static const Flowsvc__Method action_rpcs[] = {
-	[GW_ACT_LIST] = FLOWSVC__METHOD__LIST,
-	[GW_ACT_CREATE] = FLOWSVC__METHOD__CREATE,
-	[GW_ACT_GET] = FLOWSVC__METHOD__GET,
-	[GW_ACT_UPDATE] = FLOWSVC__METHOD__UPDATE,
-	[GW_ACT_DELETE] = FLOWSVC__METHOD__DELETE,
-	[GW_ACT_STATUS] = FLOWSVC__METHOD__GET_STATUS,
-	[GW_ACT_DEPLOY] = FLOWSVC__METHOD__DEPLOY,
-	[GW_ACT_START] = FLOWSVC__METHOD__START,
-	[GW_ACT_STOP] = FLOWSVC__METHOD__STOP,
-	[GW_ACT_READYZ] = FLOWSVC__METHOD__HEALTH,
-	[GW_ACT_METRICS] = FLOWSVC__METHOD__STATS,
-	[GW_ACT_OPENAPI] = FLOWSVC__METHOD__METHOD_UNSPECIFIED,
+static const Flowsvc__Method action_rpcs[GW_ACT_COUNT] = {
+#define GW_ACT_RPC(a, rpc) [GW_ACT_##a] = FLOWSVC__METHOD__##rpc,
+	GW_ACTION_TABLE(GW_ACT_RPC)
+#undef GW_ACT_RPC
 };
 
 Flowsvc__Method
 gw_action_rpc(enum gw_action a)
 {
-	if ((unsigned)a >= sizeof(action_rpcs) / sizeof(action_rpcs[0]))
+	if ((unsigned)a >= GW_ACT_COUNT)
 		return FLOWSVC__METHOD__METHOD_UNSPECIFIED;
 	return action_rpcs[a];
 }
@@ -124,23 +117,28 @@ seg_is(const struct seg *s, const char *lit)
 	return s->n == n && memcmp(s->p, lit, n) == 0;
 }
 
+/* The route in [first, last] whose name is the segment s (the routes of
+ * one segment are named after it), else GW_ROUTE_UNKNOWN. */
+static enum gw_route
+route_named(const struct seg *s, enum gw_route first, enum gw_route last)
+{
+	for (int r = (int)first; r <= (int)last; r++)
+		if (seg_is(s, routes[r].name))
+			return (enum gw_route)r;
+	return GW_ROUTE_UNKNOWN;
+}
+
 /* Which route a path is, before looking at the method. */
 static enum gw_route
 path_route(const char *path, struct gw_match *m)
 {
 	struct seg s[GW_MAX_SEGS];
 	int n = split_path(path, s);
+	enum gw_route r;
 	int apps;
 
-	if (n == 1) {
-		if (seg_is(&s[0], "healthz"))
-			return GW_ROUTE_HEALTHZ;
-		if (seg_is(&s[0], "readyz"))
-			return GW_ROUTE_READYZ;
-		if (seg_is(&s[0], "metrics"))
-			return GW_ROUTE_METRICS;
-		return GW_ROUTE_UNKNOWN;
-	}
+	if (n == 1)
+		return route_named(&s[0], GW_ROUTE_HEALTHZ, GW_ROUTE_METRICS);
 	if (n < 2 || !seg_is(&s[0], "api"))
 		return GW_ROUTE_UNKNOWN;
 	if (n == 2 && seg_is(&s[1], "openapi.json"))
@@ -159,16 +157,10 @@ path_route(const char *path, struct gw_match *m)
 		return apps ? GW_ROUTE_APPS_ITEM : GW_ROUTE_FLOWS_ITEM;
 	/* n == 4: per-component operations live under /api/apps/ only, but
 	 * take any component id (CONTRACT §2). */
-	if (apps) {
-		if (seg_is(&s[3], "status"))
-			return GW_ROUTE_STATUS;
-		if (seg_is(&s[3], "deploy"))
-			return GW_ROUTE_DEPLOY;
-		if (seg_is(&s[3], "stop"))
-			return GW_ROUTE_STOP;
-		if (seg_is(&s[3], "start"))
-			return GW_ROUTE_START;
-	}
+	r = apps ? route_named(&s[3], GW_ROUTE_STATUS, GW_ROUTE_START)
+		 : GW_ROUTE_UNKNOWN;
+	if (r != GW_ROUTE_UNKNOWN)
+		return r;
 	m->id = NULL;
 	m->id_len = 0;
 	return GW_ROUTE_UNKNOWN;

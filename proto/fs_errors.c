@@ -70,6 +70,15 @@ fs_rest_http(int e)
 }
 
 
+int
+fs_rest_of_http(int http)
+{
+	for (int e = 0; e < FS_REST_ERROR_COUNT; e++)
+		if (fs_rest[e].http == http)
+			return e;
+	return -1;
+}
+
 char *
 fs_rest_format(int e, const char *arg, char *buf, size_t n)
 {

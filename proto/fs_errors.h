@@ -58,7 +58,8 @@ int fs_code_http(int code);
  * unavailable.", 500 "Internal error.", 403, 401 without credentials),
  * the gateway answers with the code's row above: fs_code_http and
  * fs_strerror. A detail with a %s is completed with what the request sent
- * (fs_rest_format). X(name, http, detail) */
+ * (fs_rest_format). Of the rows of one status, the first is that status's
+ * general answer (fs_rest_of_http). X(name, http, detail) */
 #define FS_REST_ERROR_TABLE(X)                                              \
 	X(MALFORMED, 400, "Malformed request.")                             \
 	X(TOO_MANY_PARAMS, 400, "Too many query parameters.")               \
@@ -91,6 +92,9 @@ enum fs_rest_error {
  * table. Static storage. */
 const char *fs_rest_detail(int e);
 int fs_rest_http(int e);
+
+/* The first REST error of status http (its general answer), or -1. */
+int fs_rest_of_http(int http);
 
 /* The detail of e completed with arg (NULL: "") into buf of n bytes,
  * truncated to fit. Returns buf. */

@@ -76,11 +76,11 @@ struct fs_client {
 	 * default); a client that sent more would see the rest dropped. */
 	struct fs_pending *pend, **pend_tail;
 	atomic_int pipes;   /* connected backends */
-	/* Coalescing (mtx): at most `coalesce` batchable calls (or batches)
-	 * of each lane in flight; calls of a lane arriving meanwhile queue
-	 * and go out together as one BATCH when one of its slots frees.
-	 * 0: off. */
-	int coalesce;
+	/* Coalescing: at most `coalesce` batchable calls (or batches) of
+	 * each lane in flight (lanes: mtx); calls of a lane arriving
+	 * meanwhile queue and go out together as one BATCH when one of its
+	 * slots frees. 0: off. */
+	atomic_int coalesce;
 	bool closing; /* set before nng_close: start nothing new (mtx) */
 	struct fs_lane lanes[LANE_COUNT];
 };
@@ -169,6 +169,7 @@ fs_client_open(fs_client **out, const char *url)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return fs_setup_code(NNG_ENOMEM);
 	atomic_init(&c->pipes, 0);
+	atomic_init(&c->coalesce, 0);
 	c->pend_tail = &c->pend;
 	for (int i = 0; i < LANE_COUNT; i++)
 		c->lanes[i].queue_tail = &c->lanes[i].queue;
@@ -811,7 +812,7 @@ fs_client_set_coalesce(fs_client *c, int max_inflight)
 	if (max_inflight < 0)
 		return FS_INVALID_ARGUMENT;
 	nng_mtx_lock(c->mtx);
-	c->coalesce = max_inflight;
+	atomic_store(&c->coalesce, max_inflight);
 	nng_mtx_unlock(c->mtx);
 	return 0;
 }
@@ -834,14 +835,10 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
 	if ((lane = fs_lane_of(method, req, nng_msg_len(msg))) < 0)
 		return call_start(c, msg, timeout_ms, cb, arg);
 
-	nng_mtx_lock(c->mtx);
-	if (c->coalesce == 0) {
-		nng_mtx_unlock(c->mtx);
+	if (atomic_load(&c->coalesce) == 0)
 		return call_start(c, msg, timeout_ms, cb, arg);
-	}
 	struct fs_item *it = malloc(sizeof(*it));
 	if (it == NULL) {
-		nng_mtx_unlock(c->mtx);
 		nng_msg_free(msg);
 		return FS_RESOURCE_EXHAUSTED;
 	}
@@ -854,7 +851,8 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
 	it->arg = arg;
 	it->next = NULL;
 	struct fs_lane *l = &c->lanes[lane];
-	if (l->inflight >= c->coalesce) {
+	nng_mtx_lock(c->mtx);
+	if (l->inflight >= atomic_load(&c->coalesce)) {
 		/* Every slot of the lane busy: wait for the next completion,
 		 * which sends the waiting calls as one batch. */
 		*l->queue_tail = it;

@@ -240,9 +240,9 @@ store_free(store *s)
 	if (s == NULL)
 		return;
 	for (int k = 1; k <= 2; k++) {
-		store_comp *c = s->kinds[k].head;
+		store_comp *c = s->kinds[k].list.head;
 		while (c != NULL) {
-			store_comp *next = c->next;
+			store_comp *next = c->by_kind.next;
 			comp_free(NULL, c);
 			c = next;
 		}
@@ -368,7 +368,7 @@ bucket_get(store *s, int kind, int which, const char *key)
 static void
 bucket_release(store *s, struct bucket *b)
 {
-	if (b->head != NULL)
+	if (b->list.head != NULL)
 		return;
 	htab_del(&s->buckets, &b->h);
 	free(b->key);
@@ -400,11 +400,11 @@ store_first(const store *s, int kind, const char *group, const char *name)
 		return store_find(s, kind, group, name);
 	if (group != NULL) {
 		struct bucket *b = bucket_find(s, kind, BUCKET_GROUP, group);
-		return b != NULL ? b->head : NULL;
+		return b != NULL ? b->list.head : NULL;
 	}
 	if (name != NULL)
 		return name_head(s, kind, name);
-	return s->kinds[kind].head;
+	return s->kinds[kind].list.head;
 }
 
 store_comp *
@@ -413,35 +413,43 @@ store_next(const store_comp *c, const char *group, const char *name)
 	if (group != NULL && name != NULL)
 		return NULL; /* (kind, group, name) is unique */
 	if (group != NULL)
-		return c->gnext;
+		return c->by_group.next;
 	if (name != NULL)
 		return c->nnext;
-	return c->next;
+	return c->by_kind.next;
 }
 
 /* ---- list membership ---------------------------------------------------- */
+
+/* The link of c at offset off (by_kind or by_group). */
+#define LINK(c, off) ((store_link *) (void *) ((char *) (c) + (off)))
+
+static void
+list_append(store_list *l, store_comp *c, size_t off)
+{
+	LINK(c, off)->prev = l->tail;
+	LINK(c, off)->next = NULL;
+	*(l->tail != NULL ? &LINK(l->tail, off)->next : &l->head) = c;
+	l->tail = c;
+}
+
+static void
+list_remove(store_list *l, store_comp *c, size_t off)
+{
+	store_link *k = LINK(c, off);
+
+	*(k->prev != NULL ? &LINK(k->prev, off)->next : &l->head) = k->next;
+	*(k->next != NULL ? &LINK(k->next, off)->prev : &l->tail) = k->prev;
+}
 
 static void
 lists_link(store *s, store_comp *c)
 {
 	struct kindlist *kl = &s->kinds[c->kind];
 
-	c->prev = kl->tail;
-	c->next = NULL;
-	if (kl->tail != NULL)
-		kl->tail->next = c;
-	else
-		kl->head = c;
-	kl->tail = c;
+	list_append(&kl->list, c, offsetof(store_comp, by_kind));
 	kl->count++;
-
-	c->gprev = c->gb->tail;
-	c->gnext = NULL;
-	if (c->gb->tail != NULL)
-		c->gb->tail->gnext = c;
-	else
-		c->gb->head = c;
-	c->gb->tail = c;
+	list_append(&c->gb->list, c, offsetof(store_comp, by_group));
 
 	store_comp *head = name_head(s, c->kind, c->name);
 	c->nnext = NULL;
@@ -461,24 +469,9 @@ lists_unlink(store *s, store_comp *c)
 {
 	struct kindlist *kl = &s->kinds[c->kind];
 
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		kl->head = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	else
-		kl->tail = c->prev;
+	list_remove(&kl->list, c, offsetof(store_comp, by_kind));
 	kl->count--;
-
-	if (c->gprev != NULL)
-		c->gprev->gnext = c->gnext;
-	else
-		c->gb->head = c->gnext;
-	if (c->gnext != NULL)
-		c->gnext->gprev = c->gprev;
-	else
-		c->gb->tail = c->gprev;
+	list_remove(&c->gb->list, c, offsetof(store_comp, by_group));
 
 	store_comp *head = name_head(s, c->kind, c->name);
 	if (head == c) {

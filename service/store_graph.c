@@ -149,7 +149,8 @@ store_walk_begin(store *s)
 	if (++s->visit_epoch == 0) {
 		/* Epoch wrapped: clear every mark once. */
 		for (int k = 1; k <= 2; k++)
-			for (store_comp *c = s->kinds[k].head; c; c = c->next)
+			for (store_comp *c = s->kinds[k].list.head; c != NULL;
+			     c = c->by_kind.next)
 				c->visit = 0;
 		s->visit_epoch = 1;
 	}

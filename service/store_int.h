@@ -10,6 +10,15 @@
 #include "htab.h"
 #include "store.h"
 
+/* A component's place in one creation-ordered list, and the list. */
+typedef struct store_link {
+	store_comp *prev, *next;
+} store_link;
+
+typedef struct store_list {
+	store_comp *head, *tail;
+} store_list;
+
 /* A reference from user to a flow it uses (an element of user->uses, and a
  * node in the used flow's list of users). */
 typedef struct store_edge {
@@ -35,8 +44,8 @@ struct store_comp {
 	uint32_t packed_len;
 	htab_node id_h;
 	htab_node key_h;
-	store_comp *prev, *next;   /* per kind, creation order */
-	store_comp *gprev, *gnext; /* same (kind, group) */
+	store_link by_kind;  /* per kind, creation order */
+	store_link by_group; /* same (kind, group) */
 	store_comp *nprev, *nnext; /* same (kind, name); see name_head */
 	htab_node name_h;
 	struct bucket *gb;
@@ -49,11 +58,11 @@ struct bucket {
 	htab_node h;
 	uint8_t kind, which;
 	char *key;
-	store_comp *head, *tail;
+	store_list list; /* through by_group (BUCKET_GROUP only) */
 };
 
 struct kindlist {
-	store_comp *head, *tail;
+	store_list list; /* through by_kind */
 	size_t count;
 };
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "batch.h"
 #include "fs_errors.h"
 #include "fs_methods.h"
@@ -61,6 +62,18 @@ void
 svc_unlock(svc *s)
 {
 	pthread_rwlock_unlock(&s->lock);
+}
+
+store_comp *
+svc_find(svc *s, const svc_req *q, svc_reply *r, const char *id,
+    protobuf_c_boolean has_kind, Flowsvc__Kind kind)
+{
+	store_comp *c = access_lookup(s->st, q->who, id,
+	    has_kind ? (int) kind : FLOWSVC__KIND__KIND_ANY);
+
+	if (c == NULL)
+		svc_reply_err(r, FS_NOT_FOUND, NULL);
+	return c;
 }
 
 /* ---- the write path ----------------------------------------------------- */

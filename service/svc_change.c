@@ -311,11 +311,9 @@ svc_change_update(svc *s, const svc_req *q, svc_reply *r)
 
 	svc_write_lock(s);
 	locked = 1;
-	store_comp *self = access_lookup(svc_store(s), q->who, m->id,
-	    m->has_kind ? (int) m->kind : 0);
+	store_comp *self = svc_find(s, q, r, m->id, m->has_kind, m->kind);
 	if (self == NULL) {
-		rules_viol_fini(v);
-		svc_reply_err(r, FS_NOT_FOUND, NULL);
+		rules_viol_fini(v); /* NOT_FOUND, whatever the fields say */
 		goto out;
 	}
 	if ((old = store_unpack(self)) == NULL) {
@@ -424,35 +422,16 @@ reply_in_use(svc_reply *r, const Flowsvc__Caller *who, const store_comp *c)
 	free(names);
 }
 
-/* The status record of c: the one change a lifecycle call makes. */
-static int
-commit_status(svc *s, const store_comp *c, int to, svc_reply *r)
-{
-	char id[FS_UUID_STRLEN + 1];
-	Flowsvc__StatusChange ch = FLOWSVC__STATUS_CHANGE__INIT;
-	Flowsvc__LogRecord rec = FLOWSVC__LOG_RECORD__INIT;
-
-	fs_uuid_format(store_comp_id(c), id);
-	ch.id = id;
-	ch.status = (Flowsvc__Status) to;
-	rec.op_case = FLOWSVC__LOG_RECORD__OP_STATUS;
-	rec.status = &ch;
-	return svc_commit(s, &rec, r);
-}
-
 int
 svc_change_delete(svc *s, const svc_req *q, svc_reply *r)
 {
 	const Flowsvc__IdRequest *m = q->msg;
 
 	svc_write_lock(s);
-	store_comp *c = access_lookup(svc_store(s), q->who, m->id,
-	    m->has_kind ? (int) m->kind : 0);
-	if (c == NULL) {
-		svc_reply_err(r, FS_NOT_FOUND, NULL);
-	} else if (store_comp_nusers(c) > 0) {
+	store_comp *c = svc_find(s, q, r, m->id, m->has_kind, m->kind);
+	if (c != NULL && store_comp_nusers(c) > 0) {
 		reply_in_use(r, q->who, c);
-	} else {
+	} else if (c != NULL) {
 		char id[FS_UUID_STRLEN + 1];
 		Flowsvc__LogRecord rec = FLOWSVC__LOG_RECORD__INIT;
 		fs_uuid_format(store_comp_id(c), id);
@@ -482,25 +461,33 @@ int
 svc_change_status(svc *s, const svc_req *q, svc_reply *r)
 {
 	const Flowsvc__IdRequest *m = q->msg;
-	Flowsvc__StatusReply sr = FLOWSVC__STATUS_REPLY__INIT;
+	char id[FS_UUID_STRLEN + 1];
+	Flowsvc__StatusChange ch = FLOWSVC__STATUS_CHANGE__INIT;
+	Flowsvc__LogRecord rec = FLOWSVC__LOG_RECORD__INIT;
 
 	svc_write_lock(s);
-	store_comp *c = access_lookup(svc_store(s), q->who, m->id,
-	    m->has_kind ? (int) m->kind : 0);
-	if (c == NULL) {
-		svc_reply_err(r, FS_NOT_FOUND, NULL);
+	store_comp *c = svc_find(s, q, r, m->id, m->has_kind, m->kind);
+	int to = c != NULL
+	    ? status_after((int) q->env->method, store_comp_status(c))
+	    : 0;
+	if (c == NULL)
 		goto out;
-	}
-	int to = status_after((int) q->env->method, store_comp_status(c));
 	if (to < 0) {
 		svc_reply_err(r, FS_FAILED_PRECONDITION,
 		    "The component is not deployed.");
 		goto out;
 	}
-	if (to != store_comp_status(c) && commit_status(s, c, to, r) != FS_OK)
-		goto out;
-	sr.status = (Flowsvc__Status) store_comp_status(c);
-	svc_reply_msg(r, &sr.base);
+	if (to != store_comp_status(c)) {
+		/* The one change a lifecycle call makes. */
+		fs_uuid_format(store_comp_id(c), id);
+		ch.id = id;
+		ch.status = (Flowsvc__Status) to;
+		rec.op_case = FLOWSVC__LOG_RECORD__OP_STATUS;
+		rec.status = &ch;
+		if (svc_commit(s, &rec, r) != FS_OK)
+			goto out;
+	}
+	svc_reply_status(r, c);
 out:
 	svc_unlock(s);
 	return 0;

@@ -56,6 +56,12 @@ void svc_read_lock(svc *s);
 void svc_write_lock(svc *s);
 void svc_unlock(svc *s);
 
+/* The component named by id and kind (has_kind 0: either kind), visible
+ * to the caller (access_lookup), or NULL after answering NOT_FOUND. The
+ * store's lock held. */
+store_comp *svc_find(svc *s, const svc_req *q, svc_reply *r, const char *id,
+    protobuf_c_boolean has_kind, Flowsvc__Kind kind);
+
 /* Logs rec and applies it: the write path of every change. Write lock
  * held; the caller has validated rec against the store, so applying it
  * cannot fail but for memory. With fsync "always", r->ticket makes the
@@ -88,6 +94,9 @@ int svc_reply_viol(svc_reply *r, int taken);
 /* OK with ComponentReply{c as who may see it} (or out of memory). */
 void svc_reply_component(svc_reply *r, const Flowsvc__Caller *who,
     const store_comp *c);
+
+/* OK with StatusReply{c's status} (or out of memory). */
+void svc_reply_status(svc_reply *r, const store_comp *c);
 
 /* Fills rep from r for the wire, borrowing r's message (or the code's
  * default), violations and payload: valid while r is. */

@@ -6,26 +6,43 @@
  */
 #include "svc_int.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "access.h"
 #include "fs_errors.h"
 #include "fs_pbwire.h"
 
+/* Get and GetStatus: the component id names, found and answered (as
+ * itself, or its status) under the read lock. */
+static int
+read_one(svc *s, const svc_req *q, svc_reply *r, const char *id,
+    protobuf_c_boolean has_kind, Flowsvc__Kind kind, bool status)
+{
+	svc_read_lock(s);
+	store_comp *c = svc_find(s, q, r, id, has_kind, kind);
+	if (c != NULL && status)
+		svc_reply_status(r, c);
+	else if (c != NULL)
+		svc_reply_component(r, q->who, c);
+	svc_unlock(s);
+	return 0;
+}
+
 int
 svc_read_get(svc *s, const svc_req *q, svc_reply *r)
 {
 	const Flowsvc__GetRequest *m = q->msg;
 
-	svc_read_lock(s);
-	store_comp *c = access_lookup(svc_store(s), q->who, m->id,
-	    m->has_kind ? (int) m->kind : 0);
-	if (c == NULL)
-		svc_reply_err(r, FS_NOT_FOUND, NULL);
-	else
-		svc_reply_component(r, q->who, c);
-	svc_unlock(s);
-	return 0;
+	return read_one(s, q, r, m->id, m->has_kind, m->kind, false);
+}
+
+int
+svc_read_status(svc *s, const svc_req *q, svc_reply *r)
+{
+	const Flowsvc__IdRequest *m = q->msg;
+
+	return read_one(s, q, r, m->id, m->has_kind, m->kind, true);
 }
 
 /* The list grows in buf (cap bytes) and never past budget. */
@@ -117,23 +134,4 @@ svc_read_list(svc *s, const svc_req *q, svc_reply *r)
 		free(b.buf);
 	}
 	return over;
-}
-
-int
-svc_read_status(svc *s, const svc_req *q, svc_reply *r)
-{
-	const Flowsvc__IdRequest *m = q->msg;
-	Flowsvc__StatusReply sr = FLOWSVC__STATUS_REPLY__INIT;
-
-	svc_read_lock(s);
-	store_comp *c = access_lookup(svc_store(s), q->who, m->id,
-	    m->has_kind ? (int) m->kind : 0);
-	if (c == NULL) {
-		svc_reply_err(r, FS_NOT_FOUND, NULL);
-	} else {
-		sr.status = (Flowsvc__Status) store_comp_status(c);
-		svc_reply_msg(r, &sr.base);
-	}
-	svc_unlock(s);
-	return 0;
 }

@@ -110,6 +110,15 @@ svc_reply_component(svc_reply *r, const Flowsvc__Caller *who,
 	free(tmp);
 }
 
+void
+svc_reply_status(svc_reply *r, const store_comp *c)
+{
+	Flowsvc__StatusReply sr = FLOWSVC__STATUS_REPLY__INIT;
+
+	sr.status = (Flowsvc__Status) store_comp_status(c);
+	svc_reply_msg(r, &sr.base);
+}
+
 int
 svc_reply_kind_ok(svc_reply *r, int kind)
 {
