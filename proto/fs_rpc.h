@@ -97,25 +97,26 @@ int fs_client_call_async(fs_client *c, Flowsvc__Method method,
  * methods fs_methods.h marks FS_M_BATCH, and a LIST that names both
  * name_iexact and group_iexact (at most one match). Reads (GET,
  * GET_STATUS, HEALTH, that LIST) and changes (FS_M_WRITE: CREATE, UPDATE,
- * DELETE, DEPLOY, START, STOP) are two lanes: at most max_inflight calls (or batches) of
- * a lane are in flight at once, and calls of that lane made meanwhile wait
- * and go out together as one BATCH call when one completes (at most 128
- * calls and 1 MiB of requests per batch), so a busy client pays one round
- * trip for many calls. A batch holds one lane only: reads never wait for
- * the disk sync a batch of changes may wait for. Each call still completes
- * on its own callback, with its own code and reply, and runs in the
- * backend as if sent alone (a batch executes its members in order, and
- * with fsync "always" a batch of changes is answered once its last change
- * is on disk); a member the backend did not run because the batch's reply
- * was full (Reply.not_executed) is sent again alone, unseen by its caller.
- * Only calls that are concurrent are batched, so no caller-visible order
- * changes. An idle client sends a call at once: no added latency. Every
- * other call (any other LIST, SNAPSHOT, STATS, BATCH, and any call whose
- * request is over 64 KiB) is never batched: it is sent at once on its own context,
- * outside these slots, and neither waits for them nor holds them, so a
- * large or slow call never delays another. A batch waits no longer than
- * the nearest deadline among its members. 0 (the default) turns
- * coalescing off. Returns 0 or FS_INVALID_ARGUMENT. */
+ * DELETE, DEPLOY, START, STOP) are two lanes: at most max_inflight calls
+ * (or batches) of a lane are in flight at once, and calls of that lane
+ * made meanwhile wait and go out together as one BATCH call when one
+ * completes (at most 128 calls and 1 MiB of requests per batch), so a busy
+ * client pays one round trip for many calls. A batch holds one lane only:
+ * reads never wait for the disk sync a batch of changes may wait for. Each
+ * call still completes on its own callback, with its own code and reply,
+ * and runs in the backend as if sent alone (a batch executes its members
+ * in order, and with fsync "always" a batch of changes is answered once
+ * its last change is on disk); a member the backend did not run because
+ * the batch's reply was full (Reply.not_executed) is sent again alone,
+ * unseen by its caller. Only calls that are concurrent are batched, so no
+ * caller-visible order changes. An idle client sends a call at once: no
+ * added latency. Every other call (any other LIST, any method without
+ * FS_M_BATCH: SNAPSHOT, STATS, BATCH, and any call whose request is over
+ * 64 KiB) is never batched: it is sent at once on its own context, outside
+ * these slots, and neither waits for them nor holds them, so a large or
+ * slow call never delays another. A batch waits no longer than the nearest
+ * deadline among its members. 0 (the default) turns coalescing off.
+ * Returns 0 or FS_INVALID_ARGUMENT. */
 int fs_client_set_coalesce(fs_client *c, int max_inflight);
 
 /* The same, waiting for the outcome. Returns the code; *reply_out is set as

@@ -82,7 +82,9 @@ access_encode(const Flowsvc__Caller *who, const store_comp *c, uint32_t *len,
 	/* The stored `flows` list and the store's uses are in one order. */
 	size_t k = 0;
 	for (size_t i = 0; i < m->n_flows; i++) {
-		if (i < nuses && access_visible(who, store_comp_use(c, (uint32_t) i)))
+		const store_comp *f =
+		    i < nuses ? store_comp_use(c, (uint32_t) i) : NULL;
+		if (f != NULL && access_visible(who, f))
 			m->flows[k++] = m->flows[i];
 		else
 			free(m->flows[i]);

@@ -293,7 +293,8 @@ rules_fields(rules_viol *v, const char *field, const Flowsvc__StringList *l)
 		return -1;
 	}
 	if (dup != SIZE_MAX) {
-		rules_viol_add(v, field, "Duplicate item \"%.255s\".", l->items[dup]);
+		rules_viol_add(v, field, "Duplicate item \"%.255s\".",
+		    l->items[dup]);
 		return -1;
 	}
 	return 0;

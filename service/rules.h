@@ -72,7 +72,8 @@ int rules_group(rules_viol *v, const char *group);
 /* input_fields / output_fields: at most 1000 items, each 1-255 characters,
  * no duplicates (the first item that repeats an earlier one is named).
  * NULL (absent) is valid. O(n log n). Returns 0 when valid. */
-int rules_fields(rules_viol *v, const char *field, const Flowsvc__StringList *l);
+int rules_fields(rules_viol *v, const char *field,
+    const Flowsvc__StringList *l);
 
 /* A `flows` list parsed ahead of the store checks, so that what needs no
  * store (uuid syntax, canonical form, repeats) is done outside the write

@@ -279,7 +279,8 @@ store_reserve(store *s, size_t n)
 {
 	if (n > s->capslots) {
 		store_item *ns = realloc(s->slots, n * sizeof(*ns));
-		store_comp **no = ns ? realloc(s->owners, n * sizeof(*no)) : NULL;
+		store_comp **no =
+		    ns != NULL ? realloc(s->owners, n * sizeof(*no)) : NULL;
 		if (ns != NULL)
 			s->slots = ns;
 		if (no != NULL) {
@@ -321,7 +322,8 @@ store_find(const store *s, int kind, const char *group, const char *name)
 {
 	uint64_t h = hash_key(kind, group, name);
 
-	for (htab_node *e = htab_first(&s->keys, h); e != NULL; e = htab_next(e)) {
+	for (htab_node *e = htab_first(&s->keys, h); e != NULL;
+	     e = htab_next(e)) {
 		store_comp *c = htab_entry(e, store_comp, key_h);
 		if (c->kind == kind && strcasecmp(c->name, name) == 0 &&
 		    strcasecmp(c->group, group) == 0)
@@ -383,7 +385,8 @@ name_head(const store *s, int kind, const char *name)
 {
 	uint64_t h = hash_bucket(kind, BUCKET_NAME, name);
 
-	for (htab_node *e = htab_first(&s->names, h); e != NULL; e = htab_next(e)) {
+	for (htab_node *e = htab_first(&s->names, h); e != NULL;
+	     e = htab_next(e)) {
 		store_comp *c = htab_entry(e, store_comp, name_h);
 		if (c->kind == kind && strcasecmp(c->name, name) == 0)
 			return c;

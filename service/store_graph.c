@@ -183,7 +183,8 @@ store_reaches(store *s, store_comp *from, const store_comp *to)
 				continue;
 			f->visit = s->visit_epoch;
 			if (n == cap) {
-				store_comp **ns = realloc(stack, 2 * cap * sizeof(*ns));
+				store_comp **ns =
+				    realloc(stack, 2 * cap * sizeof(*ns));
 				if (ns == NULL) {
 					found = 1;
 					break;

@@ -93,7 +93,8 @@ svc_apply(store *st, const Flowsvc__LogRecord *rec)
 		    (int) rec->put->status, rec->put->seq, NULL);
 	case FLOWSVC__LOG_RECORD__OP_DELETE_ID:
 		if (fs_uuid_parse(rec->delete_id, id) != 0 ||
-		    (c = store_get(st, id)) == NULL || store_comp_nusers(c) != 0)
+		    (c = store_get(st, id)) == NULL ||
+		    store_comp_nusers(c) != 0)
 			return FS_FAILED_PRECONDITION;
 		store_delete(st, c);
 		return FS_OK;

@@ -51,7 +51,8 @@ check_flows(store *st, const Flowsvc__Caller *who,
 			f = NULL;
 		if (f == NULL) {
 			rules_viol_add(v, "flows",
-			    "Invalid pk \"%.64s\" - object does not exist.", id);
+			    "Invalid pk \"%.64s\" - object does not exist.",
+			    id);
 			return;
 		}
 		if (ids->state[i] == RULES_ID_DUP) {
@@ -61,7 +62,8 @@ check_flows(store *st, const Flowsvc__Caller *who,
 		}
 		if (self != NULL && f == self) {
 			rules_viol_add(v, "flows",
-			    "Invalid pk \"%s\" - a component cannot use itself.",
+			    "Invalid pk \"%s\" - a component cannot use "
+			    "itself.",
 			    id);
 			return;
 		}
@@ -123,7 +125,8 @@ svc_change_create(svc *s, const svc_req *q, svc_reply *r)
 	rules_mistyped(v, m->mistyped_fields, m->n_mistyped_fields);
 	int name_ok = !rules_viol_has(v, "name") &&
 	    rules_name(v, m->name, kind) == 0;
-	int group_ok = !rules_viol_has(v, "group") && rules_group(v, group) == 0;
+	int group_ok =
+	    !rules_viol_has(v, "group") && rules_group(v, group) == 0;
 	rules_fields(v, "input_fields", m->input_fields);
 	rules_fields(v, "output_fields", m->output_fields);
 	rules_unknown(v, m->unknown_fields, m->n_unknown_fields,
@@ -150,9 +153,11 @@ svc_change_create(svc *s, const svc_req *q, svc_reply *r)
 	svc_write_lock(s);
 	store *st = svc_store(s);
 	check_flows(st, q->who, m->flows, &fids, NULL, v);
-	if (name_ok && group_ok && store_find(st, kind, group, m->name) != NULL) {
-		rules_viol_add(v, "name", "%s with this name already exists in this "
-		    "group.", rules_kind_article(kind));
+	if (name_ok && group_ok &&
+	    store_find(st, kind, group, m->name) != NULL) {
+		rules_viol_add(v, "name",
+		    "%s with this name already exists in this group.",
+		    rules_kind_article(kind));
 		taken = 1;
 	}
 	if (svc_reply_viol(r, taken))

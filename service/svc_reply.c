@@ -84,7 +84,8 @@ svc_reply_viol(svc_reply *r, int taken)
 	}
 	if (r->v.n == 0)
 		return 0;
-	r->code = taken && r->v.n == 1 ? FS_ALREADY_EXISTS : FS_INVALID_ARGUMENT;
+	r->code =
+	    taken && r->v.n == 1 ? FS_ALREADY_EXISTS : FS_INVALID_ARGUMENT;
 	return 1;
 }
 

@@ -72,8 +72,8 @@ test_errors_rest_table(void)
 	CU_ASSERT_STRING_EQUAL(fs_rest_format(FS_REST_BODY_TOO_LARGE, "x", buf,
 	                           sizeof(buf)),
 	    "Request body too large.");
-	CU_ASSERT_STRING_EQUAL(
-	    fs_rest_format(FS_REST_METHOD_NOT_ALLOWED, "PATCH", buf, sizeof(buf)),
+	CU_ASSERT_STRING_EQUAL(fs_rest_format(FS_REST_METHOD_NOT_ALLOWED,
+	                           "PATCH", buf, sizeof(buf)),
 	    "Method \"PATCH\" not allowed.");
 	CU_ASSERT_STRING_EQUAL(
 	    fs_rest_format(FS_REST_MEDIA_TYPE, NULL, buf, sizeof(buf)),

@@ -93,7 +93,8 @@ test_batch_members(void)
 {
 	for (int v = -1; v <= FS_METHOD_LIMIT; v++) {
 		const fs_method_info *m = fs_method(v);
-		bool want = m != NULL && (m->flags & (FS_M_READ | FS_M_WRITE)) &&
+		bool want = m != NULL &&
+		    (m->flags & (FS_M_READ | FS_M_WRITE)) &&
 		    !(m->flags & FS_M_BLOCKS);
 		FS_CHECK(fs_method_in_batch(v) == want, "method %d", v);
 	}

@@ -72,8 +72,9 @@ answer(const Flowsvc__Request *req, Flowsvc__Reply *out, uint8_t **heap)
 
 	atomic_fetch_add(&fk.batches, 1);
 	for (size_t i = 0; reps != NULL && ptrs != NULL && i < n; i++) {
-		if ((unsigned) b->requests[i]->method < FS_METHOD_LIMIT)
-			atomic_fetch_add(&fk.members[b->requests[i]->method], 1);
+		unsigned m = (unsigned) b->requests[i]->method;
+		if (m < FS_METHOD_LIMIT)
+			atomic_fetch_add(&fk.members[m], 1);
 		flowsvc__reply__init(&reps[i]);
 		reps[i].code = FLOWSVC__CODE__OK;
 		ptrs[i] = &reps[i];

@@ -55,7 +55,8 @@ test_viol_cap_and_count(void)
 	rules_viol_close(&v); /* once only */
 	FS_ASSERT_INT_EQ(v.n, RULES_VIOL_MAX + 1);
 	rules_viol_fini(&v);
-	FS_CHECK(v.n == 0 && v.v == NULL && !rules_viol_any(&v), "fini empties");
+	FS_CHECK(v.n == 0 && v.v == NULL && !rules_viol_any(&v),
+	    "fini empties");
 
 	/* Messages of one field count too; one over says "error". */
 	for (int i = 0; i < RULES_VIOL_MAX + 1; i++)

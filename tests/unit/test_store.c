@@ -54,7 +54,8 @@ test_store_get_and_find(void)
 	char id[FS_UUID_STRLEN + 1];
 	uint8_t bin[16];
 
-	store_comp *a = put(s, FLOWSVC__KIND__FLOW, "Sales", "Greet", NULL, 0, id);
+	store_comp *a =
+	    put(s, FLOWSVC__KIND__FLOW, "Sales", "Greet", NULL, 0, id);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	CU_ASSERT_EQUAL(fs_uuid_parse(id, bin), 0);
 	CU_ASSERT_PTR_EQUAL(store_get(s, bin), a);
@@ -206,7 +207,8 @@ test_store_wide_fan_in(void)
 	enum { N = 100000 };
 	store *s = store_new();
 	char fid[FS_UUID_STRLEN + 1];
-	store_comp *f = put(s, FLOWSVC__KIND__FLOW, "g", "shared", NULL, 0, fid);
+	store_comp *f =
+	    put(s, FLOWSVC__KIND__FLOW, "g", "shared", NULL, 0, fid);
 	char *ref[] = {fid};
 	store_comp **users = malloc(N * sizeof(*users));
 
