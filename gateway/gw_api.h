@@ -1,6 +1,9 @@
 /*
  * gw_api.h - one REST request as one RPC: the request message a matched
  * route sends, and the HTTP answer an RPC outcome becomes (CONTRACT §2-3).
+ * Both follow the method table (fs_methods.h): the request is built by the
+ * RPC's request message, the reply rendered by its reply message. Every
+ * error body with a fixed text comes from the tables of fs_errors.h.
  *
  * Pure functions apart from malloc: no I/O, no logging, thread-safe. The
  * HTTP layer (gw_http) calls gw_api_prepare once the body is complete,
