@@ -10,12 +10,9 @@
 #include <strings.h>
 
 #include "fs_errors.h"
+#include "fs_methods.h"
 #include "fs_rpc.h"
 #include "gw_json.h"
-
-/* /readyz when the backend answers but cannot take changes. */
-#define READYZ_NOT_WRITABLE                                                    \
-	"Service unavailable: the backend cannot write its data directory."
 
 static void resp_set(struct gw_resp *r, int status, gw_buf *b);
 
@@ -47,6 +44,28 @@ gw_api_error(struct gw_resp *r, int status, const char *detail)
 
 	gw_json_put_detail(&b, detail);
 	resp_set(r, status, &b);
+}
+
+void
+gw_api_rest_error(struct gw_resp *r, enum fs_rest_error e)
+{
+	gw_api_rest_error_arg(r, e, NULL);
+}
+
+void
+gw_api_rest_error_arg(struct gw_resp *r, enum fs_rest_error e,
+    const char *arg)
+{
+	char detail[GW_JSON_DETAIL_MAX];
+
+	gw_api_error(r, fs_rest_http((int)e),
+	    fs_rest_format((int)e, arg, detail, sizeof(detail)));
+}
+
+void
+gw_api_code_error(struct gw_resp *r, int code)
+{
+	gw_api_error(r, fs_code_http(code), fs_strerror(code));
 }
 
 void
@@ -94,6 +113,29 @@ gw_api_is_json_type(const char *ct)
 	return *ct == '\0' || *ct == ';';
 }
 
+/* A limit or offset parameter: absent, or a non-negative integer (else
+ * 400 naming the parameter). Returns 0, or the status with err filled. */
+static int
+query_uint(const char *name, const char *value, protobuf_c_boolean *has,
+    uint64_t *out, struct gw_resp *err)
+{
+	gw_buf b = GW_BUF_INIT;
+
+	if (value == NULL)
+		return 0;
+	if (gw_api_parse_uint(value, out) == 0) {
+		*has = 1;
+		return 0;
+	}
+	gw_buf_puts(&b, "{\"");
+	gw_buf_puts(&b, name);
+	gw_buf_puts(&b, "\":[\"");
+	gw_buf_puts(&b, fs_rest_detail(FS_REST_NOT_UINT));
+	gw_buf_puts(&b, "\"]}");
+	resp_set(err, fs_rest_http(FS_REST_NOT_UINT), &b);
+	return err->status;
+}
+
 static int
 prepare_list(struct gw_rpc_req *rr, const struct gw_match *m,
     const struct gw_query *q, struct gw_resp *err)
@@ -103,35 +145,15 @@ prepare_list(struct gw_rpc_req *rr, const struct gw_match *m,
 	flowsvc__list_request__init(l);
 	l->has_kind = 1;
 	l->kind = m->kind;
+	rr->msg = &l->base;
 	if (q == NULL)
-		goto done;
+		return 0;
 	/* Presence is the filter: ?name__iexact= asks for the empty name. */
 	l->name_iexact = (char *)q->name_iexact;
 	l->group_iexact = (char *)q->group_iexact;
-	if (q->limit) {
-		if (gw_api_parse_uint(q->limit, &l->limit)) {
-			gw_buf b = GW_BUF_INIT;
-
-			gw_buf_puts(&b, "{\"limit\":[\"A valid non-negative "
-					"integer is required.\"]}");
-			resp_set(err, 400, &b);
-			return err->status;
-		}
-		l->has_limit = 1;
-	}
-	if (q->offset) {
-		if (gw_api_parse_uint(q->offset, &l->offset)) {
-			gw_buf b = GW_BUF_INIT;
-
-			gw_buf_puts(&b, "{\"offset\":[\"A valid non-negative "
-					"integer is required.\"]}");
-			resp_set(err, 400, &b);
-			return err->status;
-		}
-		l->has_offset = 1;
-	}
-done:
-	rr->msg = &l->base;
+	if (query_uint("limit", q->limit, &l->has_limit, &l->limit, err) ||
+	    query_uint("offset", q->offset, &l->has_offset, &l->offset, err))
+		return err->status;
 	return 0;
 }
 
@@ -145,13 +167,8 @@ prepare_body(struct gw_rpc_req *rr, const struct gw_match *m, const char *id,
 	int rv;
 
 	if (len > 0 && !gw_api_is_json_type(ct)) {
-		char msg[GW_JSON_DETAIL_MAX];
-
 		/* The header as sent, cut to fit; an absent one shows as "". */
-		snprintf(msg, sizeof(msg),
-		    "Unsupported media type \"%.180s\" in request.",
-		    ct ? ct : "");
-		gw_api_error(err, 415, msg);
+		gw_api_rest_error_arg(err, FS_REST_MEDIA_TYPE, ct);
 		return err->status;
 	}
 	if ((obj = gw_json_load_object(body, len, detail)) == NULL) {
@@ -171,108 +188,114 @@ prepare_body(struct gw_rpc_req *rr, const struct gw_match *m, const char *id,
 	}
 	json_decref(obj);
 	if (rv) {
-		gw_api_error(err, 500, "Internal error.");
+		gw_api_code_error(err, FS_INTERNAL);
 		return err->status;
 	}
 	rr->msg = rr->heap;
 	return 0;
 }
 
+/* The request message of m's RPC, by the method table's request
+ * descriptor, so a method of a known message shape needs no code here. */
 int
 gw_api_prepare(struct gw_rpc_req *rr, const struct gw_match *m,
     const char *id, const struct gw_query *q, const char *content_type,
     const char *body, size_t len, struct gw_resp *err)
 {
-	switch (m->action) {
-	case GW_ACT_LIST:
+	const fs_method_info *mi = fs_method(m->rpc);
+	const ProtobufCMessageDescriptor *d = mi != NULL ? mi->request : NULL;
+
+	if (d == &flowsvc__list_request__descriptor)
 		return prepare_list(rr, m, q, err);
-	case GW_ACT_CREATE:
-	case GW_ACT_UPDATE:
+	if (d == &flowsvc__create_request__descriptor ||
+	    d == &flowsvc__update_request__descriptor)
 		return prepare_body(rr, m, id, content_type, body, len, err);
-	case GW_ACT_GET:
-		flowsvc__get_request__init(&rr->u.get);
-		rr->u.get.id = (char *)id;
-		rr->u.get.has_kind = 1;
-		rr->u.get.kind = m->kind;
-		rr->msg = &rr->u.get.base;
-		return 0;
-	case GW_ACT_DELETE:
-	case GW_ACT_STATUS:
-	case GW_ACT_DEPLOY:
-	case GW_ACT_START:
-	case GW_ACT_STOP:
-		flowsvc__id_request__init(&rr->u.idr);
-		rr->u.idr.id = (char *)id;
-		rr->u.idr.has_kind = 1;
-		rr->u.idr.kind = m->kind;
-		rr->msg = &rr->u.idr.base;
-		return 0;
-	case GW_ACT_READYZ:
-	case GW_ACT_METRICS:
+	if (d == &flowsvc__get_request__descriptor) {
+		Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
+
+		g.id = (char *)id;
+		g.kind = m->kind;
+		g.has_kind = 1;
+		rr->u.get = g;
+	} else if (d == &flowsvc__id_request__descriptor) {
+		/* IdRequest has GetRequest's fields: {id, kind}. */
+		Flowsvc__IdRequest r = FLOWSVC__ID_REQUEST__INIT;
+
+		r.id = (char *)id;
+		r.has_kind = 1;
+		r.kind = m->kind;
+		rr->u.idr = r;
+	} else if (d == &flowsvc__empty__descriptor) {
 		flowsvc__empty__init(&rr->u.empty);
-		rr->msg = &rr->u.empty.base;
-		return 0;
-	default:
-		gw_api_error(err, 500, "Internal error.");
+	} else {
+		gw_api_code_error(err, FS_INTERNAL);
 		return err->status;
 	}
+	/* The union's members all start with their ProtobufCMessage. */
+	rr->msg = (const ProtobufCMessage *)&rr->u;
+	return 0;
 }
 
-/* The body of a successful reply. Returns 0, or -1 when the payload is
- * missing or undecodable (a backend bug or version skew: 500). */
+/* /readyz: ready means ready for writes too. A backend that answers but
+ * cannot write its data directory (disk full, I/O errors, the directory
+ * deleted) says writable = false; the cause stays in the backend's log,
+ * Health and metrics. */
+static void
+render_ready(struct gw_resp *out, const Flowsvc__Reply *reply)
+{
+	Flowsvc__HealthReply *h = reply == NULL ? NULL
+	    : (Flowsvc__HealthReply *)fs_reply_payload(
+		  reply, &flowsvc__health_reply__descriptor);
+	bool writable = h == NULL || !h->has_writable || h->writable;
+	gw_buf b = GW_BUF_INIT;
+
+	if (h != NULL)
+		protobuf_c_message_free_unpacked(&h->base, NULL);
+	if (!writable) {
+		gw_api_rest_error(out, FS_REST_NOT_WRITABLE);
+		return;
+	}
+	gw_buf_puts(&b, "{\"status\":\"ready\"}");
+	resp_set(out, 200, &b);
+}
+
+/* A created component's answer: 201 with its Location. */
+static int
+created(struct gw_resp *out, const struct gw_match *m,
+    const Flowsvc__Component *c)
+{
+	int n = snprintf(out->location, sizeof(out->location), "/api/%s/%s/",
+	    m->kind == FLOWSVC__KIND__APP ? "apps" : "flows", c->id);
+
+	if (n < 0 || (size_t)n >= sizeof(out->location))
+		out->location[0] = '\0';
+	return 201;
+}
+
+/* The body of a successful reply, by the method table's reply descriptor.
+ * Returns 0, or -1 when the payload is missing or undecodable (a backend
+ * bug or version skew: 500). */
 static int
 render_ok(struct gw_resp *out, const struct gw_match *m,
     const Flowsvc__Reply *reply)
 {
-	const ProtobufCMessageDescriptor *desc;
+	const fs_method_info *mi = fs_method(m->rpc);
+	const ProtobufCMessageDescriptor *desc = mi != NULL ? mi->reply : NULL;
 	ProtobufCMessage *pl;
 	gw_buf b = GW_BUF_INIT;
 	int status = 200;
 
-	switch (m->action) {
-	case GW_ACT_DELETE:
-		out->status = 204;
-		return 0;
-	case GW_ACT_READYZ: {
-		/* Ready means ready for writes too: a backend that answers
-		 * but cannot write its data directory (disk full, I/O
-		 * errors, the directory deleted) says writable = false. The
-		 * cause stays in the backend's log, Health and metrics. */
-		Flowsvc__HealthReply *h = reply == NULL ? NULL
-		    : (Flowsvc__HealthReply *)fs_reply_payload(
-			  reply, &flowsvc__health_reply__descriptor);
-		bool writable = h == NULL || !h->has_writable || h->writable;
-
-		if (h != NULL)
-			protobuf_c_message_free_unpacked(&h->base, NULL);
-		if (!writable) {
-			gw_api_error(out, 503, READYZ_NOT_WRITABLE);
-			return 0;
-		}
-		gw_buf_puts(&b, "{\"status\":\"ready\"}");
-		resp_set(out, 200, &b);
+	if (m->action == GW_ACT_READYZ) {
+		render_ready(out, reply);
 		return 0;
 	}
-	case GW_ACT_LIST:
-		desc = &flowsvc__list_reply__descriptor;
-		break;
-	case GW_ACT_CREATE:
-	case GW_ACT_GET:
-	case GW_ACT_UPDATE:
-		desc = &flowsvc__component_reply__descriptor;
-		break;
-	case GW_ACT_STATUS:
-	case GW_ACT_DEPLOY:
-	case GW_ACT_START:
-	case GW_ACT_STOP:
-		desc = &flowsvc__status_reply__descriptor;
-		break;
-	default:
-		return -1;
+	if (desc == &flowsvc__empty__descriptor) {
+		out->status = 204; /* DELETE: no body */
+		return 0;
 	}
-	if (reply == NULL || (pl = fs_reply_payload(reply, desc)) == NULL)
+	if (desc == NULL || reply == NULL ||
+	    (pl = fs_reply_payload(reply, desc)) == NULL)
 		return -1;
-
 	if (desc == &flowsvc__list_reply__descriptor) {
 		const Flowsvc__ListReply *l = (const Flowsvc__ListReply *)pl;
 
@@ -280,25 +303,17 @@ render_ok(struct gw_resp *out, const struct gw_match *m,
 	} else if (desc == &flowsvc__status_reply__descriptor) {
 		gw_json_put_status(
 		    &b, ((const Flowsvc__StatusReply *)pl)->status);
-	} else {
+	} else if (desc == &flowsvc__component_reply__descriptor &&
+	    ((const Flowsvc__ComponentReply *)pl)->component != NULL) {
 		const Flowsvc__Component *c =
 		    ((const Flowsvc__ComponentReply *)pl)->component;
 
-		if (c == NULL) {
-			protobuf_c_message_free_unpacked(pl, NULL);
-			return -1;
-		}
 		gw_json_put_component(&b, c);
-		if (m->action == GW_ACT_CREATE) {
-			int n = snprintf(out->location, sizeof(out->location),
-			    "/api/%s/%s/",
-			    m->kind == FLOWSVC__KIND__APP ? "apps" : "flows",
-			    c->id);
-
-			if (n < 0 || (size_t)n >= sizeof(out->location))
-				out->location[0] = '\0';
-			status = 201;
-		}
+		if (m->action == GW_ACT_CREATE)
+			status = created(out, m, c);
+	} else {
+		protobuf_c_message_free_unpacked(pl, NULL);
+		return -1;
 	}
 	protobuf_c_message_free_unpacked(pl, NULL);
 	resp_set(out, status, &b);
@@ -318,13 +333,13 @@ gw_api_render(struct gw_resp *out, const struct gw_match *m, int code,
 
 	memset(out, 0, sizeof(*out));
 	if (m->action == GW_ACT_READYZ && code != FS_OK) {
-		gw_api_error(out, 503, "Service unavailable.");
+		gw_api_code_error(out, FS_UNAVAILABLE);
 		return;
 	}
 	switch (http) {
 	case 200:
 		if (render_ok(out, m, reply))
-			gw_api_error(out, 500, "Internal error.");
+			gw_api_code_error(out, FS_INTERNAL);
 		return;
 	case 400:
 		if (reply && reply->n_violations > 0) {
@@ -337,30 +352,31 @@ gw_api_render(struct gw_resp *out, const struct gw_match *m, int code,
 			gw_api_error(out, 400, msg);
 		}
 		return;
-	case 401:
-	case 403:
-		/* The fixed texts of CONTRACT §5, whatever the backend says:
-		 * a refusal explains nothing beyond itself. */
-		gw_api_error(out, http, fs_strerror(code));
-		return;
 	case 409:
 		gw_api_error(out, http, msg);
 		return;
 	case 404:
-		gw_api_error(out, 404, "Not found.");
-		return;
 	case 503:
-		gw_api_error(out, 503, "Service unavailable.");
+		/* The backend's words stay in the backend: a missing, hidden
+		 * or unreachable component answers the same. */
+		gw_api_code_error(out, http == 404 ? FS_NOT_FOUND
+						   : FS_UNAVAILABLE);
+		return;
+	case 401:
+	case 403:
+		/* The fixed texts of CONTRACT §5, whatever the backend says:
+		 * a refusal explains nothing beyond itself. */
+		gw_api_code_error(out, code);
 		return;
 	default:
 		/* A list whose result does not fit in one reply (16 MiB):
 		 * still the server's limit, not the caller's fault (lists
 		 * of any size are valid), so 500, but with what to do about
 		 * it. Until lists stream. */
-		gw_api_error(out, 500,
-		    code == FS_RESOURCE_EXHAUSTED && m->action == GW_ACT_LIST
-			? GW_API_LIST_TOO_LARGE
-			: "Internal error.");
+		if (code == FS_RESOURCE_EXHAUSTED && m->action == GW_ACT_LIST)
+			gw_api_rest_error(out, FS_REST_LIST_TOO_LARGE);
+		else
+			gw_api_code_error(out, FS_INTERNAL);
 		return;
 	}
 }

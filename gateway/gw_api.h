@@ -1,6 +1,9 @@
 /*
  * gw_api.h - one REST request as one RPC: the request message a matched
  * route sends, and the HTTP answer an RPC outcome becomes (CONTRACT §2-3).
+ * Both follow the method table (fs_methods.h): the request is built by the
+ * RPC's request message, the reply rendered by its reply message. Every
+ * error body with a fixed text comes from the tables of fs_errors.h.
  *
  * Pure functions apart from malloc: no I/O, no logging, thread-safe. The
  * HTTP layer (gw_http) calls gw_api_prepare once the body is complete,
@@ -15,6 +18,7 @@
 #include <stdint.h>
 
 #include "flows.pb-c.h"
+#include "fs_errors.h"
 #include "gw_routes.h"
 
 /* An HTTP answer. body is malloc'd (the HTTP layer hands it to MHD with
@@ -31,6 +35,15 @@ void gw_resp_fini(struct gw_resp *r);
 
 /* Fills r with status and {"detail": detail}. */
 void gw_api_error(struct gw_resp *r, int status, const char *detail);
+
+/* The error answers of the tables in fs_errors.h: a REST error's status
+ * and detail (its %s, if any, completed with arg), and the answer an RPC
+ * code stands for (fs_code_http, fs_strerror). Every fixed error body of
+ * the gateway goes through these. */
+void gw_api_rest_error(struct gw_resp *r, enum fs_rest_error e);
+void gw_api_rest_error_arg(struct gw_resp *r, enum fs_rest_error e,
+    const char *arg);
+void gw_api_code_error(struct gw_resp *r, int code);
 
 /* The list query, as percent-decoded by the HTTP layer. NULL = absent; a
  * parameter given without '=' counts as present and empty. */
@@ -74,11 +87,6 @@ bool gw_api_is_json_type(const char *content_type);
 int gw_api_prepare(struct gw_rpc_req *rr, const struct gw_match *m,
     const char *id, const struct gw_query *q, const char *content_type,
     const char *body, size_t len, struct gw_resp *err);
-
-/* The detail of a list over the RPC reply limit (RESOURCE_EXHAUSTED from
- * List): 500 with this, not "Internal error.". */
-#define GW_API_LIST_TOO_LARGE \
-	"Result too large: page it with limit and offset."
 
 /* Turns an RPC outcome (code, and reply when one arrived; borrowed) into
  * the answer for m's action. Always fills out (500 when even that fails). */

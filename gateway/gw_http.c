@@ -121,6 +121,24 @@ set_error(struct gw_req *r, int status, const char *detail)
 	atomic_store(&r->state, RS_READY);
 }
 
+/* r answers with a REST error of fs_errors.h (its %s completed with
+ * arg), or with the answer an RPC code stands for. */
+static void
+set_rest(struct gw_req *r, enum fs_rest_error e, const char *arg)
+{
+	gw_resp_fini(&r->resp);
+	gw_api_rest_error_arg(&r->resp, e, arg);
+	atomic_store(&r->state, RS_READY);
+}
+
+static void
+set_code(struct gw_req *r, int code)
+{
+	gw_resp_fini(&r->resp);
+	gw_api_code_error(&r->resp, code);
+	atomic_store(&r->state, RS_READY);
+}
+
 /* A 200 the gateway answers by itself, with a copy of body (MHD frees the
  * response body it is given). */
 static void
@@ -128,7 +146,7 @@ set_local(struct gw_req *r, const char *body, size_t len)
 {
 	gw_resp_fini(&r->resp);
 	if ((r->resp.body = malloc(len)) == NULL) {
-		gw_api_error(&r->resp, 500, "Internal error.");
+		gw_api_code_error(&r->resp, FS_INTERNAL);
 	} else {
 		memcpy(r->resp.body, body, len);
 		r->resp.len = len;
@@ -193,7 +211,7 @@ req_begin(struct gw_req *r, const char *url, const char *method)
 	if (refuse == 431) {
 		/* Answered on this first call, so MHD closes the connection:
 		 * a client that sends this much is not one to keep. */
-		set_error(r, 431, "Request header fields too large.");
+		set_rest(r, FS_REST_HEADERS_TOO_LARGE, NULL);
 		return respond(r);
 	}
 	if (refuse == 400) {
@@ -217,7 +235,7 @@ req_begin(struct gw_req *r, const char *url, const char *method)
 			 * body is never read and MHD closes the connection,
 			 * which is what a client sending too much needs. */
 			r->too_big = true;
-			set_error(r, 413, "Request body too large.");
+			set_rest(r, FS_REST_BODY_TOO_LARGE, NULL);
 			return respond(r);
 		}
 	}
@@ -242,7 +260,7 @@ req_take_body(struct gw_req *r, const char *data, size_t n)
 	/* An unauthenticated or refused body is counted (for 413) but never
 	 * kept. */
 	if ((r->m.action != GW_ACT_CREATE && r->m.action != GW_ACT_UPDATE) ||
-	    r->auth != GW_AUTH_OK || r->limit_status != 0)
+	    r->auth != GW_AUTH_OK || r->limited)
 		return;
 	if (r->body_len + n > r->body_cap) {
 		size_t cap = r->body_cap ? r->body_cap : 1024;
@@ -424,29 +442,27 @@ req_dispatch(struct gw_req *r)
 	struct gw_query q = {NULL, NULL, NULL, NULL};
 
 	if (r->too_big) {
-		set_error(r, 413, "Request body too large.");
+		set_rest(r, FS_REST_BODY_TOO_LARGE, NULL);
 		return false;
 	}
-	if (r->limit_status != 0) {
-		set_error(r, r->limit_status, r->limit_detail);
+	if (r->limited) {
+		set_rest(r, r->limit, NULL);
+		return false;
+	}
+	if (r->auth == GW_AUTH_MISSING) {
+		set_code(r, FS_UNAUTHENTICATED);
 		return false;
 	}
 	if (r->auth != GW_AUTH_OK) {
-		set_error(r, 401, r->auth == GW_AUTH_MISSING
-			? "Authentication credentials were not provided."
-			: "Invalid token.");
+		set_rest(r, FS_REST_BAD_TOKEN, NULL);
 		return false;
 	}
 	if (r->m.http_status == 404) {
-		set_error(r, 404, "Not found.");
+		set_code(r, FS_NOT_FOUND);
 		return false;
 	}
 	if (r->m.http_status == 405) {
-		char msg[128];
-
-		snprintf(msg, sizeof(msg), "Method \"%.64s\" not allowed.",
-		    r->method);
-		set_error(r, 405, msg);
+		set_rest(r, FS_REST_METHOD_NOT_ALLOWED, r->method);
 		return false;
 	}
 	if (r->m.action == GW_ACT_HEALTHZ) {
@@ -461,7 +477,7 @@ req_dispatch(struct gw_req *r)
 	if (r->m.action == GW_ACT_LIST &&
 	    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
 		collect_query, &q) < 0) {
-		set_error(r, 500, "Internal error.");
+		set_code(r, FS_INTERNAL);
 		return false;
 	}
 	r->ctype = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -498,7 +514,7 @@ req_send(struct gw_req *r, const struct gw_query *q, bool suspended)
 	if (atomic_load(&h->closing)) {
 		atomic_fetch_sub(&h->starting, 1);
 		gw_rpc_req_fini(&rr);
-		set_error(r, 503, "Service unavailable.");
+		set_code(r, FS_UNAVAILABLE);
 		return false;
 	}
 	opts.request_id = r->rid;
@@ -514,7 +530,7 @@ req_send(struct gw_req *r, const struct gw_query *q, bool suspended)
 		atomic_fetch_sub(&h->calls, 1);
 		atomic_fetch_sub(&h->starting, 1);
 		gw_rpc_req_fini(&rr);
-		set_error(r, 503, "Service unavailable.");
+		set_code(r, FS_UNAVAILABLE);
 		return false;
 	}
 	atomic_store(&r->state, RS_WAITING);

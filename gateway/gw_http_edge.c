@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fs_errors.h"
 #include "fs_util.h"
 #include "gw_framing.h"
 #include "gw_metrics.h"
@@ -141,39 +142,31 @@ gw_http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	return r;
 }
 
-struct url_size {
-	size_t bytes;
-	unsigned params;
-};
-
-static enum MHD_Result
-count_query(void *cls, enum MHD_ValueKind kind, const char *key,
-    const char *value)
-{
-	struct url_size *u = cls;
-
-	(void)kind;
-	/* "?k=v&": the key, '=' and the value, and one separator. */
-	u->bytes += strlen(key) + 2 + (value ? strlen(value) : 0);
-	u->params++;
-	return MHD_YES;
-}
-
+/* What the client sent, as it sent it near enough: the query (counted
+ * once decoded) and the header block, with the headers' framing. */
 struct head_scan {
+	size_t url_bytes;
+	unsigned params;
 	size_t bytes;
 	struct gw_framing framing;
 };
 
+/* MHD's callback for both: query parameters ("?k=v&": the key, '=', the
+ * value and one separator) and headers ("Key: value\r\n"). */
 static enum MHD_Result
-scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+scan_value(void *cls, enum MHD_ValueKind kind, const char *key,
     const char *value)
 {
 	struct head_scan *hs = cls;
+	size_t vlen = value != NULL ? strlen(value) : 0;
 
-	(void)kind;
-	/* "Key: value\r\n" */
-	hs->bytes += strlen(key) + 4 + (value ? strlen(value) : 0);
-	gw_framing_header(&hs->framing, key, value);
+	if (kind == MHD_GET_ARGUMENT_KIND) {
+		hs->url_bytes += strlen(key) + 2 + vlen;
+		hs->params++;
+	} else {
+		hs->bytes += strlen(key) + 4 + vlen;
+		gw_framing_header(&hs->framing, key, value);
+	}
 	return MHD_YES;
 }
 
@@ -188,22 +181,22 @@ int
 gw_http_check_head(const gw_http *h, struct gw_req *r, const char *method,
     const char *url, const char **framing)
 {
-	struct url_size u = {strlen(url), 0};
-	struct head_scan hs;
+	struct head_scan hs = {strlen(url), 0, 0, {0}};
 
 	(void)MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
-	    count_query, &u);
-	if (u.bytes > h->cfg.max_url) {
-		r->limit_status = 414;
-		r->limit_detail = "Request URI too long.";
-	} else if (u.params > h->cfg.max_query_params) {
-		r->limit_status = 400;
-		r->limit_detail = "Too many query parameters.";
+	    scan_value, &hs);
+	if (hs.url_bytes > h->cfg.max_url) {
+		r->limited = true;
+		r->limit = FS_REST_URI_TOO_LONG;
+	} else if (hs.params > h->cfg.max_query_params) {
+		r->limited = true;
+		r->limit = FS_REST_TOO_MANY_PARAMS;
 	}
-	hs.bytes = strlen(method) + 1 + u.bytes + sizeof(" HTTP/1.1\r\n") - 1;
+	hs.bytes =
+	    strlen(method) + 1 + hs.url_bytes + sizeof(" HTTP/1.1\r\n") - 1;
 	gw_framing_init(&hs.framing);
 	(void)MHD_get_connection_values(r->conn, MHD_HEADER_KIND,
-	    scan_header, &hs);
+	    scan_value, &hs);
 	if (hs.bytes > h->cfg.max_header_bytes)
 		return 431;
 	*framing = gw_framing_verdict(&hs.framing);
@@ -277,27 +270,18 @@ gw_http_access_line(const char *rid, const char *method, const char *path,
 	fs_log_event(FS_LOG_INFO, rid, "request", f, sizeof(f) / sizeof(f[0]));
 }
 
-/* The detail of an answer libmicrohttpd 0.9.75 gives by itself: these are
- * all the statuses it has such a page for. */
+/* The detail of an answer libmicrohttpd 0.9.75 gives by itself (400,
+ * 413, 414, 431, 500 and 505 are all the statuses it has such a page
+ * for): the REST table's answer of that status, but for 500, which is the
+ * code table's. */
 static const char *
 page_detail(unsigned status)
 {
-	switch (status) {
-	case 400:
-		return "Malformed request.";
-	case 413:
-		return "Request body too large.";
-	case 414:
-		return "Request URI too long.";
-	case 431:
-		return "Request header fields too large.";
-	case 500:
-		return "Internal error.";
-	case 505:
-		return "HTTP version not supported.";
-	default:
-		return "Request refused.";
-	}
+	int e = fs_rest_of_http((int)status);
+
+	if (status == 500)
+		return fs_strerror(FS_INTERNAL);
+	return fs_rest_detail(e >= 0 ? e : FS_REST_REFUSED);
 }
 
 struct MHD_Response *

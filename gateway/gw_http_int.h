@@ -60,9 +60,9 @@ struct gw_req {
 	size_t body_seen; /* bytes received, buffered or not */
 	bool too_big;
 	/* A limit the request line broke (see req_begin): answered with this
-	 * status and detail once the upload is over. 0: none. */
-	int limit_status;
-	const char *limit_detail;
+	 * error once the upload is over. */
+	bool limited;
+	enum fs_rest_error limit;
 	_Atomic int state;
 	struct gw_resp resp;
 	bool text_plain; /* /metrics */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs_errors.h"
 #include "fs_rpc.h"
 #include "fs_util.h"
 
@@ -21,6 +22,17 @@ static int buf_grow(gw_buf *b, size_t need);
 static char *xstrdup(const char *s);
 static int push_str(size_t *n, char ***arr, const char *s);
 static int map_list(const json_t *v, Flowsvc__StringList **out, int *bad);
+
+/* A new message of type d, initialised; NULL when out of memory. */
+static void *
+msg_new(const ProtobufCMessageDescriptor *d)
+{
+	ProtobufCMessage *m = malloc(d->sizeof_message);
+
+	if (m != NULL)
+		protobuf_c_message_init(d, m);
+	return m;
+}
 
 /* ---- output buffer ----------------------------------------------------- */
 
@@ -138,12 +150,13 @@ gw_json_load_object(const char *data, size_t len,
 {
 	json_error_t err;
 	json_t *v;
+	char what[GW_JSON_DETAIL_MAX];
 
 	detail[0] = '\0';
 	if (len == 0) {
 		if ((v = json_object()) == NULL)
-			snprintf(detail, GW_JSON_DETAIL_MAX,
-			    "JSON parse error - out of memory");
+			fs_rest_format(FS_REST_JSON_PARSE, "out of memory",
+			    detail, GW_JSON_DETAIL_MAX);
 		return v;
 	}
 	/* DECODE_ANY so that a scalar body gets the "expected a JSON object"
@@ -151,15 +164,16 @@ gw_json_load_object(const char *data, size_t len,
 	v = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
 	    &err);
 	if (v == NULL) {
-		snprintf(detail, GW_JSON_DETAIL_MAX,
-		    "JSON parse error - %s (line %d, column %d)", err.text,
-		    err.line, err.column);
+		snprintf(what, sizeof(what), "%s (line %d, column %d)",
+		    err.text, err.line, err.column);
+		fs_rest_format(FS_REST_JSON_PARSE, what, detail,
+		    GW_JSON_DETAIL_MAX);
 		return NULL;
 	}
 	if (!json_is_object(v)) {
 		json_decref(v);
-		snprintf(detail, GW_JSON_DETAIL_MAX,
-		    "JSON parse error - expected a JSON object");
+		fs_rest_format(FS_REST_JSON_PARSE, "expected a JSON object",
+		    detail, GW_JSON_DETAIL_MAX);
 		return NULL;
 	}
 	return v;
@@ -218,9 +232,8 @@ map_list(const json_t *v, Flowsvc__StringList **out, int *bad)
 			return 0;
 		}
 	}
-	if ((l = malloc(sizeof(*l))) == NULL)
+	if ((l = msg_new(&flowsvc__string_list__descriptor)) == NULL)
 		return -1;
-	flowsvc__string_list__init(l);
 	if (n > 0 && (l->items = calloc(n, sizeof(char *))) == NULL)
 		goto oom;
 	for (i = 0; i < n; i++) {
@@ -259,19 +272,52 @@ is_one_of(const char *key, const char *const *set)
 	return 0;
 }
 
-static const char *const list_keys[] = {
-	"input_fields", "output_fields", "flows", NULL};
+/* Where the keys that create and update share go: the three lists, the
+ * names of keys of the wrong type, and unknown keys. */
+struct body_slots {
+	Flowsvc__StringList **lists[3]; /* input_fields, output_fields, flows */
+	size_t *n_mistyped;
+	char ***mistyped;
+	size_t *n_unknown;
+	char ***unknown;
+	protobuf_c_boolean *has_omitted;
+	uint32_t *omitted;
+};
 
-/* The StringList slot of a create or update message for a list key. */
-static Flowsvc__StringList **
-list_slot(const char *key, Flowsvc__StringList **in,
-    Flowsvc__StringList **outp, Flowsvc__StringList **flows)
+/* The slots of r, a create or an update message: both have these
+ * fields. */
+#define BODY_SLOTS(r)                                                        \
+	{{&(r)->input_fields, &(r)->output_fields, &(r)->flows},             \
+	    &(r)->n_mistyped_fields, &(r)->mistyped_fields,                  \
+	    &(r)->n_unknown_fields, &(r)->unknown_fields,                    \
+	    &(r)->has_unknown_fields_omitted, &(r)->unknown_fields_omitted}
+
+/* A list key into its slot, or its name among the mistyped. Returns 1
+ * when key is a list key, 0 when not, -1 when out of memory. */
+static int
+map_list_key(const struct body_slots *bs, const char *key, const json_t *v)
 {
-	if (strcmp(key, "input_fields") == 0)
-		return in;
-	if (strcmp(key, "output_fields") == 0)
-		return outp;
-	return flows;
+	static const char *const list_keys[] = {
+		"input_fields", "output_fields", "flows"};
+	int bad;
+
+	for (size_t i = 0; i < 3; i++) {
+		if (strcmp(key, list_keys[i]) != 0)
+			continue;
+		if (map_list(v, bs->lists[i], &bad) ||
+		    (bad && push_str(bs->n_mistyped, bs->mistyped, key)))
+			return -1;
+		return 1;
+	}
+	return 0;
+}
+
+/* An unknown key (see push_unknown). */
+static int
+map_unknown_key(const struct body_slots *bs, const char *key)
+{
+	return push_unknown(bs->n_unknown, bs->unknown, bs->has_omitted,
+	    bs->omitted, key);
 }
 
 int
@@ -281,45 +327,38 @@ gw_json_to_create(const json_t *obj, Flowsvc__Kind kind,
 	/* Read-only on create: DRF ignores them, and so do we. */
 	static const char *const ignored[] = {
 		"id", "canvas_id", "version", "created_at", "updated_at", NULL};
-	Flowsvc__CreateRequest *r;
+	Flowsvc__CreateRequest *r =
+	    msg_new(&flowsvc__create_request__descriptor);
 	const char *key;
 	json_t *v;
-	int bad;
 
 	*out = NULL;
-	if ((r = malloc(sizeof(*r))) == NULL)
+	if (r == NULL)
 		return -1;
-	flowsvc__create_request__init(r);
 	r->kind = kind;
+	const struct body_slots bs = BODY_SLOTS(r);
 
 	json_object_foreach((json_t *)obj, key, v) {
-		if (strcmp(key, "name") == 0 || strcmp(key, "group") == 0) {
-			char **slot = key[0] == 'n' ? &r->name : &r->group;
+		int list = map_list_key(&bs, key, v);
 
-			if (json_is_null(v))
-				continue;
-			if (!json_is_string(v)) {
-				if (push_str(&r->n_mistyped_fields,
-					&r->mistyped_fields, key))
-					goto oom;
-				continue;
-			}
-			if ((*slot = xstrdup(json_string_value(v))) == NULL)
+		if (list < 0)
+			goto oom;
+		if (list > 0 || is_one_of(key, ignored))
+			continue;
+		if (strcmp(key, "name") != 0 && strcmp(key, "group") != 0) {
+			if (map_unknown_key(&bs, key))
 				goto oom;
-		} else if (is_one_of(key, list_keys)) {
-			Flowsvc__StringList **slot = list_slot(key,
-			    &r->input_fields, &r->output_fields, &r->flows);
+			continue;
+		}
+		char **slot = key[0] == 'n' ? &r->name : &r->group;
 
-			if (map_list(v, slot, &bad))
+		if (json_is_null(v))
+			continue; /* counts as absent */
+		if (!json_is_string(v)) {
+			if (push_str(bs.n_mistyped, bs.mistyped, key))
 				goto oom;
-			if (bad && push_str(&r->n_mistyped_fields,
-				       &r->mistyped_fields, key))
-				goto oom;
-		} else if (!is_one_of(key, ignored)) {
-			if (push_unknown(&r->n_unknown_fields,
-				&r->unknown_fields, &r->has_unknown_fields_omitted,
-				&r->unknown_fields_omitted, key))
-				goto oom;
+		} else if ((*slot = xstrdup(json_string_value(v))) == NULL) {
+			goto oom;
 		}
 	}
 	*out = r;
@@ -350,9 +389,8 @@ push_read_only(Flowsvc__UpdateRequest *r, const char *key, const json_t *v)
 	if (a == NULL)
 		return -1;
 	r->read_only = a;
-	if ((f = malloc(sizeof(*f))) == NULL)
+	if ((f = msg_new(&flowsvc__read_only_field__descriptor)) == NULL)
 		return -1;
-	flowsvc__read_only_field__init(f);
 	f->field = NULL;
 	a[r->n_read_only++] = f; /* owned by r from here on */
 	if ((f->field = xstrdup(key)) == NULL)
@@ -372,39 +410,29 @@ gw_json_to_update(const json_t *obj, const char *id, Flowsvc__Kind kind,
 {
 	static const char *const read_only[] = {"id", "name", "group",
 		"canvas_id", "version", "created_at", "updated_at", NULL};
-	Flowsvc__UpdateRequest *r;
-	const char *key;
+	Flowsvc__UpdateRequest *r =
+	    msg_new(&flowsvc__update_request__descriptor);
 	json_t *v;
-	int bad;
+	const char *key;
 
 	*out = NULL;
-	if ((r = malloc(sizeof(*r))) == NULL)
+	if (r == NULL)
 		return -1;
-	flowsvc__update_request__init(r);
 	r->id = NULL; /* never the static empty string: see the file comment */
 	r->has_kind = 1;
 	r->kind = kind;
 	if ((r->id = xstrdup(id)) == NULL)
 		goto oom;
+	const struct body_slots bs = BODY_SLOTS(r);
 
 	json_object_foreach((json_t *)obj, key, v) {
-		if (is_one_of(key, list_keys)) {
-			Flowsvc__StringList **slot = list_slot(key,
-			    &r->input_fields, &r->output_fields, &r->flows);
+		int list = map_list_key(&bs, key, v);
+		int rv = list != 0 ? list
+		    : is_one_of(key, read_only) ? push_read_only(r, key, v)
+		    : map_unknown_key(&bs, key);
 
-			if (map_list(v, slot, &bad))
-				goto oom;
-			if (bad && push_str(&r->n_mistyped_fields,
-				       &r->mistyped_fields, key))
-				goto oom;
-		} else if (is_one_of(key, read_only)) {
-			if (push_read_only(r, key, v))
-				goto oom;
-		} else if (push_unknown(&r->n_unknown_fields,
-			       &r->unknown_fields, &r->has_unknown_fields_omitted,
-			       &r->unknown_fields_omitted, key)) {
+		if (rv < 0)
 			goto oom;
-		}
 	}
 	*out = r;
 	return 0;
@@ -424,10 +452,10 @@ put_key(gw_buf *b, const char *lit_with_quotes_and_colon)
 static void
 put_str_array(gw_buf *b, size_t n, char *const *items)
 {
-	gw_buf_put(b, "[", 1);
+	if (n == 0)
+		gw_buf_put(b, "[", 1);
 	for (size_t i = 0; i < n; i++) {
-		if (i)
-			gw_buf_put(b, ",", 1);
+		gw_buf_put(b, i == 0 ? "[" : ",", 1);
 		gw_json_put_string(b, items[i]);
 	}
 	gw_buf_put(b, "]", 1);
@@ -518,19 +546,19 @@ struct viol_group {
 };
 
 struct viol_ix {
+	size_t i; /* position in the reply */
 	const char *field;
-	size_t i;
 };
 
+/* By field, then by position: the entries of one field together, in the
+ * order the backend gave them. */
 static int
 cmp_viol_ix(const void *a, const void *b)
 {
 	const struct viol_ix *x = a, *y = b;
 	int c = strcmp(x->field, y->field);
 
-	if (c != 0)
-		return c;
-	return x->i < y->i ? -1 : x->i > y->i;
+	return c != 0 ? c : (x->i > y->i) - (x->i < y->i);
 }
 
 static int

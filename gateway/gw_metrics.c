@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "fs_errors.h"
+#include "fs_methods.h"
 
 enum { M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_OTHER, M_COUNT };
 #define STATUS_MIN 100
@@ -207,6 +208,31 @@ gw_metrics_render(gw_metrics *m, gw_buf *b)
 	    LOAD(m->backend_up));
 }
 
+/* One series without labels: its HELP line (help NULL: none), its TYPE
+ * line and its value, an integer or microseconds as seconds. */
+static void
+series_head(gw_buf *b, const char *name, const char *type, const char *help)
+{
+	if (help != NULL)
+		putf(b, "# HELP %s %s\n", name, help);
+	putf(b, "# TYPE %s %s\n", name, type);
+}
+
+static void
+series_u64(gw_buf *b, const char *name, const char *type, const char *help,
+    uint64_t v)
+{
+	series_head(b, name, type, help);
+	putf(b, "%s %" PRIu64 "\n", name, v);
+}
+
+static void
+series_seconds(gw_buf *b, const char *name, const char *type, uint64_t us)
+{
+	series_head(b, name, type, NULL);
+	putf(b, "%s %.6f\n", name, (double)us / 1e6);
+}
+
 void
 gw_metrics_render_backend(gw_buf *b, const Flowsvc__StatsReply *st)
 {
@@ -220,57 +246,41 @@ gw_metrics_render_backend(gw_buf *b, const Flowsvc__StatsReply *st)
 	putf(b, "# TYPE backend_uptime_seconds gauge\n"
 		"backend_uptime_seconds %" PRIu64 "\n", st->uptime_s);
 	if (st->has_log_bytes) {
-		putf(b, "# HELP backend_log_bytes Size of the current change "
-			"log file.\n# TYPE backend_log_bytes gauge\n"
-			"backend_log_bytes %" PRIu64 "\n", st->log_bytes);
-		putf(b, "# TYPE backend_log_generation gauge\n"
-			"backend_log_generation %" PRIu64 "\n",
+		series_u64(b, "backend_log_bytes", "gauge",
+		    "Size of the current change log file.", st->log_bytes);
+		series_u64(b, "backend_log_generation", "gauge", NULL,
 		    st->log_generation);
-		putf(b, "# TYPE backend_changes_since_snapshot gauge\n"
-			"backend_changes_since_snapshot %" PRIu64 "\n",
+		series_u64(b, "backend_changes_since_snapshot", "gauge", NULL,
 		    st->changes_since_snapshot);
-		putf(b, "# TYPE backend_last_snapshot_timestamp_seconds gauge\n"
-			"backend_last_snapshot_timestamp_seconds %.6f\n",
-		    (double)st->last_snapshot_unix_us / 1e6);
-		putf(b, "# TYPE backend_last_snapshot_duration_seconds gauge\n"
-			"backend_last_snapshot_duration_seconds %.6f\n",
-		    (double)st->last_snapshot_duration_us / 1e6);
-		putf(b, "# TYPE backend_fsyncs_total counter\n"
-			"backend_fsyncs_total %" PRIu64 "\n", st->fsyncs);
-		putf(b, "# TYPE backend_fsync_seconds_total counter\n"
-			"backend_fsync_seconds_total %.6f\n",
-		    (double)st->fsync_total_us / 1e6);
-		putf(b, "# TYPE backend_fsync_max_seconds gauge\n"
-			"backend_fsync_max_seconds %.6f\n",
-		    (double)st->fsync_max_us / 1e6);
-		putf(b, "# TYPE backend_disk_error gauge\n"
-			"backend_disk_error %d\n", st->disk_error ? 1 : 0);
+		series_seconds(b, "backend_last_snapshot_timestamp_seconds",
+		    "gauge", st->last_snapshot_unix_us);
+		series_seconds(b, "backend_last_snapshot_duration_seconds",
+		    "gauge", st->last_snapshot_duration_us);
+		series_u64(b, "backend_fsyncs_total", "counter", NULL,
+		    st->fsyncs);
+		series_seconds(b, "backend_fsync_seconds_total", "counter",
+		    st->fsync_total_us);
+		series_seconds(b, "backend_fsync_max_seconds", "gauge",
+		    st->fsync_max_us);
+		series_u64(b, "backend_disk_error", "gauge", NULL,
+		    st->disk_error ? 1 : 0);
 	}
 	if (st->has_writable) {
-		gw_buf_puts(b, "# HELP backend_writable Whether the backend "
-			       "accepts changes now (its change log can be "
-			       "written and synced).\n"
-			       "# TYPE backend_writable gauge\n");
-		putf(b, "backend_writable %d\n", st->writable ? 1 : 0);
-		gw_buf_puts(b, "# HELP backend_data_dir_lost Whether the data "
-			       "directory was deleted or replaced under the "
-			       "running backend (changes refused until it "
-			       "restarts).\n"
-			       "# TYPE backend_data_dir_lost gauge\n");
-		putf(b, "backend_data_dir_lost %d\n", st->data_dir_lost ? 1 : 0);
-		gw_buf_puts(b, "# HELP backend_log_append_failures_total "
-			       "Changes the change log could not take (write "
-			       "errors, a failing sync, a lost data "
-			       "directory).\n"
-			       "# TYPE backend_log_append_failures_total "
-			       "counter\n");
-		putf(b, "backend_log_append_failures_total %" PRIu64 "\n",
+		series_u64(b, "backend_writable", "gauge",
+		    "Whether the backend accepts changes now (its change log "
+		    "can be written and synced).",
+		    st->writable ? 1 : 0);
+		series_u64(b, "backend_data_dir_lost", "gauge",
+		    "Whether the data directory was deleted or replaced "
+		    "under the running backend (changes refused until it "
+		    "restarts).",
+		    st->data_dir_lost ? 1 : 0);
+		series_u64(b, "backend_log_append_failures_total", "counter",
+		    "Changes the change log could not take (write errors, a "
+		    "failing sync, a lost data directory).",
 		    st->log_append_failures);
-		gw_buf_puts(b, "# HELP backend_log_sync_failures_total Syncs "
-			       "of the change log that failed.\n"
-			       "# TYPE backend_log_sync_failures_total "
-			       "counter\n");
-		putf(b, "backend_log_sync_failures_total %" PRIu64 "\n",
+		series_u64(b, "backend_log_sync_failures_total", "counter",
+		    "Syncs of the change log that failed.",
 		    st->log_sync_failures);
 	}
 	gw_buf_puts(b, "# HELP backend_requests_total RPC requests the backend "
@@ -278,12 +288,11 @@ gw_metrics_render_backend(gw_buf *b, const Flowsvc__StatsReply *st)
 		       "# TYPE backend_requests_total counter\n");
 	for (size_t i = 0; i < st->n_requests; i++) {
 		const Flowsvc__MethodCount *mc = st->requests[i];
-		const ProtobufCEnumValue *mv = protobuf_c_enum_descriptor_get_value(
-		    &flowsvc__method__descriptor, mc->method);
+
 		putf(b,
 		    "backend_requests_total{method=\"%s\",code=\"%s\"} %" PRIu64
 		    "\n",
-		    mv ? mv->name : "UNKNOWN", fs_code_name((int)mc->code),
-		    mc->count);
+		    fs_method_label((int)mc->method),
+		    fs_code_name((int)mc->code), mc->count);
 	}
 }

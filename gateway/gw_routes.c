@@ -15,26 +15,58 @@ struct seg {
 static int split_path(const char *path, struct seg *segs);
 static int seg_is(const struct seg *s, const char *lit);
 
-/* The REST surface in one place: gw_route_match answers 405 with these
- * Allow lists, the metrics use the names, and test_openapi holds
- * gateway/openapi.json to exactly these paths and methods. */
+/* The REST surface in one place: gw_route_match routes and answers 405
+ * with these Allow lists, the metrics use the names, and test_openapi
+ * holds gateway/openapi.json to exactly these paths and methods. Per-
+ * component operations live under /api/apps/ only, but take any component
+ * id (CONTRACT §2). */
+/* One row: the route, its metrics name, its path as openapi.json spells
+ * it, its Allow list, the kind its RPC asks for, then its action by HTTP
+ * method in enum gw_http_method's order (GET, POST, PUT, DELETE; those
+ * left out are GW_ACT_NONE). */
+#define ROUTE(r, name, path, allow, kind, ...)                               \
+	[GW_ROUTE_##r] = {name, path, allow, FLOWSVC__KIND__##kind,          \
+	    {__VA_ARGS__}}
 static const struct gw_route_info routes[GW_ROUTE_COUNT] = {
-	[GW_ROUTE_UNKNOWN] = {"unknown", NULL, NULL},
-	[GW_ROUTE_FLOWS] = {"flows", "/api/flows/", "GET, POST"},
-	[GW_ROUTE_FLOWS_ITEM] = {"flows_item", "/api/flows/{id}/",
-	    "GET, PUT, DELETE"},
-	[GW_ROUTE_APPS] = {"apps", "/api/apps/", "GET, POST"},
-	[GW_ROUTE_APPS_ITEM] = {"apps_item", "/api/apps/{id}/",
-	    "GET, PUT, DELETE"},
-	[GW_ROUTE_STATUS] = {"status", "/api/apps/{id}/status/", "GET"},
-	[GW_ROUTE_DEPLOY] = {"deploy", "/api/apps/{id}/deploy/", "POST"},
-	[GW_ROUTE_STOP] = {"stop", "/api/apps/{id}/stop/", "POST"},
-	[GW_ROUTE_START] = {"start", "/api/apps/{id}/start/", "POST"},
-	[GW_ROUTE_HEALTHZ] = {"healthz", "/healthz", "GET"},
-	[GW_ROUTE_READYZ] = {"readyz", "/readyz", "GET"},
-	[GW_ROUTE_METRICS] = {"metrics", "/metrics", "GET"},
-	[GW_ROUTE_OPENAPI] = {"openapi", "/api/openapi.json", "GET"},
+	ROUTE(UNKNOWN, "unknown", NULL, NULL, KIND_ANY, GW_ACT_NONE),
+	ROUTE(FLOWS, "flows", "/api/flows/", "GET, POST", FLOW,
+	    GW_ACT_LIST, GW_ACT_CREATE),
+	ROUTE(FLOWS_ITEM, "flows_item", "/api/flows/{id}/", "GET, PUT, DELETE",
+	    FLOW, GW_ACT_GET, GW_ACT_NONE, GW_ACT_UPDATE, GW_ACT_DELETE),
+	ROUTE(APPS, "apps", "/api/apps/", "GET, POST", APP,
+	    GW_ACT_LIST, GW_ACT_CREATE),
+	ROUTE(APPS_ITEM, "apps_item", "/api/apps/{id}/", "GET, PUT, DELETE",
+	    APP, GW_ACT_GET, GW_ACT_NONE, GW_ACT_UPDATE, GW_ACT_DELETE),
+	ROUTE(STATUS, "status", "/api/apps/{id}/status/", "GET", KIND_ANY,
+	    GW_ACT_STATUS),
+	ROUTE(DEPLOY, "deploy", "/api/apps/{id}/deploy/", "POST", KIND_ANY,
+	    GW_ACT_NONE, GW_ACT_DEPLOY),
+	ROUTE(STOP, "stop", "/api/apps/{id}/stop/", "POST", KIND_ANY,
+	    GW_ACT_NONE, GW_ACT_STOP),
+	ROUTE(START, "start", "/api/apps/{id}/start/", "POST", KIND_ANY,
+	    GW_ACT_NONE, GW_ACT_START),
+	ROUTE(HEALTHZ, "healthz", "/healthz", "GET", KIND_ANY, GW_ACT_HEALTHZ),
+	ROUTE(READYZ, "readyz", "/readyz", "GET", KIND_ANY, GW_ACT_READYZ),
+	ROUTE(METRICS, "metrics", "/metrics", "GET", KIND_ANY,
+	    GW_ACT_METRICS),
+	ROUTE(OPENAPI, "openapi", "/api/openapi.json", "GET", KIND_ANY,
+	    GW_ACT_OPENAPI),
 };
+#undef ROUTE
+
+static const Flowsvc__Method action_rpcs[GW_ACT_COUNT] = {
+#define GW_ACT_RPC(a, rpc) [GW_ACT_##a] = FLOWSVC__METHOD__##rpc,
+	GW_ACTION_TABLE(GW_ACT_RPC)
+#undef GW_ACT_RPC
+};
+
+Flowsvc__Method
+gw_action_rpc(enum gw_action a)
+{
+	if ((unsigned)a >= GW_ACT_COUNT)
+		return FLOWSVC__METHOD__METHOD_UNSPECIFIED;
+	return action_rpcs[a];
+}
 
 const struct gw_route_info *
 gw_route_info(enum gw_route r)
@@ -85,23 +117,28 @@ seg_is(const struct seg *s, const char *lit)
 	return s->n == n && memcmp(s->p, lit, n) == 0;
 }
 
+/* The route in [first, last] whose name is the segment s (the routes of
+ * one segment are named after it), else GW_ROUTE_UNKNOWN. */
+static enum gw_route
+route_named(const struct seg *s, enum gw_route first, enum gw_route last)
+{
+	for (int r = (int)first; r <= (int)last; r++)
+		if (seg_is(s, routes[r].name))
+			return (enum gw_route)r;
+	return GW_ROUTE_UNKNOWN;
+}
+
 /* Which route a path is, before looking at the method. */
 static enum gw_route
 path_route(const char *path, struct gw_match *m)
 {
 	struct seg s[GW_MAX_SEGS];
 	int n = split_path(path, s);
+	enum gw_route r;
 	int apps;
 
-	if (n == 1) {
-		if (seg_is(&s[0], "healthz"))
-			return GW_ROUTE_HEALTHZ;
-		if (seg_is(&s[0], "readyz"))
-			return GW_ROUTE_READYZ;
-		if (seg_is(&s[0], "metrics"))
-			return GW_ROUTE_METRICS;
-		return GW_ROUTE_UNKNOWN;
-	}
+	if (n == 1)
+		return route_named(&s[0], GW_ROUTE_HEALTHZ, GW_ROUTE_METRICS);
 	if (n < 2 || !seg_is(&s[0], "api"))
 		return GW_ROUTE_UNKNOWN;
 	if (n == 2 && seg_is(&s[1], "openapi.json"))
@@ -120,16 +157,10 @@ path_route(const char *path, struct gw_match *m)
 		return apps ? GW_ROUTE_APPS_ITEM : GW_ROUTE_FLOWS_ITEM;
 	/* n == 4: per-component operations live under /api/apps/ only, but
 	 * take any component id (CONTRACT §2). */
-	if (apps) {
-		if (seg_is(&s[3], "status"))
-			return GW_ROUTE_STATUS;
-		if (seg_is(&s[3], "deploy"))
-			return GW_ROUTE_DEPLOY;
-		if (seg_is(&s[3], "stop"))
-			return GW_ROUTE_STOP;
-		if (seg_is(&s[3], "start"))
-			return GW_ROUTE_START;
-	}
+	r = apps ? route_named(&s[3], GW_ROUTE_STATUS, GW_ROUTE_START)
+		 : GW_ROUTE_UNKNOWN;
+	if (r != GW_ROUTE_UNKNOWN)
+		return r;
 	m->id = NULL;
 	m->id_len = 0;
 	return GW_ROUTE_UNKNOWN;
@@ -168,100 +199,41 @@ gw_route_target_ok(const char *t)
 	return 1;
 }
 
+/* The index of an HTTP method in gw_route_info.on, or -1 for one no
+ * route takes. HEAD is served as GET. */
+static int
+http_method(const char *method)
+{
+	static const char *const names[GW_HTTP_COUNT] = {
+		[GW_HTTP_GET] = "GET",
+		[GW_HTTP_POST] = "POST",
+		[GW_HTTP_PUT] = "PUT",
+		[GW_HTTP_DELETE] = "DELETE",
+	};
+
+	if (strcmp(method, "HEAD") == 0)
+		return GW_HTTP_GET;
+	for (int i = 0; i < GW_HTTP_COUNT; i++)
+		if (strcmp(method, names[i]) == 0)
+			return i;
+	return -1;
+}
+
 void
 gw_route_match(const char *method, const char *path, struct gw_match *m)
 {
-	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-	int post = strcmp(method, "POST") == 0;
-	int put = strcmp(method, "PUT") == 0;
-	int del = strcmp(method, "DELETE") == 0;
+	int h = http_method(method);
 	enum gw_route r;
 
 	memset(m, 0, sizeof(*m));
-	m->rpc = FLOWSVC__METHOD__METHOD_UNSPECIFIED;
-	m->kind = FLOWSVC__KIND__KIND_ANY;
 	r = path_route(path, m);
 	m->route = r;
-	m->allow = routes[r].allow;
-
-	switch (r) {
-	case GW_ROUTE_FLOWS:
-	case GW_ROUTE_APPS:
-		m->kind = r == GW_ROUTE_APPS ? FLOWSVC__KIND__APP
-					     : FLOWSVC__KIND__FLOW;
-		if (get) {
-			m->action = GW_ACT_LIST;
-			m->rpc = FLOWSVC__METHOD__LIST;
-		} else if (post) {
-			m->action = GW_ACT_CREATE;
-			m->rpc = FLOWSVC__METHOD__CREATE;
-		}
-		break;
-	case GW_ROUTE_FLOWS_ITEM:
-	case GW_ROUTE_APPS_ITEM:
-		m->kind = r == GW_ROUTE_APPS_ITEM ? FLOWSVC__KIND__APP
-						  : FLOWSVC__KIND__FLOW;
-		if (get) {
-			m->action = GW_ACT_GET;
-			m->rpc = FLOWSVC__METHOD__GET;
-		} else if (put) {
-			m->action = GW_ACT_UPDATE;
-			m->rpc = FLOWSVC__METHOD__UPDATE;
-		} else if (del) {
-			m->action = GW_ACT_DELETE;
-			m->rpc = FLOWSVC__METHOD__DELETE;
-		}
-		break;
-	case GW_ROUTE_STATUS:
-		if (get) {
-			m->action = GW_ACT_STATUS;
-			m->rpc = FLOWSVC__METHOD__GET_STATUS;
-		}
-		break;
-	case GW_ROUTE_DEPLOY:
-	case GW_ROUTE_STOP:
-	case GW_ROUTE_START:
-		if (post) {
-			if (r == GW_ROUTE_DEPLOY) {
-				m->action = GW_ACT_DEPLOY;
-				m->rpc = FLOWSVC__METHOD__DEPLOY;
-			} else if (r == GW_ROUTE_STOP) {
-				m->action = GW_ACT_STOP;
-				m->rpc = FLOWSVC__METHOD__STOP;
-			} else {
-				m->action = GW_ACT_START;
-				m->rpc = FLOWSVC__METHOD__START;
-			}
-		}
-		break;
-	case GW_ROUTE_HEALTHZ:
-		if (get)
-			m->action = GW_ACT_HEALTHZ;
-		break;
-	case GW_ROUTE_OPENAPI:
-		if (get)
-			m->action = GW_ACT_OPENAPI;
-		break;
-	case GW_ROUTE_READYZ:
-	case GW_ROUTE_METRICS:
-		if (get) {
-			m->action = r == GW_ROUTE_READYZ ? GW_ACT_READYZ
-							 : GW_ACT_METRICS;
-			/* /metrics also publishes the backend's own numbers. */
-			m->rpc = r == GW_ROUTE_READYZ ? FLOWSVC__METHOD__HEALTH
-						      : FLOWSVC__METHOD__STATS;
-		}
-		break;
-	default:
-		break;
-	}
-
-	if (r == GW_ROUTE_UNKNOWN) {
+	m->kind = routes[r].kind;
+	m->action = h >= 0 ? routes[r].on[h] : GW_ACT_NONE;
+	m->rpc = gw_action_rpc(m->action);
+	if (r == GW_ROUTE_UNKNOWN)
 		m->http_status = 404;
-	} else if (m->action == GW_ACT_NONE) {
+	else if (m->action == GW_ACT_NONE)
 		m->http_status = 405;
-		m->rpc = FLOWSVC__METHOD__METHOD_UNSPECIFIED;
-	} else {
-		m->allow = NULL;
-	}
+	m->allow = m->http_status == 405 ? routes[r].allow : NULL;
 }

@@ -13,7 +13,9 @@
 
 #include "flows.pb-c.h"
 
-/* One value per path shape; also the `route` label of the metrics. */
+/* One value per path shape; also the `route` label of the metrics. The
+ * routes of one last segment (healthz..metrics, status..start) are
+ * consecutive and named after it: gw_routes.c finds them by name. */
 enum gw_route {
 	GW_ROUTE_UNKNOWN = 0, /* no route matched: 404 */
 	GW_ROUTE_FLOWS,       /* /api/flows/ */
@@ -31,22 +33,23 @@ enum gw_route {
 	GW_ROUTE_COUNT
 };
 
-/* What to do once the method is known to be allowed. */
+/* What to do once the method is known to be allowed, and the RPC it
+ * sends (METHOD_UNSPECIFIED: none, the gateway answers by itself).
+ * /readyz asks HEALTH whether the backend answers; /metrics asks STATS,
+ * which also publishes the backend's numbers. X(action, Method enum
+ * suffix); NONE (0) is a failed match: see gw_match.http_status. */
+#define GW_ACTION_TABLE(X)                                                  \
+	X(NONE, METHOD_UNSPECIFIED) X(LIST, LIST) X(CREATE, CREATE)         \
+	X(GET, GET) X(UPDATE, UPDATE) X(DELETE, DELETE)                     \
+	X(STATUS, GET_STATUS) X(DEPLOY, DEPLOY) X(START, START)             \
+	X(STOP, STOP) X(HEALTHZ, METHOD_UNSPECIFIED) X(READYZ, HEALTH)      \
+	X(METRICS, STATS) X(OPENAPI, METHOD_UNSPECIFIED)
+
 enum gw_action {
-	GW_ACT_NONE = 0, /* the match failed: see gw_match.http_status */
-	GW_ACT_LIST,
-	GW_ACT_CREATE,
-	GW_ACT_GET,
-	GW_ACT_UPDATE,
-	GW_ACT_DELETE,
-	GW_ACT_STATUS,
-	GW_ACT_DEPLOY,
-	GW_ACT_START,
-	GW_ACT_STOP,
-	GW_ACT_HEALTHZ,
-	GW_ACT_READYZ,
-	GW_ACT_METRICS,
-	GW_ACT_OPENAPI
+#define GW_ACT_ENUM(a, rpc) GW_ACT_##a,
+	GW_ACTION_TABLE(GW_ACT_ENUM)
+#undef GW_ACT_ENUM
+	GW_ACT_COUNT
 };
 
 struct gw_match {
@@ -82,6 +85,15 @@ void gw_route_match(const char *method, const char *path, struct gw_match *m);
  * legitimate path, so such targets answer 404. NULL is 1. */
 int gw_route_target_ok(const char *raw_target);
 
+/* The HTTP methods a route may take (HEAD is served as GET). */
+enum gw_http_method {
+	GW_HTTP_GET,
+	GW_HTTP_POST,
+	GW_HTTP_PUT,
+	GW_HTTP_DELETE,
+	GW_HTTP_COUNT
+};
+
 /* What the table says about one route; all strings static. */
 struct gw_route_info {
 	const char *name;  /* metrics label: "flows", "flows_item", ... */
@@ -91,7 +103,14 @@ struct gw_route_info {
 	const char *allow; /* the methods it takes ("GET, POST"): the Allow
 			    * header of a 405 (HEAD is served as GET and not
 			    * listed) */
+	Flowsvc__Kind kind; /* what its RPC asks for (KIND_ANY: any) */
+	/* What it does by HTTP method; GW_ACT_NONE: 405. */
+	enum gw_action on[GW_HTTP_COUNT];
 };
+
+/* The RPC of an action (GW_ACTION_TABLE; fs_methods.h has its
+ * messages). */
+Flowsvc__Method gw_action_rpc(enum gw_action a);
 
 /* The table entry of r; r out of range is GW_ROUTE_UNKNOWN's. */
 const struct gw_route_info *gw_route_info(enum gw_route r);

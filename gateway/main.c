@@ -260,7 +260,7 @@ main(int argc, char **argv)
 		gw_metrics_free(metrics);
 		gw_auth_free(auth);
 		return die(1, "--backend %s: %s", cfg.backends.v[0],
-		    nng_strerror(rv));
+		    fs_client_last_error());
 	}
 	if (fs_client_set_coalesce(client, (int)cfg.coalesce) != 0) {
 		fs_client_close(client);
@@ -275,7 +275,7 @@ main(int argc, char **argv)
 			gw_metrics_free(metrics);
 			gw_auth_free(auth);
 			return die(1, "--backend %s: %s", cfg.backends.v[i],
-			    nng_strerror(rv));
+			    fs_client_last_error());
 		}
 	}
 

@@ -45,3 +45,24 @@ fs_method_by_name(const char *s)
 			return &rows[i];
 	return NULL;
 }
+
+const char *
+fs_method_label(int method)
+{
+	const fs_method_info *m = fs_method(method);
+
+	if (m != NULL)
+		return m->label;
+	return method == FLOWSVC__METHOD__METHOD_UNSPECIFIED
+	    ? "METHOD_UNSPECIFIED"
+	    : "UNKNOWN";
+}
+
+bool
+fs_method_in_batch(int method)
+{
+	const fs_method_info *m = fs_method(method);
+
+	return m != NULL && (m->flags & (FS_M_READ | FS_M_WRITE)) != 0 &&
+	    (m->flags & FS_M_BLOCKS) == 0;
+}

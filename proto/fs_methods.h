@@ -78,6 +78,18 @@ bool fs_method_is(int method, unsigned flags);
  * "GET_STATUS"), or NULL. */
 const fs_method_info *fs_method_by_name(const char *s);
 
+/* The label of method for logs and metrics: the row's ("GET_STATUS"),
+ * "METHOD_UNSPECIFIED" for 0, "UNKNOWN" for a value the table does not
+ * hold. Never NULL; static storage. */
+const char *fs_method_label(int method);
+
+/* 1 when a Batch may carry method as a member: a read or a change that
+ * does not block. Not Batch itself (no nesting) nor Snapshot (disk work
+ * with a reply of its own). Wider than FS_M_BATCH, which says what a
+ * client coalesces on its own: a Batch a caller builds may also hold a
+ * List or Stats. */
+bool fs_method_in_batch(int method);
+
 /* One past the highest method value in the table: arrays indexed by
  * method have this many entries. */
 #define FS_METHOD_LIMIT (FLOWSVC__METHOD__BATCH + 1)

@@ -45,13 +45,22 @@
 typedef struct fs_client fs_client;
 
 /* Opens a client for url (tcp://host:port or ipc:///path). The dial does not
- * wait for the backend. Returns 0 or an nng error code (bad url, ...); on
+ * wait for the backend. Returns FS_OK, or FS_INVALID_ARGUMENT (a URL the
+ * transport cannot use: bad syntax, unknown scheme), FS_RESOURCE_EXHAUSTED
+ * (out of memory) or FS_UNAVAILABLE (anything else the transport
+ * refused), with the transport's words in fs_client_last_error(); on
  * success *out belongs to the caller, who closes it with fs_client_close. */
 int fs_client_open(fs_client **out, const char *url);
 
 /* Adds another backend address to the same socket (REQ then spreads calls
- * over the connected ones). Returns 0 or an nng error. */
+ * over the connected ones). Returns as fs_client_open. */
 int fs_client_add_backend(fs_client *c, const char *url);
+
+/* The transport's (nng's) own words for the last failure of
+ * fs_client_open or fs_client_add_backend on the calling thread, as errno
+ * is: "Address invalid", ...; "" after a success. For messages only: the
+ * code says what happened. Static storage. */
+const char *fs_client_last_error(void);
 
 /* Stops the client: calls not yet sent (queued for coalescing) complete
  * with UNAVAILABLE; calls in flight complete first, by their reply or at
@@ -84,28 +93,30 @@ int fs_client_call_async(fs_client *c, Flowsvc__Method method,
     const ProtobufCMessage *req, const fs_call_opts *opts, fs_call_cb cb,
     void *arg);
 
-/* Coalescing: with max_inflight > 0, small quick calls are batched. Reads
- * (GET, GET_STATUS, HEALTH, and a LIST that names both name_iexact and
- * group_iexact: at most one match) and changes (CREATE, UPDATE, DELETE,
- * DEPLOY, START, STOP) are two lanes: at most max_inflight calls (or batches) of
- * a lane are in flight at once, and calls of that lane made meanwhile wait
- * and go out together as one BATCH call when one completes (at most 128
- * calls and 1 MiB of requests per batch), so a busy client pays one round
- * trip for many calls. A batch holds one lane only: reads never wait for
- * the disk sync a batch of changes may wait for. Each call still completes
- * on its own callback, with its own code and reply, and runs in the
- * backend as if sent alone (a batch executes its members in order, and
- * with fsync "always" a batch of changes is answered once its last change
- * is on disk); a member the backend did not run because the batch's reply
- * was full (Reply.not_executed) is sent again alone, unseen by its caller.
- * Only calls that are concurrent are batched, so no caller-visible order
- * changes. An idle client sends a call at once: no added latency. Every
- * other call (any other LIST, SNAPSHOT, STATS, BATCH, and any call whose
- * request is over 64 KiB) is never batched: it is sent at once on its own context,
- * outside these slots, and neither waits for them nor holds them, so a
- * large or slow call never delays another. A batch waits no longer than
- * the nearest deadline among its members. 0 (the default) turns
- * coalescing off. Returns 0 or FS_INVALID_ARGUMENT. */
+/* Coalescing: with max_inflight > 0, small quick calls are batched: the
+ * methods fs_methods.h marks FS_M_BATCH, and a LIST that names both
+ * name_iexact and group_iexact (at most one match). Reads (GET,
+ * GET_STATUS, HEALTH, that LIST) and changes (FS_M_WRITE: CREATE, UPDATE,
+ * DELETE, DEPLOY, START, STOP) are two lanes: at most max_inflight calls
+ * (or batches) of a lane are in flight at once, and calls of that lane
+ * made meanwhile wait and go out together as one BATCH call when one
+ * completes (at most 128 calls and 1 MiB of requests per batch), so a busy
+ * client pays one round trip for many calls. A batch holds one lane only:
+ * reads never wait for the disk sync a batch of changes may wait for. Each
+ * call still completes on its own callback, with its own code and reply,
+ * and runs in the backend as if sent alone (a batch executes its members
+ * in order, and with fsync "always" a batch of changes is answered once
+ * its last change is on disk); a member the backend did not run because
+ * the batch's reply was full (Reply.not_executed) is sent again alone,
+ * unseen by its caller. Only calls that are concurrent are batched, so no
+ * caller-visible order changes. An idle client sends a call at once: no
+ * added latency. Every other call (any other LIST, any method without
+ * FS_M_BATCH: SNAPSHOT, STATS, BATCH, and any call whose request is over
+ * 64 KiB) is never batched: it is sent at once on its own context, outside
+ * these slots, and neither waits for them nor holds them, so a large or
+ * slow call never delays another. A batch waits no longer than the nearest
+ * deadline among its members. 0 (the default) turns coalescing off.
+ * Returns 0 or FS_INVALID_ARGUMENT. */
 int fs_client_set_coalesce(fs_client *c, int max_inflight);
 
 /* The same, waiting for the outcome. Returns the code; *reply_out is set as

@@ -6,9 +6,10 @@
  * back on a free list, so a busy client opens contexts only until it reaches
  * its peak concurrency. The number of connected pipes is tracked through
  * pipe notifications: with none, a call fails at once with UNAVAILABLE
- * instead of queueing until its deadline.
+ * instead of queueing until its deadline. Coalescing concurrent calls into
+ * batches is fs_rpc_coalesce.c's.
  */
-#include "fs_rpc.h"
+#include "fs_rpc_client_int.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -41,17 +42,6 @@ struct fs_call {
 	fs_call *all_next;
 };
 
-/* Coalescing lanes: a batch holds the calls of one lane only. Reads never
- * share a batch with changes, whose reply waits for the disk when the
- * backend syncs every change; and each lane has its own slots, so a slow
- * batch of changes does not hold reads back (nor the reverse). */
-enum fs_lane_id { LANE_READ, LANE_WRITE, LANE_COUNT };
-
-struct fs_lane {
-	int inflight; /* single calls and batches of this lane in flight */
-	struct fs_item *queue, **queue_tail; /* waiting for a slot */
-};
-
 /* A call waiting for one of the FS_CLIENT_MAX_INFLIGHT places. */
 struct fs_pending {
 	nng_msg *msg;
@@ -61,35 +51,45 @@ struct fs_pending {
 	struct fs_pending *next;
 };
 
-struct fs_client {
-	nng_socket sock;
-	nng_mtx *mtx;
-	nng_cv *cv;
-	fs_call *free;      /* idle calls (mtx) */
-	fs_call *all;       /* every call ever made, for close (mtx) */
-	int busy;           /* calls in flight, at most FS_CLIENT_MAX_INFLIGHT (mtx) */
-	/* Calls made while busy was at the limit, in order (mtx): each call
-	 * that finishes starts the next. A backend serves a connection only
-	 * so many requests at once (--max-inflight-per-conn, the same
-	 * default); a client that sent more would see the rest dropped. */
-	struct fs_pending *pend, **pend_tail;
-	/* Fails waiting calls at their deadline (one timer for the client,
-	 * set for the nearest one; mtx). Armed: sleeping or about to run. */
-	nng_aio *timer;
-	bool timer_armed;
-	nng_time timer_at;
-	atomic_int pipes;   /* connected backends */
-	/* Coalescing (mtx): at most `coalesce` batchable calls (or batches)
-	 * of each lane in flight; calls of a lane arriving meanwhile queue
-	 * and go out together as one BATCH when one of its slots frees.
-	 * 0: off. */
-	int coalesce;
-	bool closing; /* set before nng_close: start nothing new (mtx) */
-	struct fs_lane lanes[LANE_COUNT];
-};
-
 static void fs_call_cb_aio(void *arg);
 static void pend_timer_cb(void *arg);
+
+/* The transport's words for the last failure of fs_client_open or
+ * fs_client_add_backend on this thread (see fs_client_last_error). */
+static _Thread_local int fs_last_nng;
+
+int
+fs_code_of_nng(int rv)
+{
+	switch (rv) {
+	case 0:
+		return FS_OK;
+	case NNG_ETIMEDOUT:
+		return FS_DEADLINE_EXCEEDED;
+	case NNG_ENOMEM:
+		return FS_RESOURCE_EXHAUSTED;
+	case NNG_EINVAL:
+	case NNG_EADDRINVAL:
+	case NNG_ENOTSUP:
+		return FS_INVALID_ARGUMENT;
+	default:
+		return FS_UNAVAILABLE;
+	}
+}
+
+/* fs_code_of_nng for the setup calls, remembering nng's words. */
+static int
+fs_setup_code(int rv)
+{
+	fs_last_nng = rv;
+	return fs_code_of_nng(rv);
+}
+
+const char *
+fs_client_last_error(void)
+{
+	return fs_last_nng != 0 ? nng_strerror(fs_last_nng) : "";
+}
 
 static void
 fs_client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -119,7 +119,7 @@ fs_client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 int
 fs_client_add_backend(fs_client *c, const char *url)
 {
-	return nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
+	return fs_setup_code(nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK));
 }
 
 int
@@ -129,25 +129,26 @@ fs_client_open(fs_client **out, const char *url)
 	int rv;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return NNG_ENOMEM;
+		return fs_setup_code(NNG_ENOMEM);
 	atomic_init(&c->pipes, 0);
+	atomic_init(&c->coalesce, 0);
 	c->pend_tail = &c->pend;
 	for (int i = 0; i < LANE_COUNT; i++)
 		c->lanes[i].queue_tail = &c->lanes[i].queue;
 	if ((rv = nng_mtx_alloc(&c->mtx)) != 0) {
 		free(c);
-		return rv;
+		return fs_setup_code(rv);
 	}
 	if ((rv = nng_cv_alloc(&c->cv, c->mtx)) != 0) {
 		nng_mtx_free(c->mtx);
 		free(c);
-		return rv;
+		return fs_setup_code(rv);
 	}
 	if ((rv = nng_aio_alloc(&c->timer, pend_timer_cb, c)) != 0) {
 		nng_cv_free(c->cv);
 		nng_mtx_free(c->mtx);
 		free(c);
-		return rv;
+		return fs_setup_code(rv);
 	}
 	if ((rv = nng_req0_open(&c->sock)) != 0)
 		goto fail_nosock;
@@ -173,7 +174,7 @@ fs_client_open(fs_client **out, const char *url)
 			break;
 	nng_mtx_unlock(c->mtx);
 	*out = c;
-	return 0;
+	return fs_setup_code(0);
 
 fail:
 	nng_close(c->sock);
@@ -182,7 +183,7 @@ fail_nosock:
 	nng_cv_free(c->cv);
 	nng_mtx_free(c->mtx);
 	free(c);
-	return rv;
+	return fs_setup_code(rv);
 }
 
 void
@@ -317,12 +318,6 @@ fs_call_finish(fs_call *call, int code, Flowsvc__Reply *reply)
 	fs_call_put(call);
 }
 
-static int
-fs_nng_to_code(int rv)
-{
-	return rv == NNG_ETIMEDOUT ? FS_DEADLINE_EXCEEDED : FS_UNAVAILABLE;
-}
-
 static void
 fs_call_cb_aio(void *arg)
 {
@@ -333,7 +328,7 @@ fs_call_cb_aio(void *arg)
 		if (rv != 0) {
 			nng_msg_free(nng_aio_get_msg(call->aio));
 			nng_aio_set_msg(call->aio, NULL);
-			fs_call_finish(call, fs_nng_to_code(rv), NULL);
+			fs_call_finish(call, fs_code_of_nng(rv), NULL);
 			return;
 		}
 		call->state = CALL_RECV;
@@ -346,7 +341,7 @@ fs_call_cb_aio(void *arg)
 	}
 
 	if (rv != 0) {
-		fs_call_finish(call, fs_nng_to_code(rv), NULL);
+		fs_call_finish(call, fs_code_of_nng(rv), NULL);
 		return;
 	}
 	nng_msg *msg = nng_aio_get_msg(call->aio);
@@ -361,6 +356,20 @@ fs_call_cb_aio(void *arg)
 	fs_call_finish(call, (int) reply->code, reply);
 }
 
+int
+fs_env_msg(const Flowsvc__Request *env, nng_msg **out)
+{
+	size_t len = flowsvc__request__get_packed_size(env);
+	int rv;
+
+	if (len > FS_RPC_MAX_MSG)
+		return FS_INVALID_ARGUMENT;
+	if ((rv = nng_msg_alloc(out, len)) != 0)
+		return fs_code_of_nng(rv);
+	flowsvc__request__pack(env, nng_msg_body(*out));
+	return FS_OK;
+}
+
 /* Packs the envelope for req into a new nng message. */
 static int
 fs_envelope_pack(nng_msg **out, Flowsvc__Method method,
@@ -370,7 +379,6 @@ fs_envelope_pack(nng_msg **out, Flowsvc__Method method,
 	Flowsvc__Request env = FLOWSVC__REQUEST__INIT;
 	uint8_t *payload = NULL;
 	size_t plen = 0;
-	nng_msg *msg;
 
 	env.method = method;
 	if (opts != NULL && opts->request_id != NULL)
@@ -388,19 +396,9 @@ fs_envelope_pack(nng_msg **out, Flowsvc__Method method,
 		env.payload.data = payload;
 		env.payload.len = plen;
 	}
-	size_t len = flowsvc__request__get_packed_size(&env);
-	if (len > FS_RPC_MAX_MSG) {
-		free(payload);
-		return FS_INVALID_ARGUMENT;
-	}
-	if (nng_msg_alloc(&msg, len) != 0) {
-		free(payload);
-		return FS_RESOURCE_EXHAUSTED;
-	}
-	flowsvc__request__pack(&env, nng_msg_body(msg));
+	int rv = fs_env_msg(&env, out);
 	free(payload);
-	*out = msg;
-	return 0;
+	return rv;
 }
 
 static void
@@ -465,11 +463,8 @@ pend_timer_cb(void *arg)
 	}
 }
 
-/* Starts one call of an already packed envelope, or queues it while
- * FS_CLIENT_MAX_INFLIGHT calls are in flight. Returns 0 (cb will run) or
- * an fs_code (cb will not run; msg is freed). */
-static int
-call_start(fs_client *c, nng_msg *msg, uint32_t timeout_ms, fs_call_cb cb,
+int
+fs_call_start(fs_client *c, nng_msg *msg, uint32_t timeout_ms, fs_call_cb cb,
     void *arg)
 {
 	nng_time deadline = nng_clock() + timeout_ms;
@@ -497,12 +492,12 @@ call_start(fs_client *c, nng_msg *msg, uint32_t timeout_ms, fs_call_cb cb,
 		c->pend_tail = &p->next;
 		if (!c->timer_armed) {
 			c->timer_armed = true;
-			c->timer_at = deadline;
+			c->timer_at = p->deadline;
 			nng_mtx_unlock(c->mtx);
 			nng_sleep_aio((nng_duration) timeout_ms, c->timer);
 			return 0;
 		}
-		bool sooner = deadline < c->timer_at;
+		bool sooner = p->deadline < c->timer_at;
 		nng_mtx_unlock(c->mtx);
 		if (sooner) /* the callback sets it again, for this one */
 			nng_aio_cancel(c->timer);
@@ -522,337 +517,6 @@ call_start(fs_client *c, nng_msg *msg, uint32_t timeout_ms, fs_call_cb cb,
 	return 0;
 }
 
-/* ---- coalescing --------------------------------------------------------- */
-
-/* A call waiting for a slot, or one member of a batch. */
-struct fs_item {
-	fs_client *client;
-	/* Its own packed envelope. A batch member keeps it until the batch
-	 * is answered, to send it alone when the backend did not run it. */
-	nng_msg *msg;
-	nng_time deadline;
-	int lane;
-	fs_call_cb cb;
-	void *arg;
-	struct fs_item *next;
-};
-
-struct fs_batch {
-	fs_client *c;
-	int lane;
-	struct fs_item *items; /* in send order */
-};
-
-/* A batch holds at most FS_BATCH_MAX calls and FS_BATCH_BYTES of their
- * envelopes, far below FS_RPC_MAX_MSG; a call whose envelope is larger
- * than FS_BATCH_MEMBER_MAX goes alone. A member's framing (tag and length)
- * takes at most FS_FRAME_MAX bytes. */
-#define FS_BATCH_MAX 128
-#define FS_BATCH_BYTES (1024u * 1024u)
-#define FS_BATCH_MEMBER_MAX (64u * 1024u)
-#define FS_FRAME_MAX 6
-
-static void coalesce_next(fs_client *c, int lane);
-
-/* A List that names both a name and a group: names are unique per group
- * and kind, so it finds at most one component, by one hash probe in the
- * backend, like a Get (REST's filter by name and group). */
-static bool
-is_point_list(const ProtobufCMessage *req)
-{
-	const Flowsvc__ListRequest *l = (const Flowsvc__ListRequest *) req;
-
-	return req != NULL &&
-	    req->descriptor == &flowsvc__list_request__descriptor &&
-	    l->name_iexact != NULL && l->name_iexact[0] != '\0' &&
-	    l->group_iexact != NULL && l->group_iexact[0] != '\0';
-}
-
-/* The lane of a call that may be batched, or -1 for one that is sent at
- * once on its own context, outside the coalescing slots. A batch is
- * answered when its last member is, and in one message, so only calls
- * whose work and reply are small are batched: reads and changes of one
- * component, Health, and a List by name and group. Any other List is
- * never batched (its reply can be as large as a message, and it takes as
- * long as it is long), nor Snapshot (disk), Stats (rare: nothing to
- * gain), Batch, or a method this client does not know. Concurrent calls
- * have no order between them, so batching them changes nothing a caller
- * can see; calls one caller makes one after another are never in the
- * same batch. */
-static int
-fs_lane_of(Flowsvc__Method m, const ProtobufCMessage *req, size_t len)
-{
-	if (len > FS_BATCH_MEMBER_MAX)
-		return -1;
-	switch (m) {
-	case FLOWSVC__METHOD__GET:
-	case FLOWSVC__METHOD__GET_STATUS:
-	case FLOWSVC__METHOD__HEALTH:
-		return LANE_READ;
-	case FLOWSVC__METHOD__LIST:
-		return is_point_list(req) ? LANE_READ : -1;
-	case FLOWSVC__METHOD__CREATE:
-	case FLOWSVC__METHOD__UPDATE:
-	case FLOWSVC__METHOD__DELETE:
-	case FLOWSVC__METHOD__DEPLOY:
-	case FLOWSVC__METHOD__START:
-	case FLOWSVC__METHOD__STOP:
-		return LANE_WRITE;
-	default:
-		return -1;
-	}
-}
-
-static void
-item_done(struct fs_item *it, int code, Flowsvc__Reply *reply)
-{
-	it->cb(it->arg, code, reply);
-	if (it->msg != NULL)
-		nng_msg_free(it->msg);
-	free(it);
-}
-
-/* A member sent again alone finished. */
-static void
-alone_done(void *arg, int code, Flowsvc__Reply *reply)
-{
-	item_done(arg, code, reply);
-}
-
-/* Sends a batch member again as a call of its own, outside the slots (the
- * backend did not run it). Its envelope still carries its own deadline. */
-static void
-send_alone(fs_client *c, struct fs_item *it)
-{
-	nng_time now = nng_clock();
-	nng_msg *msg = it->msg;
-
-	if (it->deadline <= now) {
-		item_done(it, FS_DEADLINE_EXCEEDED, NULL);
-		return;
-	}
-	it->msg = NULL;
-	if (call_start(c, msg, (uint32_t) (it->deadline - now), alone_done,
-	        it) != 0)
-		item_done(it, FS_UNAVAILABLE, NULL);
-}
-
-/* A single batchable call finished: pass it on, then use the slot. */
-static void
-single_done(void *arg, int code, Flowsvc__Reply *reply)
-{
-	struct fs_item *it = arg;
-	fs_client *c = it->client;
-	int lane = it->lane;
-
-	item_done(it, code, reply);
-	coalesce_next(c, lane);
-}
-
-/* Hands each member its own reply. A member the backend did not run
- * (not_executed: the batch's reply was full) is sent again alone, once. A
- * batch of reads refused as a whole for its size (RESOURCE_EXHAUSTED, from
- * a backend that does not mark members) is sent again member by member:
- * reads are safe to run twice, changes are not, so those get the code. */
-static void
-batch_finish(struct fs_batch *b, int code, Flowsvc__Reply *reply)
-{
-	Flowsvc__BatchReply *br = NULL;
-	size_t i = 0;
-	bool again = false;
-
-	if (code == FS_OK) {
-		br = (Flowsvc__BatchReply *) fs_reply_payload(
-		    reply, &flowsvc__batch_reply__descriptor);
-		if (br == NULL)
-			code = FS_INTERNAL;
-	} else if (code == FS_RESOURCE_EXHAUSTED && reply != NULL &&
-	    b->lane == LANE_READ) {
-		again = true;
-	}
-	for (struct fs_item *it = b->items; it != NULL; i++) {
-		struct fs_item *next = it->next;
-		Flowsvc__Reply *r = br != NULL && i < br->n_replies
-		    ? br->replies[i]
-		    : NULL;
-		if (again || (r != NULL && r->has_not_executed &&
-		                 r->not_executed)) {
-			send_alone(b->c, it);
-		} else if (r != NULL) {
-			br->replies[i] = NULL; /* ownership to the callback */
-			item_done(it, (int) r->code, r);
-		} else {
-			item_done(it, br != NULL ? FS_INTERNAL : code, NULL);
-		}
-		it = next;
-	}
-	if (br != NULL) {
-		/* Detached replies are NULL now: free only the rest. */
-		size_t k = 0;
-		for (size_t j = 0; j < br->n_replies; j++)
-			if (br->replies[j] != NULL)
-				br->replies[k++] = br->replies[j];
-		br->n_replies = k;
-		flowsvc__batch_reply__free_unpacked(br, NULL);
-	}
-	if (reply != NULL)
-		flowsvc__reply__free_unpacked(reply, NULL);
-	free(b);
-}
-
-static void
-batch_done(void *arg, int code, Flowsvc__Reply *reply)
-{
-	struct fs_batch *b = arg;
-	fs_client *c = b->c;
-	int lane = b->lane;
-
-	batch_finish(b, code, reply);
-	coalesce_next(c, lane);
-}
-
-/* Sends the members (n of them, bytes of framed envelopes, none expired;
- * `first` the nearest deadline) as one call on the lane's free slot.
- * Returns 0 when sent (the slot is taken until its callback), or -1 when
- * every member has completed with an error and the slot is still free. */
-static int
-coalesce_send(fs_client *c, int lane, struct fs_item *head, size_t n,
-    size_t bytes, nng_time first)
-{
-	nng_time now = nng_clock();
-	uint32_t wait = first > now ? (uint32_t) (first - now) : 1;
-	struct fs_item *it;
-
-	if (n == 1) {
-		/* Nothing to batch: send it as it is. */
-		nng_msg *msg = head->msg;
-		head->msg = NULL;
-		if (call_start(c, msg, wait, single_done, head) != 0) {
-			item_done(head, FS_UNAVAILABLE, NULL);
-			return -1;
-		}
-		return 0;
-	}
-
-	/* BatchRequest{repeated Request requests = 1}: each member's packed
-	 * envelope framed as field 1, no re-encoding. */
-	Flowsvc__Request env = FLOWSVC__REQUEST__INIT;
-	uint8_t *payload = malloc(bytes);
-	struct fs_batch *b = malloc(sizeof(*b));
-	nng_msg *msg = NULL;
-	if (payload != NULL && b != NULL) {
-		size_t off = 0;
-		for (it = head; it != NULL; it = it->next) {
-			size_t len = nng_msg_len(it->msg);
-			payload[off++] = 0x0a;
-			for (size_t v = len;; v >>= 7) {
-				if (v < 0x80) {
-					payload[off++] = (uint8_t) v;
-					break;
-				}
-				payload[off++] = (uint8_t) (v | 0x80);
-			}
-			memcpy(payload + off, nng_msg_body(it->msg), len);
-			off += len;
-		}
-		env.method = FLOWSVC__METHOD__BATCH;
-		env.has_deadline_unix_ms = 1;
-		env.deadline_unix_ms = fs_now_ms() + (int64_t) wait;
-		env.has_payload = 1;
-		env.payload.data = payload;
-		env.payload.len = off;
-		size_t elen = flowsvc__request__get_packed_size(&env);
-		if (nng_msg_alloc(&msg, elen) == 0)
-			flowsvc__request__pack(&env, nng_msg_body(msg));
-		else
-			msg = NULL;
-	}
-	free(payload);
-	if (msg == NULL) {
-		free(b);
-		while ((it = head) != NULL) {
-			head = it->next;
-			item_done(it, FS_RESOURCE_EXHAUSTED, NULL);
-		}
-		return -1;
-	}
-	b->c = c;
-	b->lane = lane;
-	b->items = head;
-	if (call_start(c, msg, wait, batch_done, b) != 0) {
-		batch_finish(b, FS_UNAVAILABLE, NULL);
-		return -1;
-	}
-	return 0;
-}
-
-/* A call or batch of the lane finished and its slot is free: send what
- * queued up meanwhile (as much as fits in one batch), or give the slot
- * back. */
-static void
-coalesce_next(fs_client *c, int lane)
-{
-	struct fs_lane *l = &c->lanes[lane];
-
-	for (;;) {
-		struct fs_item *head, **tail, *it;
-		size_t n = 0, bytes = 0;
-
-		nng_mtx_lock(c->mtx);
-		if ((head = l->queue) == NULL) {
-			if (--l->inflight == 0 && c->closing)
-				nng_cv_wake(c->cv);
-			nng_mtx_unlock(c->mtx);
-			return;
-		}
-		for (tail = &head; (it = *tail) != NULL && n < FS_BATCH_MAX;
-		     tail = &it->next) {
-			size_t len = nng_msg_len(it->msg) + FS_FRAME_MAX;
-			if (n > 0 && bytes + len > FS_BATCH_BYTES)
-				break;
-			bytes += len;
-			n++;
-		}
-		l->queue = *tail;
-		if (l->queue == NULL)
-			l->queue_tail = &l->queue;
-		*tail = NULL;
-		nng_mtx_unlock(c->mtx);
-
-		/* Calls whose deadline passed while queued are not sent. */
-		nng_time now = nng_clock(), first = 0;
-		size_t live = 0;
-		bytes = 0;
-		for (struct fs_item **pp = &head; (it = *pp) != NULL;) {
-			if (it->deadline <= now) {
-				*pp = it->next;
-				item_done(it, FS_DEADLINE_EXCEEDED, NULL);
-				continue;
-			}
-			if (first == 0 || it->deadline < first)
-				first = it->deadline;
-			bytes += nng_msg_len(it->msg) + FS_FRAME_MAX;
-			live++;
-			pp = &it->next;
-		}
-		if (live > 0 &&
-		    coalesce_send(c, lane, head, live, bytes, first) == 0)
-			return;
-		/* Nothing went out: the slot is still ours, try again. */
-	}
-}
-
-int
-fs_client_set_coalesce(fs_client *c, int max_inflight)
-{
-	if (max_inflight < 0)
-		return FS_INVALID_ARGUMENT;
-	nng_mtx_lock(c->mtx);
-	c->coalesce = max_inflight;
-	nng_mtx_unlock(c->mtx);
-	return 0;
-}
-
 int
 fs_client_call_async(fs_client *c, Flowsvc__Method method,
     const ProtobufCMessage *req, const fs_call_opts *opts, fs_call_cb cb,
@@ -868,46 +532,12 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
 		return FS_UNAVAILABLE;
 	if ((rv = fs_envelope_pack(&msg, method, req, opts, timeout_ms)) != 0)
 		return rv;
-	if ((lane = fs_lane_of(method, req, nng_msg_len(msg))) < 0)
-		return call_start(c, msg, timeout_ms, cb, arg);
+	if ((lane = fs_coalesce_lane(method, req, nng_msg_len(msg))) < 0)
+		return fs_call_start(c, msg, timeout_ms, cb, arg);
 
-	nng_mtx_lock(c->mtx);
-	if (c->coalesce == 0) {
-		nng_mtx_unlock(c->mtx);
-		return call_start(c, msg, timeout_ms, cb, arg);
-	}
-	struct fs_item *it = malloc(sizeof(*it));
-	if (it == NULL) {
-		nng_mtx_unlock(c->mtx);
-		nng_msg_free(msg);
-		return FS_RESOURCE_EXHAUSTED;
-	}
-	it->client = c;
-	it->msg = msg;
-	it->deadline = nng_clock() + timeout_ms;
-	it->lane = lane;
-	it->cb = cb;
-	it->arg = arg;
-	it->next = NULL;
-	struct fs_lane *l = &c->lanes[lane];
-	if (l->inflight >= c->coalesce) {
-		/* Every slot of the lane busy: wait for the next completion,
-		 * which sends the waiting calls as one batch. */
-		*l->queue_tail = it;
-		l->queue_tail = &it->next;
-		nng_mtx_unlock(c->mtx);
-		return 0;
-	}
-	l->inflight++;
-	nng_mtx_unlock(c->mtx);
-	it->msg = NULL;
-	if ((rv = call_start(c, msg, timeout_ms, single_done, it)) != 0) {
-		free(it);
-		/* Give the slot to whatever queued behind it meanwhile. */
-		coalesce_next(c, lane);
-		return rv;
-	}
-	return 0;
+	if (atomic_load(&c->coalesce) == 0)
+		return fs_call_start(c, msg, timeout_ms, cb, arg);
+	return fs_coalesce_call(c, lane, msg, timeout_ms, cb, arg);
 }
 
 struct fs_sync {

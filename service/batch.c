@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "fs_errors.h"
+#include "fs_methods.h"
+#include "fs_pbwire.h"
 #include "fs_rpc.h"
 #include "fs_util.h"
 #include "rules.h"
@@ -41,42 +43,11 @@
  * room (batch_evict). */
 #define BATCH_CHANGE_RESERVE (2 * (size_t) BATCH_COMPONENT_MAX)
 
-static size_t
-varint_len(size_t v)
-{
-	size_t n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
 /* Bytes rep takes inside a BatchReply: tag, length, message. */
 static size_t
 member_len(const Flowsvc__Reply *rep)
 {
-	size_t n = flowsvc__reply__get_packed_size(rep);
-
-	return 1 + varint_len(n) + n;
-}
-
-/* 1 for the methods that change the store. */
-static int
-is_change(int method)
-{
-	switch (method) {
-	case FLOWSVC__METHOD__CREATE:
-	case FLOWSVC__METHOD__UPDATE:
-	case FLOWSVC__METHOD__DELETE:
-	case FLOWSVC__METHOD__DEPLOY:
-	case FLOWSVC__METHOD__START:
-	case FLOWSVC__METHOD__STOP:
-		return 1;
-	default:
-		return 0;
-	}
+	return fs_pb_len_field_size(1, flowsvc__reply__get_packed_size(rep));
 }
 
 static void
@@ -94,18 +65,8 @@ set_not_run(Flowsvc__Reply *rep, const Flowsvc__Request *in)
 static void
 set_reply(Flowsvc__Reply *rep, svc_reply *rs, const Flowsvc__Request *in)
 {
-	flowsvc__reply__init(rep);
-	rep->code = (Flowsvc__Code) rs->code;
-	rep->message = rs->message != NULL ? rs->message
-	                                   : (char *) fs_strerror(rs->code);
-	rep->n_violations = rs->v.n;
-	rep->violations = rs->v.v;
+	svc_reply_wire(rs, rep);
 	rep->request_id = in->request_id;
-	if (rs->has_payload) {
-		rep->has_payload = 1;
-		rep->payload.data = rs->payload;
-		rep->payload.len = rs->payload_len;
-	}
 }
 
 /* State of one batch while it runs. */
@@ -147,19 +108,18 @@ batch_member(svc *s, struct batch *bt, size_t i, int64_t now)
 	svc_reply *rs = &bt->rs[i];
 	size_t rid = in->request_id != NULL ? strlen(in->request_id) : 0;
 	size_t room = bt->budget - bt->used - bt->rest;
-	int change = is_change((int) in->method), over = 0;
+	int change = fs_method_is((int) in->method, FS_M_WRITE), over = 0;
 
 	if (change && room < BATCH_CHANGE_RESERVE + BATCH_MEMBER_OVERHEAD + rid)
 		goto not_run;
-	if (in->method == FLOWSVC__METHOD__BATCH ||
-	    in->method == FLOWSVC__METHOD__SNAPSHOT) {
-		rs->code = FS_INVALID_ARGUMENT;
-		rs->message = strdup("Not allowed in a batch.");
+	if (fs_method((int) in->method) != NULL &&
+	    !fs_method_in_batch((int) in->method)) {
+		svc_reply_err(rs, FS_INVALID_ARGUMENT,
+		    "Not allowed in a batch.");
 	} else if (in->has_deadline_unix_ms && in->deadline_unix_ms != 0 &&
 	    in->deadline_unix_ms < now) {
-		rs->code = FS_DEADLINE_EXCEEDED;
-		rs->message =
-		    strdup("Deadline passed before the request was received.");
+		svc_reply_err(rs, FS_DEADLINE_EXCEEDED,
+		    "Deadline passed before the request was received.");
 	} else {
 		size_t keep = BATCH_MEMBER_OVERHEAD + rid;
 		over = svc_dispatch_budget(s, in, rs,
@@ -191,23 +151,17 @@ not_run:
 	return 0;
 }
 
-void
-batch_run(svc *s, const Flowsvc__Request *req, svc_reply *r)
+int
+batch_run(svc *s, const svc_req *q, svc_reply *r)
 {
-	Flowsvc__BatchRequest *b = flowsvc__batch_request__unpack(NULL,
-	    req->has_payload ? req->payload.len : 0,
-	    req->has_payload ? req->payload.data : NULL);
+	const Flowsvc__BatchRequest *b = q->msg;
 	Flowsvc__BatchReply br = FLOWSVC__BATCH_REPLY__INIT;
 	Flowsvc__Reply **ptrs = NULL;
 	struct batch bt = {0};
-	size_t rid = req->request_id != NULL ? strlen(req->request_id) : 0;
+	const char *req_id = q->env->request_id;
+	size_t rid = req_id != NULL ? strlen(req_id) : 0;
 	int64_t now = fs_now_ms();
 
-	if (b == NULL) {
-		r->code = FS_INVALID_ARGUMENT;
-		r->message = strdup("Undecodable BatchRequest.");
-		return;
-	}
 	size_t n = b->n_requests, k = n ? n : 1;
 	bt.b = b;
 	if ((bt.rs = calloc(k, sizeof(*bt.rs))) == NULL ||
@@ -216,8 +170,7 @@ batch_run(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	    (bt.notrun = calloc(k, sizeof(*bt.notrun))) == NULL ||
 	    (bt.kept = calloc(k, 1)) == NULL ||
 	    (ptrs = calloc(k, sizeof(*ptrs))) == NULL) {
-		r->code = FS_RESOURCE_EXHAUSTED;
-		r->message = strdup("Out of memory.");
+		svc_reply_oom(r);
 		goto out;
 	}
 	bt.budget = FS_RPC_MAX_MSG - BATCH_HEADROOM;
@@ -229,9 +182,9 @@ batch_run(svc *s, const Flowsvc__Request *req, svc_reply *r)
 		ptrs[i] = &bt.reps[i];
 	}
 	if (bt.rest > bt.budget) {
-		r->code = FS_RESOURCE_EXHAUSTED;
-		r->message = strdup("Batch too large: the answers of its "
-		                    "requests would not fit in one reply.");
+		svc_reply_err(r, FS_RESOURCE_EXHAUSTED,
+		    "Batch too large: the answers of its requests would not "
+		    "fit in one reply.");
 		goto out;
 	}
 	int room = 1;
@@ -246,16 +199,7 @@ batch_run(svc *s, const Flowsvc__Request *req, svc_reply *r)
 	}
 	br.n_replies = n;
 	br.replies = ptrs;
-	size_t len = flowsvc__batch_reply__get_packed_size(&br);
-	if ((r->payload = malloc(len > 0 ? len : 1)) == NULL) {
-		r->code = FS_RESOURCE_EXHAUSTED;
-		r->message = strdup("Out of memory.");
-		goto out;
-	}
-	flowsvc__batch_reply__pack(&br, r->payload);
-	r->payload_len = len;
-	r->has_payload = 1;
-	r->code = FS_OK;
+	svc_reply_msg(r, &br.base);
 out:
 	if (bt.rs != NULL)
 		for (size_t i = 0; i < n; i++)
@@ -266,5 +210,5 @@ out:
 	free(bt.notrun);
 	free(bt.kept);
 	free(ptrs);
-	flowsvc__batch_request__free_unpacked(b, NULL);
+	return 0;
 }

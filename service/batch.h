@@ -19,15 +19,17 @@
 #define SERVICE_BATCH_H
 
 #include "flows.pb-c.h"
-#include "svc.h"
+#include "svc_int.h"
 
 /* The message of a member that was not run. */
 #define BATCH_NOT_RUN_MSG "Not run: the batch reply was full; send it alone."
 
-/* Runs the BatchRequest in req and fills r (a BatchReply payload, or an
- * error for the whole batch: undecodable, or so many members that even
- * their refusals would not fit in one reply). r->ticket is the latest
- * change-log position of its changes. */
-void batch_run(svc *s, const Flowsvc__Request *req, svc_reply *r);
+/* The handler of BATCH (svc_int.h): runs the BatchRequest q->msg and
+ * fills r (a BatchReply payload, or an error for the whole batch: so many
+ * members that even their refusals would not fit in one reply). A member
+ * the method table does not let in a batch (fs_method_in_batch: Batch,
+ * Snapshot) answers INVALID_ARGUMENT. r->ticket is the latest change-log
+ * position of its changes. Returns 0. */
+int batch_run(svc *s, const svc_req *q, svc_reply *r);
 
 #endif

@@ -34,7 +34,7 @@ enum persist_fsync { PERSIST_FSYNC_NO, PERSIST_FSYNC_EVERYSEC, PERSIST_FSYNC_ALW
 /* Applies one record to the store (live and on replay). Returns FS_OK,
  * FS_RESOURCE_EXHAUSTED, or any other code for a record that does not fit
  * the store (an unknown id, a broken reference): svc_apply says
- * FS_DATA_LOSS. */
+ * FS_FAILED_PRECONDITION. */
 typedef int (*persist_apply_fn)(store *st, const Flowsvc__LogRecord *rec);
 
 /* The log callback: level "info", "warning" or "error", one line. */

@@ -9,9 +9,9 @@
 /* ---- violations --------------------------------------------------------- */
 
 /* field's entry, created when missing. A linear scan: v holds at most
- * VIOL_MAX_MESSAGES entries (plus the closing count). */
+ * RULES_VIOL_MAX entries (plus the closing count). */
 static Flowsvc__FieldViolation *
-viol_entry(viol *v, const char *field)
+viol_entry(rules_viol *v, const char *field)
 {
 	for (size_t i = 0; i < v->n; i++)
 		if (strcmp(v->v[i]->field, field) == 0)
@@ -38,7 +38,7 @@ viol_entry(viol *v, const char *field)
 
 /* Appends msg (owned; freed on failure) to field's entry. */
 static void
-viol_put(viol *v, const char *field, char *msg)
+viol_put(rules_viol *v, const char *field, char *msg)
 {
 	Flowsvc__FieldViolation *e = viol_entry(v, field);
 	char **nm;
@@ -56,12 +56,12 @@ viol_put(viol *v, const char *field, char *msg)
 }
 
 void
-viol_add(viol *v, const char *field, const char *fmt, ...)
+rules_viol_add(rules_viol *v, const char *field, const char *fmt, ...)
 {
 	char *msg = NULL;
 	va_list ap;
 
-	if (v->nmsg >= VIOL_MAX_MESSAGES) {
+	if (v->nmsg >= RULES_VIOL_MAX) {
 		v->dropped++;
 		return;
 	}
@@ -79,7 +79,7 @@ viol_add(viol *v, const char *field, const char *fmt, ...)
 }
 
 int
-viol_has(const viol *v, const char *field)
+rules_viol_has(const rules_viol *v, const char *field)
 {
 	for (size_t i = 0; i < v->n; i++)
 		if (strcmp(v->v[i]->field, field) == 0)
@@ -88,18 +88,18 @@ viol_has(const viol *v, const char *field)
 }
 
 int
-viol_any(const viol *v)
+rules_viol_any(const rules_viol *v)
 {
 	return v->n > 0 || v->dropped > 0 || v->oom;
 }
 
 void
-viol_move(viol *dst, viol *src)
+rules_viol_move(rules_viol *dst, rules_viol *src)
 {
 	for (size_t i = 0; i < src->n; i++) {
 		Flowsvc__FieldViolation *e = src->v[i];
 		for (size_t j = 0; j < e->n_messages; j++) {
-			if (dst->nmsg >= VIOL_MAX_MESSAGES) {
+			if (dst->nmsg >= RULES_VIOL_MAX) {
 				dst->dropped++;
 				free(e->messages[j]);
 			} else {
@@ -110,11 +110,11 @@ viol_move(viol *dst, viol *src)
 	}
 	dst->dropped += src->dropped;
 	dst->oom |= src->oom;
-	viol_fini(src);
+	rules_viol_fini(src);
 }
 
 void
-viol_close(viol *v)
+rules_viol_close(rules_viol *v)
 {
 	char buf[64], *msg;
 	size_t n = v->dropped;
@@ -128,11 +128,11 @@ viol_close(viol *v)
 		v->oom = 1;
 		return;
 	}
-	viol_put(v, VIOL_MORE_FIELD, msg); /* past the limit on purpose */
+	viol_put(v, RULES_VIOL_MORE_FIELD, msg); /* past the limit on purpose */
 }
 
 void
-viol_fini(viol *v)
+rules_viol_fini(rules_viol *v)
 {
 	for (size_t i = 0; i < v->n; i++) {
 		for (size_t j = 0; j < v->v[i]->n_messages; j++)
@@ -173,20 +173,20 @@ is_name_char(unsigned char c)
 }
 
 int
-rules_name(viol *v, const char *name, int kind)
+rules_name(rules_viol *v, const char *name, int kind)
 {
 	if (name == NULL) {
-		viol_add(v, "name", "This field is required.");
+		rules_viol_add(v, "name", "This field is required.");
 		return -1;
 	}
 	size_t len = strlen(name);
 	if (len == 0) {
-		viol_add(v, "name", "This field may not be blank.");
+		rules_viol_add(v, "name", "This field may not be blank.");
 		return -1;
 	}
 	for (size_t i = 0; i < len; i++) {
 		if (!is_name_char((unsigned char) name[i])) {
-			viol_add(v, "name",
+			rules_viol_add(v, "name",
 			    "Invalid %s name. %s name must contain only "
 			    "alphanumeric characters and the underscore "
 			    "character.",
@@ -195,7 +195,7 @@ rules_name(viol *v, const char *name, int kind)
 		}
 	}
 	if (len > RULES_NAME_MAX) {
-		viol_add(v, "name",
+		rules_viol_add(v, "name",
 		    "Ensure this field has no more than %d characters.",
 		    RULES_NAME_MAX);
 		return -1;
@@ -204,7 +204,7 @@ rules_name(viol *v, const char *name, int kind)
 }
 
 int
-rules_group(viol *v, const char *group)
+rules_group(rules_viol *v, const char *group)
 {
 	size_t len = strlen(group);
 	int ok = len >= 1 && len <= RULES_GROUP_MAX;
@@ -214,7 +214,7 @@ rules_group(viol *v, const char *group)
 		ok = is_name_char(c) || c == '.' || c == '-';
 	}
 	if (!ok) {
-		viol_add(v, "group",
+		rules_viol_add(v, "group",
 		    "Invalid group. Group must be 1 to %d characters from "
 		    "letters, digits, '_', '.' and '-'.",
 		    RULES_GROUP_MAX);
@@ -264,12 +264,12 @@ fields_first_repeat(const Flowsvc__StringList *l)
 }
 
 int
-rules_fields(viol *v, const char *field, const Flowsvc__StringList *l)
+rules_fields(rules_viol *v, const char *field, const Flowsvc__StringList *l)
 {
 	if (l == NULL)
 		return 0;
 	if (l->n_items > RULES_FIELDS_MAX) {
-		viol_add(v, field,
+		rules_viol_add(v, field,
 		    "Ensure this field has no more than %d elements.",
 		    RULES_FIELDS_MAX);
 		return -1;
@@ -277,7 +277,7 @@ rules_fields(viol *v, const char *field, const Flowsvc__StringList *l)
 	for (size_t i = 0; i < l->n_items; i++) {
 		size_t len = strlen(l->items[i]);
 		if (len < 1 || len > RULES_FIELD_MAX) {
-			viol_add(v, field,
+			rules_viol_add(v, field,
 			    "Ensure every item has 1 to %d characters.",
 			    RULES_FIELD_MAX);
 			return -1;
@@ -293,7 +293,8 @@ rules_fields(viol *v, const char *field, const Flowsvc__StringList *l)
 		return -1;
 	}
 	if (dup != SIZE_MAX) {
-		viol_add(v, field, "Duplicate item \"%.255s\".", l->items[dup]);
+		rules_viol_add(v, field, "Duplicate item \"%.255s\".",
+		    l->items[dup]);
 		return -1;
 	}
 	return 0;
@@ -368,21 +369,21 @@ rules_ids_fini(rules_ids *ids)
 }
 
 void
-rules_unknown(viol *v, char **fields, size_t n, size_t more)
+rules_unknown(rules_viol *v, char **fields, size_t n, size_t more)
 {
 	for (size_t i = 0; i < n; i++)
-		viol_add(v, fields[i], "Unknown field.");
+		rules_viol_add(v, fields[i], "Unknown field.");
 	v->dropped += more;
 }
 
 void
-rules_mistyped(viol *v, char **fields, size_t n)
+rules_mistyped(rules_viol *v, char **fields, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		const char *f = fields[i];
 		if (strcmp(f, "name") == 0 || strcmp(f, "group") == 0)
-			viol_add(v, f, "Not a valid string.");
+			rules_viol_add(v, f, "Not a valid string.");
 		else
-			viol_add(v, f, "Expected a list of strings.");
+			rules_viol_add(v, f, "Expected a list of strings.");
 	}
 }

@@ -1,7 +1,9 @@
 /*
- * store.c - hash indexes and intrusive lists over component records.
+ * store.c - component records, their hash indexes and creation-ordered
+ * lists, and the snapshot slot table. The references between records are
+ * store_graph.c's.
  */
-#include "store.h"
+#include "store_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,143 +11,67 @@
 
 #include "fs_util.h"
 
-/* ---- intrusive hash table ----------------------------------------------- */
+/* ---- records ------------------------------------------------------------ */
 
-typedef struct htab {
-	hnode **slots;
-	size_t mask; /* slots - 1; slots is a power of two */
-	size_t count;
-} htab;
-
-#define HTAB_MIN 1024u
-
-static int
-htab_init(htab *t)
+const uint8_t *
+store_comp_id(const store_comp *c)
 {
-	if ((t->slots = calloc(HTAB_MIN, sizeof(*t->slots))) == NULL)
-		return -1;
-	t->mask = HTAB_MIN - 1;
-	t->count = 0;
-	return 0;
+	return c->id;
 }
 
-/* Rehashes into n slots (a power of two). On allocation failure the table
- * stays as it is, only slower. */
-static void
-htab_resize(htab *t, size_t n)
+int
+store_comp_kind(const store_comp *c)
 {
-	hnode **slots = calloc(n, sizeof(*slots));
-
-	if (slots == NULL)
-		return;
-	for (size_t i = 0; i <= t->mask; i++) {
-		hnode *e = t->slots[i];
-		while (e != NULL) {
-			hnode *next = e->next;
-			size_t j = e->hash & (n - 1);
-			e->next = slots[j];
-			slots[j] = e;
-			e = next;
-		}
-	}
-	free(t->slots);
-	t->slots = slots;
-	t->mask = n - 1;
+	return c->kind;
 }
 
-/* Doubles the table when it is full (load factor 1). */
-static void
-htab_grow(htab *t)
+int
+store_comp_status(const store_comp *c)
 {
-	htab_resize(t, (t->mask + 1) * 2);
+	return c->status;
 }
 
-static void
-htab_add(htab *t, hnode *e)
+uint64_t
+store_comp_seq(const store_comp *c)
 {
-	if (t->count > t->mask)
-		htab_grow(t);
-	size_t i = e->hash & t->mask;
-	e->next = t->slots[i];
-	t->slots[i] = e;
-	t->count++;
+	return c->seq;
 }
 
-static void
-htab_del(htab *t, hnode *e)
+const char *
+store_comp_name(const store_comp *c)
 {
-	hnode **pp = &t->slots[e->hash & t->mask];
-	while (*pp != NULL) {
-		if (*pp == e) {
-			*pp = e->next;
-			t->count--;
-			return;
-		}
-		pp = &(*pp)->next;
-	}
+	return c->name;
 }
 
-static hnode *
-htab_first(const htab *t, uint64_t hash)
+const char *
+store_comp_group(const store_comp *c)
 {
-	hnode *e = t->slots[hash & t->mask];
-	while (e != NULL && e->hash != hash)
-		e = e->next;
-	return e;
+	return c->group;
 }
 
-static hnode *
-htab_next(const hnode *e)
+const uint8_t *
+store_comp_packed(const store_comp *c, uint32_t *len)
 {
-	uint64_t hash = e->hash;
-	for (e = e->next; e != NULL && e->hash != hash; e = e->next)
-		;
-	return (hnode *) e;
+	*len = c->packed_len;
+	return c->packed;
 }
-
-#define container_of(p, type, member) \
-	((type *) (void *) ((char *) (p) - offsetof(type, member)))
 
 /* ---- hashing ------------------------------------------------------------ */
-
-static uint64_t
-mix64(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
-}
-
-/* FNV-1a over the ASCII-folded string, continuing from h. */
-static uint64_t
-hash_ci(uint64_t h, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char) *s;
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char) (c + 32);
-		h = (h ^ c) * 0x100000001b3ULL;
-	}
-	return (h ^ 0xff) * 0x100000001b3ULL; /* terminator: "a"+"b" != "ab" */
-}
 
 static uint64_t
 hash_id(const uint8_t id[16])
 {
 	uint64_t h;
 	memcpy(&h, id, sizeof(h));
-	return mix64(h);
+	return htab_mix64(h);
 }
 
 static uint64_t
 hash_key(int kind, const char *group, const char *name)
 {
 	uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t) kind;
-	h = hash_ci(h, group);
-	return mix64(hash_ci(h, name));
+	h = htab_hash_ci(h, group);
+	return htab_mix64(htab_hash_ci(h, name));
 }
 
 enum { BUCKET_GROUP = 1, BUCKET_NAME = 2 };
@@ -154,59 +80,10 @@ static uint64_t
 hash_bucket(int kind, int which, const char *key)
 {
 	uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t) (kind * 4 + which);
-	return mix64(hash_ci(h, key));
-}
-
-/* Grows the table to at least n slots in one rehash (before a bulk load,
- * instead of a series of doublings). */
-static void
-htab_reserve(htab *t, size_t n)
-{
-	size_t want = t->mask + 1;
-
-	while (want < n && want < ((size_t) 1 << 40))
-		want *= 2;
-	if (want > t->mask + 1)
-		htab_resize(t, want);
+	return htab_mix64(htab_hash_ci(h, key));
 }
 
 /* ---- the store ---------------------------------------------------------- */
-
-struct bucket {
-	hnode h;
-	uint8_t kind, which;
-	char *key;
-	comp *head, *tail;
-};
-
-struct kindlist {
-	comp *head, *tail;
-	size_t count;
-};
-
-struct grave {
-	struct grave *next;
-	void *ptr;
-};
-
-struct store {
-	int held;
-	struct grave *graves; /* packed buffers kept while held */
-	comp *pending;        /* unlinked components (snapshot load) */
-	htab ids;
-	htab keys;
-	htab names; /* the oldest component of each (kind, name) */
-	htab buckets;
-	struct kindlist kinds[3]; /* indexed by Flowsvc__Kind; 0 unused */
-	uint64_t last_seq;
-	uint32_t visit_epoch;
-	/* Dense table of every component's snapshot data, kept in step with
-	 * the records, so a snapshot copies it in one go (store_collect).
-	 * Deleting moves the last slot into the hole. */
-	store_item *slots;
-	comp **owners;
-	size_t nslots, capslots;
-};
 
 store *
 store_new(void)
@@ -217,10 +94,10 @@ store_new(void)
 		return NULL;
 	if (htab_init(&s->ids) != 0 || htab_init(&s->keys) != 0 ||
 	    htab_init(&s->names) != 0 || htab_init(&s->buckets) != 0) {
-		free(s->ids.slots);
-		free(s->keys.slots);
-		free(s->names.slots);
-		free(s->buckets.slots);
+		htab_fini(&s->ids);
+		htab_fini(&s->keys);
+		htab_fini(&s->names);
+		htab_fini(&s->buckets);
 		free(s);
 		return NULL;
 	}
@@ -247,7 +124,7 @@ packed_free(store *s, uint8_t *p)
 }
 
 static void
-comp_free(store *s, comp *c)
+comp_free(store *s, store_comp *c)
 {
 	free(c->uses); /* name and group are part of c */
 	free(c->pending_ids);
@@ -280,12 +157,12 @@ store_collect(const store *s, store_item **out, size_t *n)
 	store_item *items = malloc((s->nslots ? s->nslots : 1) * sizeof(*items));
 
 	if (items == NULL)
-		return -1;
+		return FS_RESOURCE_EXHAUSTED;
 	if (s->nslots > 0)
 		memcpy(items, s->slots, s->nslots * sizeof(*items));
 	*out = items;
 	*n = s->nslots;
-	return 0;
+	return FS_OK;
 }
 
 int
@@ -293,10 +170,10 @@ store_collect_into(const store *s, store_item *items, size_t cap, size_t *n)
 {
 	*n = s->nslots;
 	if (cap < s->nslots)
-		return -1;
+		return FS_RESOURCE_EXHAUSTED;
 	if (s->nslots > 0)
 		memcpy(items, s->slots, s->nslots * sizeof(*items));
-	return 0;
+	return FS_OK;
 }
 
 /* Room for one more slot. Returns 0 or -1 (out of memory). */
@@ -310,7 +187,7 @@ slot_reserve(store *s)
 	if (ns == NULL)
 		return -1;
 	s->slots = ns;
-	comp **no = realloc(s->owners, cap * sizeof(*no));
+	store_comp **no = realloc(s->owners, cap * sizeof(*no));
 	if (no == NULL)
 		return -1;
 	s->owners = no;
@@ -319,7 +196,7 @@ slot_reserve(store *s)
 }
 
 static void
-slot_sync(store *s, const comp *c)
+slot_sync(store *s, const store_comp *c)
 {
 	store_item *it = &s->slots[c->slot];
 
@@ -331,7 +208,7 @@ slot_sync(store *s, const comp *c)
 
 /* After slot_reserve. */
 static void
-slot_add(store *s, comp *c)
+slot_add(store *s, store_comp *c)
 {
 	c->slot = (uint32_t) s->nslots++;
 	s->owners[c->slot] = c;
@@ -339,7 +216,7 @@ slot_add(store *s, comp *c)
 }
 
 static void
-slot_del(store *s, comp *c)
+slot_del(store *s, store_comp *c)
 {
 	size_t last = --s->nslots;
 
@@ -351,7 +228,7 @@ slot_del(store *s, comp *c)
 }
 
 void
-store_set_status(store *s, comp *c, int status)
+store_set_status(store *s, store_comp *c, int status)
 {
 	c->status = (uint8_t) status;
 	s->slots[c->slot].status = c->status;
@@ -363,18 +240,18 @@ store_free(store *s)
 	if (s == NULL)
 		return;
 	for (int k = 1; k <= 2; k++) {
-		comp *c = s->kinds[k].head;
+		store_comp *c = s->kinds[k].list.head;
 		while (c != NULL) {
-			comp *next = c->next;
+			store_comp *next = c->by_kind.next;
 			comp_free(NULL, c);
 			c = next;
 		}
 	}
 	for (size_t i = 0; i <= s->buckets.mask; i++) {
-		hnode *e = s->buckets.slots[i];
+		htab_node *e = s->buckets.slots[i];
 		while (e != NULL) {
-			hnode *next = e->next;
-			struct bucket *b = container_of(e, struct bucket, h);
+			htab_node *next = e->next;
+			struct bucket *b = htab_entry(e, struct bucket, h);
 			free(b->key);
 			free(b);
 			e = next;
@@ -384,10 +261,10 @@ store_free(store *s)
 	store_release(s);
 	free(s->slots);
 	free(s->owners);
-	free(s->ids.slots);
-	free(s->keys.slots);
-	free(s->names.slots);
-	free(s->buckets.slots);
+	htab_fini(&s->ids);
+	htab_fini(&s->keys);
+	htab_fini(&s->names);
+	htab_fini(&s->buckets);
 	free(s);
 }
 
@@ -402,7 +279,8 @@ store_reserve(store *s, size_t n)
 {
 	if (n > s->capslots) {
 		store_item *ns = realloc(s->slots, n * sizeof(*ns));
-		comp **no = ns ? realloc(s->owners, n * sizeof(*no)) : NULL;
+		store_comp **no =
+		    ns != NULL ? realloc(s->owners, n * sizeof(*no)) : NULL;
 		if (ns != NULL)
 			s->slots = ns;
 		if (no != NULL) {
@@ -427,25 +305,26 @@ store_last_seq(const store *s)
 	return s->last_seq;
 }
 
-comp *
+store_comp *
 store_get(const store *s, const uint8_t id[16])
 {
-	for (hnode *e = htab_first(&s->ids, hash_id(id)); e != NULL;
+	for (htab_node *e = htab_first(&s->ids, hash_id(id)); e != NULL;
 	     e = htab_next(e)) {
-		comp *c = container_of(e, comp, id_h);
+		store_comp *c = htab_entry(e, store_comp, id_h);
 		if (memcmp(c->id, id, 16) == 0)
 			return c;
 	}
 	return NULL;
 }
 
-comp *
+store_comp *
 store_find(const store *s, int kind, const char *group, const char *name)
 {
 	uint64_t h = hash_key(kind, group, name);
 
-	for (hnode *e = htab_first(&s->keys, h); e != NULL; e = htab_next(e)) {
-		comp *c = container_of(e, comp, key_h);
+	for (htab_node *e = htab_first(&s->keys, h); e != NULL;
+	     e = htab_next(e)) {
+		store_comp *c = htab_entry(e, store_comp, key_h);
 		if (c->kind == kind && strcasecmp(c->name, name) == 0 &&
 		    strcasecmp(c->group, group) == 0)
 			return c;
@@ -458,9 +337,9 @@ bucket_find(const store *s, int kind, int which, const char *key)
 {
 	uint64_t h = hash_bucket(kind, which, key);
 
-	for (hnode *e = htab_first(&s->buckets, h); e != NULL;
+	for (htab_node *e = htab_first(&s->buckets, h); e != NULL;
 	     e = htab_next(e)) {
-		struct bucket *b = container_of(e, struct bucket, h);
+		struct bucket *b = htab_entry(e, struct bucket, h);
 		if (b->kind == kind && b->which == which &&
 		    strcasecmp(b->key, key) == 0)
 			return b;
@@ -491,7 +370,7 @@ bucket_get(store *s, int kind, int which, const char *key)
 static void
 bucket_release(store *s, struct bucket *b)
 {
-	if (b->head != NULL)
+	if (b->list.head != NULL)
 		return;
 	htab_del(&s->buckets, &b->h);
 	free(b->key);
@@ -501,20 +380,21 @@ bucket_release(store *s, struct bucket *b)
 /* Components of one (kind, name) (one per group) form a list in creation
  * order: its head, the oldest, is in the names table, and head->nprev is
  * the tail. No allocation per name: names are mostly unique. */
-static comp *
+static store_comp *
 name_head(const store *s, int kind, const char *name)
 {
 	uint64_t h = hash_bucket(kind, BUCKET_NAME, name);
 
-	for (hnode *e = htab_first(&s->names, h); e != NULL; e = htab_next(e)) {
-		comp *c = container_of(e, comp, name_h);
+	for (htab_node *e = htab_first(&s->names, h); e != NULL;
+	     e = htab_next(e)) {
+		store_comp *c = htab_entry(e, store_comp, name_h);
 		if (c->kind == kind && strcasecmp(c->name, name) == 0)
 			return c;
 	}
 	return NULL;
 }
 
-comp *
+store_comp *
 store_first(const store *s, int kind, const char *group, const char *name)
 {
 	if (!valid_kind(kind))
@@ -523,109 +403,58 @@ store_first(const store *s, int kind, const char *group, const char *name)
 		return store_find(s, kind, group, name);
 	if (group != NULL) {
 		struct bucket *b = bucket_find(s, kind, BUCKET_GROUP, group);
-		return b != NULL ? b->head : NULL;
+		return b != NULL ? b->list.head : NULL;
 	}
 	if (name != NULL)
 		return name_head(s, kind, name);
-	return s->kinds[kind].head;
+	return s->kinds[kind].list.head;
 }
 
-comp *
-store_next(const comp *c, const char *group, const char *name)
+store_comp *
+store_next(const store_comp *c, const char *group, const char *name)
 {
 	if (group != NULL && name != NULL)
 		return NULL; /* (kind, group, name) is unique */
 	if (group != NULL)
-		return c->gnext;
+		return c->by_group.next;
 	if (name != NULL)
 		return c->nnext;
-	return c->next;
-}
-
-/* ---- edges -------------------------------------------------------------- */
-
-static void
-edges_unlink(comp *c)
-{
-	for (uint32_t i = 0; i < c->nuses; i++) {
-		comp_edge *e = &c->uses[i];
-		if (e->prev != NULL)
-			e->prev->next = e->next;
-		else
-			e->flow->users = e->next;
-		if (e->next != NULL)
-			e->next->prev = e->prev;
-		e->flow->nusers--;
-	}
-}
-
-static void
-edges_link(comp *c)
-{
-	for (uint32_t i = 0; i < c->nuses; i++) {
-		comp_edge *e = &c->uses[i];
-		e->user = c;
-		e->prev = NULL;
-		e->next = e->flow->users;
-		if (e->next != NULL)
-			e->next->prev = e;
-		e->flow->users = e;
-		e->flow->nusers++;
-	}
-}
-
-/* Resolves msg->flows into a new edge array. Returns 0, -1 (memory) or -2
- * (an id that is not an existing flow). */
-static int
-edges_resolve(const store *s, const Flowsvc__Component *msg, comp_edge **out)
-{
-	comp_edge *edges = NULL;
-
-	*out = NULL;
-	if (msg->n_flows == 0)
-		return 0;
-	if ((edges = calloc(msg->n_flows, sizeof(*edges))) == NULL)
-		return -1;
-	for (size_t i = 0; i < msg->n_flows; i++) {
-		uint8_t id[16];
-		comp *f;
-		if (fs_uuid_parse(msg->flows[i], id) != 0 ||
-		    (f = store_get(s, id)) == NULL ||
-		    f->kind != FLOWSVC__KIND__FLOW) {
-			free(edges);
-			return -2;
-		}
-		edges[i].flow = f;
-	}
-	*out = edges;
-	return 0;
+	return c->by_kind.next;
 }
 
 /* ---- list membership ---------------------------------------------------- */
 
+/* The link of c at offset off (by_kind or by_group). */
+#define LINK(c, off) ((store_link *) (void *) ((char *) (c) + (off)))
+
 static void
-lists_link(store *s, comp *c)
+list_append(store_list *l, store_comp *c, size_t off)
+{
+	LINK(c, off)->prev = l->tail;
+	LINK(c, off)->next = NULL;
+	*(l->tail != NULL ? &LINK(l->tail, off)->next : &l->head) = c;
+	l->tail = c;
+}
+
+static void
+list_remove(store_list *l, store_comp *c, size_t off)
+{
+	store_link *k = LINK(c, off);
+
+	*(k->prev != NULL ? &LINK(k->prev, off)->next : &l->head) = k->next;
+	*(k->next != NULL ? &LINK(k->next, off)->prev : &l->tail) = k->prev;
+}
+
+static void
+lists_link(store *s, store_comp *c)
 {
 	struct kindlist *kl = &s->kinds[c->kind];
 
-	c->prev = kl->tail;
-	c->next = NULL;
-	if (kl->tail != NULL)
-		kl->tail->next = c;
-	else
-		kl->head = c;
-	kl->tail = c;
+	list_append(&kl->list, c, offsetof(store_comp, by_kind));
 	kl->count++;
+	list_append(&c->gb->list, c, offsetof(store_comp, by_group));
 
-	c->gprev = c->gb->tail;
-	c->gnext = NULL;
-	if (c->gb->tail != NULL)
-		c->gb->tail->gnext = c;
-	else
-		c->gb->head = c;
-	c->gb->tail = c;
-
-	comp *head = name_head(s, c->kind, c->name);
+	store_comp *head = name_head(s, c->kind, c->name);
 	c->nnext = NULL;
 	if (head == NULL) {
 		c->nprev = c;
@@ -639,33 +468,18 @@ lists_link(store *s, comp *c)
 }
 
 static void
-lists_unlink(store *s, comp *c)
+lists_unlink(store *s, store_comp *c)
 {
 	struct kindlist *kl = &s->kinds[c->kind];
 
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		kl->head = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	else
-		kl->tail = c->prev;
+	list_remove(&kl->list, c, offsetof(store_comp, by_kind));
 	kl->count--;
+	list_remove(&c->gb->list, c, offsetof(store_comp, by_group));
 
-	if (c->gprev != NULL)
-		c->gprev->gnext = c->gnext;
-	else
-		c->gb->head = c->gnext;
-	if (c->gnext != NULL)
-		c->gnext->gprev = c->gprev;
-	else
-		c->gb->tail = c->gprev;
-
-	comp *head = name_head(s, c->kind, c->name);
+	store_comp *head = name_head(s, c->kind, c->name);
 	if (head == c) {
 		htab_del(&s->names, &c->name_h);
-		comp *next = c->nnext;
+		store_comp *next = c->nnext;
 		if (next != NULL) {
 			next->nprev = c->nprev; /* the tail */
 			next->name_h.hash = c->name_h.hash;
@@ -696,11 +510,11 @@ pack_msg(const Flowsvc__Component *msg, uint8_t **out, uint32_t *len)
 
 static int store_put_(store *s, const Flowsvc__Component *msg,
     const uint8_t *wire, size_t wire_len, int status, uint64_t seq,
-    comp **out, int unlinked);
+    store_comp **out, int unlinked);
 
 int
 store_put(store *s, const Flowsvc__Component *msg, int status, uint64_t seq,
-    comp **out)
+    store_comp **out)
 {
 	return store_put_(s, msg, NULL, 0, status, seq, out, 0);
 }
@@ -719,121 +533,72 @@ store_prefetch(const store *s, const Flowsvc__Component *msg)
 	int kind = (int) msg->kind;
 
 	if (fs_uuid_parse(msg->id, id) == 0)
-		__builtin_prefetch(&s->ids.slots[hash_id(id) & s->ids.mask]);
+		__builtin_prefetch(htab_slot(&s->ids, hash_id(id)));
 	if (msg->name == NULL || msg->group == NULL)
 		return;
 	__builtin_prefetch(
-	    &s->keys.slots[hash_key(kind, msg->group, msg->name) &
-		s->keys.mask]);
+	    htab_slot(&s->keys, hash_key(kind, msg->group, msg->name)));
 	__builtin_prefetch(
-	    &s->names.slots[hash_bucket(kind, BUCKET_NAME, msg->name) &
-		s->names.mask]);
+	    htab_slot(&s->names, hash_bucket(kind, BUCKET_NAME, msg->name)));
 }
 
-int
-store_link_pending(store *s)
+/* Replaces c's content: name, group and kind never change after creation,
+ * so the indexes stay; only content and edges move. */
+static void
+comp_replace(store *s, store_comp *c, store_edge *edges, uint32_t nuses,
+    uint8_t *packed, uint32_t plen, int status)
 {
-	int rv = 0;
-
-	while (s->pending != NULL) {
-		comp *c = s->pending;
-		s->pending = c->pending_next;
-		c->pending_next = NULL;
-		for (uint32_t i = 0; i < c->nuses && rv == 0; i++) {
-			comp *f = store_get(s, c->pending_ids + 16 * i);
-			if (f == NULL || f->kind != FLOWSVC__KIND__FLOW)
-				rv = -2;
-			else
-				c->uses[i].flow = f;
-		}
-		free(c->pending_ids);
-		c->pending_ids = NULL;
-		if (rv == 0)
-			edges_link(c);
-		else
-			c->nuses = 0; /* never linked: nothing to unlink */
-	}
-	return rv;
+	store_graph_unlink(c);
+	free(c->uses);
+	packed_free(s, c->packed);
+	c->uses = edges;
+	c->nuses = nuses;
+	c->packed = packed;
+	c->packed_len = plen;
+	c->status = (uint8_t) status;
+	slot_sync(s, c);
+	store_graph_link(c);
 }
 
 static int
 store_put_(store *s, const Flowsvc__Component *msg, const uint8_t *wire,
-    size_t wire_len, int status, uint64_t seq, comp **out, int unlinked)
+    size_t wire_len, int status, uint64_t seq, store_comp **out, int unlinked)
 {
 	uint8_t id[16];
-	comp_edge *edges = NULL;
+	store_edge *edges = NULL;
 	uint8_t *pending_ids = NULL;
-	uint8_t *packed;
+	uint8_t *packed = NULL;
 	uint32_t plen;
+	store_comp *c;
 	int rv;
 
 	if (fs_uuid_parse(msg->id, id) != 0 || !valid_kind((int) msg->kind))
-		return -2;
-	if (unlinked) {
-		if (msg->n_flows > 0) {
-			edges = calloc(msg->n_flows, sizeof(*edges));
-			pending_ids = malloc(16 * msg->n_flows);
-			if (edges == NULL || pending_ids == NULL) {
-				free(edges);
-				free(pending_ids);
-				return -1;
-			}
-			for (size_t i = 0; i < msg->n_flows; i++) {
-				if (fs_uuid_parse(msg->flows[i],
-				        pending_ids + 16 * i) != 0) {
-					free(edges);
-					free(pending_ids);
-					return -2;
-				}
-			}
-		}
-	} else if ((rv = edges_resolve(s, msg, &edges)) != 0) {
-		return rv;
-	}
+		return FS_FAILED_PRECONDITION;
+	rv = unlinked ? store_graph_parse(msg, &edges, &pending_ids)
+	              : store_graph_resolve(s, msg, &edges);
+	if (rv != FS_OK)
+		goto fail;
+	rv = FS_RESOURCE_EXHAUSTED;
 	if (wire != NULL) {
 		if (wire_len > UINT32_MAX ||
-		    (packed = malloc(wire_len ? wire_len : 1)) == NULL) {
-			free(edges);
-			free(pending_ids);
-			return -1;
-		}
+		    (packed = malloc(wire_len ? wire_len : 1)) == NULL)
+			goto fail;
 		memcpy(packed, wire, wire_len);
 		plen = (uint32_t) wire_len;
 	} else if (pack_msg(msg, &packed, &plen) != 0) {
-		free(edges);
-		free(pending_ids);
-		return -1;
+		goto fail;
 	}
 
-	comp *c = store_get(s, id);
-	if (c != NULL && unlinked) {
-		/* The same id twice in a snapshot. */
-		free(edges);
-		free(pending_ids);
-		free(packed);
-		return -2;
-	}
-	if (c != NULL) {
-		/* Replace: name, group and kind never change after creation,
-		 * so the indexes stay; only content and edges move. */
-		if (c->kind != msg->kind) {
-			free(edges);
-			free(packed);
-			return -2;
-		}
-		edges_unlink(c);
-		free(c->uses);
-		packed_free(s, c->packed);
-		c->uses = edges;
-		c->nuses = (uint32_t) msg->n_flows;
-		c->packed = packed;
-		c->packed_len = plen;
-		c->status = (uint8_t) status;
-		slot_sync(s, c);
-		edges_link(c);
+	if ((c = store_get(s, id)) != NULL) {
+		/* The same id twice in a snapshot, or another kind. */
+		rv = FS_FAILED_PRECONDITION;
+		if (unlinked || c->kind != msg->kind)
+			goto fail;
+		comp_replace(s, c, edges, (uint32_t) msg->n_flows, packed, plen,
+		    status);
 		if (out != NULL)
 			*out = c;
-		return 0;
+		return FS_OK;
 	}
 
 	/* Name and group never change: they live in the record's own
@@ -841,14 +606,12 @@ store_put_(store *s, const Flowsvc__Component *msg, const uint8_t *wire,
 	size_t nlen = strlen(msg->name) + 1, glen = strlen(msg->group) + 1;
 
 	if (slot_reserve(s) != 0 || s->nslots >= UINT32_MAX ||
-	    (c = calloc(1, sizeof(*c) + nlen + glen)) == NULL ||
-	    (c->gb = bucket_get(s, (int) msg->kind, BUCKET_GROUP, msg->group)) ==
-	        NULL) {
+	    (c = calloc(1, sizeof(*c) + nlen + glen)) == NULL)
+		goto fail;
+	if ((c->gb = bucket_get(s, (int) msg->kind, BUCKET_GROUP,
+	         msg->group)) == NULL) {
 		free(c);
-		free(edges);
-		free(pending_ids);
-		free(packed);
-		return -1;
+		goto fail;
 	}
 	c->name = memcpy((char *) (c + 1), msg->name, nlen);
 	c->group = memcpy(c->name + nlen, msg->group, glen);
@@ -875,17 +638,23 @@ store_put_(store *s, const Flowsvc__Component *msg, const uint8_t *wire,
 			s->pending = c;
 		}
 	} else {
-		edges_link(c);
+		store_graph_link(c);
 	}
 	if (out != NULL)
 		*out = c;
-	return 0;
+	return FS_OK;
+
+fail:
+	free(edges);
+	free(pending_ids);
+	free(packed);
+	return rv;
 }
 
 void
-store_delete(store *s, comp *c)
+store_delete(store *s, store_comp *c)
 {
-	edges_unlink(c);
+	store_graph_unlink(c);
 	htab_del(&s->ids, &c->id_h);
 	htab_del(&s->keys, &c->key_h);
 	lists_unlink(s, c);
@@ -895,61 +664,8 @@ store_delete(store *s, comp *c)
 }
 
 Flowsvc__Component *
-store_unpack(const comp *c)
+store_unpack(const store_comp *c)
 {
 	return flowsvc__component__unpack(NULL, c->packed_len, c->packed);
 }
 
-void
-store_walk_begin(store *s)
-{
-	if (++s->visit_epoch == 0) {
-		/* Epoch wrapped: clear every mark once. */
-		for (int k = 1; k <= 2; k++)
-			for (comp *c = s->kinds[k].head; c; c = c->next)
-				c->visit = 0;
-		s->visit_epoch = 1;
-	}
-}
-
-int
-store_reaches(store *s, comp *from, const comp *to)
-{
-	comp **stack;
-	size_t n = 0, cap = 64;
-	int found = 0;
-
-	if (from == to)
-		return 1;
-	if (from->visit == s->visit_epoch)
-		return 0; /* explored earlier in this walk */
-	if ((stack = malloc(cap * sizeof(*stack))) == NULL)
-		return 1; /* refuse rather than risk a cycle */
-	from->visit = s->visit_epoch;
-	stack[n++] = from;
-	while (n > 0 && !found) {
-		comp *c = stack[--n];
-		for (uint32_t i = 0; i < c->nuses; i++) {
-			comp *f = c->uses[i].flow;
-			if (f == to) {
-				found = 1;
-				break;
-			}
-			if (f->visit == s->visit_epoch)
-				continue;
-			f->visit = s->visit_epoch;
-			if (n == cap) {
-				comp **ns = realloc(stack, 2 * cap * sizeof(*ns));
-				if (ns == NULL) {
-					found = 1;
-					break;
-				}
-				stack = ns;
-				cap *= 2;
-			}
-			stack[n++] = f;
-		}
-	}
-	free(stack);
-	return found;
-}

@@ -14,6 +14,21 @@
  * The store does no locking and no I/O: its owner (service/svc.c)
  * serialises writers against readers. Names and groups are ASCII by the
  * rules, so case folding is ASCII folding.
+ *
+ * Records are opaque (store_comp): callers read them through the
+ * store_comp_ functions and walk references with store_comp_use and
+ * store_users, so the layout can change without touching them.
+ *
+ * Returns: every function that can fail returns an fs_code (fs_errors.h):
+ *   FS_OK
+ *   FS_RESOURCE_EXHAUSTED  out of memory (or a caller's array too small);
+ *                          the store is unchanged
+ *   FS_FAILED_PRECONDITION the record does not fit the store as it is:
+ *                          an id that is not a uuid, a reference to no
+ *                          existing flow, a kind other than the stored
+ *                          one, an id loaded twice; the store is unchanged
+ * The second is what a replayed change log that does not match its
+ * snapshot produces, and what a caller that validated first never sees.
  */
 #ifndef SERVICE_STORE_H
 #define SERVICE_STORE_H
@@ -22,50 +37,46 @@
 #include <stdint.h>
 
 #include "flows.pb-c.h"
+#include "fs_errors.h"
 
 typedef struct store store;
-typedef struct comp comp;
 
-/* A reference from user to a flow it uses (an element of user->uses, and a
- * node in the used flow's list of users). */
-typedef struct comp_edge {
-	comp *user;
-	comp *flow;
-	struct comp_edge *prev, *next; /* in flow's users list */
-} comp_edge;
+/* One component's record. Opaque: read it with the store_comp_ functions
+ * below. Borrowed from the store, valid until the next mutation of the
+ * store (or, for the one a mutation is given, until it returns). */
+typedef struct store_comp store_comp;
 
-typedef struct hnode {
-	struct hnode *next;
-	uint64_t hash;
-} hnode;
+/* ---- a component's fields ------------------------------------------------
+ * O(1) reads of what the store indexes; everything else (fields, version,
+ * times) is in the wire form (store_comp_packed, store_unpack). */
 
-struct bucket; /* a (kind, key) list head, for group and name filters */
+const uint8_t *store_comp_id(const store_comp *c); /* 16 bytes */
+int store_comp_kind(const store_comp *c);           /* Flowsvc__Kind */
+int store_comp_status(const store_comp *c);         /* Flowsvc__Status */
+uint64_t store_comp_seq(const store_comp *c);       /* creation order */
+const char *store_comp_name(const store_comp *c);   /* as created */
+const char *store_comp_group(const store_comp *c);  /* as created */
 
-struct comp {
-	uint8_t id[16];
-	uint8_t kind;   /* Flowsvc__Kind: FLOW or APP */
-	uint8_t status; /* Flowsvc__Status */
-	uint32_t visit; /* traversal mark, see store_reaches */
-	uint32_t slot;  /* index in the store's slot table */
-	uint64_t seq;   /* creation order, unique, increasing */
-	char *name;     /* as created; stored after the struct, in its block */
-	char *group;    /* as created; likewise */
-	comp_edge *uses; /* array of nuses edges */
-	uint32_t nuses;
-	uint32_t nusers;
-	comp_edge *users; /* edges whose flow is this component */
-	uint8_t *packed;  /* Flowsvc__Component, packed */
-	uint32_t packed_len;
-	hnode id_h;
-	hnode key_h;
-	comp *prev, *next;   /* per kind, creation order */
-	comp *gprev, *gnext; /* same (kind, group) */
-	comp *nprev, *nnext; /* same (kind, name); see name_head in store.c */
-	hnode name_h;
-	struct bucket *gb;
-	uint8_t *pending_ids; /* snapshot load: flows not yet linked */
-	comp *pending_next;
-};
+/* The packed Flowsvc__Component; *len receives its length. */
+const uint8_t *store_comp_packed(const store_comp *c, uint32_t *len);
+
+/* The flows c uses, in the order of its `flows` list: index i in
+ * [0, store_comp_nuses(c)). */
+uint32_t store_comp_nuses(const store_comp *c);
+store_comp *store_comp_use(const store_comp *c, uint32_t i);
+
+/* The components that use flow, in no particular order:
+ *
+ *	store_users it;
+ *	for (store_users_begin(flow, &it); (u = store_users_next(&it));)
+ *
+ * The iterator is invalidated by any mutation of the store. */
+uint32_t store_comp_nusers(const store_comp *flow);
+typedef struct store_users {
+	const struct store_edge *next; /* opaque */
+} store_users;
+void store_users_begin(const store_comp *flow, store_users *it);
+store_comp *store_users_next(store_users *it);
 
 /* Returns a new empty store, or NULL when out of memory. Free with
  * store_free. */
@@ -83,29 +94,32 @@ uint64_t store_last_seq(const store *s);
 
 /* Lookups; NULL when absent. The result is borrowed: valid until the next
  * mutation of the store. */
-comp *store_get(const store *s, const uint8_t id[16]);
-comp *store_find(const store *s, int kind, const char *group, const char *name);
+store_comp *store_get(const store *s, const uint8_t id[16]);
+store_comp *store_find(const store *s, int kind, const char *group,
+    const char *name);
 
 /* Creation-ordered iteration, optionally filtered (NULL filter = any).
  * Matching is case-insensitive and exact. */
-comp *store_first(const store *s, int kind, const char *group, const char *name);
-comp *store_next(const comp *c, const char *group, const char *name);
+store_comp *store_first(const store *s, int kind, const char *group,
+    const char *name);
+store_comp *store_next(const store_comp *c, const char *group,
+    const char *name);
 
 /* Inserts or replaces the component msg->id with the content of msg (all
  * fields), with the given status. For a new component, seq 0 assigns the
  * next sequence number; a replayed one passes its stored seq. Every id in
  * msg->flows must name an existing flow (callers validate first). Returns
- * 0, -1 when out of memory (store unchanged) or -2 on a broken reference or
- * id (store unchanged). *out (optional) receives the record. */
+ * FS_OK, FS_RESOURCE_EXHAUSTED or FS_FAILED_PRECONDITION (see above).
+ * *out (optional) receives the record. */
 int store_put(store *s, const Flowsvc__Component *msg, int status,
-    uint64_t seq, comp **out);
+    uint64_t seq, store_comp **out);
 
 /* Removes c and its outgoing edges; c must have no users. c is freed. */
-void store_delete(store *s, comp *c);
+void store_delete(store *s, store_comp *c);
 
 /* Decodes c's wire form; caller frees with
  * flowsvc__component__free_unpacked. NULL when out of memory. */
-Flowsvc__Component *store_unpack(const comp *c);
+Flowsvc__Component *store_unpack(const store_comp *c);
 
 /* While held (a snapshot is copying them out), wire forms that a mutation
  * replaces or deletes are kept instead of freed, so pointers taken with
@@ -126,23 +140,24 @@ typedef struct store_item {
  * loader orders them by seq). One memcpy of a dense table, so the write
  * lock is held for milliseconds even at millions of components. Caller
  * frees *out; the packed pointers stay valid while the store is held.
- * Returns 0 or -1 (out of memory). */
+ * Returns FS_OK or FS_RESOURCE_EXHAUSTED. */
 int store_collect(const store *s, store_item **out, size_t *n);
 
 /* The same into a caller's array of cap items, allocated (and touched)
- * before taking the lock so the lock covers only the copy. Returns 0, or
- * -1 when cap is too small (*n then says how many are needed). */
+ * before taking the lock so the lock covers only the copy. Returns FS_OK,
+ * or FS_RESOURCE_EXHAUSTED when cap is too small (*n then says how many
+ * are needed). */
 int store_collect_into(const store *s, store_item *items, size_t cap,
     size_t *n);
 
 /* Sets c's status (the one way to change it after store_put). */
-void store_set_status(store *s, comp *c, int status);
+void store_set_status(store *s, store_comp *c, int status);
 
 /* Snapshot loading: inserts a component without resolving its flows (they
  * may name components that come later in the file); store_link_pending
  * then resolves all of them. wire (optional) is msg's packed form, kept as
  * is instead of packing msg again. Same returns as store_put; an id that
- * is already there is -2. */
+ * is already there does not fit (FS_FAILED_PRECONDITION). */
 int store_put_unlinked(store *s, const Flowsvc__Component *msg,
     const uint8_t *wire, size_t wire_len, int status, uint64_t seq);
 
@@ -153,8 +168,9 @@ int store_put_unlinked(store *s, const Flowsvc__Component *msg,
  * store's contents. */
 void store_prefetch(const store *s, const Flowsvc__Component *msg);
 
-/* Resolves every pending reference. Returns 0, or -2 when one names no
- * existing flow (the store is then unusable: free it). */
+/* Resolves every pending reference. Returns FS_OK, or
+ * FS_FAILED_PRECONDITION when one names no existing flow (the store is
+ * then unusable: free it). */
 int store_link_pending(store *s);
 
 /* 1 when `to` can be reached from `from` by following uses edges
@@ -164,6 +180,6 @@ int store_link_pending(store *s);
  * checking a whole `flows` list costs one traversal. Write lock held (the
  * walk marks components). */
 void store_walk_begin(store *s);
-int store_reaches(store *s, comp *from, const comp *to);
+int store_reaches(store *s, store_comp *from, const store_comp *to);
 
 #endif

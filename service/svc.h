@@ -1,6 +1,8 @@
 /*
  * svc.h - the flow service: store + rules + write path, one handler per
- * RPC method.
+ * RPC method (the table is in svc.c; the handlers in svc_read.c,
+ * svc_change.c, batch.c and svc.c; see svc_int.h for how a request
+ * travels through them, access.h for who may see what).
  *
  * Concurrency discipline: one rwlock (svc->lock) guards the store. Reads
  * (Get, List, GetStatus, Health) hold it shared while they copy out the
@@ -42,7 +44,7 @@ void svc_close(svc *s);
 typedef struct svc_reply {
 	int code;
 	char *message;     /* NULL: the code's default; owned */
-	viol v;            /* field violations */
+	rules_viol v;            /* field violations */
 	uint8_t *payload;  /* encoded reply message; owned */
 	size_t payload_len;
 	int has_payload;
@@ -51,8 +53,14 @@ typedef struct svc_reply {
 } svc_reply;
 
 /* Executes req (already decoded) and fills out, which the caller releases
- * with svc_reply_fini. Never fails: errors are codes in out. */
+ * with svc_reply_fini. Never fails: errors are codes in out (a method
+ * without a handler: UNIMPLEMENTED; a request message that does not
+ * decode: INVALID_ARGUMENT). */
 void svc_dispatch(svc *s, const Flowsvc__Request *req, svc_reply *out);
+
+/* 1 when the service has a handler for method (a value of the Method
+ * enum), else 0. */
+int svc_serves(int method);
 
 /* The payload a reply may carry on its own: the message limit less room
  * for the envelope. */
@@ -66,9 +74,10 @@ int svc_dispatch_budget(svc *s, const Flowsvc__Request *req,
 void svc_reply_fini(svc_reply *r);
 
 /* Applies one change-log record to a store: the one place where records
- * change state, for live changes and for replay alike. Returns FS_OK,
- * FS_RESOURCE_EXHAUSTED or FS_DATA_LOSS (the record does not fit the
- * store). */
+ * change state, for live changes and for replay alike. Pure: no lock, no
+ * I/O, nothing but st changes. Returns FS_OK, FS_RESOURCE_EXHAUSTED (out
+ * of memory; st unchanged) or FS_FAILED_PRECONDITION (the record does not
+ * fit the store: see store.h; st unchanged). */
 int svc_apply(store *st, const Flowsvc__LogRecord *rec);
 
 /* Writes a snapshot now (at shutdown, once the server has stopped).

@@ -286,7 +286,7 @@ main(int argc, char **argv)
 		x.backend = opts[OPT_BACKEND].def;
 	if ((rv = fs_client_open(&x.client, x.backend)) != 0) {
 		fprintf(stderr, "flowctl: cannot use backend '%s': %s\n",
-		    x.backend, nng_strerror(rv));
+		    x.backend, fs_client_last_error());
 		return EXIT_USAGE;
 	}
 	/* A request id ties this call to the backend's log line. */

@@ -43,12 +43,57 @@ test_errors_http_mapping(void)
 	CU_ASSERT_STRING_EQUAL(fs_strerror(-5), "Internal error.");
 }
 
+/* The REST surface's own error table: a status for every row, at most
+ * one string conversion in a detail, templates completed and cut to
+ * fit, and each status's general answer first. */
+static void
+test_errors_rest_table(void)
+{
+	char buf[256];
+
+	for (int e = 0; e < FS_REST_ERROR_COUNT; e++) {
+		const char *d = fs_rest_detail(e);
+		const char *pct = strchr(d, '%');
+		int http = fs_rest_http(e);
+
+		CU_ASSERT(http >= 400 && http < 600);
+		CU_ASSERT(d[0] != '\0');
+		/* One %s (maybe with a precision), nothing else. */
+		if (pct != NULL) {
+			const char *p = pct + 1;
+			if (*p == '.')
+				for (p++; *p >= '0' && *p <= '9'; p++)
+					;
+			CU_ASSERT(*p == 's');
+			CU_ASSERT(strchr(p, '%') == NULL);
+		}
+		CU_ASSERT_EQUAL(fs_rest_of_http(http) <= e, 1);
+	}
+	CU_ASSERT_STRING_EQUAL(fs_rest_format(FS_REST_BODY_TOO_LARGE, "x", buf,
+	                           sizeof(buf)),
+	    "Request body too large.");
+	CU_ASSERT_STRING_EQUAL(fs_rest_format(FS_REST_METHOD_NOT_ALLOWED,
+	                           "PATCH", buf, sizeof(buf)),
+	    "Method \"PATCH\" not allowed.");
+	CU_ASSERT_STRING_EQUAL(
+	    fs_rest_format(FS_REST_MEDIA_TYPE, NULL, buf, sizeof(buf)),
+	    "Unsupported media type \"\" in request.");
+	fs_rest_format(FS_REST_JSON_PARSE, "expected a JSON object", buf, 10);
+	CU_ASSERT_STRING_EQUAL(buf, "JSON pars");
+	CU_ASSERT_EQUAL(fs_rest_of_http(400), FS_REST_MALFORMED);
+	CU_ASSERT_EQUAL(fs_rest_of_http(413), FS_REST_BODY_TOO_LARGE);
+	CU_ASSERT_EQUAL(fs_rest_of_http(404), -1);
+	CU_ASSERT_EQUAL(fs_rest_http(FS_REST_ERROR_COUNT), 500);
+	CU_ASSERT_STRING_EQUAL(fs_rest_detail(-1), "Internal error.");
+}
+
 int
 main(void)
 {
 	static CU_TestInfo tests[] = {
 	    {"every wire code has a row", test_errors_every_wire_code_has_a_row},
 	    {"HTTP mapping", test_errors_http_mapping},
+	    {"REST error table", test_errors_rest_table},
 	    CU_TEST_INFO_NULL,
 	};
 	static CU_SuiteInfo suites[] = {

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "fs_methods.h"
 #include "gw_routes.h"
 #include "testlib.h"
 
@@ -301,6 +302,45 @@ test_gw_routes_table(void)
 	}
 }
 
+/* A route's Allow list names exactly the HTTP methods it has an action
+ * for, in the table's order, and each action's RPC has a request message
+ * the gateway can build (gw_api builds by the method table's
+ * descriptors). */
+static void
+test_gw_routes_allow_matches_actions(void)
+{
+	static const char *const names[GW_HTTP_COUNT] = {
+		"GET", "POST", "PUT", "DELETE"};
+
+	for (int r = 1; r < GW_ROUTE_COUNT; r++) {
+		const struct gw_route_info *ri = gw_route_info(r);
+		char allow[64] = "";
+
+		for (int h = 0; h < GW_HTTP_COUNT; h++) {
+			if (ri->on[h] == GW_ACT_NONE)
+				continue;
+			if (allow[0] != '\0')
+				strcat(allow, ", ");
+			strcat(allow, names[h]);
+		}
+		FS_CHECK(ri->allow != NULL && strcmp(allow, ri->allow) == 0,
+		    "route %s: Allow \"%s\", actions for \"%s\"", ri->name,
+		    ri->allow ? ri->allow : "(none)", allow);
+	}
+	for (int a = 0; a < GW_ACT_COUNT; a++) {
+		Flowsvc__Method m = gw_action_rpc((enum gw_action)a);
+		const fs_method_info *mi = fs_method(m);
+
+		FS_CHECK(m == FLOWSVC__METHOD__METHOD_UNSPECIFIED || mi != NULL,
+		    "action %d: method %d not in the table", a, (int)m);
+	}
+	FS_CHECK(gw_action_rpc(GW_ACT_COUNT) ==
+		FLOWSVC__METHOD__METHOD_UNSPECIFIED, "out of range");
+	FS_CHECK(gw_action_rpc(GW_ACT_READYZ) == FLOWSVC__METHOD__HEALTH &&
+		gw_action_rpc(GW_ACT_METRICS) == FLOWSVC__METHOD__STATS,
+	    "readyz and metrics ask the backend");
+}
+
 /* Raw targets: an encoded slash or any control character in the path
  * never routes; the query is not judged; '%' without two hex digits is
  * no encoding. */
@@ -338,6 +378,8 @@ static CU_TestInfo routes_tests[] = {
 	{"unknown paths: 404", test_gw_routes_404},
 	{"metric label names", test_gw_routes_names},
 	{"route table: paths route to their route", test_gw_routes_table},
+	{"route table: Allow lists its actions; actions' RPCs",
+	    test_gw_routes_allow_matches_actions},
 	{"raw targets: encoded slash and controls refused",
 	    test_gw_routes_raw_target},
 	CU_TEST_INFO_NULL,

@@ -74,6 +74,37 @@ test_flags_are_consistent(void)
 	CU_ASSERT(fs_method_is(FLOWSVC__METHOD__CREATE, FS_M_WRITE));
 }
 
+/* Labels for every value a peer may send, table or not. */
+static void
+test_labels(void)
+{
+	FS_ASSERT_STR_EQ(fs_method_label(FLOWSVC__METHOD__GET_STATUS),
+	    "GET_STATUS");
+	FS_ASSERT_STR_EQ(fs_method_label(FLOWSVC__METHOD__METHOD_UNSPECIFIED),
+	    "METHOD_UNSPECIFIED");
+	FS_ASSERT_STR_EQ(fs_method_label(FS_METHOD_LIMIT), "UNKNOWN");
+	FS_ASSERT_STR_EQ(fs_method_label(-3), "UNKNOWN");
+}
+
+/* What a Batch may carry follows from the flags: every read or change
+ * that does not block; never Batch itself nor Snapshot. */
+static void
+test_batch_members(void)
+{
+	for (int v = -1; v <= FS_METHOD_LIMIT; v++) {
+		const fs_method_info *m = fs_method(v);
+		bool want = m != NULL &&
+		    (m->flags & (FS_M_READ | FS_M_WRITE)) &&
+		    !(m->flags & FS_M_BLOCKS);
+		FS_CHECK(fs_method_in_batch(v) == want, "method %d", v);
+	}
+	CU_ASSERT(!fs_method_in_batch(FLOWSVC__METHOD__BATCH));
+	CU_ASSERT(!fs_method_in_batch(FLOWSVC__METHOD__SNAPSHOT));
+	CU_ASSERT(fs_method_in_batch(FLOWSVC__METHOD__LIST));
+	CU_ASSERT(fs_method_in_batch(FLOWSVC__METHOD__STATS));
+	CU_ASSERT(fs_method_in_batch(FLOWSVC__METHOD__CREATE));
+}
+
 int
 main(void)
 {
@@ -82,6 +113,8 @@ main(void)
 	    {"names and messages match the service",
 	        test_names_match_the_service},
 	    {"flags are consistent", test_flags_are_consistent},
+	    {"labels", test_labels},
+	    {"what a Batch may carry", test_batch_members},
 	    CU_TEST_INFO_NULL,
 	};
 	static CU_SuiteInfo suites[] = {

@@ -14,7 +14,7 @@
 #include "testlib.h"
 
 static const char *
-first_msg(const viol *v, const char *field)
+first_msg(const rules_viol *v, const char *field)
 {
 	for (size_t i = 0; i < v->n; i++)
 		if (strcmp(v->v[i]->field, field) == 0 &&
@@ -24,7 +24,7 @@ first_msg(const viol *v, const char *field)
 }
 
 static size_t
-messages(const viol *v)
+messages(const rules_viol *v)
 {
 	size_t n = 0;
 
@@ -36,75 +36,76 @@ messages(const viol *v)
 static void
 test_viol_cap_and_count(void)
 {
-	viol v = {0};
+	rules_viol v = {0};
 	char f[32];
 
 	for (int i = 0; i < 150; i++) {
 		snprintf(f, sizeof(f), "k%d", i);
-		viol_add(&v, f, "Unknown field.");
+		rules_viol_add(&v, f, "Unknown field.");
 	}
-	FS_ASSERT_INT_EQ(v.n, VIOL_MAX_MESSAGES);
-	FS_ASSERT_INT_EQ(messages(&v), VIOL_MAX_MESSAGES);
+	FS_ASSERT_INT_EQ(v.n, RULES_VIOL_MAX);
+	FS_ASSERT_INT_EQ(messages(&v), RULES_VIOL_MAX);
 	FS_ASSERT_INT_EQ(v.dropped, 50);
-	FS_CHECK(viol_any(&v), "any");
-	FS_CHECK(viol_has(&v, "k99") && !viol_has(&v, "k100"),
+	FS_CHECK(rules_viol_any(&v), "any");
+	FS_CHECK(rules_viol_has(&v, "k99") && !rules_viol_has(&v, "k100"),
 	    "the first 100 are kept");
-	viol_close(&v);
-	FS_ASSERT_INT_EQ(v.n, VIOL_MAX_MESSAGES + 1);
+	rules_viol_close(&v);
+	FS_ASSERT_INT_EQ(v.n, RULES_VIOL_MAX + 1);
 	FS_ASSERT_STR_EQ(v.v[v.n - 1]->field, "non_field_errors");
 	FS_ASSERT_STR_EQ(first_msg(&v, "non_field_errors"),
 	    "50 more errors not listed.");
-	viol_close(&v); /* once only */
-	FS_ASSERT_INT_EQ(v.n, VIOL_MAX_MESSAGES + 1);
-	viol_fini(&v);
-	FS_CHECK(v.n == 0 && v.v == NULL && !viol_any(&v), "fini empties");
+	rules_viol_close(&v); /* once only */
+	FS_ASSERT_INT_EQ(v.n, RULES_VIOL_MAX + 1);
+	rules_viol_fini(&v);
+	FS_CHECK(v.n == 0 && v.v == NULL && !rules_viol_any(&v),
+	    "fini empties");
 
 	/* Messages of one field count too; one over says "error". */
-	for (int i = 0; i < VIOL_MAX_MESSAGES + 1; i++)
-		viol_add(&v, "x", "m%d", i);
+	for (int i = 0; i < RULES_VIOL_MAX + 1; i++)
+		rules_viol_add(&v, "x", "m%d", i);
 	FS_ASSERT_INT_EQ(v.n, 1);
-	viol_close(&v);
+	rules_viol_close(&v);
 	FS_ASSERT_STR_EQ(first_msg(&v, "non_field_errors"),
 	    "1 more error not listed.");
-	viol_fini(&v);
+	rules_viol_fini(&v);
 
 	/* Under the limit nothing is added. */
-	viol_add(&v, "name", "This field is required.");
-	viol_close(&v);
+	rules_viol_add(&v, "name", "This field is required.");
+	rules_viol_close(&v);
 	FS_ASSERT_INT_EQ(v.n, 1);
-	viol_fini(&v);
+	rules_viol_fini(&v);
 }
 
 static void
 test_viol_move(void)
 {
-	viol a = {0}, b = {0};
+	rules_viol a = {0}, b = {0};
 
-	viol_add(&a, "flows", "f1");
-	viol_add(&b, "zeta", "z1");
-	viol_add(&b, "flows", "f2");
-	viol_move(&a, &b);
+	rules_viol_add(&a, "flows", "f1");
+	rules_viol_add(&b, "zeta", "z1");
+	rules_viol_add(&b, "flows", "f2");
+	rules_viol_move(&a, &b);
 	FS_CHECK(b.n == 0 && b.v == NULL, "src emptied");
 	FS_ASSERT_INT_EQ(a.n, 2);
 	FS_ASSERT_STR_EQ(a.v[0]->field, "flows");
 	FS_ASSERT_INT_EQ(a.v[0]->n_messages, 2);
 	FS_ASSERT_STR_EQ(a.v[0]->messages[1], "f2");
 	FS_ASSERT_STR_EQ(a.v[1]->field, "zeta");
-	viol_fini(&a);
+	rules_viol_fini(&a);
 
 	/* The limit holds across a move, and counts carry over. */
 	for (int i = 0; i < 90; i++)
-		viol_add(&a, "a", "m");
+		rules_viol_add(&a, "a", "m");
 	for (int i = 0; i < 130; i++)
-		viol_add(&b, "b", "m");
+		rules_viol_add(&b, "b", "m");
 	FS_ASSERT_INT_EQ(b.dropped, 30);
-	viol_move(&a, &b);
-	FS_ASSERT_INT_EQ(messages(&a), VIOL_MAX_MESSAGES);
+	rules_viol_move(&a, &b);
+	FS_ASSERT_INT_EQ(messages(&a), RULES_VIOL_MAX);
 	FS_ASSERT_INT_EQ(a.dropped, 120);
-	viol_close(&a);
+	rules_viol_close(&a);
 	FS_ASSERT_STR_EQ(first_msg(&a, "non_field_errors"),
 	    "120 more errors not listed.");
-	viol_fini(&a);
+	rules_viol_fini(&a);
 }
 
 /* A StringList over items (borrowed). */
@@ -121,7 +122,7 @@ list_of(char **items, size_t n)
 static void
 test_fields_duplicates(void)
 {
-	viol v = {0};
+	rules_viol v = {0};
 	char *small[] = {"a", "b", "c", "b", "a"};
 	Flowsvc__StringList l = list_of(small, 5);
 
@@ -129,7 +130,7 @@ test_fields_duplicates(void)
 	 * "b" (index 3), not "a" (which repeats at index 4). */
 	FS_CHECK(rules_fields(&v, "input_fields", &l) == -1, "refused");
 	FS_ASSERT_STR_EQ(first_msg(&v, "input_fields"), "Duplicate item \"b\".");
-	viol_fini(&v);
+	rules_viol_fini(&v);
 
 	/* 1000 distinct items pass; two repeats: the earlier repeat wins. */
 	static char buf[1000][8];
@@ -146,7 +147,7 @@ test_fields_duplicates(void)
 	FS_CHECK(rules_fields(&v, "output_fields", &l) == -1, "refused");
 	FS_ASSERT_STR_EQ(first_msg(&v, "output_fields"),
 	    "Duplicate item \"f300\".");
-	viol_fini(&v);
+	rules_viol_fini(&v);
 
 	/* Over the limit: that message only. */
 	char *many[1001];
@@ -157,7 +158,7 @@ test_fields_duplicates(void)
 	FS_ASSERT_STR_EQ(first_msg(&v, "input_fields"),
 	    "Ensure this field has no more than 1000 elements.");
 	FS_ASSERT_INT_EQ(v.n, 1);
-	viol_fini(&v);
+	rules_viol_fini(&v);
 }
 
 static void
@@ -220,7 +221,7 @@ test_unknown_many(void)
 	enum { N = 200000 };
 	char **f = malloc(N * sizeof(*f));
 	char *buf = malloc((size_t) N * 8);
-	viol v = {0};
+	rules_viol v = {0};
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
@@ -229,24 +230,24 @@ test_unknown_many(void)
 		snprintf(f[i], 8, "k%d", i);
 	}
 	rules_unknown(&v, f, N, 0);
-	FS_ASSERT_INT_EQ(v.n, VIOL_MAX_MESSAGES);
-	FS_ASSERT_INT_EQ(v.dropped, N - VIOL_MAX_MESSAGES);
+	FS_ASSERT_INT_EQ(v.n, RULES_VIOL_MAX);
+	FS_ASSERT_INT_EQ(v.dropped, N - RULES_VIOL_MAX);
 	FS_ASSERT_STR_EQ(first_msg(&v, "k0"), "Unknown field.");
-	viol_fini(&v);
+	rules_viol_fini(&v);
 	/* Keys the gateway only counted add to the count. */
 	rules_unknown(&v, f, 150, 1000);
 	FS_ASSERT_INT_EQ(v.dropped, 1050);
-	viol_fini(&v);
+	rules_viol_fini(&v);
 	rules_mistyped(&v, f, 2);
 	FS_ASSERT_STR_EQ(first_msg(&v, "k1"), "Expected a list of strings.");
-	viol_fini(&v);
+	rules_viol_fini(&v);
 	free(buf);
 	free(f);
 }
 
 /* Exactly one message, on field, and it is want. */
 static int
-only_msg(const viol *v, const char *field, const char *want, const char *file,
+only_msg(const rules_viol *v, const char *field, const char *want, const char *file,
     int line)
 {
 	return fs_check(v->n == 1 && messages(v) == 1 &&
@@ -285,48 +286,48 @@ test_names(void)
 	const char *app_bad = "Invalid app name. App name must contain only "
 	                      "alphanumeric characters and the underscore "
 	                      "character.";
-	viol v = {0};
+	rules_viol v = {0};
 
 	for (int i = 0; good[i] != NULL; i++) {
 		FS_CHECK(rules_name(&v, good[i], FLOWSVC__KIND__FLOW) == 0 &&
 		        v.n == 0,
 		    "\"%s\" refused", good[i]);
-		viol_fini(&v);
+		rules_viol_fini(&v);
 	}
 	FS_CHECK(rules_name(&v, rep('n', RULES_NAME_MAX), FLOWSVC__KIND__APP) ==
-	            0 && !viol_any(&v),
+	            0 && !rules_viol_any(&v),
 	    "a name of exactly %d characters refused", RULES_NAME_MAX);
-	viol_fini(&v);
+	rules_viol_fini(&v);
 
 	for (int i = 0; bad[i] != NULL; i++) {
 		FS_CHECK(rules_name(&v, bad[i], FLOWSVC__KIND__FLOW) != 0,
 		    "\"%s\" accepted", bad[i]);
 		ONLY_MSG(&v, "name", flow_bad);
-		viol_fini(&v);
+		rules_viol_fini(&v);
 	}
 	/* The message names the kind. */
 	FS_CHECK(rules_name(&v, "a-b", FLOWSVC__KIND__APP) != 0, "refused");
 	ONLY_MSG(&v, "name", app_bad);
-	viol_fini(&v);
+	rules_viol_fini(&v);
 
 	FS_CHECK(rules_name(&v, NULL, FLOWSVC__KIND__FLOW) != 0, "absent");
 	ONLY_MSG(&v, "name", "This field is required.");
-	viol_fini(&v);
+	rules_viol_fini(&v);
 	FS_CHECK(rules_name(&v, "", FLOWSVC__KIND__APP) != 0, "blank");
 	ONLY_MSG(&v, "name", "This field may not be blank.");
-	viol_fini(&v);
+	rules_viol_fini(&v);
 	FS_CHECK(rules_name(&v, rep('n', RULES_NAME_MAX + 1),
 	             FLOWSVC__KIND__FLOW) != 0,
 	    "too long");
 	ONLY_MSG(&v, "name", "Ensure this field has no more than 100 "
 	                     "characters.");
-	viol_fini(&v);
+	rules_viol_fini(&v);
 	/* Too long and a bad character: the character is named. */
 	char longbad[RULES_NAME_MAX + 8];
 	snprintf(longbad, sizeof(longbad), "%s-", rep('n', RULES_NAME_MAX + 1));
 	FS_CHECK(rules_name(&v, longbad, FLOWSVC__KIND__FLOW) != 0, "refused");
 	ONLY_MSG(&v, "name", flow_bad);
-	viol_fini(&v);
+	rules_viol_fini(&v);
 }
 
 static void
@@ -338,25 +339,25 @@ test_groups(void)
 	    "a,b", "tab\t", NULL};
 	const char *msg = "Invalid group. Group must be 1 to 100 characters "
 	                  "from letters, digits, '_', '.' and '-'.";
-	viol v = {0};
+	rules_viol v = {0};
 
 	for (int i = 0; good[i] != NULL; i++) {
 		FS_CHECK(rules_group(&v, good[i]) == 0 && v.n == 0,
 		    "\"%s\" refused", good[i]);
-		viol_fini(&v);
+		rules_viol_fini(&v);
 	}
 	FS_CHECK(rules_group(&v, rep('g', RULES_GROUP_MAX)) == 0 && v.n == 0,
 	    "a group of exactly %d characters refused", RULES_GROUP_MAX);
-	viol_fini(&v);
+	rules_viol_fini(&v);
 	for (int i = 0; bad[i] != NULL; i++) {
 		FS_CHECK(rules_group(&v, bad[i]) != 0, "\"%s\" accepted", bad[i]);
 		ONLY_MSG(&v, "group", msg);
-		viol_fini(&v);
+		rules_viol_fini(&v);
 	}
 	FS_CHECK(rules_group(&v, rep('g', RULES_GROUP_MAX + 1)) != 0,
 	    "too long");
 	ONLY_MSG(&v, "group", msg);
-	viol_fini(&v);
+	rules_viol_fini(&v);
 }
 
 static void
@@ -365,7 +366,7 @@ test_fields_bounds(void)
 	const char *bounds = "Ensure every item has 1 to 255 characters.";
 	char *items[3];
 	Flowsvc__StringList l;
-	viol v = {0};
+	rules_viol v = {0};
 
 	/* Absent and empty lists are valid. */
 	FS_CHECK(rules_fields(&v, "input_fields", NULL) == 0 && v.n == 0,
@@ -384,12 +385,12 @@ test_fields_bounds(void)
 	items[2] = (char *) "";
 	FS_CHECK(rules_fields(&v, "output_fields", &l) != 0, "empty item");
 	ONLY_MSG(&v, "output_fields", bounds);
-	viol_fini(&v);
+	rules_viol_fini(&v);
 	items[2] = (char *) "z";
 	items[0] = (char *) rep('f', RULES_FIELD_MAX + 1);
 	FS_CHECK(rules_fields(&v, "input_fields", &l) != 0, "256 characters");
 	ONLY_MSG(&v, "input_fields", bounds);
-	viol_fini(&v);
+	rules_viol_fini(&v);
 
 	/* A bad item and a repeat: the bound is reported, not both. */
 	items[0] = (char *) "";
@@ -397,7 +398,7 @@ test_fields_bounds(void)
 	l = list_of(items, 3);
 	FS_CHECK(rules_fields(&v, "input_fields", &l) != 0, "refused");
 	ONLY_MSG(&v, "input_fields", bounds);
-	viol_fini(&v);
+	rules_viol_fini(&v);
 
 	/* Exactly the limit of items passes (distinct), one more does not. */
 	static char buf[RULES_FIELDS_MAX + 1][8];
@@ -414,14 +415,14 @@ test_fields_bounds(void)
 	    RULES_FIELDS_MAX + 1);
 	ONLY_MSG(&v, "input_fields",
 	    "Ensure this field has no more than 1000 elements.");
-	viol_fini(&v);
+	rules_viol_fini(&v);
 }
 
 static void
 test_unmapped_keys(void)
 {
 	char *keys[] = {"name", "group", "flows", "input_fields", "whatever"};
-	viol v = {0};
+	rules_viol v = {0};
 
 	/* A field of the wrong type: strings say so, lists say so. */
 	rules_mistyped(&v, keys, 5);
@@ -436,7 +437,7 @@ test_unmapped_keys(void)
 	/* In the order given, each its own entry. */
 	for (int i = 0; i < 5; i++)
 		FS_ASSERT_STR_EQ(v.v[i]->field, keys[i]);
-	viol_fini(&v);
+	rules_viol_fini(&v);
 
 	/* Unknown keys in the order given; the same key twice is one entry
 	 * with two messages. */
@@ -447,19 +448,19 @@ test_unmapped_keys(void)
 	FS_ASSERT_INT_EQ(v.v[0]->n_messages, 2);
 	FS_ASSERT_STR_EQ(v.v[1]->field, "alpha");
 	FS_ASSERT_INT_EQ(v.dropped, 0);
-	viol_fini(&v);
+	rules_viol_fini(&v);
 
 	/* Only a count: nothing listed, but a violation all the same. */
 	rules_unknown(&v, NULL, 0, 3);
-	FS_CHECK(v.n == 0 && viol_any(&v), "a count alone is a violation");
-	viol_close(&v);
+	FS_CHECK(v.n == 0 && rules_viol_any(&v), "a count alone is a violation");
+	rules_viol_close(&v);
 	FS_ASSERT_STR_EQ(first_msg(&v, "non_field_errors"),
 	    "3 more errors not listed.");
-	viol_fini(&v);
-	FS_CHECK(!viol_any(&v), "empty after fini");
+	rules_viol_fini(&v);
+	FS_CHECK(!rules_viol_any(&v), "empty after fini");
 	v.oom = 1;
-	FS_CHECK(viol_any(&v), "a failed append counts as a violation");
-	viol_fini(&v);
+	FS_CHECK(rules_viol_any(&v), "a failed append counts as a violation");
+	rules_viol_fini(&v);
 }
 
 static void

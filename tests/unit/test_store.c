@@ -10,14 +10,14 @@
 #include "testlib.h"
 
 /* Builds and stores a component; returns its record. */
-static comp *
+static store_comp *
 put(store *s, int kind, const char *group, const char *name, char **flows,
     size_t nflows, char id_out[FS_UUID_STRLEN + 1])
 {
 	Flowsvc__Component c = FLOWSVC__COMPONENT__INIT;
 	uint8_t id[16], canvas[16];
 	char ids[FS_UUID_STRLEN + 1], cs[FS_UUID_STRLEN + 1];
-	comp *out = NULL;
+	store_comp *out = NULL;
 
 	fs_uuid_new(id);
 	fs_uuid_new(canvas);
@@ -37,6 +37,16 @@ put(store *s, int kind, const char *group, const char *name, char **flows,
 	return out;
 }
 
+/* The first of flow's users, NULL when none. */
+static store_comp *
+first_user(const store_comp *flow)
+{
+	store_users it;
+
+	store_users_begin(flow, &it);
+	return store_users_next(&it);
+}
+
 static void
 test_store_get_and_find(void)
 {
@@ -44,7 +54,8 @@ test_store_get_and_find(void)
 	char id[FS_UUID_STRLEN + 1];
 	uint8_t bin[16];
 
-	comp *a = put(s, FLOWSVC__KIND__FLOW, "Sales", "Greet", NULL, 0, id);
+	store_comp *a =
+	    put(s, FLOWSVC__KIND__FLOW, "Sales", "Greet", NULL, 0, id);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	CU_ASSERT_EQUAL(fs_uuid_parse(id, bin), 0);
 	CU_ASSERT_PTR_EQUAL(store_get(s, bin), a);
@@ -75,7 +86,7 @@ test_store_filters_keep_creation_order(void)
 	store *s = store_new();
 	const char *names[] = {"a", "b", "c", "d", "e", "f"};
 	const char *groups[] = {"g1", "G2", "G1", "g2", "g1", "x"};
-	comp *c[6];
+	store_comp *c[6];
 
 	for (int i = 0; i < 6; i++)
 		c[i] = put(s, FLOWSVC__KIND__FLOW, groups[i], names[i], NULL, 0,
@@ -83,9 +94,9 @@ test_store_filters_keep_creation_order(void)
 	/* An app with a clashing name stays out of flow lists. */
 	put(s, FLOWSVC__KIND__APP, "g1", "a", NULL, 0, NULL);
 
-	comp *want[] = {c[0], c[2], c[4]};
+	store_comp *want[] = {c[0], c[2], c[4]};
 	int n = 0;
-	for (comp *x = store_first(s, FLOWSVC__KIND__FLOW, "G1", NULL); x;
+	for (store_comp *x = store_first(s, FLOWSVC__KIND__FLOW, "G1", NULL); x;
 	     x = store_next(x, "G1", NULL)) {
 		if (n < 3)
 			CU_ASSERT_PTR_EQUAL(x, want[n]);
@@ -94,7 +105,7 @@ test_store_filters_keep_creation_order(void)
 	CU_ASSERT_EQUAL(n, 3);
 
 	n = 0;
-	for (comp *x = store_first(s, FLOWSVC__KIND__FLOW, NULL, NULL); x;
+	for (store_comp *x = store_first(s, FLOWSVC__KIND__FLOW, NULL, NULL); x;
 	     x = store_next(x, NULL, NULL)) {
 		CU_ASSERT_PTR_EQUAL(x, c[n]);
 		n++;
@@ -104,12 +115,12 @@ test_store_filters_keep_creation_order(void)
 	/* Delete from the middle; order of the rest holds. */
 	store_delete(s, c[2]);
 	n = 0;
-	for (comp *x = store_first(s, FLOWSVC__KIND__FLOW, "g1", NULL); x;
+	for (store_comp *x = store_first(s, FLOWSVC__KIND__FLOW, "g1", NULL); x;
 	     x = store_next(x, "g1", NULL))
 		n++;
 	CU_ASSERT_EQUAL(n, 2);
 
-	comp *byname = store_first(s, FLOWSVC__KIND__FLOW, NULL, "E");
+	store_comp *byname = store_first(s, FLOWSVC__KIND__FLOW, NULL, "E");
 	CU_ASSERT_PTR_EQUAL(byname, c[4]);
 	CU_ASSERT_PTR_NULL(store_next(byname, NULL, "E"));
 	CU_ASSERT_PTR_EQUAL(store_first(s, FLOWSVC__KIND__FLOW, "G1", "E"), c[4]);
@@ -122,15 +133,15 @@ test_store_edges_track_users(void)
 {
 	store *s = store_new();
 	char fid[FS_UUID_STRLEN + 1], gid[FS_UUID_STRLEN + 1];
-	comp *f = put(s, FLOWSVC__KIND__FLOW, "g", "f", NULL, 0, fid);
-	comp *g = put(s, FLOWSVC__KIND__FLOW, "g", "g", NULL, 0, gid);
+	store_comp *f = put(s, FLOWSVC__KIND__FLOW, "g", "f", NULL, 0, fid);
+	store_comp *g = put(s, FLOWSVC__KIND__FLOW, "g", "g", NULL, 0, gid);
 	char *both[] = {fid, gid};
 	char *onlyg[] = {gid};
 
-	comp *app = put(s, FLOWSVC__KIND__APP, "g", "app", both, 2, NULL);
-	comp *u = put(s, FLOWSVC__KIND__FLOW, "g", "u", both, 2, NULL);
-	CU_ASSERT_EQUAL(f->nusers, 2);
-	CU_ASSERT_EQUAL(g->nusers, 2);
+	store_comp *app = put(s, FLOWSVC__KIND__APP, "g", "app", both, 2, NULL);
+	store_comp *u = put(s, FLOWSVC__KIND__FLOW, "g", "u", both, 2, NULL);
+	CU_ASSERT_EQUAL(store_comp_nusers(f), 2);
+	CU_ASSERT_EQUAL(store_comp_nusers(g), 2);
 
 	/* Replacing u's content moves its edges. */
 	Flowsvc__Component *m = store_unpack(u);
@@ -140,14 +151,14 @@ test_store_edges_track_users(void)
 	copy.n_flows = 1;
 	CU_ASSERT_EQUAL(store_put(s, &copy, 0, 0, NULL), 0);
 	flowsvc__component__free_unpacked(m, NULL);
-	CU_ASSERT_EQUAL(f->nusers, 1);
-	CU_ASSERT_EQUAL(g->nusers, 2);
-	CU_ASSERT_PTR_EQUAL(f->users->user, app);
+	CU_ASSERT_EQUAL(store_comp_nusers(f), 1);
+	CU_ASSERT_EQUAL(store_comp_nusers(g), 2);
+	CU_ASSERT_PTR_EQUAL(first_user(f), app);
 
 	store_delete(s, app);
-	CU_ASSERT_EQUAL(f->nusers, 0);
-	CU_ASSERT_PTR_NULL(f->users);
-	CU_ASSERT_EQUAL(g->nusers, 1);
+	CU_ASSERT_EQUAL(store_comp_nusers(f), 0);
+	CU_ASSERT_PTR_NULL(first_user(f));
+	CU_ASSERT_EQUAL(store_comp_nusers(g), 1);
 
 	/* A reference to an app or to nothing is refused, store unchanged. */
 	char *bad[] = {"00000000-0000-4000-8000-000000000000"};
@@ -159,7 +170,7 @@ test_store_edges_track_users(void)
 	c.canvas_id = c.id;
 	c.flows = bad;
 	c.n_flows = 1;
-	CU_ASSERT_EQUAL(store_put(s, &c, 0, 0, NULL), -2);
+	CU_ASSERT_EQUAL(store_put(s, &c, 0, 0, NULL), FS_FAILED_PRECONDITION);
 	CU_ASSERT_EQUAL(store_count(s, FLOWSVC__KIND__FLOW), 3);
 	store_free(s);
 }
@@ -170,7 +181,7 @@ test_store_reaches_deep_chain(void)
 	enum { N = 10000 };
 	store *s = store_new();
 	char prev[FS_UUID_STRLEN + 1], id[FS_UUID_STRLEN + 1];
-	comp *first = NULL, *last = NULL;
+	store_comp *first = NULL, *last = NULL;
 
 	for (int i = 0; i < N; i++) {
 		char name[32];
@@ -196,9 +207,10 @@ test_store_wide_fan_in(void)
 	enum { N = 100000 };
 	store *s = store_new();
 	char fid[FS_UUID_STRLEN + 1];
-	comp *f = put(s, FLOWSVC__KIND__FLOW, "g", "shared", NULL, 0, fid);
+	store_comp *f =
+	    put(s, FLOWSVC__KIND__FLOW, "g", "shared", NULL, 0, fid);
 	char *ref[] = {fid};
-	comp **users = malloc(N * sizeof(*users));
+	store_comp **users = malloc(N * sizeof(*users));
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(users);
 	for (int i = 0; i < N; i++) {
@@ -207,15 +219,17 @@ test_store_wide_fan_in(void)
 		users[i] = put(s, i % 2 ? FLOWSVC__KIND__APP : FLOWSVC__KIND__FLOW,
 		    "g", name, ref, 1, NULL);
 	}
-	CU_ASSERT_EQUAL(f->nusers, N);
+	CU_ASSERT_EQUAL(store_comp_nusers(f), N);
 	/* Removing users one by one is O(1) each: the whole loop is fast
 	 * enough to run here at all. */
 	for (int i = 0; i < N; i += 2)
 		store_delete(s, users[i]);
-	CU_ASSERT_EQUAL(f->nusers, N / 2);
+	CU_ASSERT_EQUAL(store_comp_nusers(f), N / 2);
 	size_t n = 0;
-	for (comp_edge *e = f->users; e != NULL; e = e->next) {
-		CU_ASSERT_EQUAL(e->user->kind, FLOWSVC__KIND__APP);
+	store_users it;
+	store_comp *u;
+	for (store_users_begin(f, &it); (u = store_users_next(&it)) != NULL;) {
+		CU_ASSERT_EQUAL(store_comp_kind(u), FLOWSVC__KIND__APP);
 		n++;
 	}
 	CU_ASSERT_EQUAL(n, N / 2);
@@ -244,7 +258,7 @@ test_store_grows_past_initial_tables(void)
 		char name[32];
 		snprintf(name, sizeof(name), "N%d", i);
 		fs_uuid_parse(ids[i], bin);
-		comp *c = store_get(s, bin);
+		store_comp *c = store_get(s, bin);
 		CU_ASSERT_PTR_NOT_NULL(c);
 		CU_ASSERT_PTR_EQUAL(store_find(s, FLOWSVC__KIND__FLOW,
 		                        i % 2 ? "ODD" : "EVEN", name),

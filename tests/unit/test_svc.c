@@ -6,6 +6,7 @@
 
 #include <CUnit/Basic.h>
 
+#include "fs_methods.h"
 #include "fs_util.h"
 #include "svc.h"
 #include "testlib.h"
@@ -741,6 +742,79 @@ test_svc_batch_answers_each_in_order(void)
 	}
 }
 
+/* Dispatch follows the method table: every method of it has a handler,
+ * which gets its request message decoded with the table's descriptor (an
+ * undecodable payload names that message); METHOD_UNSPECIFIED and values
+ * past the table answer UNIMPLEMENTED. */
+static void
+test_svc_handler_table(void)
+{
+	uint8_t junk[] = {0xff, 0xff, 0xff, 0xff};
+	char want[128];
+	svc_reply r;
+
+	for (int m = 0; m <= FS_METHOD_LIMIT + 1; m++) {
+		const fs_method_info *mi = fs_method(m);
+		Flowsvc__Request req = FLOWSVC__REQUEST__INIT;
+
+		req.method = (Flowsvc__Method) m;
+		req.has_payload = 1;
+		req.payload.data = junk;
+		req.payload.len = sizeof(junk);
+		svc_dispatch(S, &req, &r);
+		CU_ASSERT_EQUAL(svc_serves(m), mi != NULL);
+		if (mi != NULL)
+			snprintf(want, sizeof(want), "Undecodable %s.",
+			    mi->request->short_name);
+		else
+			snprintf(want, sizeof(want), "Unknown method %d.", m);
+		FS_CHECK(r.code == (mi != NULL ? FS_INVALID_ARGUMENT
+		                               : FS_UNIMPLEMENTED) &&
+		        r.message != NULL && strcmp(r.message, want) == 0,
+		    "method %d: %s %s, expected %s", m, fs_code_name(r.code),
+		    r.message ? r.message : "(null)", want);
+		svc_reply_fini(&r);
+	}
+	CU_ASSERT_FALSE(svc_serves(99));
+}
+
+/* What a Batch may carry comes from the table too: not a Batch, but a
+ * List or Stats as well as the batchable methods. */
+static void
+test_svc_batch_members_from_table(void)
+{
+	uint8_t *bufs[3];
+	Flowsvc__ListRequest l = FLOWSVC__LIST_REQUEST__INIT;
+	Flowsvc__BatchRequest nested = FLOWSVC__BATCH_REQUEST__INIT;
+	Flowsvc__Request *reqs[3];
+	Flowsvc__BatchRequest b = FLOWSVC__BATCH_REQUEST__INIT;
+	svc_reply r;
+
+	l.has_kind = 1;
+	l.kind = FLOWSVC__KIND__FLOW;
+	reqs[0] = inner(FLOWSVC__METHOD__BATCH, &nested.base, &bufs[0]);
+	reqs[1] = inner(FLOWSVC__METHOD__LIST, &l.base, &bufs[1]);
+	reqs[2] = inner(FLOWSVC__METHOD__STATS, NULL, &bufs[2]);
+	b.requests = reqs;
+	b.n_requests = 3;
+	call(FLOWSVC__METHOD__BATCH, &b.base, NULL, &r);
+	CU_ASSERT_EQUAL_FATAL(r.code, FS_OK);
+	Flowsvc__BatchReply *br =
+	    flowsvc__batch_reply__unpack(NULL, r.payload_len, r.payload);
+	svc_reply_fini(&r);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(br);
+	CU_ASSERT_EQUAL_FATAL(br->n_replies, 3);
+	CU_ASSERT_EQUAL(br->replies[0]->code, FLOWSVC__CODE__INVALID_ARGUMENT);
+	FS_ASSERT_STR_EQ(br->replies[0]->message, "Not allowed in a batch.");
+	CU_ASSERT_EQUAL(br->replies[1]->code, FLOWSVC__CODE__OK);
+	CU_ASSERT_EQUAL(br->replies[2]->code, FLOWSVC__CODE__OK);
+	flowsvc__batch_reply__free_unpacked(br, NULL);
+	for (int i = 0; i < 3; i++) {
+		free(bufs[i]);
+		free(reqs[i]);
+	}
+}
+
 int
 main(void)
 {
@@ -758,6 +832,10 @@ main(void)
 	    {"batch answers each in order", test_svc_batch_answers_each_in_order},
 	    {"update: read-only fields checked once each",
 	        test_svc_update_read_only_bounded},
+	    {"handler table: the method table's methods, else UNIMPLEMENTED",
+	        test_svc_handler_table},
+	    {"batch members allowed by the method table",
+	        test_svc_batch_members_from_table},
 	    CU_TEST_INFO_NULL,
 	};
 	static CU_SuiteInfo suites[] = {

@@ -503,7 +503,7 @@ run_wait(struct config *cfg)
 
 			if ((rv = fs_client_open(&c, cfg->backend)) != 0) {
 				fprintf(stderr, "flow-bench: %s: %s\n",
-				    cfg->backend, nng_strerror(rv));
+				    cfg->backend, fs_client_last_error());
 				return 2;
 			}
 			rv = fs_client_call(

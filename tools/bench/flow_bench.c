@@ -152,7 +152,7 @@ main(int argc, char **argv)
 
 	if ((rv = fs_client_open(&b.client, b.cfg.backend)) != 0) {
 		fprintf(stderr, "flow-bench: %s: %s\n", b.cfg.backend,
-		    nng_strerror(rv));
+		    fs_client_last_error());
 		return 2;
 	}
 	if (fs_client_set_coalesce(b.client, (int) b.cfg.coalesce) != 0) {

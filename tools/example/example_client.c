@@ -82,8 +82,8 @@ main(int argc, char **argv)
 	}
 	rc = fs_client_open(&c, argv[1]);
 	if (rc != 0) {
-		fprintf(stderr, "example_client: cannot open %s (nng error %d)\n",
-		    argv[1], rc);
+		fprintf(stderr, "example_client: cannot open %s: %s\n",
+		    argv[1], fs_client_last_error());
 		return 2;
 	}
 

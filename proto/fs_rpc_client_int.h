@@ -1,0 +1,90 @@
+/*
+ * fs_rpc_client_int.h - what the two halves of the RPC client share:
+ * fs_rpc_client.c (calls: contexts, the in-flight cap, envelopes, nng's
+ * errors) and fs_rpc_coalesce.c (batching concurrent calls, by the method
+ * table). Not part of fs_rpc.h's interface.
+ */
+#ifndef PROTO_FS_RPC_CLIENT_INT_H
+#define PROTO_FS_RPC_CLIENT_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "fs_rpc.h"
+
+typedef struct fs_call fs_call;
+
+/* Coalescing lanes: a batch holds the calls of one lane only. Reads never
+ * share a batch with changes, whose reply waits for the disk when the
+ * backend syncs every change; and each lane has its own slots, so a slow
+ * batch of changes does not hold reads back (nor the reverse). */
+enum fs_lane_id { LANE_READ, LANE_WRITE, LANE_COUNT };
+
+struct fs_lane {
+	int inflight; /* single calls and batches of this lane in flight */
+	struct fs_item *queue, **queue_tail; /* waiting for a slot */
+};
+
+struct fs_client {
+	nng_socket sock;
+	nng_mtx *mtx;
+	nng_cv *cv;
+	fs_call *free;      /* idle calls (mtx) */
+	fs_call *all;       /* every call ever made, for close (mtx) */
+	int busy; /* calls in flight, at most FS_CLIENT_MAX_INFLIGHT (mtx) */
+	/* Calls made while busy was at the limit, in order (mtx): each call
+	 * that finishes starts the next. A backend serves a connection only
+	 * so many requests at once (--max-inflight-per-conn, the same
+	 * default); a client that sent more would see the rest dropped. */
+	struct fs_pending *pend, **pend_tail;
+	/* Fails waiting calls at their deadline (one timer for the client,
+	 * set for the nearest one; mtx). Armed: sleeping or about to run. */
+	nng_aio *timer;
+	bool timer_armed;
+	nng_time timer_at;
+	atomic_int pipes;   /* connected backends */
+	/* Coalescing: at most `coalesce` batchable calls (or batches) of
+	 * each lane in flight (lanes: mtx); calls of a lane arriving
+	 * meanwhile queue and go out together as one BATCH when one of its
+	 * slots frees. 0: off. */
+	atomic_int coalesce;
+	bool closing; /* set before nng_close: start nothing new (mtx) */
+	struct fs_lane lanes[LANE_COUNT];
+};
+
+/* The one mapping of nng's errors to fs codes. A deadline that passed is
+ * DEADLINE_EXCEEDED; memory is RESOURCE_EXHAUSTED; an address nng cannot
+ * use (bad syntax, unknown scheme) is INVALID_ARGUMENT; anything else
+ * (closed, cancelled by a lost connection, refused) means no backend
+ * answered: UNAVAILABLE. */
+int fs_code_of_nng(int rv);
+
+/* Packs env into a new nng message. Returns FS_OK, FS_INVALID_ARGUMENT
+ * (over the message limit) or FS_RESOURCE_EXHAUSTED. */
+int fs_env_msg(const Flowsvc__Request *env, nng_msg **out);
+
+/* Starts one call of an already packed envelope, or queues it while
+ * FS_CLIENT_MAX_INFLIGHT calls are in flight. Returns 0 (cb will run) or
+ * an fs_code (cb will not run; msg is freed). */
+int fs_call_start(fs_client *c, nng_msg *msg, uint32_t timeout_ms,
+    fs_call_cb cb, void *arg);
+
+/* ---- fs_rpc_coalesce.c -------------------------------------------------- */
+
+/* The lane of a call that may be batched (enum fs_lane_id), or -1 for one
+ * that is sent at once on its own context. */
+int fs_coalesce_lane(Flowsvc__Method m, const ProtobufCMessage *req,
+    size_t len);
+
+/* Sends msg (a call of lane) on a free slot of its lane, or queues it to
+ * go out in the lane's next batch. Coalescing is on. Returns as
+ * fs_call_start. */
+int fs_coalesce_call(fs_client *c, int lane, nng_msg *msg,
+    uint32_t timeout_ms, fs_call_cb cb, void *arg);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * svc_int.h - what the modules of the service share, behind svc.h: the
+ * handler signature, the store's lock and the single write path, and the
+ * helpers that build replies. Not part of the service's interface: only
+ * service/svc*.c and batch.c include it.
+ *
+ * How a request travels: svc_dispatch (svc.c) looks its method up in the
+ * handler table, decodes the method's request message with the
+ * descriptor of FS_METHOD_TABLE (fs_methods.h), and calls the handler
+ * with it: reads in svc_read.c, changes in svc_change.c, Batch in batch.c,
+ * the service's own methods (Health, Stats, Snapshot) in svc.c. A handler
+ * finds components through access.h (so a hidden one answers as absent),
+ * takes the store's lock through the functions below, sends every change
+ * through svc_commit, and fills its svc_reply with the svc_reply_
+ * helpers.
+ */
+#ifndef SERVICE_SVC_INT_H
+#define SERVICE_SVC_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flows.pb-c.h"
+#include "store.h"
+#include "svc.h"
+
+/* One request as a handler gets it. */
+typedef struct svc_req {
+	const Flowsvc__Request *env; /* the envelope */
+	const Flowsvc__Caller *who;  /* env->caller: see access.h */
+	/* The method's request message (its type is the table's request
+	 * descriptor; all defaults when the envelope has no payload).
+	 * Borrowed: freed once the handler returns. */
+	const void *msg;
+	/* The most payload bytes the reply may carry (see
+	 * svc_dispatch_budget). */
+	size_t budget;
+} svc_req;
+
+/* A method's handler: fills r (zeroed on entry). Returns 1 when its
+ * result did not fit q->budget (it then answers RESOURCE_EXHAUSTED), else
+ * 0. */
+typedef int svc_handler(svc *s, const svc_req *q, svc_reply *r);
+
+/* The handlers of svc.c's table, by module (batch.h declares BATCH's). */
+svc_handler svc_read_get, svc_read_list, svc_read_status;
+svc_handler svc_change_create, svc_change_update, svc_change_delete,
+    svc_change_status;
+
+/* ---- the store and its lock (svc.c) ------------------------------------
+ * Reads hold the lock shared while they copy their reply out; a change
+ * holds it exclusively from its checks against the store through
+ * svc_commit, so no check goes stale before its change is applied. */
+store *svc_store(svc *s);
+void svc_read_lock(svc *s);
+void svc_write_lock(svc *s);
+void svc_unlock(svc *s);
+
+/* The component named by id and kind (has_kind 0: either kind), visible
+ * to the caller (access_lookup), or NULL after answering NOT_FOUND. The
+ * store's lock held. */
+store_comp *svc_find(svc *s, const svc_req *q, svc_reply *r, const char *id,
+    protobuf_c_boolean has_kind, Flowsvc__Kind kind);
+
+/* Logs rec and applies it: the write path of every change. Write lock
+ * held; the caller has validated rec against the store, so applying it
+ * cannot fail but for memory. With fsync "always", r->ticket makes the
+ * reply wait for the sync. Returns an fs_code; on failure r holds the
+ * error (a change the log cannot take says why). */
+int svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_reply *r);
+
+/* ---- replies (svc_reply.c) ---------------------------------------------- */
+
+/* Sets r's code and, when fmt is not NULL, its message (else the code's
+ * default). */
+void svc_reply_err(svc_reply *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* RESOURCE_EXHAUSTED "Out of memory.": the answer to every failed
+ * allocation. */
+void svc_reply_oom(svc_reply *r);
+
+/* OK with m packed as the payload (or out of memory). */
+void svc_reply_msg(svc_reply *r, const ProtobufCMessage *m);
+
+/* OK with an Empty payload. */
+void svc_reply_empty(svc_reply *r);
+
+/* When r->v holds violations: INVALID_ARGUMENT, or ALREADY_EXISTS when
+ * the only one is a taken name (taken), and returns 1; else returns 0.
+ * A failed append answers out of memory (1). */
+int svc_reply_viol(svc_reply *r, int taken);
+
+/* OK with ComponentReply{c as who may see it} (or out of memory). */
+void svc_reply_component(svc_reply *r, const Flowsvc__Caller *who,
+    const store_comp *c);
+
+/* OK with StatusReply{c's status} (or out of memory). */
+void svc_reply_status(svc_reply *r, const store_comp *c);
+
+/* Fills rep from r for the wire, borrowing r's message (or the code's
+ * default), violations and payload: valid while r is. */
+void svc_reply_wire(const svc_reply *r, Flowsvc__Reply *rep);
+
+/* The `kind` filter or field of a request: FLOW or APP, else a violation
+ * answered INVALID_ARGUMENT ("Must be FLOW or APP.") and 0. */
+int svc_reply_kind_ok(svc_reply *r, int kind);
+
+#endif
