@@ -347,14 +347,13 @@ bucket_find(const store *s, int kind, int which, const char *key)
 	return NULL;
 }
 
+/* A bucket not yet in the table (bucket_add puts it there). */
 static struct bucket *
-bucket_get(store *s, int kind, int which, const char *key)
+bucket_new(int kind, int which, const char *key)
 {
-	struct bucket *b = bucket_find(s, kind, which, key);
+	struct bucket *b = calloc(1, sizeof(*b));
 
-	if (b != NULL)
-		return b;
-	if ((b = calloc(1, sizeof(*b))) == NULL)
+	if (b == NULL)
 		return NULL;
 	if ((b->key = strdup(key)) == NULL) {
 		free(b);
@@ -363,7 +362,22 @@ bucket_get(store *s, int kind, int which, const char *key)
 	b->kind = (uint8_t) kind;
 	b->which = (uint8_t) which;
 	b->h.hash = hash_bucket(kind, which, key);
+	return b;
+}
+
+static void
+bucket_add(store *s, struct bucket *b)
+{
 	htab_add(&s->buckets, &b->h);
+}
+
+static struct bucket *
+bucket_get(store *s, int kind, int which, const char *key)
+{
+	struct bucket *b = bucket_find(s, kind, which, key);
+
+	if (b == NULL && (b = bucket_new(kind, which, key)) != NULL)
+		bucket_add(s, b);
 	return b;
 }
 
@@ -508,22 +522,29 @@ pack_msg(const Flowsvc__Component *msg, uint8_t **out, uint32_t *len)
 	return 0;
 }
 
-static int store_put_(store *s, const Flowsvc__Component *msg,
-    const uint8_t *wire, size_t wire_len, int status, uint64_t seq,
-    store_comp **out, int unlinked);
+static int store_put_unlinked_(store *s, const Flowsvc__Component *msg,
+    const uint8_t *wire, size_t wire_len, int status, uint64_t seq);
 
 int
 store_put(store *s, const Flowsvc__Component *msg, int status, uint64_t seq,
     store_comp **out)
 {
-	return store_put_(s, msg, NULL, 0, status, seq, out, 0);
+	store_prep p;
+	int rv = store_put_prepare(s, msg, status, seq, &p);
+
+	if (rv != FS_OK)
+		return rv;
+	store_comp *c = store_put_commit(s, &p);
+	if (out != NULL)
+		*out = c;
+	return FS_OK;
 }
 
 int
 store_put_unlinked(store *s, const Flowsvc__Component *msg,
     const uint8_t *wire, size_t wire_len, int status, uint64_t seq)
 {
-	return store_put_(s, msg, wire, wire_len, status, seq, NULL, 1);
+	return store_put_unlinked_(s, msg, wire, wire_len, status, seq);
 }
 
 void
@@ -560,91 +581,165 @@ comp_replace(store *s, store_comp *c, store_edge *edges, uint32_t nuses,
 	store_graph_link(c);
 }
 
-static int
-store_put_(store *s, const Flowsvc__Component *msg, const uint8_t *wire,
-    size_t wire_len, int status, uint64_t seq, store_comp **out, int unlinked)
+/* A new record (not yet indexed): name and group never change, so they
+ * live in the record's own allocation, right after it. */
+static store_comp *
+comp_new(const Flowsvc__Component *msg)
 {
-	uint8_t id[16];
-	store_edge *edges = NULL;
-	uint8_t *pending_ids = NULL;
-	uint8_t *packed = NULL;
-	uint32_t plen;
-	store_comp *c;
-	int rv;
-
-	if (fs_uuid_parse(msg->id, id) != 0 || !valid_kind((int) msg->kind))
-		return FS_FAILED_PRECONDITION;
-	rv = unlinked ? store_graph_parse(msg, &edges, &pending_ids)
-	              : store_graph_resolve(s, msg, &edges);
-	if (rv != FS_OK)
-		goto fail;
-	rv = FS_RESOURCE_EXHAUSTED;
-	if (wire != NULL) {
-		if (wire_len > UINT32_MAX ||
-		    (packed = malloc(wire_len ? wire_len : 1)) == NULL)
-			goto fail;
-		memcpy(packed, wire, wire_len);
-		plen = (uint32_t) wire_len;
-	} else if (pack_msg(msg, &packed, &plen) != 0) {
-		goto fail;
-	}
-
-	if ((c = store_get(s, id)) != NULL) {
-		/* The same id twice in a snapshot, or another kind. */
-		rv = FS_FAILED_PRECONDITION;
-		if (unlinked || c->kind != msg->kind)
-			goto fail;
-		comp_replace(s, c, edges, (uint32_t) msg->n_flows, packed, plen,
-		    status);
-		if (out != NULL)
-			*out = c;
-		return FS_OK;
-	}
-
-	/* Name and group never change: they live in the record's own
-	 * allocation, right after it. */
 	size_t nlen = strlen(msg->name) + 1, glen = strlen(msg->group) + 1;
+	store_comp *c = calloc(1, sizeof(*c) + nlen + glen);
 
-	if (slot_reserve(s) != 0 || s->nslots >= UINT32_MAX ||
-	    (c = calloc(1, sizeof(*c) + nlen + glen)) == NULL)
-		goto fail;
-	if ((c->gb = bucket_get(s, (int) msg->kind, BUCKET_GROUP,
-	         msg->group)) == NULL) {
-		free(c);
-		goto fail;
-	}
+	if (c == NULL)
+		return NULL;
 	c->name = memcpy((char *) (c + 1), msg->name, nlen);
 	c->group = memcpy(c->name + nlen, msg->group, glen);
-	memcpy(c->id, id, 16);
 	c->kind = (uint8_t) msg->kind;
+	return c;
+}
+
+/* Indexes a new record c (id, content and group bucket set). After
+ * slot_reserve. */
+static void
+comp_insert(store *s, store_comp *c, int status, uint64_t seq)
+{
 	c->status = (uint8_t) status;
 	c->seq = seq != 0 ? seq : s->last_seq + 1;
 	if (c->seq > s->last_seq)
 		s->last_seq = c->seq;
-	c->uses = edges;
-	c->nuses = (uint32_t) msg->n_flows;
-	c->packed = packed;
-	c->packed_len = plen;
-	c->id_h.hash = hash_id(id);
+	c->id_h.hash = hash_id(c->id);
 	c->key_h.hash = hash_key(c->kind, c->group, c->name);
 	htab_add(&s->ids, &c->id_h);
 	htab_add(&s->keys, &c->key_h);
 	lists_link(s, c);
 	slot_add(s, c);
-	if (unlinked) {
-		c->pending_ids = pending_ids;
-		if (pending_ids != NULL) {
-			c->pending_next = s->pending;
-			s->pending = c;
-		}
+}
+
+int
+store_put_prepare(store *s, const Flowsvc__Component *msg, int status,
+    uint64_t seq, store_prep *p)
+{
+	int rv;
+
+	memset(p, 0, sizeof(*p));
+	p->msg = msg;
+	p->status = status;
+	p->seq = seq;
+	if (fs_uuid_parse(msg->id, p->id) != 0 || !valid_kind((int) msg->kind))
+		return FS_FAILED_PRECONDITION;
+	if ((p->old = store_get(s, p->id)) != NULL &&
+	    p->old->kind != msg->kind)
+		return FS_FAILED_PRECONDITION;
+	if ((rv = store_graph_resolve(s, msg, &p->edges)) != FS_OK)
+		goto fail;
+	rv = FS_RESOURCE_EXHAUSTED;
+	if (pack_msg(msg, &p->packed, &p->plen) != 0)
+		goto fail;
+	if (p->old == NULL) {
+		if (slot_reserve(s) != 0 || s->nslots >= UINT32_MAX ||
+		    (p->fresh = comp_new(msg)) == NULL)
+			goto fail;
+		if (bucket_find(s, (int) msg->kind, BUCKET_GROUP, msg->group) ==
+		        NULL &&
+		    (p->bucket = bucket_new((int) msg->kind, BUCKET_GROUP,
+		         msg->group)) == NULL)
+			goto fail;
+	}
+	return FS_OK;
+fail:
+	store_put_abort(s, p);
+	return rv;
+}
+
+store_comp *
+store_put_commit(store *s, store_prep *p)
+{
+	store_comp *c = p->old;
+	uint32_t nuses = (uint32_t) p->msg->n_flows;
+
+	if (c != NULL) {
+		comp_replace(s, c, p->edges, nuses, p->packed, p->plen,
+		    p->status);
 	} else {
+		c = p->fresh;
+		if (p->bucket != NULL)
+			bucket_add(s, p->bucket);
+		c->gb = bucket_find(s, c->kind, BUCKET_GROUP, c->group);
+		memcpy(c->id, p->id, 16);
+		c->uses = p->edges;
+		c->nuses = nuses;
+		c->packed = p->packed;
+		c->packed_len = p->plen;
+		comp_insert(s, c, p->status, p->seq);
 		store_graph_link(c);
 	}
-	if (out != NULL)
-		*out = c;
+	memset(p, 0, sizeof(*p)); /* everything is the store's now */
+	return c;
+}
+
+void
+store_put_abort(store *s, store_prep *p)
+{
+	(void) s;
+	free(p->edges);
+	free(p->packed);
+	free(p->fresh);
+	if (p->bucket != NULL) {
+		free(p->bucket->key);
+		free(p->bucket);
+	}
+	memset(p, 0, sizeof(*p));
+}
+
+/* Snapshot loading: a new record whose flows are resolved later
+ * (store_link_pending). */
+static int
+store_put_unlinked_(store *s, const Flowsvc__Component *msg,
+    const uint8_t *wire, size_t wire_len, int status, uint64_t seq)
+{
+	uint8_t id[16];
+	store_edge *edges = NULL;
+	uint8_t *pending_ids = NULL;
+	uint8_t *packed = NULL;
+	store_comp *c = NULL;
+	int rv;
+
+	if (fs_uuid_parse(msg->id, id) != 0 || !valid_kind((int) msg->kind))
+		return FS_FAILED_PRECONDITION;
+	if (store_get(s, id) != NULL)
+		return FS_FAILED_PRECONDITION; /* the same id twice */
+	if ((rv = store_graph_parse(msg, &edges, &pending_ids)) != FS_OK)
+		goto fail;
+	rv = FS_RESOURCE_EXHAUSTED;
+	uint32_t plen;
+	if (wire == NULL) {
+		if (pack_msg(msg, &packed, &plen) != 0)
+			goto fail;
+	} else {
+		if (wire_len > UINT32_MAX ||
+		    (packed = malloc(wire_len ? wire_len : 1)) == NULL)
+			goto fail;
+		memcpy(packed, wire, wire_len);
+		plen = (uint32_t) wire_len;
+	}
+	if (slot_reserve(s) != 0 || s->nslots >= UINT32_MAX ||
+	    (c = comp_new(msg)) == NULL ||
+	    (c->gb = bucket_get(s, c->kind, BUCKET_GROUP, c->group)) == NULL)
+		goto fail;
+	memcpy(c->id, id, 16);
+	c->uses = edges;
+	c->nuses = (uint32_t) msg->n_flows;
+	c->packed = packed;
+	c->packed_len = plen;
+	comp_insert(s, c, status, seq);
+	c->pending_ids = pending_ids;
+	if (pending_ids != NULL) {
+		c->pending_next = s->pending;
+		s->pending = c;
+	}
 	return FS_OK;
 
 fail:
+	free(c);
 	free(edges);
 	free(pending_ids);
 	free(packed);

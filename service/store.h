@@ -114,6 +114,32 @@ store_comp *store_next(const store_comp *c, const char *group,
 int store_put(store *s, const Flowsvc__Component *msg, int status,
     uint64_t seq, store_comp **out);
 
+/* A put in two steps, so that a change can be made ready before it is
+ * written to the change log and applied after, with nothing left to fail:
+ * store_put_prepare does every allocation the put needs and checks that it
+ * fits (same returns as store_put; the store is unchanged, but for spare
+ * capacity); store_put_commit then applies it and cannot fail;
+ * store_put_abort gives a prepared put up. No other mutation of the store
+ * may come between the two. The fields are the store's. */
+typedef struct store_prep {
+	const Flowsvc__Component *msg;
+	int status;
+	uint64_t seq;
+	uint8_t id[16];
+	struct store_edge *edges;
+	uint8_t *packed;
+	uint32_t plen;
+	store_comp *old;       /* the record replaced, or NULL */
+	store_comp *fresh;     /* the new record, or NULL */
+	struct bucket *bucket; /* a new group bucket to add, or NULL */
+} store_prep;
+
+int store_put_prepare(store *s, const Flowsvc__Component *msg, int status,
+    uint64_t seq, store_prep *p);
+store_comp *store_put_commit(store *s, store_prep *p);
+void store_put_abort(store *s, store_prep *p);
+
+
 /* Removes c and its outgoing edges; c must have no users. c is freed. */
 void store_delete(store *s, store_comp *c);
 

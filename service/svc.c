@@ -78,43 +78,108 @@ svc_find(svc *s, const svc_req *q, svc_reply *r, const char *id,
 
 /* ---- the write path ----------------------------------------------------- */
 
-/* Applies one record to the store. Returns FS_OK, FS_RESOURCE_EXHAUSTED
- * or FS_FAILED_PRECONDITION (a record that does not fit the store: unknown
- * id, broken reference, a flow still in use). */
-int
-svc_apply(store *st, const Flowsvc__LogRecord *rec)
+/* A record made ready to apply: every allocation done and every check
+ * against the store passed, so that applying it cannot fail. */
+typedef struct svc_prep {
+	int op;          /* rec->op_case */
+	store_prep put;  /* OP_PUT */
+	store_comp *c;   /* OP_DELETE_ID, OP_STATUS */
+} svc_prep;
+
+static int
+svc_apply_prepare(store *st, const Flowsvc__LogRecord *rec, svc_prep *p)
 {
 	uint8_t id[16];
-	store_comp *c;
 
+	memset(p, 0, sizeof(*p));
+	p->op = rec->op_case;
 	switch (rec->op_case) {
 	case FLOWSVC__LOG_RECORD__OP_PUT:
-		return store_put(st, rec->put->component,
-		    (int) rec->put->status, rec->put->seq, NULL);
+		return store_put_prepare(st, rec->put->component,
+		    (int) rec->put->status, rec->put->seq, &p->put);
 	case FLOWSVC__LOG_RECORD__OP_DELETE_ID:
 		if (fs_uuid_parse(rec->delete_id, id) != 0 ||
-		    (c = store_get(st, id)) == NULL ||
-		    store_comp_nusers(c) != 0)
+		    (p->c = store_get(st, id)) == NULL ||
+		    store_comp_nusers(p->c) != 0)
 			return FS_FAILED_PRECONDITION;
-		store_delete(st, c);
 		return FS_OK;
 	case FLOWSVC__LOG_RECORD__OP_STATUS:
 		if (fs_uuid_parse(rec->status->id, id) != 0 ||
-		    (c = store_get(st, id)) == NULL)
+		    (p->c = store_get(st, id)) == NULL)
 			return FS_FAILED_PRECONDITION;
-		store_set_status(st, c, (int) rec->status->status);
 		return FS_OK;
 	default:
 		return FS_FAILED_PRECONDITION;
 	}
 }
 
+static void
+svc_apply_commit(store *st, const Flowsvc__LogRecord *rec, svc_prep *p)
+{
+	switch (p->op) {
+	case FLOWSVC__LOG_RECORD__OP_PUT:
+		store_put_commit(st, &p->put);
+		break;
+	case FLOWSVC__LOG_RECORD__OP_DELETE_ID:
+		store_delete(st, p->c);
+		break;
+	case FLOWSVC__LOG_RECORD__OP_STATUS:
+		store_set_status(st, p->c, (int) rec->status->status);
+		break;
+	}
+}
+
+static void
+svc_apply_abort(store *st, svc_prep *p)
+{
+	if (p->op == FLOWSVC__LOG_RECORD__OP_PUT)
+		store_put_abort(st, &p->put);
+}
+
+/* Applies one record to the store. Returns FS_OK, FS_RESOURCE_EXHAUSTED
+ * or FS_FAILED_PRECONDITION (a record that does not fit the store: unknown
+ * id, broken reference, a flow still in use); st is unchanged but for the
+ * first. */
 int
-svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_reply *r)
+svc_apply(store *st, const Flowsvc__LogRecord *rec)
+{
+	svc_prep p;
+	int rv = svc_apply_prepare(st, rec, &p);
+
+	if (rv == FS_OK)
+		svc_apply_commit(st, rec, &p);
+	return rv;
+}
+
+/* The write path: rec is made ready against the store (every allocation
+ * it needs done), appended to the change log, then applied, which cannot
+ * fail any more; so a change is either in both the log and the store, or
+ * in neither. Its answer was built before too (svc_answer): a change that
+ * is made is always answered OK. */
+int
+svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a,
+    svc_reply *r)
 {
 	char why[768];
+	svc_prep p;
+	int rv = svc_apply_prepare(s->st, rec, &p);
 
-	if (s->disk != NULL && persist_append(s->disk, rec, &r->ticket) != 0) {
+	if (rv != FS_OK) {
+		svc_answer_fini(a);
+		svc_reply_err(r, rv == FS_RESOURCE_EXHAUSTED
+		        ? FS_RESOURCE_EXHAUSTED
+		        : FS_INTERNAL,
+		    NULL);
+		return r->code;
+	}
+	if (s->disk != NULL &&
+	    (rv = persist_append(s->disk, rec, &r->ticket)) != FS_OK) {
+		svc_apply_abort(s->st, &p);
+		svc_answer_fini(a);
+		if (rv == FS_RESOURCE_EXHAUSTED) {
+			svc_reply_oom(r);
+			return r->code;
+		}
 		if (persist_writable(s->disk, why, sizeof(why)))
 			svc_reply_err(r, FS_UNAVAILABLE,
 			    "The change could not be written to the change "
@@ -124,14 +189,8 @@ svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_reply *r)
 			    "Changes are refused: %s.", why);
 		return FS_UNAVAILABLE;
 	}
-	int rv = svc_apply(s->st, rec);
-	if (rv != FS_OK) {
-		svc_reply_err(r, rv == FS_RESOURCE_EXHAUSTED
-		        ? FS_RESOURCE_EXHAUSTED
-		        : FS_INTERNAL,
-		    NULL);
-		return r->code;
-	}
+	svc_apply_commit(s->st, rec, &p);
+	svc_answer_take(a, r);
 	return FS_OK;
 }
 

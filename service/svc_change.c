@@ -92,20 +92,26 @@ set_fields(Flowsvc__Component *c, const Flowsvc__StringList *in,
 	}
 }
 
-/* Commits c (whole, as it will be stored) with status and seq. */
+/* Commits c (whole, as it will be stored) with status and seq, answered
+ * with c as who may see it. */
 static int
-commit_put(svc *s, Flowsvc__Component *c, int status, uint64_t seq,
-    svc_reply *r)
+commit_put(svc *s, const Flowsvc__Caller *who, Flowsvc__Component *c,
+    int status, uint64_t seq, svc_reply *r)
 {
 	Flowsvc__StoredComponent sc = FLOWSVC__STORED_COMPONENT__INIT;
 	Flowsvc__LogRecord rec = FLOWSVC__LOG_RECORD__INIT;
+	svc_answer a;
 
+	if (svc_answer_component(&a, svc_store(s), who, c) != FS_OK) {
+		svc_reply_oom(r);
+		return r->code;
+	}
 	sc.component = c;
 	sc.status = (Flowsvc__Status) status;
 	sc.seq = seq;
 	rec.op_case = FLOWSVC__LOG_RECORD__OP_PUT;
 	rec.put = &sc;
-	return svc_commit(s, &rec, r);
+	return svc_commit(s, &rec, &a, r);
 }
 
 int
@@ -183,9 +189,8 @@ svc_change_create(svc *s, const svc_req *q, svc_reply *r)
 	c.flows = flows;
 	c.version = 1;
 	c.created_at_us = c.updated_at_us = fs_now_us();
-	if (commit_put(s, &c, FLOWSVC__STATUS__NOT_DEPLOYED,
-	        store_last_seq(st) + 1, r) == FS_OK)
-		svc_reply_component(r, q->who, store_get(st, id));
+	commit_put(s, q->who, &c, FLOWSVC__STATUS__NOT_DEPLOYED,
+	    store_last_seq(st) + 1, r);
 out:
 	svc_unlock(s);
 	free(flows);
@@ -362,9 +367,8 @@ svc_change_update(svc *s, const svc_req *q, svc_reply *r)
 	c.updated_at_us = fs_now_us();
 	if (c.updated_at_us <= old->updated_at_us)
 		c.updated_at_us = old->updated_at_us + 1;
-	if (commit_put(s, &c, store_comp_status(self), store_comp_seq(self),
-	        r) == FS_OK)
-		svc_reply_component(r, q->who, self);
+	commit_put(s, q->who, &c, store_comp_status(self),
+	    store_comp_seq(self), r);
 out:
 	if (locked)
 		svc_unlock(s);
@@ -440,10 +444,14 @@ svc_change_delete(svc *s, const svc_req *q, svc_reply *r)
 		char id[FS_UUID_STRLEN + 1];
 		Flowsvc__LogRecord rec = FLOWSVC__LOG_RECORD__INIT;
 		fs_uuid_format(store_comp_id(c), id);
+		Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
+		svc_answer a;
 		rec.op_case = FLOWSVC__LOG_RECORD__OP_DELETE_ID;
 		rec.delete_id = id;
-		if (svc_commit(s, &rec, r) == FS_OK)
-			svc_reply_empty(r);
+		if (svc_answer_msg(&a, &e.base) != FS_OK)
+			svc_reply_oom(r);
+		else
+			svc_commit(s, &rec, &a, r);
 	}
 	svc_unlock(s);
 	return 0;
@@ -487,10 +495,16 @@ svc_change_status(svc *s, const svc_req *q, svc_reply *r)
 		fs_uuid_format(store_comp_id(c), id);
 		ch.id = id;
 		ch.status = (Flowsvc__Status) to;
+		Flowsvc__StatusReply sr = FLOWSVC__STATUS_REPLY__INIT;
+		svc_answer a;
 		rec.op_case = FLOWSVC__LOG_RECORD__OP_STATUS;
 		rec.status = &ch;
-		if (svc_commit(s, &rec, r) != FS_OK)
-			goto out;
+		sr.status = (Flowsvc__Status) to;
+		if (svc_answer_msg(&a, &sr.base) != FS_OK)
+			svc_reply_oom(r);
+		else
+			svc_commit(s, &rec, &a, r);
+		goto out;
 	}
 	svc_reply_status(r, c);
 out:

@@ -62,12 +62,36 @@ void svc_unlock(svc *s);
 store_comp *svc_find(svc *s, const svc_req *q, svc_reply *r, const char *id,
     protobuf_c_boolean has_kind, Flowsvc__Kind kind);
 
+/* The answer of a change, built before the change is committed: building
+ * it may fail for memory, handing it to the reply (svc_answer_take, done
+ * by svc_commit) cannot, so a change that is made is always answered. */
+typedef struct svc_answer {
+	uint8_t *payload; /* the reply message, packed; owned */
+	size_t len;
+} svc_answer;
+
+/* m packed. Returns FS_OK or FS_RESOURCE_EXHAUSTED. */
+int svc_answer_msg(svc_answer *a, const ProtobufCMessage *m);
+
+/* ComponentReply{m as who may see it}: m is the component as it will be
+ * stored; its flows are looked up in st to leave out the ones who cannot
+ * see. Returns FS_OK or FS_RESOURCE_EXHAUSTED. Store lock held. */
+int svc_answer_component(svc_answer *a, const store *st,
+    const Flowsvc__Caller *who, const Flowsvc__Component *m);
+
+/* Moves a's payload into r, answering OK. */
+void svc_answer_take(svc_answer *a, svc_reply *r);
+void svc_answer_fini(svc_answer *a);
+
 /* Logs rec and applies it: the write path of every change. Write lock
- * held; the caller has validated rec against the store, so applying it
- * cannot fail but for memory. With fsync "always", r->ticket makes the
- * reply wait for the sync. Returns an fs_code; on failure r holds the
- * error (a change the log cannot take says why). */
-int svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_reply *r);
+ * held; the caller has validated rec against the store, so only memory or
+ * the disk can still refuse it, and then neither the log nor the store
+ * has it. On FS_OK, r answers OK with a's payload; either way a is
+ * consumed. With fsync "always", r->ticket makes the reply wait for the
+ * sync. Returns an fs_code; on failure r holds the error (a change the log
+ * cannot take says why). */
+int svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a,
+    svc_reply *r);
 
 /* ---- replies (svc_reply.c) ---------------------------------------------- */
 

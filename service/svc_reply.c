@@ -13,6 +13,7 @@
 #include "access.h"
 #include "fs_errors.h"
 #include "fs_pbwire.h"
+#include "fs_util.h"
 
 void
 svc_reply_fini(svc_reply *r)
@@ -64,6 +65,68 @@ svc_reply_msg(svc_reply *r, const ProtobufCMessage *m)
 	r->payload_len = len;
 	r->has_payload = 1;
 	r->code = FS_OK;
+}
+
+int
+svc_answer_msg(svc_answer *a, const ProtobufCMessage *m)
+{
+	a->len = protobuf_c_message_get_packed_size(m);
+	if ((a->payload = malloc(a->len > 0 ? a->len : 1)) == NULL)
+		return FS_RESOURCE_EXHAUSTED;
+	protobuf_c_message_pack(m, a->payload);
+	return FS_OK;
+}
+
+int
+svc_answer_component(svc_answer *a, const store *st,
+    const Flowsvc__Caller *who, const Flowsvc__Component *m)
+{
+	Flowsvc__Component v = *m;
+	char **keep = NULL;
+
+	memset(a, 0, sizeof(*a));
+	if (!access_all_groups(who) && m->n_flows > 0) {
+		if ((keep = malloc(m->n_flows * sizeof(*keep))) == NULL)
+			return FS_RESOURCE_EXHAUSTED;
+		v.n_flows = 0;
+		for (size_t i = 0; i < m->n_flows; i++) {
+			uint8_t id[16];
+			const store_comp *f;
+			if (fs_uuid_parse(m->flows[i], id) == 0 &&
+			    (f = store_get(st, id)) != NULL &&
+			    access_visible(who, f))
+				keep[v.n_flows++] = m->flows[i];
+		}
+		v.flows = keep;
+	}
+	/* ComponentReply{component = 1}: the component framed as field 1,
+	 * the same bytes the store keeps. */
+	size_t plen = flowsvc__component__get_packed_size(&v);
+	a->len = fs_pb_len_field_size(1, plen);
+	if ((a->payload = malloc(a->len)) != NULL) {
+		size_t n = fs_pb_put_len_header(a->payload, 1, plen);
+		flowsvc__component__pack(&v, a->payload + n);
+	}
+	free(keep);
+	return a->payload != NULL ? FS_OK : FS_RESOURCE_EXHAUSTED;
+}
+
+void
+svc_answer_take(svc_answer *a, svc_reply *r)
+{
+	free(r->payload);
+	r->payload = a->payload;
+	r->payload_len = a->len;
+	r->has_payload = 1;
+	r->code = FS_OK;
+	a->payload = NULL;
+}
+
+void
+svc_answer_fini(svc_answer *a)
+{
+	free(a->payload);
+	a->payload = NULL;
 }
 
 void

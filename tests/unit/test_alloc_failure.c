@@ -22,9 +22,10 @@
  * the runs stay independent. The failed allocation's call stack is
  * printed with each problem.
  *
- * Problems found in the service that are not fixed yet are listed in
- * known_bugs[] below: each is reported loudly (FS_KNOWN_BUG) instead of
- * failing the test, and fails it once the bug no longer shows.
+ * What it holds the service to: a change that cannot get its memory is
+ * refused whole (neither in the store nor in the change log, so a restart
+ * does not bring it back), and a change that is made is answered OK (its
+ * answer is built before it is committed).
  */
 #define _GNU_SOURCE
 
@@ -56,9 +57,8 @@
 #ifdef HAVE_SANITIZER
 #include <sanitizer/common_interface_defs.h>
 #include <sanitizer/lsan_interface.h>
-#define SITES_NAMED 1 /* stacks are symbolized: known bugs match by site */
 #else
-#define SITES_NAMED 0 /* addresses only; no leak check either */
+/* addresses only in the stacks, and no leak check */
 #endif
 
 #define MAX_RUNS 2000  /* a create makes far fewer allocations */
@@ -490,8 +490,7 @@ child(const struct variant *v, long n, int fd)
 		snprintf(data, sizeof(data), "%s/data", dir);
 		run_case(v, n, data, &o);
 	}
-	/* Kept for a problem: the parent removes it when the problem is a
-	 * known one. */
+	/* Kept for a problem, to look at. */
 	if (dir[0] != '\0' && o.problem[0] == '\0')
 		fs_test_rmtree(dir);
 	else if (dir[0] != '\0')
@@ -567,54 +566,16 @@ run_forked(const struct variant *v, long n, struct outcome *o)
 	return 0;
 }
 
-/* ---- known bugs ------------------------------------------------------------ */
-
-/* Problems the service has today, found by this test and reported; each
- * matched by a function on the failed allocation's stack and by what went
- * wrong. Remove an entry when its bug is fixed (the test fails until it
- * is removed: see FS_KNOWN_BUG). */
-static const struct known_bug {
-	int log_only;        /* shows only with a change log */
-	const char *site;    /* a substring of the failed allocation's stack */
-	const char *problem; /* a substring of the problem */
-	const char *what;    /* the report */
-	int seen;
-} known_bugs_init[] = {
-    /* svc_commit appends the record to the change log, then applies it
-     * with svc_apply; store_put's allocations (edges_resolve, pack_msg,
-     * the component's calloc, bucket_get's calloc and strdup for a new
-     * group) can still fail there. store_put then leaves the store as it
-     * was and the caller gets RESOURCE_EXHAUSTED, but nothing takes the
-     * record back out of the log: the next start replays it and the
-     * component the caller was told failed exists. */
-    {1, "svc_apply", "after a restart the change log gives",
-        "svc_commit: the record is in the change log when svc_apply fails "
-        "for memory; the refused create comes back at the next start",
-        0},
-    /* h_create: svc_commit made the change, then reply_component cannot
-     * allocate the reply's payload and answers RESOURCE_EXHAUSTED: the
-     * component exists (in the store and the log) though the caller was
-     * told it failed, and the caller's retry gets "already exists". */
-    {0, "reply_component", "but the store changed",
-        "h_create: RESOURCE_EXHAUSTED from reply_component after the "
-        "change was committed; the component exists",
-        0},
-};
-
 /* ---- the test ----------------------------------------------------------------- */
 
 static void
 fail_each_allocation(const struct variant *v)
 {
-	struct known_bug known[sizeof(known_bugs_init) /
-	    sizeof(known_bugs_init[0])];
-	size_t nknown = sizeof(known) / sizeof(known[0]);
 	int codes[FS_CODE_COUNT + 1] = {0};
 	long n, ok_after_failure = 0, runs = 0;
 	struct outcome o;
 	char where[512];
 
-	memcpy(known, known_bugs_init, sizeof(known));
 	fprintf(stderr, "\n  %s:\n", v->what);
 	for (n = 1; n <= MAX_RUNS; n++) {
 		if (run_forked(v, n, &o) != 0) {
@@ -634,28 +595,11 @@ fail_each_allocation(const struct variant *v)
 			    fs_code_name(o.code));
 			continue;
 		}
-		size_t k;
-		for (k = 0; k < nknown; k++) {
-			const struct known_bug *b = &known[k];
-			if (!o.leaked && (!b->log_only || v->data_dir) &&
-			    (!SITES_NAMED || strstr(o.site, b->site) != NULL) &&
-			    strstr(o.problem, b->problem) != NULL)
-				break;
-		}
-		if (k < nknown) {
-			known[k].seen++;
-			fprintf(stderr, "    %3ld %s: %s, KNOWN BUG: %s\n", n,
-			    short_site(o.site, where, sizeof(where)),
-			    fs_code_name(o.code), o.problem);
-			if (o.dir[0] != '\0')
-				fs_test_rmtree(o.dir);
-		} else {
-			FS_CHECK(0, "%s: allocation %ld of the create failed, "
-			            "made at %s: %s%s%s",
-			    v->what, n, o.site[0] ? o.site : "(unknown)",
-			    o.problem, o.dir[0] ? "; data dir kept: " : "",
-			    o.dir);
-		}
+		FS_CHECK(0, "%s: allocation %ld of the create failed, "
+		            "made at %s: %s%s%s",
+		    v->what, n, o.site[0] ? o.site : "(unknown)",
+		    o.problem, o.dir[0] ? "; data dir kept: " : "",
+		    o.dir);
 	}
 	FS_CHECK(n <= MAX_RUNS, "%s: still failing allocations after %d runs",
 	    v->what, MAX_RUNS);
@@ -670,11 +614,6 @@ fail_each_allocation(const struct variant *v)
 	FS_CHECK(o.code == FS_OK && o.allocs > 0,
 	    "%s: the run without a failure answered %s after %ld allocations",
 	    v->what, fs_code_name(o.code), o.allocs);
-	for (size_t k = 0; k < nknown; k++)
-		if (!known[k].log_only || v->data_dir)
-			FS_KNOWN_BUG(known[k].seen == 0, "%s: %s (%d allocation%s)",
-			    v->what, known[k].what, known[k].seen,
-			    known[k].seen == 1 ? "" : "s");
 }
 
 static const struct variant in_memory = {"in memory", 0, 0};
