@@ -53,13 +53,12 @@ gw_api_rest_error(struct gw_resp *r, enum fs_rest_error e)
 }
 
 void
-gw_api_rest_error_arg(struct gw_resp *r, enum fs_rest_error e,
-    const char *arg)
+gw_api_rest_error_arg(struct gw_resp *r, enum fs_rest_error e, const char *arg)
 {
 	char detail[GW_JSON_DETAIL_MAX];
 
-	gw_api_error(r, fs_rest_http((int)e),
-	    fs_rest_format((int)e, arg, detail, sizeof(detail)));
+	gw_api_error(r, fs_rest_http((int) e),
+	    fs_rest_format((int) e, arg, detail, sizeof(detail)));
 }
 
 void
@@ -88,7 +87,7 @@ gw_api_parse_uint(const char *s, uint64_t *out)
 
 		if (*s < '0' || *s > '9')
 			return -1;
-		d = (unsigned)(*s - '0');
+		d = (unsigned) (*s - '0');
 		v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
 	}
 	*out = v;
@@ -149,8 +148,8 @@ prepare_list(struct gw_rpc_req *rr, const struct gw_match *m,
 	if (q == NULL)
 		return 0;
 	/* Presence is the filter: ?name__iexact= asks for the empty name. */
-	l->name_iexact = (char *)q->name_iexact;
-	l->group_iexact = (char *)q->group_iexact;
+	l->name_iexact = (char *) q->name_iexact;
+	l->group_iexact = (char *) q->group_iexact;
 	if (query_uint("limit", q->limit, &l->has_limit, &l->limit, err) ||
 	    query_uint("offset", q->offset, &l->has_offset, &l->offset, err))
 		return err->status;
@@ -198,9 +197,9 @@ prepare_body(struct gw_rpc_req *rr, const struct gw_match *m, const char *id,
 /* The request message of m's RPC, by the method table's request
  * descriptor, so a method of a known message shape needs no code here. */
 int
-gw_api_prepare(struct gw_rpc_req *rr, const struct gw_match *m,
-    const char *id, const struct gw_query *q, const char *content_type,
-    const char *body, size_t len, struct gw_resp *err)
+gw_api_prepare(struct gw_rpc_req *rr, const struct gw_match *m, const char *id,
+    const struct gw_query *q, const char *content_type, const char *body,
+    size_t len, struct gw_resp *err)
 {
 	const fs_method_info *mi = fs_method(m->rpc);
 	const ProtobufCMessageDescriptor *d = mi != NULL ? mi->request : NULL;
@@ -213,7 +212,7 @@ gw_api_prepare(struct gw_rpc_req *rr, const struct gw_match *m,
 	if (d == &flowsvc__get_request__descriptor) {
 		Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
 
-		g.id = (char *)id;
+		g.id = (char *) id;
 		g.kind = m->kind;
 		g.has_kind = 1;
 		rr->u.get = g;
@@ -221,7 +220,7 @@ gw_api_prepare(struct gw_rpc_req *rr, const struct gw_match *m,
 		/* IdRequest has GetRequest's fields: {id, kind}. */
 		Flowsvc__IdRequest r = FLOWSVC__ID_REQUEST__INIT;
 
-		r.id = (char *)id;
+		r.id = (char *) id;
 		r.has_kind = 1;
 		r.kind = m->kind;
 		rr->u.idr = r;
@@ -232,7 +231,7 @@ gw_api_prepare(struct gw_rpc_req *rr, const struct gw_match *m,
 		return err->status;
 	}
 	/* The union's members all start with their ProtobufCMessage. */
-	rr->msg = (const ProtobufCMessage *)&rr->u;
+	rr->msg = (const ProtobufCMessage *) &rr->u;
 	return 0;
 }
 
@@ -243,9 +242,10 @@ gw_api_prepare(struct gw_rpc_req *rr, const struct gw_match *m,
 static void
 render_ready(struct gw_resp *out, const Flowsvc__Reply *reply)
 {
-	Flowsvc__HealthReply *h = reply == NULL ? NULL
-	    : (Flowsvc__HealthReply *)fs_reply_payload(
-		  reply, &flowsvc__health_reply__descriptor);
+	Flowsvc__HealthReply *h = reply == NULL
+	    ? NULL
+	    : (Flowsvc__HealthReply *) fs_reply_payload(reply,
+	          &flowsvc__health_reply__descriptor);
 	bool writable = h == NULL || !h->has_writable || h->writable;
 	gw_buf b = GW_BUF_INIT;
 
@@ -267,7 +267,7 @@ created(struct gw_resp *out, const struct gw_match *m,
 	int n = snprintf(out->location, sizeof(out->location), "/api/%s/%s/",
 	    m->kind == FLOWSVC__KIND__APP ? "apps" : "flows", c->id);
 
-	if (n < 0 || (size_t)n >= sizeof(out->location))
+	if (n < 0 || (size_t) n >= sizeof(out->location))
 		out->location[0] = '\0';
 	return 201;
 }
@@ -297,16 +297,16 @@ render_ok(struct gw_resp *out, const struct gw_match *m,
 	    (pl = fs_reply_payload(reply, desc)) == NULL)
 		return -1;
 	if (desc == &flowsvc__list_reply__descriptor) {
-		const Flowsvc__ListReply *l = (const Flowsvc__ListReply *)pl;
+		const Flowsvc__ListReply *l = (const Flowsvc__ListReply *) pl;
 
 		gw_json_put_components(&b, l->n_components, l->components);
 	} else if (desc == &flowsvc__status_reply__descriptor) {
-		gw_json_put_status(
-		    &b, ((const Flowsvc__StatusReply *)pl)->status);
+		gw_json_put_status(&b,
+		    ((const Flowsvc__StatusReply *) pl)->status);
 	} else if (desc == &flowsvc__component_reply__descriptor &&
-	    ((const Flowsvc__ComponentReply *)pl)->component != NULL) {
+	    ((const Flowsvc__ComponentReply *) pl)->component != NULL) {
 		const Flowsvc__Component *c =
-		    ((const Flowsvc__ComponentReply *)pl)->component;
+		    ((const Flowsvc__ComponentReply *) pl)->component;
 
 		gw_json_put_component(&b, c);
 		if (m->action == GW_ACT_CREATE)
@@ -345,8 +345,8 @@ gw_api_render(struct gw_resp *out, const struct gw_match *m, int code,
 		if (reply && reply->n_violations > 0) {
 			gw_buf b = GW_BUF_INIT;
 
-			gw_json_put_violations(
-			    &b, reply->n_violations, reply->violations);
+			gw_json_put_violations(&b, reply->n_violations,
+			    reply->violations);
 			resp_set(out, 400, &b);
 		} else {
 			gw_api_error(out, 400, msg);
@@ -359,8 +359,8 @@ gw_api_render(struct gw_resp *out, const struct gw_match *m, int code,
 	case 503:
 		/* The backend's words stay in the backend: a missing, hidden
 		 * or unreachable component answers the same. */
-		gw_api_code_error(out, http == 404 ? FS_NOT_FOUND
-						   : FS_UNAVAILABLE);
+		gw_api_code_error(out,
+		    http == 404 ? FS_NOT_FOUND : FS_UNAVAILABLE);
 		return;
 	case 401:
 	case 403:

@@ -23,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GROUP_MAX 100           /* CONTRACT §1 */
-#define GROUPS_PER_TOKEN 1024   /* keeps the envelope and checks bounded */
+#define GROUP_MAX 100         /* CONTRACT §1 */
+#define GROUPS_PER_TOKEN 1024 /* keeps the envelope and checks bounded */
 
 struct entry {
 	const char *tok;
@@ -53,22 +53,22 @@ struct gw_tokens {
 /* ---- SipHash-2-4 --------------------------------------------------------- */
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                            \
-	do {                                                                \
-		v0 += v1;                                                   \
-		v1 = ROTL(v1, 13);                                          \
-		v1 ^= v0;                                                   \
-		v0 = ROTL(v0, 32);                                          \
-		v2 += v3;                                                   \
-		v3 = ROTL(v3, 16);                                          \
-		v3 ^= v2;                                                   \
-		v0 += v3;                                                   \
-		v3 = ROTL(v3, 21);                                          \
-		v3 ^= v0;                                                   \
-		v2 += v1;                                                   \
-		v1 = ROTL(v1, 17);                                          \
-		v1 ^= v2;                                                   \
-		v2 = ROTL(v2, 32);                                          \
+#define SIPROUND                                                              \
+	do {                                                                  \
+		v0 += v1;                                                     \
+		v1 = ROTL(v1, 13);                                            \
+		v1 ^= v0;                                                     \
+		v0 = ROTL(v0, 32);                                            \
+		v2 += v3;                                                     \
+		v3 = ROTL(v3, 16);                                            \
+		v3 ^= v2;                                                     \
+		v0 += v3;                                                     \
+		v3 = ROTL(v3, 21);                                            \
+		v3 ^= v0;                                                     \
+		v2 += v1;                                                     \
+		v1 = ROTL(v1, 17);                                            \
+		v1 ^= v2;                                                     \
+		v2 = ROTL(v2, 32);                                            \
 	} while (0)
 
 static uint64_t
@@ -79,20 +79,20 @@ siphash24(uint64_t k0, uint64_t k1, const void *data, size_t len)
 	uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
 	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
 	uint64_t v3 = k1 ^ 0x7465646279746573ULL;
-	uint64_t m, b = (uint64_t)len << 56;
+	uint64_t m, b = (uint64_t) len << 56;
 	size_t i, left = len & 7;
 
 	for (i = 0; i + 8 <= len; i += 8) {
 		m = 0;
 		for (int k = 0; k < 8; k++)
-			m |= (uint64_t)p[i + (size_t)k] << (8 * k);
+			m |= (uint64_t) p[i + (size_t) k] << (8 * k);
 		v3 ^= m;
 		SIPROUND;
 		SIPROUND;
 		v0 ^= m;
 	}
 	for (size_t k = 0; k < left; k++)
-		b |= (uint64_t)p[i + k] << (8 * k);
+		b |= (uint64_t) p[i + k] << (8 * k);
 	v3 ^= b;
 	SIPROUND;
 	SIPROUND;
@@ -110,12 +110,12 @@ siphash24(uint64_t k0, uint64_t k1, const void *data, size_t len)
 static bool
 ct_equal(const char *a, size_t alen, const char *b, size_t blen)
 {
-	volatile unsigned char acc = (unsigned char)(alen != blen);
+	volatile unsigned char acc = (unsigned char) (alen != blen);
 
 	for (size_t i = 0; i < alen; i++) {
-		unsigned char bc = i < blen ? (unsigned char)b[i] : 0;
+		unsigned char bc = i < blen ? (unsigned char) b[i] : 0;
 
-		acc |= (unsigned char)((unsigned char)a[i] ^ bc);
+		acc |= (unsigned char) ((unsigned char) a[i] ^ bc);
 	}
 	return acc == 0;
 }
@@ -171,8 +171,8 @@ excerpt(char *out, size_t outlen, const char *s, size_t n)
 	size_t k = 0;
 
 	for (size_t i = 0; i < n && k + 4 < outlen; i++)
-		out[k++] = s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' ? s[i]
-								      : '?';
+		out[k++] =
+		    s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' ? s[i] : '?';
 	if (k + 4 >= outlen && n > k) {
 		out[k++] = '.';
 		out[k++] = '.';
@@ -207,7 +207,7 @@ random_key(uint64_t *k0, uint64_t *k1)
 				continue;
 			return -1;
 		}
-		got += (size_t)n;
+		got += (size_t) n;
 	}
 	memcpy(k0, buf, 8);
 	memcpy(k1, buf + 8, 8);
@@ -240,20 +240,20 @@ static int
 parse_line(gw_tokens *t, char *s, unsigned line, char *err, size_t errlen)
 {
 	static const char expect[] = "expected \"TOKEN GROUP[,GROUP...]\" or "
-				     "\"TOKEN *\"";
+	                             "\"TOKEN *\"";
 	char *tok = s, *grp, *p;
 	size_t tlen, glen;
 	struct entry *e;
 
 	while (*s && !is_blank(*s))
 		s++;
-	tlen = (size_t)(s - tok);
+	tlen = (size_t) (s - tok);
 	while (is_blank(*s))
 		*s++ = '\0';
 	grp = s;
 	while (*s && !is_blank(*s))
 		s++;
-	glen = (size_t)(s - grp);
+	glen = (size_t) (s - grp);
 	while (is_blank(*s))
 		*s++ = '\0';
 	/* Tokens are secrets: messages never quote them. */
@@ -281,7 +281,7 @@ parse_line(gw_tokens *t, char *s, unsigned line, char *err, size_t errlen)
 		return -1;
 	}
 
-	if (grow((void **)&t->e, &t->cap_e, t->n + 1, sizeof(*t->e)) != 0) {
+	if (grow((void **) &t->e, &t->cap_e, t->n + 1, sizeof(*t->e)) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -298,14 +298,15 @@ parse_line(gw_tokens *t, char *s, unsigned line, char *err, size_t errlen)
 	}
 	for (p = grp;; p++) {
 		char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
+		size_t n = end ? (size_t) (end - p) : strlen(p);
 		char ex[48];
 
 		if (end)
 			*end = '\0';
 		if (n == 0) {
-			snprintf(err, errlen, "line %u: an empty group name in "
-					      "the list of groups",
+			snprintf(err, errlen,
+			    "line %u: an empty group name in "
+			    "the list of groups",
 			    line);
 			return -1;
 		}
@@ -335,8 +336,8 @@ parse_line(gw_tokens *t, char *s, unsigned line, char *err, size_t errlen)
 			    line, GROUPS_PER_TOKEN);
 			return -1;
 		}
-		if (grow((void **)&t->groups, &t->cap_g, t->ng + 1,
-			sizeof(*t->groups)) != 0) {
+		if (grow((void **) &t->groups, &t->cap_g, t->ng + 1,
+		        sizeof(*t->groups)) != 0) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
@@ -384,7 +385,7 @@ index_entries(gw_tokens *t, char *err, size_t errlen)
 				return -1;
 			}
 		}
-		t->slot[k] = (uint32_t)(i + 1);
+		t->slot[k] = (uint32_t) (i + 1);
 
 		if (e->len < GW_TOKEN_SHORT)
 			t->n_short++;
@@ -412,8 +413,9 @@ gw_tokens_parse(const char *text, size_t len, gw_tokens **out, char *err,
 
 	*out = NULL;
 	if (memchr(text, '\0', len) != NULL) {
-		snprintf(err, errlen, "the file holds a NUL byte; not a text "
-				      "file");
+		snprintf(err, errlen,
+		    "the file holds a NUL byte; not a text "
+		    "file");
 		return -1;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL ||
@@ -432,7 +434,7 @@ gw_tokens_parse(const char *text, size_t len, gw_tokens **out, char *err,
 	t->text[len] = '\0';
 
 	for (s = t->text, end = t->text + len; s < end; s++) {
-		char *nl = memchr(s, '\n', (size_t)(end - s));
+		char *nl = memchr(s, '\n', (size_t) (end - s));
 		char *eol = nl ? nl : end;
 		char *c;
 
@@ -443,10 +445,10 @@ gw_tokens_parse(const char *text, size_t len, gw_tokens **out, char *err,
 		while (is_blank(*s))
 			s++;
 		for (c = s; *c; c++)
-			if ((unsigned char)*c < 0x20 && *c != '\t') {
+			if ((unsigned char) *c < 0x20 && *c != '\t') {
 				snprintf(err, errlen,
 				    "line %u: a control character (0x%02x)",
-				    line, (unsigned)(unsigned char)*c);
+				    line, (unsigned) (unsigned char) *c);
 				tokens_free(t);
 				return -1;
 			}
@@ -522,7 +524,7 @@ gw_tokens_load(const char *path, gw_tokens **out, char *err, size_t errlen)
 		}
 		if (n == 0)
 			break;
-		len += (size_t)n;
+		len += (size_t) n;
 	}
 	close(fd);
 	if (len > GW_TOKENS_FILE_MAX) {
@@ -597,7 +599,7 @@ gw_tokens_check(const gw_tokens *t, const char *authz,
 void
 gw_tokens_release(const gw_tokens *ct)
 {
-	gw_tokens *t = (gw_tokens *)ct;
+	gw_tokens *t = (gw_tokens *) ct;
 
 	if (t != NULL && atomic_fetch_sub(&t->refs, 1) == 1)
 		tokens_free(t);

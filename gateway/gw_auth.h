@@ -38,8 +38,8 @@
 
 #include "flows.pb-c.h"
 
-#define GW_TOKEN_MAX 256     /* longest token, in characters */
-#define GW_TOKEN_SHORT 16    /* shorter tokens load, with a warning */
+#define GW_TOKEN_MAX 256  /* longest token, in characters */
+#define GW_TOKEN_SHORT 16 /* shorter tokens load, with a warning */
 #define GW_TOKENS_FILE_MAX (16u << 20) /* bytes */
 
 typedef struct gw_tokens gw_tokens;
@@ -60,8 +60,8 @@ int gw_tokens_parse(const char *text, size_t len, gw_tokens **out, char *err,
 
 /* Reads path (at most GW_TOKENS_FILE_MAX bytes) and parses it, as above;
  * a reason that is not about a line names the failing system call. */
-int gw_tokens_load(const char *path, gw_tokens **out, char *err,
-    size_t errlen);
+int
+gw_tokens_load(const char *path, gw_tokens **out, char *err, size_t errlen);
 
 /* Number of tokens, and of those shorter than GW_TOKEN_SHORT. */
 size_t gw_tokens_count(const gw_tokens *t);
@@ -69,8 +69,8 @@ size_t gw_tokens_short(const gw_tokens *t);
 
 /* The grant of token (len bytes, need not be NUL-terminated), or NULL when
  * the table does not hold it. */
-const struct gw_grant *gw_tokens_lookup(
-    const gw_tokens *t, const char *token, size_t len);
+const struct gw_grant *
+gw_tokens_lookup(const gw_tokens *t, const char *token, size_t len);
 
 enum gw_auth_result {
 	GW_AUTH_OK,      /* *grant is set */

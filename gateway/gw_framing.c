@@ -20,7 +20,7 @@ is_token(const char *s)
 	if (*s == '\0')
 		return 0;
 	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
+		unsigned char c = (unsigned char) *s;
 
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		    (c >= '0' && c <= '9'))
@@ -75,7 +75,8 @@ gw_framing_verdict(const struct gw_framing *f)
 	if (f->bad_value)
 		return "Invalid header field value.";
 	if (f->content_length != NULL && f->transfer_encodings > 0)
-		return "Request has both Content-Length and Transfer-Encoding.";
+		return "Request has both Content-Length and "
+		       "Transfer-Encoding.";
 	if (f->lengths_differ)
 		return "Request has conflicting Content-Length headers.";
 	if (f->bad_encoding || f->transfer_encodings > 1)

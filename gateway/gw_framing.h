@@ -44,8 +44,8 @@ void gw_framing_init(struct gw_framing *f);
 
 /* One request header as libmicrohttpd keeps it (name as sent, value
  * without leading whitespace; NULL is empty). */
-void gw_framing_header(struct gw_framing *f, const char *name,
-    const char *value);
+void
+gw_framing_header(struct gw_framing *f, const char *name, const char *value);
 
 /* NULL when the request may go on, else the detail of its 400 (a static
  * string); the connection is then closed, since where the request ends

@@ -74,37 +74,37 @@ respond(struct gw_req *r)
 	int status = r->resp.status ? r->resp.status : 500;
 
 	if (r->resp.body != NULL)
-		resp = MHD_create_response_from_buffer(
-		    r->resp.len, r->resp.body, MHD_RESPMEM_MUST_FREE);
+		resp = MHD_create_response_from_buffer(r->resp.len,
+		    r->resp.body, MHD_RESPMEM_MUST_FREE);
 	else
-		resp = MHD_create_response_from_buffer(
-		    0, NULL, MHD_RESPMEM_PERSISTENT);
+		resp = MHD_create_response_from_buffer(0, NULL,
+		    MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL)
 		return MHD_NO; /* r->resp.body stays ours, freed at the end */
 	r->bytes_sent = r->resp.body != NULL ? r->resp.len : 0;
 	r->resp.body = NULL; /* MHD frees it with the response */
 
 	if ((status != 204 &&
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-		    r->text_plain ? "text/plain; version=0.0.4; charset=utf-8"
-				  : "application/json") == MHD_NO) ||
+	        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	            r->text_plain ? "text/plain; version=0.0.4; charset=utf-8"
+	                          : "application/json") == MHD_NO) ||
 	    MHD_add_response_header(resp, "X-Request-Id", r->rid) == MHD_NO ||
 	    (r->resp.location[0] &&
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
-		    r->resp.location) == MHD_NO) ||
+	        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
+	            r->resp.location) == MHD_NO) ||
 	    (r->m.http_status == 405 &&
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-		    r->m.allow) == MHD_NO) ||
+	        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+	            r->m.allow) == MHD_NO) ||
 	    (status == 401 &&
-		MHD_add_response_header(resp,
-		    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer") == MHD_NO) ||
+	        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+	            "Bearer") == MHD_NO) ||
 	    (r->close_after &&
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
-		    "close") == MHD_NO)) {
+	        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
+	            "close") == MHD_NO)) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
-	ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+	ret = MHD_queue_response(r->conn, (unsigned) status, resp);
 	MHD_destroy_response(resp);
 	if (ret == MHD_YES) {
 		r->status_sent = status;
@@ -194,8 +194,7 @@ req_begin(struct gw_req *r, const char *url, const char *method)
 	gw_http_request_id(conn, r->rid);
 	/* A refused target routes nowhere, as the empty path does: 404. */
 	gw_route_match(method, r->target_refused ? "" : url, &r->m);
-	if (r->m.id != NULL &&
-	    (r->id = strndup(r->m.id, r->m.id_len)) == NULL)
+	if (r->m.id != NULL && (r->id = strndup(r->m.id, r->m.id_len)) == NULL)
 		return MHD_NO;
 	refuse = gw_http_check_head(h, r, method, url, &framing);
 	r->auth = GW_AUTH_OK;
@@ -204,7 +203,7 @@ req_begin(struct gw_req *r, const char *url, const char *method)
 		r->tokens = gw_auth_acquire(h->cfg.auth);
 		r->auth = gw_tokens_check(r->tokens,
 		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-			MHD_HTTP_HEADER_AUTHORIZATION),
+		        MHD_HTTP_HEADER_AUTHORIZATION),
 		    &r->grant);
 	}
 
@@ -222,8 +221,8 @@ req_begin(struct gw_req *r, const char *url, const char *method)
 		set_error(r, 400, framing);
 		return respond(r);
 	}
-	cl = MHD_lookup_connection_value(
-	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl != NULL) {
 		char *end;
 		unsigned long long n;
@@ -291,7 +290,7 @@ collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
 	struct gw_query *q = cls;
 	const char *v = value ? value : ""; /* "?name__iexact" is present */
 
-	(void)kind;
+	(void) kind;
 	/* Repeated parameters: the last one wins, as in Django's QueryDict. */
 	if (strcmp(key, "name__iexact") == 0)
 		q->name_iexact = v;
@@ -311,8 +310,8 @@ render_metrics(struct gw_req *r, const Flowsvc__Reply *reply)
 	Flowsvc__StatsReply *st = NULL;
 
 	if (reply != NULL && reply->code == FLOWSVC__CODE__OK)
-		st = (Flowsvc__StatsReply *)fs_reply_payload(
-		    reply, &flowsvc__stats_reply__descriptor);
+		st = (Flowsvc__StatsReply *) fs_reply_payload(reply,
+		    &flowsvc__stats_reply__descriptor);
 	gw_metrics_render(r->h->metrics, &b);
 	gw_metrics_render_backend(&b, st);
 	if (st != NULL)
@@ -368,7 +367,7 @@ static void
 render_run(gw_job *job)
 {
 	struct gw_req *r =
-	    (struct gw_req *)((char *)job - offsetof(struct gw_req, job));
+	    (struct gw_req *) ((char *) job - offsetof(struct gw_req, job));
 
 	finish_rpc(r, r->rpc_code, r->rpc_reply);
 }
@@ -395,8 +394,8 @@ on_rpc_done(void *arg, int code, Flowsvc__Reply *reply)
 	finish_rpc(r, code, reply);
 }
 
-static bool req_send(struct gw_req *r, const struct gw_query *q,
-    bool suspended);
+static bool
+req_send(struct gw_req *r, const struct gw_query *q, bool suspended);
 
 /* On the body worker: maps r (suspended, WAITING) and sends its RPC, or
  * answers it, and resumes it. */
@@ -404,7 +403,7 @@ static void
 big_run(gw_job *job)
 {
 	struct gw_req *r =
-	    (struct gw_req *)((char *)job - offsetof(struct gw_req, job));
+	    (struct gw_req *) ((char *) job - offsetof(struct gw_req, job));
 	gw_http *h = r->h;
 
 	if (!req_send(r, NULL, true)) {
@@ -476,7 +475,7 @@ req_dispatch(struct gw_req *r)
 
 	if (r->m.action == GW_ACT_LIST &&
 	    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
-		collect_query, &q) < 0) {
+	        collect_query, &q) < 0) {
 		set_code(r, FS_INTERNAL);
 		return false;
 	}
@@ -501,7 +500,7 @@ req_send(struct gw_req *r, const struct gw_query *q, bool suspended)
 
 	memset(&rr, 0, sizeof(rr));
 	if (gw_api_prepare(&rr, &r->m, r->id, q, r->ctype, r->body,
-		r->body_len, &r->resp) != 0) {
+	        r->body_len, &r->resp) != 0) {
 		gw_rpc_req_fini(&rr);
 		atomic_store(&r->state, RS_READY);
 		return false;
@@ -520,13 +519,13 @@ req_send(struct gw_req *r, const struct gw_query *q, bool suspended)
 	opts.request_id = r->rid;
 	opts.caller = r->grant != NULL ? r->grant->caller : NULL;
 	opts.timeout_ms = r->m.action == GW_ACT_METRICS &&
-		h->cfg.rpc_timeout_ms > METRICS_HEALTH_TIMEOUT_MS
+	        h->cfg.rpc_timeout_ms > METRICS_HEALTH_TIMEOUT_MS
 	    ? METRICS_HEALTH_TIMEOUT_MS
 	    : h->cfg.rpc_timeout_ms;
 
 	/* Counted before the send, so concurrent handlers cannot overshoot
 	 * the limit together. */
-	if ((unsigned)atomic_fetch_add(&h->calls, 1) >= h->cfg.max_inflight) {
+	if ((unsigned) atomic_fetch_add(&h->calls, 1) >= h->cfg.max_inflight) {
 		atomic_fetch_sub(&h->calls, 1);
 		atomic_fetch_sub(&h->starting, 1);
 		gw_rpc_req_fini(&rr);
@@ -555,9 +554,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	struct gw_req *r = *con_cls;
 
-	(void)cls;
-	(void)conn;
-	(void)version;
+	(void) cls;
+	(void) conn;
+	(void) version;
 	if (r == NULL)
 		return MHD_NO; /* gw_http_on_uri ran out of memory: close */
 	if (!r->begun)
@@ -702,10 +701,10 @@ listen_socket(const char *bind_addr, unsigned port, int *ipv6,
 	}
 	freeaddrinfo(ai);
 	sl = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+	if (getsockname(fd, (struct sockaddr *) &ss, &sl) == 0)
 		*bound_port = ntohs(ss.ss_family == AF_INET6
-			? ((struct sockaddr_in6 *)&ss)->sin6_port
-			: ((struct sockaddr_in *)&ss)->sin_port);
+		        ? ((struct sockaddr_in6 *) &ss)->sin6_port
+		        : ((struct sockaddr_in *) &ss)->sin_port);
 	else
 		*bound_port = port;
 	return fd;
@@ -732,8 +731,8 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 	atomic_init(&h->calls, 0);
 	fs_log_limit_init(&h->warn_limit, 1);
 	fs_log_limit_init(&h->mhd_limit, MHD_LOG_PER_SEC);
-	h->listen_fd = listen_socket(
-	    cfg->bind, cfg->port, &ipv6, &h->port, err, errlen);
+	h->listen_fd =
+	    listen_socket(cfg->bind, cfg->port, &ipv6, &h->port, err, errlen);
 	if (h->listen_fd < 0) {
 		free(h);
 		return -1;
@@ -744,16 +743,16 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 	    MHD_USE_ERROR_LOG |
 	    (cfg->threads > 1 ? MHD_USE_EPOLL : MHD_USE_POLL) |
 	    (ipv6 ? MHD_USE_IPv6 : 0);
-	h->daemon = MHD_start_daemon(flags, (uint16_t)h->port, NULL, NULL,
+	h->daemon = MHD_start_daemon(flags, (uint16_t) h->port, NULL, NULL,
 	    on_request, h,
 	    /* First, or MHD prints earlier messages its own way. */
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->listen_fd,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket) h->listen_fd,
 	    MHD_OPTION_THREAD_POOL_SIZE,
-	    (unsigned int)(cfg->threads > 1 ? cfg->threads : 0),
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_conns,
+	    (unsigned int) (cfg->threads > 1 ? cfg->threads : 0),
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int) cfg->max_conns,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned int)cfg->max_conns_per_ip,
+	    (unsigned int) cfg->max_conns_per_ip,
 	    /* Until a connection has sent a whole request; then
 	     * gw_http_keep_alive raises it to --conn-timeout. */
 	    MHD_OPTION_CONNECTION_TIMEOUT, gw_http_header_timeout(cfg),
@@ -764,9 +763,8 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 	     * detail and X-Request-Id); only beyond this does MHD answer
 	     * with its own page. */
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)cfg->max_header_bytes * 2,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-	    MHD_OPTION_END);
+	    (size_t) cfg->max_header_bytes * 2, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, h, MHD_OPTION_END);
 	if (h->daemon == NULL) {
 		snprintf(err, errlen,
 		    "cannot start the HTTP server on %s port %u (see the "
@@ -779,7 +777,8 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 	/* Without the worker, large bodies are parsed inline: slower for
 	 * the neighbours, not wrong. */
 	if (gw_worker_start(&h->bodies) != 0)
-		fs_log(FS_LOG_WARN, NULL, "cannot start the body worker (%s): "
+		fs_log(FS_LOG_WARN, NULL,
+		    "cannot start the body worker (%s): "
 		    "large bodies are parsed on the HTTP threads",
 		    strerror(errno));
 	*out = h;
@@ -795,7 +794,7 @@ gw_http_port(const gw_http *h)
 static void
 sleep_ms(int ms)
 {
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
@@ -804,7 +803,7 @@ void
 gw_http_drain(gw_http *h)
 {
 	uint64_t until = gw_http_mono_us() +
-	    (uint64_t)h->cfg.rpc_timeout_ms * 1000u + 500000u;
+	    (uint64_t) h->cfg.rpc_timeout_ms * 1000u + 500000u;
 
 	/* No MHD_quiesce_daemon: with a thread pool on epoll, 0.9.75's
 	 * quiesce races the workers removing the listening socket from their
@@ -827,8 +826,8 @@ gw_http_stop(gw_http *h)
 	uint64_t until = gw_http_mono_us() + 500000u;
 
 	/* Give answers already rendered a moment to reach their clients. */
-	while (gw_metrics_in_flight(h->metrics) > 0 &&
-	    gw_http_mono_us() < until)
+	while (
+	    gw_metrics_in_flight(h->metrics) > 0 && gw_http_mono_us() < until)
 		sleep_ms(5);
 	/* The worker first: a request it still held would be resumed into
 	 * a stopped daemon. (After the drain it holds none.) */

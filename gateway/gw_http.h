@@ -48,27 +48,27 @@
 #include "gw_metrics.h"
 
 struct gw_http_config {
-	const char *bind;        /* address or host name to listen on */
-	unsigned port;           /* 0: any free port (see gw_http_port) */
-	size_t max_body;         /* bytes; larger bodies answer 413 */
-	size_t max_url;          /* path + query, decoded; longer: 414 */
+	const char *bind;          /* address or host name to listen on */
+	unsigned port;             /* 0: any free port (see gw_http_port) */
+	size_t max_body;           /* bytes; larger bodies answer 413 */
+	size_t max_url;            /* path + query, decoded; longer: 414 */
 	unsigned max_query_params; /* more query parameters: 400 */
-	size_t max_header_bytes; /* request line + headers; more: 431.
+	size_t max_header_bytes;   /* request line + headers; more: 431.
 				  * MHD's per-connection memory is twice
 				  * this, and it answers 431/414 itself
 				  * beyond that */
-	unsigned max_inflight;   /* backend calls in flight; more: 503 */
-	uint32_t rpc_timeout_ms; /* per backend call */
-	unsigned conn_timeout_s; /* idle keep-alive connections close */
+	unsigned max_inflight;     /* backend calls in flight; more: 503 */
+	uint32_t rpc_timeout_ms;   /* per backend call */
+	unsigned conn_timeout_s;   /* idle keep-alive connections close */
 	unsigned header_timeout_s; /* idle connections that have not sent a
 				    * whole request yet close (at most
 				    * conn_timeout_s; 0: conn_timeout_s) */
-	unsigned max_conns;      /* concurrent connections */
+	unsigned max_conns;        /* concurrent connections */
 	unsigned max_conns_per_ip; /* from one client address; 0: no limit;
 				    * beyond it connections close unanswered */
-	unsigned threads;        /* MHD thread pool size */
-	bool access_log;         /* one INFO line per request */
-	gw_auth *auth;           /* tokens; NULL: the API is open. Borrowed:
+	unsigned threads;          /* MHD thread pool size */
+	bool access_log;           /* one INFO line per request */
+	gw_auth *auth;             /* tokens; NULL: the API is open. Borrowed:
 				  * it must outlive the server. */
 };
 
@@ -107,7 +107,7 @@ struct MHD_Response;
  * request's. NULL when it cannot (not our connection, out of memory): the
  * page goes out as it is. The caller owns the response. Called on the
  * connection's thread, by gw_pages (see gw_pages.c). */
-struct MHD_Response *gw_http_page(struct MHD_Connection *conn,
-    unsigned status);
+struct MHD_Response *
+gw_http_page(struct MHD_Connection *conn, unsigned status);
 
 #endif

@@ -49,7 +49,7 @@ gw_http_mono_us(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
 /* A fresh request id in uuid form: a random per-process base plus a
@@ -63,14 +63,14 @@ new_request_id(uint8_t u[16])
 	static atomic_ullong counter;
 
 	pthread_once(&once, request_id_base_init);
-	uint64_t n = atomic_fetch_add_explicit(&counter, 1,
-	    memory_order_relaxed);
+	uint64_t n =
+	    atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed);
 	uint64_t lo = rid_base_lo + n;
 	memcpy(u, rid_base_hi, 8);
 	for (int i = 0; i < 8; i++)
-		u[8 + i] = (uint8_t)(lo >> (56 - 8 * i));
-	u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 */
-	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+		u[8 + i] = (uint8_t) (lo >> (56 - 8 * i));
+	u[6] = (uint8_t) ((u[6] & 0x0f) | 0x40); /* version 4 */
+	u[8] = (uint8_t) ((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 }
 
 /* The client's X-Request-Id when sane (1..128 printable ASCII), else a new
@@ -78,8 +78,8 @@ new_request_id(uint8_t u[16])
 void
 gw_http_request_id(struct MHD_Connection *conn, char out[RID_MAX + 1])
 {
-	const char *v = MHD_lookup_connection_value(
-	    conn, MHD_HEADER_KIND, "X-Request-Id");
+	const char *v =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
 	uint8_t u[16];
 	size_t n = 0;
 
@@ -105,7 +105,7 @@ gw_http_on_connection(void *cls, struct MHD_Connection *conn,
 {
 	struct gw_conn *gc;
 
-	(void)conn;
+	(void) conn;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		if ((gc = calloc(1, sizeof(*gc))) != NULL)
 			gc->h = cls;
@@ -183,7 +183,7 @@ gw_http_check_head(const gw_http *h, struct gw_req *r, const char *method,
 {
 	struct head_scan hs = {strlen(url), 0, 0, {0}};
 
-	(void)MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
+	(void) MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
 	    scan_value, &hs);
 	if (hs.url_bytes > h->cfg.max_url) {
 		r->limited = true;
@@ -195,8 +195,8 @@ gw_http_check_head(const gw_http *h, struct gw_req *r, const char *method,
 	hs.bytes =
 	    strlen(method) + 1 + hs.url_bytes + sizeof(" HTTP/1.1\r\n") - 1;
 	gw_framing_init(&hs.framing);
-	(void)MHD_get_connection_values(r->conn, MHD_HEADER_KIND,
-	    scan_value, &hs);
+	(void) MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_value,
+	    &hs);
 	if (hs.bytes > h->cfg.max_header_bytes)
 		return 431;
 	*framing = gw_framing_verdict(&hs.framing);
@@ -216,7 +216,7 @@ gw_http_keep_alive(struct gw_req *r)
 	ci = MHD_get_connection_info(r->conn,
 	    MHD_CONNECTION_INFO_CONNECTION_TIMEOUT);
 	if (ci != NULL && ci->connection_timeout != want)
-		(void)MHD_set_connection_option(r->conn,
+		(void) MHD_set_connection_option(r->conn,
 		    MHD_CONNECTION_OPTION_TIMEOUT, want);
 }
 
@@ -241,7 +241,7 @@ gw_http_queued_status(struct MHD_Connection *conn)
 	const union MHD_ConnectionInfo *ci;
 
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
-	return ci != NULL ? (int)ci->http_status : 0;
+	return ci != NULL ? (int) ci->http_status : 0;
 }
 
 /* Counts and logs an answer given before the access handler saw the
@@ -253,8 +253,8 @@ gw_http_count_page(gw_http *h, const char *rid, int status, size_t bytes,
 	gw_metrics_begin(h->metrics);
 	gw_metrics_end(h->metrics, GW_ROUTE_UNKNOWN, "-", status, dur);
 	if (h->cfg.access_log)
-		gw_http_access_line(
-		    rid[0] ? rid : "-", "-", "-", status, bytes, dur, false);
+		gw_http_access_line(rid[0] ? rid : "-", "-", "-", status,
+		    bytes, dur, false);
 }
 
 void
@@ -264,7 +264,7 @@ gw_http_access_line(const char *rid, const char *method, const char *path,
 	fs_log_field f[] = {FS_LOG_STR("method", method),
 	    FS_LOG_STR("path", path), FS_LOG_INT("status", status),
 	    FS_LOG_BYTES("bytes", bytes),
-	    FS_LOG_MS("duration_ms", (double)dur_us / 1000.0),
+	    FS_LOG_MS("duration_ms", (double) dur_us / 1000.0),
 	    FS_LOG_FLAG("aborted", aborted)};
 
 	fs_log_event(FS_LOG_INFO, rid, "request", f, sizeof(f) / sizeof(f[0]));
@@ -277,7 +277,7 @@ gw_http_access_line(const char *rid, const char *method, const char *path,
 static const char *
 page_detail(unsigned status)
 {
-	int e = fs_rest_of_http((int)status);
+	int e = fs_rest_of_http((int) status);
 
 	if (status == 500)
 		return fs_strerror(FS_INTERNAL);
@@ -314,27 +314,28 @@ gw_http_page(struct MHD_Connection *conn, unsigned status)
 	    MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
 	doubled = r != NULL && !r->begun && ci != NULL && ci->header_size != 0;
 	if (!doubled)
-		gw_api_error(&body, (int)status, page_detail(status));
+		gw_api_error(&body, (int) status, page_detail(status));
 	resp = MHD_create_response_from_buffer(body.len, body.body,
-	    body.body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	    body.body != NULL ? MHD_RESPMEM_MUST_FREE
+	                      : MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL) {
 		gw_resp_fini(&body);
 		return NULL;
 	}
 	if ((body.body != NULL &&
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-		    "application/json") == MHD_NO) ||
+	        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	            "application/json") == MHD_NO) ||
 	    MHD_add_response_header(resp, "X-Request-Id", rid) == MHD_NO) {
 		MHD_destroy_response(resp);
 		return NULL;
 	}
 	if (r != NULL) {
-		r->status_sent = (int)status;
+		r->status_sent = (int) status;
 		r->bytes_sent = body.len;
 	} else {
 		/* A request line libmicrohttpd refused: no on_completed
 		 * will come for it. */
-		gw_http_count_page(gc->h, rid, (int)status, body.len, 0);
+		gw_http_count_page(gc->h, rid, (int) status, body.len, 0);
 	}
 	return resp;
 }

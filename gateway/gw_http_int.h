@@ -48,7 +48,7 @@ struct gw_req {
 	bool begun;
 	bool target_refused; /* the raw target fails gw_route_target_ok */
 	bool close_after;    /* answer with Connection: close */
-	const char *method; /* MHD's; valid until the request completes */
+	const char *method;  /* MHD's; valid until the request completes */
 	const char *url;
 	struct gw_match m;
 	char *id; /* m.id, NUL-terminated; NULL when the route has none */
@@ -65,8 +65,8 @@ struct gw_req {
 	enum fs_rest_error limit;
 	_Atomic int state;
 	struct gw_resp resp;
-	bool text_plain; /* /metrics */
-	int status_sent;  /* 0 until a response is queued */
+	bool text_plain;   /* /metrics */
+	int status_sent;   /* 0 until a response is queued */
 	size_t bytes_sent; /* its body's length, for the access log */
 	/* Access control (only with tokens, only for /api/): the table the
 	 * request started with, held until it completes, and the outcome of
@@ -91,11 +91,11 @@ struct gw_http {
 	 * increment of `starting` and the drain's store of `closing` must not
 	 * both miss each other. */
 	atomic_bool closing;
-	atomic_int starting; /* handlers between the gate and the send */
-	atomic_int calls;    /* RPCs started and not yet completed */
+	atomic_int starting;     /* handlers between the gate and the send */
+	atomic_int calls;        /* RPCs started and not yet completed */
 	fs_log_limit warn_limit; /* backend failure lines */
 	fs_log_limit mhd_limit;  /* libmicrohttpd's lines */
-	gw_worker *bodies; /* parses large bodies; NULL: none (inline) */
+	gw_worker *bodies;       /* parses large bodies; NULL: none (inline) */
 };
 
 /* Monotonic clock, microseconds. */
@@ -115,8 +115,8 @@ void gw_http_on_connection(void *cls, struct MHD_Connection *conn,
 
 /* The request head's checks on the access handler's first call; see
  * gw_http_edge.c. Returns 0, 431 or 400 (detail in *framing). */
-int gw_http_check_head(const gw_http *h, struct gw_req *r,
-    const char *method, const char *url, const char **framing);
+int gw_http_check_head(const gw_http *h, struct gw_req *r, const char *method,
+    const char *url, const char **framing);
 
 /* The request is complete: the connection gets --conn-timeout. */
 void gw_http_keep_alive(struct gw_req *r);
@@ -130,13 +130,12 @@ int gw_http_queued_status(struct MHD_Connection *conn);
 /* The access line of one request (--access-log): fs_log event "request"
  * with method, path, status, bytes, duration_ms and, for a request whose
  * response did not go out whole, aborted. */
-void gw_http_access_line(const char *rid, const char *method,
-    const char *path, int status, size_t bytes, uint64_t dur_us,
-    bool aborted);
+void gw_http_access_line(const char *rid, const char *method, const char *path,
+    int status, size_t bytes, uint64_t dur_us, bool aborted);
 
 /* Counts (and logs, with --access-log) an answer given before the access
  * handler saw the request. */
-void gw_http_count_page(gw_http *h, const char *rid, int status,
-    size_t bytes, uint64_t dur_us);
+void gw_http_count_page(gw_http *h, const char *rid, int status, size_t bytes,
+    uint64_t dur_us);
 
 #endif

@@ -107,7 +107,7 @@ void
 gw_json_put_string(gw_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	const unsigned char *p = (const unsigned char *) (s ? s : "");
 	const unsigned char *run = p;
 
 	gw_buf_put(b, "\"", 1);
@@ -117,17 +117,31 @@ gw_json_put_string(gw_buf *b, const char *s)
 
 		if (*p >= 0x20 && *p != '"' && *p != '\\')
 			continue;
-		gw_buf_put(b, (const char *)run, (size_t)(p - run));
+		gw_buf_put(b, (const char *) run, (size_t) (p - run));
 		run = p + 1;
 		esc[0] = '\\';
 		switch (*p) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
+		case '"':
+			esc[1] = '"';
+			break;
+		case '\\':
+			esc[1] = '\\';
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
 		default:
 			esc[1] = 'u';
 			esc[2] = '0';
@@ -138,7 +152,7 @@ gw_json_put_string(gw_buf *b, const char *s)
 		}
 		gw_buf_put(b, esc, n);
 	}
-	gw_buf_put(b, (const char *)run, (size_t)(p - run));
+	gw_buf_put(b, (const char *) run, (size_t) (p - run));
 	gw_buf_put(b, "\"", 1);
 }
 
@@ -275,7 +289,8 @@ is_one_of(const char *key, const char *const *set)
 /* Where the keys that create and update share go: the three lists, the
  * names of keys of the wrong type, and unknown keys. */
 struct body_slots {
-	Flowsvc__StringList **lists[3]; /* input_fields, output_fields, flows */
+	Flowsvc__StringList *
+	    *lists[3]; /* input_fields, output_fields, flows */
 	size_t *n_mistyped;
 	char ***mistyped;
 	size_t *n_unknown;
@@ -286,19 +301,22 @@ struct body_slots {
 
 /* The slots of r, a create or an update message: both have these
  * fields. */
-#define BODY_SLOTS(r)                                                        \
-	{{&(r)->input_fields, &(r)->output_fields, &(r)->flows},             \
-	    &(r)->n_mistyped_fields, &(r)->mistyped_fields,                  \
-	    &(r)->n_unknown_fields, &(r)->unknown_fields,                    \
-	    &(r)->has_unknown_fields_omitted, &(r)->unknown_fields_omitted}
+#define BODY_SLOTS(r)                                                         \
+	{                                                                     \
+		{&(r)->input_fields, &(r)->output_fields, &(r)->flows},       \
+		    &(r)->n_mistyped_fields, &(r)->mistyped_fields,           \
+		    &(r)->n_unknown_fields, &(r)->unknown_fields,             \
+		    &(r)->has_unknown_fields_omitted,                         \
+		    &(r)->unknown_fields_omitted                              \
+	}
 
 /* A list key into its slot, or its name among the mistyped. Returns 1
  * when key is a list key, 0 when not, -1 when out of memory. */
 static int
 map_list_key(const struct body_slots *bs, const char *key, const json_t *v)
 {
-	static const char *const list_keys[] = {
-		"input_fields", "output_fields", "flows"};
+	static const char *const list_keys[] = {"input_fields",
+	    "output_fields", "flows"};
 	int bad;
 
 	for (size_t i = 0; i < 3; i++) {
@@ -325,8 +343,8 @@ gw_json_to_create(const json_t *obj, Flowsvc__Kind kind,
     Flowsvc__CreateRequest **out)
 {
 	/* Read-only on create: DRF ignores them, and so do we. */
-	static const char *const ignored[] = {
-		"id", "canvas_id", "version", "created_at", "updated_at", NULL};
+	static const char *const ignored[] = {"id", "canvas_id", "version",
+	    "created_at", "updated_at", NULL};
 	Flowsvc__CreateRequest *r =
 	    msg_new(&flowsvc__create_request__descriptor);
 	const char *key;
@@ -338,7 +356,8 @@ gw_json_to_create(const json_t *obj, Flowsvc__Kind kind,
 	r->kind = kind;
 	const struct body_slots bs = BODY_SLOTS(r);
 
-	json_object_foreach((json_t *)obj, key, v) {
+	json_object_foreach((json_t *) obj, key, v)
+	{
 		int list = map_list_key(&bs, key, v);
 
 		if (list < 0)
@@ -409,7 +428,7 @@ gw_json_to_update(const json_t *obj, const char *id, Flowsvc__Kind kind,
     Flowsvc__UpdateRequest **out)
 {
 	static const char *const read_only[] = {"id", "name", "group",
-		"canvas_id", "version", "created_at", "updated_at", NULL};
+	    "canvas_id", "version", "created_at", "updated_at", NULL};
 	Flowsvc__UpdateRequest *r =
 	    msg_new(&flowsvc__update_request__descriptor);
 	json_t *v;
@@ -425,11 +444,12 @@ gw_json_to_update(const json_t *obj, const char *id, Flowsvc__Kind kind,
 		goto oom;
 	const struct body_slots bs = BODY_SLOTS(r);
 
-	json_object_foreach((json_t *)obj, key, v) {
+	json_object_foreach((json_t *) obj, key, v)
+	{
 		int list = map_list_key(&bs, key, v);
-		int rv = list != 0 ? list
+		int rv = list != 0              ? list
 		    : is_one_of(key, read_only) ? push_read_only(r, key, v)
-		    : map_unknown_key(&bs, key);
+		                                : map_unknown_key(&bs, key);
 
 		if (rv < 0)
 			goto oom;
@@ -494,7 +514,7 @@ gw_json_put_component(gw_buf *b, const Flowsvc__Component *c)
 	put_str_array(b, c->n_flows, c->flows);
 	put_key(b, ",\"version\":");
 	n = snprintf(num, sizeof(num), "%" PRId64, c->version);
-	gw_buf_put(b, num, (size_t)n);
+	gw_buf_put(b, num, (size_t) n);
 	put_key(b, ",\"created_at\":");
 	put_time(b, c->created_at_us);
 	put_key(b, ",\"updated_at\":");
@@ -503,8 +523,7 @@ gw_json_put_component(gw_buf *b, const Flowsvc__Component *c)
 }
 
 void
-gw_json_put_components(
-    gw_buf *b, size_t n, Flowsvc__Component *const *comps)
+gw_json_put_components(gw_buf *b, size_t n, Flowsvc__Component *const *comps)
 {
 	gw_buf_put(b, "[", 1);
 	for (size_t i = 0; i < n; i++) {
@@ -521,10 +540,18 @@ gw_json_put_status(gw_buf *b, Flowsvc__Status s)
 	const char *name;
 
 	switch (s) {
-	case FLOWSVC__STATUS__NOT_DEPLOYED: name = "not-deployed"; break;
-	case FLOWSVC__STATUS__STARTED: name = "started"; break;
-	case FLOWSVC__STATUS__STOPPED: name = "stopped"; break;
-	default: name = "unknown"; break;
+	case FLOWSVC__STATUS__NOT_DEPLOYED:
+		name = "not-deployed";
+		break;
+	case FLOWSVC__STATUS__STARTED:
+		name = "started";
+		break;
+	case FLOWSVC__STATUS__STOPPED:
+		name = "stopped";
+		break;
+	default:
+		name = "unknown";
+		break;
 	}
 	put_key(b, "{\"status\":");
 	gw_json_put_string(b, name);
@@ -570,8 +597,7 @@ cmp_viol_group(const void *a, const void *b)
 }
 
 void
-gw_json_put_violations(
-    gw_buf *b, size_t n, Flowsvc__FieldViolation *const *v)
+gw_json_put_violations(gw_buf *b, size_t n, Flowsvc__FieldViolation *const *v)
 {
 	struct viol_ix *ix = NULL;
 	struct viol_group *g = NULL;
@@ -581,8 +607,9 @@ gw_json_put_violations(
 	/* Merging entries of the same field by sorting (field, position),
 	 * then ordering the fields by first appearance: O(n log n) however
 	 * many entries a reply holds. */
-	if (n > 0 && ((ix = malloc(n * sizeof(*ix))) == NULL ||
-	                 (g = malloc(n * sizeof(*g))) == NULL)) {
+	if (n > 0 &&
+	    ((ix = malloc(n * sizeof(*ix))) == NULL ||
+	        (g = malloc(n * sizeof(*g))) == NULL)) {
 		free(ix);
 		b->oom = true;
 		return;

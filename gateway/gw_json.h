@@ -35,7 +35,10 @@ typedef struct gw_buf {
 	bool oom;
 } gw_buf;
 
-#define GW_BUF_INIT {NULL, 0, 0, false}
+#define GW_BUF_INIT                                                           \
+	{                                                                     \
+		NULL, 0, 0, false                                             \
+	}
 
 void gw_buf_put(gw_buf *b, const char *s, size_t n);
 void gw_buf_puts(gw_buf *b, const char *s);
@@ -87,8 +90,8 @@ int gw_json_to_update(const json_t *obj, const char *id, Flowsvc__Kind kind,
 void gw_json_put_component(gw_buf *b, const Flowsvc__Component *c);
 
 /* A JSON array of components, in the given order. */
-void gw_json_put_components(
-    gw_buf *b, size_t n, Flowsvc__Component *const *comps);
+void
+gw_json_put_components(gw_buf *b, size_t n, Flowsvc__Component *const *comps);
 
 /* {"status":"not-deployed"|"started"|"stopped"}; an out-of-range value
  * (a newer backend) is written as "unknown". */
@@ -99,7 +102,7 @@ void gw_json_put_detail(gw_buf *b, const char *msg);
 
 /* {"<field>":["msg",...],...}: one key per field, in the order fields
  * first appear; violations of the same field are merged. */
-void gw_json_put_violations(
-    gw_buf *b, size_t n, Flowsvc__FieldViolation *const *v);
+void
+gw_json_put_violations(gw_buf *b, size_t n, Flowsvc__FieldViolation *const *v);
 
 #endif

@@ -21,12 +21,12 @@ enum { M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_OTHER, M_COUNT };
 #define STATUS_MIN 100
 #define STATUS_SLOTS 500 /* 100..599 */
 
-static const char *const method_names[M_COUNT] = {
-	"GET", "HEAD", "POST", "PUT", "DELETE", "OTHER"};
+static const char *const method_names[M_COUNT] = {"GET", "HEAD", "POST", "PUT",
+    "DELETE", "OTHER"};
 
 /* Upper bounds in microseconds; the +Inf bucket is the count. */
 static const uint64_t bucket_us[] = {500, 1000, 2500, 5000, 10000, 25000,
-	50000, 100000, 250000, 500000, 1000000, 2500000, 5000000};
+    50000, 100000, 250000, 500000, 1000000, 2500000, 5000000};
 #define NBUCKETS (sizeof(bucket_us) / sizeof(bucket_us[0]))
 
 struct gw_metrics {
@@ -72,9 +72,9 @@ void
 gw_metrics_end(gw_metrics *m, enum gw_route route, const char *method,
     int status, uint64_t duration_us)
 {
-	size_t r = (unsigned)route < GW_ROUTE_COUNT ? (size_t)route : 0;
+	size_t r = (unsigned) route < GW_ROUTE_COUNT ? (size_t) route : 0;
 	size_t s = status >= STATUS_MIN && status < STATUS_MIN + STATUS_SLOTS
-	    ? (size_t)(status - STATUS_MIN)
+	    ? (size_t) (status - STATUS_MIN)
 	    : STATUS_SLOTS - 1;
 
 	atomic_fetch_sub_explicit(&m->in_flight, 1, memory_order_relaxed);
@@ -82,21 +82,21 @@ gw_metrics_end(gw_metrics *m, enum gw_route route, const char *method,
 	    memory_order_relaxed);
 	for (size_t i = 0; i < NBUCKETS; i++) {
 		if (duration_us <= bucket_us[i]) {
-			atomic_fetch_add_explicit(
-			    &m->buckets[r][i], 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&m->buckets[r][i], 1,
+			    memory_order_relaxed);
 			break;
 		}
 	}
 	atomic_fetch_add_explicit(&m->dur_count[r], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(
-	    &m->dur_sum_us[r], duration_us, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->dur_sum_us[r], duration_us,
+	    memory_order_relaxed);
 }
 
 void
 gw_metrics_rpc(gw_metrics *m, int code, int got_reply)
 {
-	size_t c = code >= 0 && code < FS_CODE_COUNT ? (size_t)code
-						     : FS_CODE_COUNT;
+	size_t c =
+	    code >= 0 && code < FS_CODE_COUNT ? (size_t) code : FS_CODE_COUNT;
 
 	atomic_fetch_add_explicit(&m->rpc[c], 1, memory_order_relaxed);
 	if (got_reply)
@@ -126,7 +126,7 @@ putf(gw_buf *b, const char *fmt, ...)
 	va_end(ap);
 	if (n > 0)
 		gw_buf_put(b, line,
-		    (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+		    (size_t) n < sizeof(line) ? (size_t) n : sizeof(line) - 1);
 }
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -134,9 +134,10 @@ putf(gw_buf *b, const char *fmt, ...)
 void
 gw_metrics_render(gw_metrics *m, gw_buf *b)
 {
-	gw_buf_puts(b, "# HELP flowsvc_http_requests_total HTTP requests "
-		       "answered, by route, method and status.\n"
-		       "# TYPE flowsvc_http_requests_total counter\n");
+	gw_buf_puts(b,
+	    "# HELP flowsvc_http_requests_total HTTP requests "
+	    "answered, by route, method and status.\n"
+	    "# TYPE flowsvc_http_requests_total counter\n");
 	for (size_t r = 0; r < GW_ROUTE_COUNT; r++)
 		for (size_t k = 0; k < M_COUNT; k++)
 			for (size_t s = 0; s < STATUS_SLOTS; s++) {
@@ -148,16 +149,17 @@ gw_metrics_render(gw_metrics *m, gw_buf *b)
 				    "flowsvc_http_requests_total{route=\"%s\","
 				    "method=\"%s\",status=\"%zu\"} %" PRIu64
 				    "\n",
-				    gw_route_name((enum gw_route)r),
+				    gw_route_name((enum gw_route) r),
 				    method_names[k], s + STATUS_MIN, v);
 			}
 
-	gw_buf_puts(b, "# HELP flowsvc_http_request_duration_seconds Time "
-		       "from request headers to response completion.\n"
-		       "# TYPE flowsvc_http_request_duration_seconds "
-		       "histogram\n");
+	gw_buf_puts(b,
+	    "# HELP flowsvc_http_request_duration_seconds Time "
+	    "from request headers to response completion.\n"
+	    "# TYPE flowsvc_http_request_duration_seconds "
+	    "histogram\n");
 	for (size_t r = 0; r < GW_ROUTE_COUNT; r++) {
-		const char *name = gw_route_name((enum gw_route)r);
+		const char *name = gw_route_name((enum gw_route) r);
 		uint64_t count = LOAD(m->dur_count[r]), cum = 0;
 
 		if (count == 0)
@@ -167,16 +169,17 @@ gw_metrics_render(gw_metrics *m, gw_buf *b)
 			putf(b,
 			    "flowsvc_http_request_duration_seconds_bucket{"
 			    "route=\"%s\",le=\"%g\"} %" PRIu64 "\n",
-			    name, (double)bucket_us[i] / 1e6, cum);
+			    name, (double) bucket_us[i] / 1e6, cum);
 		}
 		putf(b,
-		    "flowsvc_http_request_duration_seconds_bucket{route=\"%s\","
+		    "flowsvc_http_request_duration_seconds_bucket{route=\"%"
+		    "s\","
 		    "le=\"+Inf\"} %" PRIu64 "\n",
 		    name, count);
 		putf(b,
 		    "flowsvc_http_request_duration_seconds_sum{route=\"%s\"} "
 		    "%.6f\n",
-		    name, (double)LOAD(m->dur_sum_us[r]) / 1e6);
+		    name, (double) LOAD(m->dur_sum_us[r]) / 1e6);
 		putf(b,
 		    "flowsvc_http_request_duration_seconds_count{route=\"%s\"}"
 		    " %" PRIu64 "\n",
@@ -187,17 +190,19 @@ gw_metrics_render(gw_metrics *m, gw_buf *b)
 	    "# HELP flowsvc_http_requests_in_flight HTTP requests being "
 	    "handled.\n# TYPE flowsvc_http_requests_in_flight gauge\n"
 	    "flowsvc_http_requests_in_flight %" PRId64 "\n",
-	    (int64_t)LOAD(m->in_flight));
+	    (int64_t) LOAD(m->in_flight));
 
-	gw_buf_puts(b, "# HELP flowsvc_rpc_calls_total Backend RPCs, by "
-		       "outcome code (transport failures included).\n"
-		       "# TYPE flowsvc_rpc_calls_total counter\n");
+	gw_buf_puts(b,
+	    "# HELP flowsvc_rpc_calls_total Backend RPCs, by "
+	    "outcome code (transport failures included).\n"
+	    "# TYPE flowsvc_rpc_calls_total counter\n");
 	for (int c = 0; c <= FS_CODE_COUNT; c++) {
 		uint64_t v = LOAD(m->rpc[c]);
 
 		if (v)
-			putf(b, "flowsvc_rpc_calls_total{code=\"%s\"} %" PRIu64
-				"\n",
+			putf(b,
+			    "flowsvc_rpc_calls_total{code=\"%s\"} %" PRIu64
+			    "\n",
 			    fs_code_name(c), v);
 	}
 
@@ -230,7 +235,7 @@ static void
 series_seconds(gw_buf *b, const char *name, const char *type, uint64_t us)
 {
 	series_head(b, name, type, NULL);
-	putf(b, "%s %.6f\n", name, (double)us / 1e6);
+	putf(b, "%s %.6f\n", name, (double) us / 1e6);
 }
 
 void
@@ -238,13 +243,16 @@ gw_metrics_render_backend(gw_buf *b, const Flowsvc__StatsReply *st)
 {
 	if (st == NULL)
 		return;
-	gw_buf_puts(b, "# HELP backend_components Components in the backend's "
-		       "store, by kind.\n"
-		       "# TYPE backend_components gauge\n");
+	gw_buf_puts(b,
+	    "# HELP backend_components Components in the backend's "
+	    "store, by kind.\n"
+	    "# TYPE backend_components gauge\n");
 	putf(b, "backend_components{kind=\"flow\"} %" PRIu64 "\n", st->flows);
 	putf(b, "backend_components{kind=\"app\"} %" PRIu64 "\n", st->apps);
-	putf(b, "# TYPE backend_uptime_seconds gauge\n"
-		"backend_uptime_seconds %" PRIu64 "\n", st->uptime_s);
+	putf(b,
+	    "# TYPE backend_uptime_seconds gauge\n"
+	    "backend_uptime_seconds %" PRIu64 "\n",
+	    st->uptime_s);
 	if (st->has_log_bytes) {
 		series_u64(b, "backend_log_bytes", "gauge",
 		    "Size of the current change log file.", st->log_bytes);
@@ -283,16 +291,17 @@ gw_metrics_render_backend(gw_buf *b, const Flowsvc__StatsReply *st)
 		    "Syncs of the change log that failed.",
 		    st->log_sync_failures);
 	}
-	gw_buf_puts(b, "# HELP backend_requests_total RPC requests the backend "
-		       "served, by method and code.\n"
-		       "# TYPE backend_requests_total counter\n");
+	gw_buf_puts(b,
+	    "# HELP backend_requests_total RPC requests the backend "
+	    "served, by method and code.\n"
+	    "# TYPE backend_requests_total counter\n");
 	for (size_t i = 0; i < st->n_requests; i++) {
 		const Flowsvc__MethodCount *mc = st->requests[i];
 
 		putf(b,
-		    "backend_requests_total{method=\"%s\",code=\"%s\"} %" PRIu64
-		    "\n",
-		    fs_method_label((int)mc->method),
-		    fs_code_name((int)mc->code), mc->count);
+		    "backend_requests_total{method=\"%s\",code=\"%s\"} "
+		    "%" PRIu64 "\n",
+		    fs_method_label((int) mc->method),
+		    fs_code_name((int) mc->code), mc->count);
 	}
 }

@@ -35,8 +35,8 @@
 
 #include "gw_http.h"
 
-typedef enum MHD_Result (*queue_fn)(struct MHD_Connection *, unsigned int,
-    struct MHD_Response *);
+typedef enum MHD_Result (
+    *queue_fn)(struct MHD_Connection *, unsigned int, struct MHD_Response *);
 
 static queue_fn real_queue;
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
@@ -52,13 +52,13 @@ resolve(void)
 }
 
 enum MHD_Result
-MHD_queue_response(struct MHD_Connection *connection,
-    unsigned int status_code, struct MHD_Response *response)
+MHD_queue_response(struct MHD_Connection *connection, unsigned int status_code,
+    struct MHD_Response *response)
 {
 	struct MHD_Response *mine;
 	enum MHD_Result ret;
 
-	(void)pthread_once(&resolve_once, resolve);
+	(void) pthread_once(&resolve_once, resolve);
 	if (real_queue == NULL)
 		return MHD_NO; /* no libmicrohttpd: nothing to queue on */
 	if (response == NULL ||
@@ -77,6 +77,6 @@ gw_pages_active(void)
 	queue_fn ours = MHD_queue_response, seen;
 
 	memcpy(&seen, &found, sizeof(found));
-	(void)pthread_once(&resolve_once, resolve);
+	(void) pthread_once(&resolve_once, resolve);
 	return real_queue != NULL && seen == ours;
 }

@@ -24,6 +24,7 @@ static int seg_is(const struct seg *s, const char *lit);
  * it, its Allow list, the kind its RPC asks for, then its action by HTTP
  * method in enum gw_http_method's order (GET, POST, PUT, DELETE; those
  * left out are GW_ACT_NONE). */
+/* clang-format off */
 #define ROUTE(r, name, path, allow, kind, ...)                               \
 	[GW_ROUTE_##r] = {name, path, allow, FLOWSVC__KIND__##kind,          \
 	    {__VA_ARGS__}}
@@ -52,18 +53,19 @@ static const struct gw_route_info routes[GW_ROUTE_COUNT] = {
 	ROUTE(OPENAPI, "openapi", "/api/openapi.json", "GET", KIND_ANY,
 	    GW_ACT_OPENAPI),
 };
+/* clang-format on */
 #undef ROUTE
 
 static const Flowsvc__Method action_rpcs[GW_ACT_COUNT] = {
 #define GW_ACT_RPC(a, rpc) [GW_ACT_##a] = FLOWSVC__METHOD__##rpc,
-	GW_ACTION_TABLE(GW_ACT_RPC)
+    GW_ACTION_TABLE(GW_ACT_RPC)
 #undef GW_ACT_RPC
 };
 
 Flowsvc__Method
 gw_action_rpc(enum gw_action a)
 {
-	if ((unsigned)a >= GW_ACT_COUNT)
+	if ((unsigned) a >= GW_ACT_COUNT)
 		return FLOWSVC__METHOD__METHOD_UNSPECIFIED;
 	return action_rpcs[a];
 }
@@ -71,7 +73,7 @@ gw_action_rpc(enum gw_action a)
 const struct gw_route_info *
 gw_route_info(enum gw_route r)
 {
-	if ((unsigned)r >= GW_ROUTE_COUNT)
+	if ((unsigned) r >= GW_ROUTE_COUNT)
 		r = GW_ROUTE_UNKNOWN;
 	return &routes[r];
 }
@@ -97,7 +99,7 @@ split_path(const char *path, struct seg *segs)
 		len--; /* one trailing slash is optional everywhere */
 	for (size_t i = 1; i <= len;) {
 		const char *end = memchr(path + i, '/', len - i);
-		size_t n_seg = end ? (size_t)(end - (path + i)) : len - i;
+		size_t n_seg = end ? (size_t) (end - (path + i)) : len - i;
 
 		if (n_seg == 0 || n == GW_MAX_SEGS)
 			return -1;
@@ -122,9 +124,9 @@ seg_is(const struct seg *s, const char *lit)
 static enum gw_route
 route_named(const struct seg *s, enum gw_route first, enum gw_route last)
 {
-	for (int r = (int)first; r <= (int)last; r++)
+	for (int r = (int) first; r <= (int) last; r++)
 		if (seg_is(s, routes[r].name))
-			return (enum gw_route)r;
+			return (enum gw_route) r;
 	return GW_ROUTE_UNKNOWN;
 }
 
@@ -158,7 +160,7 @@ path_route(const char *path, struct gw_match *m)
 	/* n == 4: per-component operations live under /api/apps/ only, but
 	 * take any component id (CONTRACT §2). */
 	r = apps ? route_named(&s[3], GW_ROUTE_STATUS, GW_ROUTE_START)
-		 : GW_ROUTE_UNKNOWN;
+	         : GW_ROUTE_UNKNOWN;
 	if (r != GW_ROUTE_UNKNOWN)
 		return r;
 	m->id = NULL;
@@ -184,7 +186,7 @@ gw_route_target_ok(const char *t)
 	if (t == NULL)
 		return 1;
 	for (; *t != '\0' && *t != '?'; t++) {
-		unsigned char c = (unsigned char)*t;
+		unsigned char c = (unsigned char) *t;
 		int hi, lo;
 
 		if (c < 0x20 || c == 0x7f)
@@ -192,7 +194,7 @@ gw_route_target_ok(const char *t)
 		if (c != '%' || (hi = hex_value(t[1])) < 0 ||
 		    (lo = hex_value(t[2])) < 0)
 			continue; /* MHD leaves a stray '%' as it is */
-		c = (unsigned char)(hi << 4 | lo);
+		c = (unsigned char) (hi << 4 | lo);
 		if (c < 0x20 || c == 0x7f || c == '/')
 			return 0;
 	}
@@ -205,10 +207,10 @@ static int
 http_method(const char *method)
 {
 	static const char *const names[GW_HTTP_COUNT] = {
-		[GW_HTTP_GET] = "GET",
-		[GW_HTTP_POST] = "POST",
-		[GW_HTTP_PUT] = "PUT",
-		[GW_HTTP_DELETE] = "DELETE",
+	    [GW_HTTP_GET] = "GET",
+	    [GW_HTTP_POST] = "POST",
+	    [GW_HTTP_PUT] = "PUT",
+	    [GW_HTTP_DELETE] = "DELETE",
 	};
 
 	if (strcmp(method, "HEAD") == 0)

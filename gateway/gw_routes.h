@@ -38,18 +38,20 @@ enum gw_route {
  * /readyz asks HEALTH whether the backend answers; /metrics asks STATS,
  * which also publishes the backend's numbers. X(action, Method enum
  * suffix); NONE (0) is a failed match: see gw_match.http_status. */
+/* clang-format off */
 #define GW_ACTION_TABLE(X)                                                  \
 	X(NONE, METHOD_UNSPECIFIED) X(LIST, LIST) X(CREATE, CREATE)         \
 	X(GET, GET) X(UPDATE, UPDATE) X(DELETE, DELETE)                     \
 	X(STATUS, GET_STATUS) X(DEPLOY, DEPLOY) X(START, START)             \
 	X(STOP, STOP) X(HEALTHZ, METHOD_UNSPECIFIED) X(READYZ, HEALTH)      \
 	X(METRICS, STATS) X(OPENAPI, METHOD_UNSPECIFIED)
+/* clang-format on */
 
 enum gw_action {
 #define GW_ACT_ENUM(a, rpc) GW_ACT_##a,
 	GW_ACTION_TABLE(GW_ACT_ENUM)
 #undef GW_ACT_ENUM
-	GW_ACT_COUNT
+	    GW_ACT_COUNT
 };
 
 struct gw_match {
@@ -96,11 +98,11 @@ enum gw_http_method {
 
 /* What the table says about one route; all strings static. */
 struct gw_route_info {
-	const char *name;  /* metrics label: "flows", "flows_item", ... */
-	const char *path;  /* as gateway/openapi.json spells it, trailing
+	const char *name;   /* metrics label: "flows", "flows_item", ... */
+	const char *path;   /* as gateway/openapi.json spells it, trailing
 			    * slash and all: "/api/flows/{id}/"; NULL for
 			    * GW_ROUTE_UNKNOWN */
-	const char *allow; /* the methods it takes ("GET, POST"): the Allow
+	const char *allow;  /* the methods it takes ("GET, POST"): the Allow
 			    * header of a 405 (HEAD is served as GET and not
 			    * listed) */
 	Flowsvc__Kind kind; /* what its RPC asks for (KIND_ANY: any) */

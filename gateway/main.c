@@ -53,79 +53,153 @@ struct config {
 
 /* Every flag, its default and its help: README's table says the same. */
 static const fs_opt opts[] = {
-    {.name = "bind", .type = FS_OPT_STR, .off = OFF(bind),
-        .def = "127.0.0.1", .arg = "ADDR",
+    {.name = "bind",
+        .type = FS_OPT_STR,
+        .off = OFF(bind),
+        .def = "127.0.0.1",
+        .arg = "ADDR",
         .help = "address (or host name) to listen on"},
-    {.name = "port", .type = FS_OPT_INT, .off = OFF(port), .def = "8080",
-        .min = 0, .max = 65535,
+    {.name = "port",
+        .type = FS_OPT_INT,
+        .off = OFF(port),
+        .def = "8080",
+        .min = 0,
+        .max = 65535,
         .help = "TCP port to listen on (0: any free port)"},
-    {.name = "backend", .type = FS_OPT_LIST, .off = OFF(backends),
-        .def = "tcp://127.0.0.1:5555", .arg = "URL",
+    {.name = "backend",
+        .type = FS_OPT_LIST,
+        .off = OFF(backends),
+        .def = "tcp://127.0.0.1:5555",
+        .arg = "URL",
         .help = "flow-service address (tcp:// or ipc://); repeat to spread "
                 "calls over several"},
-    {.name = "tokens", .type = FS_OPT_STR, .off = OFF(tokens), .arg = "FILE",
+    {.name = "tokens",
+        .type = FS_OPT_STR,
+        .off = OFF(tokens),
+        .arg = "FILE",
         .help = "bearer tokens for /api/, lines \"TOKEN GROUP[,GROUP...]\" "
                 "or \"TOKEN *\"; SIGHUP reloads the file; without it the "
                 "API is open"},
-    {.name = "max-body", .type = FS_OPT_INT, .off = OFF(max_body),
-        .def = "1048576", .min = 0, .max = 64u << 20, .arg = "BYTES",
+    {.name = "max-body",
+        .type = FS_OPT_INT,
+        .off = OFF(max_body),
+        .def = "1048576",
+        .min = 0,
+        .max = 64u << 20,
+        .arg = "BYTES",
         .help = "largest request body; larger ones answer 413"},
-    {.name = "max-url", .type = FS_OPT_INT, .off = OFF(max_url),
-        .def = "8192", .min = 1, .max = 1u << 20, .arg = "BYTES",
+    {.name = "max-url",
+        .type = FS_OPT_INT,
+        .off = OFF(max_url),
+        .def = "8192",
+        .min = 1,
+        .max = 1u << 20,
+        .arg = "BYTES",
         .help = "longest URL, path and query (after percent-decoding); "
                 "longer ones answer 414"},
-    {.name = "max-query-params", .type = FS_OPT_INT,
-        .off = OFF(max_query_params), .def = "64", .min = 0, .max = 100000,
+    {.name = "max-query-params",
+        .type = FS_OPT_INT,
+        .off = OFF(max_query_params),
+        .def = "64",
+        .min = 0,
+        .max = 100000,
         .help = "most query parameters; more answer 400"},
-    {.name = "max-header-bytes", .type = FS_OPT_INT,
-        .off = OFF(max_header_bytes), .def = "16384", .min = 4096,
-        .max = 1u << 24, .arg = "BYTES",
+    {.name = "max-header-bytes",
+        .type = FS_OPT_INT,
+        .off = OFF(max_header_bytes),
+        .def = "16384",
+        .min = 4096,
+        .max = 1u << 24,
+        .arg = "BYTES",
         .help = "request line and headers; larger requests get 431 and the "
                 "connection is closed (each connection may hold twice "
                 "this)"},
-    {.name = "max-inflight", .type = FS_OPT_INT, .off = OFF(max_inflight),
-        .def = "4096", .min = 1, .max = 1000000,
+    {.name = "max-inflight",
+        .type = FS_OPT_INT,
+        .off = OFF(max_inflight),
+        .def = "4096",
+        .min = 1,
+        .max = 1000000,
         .help = "most backend calls in flight; requests beyond answer 503"},
-    {.name = "rpc-timeout", .type = FS_OPT_INT, .off = OFF(rpc_timeout_ms),
-        .def = "5000", .min = 1, .max = 600000, .arg = "MS",
+    {.name = "rpc-timeout",
+        .type = FS_OPT_INT,
+        .off = OFF(rpc_timeout_ms),
+        .def = "5000",
+        .min = 1,
+        .max = 600000,
+        .arg = "MS",
         .help = "backend call timeout; on expiry the request answers 503"},
-    {.name = "conn-timeout", .type = FS_OPT_INT, .off = OFF(conn_timeout_s),
-        .def = "30", .min = 0, .max = 86400, .arg = "S",
+    {.name = "conn-timeout",
+        .type = FS_OPT_INT,
+        .off = OFF(conn_timeout_s),
+        .def = "30",
+        .min = 0,
+        .max = 86400,
+        .arg = "S",
         .help = "close keep-alive client connections idle between requests "
                 "after S seconds (0: never)"},
-    {.name = "header-timeout", .type = FS_OPT_INT,
-        .off = OFF(header_timeout_s), .def = "10", .min = 0, .max = 86400,
+    {.name = "header-timeout",
+        .type = FS_OPT_INT,
+        .off = OFF(header_timeout_s),
+        .def = "10",
+        .min = 0,
+        .max = 86400,
         .arg = "S",
         .help = "close connections that have not sent a whole request "
                 "after S seconds idle (at most --conn-timeout; 0: as "
                 "--conn-timeout)"},
-    {.name = "max-conns", .type = FS_OPT_INT, .off = OFF(max_conns),
-        .def = "1024", .min = 1, .max = 1000000,
+    {.name = "max-conns",
+        .type = FS_OPT_INT,
+        .off = OFF(max_conns),
+        .def = "1024",
+        .min = 1,
+        .max = 1000000,
         .help = "most concurrent client connections"},
-    {.name = "max-conns-per-ip", .type = FS_OPT_INT,
-        .off = OFF(max_conns_per_ip), .def = "256", .min = 0,
+    {.name = "max-conns-per-ip",
+        .type = FS_OPT_INT,
+        .off = OFF(max_conns_per_ip),
+        .def = "256",
+        .min = 0,
         .max = 1000000,
         .help = "most concurrent connections from one client address "
                 "(loopback included), so that one host cannot take them "
                 "all; more are closed unanswered (0: no limit, for a "
                 "gateway behind a proxy, where every client has the "
                 "proxy's address)"},
-    {.name = "threads", .type = FS_OPT_INT, .off = OFF(threads), .def = "2",
-        .min = 1, .max = 256, .help = "HTTP event-loop threads"},
-    {.name = "coalesce", .type = FS_OPT_INT, .off = OFF(coalesce),
-        .def = "1", .min = 0, .max = 1024,
+    {.name = "threads",
+        .type = FS_OPT_INT,
+        .off = OFF(threads),
+        .def = "2",
+        .min = 1,
+        .max = 256,
+        .help = "HTTP event-loop threads"},
+    {.name = "coalesce",
+        .type = FS_OPT_INT,
+        .off = OFF(coalesce),
+        .def = "1",
+        .min = 0,
+        .max = 1024,
         .help = "batches (or single calls) of reads, and as many of "
                 "changes, in flight to the backend before further ones "
                 "queue and go out together as one batch call; lists (but by "
                 "name and group) and requests over 64 KiB are never batched "
                 "(0: never batch)"},
-    {.name = "access-log", .type = FS_OPT_FLAG, .off = OFF(access_log),
+    {.name = "access-log",
+        .type = FS_OPT_FLAG,
+        .off = OFF(access_log),
         .help = "log one line per request (off unless given)"},
-    {.name = "log-format", .type = FS_OPT_CHOICE, .off = OFF(log_format),
-        .def = "text", .choices = "text|json",
+    {.name = "log-format",
+        .type = FS_OPT_CHOICE,
+        .off = OFF(log_format),
+        .def = "text",
+        .choices = "text|json",
         .help = "log lines as text, or as one JSON object per line"},
-    {.name = "log-level", .type = FS_OPT_CHOICE, .off = OFF(log_level),
-        .def = "info", .choices = "debug|info|warn|error", .arg = "LEVEL",
+    {.name = "log-level",
+        .type = FS_OPT_CHOICE,
+        .off = OFF(log_level),
+        .def = "info",
+        .choices = "debug|info|warn|error",
+        .arg = "LEVEL",
         .help = "least severe level logged: debug, info, warn or error "
                 "(the access log is at info)"},
 };
@@ -164,7 +238,8 @@ load_tokens(const char *path, char *err, size_t errlen)
 		    path, gw_tokens_short(t), GW_TOKEN_SHORT);
 	if (stat(path, &st) == 0 && (st.st_mode & S_IROTH))
 		fs_log(FS_LOG_WARN, NULL,
-		    "--tokens %s is readable by every user on this host", path);
+		    "--tokens %s is readable by every user on this host",
+		    path);
 	return t;
 }
 
@@ -182,7 +257,8 @@ reload_tokens(const char *path, gw_auth *auth)
 	}
 	if ((t = load_tokens(path, err, sizeof(err))) == NULL) {
 		fs_log(FS_LOG_ERROR, NULL,
-		    "SIGHUP: --tokens %s: %s; keeping the tokens loaded before",
+		    "SIGHUP: --tokens %s: %s; keeping the tokens loaded "
+		    "before",
 		    path, err);
 		return;
 	}
@@ -262,7 +338,7 @@ main(int argc, char **argv)
 		return die(1, "--backend %s: %s", cfg.backends.v[0],
 		    fs_client_last_error());
 	}
-	if (fs_client_set_coalesce(client, (int)cfg.coalesce) != 0) {
+	if (fs_client_set_coalesce(client, (int) cfg.coalesce) != 0) {
 		fs_client_close(client);
 		gw_metrics_free(metrics);
 		gw_auth_free(auth);
@@ -280,21 +356,22 @@ main(int argc, char **argv)
 	}
 
 	hc.bind = cfg.bind;
-	hc.port = (unsigned)cfg.port;
-	hc.max_body = (size_t)cfg.max_body;
-	hc.max_url = (size_t)cfg.max_url;
-	hc.max_query_params = (unsigned)cfg.max_query_params;
-	hc.max_header_bytes = (size_t)cfg.max_header_bytes;
-	hc.max_inflight = (unsigned)cfg.max_inflight;
-	hc.rpc_timeout_ms = (uint32_t)cfg.rpc_timeout_ms;
-	hc.conn_timeout_s = (unsigned)cfg.conn_timeout_s;
-	hc.header_timeout_s = (unsigned)cfg.header_timeout_s;
-	hc.max_conns = (unsigned)cfg.max_conns;
-	hc.max_conns_per_ip = (unsigned)cfg.max_conns_per_ip;
-	hc.threads = (unsigned)cfg.threads;
+	hc.port = (unsigned) cfg.port;
+	hc.max_body = (size_t) cfg.max_body;
+	hc.max_url = (size_t) cfg.max_url;
+	hc.max_query_params = (unsigned) cfg.max_query_params;
+	hc.max_header_bytes = (size_t) cfg.max_header_bytes;
+	hc.max_inflight = (unsigned) cfg.max_inflight;
+	hc.rpc_timeout_ms = (uint32_t) cfg.rpc_timeout_ms;
+	hc.conn_timeout_s = (unsigned) cfg.conn_timeout_s;
+	hc.header_timeout_s = (unsigned) cfg.header_timeout_s;
+	hc.max_conns = (unsigned) cfg.max_conns;
+	hc.max_conns_per_ip = (unsigned) cfg.max_conns_per_ip;
+	hc.threads = (unsigned) cfg.threads;
 	hc.access_log = cfg.access_log;
 	hc.auth = auth;
-	if (gw_http_start(&http, &hc, client, metrics, err, sizeof(err)) != 0) {
+	if (gw_http_start(&http, &hc, client, metrics, err, sizeof(err)) !=
+	    0) {
 		fs_client_close(client);
 		gw_metrics_free(metrics);
 		gw_auth_free(auth);
@@ -319,7 +396,8 @@ main(int argc, char **argv)
 		    "out as HTML without X-Request-Id: its MHD_queue_response "
 		    "cannot be overridden in this build");
 	for (int i = 1; i < cfg.backends.n; i++)
-		fs_log(FS_LOG_INFO, NULL, "also backend %s", cfg.backends.v[i]);
+		fs_log(FS_LOG_INFO, NULL, "also backend %s",
+		    cfg.backends.v[i]);
 	if (auth == NULL)
 		fs_log(FS_LOG_WARN, NULL,
 		    "no --tokens: the API is open to anyone who can reach it");

@@ -69,7 +69,6 @@ fs_rest_http(int e)
 	return e >= 0 && e < FS_REST_ERROR_COUNT ? fs_rest[e].http : 500;
 }
 
-
 int
 fs_rest_of_http(int http)
 {

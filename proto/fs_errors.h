@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 /* X(name, value, http, message) */
+/* clang-format off */
 #define FS_CODE_TABLE(X)                                                    \
 	X(OK, 0, 200, "OK")                                                 \
 	X(CANCELLED, 1, 500, "Cancelled.")                                  \
@@ -34,12 +35,13 @@
 	X(DATA_LOSS, 15, 500, "Internal error.")                            \
 	X(UNAUTHENTICATED, 16, 401,                                         \
 	    "Authentication credentials were not provided.")
+/* clang-format on */
 
 enum fs_code {
 #define FS_CODE_ENUM(name, value, http, msg) FS_##name = value,
 	FS_CODE_TABLE(FS_CODE_ENUM)
 #undef FS_CODE_ENUM
-	FS_CODE_COUNT
+	    FS_CODE_COUNT
 };
 
 /* "NOT_FOUND" for FS_NOT_FOUND; "UNKNOWN_CODE" for values outside the
@@ -60,6 +62,7 @@ int fs_code_http(int code);
  * fs_strerror. A detail with a %s is completed with what the request sent
  * (fs_rest_format). Of the rows of one status, the first is that status's
  * general answer (fs_rest_of_http). X(name, http, detail) */
+/* clang-format off */
 #define FS_REST_ERROR_TABLE(X)                                              \
 	X(MALFORMED, 400, "Malformed request.")                             \
 	X(TOO_MANY_PARAMS, 400, "Too many query parameters.")               \
@@ -79,12 +82,13 @@ int fs_code_http(int code);
 	X(HTTP_VERSION, 505, "HTTP version not supported.")                 \
 	/* any other error libmicrohttpd answers by itself */               \
 	X(REFUSED, 400, "Request refused.")
+/* clang-format on */
 
 enum fs_rest_error {
 #define FS_REST_ENUM(name, http, detail) FS_REST_##name,
 	FS_REST_ERROR_TABLE(FS_REST_ENUM)
 #undef FS_REST_ENUM
-	FS_REST_ERROR_COUNT
+	    FS_REST_ERROR_COUNT
 };
 
 /* The detail (as in the table, %s and all) and the HTTP status of a REST

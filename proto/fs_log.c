@@ -18,8 +18,8 @@ static enum fs_log_format log_format = FS_LOG_TEXT;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void
-fs_log_setup(
-    const char *program, enum fs_log_level level, enum fs_log_format format)
+fs_log_setup(const char *program, enum fs_log_level level,
+    enum fs_log_format format)
 {
 	if (program != NULL)
 		log_program = program;
@@ -110,7 +110,8 @@ putf(struct line *l, const char *fmt, ...)
 	k = vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
 	if (k > 0)
-		put(l, tmp, (size_t) k < sizeof(tmp) ? (size_t) k : sizeof(tmp) - 1);
+		put(l, tmp,
+		    (size_t) k < sizeof(tmp) ? (size_t) k : sizeof(tmp) - 1);
 }
 
 /* Appends s escaped, as much as fits: for JSON as a string's content, for

@@ -47,8 +47,8 @@ enum fs_log_format { FS_LOG_TEXT, FS_LOG_JSON };
 /* Names the program in every line (static storage: argv[0]'s base name or
  * a literal), and sets the least severe level logged and the format.
  * Until it is called: "flowsvc", info, text. */
-void fs_log_setup(
-    const char *program, enum fs_log_level level, enum fs_log_format format);
+void fs_log_setup(const char *program, enum fs_log_level level,
+    enum fs_log_format format);
 
 /* "debug", "info", "warn", "error" <-> level. Parse returns 0 or -1. */
 int fs_log_level_parse(const char *s, enum fs_log_level *out);
@@ -62,9 +62,8 @@ bool fs_log_enabled(enum fs_log_level level);
 /* Logs one line; rid is the request id, or NULL for none. */
 void fs_log(enum fs_log_level level, const char *rid, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void fs_logv(
-    enum fs_log_level level, const char *rid, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
+void fs_logv(enum fs_log_level level, const char *rid, const char *fmt,
+    va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* ---- structured events ---------------------------------------------------- */
 
@@ -84,16 +83,19 @@ typedef struct fs_log_field {
 	double d;
 } fs_log_field;
 
-#define FS_LOG_STR(k, v)                                                     \
+#define FS_LOG_STR(k, v)                                                      \
 	((fs_log_field){.key = (k), .type = FS_LOG_F_STR, .s = (v)})
-#define FS_LOG_INT(k, v)                                                     \
-	((fs_log_field){.key = (k), .type = FS_LOG_F_INT, .i = (long long) (v)})
-#define FS_LOG_BYTES(k, v)                                                   \
-	((fs_log_field){                                                     \
-	    .key = (k), .type = FS_LOG_F_BYTES, .i = (long long) (v)})
-#define FS_LOG_MS(k, v)                                                      \
+#define FS_LOG_INT(k, v)                                                      \
+	((fs_log_field){.key = (k),                                           \
+	    .type = FS_LOG_F_INT,                                             \
+	    .i = (long long) (v)})
+#define FS_LOG_BYTES(k, v)                                                    \
+	((fs_log_field){.key = (k),                                           \
+	    .type = FS_LOG_F_BYTES,                                           \
+	    .i = (long long) (v)})
+#define FS_LOG_MS(k, v)                                                       \
 	((fs_log_field){.key = (k), .type = FS_LOG_F_MS, .d = (double) (v)})
-#define FS_LOG_FLAG(k, v)                                                    \
+#define FS_LOG_FLAG(k, v)                                                     \
 	((fs_log_field){.key = (k), .type = FS_LOG_F_FLAG, .i = (v) ? 1 : 0})
 
 /* Logs event with its fields. Text: "EVENT v1 v2 ... rid=ID"; JSON:

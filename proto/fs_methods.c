@@ -6,14 +6,13 @@
 #include <stddef.h>
 #include <strings.h>
 
-#define FS_METHOD_ROW(E, N, REQ, REP, FLAGS)                               \
-	[FLOWSVC__METHOD__##E] = {FLOWSVC__METHOD__##E, #N, #E,            \
-	    &flowsvc__##REQ##__descriptor, &flowsvc__##REP##__descriptor,  \
+#define FS_METHOD_ROW(E, N, REQ, REP, FLAGS)                                  \
+	[FLOWSVC__METHOD__##E] = {FLOWSVC__METHOD__##E, #N, #E,               \
+	    &flowsvc__##REQ##__descriptor, &flowsvc__##REP##__descriptor,     \
 	    (FLAGS)},
 
 static const fs_method_info rows[FS_METHOD_LIMIT] = {
-	FS_METHOD_TABLE(FS_METHOD_ROW)
-};
+    FS_METHOD_TABLE(FS_METHOD_ROW)};
 
 #undef FS_METHOD_ROW
 
@@ -40,7 +39,8 @@ fs_method_by_name(const char *s)
 	if (s == NULL)
 		return NULL;
 	for (int i = 1; i < FS_METHOD_LIMIT; i++)
-		if (rows[i].name != NULL && (strcasecmp(s, rows[i].name) == 0 ||
+		if (rows[i].name != NULL &&
+		    (strcasecmp(s, rows[i].name) == 0 ||
 		        strcasecmp(s, rows[i].label) == 0))
 			return &rows[i];
 	return NULL;

@@ -37,6 +37,7 @@ enum fs_method_flag {
  * FLOWSVC__METHOD__ suffix, Name the method as flows.proto's service
  * spells it, the messages are the protobuf-c type prefixes without
  * "flowsvc__" (the descriptors are flowsvc__<msg>__descriptor). */
+/* clang-format off */
 #define FS_METHOD_TABLE(X)                                                 \
 	X(GET, Get, get_request, component_reply,                          \
 	    FS_M_READ | FS_M_BATCH | FS_M_REPLICA)                         \
@@ -56,6 +57,7 @@ enum fs_method_flag {
 	    FS_M_READ | FS_M_BATCH | FS_M_REPLICA)                         \
 	X(STATS, Stats, empty, stats_reply, FS_M_READ | FS_M_REPLICA)      \
 	X(BATCH, Batch, batch_request, batch_reply, FS_M_REPLICA)
+/* clang-format on */
 
 typedef struct fs_method_info {
 	Flowsvc__Method method;

@@ -123,8 +123,9 @@ set_value(const fs_opt *o, void *cfg, const char *v, char *err, size_t len)
 			return 0;
 		}
 		if (o->max < o->min)
-			snprintf(err, len, "--%s: '%s' is not an integer >= %.0f",
-			    o->name, v, o->min);
+			snprintf(err, len,
+			    "--%s: '%s' is not an integer >= %.0f", o->name, v,
+			    o->min);
 		else
 			snprintf(err, len,
 			    "--%s: '%s' is not an integer in %.0f..%.0f",
@@ -336,14 +337,14 @@ fs_opts_parse(const fs_opts_prog *p, void *cfg, int argc, char **argv,
 		}
 		if (no_more || a[0] != '-' || a[1] == '\0') {
 			if (res->nargs >= p->max_args)
-				return fs_opts_usage_error(
-				    p, "unexpected argument '%s'", a);
+				return fs_opts_usage_error(p,
+				    "unexpected argument '%s'", a);
 			res->args[res->nargs++] = a;
 			continue;
 		}
 		if (a[1] != '-' && strcmp(a, "-h") != 0)
-			return fs_opts_usage_error(
-			    p, "unknown option '%s'", a);
+			return fs_opts_usage_error(p, "unknown option '%s'",
+			    a);
 		name = a[1] == '-' ? a + 2 : "help";
 		eq = strchr(name, '=');
 		len = eq ? (size_t) (eq - name) : strlen(name);
@@ -357,22 +358,22 @@ fs_opts_parse(const fs_opts_prog *p, void *cfg, int argc, char **argv,
 				fflush(stdout);
 				return FS_OPTS_EXIT;
 			}
-			return fs_opts_usage_error(
-			    p, "unknown option '--%.*s'", (int) len, name);
+			return fs_opts_usage_error(p,
+			    "unknown option '--%.*s'", (int) len, name);
 		}
 		res->given |= (uint64_t) 1 << (o - p->opts);
 		if (o->type == FS_OPT_FLAG) {
 			if (eq != NULL)
-				return fs_opts_usage_error(
-				    p, "--%s takes no value", o->name);
+				return fs_opts_usage_error(p,
+				    "--%s takes no value", o->name);
 			val = "1";
 		} else if (eq != NULL) {
 			val = eq + 1;
 		} else if (i + 1 < argc) {
 			val = argv[++i];
 		} else {
-			return fs_opts_usage_error(p, "--%s needs a value (%s)",
-			    o->name, arg_name(o));
+			return fs_opts_usage_error(p,
+			    "--%s needs a value (%s)", o->name, arg_name(o));
 		}
 		if (set_value(o, cfg, val, err, sizeof(err)) != 0)
 			return fs_opts_usage_error(p, "%s", err);
@@ -380,7 +381,8 @@ fs_opts_parse(const fs_opts_prog *p, void *cfg, int argc, char **argv,
 	/* A list's default stands only when the option was not given. */
 	for (size_t i = 0; i < p->nopts; i++) {
 		const fs_opt *o = &p->opts[i];
-		fs_opt_list *l = (fs_opt_list *) (void *) ((char *) cfg + o->off);
+		fs_opt_list *l =
+		    (fs_opt_list *) (void *) ((char *) cfg + o->off);
 		if (o->type == FS_OPT_LIST && o->def != NULL && l->n == 0)
 			l->v[l->n++] = o->def;
 	}

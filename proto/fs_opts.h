@@ -63,10 +63,10 @@ typedef struct fs_opts_prog {
 	const char *usage;   /* after the name on the usage line */
 	const char *notes;   /* printed after the options; NULL: none */
 	const fs_opt *opts;
-	size_t nopts; /* at most 64 */
+	size_t nopts;          /* at most 64 */
 	unsigned builtin_tags; /* fs_opts_print lists --help and --version
 	                        * under these tags too (always with 0) */
-	int max_args; /* arguments that are not options: 0 (none) to
+	int max_args;          /* arguments that are not options: 0 (none) to
 	               * FS_OPTS_MAX_ARGS; more are a mistake */
 } fs_opts_prog;
 
@@ -95,8 +95,8 @@ int fs_opts_parse(const fs_opts_prog *p, void *cfg, int argc, char **argv,
     fs_opts_result *res);
 
 /* Was opts[i] (by name) on the command line? */
-int fs_opts_given(
-    const fs_opts_prog *p, const fs_opts_result *res, const char *name);
+int fs_opts_given(const fs_opts_prog *p, const fs_opts_result *res,
+    const char *name);
 
 /* Prints the help: summary line, usage line, options, notes. */
 void fs_opts_help(FILE *f, const fs_opts_prog *p);

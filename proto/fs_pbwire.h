@@ -104,8 +104,7 @@ fs_pb_put_len_header(uint8_t *out, uint32_t num, size_t len)
 /* Writes a whole length-delimited field; returns the bytes written
  * (fs_pb_len_field_size). */
 static inline size_t
-fs_pb_put_len_field(uint8_t *out, uint32_t num, const void *bytes,
-    size_t len)
+fs_pb_put_len_field(uint8_t *out, uint32_t num, const void *bytes, size_t len)
 {
 	size_t n = fs_pb_put_len_header(out, num, len);
 
@@ -127,7 +126,7 @@ fs_pb_put_varint_field(uint8_t *out, uint32_t num, uint64_t v)
 typedef struct fs_pb_field {
 	uint32_t num;
 	enum fs_pb_wiretype wt;
-	uint64_t v;          /* FS_PB_VARINT: the value; FS_PB_LEN: the length */
+	uint64_t v; /* FS_PB_VARINT: the value; FS_PB_LEN: the length */
 	const uint8_t *data; /* FS_PB_LEN: the bytes; else NULL */
 } fs_pb_field;
 
@@ -143,7 +142,7 @@ fs_pb_next_field(const uint8_t **p, const uint8_t *e, fs_pb_field *f)
 	    (key >> 3) > 0x1fffffff)
 		return -1;
 	f->num = (uint32_t) (key >> 3);
-	f->wt = (enum fs_pb_wiretype) (key & 7);
+	f->wt = (enum fs_pb_wiretype)(key & 7);
 	f->data = NULL;
 	switch (f->wt) {
 	case FS_PB_VARINT:

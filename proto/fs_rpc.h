@@ -127,7 +127,7 @@ int fs_client_call(fs_client *c, Flowsvc__Method method,
 
 /* Unpacks reply->payload with desc. Returns the message (caller frees with
  * protobuf_c_message_free_unpacked) or NULL when absent or undecodable. */
-ProtobufCMessage *fs_reply_payload(
-    const Flowsvc__Reply *reply, const ProtobufCMessageDescriptor *desc);
+ProtobufCMessage *fs_reply_payload(const Flowsvc__Reply *reply,
+    const ProtobufCMessageDescriptor *desc);
 
 #endif

@@ -333,7 +333,8 @@ fs_call_cb_aio(void *arg)
 		}
 		call->state = CALL_RECV;
 		nng_time now = nng_clock();
-		nng_aio_set_timeout(call->aio, call->deadline > now
+		nng_aio_set_timeout(call->aio,
+		    call->deadline > now
 		        ? (nng_duration) (call->deadline - now)
 		        : 1);
 		nng_ctx_recv(call->ctx, call->aio);
@@ -346,8 +347,8 @@ fs_call_cb_aio(void *arg)
 	}
 	nng_msg *msg = nng_aio_get_msg(call->aio);
 	nng_aio_set_msg(call->aio, NULL);
-	Flowsvc__Reply *reply = flowsvc__reply__unpack(
-	    NULL, nng_msg_len(msg), nng_msg_body(msg));
+	Flowsvc__Reply *reply =
+	    flowsvc__reply__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
 	nng_msg_free(msg);
 	if (reply == NULL) {
 		fs_call_finish(call, FS_INTERNAL, NULL);
@@ -373,8 +374,7 @@ fs_env_msg(const Flowsvc__Request *env, nng_msg **out)
 /* Packs the envelope for req into a new nng message. */
 static int
 fs_envelope_pack(nng_msg **out, Flowsvc__Method method,
-    const ProtobufCMessage *req, const fs_call_opts *opts,
-    uint32_t timeout_ms)
+    const ProtobufCMessage *req, const fs_call_opts *opts, uint32_t timeout_ms)
 {
 	Flowsvc__Request env = FLOWSVC__REQUEST__INIT;
 	uint8_t *payload = NULL;
@@ -591,11 +591,11 @@ fs_client_call(fs_client *c, Flowsvc__Method method,
 }
 
 ProtobufCMessage *
-fs_reply_payload(
-    const Flowsvc__Reply *reply, const ProtobufCMessageDescriptor *desc)
+fs_reply_payload(const Flowsvc__Reply *reply,
+    const ProtobufCMessageDescriptor *desc)
 {
 	if (reply == NULL || !reply->has_payload)
 		return NULL;
-	return protobuf_c_message_unpack(
-	    desc, NULL, reply->payload.len, reply->payload.data);
+	return protobuf_c_message_unpack(desc, NULL, reply->payload.len,
+	    reply->payload.data);
 }

@@ -34,8 +34,8 @@ struct fs_client {
 	nng_socket sock;
 	nng_mtx *mtx;
 	nng_cv *cv;
-	fs_call *free;      /* idle calls (mtx) */
-	fs_call *all;       /* every call ever made, for close (mtx) */
+	fs_call *free; /* idle calls (mtx) */
+	fs_call *all;  /* every call ever made, for close (mtx) */
 	int busy; /* calls in flight, at most FS_CLIENT_MAX_INFLIGHT (mtx) */
 	/* Calls made while busy was at the limit, in order (mtx): each call
 	 * that finishes starts the next. A backend serves a connection only
@@ -47,7 +47,7 @@ struct fs_client {
 	nng_aio *timer;
 	bool timer_armed;
 	nng_time timer_at;
-	atomic_int pipes;   /* connected backends */
+	atomic_int pipes; /* connected backends */
 	/* Coalescing: at most `coalesce` batchable calls (or batches) of
 	 * each lane in flight (lanes: mtx); calls of a lane arriving
 	 * meanwhile queue and go out together as one BATCH when one of its
@@ -78,13 +78,13 @@ int fs_call_start(fs_client *c, nng_msg *msg, uint32_t timeout_ms,
 
 /* The lane of a call that may be batched (enum fs_lane_id), or -1 for one
  * that is sent at once on its own context. */
-int fs_coalesce_lane(Flowsvc__Method m, const ProtobufCMessage *req,
-    size_t len);
+int
+fs_coalesce_lane(Flowsvc__Method m, const ProtobufCMessage *req, size_t len);
 
 /* Sends msg (a call of lane) on a free slot of its lane, or queues it to
  * go out in the lane's next batch. Coalescing is on. Returns as
  * fs_call_start. */
-int fs_coalesce_call(fs_client *c, int lane, nng_msg *msg,
-    uint32_t timeout_ms, fs_call_cb cb, void *arg);
+int fs_coalesce_call(fs_client *c, int lane, nng_msg *msg, uint32_t timeout_ms,
+    fs_call_cb cb, void *arg);
 
 #endif

@@ -76,8 +76,7 @@ is_point_list(const ProtobufCMessage *req)
  * nothing a caller can see; calls one caller makes one after another are
  * never in the same batch. */
 int
-fs_coalesce_lane(Flowsvc__Method m, const ProtobufCMessage *req,
-    size_t len)
+fs_coalesce_lane(Flowsvc__Method m, const ProtobufCMessage *req, size_t len)
 {
 	if (len > FS_BATCH_MEMBER_MAX || fs_method_is(m, FS_M_BLOCKS))
 		return -1;
@@ -159,8 +158,8 @@ batch_finish(struct fs_batch *b, int code, Flowsvc__Reply *reply)
 	bool again = false;
 
 	if (code == FS_OK) {
-		br = (Flowsvc__BatchReply *) fs_reply_payload(
-		    reply, &flowsvc__batch_reply__descriptor);
+		br = (Flowsvc__BatchReply *) fs_reply_payload(reply,
+		    &flowsvc__batch_reply__descriptor);
 		if (br == NULL)
 			code = FS_INTERNAL;
 	} else if (code == FS_RESOURCE_EXHAUSTED && reply != NULL &&
@@ -169,11 +168,10 @@ batch_finish(struct fs_batch *b, int code, Flowsvc__Reply *reply)
 	}
 	for (struct fs_item *it = b->items; it != NULL; i++) {
 		struct fs_item *next = it->next;
-		Flowsvc__Reply *r = br != NULL && i < br->n_replies
-		    ? br->replies[i]
-		    : NULL;
-		if (again || (r != NULL && r->has_not_executed &&
-		                 r->not_executed)) {
+		Flowsvc__Reply *r =
+		    br != NULL && i < br->n_replies ? br->replies[i] : NULL;
+		if (again ||
+		    (r != NULL && r->has_not_executed && r->not_executed)) {
 			send_alone(b->c, it);
 		} else if (r != NULL) {
 			br->replies[i] = NULL; /* ownership to the callback */

@@ -52,7 +52,7 @@ struct fs_srv_call {
 	nng_aio *aio;
 	enum fs_srv_state state;
 	Flowsvc__Request *req; /* while SRV_BUSY */
-	uint32_t pipe;         /* the request's pipe id while counted, else 0 */
+	uint32_t pipe; /* the request's pipe id while counted, else 0 */
 };
 
 /* One connection's count. An entry lives while n > 0, and each count is a
@@ -276,8 +276,8 @@ fs_srv_reply(fs_srv_call *call, const Flowsvc__Reply *reply)
 	nng_aio_set_msg(call->aio, msg);
 	/* Plus a second per MiB: a peer that reads, but slowly (a gateway
 	 * busy with many large replies), is not one that does not read. */
-	nng_aio_set_timeout(call->aio, call->srv->send_timeout +
-	        (nng_duration) (len >> 20) * 1000);
+	nng_aio_set_timeout(call->aio,
+	    call->srv->send_timeout + (nng_duration) (len >> 20) * 1000);
 	nng_ctx_send(call->ctx, call->aio);
 }
 
@@ -367,7 +367,8 @@ fs_srv_cb(void *arg)
 		if (verdict == PIPE_SHED_FIRST) {
 			char why[160];
 			snprintf(why, sizeof(why),
-			    "%u requests in progress (--max-inflight-per-conn); "
+			    "%u requests in progress "
+			    "(--max-inflight-per-conn); "
 			    "its further requests are dropped until it reads "
 			    "its replies",
 			    (unsigned) s->max_per_pipe);
@@ -378,8 +379,8 @@ fs_srv_cb(void *arg)
 		return;
 	}
 	call->pipe = pipe;
-	call->req = flowsvc__request__unpack(
-	    NULL, nng_msg_len(msg), nng_msg_body(msg));
+	call->req = flowsvc__request__unpack(NULL, nng_msg_len(msg),
+	    nng_msg_body(msg));
 	nng_msg_free(msg);
 	call->state = SRV_BUSY;
 	atomic_fetch_add(&s->busy, 1);
@@ -390,7 +391,8 @@ fs_srv_cb(void *arg)
 		return;
 	}
 	if (atomic_load(&s->closing)) {
-		fs_srv_reply_code(call, FS_UNAVAILABLE, "Shutting down.", NULL);
+		fs_srv_reply_code(call, FS_UNAVAILABLE, "Shutting down.",
+		    NULL);
 		return;
 	}
 	if (call->req->has_deadline_unix_ms &&
@@ -446,8 +448,8 @@ fs_server_open_opts(fs_server **out, const char *url,
 	s->pmask = slots - 1;
 	s->handler = handler;
 	s->arg = arg;
-	s->send_timeout = o.send_timeout_ms > 0 ? o.send_timeout_ms
-	                                        : FS_SRV_SEND_TIMEOUT_MS;
+	s->send_timeout =
+	    o.send_timeout_ms > 0 ? o.send_timeout_ms : FS_SRV_SEND_TIMEOUT_MS;
 	s->max_per_pipe = o.max_inflight_per_conn > 0
 	    ? (uint32_t) o.max_inflight_per_conn
 	    : 0;

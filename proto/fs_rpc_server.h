@@ -24,8 +24,8 @@ typedef struct fs_server fs_server;
 typedef struct fs_srv_call fs_srv_call;
 
 /* req is valid until fs_srv_reply is called for the call. */
-typedef void (*fs_srv_handler)(
-    void *arg, fs_srv_call *call, const Flowsvc__Request *req);
+typedef void (*fs_srv_handler)(void *arg, fs_srv_call *call,
+    const Flowsvc__Request *req);
 
 /* A reply that cannot be handed to its connection within this long, plus
  * a second per MiB of reply (the peer is not reading) is dropped, its context serves again, and the

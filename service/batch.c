@@ -32,8 +32,8 @@
 /* The largest component a Create or Update answers with, from the field
  * limits (tags and lengths included; name and group 100 bytes each, the
  * rest short): about 541 KiB. */
-#define BATCH_COMPONENT_MAX                                                  \
-	(512 + 2 * RULES_FIELDS_MAX * (3 + RULES_FIELD_MAX) +                \
+#define BATCH_COMPONENT_MAX                                                   \
+	(512 + 2 * RULES_FIELDS_MAX * (3 + RULES_FIELD_MAX) +                 \
 	    RULES_FLOWS_MAX * (2 + FS_UUID_STRLEN))
 
 /* The room a change needs before it runs. Twice the bound: an update by a
@@ -74,8 +74,8 @@ struct batch {
 	const Flowsvc__BatchRequest *b;
 	svc_reply *rs;
 	Flowsvc__Reply *reps;
-	size_t *len;    /* member_len of reps[i] as it stands */
-	size_t *notrun; /* member_len of reps[i] when not run */
+	size_t *len;         /* member_len of reps[i] as it stands */
+	size_t *notrun;      /* member_len of reps[i] when not run */
 	unsigned char *kept; /* 1: ran, and its reply cannot be dropped */
 	size_t used, rest, budget;
 };
@@ -110,7 +110,8 @@ batch_member(svc *s, struct batch *bt, size_t i, int64_t now)
 	size_t room = bt->budget - bt->used - bt->rest;
 	int change = fs_method_is((int) in->method, FS_M_WRITE), over = 0;
 
-	if (change && room < BATCH_CHANGE_RESERVE + BATCH_MEMBER_OVERHEAD + rid)
+	if (change &&
+	    room < BATCH_CHANGE_RESERVE + BATCH_MEMBER_OVERHEAD + rid)
 		goto not_run;
 	if (fs_method((int) in->method) != NULL &&
 	    !fs_method_in_batch((int) in->method)) {

@@ -43,9 +43,9 @@ compwire_decode(compwire *w, const uint8_t *wire, size_t len)
 	/* One pass. Every kept string is shorter on the wire than its copy
 	 * plus NUL (a key and a length byte come first), so len bytes hold
 	 * them all, and there are at most len / 2 flows. */
-	if (grow((void **)&w->buf, &w->buf_cap, len + 1, 1) != 0 ||
-	    grow((void **)&w->flows, &w->flows_cap, len / 2 + 1,
-		sizeof(*w->flows)) != 0)
+	if (grow((void **) &w->buf, &w->buf_cap, len + 1, 1) != 0 ||
+	    grow((void **) &w->flows, &w->flows_cap, len / 2 + 1,
+	        sizeof(*w->flows)) != 0)
 		return FS_RESOURCE_EXHAUSTED;
 	flowsvc__component__init(&w->msg);
 	w->msg.flows = w->flows;
@@ -60,7 +60,7 @@ compwire_decode(compwire *w, const uint8_t *wire, size_t len)
 			return FS_DATA_LOSS;
 		seen |= F(f.num);
 		if (f.num == 2) {
-			w->msg.kind = (Flowsvc__Kind)(int32_t)f.v;
+			w->msg.kind = (Flowsvc__Kind) (int32_t) f.v;
 			continue;
 		}
 		if (!(KEPT & F(f.num)))

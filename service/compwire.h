@@ -32,7 +32,10 @@ typedef struct compwire {
 	size_t flows_cap;
 } compwire;
 
-#define COMPWIRE_INIT {FLOWSVC__COMPONENT__INIT, NULL, 0, NULL, 0}
+#define COMPWIRE_INIT                                                         \
+	{                                                                     \
+		FLOWSVC__COMPONENT__INIT, NULL, 0, NULL, 0                    \
+	}
 
 /* Decodes the packed Component in wire[0..len). Returns FS_OK;
  * FS_DATA_LOSS when it is malformed (a bad varint or length, a wire type

@@ -24,8 +24,7 @@
 
 #define PID_READ_TRIES 20 /* a holder between its truncate and its write */
 
-static void
-say(char *buf, size_t n, const char *fmt, ...)
+static void say(char *buf, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -88,11 +87,13 @@ datadir_open(datadir *d, const char *dir, char *why, size_t n)
 		if (errno == EWOULDBLOCK) {
 			long holder = lock_holder(d->lockfd);
 			if (holder > 0)
-				say(why, n, "%s is in use by another "
+				say(why, n,
+				    "%s is in use by another "
 				    "flow-service (pid %ld holds %s/%s)",
 				    dir, holder, dir, DATADIR_LOCK_NAME);
 			else
-				say(why, n, "%s is in use by another "
+				say(why, n,
+				    "%s is in use by another "
 				    "flow-service (it holds %s/%s; its pid is "
 				    "not written there)",
 				    dir, dir, DATADIR_LOCK_NAME);
@@ -184,12 +185,15 @@ datadir_check(const datadir *d, const char *dir, int logfd,
 			return DATADIR_DIR_DELETED;
 		}
 		if (where[0] != '\0' && strcmp(where, dir) != 0)
-			say(why, n, "the data directory %s was moved or "
+			say(why, n,
+			    "the data directory %s was moved or "
 			    "replaced (the one this backend opened is now %s)",
 			    dir, where);
 		else
-			say(why, n, "the data directory %s was moved or "
-			    "replaced", dir);
+			say(why, n,
+			    "the data directory %s was moved or "
+			    "replaced",
+			    dir);
 		return DATADIR_DIR_MOVED;
 	}
 	if (logfd >= 0 && fstat(logfd, &fb) == 0) {
@@ -201,17 +205,20 @@ datadir_check(const datadir *d, const char *dir, int logfd,
 		if (fstatat(d->dirfd, logname, &sb, AT_SYMLINK_NOFOLLOW) != 0
 		        ? gone(errno)
 		        : sb.st_dev != fb.st_dev || sb.st_ino != fb.st_ino) {
-			say(why, n, "the change log %s/%s was moved or "
-			    "replaced", dir, logname);
+			say(why, n,
+			    "the change log %s/%s was moved or "
+			    "replaced",
+			    dir, logname);
 			return DATADIR_LOG_MOVED;
 		}
 	}
 	if (fstatat(d->dirfd, DATADIR_LOCK_NAME, &sb, AT_SYMLINK_NOFOLLOW) != 0
 	        ? gone(errno)
 	        : sb.st_dev != d->lock_dev || sb.st_ino != d->lock_ino) {
-		say(why, n, "the lock file %s/%s was deleted or replaced, so "
-		    "another backend could open %s now", dir,
-		    DATADIR_LOCK_NAME, dir);
+		say(why, n,
+		    "the lock file %s/%s was deleted or replaced, so "
+		    "another backend could open %s now",
+		    dir, DATADIR_LOCK_NAME, dir);
 		return DATADIR_LOCK_REPLACED;
 	}
 	return DATADIR_OK;
@@ -224,8 +231,8 @@ datadir_probe(const datadir *d)
 	static const char page[4096];
 	const char *p = page;
 	size_t left = sizeof(page);
-	int fd = openat(d->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600);
+	int fd = openat(d->dirfd, name,
+	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
 	if (fd < 0)
 		return -1;
@@ -274,8 +281,9 @@ datadir_tmp_in_use(const char *name)
 void
 datadir_name(char *out, size_t n, enum datadir_kind kind, uint64_t gen)
 {
-	snprintf(out, n, kind == DATADIR_SNAPSHOT ? "snapshot-%012" PRIu64 ".db"
-	                                           : "changes-%012" PRIu64 ".log",
+	snprintf(out, n,
+	    kind == DATADIR_SNAPSHOT ? "snapshot-%012" PRIu64 ".db"
+	                             : "changes-%012" PRIu64 ".log",
 	    gen);
 }
 
@@ -333,8 +341,9 @@ datadir_scan(int dirfd, const char *dir, datadir_gens *g)
 
 	memset(g, 0, sizeof(*g));
 	/* A directory stream of its own: fdopendir takes the fd over. */
-	fd = dirfd >= 0 ? openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-	                : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = dirfd >= 0
+	    ? openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+	    : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return FS_UNAVAILABLE;
 	if ((d = fdopendir(fd)) == NULL) {
@@ -391,8 +400,7 @@ datadir_sync(int dirfd)
 }
 
 /* Appends one problem to problems (joined by "; "). */
-static void
-problem(char *problems, size_t n, size_t *np, const char *fmt, ...)
+static void problem(char *problems, size_t n, size_t *np, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void
@@ -430,27 +438,32 @@ datadir_layout(const uint64_t *snaps, size_t nsnaps, const uint64_t *logs,
 		i++; /* kept for readers of the log, or obsolete: not loaded */
 	if (i == nlogs) {
 		/* Only possible with a snapshot: without one, base is 0. */
-		problem(problems, n, &np, "changes-" GEN ".log is missing: "
-		    "snapshot-" GEN ".db has no change log after it", base,
-		    base);
+		problem(problems, n, &np,
+		    "changes-" GEN ".log is missing: "
+		    "snapshot-" GEN ".db has no change log after it",
+		    base, base);
 		return np;
 	}
 	for (; i < nlogs; want = logs[i] + 1, i++) {
 		if (logs[i] == want)
 			continue;
 		if (want == base && nsnaps == 0)
-			problem(problems, n, &np, "snapshot-" GEN ".db is "
-			    "missing: changes-" GEN ".log continues from it (a "
+			problem(problems, n, &np,
+			    "snapshot-" GEN ".db is "
+			    "missing: changes-" GEN
+			    ".log continues from it (a "
 			    "directory that never had a snapshot starts with "
 			    "changes-" GEN ".log)",
 			    logs[i], logs[i], (uint64_t) 0);
 		else if (want == base)
-			problem(problems, n, &np, "changes-" GEN ".log is "
+			problem(problems, n, &np,
+			    "changes-" GEN ".log is "
 			    "missing: snapshot-" GEN ".db is followed by "
 			    "changes-" GEN ".log",
 			    want, base, logs[i]);
 		else
-			problem(problems, n, &np, "changes-" GEN ".log is "
+			problem(problems, n, &np,
+			    "changes-" GEN ".log is "
 			    "missing: changes-" GEN ".log is followed by "
 			    "changes-" GEN ".log",
 			    want, want - 1, logs[i]);

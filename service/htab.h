@@ -26,8 +26,8 @@ typedef struct htab {
 } htab;
 
 /* The record of type whose member node p is. */
-#define htab_entry(p, type, member)                                          \
-	((type *) (void *) ((char *) (p) - offsetof(type, member)))
+#define htab_entry(p, type, member)                                           \
+	((type *) (void *) (((char *) (p)) - offsetof(type, member)))
 
 /* An empty table. Returns 0, or -1 when out of memory. */
 int htab_init(htab *t);

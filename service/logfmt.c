@@ -62,7 +62,7 @@ logfmt_snap_header_check(const uint8_t *b, size_t n, logfmt_snap_header *h)
 		return LOGFMT_HEADER_SHORT;
 	if (n < 8)
 		return memcmp(b, SNAP_MAGIC, n) == 0 ? LOGFMT_HEADER_SHORT
-		                                      : LOGFMT_HEADER_BAD_MAGIC;
+		                                     : LOGFMT_HEADER_BAD_MAGIC;
 	if (memcmp(b, SNAP_MAGIC, 8) != 0)
 		return LOGFMT_HEADER_BAD_MAGIC;
 	if (n < 12)
@@ -70,7 +70,8 @@ logfmt_snap_header_check(const uint8_t *b, size_t n, logfmt_snap_header *h)
 	h->version = logfmt_get_u32(b + 8);
 	if (!version_known(h->version))
 		return LOGFMT_HEADER_BAD_VERSION;
-	h->size = h->version == 1 ? LOGFMT_SNAP_HEADER_V1 : LOGFMT_SNAP_HEADER_V2;
+	h->size =
+	    h->version == 1 ? LOGFMT_SNAP_HEADER_V1 : LOGFMT_SNAP_HEADER_V2;
 	if (n < h->size)
 		return LOGFMT_HEADER_SHORT;
 	h->count = logfmt_get_u64(b + 16);
@@ -147,7 +148,8 @@ logfmt_record_size(const Flowsvc__LogRecord *rec, uint64_t revision)
 
 	return LOGFMT_REC_HEADER +
 	    fs_pb_varint_len(fs_pb_key(LOGFMT_REVISION_FIELD, FS_PB_VARINT)) +
-	    fs_pb_varint_len(revision) + flowsvc__log_record__get_packed_size(&r);
+	    fs_pb_varint_len(revision) +
+	    flowsvc__log_record__get_packed_size(&r);
 }
 
 size_t
@@ -191,8 +193,8 @@ int
 logfmt_record_decode(const uint8_t *payload, size_t len, uint32_t version,
     uint64_t prev, Flowsvc__LogRecord **out)
 {
-	Flowsvc__LogRecord *rec = flowsvc__log_record__unpack(NULL, len,
-	    payload);
+	Flowsvc__LogRecord *rec =
+	    flowsvc__log_record__unpack(NULL, len, payload);
 
 	if (rec == NULL)
 		return FS_DATA_LOSS;

@@ -32,9 +32,9 @@
 #include "flows.pb-c.h"
 #include "fs_pbwire.h"
 
-#define LOGFMT_VERSION 2u         /* the version written */
-#define LOGFMT_LOG_HEADER 16u     /* every version */
-#define LOGFMT_REC_HEADER 12u     /* len, crc32c(len), crc32c(payload) */
+#define LOGFMT_VERSION 2u          /* the version written */
+#define LOGFMT_LOG_HEADER 16u      /* every version */
+#define LOGFMT_REC_HEADER 12u      /* len, crc32c(len), crc32c(payload) */
 #define LOGFMT_REC_MAX (64u << 20) /* no record is near this */
 #define LOGFMT_SNAP_HEADER_V1 24u
 #define LOGFMT_SNAP_HEADER_V2 32u
@@ -85,8 +85,8 @@ void logfmt_log_header(uint8_t out[LOGFMT_LOG_HEADER]);
 
 /* Checks the first n bytes of a log. *version gets the version when the
  * magic is right and there are at least 12 bytes. */
-enum logfmt_header logfmt_log_header_check(const uint8_t *b, size_t n,
-    uint32_t *version);
+enum logfmt_header
+logfmt_log_header_check(const uint8_t *b, size_t n, uint32_t *version);
 
 typedef struct logfmt_snap_header {
 	uint32_t version;
@@ -101,8 +101,8 @@ size_t logfmt_snap_header_put(uint8_t out[LOGFMT_SNAP_HEADER_V2],
 
 /* Reads a snapshot's header from its first n bytes. SHORT when n is less
  * than the header of its version (or the magic's 8 bytes). */
-enum logfmt_header logfmt_snap_header_check(const uint8_t *b, size_t n,
-    logfmt_snap_header *h);
+enum logfmt_header
+logfmt_snap_header_check(const uint8_t *b, size_t n, logfmt_snap_header *h);
 
 /* ---- log records --------------------------------------------------------- */
 
@@ -121,16 +121,15 @@ const char *logfmt_frame_what(enum logfmt_frame f, int header_only);
 
 /* Checks the record header at b[0..n): SHORT, BAD_HEADER, BAD_LENGTH, or
  * OK with the payload's length in *len. */
-enum logfmt_frame logfmt_frame_head(const uint8_t *b, size_t n,
-    uint32_t *len);
+enum logfmt_frame logfmt_frame_head(const uint8_t *b, size_t n, uint32_t *len);
 
 /* Checks the whole record at b[0..n): as logfmt_frame_head, then SHORT
  * when the payload is not all there, BAD_PAYLOAD, or OK with *len. Every
  * proper prefix of a record is SHORT; a record with any bit flipped is
  * not OK (and not SHORT unless the flip shortened it: a header that
  * fails its checksum is BAD_HEADER first). */
-enum logfmt_frame logfmt_frame_check(const uint8_t *b, size_t n,
-    uint32_t *len);
+enum logfmt_frame
+logfmt_frame_check(const uint8_t *b, size_t n, uint32_t *len);
 
 /* Bytes rec takes as a framed record with revision. */
 size_t logfmt_record_size(const Flowsvc__LogRecord *rec, uint64_t revision);
@@ -144,15 +143,15 @@ size_t logfmt_record_encode(const Flowsvc__LogRecord *rec, uint64_t revision,
 /* The revision a record's payload carries. Returns FS_OK; FS_NOT_FOUND
  * when it has none (version 1); FS_DATA_LOSS when the payload is not a
  * well-formed message, or its field 4 is not a varint. */
-int logfmt_record_revision(const uint8_t *payload, size_t len,
-    uint64_t *revision);
+int
+logfmt_record_revision(const uint8_t *payload, size_t len, uint64_t *revision);
 
 /* Unpacks a payload of a log of the given version; a version 1 record
  * gets revision prev + 1. Returns FS_OK with *out (free with
  * flowsvc__log_record__free_unpacked), or FS_DATA_LOSS (undecodable, or a
  * version 2 record without its revision). */
-int logfmt_record_decode(const uint8_t *payload, size_t len,
-    uint32_t version, uint64_t prev, Flowsvc__LogRecord **out);
+int logfmt_record_decode(const uint8_t *payload, size_t len, uint32_t version,
+    uint64_t prev, Flowsvc__LogRecord **out);
 
 /* ---- snapshot records ---------------------------------------------------- */
 
@@ -178,7 +177,7 @@ typedef struct logfmt_snap_rec {
 /* Reads the packed StoredComponent rec[0..len) (after the length word).
  * Returns FS_OK, or FS_DATA_LOSS when a field is missing, malformed or
  * unknown. */
-int logfmt_snap_record_scan(const uint8_t *rec, size_t len,
-    logfmt_snap_rec *r);
+int
+logfmt_snap_record_scan(const uint8_t *rec, size_t len, logfmt_snap_rec *r);
 
 #endif

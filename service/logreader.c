@@ -96,8 +96,8 @@ logreader_seek(logreader *r, uint64_t offset, uint64_t revision_before)
 }
 
 static enum logreader_result
-problem(logreader *r, enum logreader_result res, uint64_t off,
-    uint64_t bytes, int in_header, const char *what)
+problem(logreader *r, enum logreader_result res, uint64_t off, uint64_t bytes,
+    int in_header, const char *what)
 {
 	r->prob.offset = off;
 	r->prob.bytes = bytes;
@@ -217,8 +217,8 @@ read_header(logreader *r, uint64_t end)
 		        ? "not a flowsvc change log (too short)"
 		        : "not a flowsvc change log (bad magic)");
 	case LOGFMT_HEADER_BAD_VERSION:
-		snprintf(what, sizeof(what), "unsupported log format version %u",
-		    v);
+		snprintf(what, sizeof(what),
+		    "unsupported log format version %u", v);
 		return problem(r, LOGREADER_CORRUPT, 8, 0, 1, what);
 	}
 	r->version = v;
@@ -266,8 +266,8 @@ bad_record(logreader *r, uint64_t end, uint64_t off, enum logfmt_frame f,
 		 * with zeros from the first page boundary in its payload on:
 		 * pages a power cut never wrote. */
 		uint64_t rend = off + LOGFMT_REC_HEADER + len;
-		ssize_t n = fill(r, off, LOGFMT_REC_HEADER + (size_t) len + 1,
-		    end);
+		ssize_t n =
+		    fill(r, off, LOGFMT_REC_HEADER + (size_t) len + 1, end);
 		uint64_t from = off + LOGFMT_REC_HEADER;
 		uint64_t pg = (from + PAGE - 1) / PAGE * PAGE;
 		int torn = 0;

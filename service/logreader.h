@@ -76,8 +76,8 @@ void logreader_close(logreader *r);
 /* Reads the record at the cursor, and moves the cursor past it. See
  * enum logreader_result; on anything but a record the cursor does not
  * move, so the call can be repeated once end has moved on. */
-enum logreader_result logreader_next(logreader *r, uint64_t end,
-    logreader_record *rec);
+enum logreader_result
+logreader_next(logreader *r, uint64_t end, logreader_record *rec);
 
 /* Moves the cursor to offset, which must be where a record starts (a
  * record's next, or 0 for the first), after a record of revision
@@ -89,8 +89,8 @@ void logreader_seek(logreader *r, uint64_t offset, uint64_t revision_before);
  * rec (logreader_next returns it again), or what stopped the search (END:
  * none before end yet; the search can be continued later from where it
  * stopped). */
-enum logreader_result logreader_seek_revision(logreader *r,
-    uint64_t revision, uint64_t end, logreader_record *rec);
+enum logreader_result logreader_seek_revision(logreader *r, uint64_t revision,
+    uint64_t end, logreader_record *rec);
 
 /* The cursor: the offset of the next record, and the revision of the
  * record before it (the base revision before any). */

@@ -97,8 +97,10 @@ logwriter_create_log(const datadir *dd, const char *dir, uint64_t gen,
 
 	datadir_name(name, sizeof(name), DATADIR_LOG, gen);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = openat(dd->dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
-	        (excl ? O_EXCL : O_TRUNC), 0644);
+	fd = openat(dd->dirfd, name,
+	    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+	        (excl ? O_EXCL : O_TRUNC),
+	    0644);
 	if (fd < 0) {
 		persist_seterr(err, path, 0, "cannot create: %s",
 		    strerror(errno));
@@ -116,9 +118,8 @@ logwriter_create_log(const datadir *dd, const char *dir, uint64_t gen,
 }
 
 int
-logwriter_new(logwriter **out, const logwriter_opts *o, int fd,
-    uint64_t gen, uint64_t file_off, uint64_t revision,
-    uint64_t changes_since)
+logwriter_new(logwriter **out, const logwriter_opts *o, int fd, uint64_t gen,
+    uint64_t file_off, uint64_t revision, uint64_t changes_since)
 {
 	logwriter *w = calloc(1, sizeof(*w));
 
@@ -137,7 +138,8 @@ logwriter_new(logwriter **out, const logwriter_opts *o, int fd,
 	w->changes_since = changes_since;
 	pthread_mutex_init(&w->mtx, NULL);
 	pthread_cond_init(&w->cv, NULL);
-	w->thr = (persist_worker) {.mtx = &w->mtx, .cv = &w->cv, .stop = &w->stop};
+	w->thr =
+	    (persist_worker){.mtx = &w->mtx, .cv = &w->cv, .stop = &w->stop};
 	*out = w;
 	return FS_OK;
 }
@@ -156,15 +158,17 @@ set_lost(logwriter *w, enum datadir_loss kind, const char *why,
 	w->lost_us = fs_now_us();
 	snprintf(w->lost_why, sizeof(w->lost_why), "%s", why);
 	snprintf(w->lost_where, sizeof(w->lost_where), "%s", where);
-	persist_say(w->o.log, "error", "%s while the backend ran: changes are "
+	persist_say(w->o.log, "error",
+	    "%s while the backend ran: changes are "
 	    "refused (UNAVAILABLE) until it is restarted on a usable data "
 	    "directory, reads go on, and no snapshot will be written; %s",
-	    why, kind == DATADIR_DIR_DELETED || kind == DATADIR_LOG_DELETED
-	    ? "the state in memory is on no disk now: copy it out (GET "
-	      "/api/flows/ and /api/apps/, flowctl list) before stopping "
-	      "this backend"
-	    : "every acknowledged change is in the files this backend "
-	      "wrote");
+	    why,
+	    kind == DATADIR_DIR_DELETED || kind == DATADIR_LOG_DELETED
+	        ? "the state in memory is on no disk now: copy it out (GET "
+	          "/api/flows/ and /api/apps/, flowctl list) before stopping "
+	          "this backend"
+	        : "every acknowledged change is in the files this backend "
+	          "wrote");
 }
 
 int
@@ -225,8 +229,10 @@ watch_dir(logwriter *w)
 	pthread_mutex_lock(&w->mtx);
 	if (w->append_failing && !w->lost) {
 		w->append_failing = 0;
-		persist_say(w->o.log, "info", "the data directory %s takes "
-		    "writes again; accepting changes", w->o.dir);
+		persist_say(w->o.log, "info",
+		    "the data directory %s takes "
+		    "writes again; accepting changes",
+		    w->o.dir);
 	}
 	pthread_mutex_unlock(&w->mtx);
 }
@@ -241,9 +247,11 @@ append_failed(logwriter *w, int e)
 	snprintf(w->write_err, sizeof(w->write_err),
 	    "cannot append to the change log: %s", strerror(e));
 	if (!w->append_failing)
-		persist_say(w->o.log, "error", "cannot append to the change "
+		persist_say(w->o.log, "error",
+		    "cannot append to the change "
 		    "log in %s: %s; changes are refused until a write "
-		    "succeeds", w->o.dir, strerror(e));
+		    "succeeds",
+		    w->o.dir, strerror(e));
 	w->append_failing = 1;
 	pthread_mutex_unlock(&w->mtx);
 	return FS_UNAVAILABLE;
@@ -252,8 +260,8 @@ append_failed(logwriter *w, int e)
 /* ---- appending and syncing ---------------------------------------------- */
 
 int
-logwriter_append(logwriter *w, const Flowsvc__LogRecord *rec,
-    uint64_t *ticket, uint64_t *changes_since)
+logwriter_append(logwriter *w, const Flowsvc__LogRecord *rec, uint64_t *ticket,
+    uint64_t *changes_since)
 {
 	uint8_t stackbuf[2048], *buf = stackbuf;
 	uint64_t rev = w->revision + 1; /* only appenders change it */
@@ -308,8 +316,10 @@ logwriter_append(logwriter *w, const Flowsvc__LogRecord *rec,
 	w->revision = rev;
 	if (w->append_failing) {
 		w->append_failing = 0;
-		persist_say(w->o.log, "info", "the change log in %s takes "
-		    "writes again; accepting changes", w->o.dir);
+		persist_say(w->o.log, "info",
+		    "the change log in %s takes "
+		    "writes again; accepting changes",
+		    w->o.dir);
 	}
 	w->written += len;
 	*ticket = w->written;
@@ -418,13 +428,16 @@ sync_once(logwriter *w)
 		if (target_rev > w->durable_rev)
 			w->durable_rev = target_rev;
 		if (w->sync_failed)
-			persist_say(w->o.log, "info", "change log sync works "
+			persist_say(w->o.log, "info",
+			    "change log sync works "
 			    "again; accepting changes");
 		w->sync_failed = 0;
 	} else {
 		if (!w->sync_failed)
-			persist_say(w->o.log, "error", "cannot sync the change "
-			    "log in %s: %s; changes are refused until it works",
+			persist_say(w->o.log, "error",
+			    "cannot sync the change "
+			    "log in %s: %s; changes are refused until it "
+			    "works",
 			    w->o.dir, strerror(e));
 		w->sync_failed = 1;
 		w->sync_failures++;
@@ -582,7 +595,8 @@ writable_locked(const logwriter *w, char *why, size_t n)
 	else if (w->append_failing || w->sync_failed)
 		snprintf(why, n, "%s", w->write_err);
 	else if (w->write_broken)
-		snprintf(why, n, "a partial write to the change log could "
+		snprintf(why, n,
+		    "a partial write to the change log could "
 		    "not be undone");
 	else {
 		if (n > 0)

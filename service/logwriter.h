@@ -43,9 +43,9 @@ int logwriter_create_log(const datadir *dd, const char *dir, uint64_t gen,
  * in the logs since the last snapshot. The writer owns fd from here on,
  * also after a failure. No thread yet. Returns FS_OK or
  * FS_RESOURCE_EXHAUSTED. */
-int logwriter_new(logwriter **out, const logwriter_opts *o, int fd,
-    uint64_t gen, uint64_t file_off, uint64_t revision,
-    uint64_t changes_since);
+int
+logwriter_new(logwriter **out, const logwriter_opts *o, int fd, uint64_t gen,
+    uint64_t file_off, uint64_t revision, uint64_t changes_since);
 
 /* Starts the sync thread. FS_OK or FS_UNAVAILABLE. */
 int logwriter_start(logwriter *w);

@@ -136,13 +136,16 @@ remove_leftovers(persist *p)
 		    strncmp(e->d_name, "snapshot-", 9) != 0)
 			continue;
 		if (datadir_tmp_in_use(e->d_name))
-			persist_say(persist_log_default, "warning", "kept %s/%s: the "
+			persist_say(persist_log_default, "warning",
+			    "kept %s/%s: the "
 			    "process named in it is running and may be "
-			    "writing it", p->dir, e->d_name);
+			    "writing it",
+			    p->dir, e->d_name);
 		else if (unlinkat(p->dd.dirfd, e->d_name, 0) == 0)
-			persist_say(persist_log_default, "warning", "removed leftover "
-			    "%s/%s from an interrupted snapshot", p->dir,
-			    e->d_name);
+			persist_say(persist_log_default, "warning",
+			    "removed leftover "
+			    "%s/%s from an interrupted snapshot",
+			    p->dir, e->d_name);
 	}
 	closedir(d);
 }
@@ -175,13 +178,17 @@ persist_load(persist **out, const persist_opts *opts, store *st,
 	}
 	rv = FS_UNAVAILABLE;
 	if (mkdir(p->dir, 0755) != 0 && errno != EEXIST) {
-		persist_seterr(err, p->dir, 0, "cannot create the data "
-		    "directory: %s", strerror(errno));
+		persist_seterr(err, p->dir, 0,
+		    "cannot create the data "
+		    "directory: %s",
+		    strerror(errno));
 		goto fail;
 	}
 	if (access(p->dir, R_OK | W_OK | X_OK) != 0) {
-		persist_seterr(err, p->dir, 0, "the data directory is not "
-		    "usable: %s", strerror(errno));
+		persist_seterr(err, p->dir, 0,
+		    "the data directory is not "
+		    "usable: %s",
+		    strerror(errno));
 		goto fail;
 	}
 	/* The lock before anything in the directory is read or removed. */
@@ -189,7 +196,8 @@ persist_load(persist **out, const persist_opts *opts, store *st,
 		persist_seterr(err, "", 0, "%s", why);
 		goto fail;
 	}
-	recovery_opts ro = {p->dir, 0, opts->recover_partial, persist_log_default};
+	recovery_opts ro = {p->dir, 0, opts->recover_partial,
+	    persist_log_default};
 	if ((rv = recovery_load(&ro, st, apply, &p->rec, err)) != FS_OK)
 		goto fail;
 	for (size_t i = 0; i < p->rec.nbases && rv == FS_OK; i++)
@@ -229,18 +237,21 @@ open_log(persist *p, uint64_t *gen, uint64_t *off, int *created,
 	if (r->log_exists && r->log_end >= LOGFMT_LOG_HEADER &&
 	    r->log_version == LOGFMT_VERSION) {
 		datadir_name(name, sizeof(name), DATADIR_LOG, r->gen);
-		fd = openat(p->dd.dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+		fd =
+		    openat(p->dd.dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
 		if (fd < 0)
-			persist_seterr(err, p->dir, 0, "%s: cannot open for "
-			    "appending: %s", name, strerror(errno));
+			persist_seterr(err, p->dir, 0,
+			    "%s: cannot open for "
+			    "appending: %s",
+			    name, strerror(errno));
 		*off = r->log_end;
 		return fd;
 	}
 	int upgrade = r->log_exists && r->log_end >= LOGFMT_LOG_HEADER;
 	if (upgrade)
 		(*gen)++;
-	if ((fd = logwriter_create_log(&p->dd, p->dir, *gen, upgrade,
-	         err)) < 0)
+	if ((fd = logwriter_create_log(&p->dd, p->dir, *gen, upgrade, err)) <
+	    0)
 		return -1;
 	if (datadir_sync(p->dd.dirfd) != 0) {
 		persist_seterr(err, p->dir, 0, "cannot sync the directory: %s",
@@ -249,7 +260,8 @@ open_log(persist *p, uint64_t *gen, uint64_t *off, int *created,
 		return -1;
 	}
 	if (upgrade)
-		persist_say(persist_log_default, "info", "%s holds logs of format version "
+		persist_say(persist_log_default, "info",
+		    "%s holds logs of format version "
 		    "%u: appending to a new generation's log of version %u",
 		    p->dir, r->log_version, LOGFMT_VERSION);
 	*created = 1;
@@ -273,18 +285,19 @@ persist_start(persist *p, persist_error *err)
 	logwriter_opts wo = {p->dir, &p->dd, p->o.fsync, persist_log_default};
 	if ((rv = logwriter_new(&p->w, &wo, fd, gen, off, r->revision,
 	         r->log_records)) != FS_OK ||
-	    (created && (rv = retention_note(p->ret, gen, r->revision)) !=
-	                    FS_OK)) {
+	    (created &&
+	        (rv = retention_note(p->ret, gen, r->revision)) != FS_OK)) {
 		persist_seterr(err, p->dir, 0, "out of memory");
 		return rv;
 	}
-	snapshot_opts so = {p->dir, &p->dd, persist_log_default, p->o.snapshot_changes,
-	    p->o.snapshot_interval, p->st, p->lock, p->w, on_cut, on_durable,
-	    p};
+	snapshot_opts so = {p->dir, &p->dd, persist_log_default,
+	    p->o.snapshot_changes, p->o.snapshot_interval, p->st, p->lock,
+	    p->w, on_cut, on_durable, p};
 	if ((rv = snapshot_new(&p->snap, &so)) != FS_OK ||
-	    (rv = retention_hold(p->ret, "snapshot", p->has_snap
-	             ? r->snapshot_revision + 1
-	             : retention_oldest(p->ret), &p->snap_hold)) != FS_OK) {
+	    (rv = retention_hold(p->ret, "snapshot",
+	         p->has_snap ? r->snapshot_revision + 1
+	                     : retention_oldest(p->ret),
+	         &p->snap_hold)) != FS_OK) {
 		persist_seterr(err, p->dir, 0, "out of memory");
 		return rv;
 	}
@@ -295,7 +308,8 @@ persist_start(persist *p, persist_error *err)
 		 * the older files go as after any snapshot and the next
 		 * start needs no flag. */
 		if (snapshot_take(p->snap) != FS_OK) {
-			persist_seterr(err, p->dir, 0, "--recover-partial: "
+			persist_seterr(err, p->dir, 0,
+			    "--recover-partial: "
 			    "cannot write a snapshot of what was accepted "
 			    "(logged above); the directory is as it was");
 			return FS_UNAVAILABLE;
@@ -308,7 +322,8 @@ persist_start(persist *p, persist_error *err)
 		return FS_UNAVAILABLE;
 	}
 	if (snapshot_start(p->snap) != FS_OK) {
-		persist_seterr(err, p->dir, 0, "cannot start the snapshot "
+		persist_seterr(err, p->dir, 0,
+		    "cannot start the snapshot "
 		    "thread");
 		return FS_UNAVAILABLE;
 	}
@@ -395,8 +410,7 @@ persist_snapshot(persist *p)
 }
 
 int
-persist_snapshot_async(persist *p, void (*done)(void *arg, int ok),
-    void *arg)
+persist_snapshot_async(persist *p, void (*done)(void *arg, int ok), void *arg)
 {
 	return snapshot_request(p->snap, done, arg);
 }
@@ -416,8 +430,7 @@ persist_log_position(persist *p, persist_position *pos)
 }
 
 int
-persist_log_open(persist *p, uint64_t revision, logreader **out,
-    uint64_t *gen)
+persist_log_open(persist *p, uint64_t revision, logreader **out, uint64_t *gen)
 {
 	char name[DATADIR_NAME_MAX];
 	uint64_t base;
@@ -465,7 +478,8 @@ void
 persist_get_stats(persist *p, persist_stats *s)
 {
 	logwriter_stats_get(p->w, s);
-	snapshot_times(p->snap, &s->last_snapshot_us, &s->last_snapshot_dur_us);
+	snapshot_times(p->snap, &s->last_snapshot_us,
+	    &s->last_snapshot_dur_us);
 }
 
 int
@@ -479,12 +493,15 @@ persist_stop_report(persist *p, int snapshot_ok, char *buf, size_t n)
 		if (snapshot_ok)
 			snprintf(buf, n, "stopped");
 		else if (l.sync_failed)
-			snprintf(buf, n, "stopped without a final snapshot; "
+			snprintf(buf, n,
+			    "stopped without a final snapshot; "
 			    "the change log has every acknowledged change, "
 			    "but its last sync failed (%s): those since the "
-			    "last good sync may not be on disk", l.err);
+			    "last good sync may not be on disk",
+			    l.err);
 		else
-			snprintf(buf, n, "stopped without a final snapshot; "
+			snprintf(buf, n,
+			    "stopped without a final snapshot; "
 			    "the change log has every acknowledged change");
 		return 0;
 	}
@@ -493,42 +510,51 @@ persist_stop_report(persist *p, int snapshot_ok, char *buf, size_t n)
 	size_t apps = store_count(p->st, FLOWSVC__KIND__APP);
 	pthread_rwlock_unlock(p->lock);
 	fs_time_format(l.us, when);
-	int k = snprintf(buf, n, "stopped without a snapshot: %s (noticed at "
-	    "%s), and changes have been refused since then. ", l.why, when);
+	int k = snprintf(buf, n,
+	    "stopped without a snapshot: %s (noticed at "
+	    "%s), and changes have been refused since then. ",
+	    l.why, when);
 	if (k < 0 || (size_t) k >= n)
 		return 1;
 	buf += k;
 	n -= (size_t) k;
 	switch (l.kind) {
 	case DATADIR_DIR_DELETED:
-		snprintf(buf, n, "Every change acknowledged before was in its "
+		snprintf(buf, n,
+		    "Every change acknowledged before was in its "
 		    "change log, deleted with it: the %zu flows and %zu apps "
 		    "this backend held are not saved anywhere, and a restart "
-		    "on %s starts from what is there then", flows, apps,
-		    p->dir);
+		    "on %s starts from what is there then",
+		    flows, apps, p->dir);
 		break;
 	case DATADIR_LOG_DELETED:
-		snprintf(buf, n, "The changes acknowledged since the last "
+		snprintf(buf, n,
+		    "The changes acknowledged since the last "
 		    "snapshot were in that log: of the %zu flows and %zu apps "
 		    "this backend held, what they changed is not on disk",
 		    flows, apps);
 		break;
 	case DATADIR_DIR_MOVED:
-		snprintf(buf, n, "Nothing was written into %s; every "
+		snprintf(buf, n,
+		    "Nothing was written into %s; every "
 		    "acknowledged change is in the directory this backend "
 		    "used%s%s: start with --data-dir there to continue from "
-		    "it", p->dir, l.where[0] ? ", now " : ", wherever it is now",
+		    "it",
+		    p->dir, l.where[0] ? ", now " : ", wherever it is now",
 		    l.where);
 		break;
 	case DATADIR_LOG_MOVED:
-		snprintf(buf, n, "Every acknowledged change is in the change "
+		snprintf(buf, n,
+		    "Every acknowledged change is in the change "
 		    "log this backend opened, wherever it was moved; nothing "
 		    "was written in its place");
 		break;
 	default:
-		snprintf(buf, n, "Every acknowledged change is in %s; no "
+		snprintf(buf, n,
+		    "Every acknowledged change is in %s; no "
 		    "snapshot was written there, as another backend may have "
-		    "opened it", p->dir);
+		    "opened it",
+		    p->dir);
 		break;
 	}
 	return 1;

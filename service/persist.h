@@ -66,9 +66,10 @@ typedef struct persist persist;
 typedef struct persist_opts {
 	const char *dir;
 	enum persist_fsync fsync;
-	uint64_t snapshot_changes;  /* snapshot after this many changes; 0 off */
+	uint64_t
+	    snapshot_changes; /* snapshot after this many changes; 0 off */
 	uint32_t snapshot_interval; /* seconds; 0 off */
-	int recover_partial; /* load an incomplete directory (logged) */
+	int recover_partial;        /* load an incomplete directory (logged) */
 } persist_opts;
 
 /* Opens dir (creating it if missing), locks it and loads the newest
@@ -99,8 +100,8 @@ void persist_close(persist *p);
  * the directory lost: the change must not be applied or acknowledged;
  * persist_writable says why); FS_INVALID_ARGUMENT for a record over the
  * format's limit; FS_RESOURCE_EXHAUSTED. */
-int persist_append(persist *p, const Flowsvc__LogRecord *rec,
-    uint64_t *ticket);
+int
+persist_append(persist *p, const Flowsvc__LogRecord *rec, uint64_t *ticket);
 
 /* The revision of the last change appended: under the store's lock, the
  * last one applied. */
@@ -118,8 +119,8 @@ int persist_when_durable(persist *p, uint64_t ticket,
 /* Asks for a snapshot; done(arg, ok) runs on the snapshot thread when one
  * that started after this call has finished. FS_OK or
  * FS_RESOURCE_EXHAUSTED. */
-int persist_snapshot_async(persist *p, void (*done)(void *arg, int ok),
-    void *arg);
+int
+persist_snapshot_async(persist *p, void (*done)(void *arg, int ok), void *arg);
 
 /* Takes a snapshot on the calling thread (after any running one: use at
  * shutdown, after the server stopped). FS_OK, or FS_UNAVAILABLE (logged). */

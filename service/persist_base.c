@@ -52,7 +52,7 @@ persist_log_default(const char *level, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	fs_logv(level[0] == 'e' ? FS_LOG_ERROR
+	fs_logv(level[0] == 'e'   ? FS_LOG_ERROR
 	        : level[0] == 'w' ? FS_LOG_WARN
 	        : level[0] == 'd' ? FS_LOG_DEBUG
 	                          : FS_LOG_INFO,

@@ -29,7 +29,11 @@
 #include "fs_errors.h"
 #include "store.h"
 
-enum persist_fsync { PERSIST_FSYNC_NO, PERSIST_FSYNC_EVERYSEC, PERSIST_FSYNC_ALWAYS };
+enum persist_fsync {
+	PERSIST_FSYNC_NO,
+	PERSIST_FSYNC_EVERYSEC,
+	PERSIST_FSYNC_ALWAYS
+};
 
 /* Applies one record to the store (live and on replay). Returns FS_OK,
  * FS_RESOURCE_EXHAUSTED, or any other code for a record that does not fit
@@ -63,8 +67,8 @@ typedef struct persist_stats {
 	uint64_t generation;
 	uint64_t log_bytes;
 	uint64_t changes_since_snapshot;
-	uint64_t revision; /* of the last change */
-	int64_t last_snapshot_us;     /* wall clock; 0 never */
+	uint64_t revision;        /* of the last change */
+	int64_t last_snapshot_us; /* wall clock; 0 never */
 	int64_t last_snapshot_dur_us;
 	int disk_error; /* = !writable */
 	int writable;   /* changes are accepted now (else why says why) */

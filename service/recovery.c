@@ -24,8 +24,8 @@
 
 #define LOAD_AHEAD 8 /* records decoded ahead of the insert: store_prefetch */
 
-#define INCOMPLETE                                                          \
-	"the data directory is incomplete, and a start would serve part of " \
+#define INCOMPLETE                                                            \
+	"the data directory is incomplete, and a start would serve part of "  \
 	"the data (--recover-partial starts with what is there)"
 
 /* The load in progress. */
@@ -112,7 +112,8 @@ progress(const struct rctx *c, const char *path, uint64_t i, uint64_t count,
 {
 	int64_t now;
 
-	if ((i & 0x3ffff) != 0x3ffff || (now = fs_now_us()) - *tlast <= 1000000)
+	if ((i & 0x3ffff) != 0x3ffff ||
+	    (now = fs_now_us()) - *tlast <= 1000000)
 		return;
 	persist_say(c->o->log, "info",
 	    "loading %s: %" PRIu64 " of %" PRIu64 " components (%.0f/s)", path,
@@ -136,7 +137,8 @@ snap_frame(struct rctx *c, const char *path, const uint8_t *buf, size_t end,
 		uint32_t rl;
 
 		if (end - off < 4) {
-			persist_seterr(c->err, path, off, "truncated record header");
+			persist_seterr(c->err, path, off,
+			    "truncated record header");
 			return FS_DATA_LOSS;
 		}
 		rl = logfmt_get_u32(buf + off);
@@ -145,13 +147,17 @@ snap_frame(struct rctx *c, const char *path, const uint8_t *buf, size_t end,
 			    "record length %u past the end", rl);
 			return FS_DATA_LOSS;
 		}
-		if (logfmt_snap_record_scan(buf + off + 4, rl, &r.r) != FS_OK) {
-			persist_seterr(c->err, path, off, "undecodable record");
+		if (logfmt_snap_record_scan(buf + off + 4, rl, &r.r) !=
+		    FS_OK) {
+			persist_seterr(c->err, path, off,
+			    "undecodable record");
 			return FS_DATA_LOSS;
 		}
 		if (*n == cap) {
-			persist_seterr(c->err, path, off, "more records than the "
-			    "header says (%" PRIu64 ")", h->count);
+			persist_seterr(c->err, path, off,
+			    "more records than the "
+			    "header says (%" PRIu64 ")",
+			    h->count);
 			return FS_DATA_LOSS;
 		}
 		if (*n > 0 && r.r.seq < recs[*n - 1].r.seq)
@@ -160,8 +166,10 @@ snap_frame(struct rctx *c, const char *path, const uint8_t *buf, size_t end,
 		off += 4 + rl;
 	}
 	if (*n != h->count) {
-		persist_seterr(c->err, path, off, "holds %" PRIu64 " records, "
-		    "header says %" PRIu64, *n, h->count);
+		persist_seterr(c->err, path, off,
+		    "holds %" PRIu64 " records, "
+		    "header says %" PRIu64,
+		    *n, h->count);
 		return FS_DATA_LOSS;
 	}
 	return FS_OK;
@@ -280,7 +288,8 @@ load_snapshot(struct rctx *c, const char *path)
 	if ((rv = snap_insert(c, path, buf, recs, n, h.count)) != FS_OK)
 		goto out;
 	if (store_link_pending(c->st) != 0) {
-		persist_seterr(c->err, path, 0, "a component uses a flow the "
+		persist_seterr(c->err, path, 0,
+		    "a component uses a flow the "
 		    "snapshot does not contain");
 		rv = FS_DATA_LOSS;
 		goto out;
@@ -300,8 +309,8 @@ out:
 /* A record whose revision does not follow the one before. after_log: the
  * first record of a log that follows another. Returns FS_OK to go on. */
 static int
-revision_check(struct rctx *c, const char *path, uint64_t off,
-    uint64_t rev, int first, int after_log)
+revision_check(struct rctx *c, const char *path, uint64_t off, uint64_t rev,
+    int first, int after_log)
 {
 	uint64_t want = c->rev + 1;
 
@@ -340,8 +349,8 @@ static int
 replay_record(struct rctx *c, const char *path, const logreader_record *lr,
     int skip_unfit)
 {
-	Flowsvc__LogRecord *rec = flowsvc__log_record__unpack(NULL, lr->len,
-	    lr->payload);
+	Flowsvc__LogRecord *rec =
+	    flowsvc__log_record__unpack(NULL, lr->len, lr->payload);
 	int arv;
 
 	if (rec == NULL) {
@@ -385,8 +394,8 @@ replay_log(struct rctx *c, const char *path, int last, int after_log,
 		return rv == FS_RESOURCE_EXHAUSTED ? rv : FS_UNAVAILABLE;
 	}
 	for (;;) {
-		enum logreader_result res = logreader_next(r, LOGREADER_EOF,
-		    &lr);
+		enum logreader_result res =
+		    logreader_next(r, LOGREADER_EOF, &lr);
 
 		if (res == LOGREADER_RECORD) {
 			if ((rv = revision_check(c, path, lr.offset,
@@ -440,8 +449,8 @@ replay_log(struct rctx *c, const char *path, int last, int after_log,
 static int
 add_base(recovery_result *res, uint64_t gen, uint64_t base)
 {
-	recovery_base *nb = realloc(res->bases,
-	    (res->nbases + 1) * sizeof(*nb));
+	recovery_base *nb =
+	    realloc(res->bases, (res->nbases + 1) * sizeof(*nb));
 
 	if (nb == NULL)
 		return -1;
@@ -474,12 +483,14 @@ load_log(struct rctx *c, uint64_t gen, int last, int after_log)
 		return rv;
 	if (res->skipped > skipped)
 		persist_say(c->o->log, "warning",
-		    "replayed %s: %" PRIu64 " changes; skipped %" PRIu64 " that "
+		    "replayed %s: %" PRIu64 " changes; skipped %" PRIu64
+		    " that "
 		    "change components the missing files held",
 		    path, res->log_records - before, res->skipped - skipped);
 	else
-		persist_say(c->o->log, "info", "replayed %s: %" PRIu64
-		    " changes", path, res->log_records - before);
+		persist_say(c->o->log, "info",
+		    "replayed %s: %" PRIu64 " changes", path,
+		    res->log_records - before);
 	if (torn > 0) {
 		res->torn_bytes = torn;
 		persist_say(c->o->log, "warning",
@@ -488,8 +499,10 @@ load_log(struct rctx *c, uint64_t gen, int last, int after_log)
 		    "write",
 		    path, torn, good);
 		if (!c->o->readonly && truncate(path, (off_t) good) != 0) {
-			persist_seterr(c->err, path, good, "cannot truncate the "
-			    "torn tail: %s", strerror(errno));
+			persist_seterr(c->err, path, good,
+			    "cannot truncate the "
+			    "torn tail: %s",
+			    strerror(errno));
 			return FS_UNAVAILABLE;
 		}
 	}
@@ -515,8 +528,10 @@ recovery_load(const recovery_opts *o, store *st, persist_apply_fn apply,
 		if (rv == FS_RESOURCE_EXHAUSTED)
 			persist_seterr(err, o->dir, 0, "out of memory");
 		else
-			persist_seterr(err, o->dir, 0, "cannot read the data "
-			    "directory: %s", strerror(errno));
+			persist_seterr(err, o->dir, 0,
+			    "cannot read the data "
+			    "directory: %s",
+			    strerror(errno));
 		goto out;
 	}
 	if (datadir_layout(g.snaps, g.nsnaps, g.logs, g.nlogs, problems,
@@ -527,8 +542,10 @@ recovery_load(const recovery_opts *o, store *st, persist_apply_fn apply,
 			rv = FS_DATA_LOSS;
 			goto out;
 		}
-		persist_say(o->log, "warning", "--recover-partial: %s is "
-		    "incomplete: %s; loading what is there", o->dir, problems);
+		persist_say(o->log, "warning",
+		    "--recover-partial: %s is "
+		    "incomplete: %s; loading what is there",
+		    o->dir, problems);
 		res->partial = 1;
 	}
 	if (g.nsnaps > 0)
@@ -546,7 +563,8 @@ recovery_load(const recovery_opts *o, store *st, persist_apply_fn apply,
 			goto out;
 		res->has_snapshot = 1;
 		res->snapshot_gen = base;
-		persist_say(o->log, "info", "loaded %s: %" PRIu64 " components "
+		persist_say(o->log, "info",
+		    "loaded %s: %" PRIu64 " components "
 		    "at revision %" PRIu64 " in %.3f s",
 		    path, res->snapshot_records, res->snapshot_revision,
 		    (double) (fs_now_us() - t0) / 1e6);
@@ -564,7 +582,8 @@ recovery_load(const recovery_opts *o, store *st, persist_apply_fn apply,
 		char snap[DATADIR_NAME_MAX] = "no snapshot";
 
 		if (g.nsnaps > 0)
-			datadir_name(snap, sizeof(snap), DATADIR_SNAPSHOT, base);
+			datadir_name(snap, sizeof(snap), DATADIR_SNAPSHOT,
+			    base);
 		persist_say(o->log, "warning",
 		    "--recover-partial: accepted what %s holds: %" PRIu64
 		    " components from %s and %" PRIu64 " changes from %zu "

@@ -52,8 +52,8 @@ typedef struct recovery_result {
 	uint64_t revision; /* of the last change loaded */
 	int partial;       /* an incomplete directory was accepted */
 	uint64_t snapshot_records, log_records, logs;
-	uint64_t skipped;    /* records that did not fit (recover_partial) */
-	uint64_t torn_bytes; /* cut from the tail of a log */
+	uint64_t skipped;     /* records that did not fit (recover_partial) */
+	uint64_t torn_bytes;  /* cut from the tail of a log */
 	recovery_base *bases; /* every log replayed, ascending */
 	size_t nbases;
 } recovery_result;

@@ -54,7 +54,7 @@ uint64_t retention_oldest(retention *r);
 
 /* The log that holds revision rev: the newest generation noted whose
  * base is below rev, and that base. FS_OK or FS_OUT_OF_RANGE. */
-int retention_locate(retention *r, uint64_t rev, uint64_t *gen,
-    uint64_t *base);
+int
+retention_locate(retention *r, uint64_t rev, uint64_t *gen, uint64_t *base);
 
 #endif

@@ -18,7 +18,8 @@ viol_entry(rules_viol *v, const char *field)
 			return v->v[i];
 	if (v->n == v->cap) {
 		size_t cap = v->cap ? v->cap * 2 : 4;
-		Flowsvc__FieldViolation **nv = realloc(v->v, cap * sizeof(*nv));
+		Flowsvc__FieldViolation **nv =
+		    realloc(v->v, cap * sizeof(*nv));
 		if (nv == NULL)
 			return NULL;
 		v->v = nv;
@@ -128,7 +129,8 @@ rules_viol_close(rules_viol *v)
 		v->oom = 1;
 		return;
 	}
-	viol_put(v, RULES_VIOL_MORE_FIELD, msg); /* past the limit on purpose */
+	viol_put(v, RULES_VIOL_MORE_FIELD,
+	    msg); /* past the limit on purpose */
 }
 
 void

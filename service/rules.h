@@ -72,8 +72,8 @@ int rules_group(rules_viol *v, const char *group);
 /* input_fields / output_fields: at most 1000 items, each 1-255 characters,
  * no duplicates (the first item that repeats an earlier one is named).
  * NULL (absent) is valid. O(n log n). Returns 0 when valid. */
-int rules_fields(rules_viol *v, const char *field,
-    const Flowsvc__StringList *l);
+int
+rules_fields(rules_viol *v, const char *field, const Flowsvc__StringList *l);
 
 /* A `flows` list parsed ahead of the store checks, so that what needs no
  * store (uuid syntax, canonical form, repeats) is done outside the write
@@ -85,10 +85,10 @@ enum rules_id_state {
 };
 typedef struct rules_ids {
 	size_t n;
-	int too_many;          /* over RULES_FLOWS_MAX: nothing else is set */
-	uint8_t (*bin)[16];    /* [n] parsed ids (RULES_ID_BAD: zero) */
+	int too_many;       /* over RULES_FLOWS_MAX: nothing else is set */
+	uint8_t (*bin)[16]; /* [n] parsed ids (RULES_ID_BAD: zero) */
 	char (*canon)[FS_UUID_STRLEN + 1]; /* [n] lower-case canonical form */
-	unsigned char *state;  /* [n] enum rules_id_state */
+	unsigned char *state;              /* [n] enum rules_id_state */
 } rules_ids;
 
 /* Parses l into out (l NULL: empty). O(n log n). Returns 0, or -1 when out

@@ -50,7 +50,8 @@ snapshot_new(snapshotter **out, const snapshot_opts *o)
 	pthread_mutex_init(&s->serial, NULL);
 	pthread_mutex_init(&s->mtx, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	s->thr = (persist_worker) {.mtx = &s->mtx, .cv = &s->cv, .stop = &s->stop};
+	s->thr =
+	    (persist_worker){.mtx = &s->mtx, .cv = &s->cv, .stop = &s->stop};
 	*out = s;
 	return FS_OK;
 }
@@ -92,8 +93,8 @@ snapshot_write(int dirfd, uint64_t gen, uint64_t revision,
 	for (size_t i = 0; i < n; i++) {
 		size_t pl, sl, cl = items[i].packed_len;
 
-		logfmt_snap_record(cl, (uint64_t) items[i].status, items[i].seq,
-		    pre, &pl, suf, &sl);
+		logfmt_snap_record(cl, (uint64_t) items[i].status,
+		    items[i].seq, pre, &pl, suf, &sl);
 		if (fwrite(pre, 1, pl, f) != pl ||
 		    fwrite(items[i].packed, 1, cl, f) != cl ||
 		    fwrite(suf, 1, sl, f) != sl)
@@ -215,7 +216,8 @@ take(snapshotter *s, uint64_t *gen_out, uint64_t *rev_out)
 			close(fd);
 			datadir_name(name, sizeof(name), DATADIR_LOG, gen);
 			unlinkat(s->o.dd->dirfd, name, 0);
-			persist_say(s->o.log, "error", "snapshot: out of memory");
+			persist_say(s->o.log, "error",
+			    "snapshot: out of memory");
 			return FS_RESOURCE_EXHAUSTED;
 		}
 		memset(items, 0, cap * sizeof(*items));

@@ -60,8 +60,8 @@ int snapshot_take(snapshotter *s);
 
 /* Asks the thread for a snapshot; done(arg, ok) runs on it once one that
  * started after this call has finished. FS_OK or FS_RESOURCE_EXHAUSTED. */
-int snapshot_request(snapshotter *s, void (*done)(void *arg, int ok),
-    void *arg);
+int
+snapshot_request(snapshotter *s, void (*done)(void *arg, int ok), void *arg);
 
 /* The change count was reached: the thread looks at once. */
 void snapshot_kick(snapshotter *s);

@@ -154,7 +154,8 @@ store_release(store *s)
 int
 store_collect(const store *s, store_item **out, size_t *n)
 {
-	store_item *items = malloc((s->nslots ? s->nslots : 1) * sizeof(*items));
+	store_item *items =
+	    malloc((s->nslots ? s->nslots : 1) * sizeof(*items));
 
 	if (items == NULL)
 		return FS_RESOURCE_EXHAUSTED;
@@ -638,8 +639,8 @@ store_put_prepare(store *s, const Flowsvc__Component *msg, int status,
 		if (slot_reserve(s) != 0 || s->nslots >= UINT32_MAX ||
 		    (p->fresh = comp_new(msg)) == NULL)
 			goto fail;
-		if (bucket_find(s, (int) msg->kind, BUCKET_GROUP, msg->group) ==
-		        NULL &&
+		if (bucket_find(s, (int) msg->kind, BUCKET_GROUP,
+		        msg->group) == NULL &&
 		    (p->bucket = bucket_new((int) msg->kind, BUCKET_GROUP,
 		         msg->group)) == NULL)
 			goto fail;
@@ -763,4 +764,3 @@ store_unpack(const store_comp *c)
 {
 	return flowsvc__component__unpack(NULL, c->packed_len, c->packed);
 }
-

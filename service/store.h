@@ -51,11 +51,11 @@ typedef struct store_comp store_comp;
  * times) is in the wire form (store_comp_packed, store_unpack). */
 
 const uint8_t *store_comp_id(const store_comp *c); /* 16 bytes */
-int store_comp_kind(const store_comp *c);           /* Flowsvc__Kind */
-int store_comp_status(const store_comp *c);         /* Flowsvc__Status */
-uint64_t store_comp_seq(const store_comp *c);       /* creation order */
-const char *store_comp_name(const store_comp *c);   /* as created */
-const char *store_comp_group(const store_comp *c);  /* as created */
+int store_comp_kind(const store_comp *c);          /* Flowsvc__Kind */
+int store_comp_status(const store_comp *c);        /* Flowsvc__Status */
+uint64_t store_comp_seq(const store_comp *c);      /* creation order */
+const char *store_comp_name(const store_comp *c);  /* as created */
+const char *store_comp_group(const store_comp *c); /* as created */
 
 /* The packed Flowsvc__Component; *len receives its length. */
 const uint8_t *store_comp_packed(const store_comp *c, uint32_t *len);
@@ -95,15 +95,15 @@ uint64_t store_last_seq(const store *s);
 /* Lookups; NULL when absent. The result is borrowed: valid until the next
  * mutation of the store. */
 store_comp *store_get(const store *s, const uint8_t id[16]);
-store_comp *store_find(const store *s, int kind, const char *group,
-    const char *name);
+store_comp *
+store_find(const store *s, int kind, const char *group, const char *name);
 
 /* Creation-ordered iteration, optionally filtered (NULL filter = any).
  * Matching is case-insensitive and exact. */
-store_comp *store_first(const store *s, int kind, const char *group,
-    const char *name);
-store_comp *store_next(const store_comp *c, const char *group,
-    const char *name);
+store_comp *
+store_first(const store *s, int kind, const char *group, const char *name);
+store_comp *
+store_next(const store_comp *c, const char *group, const char *name);
 
 /* Inserts or replaces the component msg->id with the content of msg (all
  * fields), with the given status. For a new component, seq 0 assigns the
@@ -139,7 +139,6 @@ int store_put_prepare(store *s, const Flowsvc__Component *msg, int status,
 store_comp *store_put_commit(store *s, store_prep *p);
 void store_put_abort(store *s, store_prep *p);
 
-
 /* Removes c and its outgoing edges; c must have no users. c is freed. */
 void store_delete(store *s, store_comp *c);
 
@@ -173,8 +172,8 @@ int store_collect(const store *s, store_item **out, size_t *n);
  * before taking the lock so the lock covers only the copy. Returns FS_OK,
  * or FS_RESOURCE_EXHAUSTED when cap is too small (*n then says how many
  * are needed). */
-int store_collect_into(const store *s, store_item *items, size_t cap,
-    size_t *n);
+int
+store_collect_into(const store *s, store_item *items, size_t cap, size_t *n);
 
 /* Sets c's status (the one way to change it after store_put). */
 void store_set_status(store *s, store_comp *c, int status);

@@ -44,8 +44,8 @@ struct store_comp {
 	uint32_t packed_len;
 	htab_node id_h;
 	htab_node key_h;
-	store_link by_kind;  /* per kind, creation order */
-	store_link by_group; /* same (kind, group) */
+	store_link by_kind;        /* per kind, creation order */
+	store_link by_group;       /* same (kind, group) */
 	store_comp *nprev, *nnext; /* same (kind, name); see name_head */
 	htab_node name_h;
 	struct bucket *gb;
@@ -74,7 +74,7 @@ struct grave {
 struct store {
 	int held;
 	struct grave *graves; /* packed buffers kept while held */
-	store_comp *pending;        /* unlinked components (snapshot load) */
+	store_comp *pending;  /* unlinked components (snapshot load) */
 	htab ids;
 	htab keys;
 	htab names; /* the oldest component of each (kind, name) */

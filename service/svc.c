@@ -81,9 +81,9 @@ svc_find(svc *s, const svc_req *q, svc_reply *r, const char *id,
 /* A record made ready to apply: every allocation done and every check
  * against the store passed, so that applying it cannot fail. */
 typedef struct svc_prep {
-	int op;          /* rec->op_case */
-	store_prep put;  /* OP_PUT */
-	store_comp *c;   /* OP_DELETE_ID, OP_STATUS */
+	int op;         /* rec->op_case */
+	store_prep put; /* OP_PUT */
+	store_comp *c;  /* OP_DELETE_ID, OP_STATUS */
 } svc_prep;
 
 static int
@@ -157,8 +157,7 @@ svc_apply(store *st, const Flowsvc__LogRecord *rec)
  * in neither. Its answer was built before too (svc_answer): a change that
  * is made is always answered OK. */
 int
-svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a,
-    svc_reply *r)
+svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a, svc_reply *r)
 {
 	char why[768];
 	svc_prep p;
@@ -166,9 +165,9 @@ svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a,
 
 	if (rv != FS_OK) {
 		svc_answer_fini(a);
-		svc_reply_err(r, rv == FS_RESOURCE_EXHAUSTED
-		        ? FS_RESOURCE_EXHAUSTED
-		        : FS_INTERNAL,
+		svc_reply_err(r,
+		    rv == FS_RESOURCE_EXHAUSTED ? FS_RESOURCE_EXHAUSTED
+		                                : FS_INTERNAL,
 		    NULL);
 		return r->code;
 	}
@@ -239,7 +238,8 @@ h_stats(svc *s, const svc_req *q, svc_reply *r)
 	if (s->disk != NULL) {
 		persist_get_stats(s->disk, &ps);
 		st.has_log_bytes = st.has_log_generation = 1;
-		st.has_changes_since_snapshot = st.has_last_snapshot_unix_us = 1;
+		st.has_changes_since_snapshot = st.has_last_snapshot_unix_us =
+		    1;
 		st.has_last_snapshot_duration_us = st.has_fsyncs = 1;
 		st.has_fsync_total_us = st.has_fsync_max_us = 1;
 		st.has_disk_error = 1;
@@ -299,6 +299,7 @@ h_snapshot(svc *s, const svc_req *q, svc_reply *r)
 /* The handler of every method the backend serves: one row per method of
  * FS_METHOD_TABLE (fs_methods.h), by its enum suffix. A method without a
  * row, or a value the table does not hold, answers UNIMPLEMENTED. */
+/* clang-format off */
 #define SVC_HANDLERS(X)                                                    \
 	X(GET, svc_read_get)                                               \
 	X(LIST, svc_read_list)                                             \
@@ -313,10 +314,11 @@ h_snapshot(svc *s, const svc_req *q, svc_reply *r)
 	X(HEALTH, h_health)                                                \
 	X(STATS, h_stats)                                                  \
 	X(BATCH, batch_run)
+/* clang-format on */
 
 static svc_handler *const handlers[FS_METHOD_LIMIT] = {
 #define SVC_HANDLER(E, FN) [FLOWSVC__METHOD__##E] = FN,
-	SVC_HANDLERS(SVC_HANDLER)
+    SVC_HANDLERS(SVC_HANDLER)
 #undef SVC_HANDLER
 };
 
@@ -453,8 +455,8 @@ svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
 	if (d->r.snapshot) {
 		svc_reply_empty(&d->r); /* keeps r.snapshot */
 		rv = persist_snapshot_async(s->disk, deferred_done, d);
-	} else if (d->r.code == FS_OK && d->r.ticket != 0 &&
-	    s->disk != NULL && persist_sync_replies(s->disk)) {
+	} else if (d->r.code == FS_OK && d->r.ticket != 0 && s->disk != NULL &&
+	    persist_sync_replies(s->disk)) {
 		rv = persist_when_durable(s->disk, d->r.ticket, deferred_done,
 		    d);
 	} else {
@@ -500,8 +502,8 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 	pthread_rwlockattr_t la;
 	int lrv;
 	if (pthread_rwlockattr_init(&la) == 0) {
-		pthread_rwlockattr_setkind_np(
-		    &la, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlockattr_setkind_np(&la,
+		    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 		lrv = pthread_rwlock_init(&s->lock, &la);
 		pthread_rwlockattr_destroy(&la);
 	} else {

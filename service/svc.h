@@ -43,9 +43,9 @@ void svc_close(svc *s);
 /* The outcome of one request, ready to become a Flowsvc__Reply. */
 typedef struct svc_reply {
 	int code;
-	char *message;     /* NULL: the code's default; owned */
-	rules_viol v;            /* field violations */
-	uint8_t *payload;  /* encoded reply message; owned */
+	char *message;    /* NULL: the code's default; owned */
+	rules_viol v;     /* field violations */
+	uint8_t *payload; /* encoded reply message; owned */
 	size_t payload_len;
 	int has_payload;
 	uint64_t ticket; /* change-log position the reply must wait for */
@@ -69,8 +69,8 @@ int svc_serves(int method);
 /* svc_dispatch with at most budget bytes of reply payload: a List stops
  * before passing it (its buffer never grows past it) and answers
  * RESOURCE_EXHAUSTED. Returns 1 when the result did not fit, else 0. */
-int svc_dispatch_budget(svc *s, const Flowsvc__Request *req,
-    svc_reply *out, size_t budget);
+int svc_dispatch_budget(svc *s, const Flowsvc__Request *req, svc_reply *out,
+    size_t budget);
 void svc_reply_fini(svc_reply *r);
 
 /* Applies one change-log record to a store: the one place where records

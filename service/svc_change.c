@@ -69,7 +69,8 @@ check_flows(store *st, const Flowsvc__Caller *who,
 		}
 		if (self != NULL && store_reaches(st, f, self)) {
 			rules_viol_add(v, "flows",
-			    "Invalid pk \"%s\" - this reference would create a "
+			    "Invalid pk \"%s\" - this reference would create "
+			    "a "
 			    "cycle.",
 			    id);
 			return;
@@ -129,8 +130,8 @@ svc_change_create(svc *s, const svc_req *q, svc_reply *r)
 	/* Store-free rules first, in field order, and outside the lock. A
 	 * field of the wrong type gets only that message. */
 	rules_mistyped(v, m->mistyped_fields, m->n_mistyped_fields);
-	int name_ok = !rules_viol_has(v, "name") &&
-	    rules_name(v, m->name, kind) == 0;
+	int name_ok =
+	    !rules_viol_has(v, "name") && rules_name(v, m->name, kind) == 0;
 	int group_ok =
 	    !rules_viol_has(v, "group") && rules_group(v, group) == 0;
 	rules_fields(v, "input_fields", m->input_fields);
@@ -209,10 +210,11 @@ readonly_same(const Flowsvc__ReadOnlyField *f, const Flowsvc__Component *c)
 
 	if ((f->has_wrong_type && f->wrong_type) || v == NULL)
 		return 0;
-	if (strcmp(f->field, "id") == 0 || strcmp(f->field, "canvas_id") == 0) {
+	if (strcmp(f->field, "id") == 0 ||
+	    strcmp(f->field, "canvas_id") == 0) {
 		const char *cur = f->field[0] == 'i' ? c->id : c->canvas_id;
-		return fs_uuid_parse(v, a) == 0 && fs_uuid_parse(cur, b) == 0 &&
-		    memcmp(a, b, 16) == 0;
+		return fs_uuid_parse(v, a) == 0 &&
+		    fs_uuid_parse(cur, b) == 0 && memcmp(a, b, 16) == 0;
 	}
 	if (strcmp(f->field, "name") == 0)
 		return strcmp(v, c->name) == 0;
@@ -232,7 +234,7 @@ readonly_same(const Flowsvc__ReadOnlyField *f, const Flowsvc__Component *c)
 
 /* The read-only names an update may repeat back, by index. */
 static const char *const readonly_names[] = {"id", "name", "group",
-	"canvas_id", "version", "created_at", "updated_at"};
+    "canvas_id", "version", "created_at", "updated_at"};
 #define READONLY_NAMES (sizeof(readonly_names) / sizeof(readonly_names[0]))
 
 static int
@@ -251,8 +253,7 @@ readonly_index(const char *field)
  * memory. */
 static ssize_t
 merge_hidden(const Flowsvc__Caller *who, const store_comp *self,
-    char (*canon)[FS_UUID_STRLEN + 1], size_t n, char ***list,
-    char **hidbuf)
+    char (*canon)[FS_UUID_STRLEN + 1], size_t n, char ***list, char **hidbuf)
 {
 	uint32_t hidden = access_hidden_uses(who, self);
 	size_t all = n + hidden;

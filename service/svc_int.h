@@ -90,8 +90,8 @@ void svc_answer_fini(svc_answer *a);
  * consumed. With fsync "always", r->ticket makes the reply wait for the
  * sync. Returns an fs_code; on failure r holds the error (a change the log
  * cannot take says why). */
-int svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a,
-    svc_reply *r);
+int
+svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a, svc_reply *r);
 
 /* ---- replies (svc_reply.c) ---------------------------------------------- */
 

@@ -115,7 +115,8 @@ svc_read_list(svc *s, const svc_req *q, svc_reply *r)
 		free(tmp);
 		if (rv == FS_RESOURCE_EXHAUSTED) {
 			svc_reply_err(r, FS_RESOURCE_EXHAUSTED,
-			    "Result too large: page it with limit and offset.");
+			    "Result too large: page it with limit and "
+			    "offset.");
 			over = 1;
 			break;
 		}

@@ -5,8 +5,9 @@ FLOWSVC_PACKAGES="build-essential cmake pkg-config protobuf-c-compiler \
 libprotobuf-c-dev libnng-dev libmicrohttpd-dev libjansson-dev uuid-dev \
 libcunit1-dev curl"
 # tools/test.sh: what the tests use besides the build (the Python client
-# example: Debian's python3 with python3-protobuf, and protoc).
-FLOWSVC_TEST_PACKAGES="python3 python3-protobuf protobuf-compiler"
+# example: Debian's python3 with python3-protobuf, and protoc; the style
+# check: clang-format 14).
+FLOWSVC_TEST_PACKAGES="python3 python3-protobuf protobuf-compiler clang-format-14"
 # tools/fuzz.sh (and so test.sh): clang and its libFuzzer runtime.
 FLOWSVC_FUZZ_PACKAGES="clang libclang-rt-14-dev"
 

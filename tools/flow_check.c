@@ -40,8 +40,9 @@ main(int argc, char **argv)
 		return fs_opts_usage_error(&prog, "which DATA_DIR?");
 	memset(&err, 0, sizeof(err));
 	if (persist_check_dir(res.args[0], svc_apply, &ck, &err) != FS_OK) {
-		fprintf(stderr, "flow-check: BROKEN: %s at offset %" PRIu64
-		    ": %s\n", err.path, err.offset, err.what);
+		fprintf(stderr,
+		    "flow-check: BROKEN: %s at offset %" PRIu64 ": %s\n",
+		    err.path, err.offset, err.what);
 		return 1;
 	}
 	printf("ok: %s\n", res.args[0]);

@@ -25,59 +25,94 @@
 #include "fs_opts.h"
 
 #define OFF(f) offsetof(struct flowctl_opts, f)
-#define GLOBAL_OPTS                                                          \
-	(OPTBIT(OPT_BACKEND) | OPTBIT(OPT_TIMEOUT) | OPTBIT(OPT_JSON) |      \
+#define GLOBAL_OPTS                                                           \
+	(OPTBIT(OPT_BACKEND) | OPTBIT(OPT_TIMEOUT) | OPTBIT(OPT_JSON) |       \
 	    OPTBIT(OPT_TABLE) | OPTBIT(OPT_HELP))
 
 /* Indexed by enum opt_id: an option's bit in fs_opts_result.given is its
  * id. */
 static const fs_opt opts[OPT_COUNT] = {
-    [OPT_BACKEND] = {.name = "backend", .type = FS_OPT_STR,
-        .off = OFF(backend), .def = "tcp://127.0.0.1:5555", .arg = "URL",
+    [OPT_BACKEND] = {.name = "backend",
+        .type = FS_OPT_STR,
+        .off = OFF(backend),
+        .def = "tcp://127.0.0.1:5555",
+        .arg = "URL",
         .help = "backend address; when not given, $FLOWCTL_BACKEND if set",
         .tags = OPTBIT(OPT_BACKEND)},
-    [OPT_TIMEOUT] = {.name = "timeout", .type = FS_OPT_INT,
-        .off = OFF(timeout_ms), .def = "5000", .min = 1, .max = 3600000,
+    [OPT_TIMEOUT] = {.name = "timeout",
+        .type = FS_OPT_INT,
+        .off = OFF(timeout_ms),
+        .def = "5000",
+        .min = 1,
+        .max = 3600000,
         .arg = "MS",
         .help = "give up after MS milliseconds, waiting for a backend that "
                 "is starting included",
         .tags = OPTBIT(OPT_TIMEOUT)},
-    [OPT_JSON] = {.name = "json", .type = FS_OPT_FLAG, .off = OFF(json),
+    [OPT_JSON] = {.name = "json",
+        .type = FS_OPT_FLAG,
+        .off = OFF(json),
         .help = "compact JSON output; errors also as a JSON body on "
                 "stdout",
         .tags = OPTBIT(OPT_JSON)},
-    [OPT_TABLE] = {.name = "table", .type = FS_OPT_FLAG, .off = OFF(table),
+    [OPT_TABLE] = {.name = "table",
+        .type = FS_OPT_FLAG,
+        .off = OFF(table),
         .help = "human-readable tables (the default when stdout is a "
                 "terminal; else indented JSON)",
         .tags = OPTBIT(OPT_TABLE)},
-    [OPT_HELP] = {.name = "help", .type = FS_OPT_FLAG, .off = OFF(help),
+    [OPT_HELP] = {.name = "help",
+        .type = FS_OPT_FLAG,
+        .off = OFF(help),
         .help = "show help (of the command, after one) and exit",
         .tags = OPTBIT(OPT_HELP)},
-    [OPT_APP] = {.name = "app", .type = FS_OPT_FLAG, .off = OFF(app),
-        .help = "act on apps instead of flows", .tags = OPTBIT(OPT_APP)},
-    [OPT_NAME] = {.name = "name", .type = FS_OPT_STR, .off = OFF(name),
-        .arg = "X", .help = "only components named X (any case)",
+    [OPT_APP] = {.name = "app",
+        .type = FS_OPT_FLAG,
+        .off = OFF(app),
+        .help = "act on apps instead of flows",
+        .tags = OPTBIT(OPT_APP)},
+    [OPT_NAME] = {.name = "name",
+        .type = FS_OPT_STR,
+        .off = OFF(name),
+        .arg = "X",
+        .help = "only components named X (any case)",
         .tags = OPTBIT(OPT_NAME)},
-    [OPT_GROUP] = {.name = "group", .type = FS_OPT_STR, .off = OFF(group),
+    [OPT_GROUP] = {.name = "group",
+        .type = FS_OPT_STR,
+        .off = OFF(group),
         .arg = "G",
         .help = "list: only group G (any case); create: the group "
                 "(\"default\" when not given)",
         .tags = OPTBIT(OPT_GROUP)},
-    [OPT_LIMIT] = {.name = "limit", .type = FS_OPT_INT, .off = OFF(limit),
-        .min = 0, .max = FS_OPT_NO_MAX, .help = "at most N results",
+    [OPT_LIMIT] = {.name = "limit",
+        .type = FS_OPT_INT,
+        .off = OFF(limit),
+        .min = 0,
+        .max = FS_OPT_NO_MAX,
+        .help = "at most N results",
         .tags = OPTBIT(OPT_LIMIT)},
-    [OPT_OFFSET] = {.name = "offset", .type = FS_OPT_INT,
-        .off = OFF(offset), .min = 0, .max = FS_OPT_NO_MAX,
-        .help = "skip the first N results", .tags = OPTBIT(OPT_OFFSET)},
-    [OPT_INPUT] = {.name = "input", .type = FS_OPT_STR, .off = OFF(input),
+    [OPT_OFFSET] = {.name = "offset",
+        .type = FS_OPT_INT,
+        .off = OFF(offset),
+        .min = 0,
+        .max = FS_OPT_NO_MAX,
+        .help = "skip the first N results",
+        .tags = OPTBIT(OPT_OFFSET)},
+    [OPT_INPUT] = {.name = "input",
+        .type = FS_OPT_STR,
+        .off = OFF(input),
         .arg = "a,b",
         .help = "input fields, comma-separated (\"\" clears on update)",
         .tags = OPTBIT(OPT_INPUT)},
-    [OPT_OUTPUT] = {.name = "output", .type = FS_OPT_STR,
-        .off = OFF(output), .arg = "a,b",
+    [OPT_OUTPUT] = {.name = "output",
+        .type = FS_OPT_STR,
+        .off = OFF(output),
+        .arg = "a,b",
         .help = "output fields, comma-separated (\"\" clears on update)",
         .tags = OPTBIT(OPT_OUTPUT)},
-    [OPT_FLOWS] = {.name = "flows", .type = FS_OPT_STR, .off = OFF(flows),
+    [OPT_FLOWS] = {.name = "flows",
+        .type = FS_OPT_STR,
+        .off = OFF(flows),
         .arg = "id1,id2",
         .help = "ids of the flows used, comma-separated (\"\" clears on "
                 "update)",
@@ -113,15 +148,14 @@ static const cmd_def cmds[] = {
         "create a flow (an app with --app)", cmd_create,
         FLOWSVC__METHOD__CREATE},
     {"update", "ID", APP | LISTS,
-        "change a flow's lists; absent options keep their value",
-        cmd_update, FLOWSVC__METHOD__UPDATE},
+        "change a flow's lists; absent options keep their value", cmd_update,
+        FLOWSVC__METHOD__UPDATE},
     {"delete", "ID", APP, "delete a flow (an app with --app)", cmd_delete,
         FLOWSVC__METHOD__DELETE},
-    {"status", "ID", APP,
-        "deployment status of a component (flow or app)", cmd_status,
-        FLOWSVC__METHOD__GET_STATUS},
-    {"deploy", "ID", APP, "deploy a component: it becomes started",
-        cmd_status, FLOWSVC__METHOD__DEPLOY},
+    {"status", "ID", APP, "deployment status of a component (flow or app)",
+        cmd_status, FLOWSVC__METHOD__GET_STATUS},
+    {"deploy", "ID", APP, "deploy a component: it becomes started", cmd_status,
+        FLOWSVC__METHOD__DEPLOY},
     {"start", "ID", APP, "start a deployed component", cmd_status,
         FLOWSVC__METHOD__START},
     {"stop", "ID", APP, "stop a deployed component", cmd_status,
@@ -236,8 +270,8 @@ parse_args(ctx *x, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if ((x->cmd = find_cmd(res.args[0])) == NULL)
-		return flowctl_usage_error(
-		    x, "unknown command '%s'", res.args[0]);
+		return flowctl_usage_error(x, "unknown command '%s'",
+		    res.args[0]);
 	if (x->o.help) {
 		cmd_usage(stdout, x->cmd);
 		return -1;
@@ -249,11 +283,11 @@ parse_args(ctx *x, int argc, char **argv)
 			    opts[i].name);
 	}
 	if (n > 2 || (x->cmd->args == NULL && n != 1))
-		return flowctl_usage_error(
-		    x, "too many arguments for '%s'", x->cmd->name);
+		return flowctl_usage_error(x, "too many arguments for '%s'",
+		    x->cmd->name);
 	if (x->cmd->args != NULL && x->cmd->args[0] != '[' && n != 2)
-		return flowctl_usage_error(
-		    x, "'%s' needs %s", x->cmd->name, x->cmd->args);
+		return flowctl_usage_error(x, "'%s' needs %s", x->cmd->name,
+		    x->cmd->args);
 	x->arg = n == 2 ? res.args[1] : NULL;
 	return 0;
 }
@@ -271,8 +305,8 @@ main(int argc, char **argv)
 		return rv < 0 ? 0 : rv;
 	x.json_out = x.o.json;
 	if (x.o.json && x.o.table)
-		return flowctl_usage_error(
-		    &x, "--json and --table exclude each other");
+		return flowctl_usage_error(&x,
+		    "--json and --table exclude each other");
 	/* People get tables, programs get JSON. */
 	x.table_out = x.o.table || (!x.o.json && isatty(STDOUT_FILENO));
 	if (x.cmd->run == cmd_help)

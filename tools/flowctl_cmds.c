@@ -102,8 +102,8 @@ mono_ms(void)
  * script can use "flowctl health" to wait for a backend that is starting.
  * Returns the code; *reply_out as for fs_client_call. */
 static int
-call_until_timeout(ctx *x, Flowsvc__Method method,
-    const ProtobufCMessage *req, Flowsvc__Reply **reply_out)
+call_until_timeout(ctx *x, Flowsvc__Method method, const ProtobufCMessage *req,
+    Flowsvc__Reply **reply_out)
 {
 	int64_t deadline = mono_ms() + x->call.timeout_ms;
 	waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0,
@@ -116,8 +116,8 @@ call_until_timeout(ctx *x, Flowsvc__Method method,
 		fs_call_opts o = x->call;
 
 		o.timeout_ms = left > 0 ? (uint32_t) left : 1;
-		rv = fs_client_call_async(
-		    x->client, method, req, &o, waiter_cb, &w);
+		rv = fs_client_call_async(x->client, method, req, &o,
+		    waiter_cb, &w);
 		if (rv == 0) {
 			break;
 		}
@@ -155,8 +155,9 @@ call(ctx *x, const ProtobufCMessage *req, ProtobufCMessage **out)
 	} else if (out != NULL &&
 	    (mi == NULL ||
 	        (*out = fs_reply_payload(reply, mi->reply)) == NULL)) {
-		fprintf(stderr, "flowctl: INTERNAL: undecodable reply "
-		                "payload\n");
+		fprintf(stderr,
+		    "flowctl: INTERNAL: undecodable reply "
+		    "payload\n");
 		rv = EXIT_RPC;
 	}
 	if (reply != NULL) {
@@ -169,9 +170,8 @@ static int
 emit_component_reply(ctx *x, ProtobufCMessage *m)
 {
 	Flowsvc__ComponentReply *r = (Flowsvc__ComponentReply *) m;
-	int rv = r->component == NULL
-	    ? emit(x, NULL)
-	    : emit(x, component_json(r->component));
+	int rv = r->component == NULL ? emit(x, NULL)
+	                              : emit(x, component_json(r->component));
 
 	protobuf_c_message_free_unpacked(m, NULL);
 	return rv;
@@ -334,9 +334,9 @@ cmd_status(ctx *x)
 		return rv;
 	}
 	o = json_object();
-	if (o != NULL && set_str(o, "status",
-	                     status_name(((Flowsvc__StatusReply *) m)->status)) !=
-	        0) {
+	if (o != NULL &&
+	    set_str(o, "status",
+	        status_name(((Flowsvc__StatusReply *) m)->status)) != 0) {
 		json_decref(o);
 		o = NULL;
 	}
@@ -374,20 +374,20 @@ cmd_health(ctx *x)
 	if ((o = json_object()) != NULL) {
 		bad |= set_str(o, "status", h->status);
 		if (h->has_flows) {
-			bad |= json_object_set_new(
-			    o, "flows", json_integer((json_int_t) h->flows));
+			bad |= json_object_set_new(o, "flows",
+			    json_integer((json_int_t) h->flows));
 		}
 		if (h->has_apps) {
-			bad |= json_object_set_new(
-			    o, "apps", json_integer((json_int_t) h->apps));
+			bad |= json_object_set_new(o, "apps",
+			    json_integer((json_int_t) h->apps));
 		}
 		if (h->has_uptime_s) {
 			bad |= json_object_set_new(o, "uptime_s",
 			    json_integer((json_int_t) h->uptime_s));
 		}
 		if (h->has_writable) {
-			bad |= json_object_set_new(
-			    o, "writable", json_boolean(h->writable));
+			bad |= json_object_set_new(o, "writable",
+			    json_boolean(h->writable));
 		}
 		if (h->write_error != NULL)
 			bad |= set_str(o, "write_error", h->write_error);

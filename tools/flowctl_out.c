@@ -60,10 +60,9 @@ component_json(const Flowsvc__Component *c)
 	    json_object_set_new(o, "output_fields",
 	        strv_json(c->output_fields, c->n_output_fields)) |
 	    set_str(o, "canvas_id", c->canvas_id) |
-	    json_object_set_new(
-	        o, "flows", strv_json(c->flows, c->n_flows)) |
-	    json_object_set_new(
-	        o, "version", json_integer((json_int_t) c->version)) |
+	    json_object_set_new(o, "flows", strv_json(c->flows, c->n_flows)) |
+	    json_object_set_new(o, "version",
+	        json_integer((json_int_t) c->version)) |
 	    set_time(o, "created_at", c->created_at_us) |
 	    set_time(o, "updated_at", c->updated_at_us);
 	if (bad) {
@@ -102,12 +101,16 @@ cell_text(const json_t *v)
 	} else if (json_is_array(v)) {
 		size_t i, len = 1;
 		const json_t *it;
-		json_array_foreach(v, i, it) {
-			len += (json_is_string(it) ? json_string_length(it) : 0) + 1;
+		json_array_foreach(v, i, it)
+		{
+			len +=
+			    (json_is_string(it) ? json_string_length(it) : 0) +
+			    1;
 		}
 		if ((s = malloc(len + 1)) != NULL) {
 			s[0] = '\0';
-			json_array_foreach(v, i, it) {
+			json_array_foreach(v, i, it)
+			{
 				if (i > 0)
 					strcat(s, ",");
 				if (json_is_string(it))
@@ -132,11 +135,13 @@ table_object(const json_t *o)
 	const json_t *v;
 	int w = 0;
 
-	json_object_foreach((json_t *) o, key, v) {
+	json_object_foreach((json_t *) o, key, v)
+	{
 		if ((int) strlen(key) > w)
 			w = (int) strlen(key);
 	}
-	json_object_foreach((json_t *) o, key, v) {
+	json_object_foreach((json_t *) o, key, v)
+	{
 		char *t = cell_text(v);
 		if (t == NULL)
 			return -1;
@@ -172,9 +177,11 @@ table_list(const json_t *a)
 			const json_t *v = json_object_get(row, cols[c]);
 			char *t;
 			/* A row shows how many flows are used; get shows them. */
-			if (strcmp(cols[c], "flows") == 0 && json_is_array(v)) {
+			if (strcmp(cols[c], "flows") == 0 &&
+			    json_is_array(v)) {
 				char buf[32];
-				snprintf(buf, sizeof(buf), "%zu", json_array_size(v));
+				snprintf(buf, sizeof(buf), "%zu",
+				    json_array_size(v));
 				t = strdup(buf);
 			} else {
 				t = cell_text(v);
@@ -187,7 +194,8 @@ table_list(const json_t *a)
 	}
 	for (i = 0; i <= n && rv == 0; i++) {
 		for (c = 0; c < NC && rv == 0; c++) {
-			const char *t = i == 0 ? heads[c] : cells[(i - 1) * NC + c];
+			const char *t =
+			    i == 0 ? heads[c] : cells[(i - 1) * NC + c];
 			if (printf(c + 1 < NC ? "%-*s  " : "%-*s\n",
 			        c + 1 < NC ? w[c] : 0, t) < 0)
 				rv = -1;
@@ -206,13 +214,14 @@ table_list(const json_t *a)
 int
 emit(const ctx *x, json_t *v)
 {
-	size_t flags = JSON_ENCODE_ANY |
-	    (x->json_out ? JSON_COMPACT : JSON_INDENT(2));
+	size_t flags =
+	    JSON_ENCODE_ANY | (x->json_out ? JSON_COMPACT : JSON_INDENT(2));
 	int rv;
 
 	if (v == NULL) {
-		fprintf(stderr, "flowctl: INTERNAL: cannot represent the "
-		                "reply as JSON\n");
+		fprintf(stderr,
+		    "flowctl: INTERNAL: cannot represent the "
+		    "reply as JSON\n");
 		return EXIT_RPC;
 	}
 	if (x->table_out) {
@@ -241,18 +250,20 @@ report_error(const ctx *x, int code, const Flowsvc__Reply *reply)
 	    : fs_strerror(code);
 	size_t i, j;
 
-	if (reply == NULL && (code == FS_UNAVAILABLE ||
-	                         code == FS_DEADLINE_EXCEEDED)) {
+	if (reply == NULL &&
+	    (code == FS_UNAVAILABLE || code == FS_DEADLINE_EXCEEDED)) {
 		/* Nobody answered: say whom we asked, the usual mistake. */
-		fprintf(stderr, "flowctl: %s: %s (no answer from %s within %u "
-		                "ms)\n",
+		fprintf(stderr,
+		    "flowctl: %s: %s (no answer from %s within %u "
+		    "ms)\n",
 		    fs_code_name(code), msg, x->backend, x->call.timeout_ms);
 	} else {
 		fprintf(stderr, "flowctl: %s: %s\n", fs_code_name(code), msg);
 	}
 	if (reply != NULL) {
 		for (i = 0; i < reply->n_violations; i++) {
-			const Flowsvc__FieldViolation *v = reply->violations[i];
+			const Flowsvc__FieldViolation *v =
+			    reply->violations[i];
 			for (j = 0; j < v->n_messages; j++) {
 				fprintf(stderr, "  %s: %s\n", v->field,
 				    v->messages[j]);

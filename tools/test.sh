@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds with AddressSanitizer and UBSan, runs
+# Installs what is missing, checks every C file against the committed
+# style (.clang-format, clang-format 14), builds with AddressSanitizer and
+# UBSan (-Werror), runs
 # each libFuzzer target for FUZZ_SECONDS (default 20; 0 skips them) with
 # tools/fuzz.sh, then every test (CUnit programs under ctest), so that
 # ctest's summary is the last thing printed. Extra arguments go to ctest,
@@ -9,6 +11,18 @@ cd "$(dirname "$0")/.."
 . tools/deps.sh
 FLOWSVC_EXTRA_PACKAGES="${FLOWSVC_EXTRA_PACKAGES:-} $FLOWSVC_TEST_PACKAGES"
 flowsvc_install_deps
+
+# The style is mechanical: clang-format 14 (Debian bookworm's; other
+# versions format some constructs differently) must find nothing to change.
+# Fix with: clang-format-14 -i FILE...
+files=$(git ls-files '*.c' '*.h' 2>/dev/null ||
+	find service gateway proto tools tests -name '*.[ch]')
+# shellcheck disable=SC2086
+if ! clang-format-14 --dry-run --Werror $files; then
+	echo "test.sh: C files off the committed style (.clang-format):" \
+		"run clang-format-14 -i on them" >&2
+	exit 1
+fi
 
 BUILD_DIR=${BUILD_DIR:-build-test}
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug -DFLOWSVC_SANITIZE=ON \

@@ -19,8 +19,8 @@
 #include "gw_framing.h"
 #include "gw_routes.h"
 
-static const char *const methods[] = {"GET", "POST", "PUT", "DELETE",
-    "HEAD", "PATCH", "OPTIONS", "get"};
+static const char *const methods[] = {"GET", "POST", "PUT", "DELETE", "HEAD",
+    "PATCH", "OPTIONS", "get"};
 
 /* Takes the next line of [*p, end) into a new string (NULL at the end). */
 static char *
@@ -32,8 +32,8 @@ next_line(const uint8_t **p, const uint8_t *end)
 
 	if (*p >= end)
 		return NULL;
-	nl = memchr(*p, '\n', (size_t)(end - *p));
-	n = nl ? (size_t)(nl - *p) : (size_t)(end - *p);
+	nl = memchr(*p, '\n', (size_t) (end - *p));
+	n = nl ? (size_t) (nl - *p) : (size_t) (end - *p);
 	if ((s = malloc(n + 1)) == NULL)
 		abort();
 	memcpy(s, *p, n);
@@ -65,7 +65,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	name = next_line(&p, end);
 	ctype = next_line(&p, end);
 
-	(void)gw_route_target_ok(path);
+	(void) gw_route_target_ok(path);
 	gw_route_match(method, path ? path : "/", &m);
 	if (m.id != NULL) {
 		if ((id = malloc(m.id_len + 1)) == NULL)
@@ -80,8 +80,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&rr, 0, sizeof(rr));
 	if (m.http_status == 0 && m.action != GW_ACT_HEALTHZ &&
 	    gw_api_prepare(&rr, &m, id, &q,
-		(data[0] & 0x40) ? ctype : "application/json", (const char *)p,
-		(size_t)(end - p), &err) == 0 &&
+	        (data[0] & 0x40) ? ctype : "application/json",
+	        (const char *) p, (size_t) (end - p), &err) == 0 &&
 	    rr.msg != NULL) {
 		size_t n = protobuf_c_message_get_packed_size(rr.msg);
 		uint8_t *buf = malloc(n ? n : 1);
@@ -98,7 +98,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The body as header lines, split at the first colon (gw_framing
 	 * borrows the strings until its verdict). */
 	{
-		size_t n = (size_t)(end - p);
+		size_t n = (size_t) (end - p);
 		char *lines = malloc(n + 1), *line, *next;
 		struct gw_framing f;
 
@@ -116,14 +116,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				*colon = '\0';
 			gw_framing_header(&f, line, colon ? colon + 1 : NULL);
 		}
-		(void)gw_framing_verdict(&f);
+		(void) gw_framing_verdict(&f);
 		free(lines);
 	}
 
 	/* The other direction: whatever the backend might send back. */
 	reply = flowsvc__reply__unpack(NULL, size, data);
 	if (reply != NULL) {
-		gw_api_render(&out, &m, (int)reply->code, reply);
+		gw_api_render(&out, &m, (int) reply->code, reply);
 		gw_resp_fini(&out);
 		flowsvc__reply__free_unpacked(reply, NULL);
 	}

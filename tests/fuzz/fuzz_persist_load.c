@@ -47,8 +47,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (dir[0] == '\0') {
 		const char *tmp = getenv("TMPDIR");
 
-		if ((size_t)snprintf(dir, sizeof(dir), "%s/fsfuzz.XXXXXX",
-			tmp ? tmp : "/tmp") >= sizeof(dir) ||
+		if ((size_t) snprintf(dir, sizeof(dir), "%s/fsfuzz.XXXXXX",
+		        tmp ? tmp : "/tmp") >= sizeof(dir) ||
 		    mkdtemp(dir) == NULL)
 			abort();
 		snprintf(snap_path, sizeof(snap_path),
@@ -60,7 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 2)
 		return 0;
-	n = ((size_t)data[0] << 8) | data[1];
+	n = ((size_t) data[0] << 8) | data[1];
 	data += 2;
 	size -= 2;
 	if (n != 0xffff) {
@@ -75,9 +75,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memset(&ck, 0, sizeof(ck));
 	memset(&err, 0, sizeof(err));
-	(void)persist_check_dir(dir, svc_apply, &ck, &err);
-	(void)unlink(snap_path);
-	(void)unlink(log_path);
-	(void)unlink(log0_path);
+	(void) persist_check_dir(dir, svc_apply, &ck, &err);
+	(void) unlink(snap_path);
+	(void) unlink(log_path);
+	(void) unlink(log0_path);
 	return 0;
 }

@@ -26,7 +26,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (svc_open(&s, NULL, err, sizeof(err)) != 0)
 		abort();
 	for (int frames = 0; frames < 16 && off + 2 <= size; frames++) {
-		size_t n = ((size_t)data[off] << 8) | data[off + 1];
+		size_t n = ((size_t) data[off] << 8) | data[off + 1];
 		Flowsvc__Request *req;
 		svc_reply out;
 

@@ -13,10 +13,10 @@
 /* ---- checking schemas ---------------------------------------------------- */
 
 enum kw_kind {
-	K_ANY,    /* an annotation of any value */
+	K_ANY, /* an annotation of any value */
 	K_STRING,
 	K_BOOL,
-	K_COUNT,  /* a non-negative integer */
+	K_COUNT, /* a non-negative integer */
 	K_NUMBER,
 	K_OBJECT, /* an annotation object (externalDocs) */
 	K_TYPE,
@@ -35,55 +35,55 @@ static const struct keyword {
 	const char *name;
 	enum kw_kind kind;
 } keywords[] = {
-	{"type", K_TYPE},
-	{"nullable", K_BOOL},
-	{"enum", K_ENUM},
-	{"properties", K_PROPERTIES},
-	{"required", K_REQUIRED},
-	{"additionalProperties", K_ADDITIONAL},
-	{"minProperties", K_COUNT},
-	{"maxProperties", K_COUNT},
-	{"items", K_SCHEMA},
-	{"minItems", K_COUNT},
-	{"maxItems", K_COUNT},
-	{"uniqueItems", K_BOOL},
-	{"minLength", K_COUNT},
-	{"maxLength", K_COUNT},
-	{"pattern", K_PATTERN},
-	{"format", K_FORMAT},
-	{"minimum", K_NUMBER},
-	{"maximum", K_NUMBER},
-	{"exclusiveMinimum", K_BOOL},
-	{"exclusiveMaximum", K_BOOL},
-	{"oneOf", K_SCHEMAS},
-	{"anyOf", K_SCHEMAS},
-	{"allOf", K_SCHEMAS},
-	{"not", K_SCHEMA},
-	{"title", K_STRING},
-	{"description", K_STRING},
-	{"example", K_ANY},
-	{"default", K_ANY},
-	{"readOnly", K_BOOL},
-	{"writeOnly", K_BOOL},
-	{"deprecated", K_BOOL},
-	{"externalDocs", K_OBJECT},
-	/* Its mapping needs more than this validator does; a schema using
+    {"type", K_TYPE},
+    {"nullable", K_BOOL},
+    {"enum", K_ENUM},
+    {"properties", K_PROPERTIES},
+    {"required", K_REQUIRED},
+    {"additionalProperties", K_ADDITIONAL},
+    {"minProperties", K_COUNT},
+    {"maxProperties", K_COUNT},
+    {"items", K_SCHEMA},
+    {"minItems", K_COUNT},
+    {"maxItems", K_COUNT},
+    {"uniqueItems", K_BOOL},
+    {"minLength", K_COUNT},
+    {"maxLength", K_COUNT},
+    {"pattern", K_PATTERN},
+    {"format", K_FORMAT},
+    {"minimum", K_NUMBER},
+    {"maximum", K_NUMBER},
+    {"exclusiveMinimum", K_BOOL},
+    {"exclusiveMaximum", K_BOOL},
+    {"oneOf", K_SCHEMAS},
+    {"anyOf", K_SCHEMAS},
+    {"allOf", K_SCHEMAS},
+    {"not", K_SCHEMA},
+    {"title", K_STRING},
+    {"description", K_STRING},
+    {"example", K_ANY},
+    {"default", K_ANY},
+    {"readOnly", K_BOOL},
+    {"writeOnly", K_BOOL},
+    {"deprecated", K_BOOL},
+    {"externalDocs", K_OBJECT},
+    /* Its mapping needs more than this validator does; a schema using
 	 * it would be checked less than it claims. */
-	{"discriminator", K_UNSUPPORTED},
+    {"discriminator", K_UNSUPPORTED},
 };
 
 struct cctx {
 	const json_t *root;
 	char *err;
 	size_t errlen;
-	const char *base; /* where schema is: "#/..." or "(schema)" */
+	const char *base;    /* where schema is: "#/..." or "(schema)" */
 	const json_t **seen; /* the targets of the $refs followed */
 	size_t nseen;
 	size_t capseen;
 };
 
-static int c_node(struct cctx *c, const json_t *s, const struct spath *sp,
-    int depth);
+static int
+c_node(struct cctx *c, const json_t *s, const struct spath *sp, int depth);
 
 static struct sbuf *
 c_at(const struct cctx *c, struct sbuf *b, const struct spath *sp)
@@ -157,12 +157,14 @@ c_ref(struct cctx *c, const json_t *s, const json_t *ref,
 	if (!json_is_string(ref)) {
 		return c_fail(c, sp, "$ref is not a string");
 	}
-	json_object_foreach((json_t *) s, k, v) {
+	json_object_foreach((json_t *) s, k, v)
+	{
 		if (strcmp(k, "$ref") != 0) {
 			c_at(c, &b, sp);
 			js_sb_printf(&b, "$ref has a sibling ");
 			js_sb_quoted(&b, k);
-			js_sb_printf(&b, " (OpenAPI 3.0 ignores siblings of "
+			js_sb_printf(&b,
+			    " (OpenAPI 3.0 ignores siblings of "
 			    "$ref: wrap the $ref in allOf)");
 			return -1;
 		}
@@ -185,8 +187,10 @@ c_ref(struct cctx *c, const json_t *s, const json_t *ref,
 			c_at(c, &b, sp);
 			js_sb_printf(&b, "$ref ");
 			js_sb_quoted(&b, here.ref);
-			js_sb_printf(&b, " starts a chain of $refs that loops "
-			    "(or is longer than %d)", JS_MAX_DEPTH);
+			js_sb_printf(&b,
+			    " starts a chain of $refs that loops "
+			    "(or is longer than %d)",
+			    JS_MAX_DEPTH);
 			return -1;
 		}
 		t = js_resolve_ref(c->root, json_string_value(next));
@@ -313,11 +317,13 @@ c_keyword(struct cctx *c, const struct spath *sp, const char *k,
 	case K_OBJECT:
 		return c_value_type(c, sp, k, v, def->kind);
 	case K_TYPE:
-		if (!json_is_string(v) || !js_type_known(json_string_value(v))) {
+		if (!json_is_string(v) ||
+		    !js_type_known(json_string_value(v))) {
 			c_at(c, &b, sp);
 			js_sb_printf(&b, "type ");
 			js_sb_value(&b, v);
-			js_sb_printf(&b, " is not one of \"string\", "
+			js_sb_printf(&b,
+			    " is not one of \"string\", "
 			    "\"integer\", \"number\", \"boolean\", "
 			    "\"array\", \"object\"");
 			return -1;
@@ -329,14 +335,16 @@ c_keyword(struct cctx *c, const struct spath *sp, const char *k,
 			c_at(c, &b, sp);
 			js_sb_printf(&b, "unknown format ");
 			js_sb_value(&b, v);
-			js_sb_printf(&b, " (known: uuid, date-time, "
+			js_sb_printf(&b,
+			    " (known: uuid, date-time, "
 			    "uri-reference)");
 			return -1;
 		}
 		return 0;
 	case K_PATTERN:
 		if (!json_is_string(v)) {
-			return c_fail(c, sp, "pattern must be a string, not %s",
+			return c_fail(c, sp,
+			    "pattern must be a string, not %s",
 			    js_a_type_name(v));
 		}
 		if (js_pattern_compile(v, &re, why, sizeof(why)) != 0) {
@@ -352,7 +360,8 @@ c_keyword(struct cctx *c, const struct spath *sp, const char *k,
 		if (!json_is_array(v) || json_array_size(v) == 0) {
 			return c_fail(c, sp,
 			    "enum must be a non-empty array, not %s",
-			    json_is_array(v) ? "an empty one" : js_a_type_name(v));
+			    json_is_array(v) ? "an empty one"
+			                     : js_a_type_name(v));
 		}
 		return 0;
 	case K_REQUIRED:
@@ -363,7 +372,8 @@ c_keyword(struct cctx *c, const struct spath *sp, const char *k,
 			    "properties must be an object, not %s",
 			    js_a_type_name(v));
 		}
-		json_object_foreach((json_t *) v, name, sub) {
+		json_object_foreach((json_t *) v, name, sub)
+		{
 			struct spath prop = {&kw, name, 0, NULL};
 
 			if (c_node(c, sub, &prop, depth + 1) != 0) {
@@ -388,8 +398,9 @@ c_keyword(struct cctx *c, const struct spath *sp, const char *k,
 		if (!json_is_array(v) || json_array_size(v) == 0) {
 			return c_fail(c, sp,
 			    "%s must be a non-empty array of schemas, not %s",
-			    k, json_is_array(v) ? "an empty one"
-			                        : js_a_type_name(v));
+			    k,
+			    json_is_array(v) ? "an empty one"
+			                     : js_a_type_name(v));
 		}
 		for (i = 0; i < json_array_size(v); i++) {
 			struct spath elem = {&kw, NULL, i, NULL};
@@ -411,12 +422,12 @@ static int
 c_combined(const struct cctx *c, const json_t *s, const struct spath *sp)
 {
 	static const char *const pairs[][2] = {
-		{"minLength", "maxLength"},
-		{"minItems", "maxItems"},
-		{"minProperties", "maxProperties"},
-		{"minimum", "maximum"},
-		{"exclusiveMinimum", "minimum"},
-		{"exclusiveMaximum", "maximum"},
+	    {"minLength", "maxLength"},
+	    {"minItems", "maxItems"},
+	    {"minProperties", "maxProperties"},
+	    {"minimum", "maximum"},
+	    {"exclusiveMinimum", "minimum"},
+	    {"exclusiveMaximum", "maximum"},
 	};
 	const json_t *type = json_object_get(s, "type");
 	const json_t *props = json_object_get(s, "properties");
@@ -464,7 +475,8 @@ c_combined(const struct cctx *c, const json_t *s, const struct spath *sp)
 			c_at(c, &b, sp);
 			js_sb_printf(&b, "required property ");
 			js_sb_quoted(&b, name);
-			js_sb_printf(&b, " is not in properties, and "
+			js_sb_printf(&b,
+			    " is not in properties, and "
 			    "additionalProperties is false");
 			return -1;
 		}
@@ -490,7 +502,8 @@ c_node(struct cctx *c, const json_t *s, const struct spath *sp, int depth)
 	if ((ref = json_object_get(s, "$ref")) != NULL) {
 		return c_ref(c, s, ref, sp, depth);
 	}
-	json_object_foreach((json_t *) s, k, v) {
+	json_object_foreach((json_t *) s, k, v)
+	{
 		if (c_keyword(c, sp, k, v, depth) != 0) {
 			return -1;
 		}
@@ -517,7 +530,8 @@ find_node(const json_t *node, const json_t *target, const struct ipath *ip,
 		return 0;
 	}
 	if (json_is_object(node)) {
-		json_object_foreach((json_t *) node, k, v) {
+		json_object_foreach((json_t *) node, k, v)
+		{
 			struct ipath here = {ip, k, 0};
 
 			if (find_node(v, target, &here, depth + 1, out)) {

@@ -42,7 +42,8 @@ js_equal(const json_t *a, const json_t *b)
 		if (json_object_size(a) != json_object_size(b)) {
 			return 0;
 		}
-		json_object_foreach((json_t *) a, k, v) {
+		json_object_foreach((json_t *) a, k, v)
+		{
 			const json_t *w = json_object_get(b, k);
 
 			if (w == NULL || !js_equal(v, w)) {
@@ -161,8 +162,8 @@ is_date_time(const char *s)
 	    !digits(s + 17, 2, &sec)) {
 		return 0;
 	}
-	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
-	    h > 23 || mi > 59 || sec > 60) {
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+	    mi > 59 || sec > 60) {
 		return 0;
 	}
 	p = s + 19;
@@ -217,9 +218,9 @@ is_uri_reference(const char *s)
 }
 
 static const struct js_format formats[] = {
-	{"uuid", is_uuid},
-	{"date-time", is_date_time},
-	{"uri-reference", is_uri_reference},
+    {"uuid", is_uuid},
+    {"date-time", is_date_time},
+    {"uri-reference", is_uri_reference},
 };
 
 const struct js_format *
@@ -235,8 +236,8 @@ js_format_find(const char *name)
 	return NULL;
 }
 
-static const char *const types[] = {"string", "integer", "number",
-    "boolean", "array", "object"};
+static const char *const types[] = {"string", "integer", "number", "boolean",
+    "array", "object"};
 
 int
 js_type_known(const char *t)

@@ -110,8 +110,8 @@ size_t js_utf8_count(const char *s, size_t n);
 
 /* Compiles a pattern. Returns 0 (the caller regfrees re), or -1 with the
  * reason in why. */
-int js_pattern_compile(const json_t *pat, regex_t *re, char *why,
-    size_t whylen);
+int
+js_pattern_compile(const json_t *pat, regex_t *re, char *why, size_t whylen);
 
 /* A known format (uuid, date-time, uri-reference), or NULL. */
 struct js_format {

@@ -119,7 +119,8 @@ js_resolve_ref(const json_t *root, const char *ref)
 			node = NULL;
 		} else if (json_is_object(node)) {
 			node = json_object_get(node, seg);
-		} else if (json_is_array(node) && parse_index(seg, &idx) == 0) {
+		} else if (json_is_array(node) &&
+		    parse_index(seg, &idx) == 0) {
 			node = json_array_get(node, idx);
 		} else {
 			node = NULL;

@@ -114,8 +114,8 @@ js_sb_value(struct sbuf *b, const json_t *v)
 	s = json_dumps(v,
 	    JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 	if (s == NULL) {
-		js_sb_printf(b, "(a %s)", v != NULL && json_is_object(v)
-		    ? "object" : "value");
+		js_sb_printf(b, "(a %s)",
+		    v != NULL && json_is_object(v) ? "object" : "value");
 		return;
 	}
 	n = strlen(s);
@@ -140,14 +140,14 @@ js_sb_value(struct sbuf *b, const json_t *v)
 static const struct {
 	const char *bare, *article;
 } type_names[] = {
-	[JSON_OBJECT] = {"object", "an object"},
-	[JSON_ARRAY] = {"array", "an array"},
-	[JSON_STRING] = {"string", "a string"},
-	[JSON_INTEGER] = {"integer", "an integer"},
-	[JSON_REAL] = {"number", "a number"},
-	[JSON_TRUE] = {"boolean", "a boolean"},
-	[JSON_FALSE] = {"boolean", "a boolean"},
-	[JSON_NULL] = {"null", "null"},
+    [JSON_OBJECT] = {"object", "an object"},
+    [JSON_ARRAY] = {"array", "an array"},
+    [JSON_STRING] = {"string", "a string"},
+    [JSON_INTEGER] = {"integer", "an integer"},
+    [JSON_REAL] = {"number", "a number"},
+    [JSON_TRUE] = {"boolean", "a boolean"},
+    [JSON_FALSE] = {"boolean", "a boolean"},
+    [JSON_NULL] = {"null", "null"},
 };
 
 const char *

@@ -282,8 +282,8 @@ v_bound(const struct vctx *c, const json_t *s, const json_t *inst,
 		js_sb_value(&b, lim);
 		js_sb_printf(&b, " (%s)", excl_key);
 	} else {
-		js_sb_printf(&b, " is %s than %s ", sign > 0 ? "less" : "greater",
-		    key);
+		js_sb_printf(&b, " is %s than %s ",
+		    sign > 0 ? "less" : "greater", key);
 		js_sb_value(&b, lim);
 	}
 	return MISMATCH;
@@ -324,7 +324,8 @@ v_object(const struct vctx *c, const json_t *s, const json_t *inst,
 			return MISMATCH;
 		}
 	}
-	json_object_foreach((json_t *) inst, k, v) {
+	json_object_foreach((json_t *) inst, k, v)
+	{
 		struct ipath here = {ip, k, 0};
 
 		sub = props != NULL ? json_object_get(props, k) : NULL;
@@ -431,8 +432,8 @@ v_some(const struct vctx *c, const json_t *s, const json_t *inst,
 	js_sb_init(&hits, hits_buf, sizeof(hits_buf));
 	n = json_array_size(list);
 	for (i = 0; i < n; i++) {
-		rc = v_node(&sub, json_array_get(list, i), inst, ip,
-		    depth + 1);
+		rc =
+		    v_node(&sub, json_array_get(list, i), inst, ip, depth + 1);
 		if (rc == BROKEN) {
 			goto out;
 		}
@@ -443,8 +444,8 @@ v_some(const struct vctx *c, const json_t *s, const json_t *inst,
 				goto out;
 			}
 		} else if (why != NULL) {
-			js_sb_printf(&reasons, "%s [%zu] %s", i > 0 ? ";" : "", i,
-			    why);
+			js_sb_printf(&reasons, "%s [%zu] %s", i > 0 ? ";" : "",
+			    i, why);
 		}
 	}
 	if (matched == 1 && want_one) {
@@ -454,9 +455,10 @@ v_some(const struct vctx *c, const json_t *s, const json_t *inst,
 	v_at(c, &b, ip, MISMATCH);
 	detail = reasons.cap > 0 ? reasons_buf : "";
 	if (want_one) {
-		js_sb_printf(&b, "matches %zu of oneOf's schemas "
-		    "(exactly one required):%s", matched,
-		    matched > 0 ? hits_buf : detail);
+		js_sb_printf(&b,
+		    "matches %zu of oneOf's schemas "
+		    "(exactly one required):%s",
+		    matched, matched > 0 ? hits_buf : detail);
 	} else {
 		js_sb_printf(&b, "matches none of anyOf's schemas:%s", detail);
 	}
@@ -471,7 +473,7 @@ static int
 v_combinators(const struct vctx *c, const json_t *s, const json_t *inst,
     const struct ipath *ip, int depth)
 {
-	const json_t *list, *not;
+	const json_t *list, *not ;
 	struct vctx quiet = *c;
 	size_t i;
 	int rc;
@@ -481,7 +483,8 @@ v_combinators(const struct vctx *c, const json_t *s, const json_t *inst,
 	}
 	/* The first failing schema's own message says the most. */
 	for (i = 0; rc == 1 && i < json_array_size(list); i++) {
-		int r = v_node(c, json_array_get(list, i), inst, ip, depth + 1);
+		int r =
+		    v_node(c, json_array_get(list, i), inst, ip, depth + 1);
 
 		if (r != 0) {
 			return r;
@@ -549,8 +552,8 @@ v_node(const struct vctx *c, const json_t *s, const json_t *inst,
 		break;
 	case JSON_INTEGER:
 	case JSON_REAL:
-		if ((rc = v_bound(c, s, inst, ip, "minimum", "exclusiveMinimum",
-		         1)) == 0) {
+		if ((rc = v_bound(c, s, inst, ip, "minimum",
+		         "exclusiveMinimum", 1)) == 0) {
 			rc = v_bound(c, s, inst, ip, "maximum",
 			    "exclusiveMaximum", -1);
 		}

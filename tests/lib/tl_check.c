@@ -42,8 +42,9 @@ fs_test_main(CU_SuiteInfo *suites)
 	records = CU_get_number_of_failure_records();
 	ran = CU_get_number_of_tests_run();
 	if (known_bugs > 0)
-		fprintf(stderr, "\n%d KNOWN BUG check%s showed the bug (see "
-		                "above); not counted as failures\n",
+		fprintf(stderr,
+		    "\n%d KNOWN BUG check%s showed the bug (see "
+		    "above); not counted as failures\n",
 		    known_bugs, known_bugs == 1 ? "" : "s");
 	CU_cleanup_registry();
 	if (ran == 0) {
@@ -63,8 +64,8 @@ fs_check(int cond, const char *file, int line, const char *expr,
 	va_list ap;
 
 	if (cond) {
-		CU_assertImplementation(
-		    CU_TRUE, (unsigned) line, expr, file, "", CU_FALSE);
+		CU_assertImplementation(CU_TRUE, (unsigned) line, expr, file,
+		    "", CU_FALSE);
 		return 1;
 	}
 	va_start(ap, fmt);
@@ -72,8 +73,8 @@ fs_check(int cond, const char *file, int line, const char *expr,
 	va_end(ap);
 	/* Also printed as it happens, next to the programs' own output. */
 	fprintf(stderr, "\n%s:%d: FAILED: %s\n", file, line, msg);
-	CU_assertImplementation(
-	    CU_FALSE, (unsigned) line, msg, file, "", CU_FALSE);
+	CU_assertImplementation(CU_FALSE, (unsigned) line, msg, file, "",
+	    CU_FALSE);
 	return 0;
 }
 
@@ -141,9 +142,8 @@ fs_check_json_eq(const json_t *actual, const char *expected_json,
 		ok = fs_check(1, file, line, what, "%s", "");
 	} else {
 		char *a = fs_json_dump(actual);
-		ok = fs_check(0, file, line, what,
-		    "%s: expected %s, got %.*s", what, expected_json,
-		    BODY_IN_MSG, a);
+		ok = fs_check(0, file, line, what, "%s: expected %s, got %.*s",
+		    what, expected_json, BODY_IN_MSG, a);
 		free(a);
 	}
 	json_decref(exp);
@@ -205,9 +205,10 @@ fs_check_code(int actual, int expected, const Flowsvc__Reply *reply,
 		n += (size_t) snprintf(detail, sizeof(detail),
 		    "; reply message: \"%s\"",
 		    reply->message ? reply->message : "(none)");
-		for (size_t i = 0; i < reply->n_violations && n < sizeof(detail);
-		     i++) {
-			const Flowsvc__FieldViolation *v = reply->violations[i];
+		for (size_t i = 0;
+		     i < reply->n_violations && n < sizeof(detail); i++) {
+			const Flowsvc__FieldViolation *v =
+			    reply->violations[i];
 			for (size_t j = 0;
 			     j < v->n_messages && n < sizeof(detail); j++) {
 				n += (size_t) snprintf(detail + n,
@@ -216,8 +217,9 @@ fs_check_code(int actual, int expected, const Flowsvc__Reply *reply,
 			}
 		}
 	}
-	return fs_check(0, file, line, expr, "%s: expected %s (%s), got %s (%s)%s",
-	    expr, fs_code_name(expected), fs_strerror(expected),
+	return fs_check(0, file, line, expr,
+	    "%s: expected %s (%s), got %s (%s)%s", expr,
+	    fs_code_name(expected), fs_strerror(expected),
 	    fs_code_name(actual), fs_strerror(actual), detail);
 }
 

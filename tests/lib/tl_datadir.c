@@ -19,8 +19,7 @@ cmp_u64(const void *a, const void *b)
 }
 
 static int
-parse_gen(const char *name, const char *prefix, const char *ext,
-    uint64_t *g)
+parse_gen(const char *name, const char *prefix, const char *ext, uint64_t *g)
 {
 	size_t pl = strlen(prefix), el = strlen(ext), nl = strlen(name);
 	uint64_t v = 0;
@@ -75,7 +74,8 @@ fs_gens_str(const fs_gens *g, char *buf, size_t n)
 {
 	size_t k = (size_t) snprintf(buf, n, "snapshots [");
 	for (int i = 0; i < g->nsnap && k < n; i++)
-		k += (size_t) snprintf(buf + k, n - k, " %" PRIu64, g->snap[i]);
+		k +=
+		    (size_t) snprintf(buf + k, n - k, " %" PRIu64, g->snap[i]);
 	if (k < n)
 		k += (size_t) snprintf(buf + k, n - k, " ] logs [");
 	for (int i = 0; i < g->nlog && k < n; i++)

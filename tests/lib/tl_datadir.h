@@ -41,7 +41,7 @@ const char *fs_gens_str(const fs_gens *g, char *buf, size_t n);
  * header in off[], its payload length in len[], at most max of them.
  * Returns their count, or -1 when the file cannot be read. A torn last
  * record is not counted; the checksums are not checked. */
-int fs_log_records(const char *path, long long off[], long long len[],
-    int max);
+int
+fs_log_records(const char *path, long long off[], long long len[], int max);
 
 #endif

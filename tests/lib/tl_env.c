@@ -73,8 +73,8 @@ fs_env_start_backend(fs_test_env *env)
 		argv[argc++] = (char *) "--fsync";
 		argv[argc++] = (char *) env->fsync_mode;
 	}
-	for (int i = 0; env->svc_extra != NULL && env->svc_extra[i] != NULL &&
-	     i < 8; i++)
+	for (int i = 0;
+	     env->svc_extra != NULL && env->svc_extra[i] != NULL && i < 8; i++)
 		argv[argc++] = (char *) env->svc_extra[i];
 	argv[argc] = NULL;
 	if (fs_test_proc_start(&env->backend, "flow-service", FLOW_SERVICE_BIN,
@@ -98,8 +98,9 @@ fs_env_start_backend(fs_test_env *env)
 		int code;
 
 		if (!fs_test_proc_alive(&env->backend)) {
-			fprintf(stderr, "testlib: flow-service exited during "
-			                "start (wait status 0x%x)\n",
+			fprintf(stderr,
+			    "testlib: flow-service exited during "
+			    "start (wait status 0x%x)\n",
 			    env->backend.status);
 			fs_test_dump_log("flow-service log", log_path, 40);
 			return -1;
@@ -114,8 +115,9 @@ fs_env_start_backend(fs_test_env *env)
 		}
 		fs_test_poll_pause(20);
 	}
-	fprintf(stderr, "testlib: flow-service did not answer HEALTH within "
-	                "%d ms\n",
+	fprintf(stderr,
+	    "testlib: flow-service did not answer HEALTH within "
+	    "%d ms\n",
 	    FS_TEST_START_TIMEOUT_MS);
 	fs_test_dump_log("flow-service log", log_path, 40);
 	return -1;
@@ -151,8 +153,8 @@ fs_env_start_gateway(fs_test_env *env, int wait_ready)
 		argv[argc++] = (char *) "--rpc-timeout";
 		argv[argc++] = timeout;
 	}
-	for (int i = 0; env->gw_extra != NULL && env->gw_extra[i] != NULL &&
-	     i < 8; i++)
+	for (int i = 0;
+	     env->gw_extra != NULL && env->gw_extra[i] != NULL && i < 8; i++)
 		argv[argc++] = (char *) env->gw_extra[i];
 	argv[argc] = NULL;
 	if (fs_test_proc_start(&env->gateway, "flow-gateway", FLOW_GATEWAY_BIN,
@@ -164,8 +166,9 @@ fs_env_start_gateway(fs_test_env *env, int wait_ready)
 	deadline = fs_test_now_ms() + FS_TEST_START_TIMEOUT_MS;
 	while (fs_test_now_ms() < deadline) {
 		if (!fs_test_proc_alive(&env->gateway)) {
-			fprintf(stderr, "testlib: flow-gateway exited during "
-			                "start (wait status 0x%x)\n",
+			fprintf(stderr,
+			    "testlib: flow-gateway exited during "
+			    "start (wait status 0x%x)\n",
 			    env->gateway.status);
 			fs_test_dump_log("flow-gateway log", log_path, 40);
 			return -1;
@@ -193,7 +196,8 @@ fs_env_wait_gateway_ready(fs_test_env *env)
 int
 fs_env_start_programs(fs_test_env *env)
 {
-	if (fs_env_start_backend(env) != 0 || fs_env_start_gateway(env, 1) != 0)
+	if (fs_env_start_backend(env) != 0 ||
+	    fs_env_start_gateway(env, 1) != 0)
 		return -1;
 	if (fs_http_connect(&env->http, env->gw_port, 0) != 0) {
 		fprintf(stderr, "testlib: connect to gateway: %s\n",
@@ -212,8 +216,7 @@ fs_env_start(fs_test_env *env, const char *name)
 int
 fs_env_stop_backend(fs_test_env *env, int sig)
 {
-	return fs_test_proc_stop(
-	    &env->backend, sig, FS_TEST_STOP_TIMEOUT_MS);
+	return fs_test_proc_stop(&env->backend, sig, FS_TEST_STOP_TIMEOUT_MS);
 }
 
 static int
@@ -222,8 +225,9 @@ clean_exit(const fs_test_proc *p, int st)
 	if (st == -1 || (WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
 		return 1;
 	}
-	fprintf(stderr, "testlib: %s did not exit cleanly on SIGTERM (wait "
-	                "status 0x%x)\n",
+	fprintf(stderr,
+	    "testlib: %s did not exit cleanly on SIGTERM (wait "
+	    "status 0x%x)\n",
 	    p->name, st);
 	return 0;
 }
@@ -241,13 +245,13 @@ fs_env_fini(fs_test_env *env)
 	fs_http_close(env->http);
 	env->http = NULL;
 	if (env->gateway.pid != 0) {
-		st = fs_test_proc_stop(
-		    &env->gateway, SIGTERM, FS_TEST_STOP_TIMEOUT_MS);
+		st = fs_test_proc_stop(&env->gateway, SIGTERM,
+		    FS_TEST_STOP_TIMEOUT_MS);
 		ok &= clean_exit(&env->gateway, st);
 	}
 	if (env->backend.pid != 0) {
-		st = fs_test_proc_stop(
-		    &env->backend, SIGTERM, FS_TEST_STOP_TIMEOUT_MS);
+		st = fs_test_proc_stop(&env->backend, SIGTERM,
+		    FS_TEST_STOP_TIMEOUT_MS);
 		ok &= clean_exit(&env->backend, st);
 	}
 	if (env->client != NULL) {

@@ -18,7 +18,7 @@
 #include "tl_proc.h"
 
 typedef struct fs_test_env {
-	char dir[PATH_MAX];      /* scratch dir; removed unless a test failed */
+	char dir[PATH_MAX]; /* scratch dir; removed unless a test failed */
 	char data_dir[PATH_MAX]; /* the backend's --data-dir */
 	char backend_url[64];    /* tcp://127.0.0.1:PORT */
 	int gw_port;

@@ -43,8 +43,7 @@ http_dial(fs_http_conn *c)
 	tv.tv_usec = (c->timeout_ms % 1000) * 1000;
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
-	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) !=
-	        0) {
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
 		close(fd);
 		return -1;
 	}
@@ -398,8 +397,8 @@ http_request(fs_http_conn *c, const char *method, const char *path,
 	if (body != NULL && body_len == (size_t) -1) {
 		body_len = strlen(body);
 	}
-	snprintf(line, sizeof(line), "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n",
-	    method, path, c->port);
+	snprintf(line, sizeof(line),
+	    "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n", method, path, c->port);
 	if (sbuf_add(&req, line, strlen(line)) != 0) {
 		goto out;
 	}

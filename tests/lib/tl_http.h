@@ -20,10 +20,10 @@ typedef struct fs_http_header {
 } fs_http_header;
 
 typedef struct fs_http_resp {
-	int status;       /* 0 when no response was read */
-	int sys_errno;    /* the socket error when status is 0 */
-	char method[16];  /* of the request, for messages */
-	char path[256];   /* of the request, truncated */
+	int status;      /* 0 when no response was read */
+	int sys_errno;   /* the socket error when status is 0 */
+	char method[16]; /* of the request, for messages */
+	char path[256];  /* of the request, truncated */
 	fs_http_header *headers;
 	size_t nheaders;
 	char *body; /* NUL-terminated; may contain NULs before body_len */
@@ -61,8 +61,8 @@ int fs_http_status(int port, const char *path);
 
 /* Polls GET path until it answers `status`, for at most timeout_ms.
  * Returns 0, or -1 on timeout. */
-int fs_http_wait_status(int port, const char *path, int status,
-    int timeout_ms);
+int
+fs_http_wait_status(int port, const char *path, int status, int timeout_ms);
 
 /* The first header of that name (case-insensitive), or NULL. Borrowed. */
 const char *fs_http_header_get(const fs_http_resp *r, const char *name);

@@ -27,7 +27,8 @@ fs_test_proc_start(fs_test_proc *p, const char *name, const char *bin,
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	snprintf(p->log_path, sizeof(p->log_path), "%s", log_path);
-	logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	logfd =
+	    open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (logfd < 0) {
 		return -1;
 	}
@@ -103,8 +104,9 @@ fs_test_proc_stop(fs_test_proc *p, int sig, int timeout_ms)
 		}
 		fs_test_poll_pause(5);
 	}
-	fprintf(stderr, "testlib: %s (pid %d) ignored signal %d for %d ms; "
-	                "killing it\n",
+	fprintf(stderr,
+	    "testlib: %s (pid %d) ignored signal %d for %d ms; "
+	    "killing it\n",
 	    p->name, (int) p->pid, sig, timeout_ms);
 	kill(p->pid, SIGKILL);
 	while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR) {

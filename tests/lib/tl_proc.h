@@ -13,10 +13,11 @@
 #include <sys/types.h>
 
 typedef struct fs_test_proc {
-	pid_t pid;               /* 0 when not running */
-	char name[32];           /* for messages: "flow-service", ... */
-	char log_path[PATH_MAX]; /* stdout and stderr of the child (appended) */
-	int status;              /* wait status after it was reaped */
+	pid_t pid;     /* 0 when not running */
+	char name[32]; /* for messages: "flow-service", ... */
+	char
+	    log_path[PATH_MAX]; /* stdout and stderr of the child (appended) */
+	int status;             /* wait status after it was reaped */
 } fs_test_proc;
 
 /* Starts bin with argv (argv[0] included, NULL-terminated), stdin from

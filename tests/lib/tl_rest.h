@@ -13,7 +13,7 @@
  * copies the new id into id. Returns 0 or -1. */
 int fs_rest_create(fs_test_env *env, const char *coll, const char *body,
     char id[64], const char *file, int line);
-#define FS_REST_CREATE(env, coll, body, id)                                  \
+#define FS_REST_CREATE(env, coll, body, id)                                   \
 	fs_rest_create((env), (coll), (body), (id), __FILE__, __LINE__)
 
 /* GET/PUT/... through env->http; returns what fs_http_request returns. */

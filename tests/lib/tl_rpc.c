@@ -26,15 +26,17 @@ fs_trpc_comp_json(const Flowsvc__Component *c)
 	json_object_set_new(o, "kind", json_integer(c->kind));
 	json_object_set_new(o, "name", json_string(c->name));
 	json_object_set_new(o, "group", json_string(c->group));
-	json_object_set_new(
-	    o, "input_fields", strv_json(c->input_fields, c->n_input_fields));
+	json_object_set_new(o, "input_fields",
+	    strv_json(c->input_fields, c->n_input_fields));
 	json_object_set_new(o, "output_fields",
 	    strv_json(c->output_fields, c->n_output_fields));
 	json_object_set_new(o, "canvas_id", json_string(c->canvas_id));
 	json_object_set_new(o, "flows", strv_json(c->flows, c->n_flows));
 	json_object_set_new(o, "version", json_integer(c->version));
-	json_object_set_new(o, "created_at_us", json_integer(c->created_at_us));
-	json_object_set_new(o, "updated_at_us", json_integer(c->updated_at_us));
+	json_object_set_new(o, "created_at_us",
+	    json_integer(c->created_at_us));
+	json_object_set_new(o, "updated_at_us",
+	    json_integer(c->updated_at_us));
 	return o;
 }
 
@@ -104,8 +106,8 @@ fs_trpc_create(fs_client *c, Flowsvc__Kind kind, const char *name,
 		fl.items = fv;
 		req.flows = &fl;
 	}
-	return fs_trpc_component(c, FLOWSVC__METHOD__CREATE, &req.base, timeout_ms,
-	    comp);
+	return fs_trpc_component(c, FLOWSVC__METHOD__CREATE, &req.base,
+	    timeout_ms, comp);
 }
 
 int
@@ -120,15 +122,15 @@ fs_trpc_update_out(fs_client *c, const char *id, const char *out_field,
 	outl.n_items = 1;
 	outl.items = outv;
 	req.output_fields = &outl;
-	return fs_trpc_component(c, FLOWSVC__METHOD__UPDATE, &req.base, timeout_ms,
-	    comp);
+	return fs_trpc_component(c, FLOWSVC__METHOD__UPDATE, &req.base,
+	    timeout_ms, comp);
 }
 
 /* Delete, Deploy, Start, Stop, GetStatus: *status gets the StatusReply's
  * status when there is one. */
 int
-fs_trpc_id(fs_client *c, Flowsvc__Method m, const char *id, uint32_t timeout_ms,
-    int *status)
+fs_trpc_id(fs_client *c, Flowsvc__Method m, const char *id,
+    uint32_t timeout_ms, int *status)
 {
 	Flowsvc__IdRequest req = FLOWSVC__ID_REQUEST__INIT;
 	ProtobufCMessage *out = NULL;
@@ -158,9 +160,11 @@ fs_trpc_get(fs_client *c, const char *id, json_t **comp, int *status)
 	int code;
 
 	req.id = (char *) id;
-	code = fs_trpc_component(c, FLOWSVC__METHOD__GET, &req.base, 5000, comp);
+	code =
+	    fs_trpc_component(c, FLOWSVC__METHOD__GET, &req.base, 5000, comp);
 	if (code == FS_OK && status != NULL &&
-	    fs_trpc_id(c, FLOWSVC__METHOD__GET_STATUS, id, 5000, status) != FS_OK)
+	    fs_trpc_id(c, FLOWSVC__METHOD__GET_STATUS, id, 5000, status) !=
+	        FS_OK)
 		*status = -1;
 	return code;
 }

@@ -93,8 +93,8 @@ pipe_cloexec(int fds[2])
 }
 
 int
-fs_test_run(fs_test_run_result *r, char *const argv[],
-    char *const env_extra[], const char *const unset_env[], int timeout_ms)
+fs_test_run(fs_test_run_result *r, char *const argv[], char *const env_extra[],
+    const char *const unset_env[], int timeout_ms)
 {
 	int outp[2] = {-1, -1}, errp[2] = {-1, -1};
 	int64_t deadline = fs_test_now_ms() + timeout_ms;
@@ -127,8 +127,8 @@ fs_test_run(fs_test_run_result *r, char *const argv[],
 	close(errp[1]);
 	outp[1] = errp[1] = -1;
 	while (open_fds > 0) {
-		struct pollfd pfd[2] = {
-		    {outp[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
+		struct pollfd pfd[2] = {{outp[0], POLLIN, 0},
+		    {errp[0], POLLIN, 0}};
 		int64_t left = deadline - fs_test_now_ms();
 		int i, rv;
 

@@ -53,12 +53,12 @@ fs_raw_connect(const char *from, int port)
 			errno = EINVAL;
 			return -1;
 		}
-		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0)
 			goto fail;
 	}
-	sa.sin_port = htons((uint16_t)port);
+	sa.sin_port = htons((uint16_t) port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+	if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0)
 		goto fail;
 	return fd;
 fail:
@@ -81,7 +81,7 @@ fs_raw_send(int fd, const void *buf, size_t len)
 		if (n <= 0)
 			return -1;
 		p += n;
-		len -= (size_t)n;
+		len -= (size_t) n;
 	}
 	return 0;
 }
@@ -103,7 +103,7 @@ fs_raw_read_to_close(int fd, char *buf, size_t cap, size_t *len,
 
 		if (left <= 0)
 			break;
-		if (poll(&pfd, 1, (int)left) <= 0)
+		if (poll(&pfd, 1, (int) left) <= 0)
 			continue;
 		if (got + 1 < cap)
 			n = recv(fd, buf + got, cap - got - 1, 0);
@@ -116,7 +116,7 @@ fs_raw_read_to_close(int fd, char *buf, size_t cap, size_t *len,
 			break;
 		}
 		if (got + 1 < cap) {
-			got += (size_t)n;
+			got += (size_t) n;
 			buf[got] = '\0';
 		}
 	}

@@ -27,9 +27,9 @@ static char tokens_path[PATH_MAX + 16];
 #define TOK_ROOT "tok-root.7b2d4f6e8a1c3950"
 #define TOK_C "tok-c.3a8e6d1f9b7c2045" /* added by the reload test */
 
-#define TOKENS_FILE                                                          \
-	"# flow-gateway tokens for test_access\n"                            \
-	"\n" TOK_A " team_a\n" TOK_B "\tteam_b\n" TOK_AB                    \
+#define TOKENS_FILE                                                           \
+	"# flow-gateway tokens for test_access\n"                             \
+	"\n" TOK_A " team_a\n" TOK_B "\tteam_b\n" TOK_AB                      \
 	" team_a,team_b\n" TOK_ROOT " *\n"
 
 static const char *const NOT_FOUND = "{\"detail\": \"Not found.\"}";
@@ -72,7 +72,7 @@ suite_init(void)
 	 * readiness wait works. */
 	env.gw_extra = extra;
 	return write_tokens(TOKENS_FILE) != 0 ? -1
-					       : fs_env_start_programs(&env);
+	                                      : fs_env_start_programs(&env);
 }
 
 static int
@@ -95,14 +95,14 @@ send_authz(fs_http_conn *c, const char *authz, const char *method,
 		snprintf(h, sizeof(h), "Authorization: %s", authz);
 		hdrs[0] = h;
 	}
-	return fs_http_request(
-	    c, method, path, hdrs, body, body ? (size_t)-1 : 0, r);
+	return fs_http_request(c, method, path, hdrs, body,
+	    body ? (size_t) -1 : 0, r);
 }
 
 /* As token (NULL: no Authorization header). */
 static int
-req(const char *token, const char *method, const char *path,
-    const char *body, fs_http_resp *r)
+req(const char *token, const char *method, const char *path, const char *body,
+    fs_http_resp *r)
 {
 	char authz[160];
 
@@ -122,11 +122,11 @@ expect(const char *token, const char *method, const char *path,
 
 	req(token, method, path, body, &r);
 	ok = want_json ? fs_check_error(&r, status, want_json, __FILE__, line)
-		       : fs_check_status(&r, status, __FILE__, line);
+	               : fs_check_status(&r, status, __FILE__, line);
 	fs_http_resp_free(&r);
 	return ok;
 }
-#define EXPECT(tok, method, path, body, status, want)                       \
+#define EXPECT(tok, method, path, body, status, want)                         \
 	expect((tok), (method), (path), (body), (status), (want), __LINE__)
 
 /* Creates as token; asserts 201 and the group; copies the id. */
@@ -144,8 +144,8 @@ create(const char *token, const char *coll, const char *body,
 	req(token, "POST", path, body, &r);
 	ok = fs_check_status(&r, 201, __FILE__, line) &&
 	    fs_check((got = fs_json_str(r.json, "id")) != NULL &&
-		    strlen(got) < 64,
-		__FILE__, line, "id", "no id in %s", r.body);
+	            strlen(got) < 64,
+	        __FILE__, line, "id", "no id in %s", r.body);
 	if (ok) {
 		strcpy(id, fs_json_str(r.json, "id"));
 		fs_check_str(fs_json_str(r.json, "group"), want_group, "group",
@@ -154,7 +154,7 @@ create(const char *token, const char *coll, const char *body,
 	fs_http_resp_free(&r);
 	return ok ? 0 : -1;
 }
-#define CREATE(tok, coll, body, group, id)                                  \
+#define CREATE(tok, coll, body, group, id)                                    \
 	create((tok), (coll), (body), (group), (id), __LINE__)
 
 /* Whether the list at path (as token) holds id; -1 when the list failed. */
@@ -167,7 +167,7 @@ listed(const char *token, const char *path, const char *id, int line)
 	req(token, "GET", path, NULL, &r);
 	if (fs_check_status(&r, 200, __FILE__, line) &&
 	    fs_check(json_is_array(r.json), __FILE__, line, "list",
-		"not an array: %s", r.body)) {
+	        "not an array: %s", r.body)) {
 		size_t i;
 		json_t *c;
 
@@ -252,9 +252,9 @@ test_unauthenticated(void)
 	char flow[64], app[64];
 
 	if (CREATE(TOK_A, "flows", "{\"name\": \"auth_flow\"}", "team_a",
-		flow) != 0 ||
+	        flow) != 0 ||
 	    CREATE(TOK_A, "apps", "{\"name\": \"auth_app\"}", "team_a", app) !=
-		0)
+	        0)
 		return;
 	for (size_t e = 0; e < sizeof(endpoints) / sizeof(endpoints[0]); e++) {
 		char path[160];
@@ -268,15 +268,16 @@ test_unauthenticated(void)
 			send_authz(env.http, cases[k].authz,
 			    endpoints[e].method, path, endpoints[e].body, &r);
 			if (!FS_ASSERT_ERROR(&r, 401,
-				cases[k].want ? BAD_TOKEN : NO_CREDENTIALS))
+			        cases[k].want ? BAD_TOKEN : NO_CREDENTIALS))
 				fprintf(stderr, "  (Authorization: %s)\n",
 				    cases[k].authz ? cases[k].authz
-						   : "(none)");
+				                   : "(none)");
 			www = fs_http_header_get(&r, "WWW-Authenticate");
 			FS_CHECK(www != NULL && strcmp(www, "Bearer") == 0,
 			    "%s %s: WWW-Authenticate %s", endpoints[e].method,
 			    path, www ? www : "(none)");
-			FS_CHECK(fs_http_header_get(&r, "X-Request-Id") != NULL,
+			FS_CHECK(fs_http_header_get(&r, "X-Request-Id") !=
+			        NULL,
 			    "401 without X-Request-Id");
 			fs_http_resp_free(&r);
 		}
@@ -323,11 +324,11 @@ test_other_groups_are_absent(void)
 	char path[160];
 
 	if (CREATE(TOK_B, "flows", "{\"name\": \"iso_flow\"}", "team_b",
-		bflow) != 0 ||
+	        bflow) != 0 ||
 	    CREATE(TOK_B, "apps", "{\"name\": \"iso_app\"}", "team_b", bapp) !=
-		0 ||
+	        0 ||
 	    CREATE(TOK_A, "flows", "{\"name\": \"iso_flow\"}", "team_a",
-		aflow) != 0)
+	        aflow) != 0)
 		return;
 
 	/* Every item endpoint: 404 as if absent. */
@@ -355,10 +356,12 @@ test_other_groups_are_absent(void)
 	/* Lists leave them out, filtered or not. */
 	FS_ASSERT_INT_EQ(LISTED(TOK_A, "/api/flows/", bflow), 0);
 	FS_ASSERT_INT_EQ(LISTED(TOK_A, "/api/flows/", aflow), 1);
-	FS_ASSERT_INT_EQ(
-	    LISTED(TOK_A, "/api/flows/?name__iexact=iso_flow", bflow), 0);
-	FS_ASSERT_INT_EQ(
-	    LISTED(TOK_A, "/api/flows/?name__iexact=ISO_FLOW", aflow), 1);
+	FS_ASSERT_INT_EQ(LISTED(TOK_A, "/api/flows/?name__iexact=iso_flow",
+	                     bflow),
+	    0);
+	FS_ASSERT_INT_EQ(LISTED(TOK_A, "/api/flows/?name__iexact=ISO_FLOW",
+	                     aflow),
+	    1);
 	EXPECT(TOK_A, "GET", "/api/flows/?group__iexact=team_b", NULL, 200,
 	    "[]");
 	EXPECT(TOK_A, "GET", "/api/apps/?name__iexact=iso_app", NULL, 200,
@@ -372,8 +375,8 @@ test_other_groups_are_absent(void)
 		    NULL, &r);
 		if (FS_ASSERT_STATUS(&r, 200) &&
 		    FS_CHECK(json_array_size(r.json) == 1, "%s", r.body))
-			FS_ASSERT_STR_EQ(
-			    fs_json_str(json_array_get(r.json, 0), "id"),
+			FS_ASSERT_STR_EQ(fs_json_str(json_array_get(r.json, 0),
+			                     "id"),
 			    aflow);
 		fs_http_resp_free(&r);
 	}
@@ -398,12 +401,13 @@ test_create_groups(void)
 
 	/* Not granted: 403, and nothing created. */
 	EXPECT(TOK_A, "POST", "/api/flows/",
-	    "{\"name\": \"cg_denied\", \"group\": \"team_b\"}", 403, FORBIDDEN);
+	    "{\"name\": \"cg_denied\", \"group\": \"team_b\"}", 403,
+	    FORBIDDEN);
 	EXPECT(TOK_A, "POST", "/api/apps/",
 	    "{\"name\": \"cg_denied\", \"group\": \"default\"}", 403,
 	    FORBIDDEN);
-	EXPECT(TOK_ROOT, "GET", "/api/flows/?name__iexact=cg_denied", NULL, 200,
-	    "[]");
+	EXPECT(TOK_ROOT, "GET", "/api/flows/?name__iexact=cg_denied", NULL,
+	    200, "[]");
 	EXPECT(TOK_ROOT, "GET", "/api/apps/?name__iexact=cg_denied", NULL, 200,
 	    "[]");
 
@@ -411,14 +415,14 @@ test_create_groups(void)
 	CREATE(TOK_A, "flows", "{\"name\": \"cg_one\"}", "team_a", id);
 	CREATE(TOK_B, "apps", "{\"name\": \"cg_one\"}", "team_b", id);
 	/* Naming the granted group works too. */
-	CREATE(TOK_A, "apps", "{\"name\": \"cg_named\", \"group\": \"team_a\"}",
-	    "team_a", id);
+	CREATE(TOK_A, "apps",
+	    "{\"name\": \"cg_named\", \"group\": \"team_a\"}", "team_a", id);
 	/* Two groups granted: no default to guess; "default" is not one of
 	 * them. Either group by name works. */
 	EXPECT(TOK_AB, "POST", "/api/flows/", "{\"name\": \"cg_two\"}", 403,
 	    FORBIDDEN);
-	CREATE(TOK_AB, "flows", "{\"name\": \"cg_two\", \"group\": \"team_b\"}",
-	    "team_b", id);
+	CREATE(TOK_AB, "flows",
+	    "{\"name\": \"cg_two\", \"group\": \"team_b\"}", "team_b", id);
 	/* Every group: the ordinary default. */
 	CREATE(TOK_ROOT, "flows", "{\"name\": \"cg_root\"}", "default", id);
 	CREATE(TOK_ROOT, "flows",
@@ -432,14 +436,15 @@ test_references_to_invisible_flows(void)
 	fs_http_resp r;
 
 	if (CREATE(TOK_B, "flows", "{\"name\": \"ref_hidden\"}", "team_b",
-		bflow) != 0 ||
+	        bflow) != 0 ||
 	    CREATE(TOK_A, "flows", "{\"name\": \"ref_seen\"}", "team_a",
-		aflow) != 0 ||
+	        aflow) != 0 ||
 	    CREATE(TOK_A, "apps", "{\"name\": \"ref_app\"}", "team_a", aapp) !=
-		0)
+	        0)
 		return;
 	snprintf(want, sizeof(want),
-	    "{\"flows\": [\"Invalid pk \\\"%s\\\" - object does not exist.\"]}",
+	    "{\"flows\": [\"Invalid pk \\\"%s\\\" - object does not "
+	    "exist.\"]}",
 	    bflow);
 
 	/* On create ... */
@@ -528,13 +533,15 @@ test_every_group_token(void)
 {
 	char a[64], b[64], path[160];
 
-	if (CREATE(TOK_A, "flows", "{\"name\": \"all_a\"}", "team_a", a) != 0 ||
+	if (CREATE(TOK_A, "flows", "{\"name\": \"all_a\"}", "team_a", a) !=
+	        0 ||
 	    CREATE(TOK_B, "flows", "{\"name\": \"all_b\"}", "team_b", b) != 0)
 		return;
 	FS_ASSERT_INT_EQ(LISTED(TOK_ROOT, "/api/flows/", a), 1);
 	FS_ASSERT_INT_EQ(LISTED(TOK_ROOT, "/api/flows/", b), 1);
-	FS_ASSERT_INT_EQ(
-	    LISTED(TOK_ROOT, "/api/flows/?group__iexact=TEAM_B", b), 1);
+	FS_ASSERT_INT_EQ(LISTED(TOK_ROOT, "/api/flows/?group__iexact=TEAM_B",
+	                     b),
+	    1);
 	for (int k = 0; k < 2; k++) {
 		const char *id = k ? b : a;
 
@@ -627,13 +634,13 @@ test_reload(void)
 
 	/* Added and removed tokens take effect after SIGHUP. */
 	if (!FS_CHECK(write_tokens("# C in, B out\n" TOK_A " team_a\n" TOK_AB
-				   " team_a,team_b\n" TOK_ROOT " *\n" TOK_C
-				   " team_c\n") == 0,
-		"write tokens: %s", strerror(errno)))
+	                           " team_a,team_b\n" TOK_ROOT " *\n" TOK_C
+	                           " team_c\n") == 0,
+	        "write tokens: %s", strerror(errno)))
 		return;
 	EXPECT(TOK_C, "GET", "/api/flows/", NULL, 401, BAD_TOKEN);
 	if (!FS_CHECK(kill(env.gateway.pid, SIGHUP) == 0, "kill: %s",
-		strerror(errno)))
+	        strerror(errno)))
 		return;
 	FS_ASSERT_INT_EQ(poll_status(TOK_C, 200), 200);
 	/* One table: once C works, B is gone. */
@@ -650,19 +657,20 @@ test_reload(void)
 	/* A bad file keeps the tokens loaded before, and says why. */
 #define KEEPING "keeping the tokens loaded before"
 	if (!FS_CHECK(write_tokens(TOK_A " team_a\nbroken line here\n") == 0,
-		"write tokens"))
+	        "write tokens"))
 		return;
 	reloads = fs_file_count(env.gateway.log_path, KEEPING);
 	FS_CHECK(kill(env.gateway.pid, SIGHUP) == 0, "kill");
 	{
 		int64_t until = fs_test_now_ms() + 10000;
 
-		while (fs_file_count(env.gateway.log_path, KEEPING) == reloads &&
+		while (
+		    fs_file_count(env.gateway.log_path, KEEPING) == reloads &&
 		    fs_test_now_ms() < until)
 			fs_test_poll_pause(20);
 	}
 	FS_CHECK(fs_file_count(env.gateway.log_path,
-		     "line 2: more than two fields"),
+	             "line 2: more than two fields"),
 	    "the log does not say which line is wrong");
 	EXPECT(TOK_C, "GET", "/api/flows/", NULL, 200, NULL);
 	EXPECT(TOK_ROOT, "GET", "/api/flows/", NULL, 200, NULL);
@@ -720,8 +728,8 @@ static void
 refuse(const char *text, const char *want, int line)
 {
 	char path[PATH_MAX + 32], port[16];
-	char *argv[] = {(char *)FLOW_GATEWAY_BIN, (char *)"--port", port,
-	    (char *)"--backend", env.backend_url, (char *)"--tokens", path,
+	char *argv[] = {(char *) FLOW_GATEWAY_BIN, (char *) "--port", port,
+	    (char *) "--backend", env.backend_url, (char *) "--tokens", path,
 	    NULL};
 	fs_test_run_result res;
 	FILE *f;
@@ -742,7 +750,7 @@ refuse(const char *text, const char *want, int line)
 	}
 	fs_check_int(res.exit_code, 1, "exit code", __FILE__, line);
 	fs_check(strstr(res.err, want) != NULL &&
-		strchr(res.err, '\n') == res.err + res.err_len - 1,
+	        strchr(res.err, '\n') == res.err + res.err_len - 1,
 	    __FILE__, line, "stderr", "expected one line with \"%s\", got: %s",
 	    want, res.err);
 	fs_check(strstr(res.err, "s3cr3t") == NULL, __FILE__, line, "stderr",
@@ -755,10 +763,11 @@ test_refuses_bad_files(void)
 {
 	refuse("s3cr3t-token-0123456 team_a\n\ns3cr3t-token-9876543\n",
 	    "line 3: a token without groups", __LINE__);
-	refuse("ok-token-0123456789 team_a,\n",
-	    "line 1: an empty group name", __LINE__);
-	refuse("ok-token-0123456789 a,*\n", "line 1: \"*\" (every group) must "
-					    "stand alone",
+	refuse("ok-token-0123456789 team_a,\n", "line 1: an empty group name",
+	    __LINE__);
+	refuse("ok-token-0123456789 a,*\n",
+	    "line 1: \"*\" (every group) must "
+	    "stand alone",
 	    __LINE__);
 	refuse("s3cr3t-0123456789 a\n# again\ns3cr3t-0123456789 b\n",
 	    "line 3: the same token as line 1", __LINE__);
@@ -769,12 +778,10 @@ static CU_TestInfo tests[] = {
     {"401 on every /api/ endpoint, both kinds", test_unauthenticated},
     {"health, readiness and metrics stay open", test_operations_open},
     {"other groups' components are absent", test_other_groups_are_absent},
-    {"create: 403 outside the grant, default group",
-	test_create_groups},
-    {"references name visible flows only",
-	test_references_to_invisible_flows},
+    {"create: 403 outside the grant, default group", test_create_groups},
+    {"references name visible flows only", test_references_to_invisible_flows},
     {"409 names visible users and counts the others",
-	test_in_use_names_visible_users},
+        test_in_use_names_visible_users},
     {"the * token sees everything", test_every_group_token},
     {"SIGHUP reloads the tokens file", test_reload},
     {"malformed tokens files refuse to start", test_refuses_bad_files},

@@ -68,11 +68,12 @@ test_version(void)
 	for (size_t i = 0; i < NPROGS; i++) {
 		int rc = run(&r, progs[i].bin, "--version", NULL);
 
-		snprintf(want, sizeof(want), "%s %s\n", progs[i].name, version);
+		snprintf(want, sizeof(want), "%s %s\n", progs[i].name,
+		    version);
 		FS_CHECK(rc == 0 && r.exit_code == 0 && r.out != NULL &&
 		        strcmp(r.out, want) == 0 && r.err_len == 0,
-		    "%s --version: exit %d, \"%s\" (want \"%s\")", progs[i].name,
-		    r.exit_code, r.out ? r.out : "", want);
+		    "%s --version: exit %d, \"%s\" (want \"%s\")",
+		    progs[i].name, r.exit_code, r.out ? r.out : "", want);
 		fs_test_run_result_free(&r);
 	}
 }
@@ -87,13 +88,15 @@ test_unknown_option(void)
 
 	for (size_t i = 0; i < NPROGS; i++) {
 		snprintf(want, sizeof(want),
-		    "%s: unknown option '--no-such-option'\nTry '%s --help'.\n",
+		    "%s: unknown option '--no-such-option'\nTry '%s "
+		    "--help'.\n",
 		    progs[i].name, progs[i].name);
 		for (size_t f = 0; f < 2; f++) {
 			int rc = run(&r, progs[i].bin, forms[f], NULL);
 
-			FS_CHECK(rc == 0 && r.exit_code == 2 && r.out_len == 0 &&
-			        r.err != NULL && strcmp(r.err, want) == 0,
+			FS_CHECK(rc == 0 && r.exit_code == 2 &&
+			        r.out_len == 0 && r.err != NULL &&
+			        strcmp(r.err, want) == 0,
 			    "%s %s: exit %d, stderr \"%s\"", progs[i].name,
 			    forms[f], r.exit_code, r.err ? r.err : "");
 			fs_test_run_result_free(&r);
@@ -147,10 +150,11 @@ help_flags(char *text, struct flag *f, int max)
 	int n = 0;
 	char *line, *save = NULL, para[2048] = "";
 
-	for (line = strtok_r(text, "\n", &save);; line = strtok_r(NULL, "\n",
-	                                                  &save)) {
+	for (line = strtok_r(text, "\n", &save);;
+	     line = strtok_r(NULL, "\n", &save)) {
 		int starts = line != NULL && strncmp(line, "  --", 4) == 0;
-		int cont = line != NULL && !starts && strncmp(line, "    ", 4) == 0;
+		int cont =
+		    line != NULL && !starts && strncmp(line, "    ", 4) == 0;
 		if (cont) {
 			strncat(para, " ", sizeof(para) - strlen(para) - 1);
 			strncat(para, line + strspn(line, " "),

@@ -33,8 +33,9 @@ on_get(void *arg, int code, Flowsvc__Reply *reply)
 
 	e->code = code;
 	if (reply != NULL && code == FS_OK) {
-		Flowsvc__ComponentReply *cr = (Flowsvc__ComponentReply *)
-		    fs_reply_payload(reply, &flowsvc__component_reply__descriptor);
+		Flowsvc__ComponentReply *cr =
+		    (Flowsvc__ComponentReply *) fs_reply_payload(reply,
+		        &flowsvc__component_reply__descriptor);
 		e->name_ok = cr != NULL && e->name != NULL &&
 		    strcmp(cr->component->name, e->name) == 0 &&
 		    strcmp(cr->component->id, e->id) == 0;
@@ -55,8 +56,9 @@ batch_calls(fs_client *c)
 
 	if (fs_client_call(c, FLOWSVC__METHOD__STATS, &e.base, NULL, &r) ==
 	    FS_OK) {
-		Flowsvc__StatsReply *st = (Flowsvc__StatsReply *)
-		    fs_reply_payload(r, &flowsvc__stats_reply__descriptor);
+		Flowsvc__StatsReply *st =
+		    (Flowsvc__StatsReply *) fs_reply_payload(r,
+		        &flowsvc__stats_reply__descriptor);
 		for (size_t i = 0; st != NULL && i < st->n_requests; i++)
 			if (st->requests[i]->method == FLOWSVC__METHOD__BATCH)
 				n += st->requests[i]->count;
@@ -90,11 +92,12 @@ test_coalesce_each_read_gets_its_answer(void)
 		snprintf(names[i], sizeof(names[i]), "co_%d", i);
 		cr.kind = FLOWSVC__KIND__FLOW;
 		cr.name = names[i];
-		FS_CHECK(fs_client_call(c, FLOWSVC__METHOD__CREATE, &cr.base, NULL,
-		             &r) == FS_OK,
+		FS_CHECK(fs_client_call(c, FLOWSVC__METHOD__CREATE, &cr.base,
+		             NULL, &r) == FS_OK,
 		    "create %s", names[i]);
-		Flowsvc__ComponentReply *cp = (Flowsvc__ComponentReply *)
-		    fs_reply_payload(r, &flowsvc__component_reply__descriptor);
+		Flowsvc__ComponentReply *cp =
+		    (Flowsvc__ComponentReply *) fs_reply_payload(r,
+		        &flowsvc__component_reply__descriptor);
 		snprintf(ids[i], sizeof(ids[i]), "%s",
 		    cp ? cp->component->id : "");
 		if (cp != NULL)
@@ -120,8 +123,8 @@ test_coalesce_each_read_gets_its_answer(void)
 		}
 		ex[i].code = -1;
 		g.id = ex[i].id;
-		if (fs_client_call_async(c, FLOWSVC__METHOD__GET, &g.base, NULL,
-		        on_get, &ex[i]) == 0)
+		if (fs_client_call_async(c, FLOWSVC__METHOD__GET, &g.base,
+		        NULL, on_get, &ex[i]) == 0)
 			started++;
 	}
 	FS_CHECK(started == NCALLS, "%d of %d calls started", started, NCALLS);
@@ -176,8 +179,8 @@ test_coalesce_close_completes_queued_reads(void)
 		snprintf(ex[i].id, sizeof(ex[i].id), "%s",
 		    "00000000-0000-4000-8000-000000000000");
 		g.id = ex[i].id;
-		started += fs_client_call_async(c, FLOWSVC__METHOD__GET, &g.base,
-		               NULL, on_get, &ex[i]) == 0;
+		started += fs_client_call_async(c, FLOWSVC__METHOD__GET,
+		               &g.base, NULL, on_get, &ex[i]) == 0;
 	}
 	/* Close while most calls still wait in the queue (once the first
 	 * answer shows the connection is up): every started call still gets
@@ -189,7 +192,8 @@ test_coalesce_close_completes_queued_reads(void)
 	FS_CHECK(atomic_load(&done) == started, "%d callbacks for %d calls",
 	    atomic_load(&done), started);
 	for (int i = 0; i < started; i++)
-		FS_CHECK(ex[i].code == FS_NOT_FOUND || ex[i].code == FS_UNAVAILABLE,
+		FS_CHECK(ex[i].code == FS_NOT_FOUND ||
+		        ex[i].code == FS_UNAVAILABLE,
 		    "call %d: %s", i, fs_code_name(ex[i].code));
 	FS_CHECK(fs_env_fini(&env) == 0, "both programs exit 0 on SIGTERM");
 	free(ex);

@@ -58,8 +58,8 @@ on_seeded(void *arg, int code, Flowsvc__Reply *reply)
  * fields (and as many output fields when both is set) of len characters,
  * 32 in flight. Returns 0 when all were created. */
 static int
-seed_flows(fs_test_env *env, const char *prefix, int n, int nfields,
-    int len, int both)
+seed_flows(fs_test_env *env, const char *prefix, int n, int nfields, int len,
+    int both)
 {
 	char **fields = calloc((size_t) nfields, sizeof(*fields));
 	struct seed s;
@@ -119,8 +119,8 @@ out:
 
 struct raw {
 	int status;
-	size_t bytes;   /* of the whole response */
-	int items;      /* occurrences of "canvas_id" in it */
+	size_t bytes; /* of the whole response */
+	int items;    /* occurrences of "canvas_id" in it */
 	int64_t ms;
 	char head[256]; /* the start of the body, for messages */
 };
@@ -271,15 +271,17 @@ test_concurrent_large_lists(void)
 			ok++;
 			bytes = ls[i].r.bytes;
 		} else if (LIST_CLIENTS - ok <= 5 || i < 3) {
-			FS_CHECK(0, "list %d: rv %d, status %d, %d flows: %s", i,
-			    ls[i].rv, ls[i].r.status, ls[i].r.items,
+			FS_CHECK(0, "list %d: rv %d, status %d, %d flows: %s",
+			    i, ls[i].rv, ls[i].r.status, ls[i].r.items,
 			    ls[i].r.head);
 		}
 		if (ls[i].r.ms > slowest)
 			slowest = ls[i].r.ms;
 	}
-	FS_CHECK(ok == LIST_CLIENTS, "%d of %d concurrent lists answered 200 "
-	    "with all %d flows", ok, LIST_CLIENTS, LIST_FLOWS);
+	FS_CHECK(ok == LIST_CLIENTS,
+	    "%d of %d concurrent lists answered 200 "
+	    "with all %d flows",
+	    ok, LIST_CLIENTS, LIST_FLOWS);
 	fprintf(stderr, "  %d lists of %zu bytes, slowest %lld ms\n", ok,
 	    bytes, (long long) slowest);
 	FS_CHECK(bytes > 4 * 1000 * 1000, "a list is %zu bytes", bytes);
@@ -368,18 +370,22 @@ test_gets_beside_large_lists(void)
 	pthread_join(p.thr, NULL);
 	int lists = atomic_load(&p.lists);
 	FS_CHECK(bad == 0, "%d GETs failed", bad);
-	FS_CHECK(atomic_load(&p.bad) == 0, "%d of %d lists failed: status %d, "
-	    "%d flows, %s", atomic_load(&p.bad), lists, p.last_bad.status,
-	    p.last_bad.items, p.last_bad.head);
+	FS_CHECK(atomic_load(&p.bad) == 0,
+	    "%d of %d lists failed: status %d, "
+	    "%d flows, %s",
+	    atomic_load(&p.bad), lists, p.last_bad.status, p.last_bad.items,
+	    p.last_bad.head);
 	FS_CHECK(lists >= 4, "%d lists went by during %d GETs", lists, n);
 
 	qsort(ms, GETS, sizeof(ms[0]), cmp_ll);
-	fprintf(stderr, "  %d GETs beside %d lists of 15 MB: p50 %lld ms, "
-	    "p90 %lld ms, max %lld ms (the last %d)\n", n, lists, ms[GETS / 2],
-	    ms[GETS * 9 / 10], ms[GETS - 1], GETS);
-	FS_CHECK(ms[GETS - 1] < GET_BOUND_MS, "the slowest GET took %lld ms "
-	    "(p50 %lld ms) beside another client's lists", ms[GETS - 1],
-	    ms[GETS / 2]);
+	fprintf(stderr,
+	    "  %d GETs beside %d lists of 15 MB: p50 %lld ms, "
+	    "p90 %lld ms, max %lld ms (the last %d)\n",
+	    n, lists, ms[GETS / 2], ms[GETS * 9 / 10], ms[GETS - 1], GETS);
+	FS_CHECK(ms[GETS - 1] < GET_BOUND_MS,
+	    "the slowest GET took %lld ms "
+	    "(p50 %lld ms) beside another client's lists",
+	    ms[GETS - 1], ms[GETS / 2]);
 	FS_CHECK(fs_env_fini(&env) == 0, "both programs exit 0 on SIGTERM");
 }
 
@@ -424,9 +430,10 @@ test_list_over_limit(void)
 	int total = 0;
 	for (int page = 0; page < 2; page++) {
 		char path[96];
-		snprintf(path, sizeof(path), "/api/flows/?limit=2500&offset=%d",
-		    page * 2500);
-		FS_CHECK(raw_get(env.gw_port, path, &r) == 0 && r.status == 200,
+		snprintf(path, sizeof(path),
+		    "/api/flows/?limit=2500&offset=%d", page * 2500);
+		FS_CHECK(raw_get(env.gw_port, path, &r) == 0 &&
+		        r.status == 200,
 		    "page %d: status %d %s", page, r.status, r.head);
 		total += r.items;
 	}
@@ -450,8 +457,9 @@ static void
 on_read(void *arg, int code, Flowsvc__Reply *reply)
 {
 	struct read_call *k = arg;
-	Flowsvc__ComponentReply *cr = (Flowsvc__ComponentReply *)
-	    fs_reply_payload(reply, &flowsvc__component_reply__descriptor);
+	Flowsvc__ComponentReply *cr =
+	    (Flowsvc__ComponentReply *) fs_reply_payload(reply,
+	        &flowsvc__component_reply__descriptor);
 
 	k->code = code;
 	k->own = cr != NULL && cr->component != NULL &&
@@ -497,8 +505,9 @@ test_reads_over_limit_together(void)
 		ids[i][0] = '\0';
 		if (fs_client_call(env.client, FLOWSVC__METHOD__LIST, &l.base,
 		        NULL, &rep) == FS_OK) {
-			Flowsvc__ListReply *lr = (Flowsvc__ListReply *)
-			    fs_reply_payload(rep, &flowsvc__list_reply__descriptor);
+			Flowsvc__ListReply *lr =
+			    (Flowsvc__ListReply *) fs_reply_payload(rep,
+			        &flowsvc__list_reply__descriptor);
 			if (lr != NULL && lr->n_components == 1)
 				snprintf(ids[i], sizeof(ids[i]), "%s",
 				    lr->components[0]->id);
@@ -512,7 +521,8 @@ test_reads_over_limit_together(void)
 	FS_CHECK(fs_client_open(&c, env.backend_url) == 0 &&
 	        fs_client_set_coalesce(c, 1) == 0,
 	    "coalescing client");
-	FS_CHECK(fs_test_proc_freeze(&env.backend, 5000) == 0, "backend stopped");
+	FS_CHECK(fs_test_proc_freeze(&env.backend, 5000) == 0,
+	    "backend stopped");
 	int started = 0;
 	for (int i = 0; i < HUGE_READS; i++) {
 		Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
@@ -520,8 +530,8 @@ test_reads_over_limit_together(void)
 		snprintf(k[i].id, sizeof(k[i].id), "%s", ids[i % HUGE_FLOWS]);
 		k[i].code = -1;
 		g.id = k[i].id;
-		started += fs_client_call_async(c, FLOWSVC__METHOD__GET, &g.base,
-		               &o, on_read, &k[i]) == 0;
+		started += fs_client_call_async(c, FLOWSVC__METHOD__GET,
+		               &g.base, &o, on_read, &k[i]) == 0;
 	}
 	FS_CHECK(fs_test_proc_cont(&env.backend) == 0, "backend continued");
 	FS_CHECK(started == HUGE_READS, "%d of %d reads started", started,

@@ -98,7 +98,7 @@ create_and_read(void *arg)
 }
 
 static int
-run_workers(worker *ws, int n, void *(*fn)(void *))
+run_workers(worker *ws, int n, void *(*fn)(void *) )
 {
 	int i, started = 0;
 
@@ -164,7 +164,8 @@ test_parallel_creates(void)
 		}
 		seen[t][k]++;
 		FS_CHECK(strcmp(id, ws[t].ids[k]) == 0,
-		    "%s has id %s, its creator got %s", name, id, ws[t].ids[k]);
+		    "%s has id %s, its creator got %s", name, id,
+		    ws[t].ids[k]);
 		FS_CHECK(k > last_pos[t], "%s listed after conc_%02d_%02d",
 		    name, t, last_pos[t]);
 		last_pos[t] = k;
@@ -172,8 +173,8 @@ test_parallel_creates(void)
 	for (t = 0; t < THREADS; t++) {
 		for (k = 0; k < PER_THREAD; k++) {
 			if (seen[t][k] != 1) {
-				FS_CHECK(0, "conc_%02d_%02d listed %d times", t,
-				    k, seen[t][k]);
+				FS_CHECK(0, "conc_%02d_%02d listed %d times",
+				    t, k, seen[t][k]);
 			}
 		}
 	}
@@ -280,7 +281,8 @@ race_worker(void *arg)
 		if (c == NULL) {
 			rc.status[a->role] = -1;
 		} else if (a->role == 0) {
-			snprintf(path, sizeof(path), "/api/flows/%s/", rc.target);
+			snprintf(path, sizeof(path), "/api/flows/%s/",
+			    rc.target);
 			fs_http_request(c, "DELETE", path, NULL, NULL, 0, &r);
 			rc.status[0] = r.status;
 			snprintf(rc.detail[0], sizeof(rc.detail[0]), "%s",
@@ -292,11 +294,11 @@ race_worker(void *arg)
 			    rc.user_coll[u], rc.users[u]);
 			snprintf(body, sizeof(body), "{\"flows\": [\"%s\"]}",
 			    rc.target);
-			fs_http_request(c, "PUT", path, NULL, body, (size_t) -1,
-			    &r);
+			fs_http_request(c, "PUT", path, NULL, body,
+			    (size_t) -1, &r);
 			rc.status[a->role] = r.status;
-			snprintf(rc.detail[a->role], sizeof(rc.detail[0]), "%s",
-			    r.body ? r.body : "");
+			snprintf(rc.detail[a->role], sizeof(rc.detail[0]),
+			    "%s", r.body ? r.body : "");
 			fs_http_resp_free(&r);
 		}
 		pthread_barrier_wait(&rc.end);
@@ -410,17 +412,19 @@ check_no_dangling(void)
 	if (FS_ASSERT_STATUS(&flows, 200) && FS_ASSERT_STATUS(&apps, 200)) {
 		json_array_foreach(flows.json, i, v)
 		{
-			json_object_set_new(ids, fs_json_str(v, "id"), json_true());
+			json_object_set_new(ids, fs_json_str(v, "id"),
+			    json_true());
 		}
 		json_t *lists[2] = {flows.json, apps.json};
 		for (int k = 0; k < 2; k++) {
 			json_array_foreach(lists[k], i, v)
 			{
-				json_array_foreach(json_object_get(v, "flows"), j,
-				    ref)
+				json_array_foreach(json_object_get(v, "flows"),
+				    j, ref)
 				{
 					FS_CHECK(json_object_get(ids,
-					             json_string_value(ref)) != NULL,
+					             json_string_value(ref)) !=
+					        NULL,
 					    "%s refers to missing flow %s",
 					    fs_json_str(v, "name"),
 					    json_string_value(ref));
@@ -445,21 +449,23 @@ test_delete_races_references(void)
 	memset(args, 0, sizeof(args));
 	for (u = 0; u < RACE_USERS; u++) {
 		rc.user_coll[u] = u % 2 ? "apps" : "flows";
-		snprintf(body, sizeof(body), "{\"name\": \"race_user_%d\"}", u);
+		snprintf(body, sizeof(body), "{\"name\": \"race_user_%d\"}",
+		    u);
 		if (FS_REST_CREATE(&env, rc.user_coll[u], body, rc.users[u]) !=
 		    0) {
 			return;
 		}
 	}
 	if (!FS_CHECK(pthread_barrier_init(&rc.start, NULL, RACE_USERS + 2) ==
-	                  0 &&
+	                0 &&
 	            pthread_barrier_init(&rc.end, NULL, RACE_USERS + 2) == 0,
 	        "barriers")) {
 		return;
 	}
 	for (u = 0; u <= RACE_USERS; u++) {
 		args[u].role = u;
-		if (pthread_create(&tids[u], NULL, race_worker, &args[u]) != 0) {
+		if (pthread_create(&tids[u], NULL, race_worker, &args[u]) !=
+		    0) {
 			break;
 		}
 		started++;
@@ -486,7 +492,8 @@ test_delete_races_references(void)
 	pthread_barrier_wait(&rc.start);
 	for (u = 0; u < started; u++) {
 		pthread_join(tids[u], NULL);
-		FS_CHECK(!args[u].conn_failed, "worker %d could not connect", u);
+		FS_CHECK(!args[u].conn_failed, "worker %d could not connect",
+		    u);
 	}
 	pthread_barrier_destroy(&rc.start);
 	pthread_barrier_destroy(&rc.end);

@@ -172,8 +172,8 @@ rpc_create(fs_test_env *env, const char *name, char id[64], char **msg)
 		    : NULL;
 	if (code == FS_OK && id != NULL) {
 		Flowsvc__ComponentReply *cr =
-		    (Flowsvc__ComponentReply *) fs_reply_payload(
-			reply, &flowsvc__component_reply__descriptor);
+		    (Flowsvc__ComponentReply *) fs_reply_payload(reply,
+		        &flowsvc__component_reply__descriptor);
 		id[0] = '\0';
 		if (cr != NULL && cr->component != NULL)
 			snprintf(id, 64, "%s", cr->component->id);
@@ -210,8 +210,8 @@ rpc_health(fs_test_env *env)
 
 	if (fs_client_call(env->client, FLOWSVC__METHOD__HEALTH, &e.base, &o,
 	        &reply) == FS_OK)
-		h = (Flowsvc__HealthReply *) fs_reply_payload(
-		    reply, &flowsvc__health_reply__descriptor);
+		h = (Flowsvc__HealthReply *) fs_reply_payload(reply,
+		    &flowsvc__health_reply__descriptor);
 	if (reply != NULL)
 		flowsvc__reply__free_unpacked(reply, NULL);
 	return h;
@@ -237,15 +237,16 @@ flow_names(fs_test_env *env)
 
 	req.has_kind = 1;
 	req.kind = FLOWSVC__KIND__FLOW;
-	code = fs_client_call(env->client, FLOWSVC__METHOD__LIST, &req.base, &o,
-	    &reply);
+	code = fs_client_call(env->client, FLOWSVC__METHOD__LIST, &req.base,
+	    &o, &reply);
 	if (code == FS_OK)
-		l = (Flowsvc__ListReply *) fs_reply_payload(
-		    reply, &flowsvc__list_reply__descriptor);
+		l = (Flowsvc__ListReply *) fs_reply_payload(reply,
+		    &flowsvc__list_reply__descriptor);
 	if (reply != NULL)
 		flowsvc__reply__free_unpacked(reply, NULL);
 	if (l == NULL) {
-		if (asprintf(&out, "(list failed: %s)", fs_code_name(code)) < 0)
+		if (asprintf(&out, "(list failed: %s)", fs_code_name(code)) <
+		    0)
 			abort();
 		return out;
 	}
@@ -319,14 +320,14 @@ wait_http(fs_test_env *env, const char *path, int status, fs_http_resp *r)
  * changes refused over REST and RPC with the reason, /readyz 503,
  * metrics, Health, one log line, reads going on. */
 static void
-expect_refusing(fs_test_env *env, const char *reason, char ids[][64],
-    int nids)
+expect_refusing(fs_test_env *env, const char *reason, char ids[][64], int nids)
 {
 	fs_http_resp r;
 	char *msg = NULL;
 	Flowsvc__HealthReply *h;
 
-	fs_rest(env, "POST", "/api/flows/", "{\"name\": \"refused_rest\"}", &r);
+	fs_rest(env, "POST", "/api/flows/", "{\"name\": \"refused_rest\"}",
+	    &r);
 	FS_ASSERT_ERROR(&r, 503, UNAVAILABLE_BODY);
 	fs_http_resp_free(&r);
 	fs_restf(env, "PUT", "{\"output_fields\": [\"o\"]}", &r,
@@ -350,9 +351,10 @@ expect_refusing(fs_test_env *env, const char *reason, char ids[][64],
 	FS_ASSERT_ERROR(&r, 503, NOT_WRITABLE_BODY);
 	fs_http_resp_free(&r);
 	FS_CHECK(metric(env, "backend_data_dir_lost") == 1,
-	    "backend_data_dir_lost is %g", metric(env, "backend_data_dir_lost"));
-	FS_CHECK(metric(env, "backend_writable") == 0, "backend_writable is %g",
-	    metric(env, "backend_writable"));
+	    "backend_data_dir_lost is %g",
+	    metric(env, "backend_data_dir_lost"));
+	FS_CHECK(metric(env, "backend_writable") == 0,
+	    "backend_writable is %g", metric(env, "backend_writable"));
 	FS_CHECK(metric(env, "backend_log_append_failures_total") >= 4,
 	    "backend_log_append_failures_total is %g after 4 refused changes",
 	    metric(env, "backend_log_append_failures_total"));
@@ -361,8 +363,9 @@ expect_refusing(fs_test_env *env, const char *reason, char ids[][64],
 		FS_CHECK(h->has_writable && !h->writable &&
 		        h->write_error != NULL &&
 		        strstr(h->write_error, reason) != NULL,
-		    "Health: writable %d (set %d), write_error %s", h->writable,
-		    h->has_writable, h->write_error ? h->write_error : "(none)");
+		    "Health: writable %d (set %d), write_error %s",
+		    h->writable, h->has_writable,
+		    h->write_error ? h->write_error : "(none)");
 		protobuf_c_message_free_unpacked(&h->base, NULL);
 	}
 	/* One error line, however many changes were refused. */
@@ -385,7 +388,8 @@ expect_lost_stop(fs_test_env *env, const char *says)
 
 	FS_CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0,
 	    "SIGTERM with a lost data directory: wait status 0x%x, expected "
-	    "a non-zero exit", st);
+	    "a non-zero exit",
+	    st);
 	FS_CHECK(log_count(env, "stopped without a snapshot") == 1 &&
 	        log_count(env, says) >= 1,
 	    "the stop does not say that nothing was saved (\"%s\")", says);
@@ -478,7 +482,8 @@ test_dir_replaced(void)
 
 	/* Everything acknowledged is in the directory it used, now moved. */
 	snprintf(env.data_dir, sizeof(env.data_dir), "%s", moved);
-	if (FS_CHECK(fs_env_start_backend(&env) == 0, "restart on %s", moved) &&
+	if (FS_CHECK(fs_env_start_backend(&env) == 0, "restart on %s",
+	        moved) &&
 	    FS_CHECK(fs_http_wait_status(env.gw_port, "/readyz", 200,
 	                 FS_TEST_START_TIMEOUT_MS) == 0,
 	        "the gateway is not ready again")) {
@@ -489,10 +494,12 @@ test_dir_replaced(void)
 				FS_ASSERT_JSON_SAME(r.json, acked[i]);
 			fs_http_resp_free(&r);
 		}
-		fs_restf(&env, "GET", NULL, &r, "/api/apps/%s/status/", ids[2]);
+		fs_restf(&env, "GET", NULL, &r, "/api/apps/%s/status/",
+		    ids[2]);
 		FS_ASSERT_ERROR(&r, 200, "{\"status\": \"started\"}");
 		fs_http_resp_free(&r);
-		expect_names(&env, "moved_0,moved_1,moved_2", "restart on the "
+		expect_names(&env, "moved_0,moved_1,moved_2",
+		    "restart on the "
 		    "moved directory");
 		FS_CHECK(exited_with(fs_env_stop_backend(&env, SIGTERM), 0),
 		    "SIGTERM");
@@ -549,7 +556,8 @@ test_second_backend(void)
 	snprintf(want, sizeof(want), "pid %d", (int) env.backend.pid);
 	FS_CHECK(res.exit_code > 0 && res.exit_code < 128,
 	    "a second flow-service on %s: exit %d (-1: still running after "
-	    "%d ms)", env.data_dir, res.exit_code, REFUSE_MS);
+	    "%d ms)",
+	    env.data_dir, res.exit_code, REFUSE_MS);
 	FS_CHECK(res.err != NULL && count_substr(res.err, "\n") == 1 &&
 	        strstr(res.err, env.data_dir) != NULL &&
 	        strstr(res.err, want) != NULL,
@@ -580,7 +588,8 @@ test_second_backend(void)
 	FS_REST_CREATE(&env, "flows", "{\"name\": \"first_2\"}", ids[2]);
 	if (unlink(tmp) != 0)
 		FS_CHECK(0, "unlink %s: %s", tmp, strerror(errno));
-	FS_CHECK(exited_with(fs_env_stop_backend(&env, SIGTERM), 0), "SIGTERM");
+	FS_CHECK(exited_with(fs_env_stop_backend(&env, SIGTERM), 0),
+	    "SIGTERM");
 	if (FS_CHECK(fs_env_start_backend(&env) == 0, "restart"))
 		expect_names(&env, "first_0,first_1,first_2",
 		    "after the refused second backend");
@@ -604,13 +613,14 @@ test_live_tmp_kept(void)
 	    !FS_CHECK(fs_env_start_backend(&env) == 0, "start"))
 		goto out;
 	FS_ASSERT_OK(rpc_create(&env, "tmp_0", id, NULL));
-	FS_CHECK(exited_with(fs_env_stop_backend(&env, SIGTERM), 0), "SIGTERM");
+	FS_CHECK(exited_with(fs_env_stop_backend(&env, SIGTERM), 0),
+	    "SIGTERM");
 	/* This test program stands for a live writer; the other pid is over
 	 * Linux's PID_MAX_LIMIT, so nothing has it. */
 	snprintf(live, sizeof(live), "%s/snapshot-000000000009.db.%d.tmp",
 	    env.data_dir, (int) getpid());
-	snprintf(dead, sizeof(dead), "%s/snapshot-000000000008.db.99999999.tmp",
-	    env.data_dir);
+	snprintf(dead, sizeof(dead),
+	    "%s/snapshot-000000000008.db.99999999.tmp", env.data_dir);
 	if (!FS_CHECK(write_file(live, "x", 1) == 0 &&
 	            write_file(dead, "y", 1) == 0,
 	        "cannot write the temp files"))
@@ -619,8 +629,10 @@ test_live_tmp_kept(void)
 		goto out;
 	FS_CHECK(access(live, F_OK) == 0,
 	    "a temp file of a live process was removed: %s", live);
-	FS_CHECK(access(dead, F_OK) != 0, "a dead process's leftover is still "
-	    "there: %s", dead);
+	FS_CHECK(access(dead, F_OK) != 0,
+	    "a dead process's leftover is still "
+	    "there: %s",
+	    dead);
 	FS_CHECK(log_count(&env, "the process named in it is running") == 1,
 	    "the kept file is not logged");
 	expect_names(&env, "tmp_0", "after the restart");
@@ -657,7 +669,8 @@ make_gen1(fs_test_env *env, const char *name)
 			return -1;
 	}
 	return FS_CHECK(fs_env_stop_backend(env, SIGKILL) != -1, "kill -9")
-	    ? 0 : -1;
+	    ? 0
+	    : -1;
 }
 
 /* Breaks a gen-1 directory with what, expects a refusal naming missing
@@ -727,13 +740,16 @@ incomplete_case(const char *envname, int what, const char *missing,
 	FS_CHECK(log_count(&env, "--recover-partial: accepted") == 1 &&
 	        log_count(&env, missing) >= 1,
 	    "the start with --recover-partial does not log what it accepted "
-	    "and that %s was missing", missing);
+	    "and that %s was missing",
+	    missing);
 	expect_names(&env, want, "with --recover-partial");
 	FS_CHECK(fs_env_stop_backend(&env, SIGKILL) != -1, "kill -9");
 	env.svc_extra = NULL;
-	if (FS_CHECK(fs_env_start_backend(&env) == 0, "the directory is still "
+	if (FS_CHECK(fs_env_start_backend(&env) == 0,
+	        "the directory is still "
 	        "incomplete after --recover-partial"))
-		expect_names(&env, want, "after the recovery, without the flag");
+		expect_names(&env, want,
+		    "after the recovery, without the flag");
 out:
 	free(before);
 	free(after);
@@ -849,7 +865,7 @@ test_last_record_bitflip(void)
 	orig = fs_file_read(path, &n);
 	if (!FS_CHECK(orig != NULL, "read %s", path) ||
 	    !FS_CHECK((last = last_record(orig, n, &rl)) > 0 &&
-	                  (size_t) last + REC_HEADER + rl == n,
+	            (size_t) last + REC_HEADER + rl == n,
 	        "%s does not end with a complete record", path))
 		goto out;
 
@@ -865,7 +881,8 @@ test_last_record_bitflip(void)
 	snprintf(off_s, sizeof(off_s), "offset %lld", last);
 	FS_CHECK(res.exit_code > 0 && res.exit_code < 128,
 	    "flow-service started on a log whose last record has a flipped "
-	    "bit: exit %d", res.exit_code);
+	    "bit: exit %d",
+	    res.exit_code);
 	FS_CHECK(res.err != NULL && strstr(res.err, path) != NULL &&
 	        strstr(res.err, off_s) != NULL &&
 	        strstr(res.err, "checksum") != NULL,
@@ -891,8 +908,8 @@ test_last_record_bitflip(void)
 	 * covering the page). Dropped with a warning, the rest loads. */
 	{
 		size_t pg = (n + REC_HEADER + 4095) / 4096 * 4096;
-		size_t body = pg - (n + REC_HEADER) + 200, total = n +
-		    REC_HEADER + body;
+		size_t body = pg - (n + REC_HEADER) + 200,
+		       total = n + REC_HEADER + body;
 		unsigned char *b = calloc(1, total);
 
 		if (b == NULL)
@@ -1000,8 +1017,10 @@ test_disk_full(void)
 	FS_CHECK(metric(&env, "backend_data_dir_lost") == 0,
 	    "a full disk counts as a lost directory");
 	f1 = metric(&env, "backend_log_append_failures_total");
-	FS_CHECK(f1 >= 2, "backend_log_append_failures_total is %g after two "
-	    "failed changes", f1);
+	FS_CHECK(f1 >= 2,
+	    "backend_log_append_failures_total is %g after two "
+	    "failed changes",
+	    f1);
 	h = rpc_health(&env);
 	if (FS_CHECK(h != NULL, "no Health reply")) {
 		FS_CHECK(h->has_writable && !h->writable &&
@@ -1036,8 +1055,10 @@ test_disk_full(void)
 	FS_ASSERT_STATUS(&r, 201);
 	fs_http_resp_free(&r);
 	f3 = metric(&env, "backend_log_append_failures_total");
-	FS_CHECK(f3 == f2, "the failure counter moved on a good write: %g -> "
-	    "%g", f2, f3);
+	FS_CHECK(f3 == f2,
+	    "the failure counter moved on a good write: %g -> "
+	    "%g",
+	    f2, f3);
 	/* One error line per spell of failures (not per change), and one
 	 * when it ends. */
 	{
@@ -1045,16 +1066,20 @@ test_disk_full(void)
 		int oks = log_count(&env, "takes writes again");
 		FS_CHECK(errs >= 1 && errs == oks && errs < f2,
 		    "%d error lines and %d recovery lines for %g failed "
-		    "changes", errs, oks, f2);
+		    "changes",
+		    errs, oks, f2);
 	}
-	FS_CHECK(exited_with(fs_env_stop_backend(&env, SIGTERM), 0), "SIGTERM");
+	FS_CHECK(exited_with(fs_env_stop_backend(&env, SIGTERM), 0),
+	    "SIGTERM");
 out:
 	fs_http_close(env.http);
 	env.http = NULL;
 	if (env.gateway.pid != 0)
-		fs_test_proc_stop(&env.gateway, SIGTERM, FS_TEST_STOP_TIMEOUT_MS);
+		fs_test_proc_stop(&env.gateway, SIGTERM,
+		    FS_TEST_STOP_TIMEOUT_MS);
 	if (env.backend.pid != 0)
-		fs_test_proc_stop(&env.backend, SIGTERM, FS_TEST_STOP_TIMEOUT_MS);
+		fs_test_proc_stop(&env.backend, SIGTERM,
+		    FS_TEST_STOP_TIMEOUT_MS);
 	if (mounted && umount2(env.data_dir, MNT_DETACH) != 0)
 		FS_CHECK(0, "umount %s: %s", env.data_dir, strerror(errno));
 	fs_env_fini(&env);
@@ -1074,8 +1099,7 @@ main(void)
 	    {"data dir deleted or replaced under a running backend", NULL,
 	        NULL, NULL, NULL, lost_tests},
 	    {"one backend per data dir", NULL, NULL, NULL, NULL, lock_tests},
-	    {"incomplete data dirs", NULL, NULL, NULL, NULL,
-	        incomplete_tests},
+	    {"incomplete data dirs", NULL, NULL, NULL, NULL, incomplete_tests},
 	    {"bit flip in the last log record", NULL, NULL, NULL, NULL,
 	        flip_tests},
 	    {"disk full", NULL, NULL, NULL, NULL, disk_tests},

@@ -11,11 +11,11 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define REFUSE_MS 10000 /* "refuses within a few seconds", ASan included */
 
@@ -31,21 +31,24 @@ make_log_only(fs_test_env *env, const char *name, int n, char ids[][64],
 {
 	int st;
 
-	if (fs_env_init(env, name) != 0 || fs_env_start_backend_with(env, NULL) != 0)
+	if (fs_env_init(env, name) != 0 ||
+	    fs_env_start_backend_with(env, NULL) != 0)
 		return -1;
 	for (int i = 0; i < n; i++) {
 		char nm[32];
 		json_t *comp = NULL;
 		snprintf(nm, sizeof(nm), "c_%d", i);
-		int code = fs_trpc_create(env->client, FLOWSVC__KIND__FLOW, nm, nm,
-		    NULL, 5000, &comp);
+		int code = fs_trpc_create(env->client, FLOWSVC__KIND__FLOW, nm,
+		    nm, NULL, 5000, &comp);
 		if (!FS_ASSERT_OK(code))
 			return -1;
 		snprintf(ids[i], 64, "%s", fs_json_str(comp, "id"));
 		bodies[i] = comp;
 	}
 	st = fs_env_stop_backend(env, SIGKILL);
-	return FS_CHECK(fs_test_killed_by(st, SIGKILL), "not killed: 0x%x", st) ? 0 : -1;
+	return FS_CHECK(fs_test_killed_by(st, SIGKILL), "not killed: 0x%x", st)
+	    ? 0
+	    : -1;
 }
 
 /* Runs flow-service on dir until it exits (it is expected to refuse). */
@@ -109,8 +112,8 @@ test_torn_tail(void)
 	}
 	/* Appending after the dropped tail gives a clean log. */
 	{
-		int code = fs_trpc_create(env.client, FLOWSVC__KIND__FLOW, "c_5", "c_5",
-		    NULL, 5000, &extra_body);
+		int code = fs_trpc_create(env.client, FLOWSVC__KIND__FLOW,
+		    "c_5", "c_5", NULL, 5000, &extra_body);
 		FS_ASSERT_OK(code);
 	}
 	st = fs_env_stop_backend(&env, SIGKILL);
@@ -164,8 +167,10 @@ corrupt_middle_record(const char *envname, int delta_kind)
 		goto out;
 	/* 0: a payload byte; 1: the high byte of the length field (a length
 	 * no writer ever produces, far past the end). */
-	at = delta_kind == 0 ? off[2] + FS_LOG_REC_HEADER + len[2] / 2 : off[2] + 3;
-	if (!FS_CHECK(fs_file_flip_byte(path, at) == 0, "flip %s at %lld", path, at))
+	at = delta_kind == 0 ? off[2] + FS_LOG_REC_HEADER + len[2] / 2
+	                     : off[2] + 3;
+	if (!FS_CHECK(fs_file_flip_byte(path, at) == 0, "flip %s at %lld",
+	        path, at))
 		goto out;
 	before = fs_file_read(path, &n0);
 	run_refusing(env.data_dir, &res, &ms);
@@ -182,7 +187,8 @@ corrupt_middle_record(const char *envname, int delta_kind)
 		snprintf(o1, sizeof(o1), "%lld", off[2]);
 		snprintf(o2, sizeof(o2), "%lld", at);
 		FS_CHECK(res.err != NULL &&
-		        (strstr(res.err, o1) != NULL || strstr(res.err, o2) != NULL),
+		        (strstr(res.err, o1) != NULL ||
+		            strstr(res.err, o2) != NULL),
 		    "stderr does not give the corrupt record's offset (%s) or "
 		    "the byte's (%s): %s",
 		    o1, o2, res.err);
@@ -192,8 +198,8 @@ corrupt_middle_record(const char *envname, int delta_kind)
 	FS_CHECK(before != NULL && after != NULL && n0 == n1 &&
 	        memcmp(before, after, n0) == 0,
 	    "the refused start changed %s (%zu bytes before, %lld now%s%s)",
-	    path, n0, fs_file_size(path), after ? "" : "; unreadable: ",
-	    after ? "" : strerror(errno));
+	    path, n0, fs_file_size(path),
+	    after ? "" : "; unreadable: ", after ? "" : strerror(errno));
 	fs_test_run_result_free(&res);
 out:
 	free(before);
@@ -240,9 +246,10 @@ test_corrupt_snapshot(void)
 	if (!FS_CHECK(g.nsnap == 1, "no snapshot after SIGTERM: %s",
 	        fs_gens_str(&g, gs, sizeof(gs))))
 		goto out;
-	fs_gen_path(path, sizeof(path), env.data_dir, "snapshot", g.snap[0], ".db");
-	if (!FS_CHECK(fs_file_flip_byte(path, fs_file_size(path) / 2) == 0, "flip %s",
-	        path))
+	fs_gen_path(path, sizeof(path), env.data_dir, "snapshot", g.snap[0],
+	    ".db");
+	if (!FS_CHECK(fs_file_flip_byte(path, fs_file_size(path) / 2) == 0,
+	        "flip %s", path))
 		goto out;
 	before = fs_file_read(path, &n0);
 	run_refusing(env.data_dir, &res, &ms);
@@ -288,12 +295,13 @@ test_leftover_tmp_removed(void)
 	st = fs_env_stop_backend(&env, SIGTERM);
 	FS_CHECK(fs_test_exited_zero(st), "SIGTERM: 0x%x", st);
 	/* What a crash mid-snapshot leaves (pids over PID_MAX_LIMIT: dead). */
-	snprintf(tmp1, sizeof(tmp1), "%s/snapshot-000000000007.db.99999998.tmp",
-	    env.data_dir);
-	snprintf(tmp2, sizeof(tmp2), "%s/snapshot-000000000001.db.99999999.tmp",
-	    env.data_dir);
+	snprintf(tmp1, sizeof(tmp1),
+	    "%s/snapshot-000000000007.db.99999998.tmp", env.data_dir);
+	snprintf(tmp2, sizeof(tmp2),
+	    "%s/snapshot-000000000001.db.99999999.tmp", env.data_dir);
 	snprintf(other, sizeof(other), "%s/operator-notes.tmp", env.data_dir);
-	if (!FS_CHECK(fs_file_write(tmp1, "FLOWSNP half-written garbage") == 0 &&
+	if (!FS_CHECK(fs_file_write(tmp1, "FLOWSNP half-written garbage") ==
+	                0 &&
 	            fs_file_write(tmp2, "") == 0 &&
 	            fs_file_write(other, "not ours") == 0,
 	        "cannot write the leftovers"))
@@ -341,7 +349,8 @@ test_empty_and_missing_dir(void)
 	if (fs_env_init(&env, "dur-empty") != 0)
 		return;
 	/* The data dir exists and is empty. */
-	if (FS_CHECK(fs_env_start_backend_with(&env, NULL) == 0, "start on an empty dir")) {
+	if (FS_CHECK(fs_env_start_backend_with(&env, NULL) == 0,
+	        "start on an empty dir")) {
 		expect_empty_backend(&env, "empty dir");
 		FS_ASSERT_OK(fs_trpc_create(env.client, FLOWSVC__KIND__FLOW,
 		    "first", NULL, NULL, 5000, &comp));
@@ -356,7 +365,8 @@ test_empty_and_missing_dir(void)
 		fs_env_fini(&env);
 		return;
 	}
-	if (FS_CHECK(fs_env_start_backend_with(&env, NULL) == 0, "start on a missing dir")) {
+	if (FS_CHECK(fs_env_start_backend_with(&env, NULL) == 0,
+	        "start on a missing dir")) {
 		expect_empty_backend(&env, "missing dir");
 		FS_CHECK(stat(env.data_dir, &sb) == 0 && S_ISDIR(sb.st_mode),
 		    "%s was not created", env.data_dir);
@@ -365,11 +375,14 @@ test_empty_and_missing_dir(void)
 		    "second", NULL, NULL, 5000, &comp));
 		json_decref(comp);
 		st = fs_env_stop_backend(&env, SIGKILL);
-		FS_CHECK(fs_test_killed_by(st, SIGKILL), "not killed: 0x%x", st);
-		if (FS_CHECK(fs_env_start_backend_with(&env, NULL) == 0, "restart")) {
+		FS_CHECK(fs_test_killed_by(st, SIGKILL), "not killed: 0x%x",
+		    st);
+		if (FS_CHECK(fs_env_start_backend_with(&env, NULL) == 0,
+		        "restart")) {
 			json_t *l = fs_trpc_list(env.client, NULL);
 			FS_CHECK(json_array_size(l) == 1 &&
-			        strcmp(fs_json_str(json_array_get(l, 0), "name"),
+			        strcmp(fs_json_str(json_array_get(l, 0),
+			                   "name"),
 			            "second") == 0,
 			    "the created dir does not keep what was written");
 			json_decref(l);
@@ -392,8 +405,10 @@ test_data_dir_is_a_file(void)
 	if (FS_CHECK(fs_file_write(file, "x\n") == 0, "write %s", file)) {
 		run_refusing(file, &res, &ms);
 		FS_CHECK(res.exit_code > 0 && res.exit_code < 128,
-		    "flow-service with a file as data dir: exit %d", res.exit_code);
-		FS_CHECK(ms < REFUSE_MS, "the refusal took %lld ms", (long long) ms);
+		    "flow-service with a file as data dir: exit %d",
+		    res.exit_code);
+		FS_CHECK(ms < REFUSE_MS, "the refusal took %lld ms",
+		    (long long) ms);
 		FS_CHECK(res.err != NULL && res.err_len > 1 &&
 		        fs_str_count(res.err, "\n") == 1 &&
 		        res.err[res.err_len - 1] == '\n' &&
@@ -423,7 +438,8 @@ static CU_TestInfo corrupt_tests[] = {
         test_corrupt_log_length},
     {"byte flipped in the snapshot: refused, file named, kept",
         test_corrupt_snapshot},
-    {"leftover snapshot temp files removed at start", test_leftover_tmp_removed},
+    {"leftover snapshot temp files removed at start",
+        test_leftover_tmp_removed},
     {"empty and missing data dirs start empty", test_empty_and_missing_dir},
     {"data dir is a regular file: one-line refusal", test_data_dir_is_a_file},
     CU_TEST_INFO_NULL,

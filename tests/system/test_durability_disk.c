@@ -10,11 +10,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mount.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
 #include "testlib.h"
 
@@ -42,11 +42,11 @@ disk_suite_fini(void)
 	fs_http_close(denv.http);
 	denv.http = NULL;
 	if (denv.gateway.pid != 0)
-		ok &= fs_test_exited_zero(fs_test_proc_stop(&denv.gateway, SIGTERM,
-		    FS_TEST_STOP_TIMEOUT_MS));
+		ok &= fs_test_exited_zero(fs_test_proc_stop(&denv.gateway,
+		    SIGTERM, FS_TEST_STOP_TIMEOUT_MS));
 	if (denv.backend.pid != 0)
-		ok &= fs_test_exited_zero(fs_test_proc_stop(&denv.backend, SIGTERM,
-		    FS_TEST_STOP_TIMEOUT_MS));
+		ok &= fs_test_exited_zero(fs_test_proc_stop(&denv.backend,
+		    SIGTERM, FS_TEST_STOP_TIMEOUT_MS));
 	if (mounted && umount2(denv.data_dir, MNT_DETACH) != 0) {
 		fprintf(stderr, "umount %s: %s\n", denv.data_dir,
 		    strerror(errno));
@@ -117,7 +117,8 @@ test_disk_full(void)
 		snprintf(body + k, sizeof(body) - (size_t) k, "]}");
 		fs_rest(&denv, "POST", "/api/flows/", body, &r);
 		if (r.status == 201) {
-			snprintf(ids[nacked], 64, "%s", fs_json_str(r.json, "id"));
+			snprintf(ids[nacked], 64, "%s",
+			    fs_json_str(r.json, "id"));
 			json_object_set(acked, ids[nacked], r.json);
 			nacked++;
 		} else if (r.status == 503) {
@@ -142,11 +143,12 @@ test_disk_full(void)
 	{
 		int tiny_ok = 0, del_ok = 0, k;
 		for (k = 0; k < 200; k++) {
-			snprintf(body, sizeof(body), "{\"name\": \"slack_%d\"}", k);
+			snprintf(body, sizeof(body),
+			    "{\"name\": \"slack_%d\"}", k);
 			fs_rest(&denv, "POST", "/api/flows/", body, &r);
 			if (r.status == 201) {
-				json_object_set(acked, fs_json_str(r.json, "id"),
-				    r.json);
+				json_object_set(acked,
+				    fs_json_str(r.json, "id"), r.json);
 				tiny_ok++;
 			} else {
 				FS_ASSERT_ERROR(&r, 503, UNAVAILABLE_BODY);
@@ -156,7 +158,8 @@ test_disk_full(void)
 			fs_http_resp_free(&r);
 		}
 		for (k = nacked - 1; k >= 3; k--) {
-			fs_restf(&denv, "DELETE", NULL, &r, "/api/flows/%s/", ids[k]);
+			fs_restf(&denv, "DELETE", NULL, &r, "/api/flows/%s/",
+			    ids[k]);
 			if (r.status == 204) {
 				json_object_del(acked, ids[k]);
 				del_ok++;
@@ -167,7 +170,8 @@ test_disk_full(void)
 			}
 			fs_http_resp_free(&r);
 		}
-		fprintf(stderr, "  slack used by %d tiny creates and %d deletes\n",
+		fprintf(stderr,
+		    "  slack used by %d tiny creates and %d deletes\n",
 		    tiny_ok, del_ok);
 		FS_CHECK(k >= 3, "every delete kept working on a full disk");
 	}
@@ -198,8 +202,8 @@ test_disk_full(void)
 	{
 		Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
 		fs_call_opts o = {NULL, 20000, NULL};
-		int code = fs_client_call(denv.client, FLOWSVC__METHOD__SNAPSHOT,
-		    &e.base, &o, &reply);
+		int code = fs_client_call(denv.client,
+		    FLOWSVC__METHOD__SNAPSHOT, &e.base, &o, &reply);
 		FS_ASSERT_CODE(code, FS_UNAVAILABLE, reply);
 		if (reply != NULL)
 			flowsvc__reply__free_unpacked(reply, NULL);
@@ -253,7 +257,8 @@ test_disk_full(void)
 		snprintf(body, sizeof(body), "{\"name\": \"after_%d\"}", i);
 		fs_rest(&denv, "POST", "/api/flows/", body, &r);
 		if (FS_ASSERT_STATUS(&r, 201))
-			json_object_set(acked, fs_json_str(r.json, "id"), r.json);
+			json_object_set(acked, fs_json_str(r.json, "id"),
+			    r.json);
 		fs_http_resp_free(&r);
 	}
 
@@ -267,8 +272,10 @@ test_disk_full(void)
 		    "after SIGTERM on the remounted disk: %s",
 		    fs_gens_str(&g, gs, sizeof(gs)));
 	}
-	if (!FS_CHECK(fs_env_start_backend_with(&denv, NULL) == 0, "restart") ||
-	    !FS_CHECK(fs_env_wait_gateway_ready(&denv) == 0, "gateway not ready"))
+	if (!FS_CHECK(fs_env_start_backend_with(&denv, NULL) == 0,
+	        "restart") ||
+	    !FS_CHECK(fs_env_wait_gateway_ready(&denv) == 0,
+	        "gateway not ready"))
 		goto out;
 	fs_rest(&denv, "GET", "/api/flows/", NULL, &r);
 	if (FS_ASSERT_STATUS(&r, 200)) {
@@ -281,7 +288,8 @@ test_disk_full(void)
 		{
 			const char *id = fs_json_str(it, "id");
 			json_t *want = id ? json_object_get(acked, id) : NULL;
-			if (FS_CHECK(want != NULL, "unacknowledged flow %s is there",
+			if (FS_CHECK(want != NULL,
+			        "unacknowledged flow %s is there",
 			        fs_json_str(it, "name")))
 				FS_ASSERT_JSON_SAME(it, want);
 		}

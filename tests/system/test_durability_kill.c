@@ -93,7 +93,8 @@ pick_live(writer *w, int want_app)
 	start = (int) (rnd(w) % (unsigned) n);
 	for (i = 0; i < n; i++) {
 		int k = (start + i) % n;
-		if (live(&w->recs[k]) && (want_app < 0 || w->recs[k].app == want_app))
+		if (live(&w->recs[k]) &&
+		    (want_app < 0 || w->recs[k].app == want_app))
 			return k;
 	}
 	return -1;
@@ -111,8 +112,8 @@ static void
 werr(writer *w, const char *what, const char *name, int code)
 {
 	if (w->err[0] == '\0')
-		snprintf(w->err, sizeof(w->err), "writer %d: %s %s: %s", w->idx,
-		    what, name, fs_code_name(code));
+		snprintf(w->err, sizeof(w->err), "writer %d: %s %s: %s",
+		    w->idx, what, name, fs_code_name(code));
 }
 
 /* One operation; returns 0 to go on, -1 to stop. */
@@ -168,8 +169,9 @@ writer_step(writer *w)
 			x->version++;
 			x->update_unknown = 0;
 			if (fs_json_int(comp, "version") != x->version)
-				werr(w, "update answered an unexpected version "
-				        "for",
+				werr(w,
+				    "update answered an unexpected version "
+				    "for",
 				    x->name, code);
 		} else if (!transport_code(code)) {
 			x->update_unknown = 0;
@@ -178,17 +180,18 @@ writer_step(writer *w)
 	} else if (r < 92) {
 		wrec *x = &w->recs[k];
 		int stop = x->status == FLOWSVC__STATUS__STARTED;
-		x->target_status = stop ? FLOWSVC__STATUS__STOPPED
-		                        : FLOWSVC__STATUS__STARTED;
+		x->target_status =
+		    stop ? FLOWSVC__STATUS__STOPPED : FLOWSVC__STATUS__STARTED;
 		x->status_unknown = 1;
 		code = fs_trpc_id(w->c,
-		    stop ? FLOWSVC__METHOD__STOP : FLOWSVC__METHOD__DEPLOY, x->id,
-		    CALL_MS, &st);
+		    stop ? FLOWSVC__METHOD__STOP : FLOWSVC__METHOD__DEPLOY,
+		    x->id, CALL_MS, &st);
 		if (code == FS_OK) {
 			x->status = x->target_status;
 			x->status_unknown = 0;
 			if (st != x->target_status)
-				werr(w, "deploy/stop answered another status for",
+				werr(w,
+				    "deploy/stop answered another status for",
 				    x->name, code);
 		} else if (!transport_code(code)) {
 			x->status_unknown = 0;
@@ -197,7 +200,8 @@ writer_step(writer *w)
 	} else {
 		wrec *x = &w->recs[k];
 		x->delete_unknown = 1;
-		code = fs_trpc_id(w->c, FLOWSVC__METHOD__DELETE, x->id, CALL_MS, NULL);
+		code = fs_trpc_id(w->c, FLOWSVC__METHOD__DELETE, x->id,
+		    CALL_MS, NULL);
 		if (code == FS_OK) {
 			x->deleted = 1;
 			x->delete_unknown = 0;
@@ -233,7 +237,8 @@ check_rec(writer *w, wrec *x, const json_t *c, int status, const char *when)
 	char want_out[48];
 	long v = (long) fs_json_int(c, "version");
 	long lo = x->create_unknown ? 1 : x->version;
-	long hi = x->create_unknown ? 1 : x->version + (x->update_unknown ? 1 : 0);
+	long hi =
+	    x->create_unknown ? 1 : x->version + (x->update_unknown ? 1 : 0);
 	char *dump = fs_json_dump(c);
 
 	FS_CHECK(v >= lo && v <= hi,
@@ -244,7 +249,8 @@ check_rec(writer *w, wrec *x, const json_t *c, int status, const char *when)
 		json_t *o = json_object_get(c, "output_fields");
 		char *od = fs_json_dump(o);
 		FS_CHECK(strcmp(od, want_out) == 0,
-		    "%s: %s at version %ld holds output_fields %s (half-applied?)",
+		    "%s: %s at version %ld holds output_fields %s "
+		    "(half-applied?)",
 		    when, x->name, v, od);
 		free(od);
 	}
@@ -268,8 +274,8 @@ check_rec(writer *w, wrec *x, const json_t *c, int status, const char *when)
 		                : "",
 		            w->anchor) == 0
 		                : json_array_size(fl) == 0;
-		FS_CHECK(ok, "%s: %s has flows that were never written: %s", when,
-		    x->name, dump);
+		FS_CHECK(ok, "%s: %s has flows that were never written: %s",
+		    when, x->name, dump);
 	}
 	if (x->create_unknown)
 		FS_CHECK(status == FLOWSVC__STATUS__NOT_DEPLOYED,
@@ -298,7 +304,8 @@ verify_writers(const char *when)
 		json_t *comp = NULL;
 		int status;
 
-		if (!FS_CHECK(fs_trpc_get(c, w->anchor, &comp, &status) == FS_OK,
+		if (!FS_CHECK(fs_trpc_get(c, w->anchor, &comp, &status) ==
+		            FS_OK,
 		        "%s: writer %d's anchor flow is gone", when, i))
 			continue;
 		json_decref(comp);
@@ -315,20 +322,27 @@ verify_writers(const char *when)
 				json_t *l = fs_trpc_list(c, x->name);
 				size_t n = json_array_size(l);
 				FS_CHECK(l != NULL && n <= 1,
-				    "%s: LIST %s: %zu results", when, x->name, n);
+				    "%s: LIST %s: %zu results", when, x->name,
+				    n);
 				if (n == 1) {
 					const char *id =
-					    fs_json_str(json_array_get(l, 0), "id");
+					    fs_json_str(json_array_get(l, 0),
+					        "id");
 					snprintf(x->id, sizeof(x->id), "%s",
 					    id ? id : "");
-					code = fs_trpc_get(c, x->id, &comp, &status);
+					code = fs_trpc_get(c, x->id, &comp,
+					    &status);
 					if (FS_CHECK(code == FS_OK,
-					        "%s: %s listed but GET says %s",
-					        when, x->name, fs_code_name(code))) {
-						check_rec(w, x, comp, status, when);
+					        "%s: %s listed but GET says "
+					        "%s",
+					        when, x->name,
+					        fs_code_name(code))) {
+						check_rec(w, x, comp, status,
+						    when);
 						x->created = 1;
-						x->version = (long) fs_json_int(
-						    comp, "version");
+						x->version =
+						    (long) fs_json_int(comp,
+						        "version");
 						x->status = status;
 						expect_present++;
 					}
@@ -346,13 +360,16 @@ verify_writers(const char *when)
 			if (x->delete_unknown && code == FS_NOT_FOUND) {
 				x->deleted = 1;
 			} else if (!FS_CHECK(code == FS_OK,
-			               "%s: acknowledged %s (%s) is lost: %s", when,
-			               x->name, x->id, fs_code_name(code))) {
-				x->deleted = 1; /* reported once, not every round */
+			               "%s: acknowledged %s (%s) is lost: %s",
+			               when, x->name, x->id,
+			               fs_code_name(code))) {
+				x->deleted =
+				    1; /* reported once, not every round */
 				x->created = 0;
 			} else {
 				check_rec(w, x, comp, status, when);
-				x->version = (long) fs_json_int(comp, "version");
+				x->version =
+				    (long) fs_json_int(comp, "version");
 				x->status = status;
 				x->deleted = 0;
 				expect_present++;
@@ -373,7 +390,8 @@ verify_writers(const char *when)
 				continue;
 			code = fs_trpc_get(c, x->id, &comp, NULL);
 			FS_CHECK(code == FS_NOT_FOUND,
-			    "%s: %s was deleted (acknowledged) but GET says %s",
+			    "%s: %s was deleted (acknowledged) but GET says "
+			    "%s",
 			    when, x->name, fs_code_name(code));
 			json_decref(comp);
 			x->created = 0; /* check it once */
@@ -393,8 +411,8 @@ verify_writers(const char *when)
 			for (size_t j = 0; j < json_array_size(fl); j++) {
 				json_t *ref = NULL;
 				int code = fs_trpc_get(c,
-				    json_string_value(json_array_get(fl, j)), &ref,
-				    NULL);
+				    json_string_value(json_array_get(fl, j)),
+				    &ref, NULL);
 				FS_CHECK(code == FS_OK &&
 				        fs_json_int(ref, "kind") ==
 				            FLOWSVC__KIND__FLOW,
@@ -418,16 +436,19 @@ run_kill_rounds(const round_def *rounds, int nrounds, int first_round)
 {
 	for (int rd = 0; rd < nrounds; rd++) {
 		const round_def *R = &rounds[rd];
-		const char *extra[] = {"--fsync", R->fsync, "--snapshot-changes",
-		    R->snapshot_changes, NULL};
+		const char *extra[] = {"--fsync", R->fsync,
+		    "--snapshot-changes", R->snapshot_changes, NULL};
 		char when[128];
 		int64_t t0, deadline;
 		long acks_at_kill;
 		int st, started = 0;
 
-		snprintf(when, sizeof(when), "round %d (--fsync %s, kill after "
-		    "%ld acks)", first_round + rd, R->fsync, R->kill_after);
-		if (!FS_CHECK(fs_env_start_backend_with(&kenv, extra) == 0, "%s: start", when))
+		snprintf(when, sizeof(when),
+		    "round %d (--fsync %s, kill after "
+		    "%ld acks)",
+		    first_round + rd, R->fsync, R->kill_after);
+		if (!FS_CHECK(fs_env_start_backend_with(&kenv, extra) == 0,
+		        "%s: start", when))
 			return;
 		if (first_round + rd == 1) {
 			/* Each writer's anchor flow, used by its apps. */
@@ -436,8 +457,8 @@ run_kill_rounds(const round_def *rounds, int nrounds, int first_round)
 				json_t *comp = NULL;
 				snprintf(name, sizeof(name), "anchor_%d", i);
 				int code = fs_trpc_create(kenv.client,
-				    FLOWSVC__KIND__FLOW, name, NULL, NULL, 5000,
-				    &comp);
+				    FLOWSVC__KIND__FLOW, name, NULL, NULL,
+				    5000, &comp);
 				if (!FS_ASSERT_OK(code))
 					return;
 				snprintf(writers[i].anchor,
@@ -452,7 +473,8 @@ run_kill_rounds(const round_def *rounds, int nrounds, int first_round)
 		for (int i = 0; i < WRITERS; i++) {
 			writer *w = &writers[i];
 			w->round = first_round + rd;
-			w->seed = (unsigned) (w->round * 7919 + i * 104729 + 1);
+			w->seed =
+			    (unsigned) (w->round * 7919 + i * 104729 + 1);
 			w->acks = 0;
 			w->err[0] = '\0';
 			if (fs_client_open(&w->c, kenv.backend_url) != 0) {
@@ -460,7 +482,8 @@ run_kill_rounds(const round_def *rounds, int nrounds, int first_round)
 				w->c = NULL;
 				continue;
 			}
-			if (pthread_create(&w->thr, NULL, writer_main, w) != 0) {
+			if (pthread_create(&w->thr, NULL, writer_main, w) !=
+			    0) {
 				FS_CHECK(0, "pthread_create");
 				fs_client_close(w->c);
 				w->c = NULL;
@@ -493,19 +516,23 @@ run_kill_rounds(const round_def *rounds, int nrounds, int first_round)
 				for (int k = 0; k < writers[i].nrec; k++) {
 					wrec *x = &writers[i].recs[k];
 					unknown += x->create_unknown +
-					    x->update_unknown + x->delete_unknown +
+					    x->update_unknown +
+					    x->delete_unknown +
 					    x->status_unknown;
 				}
 			fs_gens_scan(kenv.data_dir, &g);
-			fprintf(stderr, "\n  %s: %ld acks at the kill after %lld "
-			                "ms, %ld in all, %d unanswered; %s\n",
-			    when, acks_at_kill, (long long) (fs_test_now_ms() - t0),
+			fprintf(stderr,
+			    "\n  %s: %ld acks at the kill after %lld "
+			    "ms, %ld in all, %d unanswered; %s\n",
+			    when, acks_at_kill,
+			    (long long) (fs_test_now_ms() - t0),
 			    (long) atomic_load(&g_acks), unknown,
 			    fs_gens_str(&g, gs, sizeof(gs)));
 		}
 		FS_CHECK(started == WRITERS, "%s: %d writers started", when,
 		    started);
-		FS_CHECK(fs_test_killed_by(st, SIGKILL), "%s: not killed: 0x%x", when, st);
+		FS_CHECK(fs_test_killed_by(st, SIGKILL),
+		    "%s: not killed: 0x%x", when, st);
 		FS_CHECK(acks_at_kill >= R->kill_after,
 		    "%s: only %ld writes acknowledged in 20 s", when,
 		    acks_at_kill);
@@ -517,7 +544,8 @@ run_kill_rounds(const round_def *rounds, int nrounds, int first_round)
 			return;
 		verify_writers(when);
 		st = fs_env_stop_backend(&kenv, SIGKILL);
-		FS_CHECK(fs_test_killed_by(st, SIGKILL), "%s: not killed: 0x%x", when, st);
+		FS_CHECK(fs_test_killed_by(st, SIGKILL),
+		    "%s: not killed: 0x%x", when, st);
 	}
 }
 
@@ -553,8 +581,8 @@ static CU_TestInfo kill_tests[] = {
 };
 
 static CU_SuiteInfo suites[] = {
-    {"durability: concurrent writers and kill -9", kill_suite_init, kill_suite_fini, NULL, NULL,
-        kill_tests},
+    {"durability: concurrent writers and kill -9", kill_suite_init,
+        kill_suite_fini, NULL, NULL, kill_tests},
     CU_SUITE_INFO_NULL,
 };
 

@@ -91,8 +91,9 @@ compare_dumps(const json_t *after, const json_t *before, const char *when)
 			        json_array_get(b, i))) {
 				char *x = fs_json_dump(json_array_get(a, i));
 				char *y = fs_json_dump(json_array_get(b, i));
-				FS_CHECK(0, "%s: %s[%zu] differs:\n  before %s\n"
-				            "  after  %s",
+				FS_CHECK(0,
+				    "%s: %s[%zu] differs:\n  before %s\n"
+				    "  after  %s",
 				    when, keys[k], i, y, x);
 				free(x);
 				free(y);
@@ -137,7 +138,8 @@ rest_restart(int sig, const char *const *extra)
 	int st = fs_env_stop_backend(&renv, sig);
 
 	if (sig == SIGKILL)
-		FS_CHECK(fs_test_killed_by(st, SIGKILL), "not killed: 0x%x", st);
+		FS_CHECK(fs_test_killed_by(st, SIGKILL), "not killed: 0x%x",
+		    st);
 	else
 		FS_CHECK(fs_test_exited_zero(st),
 		    "flow-service did not exit 0 on signal %d: 0x%x", sig, st);
@@ -163,8 +165,8 @@ test_rest_kill9_log_replay_only(void)
 	        "\"output_fields\": [\"x\"]}",
 	        f_base) != 0)
 		return;
-	snprintf(body, sizeof(body), "{\"name\": \"f_mid\", \"flows\": [\"%s\"]}",
-	    f_base);
+	snprintf(body, sizeof(body),
+	    "{\"name\": \"f_mid\", \"flows\": [\"%s\"]}", f_base);
 	if (FS_REST_CREATE(&renv, "flows", body, f_mid) != 0 ||
 	    FS_REST_CREATE(&renv, "flows", "{\"name\": \"f_leaf\"}", f_leaf) !=
 	        0 ||
@@ -180,8 +182,8 @@ test_rest_kill9_log_replay_only(void)
 	    "[\"%s\", \"%s\"]}",
 	    f_mid, f_leaf);
 	if (FS_REST_CREATE(&renv, "apps", body, app_main) != 0 ||
-	    FS_REST_CREATE(&renv, "apps", "{\"name\": \"app_two\"}", app_two) !=
-	        0)
+	    FS_REST_CREATE(&renv, "apps", "{\"name\": \"app_two\"}",
+	        app_two) != 0)
 		return;
 	rest_ok("PUT", "{\"output_fields\": [\"o1\", \"o2\"]}", 200,
 	    "/api/flows/%s/", f_leaf);
@@ -218,11 +220,13 @@ test_rest_kill9_log_replay_only(void)
 
 	/* The indexes and reverse references were rebuilt too. */
 	rest_ok_body("DELETE", NULL, 409,
-	    "{\"detail\": \"Cannot delete the Flow, because it is used by these "
+	    "{\"detail\": \"Cannot delete the Flow, because it is used by "
+	    "these "
 	    "apps/flows: f_mid\"}",
 	    "/api/flows/%s/", f_base);
 	rest_ok_body("DELETE", NULL, 409,
-	    "{\"detail\": \"Cannot delete the Flow, because it is used by these "
+	    "{\"detail\": \"Cannot delete the Flow, because it is used by "
+	    "these "
 	    "apps/flows: app_main\"}",
 	    "/api/flows/%s/", f_mid);
 	rest_ok_body("POST", "{\"name\": \"F_LEAF\"}", 400,
@@ -244,8 +248,8 @@ test_rest_sigterm_restart(void)
 	if (f_base[0] == '\0')
 		return;
 	/* A create after a restart goes after the recovered ones. */
-	if (FS_REST_CREATE(&renv, "flows", "{\"name\": \"f_after\"}", f_after) !=
-	    0)
+	if (FS_REST_CREATE(&renv, "flows", "{\"name\": \"f_after\"}",
+	        f_after) != 0)
 		return;
 	fs_rest(&renv, "GET", "/api/flows/", NULL, &r);
 	if (FS_ASSERT_STATUS(&r, 200)) {
@@ -281,10 +285,11 @@ test_rest_sigterm_restart(void)
 		    "after SIGTERM expected only the log of the snapshot's "
 		    "generation: %s",
 		    gs);
-		fs_gen_path(path, sizeof(path), renv.data_dir, "changes", g.snap[0],
-		    ".log");
+		fs_gen_path(path, sizeof(path), renv.data_dir, "changes",
+		    g.snap[0], ".log");
 		FS_CHECK(fs_file_size(path) == FS_LOG_HEADER,
-		    "%s holds %lld bytes, expected a header-only log after the "
+		    "%s holds %lld bytes, expected a header-only log after "
+		    "the "
 		    "shutdown snapshot",
 		    path, fs_file_size(path));
 	}
@@ -343,18 +348,20 @@ test_rest_snapshot_changes(void)
 	gen0 = g.snap[0];
 	/* Six more: another snapshot, the first one and its log removed. */
 	for (i = 6; i < 12; i++) {
-		snprintf(name, sizeof(name), "{\"input_fields\": [\"u%d\"]}", i);
+		snprintf(name, sizeof(name), "{\"input_fields\": [\"u%d\"]}",
+		    i);
 		rest_ok("PUT", name, 200, "/api/flows/%s/", ids[i - 6]);
 	}
 	{
 		int64_t t0 = fs_test_now_ms();
-		if (!FS_CHECK(wait_snapshot_after(renv.data_dir, gen0, 15000, &g) ==
-		            0,
+		if (!FS_CHECK(wait_snapshot_after(renv.data_dir, gen0, 15000,
+		                  &g) == 0,
 		        "no second snapshot after 6 more changes: %s",
 		        fs_gens_str(&g, gs, sizeof(gs))))
 			return;
-		fprintf(stderr, "\n  second count-triggered snapshot %lld ms "
-		                "after the 6th change ",
+		fprintf(stderr,
+		    "\n  second count-triggered snapshot %lld ms "
+		    "after the 6th change ",
 		    (long long) (fs_test_now_ms() - t0));
 	}
 	/* A few changes after the last snapshot, fewer than the count: the
@@ -366,8 +373,8 @@ test_rest_snapshot_changes(void)
 		do {
 			fs_test_poll_pause(200);
 			fs_gens_scan(renv.data_dir, &g);
-			fs_gen_path(path, sizeof(path), renv.data_dir, "changes",
-			    g.nlog ? g.log[g.nlog - 1] : 0, ".log");
+			fs_gen_path(path, sizeof(path), renv.data_dir,
+			    "changes", g.nlog ? g.log[g.nlog - 1] : 0, ".log");
 			n = fs_log_records(path, off, len, 64);
 			if (g.nsnap == 1 && prev.nsnap == 1 &&
 			    g.snap[0] == prev.snap[0] && n >= 0 && n < 5)
@@ -386,8 +393,9 @@ test_rest_snapshot_changes(void)
 		fs_gen_path(path, sizeof(path), renv.data_dir, "changes",
 		    g.log[g.nlog - 1], ".log");
 		n = fs_log_records(path, off, len, 64);
-		FS_CHECK(n >= 2, "the newest log %s holds %d records; expected "
-		                 "the changes since the snapshot (%s)",
+		FS_CHECK(n >= 2,
+		    "the newest log %s holds %d records; expected "
+		    "the changes since the snapshot (%s)",
 		    path, n, gs);
 	}
 	if (rest_restart(SIGKILL, extra) != 0) {
@@ -411,8 +419,8 @@ static CU_TestInfo rest_tests[] = {
 };
 
 static CU_SuiteInfo suites[] = {
-    {"durability: REST state across restarts", rest_suite_init, rest_suite_fini, NULL, NULL,
-        rest_tests},
+    {"durability: REST state across restarts", rest_suite_init,
+        rest_suite_fini, NULL, NULL, rest_tests},
     CU_SUITE_INFO_NULL,
 };
 

@@ -45,12 +45,13 @@ test_snapshot_rpc(void)
 	for (int i = 0; i < 5; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "s_%d", i);
-		if (!FS_ASSERT_OK(fs_trpc_create(senv.client, FLOWSVC__KIND__FLOW, name,
-		        name, NULL, 5000, &comp)))
+		if (!FS_ASSERT_OK(fs_trpc_create(senv.client,
+		        FLOWSVC__KIND__FLOW, name, name, NULL, 5000, &comp)))
 			return;
 		if (i == 4)
-			FS_ASSERT_OK(fs_trpc_id(senv.client, FLOWSVC__METHOD__DEPLOY,
-			    fs_json_str(comp, "id"), 5000, NULL));
+			FS_ASSERT_OK(
+			    fs_trpc_id(senv.client, FLOWSVC__METHOD__DEPLOY,
+			        fs_json_str(comp, "id"), 5000, NULL));
 		json_decref(comp);
 		comp = NULL;
 	}
@@ -69,11 +70,11 @@ test_snapshot_rpc(void)
 	FS_CHECK(g.nlog == 1 && g.log[0] == g1,
 	    "the log was not reset by the snapshot: %s", gs);
 	fs_gen_path(path, sizeof(path), senv.data_dir, "changes", g1, ".log");
-	FS_CHECK(fs_file_size(path) == FS_LOG_HEADER, "%s holds %lld bytes", path,
-	    fs_file_size(path));
+	FS_CHECK(fs_file_size(path) == FS_LOG_HEADER, "%s holds %lld bytes",
+	    path, fs_file_size(path));
 
-	FS_ASSERT_OK(fs_trpc_create(senv.client, FLOWSVC__KIND__APP, "s_app", NULL,
-	    NULL, 5000, &comp));
+	FS_ASSERT_OK(fs_trpc_create(senv.client, FLOWSVC__KIND__APP, "s_app",
+	    NULL, NULL, 5000, &comp));
 	json_decref(comp);
 	{
 		fs_test_run_result res;
@@ -82,9 +83,11 @@ test_snapshot_rpc(void)
 		fs_test_run(&res, argv, NULL, NULL, 30000);
 		FS_CHECK(res.exit_code == 0, "flowctl snapshot: exit %d, %s",
 		    res.exit_code, res.err);
-		FS_CHECK(res.json != NULL &&
-		        json_object_size(res.json) == 1 &&
-		        strcmp(fs_json_str(res.json, "status") ? fs_json_str(res.json, "status") : "", "ok") == 0,
+		FS_CHECK(res.json != NULL && json_object_size(res.json) == 1 &&
+		        strcmp(fs_json_str(res.json, "status")
+		                ? fs_json_str(res.json, "status")
+		                : "",
+		            "ok") == 0,
 		    "flowctl snapshot printed: %s", res.out);
 		fs_test_run_result_free(&res);
 	}
@@ -110,7 +113,8 @@ test_snapshot_rpc(void)
 		int status = -1;
 		if (json_array_size(l) == 1)
 			fs_trpc_get(senv.client,
-			    fs_json_str(json_array_get(l, 0), "id"), &comp, &status);
+			    fs_json_str(json_array_get(l, 0), "id"), &comp,
+			    &status);
 		FS_ASSERT_INT_EQ(status, FLOWSVC__STATUS__STARTED);
 		json_decref(comp);
 		json_decref(l);
@@ -121,7 +125,8 @@ out:
 }
 
 static CU_TestInfo snap_tests[] = {
-    {"Snapshot RPC and flowctl snapshot write a new snapshot", test_snapshot_rpc},
+    {"Snapshot RPC and flowctl snapshot write a new snapshot",
+        test_snapshot_rpc},
     CU_TEST_INFO_NULL,
 };
 

@@ -91,8 +91,9 @@ rpc_create(fs_test_env *env, const char *name, int nin, int len, char *id)
 	code = fs_client_call(env->client, FLOWSVC__METHOD__CREATE, &cr.base,
 	    NULL, &reply);
 	if (code == FS_OK && id != NULL) {
-		Flowsvc__ComponentReply *c = (Flowsvc__ComponentReply *)
-		    fs_reply_payload(reply, &flowsvc__component_reply__descriptor);
+		Flowsvc__ComponentReply *c =
+		    (Flowsvc__ComponentReply *) fs_reply_payload(reply,
+		        &flowsvc__component_reply__descriptor);
 		if (c != NULL) {
 			snprintf(id, 40, "%s", c->component->id);
 			flowsvc__component_reply__free_unpacked(c, NULL);
@@ -395,8 +396,9 @@ test_large_bodies_answer_as_before(void)
 	if (FS_ASSERT_STATUS(&r, 200)) {
 		json_t *in = json_object_get(r.json, "input_fields");
 		FS_ASSERT_INT_EQ(json_array_size(in), 1000);
-		FS_ASSERT_INT_EQ(
-		    strlen(json_string_value(json_array_get(in, 999))), 255);
+		FS_ASSERT_INT_EQ(strlen(json_string_value(
+		                     json_array_get(in, 999))),
+		    255);
 	}
 	fs_http_resp_free(&r);
 	/* Cut short: jansson's message, from the worker. */
@@ -495,8 +497,9 @@ test_flows_1000(void)
 	    (long long) mx);
 	FS_CHECK(pr.failed == 0, "%d Gets failed: %s", pr.failed,
 	    pr.first_failure);
-	fprintf(stderr, "fairness: 40 updates of 1000 flows in %lld ms; "
-	                "%d Gets, slowest %lld ms\n",
+	fprintf(stderr,
+	    "fairness: 40 updates of 1000 flows in %lld ms; "
+	    "%d Gets, slowest %lld ms\n",
 	    (long long) (t1 - t0), atomic_load(&pr.n), (long long) mx);
 	prober_free(&pr);
 out_env:
@@ -667,8 +670,8 @@ test_pipelining_reader_dropped(void)
 	    "%d Health calls of another client took 1 s or more (slowest "
 	    "%lld ms) while a peer pipelined 300 Lists",
 	    late, (long long) mx);
-	FS_CHECK(wait_log(&env, "closing RPC connection from 127.0.0.1:",
-	             20000) >= 0 &&
+	FS_CHECK(wait_log(&env,
+	             "closing RPC connection from 127.0.0.1:", 20000) >= 0 &&
 	        sp_wait_closed(fd, 10000) == 1,
 	    "the connection that never reads was not closed");
 	FS_CHECK(fs_file_count(env.backend.log_path,
@@ -706,10 +709,13 @@ test_stalled_reader_dropped(void)
 	        strerror(errno)))
 		goto out;
 	int64_t waited = wait_log(&env,
-	    "a reply waited 5000 ms (and a second per MiB) for the peer to read", 20000);
-	FS_CHECK(waited >= 0, "no log line in 20 s that a connection which "
-	                      "stopped reading with replies waiting was "
-	                      "closed");
+	    "a reply waited 5000 ms (and a second per MiB) for the peer to "
+	    "read",
+	    20000);
+	FS_CHECK(waited >= 0,
+	    "no log line in 20 s that a connection which "
+	    "stopped reading with replies waiting was "
+	    "closed");
 	FS_CHECK(waited < 0 || waited >= 4000,
 	    "given up after %lld ms, before the 5 s send timeout",
 	    (long long) waited);
@@ -839,8 +845,8 @@ static Flowsvc__BatchReply *
 batch_reply(const Flowsvc__Reply *r)
 {
 	return r == NULL ? NULL
-	                 : (Flowsvc__BatchReply *) fs_reply_payload(
-	                       r, &flowsvc__batch_reply__descriptor);
+	                 : (Flowsvc__BatchReply *) fs_reply_payload(r,
+	                       &flowsvc__batch_reply__descriptor);
 }
 
 /* Members answered OK before the first not-run one; -1 when the replies
@@ -879,8 +885,9 @@ count_named(fs_test_env *env, const char *name)
 	lr.name_iexact = (char *) name;
 	if (fs_client_call(env->client, FLOWSVC__METHOD__LIST, &lr.base, NULL,
 	        &reply) == FS_OK) {
-		Flowsvc__ListReply *l = (Flowsvc__ListReply *) fs_reply_payload(
-		    reply, &flowsvc__list_reply__descriptor);
+		Flowsvc__ListReply *l =
+		    (Flowsvc__ListReply *) fs_reply_payload(reply,
+		        &flowsvc__list_reply__descriptor);
 		if (l != NULL) {
 			n = (int) l->n_components;
 			flowsvc__list_reply__free_unpacked(l, NULL);
@@ -902,7 +909,8 @@ list_size(fs_test_env *env)
 	lr.has_kind = 1;
 	lr.kind = FLOWSVC__KIND__FLOW;
 	if (fs_client_call(env->client, FLOWSVC__METHOD__LIST, &lr.base, NULL,
-	        &reply) == FS_OK && reply->has_payload)
+	        &reply) == FS_OK &&
+	    reply->has_payload)
 		n = reply->payload.len;
 	if (reply != NULL)
 		flowsvc__reply__free_unpacked(reply, NULL);
@@ -935,15 +943,18 @@ test_batch_of_lists_bounded(void)
 	b = batch_new(BATCH_LISTS, -1, NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
 	size_t reqlen = flowsvc__batch_request__get_packed_size(b);
-	int code = batch_watched(&env, b, 600 * 1024, &growth, &killed, &reply);
-	FS_CHECK(!killed, "backend RSS grew past 600 MB (killed) answering a "
-	                  "%zu-byte Batch",
+	int code =
+	    batch_watched(&env, b, 600 * 1024, &growth, &killed, &reply);
+	FS_CHECK(!killed,
+	    "backend RSS grew past 600 MB (killed) answering a "
+	    "%zu-byte Batch",
 	    reqlen);
 	FS_CHECK(growth < 200 * 1024,
 	    "backend peak RSS grew %ld MB for a %zu-byte Batch (bound 200)",
 	    growth / 1024, reqlen);
-	fprintf(stderr, "fairness: Batch of %d Lists (%zu bytes, %zu-byte "
-	                "answers): peak RSS +%ld MB\n",
+	fprintf(stderr,
+	    "fairness: Batch of %d Lists (%zu bytes, %zu-byte "
+	    "answers): peak RSS +%ld MB\n",
 	    BATCH_LISTS, reqlen, one, growth / 1024);
 	if (!FS_CHECK(code == FS_OK, "Batch: %s (%s)", fs_code_name(code),
 	        reply && reply->message ? reply->message : "-") ||

@@ -16,8 +16,9 @@ flip_byte(const char *path, long at)
 	FILE *f = fopen(path, "r+b");
 	int c;
 
-	if (f == NULL || fseek(f, at, SEEK_SET) != 0 || (c = fgetc(f)) == EOF ||
-	    fseek(f, at, SEEK_SET) != 0 || fputc(c ^ 0x40, f) == EOF) {
+	if (f == NULL || fseek(f, at, SEEK_SET) != 0 ||
+	    (c = fgetc(f)) == EOF || fseek(f, at, SEEK_SET) != 0 ||
+	    fputc(c ^ 0x40, f) == EOF) {
 		if (f != NULL)
 			fclose(f);
 		return -1;
@@ -83,7 +84,8 @@ test_flow_check_counts_and_damage(void)
 	fs_test_run_result_free(&r);
 
 	/* The backend refuses the same directory. */
-	FS_CHECK(fs_env_start_backend(&env) != 0, "started on a corrupt "
+	FS_CHECK(fs_env_start_backend(&env) != 0,
+	    "started on a corrupt "
 	    "snapshot");
 	FS_CHECK(fs_env_fini(&env) == 0, "both programs exit 0 on SIGTERM");
 }

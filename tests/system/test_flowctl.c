@@ -79,8 +79,7 @@ ctl_env(fs_test_run_result *res, int with_backend, char *const env_extra[],
 }
 
 static int
-check_exit(const fs_test_run_result *res, int want, const char *what,
-    int line)
+check_exit(const fs_test_run_result *res, int want, const char *what, int line)
 {
 	return fs_check(res->exit_code == want, __FILE__, line, what,
 	    "flowctl %s: expected exit %d, got %d; stdout: %.800s; stderr: "
@@ -89,7 +88,8 @@ check_exit(const fs_test_run_result *res, int want, const char *what,
 	    res->err ? res->err : "");
 }
 
-#define ASSERT_EXIT(res, want, what) check_exit((res), (want), (what), __LINE__)
+#define ASSERT_EXIT(res, want, what)                                          \
+	check_exit((res), (want), (what), __LINE__)
 
 /* The id of the component flowctl printed, copied into id. */
 static int
@@ -101,8 +101,8 @@ ctl_create(const char *name, const char *extra1, const char *extra2,
 
 	ctl(&res, "create", name, extra1, extra2, NULL);
 	ok = check_exit(&res, 0, "create", line) &&
-	    fs_check(fs_json_str(res.json, "id") != NULL, __FILE__, line,
-	        "id", "create printed no id: %s", res.out);
+	    fs_check(fs_json_str(res.json, "id") != NULL, __FILE__, line, "id",
+	        "create printed no id: %s", res.out);
 	if (ok) {
 		snprintf(id, 64, "%s", fs_json_str(res.json, "id"));
 	}
@@ -145,7 +145,8 @@ test_ctl_create_get(void)
 	FS_ASSERT_COMPONENT(res.json);
 	FS_ASSERT_JSON_EQ(json_object_get(res.json, "input_fields"),
 	    "[\"a\", \"b\"]");
-	FS_ASSERT_JSON_EQ(json_object_get(res.json, "output_fields"), "[\"c\"]");
+	FS_ASSERT_JSON_EQ(json_object_get(res.json, "output_fields"),
+	    "[\"c\"]");
 	FS_ASSERT_STR_EQ(fs_json_str(res.json, "group"), "ctl_create");
 	snprintf(id, sizeof(id), "%s", fs_json_str(res.json, "id"));
 
@@ -172,8 +173,8 @@ test_ctl_create_get(void)
 	ctl(&got, "--json", "get", id, NULL);
 	if (ASSERT_EXIT(&got, 0, "--json get")) {
 		FS_ASSERT_JSON_SAME(got.json, res.json);
-		FS_CHECK(got.out_len > 0 && strchr(got.out, '\n') ==
-		                                 got.out + got.out_len - 1,
+		FS_CHECK(got.out_len > 0 &&
+		        strchr(got.out, '\n') == got.out + got.out_len - 1,
 		    "--json output is not one line: %s", got.out);
 	}
 	fs_test_run_result_free(&got);
@@ -233,7 +234,8 @@ test_ctl_create_errors(void)
 	ctl(&res, "create", "CTL_TAKEN", NULL);
 	if (ASSERT_EXIT(&res, 1, "create with a taken name")) {
 		snprintf(line, sizeof(line), "\n  name: %s\n", taken);
-		FS_CHECK(strncmp(res.err, "flowctl: ALREADY_EXISTS: ", 25) == 0 &&
+		FS_CHECK(strncmp(res.err, "flowctl: ALREADY_EXISTS: ", 25) ==
+		            0 &&
 		        strstr(res.err, line) != NULL,
 		    "stderr: %s", res.err);
 	}
@@ -258,10 +260,12 @@ test_ctl_list(void)
 	ctl(&res, "list", "--group", "CTL_LGRP", NULL);
 	if (ASSERT_EXIT(&res, 0, "list --group") &&
 	    FS_CHECK(json_array_size(res.json) == 3, "list: %s", res.out)) {
-		FS_ASSERT_STR_EQ(
-		    fs_json_str(json_array_get(res.json, 0), "name"), "ctl_l1");
-		FS_ASSERT_STR_EQ(
-		    fs_json_str(json_array_get(res.json, 2), "name"), "ctl_l3");
+		FS_ASSERT_STR_EQ(fs_json_str(json_array_get(res.json, 0),
+		                     "name"),
+		    "ctl_l1");
+		FS_ASSERT_STR_EQ(fs_json_str(json_array_get(res.json, 2),
+		                     "name"),
+		    "ctl_l3");
 		FS_ASSERT_COMPONENT(json_array_get(res.json, 1));
 	}
 	fs_test_run_result_free(&res);
@@ -269,8 +273,9 @@ test_ctl_list(void)
 	    "1", NULL);
 	if (ASSERT_EXIT(&res, 0, "list --limit --offset") &&
 	    FS_CHECK(json_array_size(res.json) == 1, "list: %s", res.out)) {
-		FS_ASSERT_STR_EQ(
-		    fs_json_str(json_array_get(res.json, 0), "name"), "ctl_l2");
+		FS_ASSERT_STR_EQ(fs_json_str(json_array_get(res.json, 0),
+		                     "name"),
+		    "ctl_l2");
 	}
 	fs_test_run_result_free(&res);
 	ctl(&res, "list", "--name", "CTL_L3", "--group", "ctl_lgrp", NULL);
@@ -311,8 +316,8 @@ test_ctl_update(void)
 		FS_ASSERT_COMPONENT(res.json);
 		FS_ASSERT_JSON_EQ(json_object_get(res.json, "input_fields"),
 		    "[\"a\", \"b\"]");
-		FS_ASSERT_JSON_EQ(
-		    json_object_get(res.json, "output_fields"), "[\"x\"]");
+		FS_ASSERT_JSON_EQ(json_object_get(res.json, "output_fields"),
+		    "[\"x\"]");
 		FS_ASSERT_INT_EQ(fs_json_int(res.json, "version"), 2);
 	}
 	fs_test_run_result_free(&res);
@@ -320,9 +325,10 @@ test_ctl_update(void)
 	ctl(&res, "update", id, "--input", "", "--flows", other, NULL);
 	if (ASSERT_EXIT(&res, 0, "update --input \"\" --flows")) {
 		char want[128];
-		FS_ASSERT_JSON_EQ(json_object_get(res.json, "input_fields"), "[]");
-		FS_ASSERT_JSON_EQ(
-		    json_object_get(res.json, "output_fields"), "[\"x\"]");
+		FS_ASSERT_JSON_EQ(json_object_get(res.json, "input_fields"),
+		    "[]");
+		FS_ASSERT_JSON_EQ(json_object_get(res.json, "output_fields"),
+		    "[\"x\"]");
 		snprintf(want, sizeof(want), "[\"%s\"]", other);
 		FS_ASSERT_JSON_EQ(json_object_get(res.json, "flows"), want);
 		FS_ASSERT_INT_EQ(fs_json_int(res.json, "version"), 3);
@@ -331,8 +337,8 @@ test_ctl_update(void)
 	ctl(&res, "update", id, "--flows=", NULL);
 	if (ASSERT_EXIT(&res, 0, "update --flows=")) {
 		FS_ASSERT_JSON_EQ(json_object_get(res.json, "flows"), "[]");
-		FS_ASSERT_JSON_EQ(
-		    json_object_get(res.json, "output_fields"), "[\"x\"]");
+		FS_ASSERT_JSON_EQ(json_object_get(res.json, "output_fields"),
+		    "[\"x\"]");
 	}
 	fs_test_run_result_free(&res);
 	/* Backend rules apply: a self-reference is refused. */
@@ -458,8 +464,9 @@ test_ctl_lifecycle(void)
 	expect_status("status", app, "not-deployed", __LINE__);
 	ctl(&res, "stop", app, NULL);
 	if (ASSERT_EXIT(&res, 1, "stop when not deployed")) {
-		FS_ASSERT_STR_EQ(res.err, "flowctl: FAILED_PRECONDITION: The "
-		                          "component is not deployed.\n");
+		FS_ASSERT_STR_EQ(res.err,
+		    "flowctl: FAILED_PRECONDITION: The "
+		    "component is not deployed.\n");
 	}
 	fs_test_run_result_free(&res);
 	ctl(&res, "start", app, NULL);
@@ -521,26 +528,29 @@ test_ctl_usage(void)
 		ctl(&res, bad[i][0], bad[i][0] ? bad[i][1] : NULL,
 		    bad[i][0] && bad[i][1] ? bad[i][2] : NULL, NULL);
 		if (ASSERT_EXIT(&res, 2, what)) {
-			FS_CHECK(res.err_len > 0, "%s: nothing on stderr", what);
+			FS_CHECK(res.err_len > 0, "%s: nothing on stderr",
+			    what);
 		}
 		fs_test_run_result_free(&res);
 	}
 	ctl(&res, "--help", NULL);
 	if (ASSERT_EXIT(&res, 0, "--help")) {
-		FS_CHECK(strstr(res.out, "Usage:") && strstr(res.out, "snapshot"),
+		FS_CHECK(strstr(res.out, "Usage:") &&
+		        strstr(res.out, "snapshot"),
 		    "--help: %s", res.out);
 	}
 	fs_test_run_result_free(&res);
 	ctl(&res, "help", "list", NULL);
 	if (ASSERT_EXIT(&res, 0, "help list")) {
-		FS_CHECK(strstr(res.out, "--limit") && strstr(res.out, "--app"),
+		FS_CHECK(strstr(res.out, "--limit") &&
+		        strstr(res.out, "--app"),
 		    "help list: %s", res.out);
 	}
 	fs_test_run_result_free(&res);
 	ctl(&res, "update", "--help", NULL);
 	if (ASSERT_EXIT(&res, 0, "update --help")) {
-		FS_CHECK(strstr(res.out, "--flows") != NULL, "update --help: %s",
-		    res.out);
+		FS_CHECK(strstr(res.out, "--flows") != NULL,
+		    "update --help: %s", res.out);
 	}
 	fs_test_run_result_free(&res);
 }
@@ -563,7 +573,8 @@ test_ctl_backend_choice(void)
 	    NULL);
 	if (ASSERT_EXIT(&res, 3, "health with no backend")) {
 		FS_CHECK(strncmp(res.err, "flowctl: UNAVAILABLE", 20) == 0 ||
-		        strncmp(res.err, "flowctl: DEADLINE_EXCEEDED", 26) == 0,
+		        strncmp(res.err, "flowctl: DEADLINE_EXCEEDED", 26) ==
+		            0,
 		    "stderr: %s", res.err);
 	}
 	FS_CHECK(fs_test_now_ms() - t0 < 10000, "took %lld ms",
@@ -582,7 +593,8 @@ test_ctl_backend_choice(void)
 		ASSERT_EXIT(&res, 3, "health via a dead FLOWCTL_BACKEND");
 		fs_test_run_result_free(&res);
 		/* --backend wins over the environment. */
-		ctl_env(&res, 0, e, "--backend", env.backend_url, "health", NULL);
+		ctl_env(&res, 0, e, "--backend", env.backend_url, "health",
+		    NULL);
 		ASSERT_EXIT(&res, 0, "--backend over FLOWCTL_BACKEND");
 		fs_test_run_result_free(&res);
 	}
@@ -614,7 +626,8 @@ test_ctl_hung_backend(void)
 	fs_test_proc_cont(&env.backend);
 	if (ASSERT_EXIT(&res, 3, "health with a hung backend")) {
 		FS_CHECK(strncmp(res.err, "flowctl: UNAVAILABLE", 20) == 0 ||
-		        strncmp(res.err, "flowctl: DEADLINE_EXCEEDED", 26) == 0,
+		        strncmp(res.err, "flowctl: DEADLINE_EXCEEDED", 26) ==
+		            0,
 		    "stderr: %s", res.err);
 	}
 	FS_CHECK(elapsed < 5000, "flowctl --timeout 400 took %lld ms",
@@ -643,9 +656,9 @@ test_ctl_waits_for_starting_backend(void)
 		return;
 	}
 	{
-		char *argv[] = {(char *) FLOWCTL_BIN, (char *) "--backend", url,
-		    (char *) "--timeout", (char *) "20000", (char *) "health",
-		    NULL};
+		char *argv[] = {(char *) FLOWCTL_BIN, (char *) "--backend",
+		    url, (char *) "--timeout", (char *) "20000",
+		    (char *) "health", NULL};
 		if (!FS_CHECK(fs_test_proc_start(&ctlp, "flowctl", FLOWCTL_BIN,
 		                  argv, log) == 0,
 		        "start flowctl")) {

@@ -14,8 +14,8 @@ ctl(fs_test_env *env, fs_test_run_result *r, const char *a1, const char *a2,
     const char *a3, const char *a4)
 {
 	char *argv[] = {(char *) FLOWCTL_BIN, (char *) "--backend",
-	    env->backend_url, (char *) a1, (char *) a2, (char *) a3, (char *) a4,
-	    NULL};
+	    env->backend_url, (char *) a1, (char *) a2, (char *) a3,
+	    (char *) a4, NULL};
 	fs_test_run_result_free(r);
 	return fs_test_run(r, argv, NULL, NULL, 60000);
 }
@@ -72,11 +72,13 @@ test_flowctl_tables(void)
 	FS_CHECK(r.exit_code == 0, "create second: %s", r.err);
 	ctl(&env, &r, "list", "--table", NULL, NULL);
 	FS_CHECK(r.exit_code == 0 && has_line(r.out, "ID ") &&
-	        strstr(r.out, "NAME") != NULL && strstr(r.out, "FLOWS") != NULL,
+	        strstr(r.out, "NAME") != NULL &&
+	        strstr(r.out, "FLOWS") != NULL,
 	    "list header: %s", r.out);
-	snprintf(line, sizeof(line), "%s  greeting  default  1        caller  -",
-	    id);
-	FS_CHECK(has_line(r.out, line), "greeting row (%s) in: %s", line, r.out);
+	snprintf(line, sizeof(line),
+	    "%s  greeting  default  1        caller  -", id);
+	FS_CHECK(has_line(r.out, line), "greeting row (%s) in: %s", line,
+	    r.out);
 	{
 		int rows = 0;
 		for (const char *p = r.out; (p = strchr(p, '\n')) != NULL; p++)
@@ -89,7 +91,8 @@ test_flowctl_tables(void)
 	    "empty list says so: %s", r.out);
 
 	ctl(&env, &r, "status", id, "--table", NULL);
-	FS_CHECK(r.exit_code == 0 && strcmp(r.out, "status  not-deployed\n") == 0,
+	FS_CHECK(r.exit_code == 0 &&
+	        strcmp(r.out, "status  not-deployed\n") == 0,
 	    "status table: %s", r.out);
 
 	/* Errors keep their exit codes in table mode. */
@@ -112,7 +115,8 @@ test_flowctl_tables(void)
 			FS_CHECK(r.exit_code == 0 &&
 			        strncmp(r.out, "Usage: flowctl", 14) == 0 &&
 			        strstr(r.out, cmds[i]) != NULL,
-			    "%s --help: exit %d, %s", cmds[i], r.exit_code, r.out);
+			    "%s --help: exit %d, %s", cmds[i], r.exit_code,
+			    r.out);
 		}
 	}
 

@@ -17,8 +17,8 @@
 static void
 test_gateway_json_access_log(void)
 {
-	static const char *const extra[] = {
-	    "--access-log", "--log-format", "json", NULL};
+	static const char *const extra[] = {"--access-log", "--log-format",
+	    "json", NULL};
 	const char *hdr[] = {"X-Request-Id: log-\"q\"-1", NULL};
 	fs_test_env env;
 	fs_http_resp r;
@@ -73,8 +73,8 @@ test_gateway_json_access_log(void)
 				            (json_int_t) list_bytes &&
 				        json_is_real(json_object_get(o,
 				            "duration_ms")) &&
-				        strcmp(fs_json_str(o, "method"), "GET") ==
-				            0,
+				        strcmp(fs_json_str(o, "method"),
+				            "GET") == 0,
 				    "list line: %s", line);
 				const char *rid = fs_json_str(o, "request_id");
 				FS_CHECK(rid != NULL &&
@@ -94,7 +94,7 @@ test_gateway_json_access_log(void)
 	FS_CHECK(fs_env_fini(&env) == 0, "clean exits");
 }
 
-#define TIME_RE                                                            \
+#define TIME_RE                                                               \
 	"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z"
 
 static int
@@ -142,12 +142,14 @@ test_gateway_text_log(void)
 	FS_CHECK(f != NULL, "open %s", path);
 	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
 		lines++;
-		FS_CHECK(matches(line, "^" TIME_RE " flow-gateway\\[[0-9]+\\] "
-		                       "(debug|info|warn|error): [^ ].*\n$"),
+		FS_CHECK(matches(line,
+		             "^" TIME_RE " flow-gateway\\[[0-9]+\\] "
+		             "(debug|info|warn|error): [^ ].*\n$"),
 		    "not in the shared format: %s", line);
-		access += matches(line, " info: request GET /api/flows/ 200 "
-		                        "[0-9]+B [0-9]+\\.[0-9]{3}ms "
-		                        "rid=log-text-1\n$");
+		access += matches(line,
+		    " info: request GET /api/flows/ 200 "
+		    "[0-9]+B [0-9]+\\.[0-9]{3}ms "
+		    "rid=log-text-1\n$");
 		open_warning += strstr(line, " warn: no --tokens") != NULL;
 	}
 	if (f != NULL)

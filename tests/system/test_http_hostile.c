@@ -66,15 +66,14 @@ struct answer {
 
 /* The value of header `name` in response i (copied into out), or NULL. */
 static const char *
-header(const struct answer *a, int i, const char *name, char *out,
-    size_t cap)
+header(const struct answer *a, int i, const char *name, char *out, size_t cap)
 {
 	const char *p = a->r[i].head, *end = p + a->r[i].head_len;
 	size_t n = strlen(name);
 
 	while (p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t len = eol ? (size_t)(eol - p) : (size_t)(end - p);
+		const char *eol = memchr(p, '\n', (size_t) (end - p));
+		size_t len = eol ? (size_t) (eol - p) : (size_t) (end - p);
 
 		if (len > n + 1 && strncasecmp(p, name, n) == 0 &&
 		    p[n] == ':') {
@@ -82,10 +81,10 @@ header(const struct answer *a, int i, const char *name, char *out,
 
 			while (*v == ' ')
 				v++;
-			len -= (size_t)(v - p);
+			len -= (size_t) (v - p);
 			if (len > 0 && v[len - 1] == '\r')
 				len--;
-			snprintf(out, cap, "%.*s", (int)len, v);
+			snprintf(out, cap, "%.*s", (int) len, v);
 			return out;
 		}
 		p += len + 1;
@@ -111,14 +110,14 @@ parse_answer(struct answer *a)
 			break;
 		a->r[i].status = atoi(p + 9);
 		a->r[i].head = p;
-		a->r[i].head_len = (size_t)(hend + 2 - p);
+		a->r[i].head_len = (size_t) (hend + 2 - p);
 		a->n++;
 		body = header(a, i, "Content-Length", cl, sizeof(cl))
-		    ? (size_t)strtoul(cl, NULL, 10)
+		    ? (size_t) strtoul(cl, NULL, 10)
 		    : 0;
 		p = hend + 4;
-		if (body > (size_t)(end - p))
-			body = (size_t)(end - p);
+		if (body > (size_t) (end - p))
+			body = (size_t) (end - p);
 		a->r[i].body = p;
 		a->r[i].body_len = body;
 		p += body;
@@ -136,9 +135,9 @@ exchange(const char *req, size_t len, struct answer *a)
 	if (!FS_CHECK(fd >= 0, "connect: %s", strerror(errno)))
 		return;
 	/* The gateway may answer and close before reading it all. */
-	(void)fs_raw_send(fd, req, len);
-	a->closed = fs_raw_read_to_close(fd, a->text, sizeof(a->text), &a->len,
-	    5000);
+	(void) fs_raw_send(fd, req, len);
+	a->closed =
+	    fs_raw_read_to_close(fd, a->text, sizeof(a->text), &a->len, 5000);
 	close(fd);
 	parse_answer(a);
 }
@@ -160,8 +159,8 @@ check_one(const char *what, const struct answer *a, int status,
 	json_t *got = NULL, *want = json_loads(want_json, 0, NULL);
 
 	if (!fs_check(a->n == 1, __FILE__, line, "responses",
-		"%s: expected one response, read %d: %.600s", what, a->n,
-		a->text))
+	        "%s: expected one response, read %d: %.600s", what, a->n,
+	        a->text))
 		goto out;
 	fs_check(a->r[0].status == status, __FILE__, line, "status",
 	    "%s: expected %d, got %d: %.600s", what, status, a->r[0].status,
@@ -169,13 +168,13 @@ check_one(const char *what, const struct answer *a, int status,
 	got = json_loadb(a->r[0].body, a->r[0].body_len, 0, NULL);
 	fs_check(got != NULL && want != NULL && json_equal(got, want),
 	    __FILE__, line, "body", "%s: body %.*s, expected %s", what,
-	    (int)a->r[0].body_len, a->r[0].body, want_json);
+	    (int) a->r[0].body_len, a->r[0].body, want_json);
 	fs_check(header(a, 0, "Content-Type", v, sizeof(v)) != NULL &&
-		strcmp(v, "application/json") == 0,
+	        strcmp(v, "application/json") == 0,
 	    __FILE__, line, "Content-Type", "%s: Content-Type %s", what,
 	    header(a, 0, "Content-Type", v, sizeof(v)) ? v : "(none)");
 	fs_check(header(a, 0, "X-Request-Id", v, sizeof(v)) != NULL &&
-		v[0] != '\0' && (rid == NULL || strcmp(v, rid) == 0),
+	        v[0] != '\0' && (rid == NULL || strcmp(v, rid) == 0),
 	    __FILE__, line, "X-Request-Id", "%s: X-Request-Id \"%s\"%s%s",
 	    what, header(a, 0, "X-Request-Id", v, sizeof(v)) ? v : "(none)",
 	    rid ? ", expected " : "", rid ? rid : "");
@@ -186,7 +185,7 @@ out:
 	json_decref(got);
 	json_decref(want);
 }
-#define CHECK_ONE(what, a, st, json, rid, close)                               \
+#define CHECK_ONE(what, a, st, json, rid, close)                              \
 	check_one((what), (a), (st), (json), (rid), (close), __LINE__)
 
 /* The flows named name (a list answer's length), -1 when the list fails. */
@@ -197,9 +196,9 @@ count_named(const char *name)
 	int n = -1;
 
 	if (fs_restf(&env, "GET", NULL, &r, "/api/flows/?name__iexact=%s",
-		name) == 0 &&
+	        name) == 0 &&
 	    r.status == 200 && json_is_array(r.json))
-		n = (int)json_array_size(r.json);
+		n = (int) json_array_size(r.json);
 	fs_http_resp_free(&r);
 	return n;
 }
@@ -260,8 +259,8 @@ static const struct smuggle smuggles[] = {
         "Transfer-Encoding must be \"chunked\"."},
     {"a bare CR in a value", "X-Note: a\rContent-Length: %zu\r\n", "",
         "Invalid header field value."},
-    {"Content-Length folded onto the next line",
-        "Content-Length:\r\n %zu\r\n", "", "Invalid header field name."},
+    {"Content-Length folded onto the next line", "Content-Length:\r\n %zu\r\n",
+        "", "Invalid header field name."},
     {"a header folded onto Content-Length",
         "X-Note: a\r\n\tContent-Length:%zu\r\n", "",
         "Invalid header field name."},
@@ -356,8 +355,8 @@ test_encoded_targets(void)
 	int logged;
 
 	if (!FS_CHECK(FS_REST_CREATE(&env, "apps",
-			  "{\"name\": \"target_app\"}", id) == 0,
-		"create failed"))
+	                  "{\"name\": \"target_app\"}", id) == 0,
+	        "create failed"))
 		return;
 
 	/* Decoded, the NUL ended the path at ".../deploy": it deployed. */
@@ -368,7 +367,7 @@ test_encoded_targets(void)
 	fs_restf(&env, "GET", NULL, &r, "/api/apps/%s/status/", id);
 	FS_ASSERT_STATUS(&r, 200);
 	FS_CHECK(fs_json_str(r.json, "status") != NULL &&
-		strcmp(fs_json_str(r.json, "status"), "not-deployed") == 0,
+	        strcmp(fs_json_str(r.json, "status"), "not-deployed") == 0,
 	    "deployed through an encoded NUL: %s", r.body);
 	fs_http_resp_free(&r);
 
@@ -390,8 +389,8 @@ test_encoded_targets(void)
 
 	/* Other control characters, encoded or raw; decoded, a newline
 	 * would have started a line of its own in the access log. */
-	snprintf(target, sizeof(target),
-	    "GET /api/apps/%s/%%0aFAKE-LOG-LINE", id);
+	snprintf(target, sizeof(target), "GET /api/apps/%s/%%0aFAKE-LOG-LINE",
+	    id);
 	logged = fs_file_count(env.gateway.log_path, " 404 ");
 	get_target(target, &a);
 	CHECK_ONE("%0a", &a, 404, not_found, NULL, 1);
@@ -447,32 +446,32 @@ test_library_pages(void)
 		const char *json;
 	} cases[] = {
 	    {"HTTP/2.0 request line",
-		"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505,
-		"{\"detail\": \"HTTP version not supported.\"}"},
+	        "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505,
+	        "{\"detail\": \"HTTP version not supported.\"}"},
 	    {"HTTP/0.9 request line", "GET /healthz HTTP/0.9\r\n\r\n", 505,
-		"{\"detail\": \"HTTP version not supported.\"}"},
+	        "{\"detail\": \"HTTP version not supported.\"}"},
 	    {"request line without a version", "GET /healthz\r\n\r\n", 400,
-		"{\"detail\": \"Malformed request.\"}"},
+	        "{\"detail\": \"Malformed request.\"}"},
 	    {"version in lower case", "GET /healthz http/1.1\r\n\r\n", 400,
-		"{\"detail\": \"Malformed request.\"}"},
+	        "{\"detail\": \"Malformed request.\"}"},
 	    {"header line without a colon",
-		"GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
-		400, "{\"detail\": \"Malformed request.\"}"},
+	        "GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+	        400, "{\"detail\": \"Malformed request.\"}"},
 	    {"chunk size not hex",
-		"POST /api/flows/ HTTP/1.1\r\nHost: x\r\nContent-Type: "
-		"application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-		"zz\r\n{}\r\n0\r\n\r\n",
-		400, "{\"detail\": \"Malformed request.\"}"},
+	        "POST /api/flows/ HTTP/1.1\r\nHost: x\r\nContent-Type: "
+	        "application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+	        "zz\r\n{}\r\n0\r\n\r\n",
+	        400, "{\"detail\": \"Malformed request.\"}"},
 	    {"chunk without its CRLF",
-		"POST /api/flows/ HTTP/1.1\r\nHost: x\r\nContent-Type: "
-		"application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-		"2\r\n{}XX0\r\n\r\n",
-		400, "{\"detail\": \"Malformed request.\"}"},
+	        "POST /api/flows/ HTTP/1.1\r\nHost: x\r\nContent-Type: "
+	        "application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+	        "2\r\n{}XX0\r\n\r\n",
+	        400, "{\"detail\": \"Malformed request.\"}"},
 	    {"chunk size over 64 bits",
-		"POST /api/flows/ HTTP/1.1\r\nHost: x\r\nContent-Type: "
-		"application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-		"fffffffffffffffffffff\r\n",
-		413, "{\"detail\": \"Request body too large.\"}"},
+	        "POST /api/flows/ HTTP/1.1\r\nHost: x\r\nContent-Type: "
+	        "application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+	        "fffffffffffffffffffff\r\n",
+	        413, "{\"detail\": \"Request body too large.\"}"},
 	};
 	const char *big_rid = "hostile-page-1";
 	char *req;
@@ -485,9 +484,9 @@ test_library_pages(void)
 	}
 	/* The client's X-Request-Id, when it got that far. */
 	exchange_str("POST /api/flows/ HTTP/1.1\r\nHost: x\r\n"
-		     "X-Request-Id: hostile-page-0\r\nContent-Type: "
-		     "application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-		     "zz\r\n{}\r\n0\r\n\r\n",
+	             "X-Request-Id: hostile-page-0\r\nContent-Type: "
+	             "application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+	             "zz\r\n{}\r\n0\r\n\r\n",
 	    &a);
 	CHECK_ONE("broken chunk with an X-Request-Id", &a, 400,
 	    "{\"detail\": \"Malformed request.\"}", "hostile-page-0", 1);
@@ -497,7 +496,7 @@ test_library_pages(void)
 	/* (libmicrohttpd keeps a header once it has the next line: the id
 	 * comes first.) */
 	req = repeat("GET /healthz HTTP/1.1\r\nX-Request-Id: hostile-page-1"
-		     "\r\nHost: x\r\nX-Big: ",
+	             "\r\nHost: x\r\nX-Big: ",
 	    'b', 40000, "\r\n\r\n");
 	if (req != NULL) {
 		exchange_str(req, &a);
@@ -514,13 +513,13 @@ test_library_pages(void)
 		free(req);
 	}
 	if ((req = malloc(40000)) != NULL) {
-		size_t n = (size_t)snprintf(req, 40000,
+		size_t n = (size_t) snprintf(req, 40000,
 		    "GET /healthz HTTP/1.1\r\nHost: x\r\n");
 
 		for (int k = 0; n + 64 < 40000 && k < 1500; k++)
-			n += (size_t)snprintf(req + n, 40000 - n,
+			n += (size_t) snprintf(req + n, 40000 - n,
 			    "X-H%06d: vvvvvvvv\r\n", k);
-		n += (size_t)snprintf(req + n, 40000 - n, "\r\n");
+		n += (size_t) snprintf(req + n, 40000 - n, "\r\n");
 		exchange(req, n, &a);
 		CHECK_ONE("1500 small headers", &a, 431,
 		    "{\"detail\": \"Request header fields too large.\"}", NULL,
@@ -543,8 +542,9 @@ test_library_pages_counted(void)
 	fs_http_once(env.gw_port, "GET", "/metrics", NULL, NULL, 0, &r);
 	FS_ASSERT_STATUS(&r, 200);
 	FS_CHECK(r.body != NULL &&
-		strstr(r.body, "flowsvc_http_requests_total{route=\"unknown\","
-			       "method=\"OTHER\",status=\"505\"}") != NULL,
+	        strstr(r.body,
+	            "flowsvc_http_requests_total{route=\"unknown\","
+	            "method=\"OTHER\",status=\"505\"}") != NULL,
 	    "no 505 counted in /metrics");
 	fs_http_resp_free(&r);
 }
@@ -561,24 +561,24 @@ test_library_limits_pinned(void)
 		int status;
 	} doubled[] = {
 	    {"Content-Length: 1x",
-		"POST /api/flows/ HTTP/1.1\r\nHost: x\r\nContent-Length: "
-		"1x\r\n\r\n",
-		400},
+	        "POST /api/flows/ HTTP/1.1\r\nHost: x\r\nContent-Length: "
+	        "1x\r\n\r\n",
+	        400},
 	    {"Content-Length: -1",
-		"POST /api/flows/ HTTP/1.1\r\nHost: x\r\nContent-Length: "
-		"-1\r\n\r\n",
-		400},
+	        "POST /api/flows/ HTTP/1.1\r\nHost: x\r\nContent-Length: "
+	        "-1\r\n\r\n",
+	        400},
 	    {"Content-Length: 5, 5",
-		"POST /api/flows/ HTTP/1.1\r\nHost: x\r\nContent-Length: 5, "
-		"5\r\n\r\n",
-		400},
+	        "POST /api/flows/ HTTP/1.1\r\nHost: x\r\nContent-Length: 5, "
+	        "5\r\n\r\n",
+	        400},
 	    {"Content-Length over 64 bits",
-		"POST /api/flows/ HTTP/1.1\r\nHost: x\r\nContent-Length: "
-		"99999999999999999999999\r\n\r\n",
-		413},
+	        "POST /api/flows/ HTTP/1.1\r\nHost: x\r\nContent-Length: "
+	        "99999999999999999999999\r\n\r\n",
+	        413},
 	};
-	static const char *const silent[] = {
-	    "GARBAGE\r\n\r\n", " /healthz HTTP/1.1\r\n\r\n"};
+	static const char *const silent[] = {"GARBAGE\r\n\r\n",
+	    " /healthz HTTP/1.1\r\n\r\n"};
 	struct answer a;
 	char v[2][160], *big;
 	size_t n, cap = 32000;
@@ -587,38 +587,39 @@ test_library_limits_pinned(void)
 		const char *what = doubled[i].what;
 
 		exchange_str(doubled[i].req, &a);
-		FS_CHECK(a.n == 2 && a.closed, "%s: expected two header blocks "
-		    "and a close, read %d (closed %d): %.600s", what, a.n,
-		    a.closed, a.text);
+		FS_CHECK(a.n == 2 && a.closed,
+		    "%s: expected two header blocks "
+		    "and a close, read %d (closed %d): %.600s",
+		    what, a.n, a.closed, a.text);
 		if (a.n < 1)
 			continue;
 		FS_CHECK(a.r[0].status == doubled[i].status &&
-			a.r[0].body_len == 0,
+		        a.r[0].body_len == 0,
 		    "%s: %d with %zu body bytes", what, a.r[0].status,
 		    a.r[0].body_len);
 		FS_CHECK(header(&a, 0, "X-Request-Id", v[0], sizeof(v[0])) &&
-			v[0][0] != '\0' &&
-			!header(&a, 0, "Content-Type", v[1], sizeof(v[1])),
+		        v[0][0] != '\0' &&
+		        !header(&a, 0, "Content-Type", v[1], sizeof(v[1])),
 		    "%s: X-Request-Id and no Content-Type expected: %.300s",
 		    what, a.text);
 		FS_CHECK(a.n < 2 ||
-			(a.r[1].head_len == a.r[0].head_len &&
-			    memcmp(a.r[0].head, a.r[1].head,
-				a.r[0].head_len) == 0),
+		        (a.r[1].head_len == a.r[0].head_len &&
+		            memcmp(a.r[0].head, a.r[1].head,
+		                a.r[0].head_len) == 0),
 		    "%s: the second header block differs: %.600s", what,
 		    a.text);
 	}
 	/* A Cookie header whose parsing fills libmicrohttpd's memory: the
 	 * same, as 431. */
 	if ((big = malloc(cap)) != NULL) {
-		n = (size_t)snprintf(big, cap,
+		n = (size_t) snprintf(big, cap,
 		    "GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: c=d");
 		for (int k = 0; n + 32 < cap && k < 3000; k++)
-			n += (size_t)snprintf(big + n, cap - n, "; a=b");
-		n += (size_t)snprintf(big + n, cap - n, "\r\n\r\n");
+			n += (size_t) snprintf(big + n, cap - n, "; a=b");
+		n += (size_t) snprintf(big + n, cap - n, "\r\n\r\n");
 		exchange(big, n, &a);
 		FS_CHECK(a.n == 2 && a.closed && a.r[0].status == 431 &&
-			a.r[0].body_len == 0,
+		        a.r[0].body_len == 0,
 		    "3000 cookies: %.600s", a.text);
 		free(big);
 	}
@@ -626,8 +627,8 @@ test_library_limits_pinned(void)
 		exchange_str(silent[i], &a);
 		FS_CHECK(a.closed && a.len == 0,
 		    "\"%.20s\": expected a close without an answer, got %zu "
-		    "bytes (closed %d): %.300s", silent[i], a.len, a.closed,
-		    a.text);
+		    "bytes (closed %d): %.300s",
+		    silent[i], a.len, a.closed, a.text);
 	}
 	FS_CHECK(fs_test_proc_alive(&env.gateway), "gateway died");
 }

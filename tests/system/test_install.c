@@ -51,8 +51,8 @@ dir_of(const char *path, int levels, char out[PATH_MAX])
 static void
 report_run(const char *what, const fs_test_run_result *r)
 {
-	fprintf(stderr, "--- %s: exit %d\nstdout:\n%s\nstderr:\n%s\n---\n", what,
-	    r->exit_code, r->out ? r->out : "", r->err ? r->err : "");
+	fprintf(stderr, "--- %s: exit %d\nstdout:\n%s\nstderr:\n%s\n---\n",
+	    what, r->exit_code, r->out ? r->out : "", r->err ? r->err : "");
 }
 
 /* libflowsvc.a defines the client (fs_client_open, the method table) and
@@ -67,12 +67,12 @@ check_client_only(const char *prefix)
 	char cmd[PATH_MAX + 64];
 
 	memset(&r, 0, sizeof(r));
-	snprintf(cmd, sizeof(cmd), "nm -g --defined-only '%s/lib/libflowsvc.a'",
-	    prefix);
+	snprintf(cmd, sizeof(cmd),
+	    "nm -g --defined-only '%s/lib/libflowsvc.a'", prefix);
 	{
 		char *argv[] = {(char *) "/bin/sh", (char *) "-c", cmd, NULL};
-		if (!FS_CHECK(fs_test_run(&r, argv, NULL, NULL, STEP_TIMEOUT_MS) ==
-		                  0 &&
+		if (!FS_CHECK(fs_test_run(&r, argv, NULL, NULL,
+		                  STEP_TIMEOUT_MS) == 0 &&
 		            r.exit_code == 0 && r.out != NULL,
 		        "%s", cmd)) {
 			report_run("nm", &r);
@@ -103,12 +103,13 @@ test_install_tree_and_example_client(void)
 	char path[PATH_MAX + 128], pcpath[PATH_MAX + 64], exe[PATH_MAX + 32];
 	char cmd[4 * PATH_MAX];
 	char id[64], id2[64];
-	static const char *const files[] = {"bin/flow-service", "bin/flow-gateway",
-	    "bin/flowctl", "bin/flow-check", "lib/libflowsvc.a",
-	    "include/flowsvc/fs_rpc.h", "include/flowsvc/fs_errors.h",
-	    "include/flowsvc/fs_util.h", "include/flowsvc/flows.pb-c.h",
-	    "include/flowsvc/fs_methods.h", "include/flowsvc/fs_pbwire.h",
-	    "lib/pkgconfig/flowsvc.pc", "lib/systemd/system/flow-service.service",
+	static const char *const files[] = {"bin/flow-service",
+	    "bin/flow-gateway", "bin/flowctl", "bin/flow-check",
+	    "lib/libflowsvc.a", "include/flowsvc/fs_rpc.h",
+	    "include/flowsvc/fs_errors.h", "include/flowsvc/fs_util.h",
+	    "include/flowsvc/flows.pb-c.h", "include/flowsvc/fs_methods.h",
+	    "include/flowsvc/fs_pbwire.h", "lib/pkgconfig/flowsvc.pc",
+	    "lib/systemd/system/flow-service.service",
 	    "lib/systemd/system/flow-gateway.service",
 	    "share/flowsvc/openapi.json", "share/flowsvc/flows.proto"};
 	/* The programs' half stays out of the installed tree. */
@@ -132,10 +133,10 @@ test_install_tree_and_example_client(void)
 	/* cmake --install */
 	{
 		char *argv[] = {(char *) "/usr/bin/env", (char *) "cmake",
-		    (char *) "--install", build_dir,
-		    (char *) "--prefix", prefix, NULL};
-		if (!FS_CHECK(fs_test_run(&r, argv, NULL, NULL, STEP_TIMEOUT_MS) ==
-		                  0 &&
+		    (char *) "--install", build_dir, (char *) "--prefix",
+		    prefix, NULL};
+		if (!FS_CHECK(fs_test_run(&r, argv, NULL, NULL,
+		                  STEP_TIMEOUT_MS) == 0 &&
 		            r.exit_code == 0,
 		        "cmake --install %s --prefix %s exits 0", build_dir,
 		        prefix)) {
@@ -155,17 +156,18 @@ test_install_tree_and_example_client(void)
 	for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
 		struct stat st;
 		snprintf(path, sizeof(path), "%s/%s", prefix, absent[i]);
-		FS_CHECK(stat(path, &st) != 0, "installed, but the server's: %s",
-		    absent[i]);
+		FS_CHECK(stat(path, &st) != 0,
+		    "installed, but the server's: %s", absent[i]);
 	}
 	check_client_only(prefix);
 	for (int u = 0; u < 2; u++) {
-		snprintf(path, sizeof(path), "%s/lib/systemd/system/%s", prefix,
+		snprintf(path, sizeof(path), "%s/lib/systemd/system/%s",
+		    prefix,
 		    u ? "flow-gateway.service" : "flow-service.service");
-		for (size_t i = 0; i < sizeof(hardening) / sizeof(hardening[0]);
-		     i++)
-			FS_CHECK(fs_file_count(path, hardening[i]), "%s has %s", path,
-			    hardening[i]);
+		for (size_t i = 0;
+		     i < sizeof(hardening) / sizeof(hardening[0]); i++)
+			FS_CHECK(fs_file_count(path, hardening[i]),
+			    "%s has %s", path, hardening[i]);
 		FS_CHECK(u || fs_file_count(path, "StateDirectory=flowsvc"),
 		    "flow-service.service keeps its data in StateDirectory");
 	}
@@ -182,8 +184,8 @@ test_install_tree_and_example_client(void)
 	{
 		char *argv[] = {(char *) "/bin/sh", (char *) "-c", cmd, NULL};
 		char *envx[] = {pcpath, NULL};
-		if (!FS_CHECK(fs_test_run(&r, argv, envx, NULL, STEP_TIMEOUT_MS) ==
-		                  0 &&
+		if (!FS_CHECK(fs_test_run(&r, argv, envx, NULL,
+		                  STEP_TIMEOUT_MS) == 0 &&
 		            r.exit_code == 0,
 		        "%s compiles", cmd)) {
 			report_run("cc", &r);
@@ -195,12 +197,12 @@ test_install_tree_and_example_client(void)
 	if (!FS_CHECK(fs_env_start_backend(&env) == 0, "backend"))
 		goto out;
 	{
-		char *argv[] = {exe, env.backend_url, (char *) "install_example",
-		    NULL};
+		char *argv[] = {exe, env.backend_url,
+		    (char *) "install_example", NULL};
 		char expect[256];
 		const char *line2;
-		if (!FS_CHECK(fs_test_run(&r, argv, NULL, NULL, STEP_TIMEOUT_MS) ==
-		                  0 &&
+		if (!FS_CHECK(fs_test_run(&r, argv, NULL, NULL,
+		                  STEP_TIMEOUT_MS) == 0 &&
 		            r.exit_code == 0,
 		        "example_client exits 0")) {
 			report_run("example_client", &r);
@@ -212,13 +214,15 @@ test_install_tree_and_example_client(void)
 		    "first line names the new id: %s", r.out);
 		line2 = strchr(r.out, '\n');
 		snprintf(expect, sizeof(expect),
-		    "name=install_example group=default version=1 input=caller "
+		    "name=install_example group=default version=1 "
+		    "input=caller "
 		    "output=intent,confidence created_at=");
 		FS_CHECK(line2 != NULL &&
 		        strncmp(line2 + 1, expect, strlen(expect)) == 0,
 		    "second line prints the flow: %s", r.out);
 		line2 = line2 ? strchr(line2 + 1, '\n') : NULL;
-		FS_CHECK(line2 != NULL && sscanf(line2 + 1, "deleted %63s", id2) == 1 &&
+		FS_CHECK(line2 != NULL &&
+		        sscanf(line2 + 1, "deleted %63s", id2) == 1 &&
 		        strcmp(id, id2) == 0,
 		    "third line names the deleted id: %s", r.out);
 		fs_test_run_result_free(&r);
@@ -239,15 +243,19 @@ test_install_tree_and_example_client(void)
 		Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
 		Flowsvc__Reply *reply = NULL;
 		uint64_t creates = 0, deletes = 0;
-		if (FS_ASSERT_OK(fs_client_call(env.client, FLOWSVC__METHOD__STATS,
-		        &e.base, NULL, &reply))) {
-			Flowsvc__StatsReply *st = (Flowsvc__StatsReply *)
-			    fs_reply_payload(reply, &flowsvc__stats_reply__descriptor);
-			for (size_t i = 0; st != NULL && i < st->n_requests; i++) {
-				if (st->requests[i]->method == FLOWSVC__METHOD__CREATE &&
+		if (FS_ASSERT_OK(fs_client_call(env.client,
+		        FLOWSVC__METHOD__STATS, &e.base, NULL, &reply))) {
+			Flowsvc__StatsReply *st =
+			    (Flowsvc__StatsReply *) fs_reply_payload(reply,
+			        &flowsvc__stats_reply__descriptor);
+			for (size_t i = 0; st != NULL && i < st->n_requests;
+			     i++) {
+				if (st->requests[i]->method ==
+				        FLOWSVC__METHOD__CREATE &&
 				    st->requests[i]->code == FLOWSVC__CODE__OK)
 					creates += st->requests[i]->count;
-				if (st->requests[i]->method == FLOWSVC__METHOD__DELETE &&
+				if (st->requests[i]->method ==
+				        FLOWSVC__METHOD__DELETE &&
 				    st->requests[i]->code == FLOWSVC__CODE__OK)
 					deletes += st->requests[i]->count;
 			}
@@ -258,7 +266,8 @@ test_install_tree_and_example_client(void)
 			flowsvc__reply__free_unpacked(reply, NULL);
 		FS_CHECK(creates == 1 && deletes == 1,
 		    "backend counted %llu creates, %llu deletes",
-		    (unsigned long long) creates, (unsigned long long) deletes);
+		    (unsigned long long) creates,
+		    (unsigned long long) deletes);
 	}
 	/* The installed flowctl talks to the backend too. */
 	{
@@ -266,7 +275,8 @@ test_install_tree_and_example_client(void)
 		snprintf(bin, sizeof(bin), "%s/bin/flowctl", prefix);
 		char *argv[] = {bin, (char *) "--backend", env.backend_url,
 		    (char *) "health", NULL};
-		FS_CHECK(fs_test_run(&r, argv, NULL, NULL, STEP_TIMEOUT_MS) == 0 &&
+		FS_CHECK(fs_test_run(&r, argv, NULL, NULL, STEP_TIMEOUT_MS) ==
+		            0 &&
 		        r.exit_code == 0,
 		    "installed flowctl health exits 0 (got %d)", r.exit_code);
 		fs_test_run_result_free(&r);
@@ -277,8 +287,10 @@ test_install_tree_and_example_client(void)
 		int port = fs_test_free_port();
 		snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
 		char *argv[] = {exe, url, (char *) "nobody", NULL};
-		FS_CHECK(fs_test_run(&r, argv, NULL, NULL, STEP_TIMEOUT_MS) == 0 &&
-		        r.exit_code == 3 && strstr(r.err, "UNAVAILABLE") != NULL,
+		FS_CHECK(fs_test_run(&r, argv, NULL, NULL, STEP_TIMEOUT_MS) ==
+		            0 &&
+		        r.exit_code == 3 &&
+		        strstr(r.err, "UNAVAILABLE") != NULL,
 		    "example_client without a backend exits 3 (got %d: %s)",
 		    r.exit_code, r.err ? r.err : "");
 		fs_test_run_result_free(&r);

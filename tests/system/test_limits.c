@@ -34,9 +34,10 @@ suite_init(void)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096 &&
 	    rl.rlim_max > rl.rlim_cur) {
 		rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void) setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (fs_env_init(&env, "limits") != 0 || fs_env_start_backend(&env) != 0)
+	if (fs_env_init(&env, "limits") != 0 ||
+	    fs_env_start_backend(&env) != 0)
 		return -1;
 	return 0;
 }
@@ -45,7 +46,7 @@ static int
 suite_fini(void)
 {
 	if (env.backend.pid != 0)
-		(void)fs_test_proc_cont(&env.backend);
+		(void) fs_test_proc_cont(&env.backend);
 	return fs_env_fini(&env);
 }
 
@@ -96,7 +97,7 @@ raw_exchange(const char *text)
 	if ((fd = fs_raw_connect(NULL, env.gw_port)) < 0 ||
 	    fs_raw_send(fd, text, strlen(text)) != 0 ||
 	    fs_raw_read_to_close(fd, buf, cap, NULL,
-		FS_TEST_HTTP_TIMEOUT_MS) != 1) {
+	        FS_TEST_HTTP_TIMEOUT_MS) != 1) {
 		if (fd >= 0)
 			close(fd);
 		free(buf);
@@ -119,8 +120,8 @@ check_raw(const char *method, const char *target, int want_status,
 	if (!fs_check(req != NULL, __FILE__, line, "malloc", "out of memory"))
 		return;
 	snprintf(req, cap,
-	    "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-	    method, target);
+	    "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", method,
+	    target);
 	resp = raw_exchange(req);
 	if (resp != NULL && strncmp(resp, "HTTP/1.1 ", 9) == 0)
 		status = atoi(resp + 9);
@@ -145,7 +146,8 @@ check_raw(const char *method, const char *target, int want_status,
 }
 #define CHECK_RAW(m, t, st, b) check_raw((m), (t), (st), (b), __LINE__)
 
-static const char *const URI_TOO_LONG = "{\"detail\": \"Request URI too long.\"}";
+static const char *const URI_TOO_LONG =
+    "{\"detail\": \"Request URI too long.\"}";
 static const char *const TOO_MANY_PARAMS =
     "{\"detail\": \"Too many query parameters.\"}";
 
@@ -198,7 +200,7 @@ test_url_length(void)
 	FS_CHECK(resp != NULL && strncmp(resp, "HTTP/1.1 414", 12) == 0,
 	    "pipelined POST: %.40s", resp ? resp : "(no answer)");
 	FS_CHECK(resp != NULL && strstr(resp, "Request URI too long.") &&
-		strstr(resp + 12, "HTTP/1.1 200") != NULL,
+	        strstr(resp + 12, "HTTP/1.1 200") != NULL,
 	    "no 200 after the 414 on the same connection: %s",
 	    resp ? resp : "(no answer)");
 
@@ -216,15 +218,15 @@ out:
 static char *
 params_url(int n)
 {
-	size_t cap = 32 + (size_t)n * 16;
+	size_t cap = 32 + (size_t) n * 16;
 	char *u = malloc(cap);
 	size_t len;
 
 	if (u == NULL)
 		return NULL;
-	len = (size_t)snprintf(u, cap, "/api/flows/?limit=5");
+	len = (size_t) snprintf(u, cap, "/api/flows/?limit=5");
 	for (int i = 1; i < n; i++)
-		len += (size_t)snprintf(u + len, cap - len, "&p%d=%d", i, i);
+		len += (size_t) snprintf(u + len, cap - len, "&p%d=%d", i, i);
 	return u;
 }
 
@@ -244,8 +246,8 @@ test_query_params(void)
 	CHECK_RAW("GET", at, 200, NULL);
 	CHECK_RAW("GET", over, 400, TOO_MANY_PARAMS);
 	/* Counted on every route, repeated keys included. */
-	fs_http_once(env.gw_port, "GET",
-	    "/healthz?a&a&a&a&a&a&a&a&a", NULL, NULL, 0, &r);
+	fs_http_once(env.gw_port, "GET", "/healthz?a&a&a&a&a&a&a&a&a", NULL,
+	    NULL, 0, &r);
 	FS_ASSERT_ERROR(&r, 400, TOO_MANY_PARAMS);
 	fs_http_resp_free(&r);
 out:
@@ -300,24 +302,24 @@ send_big(const char *what, size_t n, int *closed)
 	if (req == NULL)
 		return -1;
 	if (strcmp(what, "header") == 0) {
-		len = (size_t)snprintf(req, cap,
+		len = (size_t) snprintf(req, cap,
 		    "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ");
 		memset(req + len, 'b', n);
 		len += n;
-		len += (size_t)snprintf(req + len, cap - len, "\r\n\r\n");
+		len += (size_t) snprintf(req + len, cap - len, "\r\n\r\n");
 	} else if (strcmp(what, "headers") == 0) {
 		/* Many small headers adding up to n bytes. */
-		len = (size_t)snprintf(req, cap,
+		len = (size_t) snprintf(req, cap,
 		    "GET /healthz HTTP/1.1\r\nHost: x\r\n");
 		for (size_t i = 0; len + 40 < cap && i * 20 < n; i++)
-			len += (size_t)snprintf(req + len, cap - len,
+			len += (size_t) snprintf(req + len, cap - len,
 			    "X-H%06zu: vvvvvvvv\r\n", i);
-		len += (size_t)snprintf(req + len, cap - len, "\r\n");
+		len += (size_t) snprintf(req + len, cap - len, "\r\n");
 	} else {
-		len = (size_t)snprintf(req, cap, "GET /api/flows/?q=");
+		len = (size_t) snprintf(req, cap, "GET /api/flows/?q=");
 		memset(req + len, 'u', n);
 		len += n;
-		len += (size_t)snprintf(req + len, cap - len,
+		len += (size_t) snprintf(req + len, cap - len,
 		    " HTTP/1.1\r\nHost: x\r\n\r\n");
 	}
 	fd = fs_raw_connect(NULL, env.gw_port);
@@ -327,7 +329,7 @@ send_big(const char *what, size_t n, int *closed)
 	}
 	/* The gateway may answer and close before it has read everything:
 	 * a failed send is no error here. */
-	(void)fs_raw_send(fd, req, len);
+	(void) fs_raw_send(fd, req, len);
 	*closed = fs_raw_read_to_close(fd, buf, sizeof(last_resp), NULL, 5000);
 	if (strncmp(buf, "HTTP/1.1 ", 9) == 0)
 		status = atoi(buf + 9);
@@ -354,16 +356,18 @@ test_header_bytes(void)
 	 * bookkeeping, and get its page: the loop below.) */
 	status = send_big("header", 9000, &closed);
 	FS_CHECK(status == 431 && closed &&
-		strstr(last_resp, "\r\nX-Request-Id: ") != NULL &&
-		strstr(last_resp, "\r\n\r\n{\"detail\":\"Request header "
-				  "fields too large.\"}") != NULL,
+	        strstr(last_resp, "\r\nX-Request-Id: ") != NULL &&
+	        strstr(last_resp,
+	            "\r\n\r\n{\"detail\":\"Request header "
+	            "fields too large.\"}") != NULL,
 	    "header of 9000 bytes: expected a JSON 431 with X-Request-Id and "
-	    "a close, got %d (closed %d): %.300s", status, closed, last_resp);
+	    "a close, got %d (closed %d): %.300s",
+	    status, closed, last_resp);
 	for (size_t k = 0; k < 3; k++) {
 		for (size_t n = 8192; n <= 65536; n *= 8) {
 			status = send_big(kinds[k], n, &closed);
 			FS_CHECK(status == 431 || status == 413 ||
-				status == 414 || (status == 0 && closed),
+			        status == 414 || (status == 0 && closed),
 			    "%s of %zu bytes: status %d", kinds[k], n, status);
 			FS_CHECK(closed,
 			    "%s of %zu bytes: connection left open", kinds[k],
@@ -405,7 +409,7 @@ test_conns_per_ip(void)
 
 		if ((fds[n] = fs_raw_connect(NULL, env.gw_port)) < 0)
 			break;
-		(void)setsockopt(fds[n], SOL_SOCKET, SO_RCVTIMEO, &tv,
+		(void) setsockopt(fds[n], SOL_SOCKET, SO_RCVTIMEO, &tv,
 		    sizeof(tv));
 		got = fs_raw_send(fds[n], req, sizeof(req) - 1) == 0
 		    ? recv(fds[n], buf, sizeof(buf) - 1, 0)
@@ -422,7 +426,8 @@ test_conns_per_ip(void)
 	 * count the ten a moment after their connect(): poll. */
 	deadline = fs_test_now_ms() + 5000;
 	for (;;) {
-		fs_http_once(env.gw_port, "GET", "/healthz", NULL, NULL, 0, &r);
+		fs_http_once(env.gw_port, "GET", "/healthz", NULL, NULL, 0,
+		    &r);
 		st = r.status;
 		fs_http_resp_free(&r);
 		if (st == 0 || fs_test_now_ms() >= deadline)
@@ -464,7 +469,7 @@ test_inflight(void)
 	fs_http_resp_free(&r);
 
 	if (!FS_CHECK(fs_test_proc_freeze(&env.backend, 5000) == 0,
-		"cannot freeze the backend"))
+	        "cannot freeze the backend"))
 		goto out;
 	/* Probes on their own connections with a short socket timeout: one
 	 * that times out stays in flight and fills the table; once two are,
@@ -484,7 +489,7 @@ test_inflight(void)
 			    "{\"detail\": \"Service unavailable.\"}");
 			FS_CHECK(r.elapsed_ms < 1000,
 			    "the refusal took %lld ms",
-			    (long long)r.elapsed_ms);
+			    (long long) r.elapsed_ms);
 			FS_CHECK(n_probes >= 3,
 			    "refused with %d probes in flight", n_probes - 1);
 		}
@@ -505,7 +510,7 @@ test_inflight(void)
 out:
 	for (int i = 0; i < n_probes; i++)
 		fs_http_close(probes[i]);
-	(void)fs_test_proc_cont(&env.backend);
+	(void) fs_test_proc_cont(&env.backend);
 	stop_gateway();
 }
 
@@ -554,7 +559,7 @@ test_slow_clients(void)
 	if (!FS_CHECK(start_gateway(extra) == 0, "gateway did not start"))
 		return;
 	if (!FS_CHECK(create_flow("slow_clients", id) == 0,
-		"cannot create a flow"))
+	        "cannot create a flow"))
 		goto out;
 
 	for (; n_idle < N_IDLE; n_idle++)
@@ -602,19 +607,19 @@ test_slow_clients(void)
 	}
 	FS_CHECK(served >= 20, "only %d requests served in 6 s", served);
 	FS_CHECK(worst < 1000, "slowest request took %lld ms",
-	    (long long)worst);
+	    (long long) worst);
 
 	/* The idle connections were closed by --conn-timeout 2. */
 	for (int i = 0; i < n_idle; i++) {
 		char buf[256];
 
 		if (fs_raw_read_to_close(idle[i], buf, sizeof(buf), NULL,
-			i == 0 ? 5000 : 100) == 1)
+		        i == 0 ? 5000 : 100) == 1)
 			closed_idle++;
 	}
 	FS_CHECK(closed_idle == n_idle,
-	    "%d of %d idle connections still open after 6 s", n_idle -
-		closed_idle, n_idle);
+	    "%d of %d idle connections still open after 6 s",
+	    n_idle - closed_idle, n_idle);
 	FS_CHECK(fs_test_proc_alive(&env.gateway), "gateway died");
 out:
 	for (int i = 0; i < n_idle; i++)
@@ -636,21 +641,22 @@ open_many(int *fds, int n, int timeout_ms)
 {
 	int64_t until = fs_test_now_ms() + timeout_ms;
 	struct sockaddr_in sa;
-	char *pending = calloc((size_t)n, 1);
+	char *pending = calloc((size_t) n, 1);
 	int connected = 0, waiting = 0;
 
 	if (pending == NULL)
 		return 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)env.gw_port);
+	sa.sin_port = htons((uint16_t) env.gw_port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	for (int i = 0; i < n; i++) {
-		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC |
-			SOCK_NONBLOCK, 0);
+		fds[i] = socket(AF_INET,
+		    SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fds[i] < 0)
 			continue;
-		if (connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		if (connect(fds[i], (struct sockaddr *) &sa, sizeof(sa)) ==
+		    0) {
 			connected++;
 		} else if (errno == EINPROGRESS) {
 			pending[i] = 1;
@@ -670,7 +676,7 @@ open_many(int *fds, int n, int timeout_ms)
 				continue;
 			pending[i] = 0;
 			waiting--;
-			(void)getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &err,
+			(void) getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &err,
 			    &len);
 			/* Reset right after the handshake counts as
 			 * connected: that is the per-address cap at work. */
@@ -710,8 +716,9 @@ count_closed(const int *fds, char *gone, int n, int want, int timeout_ms)
 
 			if (fds[i] >= 0 && !gone[i]) {
 				got = recv(fds[i], &b, 1, MSG_DONTWAIT);
-				if (got == 0 || (got < 0 && errno != EAGAIN &&
-						     errno != EWOULDBLOCK))
+				if (got == 0 ||
+				    (got < 0 && errno != EAGAIN &&
+				        errno != EWOULDBLOCK))
 					gone[i] = 1;
 			}
 			closed += gone[i];
@@ -731,8 +738,7 @@ get_from(const char *from, const char *path)
 	int fd, status = 0;
 
 	snprintf(req, sizeof(req),
-	    "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-	    path);
+	    "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
 	if ((fd = fs_raw_connect(from, env.gw_port)) < 0)
 		return 0;
 	if (fs_raw_send(fd, req, strlen(req)) == 0 &&
@@ -770,32 +776,37 @@ test_idle_flood(void)
 	FS_CHECK(opened == N_FLOOD, "%d of %d connections completed", opened,
 	    N_FLOOD);
 	/* All but --max-conns-per-ip (256) of them are closed at once. */
-	closed = count_closed(fds, gone, N_FLOOD, N_FLOOD - PER_IP_DEFAULT,
-	    5000);
+	closed =
+	    count_closed(fds, gone, N_FLOOD, N_FLOOD - PER_IP_DEFAULT, 5000);
 	FS_CHECK(closed >= N_FLOOD - PER_IP_DEFAULT,
 	    "%d of %d idle connections from one address closed; expected all "
-	    "but %d", closed, N_FLOOD, PER_IP_DEFAULT);
+	    "but %d",
+	    closed, N_FLOOD, PER_IP_DEFAULT);
 	/* Another address is served while they sit there. */
 	t = fs_test_now_ms();
 	st = get_from("127.0.0.2", "/api/flows/?limit=1");
-	fprintf(stderr, "    GET from 127.0.0.2 beside %d idle: %d in %lld "
-	    "ms\n", N_FLOOD - closed, st, (long long)(fs_test_now_ms() - t));
-	FS_CHECK(st == 200, "GET from 127.0.0.2 beside %d idle connections "
-	    "from 127.0.0.1: status %d", N_FLOOD - closed, st);
+	fprintf(stderr,
+	    "    GET from 127.0.0.2 beside %d idle: %d in %lld "
+	    "ms\n",
+	    N_FLOOD - closed, st, (long long) (fs_test_now_ms() - t));
+	FS_CHECK(st == 200,
+	    "GET from 127.0.0.2 beside %d idle connections "
+	    "from 127.0.0.1: status %d",
+	    N_FLOOD - closed, st);
 	/* The rest never sent a request: --header-timeout (10 s) closes
 	 * them, long before --conn-timeout (30 s) would. */
 	closed = count_closed(fds, gone, N_FLOOD, opened,
-	    (int)(t0 + 25000 - fs_test_now_ms()));
+	    (int) (t0 + 25000 - fs_test_now_ms()));
 	FS_CHECK(closed == opened,
 	    "%d idle connections still open %lld ms after they opened",
-	    opened - closed, (long long)(fs_test_now_ms() - t0));
+	    opened - closed, (long long) (fs_test_now_ms() - t0));
 	FS_CHECK(fs_test_proc_alive(&env.gateway), "gateway died");
 	/* libmicrohttpd logs every refused connection; the gateway passes
 	 * on at most 10 of its lines a second. */
 	lines = fs_file_count(env.gateway.log_path, "libmicrohttpd:") - lines;
-	FS_CHECK(lines <= 10 * (int)((fs_test_now_ms() - t0) / 1000 + 2),
+	FS_CHECK(lines <= 10 * (int) ((fs_test_now_ms() - t0) / 1000 + 2),
 	    "%d libmicrohttpd lines logged in %lld ms", lines,
-	    (long long)(fs_test_now_ms() - t0));
+	    (long long) (fs_test_now_ms() - t0));
 out:
 	for (int i = 0; fds != NULL && i < N_FLOOD; i++)
 		if (fds[i] >= 0)
@@ -826,14 +837,15 @@ keepalive_get(int fd)
 			continue;
 		if ((n = recv(fd, buf + len, sizeof(buf) - len - 1, 0)) <= 0)
 			return 0;
-		len += (size_t)n;
+		len += (size_t) n;
 		buf[len] = '\0';
 		if ((end = strstr(buf, "\r\n\r\n")) != NULL &&
 		    (cl = strstr(buf, "Content-Length: ")) != NULL &&
 		    cl < end &&
-		    len >= (size_t)(end + 4 - buf) + (size_t)atoi(cl + 16))
-			return strncmp(buf, "HTTP/1.1 ", 9) == 0 ? atoi(buf + 9)
-								  : 0;
+		    len >= (size_t) (end + 4 - buf) + (size_t) atoi(cl + 16))
+			return strncmp(buf, "HTTP/1.1 ", 9) == 0
+			    ? atoi(buf + 9)
+			    : 0;
 	}
 	return 0;
 }
@@ -858,20 +870,21 @@ test_header_timeout(void)
 	part_line = fs_raw_connect(NULL, env.gw_port);
 	part_head = fs_raw_connect(NULL, env.gw_port);
 	if (!FS_CHECK(kept >= 0 && silent >= 0 && part_line >= 0 &&
-		part_head >= 0, "connect: %s", strerror(errno)))
+	            part_head >= 0,
+	        "connect: %s", strerror(errno)))
 		goto out;
 	FS_CHECK(keepalive_get(kept) == 200, "first request not served");
 	served = fs_test_now_ms();
 	FS_CHECK(fs_raw_send(part_line, line, sizeof(line) - 1) == 0 &&
-		fs_raw_send(part_head, head, sizeof(head) - 1) == 0,
+	        fs_raw_send(part_head, head, sizeof(head) - 1) == 0,
 	    "send failed");
 	FS_CHECK(fs_raw_read_to_close(silent, buf, sizeof(buf), NULL, 10000),
 	    "a connection that sent nothing is open after 10 s");
 	FS_CHECK(fs_raw_read_to_close(part_line, buf, sizeof(buf), NULL,
-		     10000),
+	             10000),
 	    "a connection with half a request line is open after 10 s");
 	FS_CHECK(fs_raw_read_to_close(part_head, buf, sizeof(buf), NULL,
-		     10000),
+	             10000),
 	    "a connection with half its headers is open after 10 s");
 	/* Idle for longer than --header-timeout after its request (what is
 	 * tested here is a timeout: the wait is the point), the keep-alive
@@ -881,10 +894,10 @@ test_header_timeout(void)
 	pfd = (struct pollfd){kept, POLLIN, 0};
 	FS_CHECK(poll(&pfd, 1, 0) == 0,
 	    "the keep-alive connection was closed after %lld ms idle",
-	    (long long)(fs_test_now_ms() - served));
+	    (long long) (fs_test_now_ms() - served));
 	FS_CHECK(keepalive_get(kept) == 200,
 	    "no answer on the keep-alive connection after %lld ms idle",
-	    (long long)(fs_test_now_ms() - served));
+	    (long long) (fs_test_now_ms() - served));
 out:
 	if (kept >= 0)
 		close(kept);

@@ -36,8 +36,8 @@
 #define MAX_PARAMS "4"
 
 /* Canonical order of methods, as the gateway's Allow lists use it. */
-static const char *const methods[] = {
-    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE"};
+static const char *const methods[] = {"GET", "POST", "PUT", "DELETE", "PATCH",
+    "HEAD", "OPTIONS", "TRACE"};
 #define NMETHODS (sizeof(methods) / sizeof(methods[0]))
 
 static json_t *doc;  /* the file */
@@ -59,7 +59,8 @@ static const json_t *
 deref(const json_t *v)
 {
 	for (int i = 0; i < 8 && json_is_object(v); i++) {
-		const char *ref = json_string_value(json_object_get(v, "$ref"));
+		const char *ref =
+		    json_string_value(json_object_get(v, "$ref"));
 
 		if (ref == NULL)
 			return v;
@@ -74,7 +75,7 @@ lower(const char *in, char *out, size_t n)
 	size_t i = 0;
 
 	for (; in[i] && i + 1 < n; i++)
-		out[i] = (char)tolower((unsigned char)in[i]);
+		out[i] = (char) tolower((unsigned char) in[i]);
 	out[i] = '\0';
 }
 
@@ -113,7 +114,7 @@ fill(const char *tmpl, const char *id, char *out, size_t n)
 	if (at == NULL)
 		snprintf(out, n, "%s", tmpl);
 	else
-		snprintf(out, n, "%.*s%s%s", (int)(at - tmpl), tmpl, id,
+		snprintf(out, n, "%.*s%s%s", (int) (at - tmpl), tmpl, id,
 		    at + 4);
 }
 
@@ -140,8 +141,8 @@ route_of(const char *method, const char *tmpl, struct gw_match *m)
 }
 
 /* Calls fn for every operation of the document. */
-typedef void (*op_fn)(const char *tmpl, const char *method,
-    const json_t *op, void *arg);
+typedef void (
+    *op_fn)(const char *tmpl, const char *method, const json_t *op, void *arg);
 
 static void
 each_op(op_fn fn, void *arg)
@@ -149,7 +150,8 @@ each_op(op_fn fn, void *arg)
 	const char *tmpl;
 	json_t *item;
 
-	json_object_foreach((json_t *)paths(), tmpl, item) {
+	json_object_foreach((json_t *) paths(), tmpl, item)
+	{
 		for (size_t i = 0; i < NMETHODS; i++) {
 			const json_t *op = operation(tmpl, methods[i]);
 
@@ -176,13 +178,14 @@ load_doc(void)
 	return seen == NULL ? -1 : 0;
 }
 
-
 static void
 test_header(void)
 {
 	const json_t *info = json_object_get(doc, "info");
-	const json_t *bearer = json_object_get(json_object_get(
-	    json_object_get(doc, "components"), "securitySchemes"), "bearerAuth");
+	const json_t *bearer =
+	    json_object_get(json_object_get(json_object_get(doc, "components"),
+	                        "securitySchemes"),
+	        "bearerAuth");
 	const char *v = fs_json_str(doc, "openapi");
 
 	FS_CHECK(v != NULL && strncmp(v, "3.0.", 4) == 0,
@@ -207,11 +210,10 @@ check_refs(const json_t *v, const char *where)
 		if (ref != NULL)
 			FS_CHECK(js_resolve_ref(doc, ref) != NULL,
 			    "%s: $ref %s does not resolve", where, ref);
-		json_object_foreach((json_t *)v, key, child)
-			check_refs(child, key);
+		json_object_foreach((json_t *) v, key, child)
+		    check_refs(child, key);
 	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, child)
-			check_refs(child, where);
+		json_array_foreach(v, i, child) check_refs(child, where);
 	}
 }
 
@@ -233,7 +235,7 @@ check_schema_example(const json_t *holder, const char *what)
 	if (!FS_CHECK(schema != NULL, "%s: no schema", what))
 		return 0;
 	if (!FS_CHECK(js_check_schema(doc, schema, err, sizeof(err)) == 0,
-		"%s: schema: %s", what, err))
+	        "%s: schema: %s", what, err))
 		return 0;
 	if (ex == NULL)
 		return 0;
@@ -251,16 +253,18 @@ test_component_schemas(void)
 	char err[512];
 
 	json_object_foreach(json_object_get(comp, "schemas"), name, v)
-		FS_CHECK(js_check_schema(doc, v, err, sizeof(err)) == 0,
-		    "schemas/%s: %s", name, err);
-	json_object_foreach(json_object_get(comp, "parameters"), name, v) {
+	    FS_CHECK(js_check_schema(doc, v, err, sizeof(err)) == 0,
+	        "schemas/%s: %s", name, err);
+	json_object_foreach(json_object_get(comp, "parameters"), name, v)
+	{
 		char what[128];
 
 		snprintf(what, sizeof(what), "parameters/%s", name);
 		FS_CHECK(check_schema_example(v, what) == 1,
 		    "%s has an example", what);
 	}
-	json_object_foreach(json_object_get(comp, "headers"), name, v) {
+	json_object_foreach(json_object_get(comp, "headers"), name, v)
+	{
 		char what[128];
 
 		snprintf(what, sizeof(what), "headers/%s", name);
@@ -275,15 +279,18 @@ static void
 check_responses(const char *tmpl, const char *method, const json_t *op,
     void *arg)
 {
-	const json_t *rid = json_object_get(json_object_get(
-	    json_object_get(doc, "components"), "headers"), "X-Request-Id");
+	const json_t *rid =
+	    json_object_get(json_object_get(json_object_get(doc, "components"),
+	                        "headers"),
+	        "X-Request-Id");
 	const char *code;
 	json_t *v;
 
-	(void)arg;
+	(void) arg;
 	FS_CHECK(json_object_size(json_object_get(op, "responses")) > 0,
 	    "%s %s: no responses", method, tmpl);
-	json_object_foreach(json_object_get(op, "responses"), code, v) {
+	json_object_foreach(json_object_get(op, "responses"), code, v)
+	{
 		const json_t *rsp = deref(v);
 		const json_t *content = json_object_get(rsp, "content");
 		const char *mt;
@@ -292,7 +299,7 @@ check_responses(const char *tmpl, const char *method, const json_t *op,
 		FS_CHECK(fs_json_str(rsp, "description") != NULL,
 		    "%s %s %s: description", method, tmpl, code);
 		FS_CHECK(deref(json_object_get(json_object_get(rsp, "headers"),
-			     "X-Request-Id")) == rid,
+		             "X-Request-Id")) == rid,
 		    "%s %s %s: X-Request-Id header", method, tmpl, code);
 		if (strcmp(code, "204") == 0) {
 			FS_CHECK(content == NULL, "%s %s 204 has content",
@@ -301,7 +308,8 @@ check_responses(const char *tmpl, const char *method, const json_t *op,
 		}
 		FS_CHECK(json_object_size(content) == 1,
 		    "%s %s %s: one media type", method, tmpl, code);
-		json_object_foreach((json_t *)content, mt, m) {
+		json_object_foreach((json_t *) content, mt, m)
+		{
 			char what[256];
 
 			snprintf(what, sizeof(what), "%s %s %s %s", method,
@@ -311,12 +319,15 @@ check_responses(const char *tmpl, const char *method, const json_t *op,
 		}
 	}
 	if (json_object_get(op, "requestBody") != NULL) {
-		const json_t *m = json_object_get(json_object_get(
-		    json_object_get(op, "requestBody"), "content"),
-		    "application/json");
+		const json_t *m =
+		    json_object_get(json_object_get(json_object_get(op,
+		                                        "requestBody"),
+		                        "content"),
+		        "application/json");
 		char what[256];
 
-		snprintf(what, sizeof(what), "%s %s request body", method, tmpl);
+		snprintf(what, sizeof(what), "%s %s request body", method,
+		    tmpl);
 		FS_CHECK(m != NULL, "%s: application/json", what);
 		FS_CHECK(m == NULL || check_schema_example(m, what) == 1,
 		    "%s has an example", what);
@@ -338,7 +349,8 @@ check_path_params(const char *tmpl, const json_t *item)
 	size_t i;
 	json_t *v;
 
-	json_array_foreach(json_object_get(item, "parameters"), i, v) {
+	json_array_foreach(json_object_get(item, "parameters"), i, v)
+	{
 		const json_t *p = deref(v);
 		const char *name = fs_json_str(p, "name");
 		const char *in = fs_json_str(p, "in");
@@ -368,8 +380,8 @@ test_paths_are_the_routes(void)
 
 		item = json_object_get(paths(), ri->path);
 		if (!FS_CHECK(item != NULL,
-			"route %s (%s) is not in the document", ri->name,
-			ri->path))
+		        "route %s (%s) is not in the document", ri->name,
+		        ri->path))
 			continue;
 		doc_methods(item, got, sizeof(got));
 		FS_CHECK(strcmp(got, ri->allow) == 0,
@@ -378,7 +390,8 @@ test_paths_are_the_routes(void)
 	}
 	FS_ASSERT_INT_EQ(json_object_size(paths()), GW_ROUTE_COUNT - 1);
 
-	json_object_foreach((json_t *)paths(), tmpl, item) {
+	json_object_foreach((json_t *) paths(), tmpl, item)
+	{
 		for (size_t i = 0; i < NMETHODS; i++) {
 			struct gw_match m;
 			char path[256];
@@ -387,17 +400,20 @@ test_paths_are_the_routes(void)
 				continue;
 			route_of(methods[i], tmpl, &m);
 			FS_CHECK(m.http_status == 0 &&
-				strcmp(gw_route_info(m.route)->path, tmpl) == 0,
+			        strcmp(gw_route_info(m.route)->path, tmpl) ==
+			            0,
 			    "documented %s %s: the gateway answers %d (route "
-			    "%s)", methods[i], tmpl, m.http_status,
+			    "%s)",
+			    methods[i], tmpl, m.http_status,
 			    gw_route_name(m.route));
 			/* The other spelling of the trailing slash. */
-			fill(tmpl, "5b0c1e2f-8f43-4c1e-9d4a-0d1c2b3a4f5e", path,
-			    sizeof(path));
+			fill(tmpl, "5b0c1e2f-8f43-4c1e-9d4a-0d1c2b3a4f5e",
+			    path, sizeof(path));
 			if (path[strlen(path) - 1] == '/')
 				path[strlen(path) - 1] = '\0';
 			else
-				strncat(path, "/", sizeof(path) - strlen(path) - 1);
+				strncat(path, "/",
+				    sizeof(path) - strlen(path) - 1);
 			gw_route_match(methods[i], path, &m);
 			FS_CHECK(m.http_status == 0, "%s %s: %d", methods[i],
 			    path, m.http_status);
@@ -417,15 +433,14 @@ lists(const json_t *op, const char *code)
  * exactly where the backend is called, 415 exactly where a body is read,
  * 201 + Location on creates. */
 static void
-check_layers(const char *tmpl, const char *method, const json_t *op,
-    void *arg)
+check_layers(const char *tmpl, const char *method, const json_t *op, void *arg)
 {
-	static const char *const everywhere[] = {
-	    "400", "413", "414", "431", "500"};
+	static const char *const everywhere[] = {"400", "413", "414", "431",
+	    "500"};
 	struct gw_match m;
 	int body, backend;
 
-	(void)arg;
+	(void) arg;
 	route_of(method, tmpl, &m);
 	body = m.action == GW_ACT_CREATE || m.action == GW_ACT_UPDATE;
 	for (size_t i = 0; i < sizeof(everywhere) / sizeof(*everywhere); i++)
@@ -445,8 +460,8 @@ check_layers(const char *tmpl, const char *method, const json_t *op,
 	    method, tmpl, lists(op, "415"), body);
 	FS_CHECK((json_object_get(op, "requestBody") != NULL) == body,
 	    "%s %s: requestBody", method, tmpl);
-	FS_CHECK(lists(op, "201") == (m.action == GW_ACT_CREATE),
-	    "%s %s: 201", method, tmpl);
+	FS_CHECK(lists(op, "201") == (m.action == GW_ACT_CREATE), "%s %s: 201",
+	    method, tmpl);
 }
 
 static void
@@ -468,11 +483,12 @@ check_against(const json_t *rsp, const fs_http_resp *r, const char *what,
 	json_t *h;
 	char err[512];
 
-	json_object_foreach(json_object_get(rsp, "headers"), name, h) {
+	json_object_foreach(json_object_get(rsp, "headers"), name, h)
+	{
 		const char *val = fs_http_header_get(r, name);
 		json_t *s;
 
-		h = (json_t *)deref(h);
+		h = (json_t *) deref(h);
 		if (val == NULL) {
 			fs_check(!json_is_true(json_object_get(h, "required")),
 			    file, line, "header", "%s: no %s header", what,
@@ -481,8 +497,9 @@ check_against(const json_t *rsp, const fs_http_resp *r, const char *what,
 		}
 		s = json_string(val);
 		fs_check(js_validate(doc, json_object_get(h, "schema"), s, err,
-			     sizeof(err)) == 0,
-		    file, line, "header", "%s: header %s: %s", what, name, err);
+		             sizeof(err)) == 0,
+		    file, line, "header", "%s: header %s: %s", what, name,
+		    err);
 		json_decref(s);
 	}
 	if (content == NULL) {
@@ -504,8 +521,8 @@ check_against(const json_t *rsp, const fs_http_resp *r, const char *what,
 		base[n] = '\0';
 		mt = json_object_get(content, base);
 		if (!fs_check(mt != NULL, file, line, "media type",
-			"%s: Content-Type \"%s\" not documented", what,
-			ct ? ct : "(none)"))
+		        "%s: Content-Type \"%s\" not documented", what,
+		        ct ? ct : "(none)"))
 			return;
 		if (strcmp(base, "application/json") == 0)
 			inst = json_loadb(r->body, r->body_len,
@@ -513,10 +530,10 @@ check_against(const json_t *rsp, const fs_http_resp *r, const char *what,
 		else
 			inst = json_stringn(r->body, r->body_len);
 		if (!fs_check(inst != NULL, file, line, "body",
-			"%s: body is not %s: %.200s", what, base, r->body))
+		        "%s: body is not %s: %.200s", what, base, r->body))
 			return;
 		fs_check(js_validate(doc, json_object_get(mt, "schema"), inst,
-			     err, sizeof(err)) == 0,
+		             err, sizeof(err)) == 0,
 		    file, line, "body", "%s: %s; body %.300s", what, err,
 		    r->body);
 		json_decref(inst);
@@ -536,13 +553,13 @@ check_doc(const char *method, const char *tmpl, const fs_http_resp *r,
 	snprintf(what, sizeof(what), "%s %s -> %d", method, r->path,
 	    r->status);
 	if (!fs_check(op != NULL, file, line, "operation",
-		"%s %s is not in the document", method, tmpl))
+	        "%s %s is not in the document", method, tmpl))
 		return;
 	snprintf(code, sizeof(code), "%d", r->status);
 	rsp = deref(json_object_get(json_object_get(op, "responses"), code));
 	if (!fs_check(rsp != NULL, file, line, "status",
-		"%s: status not documented for %s %s; body %.300s", what,
-		method, tmpl, r->body ? r->body : ""))
+	        "%s: status not documented for %s %s; body %.300s", what,
+	        method, tmpl, r->body ? r->body : ""))
 		return;
 	snprintf(key, sizeof(key), "%s %s %s", method, tmpl, code);
 	json_object_set_new(seen, key, json_true());
@@ -565,7 +582,8 @@ call(const char *method, const char *path, const char *token,
 	snprintf(rid, sizeof(rid), "X-Request-Id: %s", last_rid);
 	hdrs[n++] = rid;
 	if (token != NULL) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+		    token);
 		hdrs[n++] = auth;
 	}
 	if (ctype != NULL) {
@@ -574,17 +592,17 @@ call(const char *method, const char *path, const char *token,
 	}
 	hdrs[n] = NULL;
 	memset(r, 0, sizeof(*r));
-	(void)fs_http_request(env.http, method, path, hdrs, body,
-	    body ? (size_t)-1 : 0, r);
+	(void) fs_http_request(env.http, method, path, hdrs, body,
+	    body ? (size_t) -1 : 0, r);
 	return r->status;
 }
 
 /* Calls method on tmpl (with id), checks the status and validates the
  * answer against the document. Copies the created id out of a 201. */
 static void
-expect(const char *method, const char *tmpl, const char *id,
-    const char *query, const char *token, const char *ctype,
-    const char *body, int status, char *new_id, const char *file, int line)
+expect(const char *method, const char *tmpl, const char *id, const char *query,
+    const char *token, const char *ctype, const char *body, int status,
+    char *new_id, const char *file, int line)
 {
 	char path[512];
 	fs_http_resp r;
@@ -612,8 +630,8 @@ expect(const char *method, const char *tmpl, const char *id,
 	fs_http_resp_free(&r);
 }
 
-#define EXPECT(method, tmpl, id, query, token, ctype, body, status, new_id)  \
-	expect((method), (tmpl), (id), (query), (token), (ctype), (body),    \
+#define EXPECT(method, tmpl, id, query, token, ctype, body, status, new_id)   \
+	expect((method), (tmpl), (id), (query), (token), (ctype), (body),     \
 	    (status), (new_id), __FILE__, __LINE__)
 
 /* The usual case: a trusted token, JSON. */
@@ -683,11 +701,11 @@ test_operations(void)
 
 	EXPECT("POST", FLOWS, NULL, NULL, TOK_ALL, NULL,
 	    "{\"name\": \"leaf\", \"input_fields\": [\"a\"]}", 201, leaf);
-	snprintf(body, sizeof(body), "{\"name\": \"mid\", \"flows\": [\"%s\"]}",
-	    leaf);
+	snprintf(body, sizeof(body),
+	    "{\"name\": \"mid\", \"flows\": [\"%s\"]}", leaf);
 	EXPECT("POST", FLOWS, NULL, NULL, TOK_ALL, NULL, body, 201, mid);
-	snprintf(body, sizeof(body), "{\"name\": \"bot\", \"flows\": [\"%s\"]}",
-	    mid);
+	snprintf(body, sizeof(body),
+	    "{\"name\": \"bot\", \"flows\": [\"%s\"]}", mid);
 	EXPECT("POST", APPS, NULL, NULL, TOK_ALL, NULL, body, 201, bot);
 
 	/* Creates that fail, for both kinds. */
@@ -723,7 +741,8 @@ test_operations(void)
 		const char *item = k ? APP : FLOW;
 		const char *id = k ? bot : mid;
 
-		EXPECT_OK("PUT", item, id, "{\"output_fields\": [\"o\"]}", 200);
+		EXPECT_OK("PUT", item, id, "{\"output_fields\": [\"o\"]}",
+		    200);
 		EXPECT_OK("PUT", item, id, "{\"input_fields\": \"x\"}", 400);
 		EXPECT_OK("PUT", item, id, "[1]", 400);
 		EXPECT_OK("PUT", item, NO_SUCH, "{}", 404);
@@ -784,8 +803,8 @@ layer_op(const char *tmpl, const char *method, const json_t *op, void *arg)
 		 * or 431. */
 		const char *hdrs[] = {l->header, NULL};
 
-		(void)fs_http_once(env.gw_port, method, path, hdrs, l->body,
-		    l->body ? (size_t)-1 : 0, &r);
+		(void) fs_http_once(env.gw_port, method, path, hdrs, l->body,
+		    l->body ? (size_t) -1 : 0, &r);
 	} else {
 		call(method, path, l->with_token ? TOK_ALL : NULL, NULL, NULL,
 		    &r);
@@ -837,16 +856,19 @@ static void
 test_other_methods_and_paths(void)
 {
 	const json_t *comp = json_object_get(doc, "components");
-	const json_t *not_allowed = deref(json_object_get(
-	    json_object_get(comp, "responses"), "MethodNotAllowed"));
-	const json_t *no_path = deref(json_object_get(
-	    json_object_get(comp, "responses"), "NotFoundPath"));
+	const json_t *not_allowed =
+	    deref(json_object_get(json_object_get(comp, "responses"),
+	        "MethodNotAllowed"));
+	const json_t *no_path =
+	    deref(json_object_get(json_object_get(comp, "responses"),
+	        "NotFoundPath"));
 	static const char *const unknown[] = {"/api/nope/", "/nope",
 	    "/api/flows/x/y/", "/api/openapi.yaml"};
 	const char *tmpl;
 	json_t *item;
 
-	json_object_foreach((json_t *)paths(), tmpl, item) {
+	json_object_foreach((json_t *) paths(), tmpl, item)
+	{
 		char want[128], path[256];
 
 		doc_methods(item, want, sizeof(want));
@@ -861,7 +883,7 @@ test_other_methods_and_paths(void)
 			call(methods[i], path, TOK_ALL, NULL, NULL, &r);
 			allow = fs_http_header_get(&r, "Allow");
 			FS_CHECK(r.status == 405 && allow != NULL &&
-				strcmp(allow, want) == 0,
+			        strcmp(allow, want) == 0,
 			    "%s %s: expected 405 with Allow \"%s\", got %d "
 			    "Allow \"%s\"",
 			    methods[i], path, want, r.status,
@@ -890,11 +912,12 @@ backend_down_op(const char *tmpl, const char *method, const json_t *op,
 	fs_http_resp r;
 	int want = lists(op, "503") ? 503 : 200;
 
-	(void)arg;
+	(void) arg;
 	fill(tmpl, NO_SUCH, path, sizeof(path));
 	call(method, path, TOK_ALL, NULL, NULL, &r);
-	FS_CHECK(r.status == want, "%s %s with the backend down: expected "
-				   "%d, got %d",
+	FS_CHECK(r.status == want,
+	    "%s %s with the backend down: expected "
+	    "%d, got %d",
 	    method, path, want, r.status);
 	check_doc(method, tmpl, &r, __FILE__, __LINE__);
 	fs_http_resp_free(&r);
@@ -911,14 +934,14 @@ test_backend_down(void)
 
 /* Every documented answer was given by the real gateway, but 500. */
 static void
-coverage_op(const char *tmpl, const char *method, const json_t *op,
-    void *arg)
+coverage_op(const char *tmpl, const char *method, const json_t *op, void *arg)
 {
 	const char *code;
 	json_t *v;
 
-	(void)arg;
-	json_object_foreach(json_object_get(op, "responses"), code, v) {
+	(void) arg;
+	json_object_foreach(json_object_get(op, "responses"), code, v)
+	{
 		char key[320];
 
 		if (strcmp(code, "500") == 0)
@@ -939,23 +962,23 @@ static CU_TestInfo doc_tests[] = {
     {"OpenAPI 3.0, project version, bearer scheme", test_header},
     {"every $ref resolves", test_refs_resolve},
     {"component schemas use supported keywords; examples valid",
-	test_component_schemas},
+        test_component_schemas},
     {"every response described, with X-Request-Id and a valid example",
-	test_responses_and_examples},
+        test_responses_and_examples},
     {"paths and methods are exactly the gateway's routes",
-	test_paths_are_the_routes},
+        test_paths_are_the_routes},
     {"limits, 401, 415, 503 listed where the gateway gives them",
-	test_layers_listed},
+        test_layers_listed},
     CU_TEST_INFO_NULL,
 };
 
 static CU_TestInfo live_tests[] = {
     {"GET /api/openapi.json serves the file, without a token",
-	test_serves_the_file},
+        test_serves_the_file},
     {"limits and tokens on every operation", test_limits_and_tokens},
     {"every operation's answers match the document", test_operations},
     {"405 with the documented Allow; 404 elsewhere",
-	test_other_methods_and_paths},
+        test_other_methods_and_paths},
     {"backend down: 503 where documented", test_backend_down},
     {"every documented answer was seen (but 500)", test_every_answer_seen},
     CU_TEST_INFO_NULL,

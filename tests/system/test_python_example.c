@@ -57,12 +57,13 @@ test_python_example(void)
 	        "example.py: exit %d, %s", r.exit_code, r.err ? r.err : "")) {
 		char id[64] = "";
 		CU_ASSERT(sscanf(r.out, "created %63s", id) == 1);
-		CU_ASSERT(strstr(r.out, "name=py_greeting group=py_examples "
-		                        "version=1 input=caller "
-		                        "output=intent,confidence\n") != NULL);
+		CU_ASSERT(strstr(r.out,
+		              "name=py_greeting group=py_examples "
+		              "version=1 input=caller "
+		              "output=intent,confidence\n") != NULL);
 		char want[192];
-		snprintf(want, sizeof(want), "found %s\nlisted 1\ndeleted %s\n",
-		    id, id);
+		snprintf(want, sizeof(want),
+		    "found %s\nlisted 1\ndeleted %s\n", id, id);
 		FS_CHECK(strstr(r.out, want) != NULL, "output: %s", r.out);
 	}
 	fs_test_run_result_free(&r);
@@ -80,7 +81,8 @@ test_python_example(void)
 
 	/* Nothing listening: UNAVAILABLE at once, exit 3. */
 	char dead[64];
-	snprintf(dead, sizeof(dead), "tcp://127.0.0.1:%d", fs_test_free_port());
+	snprintf(dead, sizeof(dead), "tcp://127.0.0.1:%d",
+	    fs_test_free_port());
 	if (FS_CHECK(run_example(&r, dead, "x") == 0, "example.py runs")) {
 		CU_ASSERT_EQUAL(r.exit_code, 3);
 		FS_CHECK(r.err != NULL && strstr(r.err, "UNAVAILABLE") != NULL,
@@ -92,7 +94,8 @@ test_python_example(void)
 static int
 suite_init(void)
 {
-	if (fs_env_init(&env, "python") != 0 || fs_env_start_backend(&env) != 0)
+	if (fs_env_init(&env, "python") != 0 ||
+	    fs_env_start_backend(&env) != 0)
 		return -1;
 	return 0;
 }

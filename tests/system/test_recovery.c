@@ -27,7 +27,8 @@ static fs_test_env env;
 static char kept_id[64];
 static json_t *kept_body;
 
-static const char *const UNAVAILABLE = "{\"detail\": \"Service unavailable.\"}";
+static const char *const UNAVAILABLE =
+    "{\"detail\": \"Service unavailable.\"}";
 
 static int
 suite_init(void)
@@ -101,8 +102,8 @@ test_backend_sigterm_gives_503(void)
 	fs_restf(&env, "GET", NULL, &r, "/api/flows/%s/", kept_id);
 	FS_ASSERT_ERROR(&r, 503, UNAVAILABLE);
 	FS_CHECK(r.elapsed_ms <= RPC_TIMEOUT_MS + PROMPT_SLACK_MS,
-	    "503 took %lld ms with --rpc-timeout %d",
-	    (long long) r.elapsed_ms, RPC_TIMEOUT_MS);
+	    "503 took %lld ms with --rpc-timeout %d", (long long) r.elapsed_ms,
+	    RPC_TIMEOUT_MS);
 	fs_http_resp_free(&r);
 
 	fs_rest(&env, "POST", "/api/flows/", "{\"name\": \"while_down\"}", &r);
@@ -207,11 +208,11 @@ test_kill9_loses_nothing(void)
 		if (i == 5) {
 			FS_ASSERT_STATUS(&r, 404);
 		} else if (FS_ASSERT_STATUS(&r, 200)) {
-			FS_ASSERT_INT_EQ(
-			    fs_json_int(r.json, "version"), i == 3 ? 2 : 1);
+			FS_ASSERT_INT_EQ(fs_json_int(r.json, "version"),
+			    i == 3 ? 2 : 1);
 			if (i == 3) {
-				FS_ASSERT_JSON_EQ(
-				    json_object_get(r.json, "output_fields"),
+				FS_ASSERT_JSON_EQ(json_object_get(r.json,
+				                      "output_fields"),
 				    "[\"kept\"]");
 			}
 		}
@@ -222,8 +223,9 @@ test_kill9_loses_nothing(void)
 	fs_http_resp_free(&r);
 	/* The names are still taken: the indexes were rebuilt too. */
 	fs_rest(&env, "POST", "/api/flows/", "{\"name\": \"K9_0\"}", &r);
-	FS_ASSERT_ERROR(&r, 400, "{\"name\": [\"A flow with this name "
-	                         "already exists in this group.\"]}");
+	FS_ASSERT_ERROR(&r, 400,
+	    "{\"name\": [\"A flow with this name "
+	    "already exists in this group.\"]}");
 	fs_http_resp_free(&r);
 }
 
@@ -244,7 +246,8 @@ test_hung_backend_times_out(void)
 		return;
 	}
 	t0 = fs_test_now_ms();
-	fs_rest(&env, "POST", "/api/flows/", "{\"name\": \"queued_late\"}", &r);
+	fs_rest(&env, "POST", "/api/flows/", "{\"name\": \"queued_late\"}",
+	    &r);
 	FS_ASSERT_ERROR(&r, 503, UNAVAILABLE);
 	FS_CHECK(r.elapsed_ms >= RPC_TIMEOUT_MS - 100 &&
 	        r.elapsed_ms <= RPC_TIMEOUT_MS + PROMPT_SLACK_MS,
@@ -268,7 +271,8 @@ test_hung_backend_times_out(void)
 	fs_rest(&env, "GET", "/api/flows/?name__iexact=queued_late", NULL, &r);
 	FS_ASSERT_ERROR(&r, 200, "[]");
 	fs_http_resp_free(&r);
-	fs_rest(&env, "POST", "/api/flows/", "{\"name\": \"queued_late\"}", &r);
+	fs_rest(&env, "POST", "/api/flows/", "{\"name\": \"queued_late\"}",
+	    &r);
 	FS_ASSERT_STATUS(&r, 201);
 	fs_http_resp_free(&r);
 }
@@ -326,8 +330,8 @@ test_refuses_to_start(void)
 		fs_test_run_result_free(&res);
 	}
 	{
-		char *argv[] = {(char *) FLOW_SERVICE_BIN, (char *) "--no-such-flag",
-		    NULL};
+		char *argv[] = {(char *) FLOW_SERVICE_BIN,
+		    (char *) "--no-such-flag", NULL};
 		fs_test_run(&res, argv, NULL, NULL, 15000);
 		FS_CHECK(res.exit_code > 0 && res.exit_code < 128,
 		    "flow-service --no-such-flag: exit %d", res.exit_code);
@@ -360,7 +364,8 @@ test_help(void)
 
 	for (i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
 		fs_test_run_result res;
-		char *argv[] = {(char *) progs[i].bin, (char *) "--help", NULL};
+		char *argv[] = {(char *) progs[i].bin, (char *) "--help",
+		    NULL};
 
 		fs_test_run(&res, argv, NULL, NULL, 15000);
 		FS_CHECK(res.exit_code == 0 &&
@@ -375,8 +380,7 @@ test_help(void)
 static CU_TestInfo tests[] = {
     {"backend stopped: 503 within the RPC timeout, /readyz 503",
         test_backend_sigterm_gives_503},
-    {"backend restarted: gateway recovers, state kept",
-        test_restart_recovers},
+    {"backend restarted: gateway recovers, state kept", test_restart_recovers},
     {"SIGINT is a clean exit too", test_sigint_is_clean_too},
     {"kill -9 loses no acknowledged change", test_kill9_loses_nothing},
     {"hung backend: 503 at the deadline, late request not executed",

@@ -45,8 +45,8 @@ get_json(const char *coll, const char *id, int status, int line)
 
 /* PUT {"flows": [ids...]} on coll/id and asserts the status. */
 static int
-put_flows(const char *coll, const char *id, const char *ids_json,
-    int status, fs_http_resp *keep, int line)
+put_flows(const char *coll, const char *id, const char *ids_json, int status,
+    fs_http_resp *keep, int line)
 {
 	fs_http_resp r;
 	char body[1024];
@@ -69,8 +69,8 @@ expect_flows_error(const fs_http_resp *r, const char *id, const char *why,
 {
 	char want[512];
 
-	snprintf(want, sizeof(want), "{\"flows\": [\"Invalid pk \\\"%s\\\" - %s\"]}",
-	    id, why);
+	snprintf(want, sizeof(want),
+	    "{\"flows\": [\"Invalid pk \\\"%s\\\" - %s\"]}", id, why);
 	fs_check_error(r, 400, want, __FILE__, line);
 }
 
@@ -112,8 +112,8 @@ test_app_crud(void)
 	if (FS_ASSERT_STATUS(&r, 200)) {
 		FS_ASSERT_JSON_EQ(json_object_get(r.json, "input_fields"),
 		    "[\"q\"]");
-		FS_ASSERT_JSON_EQ(
-		    json_object_get(r.json, "output_fields"), "[\"a\"]");
+		FS_ASSERT_JSON_EQ(json_object_get(r.json, "output_fields"),
+		    "[\"a\"]");
 		FS_ASSERT_INT_EQ(fs_json_int(r.json, "version"), 2);
 	}
 	fs_http_resp_free(&r);
@@ -121,8 +121,8 @@ test_app_crud(void)
 	fs_rest(&env, "GET", "/api/apps/?name__iexact=CRUD_APP", NULL, &r);
 	if (FS_ASSERT_STATUS(&r, 200) &&
 	    FS_CHECK(json_array_size(r.json) == 1, "list: %s", r.body)) {
-		FS_ASSERT_STR_EQ(
-		    fs_json_str(json_array_get(r.json, 0), "id"), id);
+		FS_ASSERT_STR_EQ(fs_json_str(json_array_get(r.json, 0), "id"),
+		    id);
 	}
 	fs_http_resp_free(&r);
 
@@ -151,12 +151,14 @@ test_app_name_errors(void)
 	FS_ASSERT_ERROR(&r, 400, "{\"name\": [\"This field is required.\"]}");
 	fs_http_resp_free(&r);
 
-	if (FS_REST_CREATE(&env, "apps", "{\"name\": \"taken_app\"}", id) != 0) {
+	if (FS_REST_CREATE(&env, "apps", "{\"name\": \"taken_app\"}", id) !=
+	    0) {
 		return;
 	}
 	fs_rest(&env, "POST", "/api/apps/", "{\"name\": \"Taken_App\"}", &r);
-	FS_ASSERT_ERROR(&r, 400, "{\"name\": [\"An app with this name already "
-	                         "exists in this group.\"]}");
+	FS_ASSERT_ERROR(&r, 400,
+	    "{\"name\": [\"An app with this name already "
+	    "exists in this group.\"]}");
 	fs_http_resp_free(&r);
 	fs_rest(&env, "POST", "/api/apps/",
 	    "{\"name\": \"taken_app\", \"group\": \"elsewhere\"}", &r);
@@ -207,15 +209,15 @@ test_kinds_are_separate(void)
 	fs_rest(&env, "GET", "/api/flows/?name__iexact=shared_name", NULL, &r);
 	if (FS_ASSERT_STATUS(&r, 200) &&
 	    FS_CHECK(json_array_size(r.json) == 1, "flows: %s", r.body)) {
-		FS_ASSERT_STR_EQ(
-		    fs_json_str(json_array_get(r.json, 0), "id"), flow);
+		FS_ASSERT_STR_EQ(fs_json_str(json_array_get(r.json, 0), "id"),
+		    flow);
 	}
 	fs_http_resp_free(&r);
 	fs_rest(&env, "GET", "/api/apps/?name__iexact=shared_name", NULL, &r);
 	if (FS_ASSERT_STATUS(&r, 200) &&
 	    FS_CHECK(json_array_size(r.json) == 1, "apps: %s", r.body)) {
-		FS_ASSERT_STR_EQ(
-		    fs_json_str(json_array_get(r.json, 0), "id"), app);
+		FS_ASSERT_STR_EQ(fs_json_str(json_array_get(r.json, 0), "id"),
+		    app);
 	}
 	fs_http_resp_free(&r);
 
@@ -427,8 +429,8 @@ test_delete_in_use(void)
 	if (FS_REST_CREATE(&env, "apps", body, zeta) != 0) {
 		return;
 	}
-	snprintf(body, sizeof(body), "{\"name\": \"alpha_app\", \"flows\": %s}",
-	    ids);
+	snprintf(body, sizeof(body),
+	    "{\"name\": \"alpha_app\", \"flows\": %s}", ids);
 	if (FS_REST_CREATE(&env, "apps", body, alpha) != 0) {
 		return;
 	}
@@ -473,8 +475,8 @@ test_delete_in_use_through_chain(void)
 	char leaf[64], mid[64], top[64], body[256];
 
 	/* Only direct users are named: top uses mid uses leaf. */
-	if (FS_REST_CREATE(&env, "flows", "{\"name\": \"chain_leaf\"}", leaf) !=
-	    0) {
+	if (FS_REST_CREATE(&env, "flows", "{\"name\": \"chain_leaf\"}",
+	        leaf) != 0) {
 		return;
 	}
 	snprintf(body, sizeof(body),
@@ -517,9 +519,9 @@ lifecycle(const char *id, const char *op, int status, const char *body,
 	fs_http_resp_free(&r);
 }
 
-#define STATUS_IS(id, s)                                                     \
+#define STATUS_IS(id, s)                                                      \
 	lifecycle((id), NULL, 200, "{\"status\": \"" s "\"}", __LINE__)
-#define OP_OK(id, op, s)                                                     \
+#define OP_OK(id, op, s)                                                      \
 	lifecycle((id), (op), 200, "{\"status\": \"" s "\"}", __LINE__)
 
 static void
@@ -527,7 +529,8 @@ test_lifecycle_app(void)
 {
 	char id[64];
 
-	if (FS_REST_CREATE(&env, "apps", "{\"name\": \"life_app\"}", id) != 0) {
+	if (FS_REST_CREATE(&env, "apps", "{\"name\": \"life_app\"}", id) !=
+	    0) {
 		return;
 	}
 	STATUS_IS(id, "not-deployed");
@@ -594,7 +597,8 @@ test_lifecycle_methods(void)
 		return;
 	}
 	fs_restf(&env, "GET", NULL, &r, "/api/apps/%s/deploy/", id);
-	FS_ASSERT_ERROR(&r, 405, "{\"detail\": \"Method \\\"GET\\\" not allowed.\"}");
+	FS_ASSERT_ERROR(&r, 405,
+	    "{\"detail\": \"Method \\\"GET\\\" not allowed.\"}");
 	allow = fs_http_header_get(&r, "Allow");
 	FS_CHECK(allow != NULL && strstr(allow, "POST") != NULL,
 	    "Allow on deploy: %s", allow ? allow : "(none)");
@@ -609,7 +613,8 @@ test_delete_removes_status(void)
 	fs_http_resp r;
 	char app[64], flow[64];
 
-	if (FS_REST_CREATE(&env, "apps", "{\"name\": \"gone_app\"}", app) != 0 ||
+	if (FS_REST_CREATE(&env, "apps", "{\"name\": \"gone_app\"}", app) !=
+	        0 ||
 	    FS_REST_CREATE(&env, "flows", "{\"name\": \"gone_flow\"}", flow) !=
 	        0) {
 		return;
@@ -632,12 +637,10 @@ static CU_TestInfo tests[] = {
     {"apps: create, get, update, list, delete", test_app_crud},
     {"apps: name errors name the app", test_app_name_errors},
     {"flows and apps are separate kinds", test_kinds_are_separate},
-    {"references on create and update",
-        test_references_on_create_and_update},
+    {"references on create and update", test_references_on_create_and_update},
     {"references: unknown, app id, self", test_reference_errors},
     {"references: cycles", test_reference_cycles},
-    {"delete of a used flow is 409 naming the users",
-        test_delete_in_use},
+    {"delete of a used flow is 409 naming the users", test_delete_in_use},
     {"in use names only direct users", test_delete_in_use_through_chain},
     {"lifecycle of an app", test_lifecycle_app},
     {"lifecycle of a flow, upper-case id", test_lifecycle_flow_and_case},

@@ -82,12 +82,12 @@ list_names(const char *query, char *out, size_t cap, int line)
 	return ok;
 }
 
-#define ASSERT_LIST(query, expected)                                         \
-	do {                                                                 \
-		char got_[4096];                                             \
-		list_names((query), got_, sizeof(got_), __LINE__);           \
-		fs_check_str(got_, (expected), "names of GET /api/flows/" query,\
-		    __FILE__, __LINE__);                                     \
+#define ASSERT_LIST(query, expected)                                          \
+	do {                                                                  \
+		char got_[4096];                                              \
+		list_names((query), got_, sizeof(got_), __LINE__);            \
+		fs_check_str(got_, (expected),                                \
+		    "names of GET /api/flows/" query, __FILE__, __LINE__);    \
 	} while (0)
 
 /* ---- create and get ------------------------------------------------------ */
@@ -111,7 +111,8 @@ test_create_defaults(void)
 	FS_ASSERT_JSON_EQ(json_object_get(r.json, "output_fields"), "[]");
 	FS_ASSERT_JSON_EQ(json_object_get(r.json, "flows"), "[]");
 	FS_ASSERT_INT_EQ(fs_json_int(r.json, "version"), 1);
-	FS_CHECK(fs_json_str(r.json, "id") && fs_json_str(r.json, "canvas_id") &&
+	FS_CHECK(fs_json_str(r.json, "id") &&
+	        fs_json_str(r.json, "canvas_id") &&
 	        strcmp(fs_json_str(r.json, "id"),
 	            fs_json_str(r.json, "canvas_id")) != 0,
 	    "canvas_id must be its own uuid: %s", r.body);
@@ -120,8 +121,10 @@ test_create_defaults(void)
 	/* The timestamp is the creation time, not some fixed value. */
 	FS_CHECK(fs_time_parse(fs_json_str(r.json, "created_at"), &created) ==
 	            0 &&
-	        created > now - 60 * 1000000LL && created < now + 60 * 1000000LL,
-	    "created_at %s is not about now", fs_json_str(r.json, "created_at"));
+	        created > now - 60 * 1000000LL &&
+	        created < now + 60 * 1000000LL,
+	    "created_at %s is not about now",
+	    fs_json_str(r.json, "created_at"));
 	loc = fs_http_header_get(&r, "Location");
 	if (FS_CHECK(loc != NULL, "201 without a Location header")) {
 		char want[128];
@@ -154,12 +157,12 @@ test_create_all_fields(void)
 	if (FS_ASSERT_STATUS(&r, 201)) {
 		FS_ASSERT_COMPONENT(r.json);
 		FS_ASSERT_STR_EQ(fs_json_str(r.json, "name"), "All_Fields_1");
-		FS_ASSERT_STR_EQ(
-		    fs_json_str(r.json, "group"), "grp.all-fields_1");
+		FS_ASSERT_STR_EQ(fs_json_str(r.json, "group"),
+		    "grp.all-fields_1");
 		FS_ASSERT_JSON_EQ(json_object_get(r.json, "input_fields"),
 		    "[\"question\", \"user id\"]");
-		FS_ASSERT_JSON_EQ(
-		    json_object_get(r.json, "output_fields"), "[\"answer\"]");
+		FS_ASSERT_JSON_EQ(json_object_get(r.json, "output_fields"),
+		    "[\"answer\"]");
 	}
 	fs_http_resp_free(&r);
 }
@@ -325,7 +328,8 @@ test_list_all_in_creation_order(void)
 			FS_ASSERT_COMPONENT(v);
 			for (k = 0; k < 3; k++) {
 				if (fs_json_str(v, "id") &&
-				    strcmp(fs_json_str(v, "id"), ids[k]) == 0) {
+				    strcmp(fs_json_str(v, "id"), ids[k]) ==
+				        0) {
 					pos[k] = i;
 					found++;
 				}
@@ -361,7 +365,8 @@ test_list_limit_offset(void)
 	ASSERT_LIST("?group__iexact=limit_grp&offset=3&limit=10", "lo_4");
 	ASSERT_LIST("?group__iexact=limit_grp&offset=4", "");
 	ASSERT_LIST("?group__iexact=limit_grp&offset=1000", "");
-	ASSERT_LIST("?group__iexact=limit_grp&limit=100", "lo_1,lo_2,lo_3,lo_4");
+	ASSERT_LIST("?group__iexact=limit_grp&limit=100",
+	    "lo_1,lo_2,lo_3,lo_4");
 
 	{
 		static const char *bad[] = {"limit=-1", "limit=abc",
@@ -371,7 +376,8 @@ test_list_limit_offset(void)
 			    "/api/flows/?group__iexact=limit_grp&%s", bad[i]);
 			if (FS_ASSERT_STATUS(&r, 400)) {
 				FS_CHECK(json_is_object(r.json),
-				    "400 body is not a JSON object: %s", r.body);
+				    "400 body is not a JSON object: %s",
+				    r.body);
 			}
 			fs_http_resp_free(&r);
 		}
@@ -399,10 +405,10 @@ test_update(void)
 	    "/api/flows/%s/", id);
 	if (FS_ASSERT_STATUS(&r, 200)) {
 		FS_ASSERT_COMPONENT(r.json);
-		FS_ASSERT_JSON_EQ(
-		    json_object_get(r.json, "input_fields"), "[\"x\", \"y\"]");
-		FS_ASSERT_JSON_EQ(
-		    json_object_get(r.json, "output_fields"), "[\"b\"]");
+		FS_ASSERT_JSON_EQ(json_object_get(r.json, "input_fields"),
+		    "[\"x\", \"y\"]");
+		FS_ASSERT_JSON_EQ(json_object_get(r.json, "output_fields"),
+		    "[\"b\"]");
 		FS_ASSERT_INT_EQ(fs_json_int(r.json, "version"), 2);
 		FS_ASSERT_STR_EQ(fs_json_str(r.json, "id"), id);
 		FS_ASSERT_STR_EQ(fs_json_str(r.json, "name"), "upd_one");
@@ -410,10 +416,10 @@ test_update(void)
 		    fs_json_str(before, "canvas_id"));
 		FS_ASSERT_STR_EQ(fs_json_str(r.json, "created_at"),
 		    fs_json_str(before, "created_at"));
-		FS_CHECK(fs_time_parse(fs_json_str(before, "updated_at"), &t0) ==
-		            0 &&
-		        fs_time_parse(fs_json_str(r.json, "updated_at"), &t1) ==
-		            0 &&
+		FS_CHECK(fs_time_parse(fs_json_str(before, "updated_at"),
+		             &t0) == 0 &&
+		        fs_time_parse(fs_json_str(r.json, "updated_at"),
+		            &t1) == 0 &&
 		        t1 > t0,
 		    "updated_at did not move forward: %s -> %s",
 		    fs_json_str(before, "updated_at"),
@@ -427,12 +433,13 @@ test_update(void)
 	fs_http_resp_free(&r);
 
 	/* An empty list clears; the other list keeps its value. */
-	fs_restf(&env, "PUT", "{\"output_fields\": []}", &r,
-	    "/api/flows/%s/", id);
+	fs_restf(&env, "PUT", "{\"output_fields\": []}", &r, "/api/flows/%s/",
+	    id);
 	if (FS_ASSERT_STATUS(&r, 200)) {
-		FS_ASSERT_JSON_EQ(json_object_get(r.json, "output_fields"), "[]");
-		FS_ASSERT_JSON_EQ(
-		    json_object_get(r.json, "input_fields"), "[\"x\", \"y\"]");
+		FS_ASSERT_JSON_EQ(json_object_get(r.json, "output_fields"),
+		    "[]");
+		FS_ASSERT_JSON_EQ(json_object_get(r.json, "input_fields"),
+		    "[\"x\", \"y\"]");
 		FS_ASSERT_INT_EQ(fs_json_int(r.json, "version"), 3);
 	}
 	fs_http_resp_free(&r);
@@ -440,8 +447,8 @@ test_update(void)
 	/* An empty object changes nothing but still counts as an update. */
 	fs_restf(&env, "PUT", "{}", &r, "/api/flows/%s/", id);
 	if (FS_ASSERT_STATUS(&r, 200)) {
-		FS_ASSERT_JSON_EQ(
-		    json_object_get(r.json, "input_fields"), "[\"x\", \"y\"]");
+		FS_ASSERT_JSON_EQ(json_object_get(r.json, "input_fields"),
+		    "[\"x\", \"y\"]");
 		FS_ASSERT_INT_EQ(fs_json_int(r.json, "version"), 4);
 	}
 	fs_http_resp_free(&r);
@@ -453,7 +460,8 @@ test_update_not_found(void)
 {
 	fs_http_resp r;
 
-	fs_rest(&env, "PUT", "/api/flows/00000000-0000-4000-8000-000000000000/",
+	fs_rest(&env, "PUT",
+	    "/api/flows/00000000-0000-4000-8000-000000000000/",
 	    "{\"input_fields\": []}", &r);
 	FS_ASSERT_ERROR(&r, 404, "{\"detail\": \"Not found.\"}");
 	fs_http_resp_free(&r);
@@ -484,7 +492,8 @@ test_update_read_only(void)
 	size_t i;
 
 	if (FS_REST_CREATE(&env, "flows",
-	        "{\"name\": \"ro_flow\", \"input_fields\": [\"k\"]}", id) != 0) {
+	        "{\"name\": \"ro_flow\", \"input_fields\": [\"k\"]}",
+	        id) != 0) {
 		return;
 	}
 	for (i = 0; i < sizeof(changed) / sizeof(changed[0]); i++) {
@@ -549,16 +558,18 @@ test_wrong_type(void)
 	static const char *lists_msg = "[\"Expected a list of strings.\"]";
 	static const char *bad_lists[] = {"\"a\"", "[1, 2]", "{\"a\": 1}",
 	    "[\"a\", null]", "7", "null"};
-	static const char *fields[] = {"input_fields", "output_fields", "flows"};
+	static const char *fields[] = {"input_fields", "output_fields",
+	    "flows"};
 	fs_http_resp r;
 	char req[256], want[256], id[64];
 	size_t i, f;
 
 	for (f = 0; f < 3; f++) {
-		for (i = 0; i < sizeof(bad_lists) / sizeof(bad_lists[0]); i++) {
+		for (i = 0; i < sizeof(bad_lists) / sizeof(bad_lists[0]);
+		     i++) {
 			snprintf(req, sizeof(req),
-			    "{\"name\": \"wrong_type\", \"%s\": %s}", fields[f],
-			    bad_lists[i]);
+			    "{\"name\": \"wrong_type\", \"%s\": %s}",
+			    fields[f], bad_lists[i]);
 			snprintf(want, sizeof(want), "{\"%s\": %s}", fields[f],
 			    lists_msg);
 			fs_rest(&env, "POST", "/api/flows/", req, &r);
@@ -583,16 +594,17 @@ test_wrong_type(void)
 	}
 	fs_restf(&env, "PUT", "{\"output_fields\": \"x\"}", &r,
 	    "/api/flows/%s/", id);
-	FS_ASSERT_ERROR(&r, 400, "{\"output_fields\": [\"Expected a list of "
-	                         "strings.\"]}");
+	FS_ASSERT_ERROR(&r, 400,
+	    "{\"output_fields\": [\"Expected a list of "
+	    "strings.\"]}");
 	fs_http_resp_free(&r);
 }
 
 static void
 test_invalid_name(void)
 {
-	static const char *bad[] = {"bad name", "bad-name", "bad!", "caf\\u00e9",
-	    "a.b", " lead"};
+	static const char *bad[] = {"bad name", "bad-name", "bad!",
+	    "caf\\u00e9", "a.b", " lead"};
 	fs_http_resp r;
 	char req[512], want[512], name[128];
 	size_t i;
@@ -606,13 +618,15 @@ test_invalid_name(void)
 		fs_http_resp_free(&r);
 	}
 	fs_rest(&env, "POST", "/api/flows/", "{\"name\": \"\"}", &r);
-	FS_ASSERT_ERROR(&r, 400, "{\"name\": [\"This field may not be blank.\"]}");
+	FS_ASSERT_ERROR(&r, 400,
+	    "{\"name\": [\"This field may not be blank.\"]}");
 	fs_http_resp_free(&r);
 
 	fs_rest(&env, "POST", "/api/flows/", "{}", &r);
 	FS_ASSERT_ERROR(&r, 400, "{\"name\": [\"This field is required.\"]}");
 	fs_http_resp_free(&r);
-	fs_rest(&env, "POST", "/api/flows/", "{\"input_fields\": [\"a\"]}", &r);
+	fs_rest(&env, "POST", "/api/flows/", "{\"input_fields\": [\"a\"]}",
+	    &r);
 	FS_ASSERT_ERROR(&r, 400, "{\"name\": [\"This field is required.\"]}");
 	fs_http_resp_free(&r);
 
@@ -621,8 +635,9 @@ test_invalid_name(void)
 	name[101] = '\0';
 	snprintf(req, sizeof(req), "{\"name\": \"%s\"}", name);
 	fs_rest(&env, "POST", "/api/flows/", req, &r);
-	FS_ASSERT_ERROR(&r, 400, "{\"name\": [\"Ensure this field has no more "
-	                         "than 100 characters.\"]}");
+	FS_ASSERT_ERROR(&r, 400,
+	    "{\"name\": [\"Ensure this field has no more "
+	    "than 100 characters.\"]}");
 	fs_http_resp_free(&r);
 	name[100] = '\0';
 	snprintf(req, sizeof(req), "{\"name\": \"%s\"}", name);
@@ -647,7 +662,8 @@ test_invalid_group_and_fields(void)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		fs_rest(&env, "POST", "/api/flows/", bad[i], &r);
 		if (FS_ASSERT_STATUS(&r, 400)) {
-			FS_CHECK(json_is_array(json_object_get(r.json, "group")) &&
+			FS_CHECK(json_is_array(
+			             json_object_get(r.json, "group")) &&
 			        json_object_size(r.json) == 1,
 			    "%s: expected only a group error, got %s", bad[i],
 			    r.body);
@@ -661,8 +677,8 @@ test_invalid_group_and_fields(void)
 	for (i = 0; i < sizeof(bad_fields) / sizeof(bad_fields[0]); i++) {
 		fs_rest(&env, "POST", "/api/flows/", bad_fields[i], &r);
 		if (FS_ASSERT_STATUS(&r, 400)) {
-			FS_CHECK(json_is_array(
-			             json_object_get(r.json, "input_fields")) &&
+			FS_CHECK(json_is_array(json_object_get(r.json,
+			             "input_fields")) &&
 			        json_object_size(r.json) == 1,
 			    "%s: expected only an input_fields error, got %s",
 			    bad_fields[i], r.body);
@@ -675,8 +691,9 @@ test_invalid_group_and_fields(void)
 	if (!FS_CHECK(req != NULL, "malloc")) {
 		return;
 	}
-	n = (size_t) sprintf(req, "{\"name\": \"long_item\", "
-	                          "\"output_fields\": [\"");
+	n = (size_t) sprintf(req,
+	    "{\"name\": \"long_item\", "
+	    "\"output_fields\": [\"");
 	memset(req + n, 'o', 256);
 	strcpy(req + n + 256, "\"]}");
 	fs_rest(&env, "POST", "/api/flows/", req, &r);
@@ -691,8 +708,9 @@ test_invalid_group_and_fields(void)
 	fs_http_resp_free(&r);
 
 	for (int count = 1001; count >= 1000; count--) {
-		n = (size_t) sprintf(req, "{\"name\": \"many_items_%d\", "
-		                          "\"input_fields\": [",
+		n = (size_t) sprintf(req,
+		    "{\"name\": \"many_items_%d\", "
+		    "\"input_fields\": [",
 		    count);
 		for (i = 0; i < (size_t) count; i++) {
 			n += (size_t) sprintf(req + n, "%s\"f%zu\"",
@@ -708,8 +726,9 @@ test_invalid_group_and_fields(void)
 				    r.body);
 			}
 		} else if (FS_ASSERT_STATUS(&r, 201)) {
-			FS_ASSERT_INT_EQ(json_array_size(json_object_get(
-			                     r.json, "input_fields")),
+			FS_ASSERT_INT_EQ(json_array_size(
+			                     json_object_get(r.json,
+			                         "input_fields")),
 			    1000);
 		}
 		fs_http_resp_free(&r);
@@ -889,9 +908,11 @@ test_body_too_large(void)
 	/* Exactly at the limit: read and judged on its content. */
 	memset(body + n, 'x', limit - n - 2);
 	memcpy(body + limit - 2, "\"}", 2);
-	fs_http_once(env.gw_port, "POST", "/api/flows/", NULL, body, limit, &r);
-	FS_ASSERT_ERROR(&r, 400, "{\"name\": [\"Ensure this field has no more "
-	                         "than 100 characters.\"]}");
+	fs_http_once(env.gw_port, "POST", "/api/flows/", NULL, body, limit,
+	    &r);
+	FS_ASSERT_ERROR(&r, 400,
+	    "{\"name\": [\"Ensure this field has no more "
+	    "than 100 characters.\"]}");
 	fs_http_resp_free(&r);
 	free(body);
 	/* The gateway still serves afterwards. */
@@ -904,22 +925,24 @@ static void
 test_unsupported_media_type(void)
 {
 	static const char *text[] = {"Content-Type: text/plain", NULL};
-	static const char *form[] = {
-	    "Content-Type: application/x-www-form-urlencoded", NULL};
-	static const char *json_utf8[] = {
-	    "Content-Type: application/json; charset=utf-8", NULL};
+	static const char *form[] =
+	    {"Content-Type: application/x-www-form-urlencoded", NULL};
+	static const char *json_utf8[] =
+	    {"Content-Type: application/json; charset=utf-8", NULL};
 	fs_http_resp r;
 
 	fs_http_request(env.http, "POST", "/api/flows/", text,
 	    "{\"name\": \"media_type\"}", (size_t) -1, &r);
-	FS_ASSERT_ERROR(&r, 415, "{\"detail\": \"Unsupported media type "
-	                         "\\\"text/plain\\\" in request.\"}");
+	FS_ASSERT_ERROR(&r, 415,
+	    "{\"detail\": \"Unsupported media type "
+	    "\\\"text/plain\\\" in request.\"}");
 	fs_http_resp_free(&r);
 	fs_http_request(env.http, "POST", "/api/flows/", form, "name=x",
 	    (size_t) -1, &r);
-	FS_ASSERT_ERROR(&r, 415, "{\"detail\": \"Unsupported media type "
-	                         "\\\"application/x-www-form-urlencoded\\\" in "
-	                         "request.\"}");
+	FS_ASSERT_ERROR(&r, 415,
+	    "{\"detail\": \"Unsupported media type "
+	    "\\\"application/x-www-form-urlencoded\\\" in "
+	    "request.\"}");
 	fs_http_resp_free(&r);
 	ASSERT_LIST("?name__iexact=media_type", "");
 	fs_http_request(env.http, "POST", "/api/flows/", json_utf8,
@@ -959,19 +982,21 @@ test_malformed_json(void)
 	check_parse_error("POST", "/api/flows/", "{\"name\": \"a\"} trailing",
 	    __LINE__);
 	/* Valid JSON that is not an object. */
-	check_parse_error("POST", "/api/flows/", "[{\"name\": \"x\"}]", __LINE__);
-	check_parse_error("POST", "/api/flows/", "\"just a string\"", __LINE__);
+	check_parse_error("POST", "/api/flows/", "[{\"name\": \"x\"}]",
+	    __LINE__);
+	check_parse_error("POST", "/api/flows/", "\"just a string\"",
+	    __LINE__);
 	check_parse_error("POST", "/api/flows/", "42", __LINE__);
 	/* An empty body is an empty object, as in DRF: no parse error. */
 	{
 		fs_http_resp r;
 		fs_rest(&env, "POST", "/api/flows/", "", &r);
-		FS_ASSERT_ERROR(
-		    &r, 400, "{\"name\": [\"This field is required.\"]}");
+		FS_ASSERT_ERROR(&r, 400,
+		    "{\"name\": [\"This field is required.\"]}");
 		fs_http_resp_free(&r);
 	}
-	if (FS_REST_CREATE(&env, "flows", "{\"name\": \"bad_json_put\"}", id) !=
-	    0) {
+	if (FS_REST_CREATE(&env, "flows", "{\"name\": \"bad_json_put\"}",
+	        id) != 0) {
 		return;
 	}
 	snprintf(item, sizeof(item), "/api/flows/%s/", id);
@@ -1071,14 +1096,19 @@ test_ops_endpoints(void)
 		line = eol ? eol + 1 : NULL;
 	}
 	FS_CHECK(counter_seen,
-	    "/metrics has no positive *request*_total sample: %.1000s", r.body);
+	    "/metrics has no positive *request*_total sample: %.1000s",
+	    r.body);
 	/* The backend's own numbers, from its Stats RPC. */
 	{
-		const char *fl = strstr(r.body, "\nbackend_components{kind=\"flow\"} ");
-		FS_CHECK(fl != NULL && strtod(strchr(fl + 1, ' ') + 1, NULL) > 0,
+		const char *fl =
+		    strstr(r.body, "\nbackend_components{kind=\"flow\"} ");
+		FS_CHECK(fl != NULL &&
+		        strtod(strchr(fl + 1, ' ') + 1, NULL) > 0,
 		    "/metrics has no positive backend_components for flows: "
-		    "%.2000s", r.body);
-		FS_CHECK(strstr(r.body, "\nbackend_requests_total{method=\"CREATE\","
+		    "%.2000s",
+		    r.body);
+		FS_CHECK(strstr(r.body,
+		             "\nbackend_requests_total{method=\"CREATE\","
 		             "code=\"OK\"} ") != NULL,
 		    "/metrics has no backend_requests_total for CREATE/OK");
 		FS_CHECK(strstr(r.body, "\nbackend_log_bytes ") != NULL,
@@ -1106,7 +1136,8 @@ test_status_endpoint(void)
 	FS_ASSERT_ERROR(&r, 200, "{\"status\": \"not-deployed\"}");
 	fs_http_resp_free(&r);
 	fs_rest(&env, "GET",
-	    "/api/apps/00000000-0000-4000-8000-000000000000/status/", NULL, &r);
+	    "/api/apps/00000000-0000-4000-8000-000000000000/status/", NULL,
+	    &r);
 	FS_ASSERT_ERROR(&r, 404, "{\"detail\": \"Not found.\"}");
 	fs_http_resp_free(&r);
 	fs_rest(&env, "GET", "/api/apps/junk/status/", NULL, &r);
@@ -1122,8 +1153,7 @@ static CU_TestInfo tests[] = {
     {"get by upper-case id", test_get_upper_case_id},
     {"get: unknown and non-uuid ids are 404", test_get_not_found},
     {"trailing slash is optional", test_trailing_slash_optional},
-    {"list filters: name, group, both, any case, exact",
-        test_list_filters},
+    {"list filters: name, group, both, any case, exact", test_list_filters},
     {"list without filter: all, in creation order",
         test_list_all_in_creation_order},
     {"list limit and offset, bad values 400", test_list_limit_offset},

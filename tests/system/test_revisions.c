@@ -107,7 +107,8 @@ open_log(const char *dir, uint64_t gen, int version)
 	uint8_t hdr[LOG_HEADER] = "FLOWLOG";
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/changes-%012" PRIu64 ".log", dir, gen);
+	snprintf(path, sizeof(path), "%s/changes-%012" PRIu64 ".log", dir,
+	    gen);
 	if ((f = fopen(path, "wb")) != NULL) {
 		hdr[8] = (uint8_t) version;
 		fwrite(hdr, 1, sizeof(hdr), f);
@@ -135,7 +136,8 @@ write_v1_snapshot(const char *dir, uint64_t gen, const char *name)
 	p += 4 + n;
 	put_u32(p, crc32c(buf, (size_t) (p - buf)));
 	p += 4;
-	snprintf(path, sizeof(path), "%s/snapshot-%012" PRIu64 ".db", dir, gen);
+	snprintf(path, sizeof(path), "%s/snapshot-%012" PRIu64 ".db", dir,
+	    gen);
 	if ((f = fopen(path, "wb")) == NULL)
 		return -1;
 	fwrite(buf, 1, (size_t) (p - buf), f);
@@ -151,16 +153,19 @@ log_revisions(const char *path, char *out, size_t n, int *version)
 	uint8_t *b = (uint8_t *) fs_file_read(path, &len);
 
 	out[0] = '\0';
-	*version = b != NULL && len >= LOG_HEADER ? (int) get_le(b + 8, 4) : -1;
+	*version =
+	    b != NULL && len >= LOG_HEADER ? (int) get_le(b + 8, 4) : -1;
 	while (b != NULL && o + REC_HEADER <= len) {
 		uint32_t rl = (uint32_t) get_le(b + o, 4);
 		Flowsvc__LogRecord *rec;
 
 		if (o + REC_HEADER + rl > len)
 			break;
-		rec = flowsvc__log_record__unpack(NULL, rl, b + o + REC_HEADER);
-		k += (size_t) snprintf(out + k, k < n ? n - k : 0, "%s%" PRIu64,
-		    k ? " " : "", rec && rec->has_revision ? rec->revision : 0);
+		rec =
+		    flowsvc__log_record__unpack(NULL, rl, b + o + REC_HEADER);
+		k += (size_t) snprintf(out + k, k < n ? n - k : 0,
+		    "%s%" PRIu64, k ? " " : "",
+		    rec && rec->has_revision ? rec->revision : 0);
 		flowsvc__log_record__free_unpacked(rec, NULL);
 		o += REC_HEADER + rl;
 	}
@@ -182,7 +187,8 @@ newest(const char *dir, const char *kind)
 		size_t nl = strlen(e->d_name);
 
 		if (nl == kl + 13 + strlen(ext) &&
-		    strncmp(e->d_name, kind, kl) == 0 && e->d_name[kl] == '-' &&
+		    strncmp(e->d_name, kind, kl) == 0 &&
+		    e->d_name[kl] == '-' &&
 		    strcmp(e->d_name + kl + 13, ext) == 0 &&
 		    atoll(e->d_name + kl + 1) > g)
 			g = atoll(e->d_name + kl + 1);
@@ -204,7 +210,8 @@ call(fs_test_env *env, Flowsvc__Method m, const ProtobufCMessage *req,
 
 	if (out != NULL)
 		*out = code == FS_OK && reply != NULL
-		    ? fs_reply_payload(reply, desc) : NULL;
+		    ? fs_reply_payload(reply, desc)
+		    : NULL;
 	if (reply != NULL)
 		flowsvc__reply__free_unpacked(reply, NULL);
 	return code;
@@ -262,7 +269,8 @@ revisions(fs_test_env *env, long long *health, long long *stats)
 
 	*health = *stats = -1;
 	if (call(env, FLOWSVC__METHOD__HEALTH, &e.base,
-	        &flowsvc__health_reply__descriptor, &m) == FS_OK && m) {
+	        &flowsvc__health_reply__descriptor, &m) == FS_OK &&
+	    m) {
 		Flowsvc__HealthReply *h = (Flowsvc__HealthReply *) m;
 
 		if (h->has_revision)
@@ -272,7 +280,8 @@ revisions(fs_test_env *env, long long *health, long long *stats)
 		protobuf_c_message_free_unpacked(m, NULL);
 	m = NULL;
 	if (call(env, FLOWSVC__METHOD__STATS, &e.base,
-	        &flowsvc__stats_reply__descriptor, &m) == FS_OK && m) {
+	        &flowsvc__stats_reply__descriptor, &m) == FS_OK &&
+	    m) {
 		Flowsvc__StatsReply *s = (Flowsvc__StatsReply *) m;
 
 		if (s->has_revision)
@@ -282,13 +291,13 @@ revisions(fs_test_env *env, long long *health, long long *stats)
 		protobuf_c_message_free_unpacked(m, NULL);
 }
 
-#define EXPECT_REVISION(env, want, when)                                     \
-	do {                                                                 \
-		long long h_, s_;                                            \
-		revisions((env), &h_, &s_);                                  \
-		FS_CHECK(h_ == (want) && s_ == (want),                       \
+#define EXPECT_REVISION(env, want, when)                                      \
+	do {                                                                  \
+		long long h_, s_;                                             \
+		revisions((env), &h_, &s_);                                   \
+		FS_CHECK(h_ == (want) && s_ == (want),                        \
 		    "%s: Health says revision %lld, Stats %lld; expected %d", \
-		    (when), h_, s_, (want));                                 \
+		    (when), h_, s_, (want));                                  \
 	} while (0)
 
 /* ---- cases -------------------------------------------------------------- */
@@ -324,8 +333,8 @@ test_revisions_survive(void)
 
 	{
 		Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
-		FS_ASSERT_OK(call(&env, FLOWSVC__METHOD__SNAPSHOT, &e.base, NULL,
-		    NULL));
+		FS_ASSERT_OK(call(&env, FLOWSVC__METHOD__SNAPSHOT, &e.base,
+		    NULL, NULL));
 	}
 	EXPECT_REVISION(&env, 7, "after a snapshot");
 	FS_ASSERT_OK(create(&env, "rev_after_snap", NULL));
@@ -340,19 +349,22 @@ test_revisions_survive(void)
 		        get_le(b + 24, 8) == 7,
 		    "%s: version %llu, revision %llu; expected 2 and 7", snap,
 		    b && len >= 36 ? (unsigned long long) get_le(b + 8, 4) : 0,
-		    b && len >= 36 ? (unsigned long long) get_le(b + 24, 8) : 0);
+		    b && len >= 36 ? (unsigned long long) get_le(b + 24, 8)
+		                   : 0);
 		free(b);
 	}
 
 	FS_CHECK(fs_env_stop_backend(&env, SIGKILL) != -1, "kill -9");
-	if (!FS_CHECK(fs_env_start_backend(&env) == 0, "restart after kill -9"))
+	if (!FS_CHECK(fs_env_start_backend(&env) == 0,
+	        "restart after kill -9"))
 		goto out;
 	EXPECT_REVISION(&env, 8, "after kill -9");
 	FS_ASSERT_OK(create(&env, "rev_after_kill", NULL));
 	EXPECT_REVISION(&env, 9, "after kill -9 and a create");
 
 	FS_CHECK(fs_env_stop_backend(&env, SIGTERM) == 0, "SIGTERM");
-	if (!FS_CHECK(fs_env_start_backend(&env) == 0, "restart after SIGTERM"))
+	if (!FS_CHECK(fs_env_start_backend(&env) == 0,
+	        "restart after SIGTERM"))
 		goto out;
 	EXPECT_REVISION(&env, 9, "after SIGTERM (a snapshot)");
 	FS_ASSERT_OK(create(&env, "rev_after_term", NULL));
@@ -450,7 +462,8 @@ test_version1_dir(void)
 	snprintf(path, sizeof(path), "%s/changes-000000000003.log",
 	    env.data_dir);
 	before = fs_file_read(path, &n0);
-	if (!FS_CHECK(fs_env_start_backend(&env) == 0, "a version 1 directory "
+	if (!FS_CHECK(fs_env_start_backend(&env) == 0,
+	        "a version 1 directory "
 	        "refused"))
 		goto out;
 	EXPECT_REVISION(&env, 2, "a version 1 snapshot and two records");
@@ -485,12 +498,12 @@ main(void)
 	static CU_TestInfo tests[] = {
 	    {"revisions from 1, continuous across a snapshot, kill -9 and "
 	     "SIGTERM; in the log, the snapshot, Health, Stats, flow-check",
-		test_revisions_survive},
+	        test_revisions_survive},
 	    {"a gap in the revisions: refused naming it; --recover-partial "
 	     "loads it",
-		test_gap},
+	        test_gap},
 	    {"a version 1 directory loads and goes on in version 2",
-		test_version1_dir},
+	        test_version1_dir},
 	    CU_TEST_INFO_NULL,
 	};
 	static CU_SuiteInfo suites[] = {

@@ -63,19 +63,19 @@ violations_json(const Flowsvc__Reply *reply)
 	for (i = 0; reply != NULL && i < reply->n_violations; i++) {
 		json_t *a = json_array();
 		for (j = 0; j < reply->violations[i]->n_messages; j++) {
-			json_array_append_new(
-			    a, json_string(reply->violations[i]->messages[j]));
+			json_array_append_new(a,
+			    json_string(reply->violations[i]->messages[j]));
 		}
 		json_object_set_new(o, reply->violations[i]->field, a);
 	}
 	return o;
 }
 
-#define ASSERT_VIOLATIONS(reply, expected)                                   \
-	do {                                                                 \
-		json_t *v_ = violations_json(reply);                         \
-		FS_ASSERT_JSON_EQ(v_, (expected));                           \
-		json_decref(v_);                                             \
+#define ASSERT_VIOLATIONS(reply, expected)                                    \
+	do {                                                                  \
+		json_t *v_ = violations_json(reply);                          \
+		FS_ASSERT_JSON_EQ(v_, (expected));                            \
+		json_decref(v_);                                              \
 	} while (0)
 
 /* Creates a component; returns the reply's component (caller frees with
@@ -95,8 +95,8 @@ create(Flowsvc__Kind kind, const char *name, const char *group,
 	req.flows = flows;
 	code = rpc(FLOWSVC__METHOD__CREATE, &req.base, &reply);
 	if (fs_check_code(code, FS_OK, reply, "Create", __FILE__, line)) {
-		c = (Flowsvc__ComponentReply *) fs_reply_payload(
-		    reply, &flowsvc__component_reply__descriptor);
+		c = (Flowsvc__ComponentReply *) fs_reply_payload(reply,
+		    &flowsvc__component_reply__descriptor);
 		fs_check(c != NULL && c->component != NULL, __FILE__, line,
 		    "payload", "Create: OK without a ComponentReply");
 	}
@@ -125,8 +125,8 @@ lifecycle(Flowsvc__Method m, const char *id, Flowsvc__Kind kind,
 	req.kind = kind;
 	code = rpc(m, &req.base, reply);
 	if (code == FS_OK && status != NULL) {
-		s = (Flowsvc__StatusReply *) fs_reply_payload(
-		    *reply, &flowsvc__status_reply__descriptor);
+		s = (Flowsvc__StatusReply *) fs_reply_payload(*reply,
+		    &flowsvc__status_reply__descriptor);
 		*status = s ? s->status : (Flowsvc__Status) -1;
 		if (s != NULL) {
 			protobuf_c_message_free_unpacked(&s->base, NULL);
@@ -215,8 +215,8 @@ count_named(Flowsvc__Kind kind, const char *name)
 	req.kind = kind;
 	req.name_iexact = (char *) name;
 	if (FS_ASSERT_OK(rpc(FLOWSVC__METHOD__LIST, &req.base, &reply))) {
-		l = (Flowsvc__ListReply *) fs_reply_payload(
-		    reply, &flowsvc__list_reply__descriptor);
+		l = (Flowsvc__ListReply *) fs_reply_payload(reply,
+		    &flowsvc__list_reply__descriptor);
 		if (l != NULL) {
 			n = l->n_components;
 			protobuf_c_message_free_unpacked(&l->base, NULL);
@@ -238,13 +238,13 @@ test_rpc_health(void)
 	int round;
 
 	for (round = 0; round < 2; round++) {
-		if (!FS_ASSERT_OK(rpc(FLOWSVC__METHOD__HEALTH, &req.base,
-		        &reply))) {
+		if (!FS_ASSERT_OK(
+		        rpc(FLOWSVC__METHOD__HEALTH, &req.base, &reply))) {
 			reply_free(&reply);
 			return;
 		}
-		h = (Flowsvc__HealthReply *) fs_reply_payload(
-		    reply, &flowsvc__health_reply__descriptor);
+		h = (Flowsvc__HealthReply *) fs_reply_payload(reply,
+		    &flowsvc__health_reply__descriptor);
 		reply_free(&reply);
 		if (!FS_CHECK(h != NULL, "HEALTH without a HealthReply")) {
 			return;
@@ -253,8 +253,8 @@ test_rpc_health(void)
 		if (round == 0) {
 			flows0 = h->flows;
 			apps0 = h->apps;
-			cr_free(create(FLOWSVC__KIND__FLOW, "health_flow", NULL,
-			    NULL, __LINE__));
+			cr_free(create(FLOWSVC__KIND__FLOW, "health_flow",
+			    NULL, NULL, __LINE__));
 			cr_free(create(FLOWSVC__KIND__APP, "health_app", NULL,
 			    NULL, __LINE__));
 		} else if (h->has_flows && h->has_apps) {
@@ -295,14 +295,15 @@ test_rpc_create_and_get(void)
 	/* By id in upper case, as a flow and as any kind. */
 	snprintf(up, sizeof(up), "%s", c->component->id);
 	for (i = 0; up[i]; i++) {
-		up[i] = (char) (up[i] >= 'a' && up[i] <= 'z' ? up[i] - 32 : up[i]);
+		up[i] =
+		    (char) (up[i] >= 'a' && up[i] <= 'z' ? up[i] - 32 : up[i]);
 	}
 	get.id = up;
 	get.has_kind = 1;
 	get.kind = FLOWSVC__KIND__FLOW;
 	if (FS_ASSERT_OK(rpc(FLOWSVC__METHOD__GET, &get.base, &reply))) {
-		g = (Flowsvc__ComponentReply *) fs_reply_payload(
-		    reply, &flowsvc__component_reply__descriptor);
+		g = (Flowsvc__ComponentReply *) fs_reply_payload(reply,
+		    &flowsvc__component_reply__descriptor);
 		if (FS_CHECK(g && g->component, "GET without a component")) {
 			FS_ASSERT_STR_EQ(g->component->id, c->component->id);
 			FS_ASSERT_STR_EQ(g->component->name, "rpc_get");
@@ -485,8 +486,8 @@ test_rpc_update(void)
 	ro.field = (char *) "version";
 	ro.value = (char *) "2";
 	if (FS_ASSERT_OK(rpc(FLOWSVC__METHOD__UPDATE, &up.base, &reply))) {
-		u = (Flowsvc__ComponentReply *) fs_reply_payload(
-		    reply, &flowsvc__component_reply__descriptor);
+		u = (Flowsvc__ComponentReply *) fs_reply_payload(reply,
+		    &flowsvc__component_reply__descriptor);
 		if (FS_CHECK(u && u->component, "no component")) {
 			FS_ASSERT_INT_EQ(u->component->version, 3);
 			FS_ASSERT_INT_EQ(u->component->n_input_fields, 2);
@@ -497,7 +498,8 @@ test_rpc_update(void)
 	ro.value = (char *) "2";
 	FS_ASSERT_CODE(rpc(FLOWSVC__METHOD__UPDATE, &up.base, &reply),
 	    FS_INVALID_ARGUMENT, reply);
-	ASSERT_VIOLATIONS(reply, "{\"version\": [\"This field is read-only.\"]}");
+	ASSERT_VIOLATIONS(reply,
+	    "{\"version\": [\"This field is read-only.\"]}");
 	reply_free(&reply);
 	up.n_read_only = 0;
 
@@ -518,9 +520,10 @@ test_rpc_update(void)
 	flow_items[0] = (char *) "6d1f0b7e-3c2a-4f1e-9b8d-7a6c5e4d3b2a";
 	FS_ASSERT_CODE(rpc(FLOWSVC__METHOD__UPDATE, &up.base, &reply),
 	    FS_INVALID_ARGUMENT, reply);
-	ASSERT_VIOLATIONS(reply, "{\"flows\": [\"Invalid pk "
-	                         "\\\"6d1f0b7e-3c2a-4f1e-9b8d-7a6c5e4d3b2a\\\" - "
-	                         "object does not exist.\"]}");
+	ASSERT_VIOLATIONS(reply,
+	    "{\"flows\": [\"Invalid pk "
+	    "\\\"6d1f0b7e-3c2a-4f1e-9b8d-7a6c5e4d3b2a\\\" - "
+	    "object does not exist.\"]}");
 	reply_free(&reply);
 
 	/* An update of an unknown id. */
@@ -542,8 +545,8 @@ test_rpc_list(void)
 	size_t i;
 
 	for (i = 0; i < 3; i++) {
-		cr_free(create(
-		    FLOWSVC__KIND__FLOW, names[i], "rpc_list_grp", NULL, __LINE__));
+		cr_free(create(FLOWSVC__KIND__FLOW, names[i], "rpc_list_grp",
+		    NULL, __LINE__));
 	}
 	cr_free(create(FLOWSVC__KIND__APP, "rl_app", "rpc_list_grp", NULL,
 	    __LINE__));
@@ -555,8 +558,8 @@ test_rpc_list(void)
 	req.has_limit = 1;
 	req.limit = 5;
 	if (FS_ASSERT_OK(rpc(FLOWSVC__METHOD__LIST, &req.base, &reply))) {
-		l = (Flowsvc__ListReply *) fs_reply_payload(
-		    reply, &flowsvc__list_reply__descriptor);
+		l = (Flowsvc__ListReply *) fs_reply_payload(reply,
+		    &flowsvc__list_reply__descriptor);
 		if (FS_CHECK(l != NULL, "no ListReply") &&
 		    FS_ASSERT_INT_EQ(l->n_components, 2)) {
 			FS_ASSERT_STR_EQ(l->components[0]->name, "rl_a");
@@ -588,7 +591,8 @@ test_rpc_delete_in_use(void)
 	uses.n_items = 1;
 	uses.items = items;
 	a = create(FLOWSVC__KIND__APP, "rpc_user_app", NULL, &uses, __LINE__);
-	g = create(FLOWSVC__KIND__FLOW, "rpc_user_flow", NULL, &uses, __LINE__);
+	g = create(FLOWSVC__KIND__FLOW, "rpc_user_flow", NULL, &uses,
+	    __LINE__);
 	del.id = f->component->id;
 	del.has_kind = 1;
 	del.kind = FLOWSVC__KIND__FLOW;
@@ -645,7 +649,8 @@ test_rpc_lifecycle(void)
 	                   FLOWSVC__KIND__KIND_ANY, NULL, &reply),
 	    FS_FAILED_PRECONDITION, reply);
 	if (reply != NULL) {
-		FS_ASSERT_STR_EQ(reply->message, "The component is not deployed.");
+		FS_ASSERT_STR_EQ(reply->message,
+		    "The component is not deployed.");
 	}
 	reply_free(&reply);
 	FS_ASSERT_CODE(lifecycle(FLOWSVC__METHOD__START, id,
@@ -718,7 +723,8 @@ test_rpc_garbage(void)
 	}
 	reply = raw_call("", 0);
 	if (FS_CHECK(reply != NULL, "no reply to an empty message")) {
-		FS_CHECK((int) reply->code != FS_OK, "an empty message got OK");
+		FS_CHECK((int) reply->code != FS_OK,
+		    "an empty message got OK");
 	}
 	reply_free(&reply);
 
@@ -735,7 +741,8 @@ test_rpc_garbage(void)
 	reply = raw_envelope(FLOWSVC__METHOD__METHOD_UNSPECIFIED, NULL, 0, 0,
 	    NULL);
 	if (FS_CHECK(reply != NULL, "no reply to METHOD_UNSPECIFIED")) {
-		FS_CHECK((int) reply->code != FS_OK, "METHOD_UNSPECIFIED got OK");
+		FS_CHECK((int) reply->code != FS_OK,
+		    "METHOD_UNSPECIFIED got OK");
 	}
 	reply_free(&reply);
 
@@ -760,16 +767,16 @@ test_rpc_expired_deadline(void)
 	}
 	flowsvc__create_request__pack(&req, buf);
 	/* A request that queued past its deadline is not executed. */
-	reply = raw_envelope(
-	    FLOWSVC__METHOD__CREATE, buf, len, fs_now_ms() - 10000, NULL);
+	reply = raw_envelope(FLOWSVC__METHOD__CREATE, buf, len,
+	    fs_now_ms() - 10000, NULL);
 	if (FS_CHECK(reply != NULL, "no reply")) {
 		FS_ASSERT_INT_EQ(reply->code, FS_DEADLINE_EXCEEDED);
 	}
 	reply_free(&reply);
 	FS_ASSERT_INT_EQ(count_named(FLOWSVC__KIND__FLOW, "rpc_too_late"), 0);
 	/* With time left it is. */
-	reply = raw_envelope(
-	    FLOWSVC__METHOD__CREATE, buf, len, fs_now_ms() + 10000, NULL);
+	reply = raw_envelope(FLOWSVC__METHOD__CREATE, buf, len,
+	    fs_now_ms() + 10000, NULL);
 	if (FS_CHECK(reply != NULL, "no reply")) {
 		FS_ASSERT_INT_EQ(reply->code, FS_OK);
 	}
@@ -794,8 +801,8 @@ inflight_cb(void *arg, int code, Flowsvc__Reply *reply)
 	Flowsvc__ComponentReply *c = NULL;
 
 	if (code == FS_OK) {
-		c = (Flowsvc__ComponentReply *) fs_reply_payload(
-		    reply, &flowsvc__component_reply__descriptor);
+		c = (Flowsvc__ComponentReply *) fs_reply_payload(reply,
+		    &flowsvc__component_reply__descriptor);
 	}
 	pthread_mutex_lock(&f->mu);
 	if (c != NULL && c->component != NULL &&
@@ -861,8 +868,7 @@ static CU_TestInfo tests[] = {
         test_rpc_create_validation},
     {"Update: read-only fields, references, NOT_FOUND", test_rpc_update},
     {"List with filters, limit, offset", test_rpc_list},
-    {"Delete of a used flow is FAILED_PRECONDITION",
-        test_rpc_delete_in_use},
+    {"Delete of a used flow is FAILED_PRECONDITION", test_rpc_delete_in_use},
     {"Lifecycle and FAILED_PRECONDITION", test_rpc_lifecycle},
     {"request id echoed; Snapshot", test_rpc_request_id_and_snapshot},
     {"garbage envelopes get INVALID_ARGUMENT, backend keeps serving",

@@ -39,18 +39,18 @@ start_extra_gateway(fs_test_env *env, struct gw *g, int idx)
 {
 	char log_path[PATH_MAX + 32], port[16];
 	char *argv[] = {(char *) FLOW_GATEWAY_BIN, (char *) "--bind",
-	    (char *) "127.0.0.1", (char *) "--port", port, (char *) "--backend",
-	    env->backend_url, NULL};
+	    (char *) "127.0.0.1", (char *) "--port", port,
+	    (char *) "--backend", env->backend_url, NULL};
 	int64_t deadline;
 
 	g->port = fs_test_free_port();
 	if (g->port < 0)
 		return -1;
 	snprintf(port, sizeof(port), "%d", g->port);
-	snprintf(log_path, sizeof(log_path), "%s/flow-gateway-%d.log", env->dir,
-	    idx);
-	if (fs_test_proc_start(&g->proc, "flow-gateway", FLOW_GATEWAY_BIN, argv,
-	        log_path) != 0)
+	snprintf(log_path, sizeof(log_path), "%s/flow-gateway-%d.log",
+	    env->dir, idx);
+	if (fs_test_proc_start(&g->proc, "flow-gateway", FLOW_GATEWAY_BIN,
+	        argv, log_path) != 0)
 		return -1;
 	deadline = fs_test_now_ms() + FS_TEST_START_TIMEOUT_MS;
 	while (fs_test_now_ms() < deadline) {
@@ -76,8 +76,9 @@ get_json(int port, const char *path, int expected, int line)
 
 	memset(&r, 0, sizeof(r));
 	if (fs_http_once(port, "GET", path, NULL, NULL, 0, &r) != 0)
-		fs_check(0, __FILE__, line, "fs_http_once", "GET %s on port %d: %s",
-		    path, port, strerror(r.sys_errno));
+		fs_check(0, __FILE__, line, "fs_http_once",
+		    "GET %s on port %d: %s", path, port,
+		    strerror(r.sys_errno));
 	else if (fs_check_status(&r, expected, __FILE__, line) && r.json)
 		j = json_incref(r.json);
 	fs_http_resp_free(&r);
@@ -112,7 +113,8 @@ test_scaleout_three_gateways(void)
 	int st;
 
 	memset(gws, 0, sizeof(gws));
-	if (!FS_CHECK(fs_env_start(&env, "scaleout") == 0, "backend + gateway"))
+	if (!FS_CHECK(fs_env_start(&env, "scaleout") == 0,
+	        "backend + gateway"))
 		goto out;
 	gws[0].port = env.gw_port;
 	for (int i = 1; i < NGW; i++)
@@ -137,10 +139,12 @@ test_scaleout_three_gateways(void)
 			FS_ASSERT_INT_EQ(fs_json_int(j, "version"), 1);
 			json_decref(j);
 		}
-		j = get_json(gws[i].port, "/api/flows/?name__iexact=SCALE_A", 200,
-		    __LINE__);
-		FS_CHECK(j != NULL && json_is_array(j) && json_array_size(j) == 1 &&
-		        strcmp(fs_json_str(json_array_get(j, 0), "id"), id) == 0,
+		j = get_json(gws[i].port, "/api/flows/?name__iexact=SCALE_A",
+		    200, __LINE__);
+		FS_CHECK(j != NULL && json_is_array(j) &&
+		        json_array_size(j) == 1 &&
+		        strcmp(fs_json_str(json_array_get(j, 0), "id"), id) ==
+		            0,
 		    "gateway %d lists the new flow", i);
 		json_decref(j);
 		snprintf(path, sizeof(path), "/api/apps/%s/status/", id);
@@ -151,12 +155,14 @@ test_scaleout_three_gateways(void)
 	}
 
 	/* Update and deploy through gateway 0; the others see both. */
-	if (FS_REST_CREATE(&env, "flows", "{\"name\": \"scale_sub\"}", sub) != 0)
+	if (FS_REST_CREATE(&env, "flows", "{\"name\": \"scale_sub\"}", sub) !=
+	    0)
 		goto out;
 	{
 		char body[256];
 		snprintf(body, sizeof(body),
-		    "{\"output_fields\": [\"intent\"], \"flows\": [\"%s\"]}", sub);
+		    "{\"output_fields\": [\"intent\"], \"flows\": [\"%s\"]}",
+		    sub);
 		send_ok(gws[0].port, "PUT", path, body, 200, __LINE__);
 	}
 	snprintf(path, sizeof(path), "/api/apps/%s/deploy/", id);
@@ -186,8 +192,8 @@ test_scaleout_three_gateways(void)
 	for (int i = 1; i < NGW; i++) {
 		j = get_json(gws[i].port, path, 404, __LINE__);
 		json_decref(j);
-		j = get_json(gws[i].port, "/api/flows/?name__iexact=scale_a", 200,
-		    __LINE__);
+		j = get_json(gws[i].port, "/api/flows/?name__iexact=scale_a",
+		    200, __LINE__);
 		FS_ASSERT_JSON_EQ(j, "[]");
 		json_decref(j);
 	}
@@ -225,8 +231,8 @@ out:
 		}
 		if (CU_get_number_of_failure_records() > 0 &&
 		    gws[i].proc.log_path[0] != '\0')
-			fs_test_dump_log("extra gateway log", gws[i].proc.log_path,
-			    30);
+			fs_test_dump_log("extra gateway log",
+			    gws[i].proc.log_path, 30);
 	}
 	FS_CHECK(fs_env_fini(&env) == 0, "both programs exit 0 on SIGTERM");
 }

@@ -18,8 +18,8 @@
  * to answer) with request id rid, stops it with SIGTERM. The log goes to
  * dir/name.log, whose path is written to log_path. Returns 0 or -1. */
 static int
-run_backend(const char *dir, const char *name, const char *rid,
-    const char *f1, const char *v1, const char *f2, const char *v2,
+run_backend(const char *dir, const char *name, const char *rid, const char *f1,
+    const char *v1, const char *f2, const char *v2,
     char log_path[PATH_MAX + 64])
 {
 	char url[64], data[PATH_MAX + 64];
@@ -112,7 +112,7 @@ has_match(const char *text, const char *re)
 	return ok;
 }
 
-#define TIME_RE                                                            \
+#define TIME_RE                                                               \
 	"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z"
 
 static void
@@ -122,7 +122,8 @@ test_service_logs(void)
 	char *text = NULL;
 	int lines = 0, rpc_lines = 0;
 
-	if (!FS_CHECK(fs_test_mkdtemp(dir, "flowsvc-logs") == 0, "scratch dir"))
+	if (!FS_CHECK(fs_test_mkdtemp(dir, "flowsvc-logs") == 0,
+	        "scratch dir"))
 		return;
 
 	/* JSON: every line an object with time, level, pid; the access line
@@ -132,7 +133,7 @@ test_service_logs(void)
 	        "backend with --log-format json"))
 		goto out;
 	if (!FS_CHECK((text = fs_file_read(log_path, NULL)) != NULL, "read %s",
-		log_path))
+	        log_path))
 		goto out;
 	for (char *line = strtok(text, "\n"); line != NULL;
 	     line = strtok(NULL, "\n")) {
@@ -141,7 +142,8 @@ test_service_logs(void)
 		lines++;
 		if (!FS_CHECK(json_is_object(j) && fs_json_str(j, "time") &&
 		            fs_is_rfc3339_us(fs_json_str(j, "time")) &&
-		            fs_json_str(j, "level") && fs_json_int(j, "pid") > 0,
+		            fs_json_str(j, "level") &&
+		            fs_json_int(j, "pid") > 0,
 		        "a JSON log line with time, level, pid: %s", line)) {
 			json_decref(j);
 			continue;
@@ -151,17 +153,22 @@ test_service_logs(void)
 			rpc_lines++;
 			FS_ASSERT_STR_EQ(fs_json_str(j, "method"), "HEALTH");
 			FS_ASSERT_STR_EQ(fs_json_str(j, "code"), "OK");
-			FS_ASSERT_STR_EQ(fs_json_str(j, "request_id"), "log-test-1");
-			FS_CHECK(json_is_number(json_object_get(j, "duration_ms")),
+			FS_ASSERT_STR_EQ(fs_json_str(j, "request_id"),
+			    "log-test-1");
+			FS_CHECK(json_is_number(
+			             json_object_get(j, "duration_ms")),
 			    "duration_ms is a number: %s", line);
-			FS_ASSERT_STR_EQ(fs_json_str(j, "program"), "flow-service");
+			FS_ASSERT_STR_EQ(fs_json_str(j, "program"),
+			    "flow-service");
 		} else {
-			FS_CHECK(fs_json_str(j, "msg") != NULL, "msg in %s", line);
+			FS_CHECK(fs_json_str(j, "msg") != NULL, "msg in %s",
+			    line);
 		}
 		json_decref(j);
 	}
 	FS_CHECK(lines >= 3 && rpc_lines == 1,
-	    "start, one access line, stop: %d lines, %d rpc", lines, rpc_lines);
+	    "start, one access line, stop: %d lines, %d rpc", lines,
+	    rpc_lines);
 	free(text);
 	text = NULL;
 
@@ -171,18 +178,21 @@ test_service_logs(void)
 	        "backend with text logs"))
 		goto out;
 	text = fs_file_read(log_path, NULL);
-	FS_CHECK(text != NULL && strstr(text, " info: rpc HEALTH OK ") != NULL &&
+	FS_CHECK(text != NULL &&
+	        strstr(text, " info: rpc HEALTH OK ") != NULL &&
 	        strstr(text, " rid=log-test-2\n") != NULL,
 	    "text access line: %s", text ? text : "");
 	/* The shared format, line by line; the access line in full. */
 	FS_CHECK(text != NULL &&
-	        all_lines_match(text, "^" TIME_RE " flow-service\\[[0-9]+\\] "
-	                              "(debug|info|warn|error): [^ ]") >= 3,
+	        all_lines_match(text,
+	            "^" TIME_RE " flow-service\\[[0-9]+\\] "
+	            "(debug|info|warn|error): [^ ]") >= 3,
 	    "text lines in the shared format");
 	FS_CHECK(text != NULL &&
-	        has_match(text, "(^|\n)" TIME_RE " flow-service\\[[0-9]+\\] "
-	                        "info: rpc HEALTH OK [0-9]+\\.[0-9]{3}ms "
-	                        "rid=log-test-2\n"),
+	        has_match(text,
+	            "(^|\n)" TIME_RE " flow-service\\[[0-9]+\\] "
+	            "info: rpc HEALTH OK [0-9]+\\.[0-9]{3}ms "
+	            "rid=log-test-2\n"),
 	    "the access line in full: %s", text ? text : "");
 	free(text);
 	text = NULL;
@@ -199,11 +209,12 @@ test_service_logs(void)
 	/* A bad value: usage error, exit 2. */
 	{
 		fs_test_run_result r;
-		char *argv[] = {(char *) FLOW_SERVICE_BIN, (char *) "--log-format",
-		    (char *) "xml", NULL};
+		char *argv[] = {(char *) FLOW_SERVICE_BIN,
+		    (char *) "--log-format", (char *) "xml", NULL};
 		memset(&r, 0, sizeof(r));
 		FS_CHECK(fs_test_run(&r, argv, NULL, NULL, 30000) == 0 &&
-		        r.exit_code == 2 && strstr(r.err, "--log-format") != NULL,
+		        r.exit_code == 2 &&
+		        strstr(r.err, "--log-format") != NULL,
 		    "--log-format xml: exit %d, %s", r.exit_code,
 		    r.err ? r.err : "");
 		fs_test_run_result_free(&r);

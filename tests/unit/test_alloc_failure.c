@@ -42,9 +42,9 @@
 
 #include <CUnit/Basic.h>
 
+#include "fs_log.h"
 #include "fs_util.h"
 #include "svc.h"
-#include "fs_log.h"
 #include "testlib.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -61,8 +61,8 @@
 /* addresses only in the stacks, and no leak check */
 #endif
 
-#define MAX_RUNS 2000  /* a create makes far fewer allocations */
-#define RUN_MS 30000   /* one run, ASan included */
+#define MAX_RUNS 2000 /* a create makes far fewer allocations */
+#define RUN_MS 30000  /* one run, ASan included */
 #define STACK_MAX 24
 
 /* ---- the allocator ------------------------------------------------------- */
@@ -79,10 +79,10 @@ void *__wrap_realloc(void *p, size_t n);
 char *__wrap_strdup(const char *s);
 void __wrap_free(void *p);
 
-static __thread int armed;   /* count (and maybe fail) on this thread */
-static __thread long counted; /* allocations since arm() */
-static __thread long fail_at; /* the one to fail (1-based); 0: none */
-static __thread int injected; /* it was failed */
+static __thread int armed;          /* count (and maybe fail) on this thread */
+static __thread long counted;       /* allocations since arm() */
+static __thread long fail_at;       /* the one to fail (1-based); 0: none */
+static __thread int injected;       /* it was failed */
 static void *fail_stack[STACK_MAX]; /* where (return addresses) */
 static int fail_depth;
 
@@ -159,8 +159,7 @@ describe_site(void *const *stack, int depth, char *out, size_t n)
 	size_t k = 0;
 
 	out[0] = '\0';
-	for (int i = 0, shown = 0; i < depth && shown < 8 && k + 1 < n;
-	     i++) {
+	for (int i = 0, shown = 0; i < depth && shown < 8 && k + 1 < n; i++) {
 		char buf[256] = "";
 #ifdef HAVE_SANITIZER
 		__sanitizer_symbolize_pc((char *) stack[i] - 1, "%f %s:%l",
@@ -170,7 +169,8 @@ describe_site(void *const *stack, int depth, char *out, size_t n)
 			/* Keep the function and the file's base name. */
 			char *sp = strchr(buf, ' ');
 			if (sp != NULL && sp < slash)
-				memmove(sp + 1, slash + 1, strlen(slash + 1) + 1);
+				memmove(sp + 1, slash + 1,
+				    strlen(slash + 1) + 1);
 		}
 #else
 		snprintf(buf, sizeof(buf), "%p", stack[i]);
@@ -206,14 +206,14 @@ short_site(const char *site, char *buf, size_t n)
 /* ---- one run (in a child) ------------------------------------------------- */
 
 struct outcome {
-	int finished;   /* the run got to the end */
-	int injected;   /* the allocation it was to fail was made (and failed) */
-	long allocs;    /* allocations the create made */
-	int code;       /* the create's answer */
-	int leaked;     /* LeakSanitizer found something */
+	int finished; /* the run got to the end */
+	int injected; /* the allocation it was to fail was made (and failed) */
+	long allocs;  /* allocations the create made */
+	int code;     /* the create's answer */
+	int leaked;   /* LeakSanitizer found something */
 	void *stack[STACK_MAX]; /* where the failed allocation was made */
 	int depth;
-	char site[512]; /* the same in words (the parent fills it) */
+	char site[512];     /* the same in words (the parent fills it) */
 	char dir[PATH_MAX]; /* a data dir kept for a problem, or "" */
 	char problem[768];
 };
@@ -280,9 +280,9 @@ everything(svc *s)
 		l.has_kind = 1;
 		l.kind = (Flowsvc__Kind) kind;
 		dispatch(s, FLOWSVC__METHOD__LIST, &l.base, &r);
-		lr = r.code == FS_OK
-		    ? flowsvc__list_reply__unpack(NULL, r.payload_len, r.payload)
-		    : NULL;
+		lr = r.code == FS_OK ? flowsvc__list_reply__unpack(NULL,
+		                           r.payload_len, r.payload)
+		                     : NULL;
 		svc_reply_fini(&r);
 		if (lr == NULL) {
 			free(out);
@@ -295,13 +295,14 @@ everything(svc *s)
 				char *no = realloc(out, cap = need * 2);
 				if (no == NULL) {
 					free(out);
-					flowsvc__list_reply__free_unpacked(lr, NULL);
+					flowsvc__list_reply__free_unpacked(lr,
+					    NULL);
 					return NULL;
 				}
 				out = no;
 			}
-			len += (size_t) snprintf(out + len, cap - len, "%d:%s:%s;",
-			    kind, c->name, c->id);
+			len += (size_t) snprintf(out + len, cap - len,
+			    "%d:%s:%s;", kind, c->name, c->id);
 		}
 		flowsvc__list_reply__free_unpacked(lr, NULL);
 	}
@@ -359,11 +360,11 @@ open_svc(svc **s, const struct variant *v, const char *dir, char *why,
 	return svc_open(s, &o, why, n);
 }
 
-#define PROBLEM(o, ...)                                                      \
-	do {                                                                 \
-		if ((o)->problem[0] == '\0')                                 \
-			snprintf((o)->problem, sizeof((o)->problem),         \
-			    __VA_ARGS__);                                    \
+#define PROBLEM(o, ...)                                                       \
+	do {                                                                  \
+		if ((o)->problem[0] == '\0')                                  \
+			snprintf((o)->problem, sizeof((o)->problem),          \
+			    __VA_ARGS__);                                     \
 	} while (0)
 
 /* Opens a service, fills it with a flow, makes the create with its
@@ -388,8 +389,8 @@ run_case(const struct variant *v, long fail_at_n, const char *dir,
 		m.name = "base";
 		dispatch(s, FLOWSVC__METHOD__CREATE, &m.base, &r);
 		if (r.code == FS_OK)
-			cr = flowsvc__component_reply__unpack(
-			    NULL, r.payload_len, r.payload);
+			cr = flowsvc__component_reply__unpack(NULL,
+			    r.payload_len, r.payload);
 		if (cr != NULL && cr->component != NULL)
 			snprintf(base, sizeof(base), "%s", cr->component->id);
 		if (cr != NULL)
@@ -416,8 +417,9 @@ run_case(const struct variant *v, long fail_at_n, const char *dir,
 	if (o->code == FS_OK) {
 		if (after == NULL || strstr(after, ":fresh:") == NULL ||
 		    strlen(after) <= strlen(before))
-			PROBLEM(o, "answered OK but the component is not "
-			           "listed: %s",
+			PROBLEM(o,
+			    "answered OK but the component is not "
+			    "listed: %s",
 			    after ? after : "(list failed)");
 		goto restart;
 	}
@@ -426,8 +428,9 @@ run_case(const struct variant *v, long fail_at_n, const char *dir,
 		PROBLEM(o, "answered %s, not an out-of-memory error",
 		    fs_code_name(o->code));
 	if (after == NULL || strcmp(after, before) != 0)
-		PROBLEM(o, "answered %s but the store changed: before %s, "
-		           "after %s",
+		PROBLEM(o,
+		    "answered %s but the store changed: before %s, "
+		    "after %s",
 		    fs_code_name(o->code), before,
 		    after ? after : "(list failed)");
 
@@ -447,14 +450,16 @@ restart:
 		after = everything(s);
 		if (o->code != FS_OK &&
 		    (after == NULL || strcmp(after, before) != 0))
-			PROBLEM(o, "answered %s, but after a restart the "
-			           "change log gives %s (before: %s)",
+			PROBLEM(o,
+			    "answered %s, but after a restart the "
+			    "change log gives %s (before: %s)",
 			    fs_code_name(o->code),
 			    after ? after : "(list failed)", before);
 		if (o->code == FS_OK &&
 		    (after == NULL || strstr(after, ":fresh:") == NULL))
-			PROBLEM(o, "answered OK but after a restart the "
-			           "component is gone: %s",
+			PROBLEM(o,
+			    "answered OK but after a restart the "
+			    "component is gone: %s",
 			    after ? after : "(list failed)");
 	}
 	if (o->code != FS_OK) {
@@ -462,8 +467,9 @@ restart:
 		 * indexed: the same create now succeeds. */
 		dispatch_create(s, base, v->big, &r, 0);
 		if (r.code != FS_OK)
-			PROBLEM(o, "after the failure, the same create "
-			           "answered %s (%s)",
+			PROBLEM(o,
+			    "after the failure, the same create "
+			    "answered %s (%s)",
 			    fs_code_name(r.code),
 			    r.message ? r.message : "no message");
 		svc_reply_fini(&r);
@@ -547,7 +553,8 @@ run_forked(const struct variant *v, long n, struct outcome *o)
 		o->injected = 1;
 		if (WIFSIGNALED(st))
 			snprintf(o->problem, sizeof(o->problem),
-			    "the run died of signal %d (a crash; its report is "
+			    "the run died of signal %d (a crash; its report "
+			    "is "
 			    "above)",
 			    WTERMSIG(st));
 		else
@@ -595,17 +602,18 @@ fail_each_allocation(const struct variant *v)
 			    fs_code_name(o.code));
 			continue;
 		}
-		FS_CHECK(0, "%s: allocation %ld of the create failed, "
-		            "made at %s: %s%s%s",
-		    v->what, n, o.site[0] ? o.site : "(unknown)",
-		    o.problem, o.dir[0] ? "; data dir kept: " : "",
-		    o.dir);
+		FS_CHECK(0,
+		    "%s: allocation %ld of the create failed, "
+		    "made at %s: %s%s%s",
+		    v->what, n, o.site[0] ? o.site : "(unknown)", o.problem,
+		    o.dir[0] ? "; data dir kept: " : "", o.dir);
 	}
 	FS_CHECK(n <= MAX_RUNS, "%s: still failing allocations after %d runs",
 	    v->what, MAX_RUNS);
-	fprintf(stderr, "    %ld allocations failed one by one (the last run "
-	                "made %ld and succeeded; %ld runs answered OK all the "
-	                "same); answers:",
+	fprintf(stderr,
+	    "    %ld allocations failed one by one (the last run "
+	    "made %ld and succeeded; %ld runs answered OK all the "
+	    "same); answers:",
 	    runs - 1, o.allocs, ok_after_failure);
 	for (int c = 0; c < FS_CODE_COUNT; c++)
 		if (codes[c] > 0)
@@ -618,8 +626,8 @@ fail_each_allocation(const struct variant *v)
 
 static const struct variant in_memory = {"in memory", 0, 0};
 static const struct variant with_log = {"with a change log", 1, 0};
-static const struct variant big_record = {
-    "with a change log, a record over 2 KiB", 1, 1};
+static const struct variant big_record =
+    {"with a change log, a record over 2 KiB", 1, 1};
 
 static void
 test_in_memory(void)

@@ -126,8 +126,9 @@ create(int kind, const char *name, const char *group, int nin, int len,
 	Flowsvc__Request *e = env_new(FLOWSVC__METHOD__CREATE, &m.base, NULL);
 	int code = dispatch(e, &r);
 	if (code == FS_OK && id != NULL) {
-		Flowsvc__ComponentReply *cr = flowsvc__component_reply__unpack(
-		    NULL, r.payload_len, r.payload);
+		Flowsvc__ComponentReply *cr =
+		    flowsvc__component_reply__unpack(NULL, r.payload_len,
+		        r.payload);
 		snprintf(id, FS_UUID_STRLEN + 1, "%s", cr->component->id);
 		flowsvc__component_reply__free_unpacked(cr, NULL);
 	}
@@ -224,7 +225,8 @@ test_batch_lists_fill_then_not_run(void)
 			    "member %zu whole", i);
 			ok++;
 		} else if (i > fit) {
-			FS_CHECK(r->code == FLOWSVC__CODE__RESOURCE_EXHAUSTED &&
+			FS_CHECK(r->code ==
+			            FLOWSVC__CODE__RESOURCE_EXHAUSTED &&
 			        r->has_not_executed && r->not_executed &&
 			        !r->has_payload,
 			    "member %zu not run", i);

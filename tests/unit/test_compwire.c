@@ -31,7 +31,7 @@ rand_str(char *out, size_t max)
 	size_t n = 1 + rnd() % (max - 1);
 
 	for (size_t i = 0; i < n; i++)
-		out[i] = (char)('a' + rnd() % 26);
+		out[i] = (char) ('a' + rnd() % 26);
 	out[n] = '\0';
 }
 
@@ -67,7 +67,7 @@ pack_random(size_t *len)
 	}
 	c.input_fields = ins;
 	c.version = rnd();
-	c.created_at_us = (int64_t)rnd() << 20;
+	c.created_at_us = (int64_t) rnd() << 20;
 	c.updated_at_us = -1; /* ten-byte varint */
 	*len = flowsvc__component__get_packed_size(&c);
 	if ((buf = malloc(*len)) != NULL)
@@ -104,8 +104,9 @@ test_agrees_on_packed_messages(void)
 			break;
 		pb = flowsvc__component__unpack(NULL, len, buf);
 		FS_CHECK(pb != NULL && compwire_decode(&w, buf, len) == 0 &&
-			same(&w, pb),
-		    "message %d (%zu bytes) decoded as protobuf-c does", t, len);
+		        same(&w, pb),
+		    "message %d (%zu bytes) decoded as protobuf-c does", t,
+		    len);
 		flowsvc__component__free_unpacked(pb, NULL);
 		free(buf);
 	}
@@ -152,8 +153,8 @@ test_damaged_bytes(void)
 
 		if (!FS_CHECK(buf != NULL, "pack"))
 			break;
-		for (int k = 1 + (int)(rnd() % 3); k > 0; k--)
-			buf[rnd() % len] = (uint8_t)rnd();
+		for (int k = 1 + (int) (rnd() % 3); k > 0; k--)
+			buf[rnd() % len] = (uint8_t) rnd();
 		pb = flowsvc__component__unpack(NULL, len, buf);
 		rv = compwire_decode(&w, buf, len);
 		if (rv == 0) {
@@ -167,7 +168,8 @@ test_damaged_bytes(void)
 		free(buf);
 	}
 	/* Damage inside string contents keeps most messages valid. */
-	FS_CHECK(accepted > 100, "only %d damaged messages accepted", accepted);
+	FS_CHECK(accepted > 100, "only %d damaged messages accepted",
+	    accepted);
 	compwire_fini(&w);
 }
 
@@ -177,14 +179,15 @@ test_refusals(void)
 	compwire w = COMPWIRE_INIT;
 	/* id "a", kind 1, name "n", group "g", canvas "c", version,
 	 * created, updated: the smallest valid message. */
-	static const uint8_t ok[] = {0x0a, 1, 'a', 0x10, 1, 0x1a, 1, 'n',
-	    0x22, 1, 'g', 0x3a, 1, 'c', 0x48, 1, 0x50, 1, 0x58, 1};
+	static const uint8_t ok[] = {0x0a, 1, 'a', 0x10, 1, 0x1a, 1, 'n', 0x22,
+	    1, 'g', 0x3a, 1, 'c', 0x48, 1, 0x50, 1, 0x58, 1};
 	uint8_t b[sizeof(ok) + 8];
 
 	FS_ASSERT_INT_EQ(compwire_decode(&w, ok, sizeof(ok)), 0);
 	FS_ASSERT_STR_EQ(w.msg.name, "n");
 	/* A required field missing (no updated_at). */
-	FS_ASSERT_INT_EQ(compwire_decode(&w, ok, sizeof(ok) - 2), FS_DATA_LOSS);
+	FS_ASSERT_INT_EQ(compwire_decode(&w, ok, sizeof(ok) - 2),
+	    FS_DATA_LOSS);
 	/* name as a varint: the wrong wire type. */
 	memcpy(b, ok, sizeof(ok));
 	b[5] = 0x18;
@@ -211,10 +214,10 @@ main(void)
 {
 	static CU_TestInfo tests[] = {
 	    {"same fields as protobuf-c on packed messages",
-		test_agrees_on_packed_messages},
+	        test_agrees_on_packed_messages},
 	    {"every prefix judged as protobuf-c judges it", test_prefixes},
 	    {"damaged bytes: never accepts what protobuf-c refuses",
-		test_damaged_bytes},
+	        test_damaged_bytes},
 	    {"missing, mistyped, NUL, unknown fields", test_refusals},
 	    CU_TEST_INFO_NULL,
 	};

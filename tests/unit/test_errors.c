@@ -75,8 +75,8 @@ test_errors_rest_table(void)
 	CU_ASSERT_STRING_EQUAL(fs_rest_format(FS_REST_METHOD_NOT_ALLOWED,
 	                           "PATCH", buf, sizeof(buf)),
 	    "Method \"PATCH\" not allowed.");
-	CU_ASSERT_STRING_EQUAL(
-	    fs_rest_format(FS_REST_MEDIA_TYPE, NULL, buf, sizeof(buf)),
+	CU_ASSERT_STRING_EQUAL(fs_rest_format(FS_REST_MEDIA_TYPE, NULL, buf,
+	                           sizeof(buf)),
 	    "Unsupported media type \"\" in request.");
 	fs_rest_format(FS_REST_JSON_PARSE, "expected a JSON object", buf, 10);
 	CU_ASSERT_STRING_EQUAL(buf, "JSON pars");
@@ -91,7 +91,8 @@ int
 main(void)
 {
 	static CU_TestInfo tests[] = {
-	    {"every wire code has a row", test_errors_every_wire_code_has_a_row},
+	    {"every wire code has a row",
+	        test_errors_every_wire_code_has_a_row},
 	    {"HTTP mapping", test_errors_http_mapping},
 	    {"REST error table", test_errors_rest_table},
 	    CU_TEST_INFO_NULL,

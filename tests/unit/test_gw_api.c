@@ -32,7 +32,7 @@ prepare(struct gw_rpc_req *rr, const char *method, const char *path,
 	static char id[128];
 
 	if (m.id)
-		snprintf(id, sizeof(id), "%.*s", (int)m.id_len, m.id);
+		snprintf(id, sizeof(id), "%.*s", (int) m.id_len, m.id);
 	memset(rr, 0, sizeof(*rr));
 	memset(err, 0, sizeof(*err));
 	return gw_api_prepare(rr, &m, m.id ? id : NULL, q, ct, body,
@@ -66,12 +66,12 @@ component(void)
 	return c;
 }
 
-#define COMPONENT_JSON                                                       \
-	"{\"id\":\"" ID "\",\"name\":\"greet\",\"group\":\"default\","      \
-	"\"input_fields\":[],\"output_fields\":[],"                          \
-	"\"canvas_id\":\"9d2a8c8e-3b1f-4e5d-a6c7-b8d9e0f1a2b3\","            \
-	"\"flows\":[],\"version\":1,"                                        \
-	"\"created_at\":\"2023-11-14T22:13:20.123456Z\","                    \
+#define COMPONENT_JSON                                                        \
+	"{\"id\":\"" ID "\",\"name\":\"greet\",\"group\":\"default\","        \
+	"\"input_fields\":[],\"output_fields\":[],"                           \
+	"\"canvas_id\":\"9d2a8c8e-3b1f-4e5d-a6c7-b8d9e0f1a2b3\","             \
+	"\"flows\":[],\"version\":1,"                                         \
+	"\"created_at\":\"2023-11-14T22:13:20.123456Z\","                     \
 	"\"updated_at\":\"2023-11-14T22:13:20.123456Z\"}"
 
 static void
@@ -86,7 +86,7 @@ check_resp(const struct gw_resp *r, int status, const char *body,
 		return;
 	}
 	FS_CHECK(r->body != NULL && r->len == strlen(body) &&
-		memcmp(r->body, body, r->len) == 0,
+	        memcmp(r->body, body, r->len) == 0,
 	    "%s: body\n  %s\nexpected\n  %s", what,
 	    r->body ? r->body : "(none)", body);
 }
@@ -117,15 +117,16 @@ test_gw_api_parse_uint(void)
 	FS_CHECK(gw_api_parse_uint("25", &v) == 0 && v == 25, "25");
 	FS_CHECK(gw_api_parse_uint("007", &v) == 0 && v == 7, "007");
 	FS_CHECK(gw_api_parse_uint("18446744073709551615", &v) == 0 &&
-		v == UINT64_MAX,
+	        v == UINT64_MAX,
 	    "max");
 	FS_CHECK(gw_api_parse_uint("99999999999999999999999", &v) == 0 &&
-		v == UINT64_MAX,
+	        v == UINT64_MAX,
 	    "clamped");
-	static const char *const bad[] = {
-		"", "-1", "+1", " 1", "1 ", "1a", "1.0", "0x10", "１", NULL};
+	static const char *const bad[] = {"", "-1", "+1", " 1", "1 ", "1a",
+	    "1.0", "0x10", "１", NULL};
 	for (const char *const *b = bad; *b; b++)
-		FS_CHECK(gw_api_parse_uint(*b, &v) == -1, "\"%s\" refused", *b);
+		FS_CHECK(gw_api_parse_uint(*b, &v) == -1, "\"%s\" refused",
+		    *b);
 	FS_CHECK(gw_api_parse_uint(NULL, &v) == -1, "NULL refused");
 }
 
@@ -133,12 +134,11 @@ static void
 test_gw_api_json_type(void)
 {
 	static const char *const yes[] = {"application/json",
-		"application/json; charset=utf-8", "Application/JSON",
-		"application/json;charset=UTF-8", " application/json ", NULL};
+	    "application/json; charset=utf-8", "Application/JSON",
+	    "application/json;charset=UTF-8", " application/json ", NULL};
 	static const char *const no[] = {"text/plain", "application/jsonx",
-		"application/json-patch+json",
-		"application/x-www-form-urlencoded",
-		"json", "", NULL};
+	    "application/json-patch+json", "application/x-www-form-urlencoded",
+	    "json", "", NULL};
 
 	for (const char *const *p = yes; *p; p++)
 		FS_CHECK(gw_api_is_json_type(*p), "\"%s\" is JSON", *p);
@@ -156,14 +156,15 @@ test_gw_api_prepare_list(void)
 	const Flowsvc__ListRequest *l;
 
 	FS_ASSERT_INT_EQ(prepare(&rr, "GET", "/api/apps/", &q, NULL, NULL,
-			     &err), 0);
-	l = (const Flowsvc__ListRequest *)rr.msg;
-	FS_CHECK(rr.msg && rr.msg->descriptor ==
-		    &flowsvc__list_request__descriptor,
+	                     &err),
+	    0);
+	l = (const Flowsvc__ListRequest *) rr.msg;
+	FS_CHECK(rr.msg &&
+	        rr.msg->descriptor == &flowsvc__list_request__descriptor,
 	    "a ListRequest");
 	FS_CHECK(l->has_kind && l->kind == FLOWSVC__KIND__APP, "kind app");
 	FS_CHECK(!l->name_iexact && !l->group_iexact && !l->has_limit &&
-		!l->has_offset,
+	        !l->has_offset,
 	    "no filters");
 	gw_rpc_req_fini(&rr);
 
@@ -173,8 +174,9 @@ test_gw_api_prepare_list(void)
 	q.limit = "10";
 	q.offset = "0";
 	FS_ASSERT_INT_EQ(prepare(&rr, "GET", "/api/flows", &q, NULL, NULL,
-			     &err), 0);
-	l = (const Flowsvc__ListRequest *)rr.msg;
+	                     &err),
+	    0);
+	l = (const Flowsvc__ListRequest *) rr.msg;
 	FS_CHECK(l->kind == FLOWSVC__KIND__FLOW, "kind flow");
 	FS_CHECK(l->name_iexact && strcmp(l->name_iexact, "") == 0,
 	    "empty name filter is present");
@@ -185,7 +187,8 @@ test_gw_api_prepare_list(void)
 
 	q.limit = "-1";
 	FS_ASSERT_INT_EQ(prepare(&rr, "GET", "/api/flows/", &q, NULL, NULL,
-			     &err), 400);
+	                     &err),
+	    400);
 	check_resp(&err, 400,
 	    "{\"limit\":[\"A valid non-negative integer is required.\"]}",
 	    "bad limit");
@@ -195,7 +198,8 @@ test_gw_api_prepare_list(void)
 	q.limit = "5";
 	q.offset = "x";
 	FS_ASSERT_INT_EQ(prepare(&rr, "GET", "/api/flows/", &q, NULL, NULL,
-			     &err), 400);
+	                     &err),
+	    400);
 	check_resp(&err, 400,
 	    "{\"offset\":[\"A valid non-negative integer is required.\"]}",
 	    "bad offset");
@@ -211,22 +215,22 @@ test_gw_api_prepare_ids(void)
 		const ProtobufCMessageDescriptor *desc;
 		Flowsvc__Kind kind;
 	} cases[] = {
-		{"GET", "/api/flows/" ID "/", &flowsvc__get_request__descriptor,
-		    FLOWSVC__KIND__FLOW},
-		{"GET", "/api/apps/" ID, &flowsvc__get_request__descriptor,
-		    FLOWSVC__KIND__APP},
-		{"DELETE", "/api/flows/" ID, &flowsvc__id_request__descriptor,
-		    FLOWSVC__KIND__FLOW},
-		{"DELETE", "/api/apps/" ID "/",
-		    &flowsvc__id_request__descriptor, FLOWSVC__KIND__APP},
-		{"GET", "/api/apps/" ID "/status/",
-		    &flowsvc__id_request__descriptor, FLOWSVC__KIND__KIND_ANY},
-		{"POST", "/api/apps/" ID "/deploy/",
-		    &flowsvc__id_request__descriptor, FLOWSVC__KIND__KIND_ANY},
-		{"POST", "/api/apps/" ID "/stop",
-		    &flowsvc__id_request__descriptor, FLOWSVC__KIND__KIND_ANY},
-		{"POST", "/api/apps/" ID "/start/",
-		    &flowsvc__id_request__descriptor, FLOWSVC__KIND__KIND_ANY},
+	    {"GET", "/api/flows/" ID "/", &flowsvc__get_request__descriptor,
+	        FLOWSVC__KIND__FLOW},
+	    {"GET", "/api/apps/" ID, &flowsvc__get_request__descriptor,
+	        FLOWSVC__KIND__APP},
+	    {"DELETE", "/api/flows/" ID, &flowsvc__id_request__descriptor,
+	        FLOWSVC__KIND__FLOW},
+	    {"DELETE", "/api/apps/" ID "/", &flowsvc__id_request__descriptor,
+	        FLOWSVC__KIND__APP},
+	    {"GET", "/api/apps/" ID "/status/",
+	        &flowsvc__id_request__descriptor, FLOWSVC__KIND__KIND_ANY},
+	    {"POST", "/api/apps/" ID "/deploy/",
+	        &flowsvc__id_request__descriptor, FLOWSVC__KIND__KIND_ANY},
+	    {"POST", "/api/apps/" ID "/stop", &flowsvc__id_request__descriptor,
+	        FLOWSVC__KIND__KIND_ANY},
+	    {"POST", "/api/apps/" ID "/start/",
+	        &flowsvc__id_request__descriptor, FLOWSVC__KIND__KIND_ANY},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -238,7 +242,7 @@ test_gw_api_prepare_ids(void)
 		/* Lifecycle takes no body: a body or its type do not
 		 * matter. */
 		FS_ASSERT_INT_EQ(prepare(&rr, cases[i].method, cases[i].path,
-				     NULL, "text/plain", "ignored", &err),
+		                     NULL, "text/plain", "ignored", &err),
 		    0);
 		FS_CHECK(rr.msg && rr.msg->descriptor == cases[i].desc,
 		    "%s %s: %s", cases[i].method, cases[i].path,
@@ -246,20 +250,20 @@ test_gw_api_prepare_ids(void)
 		if (rr.msg == NULL)
 			continue;
 		if (cases[i].desc == &flowsvc__get_request__descriptor) {
-			const Flowsvc__GetRequest *g = (const void *)rr.msg;
+			const Flowsvc__GetRequest *g = (const void *) rr.msg;
 
 			id = g->id;
 			has_kind = g->has_kind;
 			kind = g->kind;
 		} else {
-			const Flowsvc__IdRequest *g = (const void *)rr.msg;
+			const Flowsvc__IdRequest *g = (const void *) rr.msg;
 
 			id = g->id;
 			has_kind = g->has_kind;
 			kind = g->kind;
 		}
 		FS_ASSERT_STR_EQ(id, ID);
-		FS_CHECK(has_kind && kind == (int)cases[i].kind,
+		FS_CHECK(has_kind && kind == (int) cases[i].kind,
 		    "%s %s: kind %d", cases[i].method, cases[i].path, kind);
 		gw_rpc_req_fini(&rr);
 	}
@@ -274,12 +278,12 @@ test_gw_api_prepare_bodies(void)
 	const Flowsvc__UpdateRequest *u;
 
 	FS_ASSERT_INT_EQ(prepare(&rr, "POST", "/api/apps/", NULL,
-			     "application/json; charset=utf-8",
-			     "{\"name\": \"a\", \"x\": 1}", &err),
+	                     "application/json; charset=utf-8",
+	                     "{\"name\": \"a\", \"x\": 1}", &err),
 	    0);
-	c = (const Flowsvc__CreateRequest *)rr.msg;
-	FS_CHECK(rr.msg && rr.msg->descriptor ==
-		    &flowsvc__create_request__descriptor,
+	c = (const Flowsvc__CreateRequest *) rr.msg;
+	FS_CHECK(rr.msg &&
+	        rr.msg->descriptor == &flowsvc__create_request__descriptor,
 	    "a CreateRequest");
 	FS_CHECK(c->kind == FLOWSVC__KIND__APP, "kind app");
 	FS_ASSERT_STR_EQ(c->name, "a");
@@ -288,26 +292,28 @@ test_gw_api_prepare_bodies(void)
 
 	/* An empty body needs no Content-Type and means {}. */
 	FS_ASSERT_INT_EQ(prepare(&rr, "POST", "/api/flows", NULL, NULL, "",
-			     &err), 0);
-	c = (const Flowsvc__CreateRequest *)rr.msg;
+	                     &err),
+	    0);
+	c = (const Flowsvc__CreateRequest *) rr.msg;
 	FS_CHECK(c && c->name == NULL && c->kind == FLOWSVC__KIND__FLOW,
 	    "empty create");
 	gw_rpc_req_fini(&rr);
 
 	FS_ASSERT_INT_EQ(prepare(&rr, "PUT", "/api/flows/" ID "/", NULL,
-			     "application/json", "{\"flows\": []}", &err),
+	                     "application/json", "{\"flows\": []}", &err),
 	    0);
-	u = (const Flowsvc__UpdateRequest *)rr.msg;
-	FS_CHECK(rr.msg && rr.msg->descriptor ==
-		    &flowsvc__update_request__descriptor,
+	u = (const Flowsvc__UpdateRequest *) rr.msg;
+	FS_CHECK(rr.msg &&
+	        rr.msg->descriptor == &flowsvc__update_request__descriptor,
 	    "an UpdateRequest");
 	FS_ASSERT_STR_EQ(u->id, ID);
 	FS_CHECK(u->has_kind && u->kind == FLOWSVC__KIND__FLOW, "kind");
 	FS_CHECK(u->flows && u->flows->n_items == 0, "flows cleared");
 	gw_rpc_req_fini(&rr);
 
-	FS_ASSERT_INT_EQ(prepare(&rr, "PUT", "/api/apps/" ID, NULL, NULL,
-			     NULL, &err), 0);
+	FS_ASSERT_INT_EQ(prepare(&rr, "PUT", "/api/apps/" ID, NULL, NULL, NULL,
+	                     &err),
+	    0);
 	gw_rpc_req_fini(&rr);
 }
 
@@ -318,7 +324,8 @@ test_gw_api_prepare_body_errors(void)
 	struct gw_resp err;
 
 	FS_ASSERT_INT_EQ(prepare(&rr, "POST", "/api/flows/", NULL,
-			     "text/plain", "{}", &err), 415);
+	                     "text/plain", "{}", &err),
+	    415);
 	check_resp(&err, 415,
 	    "{\"detail\":\"Unsupported media type \\\"text/plain\\\" in "
 	    "request.\"}",
@@ -328,7 +335,8 @@ test_gw_api_prepare_body_errors(void)
 	gw_rpc_req_fini(&rr);
 
 	FS_ASSERT_INT_EQ(prepare(&rr, "PUT", "/api/flows/" ID, NULL, NULL,
-			     "{}", &err), 415);
+	                     "{}", &err),
+	    415);
 	check_resp(&err, 415,
 	    "{\"detail\":\"Unsupported media type \\\"\\\" in request.\"}",
 	    "no Content-Type");
@@ -336,7 +344,7 @@ test_gw_api_prepare_body_errors(void)
 	gw_rpc_req_fini(&rr);
 
 	FS_ASSERT_INT_EQ(prepare(&rr, "POST", "/api/flows/", NULL,
-			     "application/json", "{\"name\": ", &err),
+	                     "application/json", "{\"name\": ", &err),
 	    400);
 	check_resp(&err, 400,
 	    "{\"detail\":\"JSON parse error - unexpected token near end "
@@ -346,7 +354,8 @@ test_gw_api_prepare_body_errors(void)
 	gw_rpc_req_fini(&rr);
 
 	FS_ASSERT_INT_EQ(prepare(&rr, "PUT", "/api/apps/" ID, NULL,
-			     "application/json", "[]", &err), 400);
+	                     "application/json", "[]", &err),
+	    400);
 	check_resp(&err, 400,
 	    "{\"detail\":\"JSON parse error - expected a JSON object\"}",
 	    "array body");
@@ -361,7 +370,8 @@ test_gw_api_prepare_health(void)
 	struct gw_resp err;
 
 	FS_ASSERT_INT_EQ(prepare(&rr, "GET", "/readyz", NULL, NULL, NULL,
-			     &err), 0);
+	                     &err),
+	    0);
 	FS_CHECK(rr.msg && rr.msg->descriptor == &flowsvc__empty__descriptor,
 	    "readyz sends Empty");
 	gw_rpc_req_fini(&rr);
@@ -483,11 +493,11 @@ test_gw_api_render_errors(void)
 	/* Without violations: the message as detail, or the default. */
 	reply.n_violations = 0;
 	reply.message = "Bad thing.";
-	render_check("PUT", "/api/flows/" ID, FS_INVALID_ARGUMENT, &reply,
-	    400, "{\"detail\":\"Bad thing.\"}");
+	render_check("PUT", "/api/flows/" ID, FS_INVALID_ARGUMENT, &reply, 400,
+	    "{\"detail\":\"Bad thing.\"}");
 	reply.message = NULL;
-	render_check("PUT", "/api/flows/" ID, FS_INVALID_ARGUMENT, &reply,
-	    400, "{\"detail\":\"Invalid request.\"}");
+	render_check("PUT", "/api/flows/" ID, FS_INVALID_ARGUMENT, &reply, 400,
+	    "{\"detail\":\"Invalid request.\"}");
 
 	/* 404 is always the fixed text, whatever the backend says. */
 	reply.message = "no such flow 123";
@@ -495,7 +505,7 @@ test_gw_api_render_errors(void)
 	    "{\"detail\":\"Not found.\"}");
 
 	reply.message = "Cannot delete the Flow, because it is used by these "
-			"apps/flows: a,b";
+	                "apps/flows: a,b";
 	render_check("DELETE", "/api/flows/" ID, FS_FAILED_PRECONDITION,
 	    &reply, 409,
 	    "{\"detail\":\"Cannot delete the Flow, because it is used by "
@@ -512,8 +522,8 @@ test_gw_api_render_errors(void)
 	/* Transport outcomes arrive without a reply. */
 	render_check("GET", "/api/flows/" ID, FS_UNAVAILABLE, NULL, 503,
 	    "{\"detail\":\"Service unavailable.\"}");
-	render_check("GET", "/api/flows/" ID, FS_DEADLINE_EXCEEDED, NULL,
-	    503, "{\"detail\":\"Service unavailable.\"}");
+	render_check("GET", "/api/flows/" ID, FS_DEADLINE_EXCEEDED, NULL, 503,
+	    "{\"detail\":\"Service unavailable.\"}");
 	render_check("GET", "/api/flows/" ID, FS_INTERNAL, NULL, 500,
 	    "{\"detail\":\"Internal error.\"}");
 	/* Internal messages never leak into 500 bodies. */
@@ -549,8 +559,7 @@ test_gw_api_error(void)
 
 	memset(&r, 0, sizeof(r));
 	gw_api_error(&r, 413, "Request body too large.");
-	check_resp(&r, 413, "{\"detail\":\"Request body too large.\"}",
-	    "413");
+	check_resp(&r, 413, "{\"detail\":\"Request body too large.\"}", "413");
 	/* Replacing a body frees the old one. */
 	gw_api_error(&r, 404, "Not found.");
 	check_resp(&r, 404, "{\"detail\":\"Not found.\"}", "404");
@@ -559,23 +568,23 @@ test_gw_api_error(void)
 }
 
 static CU_TestInfo api_tests[] = {
-	{"limit/offset syntax", test_gw_api_parse_uint},
-	{"JSON media types", test_gw_api_json_type},
-	{"list: kind, filters, limit, offset", test_gw_api_prepare_list},
-	{"id routes: message, id, kind", test_gw_api_prepare_ids},
-	{"create/update bodies", test_gw_api_prepare_bodies},
-	{"415 and JSON errors", test_gw_api_prepare_body_errors},
-	{"readyz sends HEALTH", test_gw_api_prepare_health},
-	{"OK replies: 200, 201 + Location, 204", test_gw_api_render_ok},
-	{"OK without a usable payload: 500", test_gw_api_render_bad_payload},
-	{"error codes to HTTP", test_gw_api_render_errors},
-	{"error bodies", test_gw_api_error},
-	CU_TEST_INFO_NULL,
+    {"limit/offset syntax", test_gw_api_parse_uint},
+    {"JSON media types", test_gw_api_json_type},
+    {"list: kind, filters, limit, offset", test_gw_api_prepare_list},
+    {"id routes: message, id, kind", test_gw_api_prepare_ids},
+    {"create/update bodies", test_gw_api_prepare_bodies},
+    {"415 and JSON errors", test_gw_api_prepare_body_errors},
+    {"readyz sends HEALTH", test_gw_api_prepare_health},
+    {"OK replies: 200, 201 + Location, 204", test_gw_api_render_ok},
+    {"OK without a usable payload: 500", test_gw_api_render_bad_payload},
+    {"error codes to HTTP", test_gw_api_render_errors},
+    {"error bodies", test_gw_api_error},
+    CU_TEST_INFO_NULL,
 };
 
 static CU_SuiteInfo suites[] = {
-	{"gw_api", NULL, NULL, NULL, NULL, api_tests},
-	CU_SUITE_INFO_NULL,
+    {"gw_api", NULL, NULL, NULL, NULL, api_tests},
+    CU_SUITE_INFO_NULL,
 };
 
 int

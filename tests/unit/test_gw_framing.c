@@ -27,7 +27,7 @@ check(const char *what, const char *const *hv, const char *want)
 		gw_framing_header(&f, hv[i], hv[i + 1]);
 	got = gw_framing_verdict(&f);
 	FS_CHECK((got == NULL && want == NULL) ||
-		(got != NULL && want != NULL && strcmp(got, want) == 0),
+	        (got != NULL && want != NULL && strcmp(got, want) == 0),
 	    "%s: \"%s\", expected \"%s\"", what, got ? got : "(accepted)",
 	    want ? want : "(accepted)");
 }
@@ -48,8 +48,7 @@ test_gw_framing_accepted(void)
 	check("name in any case", HV("transfer-encoding", "chunked"), NULL);
 	check("a name that only starts like a framing one",
 	    HV("Content-Lengt", "5", "Content-Location", "/x"), NULL);
-	check("every token character",
-	    HV("!#$%&'*+-.^_`|~09azAZ", "v"), NULL);
+	check("every token character", HV("!#$%&'*+-.^_`|~09azAZ", "v"), NULL);
 	check("empty value", HV("X-Empty", ""), NULL);
 	check("NULL value", HV("X-Empty", NULL), NULL);
 	check("a tab in a value", HV("X-Tab", "a\tb"), NULL);
@@ -69,17 +68,16 @@ test_gw_framing_refused(void)
 	check("CLs differing in text only",
 	    HV("Content-Length", "5", "Content-Length", "05"), CONFLICT);
 	check("third CL differs",
-	    HV("Content-Length", "5", "Content-Length", "5",
-		"Content-Length", "7"),
+	    HV("Content-Length", "5", "Content-Length", "5", "Content-Length",
+	        "7"),
 	    CONFLICT);
 	check("TE gzip", HV("Transfer-Encoding", "gzip"), TE);
 	check("TE Chunked", HV("Transfer-Encoding", "Chunked"), TE);
 	check("TE list", HV("Transfer-Encoding", "gzip, chunked"), TE);
-	check("TE chunked twice in one", HV("Transfer-Encoding",
-	    "chunked, chunked"), TE);
+	check("TE chunked twice in one",
+	    HV("Transfer-Encoding", "chunked, chunked"), TE);
 	check("TE twice",
-	    HV("Transfer-Encoding", "chunked", "Transfer-Encoding",
-		"chunked"),
+	    HV("Transfer-Encoding", "chunked", "Transfer-Encoding", "chunked"),
 	    TE);
 	check("TE trailing space", HV("Transfer-Encoding", "chunked "), TE);
 	check("TE empty", HV("Transfer-Encoding", ""), TE);
@@ -96,23 +94,23 @@ test_gw_framing_refused(void)
 	    HV("Content-Length", "5", "Content-Length ", "6"), NAME);
 	check("folded Content-Length (as libmicrohttpd keeps it)",
 	    HV("Content-Length6", "1"), NAME);
-	check("folded Transfer-Encoding",
-	    HV("transfer-encodingchunked", ""), NAME);
+	check("folded Transfer-Encoding", HV("transfer-encodingchunked", ""),
+	    NAME);
 	check("a fold onto another header", HV("X-AContent-Length:", "5"),
 	    NAME);
-	check("bare CR in a value",
-	    HV("X-Note", "a\rContent-Length: 5"), VALUE);
+	check("bare CR in a value", HV("X-Note", "a\rContent-Length: 5"),
+	    VALUE);
 }
 
 static CU_TestInfo framing_tests[] = {
-	{"accepted header sets", test_gw_framing_accepted},
-	{"refused header sets, with their detail", test_gw_framing_refused},
-	CU_TEST_INFO_NULL,
+    {"accepted header sets", test_gw_framing_accepted},
+    {"refused header sets, with their detail", test_gw_framing_refused},
+    CU_TEST_INFO_NULL,
 };
 
 static CU_SuiteInfo suites[] = {
-	{"gw_framing", NULL, NULL, NULL, NULL, framing_tests},
-	CU_SUITE_INFO_NULL,
+    {"gw_framing", NULL, NULL, NULL, NULL, framing_tests},
+    CU_SUITE_INFO_NULL,
 };
 
 int

@@ -43,7 +43,7 @@ create_from(const char *text)
 	if (obj == NULL)
 		return NULL;
 	FS_CHECK(gw_json_to_create(obj, FLOWSVC__KIND__FLOW, &r) == 0 &&
-		r != NULL,
+	        r != NULL,
 	    "to_create %s", text);
 	json_decref(obj);
 	return r;
@@ -58,7 +58,8 @@ update_from(const char *text)
 	if (obj == NULL)
 		return NULL;
 	FS_CHECK(gw_json_to_update(obj, "some-id", FLOWSVC__KIND__APP, &r) ==
-		    0 && r != NULL,
+	            0 &&
+	        r != NULL,
 	    "to_update %s", text);
 	json_decref(obj);
 	return r;
@@ -75,7 +76,7 @@ list_text(const Flowsvc__StringList *l)
 		return "(absent)";
 	out[0] = '\0';
 	for (size_t i = 0; i < l->n_items; i++)
-		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%s",
+		n += (size_t) snprintf(out + n, sizeof(out) - n, "%s%s",
 		    i ? "|" : "", l->items[i]);
 	return out;
 }
@@ -88,7 +89,7 @@ strs_text(size_t n_items, char **items)
 
 	out[0] = '\0';
 	for (size_t i = 0; i < n_items; i++)
-		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%s",
+		n += (size_t) snprintf(out + n, sizeof(out) - n, "%s%s",
 		    i ? "|" : "", items[i]);
 	return out;
 }
@@ -170,10 +171,10 @@ test_gw_json_load_errors(void)
 	    "column 4)");
 	/* Invalid UTF-8 and NUL inside strings are refused, not stored. */
 	FS_CHECK(strncmp(load_error("{\"a\": \"\xff\"}", 10),
-		     "JSON parse error - ", 19) == 0,
+	             "JSON parse error - ", 19) == 0,
 	    "bad utf-8");
 	FS_CHECK(strncmp(load_error("{\"a\": \"\\u0000\"}", 15),
-		     "JSON parse error - ", 19) == 0,
+	             "JSON parse error - ", 19) == 0,
 	    "NUL in string");
 }
 
@@ -245,7 +246,7 @@ test_gw_json_create_mistyped(void)
 		return;
 	FS_CHECK(r->name == NULL && r->group == NULL, "mistyped not mapped");
 	FS_CHECK(r->input_fields == NULL && r->output_fields == NULL &&
-		r->flows == NULL,
+	        r->flows == NULL,
 	    "mistyped lists not mapped");
 	FS_ASSERT_STR_EQ(strs_text(r->n_mistyped_fields, r->mistyped_fields),
 	    "name|group|input_fields|output_fields|flows");
@@ -254,7 +255,7 @@ test_gw_json_create_mistyped(void)
 	flowsvc__create_request__free_unpacked(r, NULL);
 
 	r = create_from("{\"name\": true, \"input_fields\": {}, "
-			"\"flows\": [[]]}");
+	                "\"flows\": [[]]}");
 	if (r == NULL)
 		return;
 	FS_ASSERT_STR_EQ(strs_text(r->n_mistyped_fields, r->mistyped_fields),
@@ -311,8 +312,8 @@ ro(const Flowsvc__UpdateRequest *r, const char *field)
 static void
 test_gw_json_update_lists(void)
 {
-	Flowsvc__UpdateRequest *r = update_from(
-	    "{\"input_fields\": [\"x\"], \"flows\": []}");
+	Flowsvc__UpdateRequest *r =
+	    update_from("{\"input_fields\": [\"x\"], \"flows\": []}");
 
 	if (r == NULL)
 		return;
@@ -333,7 +334,7 @@ test_gw_json_update_lists(void)
 	if (r == NULL)
 		return;
 	FS_CHECK(r->input_fields == NULL && r->output_fields == NULL &&
-		r->flows == NULL,
+	        r->flows == NULL,
 	    "empty body changes nothing");
 	check_packs(&r->base);
 	flowsvc__update_request__free_unpacked(r, NULL);
@@ -353,7 +354,7 @@ test_gw_json_update_mistyped_unknown(void)
 	FS_ASSERT_STR_EQ(strs_text(r->n_unknown_fields, r->unknown_fields),
 	    "color|kind");
 	FS_CHECK(r->input_fields == NULL && r->output_fields == NULL &&
-		r->flows == NULL,
+	        r->flows == NULL,
 	    "mistyped lists not mapped");
 	check_packs(&r->base);
 	flowsvc__update_request__free_unpacked(r, NULL);
@@ -367,9 +368,9 @@ test_gw_json_update_read_only(void)
 	    "\"canvas_id\": \"c\", \"version\": 3, \"created_at\": "
 	    "\"2026-11-29T02:13:41.123456Z\", \"updated_at\": \"u\"}");
 	static const char *const fields[] = {"id", "name", "group",
-		"canvas_id", "version", "created_at", "updated_at"};
+	    "canvas_id", "version", "created_at", "updated_at"};
 	static const char *const values[] = {"some-id", "n", "g", "c", "3",
-		"2026-11-29T02:13:41.123456Z", "u"};
+	    "2026-11-29T02:13:41.123456Z", "u"};
 
 	if (r == NULL)
 		return;
@@ -403,14 +404,14 @@ test_gw_json_update_read_only_types(void)
 	/* A string version is passed as its text: the backend compares. */
 	f = ro(r, "version");
 	FS_CHECK(f && f->value && strcmp(f->value, "7") == 0 &&
-		!(f->has_wrong_type && f->wrong_type),
+	        !(f->has_wrong_type && f->wrong_type),
 	    "version \"7\"");
 	for (size_t i = 0; i < r->n_read_only; i++) {
 		f = r->read_only[i];
 		if (strcmp(f->field, "version") == 0)
 			continue;
 		FS_CHECK(f->has_wrong_type && f->wrong_type &&
-			f->value == NULL,
+		        f->value == NULL,
 		    "%s: wrong_type without value", f->field);
 	}
 	check_packs(&r->base);
@@ -427,8 +428,7 @@ test_gw_json_update_read_only_types(void)
 	if (r == NULL)
 		return;
 	f = ro(r, "version");
-	FS_CHECK(f && f->value && strcmp(f->value, "-12") == 0,
-	    "version -12");
+	FS_CHECK(f && f->value && strcmp(f->value, "-12") == 0, "version -12");
 	flowsvc__update_request__free_unpacked(r, NULL);
 }
 
@@ -475,7 +475,7 @@ test_gw_json_component(void)
 	/* And it is JSON that parses back, without a kind key. */
 	v = s ? json_loads(s, 0, NULL) : NULL;
 	FS_CHECK(json_is_object(v) && json_object_get(v, "kind") == NULL &&
-		json_object_size(v) == 10,
+	        json_object_size(v) == 10,
 	    "parses, 10 keys, no kind");
 	json_decref(v);
 	free(s);
@@ -520,7 +520,7 @@ test_gw_json_components(void)
 static void
 put_status_cb(gw_buf *b, const void *arg)
 {
-	gw_json_put_status(b, *(const Flowsvc__Status *)arg);
+	gw_json_put_status(b, *(const Flowsvc__Status *) arg);
 }
 
 static void
@@ -530,11 +530,10 @@ test_gw_json_status(void)
 		Flowsvc__Status s;
 		const char *json;
 	} cases[] = {
-		{FLOWSVC__STATUS__NOT_DEPLOYED,
-		    "{\"status\":\"not-deployed\"}"},
-		{FLOWSVC__STATUS__STARTED, "{\"status\":\"started\"}"},
-		{FLOWSVC__STATUS__STOPPED, "{\"status\":\"stopped\"}"},
-		{(Flowsvc__Status)42, "{\"status\":\"unknown\"}"},
+	    {FLOWSVC__STATUS__NOT_DEPLOYED, "{\"status\":\"not-deployed\"}"},
+	    {FLOWSVC__STATUS__STARTED, "{\"status\":\"started\"}"},
+	    {FLOWSVC__STATUS__STOPPED, "{\"status\":\"stopped\"}"},
+	    {(Flowsvc__Status) 42, "{\"status\":\"unknown\"}"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -564,12 +563,14 @@ test_gw_json_escaping(void)
 	    "q\" b\\ n\n t\t r\r b\b f\f \x01\x1f \x7f /\xc3\xa9");
 	json_t *v;
 
-	FS_ASSERT_STR_EQ(s, "\"q\\\" b\\\\ n\\n t\\t r\\r b\\b f\\f "
-			    "\\u0001\\u001f \x7f /\xc3\xa9\"");
+	FS_ASSERT_STR_EQ(s,
+	    "\"q\\\" b\\\\ n\\n t\\t r\\r b\\b f\\f "
+	    "\\u0001\\u001f \x7f /\xc3\xa9\"");
 	v = s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
 	FS_CHECK(json_is_string(v) &&
-		strcmp(json_string_value(v),
-		    "q\" b\\ n\n t\t r\r b\b f\f \x01\x1f \x7f /\xc3\xa9") == 0,
+	        strcmp(json_string_value(v),
+	            "q\" b\\ n\n t\t r\r b\b f\f \x01\x1f \x7f /\xc3\xa9") ==
+	            0,
 	    "round trip");
 	json_decref(v);
 	free(s);
@@ -578,8 +579,9 @@ test_gw_json_escaping(void)
 	FS_ASSERT_STR_EQ(s, "\"\"");
 	free(s);
 	s = render(put_detail_cb, "Method \"PATCH\" not allowed.");
-	FS_ASSERT_STR_EQ(s, "{\"detail\":\"Method \\\"PATCH\\\" not "
-			    "allowed.\"}");
+	FS_ASSERT_STR_EQ(s,
+	    "{\"detail\":\"Method \\\"PATCH\\\" not "
+	    "allowed.\"}");
 	free(s);
 }
 
@@ -663,7 +665,7 @@ test_gw_json_violations_many(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(all);
 	for (int i = 0; i < N; i++) {
 		flowsvc__field_violation__init(&v[i]);
-		v[i].field = (char *)fields[i % 3];
+		v[i].field = (char *) fields[i % 3];
 		snprintf(text[i], sizeof(text[i]), "%d", i);
 		msgs[i][0] = text[i];
 		v[i].messages = msgs[i];
@@ -675,14 +677,14 @@ test_gw_json_violations_many(void)
 	json_t *j = s ? json_loads(s, 0, NULL) : NULL;
 	FS_CHECK(j != NULL && json_object_size(j) == 3, "three keys");
 	FS_CHECK(s && strncmp(s, "{\"zeta\":[\"0\",\"3\",", 17) == 0 &&
-		strstr(s, "],\"alpha\":[\"1\",\"4\",") != NULL &&
-		strstr(s, "],\"mid\":[\"2\",\"5\",") != NULL,
+	        strstr(s, "],\"alpha\":[\"1\",\"4\",") != NULL &&
+	        strstr(s, "],\"mid\":[\"2\",\"5\",") != NULL,
 	    "first-seen order, messages in order");
 	for (int k = 0; j && k < 3; k++) {
 		json_t *a = json_object_get(j, fields[k]);
 		FS_CHECK(json_array_size(a) == N / 3 &&
-			strcmp(json_string_value(json_array_get(a, N / 3 - 1)),
-			    text[N - 3 + k]) == 0,
+		        strcmp(json_string_value(json_array_get(a, N / 3 - 1)),
+		            text[N - 3 + k]) == 0,
 		    "%s holds all its messages", fields[k]);
 	}
 	json_decref(j);
@@ -709,7 +711,7 @@ test_gw_json_many_unknown(void)
 	FS_CHECK(gw_json_to_create(obj, FLOWSVC__KIND__FLOW, &r) == 0 && r,
 	    "create maps");
 	FS_CHECK(gw_json_to_update(obj, "id", FLOWSVC__KIND__FLOW, &u) == 0 &&
-		u,
+	        u,
 	    "update maps");
 	/* The first ones a reply can list are named, the rest counted. */
 	if (r != NULL) {
@@ -718,15 +720,15 @@ test_gw_json_many_unknown(void)
 		FS_ASSERT_STR_EQ(r->unknown_fields[FS_VIOLATIONS_MAX - 1],
 		    "k99");
 		FS_CHECK(r->has_unknown_fields_omitted &&
-			r->unknown_fields_omitted == N - FS_VIOLATIONS_MAX,
-		    "omitted %u", (unsigned)r->unknown_fields_omitted);
+		        r->unknown_fields_omitted == N - FS_VIOLATIONS_MAX,
+		    "omitted %u", (unsigned) r->unknown_fields_omitted);
 		check_packs(&r->base);
 	}
 	if (u != NULL) {
 		FS_ASSERT_INT_EQ(u->n_unknown_fields, FS_VIOLATIONS_MAX);
 		FS_CHECK(u->has_unknown_fields_omitted &&
-			u->unknown_fields_omitted == N - FS_VIOLATIONS_MAX,
-		    "omitted %u", (unsigned)u->unknown_fields_omitted);
+		        u->unknown_fields_omitted == N - FS_VIOLATIONS_MAX,
+		    "omitted %u", (unsigned) u->unknown_fields_omitted);
 	}
 	flowsvc__create_request__free_unpacked(r, NULL);
 	flowsvc__update_request__free_unpacked(u, NULL);
@@ -748,7 +750,7 @@ test_gw_json_buf(void)
 	FS_CHECK(!b.oom && b.len == 100000, "len %zu", b.len);
 	p = gw_buf_take(&b, &len);
 	FS_CHECK(p && len == 100000 && p[len] == '\0' &&
-		memcmp(p + 99990, "0123456789", 10) == 0,
+	        memcmp(p + 99990, "0123456789", 10) == 0,
 	    "content");
 	FS_CHECK(b.data == NULL && b.len == 0, "take empties");
 	free(p);
@@ -758,32 +760,32 @@ test_gw_json_buf(void)
 }
 
 static CU_TestInfo json_tests[] = {
-	{"load: objects, empty body", test_gw_json_load_object},
-	{"load: error texts", test_gw_json_load_errors},
-	{"create: every field", test_gw_json_create_full},
-	{"create: absent, null, empty", test_gw_json_create_absent},
-	{"create: mistyped fields", test_gw_json_create_mistyped},
-	{"create: unknown and read-only keys",
-	    test_gw_json_create_unknown_and_read_only},
-	{"create: kind, no borrowing", test_gw_json_create_kind},
-	{"update: lists present, absent, empty", test_gw_json_update_lists},
-	{"update: mistyped and unknown", test_gw_json_update_mistyped_unknown},
-	{"update: read-only values", test_gw_json_update_read_only},
-	{"update: read-only wrong types", test_gw_json_update_read_only_types},
-	{"component: key order, timestamps", test_gw_json_component},
-	{"component lists", test_gw_json_components},
-	{"status", test_gw_json_status},
-	{"string escaping", test_gw_json_escaping},
-	{"violations", test_gw_json_violations},
-	{"violations: 60,000 entries merged", test_gw_json_violations_many},
-	{"create/update: 100,000 unknown keys", test_gw_json_many_unknown},
-	{"buffer", test_gw_json_buf},
-	CU_TEST_INFO_NULL,
+    {"load: objects, empty body", test_gw_json_load_object},
+    {"load: error texts", test_gw_json_load_errors},
+    {"create: every field", test_gw_json_create_full},
+    {"create: absent, null, empty", test_gw_json_create_absent},
+    {"create: mistyped fields", test_gw_json_create_mistyped},
+    {"create: unknown and read-only keys",
+        test_gw_json_create_unknown_and_read_only},
+    {"create: kind, no borrowing", test_gw_json_create_kind},
+    {"update: lists present, absent, empty", test_gw_json_update_lists},
+    {"update: mistyped and unknown", test_gw_json_update_mistyped_unknown},
+    {"update: read-only values", test_gw_json_update_read_only},
+    {"update: read-only wrong types", test_gw_json_update_read_only_types},
+    {"component: key order, timestamps", test_gw_json_component},
+    {"component lists", test_gw_json_components},
+    {"status", test_gw_json_status},
+    {"string escaping", test_gw_json_escaping},
+    {"violations", test_gw_json_violations},
+    {"violations: 60,000 entries merged", test_gw_json_violations_many},
+    {"create/update: 100,000 unknown keys", test_gw_json_many_unknown},
+    {"buffer", test_gw_json_buf},
+    CU_TEST_INFO_NULL,
 };
 
 static CU_SuiteInfo suites[] = {
-	{"gw_json", NULL, NULL, NULL, NULL, json_tests},
-	CU_SUITE_INFO_NULL,
+    {"gw_json", NULL, NULL, NULL, NULL, json_tests},
+    CU_SUITE_INFO_NULL,
 };
 
 int

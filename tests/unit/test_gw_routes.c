@@ -20,7 +20,7 @@ check_ok(const char *method, const char *path, enum gw_route route,
 
 	gw_route_match(method, path, &m);
 	if (m.id)
-		snprintf(got_id, sizeof(got_id), "%.*s", (int)m.id_len, m.id);
+		snprintf(got_id, sizeof(got_id), "%.*s", (int) m.id_len, m.id);
 	FS_CHECK(m.http_status == 0, "%s %s: status %d", method, path,
 	    m.http_status);
 	FS_CHECK(m.route == route, "%s %s: route %s, expected %s", method,
@@ -32,17 +32,17 @@ check_ok(const char *method, const char *path, enum gw_route route,
 	FS_CHECK(m.kind == kind, "%s %s: kind %d, expected %d", method, path,
 	    m.kind, kind);
 	FS_CHECK(m.allow == NULL, "%s %s: allow set", method, path);
-	FS_CHECK(strcmp(got_id, id ? id : "") == 0 && (id != NULL) ==
-		    (m.id != NULL),
+	FS_CHECK(strcmp(got_id, id ? id : "") == 0 &&
+	        (id != NULL) == (m.id != NULL),
 	    "%s %s: id \"%s\", expected \"%s\"", method, path, got_id,
 	    id ? id : "(none)");
 }
 
 /* Both spellings of a path: with and without the trailing slash. */
 static void
-check_both(const char *method, const char *path_no_slash,
-    enum gw_route route, enum gw_action action, Flowsvc__Method rpc,
-    Flowsvc__Kind kind, const char *id)
+check_both(const char *method, const char *path_no_slash, enum gw_route route,
+    enum gw_action action, Flowsvc__Method rpc, Flowsvc__Kind kind,
+    const char *id)
 {
 	char with[512];
 
@@ -64,8 +64,8 @@ check_405(const char *method, const char *path, enum gw_route route,
 	    gw_route_name(m.route));
 	FS_CHECK(m.action == GW_ACT_NONE, "%s %s: action %d", method, path,
 	    m.action);
-	FS_CHECK(m.rpc == FLOWSVC__METHOD__METHOD_UNSPECIFIED,
-	    "%s %s: rpc %d", method, path, m.rpc);
+	FS_CHECK(m.rpc == FLOWSVC__METHOD__METHOD_UNSPECIFIED, "%s %s: rpc %d",
+	    method, path, m.rpc);
 	FS_CHECK(m.allow != NULL && strcmp(m.allow, allow) == 0,
 	    "%s %s: Allow \"%s\", expected \"%s\"", method, path,
 	    m.allow ? m.allow : "(null)", allow);
@@ -78,7 +78,7 @@ check_404(const char *method, const char *path)
 
 	gw_route_match(method, path, &m);
 	FS_CHECK(m.http_status == 404 && m.route == GW_ROUTE_UNKNOWN &&
-		m.action == GW_ACT_NONE && m.allow == NULL,
+	        m.action == GW_ACT_NONE && m.allow == NULL,
 	    "%s %s: status %d route %s, expected 404", method, path,
 	    m.http_status, gw_route_name(m.route));
 }
@@ -109,16 +109,15 @@ test_gw_routes_items(void)
 		enum gw_action action;
 		Flowsvc__Method rpc;
 	} m[] = {
-		{"GET", GW_ACT_GET, FLOWSVC__METHOD__GET},
-		{"HEAD", GW_ACT_GET, FLOWSVC__METHOD__GET},
-		{"PUT", GW_ACT_UPDATE, FLOWSVC__METHOD__UPDATE},
-		{"DELETE", GW_ACT_DELETE, FLOWSVC__METHOD__DELETE},
+	    {"GET", GW_ACT_GET, FLOWSVC__METHOD__GET},
+	    {"HEAD", GW_ACT_GET, FLOWSVC__METHOD__GET},
+	    {"PUT", GW_ACT_UPDATE, FLOWSVC__METHOD__UPDATE},
+	    {"DELETE", GW_ACT_DELETE, FLOWSVC__METHOD__DELETE},
 	};
 
 	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
-		check_both(m[i].method, "/api/flows/" ID,
-		    GW_ROUTE_FLOWS_ITEM, m[i].action, m[i].rpc,
-		    FLOWSVC__KIND__FLOW, ID);
+		check_both(m[i].method, "/api/flows/" ID, GW_ROUTE_FLOWS_ITEM,
+		    m[i].action, m[i].rpc, FLOWSVC__KIND__FLOW, ID);
 		check_both(m[i].method, "/api/apps/" ID, GW_ROUTE_APPS_ITEM,
 		    m[i].action, m[i].rpc, FLOWSVC__KIND__APP, ID);
 	}
@@ -137,9 +136,8 @@ test_gw_routes_ids_pass_through(void)
 	/* Words that are also route names are ids in the id position. */
 	check_both("GET", "/api/apps/status", GW_ROUTE_APPS_ITEM, GW_ACT_GET,
 	    FLOWSVC__METHOD__GET, FLOWSVC__KIND__APP, "status");
-	check_both("GET", "/api/apps/x/status", GW_ROUTE_STATUS,
-	    GW_ACT_STATUS, FLOWSVC__METHOD__GET_STATUS,
-	    FLOWSVC__KIND__KIND_ANY, "x");
+	check_both("GET", "/api/apps/x/status", GW_ROUTE_STATUS, GW_ACT_STATUS,
+	    FLOWSVC__METHOD__GET_STATUS, FLOWSVC__KIND__KIND_ANY, "x");
 }
 
 static void
@@ -151,11 +149,10 @@ test_gw_routes_component_operations(void)
 	check_both("POST", "/api/apps/" ID "/deploy", GW_ROUTE_DEPLOY,
 	    GW_ACT_DEPLOY, FLOWSVC__METHOD__DEPLOY, FLOWSVC__KIND__KIND_ANY,
 	    ID);
-	check_both("POST", "/api/apps/" ID "/stop", GW_ROUTE_STOP,
-	    GW_ACT_STOP, FLOWSVC__METHOD__STOP, FLOWSVC__KIND__KIND_ANY, ID);
+	check_both("POST", "/api/apps/" ID "/stop", GW_ROUTE_STOP, GW_ACT_STOP,
+	    FLOWSVC__METHOD__STOP, FLOWSVC__KIND__KIND_ANY, ID);
 	check_both("POST", "/api/apps/" ID "/start", GW_ROUTE_START,
-	    GW_ACT_START, FLOWSVC__METHOD__START, FLOWSVC__KIND__KIND_ANY,
-	    ID);
+	    GW_ACT_START, FLOWSVC__METHOD__START, FLOWSVC__KIND__KIND_ANY, ID);
 }
 
 static void
@@ -180,17 +177,17 @@ test_gw_routes_operations_endpoints(void)
 static void
 test_gw_routes_405(void)
 {
-	static const char *const coll_bad[] = {
-		"PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", NULL};
-	static const char *const item_bad[] = {
-		"POST", "PATCH", "OPTIONS", NULL};
-	static const char *const get_only_bad[] = {
-		"POST", "PUT", "DELETE", "PATCH", NULL};
-	static const char *const post_only_bad[] = {
-		"GET", "HEAD", "PUT", "DELETE", "PATCH", NULL};
+	static const char *const coll_bad[] = {"PUT", "DELETE", "PATCH",
+	    "OPTIONS", "TRACE", NULL};
+	static const char *const item_bad[] = {"POST", "PATCH", "OPTIONS",
+	    NULL};
+	static const char *const get_only_bad[] = {"POST", "PUT", "DELETE",
+	    "PATCH", NULL};
+	static const char *const post_only_bad[] = {"GET", "HEAD", "PUT",
+	    "DELETE", "PATCH", NULL};
 	static const char *const ops[] = {"deploy", "stop", "start"};
-	static const enum gw_route op_routes[] = {
-		GW_ROUTE_DEPLOY, GW_ROUTE_STOP, GW_ROUTE_START};
+	static const enum gw_route op_routes[] = {GW_ROUTE_DEPLOY,
+	    GW_ROUTE_STOP, GW_ROUTE_START};
 
 	for (const char *const *m = coll_bad; *m; m++) {
 		check_405(*m, "/api/flows/", GW_ROUTE_FLOWS, "GET, POST");
@@ -224,32 +221,32 @@ static void
 test_gw_routes_404(void)
 {
 	static const char *const paths[] = {
-		"",
-		"/",
-		"//",
-		"api/flows/",
-		"/api",
-		"/api/",
-		"/api/flow/",
-		"/api/Flows/",
-		"/api/flowsx",
-		"/api/flows//",
-		"/api/flows///",
-		"/api//flows/",
-		"/api/flows/" ID "//",
-		"/api/flows/" ID "/status/",  /* operations only under apps */
-		"/api/flows/" ID "/deploy/",
-		"/api/apps/" ID "/unknown/",
-		"/api/apps/" ID "/status/extra/",
-		"/api/apps/" ID "/status//",
-		"/healthz/x",
-		"/metricsx",
-		"/x/api/flows/",
-		"/openapi.json",
-		"/api/openapi.json/x",
-		"/api/OpenAPI.json",
-		"/api/flows/openapi.json/status/",
-		NULL,
+	    "",
+	    "/",
+	    "//",
+	    "api/flows/",
+	    "/api",
+	    "/api/",
+	    "/api/flow/",
+	    "/api/Flows/",
+	    "/api/flowsx",
+	    "/api/flows//",
+	    "/api/flows///",
+	    "/api//flows/",
+	    "/api/flows/" ID "//",
+	    "/api/flows/" ID "/status/", /* operations only under apps */
+	    "/api/flows/" ID "/deploy/",
+	    "/api/apps/" ID "/unknown/",
+	    "/api/apps/" ID "/status/extra/",
+	    "/api/apps/" ID "/status//",
+	    "/healthz/x",
+	    "/metricsx",
+	    "/x/api/flows/",
+	    "/openapi.json",
+	    "/api/openapi.json/x",
+	    "/api/OpenAPI.json",
+	    "/api/flows/openapi.json/status/",
+	    NULL,
 	};
 
 	for (const char *const *p = paths; *p; p++) {
@@ -267,7 +264,7 @@ test_gw_routes_names(void)
 	FS_ASSERT_STR_EQ(gw_route_name(GW_ROUTE_UNKNOWN), "unknown");
 	FS_ASSERT_STR_EQ(gw_route_name(GW_ROUTE_COUNT), "unknown");
 	for (int r = 0; r < GW_ROUTE_COUNT; r++)
-		FS_CHECK(gw_route_name((enum gw_route)r) != NULL,
+		FS_CHECK(gw_route_name((enum gw_route) r) != NULL,
 		    "route %d has no name", r);
 }
 
@@ -276,9 +273,11 @@ test_gw_routes_names(void)
 static void
 test_gw_routes_table(void)
 {
-	FS_CHECK(gw_route_info(GW_ROUTE_UNKNOWN)->path == NULL, "unknown path");
+	FS_CHECK(gw_route_info(GW_ROUTE_UNKNOWN)->path == NULL,
+	    "unknown path");
 	FS_CHECK(gw_route_info(GW_ROUTE_COUNT) ==
-		gw_route_info(GW_ROUTE_UNKNOWN), "out of range");
+	        gw_route_info(GW_ROUTE_UNKNOWN),
+	    "out of range");
 	for (int r = 1; r < GW_ROUTE_COUNT; r++) {
 		const struct gw_route_info *ri = gw_route_info(r);
 		char path[128];
@@ -286,17 +285,18 @@ test_gw_routes_table(void)
 		struct gw_match m;
 
 		if (!FS_CHECK(ri->path != NULL && ri->allow != NULL,
-			"route %d has a path and methods", r))
+		        "route %d has a path and methods", r))
 			continue;
 		at = strstr(ri->path, "{id}");
 		if (at != NULL)
 			snprintf(path, sizeof(path), "%.*s%s%s",
-			    (int)(at - ri->path), ri->path, ID, at + 4);
+			    (int) (at - ri->path), ri->path, ID, at + 4);
 		else
 			snprintf(path, sizeof(path), "%s", ri->path);
 		gw_route_match("PATCH", path, &m);
-		FS_CHECK(m.route == (enum gw_route)r && m.http_status == 405 &&
-			strcmp(m.allow, ri->allow) == 0,
+		FS_CHECK(m.route == (enum gw_route) r &&
+		        m.http_status == 405 &&
+		        strcmp(m.allow, ri->allow) == 0,
 		    "%s routes to %s with Allow %s", path,
 		    gw_route_name(m.route), m.allow ? m.allow : "(none)");
 	}
@@ -309,8 +309,8 @@ test_gw_routes_table(void)
 static void
 test_gw_routes_allow_matches_actions(void)
 {
-	static const char *const names[GW_HTTP_COUNT] = {
-		"GET", "POST", "PUT", "DELETE"};
+	static const char *const names[GW_HTTP_COUNT] = {"GET", "POST", "PUT",
+	    "DELETE"};
 
 	for (int r = 1; r < GW_ROUTE_COUNT; r++) {
 		const struct gw_route_info *ri = gw_route_info(r);
@@ -328,16 +328,18 @@ test_gw_routes_allow_matches_actions(void)
 		    ri->allow ? ri->allow : "(none)", allow);
 	}
 	for (int a = 0; a < GW_ACT_COUNT; a++) {
-		Flowsvc__Method m = gw_action_rpc((enum gw_action)a);
+		Flowsvc__Method m = gw_action_rpc((enum gw_action) a);
 		const fs_method_info *mi = fs_method(m);
 
-		FS_CHECK(m == FLOWSVC__METHOD__METHOD_UNSPECIFIED || mi != NULL,
-		    "action %d: method %d not in the table", a, (int)m);
+		FS_CHECK(m == FLOWSVC__METHOD__METHOD_UNSPECIFIED ||
+		        mi != NULL,
+		    "action %d: method %d not in the table", a, (int) m);
 	}
 	FS_CHECK(gw_action_rpc(GW_ACT_COUNT) ==
-		FLOWSVC__METHOD__METHOD_UNSPECIFIED, "out of range");
+	        FLOWSVC__METHOD__METHOD_UNSPECIFIED,
+	    "out of range");
 	FS_CHECK(gw_action_rpc(GW_ACT_READYZ) == FLOWSVC__METHOD__HEALTH &&
-		gw_action_rpc(GW_ACT_METRICS) == FLOWSVC__METHOD__STATS,
+	        gw_action_rpc(GW_ACT_METRICS) == FLOWSVC__METHOD__STATS,
 	    "readyz and metrics ask the backend");
 }
 
@@ -349,13 +351,13 @@ test_gw_routes_raw_target(void)
 {
 	static const char *const refused[] = {"/api/flows/%00",
 	    "/api/flows/%00zzz", "/api/apps/x/deploy%00/../../x",
-	    "/api%2Fflows/", "/api%2fflows/", "/a%2F", "%2f", "/x%0a",
-	    "/x%0D", "/x%1f", "/x%7F", "/x%7f?y", "/x\x01", "/x\x7f",
-	    "/x\ty", "/x%25%2F"};
+	    "/api%2Fflows/", "/api%2fflows/", "/a%2F", "%2f", "/x%0a", "/x%0D",
+	    "/x%1f", "/x%7F", "/x%7f?y", "/x\x01", "/x\x7f", "/x\ty",
+	    "/x%25%2F"};
 	static const char *const accepted[] = {"", "/", "/api/flows/",
-	    "/api/flows/?name__iexact=a%2Fb%00", "/x?%00", "/x%",
-	    "/x%2", "/x%zz", "/x%2G", "/x%20y", "/x%25", "/x%252F", "/x%3F",
-	    "/x%7E", "/x%C3%A9"};
+	    "/api/flows/?name__iexact=a%2Fb%00", "/x?%00", "/x%", "/x%2",
+	    "/x%zz", "/x%2G", "/x%20y", "/x%25", "/x%252F", "/x%3F", "/x%7E",
+	    "/x%C3%A9"};
 
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		FS_CHECK(!gw_route_target_ok(refused[i]), "\"%s\" accepted",
@@ -367,27 +369,27 @@ test_gw_routes_raw_target(void)
 }
 
 static CU_TestInfo routes_tests[] = {
-	{"collections: GET lists, POST creates", test_gw_routes_collections},
-	{"items: GET, PUT, DELETE", test_gw_routes_items},
-	{"ids go to the backend as received", test_gw_routes_ids_pass_through},
-	{"status, deploy, stop, start take any kind",
-	    test_gw_routes_component_operations},
-	{"healthz, readyz, metrics, openapi.json",
-	    test_gw_routes_operations_endpoints},
-	{"wrong method: 405 with Allow", test_gw_routes_405},
-	{"unknown paths: 404", test_gw_routes_404},
-	{"metric label names", test_gw_routes_names},
-	{"route table: paths route to their route", test_gw_routes_table},
-	{"route table: Allow lists its actions; actions' RPCs",
-	    test_gw_routes_allow_matches_actions},
-	{"raw targets: encoded slash and controls refused",
-	    test_gw_routes_raw_target},
-	CU_TEST_INFO_NULL,
+    {"collections: GET lists, POST creates", test_gw_routes_collections},
+    {"items: GET, PUT, DELETE", test_gw_routes_items},
+    {"ids go to the backend as received", test_gw_routes_ids_pass_through},
+    {"status, deploy, stop, start take any kind",
+        test_gw_routes_component_operations},
+    {"healthz, readyz, metrics, openapi.json",
+        test_gw_routes_operations_endpoints},
+    {"wrong method: 405 with Allow", test_gw_routes_405},
+    {"unknown paths: 404", test_gw_routes_404},
+    {"metric label names", test_gw_routes_names},
+    {"route table: paths route to their route", test_gw_routes_table},
+    {"route table: Allow lists its actions; actions' RPCs",
+        test_gw_routes_allow_matches_actions},
+    {"raw targets: encoded slash and controls refused",
+        test_gw_routes_raw_target},
+    CU_TEST_INFO_NULL,
 };
 
 static CU_SuiteInfo suites[] = {
-	{"gw_routes", NULL, NULL, NULL, NULL, routes_tests},
-	CU_SUITE_INFO_NULL,
+    {"gw_routes", NULL, NULL, NULL, NULL, routes_tests},
+    CU_SUITE_INFO_NULL,
 };
 
 int

@@ -34,7 +34,7 @@ parse_ok(const char *text, int line)
 static void
 parse_err(const char *text, size_t len, const char *want, int line)
 {
-	gw_tokens *t = (gw_tokens *)&t; /* must come back NULL */
+	gw_tokens *t = (gw_tokens *) &t; /* must come back NULL */
 	char err[256] = "";
 	int rv = gw_tokens_parse(text, len, &t, err, sizeof(err));
 
@@ -68,7 +68,7 @@ groups_of(const gw_tokens *t, const char *tok)
 		return "(not restricted)";
 	buf[0] = '\0';
 	for (size_t i = 0; i < g->caller->n_groups; i++)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s",
+		n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%s%s",
 		    i ? "," : "", g->caller->groups[i]);
 	return buf;
 }
@@ -78,17 +78,17 @@ groups_of(const gw_tokens *t, const char *tok)
 static void
 test_parse_ok(void)
 {
-	gw_tokens *t = parse_ok(
-	    "# tokens for the test\n"
-	    "\n"
-	    "alpha_0123456789abcdef teamA\n"
-	    "   \t\n"
-	    "  # indented comment\n"
-	    "beta-0123456789ABCDEF\tteamB,team.C,team-D\r\n"
-	    "  root+/~0123456789abc=    *   \n"
-	    "short x_y\n"
-	    "last_line_without_newline z",
-	    __LINE__);
+	gw_tokens *t =
+	    parse_ok("# tokens for the test\n"
+	             "\n"
+	             "alpha_0123456789abcdef teamA\n"
+	             "   \t\n"
+	             "  # indented comment\n"
+	             "beta-0123456789ABCDEF\tteamB,team.C,team-D\r\n"
+	             "  root+/~0123456789abc=    *   \n"
+	             "short x_y\n"
+	             "last_line_without_newline z",
+	        __LINE__);
 
 	if (t == NULL)
 		return;
@@ -124,7 +124,8 @@ test_parse_errors(void)
 	snprintf(want, sizeof(want), "line 2: a token without groups %s",
 	    expect);
 	PARSE_ERR("# c\nsecret_token_1\n", want);
-	snprintf(want, sizeof(want), "line 1: more than two fields %s", expect);
+	snprintf(want, sizeof(want), "line 1: more than two fields %s",
+	    expect);
 	PARSE_ERR("secret_token_1 a b\n", want);
 	PARSE_ERR("secret_token_1 a # trailing comment\n", want);
 	PARSE_ERR("secret_token_1 a, b\n", want);
@@ -166,8 +167,9 @@ test_parse_errors(void)
 	PARSE_ERR("tok1 **\n",
 	    "line 1: group \"**\" is not 1-100 characters of "
 	    "A-Z a-z 0-9 _ . -");
-	PARSE_ERR("tok1 te/am\n", "line 1: group \"te/am\" is not 1-100 "
-				  "characters of A-Z a-z 0-9 _ . -");
+	PARSE_ERR("tok1 te/am\n",
+	    "line 1: group \"te/am\" is not 1-100 "
+	    "characters of A-Z a-z 0-9 _ . -");
 	PARSE_ERR("tok1 a,Team,b,team\n",
 	    "line 1: group \"team\" is listed twice");
 	{
@@ -190,8 +192,8 @@ test_parse_errors(void)
 	PARSE_ERR("tok_same a\n# x\ntok_other b\ntok_same c\n",
 	    "line 4: the same token as line 1");
 	PARSE_ERR("tok1 a\ntok2\rb\n", "line 2: a control character (0x0d)");
-	parse_err("tok1 a\0\n", 8, "the file holds a NUL byte; not a text file",
-	    __LINE__);
+	parse_err("tok1 a\0\n", 8,
+	    "the file holds a NUL byte; not a text file", __LINE__);
 }
 
 /* Refusals talk about lines, never about the secret on them. */
@@ -211,7 +213,7 @@ test_errors_keep_tokens_secret(void)
 		char err[256] = "";
 
 		FS_CHECK(gw_tokens_parse(texts[i], strlen(texts[i]), &t, err,
-			     sizeof(err)) == -1,
+		             sizeof(err)) == -1,
 		    "accepted %s", texts[i]);
 		FS_CHECK(strstr(err, "s3cr3t") == NULL,
 		    "the reason quotes the token: %s", err);
@@ -236,10 +238,10 @@ test_load(void)
 		fclose(f);
 	}
 	if (FS_CHECK(gw_tokens_load(path, &t, err, sizeof(err)) == 0,
-		"load: %s", err)) {
+	        "load: %s", err)) {
 		FS_ASSERT_INT_EQ(gw_tokens_count(t), 2);
-		FS_ASSERT_STR_EQ(
-		    groups_of(t, "file_token_0123456789"), "g1,g2");
+		FS_ASSERT_STR_EQ(groups_of(t, "file_token_0123456789"),
+		    "g1,g2");
 		gw_tokens_release(t);
 	}
 	FS_CHECK(gw_tokens_load(dir, &t, err, sizeof(err)) == -1 && t == NULL,
@@ -258,8 +260,8 @@ static void
 test_lookup(void)
 {
 	gw_tokens *t = parse_ok("tokenA_0123456789 a\n"
-				"tokenB_0123456789 b\n"
-				"tokenC_0123456789 *\n",
+	                        "tokenB_0123456789 b\n"
+	                        "tokenC_0123456789 *\n",
 	    __LINE__);
 
 	if (t == NULL)
@@ -274,7 +276,7 @@ test_lookup(void)
 	FS_ASSERT_STR_EQ(groups_of(t, ""), "-");
 	/* Not NUL-terminated: only len bytes count. */
 	FS_CHECK(gw_tokens_lookup(t, "tokenA_0123456789XYZ", 17) ==
-		lookup(t, "tokenA_0123456789"),
+	        lookup(t, "tokenA_0123456789"),
 	    "length-bounded lookup");
 	{
 		char big[GW_TOKEN_MAX * 2];
@@ -290,7 +292,7 @@ static void
 test_lookup_many(void)
 {
 	enum { N = 20000 };
-	size_t cap = (size_t)N * 40, len = 0;
+	size_t cap = (size_t) N * 40, len = 0;
 	char *text = malloc(cap), tok[40];
 	gw_tokens *t;
 	size_t found = 0, wrong = 0;
@@ -298,7 +300,7 @@ test_lookup_many(void)
 	if (!FS_CHECK(text != NULL, "malloc"))
 		return;
 	for (int i = 0; i < N; i++)
-		len += (size_t)snprintf(text + len, cap - len,
+		len += (size_t) snprintf(text + len, cap - len,
 		    "tok%08d_x g%d\n", i, i % 7);
 	t = parse_ok(text, __LINE__);
 	free(text);
@@ -328,11 +330,11 @@ test_lookup_many(void)
 static enum gw_auth_result
 check(const gw_tokens *t, const char *header, const char **groups)
 {
-	const struct gw_grant *g = (const struct gw_grant *)&g;
+	const struct gw_grant *g = (const struct gw_grant *) &g;
 	enum gw_auth_result r = gw_tokens_check(t, header, &g);
 
 	if (r != GW_AUTH_OK && g != NULL)
-		return (enum gw_auth_result)99; /* grant must be NULL */
+		return (enum gw_auth_result) 99; /* grant must be NULL */
 	if (groups != NULL)
 		*groups = r == GW_AUTH_OK
 		    ? (g->caller ? g->caller->groups[0] : "*")
@@ -343,15 +345,16 @@ check(const gw_tokens *t, const char *header, const char **groups)
 static void
 test_check_header(void)
 {
-	gw_tokens *t = parse_ok("tok_a_0123456789 a\ntok_r_0123456789 *\n",
-	    __LINE__);
+	gw_tokens *t =
+	    parse_ok("tok_a_0123456789 a\ntok_r_0123456789 *\n", __LINE__);
 	const char *g = NULL;
 
 	if (t == NULL)
 		return;
 	FS_ASSERT_INT_EQ(check(t, NULL, NULL), GW_AUTH_MISSING);
 	FS_ASSERT_INT_EQ(check(t, "", NULL), GW_AUTH_MISSING);
-	FS_ASSERT_INT_EQ(check(t, "Basic dXNlcjpwdw==", NULL), GW_AUTH_MISSING);
+	FS_ASSERT_INT_EQ(check(t, "Basic dXNlcjpwdw==", NULL),
+	    GW_AUTH_MISSING);
 	FS_ASSERT_INT_EQ(check(t, "Token tok_a_0123456789", NULL),
 	    GW_AUTH_MISSING);
 	FS_ASSERT_INT_EQ(check(t, "Bearertok_a_0123456789", NULL),
@@ -482,7 +485,8 @@ test_swap_under_readers(void)
 		char tok[64];
 
 		snprintf(tok, sizeof(tok), "gen_%d_0123456789", SWAPS - 1);
-		FS_CHECK(lookup(last, tok) != NULL, "the last swap is current");
+		FS_CHECK(lookup(last, tok) != NULL,
+		    "the last swap is current");
 		gw_tokens_release(last);
 	}
 	gw_auth_free(s.a);
@@ -523,32 +527,32 @@ test_refusal_bodies(void)
 }
 
 static CU_TestInfo file_tests[] = {
-	{"valid files: comments, blanks, CRLF, *, groups", test_parse_ok},
-	{"malformed lines are refused, naming the line", test_parse_errors},
-	{"reasons never quote a token", test_errors_keep_tokens_secret},
-	{"loading a file", test_load},
-	CU_TEST_INFO_NULL,
+    {"valid files: comments, blanks, CRLF, *, groups", test_parse_ok},
+    {"malformed lines are refused, naming the line", test_parse_errors},
+    {"reasons never quote a token", test_errors_keep_tokens_secret},
+    {"loading a file", test_load},
+    CU_TEST_INFO_NULL,
 };
 
 static CU_TestInfo lookup_tests[] = {
-	{"exact match only", test_lookup},
-	{"20000 tokens", test_lookup_many},
-	{"Authorization header", test_check_header},
-	CU_TEST_INFO_NULL,
+    {"exact match only", test_lookup},
+    {"20000 tokens", test_lookup_many},
+    {"Authorization header", test_check_header},
+    CU_TEST_INFO_NULL,
 };
 
 static CU_TestInfo live_tests[] = {
-	{"a swap leaves held tables alone", test_swap_keeps_held_tables},
-	{"swaps under concurrent readers", test_swap_under_readers},
-	{"401/403 bodies from backend codes", test_refusal_bodies},
-	CU_TEST_INFO_NULL,
+    {"a swap leaves held tables alone", test_swap_keeps_held_tables},
+    {"swaps under concurrent readers", test_swap_under_readers},
+    {"401/403 bodies from backend codes", test_refusal_bodies},
+    CU_TEST_INFO_NULL,
 };
 
 static CU_SuiteInfo suites[] = {
-	{"gw_tokens file", NULL, NULL, NULL, NULL, file_tests},
-	{"gw_tokens lookup", NULL, NULL, NULL, NULL, lookup_tests},
-	{"gw_auth live table", NULL, NULL, NULL, NULL, live_tests},
-	CU_SUITE_INFO_NULL,
+    {"gw_tokens file", NULL, NULL, NULL, NULL, file_tests},
+    {"gw_tokens lookup", NULL, NULL, NULL, NULL, lookup_tests},
+    {"gw_auth live table", NULL, NULL, NULL, NULL, live_tests},
+    CU_SUITE_INFO_NULL,
 };
 
 int

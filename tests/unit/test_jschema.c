@@ -66,13 +66,13 @@ out:
 	json_decref(inst);
 }
 
-#define V_OK(schema, inst)                                                   \
+#define V_OK(schema, inst)                                                    \
 	check_validate(__FILE__, __LINE__, (schema), "#", (inst), NULL)
-#define V_BAD(schema, inst, want)                                            \
+#define V_BAD(schema, inst, want)                                             \
 	check_validate(__FILE__, __LINE__, (schema), "#", (inst), (want))
-#define V_OK_AT(root, ref, inst)                                             \
+#define V_OK_AT(root, ref, inst)                                              \
 	check_validate(__FILE__, __LINE__, (root), (ref), (inst), NULL)
-#define V_BAD_AT(root, ref, inst, want)                                      \
+#define V_BAD_AT(root, ref, inst, want)                                       \
 	check_validate(__FILE__, __LINE__, (root), (ref), (inst), (want))
 
 /* js_check_schema on the schema at ref of root: want NULL, accepted; else
@@ -98,8 +98,8 @@ check_schema(const char *file, int line, const char *root_text,
 			fs_check(rc == 0, file, line, "js_check_schema",
 			    "%s: refused: %s", root_text, err);
 		} else {
-			fs_check(rc == -1 && strcmp(err, want) == 0, file, line,
-			    "js_check_schema",
+			fs_check(rc == -1 && strcmp(err, want) == 0, file,
+			    line, "js_check_schema",
 			    "%s:\n  expected -1, %s\n  got      %d, %s",
 			    root_text, want, rc, rc == 0 ? "" : err);
 		}
@@ -108,10 +108,10 @@ check_schema(const char *file, int line, const char *root_text,
 }
 
 #define C_OK(root) check_schema(__FILE__, __LINE__, (root), "#", NULL)
-#define C_BAD(root, want)                                                    \
-	check_schema(__FILE__, __LINE__, (root), "#", (want))
-#define C_OK_AT(root, ref) check_schema(__FILE__, __LINE__, (root), (ref), NULL)
-#define C_BAD_AT(root, ref, want)                                            \
+#define C_BAD(root, want) check_schema(__FILE__, __LINE__, (root), "#", (want))
+#define C_OK_AT(root, ref)                                                    \
+	check_schema(__FILE__, __LINE__, (root), (ref), NULL)
+#define C_BAD_AT(root, ref, want)                                             \
 	check_schema(__FILE__, __LINE__, (root), (ref), (want))
 
 /* ---- type, nullable, enum ------------------------------------------------ */
@@ -187,17 +187,20 @@ test_enum(void)
 	/* Numbers compare by value. */
 	V_OK(s, "2.0");
 	V_OK(s, "{\"k\": [1.0]}");
-	V_BAD(s, "\"b\"", "at \"\": \"b\" is not one of enum "
-	                  "[\"a\",2,{\"k\":[1]},null]");
-	V_BAD(s, "{\"k\": [2]}", "at \"\": {\"k\":[2]} is not one of enum "
-	                         "[\"a\",2,{\"k\":[1]},null]");
+	V_BAD(s, "\"b\"",
+	    "at \"\": \"b\" is not one of enum "
+	    "[\"a\",2,{\"k\":[1]},null]");
+	V_BAD(s, "{\"k\": [2]}",
+	    "at \"\": {\"k\":[2]} is not one of enum "
+	    "[\"a\",2,{\"k\":[1]},null]");
 	V_BAD(s, "{\"k\": [1], \"j\": 1}",
 	    "at \"\": {\"k\":[1],\"j\":1} is not one of enum "
 	    "[\"a\",2,{\"k\":[1]},null]");
 	V_BAD("{\"type\": \"string\", \"enum\": [\"on\", \"off\"]}", "\"ON\"",
 	    "at \"\": \"ON\" is not one of enum [\"on\",\"off\"]");
 	/* Long values are cut in messages. */
-	V_BAD("{\"enum\": [\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	V_BAD("{\"enum\": "
+	      "[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]}",
 	    "0",
 	    "at \"\": 0 is not one of enum [\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -220,8 +223,9 @@ test_properties(void)
 	    "      {\"type\": \"string\"}}}}}}";
 
 	V_OK(s, "{\"name\": \"x\", \"n\": 1}");
-	V_OK(s, "{\"name\": \"x\", \"n\": 1, \"other\": [1], "
-	        "\"inner\": {\"deep\": [\"a\", \"b\"]}}");
+	V_OK(s,
+	    "{\"name\": \"x\", \"n\": 1, \"other\": [1], "
+	    "\"inner\": {\"deep\": [\"a\", \"b\"]}}");
 	V_BAD(s, "{\"n\": 1}", "at \"\": missing required property \"name\"");
 	V_BAD(s, "{\"name\": \"x\"}",
 	    "at \"\": missing required property \"n\"");
@@ -232,8 +236,9 @@ test_properties(void)
 	/* ~ and / in keys are escaped in the pointer. */
 	V_BAD(s, "{\"name\": \"x\", \"n\": 1, \"a/b~c\": 1}",
 	    "at /a~1b~0c: expected boolean, got integer");
-	V_BAD(s, "{\"name\": \"x\", \"n\": 1, "
-	         "\"inner\": {\"deep\": [\"a\", 7]}}",
+	V_BAD(s,
+	    "{\"name\": \"x\", \"n\": 1, "
+	    "\"inner\": {\"deep\": [\"a\", 7]}}",
 	    "at /inner/deep/1: expected string, got integer");
 	/* Only one type applies: properties ignore non-objects. */
 	V_OK("{\"properties\": {\"a\": {\"type\": \"string\"}}, "
@@ -243,8 +248,7 @@ test_properties(void)
 	V_BAD("{\"required\": [\"a\\nb\"]}", "{}",
 	    "at \"\": missing required property \"a\\nb\"");
 	V_BAD("{\"properties\": {\"a\\u0001\": {\"type\": \"string\"}}}",
-	    "{\"a\\u0001\": 1}",
-	    "at /a\\u0001: expected string, got integer");
+	    "{\"a\\u0001\": 1}", "at /a\\u0001: expected string, got integer");
 }
 
 static void
@@ -280,7 +284,8 @@ test_property_counts(void)
 
 	V_OK(s, "{\"a\": 1}");
 	V_OK(s, "{\"a\": 1, \"b\": 2}");
-	V_BAD(s, "{}", "at \"\": has 0 properties, fewer than minProperties 1");
+	V_BAD(s, "{}",
+	    "at \"\": has 0 properties, fewer than minProperties 1");
 	V_BAD(s, "{\"a\": 1, \"b\": 2, \"c\": 3}",
 	    "at \"\": has 3 properties, more than maxProperties 2");
 	V_BAD("{\"minProperties\": 2}", "{\"a\": 1}",
@@ -323,7 +328,8 @@ test_unique_items(void)
 
 	V_OK(s, "[]");
 	V_OK(s, "[1, \"1\", [1], {\"a\": 1}, {\"a\": 2}, null, true]");
-	V_BAD(s, "[1, 2, 1]", "at \"\": items 0 and 2 are equal (uniqueItems)");
+	V_BAD(s, "[1, 2, 1]",
+	    "at \"\": items 0 and 2 are equal (uniqueItems)");
 	V_BAD(s, "[1, 1.0]", "at \"\": items 0 and 1 are equal (uniqueItems)");
 	V_BAD(s, "[{\"a\": [1]}, {\"a\": [1]}]",
 	    "at \"\": items 0 and 1 are equal (uniqueItems)");
@@ -362,8 +368,9 @@ test_pattern(void)
 	static const char s[] = "{\"pattern\": \"^[a-z]+$\"}";
 
 	V_OK(s, "\"abc\"");
-	V_BAD(s, "\"abC\"", "at \"\": \"abC\" does not match pattern "
-	                    "\"^[a-z]+$\"");
+	V_BAD(s, "\"abC\"",
+	    "at \"\": \"abC\" does not match pattern "
+	    "\"^[a-z]+$\"");
 	V_BAD(s, "\"\"", "at \"\": \"\" does not match pattern \"^[a-z]+$\"");
 	/* Unanchored: a match anywhere is enough, as in ECMA-262. */
 	V_OK("{\"pattern\": \"b+\"}", "\"abbc\"");
@@ -389,19 +396,19 @@ test_format_uuid(void)
 {
 	static const char s[] = "{\"type\": \"string\", \"format\": \"uuid\"}";
 	static const char *const good[] = {
-		"\"123e4567-e89b-12d3-a456-426614174000\"",
-		"\"123E4567-E89B-12D3-A456-426614174000\"",
-		"\"00000000-0000-0000-0000-000000000000\"",
+	    "\"123e4567-e89b-12d3-a456-426614174000\"",
+	    "\"123E4567-E89B-12D3-A456-426614174000\"",
+	    "\"00000000-0000-0000-0000-000000000000\"",
 	};
 	static const char *const bad[] = {
-		"\"123e4567-e89b-12d3-a456-42661417400\"",
-		"\"123e4567-e89b-12d3-a456-4266141740000\"",
-		"\"123e4567e89b-12d3-a456-426614174000-\"",
-		"\"123e4567-e89b-12d3-a456-42661417400g\"",
-		"\"{23e4567-e89b-12d3-a456-426614174000\"",
-		"\"123e4567-e89b-12d3-a456-426614174000 \"",
-		"\"123e4567-e89b-12d3-a456-426614174000\\u0000\"",
-		"\"\"",
+	    "\"123e4567-e89b-12d3-a456-42661417400\"",
+	    "\"123e4567-e89b-12d3-a456-4266141740000\"",
+	    "\"123e4567e89b-12d3-a456-426614174000-\"",
+	    "\"123e4567-e89b-12d3-a456-42661417400g\"",
+	    "\"{23e4567-e89b-12d3-a456-426614174000\"",
+	    "\"123e4567-e89b-12d3-a456-426614174000 \"",
+	    "\"123e4567-e89b-12d3-a456-426614174000\\u0000\"",
+	    "\"\"",
 	};
 	char want[256];
 	size_t i;
@@ -423,36 +430,36 @@ test_format_date_time(void)
 {
 	static const char s[] = "{\"format\": \"date-time\"}";
 	static const char *const good[] = {
-		"\"2024-01-31T12:34:56Z\"",
-		"\"2024-01-31T12:34:56.123456Z\"",
-		"\"2024-01-31T12:34:56.1+05:30\"",
-		"\"2024-01-31T00:00:00-23:59\"",
-		"\"2024-02-29T23:59:59Z\"",
-		"\"2000-02-29T23:59:59Z\"",
-		"\"2016-12-31T23:59:60Z\"",
-		"\"2024-01-31t12:34:56z\"",
+	    "\"2024-01-31T12:34:56Z\"",
+	    "\"2024-01-31T12:34:56.123456Z\"",
+	    "\"2024-01-31T12:34:56.1+05:30\"",
+	    "\"2024-01-31T00:00:00-23:59\"",
+	    "\"2024-02-29T23:59:59Z\"",
+	    "\"2000-02-29T23:59:59Z\"",
+	    "\"2016-12-31T23:59:60Z\"",
+	    "\"2024-01-31t12:34:56z\"",
 	};
 	static const char *const bad[] = {
-		"\"2024-01-31T12:34:56\"",
-		"\"2024-01-31 12:34:56Z\"",
-		"\"2024-13-01T00:00:00Z\"",
-		"\"2024-00-01T00:00:00Z\"",
-		"\"2024-01-32T00:00:00Z\"",
-		"\"2024-01-00T00:00:00Z\"",
-		"\"2023-02-29T00:00:00Z\"",
-		"\"1900-02-29T00:00:00Z\"",
-		"\"2024-04-31T00:00:00Z\"",
-		"\"2024-01-31T24:00:00Z\"",
-		"\"2024-01-31T12:60:00Z\"",
-		"\"2024-01-31T12:00:61Z\"",
-		"\"2024-01-31T12:00:00.Z\"",
-		"\"2024-01-31T12:00:00+24:00\"",
-		"\"2024-01-31T12:00:00+05:60\"",
-		"\"2024-01-31T12:00:00+0530\"",
-		"\"2024-01-31T12:00:00Z \"",
-		"\"2024-1-31T12:00:00Z\"",
-		"\"2024-01-31\"",
-		"\"\"",
+	    "\"2024-01-31T12:34:56\"",
+	    "\"2024-01-31 12:34:56Z\"",
+	    "\"2024-13-01T00:00:00Z\"",
+	    "\"2024-00-01T00:00:00Z\"",
+	    "\"2024-01-32T00:00:00Z\"",
+	    "\"2024-01-00T00:00:00Z\"",
+	    "\"2023-02-29T00:00:00Z\"",
+	    "\"1900-02-29T00:00:00Z\"",
+	    "\"2024-04-31T00:00:00Z\"",
+	    "\"2024-01-31T24:00:00Z\"",
+	    "\"2024-01-31T12:60:00Z\"",
+	    "\"2024-01-31T12:00:61Z\"",
+	    "\"2024-01-31T12:00:00.Z\"",
+	    "\"2024-01-31T12:00:00+24:00\"",
+	    "\"2024-01-31T12:00:00+05:60\"",
+	    "\"2024-01-31T12:00:00+0530\"",
+	    "\"2024-01-31T12:00:00Z \"",
+	    "\"2024-1-31T12:00:00Z\"",
+	    "\"2024-01-31\"",
+	    "\"\"",
 	};
 	char want[256];
 	size_t i;
@@ -476,12 +483,15 @@ test_format_uri_reference(void)
 	V_OK(s, "\"https://example.com/a?b=c#d\"");
 	V_OK(s, "\"\"");
 	V_OK(s, "\"../x\"");
-	V_BAD(s, "\"a b\"", "at \"\": \"a b\" does not match format "
-	                    "uri-reference");
-	V_BAD(s, "\"a\\tb\"", "at \"\": \"a\\tb\" does not match format "
-	                      "uri-reference");
-	V_BAD(s, "\"a\\u007f\"", "at \"\": \"a\\u007f\" does not match "
-	                         "format uri-reference");
+	V_BAD(s, "\"a b\"",
+	    "at \"\": \"a b\" does not match format "
+	    "uri-reference");
+	V_BAD(s, "\"a\\tb\"",
+	    "at \"\": \"a\\tb\" does not match format "
+	    "uri-reference");
+	V_BAD(s, "\"a\\u007f\"",
+	    "at \"\": \"a\\u007f\" does not match "
+	    "format uri-reference");
 	V_BAD("{\"format\": \"email\"}", "\"a@b\"",
 	    "at \"\": invalid schema: unknown format \"email\"");
 }
@@ -505,10 +515,12 @@ test_bounds(void)
 	V_BAD(incl, "10.25", "at \"\": 10.25 is greater than maximum 10");
 	V_OK(excl, "2");
 	V_OK(excl, "1.5");
-	V_BAD(excl, "1", "at \"\": 1 is not greater than minimum 1 "
-	                 "(exclusiveMinimum)");
-	V_BAD(excl, "10", "at \"\": 10 is not less than maximum 10 "
-	                  "(exclusiveMaximum)");
+	V_BAD(excl, "1",
+	    "at \"\": 1 is not greater than minimum 1 "
+	    "(exclusiveMinimum)");
+	V_BAD(excl, "10",
+	    "at \"\": 10 is not less than maximum 10 "
+	    "(exclusiveMaximum)");
 	/* false is the default. */
 	V_OK("{\"minimum\": 1, \"exclusiveMinimum\": false}", "1");
 	/* Real bounds, and integers beyond a double's 53 bits compared
@@ -536,8 +548,9 @@ test_one_of(void)
 
 	V_OK(s, "\"a\"");
 	V_OK(s, "1.5");
-	V_BAD(s, "1", "at \"\": matches 2 of oneOf's schemas (exactly one "
-	              "required): [0] [1]");
+	V_BAD(s, "1",
+	    "at \"\": matches 2 of oneOf's schemas (exactly one "
+	    "required): [0] [1]");
 	V_BAD(s, "true",
 	    "at \"\": matches 0 of oneOf's schemas (exactly one required): "
 	    "[0] at \"\": expected integer, got boolean; [1] at \"\": "
@@ -644,20 +657,20 @@ test_resolve_ref(void)
 	if (root == NULL) {
 		return;
 	}
-	schemas = json_object_get(json_object_get(root, "components"),
-	    "schemas");
+	schemas =
+	    json_object_get(json_object_get(root, "components"), "schemas");
 	FS_CHECK(js_resolve_ref(root, "#") == root, "# is the root");
 	FS_CHECK(js_resolve_ref(root, "#/components/schemas") == schemas,
 	    "plain pointer");
 	v = js_resolve_ref(root, "#/paths/~1api~1flows~1%7Bid%7D~1");
 	FS_CHECK(v != NULL &&
-	        v == json_object_get(json_object_get(root, "paths"),
-	                 "/api/flows/{id}/"),
+	        v ==
+	            json_object_get(json_object_get(root, "paths"),
+	                "/api/flows/{id}/"),
 	    "~1 and percent-encoding");
 	v = js_resolve_ref(root, "#/odd/a~0b");
-	FS_CHECK(v != NULL && v == json_object_get(json_object_get(root,
-	                                               "odd"),
-	                               "a~b"),
+	FS_CHECK(v != NULL &&
+	        v == json_object_get(json_object_get(root, "odd"), "a~b"),
 	    "~0");
 	FS_CHECK(js_resolve_ref(root, "#/odd/%25") ==
 	        json_object_get(json_object_get(root, "odd"), "%"),
@@ -677,8 +690,8 @@ test_resolve_ref(void)
 	FS_CHECK(js_resolve_ref(root, "#/list/01") == NULL, "leading zero");
 	FS_CHECK(js_resolve_ref(root, "#/list/-1") == NULL, "negative");
 	FS_CHECK(js_resolve_ref(root, "#/list/1x") == NULL, "not a number");
-	FS_CHECK(js_resolve_ref(root,
-	             "#/list/99999999999999999999999999") == NULL,
+	FS_CHECK(js_resolve_ref(root, "#/list/99999999999999999999999999") ==
+	        NULL,
 	    "index overflow");
 	FS_CHECK(js_resolve_ref(root, "#/components/nope") == NULL, "no key");
 	FS_CHECK(js_resolve_ref(root, "#/components/schemas/Id/type/x") ==
@@ -791,7 +804,8 @@ test_recursive_schema(void)
 		n += (size_t) snprintf(deep + n, sizeof(deep) - n,
 		    "{\"name\": \"n\", \"children\": [");
 	}
-	n += (size_t) snprintf(deep + n, sizeof(deep) - n, "{\"name\": \"n\"}");
+	n +=
+	    (size_t) snprintf(deep + n, sizeof(deep) - n, "{\"name\": \"n\"}");
 	for (i = 0; i < 40; i++) {
 		n += (size_t) snprintf(deep + n, sizeof(deep) - n, "]}");
 	}
@@ -811,9 +825,10 @@ test_recursive_schema(void)
 static void
 test_error_buffer(void)
 {
-	json_t *schema = parse("{\"type\": \"object\", \"properties\": {\"a\": "
-	                       "{\"type\": \"string\"}}}",
-	    __FILE__, __LINE__);
+	json_t *schema =
+	    parse("{\"type\": \"object\", \"properties\": {\"a\": "
+	          "{\"type\": \"string\"}}}",
+	        __FILE__, __LINE__);
 	json_t *bad = parse("{\"a\": 1}", __FILE__, __LINE__);
 	json_t *good = parse("{\"a\": \"1\"}", __FILE__, __LINE__);
 	char err[16];
@@ -857,31 +872,32 @@ test_check_accepts(void)
 {
 	/* Every keyword and annotation, nested every way. */
 	C_OK_AT("{\"components\": {\"schemas\": {"
-	     "\"Id\": {\"type\": \"string\", \"format\": \"uuid\", "
-	     "  \"readOnly\": true, \"example\": \"x\", \"x-internal\": 1},"
-	     "\"Flow\": {\"type\": \"object\", \"title\": \"Flow\","
-	     "  \"description\": \"d\", \"required\": [\"id\"],"
-	     "  \"additionalProperties\": false, \"minProperties\": 1,"
-	     "  \"maxProperties\": 9, \"externalDocs\": {\"url\": \"u\"},"
-	     "  \"deprecated\": false, \"default\": {},"
-	     "  \"properties\": {"
-	     "    \"id\": {\"$ref\": \"#/components/schemas/Id\"},"
-	     "    \"a/b\": {\"type\": \"integer\", \"minimum\": 0,"
-	     "      \"maximum\": 9, \"exclusiveMinimum\": true,"
-	     "      \"exclusiveMaximum\": false, \"nullable\": true},"
-	     "    \"tags\": {\"type\": \"array\", \"minItems\": 0,"
-	     "      \"maxItems\": 4, \"uniqueItems\": true,"
-	     "      \"items\": {\"type\": \"string\", \"minLength\": 1,"
-	     "        \"maxLength\": 8, \"pattern\": \"^[a-z]+$\","
-	     "        \"enum\": [\"a\", \"b\"]}},"
-	     "    \"at\": {\"type\": \"string\", \"format\": \"date-time\","
-	     "      \"writeOnly\": true},"
-	     "    \"u\": {\"type\": \"string\", \"format\": \"uri-reference\"},"
-	     "    \"m\": {\"type\": \"object\","
-	     "      \"additionalProperties\": {\"type\": \"number\"}},"
-	     "    \"c\": {\"oneOf\": [{\"type\": \"boolean\"}, {}],"
-	     "      \"anyOf\": [{}], \"allOf\": [{}],"
-	     "      \"not\": {\"type\": \"string\"}}}}}}}",
+	        "\"Id\": {\"type\": \"string\", \"format\": \"uuid\", "
+	        "  \"readOnly\": true, \"example\": \"x\", \"x-internal\": 1},"
+	        "\"Flow\": {\"type\": \"object\", \"title\": \"Flow\","
+	        "  \"description\": \"d\", \"required\": [\"id\"],"
+	        "  \"additionalProperties\": false, \"minProperties\": 1,"
+	        "  \"maxProperties\": 9, \"externalDocs\": {\"url\": \"u\"},"
+	        "  \"deprecated\": false, \"default\": {},"
+	        "  \"properties\": {"
+	        "    \"id\": {\"$ref\": \"#/components/schemas/Id\"},"
+	        "    \"a/b\": {\"type\": \"integer\", \"minimum\": 0,"
+	        "      \"maximum\": 9, \"exclusiveMinimum\": true,"
+	        "      \"exclusiveMaximum\": false, \"nullable\": true},"
+	        "    \"tags\": {\"type\": \"array\", \"minItems\": 0,"
+	        "      \"maxItems\": 4, \"uniqueItems\": true,"
+	        "      \"items\": {\"type\": \"string\", \"minLength\": 1,"
+	        "        \"maxLength\": 8, \"pattern\": \"^[a-z]+$\","
+	        "        \"enum\": [\"a\", \"b\"]}},"
+	        "    \"at\": {\"type\": \"string\", \"format\": \"date-time\","
+	        "      \"writeOnly\": true},"
+	        "    \"u\": {\"type\": \"string\", \"format\": "
+	        "\"uri-reference\"},"
+	        "    \"m\": {\"type\": \"object\","
+	        "      \"additionalProperties\": {\"type\": \"number\"}},"
+	        "    \"c\": {\"oneOf\": [{\"type\": \"boolean\"}, {}],"
+	        "      \"anyOf\": [{}], \"allOf\": [{}],"
+	        "      \"not\": {\"type\": \"string\"}}}}}}}",
 	    "#/components/schemas/Flow");
 	/* A recursive schema: each $ref followed once, so the walk ends. */
 	C_OK_AT("{\"Node\": {\"type\": \"object\", \"properties\": {"
@@ -926,12 +942,14 @@ test_check_refuses(void)
 	 * $ref is. */
 	C_BAD_AT("{\"s\": {\"allOf\": [{\"$ref\": \"#/t~1u\"}]}, "
 	         "\"t/u\": {\"anyOf\": [{}, {\"maxLength\": -1}]}}",
-	    "#/s", "at #/t~1u/anyOf/1: maxLength must be a non-negative "
-	           "integer, not -1");
+	    "#/s",
+	    "at #/t~1u/anyOf/1: maxLength must be a non-negative "
+	    "integer, not -1");
 	/* Chains of $refs that never reach a schema. */
 	C_BAD_AT("{\"a\": {\"$ref\": \"#/b\"}, \"b\": {\"$ref\": \"#/a\"}}",
-	    "#/a", "at #/a: $ref \"#/b\" starts a chain of $refs that loops "
-	           "(or is longer than 64)");
+	    "#/a",
+	    "at #/a: $ref \"#/b\" starts a chain of $refs that loops "
+	    "(or is longer than 64)");
 	C_BAD_AT("{\"a\": {\"$ref\": \"#/a\"}}", "#/a",
 	    "at #/a: $ref \"#/a\" starts a chain of $refs that loops (or is "
 	    "longer than 64)");
@@ -955,8 +973,9 @@ test_check_refuses(void)
 	C_BAD("{\"required\": \"name\"}",
 	    "at #: required must be a non-empty array of strings, not a "
 	    "string");
-	C_BAD("{\"required\": []}", "at #: required must be a non-empty array "
-	                            "of strings, not an empty array");
+	C_BAD("{\"required\": []}",
+	    "at #: required must be a non-empty array "
+	    "of strings, not an empty array");
 	C_BAD("{\"required\": [\"a\", 1]}",
 	    "at #: required must be an array of strings, but [1] is an "
 	    "integer");
@@ -986,7 +1005,8 @@ test_check_refuses(void)
 	    "at #: additionalProperties must be a boolean or a schema, not "
 	    "an integer");
 	C_BAD("{\"additionalProperties\": {\"type\": \"int\"}}",
-	    "at #/additionalProperties: type \"int\" is not one of \"string\", "
+	    "at #/additionalProperties: type \"int\" is not one of "
+	    "\"string\", "
 	    "\"integer\", \"number\", \"boolean\", \"array\", \"object\"");
 	C_BAD("{\"items\": [{}]}",
 	    "at #/items: a schema must be an object, not an array");
@@ -1019,8 +1039,8 @@ test_check_refuses(void)
 static void
 test_check_outside_root(void)
 {
-	json_t *root = parse("{\"Id\": {\"type\": \"string\"}}", __FILE__,
-	    __LINE__);
+	json_t *root =
+	    parse("{\"Id\": {\"type\": \"string\"}}", __FILE__, __LINE__);
 	json_t *schema = parse("{\"properties\": {\"id\": {\"$ref\": "
 	                       "\"#/Id\"}, \"n\": {\"type\": \"nmber\"}}}",
 	    __FILE__, __LINE__);
@@ -1034,16 +1054,19 @@ test_check_outside_root(void)
 		goto out;
 	}
 	FS_ASSERT_INT_EQ(js_check_schema(root, schema, err, sizeof(err)), -1);
-	FS_ASSERT_STR_EQ(err, "at (schema)/properties/n: type \"nmber\" is "
-	                      "not one of \"string\", \"integer\", \"number\", "
-	                      "\"boolean\", \"array\", \"object\"");
+	FS_ASSERT_STR_EQ(err,
+	    "at (schema)/properties/n: type \"nmber\" is "
+	    "not one of \"string\", \"integer\", \"number\", "
+	    "\"boolean\", \"array\", \"object\"");
 	FS_ASSERT_INT_EQ(js_check_schema(root, bad_ref, err, sizeof(err)), -1);
-	FS_ASSERT_STR_EQ(err, "at (schema)/not: $ref \"#/Nope\" does not "
-	                      "resolve");
+	FS_ASSERT_STR_EQ(err,
+	    "at (schema)/not: $ref \"#/Nope\" does not "
+	    "resolve");
 	/* No root: nothing resolves. */
 	FS_ASSERT_INT_EQ(js_check_schema(NULL, bad_ref, err, sizeof(err)), -1);
-	FS_ASSERT_STR_EQ(err, "at (schema)/items: $ref \"#/Id\" does not "
-	                      "resolve");
+	FS_ASSERT_STR_EQ(err,
+	    "at (schema)/items: $ref \"#/Id\" does not "
+	    "resolve");
 	FS_ASSERT_INT_EQ(js_check_schema(root, NULL, err, sizeof(err)), -1);
 	FS_ASSERT_STR_EQ(err,
 	    "at (schema): a schema must be an object, not nothing");
@@ -1082,50 +1105,50 @@ test_check_depth(void)
 }
 
 static CU_TestInfo validate_tests[] = {
-	{"type", test_type},
-	{"nullable", test_nullable},
-	{"enum", test_enum},
-	{"properties and required", test_properties},
-	{"additionalProperties", test_additional_properties},
-	{"min/maxProperties", test_property_counts},
-	{"items, min/maxItems", test_items},
-	{"uniqueItems", test_unique_items},
-	{"min/maxLength in code points", test_lengths},
-	{"pattern", test_pattern},
-	{"format uuid", test_format_uuid},
-	{"format date-time", test_format_date_time},
-	{"format uri-reference", test_format_uri_reference},
-	{"minimum, maximum, exclusive", test_bounds},
-	{"oneOf", test_one_of},
-	{"anyOf", test_any_of},
-	{"allOf", test_all_of},
-	{"not", test_not},
-	{"broken branches are errors", test_broken_branches},
-	{"error buffer", test_error_buffer},
-	CU_TEST_INFO_NULL,
+    {"type", test_type},
+    {"nullable", test_nullable},
+    {"enum", test_enum},
+    {"properties and required", test_properties},
+    {"additionalProperties", test_additional_properties},
+    {"min/maxProperties", test_property_counts},
+    {"items, min/maxItems", test_items},
+    {"uniqueItems", test_unique_items},
+    {"min/maxLength in code points", test_lengths},
+    {"pattern", test_pattern},
+    {"format uuid", test_format_uuid},
+    {"format date-time", test_format_date_time},
+    {"format uri-reference", test_format_uri_reference},
+    {"minimum, maximum, exclusive", test_bounds},
+    {"oneOf", test_one_of},
+    {"anyOf", test_any_of},
+    {"allOf", test_all_of},
+    {"not", test_not},
+    {"broken branches are errors", test_broken_branches},
+    {"error buffer", test_error_buffer},
+    CU_TEST_INFO_NULL,
 };
 
 static CU_TestInfo ref_tests[] = {
-	{"js_resolve_ref", test_resolve_ref},
-	{"validation through $ref", test_ref_validation},
-	{"$ref cycles", test_ref_cycles},
-	{"recursive schema", test_recursive_schema},
-	CU_TEST_INFO_NULL,
+    {"js_resolve_ref", test_resolve_ref},
+    {"validation through $ref", test_ref_validation},
+    {"$ref cycles", test_ref_cycles},
+    {"recursive schema", test_recursive_schema},
+    CU_TEST_INFO_NULL,
 };
 
 static CU_TestInfo check_tests[] = {
-	{"accepts", test_check_accepts},
-	{"refuses", test_check_refuses},
-	{"schema outside root", test_check_outside_root},
-	{"depth", test_check_depth},
-	CU_TEST_INFO_NULL,
+    {"accepts", test_check_accepts},
+    {"refuses", test_check_refuses},
+    {"schema outside root", test_check_outside_root},
+    {"depth", test_check_depth},
+    CU_TEST_INFO_NULL,
 };
 
 static CU_SuiteInfo suites[] = {
-	{"jschema validate", NULL, NULL, NULL, NULL, validate_tests},
-	{"jschema $ref", NULL, NULL, NULL, NULL, ref_tests},
-	{"jschema check", NULL, NULL, NULL, NULL, check_tests},
-	CU_SUITE_INFO_NULL,
+    {"jschema validate", NULL, NULL, NULL, NULL, validate_tests},
+    {"jschema $ref", NULL, NULL, NULL, NULL, ref_tests},
+    {"jschema check", NULL, NULL, NULL, NULL, check_tests},
+    CU_SUITE_INFO_NULL,
 };
 
 int

@@ -62,7 +62,8 @@ matches(const char *s, const char *re)
 	return ok;
 }
 
-#define TIME_RE "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z"
+#define TIME_RE                                                               \
+	"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z"
 
 static void
 test_text_line(void)
@@ -76,9 +77,10 @@ test_text_line(void)
 	fs_log(FS_LOG_DEBUG, "x", "below the level");
 	out = cap_end();
 	FS_CHECK(out != NULL &&
-	        matches(out, "^" TIME_RE " prog-a\\[[0-9]+\\] info: hello 42 "
-	                     "rid=rid-1\n" TIME_RE " prog-a\\[[0-9]+\\] warn: "
-	                     "no id\n$"),
+	        matches(out,
+	            "^" TIME_RE " prog-a\\[[0-9]+\\] info: hello 42 "
+	            "rid=rid-1\n" TIME_RE " prog-a\\[[0-9]+\\] warn: "
+	            "no id\n$"),
 	    "text lines: %s", out ? out : "(null)");
 	free(out);
 }
@@ -124,8 +126,9 @@ test_text_escapes_control_characters(void)
 	fs_log(FS_LOG_INFO, "a\nb", "one\ntwo\r\x01 three\tfour");
 	out = cap_end();
 	FS_CHECK(out != NULL &&
-	        matches(out, " info: one\\\\ntwo\\\\r\\\\x01 three\\\\tfour "
-	                     "rid=a\\\\nb\n$") &&
+	        matches(out,
+	            " info: one\\\\ntwo\\\\r\\\\x01 three\\\\tfour "
+	            "rid=a\\\\nb\n$") &&
 	        strchr(out, '\n') == out + strlen(out) - 1,
 	    "escaped: %s", out ? out : "(null)");
 	free(out);
@@ -195,9 +198,10 @@ test_events(void)
 	fs_log_event(FS_LOG_INFO, NULL, "request", f, 6);
 	out = cap_end();
 	FS_CHECK(out != NULL &&
-	        matches(out, " info: request GET /api/flows/ 200 302B "
-	                     "0\\.81[23]ms rid=r9\n.* info: request GET "
-	                     "/api/flows/ 200 302B 0\\.81[23]ms \\(aborted\\)\n$"),
+	        matches(out,
+	            " info: request GET /api/flows/ 200 302B "
+	            "0\\.81[23]ms rid=r9\n.* info: request GET "
+	            "/api/flows/ 200 302B 0\\.81[23]ms \\(aborted\\)\n$"),
 	    "text events: %s", out ? out : "(null)");
 	free(out);
 

@@ -88,37 +88,43 @@ test_round_trip(void)
 			size_t n;
 
 			record(k, &rec);
-			rec.has_revision = 1; /* ignored: the argument counts */
+			rec.has_revision =
+			    1; /* ignored: the argument counts */
 			rec.revision = 99;
 			n = logfmt_record_size(&rec, revisions[i]);
 			if (!FS_CHECK(n <= sizeof(buf), "size %zu", n))
 				return;
-			FS_ASSERT_INT_EQ(logfmt_record_encode(&rec, revisions[i],
-			                     buf), n);
+			FS_ASSERT_INT_EQ(logfmt_record_encode(&rec,
+			                     revisions[i], buf),
+			    n);
 			FS_ASSERT_INT_EQ(logfmt_frame_check(buf, n, &len),
 			    LOGFMT_FRAME_OK);
 			FS_ASSERT_INT_EQ(len + LOGFMT_REC_HEADER, n);
-			FS_ASSERT_INT_EQ(logfmt_record_revision(
-			                     buf + LOGFMT_REC_HEADER, len, &rev),
+			FS_ASSERT_INT_EQ(logfmt_record_revision(buf +
+			                         LOGFMT_REC_HEADER,
+			                     len, &rev),
 			    FS_OK);
-			FS_CHECK(rev == revisions[i], "revision %llu, wrote %llu",
+			FS_CHECK(rev == revisions[i],
+			    "revision %llu, wrote %llu",
 			    (unsigned long long) rev,
 			    (unsigned long long) revisions[i]);
 			/* The revision comes first in the payload. */
-			FS_CHECK(buf[LOGFMT_REC_HEADER] == 0x20, "first key %#x",
-			    buf[LOGFMT_REC_HEADER]);
-			if (!FS_ASSERT_INT_EQ(logfmt_record_decode(
-			                          buf + LOGFMT_REC_HEADER, len, 2, 0,
-			                          &got),
+			FS_CHECK(buf[LOGFMT_REC_HEADER] == 0x20,
+			    "first key %#x", buf[LOGFMT_REC_HEADER]);
+			if (!FS_ASSERT_INT_EQ(logfmt_record_decode(buf +
+			                              LOGFMT_REC_HEADER,
+			                          len, 2, 0, &got),
 			        FS_OK))
 				continue;
-			FS_CHECK(got->has_revision && got->revision == revisions[i],
+			FS_CHECK(got->has_revision &&
+			        got->revision == revisions[i],
 			    "decoded revision %llu",
 			    (unsigned long long) got->revision);
 			FS_ASSERT_INT_EQ(got->op_case, rec.op_case);
 			size_t na = pack_op(&rec, a), nb = pack_op(got, b);
 			FS_CHECK(na == nb && memcmp(a, b, na) == 0,
-			    "record %d: the op differs after the round trip", k);
+			    "record %d: the op differs after the round trip",
+			    k);
 			flowsvc__log_record__free_unpacked(got, NULL);
 		}
 	}
@@ -133,16 +139,18 @@ test_prefixes_are_short(void)
 
 	for (int k = 0; k < 3; k++) {
 		record(k, &rec);
-		size_t n = logfmt_record_encode(&rec, 1000 + (uint64_t) k, buf);
+		size_t n =
+		    logfmt_record_encode(&rec, 1000 + (uint64_t) k, buf);
 		int bad = 0;
 
 		for (size_t i = 0; i < n; i++) {
 			enum logfmt_frame f = logfmt_frame_check(buf, i, &len);
 
 			if (f != LOGFMT_FRAME_SHORT && bad++ < 3)
-				FS_CHECK(0, "record %d cut to %zu of %zu bytes: "
-				    "%s, not cut short", k, i, n,
-				    logfmt_frame_what(f, 0));
+				FS_CHECK(0,
+				    "record %d cut to %zu of %zu bytes: "
+				    "%s, not cut short",
+				    k, i, n, logfmt_frame_what(f, 0));
 		}
 		FS_CHECK(bad == 0, "%d prefixes judged wrong", bad);
 	}
@@ -164,10 +172,11 @@ test_bit_flips_are_damage(void)
 			buf[bit / 8] ^= (uint8_t) (1u << (bit % 8));
 			enum logfmt_frame f = logfmt_frame_check(buf, n, &len);
 			buf[bit / 8] ^= (uint8_t) (1u << (bit % 8));
-			if ((f == LOGFMT_FRAME_OK || f == LOGFMT_FRAME_SHORT) &&
+			if ((f == LOGFMT_FRAME_OK ||
+			        f == LOGFMT_FRAME_SHORT) &&
 			    bad++ < 3)
-				FS_CHECK(0, "record %d, bit %zu flipped: %s", k,
-				    bit, logfmt_frame_what(f, 0));
+				FS_CHECK(0, "record %d, bit %zu flipped: %s",
+				    k, bit, logfmt_frame_what(f, 0));
 		}
 		FS_CHECK(bad == 0, "%d flips not seen as damage", bad);
 		FS_ASSERT_INT_EQ(logfmt_frame_check(buf, n, &len),
@@ -291,10 +300,10 @@ test_snapshot_record(void)
 		memcpy(got, pre + 4, pl - 4);
 		memcpy(got + pl - 4, cbuf, cn);
 		memcpy(got + pl - 4 + cn, suf, sl);
-		FS_CHECK(pl - 4 + cn + sl == wn &&
-		        memcmp(got, want, wn) == 0,
+		FS_CHECK(pl - 4 + cn + sl == wn && memcmp(got, want, wn) == 0,
 		    "seq %llu: the hand-packed StoredComponent differs from "
-		    "protobuf-c's", (unsigned long long) stored.seq);
+		    "protobuf-c's",
+		    (unsigned long long) stored.seq);
 		FS_ASSERT_INT_EQ(logfmt_get_u32(pre), wn);
 		if (!FS_ASSERT_INT_EQ(logfmt_snap_record_scan(want, wn, &r),
 		        FS_OK))
@@ -306,7 +315,8 @@ test_snapshot_record(void)
 		    "component bytes");
 		/* Missing its seq, or with an unknown field: refused. */
 		FS_ASSERT_INT_EQ(logfmt_snap_record_scan(want,
-		                     wn - fs_pb_varint_len(stored.seq) - 1, &r),
+		                     wn - fs_pb_varint_len(stored.seq) - 1,
+		                     &r),
 		    FS_DATA_LOSS);
 	}
 	want[0] = 0x08; /* field 1 as a varint */
@@ -317,18 +327,17 @@ int
 main(void)
 {
 	static CU_TestInfo tests[] = {
-	    {"encode and decode: the same op and revision",
-		test_round_trip},
+	    {"encode and decode: the same op and revision", test_round_trip},
 	    {"every prefix of a record is cut short, not damage",
-		test_prefixes_are_short},
+	        test_prefixes_are_short},
 	    {"any bit flipped in a complete record is damage",
-		test_bit_flips_are_damage},
+	        test_bit_flips_are_damage},
 	    {"log headers of versions 1 and 2", test_log_headers},
 	    {"snapshot headers of versions 1 and 2", test_snapshot_headers},
 	    {"version 1 records take the previous revision + 1",
-		test_version1_records},
+	        test_version1_records},
 	    {"a snapshot record packed by hand is protobuf-c's",
-		test_snapshot_record},
+	        test_snapshot_record},
 	    CU_TEST_INFO_NULL,
 	};
 	static CU_SuiteInfo suites[] = {

@@ -115,8 +115,8 @@ read_all(logreader *r, uint64_t end, uint64_t first, int *count)
 	while ((res = logreader_next(r, end, &rec)) == LOGREADER_RECORD) {
 		uint64_t i = first + (uint64_t) *count;
 
-		FS_CHECK(rec.revision == BASE + i && rec.offset == off[i - 1] &&
-		        rec.next == off[i],
+		FS_CHECK(rec.revision == BASE + i &&
+		        rec.offset == off[i - 1] && rec.next == off[i],
 		    "record %llu: revision %llu at %llu..%llu",
 		    (unsigned long long) i, (unsigned long long) rec.revision,
 		    (unsigned long long) rec.offset,
@@ -210,7 +210,8 @@ test_torn_tail(void)
 		            pb.offset != off[NREC - 1] ||
 		            pb.bytes != cut - off[NREC - 1] || pb.in_header) {
 			if (bad++ < 3)
-				FS_CHECK(0, "cut at %llu: result %d, problem at "
+				FS_CHECK(0,
+				    "cut at %llu: result %d, problem at "
 				    "%llu (%llu bytes): %s",
 				    (unsigned long long) cut, res,
 				    (unsigned long long) pb.offset,
@@ -493,18 +494,17 @@ main(void)
 	static CU_TestInfo tests[] = {
 	    {"a whole file, record by record", test_whole_file},
 	    {"from a byte offset and from a revision",
-		test_from_offset_and_revision},
+	        test_from_offset_and_revision},
 	    {"cut anywhere in the last record: torn; as a writer's end: "
 	     "the end",
-		test_torn_tail},
+	        test_torn_tail},
 	    {"zeros after the last record: torn", test_zeros_after_the_end},
-	    {"a bit flipped, the last record included: damage",
-		test_bit_flip},
+	    {"a bit flipped, the last record included: damage", test_bit_flip},
 	    {"version 1: revisions counted from the base", test_version1},
 	    {"header cut short, bad magic, a record without revision",
-		test_bad_files},
+	        test_bad_files},
 	    {"a writer appending concurrently: every record, in order",
-		test_concurrent_writer},
+	        test_concurrent_writer},
 	    CU_TEST_INFO_NULL,
 	};
 	static CU_SuiteInfo suites[] = {

@@ -64,8 +64,10 @@ test_flags_are_consistent(void)
 		const fs_method_info *m = fs_method(v);
 		if (m == NULL)
 			continue;
-		CU_ASSERT(!((m->flags & FS_M_READ) && (m->flags & FS_M_WRITE)));
-		CU_ASSERT(!((m->flags & FS_M_BLOCKS) && (m->flags & FS_M_BATCH)));
+		CU_ASSERT(
+		    !((m->flags & FS_M_READ) && (m->flags & FS_M_WRITE)));
+		CU_ASSERT(
+		    !((m->flags & FS_M_BLOCKS) && (m->flags & FS_M_BATCH)));
 		if (m->flags & FS_M_WRITE)
 			CU_ASSERT(!(m->flags & FS_M_REPLICA));
 	}

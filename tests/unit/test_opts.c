@@ -26,22 +26,43 @@ struct cfg {
 #define OFF(f) offsetof(struct cfg, f)
 
 static const fs_opt opts[] = {
-    {.name = "name", .type = FS_OPT_STR, .off = OFF(name), .def = "anon",
+    {.name = "name",
+        .type = FS_OPT_STR,
+        .off = OFF(name),
+        .def = "anon",
         .help = "a name"},
-    {.name = "mode", .type = FS_OPT_CHOICE, .off = OFF(mode), .def = "b",
-        .choices = "a|b|c", .help = "a mode"},
-    {.name = "n", .type = FS_OPT_INT, .off = OFF(n), .def = "7", .min = 1,
-        .max = 100, .help = "a count"},
-    {.name = "ratio", .type = FS_OPT_NUM, .off = OFF(ratio), .def = "0.5",
-        .min = 0.1, .max = 2, .help = "a ratio"},
-    {.name = "flag", .type = FS_OPT_FLAG, .off = OFF(flag),
-        .help = "a flag"},
-    {.name = "url", .type = FS_OPT_LIST, .off = OFF(urls),
-        .def = "tcp://default", .arg = "URL",
+    {.name = "mode",
+        .type = FS_OPT_CHOICE,
+        .off = OFF(mode),
+        .def = "b",
+        .choices = "a|b|c",
+        .help = "a mode"},
+    {.name = "n",
+        .type = FS_OPT_INT,
+        .off = OFF(n),
+        .def = "7",
+        .min = 1,
+        .max = 100,
+        .help = "a count"},
+    {.name = "ratio",
+        .type = FS_OPT_NUM,
+        .off = OFF(ratio),
+        .def = "0.5",
+        .min = 0.1,
+        .max = 2,
+        .help = "a ratio"},
+    {.name = "flag", .type = FS_OPT_FLAG, .off = OFF(flag), .help = "a flag"},
+    {.name = "url",
+        .type = FS_OPT_LIST,
+        .off = OFF(urls),
+        .def = "tcp://default",
+        .arg = "URL",
         .help = "an address, repeatable; the words of this help are many "
                 "so that it has to wrap over more than one line of the "
                 "help, which must stay under eighty columns"},
-    {.name = "unset", .type = FS_OPT_STR, .off = OFF(unset),
+    {.name = "unset",
+        .type = FS_OPT_STR,
+        .off = OFF(unset),
         .help = "no default"},
 };
 
@@ -135,14 +156,15 @@ test_values(void)
 	char *out, *err;
 
 	CU_ASSERT_EQUAL(parse(&c, &res, &out, &err, "--name", "x", "--mode=c",
-	                    "arg", "--n=100", "--ratio", "2", "--flag", "--url",
-	                    "u1", "--url=u2", "--", "--not-an-option", NULL),
+	                    "arg", "--n=100", "--ratio", "2", "--flag",
+	                    "--url", "u1", "--url=u2", "--", "--not-an-option",
+	                    NULL),
 	    FS_OPTS_USAGE); /* two arguments where one is allowed */
 	free(out);
 	free(err);
 	CU_ASSERT_EQUAL(parse(&c, &res, &out, &err, "--name", "x", "--mode=c",
-	                    "arg", "--n=100", "--ratio", "2", "--flag", "--url",
-	                    "u1", "--url=u2", "--unset=", NULL),
+	                    "arg", "--n=100", "--ratio", "2", "--flag",
+	                    "--url", "u1", "--url=u2", "--unset=", NULL),
 	    FS_OPTS_OK);
 	FS_ASSERT_STR_EQ(c.name, "x");
 	FS_ASSERT_STR_EQ(c.mode, "c");
@@ -186,8 +208,9 @@ test_mistakes(void)
 	    {"--n", "0", "prog: --n: '0' is not an integer in 1..100\n"},
 	    {"--n", "12x", "prog: --n: '12x' is not an integer in 1..100\n"},
 	    {"--n", NULL, "prog: --n needs a value (N)\n"},
-	    {"--ratio=3", NULL, "prog: --ratio: '3' is not a number in "
-	                        "0.1..2\n"},
+	    {"--ratio=3", NULL,
+	        "prog: --ratio: '3' is not a number in "
+	        "0.1..2\n"},
 	    {"--mode", "d", "prog: --mode: 'd' is not one of a, b, c\n"},
 	    {"--flag=1", NULL, "prog: --flag takes no value\n"},
 	};
@@ -196,8 +219,8 @@ test_mistakes(void)
 	char *out, *err, want[256];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int rv = parse(&c, &res, &out, &err, cases[i].a, cases[i].b,
-		    NULL);
+		int rv =
+		    parse(&c, &res, &out, &err, cases[i].a, cases[i].b, NULL);
 		snprintf(want, sizeof(want), "%sTry 'prog --help'.\n",
 		    cases[i].want);
 		FS_CHECK(rv == FS_OPTS_USAGE && out[0] == '\0' &&
@@ -227,8 +250,9 @@ test_help_and_version(void)
 
 	CU_ASSERT_EQUAL(parse(&c, &res, &out, &err, "-h", NULL), FS_OPTS_EXIT);
 	{
-		static const char head[] = "prog - a program to test fs_opts\n\n"
-		                           "Usage: prog [options] [ARG]\n";
+		static const char head[] =
+		    "prog - a program to test fs_opts\n\n"
+		    "Usage: prog [options] [ARG]\n";
 		FS_CHECK(strncmp(out, head, sizeof(head) - 1) == 0,
 		    "first lines: %s", out);
 	}

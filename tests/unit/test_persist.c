@@ -129,10 +129,9 @@ be_open(be *b, int partial, int start)
 	if ((b->st = store_new()) == NULL)
 		return FS_RESOURCE_EXHAUSTED;
 	pthread_rwlock_init(&b->lock, NULL);
-	int rv = start ? persist_open(&b->p, &o, b->st, &b->lock, svc_apply,
-	                     &b->err)
-	               : persist_load(&b->p, &o, b->st, &b->lock, svc_apply,
-	                     &b->err);
+	int rv = start
+	    ? persist_open(&b->p, &o, b->st, &b->lock, svc_apply, &b->err)
+	    : persist_load(&b->p, &o, b->st, &b->lock, svc_apply, &b->err);
 	if (rv != FS_OK) {
 		pthread_rwlock_destroy(&b->lock);
 		store_free(b->st);
@@ -172,8 +171,7 @@ be_change(be *b, int i)
 /* Writes a log file of generation gen by hand: version, then records
  * flow_<first>... with the given revisions (0: a version 1 record). */
 static int
-write_log(uint64_t gen, int version, int first, const uint64_t *revs,
-    int n)
+write_log(uint64_t gen, int version, int first, const uint64_t *revs, int n)
 {
 	char p[PATH_MAX + 96];
 	uint8_t hdr[LOGFMT_LOG_HEADER], buf[1024];
@@ -223,8 +221,8 @@ log_revisions(be *b, uint64_t from, char *out, size_t n)
 		return;
 	if (logreader_seek_revision(r, from, LOGREADER_EOF, &rec) ==
 	    LOGREADER_RECORD)
-		while (logreader_next(r, LOGREADER_EOF, &rec) ==
-		    LOGREADER_RECORD)
+		while (
+		    logreader_next(r, LOGREADER_EOF, &rec) == LOGREADER_RECORD)
 			k += (size_t) snprintf(out + k, k < n ? n - k : 0,
 			    "%llu ", (unsigned long long) rec.revision);
 	logreader_close(r);
@@ -338,7 +336,8 @@ test_retention(void)
 	FS_ASSERT_OK(persist_retain(b.p, "reader", 2, &h));
 	FS_ASSERT_OK(persist_snapshot(b.p)); /* generation 1 */
 	FS_ASSERT_OK(be_change(&b, 3));
-	FS_CHECK(exists("changes-000000000000.log"), "a log a holder needs "
+	FS_CHECK(exists("changes-000000000000.log"),
+	    "a log a holder needs "
 	    "was removed by the snapshot");
 	FS_ASSERT_INT_EQ(persist_oldest_revision(b.p), 1);
 	log_revisions(&b, 2, revs, sizeof(revs));
@@ -347,7 +346,8 @@ test_retention(void)
 	FS_ASSERT_STR_EQ(revs, "3 ");
 	/* Moved on past it: the log goes; the snapshot went at once. */
 	FS_ASSERT_OK(persist_retain_move(b.p, h, 3));
-	FS_CHECK(!exists("changes-000000000000.log"), "a log nobody needs "
+	FS_CHECK(!exists("changes-000000000000.log"),
+	    "a log nobody needs "
 	    "was kept");
 	FS_ASSERT_INT_EQ(persist_oldest_revision(b.p), 3);
 	FS_ASSERT_INT_EQ(persist_retain_move(b.p, h, 2), FS_OUT_OF_RANGE);
@@ -435,7 +435,8 @@ test_version1_directory(void)
 	log_revisions(&b, 3, revs, sizeof(revs));
 	FS_ASSERT_STR_EQ(revs, "3 ");
 	be_close(&b);
-	FS_CHECK(exists("changes-000000000001.log"), "no new log for the "
+	FS_CHECK(exists("changes-000000000001.log"),
+	    "no new log for the "
 	    "version 2 records");
 	FS_ASSERT_OK(persist_check_dir(dir, svc_apply, &ck, NULL));
 	FS_ASSERT_INT_EQ(ck.revision, 3);
@@ -459,17 +460,16 @@ main(void)
 {
 	static CU_TestInfo tests[] = {
 	    {"a load starts no thread and changes no file",
-		test_load_without_threads},
+	        test_load_without_threads},
 	    {"revisions follow on across snapshots and restarts",
-		test_revisions_follow_on},
-	    {"a holder keeps older logs past a snapshot",
-		test_retention},
+	        test_revisions_follow_on},
+	    {"a holder keeps older logs past a snapshot", test_retention},
 	    {"a gap in the revisions: refused; --recover-partial loads it",
-		test_gap_refused},
+	        test_gap_refused},
 	    {"a later log beginning after a jump forward loads",
-		test_jump_after_older_log},
+	        test_jump_after_older_log},
 	    {"a version 1 directory loads and goes on in version 2",
-		test_version1_directory},
+	        test_version1_directory},
 	    CU_TEST_INFO_NULL,
 	};
 	static CU_SuiteInfo suites[] = {

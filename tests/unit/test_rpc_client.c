@@ -39,24 +39,24 @@ struct fake {
 	int nthr;
 	atomic_bool stop;
 	/* What it does. */
-	atomic_bool hold_first;   /* the first request waits for release */
-	atomic_int hold_n;        /* so do the first hold_n requests */
+	atomic_bool hold_first; /* the first request waits for release */
+	atomic_int hold_n;      /* so do the first hold_n requests */
 	atomic_bool release;
 	/* Stepwise: the request that arrived k-th (from 0) is answered once
 	 * release_upto > k. */
 	atomic_bool stepwise;
 	atomic_int release_upto;
-	atomic_bool run_all;      /* a BATCH runs every member */
-	atomic_bool hold_lists;   /* a LIST waits for release_lists */
+	atomic_bool run_all;    /* a BATCH runs every member */
+	atomic_bool hold_lists; /* a LIST waits for release_lists */
 	atomic_bool release_lists;
 	atomic_bool refuse_batches; /* a BATCH answers RESOURCE_EXHAUSTED */
 	/* What it saw. */
-	atomic_int requests;      /* envelopes received, batches as one */
-	atomic_int singles[16];   /* calls sent alone, by method */
+	atomic_int requests;    /* envelopes received, batches as one */
+	atomic_int singles[16]; /* calls sent alone, by method */
 	atomic_int batches;
 	atomic_int members;
-	atomic_int not_executed;  /* members answered not_executed */
-	atomic_int mixed;         /* batches holding reads and changes */
+	atomic_int not_executed; /* members answered not_executed */
+	atomic_int mixed;        /* batches holding reads and changes */
 	/* The key number of the GET (its id's last digits) that arrived
 	 * k-th, -1 for other requests; NOT_YET until the worker that counted
 	 * the arrival has decoded it. */
@@ -103,8 +103,8 @@ key_number(const Flowsvc__Request *req)
 
 	if (req->method != FLOWSVC__METHOD__GET)
 		return -1;
-	g = flowsvc__get_request__unpack(
-	    NULL, req->payload.len, req->payload.data);
+	g = flowsvc__get_request__unpack(NULL, req->payload.len,
+	    req->payload.data);
 	if (g != NULL && g->id != NULL && strlen(g->id) == 36)
 		n = atoi(g->id + 24);
 	if (g != NULL)
@@ -138,14 +138,14 @@ answer(const Flowsvc__Request *req, int batched, Flowsvc__Reply *out,
 	cr.component = &c;
 	switch (req->method) {
 	case FLOWSVC__METHOD__GET:
-		g = flowsvc__get_request__unpack(
-		    NULL, req->payload.len, req->payload.data);
+		g = flowsvc__get_request__unpack(NULL, req->payload.len,
+		    req->payload.data);
 		if (g != NULL)
 			c.id = g->id;
 		break;
 	case FLOWSVC__METHOD__CREATE:
-		cq = flowsvc__create_request__unpack(
-		    NULL, req->payload.len, req->payload.data);
+		cq = flowsvc__create_request__unpack(NULL, req->payload.len,
+		    req->payload.data);
 		if (cq != NULL && cq->name != NULL)
 			c.group = cq->name;
 		break;
@@ -175,11 +175,10 @@ answer(const Flowsvc__Request *req, int batched, Flowsvc__Reply *out,
 
 /* A BATCH: every second member (the 2nd, 4th, ...) is not run. */
 static void
-answer_batch(const Flowsvc__Request *req, Flowsvc__Reply *out,
-    uint8_t **heap)
+answer_batch(const Flowsvc__Request *req, Flowsvc__Reply *out, uint8_t **heap)
 {
-	Flowsvc__BatchRequest *b = flowsvc__batch_request__unpack(
-	    NULL, req->payload.len, req->payload.data);
+	Flowsvc__BatchRequest *b = flowsvc__batch_request__unpack(NULL,
+	    req->payload.len, req->payload.data);
 	Flowsvc__BatchReply br = FLOWSVC__BATCH_REPLY__INIT;
 
 	flowsvc__reply__init(out);
@@ -259,8 +258,8 @@ fake_worker(void *arg)
 		if (nng_aio_result(aio) != 0)
 			continue;
 		nng_msg *msg = nng_aio_get_msg(aio);
-		Flowsvc__Request *req = flowsvc__request__unpack(
-		    NULL, nng_msg_len(msg), nng_msg_body(msg));
+		Flowsvc__Request *req = flowsvc__request__unpack(NULL,
+		    nng_msg_len(msg), nng_msg_body(msg));
 		nng_msg_free(msg);
 		if (req == NULL)
 			continue;
@@ -354,23 +353,23 @@ fake_start(void)
 	return fake_start_n(FAKE_THREADS, 1);
 }
 
-
 /* ---- callers ------------------------------------------------------------- */
 
 struct caller {
 	char key[40];    /* the id of a GET, the name of a CREATE */
 	atomic_int runs; /* callbacks: must end at exactly 1 */
 	int code;
-	char how[16];    /* "alone" or "batched", from the answer */
-	int own;         /* the answer was about this caller's key */
+	char how[16]; /* "alone" or "batched", from the answer */
+	int own;      /* the answer was about this caller's key */
 };
 
 static void
 on_reply(void *arg, int code, Flowsvc__Reply *reply)
 {
 	struct caller *k = arg;
-	Flowsvc__ComponentReply *cr = (Flowsvc__ComponentReply *)
-	    fs_reply_payload(reply, &flowsvc__component_reply__descriptor);
+	Flowsvc__ComponentReply *cr =
+	    (Flowsvc__ComponentReply *) fs_reply_payload(reply,
+	        &flowsvc__component_reply__descriptor);
 
 	k->code = code;
 	if (cr != NULL && cr->component != NULL) {
@@ -438,8 +437,8 @@ arrival_key(int k)
 {
 	int64_t until = fs_test_now_ms() + WAIT_MS;
 
-	while (atomic_load(&fk.order[k]) == NOT_YET &&
-	    fs_test_now_ms() < until)
+	while (
+	    atomic_load(&fk.order[k]) == NOT_YET && fs_test_now_ms() < until)
 		fs_test_poll_pause(1);
 	return atomic_load(&fk.order[k]);
 }
@@ -482,8 +481,8 @@ not_executed_members_go_alone(Flowsvc__Method m)
 
 	int alone = 0, batched = 0;
 	for (int i = 0; i < NCALLS; i++) {
-		FS_CHECK(atomic_load(&k[i].runs) == 1, "caller %d: %d callbacks",
-		    i, atomic_load(&k[i].runs));
+		FS_CHECK(atomic_load(&k[i].runs) == 1,
+		    "caller %d: %d callbacks", i, atomic_load(&k[i].runs));
 		FS_CHECK(k[i].code == FS_OK && k[i].own,
 		    "caller %d (%s): %s, own answer %d", i, k[i].key,
 		    fs_code_name(k[i].code), k[i].own);
@@ -541,15 +540,15 @@ test_refused_batch(void)
 	/* The changes' lane is free: the first goes at once, the rest
 	 * queue behind it and are batched. */
 	for (int i = NCALLS; i < 2 * NCALLS; i++)
-		started += start_call(c, FLOWSVC__METHOD__CREATE, &k[i], i) ==
-		    0;
+		started +=
+		    start_call(c, FLOWSVC__METHOD__CREATE, &k[i], i) == 0;
 	FS_CHECK(started == 2 * NCALLS, "%d started", started);
 	atomic_store(&fk.release, 1);
 	FS_CHECK(all_ran(k, 2 * NCALLS), "every caller answered");
 	int reads_ok = 0, changes_ok = 0, changes_refused = 0;
 	for (int i = 0; i < 2 * NCALLS; i++) {
-		FS_CHECK(atomic_load(&k[i].runs) == 1, "caller %d: %d callbacks",
-		    i, atomic_load(&k[i].runs));
+		FS_CHECK(atomic_load(&k[i].runs) == 1,
+		    "caller %d: %d callbacks", i, atomic_load(&k[i].runs));
 		if (i < NCALLS)
 			reads_ok += k[i].code == FS_OK && k[i].own &&
 			    strcmp(k[i].how, "alone") == 0;
@@ -558,16 +557,18 @@ test_refused_batch(void)
 		else
 			changes_refused += k[i].code == FS_RESOURCE_EXHAUSTED;
 	}
-	FS_CHECK(reads_ok == NCALLS, "%d of %d reads answered alone",
-	    reads_ok, NCALLS);
+	FS_CHECK(reads_ok == NCALLS, "%d of %d reads answered alone", reads_ok,
+	    NCALLS);
 	/* Changes sent alone: the first, before the others queued, and
 	 * maybe a few more if the batch went out before all were made. */
 	int alone = atomic_load(&fk.singles[FLOWSVC__METHOD__CREATE]);
 	FS_CHECK(changes_ok == alone && changes_refused == NCALLS - alone,
 	    "changes: %d ok, %d refused, %d sent alone", changes_ok,
 	    changes_refused, alone);
-	FS_CHECK(atomic_load(&fk.mixed) == 0, "%d batches mixed reads and "
-	    "changes", atomic_load(&fk.mixed));
+	FS_CHECK(atomic_load(&fk.mixed) == 0,
+	    "%d batches mixed reads and "
+	    "changes",
+	    atomic_load(&fk.mixed));
 	fake_stop(c);
 	free(k);
 }
@@ -637,8 +638,8 @@ test_point_list_is_a_read(void)
 		l.kind = FLOWSVC__KIND__FLOW;
 		l.name_iexact = "greeting";
 		l.group_iexact = "default";
-		FS_CHECK(fs_client_call_async(c, FLOWSVC__METHOD__LIST, &l.base,
-		             NULL, on_reply, &pl[i]) == 0,
+		FS_CHECK(fs_client_call_async(c, FLOWSVC__METHOD__LIST,
+		             &l.base, NULL, on_reply, &pl[i]) == 0,
 		    "list by name and group %d", i);
 	}
 	Flowsvc__ListRequest l = FLOWSVC__LIST_REQUEST__INIT;
@@ -802,10 +803,10 @@ test_lanes_never_mix(void)
 	}
 	int started = 0;
 	for (int i = 0; i < 2 * N; i++)
-		started += start_call(c,
-		               i % 2 ? FLOWSVC__METHOD__CREATE
-		                     : FLOWSVC__METHOD__GET,
-		               &k[i], i) == 0;
+		started +=
+		    start_call(c,
+		        i % 2 ? FLOWSVC__METHOD__CREATE : FLOWSVC__METHOD__GET,
+		        &k[i], i) == 0;
 	FS_CHECK(started == 2 * N, "%d started", started);
 	atomic_store(&fk.release, 1);
 	FS_CHECK(all_ran(k, 2 * N) && all_ran(&first_r, 1) &&
@@ -851,7 +852,8 @@ test_unbatchable_go_at_once(void)
 		memset(&k[i], 0, sizeof(k[i]));
 		k[i].code = -1;
 		FS_CHECK(fs_client_call_async(c, ms[i],
-		             ms[i] == FLOWSVC__METHOD__LIST ? &l.base : &e.base,
+		             ms[i] == FLOWSVC__METHOD__LIST ? &l.base
+		                                            : &e.base,
 		             NULL, on_reply, &k[i]) == 0,
 		    "method %d", (int) ms[i]);
 		int ran = all_ran(&k[i], 1);
@@ -943,7 +945,8 @@ test_inflight_cap_in_order(void)
 		FS_CHECK(atomic_load(&k[i].runs) == 1 && k[i].code == FS_OK &&
 		        k[i].own,
 		    "caller %d: %d callbacks, %s, own answer %d", i,
-		    atomic_load(&k[i].runs), fs_code_name(k[i].code), k[i].own);
+		    atomic_load(&k[i].runs), fs_code_name(k[i].code),
+		    k[i].own);
 out:
 	fake_stop(c);
 	free(k);
@@ -976,13 +979,14 @@ test_waiting_call_deadline(void)
 	    "two more started");
 	/* Every place stays taken: the short call's deadline passes while
 	 * it waits. Given 2 s, far past it. */
-	while (atomic_load(&k[expired].runs) == 0 &&
-	    fs_test_now_ms() - t0 < 2000)
+	while (
+	    atomic_load(&k[expired].runs) == 0 && fs_test_now_ms() - t0 < 2000)
 		fs_test_poll_pause(5);
 	int timely = atomic_load(&k[expired].runs) == 1;
 	int64_t took = fs_test_now_ms() - t0;
-	fprintf(stderr, "\n  a waiting call with a 300 ms timeout %s after "
-	                "%lld ms, every place still taken ",
+	fprintf(stderr,
+	    "\n  a waiting call with a 300 ms timeout %s after "
+	    "%lld ms, every place still taken ",
 	    timely ? "completed" : "had not completed", (long long) took);
 	/* One place frees: the expired call is not sent, the one behind it
 	 * is. */

@@ -63,8 +63,8 @@ answer(const Flowsvc__Request *req, Flowsvc__Reply *out, uint8_t **heap)
 			atomic_fetch_add(&fk.singles[req->method], 1);
 		return;
 	}
-	Flowsvc__BatchRequest *b = flowsvc__batch_request__unpack(
-	    NULL, req->payload.len, req->payload.data);
+	Flowsvc__BatchRequest *b = flowsvc__batch_request__unpack(NULL,
+	    req->payload.len, req->payload.data);
 	Flowsvc__BatchReply br = FLOWSVC__BATCH_REPLY__INIT;
 	size_t n = b != NULL ? b->n_requests : 0;
 	Flowsvc__Reply *reps = calloc(n ? n : 1, sizeof(*reps));
@@ -114,8 +114,8 @@ fake_worker(void *arg)
 		if (nng_aio_result(aio) != 0)
 			continue;
 		nng_msg *msg = nng_aio_get_msg(aio);
-		Flowsvc__Request *req = flowsvc__request__unpack(
-		    NULL, nng_msg_len(msg), nng_msg_body(msg));
+		Flowsvc__Request *req = flowsvc__request__unpack(NULL,
+		    nng_msg_len(msg), nng_msg_body(msg));
 		nng_msg_free(msg);
 		if (req == NULL)
 			continue;
@@ -247,8 +247,8 @@ two_calls(int m, int point, int hold_write, int expect_alone, int *batched,
 	atomic_store(&fk.release, 1);
 	FS_CHECK(wait_for(&done, 3), "%s: %d of 3 calls answered",
 	    fs_method_label(m), atomic_load(&done));
-	*batched = atomic_load(&fk.members[m]) == 2 ? atomic_load(&fk.batches)
-	                                            : 0;
+	*batched =
+	    atomic_load(&fk.members[m]) == 2 ? atomic_load(&fk.batches) : 0;
 out:
 	fake_stop(c);
 }

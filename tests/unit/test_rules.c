@@ -129,7 +129,8 @@ test_fields_duplicates(void)
 	/* The pairwise scan named the first item equal to an earlier one:
 	 * "b" (index 3), not "a" (which repeats at index 4). */
 	FS_CHECK(rules_fields(&v, "input_fields", &l) == -1, "refused");
-	FS_ASSERT_STR_EQ(first_msg(&v, "input_fields"), "Duplicate item \"b\".");
+	FS_ASSERT_STR_EQ(first_msg(&v, "input_fields"),
+	    "Duplicate item \"b\".");
 	rules_viol_fini(&v);
 
 	/* 1000 distinct items pass; two repeats: the earlier repeat wins. */
@@ -247,18 +248,20 @@ test_unknown_many(void)
 
 /* Exactly one message, on field, and it is want. */
 static int
-only_msg(const rules_viol *v, const char *field, const char *want, const char *file,
-    int line)
+only_msg(const rules_viol *v, const char *field, const char *want,
+    const char *file, int line)
 {
 	return fs_check(v->n == 1 && messages(v) == 1 &&
 	        strcmp(v->v[0]->field, field) == 0 &&
 	        strcmp(v->v[0]->messages[0], want) == 0,
-	    file, line, want, "expected only %s: \"%s\"; got %zu entries, "
+	    file, line, want,
+	    "expected only %s: \"%s\"; got %zu entries, "
 	    "first %s: \"%s\"",
 	    field, want, v->n, v->n ? v->v[0]->field : "(none)",
 	    v->n ? first_msg(v, v->v[0]->field) : "");
 }
-#define ONLY_MSG(v, field, want) only_msg((v), (field), (want), __FILE__, __LINE__)
+#define ONLY_MSG(v, field, want)                                              \
+	only_msg((v), (field), (want), __FILE__, __LINE__)
 
 /* A string of n copies of ch (n < 512). */
 static const char *
@@ -280,9 +283,10 @@ test_names(void)
 	    "snake_case_99", NULL};
 	static const char *const bad[] = {"a-b", "a b", "a.b", "caf\xc3\xa9",
 	    "tab\t", "new\nline", "semi;colon", "x/y", NULL};
-	const char *flow_bad = "Invalid flow name. Flow name must contain only "
-	                       "alphanumeric characters and the underscore "
-	                       "character.";
+	const char *flow_bad =
+	    "Invalid flow name. Flow name must contain only "
+	    "alphanumeric characters and the underscore "
+	    "character.";
 	const char *app_bad = "Invalid app name. App name must contain only "
 	                      "alphanumeric characters and the underscore "
 	                      "character.";
@@ -294,8 +298,9 @@ test_names(void)
 		    "\"%s\" refused", good[i]);
 		rules_viol_fini(&v);
 	}
-	FS_CHECK(rules_name(&v, rep('n', RULES_NAME_MAX), FLOWSVC__KIND__APP) ==
-	            0 && !rules_viol_any(&v),
+	FS_CHECK(rules_name(&v, rep('n', RULES_NAME_MAX),
+	             FLOWSVC__KIND__APP) == 0 &&
+	        !rules_viol_any(&v),
 	    "a name of exactly %d characters refused", RULES_NAME_MAX);
 	rules_viol_fini(&v);
 
@@ -319,12 +324,14 @@ test_names(void)
 	FS_CHECK(rules_name(&v, rep('n', RULES_NAME_MAX + 1),
 	             FLOWSVC__KIND__FLOW) != 0,
 	    "too long");
-	ONLY_MSG(&v, "name", "Ensure this field has no more than 100 "
-	                     "characters.");
+	ONLY_MSG(&v, "name",
+	    "Ensure this field has no more than 100 "
+	    "characters.");
 	rules_viol_fini(&v);
 	/* Too long and a bad character: the character is named. */
 	char longbad[RULES_NAME_MAX + 8];
-	snprintf(longbad, sizeof(longbad), "%s-", rep('n', RULES_NAME_MAX + 1));
+	snprintf(longbad, sizeof(longbad), "%s-",
+	    rep('n', RULES_NAME_MAX + 1));
 	FS_CHECK(rules_name(&v, longbad, FLOWSVC__KIND__FLOW) != 0, "refused");
 	ONLY_MSG(&v, "name", flow_bad);
 	rules_viol_fini(&v);
@@ -335,8 +342,8 @@ test_groups(void)
 {
 	static const char *const good[] = {"default", "team.a-1", "A_b.C-d",
 	    "0", ".", "-", "_", NULL};
-	static const char *const bad[] = {"", "a b", "a/b", "a:b", "gr\xc3\xbcn",
-	    "a,b", "tab\t", NULL};
+	static const char *const bad[] = {"", "a b", "a/b", "a:b",
+	    "gr\xc3\xbcn", "a,b", "tab\t", NULL};
 	const char *msg = "Invalid group. Group must be 1 to 100 characters "
 	                  "from letters, digits, '_', '.' and '-'.";
 	rules_viol v = {0};
@@ -350,7 +357,8 @@ test_groups(void)
 	    "a group of exactly %d characters refused", RULES_GROUP_MAX);
 	rules_viol_fini(&v);
 	for (int i = 0; bad[i] != NULL; i++) {
-		FS_CHECK(rules_group(&v, bad[i]) != 0, "\"%s\" accepted", bad[i]);
+		FS_CHECK(rules_group(&v, bad[i]) != 0, "\"%s\" accepted",
+		    bad[i]);
 		ONLY_MSG(&v, "group", msg);
 		rules_viol_fini(&v);
 	}
@@ -411,8 +419,8 @@ test_fields_bounds(void)
 	FS_CHECK(rules_fields(&v, "input_fields", &l) == 0 && v.n == 0,
 	    "%d items refused", RULES_FIELDS_MAX);
 	l = list_of(many, RULES_FIELDS_MAX + 1);
-	FS_CHECK(rules_fields(&v, "input_fields", &l) != 0, "%d items accepted",
-	    RULES_FIELDS_MAX + 1);
+	FS_CHECK(rules_fields(&v, "input_fields", &l) != 0,
+	    "%d items accepted", RULES_FIELDS_MAX + 1);
 	ONLY_MSG(&v, "input_fields",
 	    "Ensure this field has no more than 1000 elements.");
 	rules_viol_fini(&v);
@@ -429,7 +437,8 @@ test_unmapped_keys(void)
 	FS_ASSERT_INT_EQ(v.n, 5);
 	FS_ASSERT_STR_EQ(first_msg(&v, "name"), "Not a valid string.");
 	FS_ASSERT_STR_EQ(first_msg(&v, "group"), "Not a valid string.");
-	FS_ASSERT_STR_EQ(first_msg(&v, "flows"), "Expected a list of strings.");
+	FS_ASSERT_STR_EQ(first_msg(&v, "flows"),
+	    "Expected a list of strings.");
 	FS_ASSERT_STR_EQ(first_msg(&v, "input_fields"),
 	    "Expected a list of strings.");
 	FS_ASSERT_STR_EQ(first_msg(&v, "whatever"),
@@ -452,7 +461,8 @@ test_unmapped_keys(void)
 
 	/* Only a count: nothing listed, but a violation all the same. */
 	rules_unknown(&v, NULL, 0, 3);
-	FS_CHECK(v.n == 0 && rules_viol_any(&v), "a count alone is a violation");
+	FS_CHECK(v.n == 0 && rules_viol_any(&v),
+	    "a count alone is a violation");
 	rules_viol_close(&v);
 	FS_ASSERT_STR_EQ(first_msg(&v, "non_field_errors"),
 	    "3 more errors not listed.");

@@ -28,7 +28,7 @@ static void
 put_le(uint8_t *b, uint64_t v, int n)
 {
 	for (int i = 0; i < n; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
+		b[i] = (uint8_t) (v >> (8 * i));
 }
 
 /* A packed StoredComponent for id; with required = 0 its Component lacks
@@ -42,11 +42,11 @@ stored(uint8_t *buf, size_t cap, const char *id, const char *name,
 	uint8_t comp[512];
 	size_t n, at = 0;
 
-	c.id = (char *)id;
+	c.id = (char *) id;
 	c.kind = FLOWSVC__KIND__FLOW;
-	c.name = (char *)name;
-	c.group = (char *)"default";
-	c.canvas_id = (char *)"0f8e2d3c-4b5a-4c6d-8e7f-901a2b3c4d5e";
+	c.name = (char *) name;
+	c.group = (char *) "default";
+	c.canvas_id = (char *) "0f8e2d3c-4b5a-4c6d-8e7f-901a2b3c4d5e";
 	c.version = 1;
 	sc.component = &c;
 	sc.status = FLOWSVC__STATUS__NOT_DEPLOYED;
@@ -69,9 +69,11 @@ stored(uint8_t *buf, size_t cap, const char *id, const char *name,
 			size_t flen = 1;
 
 			if ((key & 7) == 2)
-				flen = 2 + comp[i + 1]; /* lengths < 128 here */
+				flen =
+				    2 + comp[i + 1]; /* lengths < 128 here */
 			else
-				for (flen = 2; comp[i + flen - 1] & 0x80; flen++)
+				for (flen = 2; comp[i + flen - 1] & 0x80;
+				     flen++)
 					;
 			if ((key >> 3) != 7) {
 				memcpy(tmp + m, comp + i, flen);
@@ -80,14 +82,14 @@ stored(uint8_t *buf, size_t cap, const char *id, const char *name,
 			i += flen;
 		}
 		buf[at++] = 0x0a;
-		buf[at++] = (uint8_t)m;
+		buf[at++] = (uint8_t) m;
 		memcpy(buf + at, tmp, m);
 		at += m;
 	}
 	buf[at++] = 0x10;
-	buf[at++] = (uint8_t)sc.status;
+	buf[at++] = (uint8_t) sc.status;
 	buf[at++] = 0x18;
-	buf[at++] = (uint8_t)seq;
+	buf[at++] = (uint8_t) seq;
 	return at;
 }
 
@@ -149,7 +151,7 @@ test_good_snapshot_loads(void)
 	if (!FS_CHECK(write_snapshot(recs, lens, 2) == 0, "write"))
 		return;
 	FS_CHECK(check(&ck, &err) == 0, "refused: %s at %llu: %s", err.path,
-	    (unsigned long long)err.offset, err.what);
+	    (unsigned long long) err.offset, err.what);
 	FS_ASSERT_INT_EQ(ck.snapshot_records, 2);
 	FS_ASSERT_INT_EQ(ck.flows, 2);
 }
@@ -165,14 +167,14 @@ test_record_missing_a_field(void)
 	persist_error err;
 
 	if (!FS_CHECK(lens[1] > 0 && write_snapshot(recs, lens, 2) == 0,
-		"write"))
+	        "write"))
 		return;
 	FS_CHECK(check(&ck, &err) != 0, "a record without canvas_id loaded");
 	FS_CHECK(strstr(err.what, "undecodable record") != NULL &&
-		strstr(err.path, "snapshot-000000000001.db") != NULL &&
-		err.offset == 24 + 4 + lens[0],
+	        strstr(err.path, "snapshot-000000000001.db") != NULL &&
+	        err.offset == 24 + 4 + lens[0],
 	    "message: %s at %llu of %s", err.what,
-	    (unsigned long long)err.offset, err.path);
+	    (unsigned long long) err.offset, err.path);
 }
 
 static void
@@ -188,8 +190,8 @@ test_duplicate_id(void)
 	if (!FS_CHECK(write_snapshot(recs, lens, 2) == 0, "write"))
 		return;
 	FS_CHECK(check(&ck, &err) != 0, "the same id twice loaded");
-	FS_CHECK(strstr(err.what, "duplicate id") != NULL,
-	    "message: %s", err.what);
+	FS_CHECK(strstr(err.what, "duplicate id") != NULL, "message: %s",
+	    err.what);
 }
 
 static int
@@ -208,9 +210,10 @@ int
 main(void)
 {
 	static CU_TestInfo tests[] = {
-	    {"a well-formed hand-made snapshot loads", test_good_snapshot_loads},
+	    {"a well-formed hand-made snapshot loads",
+	        test_good_snapshot_loads},
 	    {"a record missing a required field: refused, with its offset",
-		test_record_missing_a_field},
+	        test_record_missing_a_field},
 	    {"the same id twice: refused", test_duplicate_id},
 	    CU_TEST_INFO_NULL,
 	};

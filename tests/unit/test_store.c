@@ -59,10 +59,13 @@ test_store_get_and_find(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	CU_ASSERT_EQUAL(fs_uuid_parse(id, bin), 0);
 	CU_ASSERT_PTR_EQUAL(store_get(s, bin), a);
-	CU_ASSERT_PTR_EQUAL(
-	    store_find(s, FLOWSVC__KIND__FLOW, "sales", "GREET"), a);
-	CU_ASSERT_PTR_NULL(store_find(s, FLOWSVC__KIND__APP, "sales", "greet"));
-	CU_ASSERT_PTR_NULL(store_find(s, FLOWSVC__KIND__FLOW, "other", "greet"));
+	CU_ASSERT_PTR_EQUAL(store_find(s, FLOWSVC__KIND__FLOW, "sales",
+	                        "GREET"),
+	    a);
+	CU_ASSERT_PTR_NULL(
+	    store_find(s, FLOWSVC__KIND__APP, "sales", "greet"));
+	CU_ASSERT_PTR_NULL(
+	    store_find(s, FLOWSVC__KIND__FLOW, "other", "greet"));
 	CU_ASSERT_EQUAL(store_count(s, FLOWSVC__KIND__FLOW), 1);
 	CU_ASSERT_EQUAL(store_count(s, FLOWSVC__KIND__APP), 0);
 
@@ -74,7 +77,8 @@ test_store_get_and_find(void)
 
 	store_delete(s, a);
 	CU_ASSERT_PTR_NULL(store_get(s, bin));
-	CU_ASSERT_PTR_NULL(store_find(s, FLOWSVC__KIND__FLOW, "sales", "greet"));
+	CU_ASSERT_PTR_NULL(
+	    store_find(s, FLOWSVC__KIND__FLOW, "sales", "greet"));
 	CU_ASSERT_PTR_NULL(store_first(s, FLOWSVC__KIND__FLOW, "sales", NULL));
 	CU_ASSERT_EQUAL(store_count(s, FLOWSVC__KIND__FLOW), 0);
 	store_free(s);
@@ -89,15 +93,15 @@ test_store_filters_keep_creation_order(void)
 	store_comp *c[6];
 
 	for (int i = 0; i < 6; i++)
-		c[i] = put(s, FLOWSVC__KIND__FLOW, groups[i], names[i], NULL, 0,
-		    NULL);
+		c[i] = put(s, FLOWSVC__KIND__FLOW, groups[i], names[i], NULL,
+		    0, NULL);
 	/* An app with a clashing name stays out of flow lists. */
 	put(s, FLOWSVC__KIND__APP, "g1", "a", NULL, 0, NULL);
 
 	store_comp *want[] = {c[0], c[2], c[4]};
 	int n = 0;
-	for (store_comp *x = store_first(s, FLOWSVC__KIND__FLOW, "G1", NULL); x;
-	     x = store_next(x, "G1", NULL)) {
+	for (store_comp *x = store_first(s, FLOWSVC__KIND__FLOW, "G1", NULL);
+	     x; x = store_next(x, "G1", NULL)) {
 		if (n < 3)
 			CU_ASSERT_PTR_EQUAL(x, want[n]);
 		n++;
@@ -105,8 +109,8 @@ test_store_filters_keep_creation_order(void)
 	CU_ASSERT_EQUAL(n, 3);
 
 	n = 0;
-	for (store_comp *x = store_first(s, FLOWSVC__KIND__FLOW, NULL, NULL); x;
-	     x = store_next(x, NULL, NULL)) {
+	for (store_comp *x = store_first(s, FLOWSVC__KIND__FLOW, NULL, NULL);
+	     x; x = store_next(x, NULL, NULL)) {
 		CU_ASSERT_PTR_EQUAL(x, c[n]);
 		n++;
 	}
@@ -115,15 +119,16 @@ test_store_filters_keep_creation_order(void)
 	/* Delete from the middle; order of the rest holds. */
 	store_delete(s, c[2]);
 	n = 0;
-	for (store_comp *x = store_first(s, FLOWSVC__KIND__FLOW, "g1", NULL); x;
-	     x = store_next(x, "g1", NULL))
+	for (store_comp *x = store_first(s, FLOWSVC__KIND__FLOW, "g1", NULL);
+	     x; x = store_next(x, "g1", NULL))
 		n++;
 	CU_ASSERT_EQUAL(n, 2);
 
 	store_comp *byname = store_first(s, FLOWSVC__KIND__FLOW, NULL, "E");
 	CU_ASSERT_PTR_EQUAL(byname, c[4]);
 	CU_ASSERT_PTR_NULL(store_next(byname, NULL, "E"));
-	CU_ASSERT_PTR_EQUAL(store_first(s, FLOWSVC__KIND__FLOW, "G1", "E"), c[4]);
+	CU_ASSERT_PTR_EQUAL(store_first(s, FLOWSVC__KIND__FLOW, "G1", "E"),
+	    c[4]);
 	CU_ASSERT_PTR_NULL(store_first(s, FLOWSVC__KIND__FLOW, "g2", "e"));
 	store_free(s);
 }
@@ -138,7 +143,8 @@ test_store_edges_track_users(void)
 	char *both[] = {fid, gid};
 	char *onlyg[] = {gid};
 
-	store_comp *app = put(s, FLOWSVC__KIND__APP, "g", "app", both, 2, NULL);
+	store_comp *app =
+	    put(s, FLOWSVC__KIND__APP, "g", "app", both, 2, NULL);
 	store_comp *u = put(s, FLOWSVC__KIND__FLOW, "g", "u", both, 2, NULL);
 	CU_ASSERT_EQUAL(store_comp_nusers(f), 2);
 	CU_ASSERT_EQUAL(store_comp_nusers(g), 2);
@@ -187,7 +193,8 @@ test_store_reaches_deep_chain(void)
 		char name[32];
 		char *ref[] = {prev};
 		snprintf(name, sizeof(name), "f%d", i);
-		last = put(s, FLOWSVC__KIND__FLOW, "g", name, ref, i ? 1 : 0, id);
+		last =
+		    put(s, FLOWSVC__KIND__FLOW, "g", name, ref, i ? 1 : 0, id);
 		if (i == 0)
 			first = last;
 		strcpy(prev, id);
@@ -216,8 +223,9 @@ test_store_wide_fan_in(void)
 	for (int i = 0; i < N; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "u%d", i);
-		users[i] = put(s, i % 2 ? FLOWSVC__KIND__APP : FLOWSVC__KIND__FLOW,
-		    "g", name, ref, 1, NULL);
+		users[i] =
+		    put(s, i % 2 ? FLOWSVC__KIND__APP : FLOWSVC__KIND__FLOW,
+		        "g", name, ref, 1, NULL);
 	}
 	CU_ASSERT_EQUAL(store_comp_nusers(f), N);
 	/* Removing users one by one is O(1) each: the whole loop is fast
@@ -244,14 +252,14 @@ test_store_grows_past_initial_tables(void)
 {
 	enum { N = 5000 };
 	store *s = store_new();
-	char (*ids)[FS_UUID_STRLEN + 1] = malloc(N * sizeof(*ids));
+	char(*ids)[FS_UUID_STRLEN + 1] = malloc(N * sizeof(*ids));
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
 	for (int i = 0; i < N; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "n%d", i);
-		put(s, FLOWSVC__KIND__FLOW, i % 2 ? "odd" : "even", name, NULL, 0,
-		    ids[i]);
+		put(s, FLOWSVC__KIND__FLOW, i % 2 ? "odd" : "even", name, NULL,
+		    0, ids[i]);
 	}
 	for (int i = 0; i < N; i++) {
 		uint8_t bin[16];
@@ -273,7 +281,8 @@ main(void)
 {
 	static CU_TestInfo tests[] = {
 	    {"get and find, case-insensitive", test_store_get_and_find},
-	    {"filters keep creation order", test_store_filters_keep_creation_order},
+	    {"filters keep creation order",
+	        test_store_filters_keep_creation_order},
 	    {"edges track users", test_store_edges_track_users},
 	    {"reachability over a 10,000-flow chain",
 	        test_store_reaches_deep_chain},

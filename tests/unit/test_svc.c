@@ -67,7 +67,8 @@ reply_component(const svc_reply *r)
 
 	if (r->code != FS_OK || !r->has_payload)
 		return NULL;
-	cr = flowsvc__component_reply__unpack(NULL, r->payload_len, r->payload);
+	cr =
+	    flowsvc__component_reply__unpack(NULL, r->payload_len, r->payload);
 	if (cr == NULL)
 		return NULL;
 	c = cr->component;
@@ -151,9 +152,9 @@ test_svc_create_defaults_and_get(void)
 	Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
 	char upper[FS_UUID_STRLEN + 1];
 	for (int i = 0; i <= FS_UUID_STRLEN; i++)
-		upper[i] = (char) (c->id[i] >= 'a' && c->id[i] <= 'f'
-		        ? c->id[i] - 32
-		        : c->id[i]);
+		upper[i] =
+		    (char) (c->id[i] >= 'a' && c->id[i] <= 'f' ? c->id[i] - 32
+		                                               : c->id[i]);
 	g.id = upper;
 	call(FLOWSVC__METHOD__GET, &g.base, NULL, &r);
 	CU_ASSERT_EQUAL(r.code, FS_OK);
@@ -185,7 +186,8 @@ test_svc_name_rules(void)
 	m.kind = FLOWSVC__KIND__FLOW;
 	call(FLOWSVC__METHOD__CREATE, &m.base, NULL, &r);
 	CU_ASSERT_EQUAL(r.code, FS_INVALID_ARGUMENT);
-	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "name"), "This field is required.");
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "name"),
+	    "This field is required.");
 	svc_reply_fini(&r);
 
 	m.name = "bad-name";
@@ -216,11 +218,13 @@ test_svc_name_rules(void)
 	    "Ensure this field has no more than 100 characters.");
 	svc_reply_fini(&r);
 	longname[100] = '\0';
-	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__APP, longname, NULL, NULL, 0, NULL),
+	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__APP, longname, NULL, NULL, 0,
+	                    NULL),
 	    FS_OK);
 
 	/* Taken, case-insensitively, per kind and group. */
-	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__FLOW, "Dup", "g1", NULL, 0, NULL),
+	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__FLOW, "Dup", "g1", NULL, 0,
+	                    NULL),
 	    FS_OK);
 	m.kind = FLOWSVC__KIND__FLOW;
 	m.name = "DUP";
@@ -230,7 +234,8 @@ test_svc_name_rules(void)
 	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "name"),
 	    "A flow with this name already exists in this group.");
 	svc_reply_fini(&r);
-	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__FLOW, "dup", "g2", NULL, 0, NULL),
+	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__FLOW, "dup", "g2", NULL, 0,
+	                    NULL),
 	    FS_OK);
 	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__APP, "dup", "g1", NULL, 0, NULL),
 	    FS_OK);
@@ -238,10 +243,12 @@ test_svc_name_rules(void)
 	    FS_ALREADY_EXISTS);
 
 	/* Group rules. */
-	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__FLOW, "grp", "a b", NULL, 0, NULL),
+	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__FLOW, "grp", "a b", NULL, 0,
+	                    NULL),
 	    FS_INVALID_ARGUMENT);
-	CU_ASSERT_EQUAL(
-	    create(FLOWSVC__KIND__FLOW, "grp", "a.b-c_D", NULL, 0, NULL), FS_OK);
+	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__FLOW, "grp", "a.b-c_D", NULL, 0,
+	                    NULL),
+	    FS_OK);
 }
 
 static void
@@ -287,7 +294,7 @@ test_svc_field_rules(void)
 	svc_reply_fini(&r);
 
 	char **many = calloc(1001, sizeof(*many));
-	char (*names)[8] = calloc(1001, 8);
+	char(*names)[8] = calloc(1001, 8);
 	for (int i = 0; i < 1001; i++) {
 		snprintf(names[i], 8, "f%d", i);
 		many[i] = names[i];
@@ -317,8 +324,9 @@ test_svc_update_keeps_and_bumps(void)
 	char *outs[] = {"result"};
 	svc_reply r;
 
-	CU_ASSERT_EQUAL_FATAL(
-	    create(FLOWSVC__KIND__FLOW, "upd", NULL, NULL, 0, id), FS_OK);
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__FLOW, "upd", NULL, NULL, 0,
+	                          id),
+	    FS_OK);
 	m.id = id;
 	out.items = outs;
 	out.n_items = 1;
@@ -341,7 +349,8 @@ test_svc_update_keeps_and_bumps(void)
 	ro.value = "other";
 	call(FLOWSVC__METHOD__UPDATE, &m.base, NULL, &r);
 	CU_ASSERT_EQUAL(r.code, FS_INVALID_ARGUMENT);
-	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "name"), "This field is read-only.");
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "name"),
+	    "This field is read-only.");
 	svc_reply_fini(&r);
 
 	ro.field = "version";
@@ -369,17 +378,21 @@ test_svc_references_and_cycles(void)
 	char a[37], b[37], c[37], app[37], x[37];
 	svc_reply r;
 
-	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__FLOW, "ra", NULL, NULL, 0, a),
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__FLOW, "ra", NULL, NULL, 0,
+	                          a),
 	    FS_OK);
 	char *ra[] = {a};
-	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__FLOW, "rb", NULL, ra, 1, b),
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__FLOW, "rb", NULL, ra, 1,
+	                          b),
 	    FS_OK);
 	char *rb[] = {b};
-	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__FLOW, "rc", NULL, rb, 1, c),
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__FLOW, "rc", NULL, rb, 1,
+	                          c),
 	    FS_OK);
 	char *rc[] = {c};
-	CU_ASSERT_EQUAL_FATAL(
-	    create(FLOWSVC__KIND__APP, "rapp", NULL, rc, 1, app), FS_OK);
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__APP, "rapp", NULL, rc, 1,
+	                          app),
+	    FS_OK);
 
 	/* a -> c would close a -> c -> b -> a. */
 	CU_ASSERT_EQUAL(set_flows(a, rc, 1, &r), FS_INVALID_ARGUMENT);
@@ -402,14 +415,14 @@ test_svc_references_and_cycles(void)
 	    "Invalid pk \"%s\" - object does not exist.", app);
 	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "flows"), want);
 	svc_reply_fini(&r);
-	CU_ASSERT_EQUAL(
-	    create(FLOWSVC__KIND__FLOW, "rbad", NULL, toapp, 1, x),
+	CU_ASSERT_EQUAL(create(FLOWSVC__KIND__FLOW, "rbad", NULL, toapp, 1, x),
 	    FS_INVALID_ARGUMENT);
 
 	/* Delete in use: names sorted, nothing changes. */
 	Flowsvc__IdRequest d = FLOWSVC__ID_REQUEST__INIT;
 	char *rboth[] = {b, a};
-	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__APP, "Zed", NULL, ra, 1, x),
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__APP, "Zed", NULL, ra, 1,
+	                          x),
 	    FS_OK);
 	CU_ASSERT_EQUAL(set_flows(c, rboth, 2, &r), FS_OK);
 	svc_reply_fini(&r);
@@ -464,8 +477,8 @@ status_call(int method, const char *id, int *status)
 	call(method, &m.base, NULL, &r);
 	int code = r.code;
 	if (code == FS_OK) {
-		Flowsvc__StatusReply *sr = flowsvc__status_reply__unpack(
-		    NULL, r.payload_len, r.payload);
+		Flowsvc__StatusReply *sr = flowsvc__status_reply__unpack(NULL,
+		    r.payload_len, r.payload);
 		*status = sr ? (int) sr->status : -1;
 		flowsvc__status_reply__free_unpacked(sr, NULL);
 	}
@@ -479,9 +492,11 @@ test_svc_lifecycle(void)
 	char id[37];
 	int st = -1;
 
-	CU_ASSERT_EQUAL_FATAL(
-	    create(FLOWSVC__KIND__APP, "life", NULL, NULL, 0, id), FS_OK);
-	CU_ASSERT_EQUAL(status_call(FLOWSVC__METHOD__GET_STATUS, id, &st), FS_OK);
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__APP, "life", NULL, NULL, 0,
+	                          id),
+	    FS_OK);
+	CU_ASSERT_EQUAL(status_call(FLOWSVC__METHOD__GET_STATUS, id, &st),
+	    FS_OK);
 	CU_ASSERT_EQUAL(st, FLOWSVC__STATUS__NOT_DEPLOYED);
 	CU_ASSERT_EQUAL(status_call(FLOWSVC__METHOD__STOP, id, &st),
 	    FS_FAILED_PRECONDITION);
@@ -495,7 +510,8 @@ test_svc_lifecycle(void)
 	CU_ASSERT_EQUAL(st, FLOWSVC__STATUS__STOPPED);
 	CU_ASSERT_EQUAL(status_call(FLOWSVC__METHOD__START, id, &st), FS_OK);
 	CU_ASSERT_EQUAL(st, FLOWSVC__STATUS__STARTED);
-	CU_ASSERT_EQUAL(status_call(FLOWSVC__METHOD__GET_STATUS, id, &st), FS_OK);
+	CU_ASSERT_EQUAL(status_call(FLOWSVC__METHOD__GET_STATUS, id, &st),
+	    FS_OK);
 	CU_ASSERT_EQUAL(st, FLOWSVC__STATUS__STARTED);
 	CU_ASSERT_EQUAL(status_call(FLOWSVC__METHOD__GET_STATUS,
 	                    "00000000-0000-4000-8000-000000000000", &st),
@@ -539,7 +555,8 @@ test_svc_stats_count_requests(void)
 	uint64_t creates_ok = 0, not_found = 0;
 	for (size_t i = 0; i < st->n_requests; i++) {
 		const Flowsvc__MethodCount *m = st->requests[i];
-		if (m->method == FLOWSVC__METHOD__CREATE && (int) m->code == FS_OK)
+		if (m->method == FLOWSVC__METHOD__CREATE &&
+		    (int) m->code == FS_OK)
 			creates_ok = m->count;
 		if ((int) m->code == FS_NOT_FOUND)
 			not_found += m->count;
@@ -561,13 +578,16 @@ test_svc_hidden_references_stay_hidden(void)
 	a.restricted = 1;
 	a.groups = grp;
 	a.n_groups = 1;
-	CU_ASSERT_EQUAL_FATAL(
-	    create(FLOWSVC__KIND__FLOW, "hid", "team_b", NULL, 0, hidden), FS_OK);
-	CU_ASSERT_EQUAL_FATAL(
-	    create(FLOWSVC__KIND__FLOW, "vis", "team_a", NULL, 0, seen), FS_OK);
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__FLOW, "hid", "team_b",
+	                          NULL, 0, hidden),
+	    FS_OK);
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__FLOW, "vis", "team_a",
+	                          NULL, 0, seen),
+	    FS_OK);
 	char *both[] = {hidden, seen};
-	CU_ASSERT_EQUAL_FATAL(
-	    create(FLOWSVC__KIND__APP, "mixed", "team_a", both, 2, user), FS_OK);
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__APP, "mixed", "team_a",
+	                          both, 2, user),
+	    FS_OK);
 
 	/* team_a sees only the flow of its group in the list. */
 	Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
@@ -623,8 +643,9 @@ test_svc_update_read_only_bounded(void)
 	Flowsvc__StringList fl = FLOWSVC__STRING_LIST__INIT;
 	svc_reply r;
 
-	CU_ASSERT_EQUAL_FATAL(
-	    create(FLOWSVC__KIND__FLOW, "ro_twice", NULL, NULL, 0, id), FS_OK);
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__FLOW, "ro_twice", NULL,
+	                          NULL, 0, id),
+	    FS_OK);
 	for (int i = 0; i < 4; i++)
 		flowsvc__read_only_field__init(&f[i]);
 	f[0].field = "name";
@@ -646,7 +667,8 @@ test_svc_update_read_only_bounded(void)
 		CU_ASSERT_STRING_EQUAL(r.v.v[1]->field, "name");
 		CU_ASSERT_EQUAL(r.v.v[1]->n_messages, 1);
 	}
-	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "name"), "This field is read-only.");
+	CU_ASSERT_STRING_EQUAL(viol_msg(&r, "name"),
+	    "This field is read-only.");
 	svc_reply_fini(&r);
 
 	/* Order: flows (the store's), read-only, then unmapped keys. */
@@ -705,8 +727,9 @@ test_svc_batch_answers_each_in_order(void)
 	Flowsvc__BatchRequest b = FLOWSVC__BATCH_REQUEST__INIT;
 	svc_reply r;
 
-	CU_ASSERT_EQUAL_FATAL(
-	    create(FLOWSVC__KIND__FLOW, "batched", NULL, NULL, 0, id), FS_OK);
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__FLOW, "batched", NULL,
+	                          NULL, 0, id),
+	    FS_OK);
 	g1.id = id;
 	g2.id = "00000000-0000-4000-8000-000000000000";
 	reqs[0] = inner(FLOWSVC__METHOD__GET, &g1.base, &bufs[0]);
@@ -727,14 +750,16 @@ test_svc_batch_answers_each_in_order(void)
 	CU_ASSERT_EQUAL_FATAL(br->n_replies, 4);
 	CU_ASSERT_EQUAL(br->replies[0]->code, FLOWSVC__CODE__OK);
 	CU_ASSERT_STRING_EQUAL(br->replies[0]->request_id, "first");
-	Flowsvc__ComponentReply *cr = (Flowsvc__ComponentReply *)
-	    fs_reply_payload(br->replies[0], &flowsvc__component_reply__descriptor);
+	Flowsvc__ComponentReply *cr =
+	    (Flowsvc__ComponentReply *) fs_reply_payload(br->replies[0],
+	        &flowsvc__component_reply__descriptor);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cr);
 	CU_ASSERT_STRING_EQUAL(cr->component->name, "batched");
 	flowsvc__component_reply__free_unpacked(cr, NULL);
 	CU_ASSERT_EQUAL(br->replies[1]->code, FLOWSVC__CODE__NOT_FOUND);
 	CU_ASSERT_EQUAL(br->replies[2]->code, FLOWSVC__CODE__INVALID_ARGUMENT);
-	CU_ASSERT_EQUAL(br->replies[3]->code, FLOWSVC__CODE__DEADLINE_EXCEEDED);
+	CU_ASSERT_EQUAL(br->replies[3]->code,
+	    FLOWSVC__CODE__DEADLINE_EXCEEDED);
 	flowsvc__batch_reply__free_unpacked(br, NULL);
 	for (int i = 0; i < 4; i++) {
 		free(bufs[i]);
@@ -768,8 +793,9 @@ test_svc_handler_table(void)
 			    mi->request->short_name);
 		else
 			snprintf(want, sizeof(want), "Unknown method %d.", m);
-		FS_CHECK(r.code == (mi != NULL ? FS_INVALID_ARGUMENT
-		                               : FS_UNIMPLEMENTED) &&
+		FS_CHECK(r.code ==
+		            (mi != NULL ? FS_INVALID_ARGUMENT
+		                        : FS_UNIMPLEMENTED) &&
 		        r.message != NULL && strcmp(r.message, want) == 0,
 		    "method %d: %s %s, expected %s", m, fs_code_name(r.code),
 		    r.message ? r.message : "(null)", want);
@@ -822,14 +848,16 @@ main(void)
 	    {"create defaults, get", test_svc_create_defaults_and_get},
 	    {"name and group rules", test_svc_name_rules},
 	    {"field rules", test_svc_field_rules},
-	    {"update keeps, bumps, read-only", test_svc_update_keeps_and_bumps},
+	    {"update keeps, bumps, read-only",
+	        test_svc_update_keeps_and_bumps},
 	    {"references, cycles, in use", test_svc_references_and_cycles},
 	    {"lifecycle", test_svc_lifecycle},
 	    {"bad requests", test_svc_bad_requests},
 	    {"stats count requests", test_svc_stats_count_requests},
 	    {"hidden references stay hidden",
 	        test_svc_hidden_references_stay_hidden},
-	    {"batch answers each in order", test_svc_batch_answers_each_in_order},
+	    {"batch answers each in order",
+	        test_svc_batch_answers_each_in_order},
 	    {"update: read-only fields checked once each",
 	        test_svc_update_read_only_bounded},
 	    {"handler table: the method table's methods, else UNIMPLEMENTED",

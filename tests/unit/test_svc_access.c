@@ -104,8 +104,8 @@ test_lookup(void)
 	CU_ASSERT_PTR_EQUAL(access_lookup(s, NULL, hid, 0), h);
 	CU_ASSERT_PTR_NULL(access_lookup(s, NULL, "not-a-uuid", 0));
 	CU_ASSERT_PTR_NULL(access_lookup(s, NULL, NULL, 0));
-	CU_ASSERT_PTR_NULL(access_lookup(s, NULL,
-	    "00000000-0000-4000-8000-000000000000", 0));
+	CU_ASSERT_PTR_NULL(
+	    access_lookup(s, NULL, "00000000-0000-4000-8000-000000000000", 0));
 	CU_ASSERT(access_visible(&a, f));
 	CU_ASSERT(!access_visible(&a, h));
 	store_free(s);
@@ -127,8 +127,7 @@ test_encode_hides_references(void)
 	put(s, FLOWSVC__KIND__FLOW, "a", "f", NULL, 0, fid);
 	put(s, FLOWSVC__KIND__FLOW, "b", "h", NULL, 0, hid);
 	char *both[] = {hid, fid};
-	store_comp *app =
-	    put(s, FLOWSVC__KIND__APP, "a", "app", both, 2, aid);
+	store_comp *app = put(s, FLOWSVC__KIND__APP, "a", "app", both, 2, aid);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(app);
 
 	uint32_t len, stored_len;

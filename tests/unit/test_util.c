@@ -18,12 +18,14 @@ test_uuid_round_trip(void)
 		fs_uuid_format(id, s);
 		FS_CHECK(fs_is_lower_uuid(s), "formatted: %s", s);
 		FS_CHECK(fs_uuid_parse(s, back) == 0 &&
-			memcmp(id, back, 16) == 0, "round trip of %s", s);
+		        memcmp(id, back, 16) == 0,
+		    "round trip of %s", s);
 		/* Ids match case-insensitively (CONTRACT §2). */
 		memcpy(up, s, sizeof(up));
 		fs_str_upper(up);
 		FS_CHECK(fs_uuid_parse(up, back) == 0 &&
-			memcmp(id, back, 16) == 0, "upper case %s", up);
+		        memcmp(id, back, 16) == 0,
+		    "upper case %s", up);
 	}
 }
 
@@ -39,7 +41,7 @@ test_uuid_refusals(void)
 	FS_ASSERT_INT_EQ(fs_uuid_parse(NULL, out), -1);
 	/* Every prefix, and one character too many. */
 	for (size_t n = 0; n < sizeof(good) - 1; n++) {
-		snprintf(s, sizeof(s), "%.*s", (int)n, good);
+		snprintf(s, sizeof(s), "%.*s", (int) n, good);
 		FS_CHECK(fs_uuid_parse(s, out) == -1, "prefix \"%s\"", s);
 	}
 	snprintf(s, sizeof(s), "%s0", good);
@@ -53,13 +55,14 @@ test_uuid_refusals(void)
 				continue;
 			s[i] = good[i] == '-' ? 'a' : *c;
 			FS_CHECK(fs_uuid_parse(s, out) == -1,
-			    "byte 0x%02x at %zu accepted", (unsigned char)s[i],
-			    i);
+			    "byte 0x%02x at %zu accepted",
+			    (unsigned char) s[i], i);
 		}
 	}
 	/* No dashes at all, same length. */
-	FS_ASSERT_INT_EQ(
-	    fs_uuid_parse("0b5e4a1c07a9f04a5609c0e00d5c3f1e2a3b", out), -1);
+	FS_ASSERT_INT_EQ(fs_uuid_parse("0b5e4a1c07a9f04a5609c0e00d5c3f1e2a3b",
+	                     out),
+	    -1);
 }
 
 int

@@ -30,11 +30,12 @@ hist_value(int i)
 void
 hist_add(hist *h, uint64_t v)
 {
-	atomic_fetch_add_explicit(&h->b[hist_index(v)], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->b[hist_index(v)], 1,
+	    memory_order_relaxed);
 	uint64_t m = atomic_load_explicit(&h->max, memory_order_relaxed);
 	while (v > m &&
-	    !atomic_compare_exchange_weak_explicit(
-	        &h->max, &m, v, memory_order_relaxed, memory_order_relaxed))
+	    !atomic_compare_exchange_weak_explicit(&h->max, &m, v,
+	        memory_order_relaxed, memory_order_relaxed))
 		;
 }
 

@@ -75,8 +75,8 @@ note_error(bench *b, int code, const Flowsvc__Reply *reply)
 {
 	atomic_fetch_add(&b->errors, 1);
 	atomic_fetch_add(&b->by_code[code >= 0 && code < FS_CODE_COUNT
-	        ? code
-	        : FS_CODE_COUNT],
+	                         ? code
+	                         : FS_CODE_COUNT],
 	    1);
 	pthread_mutex_lock(&b->mtx);
 	if (b->first_error[0] == '\0') {
@@ -191,7 +191,8 @@ call_cb(void *arg, int code, Flowsvc__Reply *reply)
 			        NULL)
 				note_error(b, FS_INTERNAL, NULL);
 			if (cr != NULL)
-				protobuf_c_message_free_unpacked(&cr->base, NULL);
+				protobuf_c_message_free_unpacked(&cr->base,
+				    NULL);
 		}
 	} else {
 		note_error(b, code, reply);
@@ -199,7 +200,8 @@ call_cb(void *arg, int code, Flowsvc__Reply *reply)
 	if (reply != NULL)
 		flowsvc__reply__free_unpacked(reply, NULL);
 
-	int64_t last = atomic_load_explicit(&b->last_done, memory_order_relaxed);
+	int64_t last =
+	    atomic_load_explicit(&b->last_done, memory_order_relaxed);
 	while (t1 > last &&
 	    !atomic_compare_exchange_weak_explicit(&b->last_done, &last, t1,
 	        memory_order_relaxed, memory_order_relaxed))
@@ -244,7 +246,8 @@ ids_load(bench *b)
 		b->nids++;
 	}
 	if (ferror(f)) {
-		fprintf(stderr, "flow-bench: %s: read error\n", b->cfg.ids_path);
+		fprintf(stderr, "flow-bench: %s: read error\n",
+		    b->cfg.ids_path);
 		fclose(f);
 		return -1;
 	}
@@ -278,7 +281,8 @@ ids_write(bench *b, size_t n)
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (b->ids[i] == NULL) {
-			fprintf(stderr, "flow-bench: flow f%zu has no id\n", i);
+			fprintf(stderr, "flow-bench: flow f%zu has no id\n",
+			    i);
 			fclose(f);
 			unlink(tmp);
 			return -1;
@@ -409,8 +413,8 @@ run_load(bench *b, slot *slots, double *snap_ms)
 				double t = (double) (now_ns() - start) / 1e9;
 				uint64_t ok = atomic_load(&b->ok);
 				fprintf(stderr,
-				    "seed: %" PRIu64 "/%lld flows, %.0f/s\n", ok,
-				    b->cfg.count, (double) ok / t);
+				    "seed: %" PRIu64 "/%lld flows, %.0f/s\n",
+				    ok, b->cfg.count, (double) ok / t);
 			}
 			next_report += 2000000000;
 		}
@@ -423,8 +427,8 @@ run_load(bench *b, slot *slots, double *snap_ms)
 		wait_until(b, at);
 		atomic_store(&b->epoch, 1);
 		int64_t t0 = now_ns();
-		int rv = fs_client_call(
-		    b->client, FLOWSVC__METHOD__SNAPSHOT, &e.base, &o, &r);
+		int rv = fs_client_call(b->client, FLOWSVC__METHOD__SNAPSHOT,
+		    &e.base, &o, &r);
 		int64_t t1 = now_ns();
 		atomic_store(&b->epoch, 2);
 		*snap_ms = (double) (t1 - t0) / 1e6;
@@ -506,15 +510,16 @@ run_wait(struct config *cfg)
 				    cfg->backend, fs_client_last_error());
 				return 2;
 			}
-			rv = fs_client_call(
-			    c, FLOWSVC__METHOD__HEALTH, &e.base, &o, &r);
+			rv = fs_client_call(c, FLOWSVC__METHOD__HEALTH,
+			    &e.base, &o, &r);
 			if (rv == FS_OK) {
-				Flowsvc__HealthReply *h =
-				    (Flowsvc__HealthReply *) fs_reply_payload(
-				        r, &flowsvc__health_reply__descriptor);
-				printf("mode=wait ms=%.1f attempts=%d flows=%" PRIu64
-				       "\n",
-				    (double) (now_ns() - start) / 1e6, attempts,
+				Flowsvc__HealthReply *h = (Flowsvc__HealthReply
+				        *) fs_reply_payload(r,
+				    &flowsvc__health_reply__descriptor);
+				printf("mode=wait ms=%.1f attempts=%d "
+				       "flows=%" PRIu64 "\n",
+				    (double) (now_ns() - start) / 1e6,
+				    attempts,
 				    h != NULL && h->has_flows ? h->flows : 0);
 				if (h != NULL)
 					protobuf_c_message_free_unpacked(

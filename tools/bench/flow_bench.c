@@ -44,35 +44,72 @@
 #define OFF(f) offsetof(struct config, f)
 
 static const fs_opt opts[] = {
-    {.name = "backend", .type = FS_OPT_STR, .off = OFF(backend),
-        .def = "tcp://127.0.0.1:5555", .arg = "URL",
+    {.name = "backend",
+        .type = FS_OPT_STR,
+        .off = OFF(backend),
+        .def = "tcp://127.0.0.1:5555",
+        .arg = "URL",
         .help = "flow-service address"},
-    {.name = "inflight", .type = FS_OPT_INT, .off = OFF(inflight),
-        .def = "32", .min = 1, .max = 4096, .help = "calls in flight"},
-    {.name = "coalesce", .type = FS_OPT_INT, .off = OFF(coalesce),
-        .def = "0", .min = 0, .max = 1024,
+    {.name = "inflight",
+        .type = FS_OPT_INT,
+        .off = OFF(inflight),
+        .def = "32",
+        .min = 1,
+        .max = 4096,
+        .help = "calls in flight"},
+    {.name = "coalesce",
+        .type = FS_OPT_INT,
+        .off = OFF(coalesce),
+        .def = "0",
+        .min = 0,
+        .max = 1024,
         .help = "client-side coalescing: N calls (or batches) in flight, "
                 "the rest batched (0: off)"},
-    {.name = "duration", .type = FS_OPT_NUM, .off = OFF(duration_s),
-        .def = "10", .min = 0.1, .max = 86400, .arg = "S",
+    {.name = "duration",
+        .type = FS_OPT_NUM,
+        .off = OFF(duration_s),
+        .def = "10",
+        .min = 0.1,
+        .max = 86400,
+        .arg = "S",
         .help = "seconds to run (seed: no limit)"},
-    {.name = "ids", .type = FS_OPT_STR, .off = OFF(ids_path),
-        .arg = "FILE", .help = "ids file (seed writes it, get/update read "
-                               "it)"},
-    {.name = "count", .type = FS_OPT_INT, .off = OFF(count), .min = 1,
+    {.name = "ids",
+        .type = FS_OPT_STR,
+        .off = OFF(ids_path),
+        .arg = "FILE",
+        .help = "ids file (seed writes it, get/update read "
+                "it)"},
+    {.name = "count",
+        .type = FS_OPT_INT,
+        .off = OFF(count),
+        .min = 1,
         .max = 1e10,
         .help = "seed: flows to create (when not given: 1000); others: "
                 "stop after N calls (when not given: no cap)"},
-    {.name = "prefix", .type = FS_OPT_STR, .off = OFF(prefix), .arg = "P",
+    {.name = "prefix",
+        .type = FS_OPT_STR,
+        .off = OFF(prefix),
+        .arg = "P",
         .help = "create: name prefix (when not given: c<time>_<pid>_)"},
-    {.name = "snapshot-at", .type = FS_OPT_NUM, .off = OFF(snapshot_at),
-        .min = 0, .max = 86400, .arg = "S",
+    {.name = "snapshot-at",
+        .type = FS_OPT_NUM,
+        .off = OFF(snapshot_at),
+        .min = 0,
+        .max = 86400,
+        .arg = "S",
         .help = "get: ask for a snapshot S seconds in; report the Gets "
                 "that overlapped it separately"},
-    {.name = "timeout-ms", .type = FS_OPT_INT, .off = OFF(timeout_ms),
-        .def = "5000", .min = 1, .max = 3600000, .arg = "MS",
+    {.name = "timeout-ms",
+        .type = FS_OPT_INT,
+        .off = OFF(timeout_ms),
+        .def = "5000",
+        .min = 1,
+        .max = 3600000,
+        .arg = "MS",
         .help = "per-call timeout"},
-    {.name = "quiet", .type = FS_OPT_FLAG, .off = OFF(quiet),
+    {.name = "quiet",
+        .type = FS_OPT_FLAG,
+        .off = OFF(quiet),
         .help = "no progress lines"},
 };
 
@@ -114,16 +151,16 @@ parse_args(int argc, char **argv, struct config *cfg)
 		if (strcmp(res.args[0], mode_names[k]) == 0)
 			break;
 	if (k > M_SNAPSHOT)
-		return fs_opts_usage_error(
-		    &prog, "unknown mode '%s'", res.args[0]);
+		return fs_opts_usage_error(&prog, "unknown mode '%s'",
+		    res.args[0]);
 	cfg->mode = (enum mode) k;
 	if (!fs_opts_given(&prog, &res, "snapshot-at"))
 		cfg->snapshot_at = -1;
 	if ((cfg->mode == M_SEED || cfg->mode == M_GET ||
 	        cfg->mode == M_UPDATE) &&
 	    cfg->ids_path == NULL)
-		return fs_opts_usage_error(
-		    &prog, "%s needs --ids FILE", mode_names[cfg->mode]);
+		return fs_opts_usage_error(&prog, "%s needs --ids FILE",
+		    mode_names[cfg->mode]);
 	if (cfg->snapshot_at >= 0 && cfg->mode != M_GET)
 		return fs_opts_usage_error(&prog, "--snapshot-at is for get");
 	return 0;
@@ -185,7 +222,8 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((slots = calloc((size_t) b.cfg.inflight, sizeof(*slots))) == NULL) {
+	if ((slots = calloc((size_t) b.cfg.inflight, sizeof(*slots))) ==
+	    NULL) {
 		fprintf(stderr, "flow-bench: out of memory\n");
 		status = 1;
 		goto out;

@@ -26,7 +26,8 @@
 static int
 fail(const char *what, int code, const Flowsvc__Reply *reply)
 {
-	fprintf(stderr, "example_client: %s: %s: %s\n", what, fs_code_name(code),
+	fprintf(stderr, "example_client: %s: %s: %s\n", what,
+	    fs_code_name(code),
 	    reply != NULL && reply->message != NULL && reply->message[0]
 	        ? reply->message
 	        : fs_strerror(code));
@@ -45,8 +46,8 @@ wait_connected(fs_client *c, int64_t timeout_ms)
 	int code;
 
 	for (;;) {
-		code = fs_client_call(c, FLOWSVC__METHOD__HEALTH, &e.base, NULL,
-		    &reply);
+		code = fs_client_call(c, FLOWSVC__METHOD__HEALTH, &e.base,
+		    NULL, &reply);
 		if (reply != NULL)
 			flowsvc__reply__free_unpacked(reply, NULL);
 		reply = NULL;
@@ -77,7 +78,8 @@ main(int argc, char **argv)
 	int code, rv = 0, rc;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: example_client BACKEND_URL FLOW_NAME\n");
+		fprintf(stderr,
+		    "usage: example_client BACKEND_URL FLOW_NAME\n");
 		return 2;
 	}
 	rc = fs_client_open(&c, argv[1]);
@@ -109,14 +111,14 @@ main(int argc, char **argv)
 		req.name = argv[2];
 		req.input_fields = &in;
 		req.output_fields = &out;
-		code = fs_client_call(
-		    c, FLOWSVC__METHOD__CREATE, &req.base, &opts, &reply);
+		code = fs_client_call(c, FLOWSVC__METHOD__CREATE, &req.base,
+		    &opts, &reply);
 		if (code != FS_OK) {
 			rv = fail("create", code, reply);
 			goto out;
 		}
-		cr = (Flowsvc__ComponentReply *) fs_reply_payload(
-		    reply, &flowsvc__component_reply__descriptor);
+		cr = (Flowsvc__ComponentReply *) fs_reply_payload(reply,
+		    &flowsvc__component_reply__descriptor);
 		if (cr == NULL || cr->component == NULL) {
 			rv = fail("create", FS_INTERNAL, NULL);
 			goto out;
@@ -137,14 +139,14 @@ main(int argc, char **argv)
 		req.id = id;
 		req.has_kind = 1;
 		req.kind = FLOWSVC__KIND__FLOW;
-		code = fs_client_call(
-		    c, FLOWSVC__METHOD__GET, &req.base, &opts, &reply);
+		code = fs_client_call(c, FLOWSVC__METHOD__GET, &req.base,
+		    &opts, &reply);
 		if (code != FS_OK) {
 			rv = fail("get", code, reply);
 			goto out;
 		}
-		cr = (Flowsvc__ComponentReply *) fs_reply_payload(
-		    reply, &flowsvc__component_reply__descriptor);
+		cr = (Flowsvc__ComponentReply *) fs_reply_payload(reply,
+		    &flowsvc__component_reply__descriptor);
 		if (cr == NULL || cr->component == NULL) {
 			rv = fail("get", FS_INTERNAL, NULL);
 			goto out;
@@ -169,8 +171,8 @@ main(int argc, char **argv)
 		req.id = id;
 		req.has_kind = 1;
 		req.kind = FLOWSVC__KIND__FLOW;
-		code = fs_client_call(
-		    c, FLOWSVC__METHOD__DELETE, &req.base, &opts, &reply);
+		code = fs_client_call(c, FLOWSVC__METHOD__DELETE, &req.base,
+		    &opts, &reply);
 		if (code != FS_OK) {
 			rv = fail("delete", code, reply);
 			goto out;
