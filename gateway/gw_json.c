@@ -106,51 +106,28 @@ gw_buf_reset(gw_buf *b)
 void
 gw_json_put_string(gw_buf *b, const char *s)
 {
+	/* The short escapes JSON has; other control characters are \u00XX. */
+	static const char shortesc[0x60] = {['"'] = '"',
+	    ['\\'] = '\\',
+	    ['\b'] = 'b',
+	    ['\f'] = 'f',
+	    ['\n'] = 'n',
+	    ['\r'] = 'r',
+	    ['\t'] = 't'};
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *) (s ? s : "");
 	const unsigned char *run = p;
 
 	gw_buf_put(b, "\"", 1);
 	for (; *p; p++) {
-		char esc[6];
-		size_t n = 2;
+		char esc[6] = {'\\', 0, '0', '0', hex[*p >> 4], hex[*p & 0xf]};
 
 		if (*p >= 0x20 && *p != '"' && *p != '\\')
 			continue;
 		gw_buf_put(b, (const char *) run, (size_t) (p - run));
 		run = p + 1;
-		esc[0] = '\\';
-		switch (*p) {
-		case '"':
-			esc[1] = '"';
-			break;
-		case '\\':
-			esc[1] = '\\';
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		default:
-			esc[1] = 'u';
-			esc[2] = '0';
-			esc[3] = '0';
-			esc[4] = hex[*p >> 4];
-			esc[5] = hex[*p & 0xf];
-			n = 6;
-		}
-		gw_buf_put(b, esc, n);
+		esc[1] = shortesc[*p] ? shortesc[*p] : 'u';
+		gw_buf_put(b, esc, shortesc[*p] ? 2 : 6);
 	}
 	gw_buf_put(b, (const char *) run, (size_t) (p - run));
 	gw_buf_put(b, "\"", 1);

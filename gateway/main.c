@@ -52,157 +52,60 @@ struct config {
 #define OFF(f) offsetof(struct config, f)
 
 /* Every flag, its default and its help: README's table says the same. */
+/* clang-format off */
 static const fs_opt opts[] = {
-    {.name = "bind",
-        .type = FS_OPT_STR,
-        .off = OFF(bind),
-        .def = "127.0.0.1",
-        .arg = "ADDR",
-        .help = "address (or host name) to listen on"},
-    {.name = "port",
-        .type = FS_OPT_INT,
-        .off = OFF(port),
-        .def = "8080",
-        .min = 0,
-        .max = 65535,
-        .help = "TCP port to listen on (0: any free port)"},
-    {.name = "backend",
-        .type = FS_OPT_LIST,
-        .off = OFF(backends),
-        .def = "tcp://127.0.0.1:5555",
-        .arg = "URL",
-        .help = "flow-service address (tcp:// or ipc://); repeat to spread "
-                "calls over several"},
-    {.name = "tokens",
-        .type = FS_OPT_STR,
-        .off = OFF(tokens),
-        .arg = "FILE",
-        .help = "bearer tokens for /api/, lines \"TOKEN GROUP[,GROUP...]\" "
-                "or \"TOKEN *\"; SIGHUP reloads the file; without it the "
-                "API is open"},
-    {.name = "max-body",
-        .type = FS_OPT_INT,
-        .off = OFF(max_body),
-        .def = "1048576",
-        .min = 0,
-        .max = 64u << 20,
-        .arg = "BYTES",
-        .help = "largest request body; larger ones answer 413"},
-    {.name = "max-url",
-        .type = FS_OPT_INT,
-        .off = OFF(max_url),
-        .def = "8192",
-        .min = 1,
-        .max = 1u << 20,
-        .arg = "BYTES",
-        .help = "longest URL, path and query (after percent-decoding); "
-                "longer ones answer 414"},
-    {.name = "max-query-params",
-        .type = FS_OPT_INT,
-        .off = OFF(max_query_params),
-        .def = "64",
-        .min = 0,
-        .max = 100000,
-        .help = "most query parameters; more answer 400"},
-    {.name = "max-header-bytes",
-        .type = FS_OPT_INT,
-        .off = OFF(max_header_bytes),
-        .def = "16384",
-        .min = 4096,
-        .max = 1u << 24,
-        .arg = "BYTES",
-        .help = "request line and headers; larger requests get 431 and the "
-                "connection is closed (each connection may hold twice "
-                "this)"},
-    {.name = "max-inflight",
-        .type = FS_OPT_INT,
-        .off = OFF(max_inflight),
-        .def = "4096",
-        .min = 1,
-        .max = 1000000,
-        .help = "most backend calls in flight; requests beyond answer 503"},
-    {.name = "rpc-timeout",
-        .type = FS_OPT_INT,
-        .off = OFF(rpc_timeout_ms),
-        .def = "5000",
-        .min = 1,
-        .max = 600000,
-        .arg = "MS",
-        .help = "backend call timeout; on expiry the request answers 503"},
-    {.name = "conn-timeout",
-        .type = FS_OPT_INT,
-        .off = OFF(conn_timeout_s),
-        .def = "30",
-        .min = 0,
-        .max = 86400,
-        .arg = "S",
-        .help = "close keep-alive client connections idle between requests "
-                "after S seconds (0: never)"},
-    {.name = "header-timeout",
-        .type = FS_OPT_INT,
-        .off = OFF(header_timeout_s),
-        .def = "10",
-        .min = 0,
-        .max = 86400,
-        .arg = "S",
-        .help = "close connections that have not sent a whole request "
-                "after S seconds idle (at most --conn-timeout; 0: as "
-                "--conn-timeout)"},
-    {.name = "max-conns",
-        .type = FS_OPT_INT,
-        .off = OFF(max_conns),
-        .def = "1024",
-        .min = 1,
-        .max = 1000000,
-        .help = "most concurrent client connections"},
-    {.name = "max-conns-per-ip",
-        .type = FS_OPT_INT,
-        .off = OFF(max_conns_per_ip),
-        .def = "256",
-        .min = 0,
-        .max = 1000000,
-        .help = "most concurrent connections from one client address "
-                "(loopback included), so that one host cannot take them "
-                "all; more are closed unanswered (0: no limit, for a "
-                "gateway behind a proxy, where every client has the "
-                "proxy's address)"},
-    {.name = "threads",
-        .type = FS_OPT_INT,
-        .off = OFF(threads),
-        .def = "2",
-        .min = 1,
-        .max = 256,
-        .help = "HTTP event-loop threads"},
-    {.name = "coalesce",
-        .type = FS_OPT_INT,
-        .off = OFF(coalesce),
-        .def = "1",
-        .min = 0,
-        .max = 1024,
-        .help = "batches (or single calls) of reads, and as many of "
-                "changes, in flight to the backend before further ones "
-                "queue and go out together as one batch call; lists (but by "
-                "name and group) and requests over 64 KiB are never batched "
-                "(0: never batch)"},
-    {.name = "access-log",
-        .type = FS_OPT_FLAG,
-        .off = OFF(access_log),
-        .help = "log one line per request (off unless given)"},
-    {.name = "log-format",
-        .type = FS_OPT_CHOICE,
-        .off = OFF(log_format),
-        .def = "text",
-        .choices = "text|json",
-        .help = "log lines as text, or as one JSON object per line"},
-    {.name = "log-level",
-        .type = FS_OPT_CHOICE,
-        .off = OFF(log_level),
-        .def = "info",
-        .choices = "debug|info|warn|error",
-        .arg = "LEVEL",
-        .help = "least severe level logged: debug, info, warn or error "
-                "(the access log is at info)"},
+	FS_OPT_S("bind", OFF(bind), "127.0.0.1", "ADDR",
+	    "address (or host name) to listen on"),
+	FS_OPT_I("port", OFF(port), "8080", 0, 65535, NULL,
+	    "TCP port to listen on (0: any free port)"),
+	FS_OPT_L("backend", OFF(backends), "tcp://127.0.0.1:5555", "URL",
+	    "flow-service address (tcp:// or ipc://); repeat to spread calls "
+	    "over several"),
+	FS_OPT_S("tokens", OFF(tokens), NULL, "FILE",
+	    "bearer tokens for /api/, lines \"TOKEN GROUP[,GROUP...]\" or "
+	    "\"TOKEN *\"; SIGHUP reloads the file; without it the API is "
+	    "open"),
+	FS_OPT_I("max-body", OFF(max_body), "1048576", 0, 64u << 20, "BYTES",
+	    "largest request body; larger ones answer 413"),
+	FS_OPT_I("max-url", OFF(max_url), "8192", 1, 1u << 20, "BYTES",
+	    "longest URL, path and query (after percent-decoding); longer "
+	    "ones answer 414"),
+	FS_OPT_I("max-query-params", OFF(max_query_params), "64", 0, 100000,
+	    NULL, "most query parameters; more answer 400"),
+	FS_OPT_I("max-header-bytes", OFF(max_header_bytes), "16384", 4096,
+	    1u << 24, "BYTES",
+	    "request line and headers; larger requests get 431 and the "
+	    "connection is closed (each connection may hold twice this)"),
+	FS_OPT_I("max-inflight", OFF(max_inflight), "4096", 1, 1000000, NULL,
+	    "most backend calls in flight; requests beyond answer 503"),
+	FS_OPT_I("rpc-timeout", OFF(rpc_timeout_ms), "5000", 1, 600000, "MS",
+	    "backend call timeout; on expiry the request answers 503"),
+	FS_OPT_I("conn-timeout", OFF(conn_timeout_s), "30", 0, 86400, "S",
+	    "close keep-alive client connections idle between requests after "
+	    "S seconds (0: never)"),
+	FS_OPT_I("header-timeout", OFF(header_timeout_s), "10", 0, 86400, "S",
+	    "close connections that have not sent a whole request after S "
+	    "seconds idle (at most --conn-timeout; 0: as --conn-timeout)"),
+	FS_OPT_I("max-conns", OFF(max_conns), "1024", 1, 1000000, NULL,
+	    "most concurrent client connections"),
+	FS_OPT_I("max-conns-per-ip", OFF(max_conns_per_ip), "256", 0, 1000000,
+	    NULL,
+	    "most concurrent connections from one client address (loopback "
+	    "included), so that one host cannot take them all; more are "
+	    "closed unanswered (0: no limit, for a gateway behind a proxy, "
+	    "where every client has the proxy's address)"),
+	FS_OPT_I("threads", OFF(threads), "2", 1, 256, NULL,
+	    "HTTP event-loop threads"),
+	FS_OPT_I("coalesce", OFF(coalesce), "1", 0, 1024, NULL,
+	    "batches (or single calls) of reads, and as many of changes, in "
+	    "flight to the backend before further ones queue and go out "
+	    "together as one batch call; lists (but by name and group) and "
+	    "requests over 64 KiB are never batched (0: never batch)"),
+	FS_OPT_F("access-log", OFF(access_log),
+	    "log one line per request (off unless given)"),
+	FS_OPTS_LOG(OFF(log_format), OFF(log_level)),
 };
+/* clang-format on */
 
 static const fs_opts_prog prog = {
     .name = "flow-gateway",
@@ -289,8 +192,6 @@ main(int argc, char **argv)
 {
 	struct config cfg;
 	struct gw_http_config hc;
-	enum fs_log_level level;
-	enum fs_log_format format;
 	fs_opts_result res;
 	char err[256];
 	sigset_t sigs;
@@ -302,11 +203,9 @@ main(int argc, char **argv)
 
 	if ((rv = fs_opts_parse(&prog, &cfg, argc, argv, &res)) != FS_OPTS_OK)
 		return rv == FS_OPTS_EXIT ? 0 : 2;
-	/* The table allows only names these parse. */
-	if (fs_log_level_parse(cfg.log_level, &level) != 0 ||
-	    fs_log_format_parse(cfg.log_format, &format) != 0)
+	/* The table allows only names fs_log knows. */
+	if (fs_log_setup_names(prog.name, cfg.log_level, cfg.log_format) != 0)
 		return 2;
-	fs_log_setup(prog.name, level, format);
 	if (cfg.tokens != NULL) {
 		gw_tokens *t = load_tokens(cfg.tokens, err, sizeof(err));
 
@@ -355,20 +254,23 @@ main(int argc, char **argv)
 		}
 	}
 
+	/* Where it listens, and with how many threads. */
 	hc.bind = cfg.bind;
 	hc.port = (unsigned) cfg.port;
+	hc.threads = (unsigned) cfg.threads;
+	hc.access_log = cfg.access_log;
+	/* What one request may be. */
 	hc.max_body = (size_t) cfg.max_body;
 	hc.max_url = (size_t) cfg.max_url;
 	hc.max_query_params = (unsigned) cfg.max_query_params;
 	hc.max_header_bytes = (size_t) cfg.max_header_bytes;
+	/* How many at once, and for how long. */
 	hc.max_inflight = (unsigned) cfg.max_inflight;
+	hc.max_conns = (unsigned) cfg.max_conns;
+	hc.max_conns_per_ip = (unsigned) cfg.max_conns_per_ip;
 	hc.rpc_timeout_ms = (uint32_t) cfg.rpc_timeout_ms;
 	hc.conn_timeout_s = (unsigned) cfg.conn_timeout_s;
 	hc.header_timeout_s = (unsigned) cfg.header_timeout_s;
-	hc.max_conns = (unsigned) cfg.max_conns;
-	hc.max_conns_per_ip = (unsigned) cfg.max_conns_per_ip;
-	hc.threads = (unsigned) cfg.threads;
-	hc.access_log = cfg.access_log;
 	hc.auth = auth;
 	if (gw_http_start(&http, &hc, client, metrics, err, sizeof(err)) !=
 	    0) {

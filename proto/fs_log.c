@@ -59,6 +59,19 @@ fs_log_format_parse(const char *s, enum fs_log_format *out)
 	return 0;
 }
 
+int
+fs_log_setup_names(const char *program, const char *level, const char *format)
+{
+	enum fs_log_level lv;
+	enum fs_log_format fm;
+
+	if (fs_log_level_parse(level, &lv) != 0 ||
+	    fs_log_format_parse(format, &fm) != 0)
+		return -1;
+	fs_log_setup(program, lv, fm);
+	return 0;
+}
+
 bool
 fs_log_enabled(enum fs_log_level level)
 {
@@ -99,19 +112,25 @@ puts_(struct line *l, const char *s)
 static void putf(struct line *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Appends the formatted text whole, or nothing (the line is full). */
 static void
 putf(struct line *l, const char *fmt, ...)
 {
-	char tmp[64];
 	va_list ap;
 	int k;
 
+	if (l->full || l->n > l->lim) {
+		l->full = true;
+		return;
+	}
 	va_start(ap, fmt);
-	k = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	/* Writes at most up to b[lim], inside the reserve. */
+	k = vsnprintf(l->b + l->n, l->lim - l->n + 1, fmt, ap);
 	va_end(ap);
-	if (k > 0)
-		put(l, tmp,
-		    (size_t) k < sizeof(tmp) ? (size_t) k : sizeof(tmp) - 1);
+	if (k < 0 || (size_t) k > l->lim - l->n)
+		l->full = true; /* what it wrote past n is not part of it */
+	else
+		l->n += (size_t) k;
 }
 
 /* Appends s escaped, as much as fits: for JSON as a string's content, for

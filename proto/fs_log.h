@@ -50,6 +50,11 @@ enum fs_log_format { FS_LOG_TEXT, FS_LOG_JSON };
 void fs_log_setup(const char *program, enum fs_log_level level,
     enum fs_log_format format);
 
+/* fs_log_setup from the words of --log-level and --log-format. Returns 0,
+ * or -1 (nothing set) when one is not a name fs_log knows. */
+int
+fs_log_setup_names(const char *program, const char *level, const char *format);
+
 /* "debug", "info", "warn", "error" <-> level. Parse returns 0 or -1. */
 int fs_log_level_parse(const char *s, enum fs_log_level *out);
 const char *fs_log_level_name(enum fs_log_level level);

@@ -57,6 +57,37 @@ typedef struct fs_opt {
 	                * that take it); fs_opts_help can filter on it */
 } fs_opt;
 
+/* Rows of a table, one per macro: the name, the value's offset in the
+ * program's config struct, the default (as on the command line; NULL:
+ * none), then what the type needs, and the help. */
+/* clang-format off */
+#define FS_OPT_S(name_, off_, def_, arg_, help_)                              \
+	{.name = name_, .type = FS_OPT_STR, .off = off_, .def = def_,         \
+	    .arg = arg_, .help = help_}
+#define FS_OPT_C(name_, off_, def_, choices_, help_)                          \
+	{.name = name_, .type = FS_OPT_CHOICE, .off = off_, .def = def_,      \
+	    .choices = choices_, .help = help_}
+#define FS_OPT_I(name_, off_, def_, min_, max_, arg_, help_)                  \
+	{.name = name_, .type = FS_OPT_INT, .off = off_, .def = def_,         \
+	    .min = min_, .max = max_, .arg = arg_, .help = help_}
+#define FS_OPT_F(name_, off_, help_)                                          \
+	{.name = name_, .type = FS_OPT_FLAG, .off = off_, .help = help_}
+#define FS_OPT_L(name_, off_, def_, arg_, help_)                              \
+	{.name = name_, .type = FS_OPT_LIST, .off = off_, .def = def_,        \
+	    .arg = arg_, .help = help_}
+
+/* --log-format and --log-level, the same in every program that logs:
+ * format and level are the offsets of two const char * in its config
+ * (fs_log_setup_names reads them). */
+#define FS_OPTS_LOG(format_off, level_off)                                    \
+	FS_OPT_C("log-format", format_off, "text", "text|json",               \
+	    "log lines as text, or as one JSON object per line"),             \
+	{.name = "log-level", .type = FS_OPT_CHOICE, .off = level_off,        \
+	    .def = "info", .choices = "debug|info|warn|error", .arg = "LEVEL",\
+	    .help = "least severe level logged: debug, info, warn or error "  \
+	            "(the access log is at info)"}
+/* clang-format on */
+
 typedef struct fs_opts_prog {
 	const char *name;    /* "flow-service" */
 	const char *summary; /* one line: what the program is */

@@ -237,22 +237,31 @@ watch_dir(logwriter *w)
 	pthread_mutex_unlock(&w->mtx);
 }
 
-/* An append that could not write (errno e): counted, and said once per
- * spell of failures. */
+/* A write or a sync of the log that failed (errno e), with w->mtx held:
+ * counted, kept for Health, and said once per spell of failures (while
+ * *failing stays set). what: "append to" or "sync". */
+static void
+failure_note(logwriter *w, const char *what, int e, int *failing,
+    uint64_t *count)
+{
+	(*count)++;
+	snprintf(w->write_err, sizeof(w->write_err),
+	    "cannot %s the change log: %s", what, strerror(e));
+	if (!*failing)
+		persist_say(w->o.log, "error",
+		    "cannot %s the change log in %s: %s; changes are refused "
+		    "until it works again",
+		    what, w->o.dir, strerror(e));
+	*failing = 1;
+}
+
+/* An append that could not write (errno e). */
 static int
 append_failed(logwriter *w, int e)
 {
 	pthread_mutex_lock(&w->mtx);
-	w->append_failures++;
-	snprintf(w->write_err, sizeof(w->write_err),
-	    "cannot append to the change log: %s", strerror(e));
-	if (!w->append_failing)
-		persist_say(w->o.log, "error",
-		    "cannot append to the change "
-		    "log in %s: %s; changes are refused until a write "
-		    "succeeds",
-		    w->o.dir, strerror(e));
-	w->append_failing = 1;
+	failure_note(w, "append to", e, &w->append_failing,
+	    &w->append_failures);
 	pthread_mutex_unlock(&w->mtx);
 	return FS_UNAVAILABLE;
 }
@@ -433,16 +442,7 @@ sync_once(logwriter *w)
 			    "again; accepting changes");
 		w->sync_failed = 0;
 	} else {
-		if (!w->sync_failed)
-			persist_say(w->o.log, "error",
-			    "cannot sync the change "
-			    "log in %s: %s; changes are refused until it "
-			    "works",
-			    w->o.dir, strerror(e));
-		w->sync_failed = 1;
-		w->sync_failures++;
-		snprintf(w->write_err, sizeof(w->write_err),
-		    "cannot sync the change log: %s", strerror(e));
+		failure_note(w, "sync", e, &w->sync_failed, &w->sync_failures);
 	}
 	return rc;
 }

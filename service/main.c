@@ -34,89 +34,37 @@ struct config {
 #define OFF(f) offsetof(struct config, f)
 
 /* Every flag, its default and its help: README's table says the same. */
+/* clang-format off */
 static const fs_opt opts[] = {
-    {.name = "listen",
-        .type = FS_OPT_STR,
-        .off = OFF(listen),
-        .def = "tcp://127.0.0.1:5555",
-        .arg = "URL",
-        .help = "nng URL to serve RPC on (tcp://host:port or ipc:///path)"},
-    {.name = "data-dir",
-        .type = FS_OPT_STR,
-        .off = OFF(data_dir),
-        .def = "./data",
-        .arg = "DIR",
-        .help = "directory for the snapshot and the change log; created "
-                "if missing"},
-    {.name = "fsync",
-        .type = FS_OPT_CHOICE,
-        .off = OFF(fsync),
-        .def = "everysec",
-        .choices = "always|everysec|no",
-        .help = "when the change log is synced to disk: before every "
-                "reply, once a second, or when the OS decides"},
-    {.name = "snapshot-changes",
-        .type = FS_OPT_INT,
-        .off = OFF(snapshot_changes),
-        .def = "100000",
-        .min = 0,
-        .max = 1000000000,
-        .help = "write a snapshot after this many changes (0: never on a "
-                "count)"},
-    {.name = "snapshot-interval",
-        .type = FS_OPT_INT,
-        .off = OFF(snapshot_interval),
-        .def = "300",
-        .min = 0,
-        .max = 86400 * 365,
-        .arg = "S",
-        .help = "seconds between snapshots when anything changed (0: no "
-                "timer)"},
-    {.name = "contexts",
-        .type = FS_OPT_INT,
-        .off = OFF(contexts),
-        .def = "256",
-        .min = 1,
-        .max = 4096,
-        .help = "RPC requests served concurrently"},
-    {.name = "max-inflight-per-conn",
-        .type = FS_OPT_INT,
-        .off = OFF(max_inflight_per_conn),
-        .def = "64",
-        .min = 0,
-        .max = 1000000,
-        .help = "requests one connection may have in progress; more are "
-                "dropped unanswered (0: no cap)"},
-    {.name = "access-log",
-        .type = FS_OPT_INT,
-        .off = OFF(access_log),
-        .def = "0",
-        .min = 0,
-        .max = 1,
-        .arg = "0|1",
-        .help = "1: log a line per request (method, code, duration, "
-                "request id)"},
-    {.name = "log-format",
-        .type = FS_OPT_CHOICE,
-        .off = OFF(log_format),
-        .def = "text",
-        .choices = "text|json",
-        .help = "log lines as text, or as one JSON object per line"},
-    {.name = "log-level",
-        .type = FS_OPT_CHOICE,
-        .off = OFF(log_level),
-        .def = "info",
-        .choices = "debug|info|warn|error",
-        .arg = "LEVEL",
-        .help = "least severe level logged: debug, info, warn or error "
-                "(the access log is at info)"},
-    {.name = "recover-partial",
-        .type = FS_OPT_FLAG,
-        .off = OFF(recover_partial),
-        .help = "start from an incomplete data directory (a snapshot or "
-                "log missing, a gap between generations) with what is "
-                "there, log what was accepted, and snapshot it"},
+	FS_OPT_S("listen", OFF(listen), "tcp://127.0.0.1:5555", "URL",
+	    "nng URL to serve RPC on (tcp://host:port or ipc:///path)"),
+	FS_OPT_S("data-dir", OFF(data_dir), "./data", "DIR",
+	    "directory for the snapshot and the change log; created if "
+	    "missing"),
+	FS_OPT_C("fsync", OFF(fsync), "everysec", "always|everysec|no",
+	    "when the change log is synced to disk: before every reply, once "
+	    "a second, or when the OS decides"),
+	FS_OPT_I("snapshot-changes", OFF(snapshot_changes), "100000", 0,
+	    1000000000, NULL,
+	    "write a snapshot after this many changes (0: never on a count)"),
+	FS_OPT_I("snapshot-interval", OFF(snapshot_interval), "300", 0,
+	    86400 * 365, "S",
+	    "seconds between snapshots when anything changed (0: no timer)"),
+	FS_OPT_I("contexts", OFF(contexts), "256", 1, 4096, NULL,
+	    "RPC requests served concurrently"),
+	FS_OPT_I("max-inflight-per-conn", OFF(max_inflight_per_conn), "64", 0,
+	    1000000, NULL,
+	    "requests one connection may have in progress; more are dropped "
+	    "unanswered (0: no cap)"),
+	FS_OPT_I("access-log", OFF(access_log), "0", 0, 1, "0|1",
+	    "1: log a line per request (method, code, duration, request id)"),
+	FS_OPTS_LOG(OFF(log_format), OFF(log_level)),
+	FS_OPT_F("recover-partial", OFF(recover_partial),
+	    "start from an incomplete data directory (a snapshot or log "
+	    "missing, a gap between generations) with what is there, log "
+	    "what was accepted, and snapshot it"),
 };
+/* clang-format on */
 
 static const fs_opts_prog prog = {
     .name = "flow-service",
@@ -138,18 +86,14 @@ main(int argc, char **argv)
 	char err[1024];
 	svc *s;
 	fs_server *srv;
-	enum fs_log_level level;
-	enum fs_log_format format;
 	fs_opts_result res;
 	int rv, sig;
 
 	if ((rv = fs_opts_parse(&prog, &cfg, argc, argv, &res)) != FS_OPTS_OK)
 		return rv == FS_OPTS_EXIT ? 0 : 2;
-	/* The table allows only names these parse. */
-	if (fs_log_level_parse(cfg.log_level, &level) != 0 ||
-	    fs_log_format_parse(cfg.log_format, &format) != 0)
+	/* The table allows only names fs_log knows. */
+	if (fs_log_setup_names(prog.name, cfg.log_level, cfg.log_format) != 0)
 		return 2;
-	fs_log_setup(prog.name, level, format);
 
 	/* Block the stop signals in every thread (nng's inherit this mask)
 	 * and take them synchronously in main with sigwait. */
