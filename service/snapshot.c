@@ -230,7 +230,8 @@ take(snapshotter *s, uint64_t *gen_out, uint64_t *rev_out)
 		free(items);
 		cap = n + n / 8 + 1024;
 	}
-	store_hold(s->o.st);
+	store_holder hold;
+	store_hold(s->o.st, &hold);
 	uint64_t rev = logwriter_cut(s->o.w, fd, gen);
 	if (s->o.cut != NULL) /* under the lock: no record in gen before */
 		s->o.cut(s->o.arg, gen, rev);
@@ -241,9 +242,7 @@ take(snapshotter *s, uint64_t *gen_out, uint64_t *rev_out)
 	int rv = snapshot_write(s->o.dd->dirfd, gen, rev, items, n, &step);
 	int e = errno;
 
-	pthread_rwlock_wrlock(s->o.lock);
-	store_release(s->o.st);
-	pthread_rwlock_unlock(s->o.lock);
+	store_release(s->o.st, &hold); /* needs no store lock */
 	free(items);
 
 	if (rv != 0) {

@@ -1,6 +1,7 @@
 /*
  * store.c - component records, their hash indexes and creation-ordered
- * lists, and the snapshot slot table. The references between records are
+ * lists, the snapshot slot table, and the holds that keep retired wire
+ * forms for readers outside the lock. The references between records are
  * store_graph.c's.
  */
 #include "store_int.h"
@@ -92,33 +93,50 @@ store_new(void)
 
 	if (s == NULL)
 		return NULL;
+	if (pthread_mutex_init(&s->holds.mu, NULL) != 0) {
+		free(s);
+		return NULL;
+	}
 	if (htab_init(&s->ids) != 0 || htab_init(&s->keys) != 0 ||
 	    htab_init(&s->names) != 0 || htab_init(&s->buckets) != 0) {
 		htab_fini(&s->ids);
 		htab_fini(&s->keys);
 		htab_fini(&s->names);
 		htab_fini(&s->buckets);
+		pthread_mutex_destroy(&s->holds.mu);
 		free(s);
 		return NULL;
 	}
 	return s;
 }
 
-/* Frees a wire form, or keeps it until store_release while held. */
+/* Frees a wire form, or retires it while any hold lasts. */
 static void
-packed_free(store *s, uint8_t *p)
+packed_free(store *s, uint8_t *p, size_t len)
 {
-	if (s != NULL && s->held) {
-		struct grave *g = malloc(sizeof(*g));
-		if (g != NULL) {
-			g->ptr = p;
-			g->next = s->graves;
-			s->graves = g;
+	struct store_holds *hs = s != NULL ? &s->holds : NULL;
+
+	if (hs != NULL) {
+		pthread_mutex_lock(&hs->mu);
+		if (hs->head != NULL) {
+			struct grave *g = malloc(sizeof(*g));
+			/* Out of memory: leaking one buffer beats a holder
+			 * reading freed memory. */
+			if (g != NULL) {
+				g->ptr = p;
+				g->len = len;
+				g->epoch = hs->epoch;
+				g->next = NULL;
+				*(hs->graves_tail != NULL
+				        ? &hs->graves_tail->next
+				        : &hs->graves) = g;
+				hs->graves_tail = g;
+				hs->retired += len;
+			}
+			pthread_mutex_unlock(&hs->mu);
 			return;
 		}
-		/* Out of memory: leaking one buffer beats a snapshot reading
-		 * freed memory. */
-		return;
+		pthread_mutex_unlock(&hs->mu);
 	}
 	free(p);
 }
@@ -128,27 +146,66 @@ comp_free(store *s, store_comp *c)
 {
 	free(c->uses); /* name and group are part of c */
 	free(c->pending_ids);
-	packed_free(s, c->packed);
+	packed_free(s, c->packed, c->packed_len);
 	free(c);
 }
 
 void
-store_hold(store *s)
+store_hold(store *s, store_holder *h)
 {
-	s->held++;
+	struct store_holds *hs = &s->holds;
+
+	pthread_mutex_lock(&hs->mu);
+	h->epoch = ++hs->epoch;
+	h->next = NULL;
+	h->prev = hs->tail;
+	*(hs->tail != NULL ? &hs->tail->next : &hs->head) = h;
+	hs->tail = h;
+	pthread_mutex_unlock(&hs->mu);
 }
 
 void
-store_release(store *s)
+store_release(store *s, store_holder *h)
 {
-	if (s->held > 0 && --s->held > 0)
-		return;
-	while (s->graves != NULL) {
-		struct grave *g = s->graves;
-		s->graves = g->next;
+	struct store_holds *hs = &s->holds;
+	struct grave *dead = NULL;
+
+	pthread_mutex_lock(&hs->mu);
+	*(h->prev != NULL ? &h->prev->next : &hs->head) = h->next;
+	*(h->next != NULL ? &h->next->prev : &hs->tail) = h->prev;
+	h->prev = h->next = NULL;
+	/* What no remaining hold is old enough to need: retired before the
+	 * oldest of them held. Detached here, freed after the unlock. */
+	struct grave **tail = &dead;
+	while (hs->graves != NULL &&
+	    (hs->head == NULL || hs->graves->epoch < hs->head->epoch)) {
+		struct grave *g = hs->graves;
+		hs->graves = g->next;
+		hs->retired -= g->len;
+		g->next = NULL;
+		*tail = g;
+		tail = &g->next;
+	}
+	if (hs->graves == NULL)
+		hs->graves_tail = NULL;
+	pthread_mutex_unlock(&hs->mu);
+	while (dead != NULL) {
+		struct grave *g = dead;
+		dead = g->next;
 		free(g->ptr);
 		free(g);
 	}
+}
+
+size_t
+store_retired_bytes(store *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->holds.mu);
+	n = s->holds.retired;
+	pthread_mutex_unlock(&s->holds.mu);
+	return n;
 }
 
 int
@@ -258,8 +315,14 @@ store_free(store *s)
 			e = next;
 		}
 	}
-	s->held = 0;
-	store_release(s);
+	/* Holders are gone by now: whatever they kept goes too. */
+	while (s->holds.graves != NULL) {
+		struct grave *g = s->holds.graves;
+		s->holds.graves = g->next;
+		free(g->ptr);
+		free(g);
+	}
+	pthread_mutex_destroy(&s->holds.mu);
 	free(s->slots);
 	free(s->owners);
 	htab_fini(&s->ids);
@@ -298,6 +361,19 @@ size_t
 store_count(const store *s, int kind)
 {
 	return valid_kind(kind) ? s->kinds[kind].count : 0;
+}
+
+static struct bucket *
+bucket_find(const store *s, int kind, int which, const char *key);
+
+size_t
+store_count_group(const store *s, int kind, const char *group)
+{
+	const struct bucket *b = valid_kind(kind)
+	    ? bucket_find(s, kind, BUCKET_GROUP, group)
+	    : NULL;
+
+	return b != NULL ? b->count : 0;
 }
 
 uint64_t
@@ -468,6 +544,7 @@ lists_link(store *s, store_comp *c)
 	list_append(&kl->list, c, offsetof(store_comp, by_kind));
 	kl->count++;
 	list_append(&c->gb->list, c, offsetof(store_comp, by_group));
+	c->gb->count++;
 
 	store_comp *head = name_head(s, c->kind, c->name);
 	c->nnext = NULL;
@@ -490,6 +567,7 @@ lists_unlink(store *s, store_comp *c)
 	list_remove(&kl->list, c, offsetof(store_comp, by_kind));
 	kl->count--;
 	list_remove(&c->gb->list, c, offsetof(store_comp, by_group));
+	c->gb->count--;
 
 	store_comp *head = name_head(s, c->kind, c->name);
 	if (head == c) {
@@ -572,7 +650,7 @@ comp_replace(store *s, store_comp *c, store_edge *edges, uint32_t nuses,
 {
 	store_graph_unlink(c);
 	free(c->uses);
-	packed_free(s, c->packed);
+	packed_free(s, c->packed, c->packed_len);
 	c->uses = edges;
 	c->nuses = nuses;
 	c->packed = packed;

@@ -89,6 +89,9 @@ void store_reserve(store *s, size_t n);
 /* Number of components of a kind (FLOW or APP). */
 size_t store_count(const store *s, int kind);
 
+/* Number of components of a kind in a group (case-insensitive). O(1). */
+size_t store_count_group(const store *s, int kind, const char *group);
+
 /* Highest seq ever assigned (0 when none). */
 uint64_t store_last_seq(const store *s);
 
@@ -146,12 +149,29 @@ void store_delete(store *s, store_comp *c);
  * flowsvc__component__free_unpacked. NULL when out of memory. */
 Flowsvc__Component *store_unpack(const store_comp *c);
 
-/* While held (a snapshot is copying them out), wire forms that a mutation
- * replaces or deletes are kept instead of freed, so pointers taken with
- * store_collect stay valid; store_release frees them. Both with the
- * write lock held. */
-void store_hold(store *s);
-void store_release(store *s);
+/* ---- holds -----------------------------------------------------------
+ * A reader that copies wire-form pointers out under the lock (a snapshot's
+ * store_collect, a list's cut) and reads them after unlocking holds the
+ * store: from then on, a wire form that a mutation replaces or deletes is
+ * retired instead of freed, and freed once no hold older than its
+ * retirement remains (epoch-based reclamation). Any number of holders may
+ * hold at once; each release frees what only older holds needed, so a
+ * long hold keeps what changed during it, never what changes after it is
+ * released. store_retired_bytes says how much is kept.
+ *
+ * Locking: store_hold with the store's lock held (read or write: the
+ * pointers the holder took must still be live); store_release and
+ * store_retired_bytes with or without it (the holds have a mutex of their
+ * own, the one piece of locking inside the store). The holder is the
+ * caller's memory, untouched by anything else until released. */
+typedef struct store_holder {
+	uint64_t epoch;
+	struct store_holder *prev, *next;
+} store_holder;
+
+void store_hold(store *s, store_holder *h);
+void store_release(store *s, store_holder *h);
+size_t store_retired_bytes(store *s);
 
 /* One component's wire form, status and seq, as a snapshot records it. */
 typedef struct store_item {
@@ -164,7 +184,8 @@ typedef struct store_item {
 /* Fills a new array with every component, in no particular order (a
  * loader orders them by seq). One memcpy of a dense table, so the write
  * lock is held for milliseconds even at millions of components. Caller
- * frees *out; the packed pointers stay valid while the store is held.
+ * frees *out; the packed pointers stay valid while a hold taken before
+ * the lock was released lasts.
  * Returns FS_OK or FS_RESOURCE_EXHAUSTED. */
 int store_collect(const store *s, store_item **out, size_t *n);
 

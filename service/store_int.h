@@ -7,6 +7,8 @@
 #ifndef SERVICE_STORE_INT_H
 #define SERVICE_STORE_INT_H
 
+#include <pthread.h>
+
 #include "htab.h"
 #include "store.h"
 
@@ -59,6 +61,7 @@ struct bucket {
 	uint8_t kind, which;
 	char *key;
 	store_list list; /* through by_group (BUCKET_GROUP only) */
+	size_t count;    /* components in list */
 };
 
 struct kindlist {
@@ -66,15 +69,28 @@ struct kindlist {
 	size_t count;
 };
 
+/* A retired wire form, kept for the holds older than its retirement. */
 struct grave {
 	struct grave *next;
 	void *ptr;
+	size_t len;
+	uint64_t epoch; /* the newest hold's epoch when it was retired */
+};
+
+/* The holds (store.h): holders in the order they held (their epochs
+ * increase, so the head is the oldest), and the retired wire forms in the
+ * order they were retired (theirs never decrease). */
+struct store_holds {
+	pthread_mutex_t mu;
+	uint64_t epoch; /* of the newest hold ever taken */
+	store_holder *head, *tail;
+	struct grave *graves, *graves_tail;
+	size_t retired; /* bytes in graves */
 };
 
 struct store {
-	int held;
-	struct grave *graves; /* packed buffers kept while held */
-	store_comp *pending;  /* unlinked components (snapshot load) */
+	struct store_holds holds;
+	store_comp *pending; /* unlinked components (snapshot load) */
 	htab ids;
 	htab keys;
 	htab names; /* the oldest component of each (kind, name) */
