@@ -54,6 +54,36 @@ access_lookup(const store *st, const Flowsvc__Caller *who, const char *id,
 	return access_visible(who, c) ? c : NULL;
 }
 
+uint64_t
+access_count(const store *st, const Flowsvc__Caller *who, int kind,
+    const char *group, const char *name)
+{
+	uint64_t n = 0;
+
+	if (name != NULL) {
+		/* Few: one per group at most. */
+		for (store_comp *c = store_first(st, kind, group, name);
+		     c != NULL; c = store_next(c, group, name))
+			n += access_visible(who, c);
+		return n;
+	}
+	if (group != NULL)
+		return access_group(who, group)
+		    ? store_count_group(st, kind, group)
+		    : 0;
+	if (access_all_groups(who))
+		return store_count(st, kind);
+	for (size_t i = 0; i < who->n_groups; i++) {
+		size_t j = 0;
+		while (
+		    j < i && strcasecmp(who->groups[j], who->groups[i]) != 0)
+			j++;
+		if (j == i) /* a group granted twice counts once */
+			n += store_count_group(st, kind, who->groups[i]);
+	}
+	return n;
+}
+
 uint32_t
 access_hidden_uses(const Flowsvc__Caller *who, const store_comp *c)
 {

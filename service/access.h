@@ -45,6 +45,14 @@ const char *access_default_group(const Flowsvc__Caller *who);
 store_comp *access_lookup(const store *st, const Flowsvc__Caller *who,
     const char *id, int kind);
 
+/* How many components of kind match the list filters group and name
+ * (NULL: any; case-insensitive) and are visible to who: a list's total
+ * before limit and offset. O(1) with a group filter or none (per group
+ * granted, for a restricted caller), O(components of that name) with a
+ * name filter. */
+uint64_t access_count(const store *st, const Flowsvc__Caller *who, int kind,
+    const char *group, const char *name);
+
 /* How many of the flows c uses who cannot see (0 for an unrestricted
  * caller). */
 uint32_t access_hidden_uses(const Flowsvc__Caller *who, const store_comp *c);

@@ -26,6 +26,9 @@ struct config {
 	long long snapshot_changes;
 	long long snapshot_interval;
 	long long access_log;
+	long long list_views;
+	long long list_idle_timeout;
+	long long list_pinned_max;
 	const char *log_format;
 	const char *log_level;
 	int recover_partial;
@@ -58,6 +61,15 @@ static const fs_opt opts[] = {
 	    "unanswered (0: no cap)"),
 	FS_OPT_I("access-log", OFF(access_log), "0", 0, 1, "0|1",
 	    "1: log a line per request (method, code, duration, request id)"),
+	FS_OPT_I("list-views", OFF(list_views), "64", 1, 65536, "N",
+	    "paged lists in progress at once (each a cut of its matches: 16 "
+	    "bytes a component); past it a new one answers UNAVAILABLE"),
+	FS_OPT_I("list-idle-timeout", OFF(list_idle_timeout), "30", 1, 86400,
+	    "S", "a paged list not read for this long ends (its token "
+	    "expires)"),
+	FS_OPT_I("list-pinned-max", OFF(list_pinned_max), "256", 1, 1048576,
+	    "MIB", "replaced and deleted components that paged lists in "
+	    "progress may keep alive; past it the oldest lists end"),
 	FS_OPTS_LOG(OFF(log_format), OFF(log_level)),
 	FS_OPT_F("recover-partial", OFF(recover_partial),
 	    "start from an incomplete data directory (a snapshot or log "
@@ -111,6 +123,9 @@ main(int argc, char **argv)
 	so.snapshot_interval = (uint32_t) cfg.snapshot_interval;
 	so.access_log = (int) cfg.access_log;
 	so.recover_partial = cfg.recover_partial;
+	so.list_views = (uint32_t) cfg.list_views;
+	so.list_idle_ms = (uint32_t) cfg.list_idle_timeout * 1000u;
+	so.list_pinned_max = (size_t) cfg.list_pinned_max * 1024u * 1024u;
 	if (svc_open(&s, &so, err, sizeof(err)) != 0) {
 		fs_log(FS_LOG_ERROR, NULL, "cannot start: %s", err);
 		return 1;

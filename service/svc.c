@@ -24,6 +24,7 @@
 #include "fs_log.h"
 #include "fs_methods.h"
 #include "fs_util.h"
+#include "listview.h"
 #include "persist.h"
 #include "store.h"
 #include "svc_int.h"
@@ -32,6 +33,7 @@ struct svc {
 	pthread_rwlock_t lock;
 	store *st;
 	persist *disk; /* NULL: memory only */
+	listview_set *views;
 	int64_t started_us;
 	int access_log;
 	/* Requests served, by method and code (relaxed atomics). */
@@ -44,6 +46,21 @@ store *
 svc_store(svc *s)
 {
 	return s->st;
+}
+
+listview_set *
+svc_views(svc *s)
+{
+	return s->views;
+}
+
+int
+svc_revision(svc *s, uint64_t *rev)
+{
+	if (s->disk == NULL)
+		return 0;
+	*rev = persist_revision(s->disk);
+	return 1;
 }
 
 void
@@ -540,6 +557,22 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	listview_limits lim = {LISTVIEW_DEFAULT_VIEWS,
+	    LISTVIEW_DEFAULT_IDLE_MS, LISTVIEW_DEFAULT_PINNED};
+	if (opts != NULL && opts->list_views != 0)
+		lim.max_views = opts->list_views;
+	if (opts != NULL && opts->list_idle_ms != 0)
+		lim.idle_ms = opts->list_idle_ms;
+	if (opts != NULL && opts->list_pinned_max != 0)
+		lim.max_pinned = opts->list_pinned_max;
+	if (listview_set_new(&s->views, s->st, &lim) != FS_OK) {
+		snprintf(err, errlen, "cannot start the list views' sweeper");
+		persist_close(s->disk);
+		pthread_rwlock_destroy(&s->lock);
+		store_free(s->st);
+		free(s);
+		return -1;
+	}
 	s->started_us = fs_now_us();
 	if (opts != NULL)
 		s->access_log = opts->access_log;
@@ -553,6 +586,7 @@ svc_close(svc *s)
 	if (s == NULL)
 		return;
 	persist_close(s->disk);
+	listview_set_free(s->views); /* its holds, before the store goes */
 	pthread_rwlock_destroy(&s->lock);
 	store_free(s->st);
 	free(s);

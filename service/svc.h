@@ -6,7 +6,8 @@
  *
  * Concurrency discipline: one rwlock (svc->lock) guards the store. Reads
  * (Get, List, GetStatus, Health) hold it shared while they copy out the
- * bytes of their reply; every mutation holds it exclusively from its
+ * bytes of their reply (the later pages of a paged List read from the
+ * view its first page cut, with no lock: listview.h); every mutation holds it exclusively from its
  * validation against the store through the change-log append and the store
  * update, so the log order is the order in which changes took effect and a
  * check (name free, reference exists, not in use) cannot go stale before
@@ -33,6 +34,11 @@ typedef struct svc_opts {
 	uint32_t snapshot_interval; /* seconds; 0: none on a timer */
 	int recover_partial;        /* start from an incomplete data dir */
 	int access_log;             /* a log line per request (fs_log) */
+	/* Paged lists (listview.h): views open at once, idle timeout (ms),
+	 * retired bytes they may keep alive; 0: the default. */
+	uint32_t list_views;
+	uint32_t list_idle_ms;
+	size_t list_pinned_max;
 } svc_opts;
 
 /* Opens the service. Returns 0, or -1 with a one-line reason in err. On

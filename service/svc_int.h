@@ -52,6 +52,12 @@ svc_handler svc_change_create, svc_change_update, svc_change_delete,
  * holds it exclusively from its checks against the store through
  * svc_commit, so no check goes stale before its change is applied. */
 store *svc_store(svc *s);
+struct listview_set *svc_views(svc *s);
+
+/* The revision of the last change applied (persist_revision): 1 and *rev,
+ * or 0 when the service keeps no change log (no data directory). Store
+ * lock held, so that it is the revision of what the holder reads. */
+int svc_revision(svc *s, uint64_t *rev);
 void svc_read_lock(svc *s);
 void svc_write_lock(svc *s);
 void svc_unlock(svc *s);
