@@ -89,28 +89,65 @@ fs_now_ms(void)
 	return fs_now_us() / 1000;
 }
 
+/* Two decimal digits of v (< 100) at p. */
+static void
+put2(char *p, unsigned v)
+{
+	p[0] = (char) ('0' + v / 10);
+	p[1] = (char) ('0' + v % 10);
+}
+
+/* By hand rather than gmtime_r and snprintf: every component a list
+ * answers has two of these, and at a million components the library
+ * calls were a third of rendering them. The calendar is the proleptic
+ * Gregorian one, as gmtime_r's; a year outside 0000-9999 prints as
+ * 0000. */
 void
 fs_time_format(int64_t us, char out[FS_TIME_STRLEN + 1])
 {
-	time_t sec = (time_t) (us / 1000000);
-	long frac = (long) (us % 1000000);
-	struct tm tm;
+	int64_t sec = us / 1000000, frac = us % 1000000;
 
 	if (frac < 0) {
 		frac += 1000000;
 		sec -= 1;
 	}
-	if (gmtime_r(&sec, &tm) == NULL)
-		memset(&tm, 0, sizeof(tm));
-	int year = tm.tm_year + 1900;
-	if (year < 0 || year > 9999)
-		year = 0;
-	char buf[80];
-	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
-	    year, (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100,
-	    tm.tm_min % 100, tm.tm_sec % 100, frac % 1000000);
-	memcpy(out, buf, FS_TIME_STRLEN);
-	out[FS_TIME_STRLEN] = '\0';
+	int64_t days = sec / 86400, rem = sec % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days -= 1;
+	}
+	/* Days since 1970-01-01 to a civil date (H. Hinnant's
+	 * days_from_civil, inverted): eras of 400 years from 0000-03-01. */
+	int64_t z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned) (z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	unsigned day = doy - (153 * mp + 2) / 5 + 1;
+	unsigned month = mp < 10 ? mp + 3 : mp - 9;
+	int64_t year = (int64_t) yoe + era * 400 + (month <= 2);
+	unsigned y = year < 0 || year > 9999 ? 0 : (unsigned) year;
+	unsigned s = (unsigned) rem, f = (unsigned) frac;
+
+	put2(out, y / 100);
+	put2(out + 2, y % 100);
+	out[4] = '-';
+	put2(out + 5, month);
+	out[7] = '-';
+	put2(out + 8, day);
+	out[10] = 'T';
+	put2(out + 11, s / 3600);
+	out[13] = ':';
+	put2(out + 14, s / 60 % 60);
+	out[16] = ':';
+	put2(out + 17, s % 60);
+	out[19] = '.';
+	put2(out + 20, f / 10000);
+	put2(out + 22, f / 100 % 100);
+	put2(out + 24, f % 100);
+	out[26] = 'Z';
+	out[27] = '\0';
 }
 
 int
