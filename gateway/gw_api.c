@@ -4,6 +4,7 @@
 #include "gw_api.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ void
 gw_resp_fini(struct gw_resp *r)
 {
 	free(r->body);
+	free(r->link);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -153,6 +155,8 @@ prepare_list(struct gw_rpc_req *rr, const struct gw_match *m,
 	if (query_uint("limit", q->limit, &l->has_limit, &l->limit, err) ||
 	    query_uint("offset", q->offset, &l->has_offset, &l->offset, err))
 		return err->status;
+	l->has_page_size = q->has_page_size;
+	l->page_size = q->page_size;
 	return 0;
 }
 
@@ -298,8 +302,13 @@ render_ok(struct gw_resp *out, const struct gw_match *m,
 		return -1;
 	if (desc == &flowsvc__list_reply__descriptor) {
 		const Flowsvc__ListReply *l = (const Flowsvc__ListReply *) pl;
+		uint64_t n = 0;
 
-		gw_json_put_components(&b, l->n_components, l->components);
+		gw_api_list_page(&b, l, true, true, &n);
+		out->has_total = true;
+		out->total = l->has_total_count ? l->total_count : n;
+		out->has_revision = l->has_revision;
+		out->revision = l->revision;
 	} else if (desc == &flowsvc__status_reply__descriptor) {
 		gw_json_put_status(&b,
 		    ((const Flowsvc__StatusReply *) pl)->status);
@@ -379,4 +388,73 @@ gw_api_render(struct gw_resp *out, const struct gw_match *m, int code,
 			gw_api_code_error(out, FS_INTERNAL);
 		return;
 	}
+}
+
+/* ---- lists --------------------------------------------------------------- */
+
+void
+gw_api_list_page(gw_buf *b, const Flowsvc__ListReply *l, bool first, bool last,
+    uint64_t *emitted)
+{
+	if (first)
+		gw_buf_put(b, "[", 1);
+	for (size_t i = 0; i < l->n_components; i++) {
+		if ((*emitted)++ > 0)
+			gw_buf_put(b, ",", 1);
+		gw_json_put_component(b, l->components[i]);
+	}
+	if (last)
+		gw_buf_put(b, "]", 1);
+}
+
+static void
+put_encoded(gw_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char) *s;
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		    c == '_' || c == '~') {
+			gw_buf_put(b, s, 1);
+		} else {
+			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+			gw_buf_put(b, e, 3);
+		}
+	}
+}
+
+void
+gw_api_query_param(gw_buf *b, const char *key, const char *value)
+{
+	put_encoded(b, key);
+	gw_buf_put(b, "=", 1);
+	put_encoded(b, value != NULL ? value : "");
+	gw_buf_put(b, "&", 1);
+}
+
+char *
+gw_api_list_link(const char *path, const char *query, uint64_t limit,
+    uint64_t offset, uint64_t total)
+{
+	gw_buf b = GW_BUF_INIT;
+	char tail[96];
+	size_t len;
+
+	/* No next page: this one reaches the end (or limit is 0, which
+	 * never advances). */
+	if (limit == 0 || offset >= total || total - offset <= limit)
+		return NULL;
+	uint64_t next =
+	    offset > UINT64_MAX - limit ? UINT64_MAX : offset + limit;
+	snprintf(tail, sizeof(tail),
+	    "limit=%" PRIu64 "&offset=%" PRIu64 ">; rel=\"next\"", limit,
+	    next);
+	gw_buf_puts(&b, "<");
+	gw_buf_puts(&b, path);
+	gw_buf_puts(&b, "?");
+	gw_buf_puts(&b, query != NULL ? query : "");
+	gw_buf_puts(&b, tail);
+	return gw_buf_take(&b, &len);
 }

@@ -19,6 +19,7 @@
 
 #include "flows.pb-c.h"
 #include "fs_errors.h"
+#include "gw_json.h"
 #include "gw_routes.h"
 
 /* An HTTP answer. body is malloc'd (the HTTP layer hands it to MHD with
@@ -29,6 +30,11 @@ struct gw_resp {
 	char *body;
 	size_t len;
 	char location[160];
+	/* A list's X-Total-Count and X-Revision (when has_), and its Link
+	 * header (malloc'd; NULL: none). */
+	bool has_total, has_revision;
+	uint64_t total, revision;
+	char *link;
 };
 
 void gw_resp_fini(struct gw_resp *r);
@@ -52,6 +58,11 @@ struct gw_query {
 	const char *group_iexact;
 	const char *limit;
 	const char *offset;
+	/* The list's first page: page_size components at most (0: the count
+	 * only, for HEAD); has_page_size 0 asks for the whole list in one
+	 * reply. */
+	bool has_page_size;
+	uint32_t page_size;
 };
 
 /* The RPC request of one HTTP request. Zero-init before gw_api_prepare;
@@ -92,5 +103,28 @@ int gw_api_prepare(struct gw_rpc_req *rr, const struct gw_match *m,
  * the answer for m's action. Always fills out (500 when even that fails). */
 void gw_api_render(struct gw_resp *out, const struct gw_match *m, int code,
     const Flowsvc__Reply *reply);
+
+/* ---- lists ---------------------------------------------------------------
+ * A list answers as a JSON array that may come in pages (gw_list.c streams
+ * them): "[" before the first page's components, "," between components,
+ * "]" after the last page's. */
+
+/* Appends one page's components to b; *emitted counts the components of
+ * the list rendered so far (the first gets no ","). first: "[" before;
+ * last: "]" after. */
+void gw_api_list_page(gw_buf *b, const Flowsvc__ListReply *l, bool first,
+    bool last, uint64_t *emitted);
+
+/* Appends key=value& to b, both percent-encoded (RFC 3986: all but
+ * unreserved characters), for a URL's query. */
+void gw_api_query_param(gw_buf *b, const char *key, const char *value);
+
+/* The Link header of a list asked with limit (a page of it): the next
+ * page's URL, path with query (the request's other parameters, as
+ * gw_api_query_param wrote them, each ending in '&') then limit and
+ * offset + limit, as rel="next", when offset + limit < total; NULL when
+ * there is no next page (or out of memory). Caller frees. */
+char *gw_api_list_link(const char *path, const char *query, uint64_t limit,
+    uint64_t offset, uint64_t total);
 
 #endif

@@ -40,6 +40,7 @@
 #include "gw_api.h"
 #include "gw_auth.h"
 #include "gw_json.h"
+#include "gw_list.h"
 #include "gw_openapi.h"
 #include "gw_routes.h"
 #include "gw_worker.h"
@@ -73,7 +74,10 @@ respond(struct gw_req *r)
 	enum MHD_Result ret;
 	int status = r->resp.status ? r->resp.status : 500;
 
-	if (r->resp.body != NULL)
+	/* A list streamed page by page, or a list's HEAD (gw_list.h). */
+	if ((resp = gw_list_response(r)) != NULL)
+		;
+	else if (r->resp.body != NULL)
 		resp = MHD_create_response_from_buffer(r->resp.len,
 		    r->resp.body, MHD_RESPMEM_MUST_FREE);
 	else
@@ -81,6 +85,7 @@ respond(struct gw_req *r)
 		    MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL)
 		return MHD_NO; /* r->resp.body stays ours, freed at the end */
+	status = r->resp.status ? r->resp.status : 500;
 	r->bytes_sent = r->resp.body != NULL ? r->resp.len : 0;
 	r->resp.body = NULL; /* MHD frees it with the response */
 
@@ -100,7 +105,8 @@ respond(struct gw_req *r)
 	            "Bearer") == MHD_NO) ||
 	    (r->close_after &&
 	        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
-	            "close") == MHD_NO)) {
+	            "close") == MHD_NO) ||
+	    gw_list_headers(r, resp) == MHD_NO) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
@@ -351,7 +357,11 @@ finish_rpc(struct gw_req *r, int code, Flowsvc__Reply *reply)
 		render_metrics(r, reply);
 	} else {
 		gw_resp_fini(&r->resp);
-		gw_api_render(&r->resp, &r->m, code, reply);
+		if (r->m.action == GW_ACT_LIST && code == FS_OK &&
+		    reply != NULL)
+			gw_list_first(r, reply); /* maybe a stream */
+		else
+			gw_api_render(&r->resp, &r->m, code, reply);
 		if (reply == NULL || r->resp.status >= 500)
 			warn_backend(h, r, code);
 	}
@@ -438,7 +448,7 @@ big_queue(struct gw_req *r)
 static bool
 req_dispatch(struct gw_req *r)
 {
-	struct gw_query q = {NULL, NULL, NULL, NULL};
+	struct gw_query q = {NULL, NULL, NULL, NULL, false, 0};
 
 	if (r->too_big) {
 		set_rest(r, FS_REST_BODY_TOO_LARGE, NULL);
@@ -474,8 +484,9 @@ req_dispatch(struct gw_req *r)
 	}
 
 	if (r->m.action == GW_ACT_LIST &&
-	    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
-	        collect_query, &q) < 0) {
+	    (MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
+	         collect_query, &q) < 0 ||
+	        gw_list_begin(r, &q) != 0)) {
 		set_code(r, FS_INTERNAL);
 		return false;
 	}
@@ -503,6 +514,12 @@ req_send(struct gw_req *r, const struct gw_query *q, bool suspended)
 	        r->body_len, &r->resp) != 0) {
 		gw_rpc_req_fini(&rr);
 		atomic_store(&r->state, RS_READY);
+		return false;
+	}
+	if (r->list != NULL &&
+	    gw_list_sent(r, (const Flowsvc__ListRequest *) rr.msg) != 0) {
+		gw_rpc_req_fini(&rr);
+		set_code(r, FS_INTERNAL);
 		return false;
 	}
 	/* The body is in rr now (or was not needed). */
@@ -600,6 +617,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		    "request ended while its RPC was in flight; leaking it");
 		return;
 	}
+	gw_list_end(r); /* a stream's bytes, for the log */
 	dur = gw_http_mono_us() - r->start_us;
 	/* An answer libmicrohttpd gave itself (without gw_pages, or with
 	 * gw_http_page out of memory) is still counted with its status. */

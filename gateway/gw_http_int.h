@@ -78,6 +78,7 @@ struct gw_req {
 	gw_job job;        /* on the worker's queue (body, then reply) */
 	int rpc_code;      /* a large reply waiting for the worker */
 	Flowsvc__Reply *rpc_reply;
+	struct gw_list *list; /* a list request's paging (gw_list.h) */
 };
 
 struct gw_http {

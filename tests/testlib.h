@@ -14,6 +14,9 @@
  *   tl_rest.h     REST shorthands on an env
  *   tl_rpc.h      RPC calls answering components as JSON
  *   tl_datadir.h  a data dir's generations and change-log records
+ *   tl_seed.h     many flows, fast, in batches
+ *   tl_liststream.h  a streamed list read element by element; a
+ *                 process's resident memory
  *   tl_check.h    fs_test_main and assertions that say what went wrong
  *
  * Not thread-safe where it touches CUnit: the FS_ASSERT_* macros must run
@@ -40,10 +43,12 @@
 #include "tl_files.h"
 #include "tl_http.h"
 #include "tl_json.h"
+#include "tl_liststream.h"
 #include "tl_proc.h"
 #include "tl_rest.h"
 #include "tl_rpc.h"
 #include "tl_run.h"
+#include "tl_seed.h"
 #include "tl_sock.h"
 #include "tl_time.h"
 

@@ -73,6 +73,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(id, m.id, m.id_len);
 		id[m.id_len] = '\0';
 	}
+	memset(&q, 0, sizeof(q));
+	q.has_page_size = (data[0] & 0x20) != 0;
+	q.page_size = (uint32_t) size;
 	q.limit = limit;
 	q.offset = offset;
 	q.name_iexact = name;

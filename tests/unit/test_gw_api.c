@@ -150,7 +150,7 @@ test_gw_api_json_type(void)
 static void
 test_gw_api_prepare_list(void)
 {
-	struct gw_query q = {NULL, NULL, NULL, NULL};
+	struct gw_query q = {NULL, NULL, NULL, NULL, false, 0};
 	struct gw_rpc_req rr;
 	struct gw_resp err;
 	const Flowsvc__ListRequest *l;
