@@ -193,15 +193,20 @@ cmd_get(ctx *x)
 	return emit_component_reply(x, m);
 }
 
+/* Components a list asks for per page (the backend's most; it also
+ * keeps a page under 1 MiB). */
+#define LIST_PAGE_SIZE 10000u
+
+/* Pages through the whole list (every page read from the cut the first
+ * one made, so the result is one consistent list however long), then
+ * prints it. */
 int
 cmd_list(ctx *x)
 {
 	Flowsvc__ListRequest req = FLOWSVC__LIST_REQUEST__INIT;
-	Flowsvc__ListReply *r;
-	ProtobufCMessage *m = NULL;
-	json_t *a;
-	size_t i;
-	int rv;
+	json_t *a = json_array();
+	char *token = NULL;
+	int rv = 0;
 
 	req.has_kind = 1;
 	req.kind = kind_or(x, FLOWSVC__KIND__FLOW);
@@ -215,19 +220,35 @@ cmd_list(ctx *x)
 		req.has_offset = 1;
 		req.offset = (uint64_t) x->o.offset;
 	}
-	if ((rv = call(x, &req.base, &m)) != 0) {
-		return rv;
-	}
-	r = (Flowsvc__ListReply *) m;
-	a = json_array();
-	for (i = 0; a != NULL && i < r->n_components; i++) {
-		if (json_array_append_new(a,
-		        component_json(r->components[i])) != 0) {
+	req.has_page_size = 1;
+	req.page_size = LIST_PAGE_SIZE;
+	do {
+		ProtobufCMessage *m = NULL;
+		Flowsvc__ListReply *r;
+
+		req.page_token = token;
+		rv = call(x, &req.base, &m);
+		free(token);
+		token = NULL;
+		if (rv != 0) {
+			json_decref(a);
+			return rv;
+		}
+		r = (Flowsvc__ListReply *) m;
+		for (size_t i = 0; a != NULL && i < r->n_components; i++) {
+			if (json_array_append_new(a,
+			        component_json(r->components[i])) != 0) {
+				json_decref(a);
+				a = NULL;
+			}
+		}
+		if (a != NULL && r->next_page_token != NULL &&
+		    (token = strdup(r->next_page_token)) == NULL) {
 			json_decref(a);
 			a = NULL;
 		}
-	}
-	protobuf_c_message_free_unpacked(m, NULL);
+		protobuf_c_message_free_unpacked(m, NULL);
+	} while (token != NULL);
 	return emit(x, a);
 }
 
