@@ -28,21 +28,24 @@
 #     addresses, seeds N flows over RPC with flow-bench (name f<i>, group
 #     g<i%100>, 4 input and 3 output fields) and notes the backend's VmRSS
 #     before and after;
-#  4. measures, each for --duration seconds, wrk -t2 -c32 against REST GET by
+#  4. "full list": GET /api/flows/ of all N flows, streamed, three times
+#     with curl: time to the first byte, flows/s, and the gateway's VmRSS
+#     before and at its peak during the transfer;
+#  5. measures, each for --duration seconds, wrk -t2 -c32 against REST GET by
 #     id, REST filter by name+group (random existing pairs), REST create and
 #     REST update, flow-bench RPC Get and Create with 1 and 32 calls in
 #     flight, nginx serving a static file holding a real GET response (same
 #     size), and redis-benchmark GET (-c 32 -P 1 -n 200000, values of the
 #     same size);
-#  5. measures RPC Get p99 while the backend writes a snapshot, then stops
+#  6. measures RPC Get p99 while the backend writes a snapshot, then stops
 #     the backend with SIGTERM (it writes a final snapshot) and times a
 #     restart on the same data dir until it answers HEALTH;
-#  6. "hostile body": REST GET with wrk -t1 -c8 for --duration seconds
+#  7. "hostile body": REST GET with wrk -t1 -c8 for --duration seconds
 #     alone, then again while one client sends PUTs of a 1 MiB body of 96k
 #     unknown keys back to back (curl), timing each to its 400;
-#  7. prints markdown tables: throughput and latency, the ratios the goals in
-#     ENGINEERING.md use, memory, start-up, snapshot and hostile-body
-#     numbers.
+#  8. prints markdown tables: throughput and latency, the ratios the goals in
+#     ENGINEERING.md use, memory, start-up, snapshot, full-list and
+#     hostile-body numbers.
 # Reads and the snapshot/restart run before any write, so they see exactly
 # N flows. Default run: about 3 minutes (less once built). Everything it
 # started is stopped on exit, and the scratch directory removed.
@@ -357,6 +360,46 @@ n=$(curl -sf "$REST/api/flows/?name__iexact=F0&group__iexact=G0" | grep -o '"id"
 [ "$n" -eq 1 ] || die_with_log "filter returned $n flows for f0/g0, not 1" \
 	"$S/logs/flow-gateway.log"
 log "a flow is $BODY_BYTES bytes of JSON"
+
+# ---- full list -------------------------------------------------------------
+
+# GET /api/flows/ of every seeded flow, streamed by the gateway page by
+# page: time to the first byte and flows a second over the whole transfer
+# (curl, to /dev/null), and the gateway's VmRSS before and at its highest
+# while it streams (sampled every 20 ms). LIST_RUNS runs; the table shows
+# each. curl fails on a body that does not end properly (a chunked stream
+# cut short), and the count is the list's X-Total-Count.
+LIST_RUNS=3
+LIST_LINES=()
+list_run() {
+	local hdr=$S/list-headers.txt rss=$S/list-rss.txt out total sampler
+	local before peak
+	before=$(rss_kb "$GW_PID")
+	: >"$rss"
+	(
+		while :; do
+			while read -r k v _; do
+				[ "$k" = VmRSS: ] && echo "$v"
+			done <"/proc/$GW_PID/status"
+			sleep 0.02
+		done
+	) >>"$rss" 2>/dev/null &
+	sampler=$!
+	out=$(curl -sS -o /dev/null -D "$hdr" \
+		-w '%{http_code} %{time_starttransfer} %{time_total} %{size_download}' \
+		"$REST/api/flows/" 2>>"$S/logs/curl-list.log") || out="failed"
+	kill "$sampler" 2>/dev/null || true
+	wait "$sampler" 2>/dev/null || true
+	peak=$(sort -n "$rss" | tail -1)
+	total=$(tr -d '\r' <"$hdr" | awk -F': ' 'tolower($1) == "x-total-count" {print $2}')
+	# "status first_byte_s total_s bytes total before_kb peak_kb"
+	echo "$out ${total:-0} $before ${peak:-$before}"
+}
+for i in $(seq "$LIST_RUNS"); do
+	line=$(list_run)
+	log "full list, run $i: $line (status first-byte-s total-s bytes X-Total-Count rss-before-kb rss-peak-kb)"
+	LIST_LINES+=("$line")
+done
 
 # ---- result table state --------------------------------------------------
 
@@ -831,6 +874,22 @@ report() {
 	else
 		echo "| Snapshot under load | failed (see logs) |"
 	fi
+	echo
+	echo "| full list: GET /api/flows/ of $FLOWS flows, streamed (goal: first byte ≤ 100 ms, ≥ 200,000 flows/s, gateway RSS flat) | first byte | flows/s | MB/s | gateway VmRSS before → peak |"
+	echo "| --- | ---: | ---: | ---: | ---: |"
+	local i=0 line
+	for line in "${LIST_LINES[@]}"; do
+		i=$((i + 1))
+		read -r lst lfb ltot lbytes lcount lb lp <<<"$line"
+		if [ "$lst" != 200 ] || [ "$lcount" != "$FLOWS" ]; then
+			echo "| run $i | failed: status $lst, X-Total-Count $lcount (see logs/curl-list.log) | | | |"
+			continue
+		fi
+		awk -v fb="$lfb" -v t="$ltot" -v b="$lbytes" -v n="$lcount" -v i="$i" \
+			-v rb="$lb" -v rp="$lp" 'BEGIN {
+			printf "| run %d | %.0f ms | %.0f | %.0f | %.1f → %.1f MiB |\n",
+				i, fb * 1000, n / t, b / t / 1e6, rb / 1024, rp / 1024 }'
+	done
 	echo
 	read -r hn hok hmed hmax <<<"$HOSTILE_LINE"
 	echo "| hostile body ($HOSTILE_BYTES bytes, 96k unknown keys, PUT back to back) | value |"
