@@ -28,7 +28,10 @@ access_group(const Flowsvc__Caller *who, const char *group)
 bool
 access_visible(const Flowsvc__Caller *who, const store_comp *c)
 {
-	return access_group(who, store_comp_group(c));
+	/* Not a read of c for an unrestricted caller: a list of a million
+	 * components asks this of each. */
+	return access_all_groups(who) ||
+	    access_group(who, store_comp_group(c));
 }
 
 const char *
