@@ -22,7 +22,8 @@ struct gw_stream {
 	pthread_mutex_t mu;
 	gw_http *h;
 	struct MHD_Connection *conn;
-	/* The response's reference, and one while a page is in flight. */
+	/* The request's and the response's references, and one while a
+	 * page is in flight. */
 	int refs;
 	/* What MHD takes bytes from, and the page after it once rendered. */
 	char *cur;
@@ -53,9 +54,10 @@ struct gw_list {
 	char *query; /* the other parameters, for Link */
 	bool has_limit;
 	uint64_t limit, offset;
-	char *name, *group;       /* the filters (copies), for later pages */
-	struct gw_stream *stream; /* until respond() hands it to MHD */
-	struct gw_stream *live;   /* borrowed: MHD's, for the byte count */
+	char *name, *group; /* the filters (copies), for later pages */
+	/* The stream, when the list streams: this request holds one
+	 * reference until it completes, MHD's response another. */
+	struct gw_stream *stream;
 };
 
 /* ---- the stream's life -------------------------------------------------- */
@@ -112,7 +114,8 @@ end_view(struct gw_stream *st, char *token)
 }
 
 /* Drops one reference (mu held, released here); the last frees st,
- * ending the backend's view first if the list did not reach its end. */
+ * ending the backend's view first if the list did not reach its end
+ * (its client went away, or the response could not be made). */
 static void
 stream_unref(struct gw_stream *st)
 {
@@ -496,7 +499,7 @@ stream_new(struct gw_req *r, char *page, size_t len, const char *token,
 	}
 	st->h = r->h;
 	st->conn = r->conn;
-	st->refs = 1; /* the response's */
+	st->refs = 1; /* the request's; the response takes its own */
 	st->cur = page;
 	st->cur_len = len;
 	st->emitted = emitted;
@@ -588,14 +591,13 @@ gw_list_response(struct gw_req *r)
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
 	    GW_LIST_BLOCK, reader, l->stream, reader_free);
 	if (resp == NULL) {
-		stream_free(l->stream);
-		l->stream = NULL;
 		gw_resp_fini(&r->resp);
 		gw_api_code_error(&r->resp, FS_INTERNAL);
 		return NULL;
 	}
-	l->live = l->stream; /* MHD's now; alive until after on_completed */
-	l->stream = NULL;
+	pthread_mutex_lock(&l->stream->mu);
+	l->stream->refs++; /* the response's, dropped by reader_free */
+	pthread_mutex_unlock(&l->stream->mu);
 	return resp;
 }
 
@@ -629,13 +631,11 @@ gw_list_end(struct gw_req *r)
 
 	if (l == NULL)
 		return;
-	if (l->live != NULL) {
-		pthread_mutex_lock(&l->live->mu);
-		r->bytes_sent = l->live->sent;
-		pthread_mutex_unlock(&l->live->mu);
+	if (l->stream != NULL) {
+		pthread_mutex_lock(&l->stream->mu);
+		r->bytes_sent = l->stream->sent;
+		stream_unref(l->stream); /* unlocks */
 	}
-	if (l->stream != NULL) /* never handed to MHD */
-		stream_free(l->stream);
 	free(l->query);
 	free(l->name);
 	free(l->group);

@@ -28,7 +28,8 @@
  * connection; the page's completion (nng thread, then the worker) renders
  * it and resumes the connection. Both under the stream's mutex; the
  * connection is always suspended before anyone can resume it. The stream
- * lives as long as MHD's response or a page in flight, whichever is last.
+ * lives as long as the request, MHD's response or a page in flight,
+ * whichever is last.
  *
  * A page that fails (backend gone, timeout, the view expired) ends the
  * stream broken: MHD closes the connection without the final "]" and
