@@ -56,10 +56,24 @@ int fs_client_open(fs_client **out, const char *url);
  * over the connected ones). Returns as fs_client_open. */
 int fs_client_add_backend(fs_client *c, const char *url);
 
+/* Is anything listening at url? Tries once, within timeout_ms, to open a
+ * plain connection there (no protocol spoken on it), and closes it. For a
+ * tool that would rather say at once that no backend runs than wait out
+ * its deadline: fs_client_open's background dial cannot tell "nothing
+ * listens" from "not connected yet", and keeps retrying. Returns FS_OK
+ * (something accepted the connection: a backend, perhaps still starting
+ * or hung), FS_UNAVAILABLE (refused, an ipc path nobody listens on,
+ * unreachable), FS_DEADLINE_EXCEEDED (no answer within timeout_ms),
+ * FS_INVALID_ARGUMENT (a URL the transport cannot use, a host name that
+ * does not resolve) or FS_RESOURCE_EXHAUSTED, with the transport's words
+ * in fs_client_last_error() ("Connection refused" for both kinds of
+ * refusal). The backend sees one connection that closes unused. */
+int fs_client_probe(const char *url, uint32_t timeout_ms);
+
 /* The transport's (nng's) own words for the last failure of
- * fs_client_open or fs_client_add_backend on the calling thread, as errno
- * is: "Address invalid", ...; "" after a success. For messages only: the
- * code says what happened. Static storage. */
+ * fs_client_open, fs_client_add_backend or fs_client_probe on the calling
+ * thread, as errno is: "Address invalid", ...; "" after a success. For
+ * messages only: the code says what happened. Static storage. */
 const char *fs_client_last_error(void);
 
 /* Stops the client: calls not yet sent (queued for coalescing) complete

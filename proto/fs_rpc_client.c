@@ -117,6 +117,34 @@ fs_client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 }
 
 int
+fs_client_probe(const char *url, uint32_t timeout_ms)
+{
+	nng_stream_dialer *d;
+	nng_aio *aio;
+	int rv;
+
+	if ((rv = nng_stream_dialer_alloc(&d, url)) != 0)
+		return fs_setup_code(rv);
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+		nng_stream_dialer_free(d);
+		return fs_setup_code(rv);
+	}
+	nng_aio_set_timeout(aio,
+	    timeout_ms > 0 ? (nng_duration) timeout_ms : (nng_duration) 1);
+	nng_stream_dialer_dial(d, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) == 0)
+		nng_stream_free(nng_aio_get_output(aio, 0));
+	nng_aio_free(aio);
+	nng_stream_dialer_free(d);
+	/* A unix socket path nobody bound is as refused as a port nobody
+	 * listens on; nng says "Entity not found". */
+	if (rv == NNG_ENOENT)
+		rv = NNG_ECONNREFUSED;
+	return fs_setup_code(rv);
+}
+
+int
 fs_client_add_backend(fs_client *c, const char *url)
 {
 	return fs_setup_code(nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK));
@@ -152,8 +180,9 @@ fs_client_open(fs_client **out, const char *url)
 	}
 	if ((rv = nng_req0_open(&c->sock)) != 0)
 		goto fail_nosock;
-	/* No resends: a call runs at most once unless a connection drops
-	 * (see README, "Delivery"). Must be set before contexts open. */
+	/* No resends: a call runs at most once (a dropped connection fails
+	 * the calls in flight: fs_client_pipe_cb; docs/wire.md, "At most
+	 * once"). Must be set before contexts open. */
 	if ((rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
 	         NNG_DURATION_INFINITE)) != 0 ||
 	    (rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,

@@ -12,6 +12,7 @@
  * in its mask), the commands, help and main. flowctl.h says where the
  * rest is.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -26,8 +27,8 @@
 
 #define OFF(f) offsetof(struct flowctl_opts, f)
 #define GLOBAL_OPTS                                                           \
-	(OPTBIT(OPT_BACKEND) | OPTBIT(OPT_TIMEOUT) | OPTBIT(OPT_JSON) |       \
-	    OPTBIT(OPT_TABLE) | OPTBIT(OPT_HELP))
+	(OPTBIT(OPT_BACKEND) | OPTBIT(OPT_TIMEOUT) | OPTBIT(OPT_WAIT) |       \
+	    OPTBIT(OPT_JSON) | OPTBIT(OPT_TABLE) | OPTBIT(OPT_HELP))
 
 /* Indexed by enum opt_id: an option's bit in fs_opts_result.given is its
  * id. */
@@ -46,9 +47,17 @@ static const fs_opt opts[OPT_COUNT] = {
         .min = 1,
         .max = 3600000,
         .arg = "MS",
-        .help = "give up after MS milliseconds, waiting for a backend that "
-                "is starting included",
+        .help = "give up after MS milliseconds (with --wait, the wait for "
+                "the backend included); when not given, $FLOWCTL_TIMEOUT if "
+                "set",
         .tags = OPTBIT(OPT_TIMEOUT)},
+    [OPT_WAIT] = {.name = "wait",
+        .type = FS_OPT_FLAG,
+        .off = OFF(wait),
+        .help = "wait, within --timeout, for a backend that is not "
+                "listening yet (one that is starting); without it, nothing "
+                "listening at the address is an error at once",
+        .tags = OPTBIT(OPT_WAIT)},
     [OPT_JSON] = {.name = "json",
         .type = FS_OPT_FLAG,
         .off = OFF(json),
@@ -248,6 +257,29 @@ cmd_help(ctx *x)
 
 /* ---- main ----------------------------------------------------------------- */
 
+/* $FLOWCTL_TIMEOUT, held to --timeout's range. Returns 0, or -1 after
+ * saying what is wrong. */
+static int
+env_timeout(const char *v, long long *out)
+{
+	const fs_opt *o = &opts[OPT_TIMEOUT];
+	char *end;
+	long long t;
+
+	errno = 0;
+	t = strtoll(v, &end, 10);
+	if (*v >= '0' && *v <= '9' && *end == '\0' && errno == 0 &&
+	    (double) t >= o->min && (double) t <= o->max) {
+		*out = t;
+		return 0;
+	}
+	fprintf(stderr,
+	    "flowctl: FLOWCTL_TIMEOUT: '%s' is not an integer in %.0f..%.0f "
+	    "(milliseconds)\nTry 'flowctl --help'.\n",
+	    v, o->min, o->max);
+	return -1;
+}
+
 /* The options (fs_opts: anywhere on the line, "--" ends them), then the
  * command and its argument. Returns 0 to run x->cmd, -1 after printing
  * help (exit 0), or an exit status. */
@@ -318,11 +350,13 @@ main(int argc, char **argv)
 		x.backend = env;
 	if (*x.backend == '\0')
 		x.backend = opts[OPT_BACKEND].def;
-	if ((rv = fs_client_open(&x.client, x.backend)) != 0) {
-		fprintf(stderr, "flowctl: cannot use backend '%s': %s\n",
-		    x.backend, fs_client_last_error());
+	/* --timeout, else $FLOWCTL_TIMEOUT, else the table's default. */
+	if (!GIVEN(&x, OPT_TIMEOUT) &&
+	    (env = getenv("FLOWCTL_TIMEOUT")) != NULL && *env != '\0' &&
+	    env_timeout(env, &x.o.timeout_ms) != 0)
 		return EXIT_USAGE;
-	}
+	if (fs_client_open(&x.client, x.backend) != 0)
+		return flowctl_bad_backend(x.backend, fs_client_last_error());
 	/* A request id ties this call to the backend's log line. */
 	fs_uuid_new(rid);
 	fs_uuid_format(rid, x.request_id);

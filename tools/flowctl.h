@@ -31,6 +31,7 @@ enum {
 enum opt_id {
 	OPT_BACKEND,
 	OPT_TIMEOUT,
+	OPT_WAIT,
 	OPT_JSON,
 	OPT_TABLE,
 	OPT_HELP,
@@ -50,6 +51,7 @@ enum opt_id {
 struct flowctl_opts {
 	const char *backend;
 	long long timeout_ms;
+	int wait;
 	int json, table, help, app;
 	const char *name, *group;
 	long long limit, offset;
@@ -77,6 +79,10 @@ struct ctx {
 	fs_call_opts call;
 	char request_id[FS_UUID_STRLEN + 1];
 	const char *backend;
+	/* Why nothing could be reached, when a probe found out (the
+	 * transport's words: "Connection refused", "Address invalid" for a
+	 * host that does not resolve); "" otherwise. */
+	char unreachable[128];
 	int json_out;
 	int table_out;
 };
@@ -101,6 +107,12 @@ int flowctl_usage_error(const ctx *x, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* flowctl_out.c */
+/* A transport's words ("Connection refused") as a clause of a line:
+ * the first letter lowered; "" becomes "unusable". */
+void flowctl_clause(char *out, size_t len, const char *words);
+/* "flowctl: cannot use backend 'URL': <why>; use tcp://HOST:PORT or
+ * ipc:///path" on stderr. Returns EXIT_USAGE. */
+int flowctl_bad_backend(const char *url, const char *why);
 json_t *component_json(const Flowsvc__Component *c);
 json_t *strv_json(char **v, size_t n);
 int set_str(json_t *o, const char *key, const char *v);
