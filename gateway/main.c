@@ -102,7 +102,8 @@ static const fs_opt opts[] = {
 	    "together as one batch call; lists (but by name and group) and "
 	    "requests over 64 KiB are never batched (0: never batch)"),
 	FS_OPT_F("access-log", OFF(access_log),
-	    "log one line per request (off unless given)"),
+	    "log one line per request: request id, method, path, status, "
+	    "body bytes, duration (off unless given)"),
 	FS_OPTS_LOG(OFF(log_format), OFF(log_level)),
 };
 /* clang-format on */
@@ -281,12 +282,12 @@ main(int argc, char **argv)
 	}
 
 	fs_log(FS_LOG_INFO, NULL,
-	    "listening on %s port %u; backend %s%s; max-body %lld, "
+	    "version %s listening on %s port %u; backend %s%s; max-body %lld, "
 	    "rpc-timeout %lldms, conn-timeout %llds, header-timeout %llds, "
 	    "max-conns %lld, threads %lld, access-log %s; max-url %lld, "
 	    "max-query-params %lld, max-header-bytes %lld, max-inflight "
 	    "%lld, max-conns-per-ip %lld",
-	    cfg.bind, gw_http_port(http), cfg.backends.v[0],
+	    fs_opts_version(), cfg.bind, gw_http_port(http), cfg.backends.v[0],
 	    cfg.backends.n > 1 ? " (and more)" : "", cfg.max_body,
 	    cfg.rpc_timeout_ms, cfg.conn_timeout_s, cfg.header_timeout_s,
 	    cfg.max_conns, cfg.threads, cfg.access_log ? "on" : "off",

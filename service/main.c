@@ -25,7 +25,7 @@ struct config {
 	long long max_inflight_per_conn;
 	long long snapshot_changes;
 	long long snapshot_interval;
-	long long access_log;
+	int access_log;
 	const char *log_format;
 	const char *log_level;
 	int recover_partial;
@@ -56,8 +56,9 @@ static const fs_opt opts[] = {
 	    1000000, NULL,
 	    "requests one connection may have in progress; more are dropped "
 	    "unanswered (0: no cap)"),
-	FS_OPT_I("access-log", OFF(access_log), "0", 0, 1, "0|1",
-	    "1: log a line per request (method, code, duration, request id)"),
+	FS_OPT_F("access-log", OFF(access_log),
+	    "log one line per request: method, code, duration, request id "
+	    "(off unless given)"),
 	FS_OPTS_LOG(OFF(log_format), OFF(log_level)),
 	FS_OPT_F("recover-partial", OFF(recover_partial),
 	    "start from an incomplete data directory (a snapshot or log "
@@ -109,7 +110,7 @@ main(int argc, char **argv)
 	                                            : PERSIST_FSYNC_EVERYSEC;
 	so.snapshot_changes = (uint64_t) cfg.snapshot_changes;
 	so.snapshot_interval = (uint32_t) cfg.snapshot_interval;
-	so.access_log = (int) cfg.access_log;
+	so.access_log = cfg.access_log;
 	so.recover_partial = cfg.recover_partial;
 	if (svc_open(&s, &so, err, sizeof(err)) != 0) {
 		fs_log(FS_LOG_ERROR, NULL, "cannot start: %s", err);
@@ -126,8 +127,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	fs_log(FS_LOG_INFO, NULL,
-	    "serving on %s (data dir %s, fsync %s, %lld contexts)", cfg.listen,
-	    cfg.data_dir, cfg.fsync, cfg.contexts);
+	    "version %s serving on %s (data dir %s, fsync %s, %lld contexts, "
+	    "access-log %s)",
+	    fs_opts_version(), cfg.listen, cfg.data_dir, cfg.fsync,
+	    cfg.contexts, cfg.access_log ? "on" : "off");
 
 	while (sigwait(&sigs, &sig) != 0)
 		;
