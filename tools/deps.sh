@@ -1,9 +1,10 @@
 # Sourced by run.sh, test.sh and bench.sh: installs the Debian packages the
 # build and the tests need, when any is missing. Needs root (or sudo) only
 # when something is actually missing.
+# curl and jq: the README's examples (and run.sh's readiness check) use them.
 FLOWSVC_PACKAGES="build-essential cmake pkg-config protobuf-c-compiler \
 libprotobuf-c-dev libnng-dev libmicrohttpd-dev libjansson-dev uuid-dev \
-libcunit1-dev curl"
+libcunit1-dev curl jq"
 # tools/test.sh: what the tests use besides the build (the Python client
 # example: Debian's python3 with python3-protobuf, and protoc; the style
 # check: clang-format 14).
