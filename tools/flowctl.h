@@ -42,6 +42,7 @@ enum opt_id {
 	OPT_INPUT,
 	OPT_OUTPUT,
 	OPT_FLOWS,
+	OPT_IF_VERSION,
 	OPT_COUNT
 };
 #define OPTBIT(o) (1u << (o))
@@ -54,6 +55,7 @@ struct flowctl_opts {
 	const char *name, *group;
 	long long limit, offset;
 	const char *input, *output, *flows;
+	long long if_version;
 };
 
 typedef struct ctx ctx;
