@@ -84,23 +84,7 @@ respond(struct gw_req *r)
 	r->bytes_sent = r->resp.body != NULL ? r->resp.len : 0;
 	r->resp.body = NULL; /* MHD frees it with the response */
 
-	if ((status != 204 &&
-	        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	            r->text_plain ? "text/plain; version=0.0.4; charset=utf-8"
-	                          : "application/json") == MHD_NO) ||
-	    MHD_add_response_header(resp, "X-Request-Id", r->rid) == MHD_NO ||
-	    (r->resp.location[0] &&
-	        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
-	            r->resp.location) == MHD_NO) ||
-	    (r->m.http_status == 405 &&
-	        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-	            r->m.allow) == MHD_NO) ||
-	    (status == 401 &&
-	        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-	            "Bearer") == MHD_NO) ||
-	    (r->close_after &&
-	        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
-	            "close") == MHD_NO)) {
+	if (gw_http_add_headers(r, resp, status, r->bytes_sent > 0) != 0) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
@@ -157,11 +141,16 @@ set_local(struct gw_req *r, const char *body, size_t len)
 
 /* Whether a request needs a token when the gateway has tokens: everything
  * under /api/ (unknown paths included, so that they answer 401 rather than
- * tell what exists), never the operations endpoints nor the API's
- * description, which is as public as the repository it comes from. */
+ * tell what exists) but OPTIONS, never the operations endpoints nor the
+ * API's description, which is as public as the repository it comes
+ * from. */
 static bool
 needs_token(const char *url, const struct gw_match *m)
 {
+	/* OPTIONS says only what the document says (and a browser's
+	 * preflight never carries credentials). */
+	if (m->action == GW_ACT_OPTIONS)
+		return false;
 	switch (m->route) {
 	case GW_ROUTE_HEALTHZ:
 	case GW_ROUTE_READYZ:
@@ -192,6 +181,8 @@ req_begin(struct gw_req *r, const char *url, const char *method)
 	gw_metrics_begin(h->metrics);
 
 	gw_http_request_id(conn, r->rid);
+	r->acao = gw_cors_allow(h->cfg.cors,
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"));
 	/* A refused target routes nowhere, as the empty path does: 404. */
 	gw_route_match(method, r->target_refused ? "" : url, &r->m);
 	if (r->m.id != NULL && (r->id = strndup(r->m.id, r->m.id_len)) == NULL)
@@ -289,13 +280,15 @@ collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
 {
 	struct gw_query *q = cls;
 	const char *v = value ? value : ""; /* "?name__iexact" is present */
+	/* An empty filter value is no filter, as in django-filter. */
+	const char *filter = *v != '\0' ? v : NULL;
 
 	(void) kind;
 	/* Repeated parameters: the last one wins, as in Django's QueryDict. */
 	if (strcmp(key, "name__iexact") == 0)
-		q->name_iexact = v;
+		q->name_iexact = filter;
 	else if (strcmp(key, "group__iexact") == 0)
-		q->group_iexact = v;
+		q->group_iexact = filter;
 	else if (strcmp(key, "limit") == 0)
 		q->limit = v;
 	else if (strcmp(key, "offset") == 0)
@@ -351,7 +344,7 @@ finish_rpc(struct gw_req *r, int code, Flowsvc__Reply *reply)
 		render_metrics(r, reply);
 	} else {
 		gw_resp_fini(&r->resp);
-		gw_api_render(&r->resp, &r->m, code, reply);
+		gw_api_render(&r->resp, &r->m, &r->ctx, code, reply);
 		if (reply == NULL || r->resp.status >= 500)
 			warn_backend(h, r, code);
 	}
@@ -472,6 +465,10 @@ req_dispatch(struct gw_req *r)
 		set_local(r, gw_openapi_json, gw_openapi_json_len);
 		return false;
 	}
+	if (r->m.action == GW_ACT_OPTIONS) {
+		gw_http_options(r);
+		return false;
+	}
 
 	if (r->m.action == GW_ACT_LIST &&
 	    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
@@ -481,6 +478,11 @@ req_dispatch(struct gw_req *r)
 	}
 	r->ctype = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	r->if_match = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_IF_MATCH);
+	if (r->m.action == GW_ACT_GET)
+		r->ctx.if_none_match = MHD_lookup_connection_value(r->conn,
+		    MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
 	if (r->body_len >= BIG_BODY_BYTES && big_queue(r))
 		return true;
 	return req_send(r, &q, false);
@@ -500,11 +502,13 @@ req_send(struct gw_req *r, const struct gw_query *q, bool suspended)
 
 	memset(&rr, 0, sizeof(rr));
 	if (gw_api_prepare(&rr, &r->m, r->id, q, r->ctype, r->body,
-	        r->body_len, &r->resp) != 0) {
+	        r->body_len, &r->resp) != 0 ||
+	    gw_api_if_match(&rr, &r->m, r->if_match, &r->resp) != 0) {
 		gw_rpc_req_fini(&rr);
 		atomic_store(&r->state, RS_READY);
 		return false;
 	}
+	r->ctx.nulls = rr.nulls;
 	/* The body is in rr now (or was not needed). */
 	free(r->body);
 	r->body = NULL;

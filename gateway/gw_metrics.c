@@ -17,12 +17,22 @@
 #include "fs_errors.h"
 #include "fs_methods.h"
 
-enum { M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_OTHER, M_COUNT };
+enum {
+	M_GET,
+	M_HEAD,
+	M_POST,
+	M_PUT,
+	M_PATCH,
+	M_DELETE,
+	M_OPTIONS,
+	M_OTHER,
+	M_COUNT
+};
 #define STATUS_MIN 100
 #define STATUS_SLOTS 500 /* 100..599 */
 
 static const char *const method_names[M_COUNT] = {"GET", "HEAD", "POST", "PUT",
-    "DELETE", "OTHER"};
+    "PATCH", "DELETE", "OPTIONS", "OTHER"};
 
 /* Upper bounds in microseconds; the +Inf bucket is the count. */
 static const uint64_t bucket_us[] = {500, 1000, 2500, 5000, 10000, 25000,

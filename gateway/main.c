@@ -32,6 +32,7 @@ struct config {
 	long long port;
 	fs_opt_list backends;
 	const char *tokens;
+	fs_opt_list cors_origins;
 	long long max_body;
 	long long max_url;
 	long long max_query_params;
@@ -65,6 +66,10 @@ static const fs_opt opts[] = {
 	    "bearer tokens for /api/, lines \"TOKEN GROUP[,GROUP...]\" or "
 	    "\"TOKEN *\"; SIGHUP reloads the file; without it the API is "
 	    "open"),
+	FS_OPT_L("cors-origin", OFF(cors_origins), NULL, "ORIGIN",
+	    "let pages from ORIGIN (SCHEME://HOST[:PORT], or * for any) call "
+	    "the API from a browser (CORS); repeat for more origins; off "
+	    "unless given"),
 	FS_OPT_I("max-body", OFF(max_body), "1048576", 0, 64u << 20, "BYTES",
 	    "largest request body; larger ones answer 413"),
 	FS_OPT_I("max-url", OFF(max_url), "8192", 1, 1u << 20, "BYTES",
@@ -200,6 +205,7 @@ main(int argc, char **argv)
 	gw_metrics *metrics;
 	gw_http *http;
 	gw_auth *auth = NULL;
+	gw_cors *cors = NULL;
 	int rv, sig;
 
 	if ((rv = fs_opts_parse(&prog, &cfg, argc, argv, &res)) != FS_OPTS_OK)
@@ -207,13 +213,28 @@ main(int argc, char **argv)
 	/* The table allows only names fs_log knows. */
 	if (fs_log_setup_names(prog.name, cfg.log_level, cfg.log_format) != 0)
 		return 2;
+	/* A mistake in an origin is one on the command line. */
+	for (int i = 0; i < cfg.cors_origins.n; i++)
+		if (gw_cors_check(cfg.cors_origins.v[i], err, sizeof(err)) !=
+		    0) {
+			fprintf(stderr, "flow-gateway: %s\nTry '%s --help'.\n",
+			    err, prog.name);
+			return 2;
+		}
+	if (gw_cors_new(&cors, cfg.cors_origins.v, cfg.cors_origins.n, err,
+	        sizeof(err)) != 0)
+		return die(1, "%s", err);
 	if (cfg.tokens != NULL) {
 		gw_tokens *t = load_tokens(cfg.tokens, err, sizeof(err));
 
-		if (t == NULL)
+		if (t == NULL) {
+			gw_cors_free(cors);
 			return die(1, "--tokens %s: %s", cfg.tokens, err);
-		if ((auth = gw_auth_new(t)) == NULL)
+		}
+		if ((auth = gw_auth_new(t)) == NULL) {
+			gw_cors_free(cors);
 			return die(1, "out of memory");
+		}
 	}
 
 	/* Before any thread exists, so that every thread inherits the mask
@@ -224,17 +245,20 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0) {
 		gw_auth_free(auth);
+		gw_cors_free(cors);
 		return die(1, "cannot block signals");
 	}
 	signal(SIGPIPE, SIG_IGN);
 
 	if ((metrics = gw_metrics_new()) == NULL) {
 		gw_auth_free(auth);
+		gw_cors_free(cors);
 		return die(1, "out of memory");
 	}
 	if ((rv = fs_client_open(&client, cfg.backends.v[0])) != 0) {
 		gw_metrics_free(metrics);
 		gw_auth_free(auth);
+		gw_cors_free(cors);
 		return die(1, "--backend %s: %s", cfg.backends.v[0],
 		    fs_client_last_error());
 	}
@@ -242,6 +266,7 @@ main(int argc, char **argv)
 		fs_client_close(client);
 		gw_metrics_free(metrics);
 		gw_auth_free(auth);
+		gw_cors_free(cors);
 		return die(1, "bad --coalesce");
 	}
 	for (int i = 1; i < cfg.backends.n; i++) {
@@ -250,6 +275,7 @@ main(int argc, char **argv)
 			fs_client_close(client);
 			gw_metrics_free(metrics);
 			gw_auth_free(auth);
+			gw_cors_free(cors);
 			return die(1, "--backend %s: %s", cfg.backends.v[i],
 			    fs_client_last_error());
 		}
@@ -273,11 +299,13 @@ main(int argc, char **argv)
 	hc.conn_timeout_s = (unsigned) cfg.conn_timeout_s;
 	hc.header_timeout_s = (unsigned) cfg.header_timeout_s;
 	hc.auth = auth;
+	hc.cors = cors;
 	if (gw_http_start(&http, &hc, client, metrics, err, sizeof(err)) !=
 	    0) {
 		fs_client_close(client);
 		gw_metrics_free(metrics);
 		gw_auth_free(auth);
+		gw_cors_free(cors);
 		return die(1, "%s", err);
 	}
 
@@ -301,6 +329,13 @@ main(int argc, char **argv)
 	for (int i = 1; i < cfg.backends.n; i++)
 		fs_log(FS_LOG_INFO, NULL, "also backend %s",
 		    cfg.backends.v[i]);
+	for (int i = 0; i < cfg.cors_origins.n; i++)
+		fs_log(FS_LOG_INFO, NULL,
+		    "--cors-origin %s: pages from %s may call the API",
+		    cfg.cors_origins.v[i],
+		    strcmp(cfg.cors_origins.v[i], "*") == 0
+		        ? "any origin"
+		        : cfg.cors_origins.v[i]);
 	if (auth == NULL)
 		fs_log(FS_LOG_WARN, NULL,
 		    "no --tokens: the API is open to anyone who can reach it");
@@ -326,6 +361,7 @@ main(int argc, char **argv)
 	gw_http_stop(http);
 	gw_metrics_free(metrics);
 	gw_auth_free(auth);
+	gw_cors_free(cors);
 	fs_log(FS_LOG_INFO, NULL, "stopped");
 	return 0;
 }

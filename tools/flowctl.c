@@ -126,6 +126,14 @@ static const fs_opt opts[OPT_COUNT] = {
         .help = "ids of the flows used, comma-separated (\"\" clears on "
                 "update)",
         .tags = OPTBIT(OPT_FLOWS)},
+    [OPT_IF_VERSION] = {.name = "if-version",
+        .type = FS_OPT_INT,
+        .off = OFF(if_version),
+        .min = 1,
+        .max = FS_OPT_NO_MAX,
+        .help = "only if the component is at version N, else ABORTED and "
+                "nothing changes (REST's If-Match)",
+        .tags = OPTBIT(OPT_IF_VERSION)},
 };
 
 static const fs_opts_prog prog = {
@@ -142,6 +150,7 @@ static const fs_opts_prog prog = {
 
 #define APP OPTBIT(OPT_APP)
 #define LISTS (OPTBIT(OPT_INPUT) | OPTBIT(OPT_OUTPUT) | OPTBIT(OPT_FLOWS))
+#define IFV OPTBIT(OPT_IF_VERSION)
 
 /* Each command's method is its row in fs_methods.h: the reply message
  * flowctl decodes comes from there. */
@@ -156,18 +165,18 @@ static const cmd_def cmds[] = {
     {"create", "NAME", APP | OPTBIT(OPT_GROUP) | LISTS,
         "create a flow (an app with --app)", cmd_create,
         FLOWSVC__METHOD__CREATE},
-    {"update", "ID", APP | LISTS,
+    {"update", "ID", APP | LISTS | IFV,
         "change a flow's lists; absent options keep their value", cmd_update,
         FLOWSVC__METHOD__UPDATE},
-    {"delete", "ID", APP, "delete a flow (an app with --app)", cmd_delete,
-        FLOWSVC__METHOD__DELETE},
+    {"delete", "ID", APP | IFV, "delete a flow (an app with --app)",
+        cmd_delete, FLOWSVC__METHOD__DELETE},
     {"status", "ID", APP, "deployment status of a component (flow or app)",
         cmd_status, FLOWSVC__METHOD__GET_STATUS},
-    {"deploy", "ID", APP, "deploy a component: it becomes started", cmd_status,
-        FLOWSVC__METHOD__DEPLOY},
-    {"start", "ID", APP, "start a deployed component", cmd_status,
+    {"deploy", "ID", APP | IFV, "deploy a component: it becomes started",
+        cmd_status, FLOWSVC__METHOD__DEPLOY},
+    {"start", "ID", APP | IFV, "start a deployed component", cmd_status,
         FLOWSVC__METHOD__START},
-    {"stop", "ID", APP, "stop a deployed component", cmd_status,
+    {"stop", "ID", APP | IFV, "stop a deployed component", cmd_status,
         FLOWSVC__METHOD__STOP},
     {"snapshot", NULL, 0, "make the backend write a snapshot now",
         cmd_snapshot, FLOWSVC__METHOD__SNAPSHOT},

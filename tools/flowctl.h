@@ -43,6 +43,7 @@ enum opt_id {
 	OPT_INPUT,
 	OPT_OUTPUT,
 	OPT_FLOWS,
+	OPT_IF_VERSION,
 	OPT_COUNT
 };
 #define OPTBIT(o) (1u << (o))
@@ -56,6 +57,7 @@ struct flowctl_opts {
 	const char *name, *group;
 	long long limit, offset;
 	const char *input, *output, *flows;
+	long long if_version;
 };
 
 typedef struct ctx ctx;

@@ -314,6 +314,8 @@ cmd_update(ctx *x)
 	req.id = (char *) x->arg;
 	req.has_kind = 1;
 	req.kind = kind_or(x, FLOWSVC__KIND__FLOW);
+	req.has_expected_version = GIVEN(x, OPT_IF_VERSION);
+	req.expected_version = x->o.if_version;
 	if ((rv = lists_init(x, &l, &req.input_fields, &req.output_fields,
 	         &req.flows)) != 0) {
 		return rv;
@@ -331,6 +333,8 @@ cmd_delete(ctx *x)
 	req.id = (char *) x->arg;
 	req.has_kind = 1;
 	req.kind = kind_or(x, FLOWSVC__KIND__FLOW);
+	req.has_expected_version = GIVEN(x, OPT_IF_VERSION);
+	req.expected_version = x->o.if_version;
 	/* Like REST's 204: success prints nothing. */
 	return call(x, &req.base, NULL);
 }
@@ -348,6 +352,8 @@ cmd_status(ctx *x)
 	req.id = (char *) x->arg;
 	req.has_kind = 1;
 	req.kind = kind_or(x, FLOWSVC__KIND__KIND_ANY);
+	req.has_expected_version = GIVEN(x, OPT_IF_VERSION); /* not status */
+	req.expected_version = x->o.if_version;
 	if ((rv = call(x, &req.base, &m)) != 0) {
 		return rv;
 	}
