@@ -30,6 +30,10 @@ enum {
  * OPTBIT(its id), and a command accepts the options in its mask. */
 enum opt_id {
 	OPT_BACKEND,
+	OPT_BACKEND_CERT,
+	OPT_BACKEND_KEY,
+	OPT_BACKEND_CA,
+	OPT_BACKEND_SERVER_NAME,
 	OPT_TIMEOUT,
 	OPT_JSON,
 	OPT_TABLE,
@@ -49,6 +53,9 @@ enum opt_id {
 /* The options' values (defaults from the table). */
 struct flowctl_opts {
 	const char *backend;
+	/* tls+tcp:// (mutual TLS): PEM files, and the backend's name */
+	const char *backend_cert, *backend_key, *backend_ca;
+	const char *backend_server_name;
 	long long timeout_ms;
 	int json, table, help, app;
 	const char *name, *group;
@@ -79,6 +86,7 @@ struct ctx {
 	const char *backend;
 	int json_out;
 	int table_out;
+	int tls; /* the backend is a tls+tcp:// one */
 };
 
 #define GIVEN(x, opt) (((x)->given & OPTBIT(opt)) != 0)
