@@ -46,6 +46,7 @@
 #include "fs_rpc.h"
 #include "gw_auth.h"
 #include "gw_metrics.h"
+#include "gw_tls.h"
 
 struct gw_http_config {
 	const char *bind;          /* address or host name to listen on */
@@ -70,6 +71,10 @@ struct gw_http_config {
 	bool access_log;           /* one INFO line per request */
 	gw_auth *auth;             /* tokens; NULL: the API is open. Borrowed:
 				  * it must outlive the server. */
+	gw_tls *tls;               /* HTTPS only, with these credentials
+				  * (gw_tls_reload swaps them under the
+				  * running server); NULL: plain HTTP only.
+				  * Borrowed, as auth. */
 };
 
 typedef struct gw_http gw_http;
