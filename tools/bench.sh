@@ -46,7 +46,7 @@
 #     and the gateway on HTTPS in front of it (client certificate to the
 #     backend); measures wrk -t2 -c32 HTTPS GET by id, nginx serving the
 #     same file over HTTPS with the same certificate, and flow-bench RPC
-#     Get with 32 in flight over tls+tcp://;
+#     Get with 32 in flight over tls+tcp://, alone and coalesced;
 #  8. prints markdown tables: throughput and latency, the ratios the goals in
 #     ENGINEERING.md and issue 17 use (HTTPS GET / nginx HTTPS >= 0.5, RPC
 #     over tls+tcp:// / over tcp:// >= 0.5), memory, start-up, snapshot and
@@ -801,6 +801,8 @@ if [ "$TLS" -eq 1 ] && command -v openssl >/dev/null 2>&1; then
 	run_nginx "nginx static file over HTTPS (same certificate)" https \
 		"ssl_certificate $T/server.pem; ssl_certificate_key $T/server.key; ssl_protocols TLSv1.2 TLSv1.3;"
 	run_fb "RPC Get, 32 in flight, tls+tcp:// (mTLS)" get 32 --ids "$IDS" "${FB_TLS[@]}"
+	run_fb "RPC Get, 32 in flight, coalesced, tls+tcp:// (mTLS)" get 32 --ids "$IDS" \
+		--coalesce 1 "${FB_TLS[@]}"
 	BACKEND=$BACKEND_PLAIN
 elif [ "$TLS" -eq 1 ]; then
 	log "no openssl: no TLS numbers"
@@ -891,6 +893,8 @@ report() {
 		echo "| HTTPS GET / nginx over HTTPS, same certificate (≥ 0.5) | $r | $(verdict "$r" 0.5) |"
 		r=$(ratio "RPC Get, 32 in flight, tls+tcp:// (mTLS)" "RPC Get, 32 in flight")
 		echo "| RPC Get 32 in flight, tls+tcp:// / $TRANSPORT:// (≥ 0.5) | $r | $(verdict "$r" 0.5) |"
+		r=$(ratio "RPC Get, 32 in flight, coalesced, tls+tcp:// (mTLS)" "RPC Get, 32 in flight, coalesced")
+		echo "| RPC Get 32 in flight coalesced, tls+tcp:// / $TRANSPORT:// | $r | |"
 		r=$(ratio "HTTPS GET /api/flows/<id>/ (backend over mTLS)" "$G")
 		echo "| HTTPS GET (mTLS behind) / plain REST GET | $r | |"
 	fi
