@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include "fs_errors.h"
@@ -659,6 +660,31 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 		fs_log(FS_LOG_WARN, NULL, "libmicrohttpd: %s", msg);
 }
 
+/* GnuTLS asks for the server's certificate for one handshake
+ * (MHD_OPTION_HTTPS_CERT_CALLBACK2): the pair of --tls-cert/--tls-key in
+ * use now, so that a SIGHUP reload serves every later connection. MHD
+ * makes the session's pointer its connection, whose socket context is our
+ * gw_conn (made when the connection started, before its handshake). */
+static int
+on_tls_cert(gnutls_session_t session, const struct gnutls_cert_retr_st *info,
+    gnutls_pcert_st **certs, unsigned int *ncerts, gnutls_ocsp_data_st **ocsp,
+    unsigned int *nocsp, gnutls_privkey_t *key, unsigned int *flags)
+{
+	struct MHD_Connection *conn = gnutls_session_get_ptr(session);
+	const union MHD_ConnectionInfo *ci;
+	struct gw_conn *gc;
+
+	(void) info;
+	*ocsp = NULL;
+	*nocsp = 0;
+	if (conn == NULL ||
+	    (ci = MHD_get_connection_info(conn,
+	         MHD_CONNECTION_INFO_SOCKET_CONTEXT)) == NULL ||
+	    (gc = ci->socket_context) == NULL)
+		return GNUTLS_E_INSUFFICIENT_CREDENTIALS; /* out of memory */
+	return gw_tls_retrieve(gc->h->cfg.tls, certs, ncerts, key, flags);
+}
+
 /* Binds the listening socket ourselves so that a failure comes back with
  * its errno, for a one-line reason. bind_addr may be a name ("localhost"):
  * the first address it resolves to is used. */
@@ -718,6 +744,8 @@ int
 gw_http_start(gw_http **out, const struct gw_http_config *cfg,
     fs_client *client, gw_metrics *metrics, char *err, size_t errlen)
 {
+	gnutls_certificate_retrieve_function3 *cert_cb = on_tls_cert;
+	struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}};
 	gw_http *h;
 	unsigned flags;
 	int ipv6 = 0;
@@ -747,6 +775,17 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 	    MHD_USE_ERROR_LOG |
 	    (cfg->threads > 1 ? MHD_USE_EPOLL : MHD_USE_POLL) |
 	    (ipv6 ? MHD_USE_IPv6 : 0);
+	if (cfg->tls != NULL) {
+		/* HTTPS only: a plain HTTP request on this port fails the
+		 * handshake and is closed unanswered. The credentials come
+		 * from on_tls_cert at each handshake. */
+		flags |= MHD_USE_TLS;
+		tls_opts[0].option = MHD_OPTION_HTTPS_PRIORITIES;
+		tls_opts[0].ptr_value = (void *) gw_tls_priorities;
+		tls_opts[1].option = MHD_OPTION_HTTPS_CERT_CALLBACK2;
+		memcpy(&tls_opts[1].ptr_value, &cert_cb, sizeof(void *));
+		tls_opts[2].option = MHD_OPTION_END;
+	}
 	h->daemon = MHD_start_daemon(flags, (uint16_t) h->port, NULL, NULL,
 	    on_request, h,
 	    /* First, or MHD prints earlier messages its own way. */
@@ -768,7 +807,7 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 	     * with its own page. */
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t) cfg->max_header_bytes * 2, MHD_OPTION_NOTIFY_COMPLETED,
-	    on_completed, h, MHD_OPTION_END);
+	    on_completed, h, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 	if (h->daemon == NULL) {
 		snprintf(err, errlen,
 		    "cannot start the HTTP server on %s port %u (see the "

@@ -52,6 +52,7 @@
 #include "gw_auth.h"
 #include "gw_cors.h"
 #include "gw_metrics.h"
+#include "gw_tls.h"
 
 struct gw_http_config {
 	const char *bind;          /* address or host name to listen on */
@@ -78,6 +79,10 @@ struct gw_http_config {
 				  * it must outlive the server. */
 	const gw_cors *cors;       /* --cors-origin; NULL: no CORS. Borrowed,
 				    * as auth */
+	gw_tls *tls;               /* HTTPS only, with these credentials
+				  * (gw_tls_reload swaps them under the
+				  * running server); NULL: plain HTTP only.
+				  * Borrowed, as auth. */
 };
 
 typedef struct gw_http gw_http;

@@ -301,6 +301,11 @@ gw_metrics_render_backend(gw_buf *b, const Flowsvc__StatsReply *st)
 		    "Syncs of the change log that failed.",
 		    st->log_sync_failures);
 	}
+	if (st->has_tls_refused)
+		series_u64(b, "backend_tls_refused_total", "counter",
+		    "Connections the backend refused for their client "
+		    "certificate (mutual TLS).",
+		    st->tls_refused);
 	gw_buf_puts(b,
 	    "# HELP backend_requests_total RPC requests the backend "
 	    "served, by method and code.\n"

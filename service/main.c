@@ -29,6 +29,9 @@ struct config {
 	const char *log_format;
 	const char *log_level;
 	int recover_partial;
+	const char *tls_cert;
+	const char *tls_key;
+	const char *tls_ca;
 };
 
 #define OFF(f) offsetof(struct config, f)
@@ -37,7 +40,17 @@ struct config {
 /* clang-format off */
 static const fs_opt opts[] = {
 	FS_OPT_S("listen", OFF(listen), "tcp://127.0.0.1:5555", "URL",
-	    "nng URL to serve RPC on (tcp://host:port or ipc:///path)"),
+	    "nng URL to serve RPC on (tcp://host:port, ipc:///path, or "
+	    "tls+tcp://host:port with --tls-cert, --tls-key and --tls-ca)"),
+	FS_OPT_S("tls-cert", OFF(tls_cert), NULL, "FILE",
+	    "tls+tcp:// only: this server's certificate (PEM, then any "
+	    "intermediates)"),
+	FS_OPT_S("tls-key", OFF(tls_key), NULL, "FILE",
+	    "tls+tcp:// only: its private key (PEM, unencrypted)"),
+	FS_OPT_S("tls-ca", OFF(tls_ca), NULL, "FILE",
+	    "tls+tcp:// only: the CA certificate(s) (PEM) that must have "
+	    "signed a client's certificate; clients without one are refused "
+	    "(mutual TLS)"),
 	FS_OPT_S("data-dir", OFF(data_dir), "./data", "DIR",
 	    "directory for the snapshot and the change log; created if "
 	    "missing"),
@@ -119,18 +132,23 @@ main(int argc, char **argv)
 	fs_server_opts sopts = {0};
 	sopts.ncontexts = (int) cfg.contexts;
 	sopts.max_inflight_per_conn = (int) cfg.max_inflight_per_conn;
+	sopts.tls_cert = cfg.tls_cert;
+	sopts.tls_key = cfg.tls_key;
+	sopts.tls_ca = cfg.tls_ca;
 	if ((rv = fs_server_open_opts(&srv, cfg.listen, &sopts, svc_handle,
 	         s)) != 0) {
 		fs_log(FS_LOG_ERROR, NULL, "cannot listen on %s: %s",
-		    cfg.listen, nng_strerror(rv));
+		    cfg.listen, fs_server_last_error());
 		svc_close(s);
 		return 1;
 	}
 	fs_log(FS_LOG_INFO, NULL,
 	    "version %s serving on %s (data dir %s, fsync %s, %lld contexts, "
-	    "access-log %s)",
+	    "access-log %s%s)",
 	    fs_opts_version(), cfg.listen, cfg.data_dir, cfg.fsync,
-	    cfg.contexts, cfg.access_log ? "on" : "off");
+	    cfg.contexts, cfg.access_log ? "on" : "off",
+	    cfg.tls_ca != NULL ? "; mutual TLS, clients signed by --tls-ca"
+	                       : "");
 
 	while (sigwait(&sigs, &sig) != 0)
 		;

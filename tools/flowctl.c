@@ -26,9 +26,13 @@
 #include "fs_opts.h"
 
 #define OFF(f) offsetof(struct flowctl_opts, f)
+#define TLS_OPTS                                                              \
+	(OPTBIT(OPT_BACKEND_CERT) | OPTBIT(OPT_BACKEND_KEY) |                 \
+	    OPTBIT(OPT_BACKEND_CA) | OPTBIT(OPT_BACKEND_SERVER_NAME))
 #define GLOBAL_OPTS                                                           \
 	(OPTBIT(OPT_BACKEND) | OPTBIT(OPT_TIMEOUT) | OPTBIT(OPT_WAIT) |       \
-	    OPTBIT(OPT_JSON) | OPTBIT(OPT_TABLE) | OPTBIT(OPT_HELP))
+	    OPTBIT(OPT_JSON) | OPTBIT(OPT_TABLE) | OPTBIT(OPT_HELP) |         \
+	    TLS_OPTS)
 
 /* Indexed by enum opt_id: an option's bit in fs_opts_result.given is its
  * id. */
@@ -40,6 +44,35 @@ static const fs_opt opts[OPT_COUNT] = {
         .arg = "URL",
         .help = "backend address; when not given, $FLOWCTL_BACKEND if set",
         .tags = OPTBIT(OPT_BACKEND)},
+    [OPT_BACKEND_CERT] = {.name = "backend-cert",
+        .type = FS_OPT_STR,
+        .off = OFF(backend_cert),
+        .arg = "FILE",
+        .help = "tls+tcp:// backends: this client's certificate (PEM); "
+                "when not given, $FLOWCTL_CERT if set",
+        .tags = OPTBIT(OPT_BACKEND_CERT)},
+    [OPT_BACKEND_KEY] = {.name = "backend-key",
+        .type = FS_OPT_STR,
+        .off = OFF(backend_key),
+        .arg = "FILE",
+        .help = "its private key (PEM, unencrypted); when not given, "
+                "$FLOWCTL_KEY if set",
+        .tags = OPTBIT(OPT_BACKEND_KEY)},
+    [OPT_BACKEND_CA] = {.name = "backend-ca",
+        .type = FS_OPT_STR,
+        .off = OFF(backend_ca),
+        .arg = "FILE",
+        .help = "the CA certificate (PEM) the backend's certificate must "
+                "chain to; when not given, $FLOWCTL_CA if set",
+        .tags = OPTBIT(OPT_BACKEND_CA)},
+    [OPT_BACKEND_SERVER_NAME] = {.name = "backend-server-name",
+        .type = FS_OPT_STR,
+        .off = OFF(backend_server_name),
+        .arg = "NAME",
+        .help = "the DNS name in the backend's certificate, when the URL's "
+                "host is not it (an IP address never is); when not given, "
+                "$FLOWCTL_SERVER_NAME if set",
+        .tags = OPTBIT(OPT_BACKEND_SERVER_NAME)},
     [OPT_TIMEOUT] = {.name = "timeout",
         .type = FS_OPT_INT,
         .off = OFF(timeout_ms),
@@ -289,6 +322,53 @@ env_timeout(const char *v, long long *out)
 	return -1;
 }
 
+/* A TLS setting: the option when given, else the environment's. */
+static const char *
+tls_setting(const ctx *x, int opt, const char *given, const char *env)
+{
+	const char *v;
+
+	if (GIVEN(x, opt))
+		return given;
+	v = getenv(env);
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* Opens x->client on x->backend: with TLS settings for a tls+tcp://
+ * backend (--backend-cert/-key/-ca/-server-name, else $FLOWCTL_CERT,
+ * $FLOWCTL_KEY, $FLOWCTL_CA, $FLOWCTL_SERVER_NAME); for another one the
+ * variables are ignored and the options are a mistake. Returns 0 or an
+ * exit status. */
+static int
+open_client(ctx *x)
+{
+	fs_client_tls tls = {0};
+
+	if (!fs_client_url_is_tls(x->backend)) {
+		for (int i = 0; i < OPT_COUNT; i++)
+			if ((TLS_OPTS & OPTBIT(i)) && GIVEN(x, i))
+				return flowctl_usage_error(x,
+				    "--%s is for tls+tcp:// backends, not "
+				    "'%s'",
+				    opts[i].name, x->backend);
+		if (fs_client_open(&x->client, x->backend) != 0)
+			return flowctl_bad_backend(x->backend,
+			    fs_client_last_error());
+		return 0;
+	}
+	tls.cert = tls_setting(x, OPT_BACKEND_CERT, x->o.backend_cert,
+	    "FLOWCTL_CERT");
+	tls.key =
+	    tls_setting(x, OPT_BACKEND_KEY, x->o.backend_key, "FLOWCTL_KEY");
+	tls.ca = tls_setting(x, OPT_BACKEND_CA, x->o.backend_ca, "FLOWCTL_CA");
+	tls.server_name = tls_setting(x, OPT_BACKEND_SERVER_NAME,
+	    x->o.backend_server_name, "FLOWCTL_SERVER_NAME");
+	x->tls = 1;
+	if (fs_client_open_tls(&x->client, x->backend, &tls) != 0)
+		return flowctl_bad_backend(x->backend, fs_client_last_error());
+	return 0;
+}
+
 /* The options (fs_opts: anywhere on the line, "--" ends them), then the
  * command and its argument. Returns 0 to run x->cmd, -1 after printing
  * help (exit 0), or an exit status. */
@@ -364,8 +444,8 @@ main(int argc, char **argv)
 	    (env = getenv("FLOWCTL_TIMEOUT")) != NULL && *env != '\0' &&
 	    env_timeout(env, &x.o.timeout_ms) != 0)
 		return EXIT_USAGE;
-	if (fs_client_open(&x.client, x.backend) != 0)
-		return flowctl_bad_backend(x.backend, fs_client_last_error());
+	if ((rv = open_client(&x)) != 0)
+		return rv;
 	/* A request id ties this call to the backend's log line. */
 	fs_uuid_new(rid);
 	fs_uuid_format(rid, x.request_id);
@@ -373,5 +453,10 @@ main(int argc, char **argv)
 	x.call.timeout_ms = (uint32_t) x.o.timeout_ms;
 	rv = x.cmd->run(&x);
 	fs_client_close(x.client);
+	if (rv == EXIT_UNAVAILABLE && x.tls)
+		fprintf(stderr,
+		    "flowctl: (over TLS a backend that refuses this client's "
+		    "certificate, or whose own fails the check against "
+		    "--backend-ca and its name, looks unreachable)\n");
 	return rv;
 }

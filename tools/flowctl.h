@@ -30,6 +30,10 @@ enum {
  * OPTBIT(its id), and a command accepts the options in its mask. */
 enum opt_id {
 	OPT_BACKEND,
+	OPT_BACKEND_CERT,
+	OPT_BACKEND_KEY,
+	OPT_BACKEND_CA,
+	OPT_BACKEND_SERVER_NAME,
 	OPT_TIMEOUT,
 	OPT_WAIT,
 	OPT_JSON,
@@ -51,6 +55,9 @@ enum opt_id {
 /* The options' values (defaults from the table). */
 struct flowctl_opts {
 	const char *backend;
+	/* tls+tcp:// (mutual TLS): PEM files, and the backend's name */
+	const char *backend_cert, *backend_key, *backend_ca;
+	const char *backend_server_name;
 	long long timeout_ms;
 	int wait;
 	int json, table, help, app;
@@ -87,6 +94,7 @@ struct ctx {
 	char unreachable[128];
 	int json_out;
 	int table_out;
+	int tls; /* the backend is a tls+tcp:// one */
 };
 
 #define GIVEN(x, opt) (((x)->given & OPTBIT(opt)) != 0)
