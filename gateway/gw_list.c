@@ -433,7 +433,7 @@ gw_list_begin(struct gw_req *r, struct gw_query *q)
 	r->list = l;
 	l->head = strcmp(r->method, "HEAD") == 0;
 	q->has_page_size = true;
-	q->page_size = l->head ? 0 : GW_LIST_FIRST_PAGE;
+	q->page_size = GW_LIST_FIRST_PAGE;
 	if (q->limit != NULL) {
 		if (MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
 		        collect_other, &b) < 0 ||
@@ -539,7 +539,7 @@ gw_list_first(struct gw_req *r, const Flowsvc__Reply *reply)
 			flowsvc__list_reply__free_unpacked(l, NULL);
 		return;
 	}
-	bool more = l->next_page_token != NULL && !lst->head;
+	bool more = l->next_page_token != NULL;
 	gw_api_list_page(&b, l, true, !more, &emitted);
 	r->resp.has_total = true;
 	r->resp.total = l->has_total_count ? l->total_count : emitted;
@@ -553,7 +553,7 @@ gw_list_first(struct gw_req *r, const Flowsvc__Reply *reply)
 	r->resp.status = 200;
 	if (!more) {
 		r->resp.body = gw_buf_take(&b, &r->resp.len);
-		if (r->resp.body == NULL && !lst->head)
+		if (r->resp.body == NULL)
 			gw_api_code_error(&r->resp, FS_INTERNAL);
 	} else {
 		size_t len;
@@ -574,26 +574,26 @@ gw_list_response(struct gw_req *r)
 
 	if (l == NULL || r->resp.status != 200)
 		return NULL;
-	if (l->head) {
-		/* As GET would answer, but for the body: its length is not
-		 * known without reading the whole list. */
-		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
-		    GW_LIST_BLOCK, reader_none, NULL, NULL);
-		if (resp != NULL) {
-			free(r->resp.body);
-			r->resp.body = NULL;
-			r->resp.len = 0;
-		}
-		return resp;
-	}
 	if (l->stream == NULL)
-		return NULL;
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
-	    GW_LIST_BLOCK, reader, l->stream, reader_free);
+		return NULL; /* one page: the buffer, with its Content-Length */
+	/* HEAD: as GET would answer, but for the body, which HEAD never
+	 * reads: the view ends with the request (gw_list_end). */
+	resp = l->head ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+	                     GW_LIST_BLOCK, reader_none, NULL, NULL)
+	               : MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+	                     GW_LIST_BLOCK, reader, l->stream, reader_free);
 	if (resp == NULL) {
 		gw_resp_fini(&r->resp);
 		gw_api_code_error(&r->resp, FS_INTERNAL);
 		return NULL;
+	}
+	if (l->head) {
+		/* libmicrohttpd 0.9.75 sends the chunked terminator "0\r\n\r\n"
+		 * after the headers of a HEAD answer of unknown size, which a
+		 * client on the same connection would read as the start of
+		 * its next answer: this connection ends with this answer. */
+		r->close_after = true;
+		return resp;
 	}
 	pthread_mutex_lock(&l->stream->mu);
 	l->stream->refs++; /* the response's, dropped by reader_free */

@@ -38,8 +38,10 @@
  * mid-list makes the gateway end the backend's view at once (ListRequest
  * with page_size 0 and the token) rather than at its idle timeout.
  *
- * HEAD of a list asks for the count only (page_size 0: no view is made)
- * and answers the headers GET would, with no body and no Content-Length.
+ * HEAD of a list asks for the first page as GET does and answers the
+ * headers GET would: a list that fits the first page with its
+ * Content-Length, a longer one without (as GET streams it); the view it
+ * opened ends with the request.
  */
 #ifndef GATEWAY_GW_LIST_H
 #define GATEWAY_GW_LIST_H
