@@ -56,7 +56,9 @@ enum fs_method_flag {
 	X(HEALTH, Health, empty, health_reply,                             \
 	    FS_M_READ | FS_M_BATCH | FS_M_REPLICA)                         \
 	X(STATS, Stats, empty, stats_reply, FS_M_READ | FS_M_REPLICA)      \
-	X(BATCH, Batch, batch_request, batch_reply, FS_M_REPLICA)
+	X(BATCH, Batch, batch_request, batch_reply, FS_M_REPLICA)          \
+	X(WATCH, Watch, watch_request, watch_reply,                        \
+	    FS_M_READ | FS_M_REPLICA | FS_M_BLOCKS)
 /* clang-format on */
 
 typedef struct fs_method_info {
@@ -94,6 +96,6 @@ bool fs_method_in_batch(int method);
 
 /* One past the highest method value in the table: arrays indexed by
  * method have this many entries. */
-#define FS_METHOD_LIMIT (FLOWSVC__METHOD__BATCH + 1)
+#define FS_METHOD_LIMIT (FLOWSVC__METHOD__WATCH + 1)
 
 #endif

@@ -25,6 +25,9 @@ struct config {
 	long long max_inflight_per_conn;
 	long long snapshot_changes;
 	long long snapshot_interval;
+	long long watch_history;
+	long long max_watches;
+	long long max_watches_per_conn;
 	long long access_log;
 	const char *log_format;
 	const char *log_level;
@@ -56,6 +59,17 @@ static const fs_opt opts[] = {
 	    1000000, NULL,
 	    "requests one connection may have in progress; more are dropped "
 	    "unanswered (0: no cap)"),
+	FS_OPT_I("watch-history", OFF(watch_history), "100000", 1,
+	    100000000, "N",
+	    "changes kept for Watch (in memory, and their change logs on "
+	    "disk); a watch from an older revision is refused (OUT_OF_RANGE)"),
+	FS_OPT_I("max-watches", OFF(max_watches), "100000", 1, 10000000,
+	    "N", "Watch calls that may wait at once; more are refused "
+	    "(RESOURCE_EXHAUSTED)"),
+	FS_OPT_I("max-watches-per-conn", OFF(max_watches_per_conn), "1024", 1,
+	    10000000, "N",
+	    "Watch calls one connection may have waiting (not counted in "
+	    "--max-inflight-per-conn)"),
 	FS_OPT_I("access-log", OFF(access_log), "0", 0, 1, "0|1",
 	    "1: log a line per request (method, code, duration, request id)"),
 	FS_OPTS_LOG(OFF(log_format), OFF(log_level)),
@@ -111,6 +125,7 @@ main(int argc, char **argv)
 	so.snapshot_interval = (uint32_t) cfg.snapshot_interval;
 	so.access_log = (int) cfg.access_log;
 	so.recover_partial = cfg.recover_partial;
+	so.watch_history = (size_t) cfg.watch_history;
 	if (svc_open(&s, &so, err, sizeof(err)) != 0) {
 		fs_log(FS_LOG_ERROR, NULL, "cannot start: %s", err);
 		return 1;
@@ -118,6 +133,8 @@ main(int argc, char **argv)
 	fs_server_opts sopts = {0};
 	sopts.ncontexts = (int) cfg.contexts;
 	sopts.max_inflight_per_conn = (int) cfg.max_inflight_per_conn;
+	sopts.max_blocking = (int) cfg.max_watches;
+	sopts.max_blocking_per_conn = (int) cfg.max_watches_per_conn;
 	if ((rv = fs_server_open_opts(&srv, cfg.listen, &sopts, svc_handle,
 	         s)) != 0) {
 		fs_log(FS_LOG_ERROR, NULL, "cannot listen on %s: %s",
@@ -133,6 +150,8 @@ main(int argc, char **argv)
 		;
 	fs_log(FS_LOG_INFO, NULL, "%s: shutting down",
 	    sig == SIGINT ? "SIGINT" : "SIGTERM");
+	/* Parked watches answer now (their bookmark), not at their end. */
+	svc_quiesce(s);
 	fs_server_close(srv);
 	int snap_ok = svc_snapshot(s) == 0;
 	char report[2048];

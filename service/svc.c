@@ -27,11 +27,17 @@
 #include "persist.h"
 #include "store.h"
 #include "svc_int.h"
+#include "svc_watch.h"
 
 struct svc {
 	pthread_rwlock_t lock;
 	store *st;
 	persist *disk; /* NULL: memory only */
+	/* The revision of the last change applied: the log's, or without a
+	 * data directory a count of its own. Written under the write lock;
+	 * read under the lock (a read's Reply.revision) or not (Health). */
+	_Atomic uint64_t revision;
+	svc_watch *watch; /* the change history Watch serves */
 	int64_t started_us;
 	int access_log;
 	/* Requests served, by method and code (relaxed atomics). */
@@ -44,6 +50,19 @@ store *
 svc_store(svc *s)
 {
 	return s->st;
+}
+
+void
+svc_note_revision(svc *s, svc_reply *r)
+{
+	r->has_revision = 1;
+	r->revision = atomic_load(&s->revision);
+}
+
+svc_watch *
+svc_watcher(svc *s)
+{
+	return s->watch;
 }
 
 void
@@ -71,6 +90,7 @@ svc_find(svc *s, const svc_req *q, svc_reply *r, const char *id,
 	store_comp *c = access_lookup(s->st, q->who, id,
 	    has_kind ? (int) kind : FLOWSVC__KIND__KIND_ANY);
 
+	svc_note_revision(s, r);
 	if (c == NULL)
 		svc_reply_err(r, FS_NOT_FOUND, NULL);
 	return c;
@@ -151,14 +171,46 @@ svc_apply(store *st, const Flowsvc__LogRecord *rec)
 	return rv;
 }
 
+/* The history's event of rec (prepared as p), of revision rev. NULL when
+ * out of memory. */
+static watch_event *
+commit_event(svc *s, const Flowsvc__LogRecord *rec, const svc_prep *p,
+    uint64_t rev)
+{
+	switch (p->op) {
+	case FLOWSVC__LOG_RECORD__OP_PUT:
+		return svc_watch_event_put(s->st, rec->put, p->put.packed,
+		    p->put.plen, p->put.old == NULL, rev);
+	case FLOWSVC__LOG_RECORD__OP_DELETE_ID:
+		return svc_watch_event_of(s->st, p->c,
+		    FLOWSVC__EVENT_TYPE__DELETED, store_comp_status(p->c),
+		    rev);
+	default:
+		return svc_watch_event_of(s->st, p->c,
+		    FLOWSVC__EVENT_TYPE__STATUS, (int) rec->status->status,
+		    rev);
+	}
+}
+
 /* The write path: rec is made ready against the store (every allocation
- * it needs done), appended to the change log, then applied, which cannot
- * fail any more; so a change is either in both the log and the store, or
- * in neither. Its answer was built before too (svc_answer): a change that
- * is made is always answered OK. */
+ * it needs done, its event for the Watch history made), appended to the
+ * change log, then applied, which cannot fail any more; so a change is
+ * either in both the log and the store, or in neither. A delete or status
+ * record goes to the log with the component it concerns
+ * (LogRecord.component), so that the log alone tells the change. Its
+ * answer was built before too (svc_answer): a change that is made is
+ * always answered OK, with the revision it took; its event joins the
+ * history before the write lock is let go, so a watch from the revision
+ * before it sees it. */
 int
 svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a, svc_reply *r)
 {
+	Flowsvc__LogRecord full;
+	Flowsvc__StoredComponent sc = FLOWSVC__STORED_COMPONENT__INIT;
+	Flowsvc__Component *comp = NULL;
+	const Flowsvc__LogRecord *out = rec;
+	uint64_t rev = atomic_load(&s->revision) + 1;
+	watch_event *ev = NULL;
 	char why[768];
 	svc_prep p;
 	int rv = svc_apply_prepare(s->st, rec, &p);
@@ -171,10 +223,27 @@ svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a, svc_reply *r)
 		    NULL);
 		return r->code;
 	}
+	if ((ev = commit_event(s, rec, &p, rev)) == NULL)
+		goto oom;
+	if (s->disk != NULL && p.op != FLOWSVC__LOG_RECORD__OP_PUT) {
+		if ((comp = store_unpack(p.c)) == NULL)
+			goto oom;
+		full = *rec;
+		sc.component = comp;
+		sc.status = p.op == FLOWSVC__LOG_RECORD__OP_STATUS
+		    ? rec->status->status
+		    : (Flowsvc__Status) store_comp_status(p.c);
+		sc.seq = store_comp_seq(p.c);
+		full.component = &sc;
+		out = &full;
+	}
 	if (s->disk != NULL &&
-	    (rv = persist_append(s->disk, rec, &r->ticket)) != FS_OK) {
+	    (rv = persist_append(s->disk, out, &r->ticket)) != FS_OK) {
 		svc_apply_abort(s->st, &p);
 		svc_answer_fini(a);
+		watch_event_unref(ev);
+		if (comp != NULL)
+			flowsvc__component__free_unpacked(comp, NULL);
 		if (rv == FS_RESOURCE_EXHAUSTED) {
 			svc_reply_oom(r);
 			return r->code;
@@ -188,9 +257,22 @@ svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a, svc_reply *r)
 			    "Changes are refused: %s.", why);
 		return FS_UNAVAILABLE;
 	}
+	if (comp != NULL)
+		flowsvc__component__free_unpacked(comp, NULL);
 	svc_apply_commit(s->st, rec, &p);
+	atomic_store(&s->revision, rev);
+	svc_watch_publish(s->watch, ev);
 	svc_answer_take(a, r);
+	r->has_revision = 1;
+	r->revision = rev;
 	return FS_OK;
+
+oom:
+	watch_event_unref(ev);
+	svc_apply_abort(s->st, &p);
+	svc_answer_fini(a);
+	svc_reply_oom(r);
+	return r->code;
 }
 
 /* ---- the service's own methods ------------------------------------------ */
@@ -207,14 +289,15 @@ h_health(svc *s, const svc_req *q, svc_reply *r)
 		h.writable = persist_writable(s->disk, why, sizeof(why)) != 0;
 		if (!h.writable)
 			h.write_error = why;
-		h.has_revision = 1;
-		h.revision = persist_revision(s->disk);
 	}
 	pthread_rwlock_rdlock(&s->lock);
 	h.has_flows = h.has_apps = h.has_uptime_s = 1;
 	h.flows = store_count(s->st, FLOWSVC__KIND__FLOW);
 	h.apps = store_count(s->st, FLOWSVC__KIND__APP);
+	svc_note_revision(s, r);
 	pthread_rwlock_unlock(&s->lock);
+	h.has_revision = 1;
+	h.revision = r->revision;
 	h.uptime_s = (uint64_t) ((fs_now_us() - s->started_us) / 1000000);
 	svc_reply_msg(r, &h.base);
 	return 0;
@@ -232,7 +315,12 @@ h_stats(svc *s, const svc_req *q, svc_reply *r)
 	pthread_rwlock_rdlock(&s->lock);
 	st.flows = store_count(s->st, FLOWSVC__KIND__FLOW);
 	st.apps = store_count(s->st, FLOWSVC__KIND__APP);
+	svc_note_revision(s, r);
 	pthread_rwlock_unlock(&s->lock);
+	st.has_revision = 1;
+	st.revision = r->revision;
+	st.has_watches = 1;
+	st.watches = svc_watch_parked(s->watch);
 	st.has_uptime_s = 1;
 	st.uptime_s = (uint64_t) ((fs_now_us() - s->started_us) / 1000000);
 	if (s->disk != NULL) {
@@ -244,7 +332,7 @@ h_stats(svc *s, const svc_req *q, svc_reply *r)
 		st.has_fsync_total_us = st.has_fsync_max_us = 1;
 		st.has_disk_error = 1;
 		st.has_log_append_failures = st.has_log_sync_failures = 1;
-		st.has_writable = st.has_data_dir_lost = st.has_revision = 1;
+		st.has_writable = st.has_data_dir_lost = 1;
 		st.log_append_failures = ps.append_failures;
 		st.log_sync_failures = ps.sync_failures;
 		st.writable = ps.writable != 0;
@@ -252,7 +340,6 @@ h_stats(svc *s, const svc_req *q, svc_reply *r)
 		if (!ps.writable)
 			st.write_error = ps.why;
 		st.log_bytes = ps.log_bytes;
-		st.revision = ps.revision;
 		st.log_generation = ps.generation;
 		st.changes_since_snapshot = ps.changes_since_snapshot;
 		st.last_snapshot_unix_us = ps.last_snapshot_us;
@@ -313,7 +400,8 @@ h_snapshot(svc *s, const svc_req *q, svc_reply *r)
 	X(SNAPSHOT, h_snapshot)                                            \
 	X(HEALTH, h_health)                                                \
 	X(STATS, h_stats)                                                  \
-	X(BATCH, batch_run)
+	X(BATCH, batch_run)                                                \
+	X(WATCH, svc_watch_now)
 /* clang-format on */
 
 static svc_handler *const handlers[FS_METHOD_LIMIT] = {
@@ -402,14 +490,30 @@ struct deferred {
 /* One line per request when --access-log is on: the request id ties it to
  * the gateway's line for the same request. */
 static void
-access_line(const struct deferred *d)
+access_line(int method, int code, int64_t start_us, const char *rid)
 {
-	fs_log_field f[] = {FS_LOG_STR("method", fs_method_label(d->method)),
-	    FS_LOG_STR("code", fs_code_name(d->r.code)),
+	fs_log_field f[] = {FS_LOG_STR("method", fs_method_label(method)),
+	    FS_LOG_STR("code", fs_code_name(code)),
 	    FS_LOG_MS("duration_ms",
-	        (double) (fs_now_us() - d->start_us) / 1000.0)};
+	        (double) (fs_now_us() - start_us) / 1000.0)};
 
-	fs_log_event(FS_LOG_INFO, d->rid[0] ? d->rid : "-", "rpc", f, 3);
+	fs_log_event(FS_LOG_INFO, rid != NULL && rid[0] ? rid : "-", "rpc", f,
+	    3);
+}
+
+/* svc_watch_done_fn: a Watch answered (now or after its wait). */
+static void
+watch_done(void *arg, const Flowsvc__Request *req, int code, int64_t start_us)
+{
+	svc *s = arg;
+
+	if ((unsigned) code < FS_CODE_COUNT)
+		atomic_fetch_add_explicit(&s->counts[FLOWSVC__METHOD__WATCH]
+		                                    [code],
+		    1, memory_order_relaxed);
+	if (s->access_log)
+		access_line(FLOWSVC__METHOD__WATCH, code, start_us,
+		    req->request_id);
 }
 
 static void
@@ -426,7 +530,7 @@ deferred_done(void *arg, int ok)
 		        : "The change could not be synced to disk.");
 	}
 	if (d->s->access_log)
-		access_line(d);
+		access_line(d->method, d->r.code, d->start_us, d->rid);
 	send_reply(d->call, &d->r);
 	free(d);
 }
@@ -437,6 +541,12 @@ svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
 	svc *s = arg;
 	struct deferred *d;
 
+	if (req->method == FLOWSVC__METHOD__WATCH) {
+		/* A long poll: answered by the watch module, now or later. */
+		svc_watch_handle(s->watch, call, req,
+		    s->access_log ? fs_now_us() : 0);
+		return;
+	}
 	d = malloc(sizeof(*d));
 	if (d == NULL) {
 		fs_srv_reply_code(call, FS_RESOURCE_EXHAUSTED, NULL, NULL);
@@ -483,6 +593,49 @@ svc_stop_report(svc *s, int snapshot_ok, char *buf, size_t n)
 	return persist_stop_report(s->disk, snapshot_ok, buf, n);
 }
 
+/* The data directory: loaded, the Watch history rebuilt from its logs
+ * (which holds them before anything older is removed), then started. */
+static int
+open_disk(svc *s, const svc_opts *opts, char *err, size_t errlen)
+{
+	persist_opts po = {0};
+	persist_error pe;
+	int rv;
+
+	po.dir = opts->data_dir;
+	po.fsync = (enum persist_fsync) opts->fsync;
+	po.snapshot_changes = opts->snapshot_changes;
+	po.snapshot_interval = opts->snapshot_interval;
+	po.recover_partial = opts->recover_partial;
+	memset(&pe, 0, sizeof(pe));
+	if ((rv = persist_load(&s->disk, &po, s->st, &s->lock, svc_apply,
+	         &pe)) == FS_OK) {
+		atomic_store(&s->revision, persist_revision(s->disk));
+		if (svc_watch_rebuild(s->watch, s->disk, s->st) != FS_OK) {
+			snprintf(pe.what, sizeof(pe.what),
+			    "out of memory (the watch history)");
+			pe.path[0] = '\0';
+			rv = FS_RESOURCE_EXHAUSTED;
+		} else {
+			rv = persist_start(s->disk, &pe);
+		}
+		if (rv != FS_OK) {
+			persist_close(s->disk);
+			s->disk = NULL;
+		}
+	}
+	if (rv == FS_OK)
+		return 0;
+	if (pe.path[0] == '\0')
+		snprintf(err, errlen, "%s", pe.what);
+	else if (pe.offset != 0)
+		snprintf(err, errlen, "%s (offset %llu): %s", pe.path,
+		    (unsigned long long) pe.offset, pe.what);
+	else
+		snprintf(err, errlen, "%s: %s", pe.path, pe.what);
+	return -1;
+}
+
 int
 svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 {
@@ -492,7 +645,11 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if ((s->st = store_new()) == NULL) {
+	atomic_init(&s->revision, 0);
+	if ((s->st = store_new()) == NULL ||
+	    svc_watch_new(&s->watch, opts != NULL ? opts->watch_history : 0, 0,
+	        watch_done, s) != FS_OK) {
+		store_free(s->st);
 		free(s);
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -510,35 +667,25 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 		lrv = pthread_rwlock_init(&s->lock, NULL);
 	}
 	if (lrv != 0) {
+		svc_watch_free(s->watch);
 		store_free(s->st);
 		free(s);
 		snprintf(err, errlen, "cannot create the store lock");
 		return -1;
 	}
-	if (opts != NULL && opts->data_dir != NULL) {
-		persist_opts po = {0};
-		persist_error pe;
-		po.dir = opts->data_dir;
-		po.fsync = (enum persist_fsync) opts->fsync;
-		po.snapshot_changes = opts->snapshot_changes;
-		po.snapshot_interval = opts->snapshot_interval;
-		po.recover_partial = opts->recover_partial;
-		if (persist_open(&s->disk, &po, s->st, &s->lock, svc_apply,
-		        &pe) != 0) {
-			if (pe.path[0] == '\0')
-				snprintf(err, errlen, "%s", pe.what);
-			else if (pe.offset != 0)
-				snprintf(err, errlen, "%s (offset %llu): %s",
-				    pe.path, (unsigned long long) pe.offset,
-				    pe.what);
-			else
-				snprintf(err, errlen, "%s: %s", pe.path,
-				    pe.what);
-			pthread_rwlock_destroy(&s->lock);
-			store_free(s->st);
-			free(s);
-			return -1;
-		}
+	int bad = opts != NULL && opts->data_dir != NULL &&
+	    open_disk(s, opts, err, errlen) != 0;
+	if (!bad && svc_watch_start(s->watch) != FS_OK) {
+		snprintf(err, errlen, "cannot start the watch thread");
+		bad = 1;
+	}
+	if (bad) {
+		svc_watch_free(s->watch);
+		persist_close(s->disk);
+		pthread_rwlock_destroy(&s->lock);
+		store_free(s->st);
+		free(s);
+		return -1;
 	}
 	s->started_us = fs_now_us();
 	if (opts != NULL)
@@ -548,10 +695,23 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 }
 
 void
+svc_quiesce(svc *s)
+{
+	svc_watch_quiesce(s->watch);
+}
+
+size_t
+svc_watches(svc *s)
+{
+	return svc_watch_parked(s->watch);
+}
+
+void
 svc_close(svc *s)
 {
 	if (s == NULL)
 		return;
+	svc_watch_free(s->watch); /* before the logs it holds close */
 	persist_close(s->disk);
 	pthread_rwlock_destroy(&s->lock);
 	store_free(s->st);

@@ -33,6 +33,7 @@ typedef struct svc_opts {
 	uint32_t snapshot_interval; /* seconds; 0: none on a timer */
 	int recover_partial;        /* start from an incomplete data dir */
 	int access_log;             /* a log line per request (fs_log) */
+	size_t watch_history;       /* changes Watch keeps (0: 100,000) */
 } svc_opts;
 
 /* Opens the service. Returns 0, or -1 with a one-line reason in err. On
@@ -50,6 +51,9 @@ typedef struct svc_reply {
 	int has_payload;
 	uint64_t ticket; /* change-log position the reply must wait for */
 	int snapshot;    /* a Snapshot request: reply when one is written */
+	int has_revision;
+	uint64_t revision;        /* Reply.revision (flows.proto) */
+	uint64_t oldest_revision; /* Reply.oldest_revision; 0: none */
 } svc_reply;
 
 /* Executes req (already decoded) and fills out, which the caller releases
@@ -92,5 +96,12 @@ int svc_stop_report(svc *s, int snapshot_ok, char *buf, size_t n);
 
 /* fs_srv_handler for fs_server_open; arg is the svc. */
 void svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req);
+
+/* Answers every parked Watch now and parks no more (later ones are
+ * answered at once): at shutdown, before the server closes. */
+void svc_quiesce(svc *s);
+
+/* Watches parked now. */
+size_t svc_watches(svc *s);
 
 #endif

@@ -43,7 +43,7 @@ typedef struct svc_req {
 typedef int svc_handler(svc *s, const svc_req *q, svc_reply *r);
 
 /* The handlers of svc.c's table, by module (batch.h declares BATCH's). */
-svc_handler svc_read_get, svc_read_list, svc_read_status;
+svc_handler svc_read_get, svc_read_list, svc_read_status, svc_watch_now;
 svc_handler svc_change_create, svc_change_update, svc_change_delete,
     svc_change_status;
 
@@ -52,6 +52,14 @@ svc_handler svc_change_create, svc_change_update, svc_change_delete,
  * holds it exclusively from its checks against the store through
  * svc_commit, so no check goes stale before its change is applied. */
 store *svc_store(svc *s);
+
+/* Notes in r the revision of the store as it is (Reply.revision of a
+ * read): with the store's lock held, the one the data read reflects. */
+void svc_note_revision(svc *s, svc_reply *r);
+
+/* The Watch history (svc_watch.h). */
+struct svc_watch *svc_watcher(svc *s);
+
 void svc_read_lock(svc *s);
 void svc_write_lock(svc *s);
 void svc_unlock(svc *s);

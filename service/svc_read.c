@@ -100,6 +100,7 @@ svc_read_list(svc *s, const svc_req *q, svc_reply *r)
 
 	r->code = FS_OK;
 	svc_read_lock(s);
+	svc_note_revision(s, r);
 	for (store_comp *c = store_first(svc_store(s), (int) m->kind, g, n);
 	     c != NULL && left > 0; c = store_next(c, g, n)) {
 		if (!access_visible(q->who, c))

@@ -207,4 +207,8 @@ svc_reply_wire(const svc_reply *r, Flowsvc__Reply *rep)
 		rep->payload.data = r->payload;
 		rep->payload.len = r->payload_len;
 	}
+	rep->has_revision = r->has_revision;
+	rep->revision = r->revision;
+	rep->has_oldest_revision = r->oldest_revision != 0;
+	rep->oldest_revision = r->oldest_revision;
 }
