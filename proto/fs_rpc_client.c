@@ -21,6 +21,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "fs_errors.h"
+#include "fs_methods.h"
 #include "fs_util.h"
 
 /* How long fs_client_open waits for the first connection: long enough for a
@@ -35,6 +36,7 @@ struct fs_call {
 	nng_ctx ctx;
 	nng_aio *aio;
 	_Atomic int state; /* enum fs_call_state; read by the pipe callback */
+	bool blocking;     /* a long poll: outside the in-flight cap */
 	nng_time deadline; /* nng clock, for the receive timeout */
 	fs_call_cb cb;
 	void *arg;
@@ -199,11 +201,16 @@ fs_client_close(fs_client *c)
 	 * deadline. */
 	nng_mtx_lock(c->mtx);
 	c->closing = true;
+	/* Long polls would take their whole wait: they end now
+	 * (UNAVAILABLE). */
+	for (fs_call *call = c->all; call != NULL; call = call->all_next)
+		if (call->blocking && call->state != CALL_IDLE)
+			nng_aio_cancel(call->aio);
 	for (;;) {
 		int lanes = 0;
 		for (int i = 0; i < LANE_COUNT; i++)
 			lanes += c->lanes[i].inflight;
-		if (c->busy == 0 && lanes == 0)
+		if (c->busy == 0 && c->nblocking == 0 && lanes == 0)
 			break;
 		nng_cv_until(c->cv, nng_clock() + 10);
 	}
@@ -278,6 +285,17 @@ fs_call_put(fs_call *call)
 
 	call->state = CALL_IDLE;
 	call->cb = NULL;
+	if (call->blocking) {
+		/* Outside the cap: nothing waits for its place. */
+		call->blocking = false;
+		nng_mtx_lock(c->mtx);
+		call->next = c->free;
+		c->free = call;
+		if (--c->nblocking == 0)
+			nng_cv_wake(c->cv);
+		nng_mtx_unlock(c->mtx);
+		return;
+	}
 	for (;;) {
 		nng_mtx_lock(c->mtx);
 		struct fs_pending *p = c->pend;
@@ -371,8 +389,7 @@ fs_env_msg(const Flowsvc__Request *env, nng_msg **out)
 	return FS_OK;
 }
 
-/* Packs the envelope for req into a new nng message. */
-static int
+int
 fs_envelope_pack(nng_msg **out, Flowsvc__Method method,
     const ProtobufCMessage *req, const fs_call_opts *opts, uint32_t timeout_ms)
 {
@@ -518,13 +535,66 @@ fs_call_start(fs_client *c, nng_msg *msg, uint32_t timeout_ms, fs_call_cb cb,
 }
 
 int
+fs_call_start_blocking(fs_client *c, nng_msg *msg, uint32_t timeout_ms,
+    fs_call_cb cb, void *arg, fs_call **handle)
+{
+	fs_call *call;
+
+	nng_mtx_lock(c->mtx);
+	if (c->closing) {
+		nng_mtx_unlock(c->mtx);
+		nng_msg_free(msg);
+		return FS_UNAVAILABLE;
+	}
+	c->nblocking++;
+	nng_mtx_unlock(c->mtx);
+	if ((call = fs_call_get(c)) == NULL) {
+		nng_mtx_lock(c->mtx);
+		if (--c->nblocking == 0)
+			nng_cv_wake(c->cv);
+		nng_mtx_unlock(c->mtx);
+		nng_msg_free(msg);
+		return FS_UNAVAILABLE;
+	}
+	call->blocking = true;
+	if (handle != NULL)
+		*handle = call;
+	call_send(call, msg, nng_clock() + timeout_ms, cb, arg);
+	return 0;
+}
+
+void
+fs_call_cancel(fs_call *call)
+{
+	nng_aio_cancel(call->aio);
+}
+
+uint32_t
+fs_call_timeout(Flowsvc__Method method, const ProtobufCMessage *req,
+    const fs_call_opts *opts)
+{
+	uint32_t t = opts != NULL && opts->timeout_ms != 0
+	    ? opts->timeout_ms
+	    : FS_RPC_DEFAULT_TIMEOUT_MS;
+
+	if (fs_method_is(method, FS_M_BLOCKS) && req != NULL &&
+	    req->descriptor == &flowsvc__watch_request__descriptor) {
+		const Flowsvc__WatchRequest *w =
+		    (const Flowsvc__WatchRequest *) req;
+		if (w->has_wait_ms)
+			t += w->wait_ms < FS_WATCH_WAIT_MAX_MS
+			    ? w->wait_ms
+			    : FS_WATCH_WAIT_MAX_MS;
+	}
+	return t;
+}
+
+int
 fs_client_call_async(fs_client *c, Flowsvc__Method method,
     const ProtobufCMessage *req, const fs_call_opts *opts, fs_call_cb cb,
     void *arg)
 {
-	uint32_t timeout_ms = opts != NULL && opts->timeout_ms != 0
-	    ? opts->timeout_ms
-	    : FS_RPC_DEFAULT_TIMEOUT_MS;
+	uint32_t timeout_ms = fs_call_timeout(method, req, opts);
 	nng_msg *msg;
 	int lane, rv;
 
@@ -532,6 +602,9 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
 		return FS_UNAVAILABLE;
 	if ((rv = fs_envelope_pack(&msg, method, req, opts, timeout_ms)) != 0)
 		return rv;
+	if (fs_method_is(method, FS_M_BLOCKS))
+		return fs_call_start_blocking(c, msg, timeout_ms, cb, arg,
+		    NULL);
 	if ((lane = fs_coalesce_lane(method, req, nng_msg_len(msg))) < 0)
 		return fs_call_start(c, msg, timeout_ms, cb, arg);
 

@@ -14,6 +14,7 @@
  *   tl_rest.h     REST shorthands on an env
  *   tl_rpc.h      RPC calls answering components as JSON
  *   tl_datadir.h  a data dir's generations and change-log records
+ *   tl_watch.h    changes that say their revision, Watch calls and loops
  *   tl_check.h    fs_test_main and assertions that say what went wrong
  *
  * Not thread-safe where it touches CUnit: the FS_ASSERT_* macros must run
@@ -46,5 +47,6 @@
 #include "tl_run.h"
 #include "tl_sock.h"
 #include "tl_time.h"
+#include "tl_watch.h"
 
 #endif
