@@ -147,7 +147,7 @@ prepare_list(struct gw_rpc_req *rr, const struct gw_match *m,
 	rr->msg = &l->base;
 	if (q == NULL)
 		return 0;
-	/* Presence is the filter: ?name__iexact= asks for the empty name. */
+	/* Presence is the filter (an empty value arrives as absent). */
 	l->name_iexact = (char *) q->name_iexact;
 	l->group_iexact = (char *) q->group_iexact;
 	if (query_uint("limit", q->limit, &l->has_limit, &l->limit, err) ||
@@ -174,6 +174,7 @@ prepare_body(struct gw_rpc_req *rr, const struct gw_match *m, const char *id,
 		gw_api_error(err, 400, detail);
 		return err->status;
 	}
+	rr->nulls = gw_json_nulls(obj);
 	if (m->action == GW_ACT_CREATE) {
 		Flowsvc__CreateRequest *c;
 
@@ -235,6 +236,45 @@ gw_api_prepare(struct gw_rpc_req *rr, const struct gw_match *m, const char *id,
 	return 0;
 }
 
+int
+gw_api_if_match(struct gw_rpc_req *rr, const struct gw_match *m,
+    const char *if_match, struct gw_resp *err)
+{
+	protobuf_c_boolean *has;
+	int64_t *expected, v;
+
+	switch (m->action) {
+	case GW_ACT_UPDATE:
+		if (rr->heap == NULL)
+			return 0;
+		has = &((Flowsvc__UpdateRequest *) rr->heap)
+		           ->has_expected_version;
+		expected =
+		    &((Flowsvc__UpdateRequest *) rr->heap)->expected_version;
+		break;
+	case GW_ACT_DELETE:
+	case GW_ACT_DEPLOY:
+	case GW_ACT_START:
+	case GW_ACT_STOP:
+		has = &rr->u.idr.has_expected_version;
+		expected = &rr->u.idr.expected_version;
+		break;
+	default:
+		return 0;
+	}
+	switch (gw_cond_if_match(if_match, &v)) {
+	case GW_IF_MATCH_ANY:
+		return 0;
+	case GW_IF_MATCH_VERSION:
+		*has = 1;
+		*expected = v;
+		return 0;
+	default:
+		gw_api_rest_error(err, FS_REST_IF_MATCH_SEVERAL);
+		return err->status;
+	}
+}
+
 /* /readyz: ready means ready for writes too. A backend that answers but
  * cannot write its data directory (disk full, I/O errors, the directory
  * deleted) says writable = false; the cause stays in the backend's log,
@@ -272,12 +312,26 @@ created(struct gw_resp *out, const struct gw_match *m,
 	return 201;
 }
 
+/* A component's answer: its ETag, and for a GET that still matches the
+ * client's copy (If-None-Match) a 304. Returns the status (status as it
+ * was, or 304). */
+static int
+component_answer(struct gw_resp *out, const struct gw_match *m,
+    const struct gw_api_ctx *ctx, const Flowsvc__Component *c, int status)
+{
+	gw_cond_etag(c->version, out->etag);
+	if (m->action == GW_ACT_GET && ctx != NULL &&
+	    gw_cond_none_match(ctx->if_none_match, c->version))
+		return 304;
+	return status;
+}
+
 /* The body of a successful reply, by the method table's reply descriptor.
  * Returns 0, or -1 when the payload is missing or undecodable (a backend
  * bug or version skew: 500). */
 static int
 render_ok(struct gw_resp *out, const struct gw_match *m,
-    const Flowsvc__Reply *reply)
+    const struct gw_api_ctx *ctx, const Flowsvc__Reply *reply)
 {
 	const fs_method_info *mi = fs_method(m->rpc);
 	const ProtobufCMessageDescriptor *desc = mi != NULL ? mi->reply : NULL;
@@ -308,23 +362,29 @@ render_ok(struct gw_resp *out, const struct gw_match *m,
 		const Flowsvc__Component *c =
 		    ((const Flowsvc__ComponentReply *) pl)->component;
 
-		gw_json_put_component(&b, c);
 		if (m->action == GW_ACT_CREATE)
 			status = created(out, m, c);
+		/* A 304 keeps the body it stands for: libmicrohttpd sends
+		 * none, but its length as Content-Length, which is the only
+		 * one RFC 9110 allows there (HEAD's too). */
+		status = component_answer(out, m, ctx, c, status);
+		gw_json_put_component(&b, c);
 	} else {
 		protobuf_c_message_free_unpacked(pl, NULL);
 		return -1;
 	}
 	protobuf_c_message_free_unpacked(pl, NULL);
 	resp_set(out, status, &b);
-	if (out->status == 500)
+	if (out->status == 500) {
 		out->location[0] = '\0';
+		out->etag[0] = '\0';
+	}
 	return 0;
 }
 
 void
-gw_api_render(struct gw_resp *out, const struct gw_match *m, int code,
-    const Flowsvc__Reply *reply)
+gw_api_render(struct gw_resp *out, const struct gw_match *m,
+    const struct gw_api_ctx *ctx, int code, const Flowsvc__Reply *reply)
 {
 	const char *msg = reply && reply->message && reply->message[0]
 	    ? reply->message
@@ -338,7 +398,7 @@ gw_api_render(struct gw_resp *out, const struct gw_match *m, int code,
 	}
 	switch (http) {
 	case 200:
-		if (render_ok(out, m, reply))
+		if (render_ok(out, m, ctx, reply))
 			gw_api_code_error(out, FS_INTERNAL);
 		return;
 	case 400:
@@ -346,7 +406,7 @@ gw_api_render(struct gw_resp *out, const struct gw_match *m, int code,
 			gw_buf b = GW_BUF_INIT;
 
 			gw_json_put_violations(&b, reply->n_violations,
-			    reply->violations);
+			    reply->violations, ctx != NULL ? ctx->nulls : 0);
 			resp_set(out, 400, &b);
 		} else {
 			gw_api_error(out, 400, msg);
@@ -364,8 +424,9 @@ gw_api_render(struct gw_resp *out, const struct gw_match *m, int code,
 		return;
 	case 401:
 	case 403:
-		/* The fixed texts of CONTRACT §5, whatever the backend says:
-		 * a refusal explains nothing beyond itself. */
+	case 412:
+		/* The fixed texts of CONTRACT §2 and §5, whatever the backend
+		 * says: a refusal explains nothing beyond itself. */
 		gw_api_code_error(out, code);
 		return;
 	default:

@@ -19,16 +19,20 @@
 
 #include "flows.pb-c.h"
 #include "fs_errors.h"
+#include "gw_cond.h"
 #include "gw_routes.h"
 
 /* An HTTP answer. body is malloc'd (the HTTP layer hands it to MHD with
  * MHD_RESPMEM_MUST_FREE) or NULL for an empty body; location is set only
- * for 201. A zeroed gw_resp is empty; gw_resp_fini frees what it holds. */
+ * for 201, etag (the ETag header, gw_cond.h) only for an answer that is
+ * a component or a 304 about one. A zeroed gw_resp is empty; gw_resp_fini
+ * frees what it holds. */
 struct gw_resp {
 	int status;
 	char *body;
 	size_t len;
 	char location[160];
+	char etag[GW_ETAG_MAX];
 };
 
 void gw_resp_fini(struct gw_resp *r);
@@ -45,8 +49,9 @@ void gw_api_rest_error_arg(struct gw_resp *r, enum fs_rest_error e,
     const char *arg);
 void gw_api_code_error(struct gw_resp *r, int code);
 
-/* The list query, as percent-decoded by the HTTP layer. NULL = absent; a
- * parameter given without '=' counts as present and empty. */
+/* The list query, as percent-decoded by the HTTP layer. NULL = absent;
+ * the HTTP layer passes an empty filter value as absent (django-filter:
+ * `?name__iexact=` is no filter). */
 struct gw_query {
 	const char *name_iexact;
 	const char *group_iexact;
@@ -65,6 +70,15 @@ struct gw_rpc_req {
 	} u;
 	ProtobufCMessage *heap;      /* create/update body, owned */
 	const ProtobufCMessage *msg; /* what to send: &u.* or heap */
+	unsigned nulls; /* create/update: keys sent as null (GW_NULL_) */
+};
+
+/* What an answer depends on besides its route and the RPC's outcome: the
+ * HTTP layer keeps it from the request (and gw_api_prepare's rr.nulls)
+ * until gw_api_render. All zero: nothing. */
+struct gw_api_ctx {
+	unsigned nulls;            /* rr.nulls */
+	const char *if_none_match; /* GW_ACT_GET: the header, or NULL */
 };
 
 void gw_rpc_req_fini(struct gw_rpc_req *rr);
@@ -88,9 +102,21 @@ int gw_api_prepare(struct gw_rpc_req *rr, const struct gw_match *m,
     const char *id, const struct gw_query *q, const char *content_type,
     const char *body, size_t len, struct gw_resp *err);
 
+/* Makes rr (prepared for m) a compare-and-set on the version an If-Match
+ * value names (NULL: no header; gw_cond.h), where m's action takes one:
+ * UPDATE, DELETE, DEPLOY, START, STOP (elsewhere the header is ignored).
+ * Returns 0, or 400 with err filled when the value names several
+ * versions. */
+int gw_api_if_match(struct gw_rpc_req *rr, const struct gw_match *m,
+    const char *if_match, struct gw_resp *err);
+
 /* Turns an RPC outcome (code, and reply when one arrived; borrowed) into
- * the answer for m's action. Always fills out (500 when even that fails). */
-void gw_api_render(struct gw_resp *out, const struct gw_match *m, int code,
-    const Flowsvc__Reply *reply);
+ * the answer for m's action; ctx may be NULL. A component answer carries
+ * its ETag; a GET whose component still matches ctx->if_none_match
+ * answers 304 (out->body then holds what the 200 would have, for its
+ * length: it is not sent). Always fills out (500 when even that
+ * fails). */
+void gw_api_render(struct gw_resp *out, const struct gw_match *m,
+    const struct gw_api_ctx *ctx, int code, const Flowsvc__Reply *reply);
 
 #endif

@@ -30,6 +30,11 @@
  * that has not sent a whole request yet is closed after header_timeout_s
  * idle; once it has, after conn_timeout_s idle between requests.
  *
+ * OPTIONS is answered by the gateway on every known path (200 and Allow),
+ * without a token; with cfg.cors, a preflight from an allowed origin is
+ * 204 with the CORS headers, which every answer to such an origin also
+ * carries (gw_cors.h).
+ *
  * With tokens (cfg.auth), the first handler call of an /api/ request takes
  * a reference to the current token table and checks its Authorization
  * header; a request without a valid token keeps no body and answers 401
@@ -45,7 +50,9 @@
 
 #include "fs_rpc.h"
 #include "gw_auth.h"
+#include "gw_cors.h"
 #include "gw_metrics.h"
+#include "gw_tls.h"
 
 struct gw_http_config {
 	const char *bind;          /* address or host name to listen on */
@@ -70,6 +77,12 @@ struct gw_http_config {
 	bool access_log;           /* one INFO line per request */
 	gw_auth *auth;             /* tokens; NULL: the API is open. Borrowed:
 				  * it must outlive the server. */
+	const gw_cors *cors;       /* --cors-origin; NULL: no CORS. Borrowed,
+				    * as auth */
+	gw_tls *tls;               /* HTTPS only, with these credentials
+				  * (gw_tls_reload swaps them under the
+				  * running server); NULL: plain HTTP only.
+				  * Borrowed, as auth. */
 };
 
 typedef struct gw_http gw_http;

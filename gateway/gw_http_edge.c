@@ -16,6 +16,9 @@
  *   then raises that connection's to --conn-timeout.
  * - Request ids, and gw_http_page: libmicrohttpd's own error pages
  *   replaced (through gw_pages) by the API's JSON.
+ * - What every answer carries besides its body: the headers of
+ *   gw_http_add_headers (request id, CORS, ...), and the answer to
+ *   OPTIONS, which is headers only.
  */
 #include "gw_http_int.h"
 
@@ -27,6 +30,7 @@
 
 #include "fs_errors.h"
 #include "fs_util.h"
+#include "gw_cors.h"
 #include "gw_framing.h"
 #include "gw_metrics.h"
 
@@ -338,4 +342,74 @@ gw_http_page(struct MHD_Connection *conn, unsigned status)
 		gw_http_count_page(gc->h, rid, (int) status, body.len, 0);
 	}
 	return resp;
+}
+
+/* One header, unless value is NULL. Returns 0, or -1 when out of memory. */
+static int
+add_header(struct MHD_Response *resp, const char *name, const char *value)
+{
+	if (value == NULL)
+		return 0;
+	return MHD_add_response_header(resp, name, value) == MHD_YES ? 0 : -1;
+}
+
+int
+gw_http_add_headers(const struct gw_req *r, struct MHD_Response *resp,
+    int status, bool has_body)
+{
+	/* A 304 holds the body it stands for, which is never sent, and
+	 * sends no representation headers but its validator (RFC 9110
+	 * §15.4.5). */
+	const char *ctype = !has_body || status == 304 ? NULL
+	    : r->text_plain ? "text/plain; version=0.0.4; charset=utf-8"
+	                    : "application/json";
+
+	if (add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != 0 ||
+	    add_header(resp, "X-Request-Id", r->rid) != 0 ||
+	    add_header(resp, MHD_HTTP_HEADER_LOCATION,
+	        r->resp.location[0] ? r->resp.location : NULL) != 0 ||
+	    add_header(resp, MHD_HTTP_HEADER_ETAG,
+	        r->resp.etag[0] ? r->resp.etag : NULL) != 0 ||
+	    add_header(resp, MHD_HTTP_HEADER_ALLOW, r->m.allow) != 0 ||
+	    add_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+	        status == 401 ? "Bearer" : NULL) != 0 ||
+	    add_header(resp, MHD_HTTP_HEADER_CONNECTION,
+	        r->close_after ? "close" : NULL) != 0)
+		return -1;
+	if (r->h->cfg.cors == NULL)
+		return 0;
+	/* The answer depends on Origin as soon as CORS is on, also when it
+	 * carries no CORS header: caches must keep the two apart. */
+	if (add_header(resp, MHD_HTTP_HEADER_VARY, "Origin") != 0 ||
+	    add_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN,
+	        r->acao) != 0)
+		return -1;
+	if (r->acao == NULL)
+		return 0;
+	if (!r->preflight)
+		return add_header(resp,
+		    MHD_HTTP_HEADER_ACCESS_CONTROL_EXPOSE_HEADERS,
+		    GW_CORS_EXPOSE_HEADERS);
+	return add_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS,
+	           r->m.allow) != 0 ||
+	        add_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_HEADERS,
+	            GW_CORS_ALLOW_HEADERS) != 0 ||
+	        add_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_MAX_AGE,
+	            GW_CORS_MAX_AGE) != 0
+	    ? -1
+	    : 0;
+}
+
+void
+gw_http_options(struct gw_req *r)
+{
+	/* A preflight: the browser asks whether the request it is about to
+	 * send may go. Only an allowed origin gets a yes; others get the
+	 * plain answer, and the browser stops there. */
+	r->preflight = r->acao != NULL &&
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	        "Access-Control-Request-Method") != NULL;
+	gw_resp_fini(&r->resp);
+	r->resp.status = r->preflight ? 204 : 200; /* headers only */
+	atomic_store(&r->state, RS_READY);
 }

@@ -75,8 +75,17 @@ struct gw_req {
 	enum gw_auth_result auth;
 	const struct gw_grant *grant;
 	const char *ctype; /* Content-Type, MHD's, for the body worker */
-	gw_job job;        /* on the worker's queue (body, then reply) */
-	int rpc_code;      /* a large reply waiting for the worker */
+	/* Conditional requests (gw_cond.h): If-Match of a change, MHD's;
+	 * and what the answer depends on (If-None-Match, null keys). */
+	const char *if_match;
+	struct gw_api_ctx ctx;
+	/* CORS (gw_cors.h): the Access-Control-Allow-Origin of the
+	 * request's Origin (NULL: none, not allowed, or CORS off), and
+	 * whether it is a preflight. */
+	const char *acao;
+	bool preflight;
+	gw_job job;   /* on the worker's queue (body, then reply) */
+	int rpc_code; /* a large reply waiting for the worker */
 	Flowsvc__Reply *rpc_reply;
 };
 
@@ -117,6 +126,17 @@ void gw_http_on_connection(void *cls, struct MHD_Connection *conn,
  * gw_http_edge.c. Returns 0, 431 or 400 (detail in *framing). */
 int gw_http_check_head(const gw_http *h, struct gw_req *r, const char *method,
     const char *url, const char **framing);
+
+/* The headers of r's answer (status, with a body or not) on resp:
+ * Content-Type (with a body), X-Request-Id, Location, ETag, Allow (405
+ * and OPTIONS), WWW-Authenticate (401), Connection: close, and the CORS
+ * headers. Returns 0, or -1 when out of memory. */
+int gw_http_add_headers(const struct gw_req *r, struct MHD_Response *resp,
+    int status, bool has_body);
+
+/* OPTIONS on a known path: 200 with Allow, or 204 for a CORS preflight
+ * from an allowed origin. r is READY. */
+void gw_http_options(struct gw_req *r);
 
 /* The request is complete: the connection gets --conn-timeout. */
 void gw_http_keep_alive(struct gw_req *r);

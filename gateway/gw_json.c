@@ -135,6 +135,32 @@ gw_json_put_string(gw_buf *b, const char *s)
 
 /* ---- requests ---------------------------------------------------------- */
 
+/* The keys of the GW_NULL_ bits, in bit order. */
+static const char *const null_keys[] = {"name", "group", "input_fields",
+    "output_fields", "flows"};
+#define N_NULL_KEYS (sizeof(null_keys) / sizeof(null_keys[0]))
+
+unsigned
+gw_json_nulls(const json_t *obj)
+{
+	unsigned m = 0;
+
+	for (size_t i = 0; i < N_NULL_KEYS; i++)
+		if (json_is_null(json_object_get(obj, null_keys[i])))
+			m |= 1u << i;
+	return m;
+}
+
+/* The GW_NULL_ bit of field, 0 when it has none. */
+static unsigned
+null_bit(const char *field)
+{
+	for (size_t i = 0; i < N_NULL_KEYS; i++)
+		if (strcmp(field, null_keys[i]) == 0)
+			return 1u << i;
+	return 0;
+}
+
 json_t *
 gw_json_load_object(const char *data, size_t len,
     char detail[GW_JSON_DETAIL_MAX])
@@ -348,8 +374,7 @@ gw_json_to_create(const json_t *obj, Flowsvc__Kind kind,
 		}
 		char **slot = key[0] == 'n' ? &r->name : &r->group;
 
-		if (json_is_null(v))
-			continue; /* counts as absent */
+		/* null too: not a string (see GW_NULL_NAME) */
 		if (!json_is_string(v)) {
 			if (push_str(bs.n_mistyped, bs.mistyped, key))
 				goto oom;
@@ -574,7 +599,8 @@ cmp_viol_group(const void *a, const void *b)
 }
 
 void
-gw_json_put_violations(gw_buf *b, size_t n, Flowsvc__FieldViolation *const *v)
+gw_json_put_violations(gw_buf *b, size_t n, Flowsvc__FieldViolation *const *v,
+    unsigned nulls)
 {
 	struct viol_ix *ix = NULL;
 	struct viol_group *g = NULL;
@@ -618,6 +644,13 @@ gw_json_put_violations(gw_buf *b, size_t n, Flowsvc__FieldViolation *const *v)
 		first_key = 0;
 		gw_json_put_string(b, ix[g[k].start].field);
 		gw_buf_put(b, ":[", 2);
+		if ((nulls & null_bit(ix[g[k].start].field)) != 0) {
+			/* Its only problem, whatever the backend made of
+			 * it (see GW_NULL_NAME). */
+			gw_json_put_string(b, "This field may not be null.");
+			gw_buf_put(b, "]", 1);
+			continue;
+		}
 		for (size_t j = g[k].start; j < g[k].start + g[k].len; j++) {
 			const Flowsvc__FieldViolation *e = v[ix[j].i];
 			for (size_t m = 0; m < e->n_messages; m++) {

@@ -68,6 +68,23 @@ void gw_json_put_string(gw_buf *b, const char *s);
 json_t *gw_json_load_object(const char *data, size_t len,
     char detail[GW_JSON_DETAIL_MAX]);
 
+/* The keys that may not be null (CONTRACT §2), as bits of a mask: a key
+ * sent as null is forwarded as mistyped (create, and the lists of an
+ * update) or as a read-only key of the wrong type (name and group of an
+ * update), so that the backend refuses the change and reports every
+ * other problem of the body; its message is then "This field may not be
+ * null." (gw_json_put_violations). */
+enum {
+	GW_NULL_NAME = 1u << 0,
+	GW_NULL_GROUP = 1u << 1,
+	GW_NULL_INPUT_FIELDS = 1u << 2,
+	GW_NULL_OUTPUT_FIELDS = 1u << 3,
+	GW_NULL_FLOWS = 1u << 4,
+};
+
+/* The mask of those keys that obj holds as null. */
+unsigned gw_json_nulls(const json_t *obj);
+
 /* Maps a create body. kind is FLOW or APP. Returns 0 and *out, or -1 when
  * out of memory. *out is built only from malloc'd memory and owns copies
  * of everything it points to, so it is freed with
@@ -101,8 +118,10 @@ void gw_json_put_status(gw_buf *b, Flowsvc__Status s);
 void gw_json_put_detail(gw_buf *b, const char *msg);
 
 /* {"<field>":["msg",...],...}: one key per field, in the order fields
- * first appear; violations of the same field are merged. */
-void
-gw_json_put_violations(gw_buf *b, size_t n, Flowsvc__FieldViolation *const *v);
+ * first appear; violations of the same field are merged. The fields of
+ * nulls (GW_NULL_ bits: the body sent them as null) say only "This field
+ * may not be null.". */
+void gw_json_put_violations(gw_buf *b, size_t n,
+    Flowsvc__FieldViolation *const *v, unsigned nulls);
 
 #endif

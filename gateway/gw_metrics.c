@@ -17,12 +17,22 @@
 #include "fs_errors.h"
 #include "fs_methods.h"
 
-enum { M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_OTHER, M_COUNT };
+enum {
+	M_GET,
+	M_HEAD,
+	M_POST,
+	M_PUT,
+	M_PATCH,
+	M_DELETE,
+	M_OPTIONS,
+	M_OTHER,
+	M_COUNT
+};
 #define STATUS_MIN 100
 #define STATUS_SLOTS 500 /* 100..599 */
 
 static const char *const method_names[M_COUNT] = {"GET", "HEAD", "POST", "PUT",
-    "DELETE", "OTHER"};
+    "PATCH", "DELETE", "OPTIONS", "OTHER"};
 
 /* Upper bounds in microseconds; the +Inf bucket is the count. */
 static const uint64_t bucket_us[] = {500, 1000, 2500, 5000, 10000, 25000,
@@ -291,6 +301,11 @@ gw_metrics_render_backend(gw_buf *b, const Flowsvc__StatsReply *st)
 		    "Syncs of the change log that failed.",
 		    st->log_sync_failures);
 	}
+	if (st->has_tls_refused)
+		series_u64(b, "backend_tls_refused_total", "counter",
+		    "Connections the backend refused for their client "
+		    "certificate (mutual TLS).",
+		    st->tls_refused);
 	gw_buf_puts(b,
 	    "# HELP backend_requests_total RPC requests the backend "
 	    "served, by method and code.\n"

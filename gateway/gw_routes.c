@@ -22,39 +22,51 @@ static int seg_is(const struct seg *s, const char *lit);
  * id (CONTRACT §2). */
 /* One row: the route, its metrics name, its path as openapi.json spells
  * it, its Allow list, the kind its RPC asks for, then its action by HTTP
- * method in enum gw_http_method's order (GET, POST, PUT, DELETE; those
- * left out are GW_ACT_NONE). */
+ * method in enum gw_http_method's order (GET, POST, PUT, PATCH, DELETE;
+ * those left out are GW_ACT_NONE). PATCH is PUT: both are partial
+ * updates (CONTRACT §2). */
 /* clang-format off */
+#define COLL_ALLOW "GET, POST, HEAD, OPTIONS"
+#define ITEM_ALLOW "GET, PUT, PATCH, DELETE, HEAD, OPTIONS"
+#define GET_ALLOW "GET, HEAD, OPTIONS"
+#define POST_ALLOW "POST, OPTIONS"
 #define ROUTE(r, name, path, allow, kind, ...)                               \
 	[GW_ROUTE_##r] = {name, path, allow, FLOWSVC__KIND__##kind,          \
 	    {__VA_ARGS__}}
 static const struct gw_route_info routes[GW_ROUTE_COUNT] = {
 	ROUTE(UNKNOWN, "unknown", NULL, NULL, KIND_ANY, GW_ACT_NONE),
-	ROUTE(FLOWS, "flows", "/api/flows/", "GET, POST", FLOW,
+	ROUTE(FLOWS, "flows", "/api/flows/", COLL_ALLOW, FLOW,
 	    GW_ACT_LIST, GW_ACT_CREATE),
-	ROUTE(FLOWS_ITEM, "flows_item", "/api/flows/{id}/", "GET, PUT, DELETE",
-	    FLOW, GW_ACT_GET, GW_ACT_NONE, GW_ACT_UPDATE, GW_ACT_DELETE),
-	ROUTE(APPS, "apps", "/api/apps/", "GET, POST", APP,
+	ROUTE(FLOWS_ITEM, "flows_item", "/api/flows/{id}/", ITEM_ALLOW,
+	    FLOW, GW_ACT_GET, GW_ACT_NONE, GW_ACT_UPDATE, GW_ACT_UPDATE,
+	    GW_ACT_DELETE),
+	ROUTE(APPS, "apps", "/api/apps/", COLL_ALLOW, APP,
 	    GW_ACT_LIST, GW_ACT_CREATE),
-	ROUTE(APPS_ITEM, "apps_item", "/api/apps/{id}/", "GET, PUT, DELETE",
-	    APP, GW_ACT_GET, GW_ACT_NONE, GW_ACT_UPDATE, GW_ACT_DELETE),
-	ROUTE(STATUS, "status", "/api/apps/{id}/status/", "GET", KIND_ANY,
+	ROUTE(APPS_ITEM, "apps_item", "/api/apps/{id}/", ITEM_ALLOW,
+	    APP, GW_ACT_GET, GW_ACT_NONE, GW_ACT_UPDATE, GW_ACT_UPDATE,
+	    GW_ACT_DELETE),
+	ROUTE(STATUS, "status", "/api/apps/{id}/status/", GET_ALLOW, KIND_ANY,
 	    GW_ACT_STATUS),
-	ROUTE(DEPLOY, "deploy", "/api/apps/{id}/deploy/", "POST", KIND_ANY,
+	ROUTE(DEPLOY, "deploy", "/api/apps/{id}/deploy/", POST_ALLOW, KIND_ANY,
 	    GW_ACT_NONE, GW_ACT_DEPLOY),
-	ROUTE(STOP, "stop", "/api/apps/{id}/stop/", "POST", KIND_ANY,
+	ROUTE(STOP, "stop", "/api/apps/{id}/stop/", POST_ALLOW, KIND_ANY,
 	    GW_ACT_NONE, GW_ACT_STOP),
-	ROUTE(START, "start", "/api/apps/{id}/start/", "POST", KIND_ANY,
+	ROUTE(START, "start", "/api/apps/{id}/start/", POST_ALLOW, KIND_ANY,
 	    GW_ACT_NONE, GW_ACT_START),
-	ROUTE(HEALTHZ, "healthz", "/healthz", "GET", KIND_ANY, GW_ACT_HEALTHZ),
-	ROUTE(READYZ, "readyz", "/readyz", "GET", KIND_ANY, GW_ACT_READYZ),
-	ROUTE(METRICS, "metrics", "/metrics", "GET", KIND_ANY,
+	ROUTE(HEALTHZ, "healthz", "/healthz", GET_ALLOW, KIND_ANY,
+	    GW_ACT_HEALTHZ),
+	ROUTE(READYZ, "readyz", "/readyz", GET_ALLOW, KIND_ANY, GW_ACT_READYZ),
+	ROUTE(METRICS, "metrics", "/metrics", GET_ALLOW, KIND_ANY,
 	    GW_ACT_METRICS),
-	ROUTE(OPENAPI, "openapi", "/api/openapi.json", "GET", KIND_ANY,
+	ROUTE(OPENAPI, "openapi", "/api/openapi.json", GET_ALLOW, KIND_ANY,
 	    GW_ACT_OPENAPI),
 };
 /* clang-format on */
 #undef ROUTE
+#undef COLL_ALLOW
+#undef ITEM_ALLOW
+#undef GET_ALLOW
+#undef POST_ALLOW
 
 static const Flowsvc__Method action_rpcs[GW_ACT_COUNT] = {
 #define GW_ACT_RPC(a, rpc) [GW_ACT_##a] = FLOWSVC__METHOD__##rpc,
@@ -202,7 +214,7 @@ gw_route_target_ok(const char *t)
 }
 
 /* The index of an HTTP method in gw_route_info.on, or -1 for one no
- * route takes. HEAD is served as GET. */
+ * route has an action for. HEAD is served as GET. */
 static int
 http_method(const char *method)
 {
@@ -210,6 +222,7 @@ http_method(const char *method)
 	    [GW_HTTP_GET] = "GET",
 	    [GW_HTTP_POST] = "POST",
 	    [GW_HTTP_PUT] = "PUT",
+	    [GW_HTTP_PATCH] = "PATCH",
 	    [GW_HTTP_DELETE] = "DELETE",
 	};
 
@@ -232,10 +245,14 @@ gw_route_match(const char *method, const char *path, struct gw_match *m)
 	m->route = r;
 	m->kind = routes[r].kind;
 	m->action = h >= 0 ? routes[r].on[h] : GW_ACT_NONE;
+	if (r != GW_ROUTE_UNKNOWN && strcmp(method, "OPTIONS") == 0)
+		m->action = GW_ACT_OPTIONS;
 	m->rpc = gw_action_rpc(m->action);
 	if (r == GW_ROUTE_UNKNOWN)
 		m->http_status = 404;
 	else if (m->action == GW_ACT_NONE)
 		m->http_status = 405;
-	m->allow = m->http_status == 405 ? routes[r].allow : NULL;
+	m->allow = m->http_status == 405 || m->action == GW_ACT_OPTIONS
+	    ? routes[r].allow
+	    : NULL;
 }

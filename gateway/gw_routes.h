@@ -4,7 +4,9 @@
  * Pure functions over strings: no I/O, no allocation, safe from any thread.
  * The routing table is CONTRACT §2: every path is accepted with and without
  * its trailing slash; a known path with a method it does not take is 405
- * with the route's Allow list; anything else is 404.
+ * with the route's Allow list; anything else is 404. HEAD is served as GET
+ * wherever GET is, and every known path takes OPTIONS (answered by the
+ * gateway itself: Allow, and CORS preflights).
  */
 #ifndef GATEWAY_GW_ROUTES_H
 #define GATEWAY_GW_ROUTES_H
@@ -44,7 +46,8 @@ enum gw_route {
 	X(GET, GET) X(UPDATE, UPDATE) X(DELETE, DELETE)                     \
 	X(STATUS, GET_STATUS) X(DEPLOY, DEPLOY) X(START, START)             \
 	X(STOP, STOP) X(HEALTHZ, METHOD_UNSPECIFIED) X(READYZ, HEALTH)      \
-	X(METRICS, STATS) X(OPENAPI, METHOD_UNSPECIFIED)
+	X(METRICS, STATS) X(OPENAPI, METHOD_UNSPECIFIED)                    \
+	X(OPTIONS, METHOD_UNSPECIFIED)
 /* clang-format on */
 
 enum gw_action {
@@ -59,7 +62,8 @@ struct gw_match {
 	enum gw_action action;
 	/* 0 when the request goes on; else 404 (unknown path) or 405. */
 	int http_status;
-	/* For 405: the route's methods, for the Allow header. Static. */
+	/* For 405 and OPTIONS: the route's methods, for the Allow header.
+	 * Static. */
 	const char *allow;
 	/* The RPC for action (HEALTH for readyz and metrics, which report
 	 * whether the backend answers; METHOD_UNSPECIFIED for healthz) and the
@@ -72,9 +76,10 @@ struct gw_match {
 	size_t id_len;
 };
 
-/* Matches method ("GET", ... as MHD passes it; HEAD is served as GET) and
- * path (already percent-decoded, no query string) into *m. Always fills
- * *m completely; m->id borrows from path. */
+/* Matches method ("GET", ... as MHD passes it; HEAD is served as GET,
+ * OPTIONS is GW_ACT_OPTIONS on every known path) and path (already
+ * percent-decoded, no query string) into *m. Always fills *m completely;
+ * m->id borrows from path. */
 void gw_route_match(const char *method, const char *path, struct gw_match *m);
 
 /* Whether a request target as the client sent it (path and query, before
@@ -87,11 +92,14 @@ void gw_route_match(const char *method, const char *path, struct gw_match *m);
  * legitimate path, so such targets answer 404. NULL is 1. */
 int gw_route_target_ok(const char *raw_target);
 
-/* The HTTP methods a route may take (HEAD is served as GET). */
+/* The HTTP methods a route may have an action for, in the order of its
+ * Allow list (Django REST Framework's). HEAD is served as GET and OPTIONS
+ * by the gateway: neither has a column. */
 enum gw_http_method {
 	GW_HTTP_GET,
 	GW_HTTP_POST,
 	GW_HTTP_PUT,
+	GW_HTTP_PATCH,
 	GW_HTTP_DELETE,
 	GW_HTTP_COUNT
 };
@@ -102,9 +110,10 @@ struct gw_route_info {
 	const char *path;   /* as gateway/openapi.json spells it, trailing
 			    * slash and all: "/api/flows/{id}/"; NULL for
 			    * GW_ROUTE_UNKNOWN */
-	const char *allow;  /* the methods it takes ("GET, POST"): the Allow
-			    * header of a 405 (HEAD is served as GET and not
-			    * listed) */
+	const char *allow;  /* the methods it takes ("GET, POST, HEAD,
+			    * OPTIONS"): the Allow header of a 405 and of
+			    * OPTIONS; its actions' methods, then HEAD where
+			    * GET is, then OPTIONS */
 	Flowsvc__Kind kind; /* what its RPC asks for (KIND_ANY: any) */
 	/* What it does by HTTP method; GW_ACT_NONE: 405. */
 	enum gw_action on[GW_HTTP_COUNT];

@@ -26,12 +26,14 @@
 #include "gw_http.h"
 #include "gw_metrics.h"
 #include "gw_pages.h"
+#include "gw_tls.h"
 
 struct config {
 	const char *bind;
 	long long port;
 	fs_opt_list backends;
 	const char *tokens;
+	fs_opt_list cors_origins;
 	long long max_body;
 	long long max_url;
 	long long max_query_params;
@@ -47,6 +49,12 @@ struct config {
 	int access_log;
 	const char *log_level;
 	const char *log_format;
+	const char *tls_cert;
+	const char *tls_key;
+	const char *backend_cert;
+	const char *backend_key;
+	const char *backend_ca;
+	const char *backend_server_name;
 };
 
 #define OFF(f) offsetof(struct config, f)
@@ -61,10 +69,29 @@ static const fs_opt opts[] = {
 	FS_OPT_L("backend", OFF(backends), "tcp://127.0.0.1:5555", "URL",
 	    "flow-service address (tcp:// or ipc://); repeat to spread calls "
 	    "over several"),
+	FS_OPT_S("tls-cert", OFF(tls_cert), NULL, "FILE",
+	    "serve HTTPS only, with this certificate (PEM, then any "
+	    "intermediates); SIGHUP reloads it and --tls-key"),
+	FS_OPT_S("tls-key", OFF(tls_key), NULL, "FILE",
+	    "the private key of --tls-cert (PEM, unencrypted)"),
+	FS_OPT_S("backend-cert", OFF(backend_cert), NULL, "FILE",
+	    "tls+tcp:// backends: this gateway's client certificate (PEM)"),
+	FS_OPT_S("backend-key", OFF(backend_key), NULL, "FILE",
+	    "tls+tcp:// backends: its private key (PEM, unencrypted)"),
+	FS_OPT_S("backend-ca", OFF(backend_ca), NULL, "FILE",
+	    "tls+tcp:// backends: the CA certificate (PEM) their "
+	    "certificates must chain to"),
+	FS_OPT_S("backend-server-name", OFF(backend_server_name), NULL, "NAME",
+	    "tls+tcp:// backends: the DNS name in their certificate, when "
+	    "the URL's host is not it (an IP address never is)"),
 	FS_OPT_S("tokens", OFF(tokens), NULL, "FILE",
 	    "bearer tokens for /api/, lines \"TOKEN GROUP[,GROUP...]\" or "
 	    "\"TOKEN *\"; SIGHUP reloads the file; without it the API is "
 	    "open"),
+	FS_OPT_L("cors-origin", OFF(cors_origins), NULL, "ORIGIN",
+	    "let pages from ORIGIN (SCHEME://HOST[:PORT], or * for any) call "
+	    "the API from a browser (CORS); repeat for more origins; off "
+	    "unless given"),
 	FS_OPT_I("max-body", OFF(max_body), "1048576", 0, 64u << 20, "BYTES",
 	    "largest request body; larger ones answer 413"),
 	FS_OPT_I("max-url", OFF(max_url), "8192", 1, 1u << 20, "BYTES",
@@ -102,7 +129,8 @@ static const fs_opt opts[] = {
 	    "together as one batch call; lists (but by name and group) and "
 	    "requests over 64 KiB are never batched (0: never batch)"),
 	FS_OPT_F("access-log", OFF(access_log),
-	    "log one line per request (off unless given)"),
+	    "log one line per request: request id, method, path, status, "
+	    "body bytes, duration (off unless given)"),
 	FS_OPTS_LOG(OFF(log_format), OFF(log_level)),
 };
 /* clang-format on */
@@ -111,8 +139,8 @@ static const fs_opts_prog prog = {
     .name = "flow-gateway",
     .summary = "the flowsvc REST/JSON gateway in front of flow-service",
     .usage = "[options]",
-    .notes = "Logs go to stderr. SIGHUP reloads --tokens; SIGTERM or SIGINT "
-             "drains and\nexits 0.\n",
+    .notes = "Logs go to stderr. SIGHUP reloads --tokens, --tls-cert and "
+             "--tls-key;\nSIGTERM or SIGINT drains and exits 0.\n",
     .opts = opts,
     .nopts = sizeof(opts) / sizeof(opts[0]),
 };
@@ -169,6 +197,56 @@ reload_tokens(const char *path, gw_auth *auth)
 	fs_log(FS_LOG_INFO, NULL, "SIGHUP: tokens reloaded from %s", path);
 }
 
+/* Logs which certificate HTTPS serves, warning when it is outside its
+ * validity dates (clients will refuse it). */
+static void
+log_tls(gw_tls *tls, const char *what)
+{
+	char desc[512];
+	bool expired;
+
+	gw_tls_describe(tls, desc, sizeof(desc), &expired);
+	fs_log(expired ? FS_LOG_WARN : FS_LOG_INFO, NULL, "%s: %s%s", what,
+	    desc, expired ? " (EXPIRED or not yet valid)" : "");
+}
+
+/* SIGHUP: a new certificate and key replace the pair in use, or it
+ * stays. */
+static void
+reload_tls(gw_tls *tls)
+{
+	char err[512];
+
+	if (tls == NULL)
+		return;
+	if (gw_tls_reload(tls, err, sizeof(err)) != 0) {
+		fs_log(FS_LOG_ERROR, NULL,
+		    "SIGHUP: %s; keeping the certificate loaded before", err);
+		return;
+	}
+	log_tls(tls, "SIGHUP: HTTPS certificate reloaded");
+}
+
+/* Opens the backend client: with TLS settings for tls+tcp:// backends
+ * (needed there, refused elsewhere). Returns 0, or 1 after printing why. */
+static int
+open_backend(fs_client **out, const struct config *cfg)
+{
+	fs_client_tls tls = {cfg->backend_cert, cfg->backend_key,
+	    cfg->backend_ca, cfg->backend_server_name};
+	bool use = cfg->backend_cert != NULL || cfg->backend_key != NULL ||
+	    cfg->backend_ca != NULL || cfg->backend_server_name != NULL ||
+	    fs_client_url_is_tls(cfg->backends.v[0]);
+
+	if (fs_client_open_tls(out, cfg->backends.v[0], use ? &tls : NULL) !=
+	    0) {
+		fprintf(stderr, "flow-gateway: --backend %s: %s\n",
+		    cfg->backends.v[0], fs_client_last_error());
+		return 1;
+	}
+	return 0;
+}
+
 /* The one line a program that cannot start prints; returns code (1).
  * Mistakes on the command line are fs_opts's to answer (exit 2). */
 static int
@@ -199,6 +277,8 @@ main(int argc, char **argv)
 	gw_metrics *metrics;
 	gw_http *http;
 	gw_auth *auth = NULL;
+	gw_cors *cors = NULL;
+	gw_tls *tls = NULL;
 	int rv, sig;
 
 	if ((rv = fs_opts_parse(&prog, &cfg, argc, argv, &res)) != FS_OPTS_OK)
@@ -206,13 +286,40 @@ main(int argc, char **argv)
 	/* The table allows only names fs_log knows. */
 	if (fs_log_setup_names(prog.name, cfg.log_level, cfg.log_format) != 0)
 		return 2;
+	/* A mistake in an origin is one on the command line. */
+	for (int i = 0; i < cfg.cors_origins.n; i++)
+		if (gw_cors_check(cfg.cors_origins.v[i], err, sizeof(err)) !=
+		    0) {
+			fprintf(stderr, "flow-gateway: %s\nTry '%s --help'.\n",
+			    err, prog.name);
+			return 2;
+		}
+	if (gw_cors_new(&cors, cfg.cors_origins.v, cfg.cors_origins.n, err,
+	        sizeof(err)) != 0)
+		return die(1, "%s", err);
 	if (cfg.tokens != NULL) {
 		gw_tokens *t = load_tokens(cfg.tokens, err, sizeof(err));
 
-		if (t == NULL)
+		if (t == NULL) {
+			gw_cors_free(cors);
 			return die(1, "--tokens %s: %s", cfg.tokens, err);
-		if ((auth = gw_auth_new(t)) == NULL)
+		}
+		if ((auth = gw_auth_new(t)) == NULL) {
+			gw_cors_free(cors);
 			return die(1, "out of memory");
+		}
+	}
+
+	if ((cfg.tls_cert == NULL) != (cfg.tls_key == NULL)) {
+		gw_auth_free(auth);
+		return fs_opts_usage_error(&prog,
+		    "--tls-cert and --tls-key go together");
+	}
+	if (cfg.tls_cert != NULL &&
+	    gw_tls_new(&tls, cfg.tls_cert, cfg.tls_key, err, sizeof(err)) !=
+	        0) {
+		gw_auth_free(auth);
+		return die(1, "%s", err);
 	}
 
 	/* Before any thread exists, so that every thread inherits the mask
@@ -222,25 +329,32 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0) {
+		gw_tls_free(tls);
 		gw_auth_free(auth);
+		gw_cors_free(cors);
 		return die(1, "cannot block signals");
 	}
 	signal(SIGPIPE, SIG_IGN);
 
 	if ((metrics = gw_metrics_new()) == NULL) {
+		gw_tls_free(tls);
 		gw_auth_free(auth);
+		gw_cors_free(cors);
 		return die(1, "out of memory");
 	}
-	if ((rv = fs_client_open(&client, cfg.backends.v[0])) != 0) {
+	if (open_backend(&client, &cfg) != 0) {
 		gw_metrics_free(metrics);
+		gw_tls_free(tls);
 		gw_auth_free(auth);
-		return die(1, "--backend %s: %s", cfg.backends.v[0],
-		    fs_client_last_error());
+		gw_cors_free(cors);
+		return 1;
 	}
 	if (fs_client_set_coalesce(client, (int) cfg.coalesce) != 0) {
 		fs_client_close(client);
 		gw_metrics_free(metrics);
+		gw_tls_free(tls);
 		gw_auth_free(auth);
+		gw_cors_free(cors);
 		return die(1, "bad --coalesce");
 	}
 	for (int i = 1; i < cfg.backends.n; i++) {
@@ -248,7 +362,9 @@ main(int argc, char **argv)
 		if (rv != 0) {
 			fs_client_close(client);
 			gw_metrics_free(metrics);
+			gw_tls_free(tls);
 			gw_auth_free(auth);
+			gw_cors_free(cors);
 			return die(1, "--backend %s: %s", cfg.backends.v[i],
 			    fs_client_last_error());
 		}
@@ -272,21 +388,25 @@ main(int argc, char **argv)
 	hc.conn_timeout_s = (unsigned) cfg.conn_timeout_s;
 	hc.header_timeout_s = (unsigned) cfg.header_timeout_s;
 	hc.auth = auth;
+	hc.cors = cors;
+	hc.tls = tls;
 	if (gw_http_start(&http, &hc, client, metrics, err, sizeof(err)) !=
 	    0) {
 		fs_client_close(client);
 		gw_metrics_free(metrics);
+		gw_tls_free(tls);
 		gw_auth_free(auth);
+		gw_cors_free(cors);
 		return die(1, "%s", err);
 	}
 
 	fs_log(FS_LOG_INFO, NULL,
-	    "listening on %s port %u; backend %s%s; max-body %lld, "
+	    "version %s listening on %s port %u; backend %s%s; max-body %lld, "
 	    "rpc-timeout %lldms, conn-timeout %llds, header-timeout %llds, "
 	    "max-conns %lld, threads %lld, access-log %s; max-url %lld, "
 	    "max-query-params %lld, max-header-bytes %lld, max-inflight "
 	    "%lld, max-conns-per-ip %lld",
-	    cfg.bind, gw_http_port(http), cfg.backends.v[0],
+	    fs_opts_version(), cfg.bind, gw_http_port(http), cfg.backends.v[0],
 	    cfg.backends.n > 1 ? " (and more)" : "", cfg.max_body,
 	    cfg.rpc_timeout_ms, cfg.conn_timeout_s, cfg.header_timeout_s,
 	    cfg.max_conns, cfg.threads, cfg.access_log ? "on" : "off",
@@ -300,6 +420,15 @@ main(int argc, char **argv)
 	for (int i = 1; i < cfg.backends.n; i++)
 		fs_log(FS_LOG_INFO, NULL, "also backend %s",
 		    cfg.backends.v[i]);
+	for (int i = 0; i < cfg.cors_origins.n; i++)
+		fs_log(FS_LOG_INFO, NULL,
+		    "--cors-origin %s: pages from %s may call the API",
+		    cfg.cors_origins.v[i],
+		    strcmp(cfg.cors_origins.v[i], "*") == 0
+		        ? "any origin"
+		        : cfg.cors_origins.v[i]);
+	if (tls != NULL)
+		log_tls(tls, "HTTPS only (TLS 1.2+); certificate");
 	if (auth == NULL)
 		fs_log(FS_LOG_WARN, NULL,
 		    "no --tokens: the API is open to anyone who can reach it");
@@ -315,7 +444,9 @@ main(int argc, char **argv)
 			continue; /* EINTR on old kernels; nothing else */
 		if (sig != SIGHUP)
 			break;
-		reload_tokens(cfg.tokens, auth);
+		if (auth != NULL || tls == NULL)
+			reload_tokens(cfg.tokens, auth);
+		reload_tls(tls);
 	}
 	fs_log(FS_LOG_INFO, NULL, "%s: shutting down",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -324,7 +455,9 @@ main(int argc, char **argv)
 	fs_client_close(client);
 	gw_http_stop(http);
 	gw_metrics_free(metrics);
+	gw_tls_free(tls);
 	gw_auth_free(auth);
+	gw_cors_free(cors);
 	fs_log(FS_LOG_INFO, NULL, "stopped");
 	return 0;
 }

@@ -27,7 +27,8 @@
 	    "You do not have permission to perform this action.")          \
 	X(RESOURCE_EXHAUSTED, 8, 500, "Internal error.")                    \
 	X(FAILED_PRECONDITION, 9, 409, "Failed precondition.")              \
-	X(ABORTED, 10, 500, "Internal error.")                              \
+	X(ABORTED, 10, 412,                                                 \
+	    "Precondition failed: the component has changed.")              \
 	X(OUT_OF_RANGE, 11, 400, "Out of range.")                           \
 	X(UNIMPLEMENTED, 12, 500, "Internal error.")                        \
 	X(INTERNAL, 13, 500, "Internal error.")                             \
@@ -69,6 +70,8 @@ int fs_code_http(int code);
 	X(JSON_PARSE, 400, "JSON parse error - %s")                         \
 	/* a query parameter's message ({"limit": [...]}) */                \
 	X(NOT_UINT, 400, "A valid non-negative integer is required.")       \
+	/* If-Match naming two versions: a compare-and-set takes one */     \
+	X(IF_MATCH_SEVERAL, 400, "If-Match may name one version only.")     \
 	X(BAD_TOKEN, 401, "Invalid token.")                                 \
 	X(METHOD_NOT_ALLOWED, 405, "Method \"%.64s\" not allowed.")         \
 	X(BODY_TOO_LARGE, 413, "Request body too large.")                   \

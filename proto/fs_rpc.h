@@ -45,7 +45,8 @@
 
 typedef struct fs_client fs_client;
 
-/* Opens a client for url (tcp://host:port or ipc:///path). The dial does not
+/* Opens a client for url (tcp://host:port or ipc:///path; tls+tcp:// with
+ * fs_client_open_tls below). The dial does not
  * wait for the backend. Returns FS_OK, or FS_INVALID_ARGUMENT (a URL the
  * transport cannot use: bad syntax, unknown scheme), FS_RESOURCE_EXHAUSTED
  * (out of memory) or FS_UNAVAILABLE (anything else the transport
@@ -53,14 +54,73 @@ typedef struct fs_client fs_client;
  * success *out belongs to the caller, who closes it with fs_client_close. */
 int fs_client_open(fs_client **out, const char *url);
 
+/* Transport security for a backend on tls+tcp://HOST:PORT (mutual TLS,
+ * CONTRACT §5). Such a backend serves only clients that present a
+ * certificate signed by its CA, and the client checks the backend's
+ * certificate in turn. Paths of PEM files; the programs take them as
+ * --backend-cert, --backend-key and --backend-ca (flowctl also from
+ * FLOWCTL_CERT, FLOWCTL_KEY, FLOWCTL_CA), and --backend-server-name.
+ *
+ * server_name is the DNS name the backend's certificate must carry. NULL:
+ * the URL's host. nng's TLS (mbedTLS) compares DNS names only, never IP
+ * addresses, even with an IP address in the certificate: a URL whose host
+ * is an IP address (tls+tcp://10.0.0.5:5555) is refused unless
+ * server_name names the backend as its certificate does (e.g. the
+ * certificate's DNS name "backend1.internal", or "localhost"). */
+typedef struct fs_client_tls {
+	const char *cert; /* this client's certificate, then any
+	                   * intermediates; NULL: none (a mutual-TLS backend
+	                   * refuses the client) */
+	const char *key;  /* its private key, unencrypted; with cert */
+	const char *ca;   /* the CA certificate(s) the backend's certificate
+	                   * must chain to; required */
+	const char *server_name; /* NULL: the URL's host (see above) */
+} fs_client_tls;
+
+/* fs_client_open with transport security: tls (NULL: none, which is
+ * fs_client_open) applies to url and to every backend added later with
+ * fs_client_add_backend, and is needed exactly for tls+tcp:// URLs. The
+ * files are read and checked here (the structure and its strings need not
+ * outlive the call); a certificate rotation takes a new client. Returns as
+ * fs_client_open; FS_INVALID_ARGUMENT also for: a tls+tcp:// URL without
+ * tls (or without tls->ca), tls with a URL of another scheme, a
+ * certificate without its key or the reverse, a file that cannot be read
+ * or is not what it should be, and an IP address as the host without
+ * server_name; fs_client_last_error() says which. A backend that refuses
+ * the client's certificate (or whose certificate the client refuses) shows
+ * as an unreachable one: calls fail with FS_UNAVAILABLE. */
+int
+fs_client_open_tls(fs_client **out, const char *url, const fs_client_tls *tls);
+
+/* 1 when url is one of the TLS schemes (tls+tcp://, tls+tcp4://,
+ * tls+tcp6://), the URLs that take fs_client_tls; else 0. */
+int fs_client_url_is_tls(const char *url);
+
 /* Adds another backend address to the same socket (REQ then spreads calls
- * over the connected ones). Returns as fs_client_open. */
+ * over the connected ones), with the client's TLS settings if it has any.
+ * Returns as fs_client_open. */
 int fs_client_add_backend(fs_client *c, const char *url);
 
+/* Is anything listening at url? Tries once, within timeout_ms, to open a
+ * plain connection there (no protocol spoken on it), and closes it. For a
+ * tool that would rather say at once that no backend runs than wait out
+ * its deadline: fs_client_open's background dial cannot tell "nothing
+ * listens" from "not connected yet", and keeps retrying. Returns FS_OK
+ * (something accepted the connection: a backend, perhaps still starting
+ * or hung), FS_UNAVAILABLE (refused, an ipc path nobody listens on,
+ * unreachable), FS_DEADLINE_EXCEEDED (no answer within timeout_ms),
+ * FS_INVALID_ARGUMENT (a URL the transport cannot use, a host name that
+ * does not resolve) or FS_RESOURCE_EXHAUSTED, with the transport's words
+ * in fs_client_last_error() ("Connection refused" for both kinds of
+ * refusal). The backend sees one connection that closes unused. */
+int fs_client_probe(const char *url, uint32_t timeout_ms);
+
 /* The transport's (nng's) own words for the last failure of
- * fs_client_open or fs_client_add_backend on the calling thread, as errno
- * is: "Address invalid", ...; "" after a success. For messages only: the
- * code says what happened. Static storage. */
+ * fs_client_open, fs_client_open_tls, fs_client_add_backend or
+ * fs_client_probe on the calling thread, as errno is: "Address invalid",
+ * ...; for TLS settings a sentence naming the file or URL at fault; ""
+ * after a success. For
+ * messages only: the code says what happened. Static storage. */
 const char *fs_client_last_error(void);
 
 /* Stops the client: calls not yet sent (queued for coalescing) complete

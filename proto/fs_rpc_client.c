@@ -13,6 +13,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@
 
 #include "fs_errors.h"
 #include "fs_methods.h"
+#include "fs_tls.h"
 #include "fs_util.h"
 
 /* How long fs_client_open waits for the first connection: long enough for a
@@ -56,9 +58,17 @@ struct fs_pending {
 static void fs_call_cb_aio(void *arg);
 static void pend_timer_cb(void *arg);
 
-/* The transport's words for the last failure of fs_client_open or
+/* The words for the last failure of fs_client_open(_tls) or
  * fs_client_add_backend on this thread (see fs_client_last_error). */
-static _Thread_local int fs_last_nng;
+static _Thread_local char fs_last_msg[512];
+
+/* The client's TLS settings (fs_client_open_tls): the PEM text, read
+ * once, from which every dial builds its own nng_tls_config (a dialer's
+ * server name is its own). */
+struct fs_client_tlsset {
+	fs_tls_pem pem;
+	char *server_name; /* NULL: each URL's host */
+};
 
 int
 fs_code_of_nng(int rv)
@@ -83,14 +93,99 @@ fs_code_of_nng(int rv)
 static int
 fs_setup_code(int rv)
 {
-	fs_last_nng = rv;
+	if (rv == 0)
+		fs_last_msg[0] = '\0';
+	else
+		snprintf(fs_last_msg, sizeof(fs_last_msg), "%s",
+		    nng_strerror(rv));
 	return fs_code_of_nng(rv);
+}
+
+/* A setup failure of the TLS settings: FS_INVALID_ARGUMENT (or
+ * FS_RESOURCE_EXHAUSTED for NNG_ENOMEM), with why already in
+ * fs_last_msg. */
+static int
+fs_tls_code(int rv)
+{
+	return rv == NNG_ENOMEM ? FS_RESOURCE_EXHAUSTED : FS_INVALID_ARGUMENT;
 }
 
 const char *
 fs_client_last_error(void)
 {
-	return fs_last_nng != 0 ? nng_strerror(fs_last_nng) : "";
+	return fs_last_msg;
+}
+
+static void
+fs_tlsset_free(struct fs_client_tlsset *t)
+{
+	if (t == NULL)
+		return;
+	fs_tls_pem_fini(&t->pem);
+	free(t->server_name);
+	free(t);
+}
+
+/* Reads tls's files into a new set. Returns 0 or an fs code (why in
+ * fs_last_msg). */
+static int
+fs_tlsset_new(struct fs_client_tlsset **out, const fs_client_tls *tls)
+{
+	struct fs_client_tlsset *t;
+
+	*out = NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (tls->server_name != NULL && tls->server_name[0] != '\0' &&
+	        (t->server_name = strdup(tls->server_name)) == NULL)) {
+		free(t);
+		return fs_setup_code(NNG_ENOMEM);
+	}
+	if (fs_tls_pem_load(&t->pem, tls->cert, tls->key, tls->ca, fs_last_msg,
+	        sizeof(fs_last_msg)) != 0) {
+		fs_tlsset_free(t);
+		return FS_INVALID_ARGUMENT;
+	}
+	*out = t;
+	return FS_OK;
+}
+
+/* Dials url without waiting, with the client's TLS settings when it has
+ * them: a tls+tcp:// URL needs them and any other refuses them. Returns
+ * an fs code (why in fs_last_msg). */
+static int
+fs_client_dial(fs_client *c, const char *url)
+{
+	nng_tls_config *cfg;
+	nng_dialer d;
+	int rv;
+
+	if (fs_tls_url(url) != (c->tls != NULL)) {
+		snprintf(fs_last_msg, sizeof(fs_last_msg),
+		    c->tls != NULL ? "%s: TLS settings are for tls+tcp:// "
+		                     "backends only"
+		                   : "%s: a tls+tcp:// backend needs TLS "
+		                     "settings (a CA certificate at least)",
+		    url);
+		return FS_INVALID_ARGUMENT;
+	}
+	if (c->tls == NULL)
+		return fs_setup_code(
+		    nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK));
+	if ((rv = fs_tls_dialer_config(&cfg, &c->tls->pem, url,
+	         c->tls->server_name, fs_last_msg, sizeof(fs_last_msg))) != 0)
+		return fs_tls_code(rv);
+	if ((rv = nng_dialer_create(&d, c->sock, url)) != 0) {
+		nng_tls_config_free(cfg);
+		return fs_setup_code(rv);
+	}
+	/* The dialer holds its own reference to cfg. */
+	rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
+	nng_tls_config_free(cfg);
+	if (rv == 0)
+		rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+	if (rv != 0)
+		nng_dialer_close(d);
+	return fs_setup_code(rv);
 }
 
 static void
@@ -119,43 +214,98 @@ fs_client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 }
 
 int
+fs_client_probe(const char *url, uint32_t timeout_ms)
+{
+	char plain[512];
+	nng_stream_dialer *d;
+	nng_aio *aio;
+	int rv;
+
+	/* Whether anything listens is a TCP question: a tls+tcp:// backend
+	 * is probed without a handshake (which would need the settings). */
+	if (fs_tls_url(url) &&
+	    snprintf(plain, sizeof(plain), "tcp://%s",
+	        url + strlen("tls+tcp://")) < (int) sizeof(plain))
+		url = plain;
+	if ((rv = nng_stream_dialer_alloc(&d, url)) != 0)
+		return fs_setup_code(rv);
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+		nng_stream_dialer_free(d);
+		return fs_setup_code(rv);
+	}
+	nng_aio_set_timeout(aio,
+	    timeout_ms > 0 ? (nng_duration) timeout_ms : (nng_duration) 1);
+	nng_stream_dialer_dial(d, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) == 0)
+		nng_stream_free(nng_aio_get_output(aio, 0));
+	nng_aio_free(aio);
+	nng_stream_dialer_free(d);
+	/* A unix socket path nobody bound is as refused as a port nobody
+	 * listens on; nng says "Entity not found". */
+	if (rv == NNG_ENOENT)
+		rv = NNG_ECONNREFUSED;
+	return fs_setup_code(rv);
+}
+
+int
+fs_client_url_is_tls(const char *url)
+{
+	return fs_tls_url(url) ? 1 : 0;
+}
+
+int
 fs_client_add_backend(fs_client *c, const char *url)
 {
-	return fs_setup_code(nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK));
+	return fs_client_dial(c, url);
 }
 
 int
 fs_client_open(fs_client **out, const char *url)
+{
+	return fs_client_open_tls(out, url, NULL);
+}
+
+int
+fs_client_open_tls(fs_client **out, const char *url, const fs_client_tls *tls)
 {
 	fs_client *c;
 	int rv;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return fs_setup_code(NNG_ENOMEM);
+	if (tls != NULL && (rv = fs_tlsset_new(&c->tls, tls)) != FS_OK) {
+		free(c);
+		return rv;
+	}
 	atomic_init(&c->pipes, 0);
 	atomic_init(&c->coalesce, 0);
 	c->pend_tail = &c->pend;
 	for (int i = 0; i < LANE_COUNT; i++)
 		c->lanes[i].queue_tail = &c->lanes[i].queue;
 	if ((rv = nng_mtx_alloc(&c->mtx)) != 0) {
+		fs_tlsset_free(c->tls);
 		free(c);
 		return fs_setup_code(rv);
 	}
 	if ((rv = nng_cv_alloc(&c->cv, c->mtx)) != 0) {
 		nng_mtx_free(c->mtx);
+		fs_tlsset_free(c->tls);
 		free(c);
 		return fs_setup_code(rv);
 	}
 	if ((rv = nng_aio_alloc(&c->timer, pend_timer_cb, c)) != 0) {
 		nng_cv_free(c->cv);
 		nng_mtx_free(c->mtx);
+		fs_tlsset_free(c->tls);
 		free(c);
 		return fs_setup_code(rv);
 	}
 	if ((rv = nng_req0_open(&c->sock)) != 0)
 		goto fail_nosock;
-	/* No resends: a call runs at most once unless a connection drops
-	 * (see README, "Delivery"). Must be set before contexts open. */
+	/* No resends: a call runs at most once (a dropped connection fails
+	 * the calls in flight: fs_client_pipe_cb; docs/wire.md, "At most
+	 * once"). Must be set before contexts open. */
 	if ((rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
 	         NNG_DURATION_INFINITE)) != 0 ||
 	    (rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
@@ -165,8 +315,11 @@ fs_client_open(fs_client **out, const char *url)
 	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST,
 	         fs_client_pipe_cb, c)) != 0 ||
 	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST,
-	         fs_client_pipe_cb, c)) != 0 ||
-	    (rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0)
+	         fs_client_pipe_cb, c)) != 0) {
+		rv = fs_setup_code(rv);
+		goto fail;
+	}
+	if ((rv = fs_client_dial(c, url)) != FS_OK)
 		goto fail;
 
 	nng_time until = nng_clock() + FS_CLIENT_CONNECT_GRACE_MS;
@@ -178,14 +331,18 @@ fs_client_open(fs_client **out, const char *url)
 	*out = c;
 	return fs_setup_code(0);
 
+fail_nosock:
+	rv = fs_setup_code(rv);
+	goto fail_free;
 fail:
 	nng_close(c->sock);
-fail_nosock:
+fail_free:
 	nng_aio_free(c->timer);
 	nng_cv_free(c->cv);
 	nng_mtx_free(c->mtx);
+	fs_tlsset_free(c->tls);
 	free(c);
-	return fs_setup_code(rv);
+	return rv; /* an fs code, with fs_last_msg set */
 }
 
 void
@@ -233,6 +390,7 @@ fs_client_close(fs_client *c)
 	nng_aio_free(c->timer); /* stops it: nothing waits any more */
 	nng_cv_free(c->cv);
 	nng_mtx_free(c->mtx);
+	fs_tlsset_free(c->tls);
 	free(c);
 }
 

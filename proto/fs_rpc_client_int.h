@@ -55,6 +55,7 @@ struct fs_client {
 	 * slots frees. 0: off. */
 	atomic_int coalesce;
 	bool closing; /* set before nng_close: start nothing new (mtx) */
+	struct fs_client_tlsset *tls; /* for every dial; NULL: plain */
 	struct fs_lane lanes[LANE_COUNT];
 };
 

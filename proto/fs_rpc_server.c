@@ -57,7 +57,11 @@
 #include "fs_log.h"
 #include "fs_methods.h"
 #include "fs_pbwire.h"
+#include "fs_tls.h"
 #include "fs_util.h"
+
+/* Lines a second about refused TLS clients (see tls_pipe_cb). */
+#define TLS_REFUSED_LOG_PER_SEC 10
 
 enum fs_srv_state { SRV_RECV, SRV_BUSY, SRV_SEND };
 
@@ -111,7 +115,15 @@ struct fs_server {
 	fs_srv_call *detached;
 	int ndetached;
 	bool dclosed;
+	fs_log_limit tls_log; /* refused TLS clients' lines */
 };
+
+/* Connections refused for their certificate, by every server of the
+ * process (fs_srv_tls_refused). */
+static atomic_uint_fast64_t tls_refused;
+
+/* Why fs_server_open_opts last failed on this thread. */
+static _Thread_local char srv_last_msg[512];
 
 /* ---- requests in progress per pipe -------------------------------------- */
 
@@ -307,6 +319,109 @@ pipe_warn(fs_server *s, uint32_t id, int close, const char *why)
 	}
 	if (close)
 		(void) nng_pipe_close(p); /* already gone: nothing to do */
+}
+
+/* NNG_PIPE_EV_ADD_PRE on a TLS listener (see fs_tls_listener_config): a
+ * connection whose handshake is done but whose client certificate did
+ * not verify is closed here, before the protocol is attached to it, so
+ * none of its requests is ever read. */
+static void
+tls_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	fs_server *s = arg;
+	bool verified = false;
+	char peer[128], more[48] = "";
+	int left_out;
+
+	if (ev != NNG_PIPE_EV_ADD_PRE)
+		return;
+	/* Not readable, for any reason: not verified. */
+	if (nng_pipe_get_bool(p, NNG_OPT_TLS_VERIFIED, &verified) == 0 &&
+	    verified)
+		return;
+	/* The address first: a closed pipe may no longer tell it. */
+	pipe_peer(p, peer, sizeof(peer));
+	(void) nng_pipe_close(p);
+	atomic_fetch_add(&tls_refused, 1);
+	if (!fs_log_enabled(FS_LOG_WARN) ||
+	    (left_out = fs_log_limit_take(&s->tls_log)) < 0)
+		return;
+	if (left_out > 0)
+		snprintf(more, sizeof(more), " (and %d more, not logged)",
+		    left_out);
+	fs_log(FS_LOG_WARN, NULL,
+	    "refused RPC connection from %s: no client certificate signed by "
+	    "--tls-ca, or one expired or not yet valid%s",
+	    peer, more);
+}
+
+uint64_t
+fs_srv_tls_refused(void)
+{
+	return (uint64_t) atomic_load(&tls_refused);
+}
+
+const char *
+fs_server_last_error(void)
+{
+	return srv_last_msg;
+}
+
+/* Listens on url: plainly, or, with TLS settings in o, with mutual TLS
+ * (the listener's configuration and the check of every new connection).
+ * Returns 0 or an nng error, why in srv_last_msg. */
+static int
+srv_listen(fs_server *s, const char *url, const fs_server_opts *o)
+{
+	bool any =
+	    o->tls_cert != NULL || o->tls_key != NULL || o->tls_ca != NULL;
+	nng_tls_config *cfg;
+	nng_listener l;
+	fs_tls_pem pem;
+	int rv;
+
+	if (!fs_tls_url(url)) {
+		if (any) {
+			snprintf(srv_last_msg, sizeof(srv_last_msg),
+			    "%s: TLS settings are for tls+tcp:// only", url);
+			return NNG_EINVAL;
+		}
+		if ((rv = nng_listen(s->sock, url, NULL, 0)) != 0)
+			snprintf(srv_last_msg, sizeof(srv_last_msg), "%s",
+			    nng_strerror(rv));
+		return rv;
+	}
+	if (fs_tls_pem_load(&pem, o->tls_cert, o->tls_key, o->tls_ca,
+	        srv_last_msg, sizeof(srv_last_msg)) != 0) {
+		fs_tls_pem_fini(&pem);
+		return NNG_EINVAL;
+	}
+	rv = fs_tls_listener_config(&cfg, &pem, srv_last_msg,
+	    sizeof(srv_last_msg));
+	fs_tls_pem_fini(&pem);
+	if (rv != 0)
+		return rv;
+	fs_log_limit_init(&s->tls_log, TLS_REFUSED_LOG_PER_SEC);
+	/* The check is in place before the first connection can come. */
+	if ((rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_PRE, tls_pipe_cb,
+	         s)) != 0 ||
+	    (rv = nng_listener_create(&l, s->sock, url)) != 0) {
+		nng_tls_config_free(cfg);
+		snprintf(srv_last_msg, sizeof(srv_last_msg), "%s",
+		    nng_strerror(rv));
+		return rv;
+	}
+	/* The listener holds its own reference. */
+	rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
+	nng_tls_config_free(cfg);
+	if (rv == 0)
+		rv = nng_listener_start(l, 0);
+	if (rv != 0) {
+		snprintf(srv_last_msg, sizeof(srv_last_msg), "%s",
+		    nng_strerror(rv));
+		nng_listener_close(l);
+	}
+	return rv;
 }
 
 /* ---- calls -------------------------------------------------------------- */
@@ -676,6 +791,8 @@ fs_server_open_opts(fs_server **out, const char *url,
 		ncontexts = 1;
 	while (slots < 2 * (size_t) ncontexts)
 		slots *= 2;
+	snprintf(srv_last_msg, sizeof(srv_last_msg), "%s",
+	    nng_strerror(NNG_ENOMEM));
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NNG_ENOMEM;
 	if (pthread_mutex_init(&s->pmu, NULL) != 0) {
@@ -709,6 +826,8 @@ fs_server_open_opts(fs_server **out, const char *url,
 	atomic_init(&s->closing, false);
 	atomic_init(&s->busy, 0);
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {
+		snprintf(srv_last_msg, sizeof(srv_last_msg), "%s",
+		    nng_strerror(rv));
 		server_free(s);
 		return rv;
 	}
@@ -720,14 +839,17 @@ fs_server_open_opts(fs_server **out, const char *url,
 			goto fail;
 		s->ncalls = i + 1;
 	}
-	if ((rv = nng_listen(s->sock, url, NULL, 0)) != 0)
-		goto fail;
+	if ((rv = srv_listen(s, url, &o)) != 0)
+		goto fail_said;
 	for (int i = 0; i < s->ncalls; i++)
 		fs_srv_recv(s->calls[i]);
+	srv_last_msg[0] = '\0';
 	*out = s;
 	return 0;
 
 fail:
+	snprintf(srv_last_msg, sizeof(srv_last_msg), "%s", nng_strerror(rv));
+fail_said:
 	nng_close(s->sock);
 	server_free(s);
 	return rv;

@@ -28,10 +28,13 @@ struct config {
 	long long watch_history;
 	long long max_watches;
 	long long max_watches_per_conn;
-	long long access_log;
+	int access_log;
 	const char *log_format;
 	const char *log_level;
 	int recover_partial;
+	const char *tls_cert;
+	const char *tls_key;
+	const char *tls_ca;
 };
 
 #define OFF(f) offsetof(struct config, f)
@@ -40,7 +43,17 @@ struct config {
 /* clang-format off */
 static const fs_opt opts[] = {
 	FS_OPT_S("listen", OFF(listen), "tcp://127.0.0.1:5555", "URL",
-	    "nng URL to serve RPC on (tcp://host:port or ipc:///path)"),
+	    "nng URL to serve RPC on (tcp://host:port, ipc:///path, or "
+	    "tls+tcp://host:port with --tls-cert, --tls-key and --tls-ca)"),
+	FS_OPT_S("tls-cert", OFF(tls_cert), NULL, "FILE",
+	    "tls+tcp:// only: this server's certificate (PEM, then any "
+	    "intermediates)"),
+	FS_OPT_S("tls-key", OFF(tls_key), NULL, "FILE",
+	    "tls+tcp:// only: its private key (PEM, unencrypted)"),
+	FS_OPT_S("tls-ca", OFF(tls_ca), NULL, "FILE",
+	    "tls+tcp:// only: the CA certificate(s) (PEM) that must have "
+	    "signed a client's certificate; clients without one are refused "
+	    "(mutual TLS)"),
 	FS_OPT_S("data-dir", OFF(data_dir), "./data", "DIR",
 	    "directory for the snapshot and the change log; created if "
 	    "missing"),
@@ -70,8 +83,9 @@ static const fs_opt opts[] = {
 	    10000000, "N",
 	    "Watch calls one connection may have waiting (not counted in "
 	    "--max-inflight-per-conn)"),
-	FS_OPT_I("access-log", OFF(access_log), "0", 0, 1, "0|1",
-	    "1: log a line per request (method, code, duration, request id)"),
+	FS_OPT_F("access-log", OFF(access_log),
+	    "log one line per request: method, code, duration, request id "
+	    "(off unless given)"),
 	FS_OPTS_LOG(OFF(log_format), OFF(log_level)),
 	FS_OPT_F("recover-partial", OFF(recover_partial),
 	    "start from an incomplete data directory (a snapshot or log "
@@ -123,7 +137,7 @@ main(int argc, char **argv)
 	                                            : PERSIST_FSYNC_EVERYSEC;
 	so.snapshot_changes = (uint64_t) cfg.snapshot_changes;
 	so.snapshot_interval = (uint32_t) cfg.snapshot_interval;
-	so.access_log = (int) cfg.access_log;
+	so.access_log = cfg.access_log;
 	so.recover_partial = cfg.recover_partial;
 	so.watch_history = (size_t) cfg.watch_history;
 	if (svc_open(&s, &so, err, sizeof(err)) != 0) {
@@ -135,16 +149,23 @@ main(int argc, char **argv)
 	sopts.max_inflight_per_conn = (int) cfg.max_inflight_per_conn;
 	sopts.max_blocking = (int) cfg.max_watches;
 	sopts.max_blocking_per_conn = (int) cfg.max_watches_per_conn;
+	sopts.tls_cert = cfg.tls_cert;
+	sopts.tls_key = cfg.tls_key;
+	sopts.tls_ca = cfg.tls_ca;
 	if ((rv = fs_server_open_opts(&srv, cfg.listen, &sopts, svc_handle,
 	         s)) != 0) {
 		fs_log(FS_LOG_ERROR, NULL, "cannot listen on %s: %s",
-		    cfg.listen, nng_strerror(rv));
+		    cfg.listen, fs_server_last_error());
 		svc_close(s);
 		return 1;
 	}
 	fs_log(FS_LOG_INFO, NULL,
-	    "serving on %s (data dir %s, fsync %s, %lld contexts)", cfg.listen,
-	    cfg.data_dir, cfg.fsync, cfg.contexts);
+	    "version %s serving on %s (data dir %s, fsync %s, %lld contexts, "
+	    "access-log %s%s)",
+	    fs_opts_version(), cfg.listen, cfg.data_dir, cfg.fsync,
+	    cfg.contexts, cfg.access_log ? "on" : "off",
+	    cfg.tls_ca != NULL ? "; mutual TLS, clients signed by --tls-ca"
+	                       : "");
 
 	while (sigwait(&sigs, &sig) != 0)
 		;

@@ -365,6 +365,8 @@ h_stats(svc *s, const svc_req *q, svc_reply *r)
 	}
 	st.n_requests = n;
 	st.requests = ptrs;
+	st.has_tls_refused = 1;
+	st.tls_refused = fs_srv_tls_refused();
 	svc_reply_msg(r, &st.base);
 	return 0;
 }

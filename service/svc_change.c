@@ -8,6 +8,12 @@
  * exist, are visible and close no cycle, a flow in use), expresses the
  * change as a Flowsvc__LogRecord, and hands it to svc_commit, the single
  * write path. What a caller may see and change is access.h's to say.
+ *
+ * Update, Delete and the lifecycle calls are a compare-and-set when the
+ * request carries expected_version (REST: If-Match): checked under the
+ * write lock right after the component is found, so a hidden or absent
+ * component is still NOT_FOUND, and a stale version is ABORTED before any
+ * other finding (in use, fields), with nothing changed.
  */
 #include "svc_int.h"
 
@@ -18,8 +24,45 @@
 
 #include "access.h"
 #include "fs_errors.h"
+#include "fs_pbwire.h"
 #include "fs_util.h"
 #include "rules.h"
+
+/* A Component's version (field 9), read from c's packed form rather than
+ * unpacking the whole record. Returns 0, or -1 when the record holds no
+ * version (the store only keeps records that do). */
+static int
+comp_version(const store_comp *c, int64_t *version)
+{
+	uint32_t len;
+	const uint8_t *p = store_comp_packed(c, &len), *e = p + len;
+	fs_pb_field f;
+	int found = -1;
+
+	while (p < e) {
+		if (fs_pb_next_field(&p, e, &f) != 0)
+			return -1;
+		if (f.num == 9 && f.wt == FS_PB_VARINT) {
+			*version = (int64_t) f.v; /* the last one wins */
+			found = 0;
+		}
+	}
+	return found;
+}
+
+/* The compare-and-set of a change: 1 when the request expects no version
+ * or c's, else 0 after answering ABORTED. Store lock held. */
+static int
+version_ok(svc_reply *r, const store_comp *c, protobuf_c_boolean has,
+    int64_t expected)
+{
+	int64_t v;
+
+	if (!has || (comp_version(c, &v) == 0 && v == expected))
+		return 1;
+	svc_reply_err(r, FS_ABORTED, NULL);
+	return 0;
+}
 
 /* The store's half of the `flows` check, for the component self (NULL
  * when creating): every id an existing flow visible to the caller, none
@@ -323,8 +366,11 @@ svc_change_update(svc *s, const svc_req *q, svc_reply *r)
 	svc_write_lock(s);
 	locked = 1;
 	store_comp *self = svc_find(s, q, r, m->id, m->has_kind, m->kind);
-	if (self == NULL) {
-		rules_viol_fini(v); /* NOT_FOUND, whatever the fields say */
+	if (self == NULL ||
+	    !version_ok(r, self, m->has_expected_version,
+	        m->expected_version)) {
+		/* NOT_FOUND or ABORTED, whatever the fields say */
+		rules_viol_fini(v);
 		goto out;
 	}
 	if ((old = store_unpack(self)) == NULL) {
@@ -439,6 +485,9 @@ svc_change_delete(svc *s, const svc_req *q, svc_reply *r)
 
 	svc_write_lock(s);
 	store_comp *c = svc_find(s, q, r, m->id, m->has_kind, m->kind);
+	if (c != NULL &&
+	    !version_ok(r, c, m->has_expected_version, m->expected_version))
+		c = NULL; /* answered */
 	if (c != NULL && store_comp_nusers(c) > 0) {
 		reply_in_use(r, q->who, c);
 	} else if (c != NULL) {
@@ -481,6 +530,9 @@ svc_change_status(svc *s, const svc_req *q, svc_reply *r)
 
 	svc_write_lock(s);
 	store_comp *c = svc_find(s, q, r, m->id, m->has_kind, m->kind);
+	if (c != NULL &&
+	    !version_ok(r, c, m->has_expected_version, m->expected_version))
+		c = NULL; /* answered */
 	int to = c != NULL
 	    ? status_after((int) q->env->method, store_comp_status(c))
 	    : 0;

@@ -3,7 +3,7 @@
 #
 # Usage: tools/bench.sh [--flows N] [--duration S] [--transport tcp|ipc]
 #                       [--seed-inflight N] [--rev REV] [--no-build] [--perf]
-#                       [--no-install] [--keep] [--out FILE]
+#                       [--no-install] [--keep] [--no-tls] [--out FILE]
 #
 #   --flows N        flows to seed before measuring (default 1000; use
 #                    1000000 for the scale goals)
@@ -17,6 +17,7 @@
 #   --no-build       use the binaries of the last build as they are
 #   --no-install     do not try to install missing packages
 #   --keep           keep the scratch directory (logs, data, scripts)
+#   --no-tls         skip the TLS measurements (step 7)
 #   --out FILE       also write the tables to FILE
 #
 # What it does, all on 127.0.0.1 and in a scratch directory under /tmp:
@@ -40,11 +41,18 @@
 #  6. "hostile body": REST GET with wrk -t1 -c8 for --duration seconds
 #     alone, then again while one client sends PUTs of a 1 MiB body of 96k
 #     unknown keys back to back (curl), timing each to its 400;
-#  7. prints markdown tables: throughput and latency, the ratios the goals in
-#     ENGINEERING.md use, memory, start-up, snapshot and hostile-body
-#     numbers.
+#  7. TLS (unless --no-tls; needs openssl): certificates from
+#     tools/tls-dev.sh, the backend restarted on tls+tcp:// with mutual TLS
+#     and the gateway on HTTPS in front of it (client certificate to the
+#     backend); measures wrk -t2 -c32 HTTPS GET by id, nginx serving the
+#     same file over HTTPS with the same certificate, and flow-bench RPC
+#     Get with 32 in flight over tls+tcp://, alone and coalesced;
+#  8. prints markdown tables: throughput and latency, the ratios the goals in
+#     ENGINEERING.md and issue 17 use (HTTPS GET / nginx HTTPS >= 0.5, RPC
+#     over tls+tcp:// / over tcp:// >= 0.5), memory, start-up, snapshot and
+#     hostile-body numbers.
 # Reads and the snapshot/restart run before any write, so they see exactly
-# N flows. Default run: about 3 minutes (less once built). Everything it
+# N flows. Default run: about 4 minutes (less once built). Everything it
 # started is stopped on exit, and the scratch directory removed.
 #
 # The load generators share the machine's cores with the servers, as the
@@ -63,6 +71,7 @@ INSTALL=1
 BUILD=1
 REV=""
 KEEP=0
+TLS=1
 OUT=""
 BUILD_DIR=${BUILD_DIR:-build-bench}
 
@@ -79,6 +88,7 @@ while [ $# -gt 0 ]; do
 	--rev) REV=${2:?}; shift 2 ;;
 	--no-build) BUILD=0; shift ;;
 	--keep) KEEP=1; shift ;;
+	--no-tls) TLS=0; shift ;;
 	--out) OUT=${2:?}; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
@@ -555,9 +565,18 @@ run_fb "RPC Get, 1 in flight" get 1 --ids "$IDS"
 run_fb "RPC Get, 32 in flight" get 32 --ids "$IDS"
 run_fb "RPC Get, 32 in flight, coalesced" get 32 --ids "$IDS" --coalesce 1
 
-NGINX_PID=""
-if [ "$HAVE_NGINX" -eq 1 ] && [ "$HAVE_WRK" -eq 1 ]; then
-	NGINX_PORT=$(free_port)
+# run_nginx NAME SCHEME [SERVER_LINES]: nginx serving the static file that
+# holds a real GET response (same size), measured with wrk; https with
+# SERVER_LINES naming the certificate.
+run_nginx() {
+	local name=$1 scheme=$2 extra=${3:-} port ok=0 listen
+	if [ "$HAVE_NGINX" -ne 1 ] || [ "$HAVE_WRK" -ne 1 ]; then
+		skip "$name" "no nginx or no wrk"
+		return 0
+	fi
+	port=$(free_port)
+	listen="127.0.0.1:$port"
+	[ "$scheme" = http ] || listen="$listen ssl"
 	mkdir -p "$S/nginx/tmp"
 	cat >"$S/nginx/nginx.conf" <<-EOF
 		daemon off;
@@ -574,7 +593,8 @@ if [ "$HAVE_NGINX" -eq 1 ] && [ "$HAVE_WRK" -eq 1 ]; then
 		    scgi_temp_path $S/nginx/tmp/scgi;
 		    keepalive_requests 1000000;
 		    server {
-		        listen 127.0.0.1:$NGINX_PORT;
+		        listen $listen;
+		        $extra
 		        location / {
 		            root $S/www;
 		            default_type application/json;
@@ -585,9 +605,8 @@ if [ "$HAVE_NGINX" -eq 1 ] && [ "$HAVE_WRK" -eq 1 ]; then
 	nginx -p "$S/nginx" -c "$S/nginx/nginx.conf" 2>"$S/logs/nginx.log" &
 	NGINX_PID=$!
 	PIDS+=("$NGINX_PID")
-	ok=0
 	for _ in $(seq 100); do
-		if curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/flow.json"; then
+		if curl -sfk -o /dev/null "$scheme://127.0.0.1:$port/flow.json"; then
 			ok=1
 			break
 		fi
@@ -595,17 +614,17 @@ if [ "$HAVE_NGINX" -eq 1 ] && [ "$HAVE_WRK" -eq 1 ]; then
 		sleep 0.05
 	done
 	if [ "$ok" -eq 1 ]; then
-		run_wrk "nginx static file (same size)" \
-			"http://127.0.0.1:$NGINX_PORT/flow.json" "$S/static.lua"
+		run_wrk "$name" "$scheme://127.0.0.1:$port/flow.json" "$S/static.lua"
 	else
-		skip "nginx static file (same size)" "nginx did not start ($(tail -1 "$S/logs/nginx.log" 2>/dev/null))"
+		skip "$name" "nginx did not start ($(tail -1 "$S/logs/nginx.log" 2>/dev/null))"
 	fi
 	kill -TERM "$NGINX_PID" 2>/dev/null || true
 	wait "$NGINX_PID" 2>/dev/null || true
 	forget_pid "$NGINX_PID"
-else
-	skip "nginx static file (same size)" "no nginx or no wrk"
-fi
+}
+
+NGINX_PID=""
+run_nginx "nginx static file (same size)" http
 
 if [ "$HAVE_REDIS" -eq 1 ]; then
 	REDIS_PORT=$(free_port)
@@ -732,6 +751,63 @@ HOSTILE_LINE=$(awk '{ print $2 }' "$S/hostile-times.txt" | sort -n |
 		printf "%d %d %.3f %.3f\n", NR, ok, t[int((NR + 1) / 2)], t[NR] }')
 log "hostile bodies: $HOSTILE_LINE (count, 400s, median s, max s)"
 
+# ---- TLS -----------------------------------------------------------------
+
+# The same data served again with transport security: the backend restarted
+# on tls+tcp:// (mutual TLS), an HTTPS gateway in front of it that reaches
+# it with a client certificate, and nginx serving the same file over HTTPS
+# with the same certificate (tools/tls-dev.sh makes them: EC P-256).
+TLS_ROWS=0
+if [ "$TLS" -eq 1 ] && command -v openssl >/dev/null 2>&1; then
+	TLS_ROWS=1
+	"$ROOT/tools/tls-dev.sh" "$S/tls" >/dev/null 2>&1 ||
+		die_with_log "tools/tls-dev.sh failed" /dev/null
+	T=$S/tls
+	log "TLS: restarting flow-service on tls+tcp:// and the gateway on HTTPS"
+	for pid in "$GW_PID" "$SVC_PID"; do
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		forget_pid "$pid"
+	done
+	BACKEND_PLAIN=$BACKEND
+	BACKEND=tls+tcp://127.0.0.1:$(free_port)
+	FB_TLS=(--backend-cert "$T/client.pem" --backend-key "$T/client.key"
+		--backend-ca "$T/ca.pem" --backend-server-name localhost)
+	"$SVC" --listen "$BACKEND" --data-dir "$S/data" --fsync everysec \
+		--tls-cert "$T/server.pem" --tls-key "$T/server.key" --tls-ca "$T/ca.pem" \
+		2>>"$S/logs/flow-service.log" &
+	SVC_PID=$!
+	PIDS+=("$SVC_PID")
+	"$FB" wait --backend "$BACKEND" "${FB_TLS[@]}" --duration 60 >/dev/null ||
+		die_with_log "flow-service on tls+tcp:// did not answer" "$S/logs/flow-service.log"
+	GW_PORT=$(free_port)
+	REST=https://127.0.0.1:$GW_PORT
+	"$GW" --port "$GW_PORT" --tls-cert "$T/server.pem" --tls-key "$T/server.key" \
+		--backend "$BACKEND" "${FB_TLS[@]}" 2>>"$S/logs/flow-gateway.log" &
+	GW_PID=$!
+	PIDS+=("$GW_PID")
+	ok=0
+	for _ in $(seq 300); do
+		if curl -sf --cacert "$T/ca.pem" --resolve "localhost:$GW_PORT:127.0.0.1" \
+			-o /dev/null "https://localhost:$GW_PORT/readyz"; then
+			ok=1
+			break
+		fi
+		kill -0 "$GW_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ "$ok" -eq 1 ] || die_with_log "the HTTPS gateway is not ready" "$S/logs/flow-gateway.log"
+	run_wrk "HTTPS GET /api/flows/<id>/ (backend over mTLS)" "$REST" "$S/get.lua" "$IDS"
+	run_nginx "nginx static file over HTTPS (same certificate)" https \
+		"ssl_certificate $T/server.pem; ssl_certificate_key $T/server.key; ssl_protocols TLSv1.2 TLSv1.3;"
+	run_fb "RPC Get, 32 in flight, tls+tcp:// (mTLS)" get 32 --ids "$IDS" "${FB_TLS[@]}"
+	run_fb "RPC Get, 32 in flight, coalesced, tls+tcp:// (mTLS)" get 32 --ids "$IDS" \
+		--coalesce 1 "${FB_TLS[@]}"
+	BACKEND=$BACKEND_PLAIN
+elif [ "$TLS" -eq 1 ]; then
+	log "no openssl: no TLS numbers"
+fi
+
 # ---- profile (optional) --------------------------------------------------
 
 PERF_OUT=""
@@ -812,6 +888,16 @@ report() {
 	echo "| RPC Get 32 in flight / redis GET (≥ 1.0) | $r | $(verdict "$r" 1.0) |"
 	r=$(ratio "RPC Get, 32 in flight, coalesced" "redis GET (redis-benchmark -c 32 -P 1)")
 	echo "| RPC Get 32 in flight, coalesced / redis GET | $r | $(verdict "$r" 1.0) |"
+	if [ "$TLS_ROWS" -eq 1 ]; then
+		r=$(ratio "HTTPS GET /api/flows/<id>/ (backend over mTLS)" "nginx static file over HTTPS (same certificate)")
+		echo "| HTTPS GET / nginx over HTTPS, same certificate (≥ 0.5) | $r | $(verdict "$r" 0.5) |"
+		r=$(ratio "RPC Get, 32 in flight, tls+tcp:// (mTLS)" "RPC Get, 32 in flight")
+		echo "| RPC Get 32 in flight, tls+tcp:// / $TRANSPORT:// (≥ 0.5) | $r | $(verdict "$r" 0.5) |"
+		r=$(ratio "RPC Get, 32 in flight, coalesced, tls+tcp:// (mTLS)" "RPC Get, 32 in flight, coalesced")
+		echo "| RPC Get 32 in flight coalesced, tls+tcp:// / $TRANSPORT:// | $r | |"
+		r=$(ratio "HTTPS GET /api/flows/<id>/ (backend over mTLS)" "$G")
+		echo "| HTTPS GET (mTLS behind) / plain REST GET | $r | |"
+	fi
 	echo
 	echo "| backend | value |"
 	echo "| --- | ---: |"

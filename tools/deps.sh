@@ -1,13 +1,18 @@
 # Sourced by run.sh, test.sh and bench.sh: installs the Debian packages the
 # build and the tests need, when any is missing. Needs root (or sudo) only
 # when something is actually missing.
+# curl and jq: the README's examples (and run.sh's readiness check) use them.
+# libgnutls28-dev: libmicrohttpd's TLS library, which the gateway also
+# calls itself for its HTTPS certificate.
 FLOWSVC_PACKAGES="build-essential cmake pkg-config protobuf-c-compiler \
-libprotobuf-c-dev libnng-dev libmicrohttpd-dev libjansson-dev uuid-dev \
-libcunit1-dev curl"
+libprotobuf-c-dev libnng-dev libmicrohttpd-dev libgnutls28-dev \
+libjansson-dev uuid-dev libcunit1-dev curl jq"
 # tools/test.sh: what the tests use besides the build (the Python client
 # example: Debian's python3 with python3-protobuf, and protoc; the style
-# check: clang-format 14).
-FLOWSVC_TEST_PACKAGES="python3 python3-protobuf protobuf-compiler clang-format-14"
+# check: clang-format 14; test_tls's throwaway CAs and certificates, and
+# its look at the certificate served: openssl).
+FLOWSVC_TEST_PACKAGES="python3 python3-protobuf protobuf-compiler clang-format-14 \
+openssl"
 # tools/fuzz.sh (and so test.sh): clang and its libFuzzer runtime.
 FLOWSVC_FUZZ_PACKAGES="clang libclang-rt-14-dev"
 

@@ -12,6 +12,7 @@
  * in its mask), the commands, help and main. flowctl.h says where the
  * rest is.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -25,9 +26,13 @@
 #include "fs_opts.h"
 
 #define OFF(f) offsetof(struct flowctl_opts, f)
+#define TLS_OPTS                                                              \
+	(OPTBIT(OPT_BACKEND_CERT) | OPTBIT(OPT_BACKEND_KEY) |                 \
+	    OPTBIT(OPT_BACKEND_CA) | OPTBIT(OPT_BACKEND_SERVER_NAME))
 #define GLOBAL_OPTS                                                           \
-	(OPTBIT(OPT_BACKEND) | OPTBIT(OPT_TIMEOUT) | OPTBIT(OPT_JSON) |       \
-	    OPTBIT(OPT_TABLE) | OPTBIT(OPT_HELP))
+	(OPTBIT(OPT_BACKEND) | OPTBIT(OPT_TIMEOUT) | OPTBIT(OPT_WAIT) |       \
+	    OPTBIT(OPT_JSON) | OPTBIT(OPT_TABLE) | OPTBIT(OPT_HELP) |         \
+	    TLS_OPTS)
 
 /* Indexed by enum opt_id: an option's bit in fs_opts_result.given is its
  * id. */
@@ -39,6 +44,35 @@ static const fs_opt opts[OPT_COUNT] = {
         .arg = "URL",
         .help = "backend address; when not given, $FLOWCTL_BACKEND if set",
         .tags = OPTBIT(OPT_BACKEND)},
+    [OPT_BACKEND_CERT] = {.name = "backend-cert",
+        .type = FS_OPT_STR,
+        .off = OFF(backend_cert),
+        .arg = "FILE",
+        .help = "tls+tcp:// backends: this client's certificate (PEM); "
+                "when not given, $FLOWCTL_CERT if set",
+        .tags = OPTBIT(OPT_BACKEND_CERT)},
+    [OPT_BACKEND_KEY] = {.name = "backend-key",
+        .type = FS_OPT_STR,
+        .off = OFF(backend_key),
+        .arg = "FILE",
+        .help = "its private key (PEM, unencrypted); when not given, "
+                "$FLOWCTL_KEY if set",
+        .tags = OPTBIT(OPT_BACKEND_KEY)},
+    [OPT_BACKEND_CA] = {.name = "backend-ca",
+        .type = FS_OPT_STR,
+        .off = OFF(backend_ca),
+        .arg = "FILE",
+        .help = "the CA certificate (PEM) the backend's certificate must "
+                "chain to; when not given, $FLOWCTL_CA if set",
+        .tags = OPTBIT(OPT_BACKEND_CA)},
+    [OPT_BACKEND_SERVER_NAME] = {.name = "backend-server-name",
+        .type = FS_OPT_STR,
+        .off = OFF(backend_server_name),
+        .arg = "NAME",
+        .help = "the DNS name in the backend's certificate, when the URL's "
+                "host is not it (an IP address never is); when not given, "
+                "$FLOWCTL_SERVER_NAME if set",
+        .tags = OPTBIT(OPT_BACKEND_SERVER_NAME)},
     [OPT_TIMEOUT] = {.name = "timeout",
         .type = FS_OPT_INT,
         .off = OFF(timeout_ms),
@@ -46,9 +80,17 @@ static const fs_opt opts[OPT_COUNT] = {
         .min = 1,
         .max = 3600000,
         .arg = "MS",
-        .help = "give up after MS milliseconds, waiting for a backend that "
-                "is starting included",
+        .help = "give up after MS milliseconds (with --wait, the wait for "
+                "the backend included); when not given, $FLOWCTL_TIMEOUT if "
+                "set",
         .tags = OPTBIT(OPT_TIMEOUT)},
+    [OPT_WAIT] = {.name = "wait",
+        .type = FS_OPT_FLAG,
+        .off = OFF(wait),
+        .help = "wait, within --timeout, for a backend that is not "
+                "listening yet (one that is starting); without it, nothing "
+                "listening at the address is an error at once",
+        .tags = OPTBIT(OPT_WAIT)},
     [OPT_JSON] = {.name = "json",
         .type = FS_OPT_FLAG,
         .off = OFF(json),
@@ -117,6 +159,14 @@ static const fs_opt opts[OPT_COUNT] = {
         .help = "ids of the flows used, comma-separated (\"\" clears on "
                 "update)",
         .tags = OPTBIT(OPT_FLOWS)},
+    [OPT_IF_VERSION] = {.name = "if-version",
+        .type = FS_OPT_INT,
+        .off = OFF(if_version),
+        .min = 1,
+        .max = FS_OPT_NO_MAX,
+        .help = "only if the component is at version N, else ABORTED and "
+                "nothing changes (REST's If-Match)",
+        .tags = OPTBIT(OPT_IF_VERSION)},
 };
 
 static const fs_opts_prog prog = {
@@ -133,6 +183,7 @@ static const fs_opts_prog prog = {
 
 #define APP OPTBIT(OPT_APP)
 #define LISTS (OPTBIT(OPT_INPUT) | OPTBIT(OPT_OUTPUT) | OPTBIT(OPT_FLOWS))
+#define IFV OPTBIT(OPT_IF_VERSION)
 
 /* Each command's method is its row in fs_methods.h: the reply message
  * flowctl decodes comes from there. */
@@ -147,18 +198,18 @@ static const cmd_def cmds[] = {
     {"create", "NAME", APP | OPTBIT(OPT_GROUP) | LISTS,
         "create a flow (an app with --app)", cmd_create,
         FLOWSVC__METHOD__CREATE},
-    {"update", "ID", APP | LISTS,
+    {"update", "ID", APP | LISTS | IFV,
         "change a flow's lists; absent options keep their value", cmd_update,
         FLOWSVC__METHOD__UPDATE},
-    {"delete", "ID", APP, "delete a flow (an app with --app)", cmd_delete,
-        FLOWSVC__METHOD__DELETE},
+    {"delete", "ID", APP | IFV, "delete a flow (an app with --app)",
+        cmd_delete, FLOWSVC__METHOD__DELETE},
     {"status", "ID", APP, "deployment status of a component (flow or app)",
         cmd_status, FLOWSVC__METHOD__GET_STATUS},
-    {"deploy", "ID", APP, "deploy a component: it becomes started", cmd_status,
-        FLOWSVC__METHOD__DEPLOY},
-    {"start", "ID", APP, "start a deployed component", cmd_status,
+    {"deploy", "ID", APP | IFV, "deploy a component: it becomes started",
+        cmd_status, FLOWSVC__METHOD__DEPLOY},
+    {"start", "ID", APP | IFV, "start a deployed component", cmd_status,
         FLOWSVC__METHOD__START},
-    {"stop", "ID", APP, "stop a deployed component", cmd_status,
+    {"stop", "ID", APP | IFV, "stop a deployed component", cmd_status,
         FLOWSVC__METHOD__STOP},
     {"snapshot", NULL, 0, "make the backend write a snapshot now",
         cmd_snapshot, FLOWSVC__METHOD__SNAPSHOT},
@@ -248,6 +299,76 @@ cmd_help(ctx *x)
 
 /* ---- main ----------------------------------------------------------------- */
 
+/* $FLOWCTL_TIMEOUT, held to --timeout's range. Returns 0, or -1 after
+ * saying what is wrong. */
+static int
+env_timeout(const char *v, long long *out)
+{
+	const fs_opt *o = &opts[OPT_TIMEOUT];
+	char *end;
+	long long t;
+
+	errno = 0;
+	t = strtoll(v, &end, 10);
+	if (*v >= '0' && *v <= '9' && *end == '\0' && errno == 0 &&
+	    (double) t >= o->min && (double) t <= o->max) {
+		*out = t;
+		return 0;
+	}
+	fprintf(stderr,
+	    "flowctl: FLOWCTL_TIMEOUT: '%s' is not an integer in %.0f..%.0f "
+	    "(milliseconds)\nTry 'flowctl --help'.\n",
+	    v, o->min, o->max);
+	return -1;
+}
+
+/* A TLS setting: the option when given, else the environment's. */
+static const char *
+tls_setting(const ctx *x, int opt, const char *given, const char *env)
+{
+	const char *v;
+
+	if (GIVEN(x, opt))
+		return given;
+	v = getenv(env);
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* Opens x->client on x->backend: with TLS settings for a tls+tcp://
+ * backend (--backend-cert/-key/-ca/-server-name, else $FLOWCTL_CERT,
+ * $FLOWCTL_KEY, $FLOWCTL_CA, $FLOWCTL_SERVER_NAME); for another one the
+ * variables are ignored and the options are a mistake. Returns 0 or an
+ * exit status. */
+static int
+open_client(ctx *x)
+{
+	fs_client_tls tls = {0};
+
+	if (!fs_client_url_is_tls(x->backend)) {
+		for (int i = 0; i < OPT_COUNT; i++)
+			if ((TLS_OPTS & OPTBIT(i)) && GIVEN(x, i))
+				return flowctl_usage_error(x,
+				    "--%s is for tls+tcp:// backends, not "
+				    "'%s'",
+				    opts[i].name, x->backend);
+		if (fs_client_open(&x->client, x->backend) != 0)
+			return flowctl_bad_backend(x->backend,
+			    fs_client_last_error());
+		return 0;
+	}
+	tls.cert = tls_setting(x, OPT_BACKEND_CERT, x->o.backend_cert,
+	    "FLOWCTL_CERT");
+	tls.key =
+	    tls_setting(x, OPT_BACKEND_KEY, x->o.backend_key, "FLOWCTL_KEY");
+	tls.ca = tls_setting(x, OPT_BACKEND_CA, x->o.backend_ca, "FLOWCTL_CA");
+	tls.server_name = tls_setting(x, OPT_BACKEND_SERVER_NAME,
+	    x->o.backend_server_name, "FLOWCTL_SERVER_NAME");
+	x->tls = 1;
+	if (fs_client_open_tls(&x->client, x->backend, &tls) != 0)
+		return flowctl_bad_backend(x->backend, fs_client_last_error());
+	return 0;
+}
+
 /* The options (fs_opts: anywhere on the line, "--" ends them), then the
  * command and its argument. Returns 0 to run x->cmd, -1 after printing
  * help (exit 0), or an exit status. */
@@ -318,11 +439,13 @@ main(int argc, char **argv)
 		x.backend = env;
 	if (*x.backend == '\0')
 		x.backend = opts[OPT_BACKEND].def;
-	if ((rv = fs_client_open(&x.client, x.backend)) != 0) {
-		fprintf(stderr, "flowctl: cannot use backend '%s': %s\n",
-		    x.backend, fs_client_last_error());
+	/* --timeout, else $FLOWCTL_TIMEOUT, else the table's default. */
+	if (!GIVEN(&x, OPT_TIMEOUT) &&
+	    (env = getenv("FLOWCTL_TIMEOUT")) != NULL && *env != '\0' &&
+	    env_timeout(env, &x.o.timeout_ms) != 0)
 		return EXIT_USAGE;
-	}
+	if ((rv = open_client(&x)) != 0)
+		return rv;
 	/* A request id ties this call to the backend's log line. */
 	fs_uuid_new(rid);
 	fs_uuid_format(rid, x.request_id);
@@ -330,5 +453,10 @@ main(int argc, char **argv)
 	x.call.timeout_ms = (uint32_t) x.o.timeout_ms;
 	rv = x.cmd->run(&x);
 	fs_client_close(x.client);
+	if (rv == EXIT_UNAVAILABLE && x.tls)
+		fprintf(stderr,
+		    "flowctl: (over TLS a backend that refuses this client's "
+		    "certificate, or whose own fails the check against "
+		    "--backend-ca and its name, looks unreachable)\n");
 	return rv;
 }

@@ -30,7 +30,12 @@ enum {
  * OPTBIT(its id), and a command accepts the options in its mask. */
 enum opt_id {
 	OPT_BACKEND,
+	OPT_BACKEND_CERT,
+	OPT_BACKEND_KEY,
+	OPT_BACKEND_CA,
+	OPT_BACKEND_SERVER_NAME,
 	OPT_TIMEOUT,
+	OPT_WAIT,
 	OPT_JSON,
 	OPT_TABLE,
 	OPT_HELP,
@@ -42,6 +47,7 @@ enum opt_id {
 	OPT_INPUT,
 	OPT_OUTPUT,
 	OPT_FLOWS,
+	OPT_IF_VERSION,
 	OPT_COUNT
 };
 #define OPTBIT(o) (1u << (o))
@@ -49,11 +55,16 @@ enum opt_id {
 /* The options' values (defaults from the table). */
 struct flowctl_opts {
 	const char *backend;
+	/* tls+tcp:// (mutual TLS): PEM files, and the backend's name */
+	const char *backend_cert, *backend_key, *backend_ca;
+	const char *backend_server_name;
 	long long timeout_ms;
+	int wait;
 	int json, table, help, app;
 	const char *name, *group;
 	long long limit, offset;
 	const char *input, *output, *flows;
+	long long if_version;
 };
 
 typedef struct ctx ctx;
@@ -77,8 +88,13 @@ struct ctx {
 	fs_call_opts call;
 	char request_id[FS_UUID_STRLEN + 1];
 	const char *backend;
+	/* Why nothing could be reached, when a probe found out (the
+	 * transport's words: "Connection refused", "Address invalid" for a
+	 * host that does not resolve); "" otherwise. */
+	char unreachable[128];
 	int json_out;
 	int table_out;
+	int tls; /* the backend is a tls+tcp:// one */
 };
 
 #define GIVEN(x, opt) (((x)->given & OPTBIT(opt)) != 0)
@@ -101,6 +117,12 @@ int flowctl_usage_error(const ctx *x, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* flowctl_out.c */
+/* A transport's words ("Connection refused") as a clause of a line:
+ * the first letter lowered; "" becomes "unusable". */
+void flowctl_clause(char *out, size_t len, const char *words);
+/* "flowctl: cannot use backend 'URL': <why>; use tcp://HOST:PORT or
+ * ipc:///path" on stderr. Returns EXIT_USAGE. */
+int flowctl_bad_backend(const char *url, const char *why);
 json_t *component_json(const Flowsvc__Component *c);
 json_t *strv_json(char **v, size_t n);
 int set_str(json_t *o, const char *key, const char *v);

@@ -98,8 +98,14 @@ mono_ms(void)
 
 /* fs_client_call, except that a call the client could not even start
  * because no backend is connected yet is tried again until the timeout:
- * nothing was sent, so trying again cannot run anything twice, and a
- * script can use "flowctl health" to wait for a backend that is starting.
+ * nothing was sent, so trying again cannot run anything twice. Without
+ * --wait, the first such miss asks whether anything listens at the
+ * address at all (fs_client_probe): when nothing does, no backend is
+ * running, and waiting out the timeout would only delay saying so; the
+ * call fails at once with x->unreachable set. Something that accepts but
+ * has not completed the handshake yet (a backend starting, or hung) is
+ * waited for, within the timeout. With --wait, a script can use
+ * "flowctl --wait health" to wait for a backend that is starting.
  * Returns the code; *reply_out as for fs_client_call. */
 static int
 call_until_timeout(ctx *x, Flowsvc__Method method, const ProtobufCMessage *req,
@@ -108,7 +114,7 @@ call_until_timeout(ctx *x, Flowsvc__Method method, const ProtobufCMessage *req,
 	int64_t deadline = mono_ms() + x->call.timeout_ms;
 	waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0,
 	    NULL};
-	int rv;
+	int rv, probed = x->o.wait;
 
 	*reply_out = NULL;
 	for (;;) {
@@ -123,6 +129,18 @@ call_until_timeout(ctx *x, Flowsvc__Method method, const ProtobufCMessage *req,
 		}
 		if (rv != FS_UNAVAILABLE || left <= 0) {
 			return rv;
+		}
+		if (!probed) {
+			probed = 1;
+			rv = fs_client_probe(x->backend, (uint32_t) left);
+			/* Refused, or a host name that does not resolve. */
+			if (rv == FS_UNAVAILABLE ||
+			    rv == FS_INVALID_ARGUMENT) {
+				snprintf(x->unreachable,
+				    sizeof(x->unreachable), "%s",
+				    fs_client_last_error());
+				return rv;
+			}
 		}
 		{
 			struct timespec pause = {0, 20 * 1000000L};
@@ -296,6 +314,8 @@ cmd_update(ctx *x)
 	req.id = (char *) x->arg;
 	req.has_kind = 1;
 	req.kind = kind_or(x, FLOWSVC__KIND__FLOW);
+	req.has_expected_version = GIVEN(x, OPT_IF_VERSION);
+	req.expected_version = x->o.if_version;
 	if ((rv = lists_init(x, &l, &req.input_fields, &req.output_fields,
 	         &req.flows)) != 0) {
 		return rv;
@@ -313,6 +333,8 @@ cmd_delete(ctx *x)
 	req.id = (char *) x->arg;
 	req.has_kind = 1;
 	req.kind = kind_or(x, FLOWSVC__KIND__FLOW);
+	req.has_expected_version = GIVEN(x, OPT_IF_VERSION);
+	req.expected_version = x->o.if_version;
 	/* Like REST's 204: success prints nothing. */
 	return call(x, &req.base, NULL);
 }
@@ -330,6 +352,8 @@ cmd_status(ctx *x)
 	req.id = (char *) x->arg;
 	req.has_kind = 1;
 	req.kind = kind_or(x, FLOWSVC__KIND__KIND_ANY);
+	req.has_expected_version = GIVEN(x, OPT_IF_VERSION); /* not status */
+	req.expected_version = x->o.if_version;
 	if ((rv = call(x, &req.base, &m)) != 0) {
 		return rv;
 	}

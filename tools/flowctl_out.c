@@ -241,6 +241,27 @@ emit(const ctx *x, json_t *v)
 
 /* ---- errors ----------------------------------------------------------- */
 
+void
+flowctl_clause(char *out, size_t len, const char *words)
+{
+	snprintf(out, len, "%s", words[0] != '\0' ? words : "unusable");
+	if (out[0] >= 'A' && out[0] <= 'Z')
+		out[0] = (char) (out[0] - 'A' + 'a');
+}
+
+int
+flowctl_bad_backend(const char *url, const char *why)
+{
+	char clause[128];
+
+	flowctl_clause(clause, sizeof(clause), why);
+	fprintf(stderr,
+	    "flowctl: cannot use backend '%s': %s; use tcp://HOST:PORT or "
+	    "ipc:///path\n",
+	    url, clause);
+	return EXIT_USAGE;
+}
+
 int
 report_error(const ctx *x, int code, const Flowsvc__Reply *reply)
 {
@@ -248,9 +269,23 @@ report_error(const ctx *x, int code, const Flowsvc__Reply *reply)
 	        reply->message[0] != '\0'
 	    ? reply->message
 	    : fs_strerror(code);
+	char line[512];
 	size_t i, j;
 
-	if (reply == NULL &&
+	if (reply == NULL && code == FS_INVALID_ARGUMENT &&
+	    x->unreachable[0] != '\0')
+		return flowctl_bad_backend(x->backend, x->unreachable);
+	if (reply == NULL && code == FS_UNAVAILABLE &&
+	    x->unreachable[0] != '\0') {
+		/* Nothing listens there: most likely no backend runs. */
+		char clause[160];
+
+		flowctl_clause(clause, sizeof(clause), x->unreachable);
+		snprintf(line, sizeof(line),
+		    "%s at %s: is flow-service running?", clause, x->backend);
+		msg = line;
+		fprintf(stderr, "flowctl: %s\n", line);
+	} else if (reply == NULL &&
 	    (code == FS_UNAVAILABLE || code == FS_DEADLINE_EXCEEDED)) {
 		/* Nobody answered: say whom we asked, the usual mistake. */
 		fprintf(stderr,

@@ -43,7 +43,7 @@ start_backend() {
 		>>"$scratch/flow-service.log" 2>&1 &
 	svc_pid=$!
 	echo "$svc_pid" >"$scratch/svc.pid"
-	"$BUILD_DIR/tools/flowctl" --backend "$backend" --timeout 15000 \
+	"$BUILD_DIR/tools/flowctl" --backend "$backend" --wait --timeout 15000 \
 		health >/dev/null
 }
 # The restarter runs in a subshell: the backend's pid is in a file, and it

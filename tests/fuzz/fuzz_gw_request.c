@@ -8,7 +8,9 @@
  * encoded Reply, also go through gw_api_render for the matched route, so
  * both directions of the mapping see hostile input. The path also goes
  * through the raw-target check, and the body, read as "name: value"
- * lines, through the framing rules.
+ * lines, through the framing rules. The limit and offset lines double as
+ * If-Match and If-None-Match values (gw_cond, gw_api_if_match and the
+ * render of a component), the content type as a --cors-origin.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +18,8 @@
 #include <string.h>
 
 #include "gw_api.h"
+#include "gw_cond.h"
+#include "gw_cors.h"
 #include "gw_framing.h"
 #include "gw_routes.h"
 
@@ -53,8 +57,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct gw_query q;
 	struct gw_rpc_req rr;
 	struct gw_resp err = {0}, out = {0};
+	struct gw_api_ctx ctx = {0, NULL};
 	Flowsvc__Reply *reply;
 	const char *method;
+	char cors_err[256];
+	int64_t version;
 
 	if (size < 1)
 		return 0;
@@ -73,6 +80,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(id, m.id, m.id_len);
 		id[m.id_len] = '\0';
 	}
+	(void) gw_cond_if_match(limit, &version);
+	(void) gw_cond_none_match(offset, (int64_t) size);
+	if (ctype != NULL)
+		(void) gw_cors_check(ctype, cors_err, sizeof(cors_err));
+	ctx.if_none_match = offset;
 	q.limit = limit;
 	q.offset = offset;
 	q.name_iexact = name;
@@ -82,7 +94,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    gw_api_prepare(&rr, &m, id, &q,
 	        (data[0] & 0x40) ? ctype : "application/json",
 	        (const char *) p, (size_t) (end - p), &err) == 0 &&
-	    rr.msg != NULL) {
+	    gw_api_if_match(&rr, &m, limit, &err) == 0 && rr.msg != NULL) {
 		size_t n = protobuf_c_message_get_packed_size(rr.msg);
 		uint8_t *buf = malloc(n ? n : 1);
 
@@ -92,6 +104,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		free(buf);
 	}
+	ctx.nulls = rr.nulls;
 	gw_rpc_req_fini(&rr);
 	gw_resp_fini(&err);
 
@@ -123,12 +136,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The other direction: whatever the backend might send back. */
 	reply = flowsvc__reply__unpack(NULL, size, data);
 	if (reply != NULL) {
-		gw_api_render(&out, &m, (int) reply->code, reply);
+		gw_api_render(&out, &m, &ctx, (int) reply->code, reply);
 		gw_resp_fini(&out);
 		flowsvc__reply__free_unpacked(reply, NULL);
 	}
 	/* And a transport failure, with no reply at all. */
-	gw_api_render(&out, &m, 14, NULL);
+	gw_api_render(&out, &m, NULL, 14, NULL);
 	gw_resp_fini(&out);
 
 	free(id);

@@ -1,7 +1,8 @@
 /* Every program answers the command line the same way (fs_opts): --version
  * prints "PROGRAM VERSION" with the CMake project's version; an unknown
  * option is one line "PROGRAM: unknown option '--x'" and a hint, exit 2;
- * --help starts with a one-line description and fits 79 columns. And the
+ * --help starts with a one-line description and fits 79 columns; the
+ * flags both servers take are written alike. And the
  * README's flag tables say what the programs' --help says: the same
  * flags with the same defaults. */
 #include <libgen.h>
@@ -20,6 +21,7 @@ static const struct {
     {"flow-gateway", FLOW_GATEWAY_BIN},
     {"flowctl", FLOWCTL_BIN},
     {"flow-check", FLOW_CHECK_BIN},
+    {"flow-bench", FLOW_BENCH_BIN},
 };
 #define NPROGS (sizeof(progs) / sizeof(progs[0]))
 
@@ -140,6 +142,7 @@ test_help(void)
 struct flag {
 	char name[64];
 	char def[128]; /* "" when none */
+	char left[96]; /* "--name ARG" as --help shows it */
 };
 
 /* The options of a --help text: "  --name ARG  help ... (default: X)",
@@ -164,7 +167,12 @@ help_flags(char *text, struct flag *f, int max)
 		if (para[0] != '\0' && n < max) {
 			char *d = strstr(para, "(default: ");
 			char *e = d ? strrchr(d, ')') : NULL;
+			char *gap = strstr(para + 2, "  ");
 			sscanf(para, "  --%63[a-z-]", f[n].name);
+			snprintf(f[n].left, sizeof(f[n].left), "%.*s",
+			    gap ? (int) (gap - para - 2)
+			        : (int) strlen(para + 2),
+			    para + 2);
 			f[n].def[0] = '\0';
 			if (d != NULL && e != NULL)
 				snprintf(f[n].def, sizeof(f[n].def), "%.*s",
@@ -243,6 +251,38 @@ check_table(const char *readme, const char *prog, const char *bin)
 	}
 }
 
+/* The flags both servers take are written the same way: a flag that is
+ * a bare switch in one is one in the other (--access-log), and a value
+ * has the same name and choices (--log-level LEVEL). */
+static void
+test_shared_flags(void)
+{
+	struct flag svc[MAXF], gw[MAXF];
+	fs_test_run_result r1, r2;
+	int n1 = 0, n2 = 0, shared = 0;
+
+	if (run(&r1, FLOW_SERVICE_BIN, "--help", NULL) == 0 && r1.out != NULL)
+		n1 = help_flags(r1.out, svc, MAXF);
+	if (run(&r2, FLOW_GATEWAY_BIN, "--help", NULL) == 0 && r2.out != NULL)
+		n2 = help_flags(r2.out, gw, MAXF);
+	fs_test_run_result_free(&r1);
+	fs_test_run_result_free(&r2);
+	for (int i = 0; i < n1; i++)
+		for (int j = 0; j < n2; j++) {
+			if (strcmp(svc[i].name, gw[j].name) != 0)
+				continue;
+			shared++;
+			FS_CHECK(strcmp(svc[i].left, gw[j].left) == 0 &&
+			        strcmp(svc[i].def, gw[j].def) == 0,
+			    "flow-service \"%s\" (default \"%s\"), "
+			    "flow-gateway \"%s\" (default \"%s\")",
+			    svc[i].left, svc[i].def, gw[j].left, gw[j].def);
+		}
+	FS_CHECK(shared >= 3,
+	    "%d flags shared (access-log, log-format, log-level at least)",
+	    shared);
+}
+
 static void
 test_readme_tables(void)
 {
@@ -265,6 +305,7 @@ main(void)
 	    {"--version on every program", test_version},
 	    {"one answer to an unknown option", test_unknown_option},
 	    {"--help: description first, 79 columns", test_help},
+	    {"the servers' shared flags take one form", test_shared_flags},
 	    {"README's flag tables match --help", test_readme_tables},
 	    CU_TEST_INFO_NULL,
 	};

@@ -12,6 +12,7 @@
 #include <CUnit/Basic.h>
 #include <jansson.h>
 
+#include "fs_opts.h"
 #include "testlib.h"
 
 static void
@@ -118,7 +119,8 @@ test_gateway_text_log(void)
 	fs_test_env env;
 	fs_http_resp r;
 	char path[PATH_MAX + 32], line[4096];
-	int lines = 0, access = 0, open_warning = 0;
+	int lines = 0, access = 0, open_warning = 0, version = 0;
+	char want[128];
 	FILE *f;
 
 	if (!FS_CHECK(fs_env_init(&env, "gwtext") == 0, "init"))
@@ -138,6 +140,9 @@ test_gateway_text_log(void)
 	    "gateway exits 0");
 
 	snprintf(path, sizeof(path), "%s/flow-gateway.log", env.dir);
+	/* The start-up line says which version runs, as --version does. */
+	snprintf(want, sizeof(want), " info: version %s listening on ",
+	    fs_opts_version());
 	f = fopen(path, "r");
 	FS_CHECK(f != NULL, "open %s", path);
 	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
@@ -151,12 +156,15 @@ test_gateway_text_log(void)
 		    "[0-9]+B [0-9]+\\.[0-9]{3}ms "
 		    "rid=log-text-1\n$");
 		open_warning += strstr(line, " warn: no --tokens") != NULL;
+		version += strstr(line, want) != NULL;
 	}
 	if (f != NULL)
 		fclose(f);
-	FS_CHECK(lines >= 4 && access == 1 && open_warning == 1,
-	    "%d lines, %d access lines, %d warnings about --tokens", lines,
-	    access, open_warning);
+	FS_CHECK(lines >= 4 && access == 1 && open_warning == 1 &&
+	        version == 1,
+	    "%d lines, %d access lines, %d warnings about --tokens, %d "
+	    "start-up lines with \"%s\"",
+	    lines, access, open_warning, version, want);
 	FS_CHECK(fs_env_fini(&env) == 0, "clean exits");
 }
 

@@ -6,12 +6,13 @@
  * gateway does not route), checks that it only uses schema keywords the
  * validator implements, that every $ref resolves and every example matches
  * its schema, and that each operation lists the answers the gateway's
- * layers can give it (limits, token, backend).
+ * layers can give it (limits, token, backend, conditional requests,
+ * OPTIONS).
  *
- * The live suite starts the real backend and a gateway with tokens and
- * small limits, serves the document from GET /api/openapi.json (the same
- * bytes), drives every operation through each of its documented answers,
- * and validates every response (status listed, required headers present,
+ * The live suite starts the real backend and a gateway with tokens, small
+ * limits and a CORS origin, serves the document from GET
+ * /api/openapi.json (the same bytes), drives every operation through each
+ * of its documented answers, and validates every response (status listed, required headers present,
  * media type, body against the schema). At the end every documented
  * (path, method, status) must have been seen, but 500, which takes a
  * backend fault.
@@ -36,8 +37,9 @@
 #define MAX_PARAMS "4"
 
 /* Canonical order of methods, as the gateway's Allow lists use it. */
-static const char *const methods[] = {"GET", "POST", "PUT", "DELETE", "PATCH",
+static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE",
     "HEAD", "OPTIONS", "TRACE"};
+#define ORIGIN "https://console.example.com"
 #define NMETHODS (sizeof(methods) / sizeof(methods[0]))
 
 static json_t *doc;  /* the file */
@@ -88,7 +90,9 @@ operation(const char *tmpl, const char *method)
 	return json_object_get(json_object_get(paths(), tmpl), m);
 }
 
-/* The methods of a path item in canonical order, "GET, POST". */
+/* The methods of a path item in canonical order, "GET, POST, HEAD,
+ * OPTIONS": HEAD is implied by GET (the document spells it out only where
+ * it is useful on its own). */
 static void
 doc_methods(const json_t *item, char *out, size_t n)
 {
@@ -97,7 +101,9 @@ doc_methods(const json_t *item, char *out, size_t n)
 		char m[16];
 
 		lower(methods[i], m, sizeof(m));
-		if (json_object_get(item, m) == NULL)
+		if (json_object_get(item, m) == NULL &&
+		    (strcmp(m, "head") != 0 ||
+		        json_object_get(item, "get") == NULL))
 			continue;
 		if (out[0])
 			strncat(out, ", ", n - strlen(out) - 1);
@@ -119,15 +125,21 @@ fill(const char *tmpl, const char *id, char *out, size_t n)
 }
 
 /* The security requirements that apply to op: its own, else the top
- * level's. Non-zero when they ask for a token. */
+ * level's. Non-zero when one of them names a scheme: a gateway with
+ * tokens asks for one (the empty requirement beside it says that one
+ * without tokens does not). */
 static int
 needs_token(const json_t *op)
 {
 	const json_t *sec = json_object_get(op, "security");
+	size_t i;
+	json_t *req;
 
 	if (sec == NULL)
 		sec = json_object_get(doc, "security");
-	return json_array_size(sec) > 0;
+	json_array_foreach(sec, i,
+	    req) if (json_object_size(req) > 0) return 1;
+	return 0;
 }
 
 /* Which route the gateway makes of tmpl (with a uuid for {id}). */
@@ -194,6 +206,17 @@ test_header(void)
 	FS_CHECK(fs_json_str(info, "title") != NULL, "info.title");
 	FS_ASSERT_STR_EQ(fs_json_str(bearer, "type"), "http");
 	FS_ASSERT_STR_EQ(fs_json_str(bearer, "scheme"), "bearer");
+	FS_CHECK(fs_json_str(json_object_get(info, "license"), "name") != NULL,
+	    "info.license.name");
+	/* Optional: a gateway without --tokens is open. */
+	{
+		json_t *want =
+		    json_loads("[{}, {\"bearerAuth\": []}]", 0, NULL);
+
+		FS_CHECK(json_equal(json_object_get(doc, "security"), want),
+		    "security is [{}, {bearerAuth: []}]");
+		json_decref(want);
+	}
 }
 
 /* Every {"$ref": ...} anywhere resolves. */
@@ -273,8 +296,8 @@ test_component_schemas(void)
 }
 
 /* Every response of every operation: a description, X-Request-Id, and
- * either no content (204) or one media type with a schema and an example
- * that matches it. */
+ * either no content (204, 304, any answer to HEAD, OPTIONS' 200) or one
+ * media type with a schema and an example that matches it. */
 static void
 check_responses(const char *tmpl, const char *method, const json_t *op,
     void *arg)
@@ -301,9 +324,12 @@ check_responses(const char *tmpl, const char *method, const json_t *op,
 		FS_CHECK(deref(json_object_get(json_object_get(rsp, "headers"),
 		             "X-Request-Id")) == rid,
 		    "%s %s %s: X-Request-Id header", method, tmpl, code);
-		if (strcmp(code, "204") == 0) {
-			FS_CHECK(content == NULL, "%s %s 204 has content",
-			    method, tmpl);
+		if (strcmp(code, "204") == 0 || strcmp(code, "304") == 0 ||
+		    strcmp(method, "HEAD") == 0 ||
+		    (strcmp(method, "OPTIONS") == 0 &&
+		        strcmp(code, "200") == 0)) {
+			FS_CHECK(content == NULL, "%s %s %s has content",
+			    method, tmpl, code);
 			continue;
 		}
 		FS_CHECK(json_object_size(content) == 1,
@@ -428,6 +454,37 @@ lists(const json_t *op, const char *code)
 	return json_object_get(json_object_get(op, "responses"), code) != NULL;
 }
 
+/* Whether op declares the header parameter name. */
+static int
+takes_header(const json_t *op, const char *name)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(json_object_get(op, "parameters"), i, v)
+	{
+		const json_t *p = deref(v);
+
+		if (strcmp(fs_json_str(p, "in") ? fs_json_str(p, "in") : "",
+		        "header") == 0 &&
+		    strcmp(fs_json_str(p, "name") ? fs_json_str(p, "name")
+		                                  : "",
+		        name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether the response code of op lists the header name. */
+static int
+has_header(const json_t *op, const char *code, const char *name)
+{
+	const json_t *rsp =
+	    deref(json_object_get(json_object_get(op, "responses"), code));
+
+	return json_object_get(json_object_get(rsp, "headers"), name) != NULL;
+}
+
 /* What every layer of the gateway can answer, listed where it applies:
  * the limits everywhere, 401 exactly where a token is asked for, 503
  * exactly where the backend is called, 415 exactly where a body is read,
@@ -462,6 +519,35 @@ check_layers(const char *tmpl, const char *method, const json_t *op, void *arg)
 	    "%s %s: requestBody", method, tmpl);
 	FS_CHECK(lists(op, "201") == (m.action == GW_ACT_CREATE), "%s %s: 201",
 	    method, tmpl);
+	/* Conditional requests (CONTRACT §2): If-Match and 412 on the
+	 * changes of one component, If-None-Match and 304 on its GET (and
+	 * HEAD), an ETag on every answer that is a component. */
+	{
+		int cas = m.action == GW_ACT_UPDATE ||
+		    m.action == GW_ACT_DELETE || m.action == GW_ACT_DEPLOY ||
+		    m.action == GW_ACT_START || m.action == GW_ACT_STOP;
+		int get = m.action == GW_ACT_GET;
+		const char *ok = m.action == GW_ACT_CREATE ? "201" : "200";
+
+		FS_CHECK(lists(op, "412") == cas &&
+		        takes_header(op, "If-Match") == cas,
+		    "%s %s: 412 and If-Match %d", method, tmpl, cas);
+		FS_CHECK(lists(op, "304") == get &&
+		        takes_header(op, "If-None-Match") == get,
+		    "%s %s: 304 and If-None-Match %d", method, tmpl, get);
+		FS_CHECK(has_header(op, ok, "ETag") ==
+		        (get || m.action == GW_ACT_UPDATE ||
+		            m.action == GW_ACT_CREATE),
+		    "%s %s: ETag on %s", method, tmpl, ok);
+		FS_CHECK(!get || has_header(op, "304", "ETag"),
+		    "%s %s: ETag on 304", method, tmpl);
+	}
+	/* OPTIONS: the gateway's own answer, no token; 204 for a CORS
+	 * preflight. */
+	FS_CHECK((m.action == GW_ACT_OPTIONS) ==
+	        (lists(op, "204") && !lists(op, "503") &&
+	            has_header(op, "200", "Allow")),
+	    "%s %s: OPTIONS answers", method, tmpl);
 }
 
 static void
@@ -566,15 +652,19 @@ check_doc(const char *method, const char *tmpl, const fs_http_resp *r,
 	check_against(rsp, r, what, file, line);
 }
 
+/* Request headers the next call() adds (NULL-terminated, at most 3), or
+ * NULL: see EXPECT_H. */
+static const char *const *more_hdrs;
+
 /* One request; returns the status (0 when none came back). headers are
- * added to the ones given: a token, a Content-Type. */
+ * added to the ones given: a token, a Content-Type, more_hdrs. */
 static int
 call(const char *method, const char *path, const char *token,
     const char *ctype, const char *body, fs_http_resp *r)
 {
 	static unsigned seq;
 	char auth[128], ct[128], rid[64];
-	const char *hdrs[4];
+	const char *hdrs[8];
 	int n = 0;
 
 	/* The documented X-Request-Id parameter, checked in expect(). */
@@ -590,6 +680,9 @@ call(const char *method, const char *path, const char *token,
 		snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
 		hdrs[n++] = ct;
 	}
+	for (int i = 0; more_hdrs != NULL && more_hdrs[i] != NULL && i < 3;
+	     i++)
+		hdrs[n++] = more_hdrs[i];
 	hdrs[n] = NULL;
 	memset(r, 0, sizeof(*r));
 	(void) fs_http_request(env.http, method, path, hdrs, body,
@@ -638,14 +731,24 @@ expect(const char *method, const char *tmpl, const char *id, const char *query,
 #define EXPECT_OK(method, tmpl, id, body, status)                             \
 	EXPECT(method, tmpl, id, NULL, TOK_ALL, NULL, body, status, NULL)
 
+/* The same with one more request header (If-Match: "2", ...). */
+#define EXPECT_H(method, tmpl, id, hdr, body, status)                         \
+	do {                                                                  \
+		const char *const h_[] = {(hdr), NULL};                       \
+		more_hdrs = h_;                                               \
+		EXPECT_OK(method, tmpl, id, body, status);                    \
+		more_hdrs = NULL;                                             \
+	} while (0)
+
 /* ---- the live suite ----------------------------------------------------- */
 
 static int
 live_init(void)
 {
-	static const char *extra[] = {"--tokens", tokens_path, "--max-body",
-	    MAX_BODY, "--max-url", MAX_URL, "--max-query-params", MAX_PARAMS,
-	    NULL};
+	/* At most 8 strings (tl_env.h). */
+	static const char *extra[] = {"--tokens", tokens_path,
+	    "--max-body=" MAX_BODY, "--max-url=" MAX_URL,
+	    "--max-query-params=" MAX_PARAMS, "--cors-origin=" ORIGIN, NULL};
 	FILE *f;
 
 	if (fs_env_init(&env, "openapi") != 0)
@@ -748,6 +851,21 @@ test_operations(void)
 		EXPECT_OK("PUT", item, NO_SUCH, "{}", 404);
 		EXPECT("PUT", item, id, NULL, TOK_ALL, "text/plain", "x", 415,
 		    NULL);
+		/* Version 2 now: conditional requests on it. */
+		EXPECT_H("PUT", item, id, "If-Match: \"1\"", "{}", 412);
+		EXPECT_H("GET", item, id, "If-None-Match: \"2\"", NULL, 304);
+		EXPECT_H("HEAD", item, id, "If-None-Match: \"2\"", NULL, 304);
+		EXPECT_OK("HEAD", item, id, NULL, 200);
+		EXPECT_OK("HEAD", item, NO_SUCH, NULL, 404);
+		/* PATCH is PUT. */
+		EXPECT_H("PATCH", item, id, "If-Match: \"2\"",
+		    "{\"input_fields\": [\"i\"]}", 200);
+		EXPECT_OK("PATCH", item, id, "{\"flows\": null}", 400);
+		EXPECT_OK("PATCH", item, NO_SUCH, "{}", 404);
+		EXPECT_H("PATCH", item, id, "If-Match: \"2\"", "{}", 412);
+		EXPECT("PATCH", item, id, NULL, TOK_ALL, "text/plain", "x",
+		    415, NULL);
+		EXPECT_H("DELETE", item, id, "If-Match: \"2\"", NULL, 412);
 	}
 
 	/* Lifecycle on a flow (any component id). */
@@ -757,8 +875,30 @@ test_operations(void)
 	EXPECT_OK("POST", life[1], mid, NULL, 200);
 	EXPECT_OK("POST", life[2], mid, NULL, 200);
 	EXPECT_OK("POST", life[3], mid, NULL, 200);
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 4; i++) {
 		EXPECT_OK(i ? "POST" : "GET", life[i], NO_SUCH, NULL, 404);
+		if (i > 0)
+			EXPECT_H("POST", life[i], mid, "If-Match: \"1\"", NULL,
+			    412);
+	}
+	/* OPTIONS, and a CORS preflight from the allowed origin. */
+	{
+		const char *tmpl;
+		json_t *item;
+
+		json_object_foreach((json_t *) paths(), tmpl, item)
+		{
+			const char *const h[] = {"Origin: " ORIGIN,
+			    "Access-Control-Request-Method: GET", NULL};
+
+			EXPECT("OPTIONS", tmpl, mid, NULL, NULL, NULL, NULL,
+			    200, NULL);
+			more_hdrs = h;
+			EXPECT("OPTIONS", tmpl, mid, NULL, NULL, NULL, NULL,
+			    204, NULL);
+			more_hdrs = NULL;
+		}
+	}
 
 	/* Deletes: in use, done, gone. */
 	EXPECT_OK("DELETE", FLOW, leaf, NULL, 409);
@@ -855,13 +995,10 @@ test_limits_and_tokens(void)
 static void
 test_other_methods_and_paths(void)
 {
-	const json_t *comp = json_object_get(doc, "components");
+	const json_t *other = json_object_get(doc, "x-other-responses");
 	const json_t *not_allowed =
-	    deref(json_object_get(json_object_get(comp, "responses"),
-	        "MethodNotAllowed"));
-	const json_t *no_path =
-	    deref(json_object_get(json_object_get(comp, "responses"),
-	        "NotFoundPath"));
+	    deref(json_object_get(other, "MethodNotAllowed"));
+	const json_t *no_path = deref(json_object_get(other, "NotFoundPath"));
 	static const char *const unknown[] = {"/api/nope/", "/nope",
 	    "/api/flows/x/y/", "/api/openapi.yaml"};
 	const char *tmpl;
@@ -967,7 +1104,8 @@ static CU_TestInfo doc_tests[] = {
         test_responses_and_examples},
     {"paths and methods are exactly the gateway's routes",
         test_paths_are_the_routes},
-    {"limits, 401, 415, 503 listed where the gateway gives them",
+    {"limits, 401, 415, 503, 412, 304, ETag listed where the gateway gives "
+     "them",
         test_layers_listed},
     CU_TEST_INFO_NULL,
 };

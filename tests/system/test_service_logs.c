@@ -1,6 +1,8 @@
 /* flow-service logs: --log-format json gives one JSON object per line, the
- * access log line carries the caller's request id, --log-level drops what
- * is below it, and a bad value stops the start with exit 2. Text lines
+ * access log line (--access-log, a bare flag as in flow-gateway) carries
+ * the caller's request id, the start-up line names the version,
+ * --log-level drops what is below it, and a bad value stops the start
+ * with exit 2. Text lines
  * have the format every program shares (fs_log):
  * "TIME flow-service[PID] level: message rid=ID". */
 #include <regex.h>
@@ -12,6 +14,7 @@
 
 #include <CUnit/Basic.h>
 
+#include "fs_opts.h"
 #include "testlib.h"
 
 /* Starts flow-service with the extra flags, calls HEALTH (waiting for it
@@ -129,7 +132,7 @@ test_service_logs(void)
 	/* JSON: every line an object with time, level, pid; the access line
 	 * has the request id as a field. */
 	if (!FS_CHECK(run_backend(dir, "json", "log-test-1", "--log-format",
-	                  "json", "--access-log", "1", log_path) == 0,
+	                  "json", "--access-log", NULL, log_path) == 0,
 	        "backend with --log-format json"))
 		goto out;
 	if (!FS_CHECK((text = fs_file_read(log_path, NULL)) != NULL, "read %s",
@@ -173,8 +176,8 @@ test_service_logs(void)
 	text = NULL;
 
 	/* Text: the access line carries the request id. */
-	if (!FS_CHECK(run_backend(dir, "text", "log-test-2", "--access-log",
-	                  "1", "--log-level", "info", log_path) == 0,
+	if (!FS_CHECK(run_backend(dir, "text", "log-test-2", "--log-level",
+	                  "info", "--access-log", NULL, log_path) == 0,
 	        "backend with text logs"))
 		goto out;
 	text = fs_file_read(log_path, NULL);
@@ -194,17 +197,43 @@ test_service_logs(void)
 	            "info: rpc HEALTH OK [0-9]+\\.[0-9]{3}ms "
 	            "rid=log-test-2\n"),
 	    "the access line in full: %s", text ? text : "");
+	/* The start-up line says which version runs, as --version does. */
+	{
+		char want[128];
+		snprintf(want, sizeof(want),
+		    " info: version %s serving on tcp://", fs_opts_version());
+		FS_CHECK(text != NULL && strstr(text, want) != NULL &&
+		        strstr(text, "access-log on)\n") != NULL,
+		    "a start-up line with \"%s\": %s", want, text ? text : "");
+	}
 	free(text);
 	text = NULL;
 
 	/* --log-level warn: a clean start, request and stop log nothing. */
-	if (!FS_CHECK(run_backend(dir, "warn", "log-test-3", "--access-log",
-	                  "1", "--log-level", "warn", log_path) == 0,
+	if (!FS_CHECK(run_backend(dir, "warn", "log-test-3", "--log-level",
+	                  "warn", "--access-log", NULL, log_path) == 0,
 	        "backend with --log-level warn"))
 		goto out;
 	text = fs_file_read(log_path, NULL);
 	FS_CHECK(text != NULL && text[0] == '\0', "nothing below warn: %s",
 	    text ? text : "(unreadable)");
+
+	/* --access-log is a bare flag, as in flow-gateway: the old
+	 * "--access-log 1" leaves an argument no program takes. */
+	{
+		fs_test_run_result r;
+		char *argv[] = {(char *) FLOW_SERVICE_BIN,
+		    (char *) "--access-log", (char *) "1", NULL};
+		memset(&r, 0, sizeof(r));
+		FS_CHECK(fs_test_run(&r, argv, NULL, NULL, 30000) == 0 &&
+		        r.exit_code == 2 && r.err != NULL &&
+		        strcmp(r.err,
+		            "flow-service: unexpected argument '1'\nTry "
+		            "'flow-service --help'.\n") == 0,
+		    "--access-log 1: exit %d, %s", r.exit_code,
+		    r.err ? r.err : "");
+		fs_test_run_result_free(&r);
+	}
 
 	/* A bad value: usage error, exit 2. */
 	{

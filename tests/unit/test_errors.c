@@ -35,7 +35,7 @@ test_errors_http_mapping(void)
 	CU_ASSERT_EQUAL(fs_code_http(FS_PERMISSION_DENIED), 403);
 	CU_ASSERT_EQUAL(fs_code_http(FS_UNAUTHENTICATED), 401);
 	CU_ASSERT_EQUAL(fs_code_http(FS_INTERNAL), 500);
-	CU_ASSERT_EQUAL(fs_code_http(FS_ABORTED), 500);
+	CU_ASSERT_EQUAL(fs_code_http(FS_ABORTED), 412);
 	CU_ASSERT_EQUAL(fs_code_http(-1), 500);
 	CU_ASSERT_EQUAL(fs_code_http(999), 500);
 	CU_ASSERT_STRING_EQUAL(fs_code_name(999), "UNKNOWN_CODE");

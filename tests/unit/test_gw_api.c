@@ -101,7 +101,7 @@ render_check(const char *method, const char *path, int code,
 
 	snprintf(what, sizeof(what), "%s %s code %s", method, path,
 	    fs_code_name(code));
-	gw_api_render(&r, &m, code, reply);
+	gw_api_render(&r, &m, NULL, code, reply);
 	check_resp(&r, status, body, what);
 	gw_resp_fini(&r);
 }
@@ -399,12 +399,12 @@ test_gw_api_render_ok(void)
 	    COMPONENT_JSON);
 
 	m = match("POST", "/api/flows/");
-	gw_api_render(&r, &m, FS_OK, &reply);
+	gw_api_render(&r, &m, NULL, FS_OK, &reply);
 	check_resp(&r, 201, COMPONENT_JSON, "create flow");
 	FS_ASSERT_STR_EQ(r.location, "/api/flows/" ID "/");
 	gw_resp_fini(&r);
 	m = match("POST", "/api/apps");
-	gw_api_render(&r, &m, FS_OK, &reply);
+	gw_api_render(&r, &m, NULL, FS_OK, &reply);
 	check_resp(&r, 201, COMPONENT_JSON, "create app");
 	FS_ASSERT_STR_EQ(r.location, "/api/apps/" ID "/");
 	gw_resp_fini(&r);
@@ -530,8 +530,10 @@ test_gw_api_render_errors(void)
 	reply.message = "store invariant broken at 0x1234";
 	render_check("GET", "/api/flows/" ID, FS_INTERNAL, &reply, 500,
 	    "{\"detail\":\"Internal error.\"}");
-	render_check("GET", "/api/flows/" ID, FS_ABORTED, &reply, 500,
-	    "{\"detail\":\"Internal error.\"}");
+	/* A stale compare-and-set: the fixed text of CONTRACT §2. */
+	render_check("PUT", "/api/flows/" ID, FS_ABORTED, &reply, 412,
+	    "{\"detail\":\"Precondition failed: the component has "
+	    "changed.\"}");
 	render_check("GET", "/api/flows/" ID, 99, NULL, 500,
 	    "{\"detail\":\"Internal error.\"}");
 	/* A list over the reply limit says how to page (README, Errors);

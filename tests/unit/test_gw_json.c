@@ -218,12 +218,15 @@ test_gw_json_create_absent(void)
 	check_packs(&r->base);
 	flowsvc__create_request__free_unpacked(r, NULL);
 
-	/* JSON null for name and group is the same as leaving them out. */
+	/* JSON null for name and group is not absent: they may not be
+	 * null, so they go as mistyped (the backend then refuses the
+	 * create; gw_json_put_violations words it). */
 	r = create_from("{\"name\": null, \"group\": null}");
 	if (r == NULL)
 		return;
-	FS_CHECK(r->name == NULL && r->group == NULL, "null -> absent");
-	FS_ASSERT_INT_EQ(r->n_mistyped_fields, 0);
+	FS_CHECK(r->name == NULL && r->group == NULL, "null not mapped");
+	FS_ASSERT_STR_EQ(strs_text(r->n_mistyped_fields, r->mistyped_fields),
+	    "name|group");
 	flowsvc__create_request__free_unpacked(r, NULL);
 
 	/* Empty strings are present: the backend says what is wrong. */
@@ -588,6 +591,7 @@ test_gw_json_escaping(void)
 struct viol_case {
 	size_t n;
 	Flowsvc__FieldViolation **v;
+	unsigned nulls;
 };
 
 static void
@@ -595,7 +599,7 @@ put_viol_cb(gw_buf *b, const void *arg)
 {
 	const struct viol_case *c = arg;
 
-	gw_json_put_violations(b, c->n, c->v);
+	gw_json_put_violations(b, c->n, c->v, c->nulls);
 }
 
 static void
@@ -610,7 +614,7 @@ test_gw_json_violations(void)
 	Flowsvc__FieldViolation c = FLOWSVC__FIELD_VIOLATION__INIT;
 	Flowsvc__FieldViolation d = FLOWSVC__FIELD_VIOLATION__INIT;
 	Flowsvc__FieldViolation *all[] = {&a, &b, &c, &d};
-	struct viol_case vc = {1, all};
+	struct viol_case vc = {1, all, 0};
 	char *s;
 
 	a.field = "name";
@@ -643,6 +647,46 @@ test_gw_json_violations(void)
 	s = render(put_viol_cb, &vc);
 	FS_ASSERT_STR_EQ(s, "{}");
 	free(s);
+
+	/* Fields the body sent as null say only that, whatever the backend
+	 * made of them; the others keep their messages. */
+	vc.n = 4;
+	vc.nulls = GW_NULL_NAME | GW_NULL_INPUT_FIELDS | GW_NULL_FLOWS;
+	s = render(put_viol_cb, &vc);
+	FS_ASSERT_STR_EQ(s,
+	    "{\"name\":[\"This field may not be null.\"],"
+	    "\"input_fields\":[\"This field may not be null.\"],"
+	    "\"x\\\"y\":[\"Unknown field.\"]}");
+	free(s);
+}
+
+/* Which keys a body holds as null: the five that may not be. */
+static void
+test_gw_json_nulls(void)
+{
+	static const struct {
+		const char *body;
+		unsigned nulls;
+	} cases[] = {
+	    {"{}", 0},
+	    {"{\"name\": \"a\", \"group\": \"g\", \"flows\": []}", 0},
+	    {"{\"name\": null}", GW_NULL_NAME},
+	    {"{\"group\": null, \"flows\": null}",
+	        GW_NULL_GROUP | GW_NULL_FLOWS},
+	    {"{\"input_fields\": null, \"output_fields\": null}",
+	        GW_NULL_INPUT_FIELDS | GW_NULL_OUTPUT_FIELDS},
+	    /* Only the keys themselves, not items nor other keys. */
+	    {"{\"input_fields\": [null], \"colour\": null, \"id\": null}", 0},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *o = json_loads(cases[i].body, 0, NULL);
+
+		FS_CHECK(o != NULL && gw_json_nulls(o) == cases[i].nulls,
+		    "%s: nulls %#x, expected %#x", cases[i].body,
+		    o ? gw_json_nulls(o) : 0u, cases[i].nulls);
+		json_decref(o);
+	}
 }
 
 /* Many entries (a backend is trusted, but the merge must not be
@@ -672,7 +716,7 @@ test_gw_json_violations_many(void)
 		v[i].n_messages = 1;
 		all[i] = &v[i];
 	}
-	gw_json_put_violations(&b, N, all);
+	gw_json_put_violations(&b, N, all, 0);
 	s = gw_buf_take(&b, &len);
 	json_t *j = s ? json_loads(s, 0, NULL) : NULL;
 	FS_CHECK(j != NULL && json_object_size(j) == 3, "three keys");
@@ -764,6 +808,7 @@ static CU_TestInfo json_tests[] = {
     {"load: error texts", test_gw_json_load_errors},
     {"create: every field", test_gw_json_create_full},
     {"create: absent, null, empty", test_gw_json_create_absent},
+    {"keys sent as null", test_gw_json_nulls},
     {"create: mistyped fields", test_gw_json_create_mistyped},
     {"create: unknown and read-only keys",
         test_gw_json_create_unknown_and_read_only},

@@ -1,7 +1,8 @@
 /*
  * test_gw_routes.c - gateway/gw_routes: every route with and without its
- * trailing slash, every method each takes, 405 with the Allow list, 404,
- * and which raw targets may be routed at all.
+ * trailing slash, every method each takes (PATCH as PUT, HEAD as GET,
+ * OPTIONS everywhere), 405 with the Allow list, 404, and which raw
+ * targets may be routed at all.
  */
 #include <string.h>
 
@@ -112,6 +113,8 @@ test_gw_routes_items(void)
 	    {"GET", GW_ACT_GET, FLOWSVC__METHOD__GET},
 	    {"HEAD", GW_ACT_GET, FLOWSVC__METHOD__GET},
 	    {"PUT", GW_ACT_UPDATE, FLOWSVC__METHOD__UPDATE},
+	    /* PATCH is PUT: both are partial updates (CONTRACT §2). */
+	    {"PATCH", GW_ACT_UPDATE, FLOWSVC__METHOD__UPDATE},
 	    {"DELETE", GW_ACT_DELETE, FLOWSVC__METHOD__DELETE},
 	};
 
@@ -174,13 +177,40 @@ test_gw_routes_operations_endpoints(void)
 	    FLOWSVC__KIND__KIND_ANY, NULL);
 }
 
+/* OPTIONS on every known path: answered by the gateway, with the route's
+ * Allow list; unknown paths stay 404. */
+static void
+test_gw_routes_options(void)
+{
+	for (int r = 1; r < GW_ROUTE_COUNT; r++) {
+		const struct gw_route_info *ri = gw_route_info(r);
+		const char *at = strstr(ri->path, "{id}");
+		char path[128];
+		struct gw_match m;
+
+		if (at != NULL)
+			snprintf(path, sizeof(path), "%.*s%s%s",
+			    (int) (at - ri->path), ri->path, ID, at + 4);
+		else
+			snprintf(path, sizeof(path), "%s", ri->path);
+		gw_route_match("OPTIONS", path, &m);
+		FS_CHECK(m.http_status == 0 && m.route == (enum gw_route) r &&
+		        m.action == GW_ACT_OPTIONS &&
+		        m.rpc == FLOWSVC__METHOD__METHOD_UNSPECIFIED &&
+		        m.allow != NULL && strcmp(m.allow, ri->allow) == 0,
+		    "OPTIONS %s: status %d action %d allow %s", path,
+		    m.http_status, m.action, m.allow ? m.allow : "(none)");
+	}
+	check_404("OPTIONS", "/api/nope/");
+	check_404("OPTIONS", "/api/flows/" ID "/status/");
+}
+
 static void
 test_gw_routes_405(void)
 {
 	static const char *const coll_bad[] = {"PUT", "DELETE", "PATCH",
-	    "OPTIONS", "TRACE", NULL};
-	static const char *const item_bad[] = {"POST", "PATCH", "OPTIONS",
-	    NULL};
+	    "TRACE", NULL};
+	static const char *const item_bad[] = {"POST", "TRACE", NULL};
 	static const char *const get_only_bad[] = {"POST", "PUT", "DELETE",
 	    "PATCH", NULL};
 	static const char *const post_only_bad[] = {"GET", "HEAD", "PUT",
@@ -189,23 +219,28 @@ test_gw_routes_405(void)
 	static const enum gw_route op_routes[] = {GW_ROUTE_DEPLOY,
 	    GW_ROUTE_STOP, GW_ROUTE_START};
 
+	/* Django REST Framework's order: the actions, HEAD, OPTIONS. */
 	for (const char *const *m = coll_bad; *m; m++) {
-		check_405(*m, "/api/flows/", GW_ROUTE_FLOWS, "GET, POST");
-		check_405(*m, "/api/apps", GW_ROUTE_APPS, "GET, POST");
+		check_405(*m, "/api/flows/", GW_ROUTE_FLOWS,
+		    "GET, POST, HEAD, OPTIONS");
+		check_405(*m, "/api/apps", GW_ROUTE_APPS,
+		    "GET, POST, HEAD, OPTIONS");
 	}
 	for (const char *const *m = item_bad; *m; m++) {
 		check_405(*m, "/api/flows/" ID "/", GW_ROUTE_FLOWS_ITEM,
-		    "GET, PUT, DELETE");
+		    "GET, PUT, PATCH, DELETE, HEAD, OPTIONS");
 		check_405(*m, "/api/apps/" ID, GW_ROUTE_APPS_ITEM,
-		    "GET, PUT, DELETE");
+		    "GET, PUT, PATCH, DELETE, HEAD, OPTIONS");
 	}
 	for (const char *const *m = get_only_bad; *m; m++) {
+		static const char get[] = "GET, HEAD, OPTIONS";
+
 		check_405(*m, "/api/apps/" ID "/status/", GW_ROUTE_STATUS,
-		    "GET");
-		check_405(*m, "/healthz", GW_ROUTE_HEALTHZ, "GET");
-		check_405(*m, "/readyz/", GW_ROUTE_READYZ, "GET");
-		check_405(*m, "/metrics", GW_ROUTE_METRICS, "GET");
-		check_405(*m, "/api/openapi.json", GW_ROUTE_OPENAPI, "GET");
+		    get);
+		check_405(*m, "/healthz", GW_ROUTE_HEALTHZ, get);
+		check_405(*m, "/readyz/", GW_ROUTE_READYZ, get);
+		check_405(*m, "/metrics", GW_ROUTE_METRICS, get);
+		check_405(*m, "/api/openapi.json", GW_ROUTE_OPENAPI, get);
 	}
 	for (const char *const *m = post_only_bad; *m; m++)
 		for (size_t i = 0; i < 3; i++) {
@@ -213,7 +248,7 @@ test_gw_routes_405(void)
 
 			snprintf(path, sizeof(path), "/api/apps/%s/%s/", ID,
 			    ops[i]);
-			check_405(*m, path, op_routes[i], "POST");
+			check_405(*m, path, op_routes[i], "POST, OPTIONS");
 		}
 }
 
@@ -293,7 +328,7 @@ test_gw_routes_table(void)
 			    (int) (at - ri->path), ri->path, ID, at + 4);
 		else
 			snprintf(path, sizeof(path), "%s", ri->path);
-		gw_route_match("PATCH", path, &m);
+		gw_route_match("TRACE", path, &m);
 		FS_CHECK(m.route == (enum gw_route) r &&
 		        m.http_status == 405 &&
 		        strcmp(m.allow, ri->allow) == 0,
@@ -303,18 +338,18 @@ test_gw_routes_table(void)
 }
 
 /* A route's Allow list names exactly the HTTP methods it has an action
- * for, in the table's order, and each action's RPC has a request message
- * the gateway can build (gw_api builds by the method table's
- * descriptors). */
+ * for, in the table's order, then HEAD where it has GET, then OPTIONS;
+ * and each action's RPC has a request message the gateway can build
+ * (gw_api builds by the method table's descriptors). */
 static void
 test_gw_routes_allow_matches_actions(void)
 {
 	static const char *const names[GW_HTTP_COUNT] = {"GET", "POST", "PUT",
-	    "DELETE"};
+	    "PATCH", "DELETE"};
 
 	for (int r = 1; r < GW_ROUTE_COUNT; r++) {
 		const struct gw_route_info *ri = gw_route_info(r);
-		char allow[64] = "";
+		char allow[128] = "";
 
 		for (int h = 0; h < GW_HTTP_COUNT; h++) {
 			if (ri->on[h] == GW_ACT_NONE)
@@ -323,6 +358,9 @@ test_gw_routes_allow_matches_actions(void)
 				strcat(allow, ", ");
 			strcat(allow, names[h]);
 		}
+		if (ri->on[GW_HTTP_GET] != GW_ACT_NONE)
+			strcat(allow, ", HEAD");
+		strcat(allow, ", OPTIONS");
 		FS_CHECK(ri->allow != NULL && strcmp(allow, ri->allow) == 0,
 		    "route %s: Allow \"%s\", actions for \"%s\"", ri->name,
 		    ri->allow ? ri->allow : "(none)", allow);
@@ -370,7 +408,8 @@ test_gw_routes_raw_target(void)
 
 static CU_TestInfo routes_tests[] = {
     {"collections: GET lists, POST creates", test_gw_routes_collections},
-    {"items: GET, PUT, DELETE", test_gw_routes_items},
+    {"items: GET, PUT, PATCH, DELETE", test_gw_routes_items},
+    {"OPTIONS on every known path", test_gw_routes_options},
     {"ids go to the backend as received", test_gw_routes_ids_pass_through},
     {"status, deploy, stop, start take any kind",
         test_gw_routes_component_operations},

@@ -505,13 +505,13 @@ test_refusal_bodies(void)
 	/* Whatever the backend says, a 403 is CONTRACT §5's fixed text. */
 	reply.code = FLOWSVC__CODE__PERMISSION_DENIED;
 	reply.message = "group secret_group is not yours";
-	gw_api_render(&r, &m, FS_PERMISSION_DENIED, &reply);
+	gw_api_render(&r, &m, NULL, FS_PERMISSION_DENIED, &reply);
 	FS_ASSERT_INT_EQ(r.status, 403);
 	FS_ASSERT_STR_EQ(r.body ? r.body : "(none)",
 	    "{\"detail\":\"You do not have permission to perform this "
 	    "action.\"}");
 	gw_resp_fini(&r);
-	gw_api_render(&r, &m, FS_PERMISSION_DENIED, NULL);
+	gw_api_render(&r, &m, NULL, FS_PERMISSION_DENIED, NULL);
 	FS_ASSERT_INT_EQ(r.status, 403);
 	FS_ASSERT_STR_EQ(r.body ? r.body : "(none)",
 	    "{\"detail\":\"You do not have permission to perform this "
@@ -519,7 +519,7 @@ test_refusal_bodies(void)
 	gw_resp_fini(&r);
 	reply.code = FLOWSVC__CODE__UNAUTHENTICATED;
 	reply.message = "who are you";
-	gw_api_render(&r, &m, FS_UNAUTHENTICATED, &reply);
+	gw_api_render(&r, &m, NULL, FS_UNAUTHENTICATED, &reply);
 	FS_ASSERT_INT_EQ(r.status, 401);
 	FS_ASSERT_STR_EQ(r.body ? r.body : "(none)",
 	    "{\"detail\":\"Authentication credentials were not provided.\"}");

@@ -518,6 +518,127 @@ test_svc_lifecycle(void)
 	    FS_NOT_FOUND);
 }
 
+/* The version of component id, or -1 when it cannot be read. */
+static int64_t
+version_of(const char *id)
+{
+	Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
+	Flowsvc__Component *c;
+	int64_t v = -1;
+	svc_reply r;
+
+	g.id = (char *) id;
+	call(FLOWSVC__METHOD__GET, &g.base, NULL, &r);
+	if ((c = reply_component(&r)) != NULL)
+		v = c->version;
+	if (c != NULL)
+		flowsvc__component__free_unpacked(c, NULL);
+	svc_reply_fini(&r);
+	return v;
+}
+
+/* Update, Delete and the lifecycle calls with expected_version: a
+ * compare-and-set. A stale version is ABORTED with nothing changed, ahead
+ * of the fields' problems and of "in use"; an absent component is still
+ * NOT_FOUND. */
+static void
+test_svc_expected_version(void)
+{
+	char id[FS_UUID_STRLEN + 1], app[FS_UUID_STRLEN + 1];
+	char *ids[1] = {id}, *dup[] = {"a", "a"};
+	Flowsvc__UpdateRequest u = FLOWSVC__UPDATE_REQUEST__INIT;
+	Flowsvc__IdRequest q = FLOWSVC__ID_REQUEST__INIT;
+	Flowsvc__StringList in = FLOWSVC__STRING_LIST__INIT;
+	svc_reply r;
+
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__FLOW, "cas", NULL, NULL, 0,
+	                          id),
+	    FS_OK);
+	u.id = id;
+	u.has_expected_version = 1;
+	u.expected_version = 2;
+	in.items = dup;
+	in.n_items = 1;
+	u.input_fields = &in;
+	call(FLOWSVC__METHOD__UPDATE, &u.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_ABORTED);
+	CU_ASSERT_EQUAL(r.v.n, 0);
+	svc_reply_fini(&r);
+	CU_ASSERT_EQUAL(version_of(id), 1);
+	/* Stale and invalid: the version is looked at first. */
+	in.n_items = 2;
+	call(FLOWSVC__METHOD__UPDATE, &u.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_ABORTED);
+	CU_ASSERT_EQUAL(r.v.n, 0);
+	svc_reply_fini(&r);
+	/* The current version: the fields decide, then it applies. */
+	u.expected_version = 1;
+	call(FLOWSVC__METHOD__UPDATE, &u.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_INVALID_ARGUMENT);
+	svc_reply_fini(&r);
+	in.n_items = 1;
+	call(FLOWSVC__METHOD__UPDATE, &u.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_OK);
+	svc_reply_fini(&r);
+	CU_ASSERT_EQUAL(version_of(id), 2);
+	call(FLOWSVC__METHOD__UPDATE, &u.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_ABORTED); /* 1 is stale now */
+	svc_reply_fini(&r);
+
+	/* Lifecycle: compared, and no new version. */
+	q.id = id;
+	q.has_expected_version = 1;
+	q.expected_version = 1;
+	call(FLOWSVC__METHOD__DEPLOY, &q.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_ABORTED);
+	svc_reply_fini(&r);
+	q.expected_version = 2;
+	for (int m = FLOWSVC__METHOD__DEPLOY; m <= FLOWSVC__METHOD__STOP;
+	     m++) {
+		call(m, &q.base, NULL, &r);
+		CU_ASSERT_EQUAL(r.code, FS_OK);
+		svc_reply_fini(&r);
+	}
+	CU_ASSERT_EQUAL(version_of(id), 2);
+
+	/* Delete: stale before "in use"; absent before stale. */
+	CU_ASSERT_EQUAL_FATAL(create(FLOWSVC__KIND__APP, "cas_user", NULL, ids,
+	                          1, app),
+	    FS_OK);
+	q.expected_version = 1;
+	call(FLOWSVC__METHOD__DELETE, &q.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_ABORTED);
+	svc_reply_fini(&r);
+	q.expected_version = 2;
+	call(FLOWSVC__METHOD__DELETE, &q.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_FAILED_PRECONDITION);
+	svc_reply_fini(&r);
+	q.id = app;
+	q.has_kind = 1;
+	q.kind = FLOWSVC__KIND__APP;
+	q.expected_version = 1;
+	call(FLOWSVC__METHOD__DELETE, &q.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_OK);
+	svc_reply_fini(&r);
+	q.id = id;
+	q.kind = FLOWSVC__KIND__FLOW;
+	q.expected_version = 3;
+	call(FLOWSVC__METHOD__DELETE, &q.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_ABORTED);
+	svc_reply_fini(&r);
+	q.expected_version = 2;
+	call(FLOWSVC__METHOD__DELETE, &q.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_OK);
+	svc_reply_fini(&r);
+	call(FLOWSVC__METHOD__DELETE, &q.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_NOT_FOUND);
+	svc_reply_fini(&r);
+	u.expected_version = 2;
+	call(FLOWSVC__METHOD__UPDATE, &u.base, NULL, &r);
+	CU_ASSERT_EQUAL(r.code, FS_NOT_FOUND);
+	svc_reply_fini(&r);
+}
+
 static void
 test_svc_bad_requests(void)
 {
@@ -852,6 +973,7 @@ main(void)
 	        test_svc_update_keeps_and_bumps},
 	    {"references, cycles, in use", test_svc_references_and_cycles},
 	    {"lifecycle", test_svc_lifecycle},
+	    {"expected_version: compare-and-set", test_svc_expected_version},
 	    {"bad requests", test_svc_bad_requests},
 	    {"stats count requests", test_svc_stats_count_requests},
 	    {"hidden references stay hidden",

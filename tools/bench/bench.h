@@ -40,7 +40,14 @@ struct config {
 	long long timeout_ms;
 	long long coalesce; /* fs_client_set_coalesce; 0: off */
 	int quiet;
+	/* tls+tcp:// backends (fs_client_tls) */
+	const char *backend_cert, *backend_key, *backend_ca;
+	const char *backend_server_name;
 };
+
+/* Opens a client for cfg->backend, with cfg's TLS settings for a
+ * tls+tcp:// one. Returns 0, or 2 after printing why. */
+int bench_client_open(fs_client **out, const struct config *cfg);
 
 typedef struct bench bench;
 

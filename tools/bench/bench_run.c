@@ -477,13 +477,33 @@ print_result(bench *b, double secs, double snap_ms)
 	fflush(stdout);
 }
 
+int
+bench_client_open(fs_client **out, const struct config *cfg)
+{
+	fs_client_tls tls = {cfg->backend_cert, cfg->backend_key,
+	    cfg->backend_ca, cfg->backend_server_name};
+	bool use = cfg->backend_cert != NULL || cfg->backend_key != NULL ||
+	    cfg->backend_ca != NULL || cfg->backend_server_name != NULL ||
+	    fs_client_url_is_tls(cfg->backend);
+
+	if (fs_client_open_tls(out, cfg->backend, use ? &tls : NULL) != 0) {
+		fprintf(stderr, "flow-bench: %s: %s\n", cfg->backend,
+		    fs_client_last_error());
+		return 2;
+	}
+	return 0;
+}
+
 /* Polls until the backend answers HEALTH. A plain REQ socket with a
  * blocking dial probes for the listener every millisecond (the client's
  * own redial backs off to a second); once it is up, HEALTH goes through
- * the normal client. */
+ * the normal client. A tls+tcp:// backend is probed by the client itself
+ * (the plain socket has no TLS settings), every 20 ms. */
 int
 run_wait(struct config *cfg)
 {
+	bool tls = fs_client_url_is_tls(cfg->backend);
+
 	int64_t start = now_ns();
 	int64_t until = start + (int64_t) (cfg->duration_s * 1e9);
 	int attempts = 0;
@@ -493,23 +513,25 @@ run_wait(struct config *cfg)
 		int rv;
 
 		attempts++;
-		if ((rv = nng_req0_open(&sock)) != 0) {
-			fprintf(stderr, "flow-bench: %s\n", nng_strerror(rv));
-			return 1;
+		if (tls) {
+			rv = 0;
+		} else {
+			if ((rv = nng_req0_open(&sock)) != 0) {
+				fprintf(stderr, "flow-bench: %s\n",
+				    nng_strerror(rv));
+				return 1;
+			}
+			rv = nng_dial(sock, cfg->backend, NULL, 0);
+			nng_close(sock);
 		}
-		rv = nng_dial(sock, cfg->backend, NULL, 0);
-		nng_close(sock);
 		if (rv == 0) {
 			fs_client *c;
 			Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
 			fs_call_opts o = {.timeout_ms = 2000};
 			Flowsvc__Reply *r = NULL;
 
-			if ((rv = fs_client_open(&c, cfg->backend)) != 0) {
-				fprintf(stderr, "flow-bench: %s: %s\n",
-				    cfg->backend, fs_client_last_error());
-				return 2;
-			}
+			if ((rv = bench_client_open(&c, cfg)) != 0)
+				return rv;
 			rv = fs_client_call(c, FLOWSVC__METHOD__HEALTH,
 			    &e.base, &o, &r);
 			if (rv == FS_OK) {
@@ -535,7 +557,7 @@ run_wait(struct config *cfg)
 			    nng_strerror(rv));
 			return 2;
 		}
-		struct timespec ts = {0, 1000000};
+		struct timespec ts = {0, tls ? 20000000 : 1000000};
 		nanosleep(&ts, NULL);
 	}
 	fprintf(stderr, "flow-bench: no HEALTH answer from %s within %.1f s\n",

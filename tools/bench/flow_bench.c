@@ -50,6 +50,27 @@ static const fs_opt opts[] = {
         .def = "tcp://127.0.0.1:5555",
         .arg = "URL",
         .help = "flow-service address"},
+    {.name = "backend-cert",
+        .type = FS_OPT_STR,
+        .off = OFF(backend_cert),
+        .arg = "FILE",
+        .help = "tls+tcp://: this client's certificate (PEM)"},
+    {.name = "backend-key",
+        .type = FS_OPT_STR,
+        .off = OFF(backend_key),
+        .arg = "FILE",
+        .help = "tls+tcp://: its private key (PEM)"},
+    {.name = "backend-ca",
+        .type = FS_OPT_STR,
+        .off = OFF(backend_ca),
+        .arg = "FILE",
+        .help = "tls+tcp://: the CA certificate (PEM) of the backend's"},
+    {.name = "backend-server-name",
+        .type = FS_OPT_STR,
+        .off = OFF(backend_server_name),
+        .arg = "NAME",
+        .help = "tls+tcp://: the DNS name in the backend's certificate "
+                "(when not the URL's host)"},
     {.name = "inflight",
         .type = FS_OPT_INT,
         .off = OFF(inflight),
@@ -187,11 +208,8 @@ main(int argc, char **argv)
 		b.cfg.prefix = prefix;
 	}
 
-	if ((rv = fs_client_open(&b.client, b.cfg.backend)) != 0) {
-		fprintf(stderr, "flow-bench: %s: %s\n", b.cfg.backend,
-		    fs_client_last_error());
-		return 2;
-	}
+	if ((rv = bench_client_open(&b.client, &b.cfg)) != 0)
+		return rv;
 	if (fs_client_set_coalesce(b.client, (int) b.cfg.coalesce) != 0) {
 		fprintf(stderr, "flow-bench: bad --coalesce\n");
 		fs_client_close(b.client);
