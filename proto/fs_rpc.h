@@ -164,6 +164,15 @@ int fs_client_call_async(fs_client *c, Flowsvc__Method method,
     const ProtobufCMessage *req, const fs_call_opts *opts, fs_call_cb cb,
     void *arg);
 
+/* Sends env, an envelope as it is (method, payload, caller, request id,
+ * deadline, min_revision kept), and arranges for cb to run once with the
+ * outcome, as fs_client_call_async does; timeout_ms bounds the wait for
+ * the reply (0: FS_RPC_DEFAULT_TIMEOUT_MS). For a backend that passes a
+ * request on (a replica forwarding a change to its primary). Returns 0
+ * or an fs_code (cb not called). */
+int fs_client_forward_async(fs_client *c, const Flowsvc__Request *env,
+    uint32_t timeout_ms, fs_call_cb cb, void *arg);
+
 /* Coalescing: with max_inflight > 0, small quick calls are batched: the
  * methods fs_methods.h marks FS_M_BATCH, and a LIST that names both
  * name_iexact and group_iexact (at most one match). Reads (GET,

@@ -771,6 +771,25 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
 	return fs_coalesce_call(c, lane, msg, timeout_ms, cb, arg);
 }
 
+int
+fs_client_forward_async(fs_client *c, const Flowsvc__Request *env,
+    uint32_t timeout_ms, fs_call_cb cb, void *arg)
+{
+	nng_msg *msg;
+	int rv;
+
+	if (timeout_ms == 0)
+		timeout_ms = FS_RPC_DEFAULT_TIMEOUT_MS;
+	if (atomic_load(&c->pipes) == 0)
+		return FS_UNAVAILABLE;
+	if ((rv = fs_env_msg(env, &msg)) != 0)
+		return rv;
+	if (fs_method_is((int) env->method, FS_M_BLOCKS))
+		return fs_call_start_blocking(c, msg, timeout_ms, cb, arg,
+		    NULL);
+	return fs_call_start(c, msg, timeout_ms, cb, arg);
+}
+
 struct fs_sync {
 	nng_mtx *mtx;
 	nng_cv *cv;

@@ -499,6 +499,38 @@ persist_log_open(persist *p, uint64_t revision, logreader **out, uint64_t *gen)
 }
 
 int
+persist_snapshot_open(persist *p, int *fd, uint64_t *size, uint64_t *revision)
+{
+	char name[DATADIR_NAME_MAX];
+	uint8_t hb[LOGFMT_SNAP_HEADER_V2];
+	logfmt_snap_header h;
+	struct stat sb;
+	ssize_t n;
+
+	pthread_mutex_lock(
+	    &p->gc_mtx); /* no removal between choice and open */
+	if (!p->has_snap) {
+		pthread_mutex_unlock(&p->gc_mtx);
+		return FS_NOT_FOUND;
+	}
+	datadir_name(name, sizeof(name), DATADIR_SNAPSHOT, p->snap_gen);
+	*fd = openat(p->dd.dirfd, name, O_RDONLY | O_CLOEXEC);
+	pthread_mutex_unlock(&p->gc_mtx);
+	if (*fd < 0)
+		return FS_UNAVAILABLE;
+	if (fstat(*fd, &sb) != 0 || (n = pread(*fd, hb, sizeof(hb), 0)) < 0 ||
+	    logfmt_snap_header_check(hb, (size_t) n, &h) != LOGFMT_HEADER_OK) {
+		close(*fd);
+		*fd = -1;
+		errno = EINVAL;
+		return FS_UNAVAILABLE;
+	}
+	*size = (uint64_t) sb.st_size;
+	*revision = h.revision;
+	return FS_OK;
+}
+
+int
 persist_retain(persist *p, const char *name, uint64_t min_revision,
     uint32_t *holder)
 {

@@ -150,6 +150,14 @@ void persist_log_position(persist *p, persist_position *pos);
 int persist_log_open(persist *p, uint64_t revision, logreader **out,
     uint64_t *gen);
 
+/* Opens the newest durable snapshot file for reading (a replica's
+ * bootstrap copies it): *fd (the caller's; the file stays readable when
+ * a newer snapshot removes it), its size and the revision it holds.
+ * FS_OK, FS_NOT_FOUND (the directory has no snapshot) or FS_UNAVAILABLE
+ * (errno). */
+int
+persist_snapshot_open(persist *p, int *fd, uint64_t *size, uint64_t *revision);
+
 /* ---- retention ----------------------------------------------------------- */
 
 /* Keeps every log record from min_revision on, for the holder name (for

@@ -34,6 +34,18 @@ typedef struct svc_opts {
 	int recover_partial;        /* start from an incomplete data dir */
 	int access_log;             /* a log line per request (fs_log) */
 	size_t watch_history;       /* changes Watch keeps (0: 100,000) */
+	/* Replication (CONTRACT §8): follow the backend at replica_of (NULL:
+	 * a primary), dialled with replica_tls (NULL: plain), naming itself
+	 * follower (for the hold on the primary's logs). Needs data_dir. */
+	const char *replica_of;
+	const fs_client_tls *replica_tls;
+	const char *follower;
+	/* Called (from the follower's thread) when the replica must take a
+	 * fresh snapshot: it is too far behind what the primary keeps, or it
+	 * holds changes the primary does not (they are counted and logged
+	 * first). The program restarts it with a bootstrap (main.c). */
+	void (*rebootstrap)(void *arg);
+	void *rebootstrap_arg;
 } svc_opts;
 
 /* Opens the service. Returns 0, or -1 with a one-line reason in err. On
@@ -54,6 +66,7 @@ typedef struct svc_reply {
 	int has_revision;
 	uint64_t revision;        /* Reply.revision (flows.proto) */
 	uint64_t oldest_revision; /* Reply.oldest_revision; 0: none */
+	uint64_t term;            /* Reply.term; 0: none */
 } svc_reply;
 
 /* Executes req (already decoded) and fills out, which the caller releases
@@ -103,5 +116,9 @@ void svc_quiesce(svc *s);
 
 /* Watches parked now. */
 size_t svc_watches(svc *s);
+
+/* Starts following the primary (a replica; no-op for a primary): after
+ * svc_open, once the server listens. Returns 0 or -1 with err. */
+int svc_follow(svc *s, char *err, size_t errlen);
 
 #endif

@@ -101,6 +101,37 @@ void svc_answer_fini(svc_answer *a);
 int
 svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a, svc_reply *r);
 
+/* ---- replication (CONTRACT §8) -----------------------------------------
+ * A backend is a primary or a replica (svc_role). A primary takes
+ * changes while it knows of no higher term than its own
+ * (svc_accepts_changes, under the store's lock); a replica applies the
+ * records of the backend it follows (svc_apply_replicated) and forwards
+ * changes sent to it (repl_follow.h). */
+enum svc_role { SVC_PRIMARY, SVC_REPLICA };
+
+struct terms;
+struct svc_waiter;
+struct persist;
+uint64_t svc_revision(svc *s);
+struct persist *svc_disk(svc *s);
+struct terms *svc_terms(svc *s);
+struct svc_waiter *svc_waiters(svc *s);
+int svc_role(svc *s);
+int svc_accepts_changes(svc *s);
+
+/* Applies one packed LogRecord of the primary (b, len: as its log holds
+ * it, with its revision and term) through the write path: it must be the
+ * next revision. Takes the write lock. Returns FS_OK, or a code with the
+ * reason in why: FS_FAILED_PRECONDITION (not the next revision, or no
+ * longer a replica), FS_DATA_LOSS (undecodable, or does not fit the
+ * store), FS_UNAVAILABLE (the log cannot take it), FS_RESOURCE_EXHAUSTED. */
+int svc_apply_replicated(svc *s, const uint8_t *b, size_t len, char *why,
+    size_t n);
+
+/* Notes a term heard of (a request or an answer); a primary that hears of
+ * a higher term than its own stops taking changes (logged). */
+void svc_learn_term(svc *s, uint64_t term, const char *from);
+
 /* ---- replies (svc_reply.c) ---------------------------------------------- */
 
 /* Sets r's code and, when fmt is not NULL, its message (else the code's
