@@ -82,8 +82,8 @@ static const fs_opt opts[] = {
 	    "chain to"),
 	FS_OPT_S("backend-server-name", OFF(backend_server_name), NULL,
 	    "NAME",
-	    "the DNS name the primary's certificate must carry (default: "
-	    "the URL's host)"),
+	    "the DNS name in the primary's certificate, when the URL's host "
+	    "is not it (an IP address never is)"),
 	FS_OPT_S("data-dir", OFF(data_dir), "./data", "DIR",
 	    "directory for the snapshot and the change log; created if "
 	    "missing"),

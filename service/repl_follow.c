@@ -50,6 +50,7 @@ struct repl_follow {
 	/* Status (mu). */
 	uint64_t primary_rev;
 	int64_t caught_up_ms; /* when it last had all the primary had */
+	int64_t answer_ms;    /* when the last answer came */
 	int heard;            /* an answer came since start */
 	_Atomic uint64_t forwarded, records;
 };
@@ -239,8 +240,9 @@ follow_main(void *arg)
 			if (rr->revision > f->primary_rev ||
 			    rr->n_records == 0)
 				f->primary_rev = rr->revision;
+			f->answer_ms = fs_now_ms();
 			if (now_rev >= f->primary_rev)
-				f->caught_up_ms = fs_now_ms();
+				f->caught_up_ms = f->answer_ms;
 			pthread_mutex_unlock(&f->mu);
 			flowsvc__replicate_reply__free_unpacked(rr, NULL);
 			flowsvc__reply__free_unpacked(reply, NULL);
@@ -335,7 +337,10 @@ repl_follow_status(repl_follow *f, repl_status *st)
 	st->primary_revision = f->primary_rev;
 	st->lag_revisions = f->primary_rev > cur ? f->primary_rev - cur : 0;
 	int64_t now = fs_now_ms();
-	if (st->lag_revisions == 0 && f->heard)
+	/* Caught up, and in touch: an answer within a poll's wait (a poll
+	 * parked at the primary answers when its wait ends). */
+	if (st->lag_revisions == 0 && f->heard &&
+	    now - f->answer_ms <= (int64_t) FOLLOW_WAIT_MS + 1000)
 		st->lag_ms = 0;
 	else
 		st->lag_ms = now > f->caught_up_ms
