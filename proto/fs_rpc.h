@@ -173,6 +173,28 @@ int fs_client_call_async(fs_client *c, Flowsvc__Method method,
 int fs_client_forward_async(fs_client *c, const Flowsvc__Request *env,
     uint32_t timeout_ms, fs_call_cb cb, void *arg);
 
+/* Read your writes (CONTRACT §8). A client remembers the highest
+ * revision any reply has told it (Reply.revision: a change's, a read's)
+ * and sends it as Request.min_revision with every read (GET, LIST,
+ * GET_STATUS, HEALTH, STATS; a coalesced batch of reads as a whole; not
+ * Watch, which has since_revision). A replica behind that revision waits
+ * for it within the call's deadline, else answers UNAVAILABLE; so a
+ * client that changes something through any backend and then reads
+ * through a replica reads its change, or an error, never the state
+ * before it. A primary never waits: it is the newest there is (a
+ * revision above its own came from another store, e.g. one replaced by
+ * an empty one, and waiting would not bring it). On by default;
+ * fs_client_set_read_your_writes(c, 0) turns it off for c (reads of
+ * whatever a replica has, however far behind). Returns 0. */
+int fs_client_set_read_your_writes(fs_client *c, int on);
+
+/* The highest revision c has seen (0: none yet). */
+uint64_t fs_client_revision(fs_client *c);
+
+/* Forgets it (a client that learns its backends were replaced by new,
+ * empty ones, and means to read from them). */
+void fs_client_reset_revision(fs_client *c);
+
 /* Coalescing: with max_inflight > 0, small quick calls are batched: the
  * methods fs_methods.h marks FS_M_BATCH, and a LIST that names both
  * name_iexact and group_iexact (at most one match). Reads (GET,

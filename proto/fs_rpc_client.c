@@ -280,6 +280,8 @@ fs_client_open_tls(fs_client **out, const char *url, const fs_client_tls *tls)
 	}
 	atomic_init(&c->pipes, 0);
 	atomic_init(&c->coalesce, 0);
+	atomic_init(&c->seen_rev, 0);
+	atomic_init(&c->ryw, 1);
 	c->pend_tail = &c->pend;
 	for (int i = 0; i < LANE_COUNT; i++)
 		c->lanes[i].queue_tail = &c->lanes[i].queue;
@@ -530,6 +532,7 @@ fs_call_cb_aio(void *arg)
 		fs_call_finish(call, FS_INTERNAL, NULL);
 		return;
 	}
+	fs_client_note_revision(call->client, reply);
 	fs_call_finish(call, (int) reply->code, reply);
 }
 
@@ -549,13 +552,16 @@ fs_env_msg(const Flowsvc__Request *env, nng_msg **out)
 
 int
 fs_envelope_pack(nng_msg **out, Flowsvc__Method method,
-    const ProtobufCMessage *req, const fs_call_opts *opts, uint32_t timeout_ms)
+    const ProtobufCMessage *req, const fs_call_opts *opts, uint32_t timeout_ms,
+    uint64_t min_revision)
 {
 	Flowsvc__Request env = FLOWSVC__REQUEST__INIT;
 	uint8_t *payload = NULL;
 	size_t plen = 0;
 
 	env.method = method;
+	env.has_min_revision = min_revision != 0;
+	env.min_revision = min_revision;
 	if (opts != NULL && opts->request_id != NULL)
 		env.request_id = (char *) opts->request_id;
 	if (opts != NULL && opts->caller != NULL)
@@ -758,7 +764,8 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
 
 	if (atomic_load(&c->pipes) == 0)
 		return FS_UNAVAILABLE;
-	if ((rv = fs_envelope_pack(&msg, method, req, opts, timeout_ms)) != 0)
+	if ((rv = fs_envelope_pack(&msg, method, req, opts, timeout_ms,
+	         fs_client_min_revision(c, method, opts))) != 0)
 		return rv;
 	if (fs_method_is(method, FS_M_BLOCKS))
 		return fs_call_start_blocking(c, msg, timeout_ms, cb, arg,
@@ -769,6 +776,53 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
 	if (atomic_load(&c->coalesce) == 0)
 		return fs_call_start(c, msg, timeout_ms, cb, arg);
 	return fs_coalesce_call(c, lane, msg, timeout_ms, cb, arg);
+}
+
+void
+fs_client_note_revision(fs_client *c, const Flowsvc__Reply *reply)
+{
+	uint64_t v = reply->has_revision ? reply->revision : 0;
+	uint64_t cur = atomic_load(&c->seen_rev);
+
+	/* A Batch's members say theirs; the batch itself says none. The
+	 * members' replies are scanned where the batch is split. */
+	while (v > cur && !atomic_compare_exchange_weak(&c->seen_rev, &cur, v))
+		;
+}
+
+uint64_t
+fs_client_min_revision(fs_client *c, Flowsvc__Method method,
+    const fs_call_opts *opts)
+{
+	uint64_t v = 0;
+
+	(void) opts;
+	if (fs_method_is((int) method, FS_M_READ) &&
+	    !fs_method_is((int) method, FS_M_BLOCKS) && atomic_load(&c->ryw)) {
+		uint64_t seen = atomic_load(&c->seen_rev);
+		if (seen > v)
+			v = seen;
+	}
+	return v;
+}
+
+int
+fs_client_set_read_your_writes(fs_client *c, int on)
+{
+	atomic_store(&c->ryw, on != 0);
+	return 0;
+}
+
+uint64_t
+fs_client_revision(fs_client *c)
+{
+	return atomic_load(&c->seen_rev);
+}
+
+void
+fs_client_reset_revision(fs_client *c)
+{
+	atomic_store(&c->seen_rev, 0);
 }
 
 int

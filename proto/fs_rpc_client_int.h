@@ -57,7 +57,19 @@ struct fs_client {
 	bool closing; /* set before nng_close: start nothing new (mtx) */
 	struct fs_client_tlsset *tls; /* for every dial; NULL: plain */
 	struct fs_lane lanes[LANE_COUNT];
+	/* Read your writes (fs_client_set_read_your_writes): the highest
+	 * Reply.revision seen, sent as min_revision with every read. */
+	_Atomic uint64_t seen_rev;
+	atomic_int ryw;
 };
+
+/* Notes reply's revision (and, for a Batch, its members') in c. */
+void fs_client_note_revision(fs_client *c, const Flowsvc__Reply *reply);
+
+/* The min_revision a call of method carries: for a read, the highest
+ * revision c has seen when read-your-writes is on; else 0. */
+uint64_t fs_client_min_revision(fs_client *c, Flowsvc__Method method,
+    const fs_call_opts *opts);
 
 /* The one mapping of nng's errors to fs codes. A deadline that passed is
  * DEADLINE_EXCEEDED; memory is RESOURCE_EXHAUSTED; an address nng cannot
@@ -73,8 +85,8 @@ int fs_env_msg(const Flowsvc__Request *env, nng_msg **out);
 /* Packs the envelope of a call of method with req and opts, its deadline
  * timeout_ms from now, into a new nng message. Returns as fs_env_msg. */
 int fs_envelope_pack(nng_msg **out, Flowsvc__Method method,
-    const ProtobufCMessage *req, const fs_call_opts *opts,
-    uint32_t timeout_ms);
+    const ProtobufCMessage *req, const fs_call_opts *opts, uint32_t timeout_ms,
+    uint64_t min_revision);
 
 /* The time a call of method may take: its timeout (opts, or the
  * default), plus, for a long poll, how long it asks the backend to wait

@@ -137,7 +137,7 @@ watch_next(fs_watch *w)
 	watch_request(&w->o, w->has_pos, w->pos, w->o.wait_ms, &m);
 	timeout = fs_call_timeout(FLOWSVC__METHOD__WATCH, &m.base, w->o.call);
 	rv = fs_envelope_pack(&msg, FLOWSVC__METHOD__WATCH, &m.base, w->o.call,
-	    timeout);
+	    timeout, 0);
 	/* Started under mtx: fs_watch_stop finds the call it may cancel. */
 	if (rv == FS_OK)
 		rv = fs_call_start_blocking(w->c, msg, timeout, watch_reply_cb,

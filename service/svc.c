@@ -936,10 +936,15 @@ svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
 		repl_forward(s->follow, call, req);
 		return;
 	}
-	/* Read your writes: a read waits until the store has what the
-	 * caller saw. Changes are made at the store's current revision. */
+	/* Read your writes: a replica's read waits until its store has what
+	 * the caller saw. A primary is the newest there is: a revision above
+	 * its own came from another store (one that was replaced, or a
+	 * primary that lost changes it had not replicated), and waiting would
+	 * not bring it, so it answers at once. Changes are made at the
+	 * store's current revision. */
 	if (req->has_min_revision &&
 	    req->min_revision > atomic_load(&s->revision) &&
+	    atomic_load(&s->role) == SVC_REPLICA &&
 	    !fs_method_is((int) req->method, FS_M_WRITE) &&
 	    wait_behind(s, call, req) == 0)
 		return;
