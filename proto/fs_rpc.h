@@ -191,6 +191,11 @@ int fs_client_set_read_your_writes(fs_client *c, int on);
 /* The highest revision c has seen (0: none yet). */
 uint64_t fs_client_revision(fs_client *c);
 
+/* Raises it to rev (when higher): a revision learned elsewhere, from
+ * another handle or a REST answer's X-Revision, that this handle's reads
+ * must not go behind. */
+void fs_client_see_revision(fs_client *c, uint64_t rev);
+
 /* Forgets it (a client that learns its backends were replaced by new,
  * empty ones, and means to read from them). */
 void fs_client_reset_revision(fs_client *c);

@@ -820,6 +820,16 @@ fs_client_revision(fs_client *c)
 }
 
 void
+fs_client_see_revision(fs_client *c, uint64_t rev)
+{
+	Flowsvc__Reply r = FLOWSVC__REPLY__INIT;
+
+	r.has_revision = 1;
+	r.revision = rev;
+	fs_client_note_revision(c, &r);
+}
+
+void
 fs_client_reset_revision(fs_client *c)
 {
 	atomic_store(&c->seen_rev, 0);
