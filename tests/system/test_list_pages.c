@@ -289,7 +289,9 @@ test_views_capped(void)
 static void
 test_pinned_memory_bounded(void)
 {
-	static const char *const svc[] = {"--list-pinned-max", "4", NULL};
+	/* A short watch history: the changes it keeps are not the lists'. */
+	static const char *const svc[] = {"--list-pinned-max", "4",
+	    "--watch-history", "100", NULL};
 	static char ids[PINNED_FLOWS][40];
 	fs_test_env env;
 	Flowsvc__ListReply *l;
