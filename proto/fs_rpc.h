@@ -136,6 +136,10 @@ typedef struct fs_call_opts {
 	 * top, so that a long poll never times out waiting. */
 	uint32_t timeout_ms;
 	const Flowsvc__Caller *caller; /* NULL: all groups (trusted caller) */
+	/* A read's lowest revision (Request.min_revision), on top of the
+	 * client's own (see fs_client_set_read_your_writes): the higher of
+	 * the two goes out, also with read-your-writes off. 0: none. */
+	uint64_t min_revision;
 } fs_call_opts;
 
 /* Completion of an asynchronous call. code is the reply's code, or

@@ -796,9 +796,12 @@ fs_client_min_revision(fs_client *c, Flowsvc__Method method,
 {
 	uint64_t v = 0;
 
-	(void) opts;
-	if (fs_method_is((int) method, FS_M_READ) &&
-	    !fs_method_is((int) method, FS_M_BLOCKS) && atomic_load(&c->ryw)) {
+	if (!fs_method_is((int) method, FS_M_READ) ||
+	    fs_method_is((int) method, FS_M_BLOCKS))
+		return 0;
+	if (opts != NULL)
+		v = opts->min_revision;
+	if (atomic_load(&c->ryw)) {
 		uint64_t seen = atomic_load(&c->seen_rev);
 		if (seen > v)
 			v = seen;

@@ -15,7 +15,7 @@ fs_tw_call(fs_client *c, Flowsvc__Method m, const ProtobufCMessage *req,
     const Flowsvc__Caller *who, const ProtobufCMessageDescriptor *desc,
     ProtobufCMessage **out, uint64_t *rev)
 {
-	fs_call_opts o = {NULL, 10000, who};
+	fs_call_opts o = {NULL, 10000, who, 0};
 	Flowsvc__Reply *reply = NULL;
 	int code = fs_client_call(c, m, req, &o, &reply);
 
@@ -157,7 +157,7 @@ fs_tw_watch(fs_client *c, int has_since, uint64_t since, int kind,
     const Flowsvc__Caller *who, Flowsvc__WatchReply **out,
     Flowsvc__Reply **reply)
 {
-	fs_call_opts co = {NULL, 10000, who};
+	fs_call_opts co = {NULL, 10000, who, 0};
 	fs_watch_opts o = {0};
 
 	o.has_since = has_since;

@@ -51,7 +51,7 @@ list_call(fs_test_env *env, const Flowsvc__Caller *who, uint32_t page_size,
     const char *token, Flowsvc__ListReply **l, Flowsvc__Reply **rep)
 {
 	Flowsvc__ListRequest m = FLOWSVC__LIST_REQUEST__INIT;
-	fs_call_opts o = {NULL, 30000, who};
+	fs_call_opts o = {NULL, 30000, who, 0};
 
 	m.has_kind = 1;
 	m.kind = FLOWSVC__KIND__FLOW;

@@ -295,7 +295,7 @@ test_primary_stopped(void)
 
 	Flowsvc__CreateRequest cr = FLOWSVC__CREATE_REQUEST__INIT;
 	Flowsvc__Reply *rep = NULL;
-	fs_call_opts o = {NULL, 2000, NULL};
+	fs_call_opts o = {NULL, 2000, NULL, 0};
 	cr.kind = FLOWSVC__KIND__FLOW;
 	cr.name = "while_stopped";
 	t0 = fs_test_now_ms();
@@ -380,7 +380,7 @@ test_read_your_writes(void)
 	fs_client_set_read_your_writes(c2, 1);
 	Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
 	Flowsvc__Reply *rep = NULL;
-	fs_call_opts o = {NULL, 1500, NULL};
+	fs_call_opts o = {NULL, 1500, NULL, 0};
 	g.id = (char *) id;
 	int64_t t0 = fs_test_now_ms();
 	FS_ASSERT_CODE(fs_client_call(c2, FLOWSVC__METHOD__GET, &g.base, &o,
