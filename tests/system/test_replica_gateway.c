@@ -322,6 +322,13 @@ test_primary_stopped(void)
 	if (!FS_CHECK(start_gateway(&p, more) == 0, "gateway starts") ||
 	    FS_REST_CREATE(&p, "flows", "{\"name\": \"stopped\"}", id) != 0)
 		goto out;
+	/* The replicas have the create (a read of the gateway's own write
+	 * can only be answered by a backend that has it). */
+	uint64_t rev = revision_of(p.client);
+	int64_t end = fs_test_now_ms() + CONVERGE_MS;
+	while (fs_test_now_ms() < end &&
+	    (revision_of(r1.client) < rev || revision_of(r2.client) < rev))
+		fs_test_poll_pause(20);
 	CU_ASSERT_FATAL(fs_test_proc_freeze(&p.backend, 5000) == 0);
 	/* The first read may go to the primary and wait out its deadline;
 	 * the gateway then leaves it out. */
