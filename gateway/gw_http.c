@@ -389,6 +389,7 @@ on_rpc_done(void *arg, int code, Flowsvc__Reply *reply)
 	struct gw_req *r = arg;
 	gw_http *h = r->h;
 
+	gw_backends_done(h->backends, r->be, code, reply);
 	gw_metrics_rpc(h->metrics, code, reply != NULL);
 	if (h->bodies != NULL && reply != NULL && reply->has_payload &&
 	    reply->payload.len >= BIG_REPLY_BYTES) {
@@ -503,6 +504,40 @@ req_dispatch(struct gw_req *r)
 	return req_send(r, &q, false);
 }
 
+/* X-Min-Revision (CONTRACT §8): the lowest revision a read may answer
+ * from, on top of the gateway's own. Returns 0 (*out 0 without it), or -1
+ * with the 400 in r->resp. */
+static int
+min_revision(struct gw_req *r, uint64_t *out)
+{
+	const char *v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	    "X-Min-Revision");
+	uint64_t n = 0;
+
+	*out = 0;
+	if (v == NULL)
+		return 0;
+	if (*v == '\0' || strlen(v) > 19) {
+		gw_resp_fini(&r->resp);
+		gw_api_error(&r->resp, 400,
+		    "X-Min-Revision must be a revision: a non-negative "
+		    "integer.");
+		return -1;
+	}
+	for (const char *p = v; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9') {
+			gw_resp_fini(&r->resp);
+			gw_api_error(&r->resp, 400,
+			    "X-Min-Revision must be a revision: a "
+			    "non-negative integer.");
+			return -1;
+		}
+		n = n * 10 + (uint64_t) (*p - '0');
+	}
+	*out = n;
+	return 0;
+}
+
 /* Maps r to its RPC and sends it; q is the list query (LIST only). The
  * connection is suspended here unless it already is (the body worker's
  * requests). Returns true when the RPC started: its completion resumes the
@@ -513,10 +548,12 @@ req_send(struct gw_req *r, const struct gw_query *q, bool suspended)
 	gw_http *h = r->h;
 	struct gw_rpc_req rr;
 	fs_call_opts opts;
+	uint64_t min_rev = 0;
 	int rv;
 
 	memset(&rr, 0, sizeof(rr));
-	if (gw_api_prepare(&rr, &r->m, r->id, q, r->ctype, r->body,
+	if (min_revision(r, &min_rev) != 0 ||
+	    gw_api_prepare(&rr, &r->m, r->id, q, r->ctype, r->body,
 	        r->body_len, &r->resp) != 0 ||
 	    gw_api_if_match(&rr, &r->m, r->if_match, &r->resp) != 0) {
 		gw_rpc_req_fini(&rr);
@@ -560,8 +597,9 @@ req_send(struct gw_req *r, const struct gw_query *q, bool suspended)
 	atomic_store(&r->state, RS_WAITING);
 	if (!suspended)
 		MHD_suspend_connection(r->conn);
-	rv = fs_client_call_async(h->client, r->m.rpc, rr.msg, &opts,
-	    on_rpc_done, r);
+	r->be = gw_backends_pick(h->backends, r->m.rpc, min_rev, &opts);
+	rv = fs_client_call_async(gw_backend_client(r->be), r->m.rpc, rr.msg,
+	    &opts, on_rpc_done, r);
 	atomic_fetch_sub(&h->starting, 1);
 	/* The request message was encoded during the call. */
 	gw_rpc_req_fini(&rr);
@@ -763,7 +801,7 @@ listen_socket(const char *bind_addr, unsigned port, int *ipv6,
 
 int
 gw_http_start(gw_http **out, const struct gw_http_config *cfg,
-    fs_client *client, gw_metrics *metrics, char *err, size_t errlen)
+    gw_backends *backends, gw_metrics *metrics, char *err, size_t errlen)
 {
 	gnutls_certificate_retrieve_function3 *cert_cb = on_tls_cert;
 	struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}};
@@ -777,7 +815,7 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 		return -1;
 	}
 	h->cfg = *cfg;
-	h->client = client;
+	h->backends = backends;
 	h->metrics = metrics;
 	atomic_init(&h->closing, false);
 	atomic_init(&h->starting, 0);

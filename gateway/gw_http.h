@@ -50,6 +50,7 @@
 
 #include "fs_rpc.h"
 #include "gw_auth.h"
+#include "gw_backends.h"
 #include "gw_cors.h"
 #include "gw_metrics.h"
 #include "gw_tls.h"
@@ -87,13 +88,13 @@ struct gw_http_config {
 
 typedef struct gw_http gw_http;
 
-/* Binds, listens and starts serving with client and metrics (both
- * borrowed: they must outlive the server, and client may be closed only
+/* Binds, listens and starts serving with backends and metrics (both
+ * borrowed: they must outlive the server, and backends may be closed only
  * after gw_http_drain). Returns 0, or -1 with a one-line reason in err
  * (e.g. "cannot bind 127.0.0.1:8080: Address already in use"). *out
  * belongs to the caller: gw_http_drain, then gw_http_stop. */
 int gw_http_start(gw_http **out, const struct gw_http_config *cfg,
-    fs_client *client, gw_metrics *metrics, char *err, size_t errlen);
+    gw_backends *backends, gw_metrics *metrics, char *err, size_t errlen);
 
 /* The port actually listened on. */
 unsigned gw_http_port(const gw_http *h);
@@ -101,8 +102,9 @@ unsigned gw_http_port(const gw_http *h);
 /* First half of shutdown: answers requests that arrive from now on with
  * 503 where they would call the backend (the listening socket stays open
  * until gw_http_stop), and waits (at most the RPC timeout plus a little)
- * for the calls in flight to complete. Afterwards no new call is started on the client, so the
- * caller may fs_client_close it (which also completes any straggler). */
+ * for the calls in flight to complete. Afterwards no new call is started on the backends, so
+ * the caller may gw_backends_close them (which also completes any
+ * straggler). */
 void gw_http_drain(gw_http *h);
 
 /* Second half: lets the last responses go out (briefly), stops the MHD

@@ -88,6 +88,7 @@ struct gw_req {
 	int rpc_code; /* a large reply waiting for the worker */
 	Flowsvc__Reply *rpc_reply;
 	struct gw_list *list; /* a list request's paging (gw_list.h) */
+	gw_backend *be;       /* where its call went (gw_backends.h) */
 };
 
 struct gw_http {
@@ -95,7 +96,7 @@ struct gw_http {
 	int listen_fd;
 	unsigned port;
 	struct gw_http_config cfg;
-	fs_client *client;
+	gw_backends *backends;
 	gw_metrics *metrics;
 	/* Shutdown gate (see gw_http_drain): seq_cst on purpose, a handler's
 	 * increment of `starting` and the drain's store of `closing` must not

@@ -21,6 +21,7 @@
 struct gw_stream {
 	pthread_mutex_t mu;
 	gw_http *h;
+	gw_backend *be; /* the backend whose view the pages read */
 	struct MHD_Connection *conn;
 	/* The request's and the response's references, and one while a
 	 * page is in flight. */
@@ -97,7 +98,7 @@ end_view(struct gw_stream *st, char *token)
 	gw_http *h = st->h;
 	Flowsvc__ListRequest m = st->req;
 	fs_call_opts o = {st->rid, h->cfg.rpc_timeout_ms,
-	    st->has_caller ? &st->caller : NULL};
+	    st->has_caller ? &st->caller : NULL, 0};
 
 	m.page_token = token;
 	m.has_page_size = 1;
@@ -105,8 +106,8 @@ end_view(struct gw_stream *st, char *token)
 	atomic_fetch_add(&h->starting, 1);
 	if (!atomic_load(&h->closing)) {
 		atomic_fetch_add(&h->calls, 1);
-		if (fs_client_call_async(h->client, FLOWSVC__METHOD__LIST,
-		        &m.base, &o, on_closed, h) != 0)
+		if (fs_client_call_async(gw_backend_client(st->be),
+		        FLOWSVC__METHOD__LIST, &m.base, &o, on_closed, h) != 0)
 			atomic_fetch_sub(&h->calls, 1);
 	}
 	atomic_fetch_sub(&h->starting, 1);
@@ -208,7 +209,7 @@ fetch(struct gw_stream *st, char *token)
 	gw_http *h = st->h;
 	Flowsvc__ListRequest m = st->req;
 	fs_call_opts o = {st->rid, h->cfg.rpc_timeout_ms,
-	    st->has_caller ? &st->caller : NULL};
+	    st->has_caller ? &st->caller : NULL, 0};
 	int rv = FS_UNAVAILABLE;
 
 	m.page_token = token;
@@ -220,8 +221,8 @@ fetch(struct gw_stream *st, char *token)
 	atomic_fetch_add(&h->starting, 1);
 	if (!atomic_load(&h->closing)) {
 		atomic_fetch_add(&h->calls, 1);
-		rv = fs_client_call_async(h->client, FLOWSVC__METHOD__LIST,
-		    &m.base, &o, on_page, st);
+		rv = fs_client_call_async(gw_backend_client(st->be),
+		    FLOWSVC__METHOD__LIST, &m.base, &o, on_page, st);
 		if (rv != 0)
 			atomic_fetch_sub(&h->calls, 1);
 	}
@@ -498,6 +499,7 @@ stream_new(struct gw_req *r, char *page, size_t len, const char *token,
 		return NULL;
 	}
 	st->h = r->h;
+	st->be = r->be;
 	st->conn = r->conn;
 	st->refs = 1; /* the request's; the response takes its own */
 	st->cur = page;

@@ -32,6 +32,7 @@ struct config {
 	const char *bind;
 	long long port;
 	fs_opt_list backends;
+	long long backend_poll_ms;
 	const char *tokens;
 	fs_opt_list cors_origins;
 	long long max_body;
@@ -67,8 +68,12 @@ static const fs_opt opts[] = {
 	FS_OPT_I("port", OFF(port), "8080", 0, 65535, NULL,
 	    "TCP port to listen on (0: any free port)"),
 	FS_OPT_L("backend", OFF(backends), "tcp://127.0.0.1:5555", "URL",
-	    "flow-service address (tcp:// or ipc://); repeat to spread calls "
-	    "over several"),
+	    "flow-service address (tcp://, ipc:// or tls+tcp://); repeat for "
+	    "a primary and its replicas: reads spread over those that "
+	    "answer, changes go to the primary"),
+	FS_OPT_I("backend-poll-ms", OFF(backend_poll_ms), "1000", 50, 60000,
+	    "MS", "with several --backend: how often each is asked for its "
+	    "Health (which answer, which is the primary)"),
 	FS_OPT_S("tls-cert", OFF(tls_cert), NULL, "FILE",
 	    "serve HTTPS only, with this certificate (PEM, then any "
 	    "intermediates); SIGHUP reloads it and --tls-key"),
@@ -227,21 +232,23 @@ reload_tls(gw_tls *tls)
 	log_tls(tls, "SIGHUP: HTTPS certificate reloaded");
 }
 
-/* Opens the backend client: with TLS settings for tls+tcp:// backends
+/* Opens the backends' clients: with TLS settings for tls+tcp:// backends
  * (needed there, refused elsewhere). Returns 0, or 1 after printing why. */
 static int
-open_backend(fs_client **out, const struct config *cfg)
+open_backends(gw_backends **out, const struct config *cfg)
 {
 	fs_client_tls tls = {cfg->backend_cert, cfg->backend_key,
 	    cfg->backend_ca, cfg->backend_server_name};
 	bool use = cfg->backend_cert != NULL || cfg->backend_key != NULL ||
-	    cfg->backend_ca != NULL || cfg->backend_server_name != NULL ||
-	    fs_client_url_is_tls(cfg->backends.v[0]);
+	    cfg->backend_ca != NULL || cfg->backend_server_name != NULL;
+	char err[512];
 
-	if (fs_client_open_tls(out, cfg->backends.v[0], use ? &tls : NULL) !=
-	    0) {
-		fprintf(stderr, "flow-gateway: --backend %s: %s\n",
-		    cfg->backends.v[0], fs_client_last_error());
+	for (int i = 0; i < cfg->backends.n; i++)
+		use = use || fs_client_url_is_tls(cfg->backends.v[i]);
+	if (gw_backends_open(out, (const char *const *) cfg->backends.v,
+	        cfg->backends.n, use ? &tls : NULL, (int) cfg->coalesce,
+	        (uint32_t) cfg->backend_poll_ms, err, sizeof(err)) != 0) {
+		fprintf(stderr, "flow-gateway: %s\n", err);
 		return 1;
 	}
 	return 0;
@@ -273,7 +280,7 @@ main(int argc, char **argv)
 	fs_opts_result res;
 	char err[256];
 	sigset_t sigs;
-	fs_client *client;
+	gw_backends *backends;
 	gw_metrics *metrics;
 	gw_http *http;
 	gw_auth *auth = NULL;
@@ -342,32 +349,12 @@ main(int argc, char **argv)
 		gw_cors_free(cors);
 		return die(1, "out of memory");
 	}
-	if (open_backend(&client, &cfg) != 0) {
+	if (open_backends(&backends, &cfg) != 0) {
 		gw_metrics_free(metrics);
 		gw_tls_free(tls);
 		gw_auth_free(auth);
 		gw_cors_free(cors);
 		return 1;
-	}
-	if (fs_client_set_coalesce(client, (int) cfg.coalesce) != 0) {
-		fs_client_close(client);
-		gw_metrics_free(metrics);
-		gw_tls_free(tls);
-		gw_auth_free(auth);
-		gw_cors_free(cors);
-		return die(1, "bad --coalesce");
-	}
-	for (int i = 1; i < cfg.backends.n; i++) {
-		rv = fs_client_add_backend(client, cfg.backends.v[i]);
-		if (rv != 0) {
-			fs_client_close(client);
-			gw_metrics_free(metrics);
-			gw_tls_free(tls);
-			gw_auth_free(auth);
-			gw_cors_free(cors);
-			return die(1, "--backend %s: %s", cfg.backends.v[i],
-			    fs_client_last_error());
-		}
 	}
 
 	/* Where it listens, and with how many threads. */
@@ -390,9 +377,9 @@ main(int argc, char **argv)
 	hc.auth = auth;
 	hc.cors = cors;
 	hc.tls = tls;
-	if (gw_http_start(&http, &hc, client, metrics, err, sizeof(err)) !=
+	if (gw_http_start(&http, &hc, backends, metrics, err, sizeof(err)) !=
 	    0) {
-		fs_client_close(client);
+		gw_backends_close(backends);
 		gw_metrics_free(metrics);
 		gw_tls_free(tls);
 		gw_auth_free(auth);
@@ -452,7 +439,7 @@ main(int argc, char **argv)
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 
 	gw_http_drain(http);
-	fs_client_close(client);
+	gw_backends_close(backends);
 	gw_http_stop(http);
 	gw_metrics_free(metrics);
 	gw_tls_free(tls);

@@ -56,7 +56,14 @@ enum fs_method_flag {
 	X(HEALTH, Health, empty, health_reply,                             \
 	    FS_M_READ | FS_M_BATCH | FS_M_REPLICA)                         \
 	X(STATS, Stats, empty, stats_reply, FS_M_READ | FS_M_REPLICA)      \
-	X(BATCH, Batch, batch_request, batch_reply, FS_M_REPLICA)
+	X(BATCH, Batch, batch_request, batch_reply, FS_M_REPLICA)          \
+	X(WATCH, Watch, watch_request, watch_reply,                        \
+	    FS_M_READ | FS_M_REPLICA | FS_M_BLOCKS)                        \
+	X(REPLICATE, Replicate, replicate_request, replicate_reply,        \
+	    FS_M_REPLICA | FS_M_BLOCKS)                                    \
+	X(SNAPSHOT_FETCH, SnapshotFetch, snapshot_fetch_request,           \
+	    snapshot_fetch_reply, FS_M_REPLICA)                            \
+	X(PROMOTE, Promote, promote_request, promote_reply, FS_M_REPLICA)
 /* clang-format on */
 
 typedef struct fs_method_info {
@@ -94,6 +101,6 @@ bool fs_method_in_batch(int method);
 
 /* One past the highest method value in the table: arrays indexed by
  * method have this many entries. */
-#define FS_METHOD_LIMIT (FLOWSVC__METHOD__BATCH + 1)
+#define FS_METHOD_LIMIT (FLOWSVC__METHOD__PROMOTE + 1)
 
 #endif

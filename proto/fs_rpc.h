@@ -3,7 +3,8 @@
  *
  * Client: one REQ socket, one nng context per call in flight, so any number
  * of threads (or callbacks) can have calls outstanding at once (up to
- * FS_CLIENT_MAX_INFLIGHT on the wire; the rest wait their turn). The dial is
+ * FS_CLIENT_MAX_INFLIGHT on the wire; the rest wait their turn; long polls,
+ * i.e. Watch, are apart: see below). The dial is
  * non-blocking: a client opens while the backend is down and connects (and
  * reconnects) by itself. REQ resends are off: a call is sent once, and a
  * lost reply surfaces as DEADLINE_EXCEEDED/UNAVAILABLE rather than as a
@@ -130,9 +131,15 @@ void fs_client_close(fs_client *c);
 
 /* Per-call options; a NULL options pointer means all defaults. */
 typedef struct fs_call_opts {
-	const char *request_id;        /* NULL: none */
-	uint32_t timeout_ms;           /* 0: FS_RPC_DEFAULT_TIMEOUT_MS */
+	const char *request_id; /* NULL: none */
+	/* 0: FS_RPC_DEFAULT_TIMEOUT_MS. A Watch call gets its wait_ms on
+	 * top, so that a long poll never times out waiting. */
+	uint32_t timeout_ms;
 	const Flowsvc__Caller *caller; /* NULL: all groups (trusted caller) */
+	/* A read's lowest revision (Request.min_revision), on top of the
+	 * client's own (see fs_client_set_read_your_writes): the higher of
+	 * the two goes out, also with read-your-writes off. 0: none. */
+	uint64_t min_revision;
 } fs_call_opts;
 
 /* Completion of an asynchronous call. code is the reply's code, or
@@ -148,10 +155,54 @@ typedef void (*fs_call_cb)(void *arg, int code, Flowsvc__Reply *reply);
  * returns, so the caller may free it right away) and arranges for cb to
  * run exactly once with the outcome. Returns 0, or an fs_code when the call
  * could not even be started (FS_UNAVAILABLE: no backend connected), in
- * which case cb is NOT called. The callback may run before this returns. */
+ * which case cb is NOT called. The callback may run before this returns.
+ *
+ * A method that blocks (fs_methods.h's FS_M_BLOCKS: WATCH) goes out at
+ * once, outside the FS_CLIENT_MAX_INFLIGHT calls and never coalesced: the
+ * backend counts long polls apart (up to 1024 per connection by default,
+ * --max-watches-per-conn), so a client can park a thousand watches and
+ * still make its other calls. Its timeout is the call's plus the
+ * request's wait_ms. fs_client_close ends such calls at once
+ * (UNAVAILABLE) instead of waiting for them. */
 int fs_client_call_async(fs_client *c, Flowsvc__Method method,
     const ProtobufCMessage *req, const fs_call_opts *opts, fs_call_cb cb,
     void *arg);
+
+/* Sends env, an envelope as it is (method, payload, caller, request id,
+ * deadline, min_revision kept), and arranges for cb to run once with the
+ * outcome, as fs_client_call_async does; timeout_ms bounds the wait for
+ * the reply (0: FS_RPC_DEFAULT_TIMEOUT_MS). For a backend that passes a
+ * request on (a replica forwarding a change to its primary). Returns 0
+ * or an fs_code (cb not called). */
+int fs_client_forward_async(fs_client *c, const Flowsvc__Request *env,
+    uint32_t timeout_ms, fs_call_cb cb, void *arg);
+
+/* Read your writes (CONTRACT §8). A client remembers the highest
+ * revision any reply has told it (Reply.revision: a change's, a read's)
+ * and sends it as Request.min_revision with every read (GET, LIST,
+ * GET_STATUS, HEALTH, STATS; a coalesced batch of reads as a whole; not
+ * Watch, which has since_revision). A replica behind that revision waits
+ * for it within the call's deadline, else answers UNAVAILABLE; so a
+ * client that changes something through any backend and then reads
+ * through a replica reads its change, or an error, never the state
+ * before it. A primary never waits: it is the newest there is (a
+ * revision above its own came from another store, e.g. one replaced by
+ * an empty one, and waiting would not bring it). On by default;
+ * fs_client_set_read_your_writes(c, 0) turns it off for c (reads of
+ * whatever a replica has, however far behind). Returns 0. */
+int fs_client_set_read_your_writes(fs_client *c, int on);
+
+/* The highest revision c has seen (0: none yet). */
+uint64_t fs_client_revision(fs_client *c);
+
+/* Raises it to rev (when higher): a revision learned elsewhere, from
+ * another handle or a REST answer's X-Revision, that this handle's reads
+ * must not go behind. */
+void fs_client_see_revision(fs_client *c, uint64_t rev);
+
+/* Forgets it (a client that learns its backends were replaced by new,
+ * empty ones, and means to read from them). */
+void fs_client_reset_revision(fs_client *c);
 
 /* Coalescing: with max_inflight > 0, small quick calls are batched: the
  * methods fs_methods.h marks FS_M_BATCH, and a LIST that names both
@@ -189,5 +240,115 @@ int fs_client_call(fs_client *c, Flowsvc__Method method,
  * protobuf_c_message_free_unpacked) or NULL when absent or undecodable. */
 ProtobufCMessage *fs_reply_payload(const Flowsvc__Reply *reply,
     const ProtobufCMessageDescriptor *desc);
+
+/* ---- watching for changes ----------------------------------------------
+ *
+ * Every change (create, update, delete, deploy, start, stop) takes the
+ * next revision of the store; every reply says the revision it reflects
+ * (Reply.revision). Watch is a long poll for the changes after a
+ * revision (flows.proto, WatchRequest): list, then watch from the list's
+ * revision, and no change is missed or seen twice. Two ways:
+ *
+ * fs_client_watch: one call, one batch; the caller loops, passing the
+ * batch's revision as the next since_revision.
+ *
+ * fs_watch_start / fs_watch_run: a loop that calls the handler once per
+ * event, in revision order, exactly once each, and keeps going by itself:
+ * after a lost connection, a backend restart or a timeout it waits a
+ * little (50 ms, doubling to 2 s) and resumes from the last revision it
+ * delivered. It ends when the handler asks, on fs_watch_stop, on
+ * OUT_OF_RANGE (the history no longer holds where it is: list again and
+ * start a new watch from the list's revision), or on an error that
+ * trying again cannot fix (INVALID_ARGUMENT, PERMISSION_DENIED,
+ * UNIMPLEMENTED, ...).
+ *
+ *	static int
+ *	on_event(void *arg, const Flowsvc__WatchEvent *ev)
+ *	{
+ *		printf("%" PRIu64 " %d %s\n", ev->revision, (int) ev->type,
+ *		    ev->component->id);
+ *		return 0;                      // non-zero ends the watch
+ *	}
+ *
+ *	// Start from the revision of a List done before (its Reply's).
+ *	fs_watch_opts o = {.has_since = 1, .since_revision = list_rev,
+ *	    .kind = FLOWSVC__KIND__FLOW, .group = "billing"};
+ *	fs_watch_handler h = {.event = on_event};
+ *	int code = fs_watch_run(client, &o, &h, NULL);  // blocks
+ *	if (code == FS_OUT_OF_RANGE)
+ *		;                              // list again, watch again
+ */
+
+/* The most a Watch may wait per call. */
+#define FS_WATCH_WAIT_MAX_MS 60000u
+/* What fs_watch_start asks per call when wait_ms is 0. */
+#define FS_WATCH_WAIT_DEFAULT_MS 30000u
+
+typedef struct fs_watch_opts {
+	/* Events after since_revision; has_since 0: after the revision the
+	 * backend is at when the first call is answered. */
+	int has_since;
+	uint64_t since_revision;
+	Flowsvc__Kind kind; /* FLOW or APP; KIND_ANY (0): both */
+	const char *group;  /* one group (any case); NULL or "": all */
+	/* fs_client_watch: how long the call may wait for a change (0:
+	 * answer at once); fs_watch_start: per call (0:
+	 * FS_WATCH_WAIT_DEFAULT_MS). At most FS_WATCH_WAIT_MAX_MS. */
+	uint32_t wait_ms;
+	uint32_t max_events; /* per answer; 0: the backend's (1000) */
+	/* Request id, caller (groups: events of other groups are left out,
+	 * as for a token), timeout (added to wait_ms). NULL: defaults. The
+	 * loop borrows it and its caller until it ends. */
+	const fs_call_opts *call;
+} fs_watch_opts;
+
+/* One Watch call. Returns FS_OK with *batch (the WatchReply: its events,
+ * and ->revision to pass as the next since_revision, also when there are
+ * no events; free it with flowsvc__watch_reply__free_unpacked), or the
+ * call's code with *batch NULL: FS_OUT_OF_RANGE when since_revision is
+ * older than the history kept or newer than the backend's revision
+ * (list again); the reply (message, oldest_revision) in *reply_out when
+ * reply_out is not NULL (the caller frees it; NULL when none came). */
+int fs_client_watch(fs_client *c, const fs_watch_opts *o,
+    Flowsvc__WatchReply **batch, Flowsvc__Reply **reply_out);
+
+typedef struct fs_watch fs_watch;
+
+/* What a watch loop calls, on nng threads, one call at a time. */
+typedef struct fs_watch_handler {
+	/* Each event exactly once, in revision order. Return 0 to go on,
+	 * non-zero to end the watch (FS_OK). Required. */
+	int (*event)(void *arg, const Flowsvc__WatchEvent *ev);
+	/* Optional: every change up to revision has been delivered (after
+	 * each answer, with events or not): where to resume from. */
+	void (*progress)(void *arg, uint64_t revision);
+	/* Optional: a call failed with code (message: the backend's words,
+	 * or NULL) and the loop tries again in retry_ms from where it was. */
+	void (*retry)(void *arg, int code, const char *message,
+	    uint32_t retry_ms);
+	/* Optional, called once, last: the watch ended with code (FS_OK
+	 * when the handler or fs_watch_stop ended it), revision the last
+	 * one delivered, reply the backend's answer that ended it (message,
+	 * oldest_revision for FS_OUT_OF_RANGE) or NULL. */
+	void (*done)(void *arg, int code, const Flowsvc__Reply *reply,
+	    uint64_t revision);
+} fs_watch_handler;
+
+/* Starts a watch loop on c with o (copied; o->call borrowed) and h.
+ * Returns FS_OK with *out (end it with fs_watch_stop, before
+ * fs_client_close), or FS_RESOURCE_EXHAUSTED. */
+int fs_watch_start(fs_watch **out, fs_client *c, const fs_watch_opts *o,
+    const fs_watch_handler *h, void *arg);
+
+/* Ends the watch unless it ended already (a call in flight is cancelled),
+ * waits until its handler calls are over, frees it. Returns the code it
+ * ended with. Not from a handler. */
+int fs_watch_stop(fs_watch *w);
+
+/* fs_watch_start, then waits on the calling thread for the end (the
+ * handler returning non-zero, OUT_OF_RANGE, or an error trying again
+ * cannot fix). Returns the code it ended with. */
+int fs_watch_run(fs_client *c, const fs_watch_opts *o,
+    const fs_watch_handler *h, void *arg);
 
 #endif

@@ -22,6 +22,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "fs_errors.h"
+#include "fs_methods.h"
 #include "fs_tls.h"
 #include "fs_util.h"
 
@@ -37,6 +38,7 @@ struct fs_call {
 	nng_ctx ctx;
 	nng_aio *aio;
 	_Atomic int state; /* enum fs_call_state; read by the pipe callback */
+	bool blocking;     /* a long poll: outside the in-flight cap */
 	nng_time deadline; /* nng clock, for the receive timeout */
 	fs_call_cb cb;
 	void *arg;
@@ -278,6 +280,8 @@ fs_client_open_tls(fs_client **out, const char *url, const fs_client_tls *tls)
 	}
 	atomic_init(&c->pipes, 0);
 	atomic_init(&c->coalesce, 0);
+	atomic_init(&c->seen_rev, 0);
+	atomic_init(&c->ryw, 1);
 	c->pend_tail = &c->pend;
 	for (int i = 0; i < LANE_COUNT; i++)
 		c->lanes[i].queue_tail = &c->lanes[i].queue;
@@ -356,11 +360,16 @@ fs_client_close(fs_client *c)
 	 * deadline. */
 	nng_mtx_lock(c->mtx);
 	c->closing = true;
+	/* Long polls would take their whole wait: they end now
+	 * (UNAVAILABLE). */
+	for (fs_call *call = c->all; call != NULL; call = call->all_next)
+		if (call->blocking && call->state != CALL_IDLE)
+			nng_aio_cancel(call->aio);
 	for (;;) {
 		int lanes = 0;
 		for (int i = 0; i < LANE_COUNT; i++)
 			lanes += c->lanes[i].inflight;
-		if (c->busy == 0 && lanes == 0)
+		if (c->busy == 0 && c->nblocking == 0 && lanes == 0)
 			break;
 		nng_cv_until(c->cv, nng_clock() + 10);
 	}
@@ -436,6 +445,17 @@ fs_call_put(fs_call *call)
 
 	call->state = CALL_IDLE;
 	call->cb = NULL;
+	if (call->blocking) {
+		/* Outside the cap: nothing waits for its place. */
+		call->blocking = false;
+		nng_mtx_lock(c->mtx);
+		call->next = c->free;
+		c->free = call;
+		if (--c->nblocking == 0)
+			nng_cv_wake(c->cv);
+		nng_mtx_unlock(c->mtx);
+		return;
+	}
 	for (;;) {
 		nng_mtx_lock(c->mtx);
 		struct fs_pending *p = c->pend;
@@ -512,6 +532,7 @@ fs_call_cb_aio(void *arg)
 		fs_call_finish(call, FS_INTERNAL, NULL);
 		return;
 	}
+	fs_client_note_revision(call->client, reply);
 	fs_call_finish(call, (int) reply->code, reply);
 }
 
@@ -529,16 +550,18 @@ fs_env_msg(const Flowsvc__Request *env, nng_msg **out)
 	return FS_OK;
 }
 
-/* Packs the envelope for req into a new nng message. */
-static int
+int
 fs_envelope_pack(nng_msg **out, Flowsvc__Method method,
-    const ProtobufCMessage *req, const fs_call_opts *opts, uint32_t timeout_ms)
+    const ProtobufCMessage *req, const fs_call_opts *opts, uint32_t timeout_ms,
+    uint64_t min_revision)
 {
 	Flowsvc__Request env = FLOWSVC__REQUEST__INIT;
 	uint8_t *payload = NULL;
 	size_t plen = 0;
 
 	env.method = method;
+	env.has_min_revision = min_revision != 0;
+	env.min_revision = min_revision;
 	if (opts != NULL && opts->request_id != NULL)
 		env.request_id = (char *) opts->request_id;
 	if (opts != NULL && opts->caller != NULL)
@@ -676,26 +699,162 @@ fs_call_start(fs_client *c, nng_msg *msg, uint32_t timeout_ms, fs_call_cb cb,
 }
 
 int
+fs_call_start_blocking(fs_client *c, nng_msg *msg, uint32_t timeout_ms,
+    fs_call_cb cb, void *arg, fs_call **handle)
+{
+	fs_call *call;
+
+	nng_mtx_lock(c->mtx);
+	if (c->closing) {
+		nng_mtx_unlock(c->mtx);
+		nng_msg_free(msg);
+		return FS_UNAVAILABLE;
+	}
+	c->nblocking++;
+	nng_mtx_unlock(c->mtx);
+	if ((call = fs_call_get(c)) == NULL) {
+		nng_mtx_lock(c->mtx);
+		if (--c->nblocking == 0)
+			nng_cv_wake(c->cv);
+		nng_mtx_unlock(c->mtx);
+		nng_msg_free(msg);
+		return FS_UNAVAILABLE;
+	}
+	call->blocking = true;
+	if (handle != NULL)
+		*handle = call;
+	call_send(call, msg, nng_clock() + timeout_ms, cb, arg);
+	return 0;
+}
+
+void
+fs_call_cancel(fs_call *call)
+{
+	nng_aio_cancel(call->aio);
+}
+
+uint32_t
+fs_call_timeout(Flowsvc__Method method, const ProtobufCMessage *req,
+    const fs_call_opts *opts)
+{
+	uint32_t t = opts != NULL && opts->timeout_ms != 0
+	    ? opts->timeout_ms
+	    : FS_RPC_DEFAULT_TIMEOUT_MS;
+
+	if (fs_method_is(method, FS_M_BLOCKS) && req != NULL &&
+	    req->descriptor == &flowsvc__watch_request__descriptor) {
+		const Flowsvc__WatchRequest *w =
+		    (const Flowsvc__WatchRequest *) req;
+		if (w->has_wait_ms)
+			t += w->wait_ms < FS_WATCH_WAIT_MAX_MS
+			    ? w->wait_ms
+			    : FS_WATCH_WAIT_MAX_MS;
+	}
+	return t;
+}
+
+int
 fs_client_call_async(fs_client *c, Flowsvc__Method method,
     const ProtobufCMessage *req, const fs_call_opts *opts, fs_call_cb cb,
     void *arg)
 {
-	uint32_t timeout_ms = opts != NULL && opts->timeout_ms != 0
-	    ? opts->timeout_ms
-	    : FS_RPC_DEFAULT_TIMEOUT_MS;
+	uint32_t timeout_ms = fs_call_timeout(method, req, opts);
 	nng_msg *msg;
 	int lane, rv;
 
 	if (atomic_load(&c->pipes) == 0)
 		return FS_UNAVAILABLE;
-	if ((rv = fs_envelope_pack(&msg, method, req, opts, timeout_ms)) != 0)
+	if ((rv = fs_envelope_pack(&msg, method, req, opts, timeout_ms,
+	         fs_client_min_revision(c, method, opts))) != 0)
 		return rv;
+	if (fs_method_is(method, FS_M_BLOCKS))
+		return fs_call_start_blocking(c, msg, timeout_ms, cb, arg,
+		    NULL);
 	if ((lane = fs_coalesce_lane(method, req, nng_msg_len(msg))) < 0)
 		return fs_call_start(c, msg, timeout_ms, cb, arg);
 
 	if (atomic_load(&c->coalesce) == 0)
 		return fs_call_start(c, msg, timeout_ms, cb, arg);
 	return fs_coalesce_call(c, lane, msg, timeout_ms, cb, arg);
+}
+
+void
+fs_client_note_revision(fs_client *c, const Flowsvc__Reply *reply)
+{
+	uint64_t v = reply->has_revision ? reply->revision : 0;
+	uint64_t cur = atomic_load(&c->seen_rev);
+
+	/* A Batch's members say theirs; the batch itself says none. The
+	 * members' replies are scanned where the batch is split. */
+	while (v > cur && !atomic_compare_exchange_weak(&c->seen_rev, &cur, v))
+		;
+}
+
+uint64_t
+fs_client_min_revision(fs_client *c, Flowsvc__Method method,
+    const fs_call_opts *opts)
+{
+	uint64_t v = 0;
+
+	if (!fs_method_is((int) method, FS_M_READ) ||
+	    fs_method_is((int) method, FS_M_BLOCKS))
+		return 0;
+	if (opts != NULL)
+		v = opts->min_revision;
+	if (atomic_load(&c->ryw)) {
+		uint64_t seen = atomic_load(&c->seen_rev);
+		if (seen > v)
+			v = seen;
+	}
+	return v;
+}
+
+int
+fs_client_set_read_your_writes(fs_client *c, int on)
+{
+	atomic_store(&c->ryw, on != 0);
+	return 0;
+}
+
+uint64_t
+fs_client_revision(fs_client *c)
+{
+	return atomic_load(&c->seen_rev);
+}
+
+void
+fs_client_see_revision(fs_client *c, uint64_t rev)
+{
+	Flowsvc__Reply r = FLOWSVC__REPLY__INIT;
+
+	r.has_revision = 1;
+	r.revision = rev;
+	fs_client_note_revision(c, &r);
+}
+
+void
+fs_client_reset_revision(fs_client *c)
+{
+	atomic_store(&c->seen_rev, 0);
+}
+
+int
+fs_client_forward_async(fs_client *c, const Flowsvc__Request *env,
+    uint32_t timeout_ms, fs_call_cb cb, void *arg)
+{
+	nng_msg *msg;
+	int rv;
+
+	if (timeout_ms == 0)
+		timeout_ms = FS_RPC_DEFAULT_TIMEOUT_MS;
+	if (atomic_load(&c->pipes) == 0)
+		return FS_UNAVAILABLE;
+	if ((rv = fs_env_msg(env, &msg)) != 0)
+		return rv;
+	if (fs_method_is((int) env->method, FS_M_BLOCKS))
+		return fs_call_start_blocking(c, msg, timeout_ms, cb, arg,
+		    NULL);
+	return fs_call_start(c, msg, timeout_ms, cb, arg);
 }
 
 struct fs_sync {

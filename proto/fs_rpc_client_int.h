@@ -37,6 +37,7 @@ struct fs_client {
 	fs_call *free; /* idle calls (mtx) */
 	fs_call *all;  /* every call ever made, for close (mtx) */
 	int busy; /* calls in flight, at most FS_CLIENT_MAX_INFLIGHT (mtx) */
+	int nblocking; /* long polls in flight, not counted in busy (mtx) */
 	/* Calls made while busy was at the limit, in order (mtx): each call
 	 * that finishes starts the next. A backend serves a connection only
 	 * so many requests at once (--max-inflight-per-conn, the same
@@ -56,7 +57,19 @@ struct fs_client {
 	bool closing; /* set before nng_close: start nothing new (mtx) */
 	struct fs_client_tlsset *tls; /* for every dial; NULL: plain */
 	struct fs_lane lanes[LANE_COUNT];
+	/* Read your writes (fs_client_set_read_your_writes): the highest
+	 * Reply.revision seen, sent as min_revision with every read. */
+	_Atomic uint64_t seen_rev;
+	atomic_int ryw;
 };
+
+/* Notes reply's revision (and, for a Batch, its members') in c. */
+void fs_client_note_revision(fs_client *c, const Flowsvc__Reply *reply);
+
+/* The min_revision a call of method carries: for a read, the highest
+ * revision c has seen when read-your-writes is on; else 0. */
+uint64_t fs_client_min_revision(fs_client *c, Flowsvc__Method method,
+    const fs_call_opts *opts);
 
 /* The one mapping of nng's errors to fs codes. A deadline that passed is
  * DEADLINE_EXCEEDED; memory is RESOURCE_EXHAUSTED; an address nng cannot
@@ -69,11 +82,36 @@ int fs_code_of_nng(int rv);
  * (over the message limit) or FS_RESOURCE_EXHAUSTED. */
 int fs_env_msg(const Flowsvc__Request *env, nng_msg **out);
 
+/* Packs the envelope of a call of method with req and opts, its deadline
+ * timeout_ms from now, into a new nng message. Returns as fs_env_msg. */
+int fs_envelope_pack(nng_msg **out, Flowsvc__Method method,
+    const ProtobufCMessage *req, const fs_call_opts *opts, uint32_t timeout_ms,
+    uint64_t min_revision);
+
+/* The time a call of method may take: its timeout (opts, or the
+ * default), plus, for a long poll, how long it asks the backend to wait
+ * (WatchRequest.wait_ms), so that a wait is never taken for a lost
+ * reply. */
+uint32_t fs_call_timeout(Flowsvc__Method method, const ProtobufCMessage *req,
+    const fs_call_opts *opts);
+
 /* Starts one call of an already packed envelope, or queues it while
  * FS_CLIENT_MAX_INFLIGHT calls are in flight. Returns 0 (cb will run) or
  * an fs_code (cb will not run; msg is freed). */
 int fs_call_start(fs_client *c, nng_msg *msg, uint32_t timeout_ms,
     fs_call_cb cb, void *arg);
+
+/* Starts one call of a long poll (a method marked FS_M_BLOCKS) at once,
+ * outside the FS_CLIENT_MAX_INFLIGHT cap and coalescing: the backend
+ * counts long polls apart from its per-connection cap, and one may wait a
+ * minute. *handle (optional) names the call for fs_call_cancel until its
+ * callback has returned. Returns as fs_call_start. */
+int fs_call_start_blocking(fs_client *c, nng_msg *msg, uint32_t timeout_ms,
+    fs_call_cb cb, void *arg, fs_call **handle);
+
+/* Ends a call in flight now (its callback gets UNAVAILABLE, or its reply
+ * if that came first). Only while its callback has not returned. */
+void fs_call_cancel(fs_call *call);
 
 /* ---- fs_rpc_coalesce.c -------------------------------------------------- */
 

@@ -96,6 +96,8 @@ item_done(struct fs_item *it, int code, Flowsvc__Reply *reply)
 	int lane = it->lane;
 	bool slot = it->slot;
 
+	if (reply != NULL)
+		fs_client_note_revision(c, reply);
 	it->cb(it->arg, code, reply);
 	if (it->msg != NULL)
 		nng_msg_free(it->msg);
@@ -239,6 +241,12 @@ coalesce_send(fs_client *c, int lane, struct fs_item *head, size_t n,
 			off += fs_pb_put_len_field(payload + off, 1,
 			    nng_msg_body(it->msg), nng_msg_len(it->msg));
 		env.method = FLOWSVC__METHOD__BATCH;
+		/* Read your writes: a batch of reads waits, as a whole, for
+		 * what its members wait for (each carries it too). */
+		if (lane == LANE_READ &&
+		    (env.min_revision = fs_client_min_revision(c,
+		         FLOWSVC__METHOD__GET, NULL)) != 0)
+			env.has_min_revision = 1;
 		env.has_deadline_unix_ms = 1;
 		env.deadline_unix_ms = fs_now_ms() + (int64_t) wait;
 		env.has_payload = 1;

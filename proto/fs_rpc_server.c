@@ -25,6 +25,19 @@
  * non-reading peer is over its cap right while its first replies are
  * being written. Once a reply has waited the send timeout, the transport
  * has been parked on a full socket buffer, and closing is safe.
+ *
+ * Long polls. A request of a method the table marks FS_M_BLOCKS (its
+ * method is read from the envelope's bytes before anything else, without
+ * decoding the rest) is counted apart: max_blocking_per_conn per pipe and
+ * max_blocking in all, instead of max_inflight_per_conn. Its handler may
+ * detach the call when it has nothing to answer yet (fs_srv_detach): the
+ * call then keeps its context and aio, off the pool, on the detached
+ * list, and a new call with a context of its own takes its place in the
+ * pool and receives at once; once the detached call's reply has been
+ * sent, its context is closed and it is freed (its aio by nng's reaper,
+ * as an aio cannot be freed from its own callback). So parked calls cost
+ * memory (a context, an aio and the decoded request each), never a place
+ * in the pool.
  */
 #include "fs_rpc_server.h"
 
@@ -42,6 +55,8 @@
 
 #include "fs_errors.h"
 #include "fs_log.h"
+#include "fs_methods.h"
+#include "fs_pbwire.h"
 #include "fs_tls.h"
 #include "fs_util.h"
 
@@ -57,13 +72,18 @@ struct fs_srv_call {
 	enum fs_srv_state state;
 	Flowsvc__Request *req; /* while SRV_BUSY */
 	uint32_t pipe; /* the request's pipe id while counted, else 0 */
+	bool blocking; /* counted as a long poll (FS_M_BLOCKS) */
+	int slot;      /* its place in the pool; -1 once detached */
+	/* The detached list (dmu), while detached. */
+	struct fs_srv_call *dnext, *dprev;
 };
 
-/* One connection's count. An entry lives while n > 0, and each count is a
- * call holding a context, so at most ncontexts entries are live. */
+/* One connection's count. An entry lives while n + nb > 0, and each count
+ * is a call holding a context, pooled or detached. */
 struct pipe_slot {
 	uint32_t id; /* nng pipe id; 0: free */
-	uint32_t n;
+	uint32_t n;  /* ordinary requests in progress */
+	uint32_t nb; /* long polls in progress */
 	bool shed;   /* over the cap: said so */
 	bool closed; /* we closed it (and said so) */
 };
@@ -73,17 +93,28 @@ struct fs_server {
 	fs_srv_handler handler;
 	void *arg;
 	int ncalls;
-	fs_srv_call *calls;
+	/* The pool: ncalls calls, each its own allocation, as a detached call
+	 * leaves its place to a new one (dmu, once serving has started). */
+	fs_srv_call **calls;
 	atomic_bool closing;
 	atomic_int busy; /* calls between receive and reply */
 	nng_duration send_timeout;
 	uint32_t max_per_pipe; /* 0: no cap */
+	uint32_t max_blocking_per_pipe, max_blocking;
 	/* Requests in progress per pipe: open addressing with linear probing
-	 * over a power-of-two table at least twice ncontexts, so it never
-	 * fills; touched from aio callbacks on many threads, under pmu. */
+	 * over a power-of-two table kept at least twice as large as its
+	 * entries (doubled when it gets fuller), so it never fills; touched
+	 * from aio callbacks on many threads, under pmu. */
 	pthread_mutex_t pmu;
 	struct pipe_slot *pipes;
 	size_t pmask;
+	size_t pused;       /* live entries (pmu) */
+	uint32_t nblocking; /* long polls in progress (pmu) */
+	/* Detached calls (dmu). dclosed: fs_server_close owns them now. */
+	pthread_mutex_t dmu;
+	fs_srv_call *detached;
+	int ndetached;
+	bool dclosed;
 	fs_log_limit tls_log; /* refused TLS clients' lines */
 };
 
@@ -135,41 +166,95 @@ pipe_free_slot(fs_server *s, size_t i)
 	memset(&s->pipes[i], 0, sizeof(s->pipes[i]));
 }
 
-enum { PIPE_OK, PIPE_SHED, PIPE_SHED_FIRST, PIPE_CLOSED };
+/* Doubles the table (pmu held). Out of memory leaves it as it is: it is
+ * still never full, as it only grows at half. */
+static void
+pipe_grow(fs_server *s)
+{
+	size_t slots = (s->pmask + 1) * 2;
+	struct pipe_slot *old = s->pipes, *nt = calloc(slots, sizeof(*nt));
+	size_t omask = s->pmask;
+
+	if (nt == NULL)
+		return;
+	s->pipes = nt;
+	s->pmask = slots - 1;
+	for (size_t i = 0; i <= omask; i++)
+		if (old[i].id != 0)
+			s->pipes[pipe_find(s, old[i].id)] = old[i];
+	free(old);
+}
+
+enum {
+	PIPE_OK,
+	PIPE_SHED,
+	PIPE_SHED_FIRST,
+	PIPE_CLOSED,
+	PIPE_BLOCKING_CONN, /* counted as ordinary: answer "too many" */
+	PIPE_BLOCKING_ALL,  /* the same, over the server's cap */
+};
 
 /* Counts a request of pipe id (PIPE_OK), or refuses it: PIPE_SHED when
  * the pipe has max_per_pipe requests in progress (PIPE_SHED_FIRST the
- * first time: the caller says so), PIPE_CLOSED when we closed the pipe. */
+ * first time: the caller says so), PIPE_CLOSED when we closed the pipe.
+ * A long poll (blocking) is counted apart, against its own caps; one over
+ * them is counted as an ordinary request (or shed as one) and the verdict
+ * says which cap it passed, to be answered at once. */
 static int
-pipe_take(fs_server *s, uint32_t id)
+pipe_take(fs_server *s, uint32_t id, bool blocking)
 {
 	int verdict = PIPE_OK;
 
 	pthread_mutex_lock(&s->pmu);
 	struct pipe_slot *p = &s->pipes[pipe_find(s, id)];
 	if (p->id != 0 && p->closed) {
-		verdict = PIPE_CLOSED;
+		pthread_mutex_unlock(&s->pmu);
+		return PIPE_CLOSED;
+	}
+	if (blocking) {
+		if (p->id != 0 && p->nb >= s->max_blocking_per_pipe)
+			verdict = PIPE_BLOCKING_CONN;
+		else if (s->nblocking >= s->max_blocking)
+			verdict = PIPE_BLOCKING_ALL;
+	}
+	if (blocking && verdict == PIPE_OK) {
+		p->nb++;
+		s->nblocking++;
 	} else if (p->id != 0 && s->max_per_pipe != 0 &&
 	    p->n >= s->max_per_pipe) {
 		verdict = p->shed ? PIPE_SHED : PIPE_SHED_FIRST;
 		p->shed = true;
 	} else {
-		p->id = id;
 		p->n++;
+	}
+	if (p->id == 0) {
+		p->id = id;
+		if (++s->pused * 2 > s->pmask + 1)
+			pipe_grow(s);
 	}
 	pthread_mutex_unlock(&s->pmu);
 	return verdict;
 }
 
 static void
-pipe_release(fs_server *s, uint32_t id)
+pipe_release(fs_server *s, uint32_t id, bool blocking)
 {
 	if (id == 0)
 		return;
 	pthread_mutex_lock(&s->pmu);
 	size_t i = pipe_find(s, id);
-	if (s->pipes[i].id == id && --s->pipes[i].n == 0)
-		pipe_free_slot(s, i);
+	if (s->pipes[i].id == id) {
+		if (blocking) {
+			s->pipes[i].nb--;
+			s->nblocking--;
+		} else {
+			s->pipes[i].n--;
+		}
+		if (s->pipes[i].n == 0 && s->pipes[i].nb == 0) {
+			pipe_free_slot(s, i);
+			s->pused--;
+		}
+	}
 	pthread_mutex_unlock(&s->pmu);
 }
 
@@ -341,6 +426,76 @@ srv_listen(fs_server *s, const char *url, const fs_server_opts *o)
 
 /* ---- calls -------------------------------------------------------------- */
 
+static void fs_srv_cb(void *arg);
+
+/* The method of a packed envelope (Request.method, field 1), read from
+ * its bytes without decoding the rest; 0 when it has none or does not
+ * parse (the full decode then says so). */
+static int
+env_method(nng_msg *msg)
+{
+	const uint8_t *p = nng_msg_body(msg), *e = p + nng_msg_len(msg);
+	fs_pb_field f;
+	int method = 0;
+
+	while (p < e && fs_pb_next_field(&p, e, &f) == 0)
+		if (f.num == 1 && f.wt == FS_PB_VARINT)
+			method = f.v <= 0x7fffffff ? (int) f.v : 0;
+	return method;
+}
+
+/* A new call with its aio and context, for place slot of the pool.
+ * Returns 0 or an nng error. */
+static int
+call_new(fs_server *s, int slot, fs_srv_call **out)
+{
+	fs_srv_call *c = calloc(1, sizeof(*c));
+	int rv;
+
+	if (c == NULL)
+		return NNG_ENOMEM;
+	c->srv = s;
+	c->slot = slot;
+	if ((rv = nng_aio_alloc(&c->aio, fs_srv_cb, c)) != 0) {
+		free(c);
+		return rv;
+	}
+	if ((rv = nng_ctx_open(&c->ctx, s->sock)) != 0) {
+		nng_aio_free(c->aio);
+		free(c);
+		return rv;
+	}
+	*out = c;
+	return 0;
+}
+
+/* A detached call whose reply is done (sent, or dropped): its context is
+ * closed and it is freed, unless fs_server_close has taken the detached
+ * calls over (then it frees them). Runs in the call's own aio callback,
+ * which is why the aio goes to nng's reaper. */
+static void
+call_retire(fs_srv_call *call)
+{
+	fs_server *s = call->srv;
+
+	pthread_mutex_lock(&s->dmu);
+	if (s->dclosed) {
+		pthread_mutex_unlock(&s->dmu);
+		return;
+	}
+	if (call->dprev != NULL)
+		call->dprev->dnext = call->dnext;
+	else
+		s->detached = call->dnext;
+	if (call->dnext != NULL)
+		call->dnext->dprev = call->dprev;
+	s->ndetached--;
+	pthread_mutex_unlock(&s->dmu);
+	nng_ctx_close(call->ctx);
+	nng_aio_reap(call->aio);
+	free(call);
+}
+
 /* The timeouts are the aio's own: a context's NNG_OPT_SENDTIMEO applies
  * only to an aio whose timeout is NNG_DURATION_DEFAULT, and nng 1.5.2
  * then keeps it for every later operation, receives included. */
@@ -382,9 +537,12 @@ fs_srv_reply(fs_srv_call *call, const Flowsvc__Reply *reply)
 	}
 	atomic_fetch_sub(&call->srv->busy, 1);
 	if (msg == NULL) {
-		pipe_release(call->srv, call->pipe);
+		pipe_release(call->srv, call->pipe, call->blocking);
 		call->pipe = 0;
-		fs_srv_recv(call);
+		if (call->slot < 0)
+			call_retire(call);
+		else
+			fs_srv_recv(call);
 		return;
 	}
 	call->state = SRV_SEND;
@@ -424,6 +582,51 @@ fs_srv_reply_code(fs_srv_call *call, int code, const char *message,
 		free(buf);
 }
 
+int
+fs_srv_detach(fs_srv_call *call)
+{
+	fs_server *s = call->srv;
+	fs_srv_call *repl;
+	int rv;
+
+	if (call->slot < 0 || call->state != SRV_BUSY)
+		return NNG_ESTATE;
+	if (atomic_load(&s->closing))
+		return NNG_ECLOSED;
+	if ((rv = call_new(s, call->slot, &repl)) != 0)
+		return rv;
+	pthread_mutex_lock(&s->dmu);
+	if (s->dclosed || atomic_load(&s->closing)) {
+		pthread_mutex_unlock(&s->dmu);
+		nng_ctx_close(repl->ctx);
+		nng_aio_free(repl->aio);
+		free(repl);
+		return NNG_ECLOSED;
+	}
+	s->calls[call->slot] = repl;
+	call->slot = -1;
+	call->dprev = NULL;
+	call->dnext = s->detached;
+	if (s->detached != NULL)
+		s->detached->dprev = call;
+	s->detached = call;
+	s->ndetached++;
+	fs_srv_recv(repl);
+	pthread_mutex_unlock(&s->dmu);
+	return 0;
+}
+
+int
+fs_server_detached(const fs_server *s)
+{
+	fs_server *m = (fs_server *) s;
+
+	pthread_mutex_lock(&m->dmu);
+	int n = m->ndetached;
+	pthread_mutex_unlock(&m->dmu);
+	return n;
+}
+
 int64_t
 fs_srv_deadline_ms(const fs_srv_call *call)
 {
@@ -454,7 +657,11 @@ fs_srv_cb(void *arg)
 			    (int) s->send_timeout);
 			pipe_warn(s, pipe, 1, why);
 		}
-		pipe_release(s, pipe);
+		pipe_release(s, pipe, call->blocking);
+		if (call->slot < 0) {
+			call_retire(call);
+			return;
+		}
 		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
 			return;
 		if (!atomic_load(&s->closing))
@@ -473,8 +680,11 @@ fs_srv_cb(void *arg)
 	nng_msg *msg = nng_aio_get_msg(call->aio);
 	nng_aio_set_msg(call->aio, NULL);
 	uint32_t pipe = (uint32_t) nng_pipe_id(nng_msg_get_pipe(msg));
-	int verdict = pipe_take(s, pipe);
-	if (verdict != PIPE_OK) {
+	bool blocking = fs_method_is(env_method(msg), FS_M_BLOCKS);
+	int verdict = pipe_take(s, pipe, blocking);
+	call->blocking = blocking && verdict == PIPE_OK;
+	if (verdict != PIPE_OK && verdict != PIPE_BLOCKING_CONN &&
+	    verdict != PIPE_BLOCKING_ALL) {
 		/* Over the cap, or from a pipe we closed: dropped unanswered
 		 * (an answer would queue behind the replies it is not
 		 * reading). */
@@ -505,6 +715,18 @@ fs_srv_cb(void *arg)
 		    "Undecodable request envelope.", NULL);
 		return;
 	}
+	if (verdict == PIPE_BLOCKING_CONN || verdict == PIPE_BLOCKING_ALL) {
+		char why[128];
+		snprintf(why, sizeof(why),
+		    "Too many long polls in progress on this %s (at most "
+		    "%u).",
+		    verdict == PIPE_BLOCKING_CONN ? "connection" : "backend",
+		    (unsigned) (verdict == PIPE_BLOCKING_CONN
+		            ? s->max_blocking_per_pipe
+		            : s->max_blocking));
+		fs_srv_reply_code(call, FS_RESOURCE_EXHAUSTED, why, NULL);
+		return;
+	}
 	if (atomic_load(&s->closing)) {
 		fs_srv_reply_code(call, FS_UNAVAILABLE, "Shutting down.",
 		    NULL);
@@ -531,6 +753,26 @@ fs_server_open(fs_server **out, const char *url, int ncontexts,
 	return fs_server_open_opts(out, url, &o, handler, arg);
 }
 
+static void
+server_free(fs_server *s)
+{
+	if (s->calls != NULL)
+		for (int i = 0; i < s->ncalls; i++) {
+			fs_srv_call *c = s->calls[i];
+			if (c == NULL)
+				continue;
+			if (c->req != NULL)
+				flowsvc__request__free_unpacked(c->req, NULL);
+			nng_aio_free(c->aio);
+			free(c);
+		}
+	pthread_mutex_destroy(&s->dmu);
+	pthread_mutex_destroy(&s->pmu);
+	free(s->pipes);
+	free(s->calls);
+	free(s);
+}
+
 int
 fs_server_open_opts(fs_server **out, const char *url,
     const fs_server_opts *opts, fs_srv_handler handler, void *arg)
@@ -553,13 +795,19 @@ fs_server_open_opts(fs_server **out, const char *url,
 	    nng_strerror(NNG_ENOMEM));
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NNG_ENOMEM;
+	if (pthread_mutex_init(&s->pmu, NULL) != 0) {
+		free(s);
+		return NNG_ENOMEM;
+	}
+	if (pthread_mutex_init(&s->dmu, NULL) != 0) {
+		pthread_mutex_destroy(&s->pmu);
+		free(s);
+		return NNG_ENOMEM;
+	}
 	if ((s->calls = calloc((size_t) ncontexts, sizeof(*s->calls))) ==
 	        NULL ||
-	    (s->pipes = calloc(slots, sizeof(*s->pipes))) == NULL ||
-	    pthread_mutex_init(&s->pmu, NULL) != 0) {
-		free(s->pipes);
-		free(s->calls);
-		free(s);
+	    (s->pipes = calloc(slots, sizeof(*s->pipes))) == NULL) {
+		server_free(s);
 		return NNG_ENOMEM;
 	}
 	s->pmask = slots - 1;
@@ -570,33 +818,31 @@ fs_server_open_opts(fs_server **out, const char *url,
 	s->max_per_pipe = o.max_inflight_per_conn > 0
 	    ? (uint32_t) o.max_inflight_per_conn
 	    : 0;
+	s->max_blocking_per_pipe = o.max_blocking_per_conn > 0
+	    ? (uint32_t) o.max_blocking_per_conn
+	    : FS_SRV_MAX_BLOCKING_PER_CONN;
+	s->max_blocking = o.max_blocking > 0 ? (uint32_t) o.max_blocking
+	                                     : FS_SRV_MAX_BLOCKING;
 	atomic_init(&s->closing, false);
 	atomic_init(&s->busy, 0);
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {
 		snprintf(srv_last_msg, sizeof(srv_last_msg), "%s",
 		    nng_strerror(rv));
-		pthread_mutex_destroy(&s->pmu);
-		free(s->pipes);
-		free(s->calls);
-		free(s);
+		server_free(s);
 		return rv;
 	}
 	if ((rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ,
 	         FS_RPC_MAX_MSG)) != 0)
 		goto fail;
 	for (int i = 0; i < ncontexts; i++) {
-		fs_srv_call *c = &s->calls[i];
-		c->srv = s;
-		if ((rv = nng_aio_alloc(&c->aio, fs_srv_cb, c)) != 0)
+		if ((rv = call_new(s, i, &s->calls[i])) != 0)
 			goto fail;
 		s->ncalls = i + 1;
-		if ((rv = nng_ctx_open(&c->ctx, s->sock)) != 0)
-			goto fail;
 	}
 	if ((rv = srv_listen(s, url, &o)) != 0)
 		goto fail_said;
 	for (int i = 0; i < s->ncalls; i++)
-		fs_srv_recv(&s->calls[i]);
+		fs_srv_recv(s->calls[i]);
 	srv_last_msg[0] = '\0';
 	*out = s;
 	return 0;
@@ -605,12 +851,7 @@ fail:
 	snprintf(srv_last_msg, sizeof(srv_last_msg), "%s", nng_strerror(rv));
 fail_said:
 	nng_close(s->sock);
-	for (int i = 0; i < s->ncalls; i++)
-		nng_aio_free(s->calls[i].aio);
-	pthread_mutex_destroy(&s->pmu);
-	free(s->pipes);
-	free(s->calls);
-	free(s);
+	server_free(s);
 	return rv;
 }
 
@@ -620,22 +861,35 @@ fs_server_close(fs_server *s)
 	if (s == NULL)
 		return;
 	atomic_store(&s->closing, true);
+	/* A detach past its check of `closing` finishes before this lock is
+	 * had: from here on the pool's places do not change. */
+	pthread_mutex_lock(&s->dmu);
+	pthread_mutex_unlock(&s->dmu);
 	/* Let calls already handed to the handler get their replies out; new
 	 * arrivals are answered UNAVAILABLE. Bounded, in case an owner never
-	 * replies. */
+	 * replies. Then the replies of detached calls, which are sent on
+	 * their own contexts. */
 	for (int i = 0; i < 500 && atomic_load(&s->busy) > 0; i++)
 		nng_msleep(10);
+	for (int i = 0; i < 500 && fs_server_detached(s) > 0; i++)
+		nng_msleep(10);
 	for (int i = 0; i < s->ncalls; i++)
-		nng_aio_stop(s->calls[i].aio);
+		nng_aio_stop(s->calls[i]->aio);
+	pthread_mutex_lock(&s->dmu);
+	s->dclosed = true; /* what is left of them is ours now */
+	fs_srv_call *d = s->detached;
+	s->detached = NULL;
+	pthread_mutex_unlock(&s->dmu);
+	for (fs_srv_call *c = d; c != NULL; c = c->dnext)
+		nng_aio_stop(c->aio);
 	nng_close(s->sock);
-	for (int i = 0; i < s->ncalls; i++) {
-		fs_srv_call *c = &s->calls[i];
-		if (c->req != NULL)
-			flowsvc__request__free_unpacked(c->req, NULL);
-		nng_aio_free(c->aio);
+	while (d != NULL) {
+		fs_srv_call *next = d->dnext;
+		if (d->req != NULL)
+			flowsvc__request__free_unpacked(d->req, NULL);
+		nng_aio_free(d->aio);
+		free(d);
+		d = next;
 	}
-	pthread_mutex_destroy(&s->pmu);
-	free(s->pipes);
-	free(s->calls);
-	free(s);
+	server_free(s);
 }

@@ -9,6 +9,13 @@
  * INVALID_ARGUMENT by the transport itself; the handler never sees them.
  * The socket's receive size limit is FS_RPC_MAX_MSG.
  *
+ * Long polls (methods the table marks FS_M_BLOCKS: Watch) do not take the
+ * pool from other requests: a handler that has nothing to answer yet
+ * detaches its call (fs_srv_detach), which keeps its own context while
+ * the pool gets a fresh one in its place; and they are counted apart
+ * from the per-connection cap of requests in progress, against caps of
+ * their own (per connection and for the whole server).
+ *
  * Part of the programs' library (flow_proto), not of the installed client
  * library.
  */
@@ -39,11 +46,20 @@ typedef void (*fs_srv_handler)(void *arg, fs_srv_call *call,
  * disconnects; with it, at most this many, until the send timeout closes
  * it. */
 #define FS_SRV_MAX_INFLIGHT_PER_CONN 64
+/* Long polls (FS_M_BLOCKS) in progress one connection may have, and the
+ * whole server. They do not count against max_inflight_per_conn: a
+ * client that parks a thousand watches still has its full share of
+ * Gets. One over either cap is answered at once with RESOURCE_EXHAUSTED
+ * (as a request of the ordinary kind). */
+#define FS_SRV_MAX_BLOCKING_PER_CONN 1024
+#define FS_SRV_MAX_BLOCKING 100000
 
 typedef struct fs_server_opts {
 	int ncontexts;             /* requests served at once (< 1: 1) */
 	int send_timeout_ms;       /* < 1: FS_SRV_SEND_TIMEOUT_MS */
 	int max_inflight_per_conn; /* 0: no cap */
+	int max_blocking_per_conn; /* < 1: FS_SRV_MAX_BLOCKING_PER_CONN */
+	int max_blocking;          /* < 1: FS_SRV_MAX_BLOCKING */
 	/* Mutual TLS (CONTRACT §5), for a tls+tcp:// url and only for one:
 	 * PEM files of the server's certificate (then any intermediates),
 	 * its unencrypted private key, and the CA certificate(s) a client's
@@ -83,8 +99,22 @@ uint64_t fs_srv_tls_refused(void);
 int fs_server_open(fs_server **out, const char *url, int ncontexts,
     fs_srv_handler handler, void *arg);
 
-/* Stops receiving, waits for calls in progress to be answered, frees. */
+/* Stops receiving, waits for calls in progress to be answered (detached
+ * ones included: answer them first, e.g. parked watches at shutdown),
+ * frees. Bounded: a call still unanswered after some seconds is dropped. */
 void fs_server_close(fs_server *s);
+
+/* Takes call out of the pool of contexts: it keeps its own nng context
+ * until its reply has been sent (then that context is closed), while the
+ * pool gets a new context in its place and goes on serving others. For a
+ * handler that will answer much later (a long poll); called from the
+ * handler, before it returns, at most once per call. Returns 0, or an nng
+ * error (out of memory, the server closing): the call then stays in the
+ * pool, and still needs its reply. */
+int fs_srv_detach(fs_srv_call *call);
+
+/* How many calls are detached now (for Stats and tests). */
+int fs_server_detached(const fs_server *s);
 
 /* Sends the reply for call (reply borrowed; request_id is filled in from
  * the request when unset). After this the call and its request are gone. */

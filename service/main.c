@@ -3,11 +3,14 @@
  * wiring; the work is in svc.c (handlers, write path) and store.c
  * (indexes). Logs through fs_log.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 
@@ -15,7 +18,13 @@
 #include "fs_opts.h"
 #include "fs_rpc_server.h"
 #include "persist.h"
+#include "repl.h"
 #include "svc.h"
+
+/* Set in the environment of the program restarting itself to take a
+ * fresh snapshot from its primary (a replica too far behind, or one that
+ * held changes its primary does not). */
+#define REBOOT_ENV "FLOWSVC_REPLICA_BOOTSTRAP"
 
 struct config {
 	const char *listen;
@@ -25,6 +34,9 @@ struct config {
 	long long max_inflight_per_conn;
 	long long snapshot_changes;
 	long long snapshot_interval;
+	long long watch_history;
+	long long max_watches;
+	long long max_watches_per_conn;
 	int access_log;
 	long long list_views;
 	long long list_idle_timeout;
@@ -35,6 +47,11 @@ struct config {
 	const char *tls_cert;
 	const char *tls_key;
 	const char *tls_ca;
+	const char *replica_of;
+	const char *backend_cert;
+	const char *backend_key;
+	const char *backend_ca;
+	const char *backend_server_name;
 };
 
 #define OFF(f) offsetof(struct config, f)
@@ -54,6 +71,22 @@ static const fs_opt opts[] = {
 	    "tls+tcp:// only: the CA certificate(s) (PEM) that must have "
 	    "signed a client's certificate; clients without one are refused "
 	    "(mutual TLS)"),
+	FS_OPT_S("replica-of", OFF(replica_of), NULL, "URL",
+	    "run as a replica of the backend at URL: copy its state (a "
+	    "snapshot, then its changes) into --data-dir, serve reads, "
+	    "forward changes to it"),
+	FS_OPT_S("backend-cert", OFF(backend_cert), NULL, "FILE",
+	    "--replica-of a tls+tcp:// URL: this replica's client "
+	    "certificate (PEM)"),
+	FS_OPT_S("backend-key", OFF(backend_key), NULL, "FILE",
+	    "its private key (PEM, unencrypted)"),
+	FS_OPT_S("backend-ca", OFF(backend_ca), NULL, "FILE",
+	    "the CA certificate(s) (PEM) the primary's certificate must "
+	    "chain to"),
+	FS_OPT_S("backend-server-name", OFF(backend_server_name), NULL,
+	    "NAME",
+	    "the DNS name in the primary's certificate, when the URL's host "
+	    "is not it (an IP address never is)"),
 	FS_OPT_S("data-dir", OFF(data_dir), "./data", "DIR",
 	    "directory for the snapshot and the change log; created if "
 	    "missing"),
@@ -72,6 +105,17 @@ static const fs_opt opts[] = {
 	    1000000, NULL,
 	    "requests one connection may have in progress; more are dropped "
 	    "unanswered (0: no cap)"),
+	FS_OPT_I("watch-history", OFF(watch_history), "100000", 1,
+	    100000000, "N",
+	    "changes kept for Watch (in memory, and their change logs on "
+	    "disk); a watch from an older revision is refused (OUT_OF_RANGE)"),
+	FS_OPT_I("max-watches", OFF(max_watches), "100000", 1, 10000000,
+	    "N", "Watch calls that may wait at once; more are refused "
+	    "(RESOURCE_EXHAUSTED)"),
+	FS_OPT_I("max-watches-per-conn", OFF(max_watches_per_conn), "1024", 1,
+	    10000000, "N",
+	    "Watch calls one connection may have waiting (not counted in "
+	    "--max-inflight-per-conn)"),
 	FS_OPT_F("access-log", OFF(access_log),
 	    "log one line per request: method, code, duration, request id "
 	    "(off unless given)"),
@@ -103,6 +147,14 @@ static const fs_opts_prog prog = {
     .nopts = sizeof(opts) / sizeof(opts[0]),
 };
 
+/* The follower's request for a bootstrap: main restarts the program. */
+static void
+ask_rebootstrap(void *arg)
+{
+	(void) arg;
+	kill(getpid(), SIGUSR1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -126,8 +178,26 @@ main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+
+	fs_client_tls ctls = {cfg.backend_cert, cfg.backend_key,
+	    cfg.backend_ca, cfg.backend_server_name};
+	const fs_client_tls *tlsp = cfg.backend_ca != NULL ||
+	        cfg.backend_cert != NULL || cfg.backend_key != NULL
+	    ? &ctls
+	    : NULL;
+	if (cfg.replica_of != NULL && getenv(REBOOT_ENV) != NULL) {
+		unsetenv(REBOOT_ENV);
+		if (repl_bootstrap(cfg.data_dir, cfg.replica_of, tlsp, err,
+		        sizeof(err)) != 0) {
+			fs_log(FS_LOG_ERROR, NULL,
+			    "cannot start: bootstrap from %s: %s",
+			    cfg.replica_of, err);
+			return 1;
+		}
+	}
 
 	so.data_dir = cfg.data_dir;
 	so.fsync = strcmp(cfg.fsync, "always") == 0 ? PERSIST_FSYNC_ALWAYS
@@ -140,6 +210,11 @@ main(int argc, char **argv)
 	so.list_views = (uint32_t) cfg.list_views;
 	so.list_idle_ms = (uint32_t) cfg.list_idle_timeout * 1000u;
 	so.list_pinned_max = (size_t) cfg.list_pinned_max * 1024u * 1024u;
+	so.watch_history = (size_t) cfg.watch_history;
+	so.replica_of = cfg.replica_of;
+	so.replica_tls = tlsp;
+	so.follower = cfg.listen;
+	so.rebootstrap = ask_rebootstrap;
 	if (svc_open(&s, &so, err, sizeof(err)) != 0) {
 		fs_log(FS_LOG_ERROR, NULL, "cannot start: %s", err);
 		return 1;
@@ -147,6 +222,8 @@ main(int argc, char **argv)
 	fs_server_opts sopts = {0};
 	sopts.ncontexts = (int) cfg.contexts;
 	sopts.max_inflight_per_conn = (int) cfg.max_inflight_per_conn;
+	sopts.max_blocking = (int) cfg.max_watches;
+	sopts.max_blocking_per_conn = (int) cfg.max_watches_per_conn;
 	sopts.tls_cert = cfg.tls_cert;
 	sopts.tls_key = cfg.tls_key;
 	sopts.tls_ca = cfg.tls_ca;
@@ -159,16 +236,41 @@ main(int argc, char **argv)
 	}
 	fs_log(FS_LOG_INFO, NULL,
 	    "version %s serving on %s (data dir %s, fsync %s, %lld contexts, "
-	    "access-log %s%s)",
+	    "access-log %s%s%s%s)",
 	    fs_opts_version(), cfg.listen, cfg.data_dir, cfg.fsync,
 	    cfg.contexts, cfg.access_log ? "on" : "off",
 	    cfg.tls_ca != NULL ? "; mutual TLS, clients signed by --tls-ca"
-	                       : "");
+	                       : "",
+	    cfg.replica_of != NULL ? "; replica of " : "",
+	    cfg.replica_of != NULL ? cfg.replica_of : "");
+	if (svc_follow(s, err, sizeof(err)) != 0) {
+		fs_log(FS_LOG_ERROR, NULL, "cannot start: %s", err);
+		fs_server_close(srv);
+		svc_close(s);
+		return 1;
+	}
 
 	while (sigwait(&sigs, &sig) != 0)
 		;
+	if (sig == SIGUSR1 && cfg.replica_of != NULL) {
+		/* A fresh snapshot is needed: stop, and start again in place
+		 * (same pid, same flags) with a bootstrap first. */
+		fs_log(FS_LOG_INFO, NULL,
+		    "replica: restarting to take a fresh snapshot from %s",
+		    cfg.replica_of);
+		svc_quiesce(s);
+		fs_server_close(srv);
+		svc_close(s);
+		if (setenv(REBOOT_ENV, "1", 1) == 0)
+			execv("/proc/self/exe", argv);
+		fs_log(FS_LOG_ERROR, NULL, "cannot restart: %s",
+		    strerror(errno));
+		return 1;
+	}
 	fs_log(FS_LOG_INFO, NULL, "%s: shutting down",
 	    sig == SIGINT ? "SIGINT" : "SIGTERM");
+	/* Parked watches answer now (their bookmark), not at their end. */
+	svc_quiesce(s);
 	fs_server_close(srv);
 	int snap_ok = svc_snapshot(s) == 0;
 	char report[2048];

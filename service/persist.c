@@ -152,6 +152,52 @@ remove_leftovers(persist *p)
 
 /* ---- load, start, close --------------------------------------------------- */
 
+/* Notes the bases of the logs older than what recovery replayed that are
+ * still on disk (kept for a holder before this start, e.g. the watch
+ * history): each one's first record tells (base = its revision - 1), so
+ * that persist_log_open finds them. A log that tells nothing (no record,
+ * version 1, damaged) is left out, and goes with the next persist_gc. */
+static int
+note_older_logs(persist *p)
+{
+	uint64_t below = p->rec.has_snapshot ? p->rec.snapshot_gen : 0;
+	uint64_t above = p->rec.has_snapshot ? p->rec.snapshot_revision : 0;
+	char name[DATADIR_NAME_MAX];
+	datadir_gens g;
+	int rv = FS_OK;
+
+	for (size_t i = 0; i < p->rec.nbases; i++)
+		if (below == 0 || p->rec.bases[i].gen < below)
+			below = p->rec.bases[i].gen;
+	if (below == 0 || datadir_scan(p->dd.dirfd, p->dir, &g) != FS_OK) {
+		if (below != 0)
+			datadir_gens_free(&g);
+		return FS_OK; /* nothing older, or found later */
+	}
+	/* Newest first: each base must lie below the one after it. */
+	for (size_t i = g.nlogs; i-- > 0 && rv == FS_OK;) {
+		logreader *rd;
+		logreader_record rec;
+
+		if (g.logs[i] >= below)
+			continue;
+		datadir_name(name, sizeof(name), DATADIR_LOG, g.logs[i]);
+		if (logreader_open(&rd, p->dd.dirfd, name, 0) != FS_OK)
+			continue;
+		if (logreader_next(rd, LOGREADER_EOF, &rec) ==
+		        LOGREADER_RECORD &&
+		    logreader_version(rd) >= 2 && rec.revision >= 1 &&
+		    rec.revision - 1 < above) {
+			rv = retention_note(p->ret, g.logs[i],
+			    rec.revision - 1);
+			above = rec.revision - 1;
+		}
+		logreader_close(rd);
+	}
+	datadir_gens_free(&g);
+	return rv;
+}
+
 int
 persist_load(persist **out, const persist_opts *opts, store *st,
     pthread_rwlock_t *lock, persist_apply_fn apply, persist_error *err)
@@ -206,6 +252,8 @@ persist_load(persist **out, const persist_opts *opts, store *st,
 	if (rv == FS_OK && p->rec.has_snapshot)
 		rv = retention_note(p->ret, p->rec.snapshot_gen,
 		    p->rec.snapshot_revision);
+	if (rv == FS_OK)
+		rv = note_older_logs(p);
 	if (rv != FS_OK) {
 		persist_seterr(err, p->dir, 0, "out of memory");
 		goto fail;
@@ -379,6 +427,14 @@ persist_append(persist *p, const Flowsvc__LogRecord *rec, uint64_t *ticket)
 	return rv;
 }
 
+void
+persist_loaded(persist *p, uint64_t *snapshot_revision, uint64_t *revision)
+{
+	*snapshot_revision =
+	    p->rec.has_snapshot ? p->rec.snapshot_revision : 0;
+	*revision = p->rec.revision;
+}
+
 uint64_t
 persist_revision(persist *p)
 {
@@ -440,6 +496,38 @@ persist_log_open(persist *p, uint64_t revision, logreader **out, uint64_t *gen)
 		return rv;
 	datadir_name(name, sizeof(name), DATADIR_LOG, *gen);
 	return logreader_open(out, p->dd.dirfd, name, base);
+}
+
+int
+persist_snapshot_open(persist *p, int *fd, uint64_t *size, uint64_t *revision)
+{
+	char name[DATADIR_NAME_MAX];
+	uint8_t hb[LOGFMT_SNAP_HEADER_V2];
+	logfmt_snap_header h;
+	struct stat sb;
+	ssize_t n;
+
+	pthread_mutex_lock(
+	    &p->gc_mtx); /* no removal between choice and open */
+	if (!p->has_snap) {
+		pthread_mutex_unlock(&p->gc_mtx);
+		return FS_NOT_FOUND;
+	}
+	datadir_name(name, sizeof(name), DATADIR_SNAPSHOT, p->snap_gen);
+	*fd = openat(p->dd.dirfd, name, O_RDONLY | O_CLOEXEC);
+	pthread_mutex_unlock(&p->gc_mtx);
+	if (*fd < 0)
+		return FS_UNAVAILABLE;
+	if (fstat(*fd, &sb) != 0 || (n = pread(*fd, hb, sizeof(hb), 0)) < 0 ||
+	    logfmt_snap_header_check(hb, (size_t) n, &h) != LOGFMT_HEADER_OK) {
+		close(*fd);
+		*fd = -1;
+		errno = EINVAL;
+		return FS_UNAVAILABLE;
+	}
+	*size = (uint64_t) sb.st_size;
+	*revision = h.revision;
+	return FS_OK;
 }
 
 int

@@ -107,6 +107,12 @@ persist_append(persist *p, const Flowsvc__LogRecord *rec, uint64_t *ticket);
  * last one applied. */
 uint64_t persist_revision(persist *p);
 
+/* What persist_load loaded: every change up to *revision, of which the
+ * snapshot held those up to *snapshot_revision (0: no snapshot) and the
+ * logs replayed after it the rest. */
+void
+persist_loaded(persist *p, uint64_t *snapshot_revision, uint64_t *revision);
+
 /* 1 when replies must wait for persist_when_durable (fsync "always"). */
 int persist_sync_replies(const persist *p);
 
@@ -136,12 +142,21 @@ int persist_writable(persist *p, char *why, size_t n);
 void persist_log_position(persist *p, persist_position *pos);
 
 /* Opens the log that holds revision (or, past the last one, the current
- * log) for reading; *gen gets its generation. The reader is the
+ * log) for reading; also a log older than the snapshot, kept for a holder
+ * (persist_load notes those it finds from their first record); *gen gets its generation. The reader is the
  * caller's; logreader_seek_revision finds the record in it. FS_OK,
  * FS_OUT_OF_RANGE (the logs kept no longer hold it: the oldest they hold
  * is persist_oldest_revision), or another code. */
 int persist_log_open(persist *p, uint64_t revision, logreader **out,
     uint64_t *gen);
+
+/* Opens the newest durable snapshot file for reading (a replica's
+ * bootstrap copies it): *fd (the caller's; the file stays readable when
+ * a newer snapshot removes it), its size and the revision it holds.
+ * FS_OK, FS_NOT_FOUND (the directory has no snapshot) or FS_UNAVAILABLE
+ * (errno). */
+int
+persist_snapshot_open(persist *p, int *fd, uint64_t *size, uint64_t *revision);
 
 /* ---- retention ----------------------------------------------------------- */
 

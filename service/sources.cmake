@@ -13,6 +13,14 @@ set(FS_SERVICE_CORE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/listview.c
   ${CMAKE_CURRENT_LIST_DIR}/svc_change.c
   ${CMAKE_CURRENT_LIST_DIR}/batch.c
+  ${CMAKE_CURRENT_LIST_DIR}/watch.c
+  ${CMAKE_CURRENT_LIST_DIR}/svc_watch.c
+  ${CMAKE_CURRENT_LIST_DIR}/svc_watch_log.c
+  ${CMAKE_CURRENT_LIST_DIR}/svc_wait.c
+  ${CMAKE_CURRENT_LIST_DIR}/terms.c
+  ${CMAKE_CURRENT_LIST_DIR}/repl_serve.c
+  ${CMAKE_CURRENT_LIST_DIR}/repl_follow.c
+  ${CMAKE_CURRENT_LIST_DIR}/repl_boot.c
   ${CMAKE_CURRENT_LIST_DIR}/persist.c
   ${CMAKE_CURRENT_LIST_DIR}/persist_base.c
   ${CMAKE_CURRENT_LIST_DIR}/logfmt.c

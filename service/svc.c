@@ -26,18 +26,36 @@
 #include "fs_util.h"
 #include "listview.h"
 #include "persist.h"
+#include "repl.h"
 #include "store.h"
 #include "svc_int.h"
+#include "svc_wait.h"
+#include "svc_watch.h"
+#include "terms.h"
 
 struct svc {
 	pthread_rwlock_t lock;
 	store *st;
 	persist *disk; /* NULL: memory only */
 	listview_set *views;
+	/* The revision of the last change applied: the log's, or without a
+	 * data directory a count of its own. Written under the write lock;
+	 * read under the lock (a read's Reply.revision) or not (Health). */
+	_Atomic uint64_t revision;
+	svc_watch *watch; /* the change history Watch serves */
 	int64_t started_us;
 	int access_log;
 	/* Requests served, by method and code (relaxed atomics). */
 	_Atomic uint64_t counts[FS_METHOD_LIMIT][FS_CODE_COUNT];
+
+	/* Replication (CONTRACT §8). role changes under the write lock (a
+	 * promotion); the term history has a mutex of its own. */
+	_Atomic int role;    /* enum svc_role */
+	terms *terms;        /* the term history */
+	svc_waiter *waiter;  /* reads behind min_revision, Replicate polls */
+	repl_srv *rsrv;      /* serving Replicate and SnapshotFetch */
+	repl_follow *follow; /* a replica's (kept after a promotion) */
+	svc_opts o;          /* for svc_follow */
 };
 
 /* ---- the store and its lock --------------------------------------------- */
@@ -54,13 +72,68 @@ svc_views(svc *s)
 	return s->views;
 }
 
-int
-svc_revision(svc *s, uint64_t *rev)
+void
+svc_note_revision(svc *s, svc_reply *r)
 {
-	if (s->disk == NULL)
-		return 0;
-	*rev = persist_revision(s->disk);
-	return 1;
+	r->has_revision = 1;
+	r->revision = atomic_load(&s->revision);
+}
+
+svc_watch *
+svc_watcher(svc *s)
+{
+	return s->watch;
+}
+
+uint64_t
+svc_revision(svc *s)
+{
+	return atomic_load(&s->revision);
+}
+
+persist *
+svc_disk(svc *s)
+{
+	return s->disk;
+}
+
+terms *
+svc_terms(svc *s)
+{
+	return s->terms;
+}
+
+svc_waiter *
+svc_waiters(svc *s)
+{
+	return s->waiter;
+}
+
+int
+svc_role(svc *s)
+{
+	return atomic_load(&s->role);
+}
+
+int
+svc_accepts_changes(svc *s)
+{
+	return atomic_load(&s->role) == SVC_PRIMARY &&
+	    terms_known(s->terms) == terms_last(s->terms);
+}
+
+void
+svc_learn_term(svc *s, uint64_t term, const char *from)
+{
+	uint64_t mine = terms_last(s->terms);
+
+	if (terms_learn(s->terms, term) == 1 &&
+	    atomic_load(&s->role) == SVC_PRIMARY && term > mine)
+		fs_log(FS_LOG_WARN, NULL,
+		    "term %llu is above this primary's (%llu), heard from %s: "
+		    "no longer accepting changes (Not the primary.)",
+		    (unsigned long long) term, (unsigned long long) mine,
+		    from);
 }
 
 void
@@ -88,6 +161,7 @@ svc_find(svc *s, const svc_req *q, svc_reply *r, const char *id,
 	store_comp *c = access_lookup(s->st, q->who, id,
 	    has_kind ? (int) kind : FLOWSVC__KIND__KIND_ANY);
 
+	svc_note_revision(s, r);
 	if (c == NULL)
 		svc_reply_err(r, FS_NOT_FOUND, NULL);
 	return c;
@@ -168,14 +242,49 @@ svc_apply(store *st, const Flowsvc__LogRecord *rec)
 	return rv;
 }
 
-/* The write path: rec is made ready against the store (every allocation
- * it needs done), appended to the change log, then applied, which cannot
- * fail any more; so a change is either in both the log and the store, or
- * in neither. Its answer was built before too (svc_answer): a change that
- * is made is always answered OK. */
-int
-svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a, svc_reply *r)
+/* The history's event of rec (prepared as p), of revision rev. NULL when
+ * out of memory. */
+static watch_event *
+commit_event(svc *s, const Flowsvc__LogRecord *rec, const svc_prep *p,
+    uint64_t rev)
 {
+	switch (p->op) {
+	case FLOWSVC__LOG_RECORD__OP_PUT:
+		return svc_watch_event_put(s->st, rec->put, p->put.packed,
+		    p->put.plen, p->put.old == NULL, rev);
+	case FLOWSVC__LOG_RECORD__OP_DELETE_ID:
+		return svc_watch_event_of(s->st, p->c,
+		    FLOWSVC__EVENT_TYPE__DELETED, store_comp_status(p->c),
+		    rev);
+	default:
+		return svc_watch_event_of(s->st, p->c,
+		    FLOWSVC__EVENT_TYPE__STATUS, (int) rec->status->status,
+		    rev);
+	}
+}
+
+/* The write path: rec is made ready against the store (every allocation
+ * it needs done, its event for the Watch history made), appended to the
+ * change log, then applied, which cannot fail any more; so a change is
+ * either in both the log and the store, or in neither. A delete or status
+ * record goes to the log with the component it concerns
+ * (LogRecord.component), so that the log alone tells the change. Its
+ * answer was built before too (svc_answer): a change that is made is
+ * always answered OK, with the revision it took; its event joins the
+ * history before the write lock is let go, so a watch from the revision
+ * before it sees it. */
+/* The write path of a record: svc_commit's for a change made here
+ * (a: its answer), svc_apply_replicated's for a record of the primary (a
+ * NULL). term: the record's. */
+static int
+commit_record(svc *s, const Flowsvc__LogRecord *rec, uint64_t term,
+    svc_answer *a, svc_reply *r)
+{
+	Flowsvc__LogRecord full = *rec;
+	Flowsvc__StoredComponent sc = FLOWSVC__STORED_COMPONENT__INIT;
+	Flowsvc__Component *comp = NULL;
+	uint64_t rev = atomic_load(&s->revision) + 1;
+	watch_event *ev = NULL;
 	char why[768];
 	svc_prep p;
 	int rv = svc_apply_prepare(s->st, rec, &p);
@@ -188,10 +297,29 @@ svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a, svc_reply *r)
 		    NULL);
 		return r->code;
 	}
+	if ((ev = commit_event(s, rec, &p, rev)) == NULL)
+		goto oom;
+	full.has_revision = 0;
+	full.has_term = 1;
+	full.term = term;
+	if (s->disk != NULL && p.op != FLOWSVC__LOG_RECORD__OP_PUT &&
+	    rec->component == NULL) {
+		if ((comp = store_unpack(p.c)) == NULL)
+			goto oom;
+		sc.component = comp;
+		sc.status = p.op == FLOWSVC__LOG_RECORD__OP_STATUS
+		    ? rec->status->status
+		    : (Flowsvc__Status) store_comp_status(p.c);
+		sc.seq = store_comp_seq(p.c);
+		full.component = &sc;
+	}
 	if (s->disk != NULL &&
-	    (rv = persist_append(s->disk, rec, &r->ticket)) != FS_OK) {
+	    (rv = persist_append(s->disk, &full, &r->ticket)) != FS_OK) {
 		svc_apply_abort(s->st, &p);
 		svc_answer_fini(a);
+		watch_event_unref(ev);
+		if (comp != NULL)
+			flowsvc__component__free_unpacked(comp, NULL);
 		if (rv == FS_RESOURCE_EXHAUSTED) {
 			svc_reply_oom(r);
 			return r->code;
@@ -205,12 +333,123 @@ svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a, svc_reply *r)
 			    "Changes are refused: %s.", why);
 		return FS_UNAVAILABLE;
 	}
+	if (comp != NULL)
+		flowsvc__component__free_unpacked(comp, NULL);
 	svc_apply_commit(s->st, rec, &p);
-	svc_answer_take(a, r);
+	atomic_store(&s->revision, rev);
+	svc_watch_publish(s->watch, ev);
+	svc_wait_notify(s->waiter, rev);
+	if (a != NULL)
+		svc_answer_take(a, r);
+	else
+		r->code = FS_OK;
+	r->has_revision = 1;
+	r->revision = rev;
+	r->term = term;
 	return FS_OK;
+
+oom:
+	watch_event_unref(ev);
+	svc_apply_abort(s->st, &p);
+	svc_answer_fini(a);
+	svc_reply_oom(r);
+	return r->code;
+}
+
+/* The write path: rec is made ready against the store (every allocation
+ * it needs done, its event for the Watch history made), appended to the
+ * change log with this primary's term, then applied, which cannot fail
+ * any more; so a change is either in both the log and the store, or in
+ * neither. A delete or status record goes to the log with the component
+ * it concerns (LogRecord.component), so that the log alone tells the
+ * change. Its answer was built before too (svc_answer): a change that is
+ * made is always answered OK, with the revision it took; its event joins
+ * the history before the write lock is let go, so a watch from the
+ * revision before it sees it. Only a primary that knows of no higher term
+ * takes changes. */
+int
+svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a, svc_reply *r)
+{
+	if (!svc_accepts_changes(s)) {
+		svc_answer_fini(a);
+		svc_reply_err(r, FS_FAILED_PRECONDITION, "Not the primary.");
+		r->term = terms_known(s->terms);
+		return r->code;
+	}
+	return commit_record(s, rec, terms_last(s->terms), a, r);
+}
+
+int
+svc_apply_replicated(svc *s, const uint8_t *b, size_t len, char *why, size_t n)
+{
+	Flowsvc__LogRecord *rec = flowsvc__log_record__unpack(NULL, len, b);
+	svc_reply r;
+	int rv;
+
+	if (rec == NULL) {
+		snprintf(why, n, "an undecodable change record");
+		return FS_DATA_LOSS;
+	}
+	uint64_t term = rec->has_term ? rec->term : 1;
+	memset(&r, 0, sizeof(r));
+	pthread_rwlock_wrlock(&s->lock);
+	uint64_t want = atomic_load(&s->revision) + 1;
+	if (atomic_load(&s->role) != SVC_REPLICA) {
+		snprintf(why, n, "no longer a replica");
+		rv = FS_FAILED_PRECONDITION;
+	} else if (!rec->has_revision || rec->revision != want) {
+		snprintf(why, n, "record of revision %llu where %llu was next",
+		    (unsigned long long) rec->revision,
+		    (unsigned long long) want);
+		rv = FS_FAILED_PRECONDITION;
+	} else if (term > terms_last(s->terms) &&
+	    terms_begin(s->terms, term, want) != 0) {
+		snprintf(why, n, "the term history could not be saved");
+		rv = FS_UNAVAILABLE;
+	} else if (term < terms_of(s->terms, want)) {
+		snprintf(why, n, "record of term %llu after term %llu",
+		    (unsigned long long) term,
+		    (unsigned long long) terms_of(s->terms, want));
+		rv = FS_FAILED_PRECONDITION;
+	} else {
+		rv = commit_record(s, rec, term, NULL, &r);
+		if (rv != FS_OK)
+			snprintf(why, n, "%s",
+			    r.code == FS_INTERNAL
+			        ? "the record does not fit the store"
+			        : (r.message != NULL ? r.message
+			                             : fs_strerror(r.code)));
+		if (rv == FS_INTERNAL)
+			rv = FS_DATA_LOSS;
+	}
+	pthread_rwlock_unlock(&s->lock);
+	svc_reply_fini(&r);
+	flowsvc__log_record__free_unpacked(rec, NULL);
+	return rv;
 }
 
 /* ---- the service's own methods ------------------------------------------ */
+
+/* The replication fields of Health and Stats. */
+static void
+role_fields(svc *s, repl_status *rs, char **role, protobuf_c_boolean *has_term,
+    uint64_t *term, char **primary, protobuf_c_boolean *has_lr, uint64_t *lr,
+    protobuf_c_boolean *has_lm, uint64_t *lm)
+{
+	int replica = atomic_load(&s->role) == SVC_REPLICA;
+
+	memset(rs, 0, sizeof(*rs));
+	*role = replica ? "replica" : "primary";
+	*has_term = 1;
+	*term = terms_known(s->terms);
+	if (!replica || s->follow == NULL)
+		return;
+	repl_follow_status(s->follow, rs);
+	*primary = (char *) rs->primary;
+	*has_lr = *has_lm = 1;
+	*lr = rs->lag_revisions;
+	*lm = rs->lag_ms;
+}
 
 static int
 h_health(svc *s, const svc_req *q, svc_reply *r)
@@ -224,15 +463,21 @@ h_health(svc *s, const svc_req *q, svc_reply *r)
 		h.writable = persist_writable(s->disk, why, sizeof(why)) != 0;
 		if (!h.writable)
 			h.write_error = why;
-		h.has_revision = 1;
-		h.revision = persist_revision(s->disk);
 	}
 	pthread_rwlock_rdlock(&s->lock);
 	h.has_flows = h.has_apps = h.has_uptime_s = 1;
 	h.flows = store_count(s->st, FLOWSVC__KIND__FLOW);
 	h.apps = store_count(s->st, FLOWSVC__KIND__APP);
+	svc_note_revision(s, r);
 	pthread_rwlock_unlock(&s->lock);
+	h.has_revision = 1;
+	h.revision = r->revision;
 	h.uptime_s = (uint64_t) ((fs_now_us() - s->started_us) / 1000000);
+	repl_status rs;
+	role_fields(s, &rs, &h.role, &h.has_term, &h.term, &h.primary,
+	    &h.has_lag_revisions, &h.lag_revisions, &h.has_lag_ms, &h.lag_ms);
+	h.has_accepts_changes = 1;
+	h.accepts_changes = svc_accepts_changes(s) != 0;
 	svc_reply_msg(r, &h.base);
 	return 0;
 }
@@ -249,7 +494,12 @@ h_stats(svc *s, const svc_req *q, svc_reply *r)
 	pthread_rwlock_rdlock(&s->lock);
 	st.flows = store_count(s->st, FLOWSVC__KIND__FLOW);
 	st.apps = store_count(s->st, FLOWSVC__KIND__APP);
+	svc_note_revision(s, r);
 	pthread_rwlock_unlock(&s->lock);
+	st.has_revision = 1;
+	st.revision = r->revision;
+	st.has_watches = 1;
+	st.watches = svc_watch_parked(s->watch);
 	st.has_uptime_s = 1;
 	st.uptime_s = (uint64_t) ((fs_now_us() - s->started_us) / 1000000);
 	if (s->disk != NULL) {
@@ -261,7 +511,7 @@ h_stats(svc *s, const svc_req *q, svc_reply *r)
 		st.has_fsync_total_us = st.has_fsync_max_us = 1;
 		st.has_disk_error = 1;
 		st.has_log_append_failures = st.has_log_sync_failures = 1;
-		st.has_writable = st.has_data_dir_lost = st.has_revision = 1;
+		st.has_writable = st.has_data_dir_lost = 1;
 		st.log_append_failures = ps.append_failures;
 		st.log_sync_failures = ps.sync_failures;
 		st.writable = ps.writable != 0;
@@ -269,7 +519,6 @@ h_stats(svc *s, const svc_req *q, svc_reply *r)
 		if (!ps.writable)
 			st.write_error = ps.why;
 		st.log_bytes = ps.log_bytes;
-		st.revision = ps.revision;
 		st.log_generation = ps.generation;
 		st.changes_since_snapshot = ps.changes_since_snapshot;
 		st.last_snapshot_unix_us = ps.last_snapshot_us;
@@ -297,6 +546,21 @@ h_stats(svc *s, const svc_req *q, svc_reply *r)
 	st.requests = ptrs;
 	st.has_tls_refused = 1;
 	st.tls_refused = fs_srv_tls_refused();
+	repl_status rs;
+	role_fields(s, &rs, &st.role, &st.has_term, &st.term, &st.primary,
+	    &st.has_lag_revisions, &st.lag_revisions, &st.has_lag_ms,
+	    &st.lag_ms);
+	if (s->follow != NULL) {
+		st.has_forwarded = st.has_replicated_records = 1;
+		st.has_bootstraps = 1;
+		st.forwarded = rs.forwarded;
+		st.replicated_records = rs.records;
+		st.bootstraps = rs.bootstraps;
+	}
+	if (s->rsrv != NULL) {
+		st.has_followers = 1;
+		st.followers = repl_srv_followers(s->rsrv);
+	}
 	svc_reply_msg(r, &st.base);
 	return 0;
 }
@@ -310,6 +574,69 @@ h_snapshot(svc *s, const svc_req *q, svc_reply *r)
 		    "The service runs without a data directory.");
 	else
 		r->snapshot = 1;
+	return 0;
+}
+
+static int
+h_replicate(svc *s, const svc_req *q, svc_reply *r)
+{
+	if (s->rsrv == NULL)
+		svc_reply_err(r, FS_FAILED_PRECONDITION,
+		    "The service runs without a data directory.");
+	else
+		repl_replicate_now(s->rsrv, q->env, q->msg, r);
+	return 0;
+}
+
+static int
+h_snapshot_fetch(svc *s, const svc_req *q, svc_reply *r)
+{
+	if (s->rsrv == NULL)
+		svc_reply_err(r, FS_FAILED_PRECONDITION,
+		    "The service runs without a data directory.");
+	else
+		repl_snapshot_fetch(s->rsrv, q->msg, r);
+	return 0;
+}
+
+/* A replica becomes the primary with the next term: it stops following
+ * (the follower's next record is refused) and takes changes from the
+ * next revision on, in a term above any it knows. */
+static int
+h_promote(svc *s, const svc_req *q, svc_reply *r)
+{
+	Flowsvc__PromoteReply pr = FLOWSVC__PROMOTE_REPLY__INIT;
+	int was_replica;
+	uint64_t term;
+
+	(void) q;
+	pthread_rwlock_wrlock(&s->lock);
+	uint64_t rev = atomic_load(&s->revision);
+	was_replica = atomic_load(&s->role) == SVC_REPLICA;
+	if (svc_accepts_changes(s)) {
+		term = terms_last(s->terms);
+	} else {
+		term = terms_known(s->terms) + 1;
+		if (terms_begin(s->terms, term, rev + 1) != 0) {
+			pthread_rwlock_unlock(&s->lock);
+			svc_reply_err(r, FS_UNAVAILABLE,
+			    "The new term could not be saved.");
+			return 0;
+		}
+		atomic_store(&s->role, SVC_PRIMARY);
+		fs_log(FS_LOG_WARN, NULL,
+		    "promoted: %s is the primary now, term %llu, changes "
+		    "from revision %llu on",
+		    was_replica ? "this replica" : "this backend",
+		    (unsigned long long) term, (unsigned long long) rev + 1);
+	}
+	pthread_rwlock_unlock(&s->lock);
+	pr.term = term;
+	pr.revision = rev;
+	r->has_revision = 1;
+	r->revision = rev;
+	r->term = term;
+	svc_reply_msg(r, &pr.base);
 	return 0;
 }
 
@@ -332,7 +659,11 @@ h_snapshot(svc *s, const svc_req *q, svc_reply *r)
 	X(SNAPSHOT, h_snapshot)                                            \
 	X(HEALTH, h_health)                                                \
 	X(STATS, h_stats)                                                  \
-	X(BATCH, batch_run)
+	X(BATCH, batch_run)                                                \
+	X(WATCH, svc_watch_now)                                            \
+	X(REPLICATE, h_replicate)                                          \
+	X(SNAPSHOT_FETCH, h_snapshot_fetch)                                \
+	X(PROMOTE, h_promote)
 /* clang-format on */
 
 static svc_handler *const handlers[FS_METHOD_LIMIT] = {
@@ -421,14 +752,30 @@ struct deferred {
 /* One line per request when --access-log is on: the request id ties it to
  * the gateway's line for the same request. */
 static void
-access_line(const struct deferred *d)
+access_line(int method, int code, int64_t start_us, const char *rid)
 {
-	fs_log_field f[] = {FS_LOG_STR("method", fs_method_label(d->method)),
-	    FS_LOG_STR("code", fs_code_name(d->r.code)),
+	fs_log_field f[] = {FS_LOG_STR("method", fs_method_label(method)),
+	    FS_LOG_STR("code", fs_code_name(code)),
 	    FS_LOG_MS("duration_ms",
-	        (double) (fs_now_us() - d->start_us) / 1000.0)};
+	        (double) (fs_now_us() - start_us) / 1000.0)};
 
-	fs_log_event(FS_LOG_INFO, d->rid[0] ? d->rid : "-", "rpc", f, 3);
+	fs_log_event(FS_LOG_INFO, rid != NULL && rid[0] ? rid : "-", "rpc", f,
+	    3);
+}
+
+/* svc_watch_done_fn: a Watch answered (now or after its wait). */
+static void
+watch_done(void *arg, const Flowsvc__Request *req, int code, int64_t start_us)
+{
+	svc *s = arg;
+
+	if ((unsigned) code < FS_CODE_COUNT)
+		atomic_fetch_add_explicit(&s->counts[FLOWSVC__METHOD__WATCH]
+		                                    [code],
+		    1, memory_order_relaxed);
+	if (s->access_log)
+		access_line(FLOWSVC__METHOD__WATCH, code, start_us,
+		    req->request_id);
 }
 
 static void
@@ -445,18 +792,17 @@ deferred_done(void *arg, int ok)
 		        : "The change could not be synced to disk.");
 	}
 	if (d->s->access_log)
-		access_line(d);
+		access_line(d->method, d->r.code, d->start_us, d->rid);
 	send_reply(d->call, &d->r);
 	free(d);
 }
 
-void
-svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
+/* Dispatches req and replies, now or once the disk says so. */
+static void
+run_call(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
 {
-	svc *s = arg;
-	struct deferred *d;
+	struct deferred *d = malloc(sizeof(*d));
 
-	d = malloc(sizeof(*d));
 	if (d == NULL) {
 		fs_srv_reply_code(call, FS_RESOURCE_EXHAUSTED, NULL, NULL);
 		return;
@@ -486,6 +832,133 @@ svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
 		deferred_done(d, 0);
 }
 
+/* A call waiting for the store to reach its min_revision. */
+struct behind {
+	svc *s;
+	fs_srv_call *call;
+	const Flowsvc__Request *req;
+};
+
+static void
+behind_done(void *arg, int expired)
+{
+	struct behind *b = arg;
+	svc *s = b->s;
+
+	if (!expired) {
+		run_call(s, b->call, b->req);
+	} else {
+		svc_reply r;
+		char msg[160];
+		memset(&r, 0, sizeof(r));
+		snprintf(msg, sizeof(msg),
+		    "Revision %llu is not here yet (this backend is at %llu).",
+		    (unsigned long long) b->req->min_revision,
+		    (unsigned long long) atomic_load(&s->revision));
+		r.code = FS_UNAVAILABLE;
+		r.message = msg;
+		svc_note_revision(s, &r);
+		Flowsvc__Reply rep;
+		svc_reply_wire(&r, &rep);
+		if ((unsigned) b->req->method < FS_METHOD_LIMIT)
+			atomic_fetch_add_explicit(&s->counts[b->req->method]
+			                                    [FS_UNAVAILABLE],
+			    1, memory_order_relaxed);
+		fs_srv_reply(b->call, &rep);
+	}
+	free(b);
+}
+
+/* When a request's wait must end: a little before its deadline, so that
+ * the answer reaches the caller before it gives up; 5 s without one. */
+static int64_t
+wait_end_ms(fs_srv_call *call)
+{
+	int64_t now = fs_now_ms(), dl = fs_srv_deadline_ms(call);
+
+	if (dl <= 0)
+		return now + FS_RPC_DEFAULT_TIMEOUT_MS;
+	int64_t left = dl - now, margin = left / 10;
+	if (margin > 250)
+		margin = 250;
+	return dl - margin;
+}
+
+/* Waits (detached, on the waiter thread) until the store reaches
+ * req->min_revision, then serves req; or answers UNAVAILABLE at the
+ * deadline. Returns 0, or -1 when it cannot wait (serve it now). */
+static int
+wait_behind(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
+{
+	struct behind *b = malloc(sizeof(*b));
+
+	if (b == NULL)
+		return -1;
+	b->s = s;
+	b->call = call;
+	b->req = req;
+	(void) fs_srv_detach(call); /* else it waits in the pool */
+	if (svc_wait_for(s->waiter, req->min_revision, wait_end_ms(call),
+	        behind_done, b) != FS_OK) {
+		free(b);
+		return -1;
+	}
+	return 0;
+}
+
+/* 1 when a replica must forward req: a change, or a Batch holding one. */
+static int
+must_forward(const Flowsvc__Request *req)
+{
+	if (fs_method_is((int) req->method, FS_M_WRITE))
+		return 1;
+	if (req->method != FLOWSVC__METHOD__BATCH || !req->has_payload)
+		return 0;
+	Flowsvc__BatchRequest *b = flowsvc__batch_request__unpack(NULL,
+	    req->payload.len, req->payload.data);
+	int w = 0;
+	for (size_t i = 0; b != NULL && i < b->n_requests && !w; i++)
+		w = fs_method_is((int) b->requests[i]->method, FS_M_WRITE);
+	if (b != NULL)
+		flowsvc__batch_request__free_unpacked(b, NULL);
+	return w;
+}
+
+void
+svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
+{
+	svc *s = arg;
+
+	if (req->method == FLOWSVC__METHOD__WATCH) {
+		/* A long poll: answered by the watch module, now or later. */
+		svc_watch_handle(s->watch, call, req,
+		    s->access_log ? fs_now_us() : 0);
+		return;
+	}
+	if (req->method == FLOWSVC__METHOD__REPLICATE && s->rsrv != NULL) {
+		repl_replicate_handle(s->rsrv, call, req);
+		return;
+	}
+	if (atomic_load(&s->role) == SVC_REPLICA && s->follow != NULL &&
+	    must_forward(req)) {
+		repl_forward(s->follow, call, req);
+		return;
+	}
+	/* Read your writes: a replica's read waits until its store has what
+	 * the caller saw. A primary is the newest there is: a revision above
+	 * its own came from another store (one that was replaced, or a
+	 * primary that lost changes it had not replicated), and waiting would
+	 * not bring it, so it answers at once. Changes are made at the
+	 * store's current revision. */
+	if (req->has_min_revision &&
+	    req->min_revision > atomic_load(&s->revision) &&
+	    atomic_load(&s->role) == SVC_REPLICA &&
+	    !fs_method_is((int) req->method, FS_M_WRITE) &&
+	    wait_behind(s, call, req) == 0)
+		return;
+	run_call(s, call, req);
+}
+
 int
 svc_snapshot(svc *s)
 {
@@ -502,6 +975,49 @@ svc_stop_report(svc *s, int snapshot_ok, char *buf, size_t n)
 	return persist_stop_report(s->disk, snapshot_ok, buf, n);
 }
 
+/* The data directory: loaded, the Watch history rebuilt from its logs
+ * (which holds them before anything older is removed), then started. */
+static int
+open_disk(svc *s, const svc_opts *opts, char *err, size_t errlen)
+{
+	persist_opts po = {0};
+	persist_error pe;
+	int rv;
+
+	po.dir = opts->data_dir;
+	po.fsync = (enum persist_fsync) opts->fsync;
+	po.snapshot_changes = opts->snapshot_changes;
+	po.snapshot_interval = opts->snapshot_interval;
+	po.recover_partial = opts->recover_partial;
+	memset(&pe, 0, sizeof(pe));
+	if ((rv = persist_load(&s->disk, &po, s->st, &s->lock, svc_apply,
+	         &pe)) == FS_OK) {
+		atomic_store(&s->revision, persist_revision(s->disk));
+		if (svc_watch_rebuild(s->watch, s->disk, s->st) != FS_OK) {
+			snprintf(pe.what, sizeof(pe.what),
+			    "out of memory (the watch history)");
+			pe.path[0] = '\0';
+			rv = FS_RESOURCE_EXHAUSTED;
+		} else {
+			rv = persist_start(s->disk, &pe);
+		}
+		if (rv != FS_OK) {
+			persist_close(s->disk);
+			s->disk = NULL;
+		}
+	}
+	if (rv == FS_OK)
+		return 0;
+	if (pe.path[0] == '\0')
+		snprintf(err, errlen, "%s", pe.what);
+	else if (pe.offset != 0)
+		snprintf(err, errlen, "%s (offset %llu): %s", pe.path,
+		    (unsigned long long) pe.offset, pe.what);
+	else
+		snprintf(err, errlen, "%s: %s", pe.path, pe.what);
+	return -1;
+}
+
 int
 svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 {
@@ -511,7 +1027,21 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if ((s->st = store_new()) == NULL) {
+	atomic_init(&s->revision, 0);
+	atomic_init(&s->role,
+	    opts != NULL && opts->replica_of != NULL ? SVC_REPLICA
+	                                             : SVC_PRIMARY);
+	if (opts != NULL)
+		s->o = *opts;
+	if (terms_open(&s->terms, opts != NULL ? opts->data_dir : NULL, err,
+	        errlen) != 0) {
+		free(s);
+		return -1;
+	}
+	if ((s->st = store_new()) == NULL ||
+	    svc_watch_new(&s->watch, opts != NULL ? opts->watch_history : 0, 0,
+	        watch_done, s) != FS_OK) {
+		store_free(s->st);
 		free(s);
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -529,46 +1059,62 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 		lrv = pthread_rwlock_init(&s->lock, NULL);
 	}
 	if (lrv != 0) {
+		svc_watch_free(s->watch);
 		store_free(s->st);
+		terms_free(s->terms);
 		free(s);
 		snprintf(err, errlen, "cannot create the store lock");
 		return -1;
 	}
-	if (opts != NULL && opts->data_dir != NULL) {
-		persist_opts po = {0};
-		persist_error pe;
-		po.dir = opts->data_dir;
-		po.fsync = (enum persist_fsync) opts->fsync;
-		po.snapshot_changes = opts->snapshot_changes;
-		po.snapshot_interval = opts->snapshot_interval;
-		po.recover_partial = opts->recover_partial;
-		if (persist_open(&s->disk, &po, s->st, &s->lock, svc_apply,
-		        &pe) != 0) {
-			if (pe.path[0] == '\0')
-				snprintf(err, errlen, "%s", pe.what);
-			else if (pe.offset != 0)
-				snprintf(err, errlen, "%s (offset %llu): %s",
-				    pe.path, (unsigned long long) pe.offset,
-				    pe.what);
-			else
-				snprintf(err, errlen, "%s: %s", pe.path,
-				    pe.what);
-			pthread_rwlock_destroy(&s->lock);
-			store_free(s->st);
-			free(s);
-			return -1;
+	int bad = opts != NULL && opts->data_dir != NULL &&
+	    open_disk(s, opts, err, errlen) != 0;
+	if (!bad && svc_watch_start(s->watch) != FS_OK) {
+		snprintf(err, errlen, "cannot start the watch thread");
+		bad = 1;
+	}
+	if (!bad &&
+	    svc_waiter_new(&s->waiter, atomic_load(&s->revision), 100000) !=
+	        FS_OK) {
+		snprintf(err, errlen, "cannot start the waiter thread");
+		bad = 1;
+	}
+	if (!bad && s->disk != NULL && repl_srv_new(&s->rsrv, s) != FS_OK) {
+		snprintf(err, errlen, "out of memory");
+		bad = 1;
+	}
+	if (!bad && opts != NULL && opts->replica_of != NULL) {
+		repl_follow_opts fo = {opts->replica_of, opts->replica_tls,
+		    opts->follower, opts->rebootstrap, opts->rebootstrap_arg};
+		if (s->disk == NULL) {
+			snprintf(err, errlen,
+			    "--replica-of needs a data directory");
+			bad = 1;
+		} else if (repl_follow_new(&s->follow, s, &fo, err, errlen) !=
+		    0) {
+			bad = 1;
 		}
 	}
-	listview_limits lim = {LISTVIEW_DEFAULT_VIEWS,
-	    LISTVIEW_DEFAULT_IDLE_MS, LISTVIEW_DEFAULT_PINNED};
-	if (opts != NULL && opts->list_views != 0)
-		lim.max_views = opts->list_views;
-	if (opts != NULL && opts->list_idle_ms != 0)
-		lim.idle_ms = opts->list_idle_ms;
-	if (opts != NULL && opts->list_pinned_max != 0)
-		lim.max_pinned = opts->list_pinned_max;
-	if (listview_set_new(&s->views, s->st, &lim) != FS_OK) {
-		snprintf(err, errlen, "cannot start the list views' sweeper");
+	if (!bad) {
+		listview_limits lim = {LISTVIEW_DEFAULT_VIEWS,
+		    LISTVIEW_DEFAULT_IDLE_MS, LISTVIEW_DEFAULT_PINNED};
+		if (opts != NULL && opts->list_views != 0)
+			lim.max_views = opts->list_views;
+		if (opts != NULL && opts->list_idle_ms != 0)
+			lim.idle_ms = opts->list_idle_ms;
+		if (opts != NULL && opts->list_pinned_max != 0)
+			lim.max_pinned = opts->list_pinned_max;
+		if (listview_set_new(&s->views, s->st, &lim) != FS_OK) {
+			snprintf(err, errlen,
+			    "cannot start the list views' sweeper");
+			bad = 1;
+		}
+	}
+	if (bad) {
+		repl_follow_free(s->follow);
+		repl_srv_free(s->rsrv);
+		svc_waiter_free(s->waiter);
+		svc_watch_free(s->watch);
+		terms_free(s->terms);
 		persist_close(s->disk);
 		pthread_rwlock_destroy(&s->lock);
 		store_free(s->st);
@@ -582,13 +1128,44 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 	return 0;
 }
 
+int
+svc_follow(svc *s, char *err, size_t errlen)
+{
+	if (s->follow == NULL)
+		return 0;
+	if (repl_follow_start(s->follow) != 0) {
+		snprintf(err, errlen, "cannot start the replication thread");
+		return -1;
+	}
+	return 0;
+}
+
+void
+svc_quiesce(svc *s)
+{
+	repl_follow_stop(s->follow); /* applies nothing more */
+	svc_watch_quiesce(s->watch);
+	svc_wait_quiesce(s->waiter);
+}
+
+size_t
+svc_watches(svc *s)
+{
+	return svc_watch_parked(s->watch);
+}
+
 void
 svc_close(svc *s)
 {
 	if (s == NULL)
 		return;
+	repl_follow_free(s->follow); /* applies nothing more */
+	svc_waiter_free(s->waiter);
+	repl_srv_free(s->rsrv);   /* lets go of the logs */
+	svc_watch_free(s->watch); /* before the logs it holds close */
 	persist_close(s->disk);
 	listview_set_free(s->views); /* its holds, before the store goes */
+	terms_free(s->terms);
 	pthread_rwlock_destroy(&s->lock);
 	store_free(s->st);
 	free(s);

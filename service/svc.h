@@ -39,6 +39,19 @@ typedef struct svc_opts {
 	uint32_t list_views;
 	uint32_t list_idle_ms;
 	size_t list_pinned_max;
+	size_t watch_history; /* changes Watch keeps (0: 100,000) */
+	/* Replication (CONTRACT §8): follow the backend at replica_of (NULL:
+	 * a primary), dialled with replica_tls (NULL: plain), naming itself
+	 * follower (for the hold on the primary's logs). Needs data_dir. */
+	const char *replica_of;
+	const fs_client_tls *replica_tls;
+	const char *follower;
+	/* Called (from the follower's thread) when the replica must take a
+	 * fresh snapshot: it is too far behind what the primary keeps, or it
+	 * holds changes the primary does not (they are counted and logged
+	 * first). The program restarts it with a bootstrap (main.c). */
+	void (*rebootstrap)(void *arg);
+	void *rebootstrap_arg;
 } svc_opts;
 
 /* Opens the service. Returns 0, or -1 with a one-line reason in err. On
@@ -56,6 +69,10 @@ typedef struct svc_reply {
 	int has_payload;
 	uint64_t ticket; /* change-log position the reply must wait for */
 	int snapshot;    /* a Snapshot request: reply when one is written */
+	int has_revision;
+	uint64_t revision;        /* Reply.revision (flows.proto) */
+	uint64_t oldest_revision; /* Reply.oldest_revision; 0: none */
+	uint64_t term;            /* Reply.term; 0: none */
 } svc_reply;
 
 /* Executes req (already decoded) and fills out, which the caller releases
@@ -98,5 +115,16 @@ int svc_stop_report(svc *s, int snapshot_ok, char *buf, size_t n);
 
 /* fs_srv_handler for fs_server_open; arg is the svc. */
 void svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req);
+
+/* Answers every parked Watch now and parks no more (later ones are
+ * answered at once): at shutdown, before the server closes. */
+void svc_quiesce(svc *s);
+
+/* Watches parked now. */
+size_t svc_watches(svc *s);
+
+/* Starts following the primary (a replica; no-op for a primary): after
+ * svc_open, once the server listens. Returns 0 or -1 with err. */
+int svc_follow(svc *s, char *err, size_t errlen);
 
 #endif

@@ -43,7 +43,7 @@ typedef struct svc_req {
 typedef int svc_handler(svc *s, const svc_req *q, svc_reply *r);
 
 /* The handlers of svc.c's table, by module (batch.h declares BATCH's). */
-svc_handler svc_read_get, svc_read_list, svc_read_status;
+svc_handler svc_read_get, svc_read_list, svc_read_status, svc_watch_now;
 svc_handler svc_change_create, svc_change_update, svc_change_delete,
     svc_change_status;
 
@@ -54,10 +54,13 @@ svc_handler svc_change_create, svc_change_update, svc_change_delete,
 store *svc_store(svc *s);
 struct listview_set *svc_views(svc *s);
 
-/* The revision of the last change applied (persist_revision): 1 and *rev,
- * or 0 when the service keeps no change log (no data directory). Store
- * lock held, so that it is the revision of what the holder reads. */
-int svc_revision(svc *s, uint64_t *rev);
+/* Notes in r the revision of the store as it is (Reply.revision of a
+ * read): with the store's lock held, the one the data read reflects. */
+void svc_note_revision(svc *s, svc_reply *r);
+
+/* The Watch history (svc_watch.h). */
+struct svc_watch *svc_watcher(svc *s);
+
 void svc_read_lock(svc *s);
 void svc_write_lock(svc *s);
 void svc_unlock(svc *s);
@@ -98,6 +101,37 @@ void svc_answer_fini(svc_answer *a);
  * cannot take says why). */
 int
 svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a, svc_reply *r);
+
+/* ---- replication (CONTRACT §8) -----------------------------------------
+ * A backend is a primary or a replica (svc_role). A primary takes
+ * changes while it knows of no higher term than its own
+ * (svc_accepts_changes, under the store's lock); a replica applies the
+ * records of the backend it follows (svc_apply_replicated) and forwards
+ * changes sent to it (repl_follow.h). */
+enum svc_role { SVC_PRIMARY, SVC_REPLICA };
+
+struct terms;
+struct svc_waiter;
+struct persist;
+uint64_t svc_revision(svc *s);
+struct persist *svc_disk(svc *s);
+struct terms *svc_terms(svc *s);
+struct svc_waiter *svc_waiters(svc *s);
+int svc_role(svc *s);
+int svc_accepts_changes(svc *s);
+
+/* Applies one packed LogRecord of the primary (b, len: as its log holds
+ * it, with its revision and term) through the write path: it must be the
+ * next revision. Takes the write lock. Returns FS_OK, or a code with the
+ * reason in why: FS_FAILED_PRECONDITION (not the next revision, or no
+ * longer a replica), FS_DATA_LOSS (undecodable, or does not fit the
+ * store), FS_UNAVAILABLE (the log cannot take it), FS_RESOURCE_EXHAUSTED. */
+int svc_apply_replicated(svc *s, const uint8_t *b, size_t len, char *why,
+    size_t n);
+
+/* Notes a term heard of (a request or an answer); a primary that hears of
+ * a higher term than its own stops taking changes (logged). */
+void svc_learn_term(svc *s, uint64_t term, const char *from);
 
 /* ---- replies (svc_reply.c) ---------------------------------------------- */
 

@@ -123,8 +123,12 @@ list_answer(svc_reply *r, struct list_buf *b, const struct list_meta *mt)
 		b->len += fs_pb_put_len_field(b->buf + b->len, 2, mt->token,
 		    strlen(mt->token));
 	b->len += fs_pb_put_varint_field(b->buf + b->len, 3, mt->total);
-	if (mt->has_rev)
+	if (mt->has_rev) {
 		b->len += fs_pb_put_varint_field(b->buf + b->len, 4, mt->rev);
+		/* Reply.revision: the list's, the one its pages all show. */
+		r->has_revision = 1;
+		r->revision = mt->rev;
+	}
 	r->payload = b->buf;
 	r->payload_len = b->len;
 	r->has_payload = 1;
@@ -211,7 +215,8 @@ list_whole(svc *s, const svc_req *q, svc_reply *r)
 	}
 	svc_read_lock(s);
 	mt.total = list_total(s, q);
-	mt.has_rev = svc_revision(s, &mt.rev);
+	mt.has_rev = 1;
+	mt.rev = svc_revision(s);
 	walk_begin(&w, svc_store(s), q);
 	for (store_comp *c; rv == FS_OK && (c = walk_next(&w)) != NULL;) {
 		uint8_t *tmp;
@@ -260,7 +265,8 @@ list_first(svc *s, const svc_req *q, svc_reply *r)
 	}
 	svc_read_lock(s);
 	mt.total = list_total(s, q);
-	mt.has_rev = svc_revision(s, &mt.rev);
+	mt.has_rev = 1;
+	mt.rev = svc_revision(s);
 	walk_begin(&w, svc_store(s), q);
 	for (store_comp *c;
 	     page_max > 0 && rv == FS_OK && (c = walk_next(&w)) != NULL;) {

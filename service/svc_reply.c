@@ -125,6 +125,8 @@ svc_answer_take(svc_answer *a, svc_reply *r)
 void
 svc_answer_fini(svc_answer *a)
 {
+	if (a == NULL)
+		return;
 	free(a->payload);
 	a->payload = NULL;
 }
@@ -207,4 +209,10 @@ svc_reply_wire(const svc_reply *r, Flowsvc__Reply *rep)
 		rep->payload.data = r->payload;
 		rep->payload.len = r->payload_len;
 	}
+	rep->has_revision = r->has_revision;
+	rep->revision = r->revision;
+	rep->has_oldest_revision = r->oldest_revision != 0;
+	rep->oldest_revision = r->oldest_revision;
+	rep->has_term = r->term != 0;
+	rep->term = r->term;
 }

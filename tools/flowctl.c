@@ -216,8 +216,10 @@ static const cmd_def cmds[] = {
         FLOWSVC__METHOD__STOP},
     {"snapshot", NULL, 0, "make the backend write a snapshot now",
         cmd_snapshot, FLOWSVC__METHOD__SNAPSHOT},
-    {"health", NULL, 0, "backend health and counts", cmd_health,
-        FLOWSVC__METHOD__HEALTH},
+    {"health", NULL, 0, "backend health, counts, role, term, revision, lag",
+        cmd_health, FLOWSVC__METHOD__HEALTH},
+    {"promote", NULL, 0, "make a replica the primary, with the next term",
+        cmd_promote, FLOWSVC__METHOD__PROMOTE},
     {"help", "[COMMAND]", 0, "show help for a command", cmd_help,
         FLOWSVC__METHOD__METHOD_UNSPECIFIED},
 };

@@ -108,6 +108,7 @@ int cmd_delete(ctx *);
 int cmd_status(ctx *); /* status, deploy, start, stop */
 int cmd_snapshot(ctx *);
 int cmd_health(ctx *);
+int cmd_promote(ctx *);
 
 /* flowctl.c */
 int cmd_help(ctx *);

@@ -436,11 +436,49 @@ cmd_health(ctx *x)
 		}
 		if (h->write_error != NULL)
 			bad |= set_str(o, "write_error", h->write_error);
+		if (h->has_revision)
+			bad |= json_object_set_new(o, "revision",
+			    json_integer((json_int_t) h->revision));
+		/* Replication (CONTRACT §8). */
+		if (h->role != NULL)
+			bad |= set_str(o, "role", h->role);
+		if (h->has_term)
+			bad |= json_object_set_new(o, "term",
+			    json_integer((json_int_t) h->term));
+		if (h->has_accepts_changes)
+			bad |= json_object_set_new(o, "accepts_changes",
+			    json_boolean(h->accepts_changes));
+		if (h->primary != NULL)
+			bad |= set_str(o, "primary", h->primary);
+		if (h->has_lag_revisions)
+			bad |= json_object_set_new(o, "lag_revisions",
+			    json_integer((json_int_t) h->lag_revisions));
+		if (h->has_lag_ms)
+			bad |= json_object_set_new(o, "lag_ms",
+			    json_integer((json_int_t) h->lag_ms));
 		if (bad) {
 			json_decref(o);
 			o = NULL;
 		}
 	}
+	protobuf_c_message_free_unpacked(m, NULL);
+	return emit(x, o);
+}
+
+int
+cmd_promote(ctx *x)
+{
+	Flowsvc__PromoteRequest req = FLOWSVC__PROMOTE_REQUEST__INIT;
+	Flowsvc__PromoteReply *p;
+	ProtobufCMessage *m = NULL;
+	json_t *o;
+	int rv;
+
+	if ((rv = call(x, &req.base, &m)) != 0)
+		return rv;
+	p = (Flowsvc__PromoteReply *) m;
+	o = json_pack("{s:s,s:I,s:I}", "role", "primary", "term",
+	    (json_int_t) p->term, "revision", (json_int_t) p->revision);
 	protobuf_c_message_free_unpacked(m, NULL);
 	return emit(x, o);
 }

@@ -93,7 +93,7 @@ fs_env_start_backend(fs_test_env *env)
 	}
 	deadline = fs_test_now_ms() + FS_TEST_START_TIMEOUT_MS;
 	while (fs_test_now_ms() < deadline) {
-		fs_call_opts opts = {NULL, 250, NULL};
+		fs_call_opts opts = {NULL, 250, NULL, 0};
 		Flowsvc__Reply *reply = NULL;
 		int code;
 

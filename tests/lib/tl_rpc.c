@@ -46,7 +46,7 @@ fs_trpc_call(fs_client *c, Flowsvc__Method m, const ProtobufCMessage *req,
     uint32_t timeout_ms, const ProtobufCMessageDescriptor *desc,
     ProtobufCMessage **out)
 {
-	fs_call_opts o = {NULL, timeout_ms, NULL};
+	fs_call_opts o = {NULL, timeout_ms, NULL, 0};
 	Flowsvc__Reply *reply = NULL;
 	int code = fs_client_call(c, m, req, &o, &reply);
 

@@ -98,7 +98,7 @@ send_one(fs_client *c, const struct seed_job *j, int i, struct seed_call *k)
 	Flowsvc__CreateRequest cr = FLOWSVC__CREATE_REQUEST__INIT;
 	Flowsvc__UpdateRequest ur = FLOWSVC__UPDATE_REQUEST__INIT;
 	Flowsvc__StringList out = FLOWSVC__STRING_LIST__INIT;
-	fs_call_opts o = {NULL, 60000, NULL};
+	fs_call_opts o = {NULL, 60000, NULL, 0};
 	const ProtobufCMessage *m;
 	char name[96];
 	int code;

@@ -158,7 +158,7 @@ static int
 rpc_create(fs_test_env *env, const char *name, char id[64], char **msg)
 {
 	Flowsvc__CreateRequest req = FLOWSVC__CREATE_REQUEST__INIT;
-	fs_call_opts o = {NULL, 5000, NULL};
+	fs_call_opts o = {NULL, 5000, NULL, 0};
 	Flowsvc__Reply *reply = NULL;
 	int code;
 
@@ -189,7 +189,7 @@ static int
 rpc_snapshot(fs_test_env *env)
 {
 	Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
-	fs_call_opts o = {NULL, 20000, NULL};
+	fs_call_opts o = {NULL, 20000, NULL, 0};
 	Flowsvc__Reply *reply = NULL;
 	int code = fs_client_call(env->client, FLOWSVC__METHOD__SNAPSHOT,
 	    &e.base, &o, &reply);
@@ -204,7 +204,7 @@ static Flowsvc__HealthReply *
 rpc_health(fs_test_env *env)
 {
 	Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
-	fs_call_opts o = {NULL, 5000, NULL};
+	fs_call_opts o = {NULL, 5000, NULL, 0};
 	Flowsvc__Reply *reply = NULL;
 	Flowsvc__HealthReply *h = NULL;
 
@@ -229,7 +229,7 @@ static char *
 flow_names(fs_test_env *env)
 {
 	Flowsvc__ListRequest req = FLOWSVC__LIST_REQUEST__INIT;
-	fs_call_opts o = {NULL, 10000, NULL};
+	fs_call_opts o = {NULL, 10000, NULL, 0};
 	Flowsvc__Reply *reply = NULL;
 	Flowsvc__ListReply *l = NULL;
 	char *out;

@@ -201,7 +201,7 @@ test_disk_full(void)
 	 * nothing. */
 	{
 		Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
-		fs_call_opts o = {NULL, 20000, NULL};
+		fs_call_opts o = {NULL, 20000, NULL, 0};
 		int code = fs_client_call(denv.client,
 		    FLOWSVC__METHOD__SNAPSHOT, &e.base, &o, &reply);
 		FS_ASSERT_CODE(code, FS_UNAVAILABLE, reply);

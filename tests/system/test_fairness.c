@@ -171,7 +171,7 @@ prober_run(void *arg)
 		} else {
 			Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
 			Flowsvc__Reply *reply = NULL;
-			fs_call_opts o = {NULL, 10000, NULL};
+			fs_call_opts o = {NULL, 10000, NULL, 0};
 			int code;
 			g.id = p->id;
 			code = fs_client_call(p->env->client,
@@ -461,7 +461,7 @@ test_flows_1000(void)
 	int64_t t0 = fs_test_now_ms();
 	for (int round = 0; round < 40; round++) {
 		Flowsvc__Reply *reply = NULL;
-		fs_call_opts o = {NULL, 30000, NULL};
+		fs_call_opts o = {NULL, 30000, NULL, 0};
 		if (round == 20)
 			items[FLOWS_N - 1] = ids[FLOWS_N / 2];
 		int code = fs_client_call(env.client, FLOWSVC__METHOD__UPDATE,
@@ -632,7 +632,7 @@ health_for(fs_test_env *env, int ms, int *late)
 
 	*late = 0;
 	while (fs_test_now_ms() < until) {
-		fs_call_opts o = {NULL, 1000, NULL};
+		fs_call_opts o = {NULL, 1000, NULL, 0};
 		Flowsvc__Reply *reply = NULL;
 		int64_t t0 = fs_test_now_ms();
 		int code = fs_client_call(env->client, FLOWSVC__METHOD__HEALTH,
@@ -816,7 +816,7 @@ batch_watched(fs_test_env *env, Flowsvc__BatchRequest *b, long kill_kb,
     long *growth_kb, int *killed, Flowsvc__Reply **reply)
 {
 	struct watched w = {0};
-	fs_call_opts o = {NULL, 120000, NULL};
+	fs_call_opts o = {NULL, 120000, NULL, 0};
 	long before = proc_kb(env->backend.pid, "VmRSS");
 
 	*killed = 0;

@@ -51,7 +51,7 @@ list_call(fs_test_env *env, const Flowsvc__Caller *who, uint32_t page_size,
     const char *token, Flowsvc__ListReply **l, Flowsvc__Reply **rep)
 {
 	Flowsvc__ListRequest m = FLOWSVC__LIST_REQUEST__INIT;
-	fs_call_opts o = {NULL, 30000, who};
+	fs_call_opts o = {NULL, 30000, who, 0};
 
 	m.has_kind = 1;
 	m.kind = FLOWSVC__KIND__FLOW;
@@ -297,7 +297,9 @@ test_views_capped(void)
 static void
 test_pinned_memory_bounded(void)
 {
-	static const char *const svc[] = {"--list-pinned-max", "4", NULL};
+	/* A short watch history: the changes it keeps are not the lists'. */
+	static const char *const svc[] = {"--list-pinned-max", "4",
+	    "--watch-history", "100", NULL};
 	static char ids[PINNED_FLOWS][40];
 	fs_test_env env;
 	Flowsvc__ListReply *l;

@@ -204,7 +204,7 @@ static int
 call(fs_test_env *env, Flowsvc__Method m, const ProtobufCMessage *req,
     const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
 {
-	fs_call_opts o = {NULL, 20000, NULL};
+	fs_call_opts o = {NULL, 20000, NULL, 0};
 	Flowsvc__Reply *reply = NULL;
 	int code = fs_client_call(env->client, m, req, &o, &reply);
 

@@ -691,7 +691,7 @@ test_rpc_request_id_and_snapshot(void)
 {
 	Flowsvc__Empty req = FLOWSVC__EMPTY__INIT;
 	Flowsvc__Reply *reply = NULL;
-	fs_call_opts opts = {"rpc-test-rid-42", 0, NULL};
+	fs_call_opts opts = {"rpc-test-rid-42", 0, NULL, 0};
 
 	if (FS_ASSERT_OK(fs_client_call(env.client, FLOWSVC__METHOD__HEALTH,
 	        &req.base, &opts, &reply)) &&

@@ -738,6 +738,78 @@ test_mtls_serves(void)
 	fs_test_run_result_free(&r);
 }
 
+/* A replica over mutual TLS (CONTRACT §8 over §5): it listens on
+ * tls+tcp:// itself and follows the backend with the server certificate,
+ * which tls-dev.sh makes for client use too, and replicates; one whose
+ * certificate is another CA's is refused and copies nothing. */
+static void
+test_mtls_replica(void)
+{
+	char url[64], rdata[PATH_MAX + 16], rlog[PATH_MAX + 32];
+	int port = fs_test_free_port();
+	fs_test_proc rep = {0};
+	fs_client *rc = NULL;
+	json_t *created = NULL, *got = NULL;
+	char id[64] = "";
+	int code = -1;
+
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
+	snprintf(rdata, sizeof(rdata), "%s/replica", dir);
+	snprintf(rlog, sizeof(rlog), "%s/replica.log", dir);
+	char *argv[] = {(char *) FLOW_SERVICE_BIN, (char *) "--listen", url,
+	    (char *) "--data-dir", rdata, (char *) "--tls-cert",
+	    path("a/server.pem"), (char *) "--tls-key", path("a/server.key"),
+	    (char *) "--tls-ca", path("a/ca.pem"), (char *) "--replica-of",
+	    backend_url, (char *) "--backend-cert", path("a/server.pem"),
+	    (char *) "--backend-key", path("a/server.key"),
+	    (char *) "--backend-ca", path("a/ca.pem"),
+	    (char *) "--backend-server-name", (char *) "localhost", NULL};
+	fs_client_tls t = {NULL, NULL, NULL, "localhost"};
+
+	if (!FS_ASSERT_OK(fs_trpc_create(rpc, FLOWSVC__KIND__FLOW, "over_mtls",
+	        NULL, NULL, 5000, &created)))
+		return;
+	snprintf(id, sizeof(id), "%s", fs_json_str(created, "id"));
+	json_decref(created);
+	if (!FS_CHECK(fs_test_proc_start(&rep, "flow-service replica",
+	                  FLOW_SERVICE_BIN, argv, rlog) == 0,
+	        "replica starts"))
+		goto out;
+	/* path()'s buffers are reused: argv's are taken by now. */
+	t.cert = path("a/client.pem");
+	t.key = path("a/client.key");
+	t.ca = path("a/ca.pem");
+	if (!FS_CHECK(fs_client_open_tls(&rc, url, &t) == FS_OK, "client: %s",
+	        fs_client_last_error()))
+		goto out;
+	for (int64_t end = fs_test_now_ms() + 20000;
+	     fs_test_now_ms() < end && fs_test_proc_alive(&rep);
+	     fs_test_poll_pause(50)) {
+		json_decref(got);
+		got = NULL;
+		if ((code = fs_trpc_get(rc, id, &got, NULL)) == FS_OK)
+			break;
+	}
+	FS_CHECK(code == FS_OK,
+	    "the replica has the flow over mutual TLS: "
+	    "code %d",
+	    code);
+	FS_CHECK(got != NULL &&
+	        strcmp(fs_json_str(got, "name") ? fs_json_str(got, "name")
+	                                        : "",
+	            "over_mtls") == 0,
+	    "replicated flow");
+out:
+	json_decref(got);
+	fs_client_close(rc);
+	if (rep.pid > 0)
+		FS_CHECK(fs_test_exited_zero(fs_test_proc_stop(&rep, SIGTERM,
+		             FS_TEST_STOP_TIMEOUT_MS)),
+		    "the replica stops cleanly");
+	if (CU_get_number_of_failures() > 0)
+		fs_test_dump_log("replica log", rlog, 30);
+}
+
 /* A gateway without a client certificate reaches no backend: /readyz
  * answers 503, and the backend counts the refusal. */
 static void
@@ -870,6 +942,7 @@ test_bad_settings(void)
 }
 
 static CU_TestInfo tests[] = {
+    {"a replica over mutual TLS replicates", test_mtls_replica},
     {"HTTPS GET and POST, checked against the CA", test_https_rest},
     {"HTTPS keeps HTTP/1.1 keep-alive", test_https_keep_alive},
     {"tokens are checked over HTTPS", test_https_tokens},

@@ -392,7 +392,7 @@ start_call_t(fs_client *c, Flowsvc__Method m, struct caller *k, int i,
 {
 	Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
 	Flowsvc__CreateRequest cr = FLOWSVC__CREATE_REQUEST__INIT;
-	fs_call_opts o = {NULL, timeout_ms, NULL};
+	fs_call_opts o = {NULL, timeout_ms, NULL, 0};
 
 	atomic_init(&k->runs, 0);
 	k->code = -1;

@@ -1,0 +1,70 @@
+/*
+ * gw_backends.h - the backends one gateway talks to (CONTRACT §8).
+ *
+ * flow-gateway --backend URL, repeated: one RPC client per backend. Reads
+ * (the methods fs_methods.h marks FS_M_READ) go to the backend that
+ * answers with the fewest calls of this gateway in flight (ties taken in
+ * turn); changes, Health (/readyz) and Stats (/metrics) go to the
+ * primary. With more than one backend each is asked for its Health once
+ * at start, before the first request, then every interval: a backend that answers is up, and the one that says it is the
+ * primary and takes changes is where changes go. A backend whose call
+ * fails without an answer (connection lost, timeout) is left out until it
+ * answers a Health again; a change answered FAILED_PRECONDITION `Not the
+ * primary.` makes the poller look again at once. Until a primary is
+ * known, changes go to any backend that answers (a replica forwards them
+ * to its primary). With one backend every call goes to it and nothing is
+ * polled.
+ *
+ * Read your writes: the gateway keeps the highest revision any answer
+ * told it and sends it as min_revision with every read (with the
+ * client's own X-Min-Revision when higher), so a client of one gateway
+ * reads its own writes whichever backend answers.
+ *
+ * Thread-safe: picks and completions run on MHD and nng threads at once.
+ */
+#ifndef GATEWAY_GW_BACKENDS_H
+#define GATEWAY_GW_BACKENDS_H
+
+#include <stdint.h>
+
+#include "flows.pb-c.h"
+#include "fs_rpc.h"
+
+typedef struct gw_backends gw_backends;
+typedef struct gw_backend gw_backend;
+
+/* Opens a client for each of the n urls (with tls for tls+tcp:// ones,
+ * NULL: none), each coalescing as fs_client_set_coalesce(coalesce), and
+ * with n > 1 starts the poller (every poll_ms; 0: 1000). Returns 0, or -1
+ * with a one-line reason in err. */
+int gw_backends_open(gw_backends **out, const char *const *urls, int n,
+    const fs_client_tls *tls, int coalesce, uint32_t poll_ms, char *err,
+    size_t errlen);
+
+/* Stops the poller and closes every client (after gw_http_drain). */
+void gw_backends_close(gw_backends *bs);
+
+/* Where a call of method goes, counted in flight until gw_backends_done.
+ * For a read, also raises the backend's client to the gateway's highest
+ * revision and to min_rev (the request's X-Min-Revision; 0: none) by
+ * setting opts->min_revision. Never NULL. */
+gw_backend *gw_backends_pick(gw_backends *bs, Flowsvc__Method method,
+    uint64_t min_rev, fs_call_opts *opts);
+
+/* The same backend again (a list's later pages read the view its first
+ * page made there): counted in flight, min_revision as for a read. */
+void gw_backends_again(gw_backends *bs, gw_backend *b, fs_call_opts *opts);
+
+/* The client of b. */
+fs_client *gw_backend_client(const gw_backend *b);
+
+/* The outcome of a call started on b (code as fs_call_cb's; reply may be
+ * NULL): notes its revision, leaves b out after a failure without an
+ * answer, looks for the primary again after `Not the primary.`. */
+void gw_backends_done(gw_backends *bs, gw_backend *b, int code,
+    const Flowsvc__Reply *reply);
+
+/* The highest revision an answer has told this gateway. */
+uint64_t gw_backends_revision(gw_backends *bs);
+
+#endif

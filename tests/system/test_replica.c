@@ -1,0 +1,446 @@
+/*
+ * test_replica.c - backend replicas (CONTRACT §8) with real processes: a
+ * primary, a replica of it and a replica of that replica converge (the
+ * same components, versions and statuses, the same revision); changes
+ * sent to a replica are forwarded and answered with the primary's
+ * answer; a replica killed with -9 resumes from its own data directory;
+ * a replica whose primary is stopped still answers reads, and its
+ * changes fail cleanly (UNAVAILABLE) within their deadline; read your
+ * writes through a replica (min_revision, and the C client's own).
+ */
+#define _GNU_SOURCE
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testlib.h"
+
+#define CALL_MS 5000
+#define CONVERGE_MS 20000
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* Starts a backend in env (its own scratch dir and port): a primary
+ * (of NULL) or a replica of the URL of. */
+static int
+start_node(fs_test_env *env, const char *name, const char *of,
+    const char **extra)
+{
+	if (fs_env_init(env, name) != 0)
+		return -1;
+	extra[0] = NULL;
+	if (of != NULL) {
+		extra[0] = "--replica-of";
+		extra[1] = of;
+		extra[2] = NULL;
+	}
+	return fs_env_start_backend_with(env, extra);
+}
+
+static Flowsvc__HealthReply *
+health(fs_client *c)
+{
+	Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
+	ProtobufCMessage *m = NULL;
+
+	if (fs_trpc_call(c, FLOWSVC__METHOD__HEALTH, &e.base, 2000,
+	        &flowsvc__health_reply__descriptor, &m) != FS_OK)
+		return NULL;
+	return (Flowsvc__HealthReply *) m;
+}
+
+static uint64_t
+revision_of(fs_client *c)
+{
+	Flowsvc__HealthReply *h = health(c);
+	uint64_t r = h != NULL && h->has_revision ? h->revision : 0;
+
+	if (h != NULL)
+		flowsvc__health_reply__free_unpacked(h, NULL);
+	return r;
+}
+
+/* Waits until c's backend has applied rev. 0 or -1. */
+static int
+wait_revision(fs_client *c, uint64_t rev, int ms)
+{
+	int64_t end = fs_test_now_ms() + ms;
+
+	while (fs_test_now_ms() < end) {
+		if (revision_of(c) >= rev)
+			return 0;
+		fs_test_poll_pause(20);
+	}
+	return -1;
+}
+
+/* Get by id; the code. */
+static int
+get(fs_client *c, const char *id)
+{
+	json_t *comp = NULL;
+	int code = fs_trpc_get(c, id, &comp, NULL);
+
+	json_decref(comp);
+	return code;
+}
+
+/* Every component of c's backend, each with its status, as JSON. */
+static json_t *
+state_of(fs_client *c)
+{
+	json_t *all = fs_trpc_list(c, NULL), *v;
+	size_t i;
+
+	if (all == NULL)
+		return NULL;
+	json_array_foreach(all, i, v)
+	{
+		int st = -1;
+		const char *id = json_string_value(json_object_get(v, "id"));
+		if (id == NULL ||
+		    fs_trpc_id(c, FLOWSVC__METHOD__GET_STATUS, id, CALL_MS,
+		        &st) != FS_OK) {
+			json_decref(all);
+			return NULL;
+		}
+		json_object_set_new(v, "status", json_integer(st));
+	}
+	return all;
+}
+
+/* A mix of changes on c: creates (flows, apps using them), updates,
+ * lifecycle calls, deletes. Returns the number that failed. */
+static int
+churn(fs_client *c, const char *prefix, int n)
+{
+	int bad = 0;
+	char name[64], first[40] = "";
+
+	for (int i = 0; i < n; i++) {
+		json_t *comp = NULL;
+		snprintf(name, sizeof(name), "%s_%d", prefix, i);
+		int app = i % 5 == 4;
+		int rv = fs_trpc_create(c,
+		    app ? FLOWSVC__KIND__APP : FLOWSVC__KIND__FLOW, name,
+		    "out", app && first[0] ? first : NULL, CALL_MS, &comp);
+		if (rv != FS_OK) {
+			bad++;
+			continue;
+		}
+		const char *id =
+		    json_string_value(json_object_get(comp, "id"));
+		if (i == 0)
+			snprintf(first, sizeof(first), "%s", id);
+		if (i % 3 == 1) {
+			json_t *u = NULL;
+			bad += fs_trpc_update_out(c, id, "o2", CALL_MS, &u) !=
+			    FS_OK;
+			json_decref(u);
+		}
+		if (i % 4 == 2)
+			bad += fs_trpc_id(c, FLOWSVC__METHOD__DEPLOY, id,
+			           CALL_MS, NULL) != FS_OK;
+		if (i % 7 == 3)
+			bad += fs_trpc_id(c, FLOWSVC__METHOD__DELETE, id,
+			           CALL_MS, NULL) != FS_OK;
+		json_decref(comp);
+	}
+	return bad;
+}
+
+/* c's backend and ref's have the same state and revision. */
+static void
+assert_same(fs_client *c, fs_client *ref, const char *what)
+{
+	uint64_t want = revision_of(ref);
+	json_t *a, *b;
+
+	FS_CHECK(wait_revision(c, want, CONVERGE_MS) == 0,
+	    "%s did not reach revision %llu (at %llu)", what,
+	    (unsigned long long) want, (unsigned long long) revision_of(c));
+	FS_ASSERT_INT_EQ(revision_of(c), want);
+	a = state_of(c);
+	b = state_of(ref);
+	if (FS_CHECK(a != NULL && b != NULL, "%s: lists", what))
+		FS_ASSERT_JSON_SAME(a, b);
+	json_decref(a);
+	json_decref(b);
+}
+
+/* ---- converge ----------------------------------------------------------- */
+
+/* A primary, a replica and a replica of the replica: changes made on the
+ * primary, and changes sent to either replica (forwarded up the chain),
+ * reach all three, with the same revisions; Health tells each one's role,
+ * term, primary and lag. */
+static void
+test_chain_converges(void)
+{
+	fs_test_env p, r1, r2;
+	const char *xp[4], *x1[4], *x2[4];
+
+	FS_ASSERT_OK(start_node(&p, "repl-p", NULL, xp));
+	FS_ASSERT_INT_EQ(churn(p.client, "before", 40), 0);
+	FS_ASSERT_OK(start_node(&r1, "repl-r1", p.backend_url, x1));
+	FS_ASSERT_OK(start_node(&r2, "repl-r2", r1.backend_url, x2));
+	FS_ASSERT_INT_EQ(churn(p.client, "during", 40), 0);
+	/* Changes sent to the replicas: the primary's answer. */
+	FS_ASSERT_INT_EQ(churn(r1.client, "via_r1", 20), 0);
+	FS_ASSERT_INT_EQ(churn(r2.client, "via_r2", 20), 0);
+	json_t *comp = NULL, *again = NULL;
+	FS_ASSERT_INT_EQ(fs_trpc_create(r2.client, FLOWSVC__KIND__FLOW,
+	                     "via_r2_again", NULL, NULL, CALL_MS, &comp),
+	    FS_OK);
+	/* A change the primary refuses is refused the same way. */
+	FS_ASSERT_INT_EQ(fs_trpc_create(r2.client, FLOWSVC__KIND__FLOW,
+	                     "via_r2_again", NULL, NULL, CALL_MS, &again),
+	    FS_ALREADY_EXISTS);
+	json_decref(comp);
+	json_decref(again);
+	assert_same(r1.client, p.client, "replica");
+	assert_same(r2.client, p.client, "replica of the replica");
+
+	Flowsvc__HealthReply *h = health(r2.client);
+	if (FS_CHECK(h != NULL, "health")) {
+		FS_ASSERT_STR_EQ(h->role, "replica");
+		FS_ASSERT_STR_EQ(h->primary, r1.backend_url);
+		FS_ASSERT_INT_EQ(h->term, 1);
+		FS_ASSERT_INT_EQ(h->lag_revisions, 0);
+		CU_ASSERT(h->has_accepts_changes && !h->accepts_changes);
+		flowsvc__health_reply__free_unpacked(h, NULL);
+	}
+	h = health(p.client);
+	if (FS_CHECK(h != NULL, "health")) {
+		FS_ASSERT_STR_EQ(h->role, "primary");
+		CU_ASSERT(h->primary == NULL);
+		CU_ASSERT(h->accepts_changes);
+		flowsvc__health_reply__free_unpacked(h, NULL);
+	}
+	/* Snapshot on a replica snapshots the replica; it goes on
+	 * following. */
+	FS_ASSERT_OK(fs_trpc_snapshot(r1.client));
+	FS_ASSERT_INT_EQ(churn(p.client, "after_snap", 10), 0);
+	assert_same(r2.client, p.client, "replica of the replica");
+	fs_env_fini(&r2);
+	fs_env_fini(&r1);
+	fs_env_fini(&p);
+}
+
+/* ---- kill -9 ------------------------------------------------------------ */
+
+/* A replica killed with -9 resumes from its own data directory (the
+ * revision it had, no new snapshot from the primary), catches up with
+ * what it missed, and has the primary's state. */
+static void
+test_replica_kill_resumes(void)
+{
+	fs_test_env p, r;
+	const char *xp[4], *xr[4];
+	char log[PATH_MAX + 32];
+
+	FS_ASSERT_OK(start_node(&p, "repl-kp", NULL, xp));
+	FS_ASSERT_OK(start_node(&r, "repl-kr", p.backend_url, xr));
+	FS_ASSERT_INT_EQ(churn(p.client, "a", 60), 0);
+	assert_same(r.client, p.client, "replica");
+	uint64_t had = revision_of(r.client);
+	fs_env_stop_backend(&r, SIGKILL);
+	FS_ASSERT_INT_EQ(churn(p.client, "b", 30), 0);
+	FS_ASSERT_OK(fs_env_start_backend(&r));
+	assert_same(r.client, p.client, "restarted replica");
+	snprintf(log, sizeof(log), "%s/flow-service.log", r.dir);
+	char want[128];
+	snprintf(want, sizeof(want), "following %s from revision %llu",
+	    p.backend_url, (unsigned long long) had);
+	FS_CHECK(fs_file_count(log, want) == 1,
+	    "the restarted replica did not resume from revision %llu",
+	    (unsigned long long) had);
+	FS_ASSERT_INT_EQ(fs_file_count(log, "bootstrapped"), 0);
+	fs_env_fini(&r);
+	fs_env_fini(&p);
+}
+
+/* ---- the primary stopped ------------------------------------------------- */
+
+/* With the primary frozen (SIGSTOP), a replica answers reads at once,
+ * and a change sent to it fails with UNAVAILABLE, the replica's answer,
+ * before the caller's deadline; with the primary back, changes go
+ * through again. */
+static void
+test_primary_stopped(void)
+{
+	fs_test_env p, r;
+	const char *xp[4], *xr[4];
+	json_t *comp = NULL;
+
+	FS_ASSERT_OK(start_node(&p, "repl-sp", NULL, xp));
+	FS_ASSERT_OK(start_node(&r, "repl-sr", p.backend_url, xr));
+	FS_ASSERT_INT_EQ(fs_trpc_create(p.client, FLOWSVC__KIND__FLOW, "kept",
+	                     NULL, NULL, CALL_MS, &comp),
+	    FS_OK);
+	const char *id = json_string_value(json_object_get(comp, "id"));
+	assert_same(r.client, p.client, "replica");
+	FS_ASSERT_OK(fs_test_proc_freeze(&p.backend, 5000));
+
+	int64_t t0 = fs_test_now_ms();
+	json_t *got = NULL;
+	FS_ASSERT_INT_EQ(fs_trpc_get(r.client, id, &got, NULL), FS_OK);
+	json_decref(got);
+	FS_CHECK(fs_test_now_ms() - t0 < 1000, "a read took %lld ms",
+	    (long long) (fs_test_now_ms() - t0));
+
+	Flowsvc__CreateRequest cr = FLOWSVC__CREATE_REQUEST__INIT;
+	Flowsvc__Reply *rep = NULL;
+	fs_call_opts o = {NULL, 2000, NULL, 0};
+	cr.kind = FLOWSVC__KIND__FLOW;
+	cr.name = "while_stopped";
+	t0 = fs_test_now_ms();
+	int code = fs_client_call(r.client, FLOWSVC__METHOD__CREATE, &cr.base,
+	    &o, &rep);
+	int64_t took = fs_test_now_ms() - t0;
+	FS_ASSERT_CODE(code, FS_UNAVAILABLE, rep);
+	FS_CHECK(rep != NULL, "no answer from the replica (a timeout)");
+	FS_CHECK(took < 2000, "the change failed after %lld ms",
+	    (long long) took);
+	if (rep != NULL)
+		flowsvc__reply__free_unpacked(rep, NULL);
+	rep = NULL;
+	FS_ASSERT_OK(fs_test_proc_cont(&p.backend));
+	cr.name = "after_cont";
+	o.timeout_ms = CALL_MS;
+	FS_ASSERT_CODE(fs_client_call(r.client, FLOWSVC__METHOD__CREATE,
+	                   &cr.base, &o, &rep),
+	    FS_OK, rep);
+	if (rep != NULL)
+		flowsvc__reply__free_unpacked(rep, NULL);
+	assert_same(r.client, p.client, "replica");
+	json_decref(comp);
+	fs_env_fini(&r);
+	fs_env_fini(&p);
+}
+
+/* ---- read your writes ----------------------------------------------------- */
+
+struct bg_get {
+	fs_client *c;
+	const char *id;
+	int code;
+	int64_t took;
+	pthread_t thr;
+};
+
+static void *
+bg_get_main(void *arg)
+{
+	struct bg_get *g = arg;
+	int64_t t0 = fs_test_now_ms();
+
+	g->code = get(g->c, g->id);
+	g->took = fs_test_now_ms() - t0;
+	return NULL;
+}
+
+/* P <- R1 <- R2 with R1 frozen, so that R2 cannot have what the primary
+ * made since. A read of R2 that carries the primary's revision (the C
+ * client's own, from fs_client_see_revision) waits for it, and answers
+ * the new component once R1 is thawed; the same read without it answers
+ * at once, without the component; one whose revision does not come in
+ * time is UNAVAILABLE, within its deadline. */
+static void
+test_read_your_writes(void)
+{
+	fs_test_env p, r1, r2;
+	const char *xp[4], *x1[4], *x2[4];
+	json_t *comp = NULL;
+	fs_client *c2 = NULL;
+
+	FS_ASSERT_OK(start_node(&p, "repl-yp", NULL, xp));
+	FS_ASSERT_OK(start_node(&r1, "repl-y1", p.backend_url, x1));
+	FS_ASSERT_OK(start_node(&r2, "repl-y2", r1.backend_url, x2));
+	assert_same(r2.client, p.client, "replica of the replica");
+	FS_ASSERT_OK(fs_test_proc_freeze(&r1.backend, 5000));
+	FS_ASSERT_INT_EQ(fs_trpc_create(p.client, FLOWSVC__KIND__FLOW, "mine",
+	                     NULL, NULL, CALL_MS, &comp),
+	    FS_OK);
+	const char *id = json_string_value(json_object_get(comp, "id"));
+	uint64_t rev = fs_client_revision(p.client);
+	FS_CHECK(rev > revision_of(r2.client), "the replica is not behind");
+
+	/* Without read your writes: what the replica has. */
+	FS_ASSERT_OK(fs_client_open(&c2, r2.backend_url));
+	fs_client_set_read_your_writes(c2, 0);
+	fs_client_see_revision(c2, rev);
+	FS_ASSERT_INT_EQ(get(c2, id), FS_NOT_FOUND);
+
+	/* With it, but the revision never comes: UNAVAILABLE in time. */
+	fs_client_set_read_your_writes(c2, 1);
+	Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
+	Flowsvc__Reply *rep = NULL;
+	fs_call_opts o = {NULL, 1500, NULL, 0};
+	g.id = (char *) id;
+	int64_t t0 = fs_test_now_ms();
+	FS_ASSERT_CODE(fs_client_call(c2, FLOWSVC__METHOD__GET, &g.base, &o,
+	                   &rep),
+	    FS_UNAVAILABLE, rep);
+	FS_CHECK(rep != NULL && fs_test_now_ms() - t0 < 1500,
+	    "no answer from the replica before the deadline");
+	if (rep != NULL)
+		flowsvc__reply__free_unpacked(rep, NULL);
+
+	/* With it, and the revision comes while it waits. */
+	struct bg_get bg = {c2, id, -1, 0, 0};
+	FS_ASSERT_INT_EQ(pthread_create(&bg.thr, NULL, bg_get_main, &bg), 0);
+	fs_test_poll_pause(300);
+	FS_ASSERT_OK(fs_test_proc_cont(&r1.backend));
+	pthread_join(bg.thr, NULL);
+	FS_ASSERT_INT_EQ(bg.code, FS_OK);
+
+	/* A change made through the replica, then read through it, by one
+	 * handle: always the change (the handle saw its revision). */
+	for (int i = 0; i < 50; i++) {
+		char name[32];
+		json_t *c = NULL;
+		snprintf(name, sizeof(name), "ryw_%d", i);
+		if (!FS_CHECK(fs_trpc_create(c2, FLOWSVC__KIND__FLOW, name,
+		                  NULL, NULL, CALL_MS, &c) == FS_OK,
+		        "create %s through the replica", name))
+			break;
+		const char *cid = json_string_value(json_object_get(c, "id"));
+		FS_ASSERT_INT_EQ(get(c2, cid), FS_OK);
+		json_decref(c);
+	}
+	fs_client_close(c2);
+	json_decref(comp);
+	fs_env_fini(&r2);
+	fs_env_fini(&r1);
+	fs_env_fini(&p);
+}
+
+/* clang-format off */
+static CU_TestInfo tests[] = {
+	{"primary, replica, replica of the replica converge",
+	    test_chain_converges},
+	{"kill -9 of a replica: it resumes from its data dir",
+	    test_replica_kill_resumes},
+	{"primary stopped: reads answer, changes fail cleanly",
+	    test_primary_stopped},
+	{"read your writes through a replica (min_revision)",
+	    test_read_your_writes},
+	CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+	{"replicas", NULL, NULL, NULL, NULL, tests},
+	CU_SUITE_INFO_NULL,
+};
+/* clang-format on */
+
+int
+main(void)
+{
+	return fs_test_main(suites);
+}
