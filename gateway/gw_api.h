@@ -33,9 +33,21 @@ struct gw_resp {
 	size_t len;
 	char location[160];
 	char etag[GW_ETAG_MAX];
+	/* X-Revision (CONTRACT §7), set by gw_api_set_revision only. */
+	bool has_revision;
+	uint64_t revision;
 };
 
 void gw_resp_fini(struct gw_resp *r);
+
+/* X-Revision: the revision an answer about components reflects (a read)
+ * or took (a change), from the backend's Reply.revision. Every answer of
+ * an action that reads or changes components (lists, items, status,
+ * lifecycle, watch) sets it through here, errors included when the
+ * backend said its revision; other actions and replies without one leave
+ * r as it is. reply may be NULL. */
+void gw_api_set_revision(struct gw_resp *r, const struct gw_match *m,
+    const Flowsvc__Reply *reply);
 
 /* Fills r with status and {"detail": detail}. */
 void gw_api_error(struct gw_resp *r, int status, const char *detail);

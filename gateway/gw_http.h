@@ -53,6 +53,7 @@
 #include "gw_cors.h"
 #include "gw_metrics.h"
 #include "gw_tls.h"
+#include "gw_watch.h"
 
 struct gw_http_config {
 	const char *bind;          /* address or host name to listen on */
@@ -83,6 +84,7 @@ struct gw_http_config {
 				  * (gw_tls_reload swaps them under the
 				  * running server); NULL: plain HTTP only.
 				  * Borrowed, as auth. */
+	struct gw_watch_config watch; /* GET /api/watch/ (gw_watch.h) */
 };
 
 typedef struct gw_http gw_http;
