@@ -15,6 +15,7 @@
  *   tl_rpc.h      RPC calls answering components as JSON
  *   tl_datadir.h  a data dir's generations and change-log records
  *   tl_watch.h    changes that say their revision, Watch calls and loops
+ *   tl_sse.h      a Server-Sent Events client (GET /api/watch/)
  *   tl_check.h    fs_test_main and assertions that say what went wrong
  *
  * Not thread-safe where it touches CUnit: the FS_ASSERT_* macros must run
@@ -46,6 +47,7 @@
 #include "tl_rpc.h"
 #include "tl_run.h"
 #include "tl_sock.h"
+#include "tl_sse.h"
 #include "tl_time.h"
 #include "tl_watch.h"
 
