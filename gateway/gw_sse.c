@@ -312,7 +312,7 @@ first_answer(struct gw_sse *c, struct gw_req *r, int code,
 		gw_api_render(&r->resp, &r->m, NULL, code, reply);
 		return;
 	}
-	if (gw_watch_link(c->w, c) != 0) {
+	if (!c->head && gw_watch_link(c->w, c) != 0) {
 		gw_api_code_error(&r->resp, FS_UNAVAILABLE);
 		return;
 	}
@@ -353,7 +353,7 @@ on_catchup(void *arg, int code, Flowsvc__Reply *reply)
 		gw_http *h = c->h;
 
 		first_answer(c, r, code, reply, batch);
-		go_on = r->resp.status == 200;
+		go_on = r->resp.status == 200 && !c->head;
 		/* Once resumed, MHD may finish r at any moment. */
 		atomic_store(&r->state, RS_READY);
 		MHD_resume_connection(r->conn);
@@ -499,17 +499,6 @@ gw_sse_begin(struct gw_req *r)
 		atomic_store(&r->state, RS_READY);
 		return false;
 	}
-	if (strcmp(r->method, "HEAD") == 0) {
-		/* A stream's headers, without the stream. */
-		r->resp.status = 200;
-		r->event_stream = true;
-		if (w != NULL && gw_watch_position(w, &start)) {
-			r->resp.has_revision = true;
-			r->resp.revision = has_since ? since : start;
-		}
-		atomic_store(&r->state, RS_READY);
-		return false;
-	}
 	if (w == NULL || atomic_load(&h->closing) || gw_watch_admit(w) != 0) {
 		gw_api_code_error(&r->resp, FS_UNAVAILABLE);
 		atomic_store(&r->state, RS_READY);
@@ -524,13 +513,16 @@ gw_sse_begin(struct gw_req *r)
 	r->sse = c;
 	c->has_since = has_since;
 	c->since = since;
+	/* HEAD: what GET would answer (410, 503, ...), without a stream, so
+	 * it always asks the backend. */
+	c->head = strcmp(r->method, "HEAD") == 0;
 	pthread_mutex_lock(&c->mu);
 	gw_sse_queue(c, sse_hello, sizeof(sse_hello) - 1, false);
 	pthread_mutex_unlock(&c->mu);
 	(void) MHD_set_connection_option(r->conn,
 	    MHD_CONNECTION_OPTION_TIMEOUT, sse_timeout_s(h, w));
 
-	rv = gw_watch_attach(w, c, has_since, since, &start);
+	rv = c->head ? 0 : gw_watch_attach(w, c, has_since, since, &start);
 	if (rv < 0) {
 		gw_api_code_error(&r->resp, FS_UNAVAILABLE);
 		atomic_store(&r->state, RS_READY);
@@ -565,7 +557,7 @@ gw_sse_response(struct gw_req *r)
 	struct gw_sse *c = r->sse;
 	struct MHD_Response *resp;
 
-	if (c == NULL || r->resp.status != 200)
+	if (c == NULL || r->resp.status != 200 || c->head)
 		return NULL;
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK,
 	    sse_read, c, sse_read_free);

@@ -56,6 +56,7 @@ struct gw_sse {
 	                     * waiting for it (suspended) */
 	uint64_t since;     /* as asked, for the 410 */
 	bool has_since;
+	bool head; /* HEAD: the first answer's status, no stream */
 };
 
 /* Admission: 0 and one client counted, or -1 at --watch-max-clients. */

@@ -218,6 +218,11 @@ test_head(void)
 	    "text/event-stream");
 	FS_ASSERT_INT_EQ(r.body_len, 0);
 	fs_http_resp_free(&r);
+	/* What GET would answer: a revision never reached is 410. */
+	fs_restf(&env, "HEAD", NULL, &r, "/api/watch/?since=%llu",
+	    (unsigned long long) (current() + 1000));
+	FS_ASSERT_STATUS(&r, 410);
+	fs_http_resp_free(&r);
 }
 
 /* ---- resuming ----------------------------------------------------------- */
