@@ -26,12 +26,15 @@
 #include "gw_json.h"
 #include "gw_watch_int.h"
 
-/* What MHD asks the reader for at most; kept small: one per client. */
-#define SSE_BLOCK 4096u
+/* The response's own buffer, allocated with it for every client: MHD
+ * 0.9.75 reads into it only for HTTP/1.0 (chunked answers are read into
+ * the connection's write buffer), so it is kept small. */
+#define SSE_BLOCK 1024u
 /* Events per catch-up call: a client holds at most one such answer. */
 #define CATCHUP_MAX_EVENTS 64u
-/* A drained buffer keeps its memory up to this much. */
-#define SSE_KEEP_BYTES 4096u
+/* A drained buffer keeps its memory up to this much: an idle client
+ * holds none. */
+#define SSE_KEEP_BYTES 0u
 /* The stream's first bytes: reconnect after a second (EventSource). */
 static const char sse_hello[] = "retry: 1000\n\n";
 
