@@ -655,12 +655,18 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	 * every malformed request it refuses: a flood of either must not
 	 * flood the log. At most MHD_LOG_PER_SEC lines a second; the next
 	 * line that goes out counts the ones left out. */
-	if ((left_out = fs_log_limit_take(&h->mhd_limit)) < 0)
-		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
+	/* A watch stream ends when its client goes away: the normal end of
+	 * an SSE stream, not a fault (see gw_sse.h). */
+	if (strstr(msg, "body for the request for `/api/watch") != NULL) {
+		fs_log(FS_LOG_DEBUG, NULL, "libmicrohttpd: %s", msg);
+		return;
+	}
+	if ((left_out = fs_log_limit_take(&h->mhd_limit)) < 0)
+		return;
 	if (left_out > 0)
 		fs_log(FS_LOG_WARN, NULL,
 		    "libmicrohttpd: %s (%d more lines left out)", msg,

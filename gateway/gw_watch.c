@@ -65,173 +65,6 @@ struct gw_watch {
 	atomic_uint_fast64_t events, dropped, bookmarks, restarts;
 };
 
-static uint64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
-/* ---- frames ------------------------------------------------------------- */
-
-static const char *
-type_name(Flowsvc__EventType t)
-{
-	switch (t) {
-	case FLOWSVC__EVENT_TYPE__ADDED:
-		return "added";
-	case FLOWSVC__EVENT_TYPE__MODIFIED:
-		return "modified";
-	case FLOWSVC__EVENT_TYPE__DELETED:
-		return "deleted";
-	case FLOWSVC__EVENT_TYPE__STATUS:
-		return "status";
-	default:
-		return "unknown";
-	}
-}
-
-static const char *
-status_name(Flowsvc__Status s)
-{
-	switch (s) {
-	case FLOWSVC__STATUS__NOT_DEPLOYED:
-		return "not-deployed";
-	case FLOWSVC__STATUS__STARTED:
-		return "started";
-	case FLOWSVC__STATUS__STOPPED:
-		return "stopped";
-	default:
-		return "unknown";
-	}
-}
-
-/* Whether c may see components of group. */
-static bool
-sees_group(const struct gw_sse *c, const char *group)
-{
-	if (c == NULL || !c->restricted)
-		return true;
-	for (size_t i = 0; i < c->caller.n_groups; i++)
-		if (strcasecmp(c->caller.groups[i], group) == 0)
-			return true;
-	return false;
-}
-
-void
-gw_watch_frame(gw_buf *b, const Flowsvc__WatchEvent *ev,
-    const struct gw_sse *c)
-{
-	const Flowsvc__Component *comp = ev->component;
-	Flowsvc__Component scoped;
-	char **kept = NULL;
-	char num[24];
-	const char *type = type_name(ev->type);
-
-	/* The references c may not see are left out, as a Get by that
-	 * token would (flow_groups names each flow's group when any is of
-	 * another group than the component's). */
-	if (c != NULL && c->restricted && ev->n_flow_groups > 0 &&
-	    ev->n_flow_groups == comp->n_flows) {
-		if ((kept = malloc(comp->n_flows * sizeof(char *))) == NULL) {
-			b->oom = true;
-			return;
-		}
-		scoped = *comp;
-		scoped.n_flows = 0;
-		for (size_t i = 0; i < comp->n_flows; i++)
-			if (sees_group(c, ev->flow_groups[i]))
-				kept[scoped.n_flows++] = comp->flows[i];
-		scoped.flows = kept;
-		comp = &scoped;
-	}
-	snprintf(num, sizeof(num), "%" PRIu64, ev->revision);
-	gw_buf_puts(b, "id: ");
-	gw_buf_puts(b, num);
-	gw_buf_puts(b, "\nevent: ");
-	gw_buf_puts(b, type);
-	gw_buf_puts(b, "\ndata: {\"type\":\"");
-	gw_buf_puts(b, type);
-	gw_buf_puts(b, "\",\"revision\":");
-	gw_buf_puts(b, num);
-	gw_buf_puts(b, ",\"component\":");
-	gw_json_put_component(b, comp);
-	gw_buf_puts(b, ",\"status\":\"");
-	gw_buf_puts(b, status_name(ev->status));
-	gw_buf_puts(b, "\"}\n\n");
-	free(kept);
-}
-
-/* ---- clients' buffers --------------------------------------------------- */
-
-void
-gw_sse_finish(struct gw_sse *c, bool dropped)
-{
-	c->ended = true;
-	if (dropped) {
-		c->dropped = true;
-		free(c->buf);
-		c->buf = NULL;
-		c->off = c->len = c->cap = 0;
-	}
-	if (c->waiting) {
-		c->waiting = false;
-		MHD_resume_connection(c->conn);
-	} else if (dropped && !c->closed && c->fd >= 0) {
-		/* It does not read, so MHD does not ask us for bytes: its
-		 * next write fails and MHD closes the connection. */
-		(void) shutdown(c->fd, SHUT_RDWR);
-	}
-}
-
-void
-gw_sse_queue(struct gw_sse *c, const char *p, size_t n, bool bounded)
-{
-	size_t pending = c->len - c->off;
-
-	if (c->ended || n == 0)
-		return;
-	if (bounded && pending + n > c->w->cfg.client_buffer) {
-		fs_log(FS_LOG_WARN, c->rid,
-		    "watch: client dropped, %zu bytes behind (more than "
-		    "--watch-client-buffer %zu)",
-		    pending + n, c->w->cfg.client_buffer);
-		atomic_fetch_add(&c->w->dropped, 1);
-		gw_sse_finish(c, true);
-		return;
-	}
-	if (c->off > 0) {
-		memmove(c->buf, c->buf + c->off, pending);
-		c->off = 0;
-		c->len = pending;
-	}
-	if (c->len + n > c->cap) {
-		size_t cap = c->cap ? c->cap : 1024;
-		char *nb;
-
-		while (cap < c->len + n)
-			cap *= 2;
-		if ((nb = realloc(c->buf, cap)) == NULL) {
-			fs_log(FS_LOG_ERROR, c->rid,
-			    "watch: out of memory; client dropped");
-			atomic_fetch_add(&c->w->dropped, 1);
-			gw_sse_finish(c, true);
-			return;
-		}
-		c->buf = nb;
-		c->cap = cap;
-	}
-	memcpy(c->buf + c->len, p, n);
-	c->len += n;
-	c->last_us = mono_us();
-	if (c->waiting) {
-		c->waiting = false;
-		MHD_resume_connection(c->conn);
-	}
-}
-
 /* ---- the ring ----------------------------------------------------------- */
 
 static void
@@ -316,12 +149,12 @@ feed(struct gw_sse *c, const struct ring_ev *e)
 		return;
 	if (c->group != NULL && strcasecmp(c->group, e->group) != 0)
 		return;
-	if (!sees_group(c, e->group))
+	if (!gw_sse_sees(c, e->group))
 		return;
 	if (c->restricted && e->ev != NULL) {
 		gw_buf b = GW_BUF_INIT;
 
-		gw_watch_frame(&b, e->ev, c);
+		gw_sse_frame(&b, e->ev, c);
 		if (b.oom) {
 			gw_buf_reset(&b);
 			fs_log(FS_LOG_ERROR, c->rid,
@@ -371,7 +204,7 @@ hub_event(void *arg, const Flowsvc__WatchEvent *ev)
 	gw_buf b = GW_BUF_INIT;
 	struct ring_ev *slot;
 
-	gw_watch_frame(&b, ev, NULL);
+	gw_sse_frame(&b, ev, NULL);
 	e.frame = gw_buf_take(&b, &e.len);
 	e.group = strdup(ev->component->group);
 	if (ev->n_flow_groups > 0)
@@ -576,7 +409,7 @@ hub_main(void *arg)
 		tick_ms = 1000;
 	pthread_mutex_lock(&w->mu);
 	while (!w->closing) {
-		uint64_t now = mono_us();
+		uint64_t now = gw_http_mono_us();
 		struct timespec ts;
 
 		if (w->restart) {
@@ -600,7 +433,8 @@ hub_main(void *arg)
 			if (hub_start_upstream(w) == FS_OK) {
 				retry_ms = 50;
 			} else {
-				next_try = mono_us() + retry_ms * 1000u;
+				next_try =
+				    gw_http_mono_us() + retry_ms * 1000u;
 				retry_ms = retry_ms * 2 < HUB_RETRY_MAX_MS
 				    ? retry_ms * 2
 				    : HUB_RETRY_MAX_MS;
@@ -863,6 +697,12 @@ size_t
 gw_watch_client_buffer(const gw_watch *w)
 {
 	return w->cfg.client_buffer;
+}
+
+void
+gw_watch_count_drop(gw_watch *w)
+{
+	atomic_fetch_add(&w->dropped, 1);
 }
 
 bool

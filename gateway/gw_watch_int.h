@@ -94,13 +94,20 @@ bool gw_watch_closing(gw_watch *w);
 uint32_t gw_watch_bookmark_ms(const gw_watch *w);
 size_t gw_watch_client_buffer(const gw_watch *w);
 
+/* Counts a client dropped (/metrics). */
+void gw_watch_count_drop(gw_watch *w);
+
 /* The hub's position (0 and false before it has one). */
 bool gw_watch_position(gw_watch *w, uint64_t *rev);
 
-/* Appends an event's frame for c to b: the component as the REST API
- * renders it, with the flows of groups c may not see left out. */
-void gw_watch_frame(gw_buf *b, const Flowsvc__WatchEvent *ev,
-    const struct gw_sse *c);
+/* Appends an event's frame for c to b (c NULL: for a caller who sees
+ * everything): the component as the REST API renders it, with the flows
+ * of groups c may not see left out. (gw_sse.c, as the rest below.) */
+void
+gw_sse_frame(gw_buf *b, const Flowsvc__WatchEvent *ev, const struct gw_sse *c);
+
+/* Whether c (NULL: anyone) may see components of group. */
+bool gw_sse_sees(const struct gw_sse *c, const char *group);
 
 /* Queues n bytes on c (mu held), resuming its connection if it waits.
  * bounded: the live feed, which drops c when its buffer would pass the
