@@ -3,7 +3,8 @@
  * writers, across a kill -9 and restart of the backend, and separately
  * of the gateway: every acknowledged change reaches the client exactly
  * once, in revision order, and the list plus the events is the state at
- * the end. The client is what a browser's EventSource does: it reads the
+ * the end. A change whose call failed while the backend was down has an
+ * unknown outcome: it is not made again, and the final state decides. The client is what a browser's EventSource does: it reads the
  * stream, and when it ends or cannot connect it connects again with
  * Last-Event-ID set to the last id it saw (an event's or a bookmark's).
  */
@@ -43,7 +44,7 @@ writer_main(void *arg)
 	char ids[OPS][FS_UUID_STRLEN + 1];
 	int nids = 0, first = 0;
 
-	for (int i = 0; i < OPS && wr->failed < 2000;) {
+	for (int i = 0; i < OPS;) {
 		struct acked *a = &wr->acked[wr->n];
 		char name[64];
 		const char *type;
@@ -79,15 +80,21 @@ writer_main(void *arg)
 			type = "deleted";
 			break;
 		}
+		i++;
 		if (code == FS_OK) {
 			a->revision = rev;
 			snprintf(a->type, sizeof(a->type), "%s", type);
 			wr->n++;
-			i++;
-		} else {
-			wr->failed++;
-			fs_test_poll_pause(20);
+			continue;
 		}
+		/* Its outcome is unknown (the backend may have made it and
+		 * died before answering): not made again, since a deploy
+		 * made twice is no change the second time. The next one
+		 * waits for the backend. */
+		wr->failed++;
+		int64_t until = fs_test_now_ms() + 15000;
+		while (fs_tw_revision(wr->c) == 0 && fs_test_now_ms() < until)
+			fs_test_poll_pause(20);
 	}
 	return NULL;
 }
@@ -347,7 +354,11 @@ run(const char *which)
 	    "failed while it was down; the client reconnected %d times "
 	    "(%d refused)\n",
 	    which, rd.n, acked, failed, rd.reconnects, rd.refused);
-	FS_ASSERT_INT_EQ(acked, WRITERS * OPS);
+	/* Each change was either acknowledged or failed while the backend
+	 * was down (and is in the stream or not: the final state says). */
+	FS_ASSERT_INT_EQ(acked + failed, WRITERS * OPS);
+	FS_CHECK(acked >= WRITERS * OPS / 2, "only %zu of %d acknowledged",
+	    acked, WRITERS * OPS);
 out:
 	if (reader_started) {
 		atomic_store(&rd.stop, 1);
