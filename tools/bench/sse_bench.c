@@ -4,7 +4,7 @@
  * them. tools/bench.sh drives it.
  *
  *   flow-sse-bench --port P [--clients N] [--changes K] [--pause-ms MS]
- *                  [--hold-s S]
+ *                  [--hold-s S]     (--help: the flags, from fs_opts)
  *
  * Opens N streams (HTTP/1.0, so the body is the bare event stream), then
  * makes K changes one at a time (POST /api/flows/ on a connection of its
@@ -30,6 +30,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "fs_opts.h"
 
 struct client {
 	int fd;
@@ -197,37 +200,59 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+struct config {
+	long long port, clients, changes, pause_ms, hold_s;
+};
+
+#define OFF(f) offsetof(struct config, f)
+
+/* clang-format off */
+static const fs_opt opts[] = {
+	FS_OPT_I("port", OFF(port), NULL, 1, 65535, NULL,
+	    "the gateway's port on 127.0.0.1 (required)"),
+	FS_OPT_I("clients", OFF(clients), "1000", 1, 100000, "N",
+	    "GET /api/watch/ streams to open"),
+	FS_OPT_I("changes", OFF(changes), "20", 1, 100000, "K",
+	    "creates to make, one at a time, each timed to every stream"),
+	FS_OPT_I("pause-ms", OFF(pause_ms), "50", 0, 60000, "MS",
+	    "pause between two changes"),
+	FS_OPT_I("hold-s", OFF(hold_s), "0", 0, 86400, "S",
+	    "then keep the streams open (and read) for S seconds"),
+};
+/* clang-format on */
+
+static const fs_opts_prog prog = {
+    .name = "flow-sse-bench",
+    .summary = "many SSE clients of one flow-gateway and the fan-out "
+               "latency of a change",
+    .usage = "--port P [options]",
+    .notes = "Prints one line on stdout: fanout clients= changes= "
+             "samples= p50_us= p99_us=\nmax_us= missed= (a change's "
+             "latency for a stream: its receipt minus the\n"
+             "acknowledgement of the create, 0 when the event came "
+             "first).\n",
+    .opts = opts,
+    .nopts = sizeof(opts) / sizeof(opts[0]),
+};
+
 int
 main(int argc, char **argv)
 {
-	int port = 0, changes = 20, pause_ms = 50, hold_s = 0, ep, wfd;
+	struct config cfg;
+	fs_opts_result res;
+	int port, changes, pause_ms, hold_s, ep, wfd, rv;
 	uint64_t *lat, nlat = 0, missed = 0, t0;
 	pthread_t th;
 
-	nclients = 1000;
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--port") == 0)
-			port = atoi(argv[i + 1]);
-		else if (strcmp(argv[i], "--clients") == 0)
-			nclients = atoi(argv[i + 1]);
-		else if (strcmp(argv[i], "--changes") == 0)
-			changes = atoi(argv[i + 1]);
-		else if (strcmp(argv[i], "--pause-ms") == 0)
-			pause_ms = atoi(argv[i + 1]);
-		else if (strcmp(argv[i], "--hold-s") == 0)
-			hold_s = atoi(argv[i + 1]);
-		else {
-			fprintf(stderr, "flow-sse-bench: unknown %s\n",
-			    argv[i]);
-			return 2;
-		}
-	}
-	if (port <= 0 || nclients <= 0 || changes <= 0) {
-		fprintf(stderr,
-		    "usage: flow-sse-bench --port P [--clients N] [--changes "
-		    "K] [--pause-ms MS] [--hold-s S]\n");
-		return 2;
-	}
+	if ((rv = fs_opts_parse(&prog, &cfg, argc, argv, &res)) != FS_OPTS_OK)
+		return rv == FS_OPTS_EXIT ? 0 : 2;
+	if (cfg.port == 0)
+		return fs_opts_usage_error(&prog, "--port is required");
+	port = (int) cfg.port;
+	nclients = (int) cfg.clients;
+	changes = (int) cfg.changes;
+	pause_ms = (int) cfg.pause_ms;
+	hold_s = (int) cfg.hold_s;
 	clients = calloc((size_t) nclients, sizeof(*clients));
 	lat = calloc((size_t) nclients * (size_t) changes, sizeof(*lat));
 	if (clients == NULL || lat == NULL || (ep = epoll_create1(0)) < 0) {
