@@ -40,6 +40,31 @@ resp_set(struct gw_resp *r, int status, gw_buf *b)
 }
 
 void
+gw_api_set_revision(struct gw_resp *r, const struct gw_match *m,
+    const Flowsvc__Reply *reply)
+{
+	switch (m->action) {
+	case GW_ACT_LIST:
+	case GW_ACT_CREATE:
+	case GW_ACT_GET:
+	case GW_ACT_UPDATE:
+	case GW_ACT_DELETE:
+	case GW_ACT_STATUS:
+	case GW_ACT_DEPLOY:
+	case GW_ACT_START:
+	case GW_ACT_STOP:
+	case GW_ACT_WATCH:
+		break;
+	default:
+		return;
+	}
+	if (reply == NULL || !reply->has_revision)
+		return;
+	r->has_revision = true;
+	r->revision = reply->revision;
+}
+
+void
 gw_api_error(struct gw_resp *r, int status, const char *detail)
 {
 	gw_buf b = GW_BUF_INIT;
@@ -405,6 +430,7 @@ gw_api_render(struct gw_resp *out, const struct gw_match *m,
 		gw_api_code_error(out, FS_UNAVAILABLE);
 		return;
 	}
+	gw_api_set_revision(out, m, reply);
 	switch (http) {
 	case 200:
 		if (render_ok(out, m, ctx, reply))

@@ -33,15 +33,28 @@ struct gw_resp {
 	char *body;
 	size_t len;
 	char location[160];
-	/* A list's X-Total-Count and X-Revision (when has_), and its Link
-	 * header (malloc'd; NULL: none). */
-	bool has_total, has_revision;
-	uint64_t total, revision;
+	/* A list's X-Total-Count (when has_total), and its Link header
+	 * (malloc'd; NULL: none). */
+	bool has_total;
+	uint64_t total;
 	char *link;
 	char etag[GW_ETAG_MAX];
+	/* X-Revision (CONTRACT §7), set by gw_api_set_revision, and for a
+	 * list by gw_list (its ListReply.revision). */
+	bool has_revision;
+	uint64_t revision;
 };
 
 void gw_resp_fini(struct gw_resp *r);
+
+/* X-Revision: the revision an answer about components reflects (a read)
+ * or took (a change), from the backend's Reply.revision. Every answer of
+ * an action that reads or changes components (lists, items, status,
+ * lifecycle, watch) sets it through here, errors included when the
+ * backend said its revision; other actions and replies without one leave
+ * r as it is. reply may be NULL. */
+void gw_api_set_revision(struct gw_resp *r, const struct gw_match *m,
+    const Flowsvc__Reply *reply);
 
 /* Fills r with status and {"detail": detail}. */
 void gw_api_error(struct gw_resp *r, int status, const char *detail);

@@ -304,6 +304,12 @@ gw_backends_again(gw_backends *bs, gw_backend *b, fs_call_opts *opts)
 }
 
 fs_client *
+gw_backends_watch_client(gw_backends *bs)
+{
+	return bs->v[0].client;
+}
+
+fs_client *
 gw_backend_client(const gw_backend *b)
 {
 	return b->client;

@@ -55,6 +55,11 @@ gw_backend *gw_backends_pick(gw_backends *bs, Flowsvc__Method method,
  * page made there): counted in flight, min_revision as for a read. */
 void gw_backends_again(gw_backends *bs, gw_backend *b, fs_call_opts *opts);
 
+/* The client the gateway's own watch (gw_watch.h) and its catch-up
+ * Watch calls use: the first --backend's (a replica serves Watch as a
+ * primary does, with the same revisions). */
+fs_client *gw_backends_watch_client(gw_backends *bs);
+
 /* The client of b. */
 fs_client *gw_backend_client(const gw_backend *b);
 

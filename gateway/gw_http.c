@@ -44,6 +44,8 @@
 #include "gw_list.h"
 #include "gw_openapi.h"
 #include "gw_routes.h"
+#include "gw_sse.h"
+#include "gw_watch.h"
 #include "gw_worker.h"
 
 /* /metrics asks the backend whether it is up; a scrape should not hang for
@@ -75,8 +77,11 @@ respond(struct gw_req *r)
 	enum MHD_Result ret;
 	int status = r->resp.status ? r->resp.status : 500;
 
-	/* A list streamed page by page, or a list's HEAD (gw_list.h). */
+	/* A list streamed page by page, or a list's HEAD (gw_list.h); a
+	 * watch's stream (gw_sse.h). */
 	if ((resp = gw_list_response(r)) != NULL)
+		;
+	else if ((resp = gw_sse_response(r)) != NULL)
 		;
 	else if (r->resp.body != NULL)
 		resp = MHD_create_response_from_buffer(r->resp.len,
@@ -316,6 +321,7 @@ render_metrics(struct gw_req *r, const Flowsvc__Reply *reply)
 		st = (Flowsvc__StatsReply *) fs_reply_payload(reply,
 		    &flowsvc__stats_reply__descriptor);
 	gw_metrics_render(r->h->metrics, &b);
+	gw_watch_render_metrics(r->h->watch, &b);
 	gw_metrics_render_backend(&b, st);
 	if (st != NULL)
 		flowsvc__stats_reply__free_unpacked(st, NULL);
@@ -484,6 +490,8 @@ req_dispatch(struct gw_req *r)
 		gw_http_options(r);
 		return false;
 	}
+	if (r->m.action == GW_ACT_WATCH)
+		return gw_sse_begin(r);
 
 	if (r->m.action == GW_ACT_LIST &&
 	    (MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
@@ -664,6 +672,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	}
 	gw_list_end(r); /* a stream's bytes, for the log */
+	gw_sse_end(r);
 	dur = gw_http_mono_us() - r->start_us;
 	/* An answer libmicrohttpd gave itself (without gw_pages, or with
 	 * gw_http_page out of memory) is still counted with its status. */
@@ -705,12 +714,18 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	 * every malformed request it refuses: a flood of either must not
 	 * flood the log. At most MHD_LOG_PER_SEC lines a second; the next
 	 * line that goes out counts the ones left out. */
-	if ((left_out = fs_log_limit_take(&h->mhd_limit)) < 0)
-		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
+	/* A watch stream ends when its client goes away: the normal end of
+	 * an SSE stream, not a fault (see gw_sse.h). */
+	if (strstr(msg, "body for the request for `/api/watch") != NULL) {
+		fs_log(FS_LOG_DEBUG, NULL, "libmicrohttpd: %s", msg);
+		return;
+	}
+	if ((left_out = fs_log_limit_take(&h->mhd_limit)) < 0)
+		return;
 	if (left_out > 0)
 		fs_log(FS_LOG_WARN, NULL,
 		    "libmicrohttpd: %s (%d more lines left out)", msg,
@@ -876,6 +891,14 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 		free(h);
 		return -1;
 	}
+	if (gw_watch_new(&h->watch, &cfg->watch,
+	        gw_backends_watch_client(backends)) != 0) {
+		snprintf(err, errlen, "cannot start the watch hub: %s",
+		    strerror(errno));
+		MHD_stop_daemon(h->daemon);
+		free(h);
+		return -1;
+	}
 	/* Without the worker, large bodies are parsed inline: slower for
 	 * the neighbours, not wrong. */
 	if (gw_worker_start(&h->bodies) != 0)
@@ -918,6 +941,9 @@ gw_http_drain(gw_http *h)
 	 * wait for them, or the client could be closed under them. */
 	while (atomic_load(&h->starting) > 0)
 		sleep_ms(1);
+	/* Watch streams end (their clients resume elsewhere or later), and
+	 * the upstream watch stops before the client closes. */
+	gw_watch_close(h->watch);
 	while (atomic_load(&h->calls) > 0 && gw_http_mono_us() < until)
 		sleep_ms(5);
 }
@@ -936,5 +962,6 @@ gw_http_stop(gw_http *h)
 	gw_worker_stop(h->bodies);
 	/* Closes the listening socket too: MHD owns it once started. */
 	MHD_stop_daemon(h->daemon);
+	gw_watch_free(h->watch);
 	free(h);
 }

@@ -54,6 +54,7 @@
 #include "gw_cors.h"
 #include "gw_metrics.h"
 #include "gw_tls.h"
+#include "gw_watch.h"
 
 struct gw_http_config {
 	const char *bind;          /* address or host name to listen on */
@@ -84,6 +85,7 @@ struct gw_http_config {
 				  * (gw_tls_reload swaps them under the
 				  * running server); NULL: plain HTTP only.
 				  * Borrowed, as auth. */
+	struct gw_watch_config watch; /* GET /api/watch/ (gw_watch.h) */
 };
 
 typedef struct gw_http gw_http;
@@ -101,14 +103,16 @@ unsigned gw_http_port(const gw_http *h);
 
 /* First half of shutdown: answers requests that arrive from now on with
  * 503 where they would call the backend (the listening socket stays open
- * until gw_http_stop), and waits (at most the RPC timeout plus a little)
- * for the calls in flight to complete. Afterwards no new call is started on the backends, so
- * the caller may gw_backends_close them (which also completes any
- * straggler). */
+ * until gw_http_stop), ends every watch stream and stops the gateway's
+ * own watch (gw_watch_close: about a second at most), and waits (at most
+ * the RPC timeout plus a little) for the calls in flight to complete.
+ * Afterwards no new call is started on the backends, so the caller may
+ * gw_backends_close them (which also completes any straggler). */
 void gw_http_drain(gw_http *h);
 
-/* Second half: lets the last responses go out (briefly), stops the MHD
- * threads, closes every connection and frees h. */
+/* Second half, after gw_http_drain and fs_client_close: lets the last
+ * responses go out (briefly), stops the MHD threads, closes every
+ * connection and frees h (and its watch hub). */
 void gw_http_stop(gw_http *h);
 
 struct MHD_Connection;

@@ -22,6 +22,7 @@
  */
 #include "gw_http_int.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -360,12 +361,20 @@ gw_http_add_headers(const struct gw_req *r, struct MHD_Response *resp,
 	/* A 304 holds the body it stands for, which is never sent, and
 	 * sends no representation headers but its validator (RFC 9110
 	 * §15.4.5). */
-	const char *ctype = !has_body || status == 304 ? NULL
+	const char *ctype = r->event_stream ? "text/event-stream"
+	    : !has_body || status == 304    ? NULL
 	    : r->text_plain ? "text/plain; version=0.0.4; charset=utf-8"
 	                    : "application/json";
+	char rev[24];
 
+	if (r->resp.has_revision)
+		snprintf(rev, sizeof(rev), "%" PRIu64, r->resp.revision);
 	if (add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != 0 ||
 	    add_header(resp, "X-Request-Id", r->rid) != 0 ||
+	    add_header(resp, "X-Revision",
+	        r->resp.has_revision ? rev : NULL) != 0 ||
+	    add_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+	        r->event_stream ? "no-cache" : NULL) != 0 ||
 	    add_header(resp, MHD_HTTP_HEADER_LOCATION,
 	        r->resp.location[0] ? r->resp.location : NULL) != 0 ||
 	    add_header(resp, MHD_HTTP_HEADER_ETAG,

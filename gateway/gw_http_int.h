@@ -65,9 +65,11 @@ struct gw_req {
 	enum fs_rest_error limit;
 	_Atomic int state;
 	struct gw_resp resp;
-	bool text_plain;   /* /metrics */
-	int status_sent;   /* 0 until a response is queued */
-	size_t bytes_sent; /* its body's length, for the access log */
+	bool text_plain;    /* /metrics */
+	bool event_stream;  /* a watch's 200 (and its HEAD): SSE */
+	struct gw_sse *sse; /* a watch's stream (gw_sse.h), or NULL */
+	int status_sent;    /* 0 until a response is queued */
+	size_t bytes_sent;  /* its body's length, for the access log */
 	/* Access control (only with tokens, only for /api/): the table the
 	 * request started with, held until it completes, and the outcome of
 	 * its Authorization header. grant borrows from tokens. */
@@ -107,6 +109,7 @@ struct gw_http {
 	fs_log_limit warn_limit; /* backend failure lines */
 	fs_log_limit mhd_limit;  /* libmicrohttpd's lines */
 	gw_worker *bodies;       /* parses large bodies; NULL: none (inline) */
+	struct gw_watch *watch;  /* the SSE clients' hub (gw_watch.h) */
 };
 
 /* Monotonic clock, microseconds. */

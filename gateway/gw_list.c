@@ -614,11 +614,6 @@ gw_list_headers(const struct gw_req *r, struct MHD_Response *resp)
 		    MHD_NO)
 			return MHD_NO;
 	}
-	if (r->resp.has_revision) {
-		snprintf(v, sizeof(v), "%" PRIu64, r->resp.revision);
-		if (MHD_add_response_header(resp, "X-Revision", v) == MHD_NO)
-			return MHD_NO;
-	}
 	if (r->resp.link != NULL &&
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_LINK,
 	        r->resp.link) == MHD_NO)

@@ -75,7 +75,8 @@ void gw_list_first(struct gw_req *r, const Flowsvc__Reply *reply);
  * returned, the response owns the stream. */
 struct MHD_Response *gw_list_response(struct gw_req *r);
 
-/* Adds X-Total-Count, X-Revision and Link from r->resp to resp. Returns
+/* Adds X-Total-Count and Link from r->resp to resp (X-Revision goes out
+ * with every answer, gw_http_add_headers). Returns
  * MHD_YES or MHD_NO. */
 enum MHD_Result
 gw_list_headers(const struct gw_req *r, struct MHD_Response *resp);

@@ -60,6 +60,8 @@ static const struct gw_route_info routes[GW_ROUTE_COUNT] = {
 	    GW_ACT_METRICS),
 	ROUTE(OPENAPI, "openapi", "/api/openapi.json", GET_ALLOW, KIND_ANY,
 	    GW_ACT_OPENAPI),
+	ROUTE(WATCH, "watch", "/api/watch/", GET_ALLOW, KIND_ANY,
+	    GW_ACT_WATCH),
 };
 /* clang-format on */
 #undef ROUTE
@@ -157,6 +159,8 @@ path_route(const char *path, struct gw_match *m)
 		return GW_ROUTE_UNKNOWN;
 	if (n == 2 && seg_is(&s[1], "openapi.json"))
 		return GW_ROUTE_OPENAPI;
+	if (n == 2 && seg_is(&s[1], "watch"))
+		return GW_ROUTE_WATCH;
 	if (seg_is(&s[1], "apps"))
 		apps = 1;
 	else if (seg_is(&s[1], "flows"))

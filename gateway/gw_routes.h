@@ -32,6 +32,7 @@ enum gw_route {
 	GW_ROUTE_READYZ,      /* /readyz */
 	GW_ROUTE_METRICS,     /* /metrics */
 	GW_ROUTE_OPENAPI,     /* /api/openapi.json */
+	GW_ROUTE_WATCH,       /* /api/watch/ (Server-Sent Events) */
 	GW_ROUTE_COUNT
 };
 
@@ -47,7 +48,7 @@ enum gw_route {
 	X(STATUS, GET_STATUS) X(DEPLOY, DEPLOY) X(START, START)             \
 	X(STOP, STOP) X(HEALTHZ, METHOD_UNSPECIFIED) X(READYZ, HEALTH)      \
 	X(METRICS, STATS) X(OPENAPI, METHOD_UNSPECIFIED)                    \
-	X(OPTIONS, METHOD_UNSPECIFIED)
+	X(OPTIONS, METHOD_UNSPECIFIED) X(WATCH, WATCH)
 /* clang-format on */
 
 enum gw_action {

@@ -47,6 +47,11 @@ struct config {
 	long long max_conns_per_ip;
 	long long threads;
 	long long coalesce;
+	long long watch_bookmark_ms;
+	long long watch_client_buffer;
+	long long watch_max_clients;
+	long long watch_ring;
+	long long watch_ring_bytes;
 	int access_log;
 	const char *log_level;
 	const char *log_format;
@@ -133,6 +138,25 @@ static const fs_opt opts[] = {
 	    "flight to the backend before further ones queue and go out "
 	    "together as one batch call; lists (but by name and group) and "
 	    "requests over 64 KiB are never batched (0: never batch)"),
+	FS_OPT_I("watch-bookmark-ms", OFF(watch_bookmark_ms), "15000", 10,
+	    3600000, "MS",
+	    "GET /api/watch/: send a bookmark (the revision a stream is "
+	    "complete up to) to a client sent nothing for MS"),
+	FS_OPT_I("watch-client-buffer", OFF(watch_client_buffer), "1048576",
+	    1024, 1ll << 30, "BYTES",
+	    "GET /api/watch/: drop a client (close its stream) when it falls "
+	    "this many bytes of events behind; it resumes with Last-Event-ID"),
+	FS_OPT_I("watch-max-clients", OFF(watch_max_clients), "512", 0,
+	    1000000, NULL,
+	    "GET /api/watch/: most streams at once; more answer 503 (each "
+	    "is a connection: see --max-conns and --max-conns-per-ip)"),
+	FS_OPT_I("watch-ring", OFF(watch_ring), "10000", 1, 10000000, "N",
+	    "GET /api/watch/: recent events kept in memory, so that a client "
+	    "resuming from one of them is served without asking the backend"),
+	FS_OPT_I("watch-ring-bytes", OFF(watch_ring_bytes), "16777216", 4096,
+	    1ll << 32, "BYTES",
+	    "GET /api/watch/: at most this many bytes of events in the ring "
+	    "(older ones go first)"),
 	FS_OPT_F("access-log", OFF(access_log),
 	    "log one line per request: request id, method, path, status, "
 	    "body bytes, duration (off unless given)"),
@@ -377,6 +401,13 @@ main(int argc, char **argv)
 	hc.auth = auth;
 	hc.cors = cors;
 	hc.tls = tls;
+	/* GET /api/watch/. */
+	hc.watch.bookmark_ms = (uint32_t) cfg.watch_bookmark_ms;
+	hc.watch.client_buffer = (size_t) cfg.watch_client_buffer;
+	hc.watch.max_clients = (unsigned) cfg.watch_max_clients;
+	hc.watch.ring_events = (size_t) cfg.watch_ring;
+	hc.watch.ring_bytes = (size_t) cfg.watch_ring_bytes;
+	hc.watch.rpc_timeout_ms = (uint32_t) cfg.rpc_timeout_ms;
 	if (gw_http_start(&http, &hc, backends, metrics, err, sizeof(err)) !=
 	    0) {
 		gw_backends_close(backends);

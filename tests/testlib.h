@@ -18,6 +18,7 @@
  *   tl_liststream.h  a streamed list read element by element; a
  *                 process's resident memory
  *   tl_watch.h    changes that say their revision, Watch calls and loops
+ *   tl_sse.h      a Server-Sent Events client (GET /api/watch/)
  *   tl_check.h    fs_test_main and assertions that say what went wrong
  *
  * Not thread-safe where it touches CUnit: the FS_ASSERT_* macros must run
@@ -51,6 +52,7 @@
 #include "tl_run.h"
 #include "tl_seed.h"
 #include "tl_sock.h"
+#include "tl_sse.h"
 #include "tl_time.h"
 #include "tl_watch.h"
 

@@ -3,7 +3,8 @@
 #
 # Usage: tools/bench.sh [--flows N] [--duration S] [--transport tcp|ipc]
 #                       [--seed-inflight N] [--rev REV] [--no-build] [--perf]
-#                       [--no-install] [--keep] [--no-tls] [--out FILE]
+#                       [--no-install] [--keep] [--no-tls] [--no-sse]
+#                       [--out FILE]
 #
 #   --flows N        flows to seed before measuring (default 1000; use
 #                    1000000 for the scale goals)
@@ -18,6 +19,7 @@
 #   --no-install     do not try to install missing packages
 #   --keep           keep the scratch directory (logs, data, scripts)
 #   --no-tls         skip the TLS measurements (step 7)
+#   --no-sse         skip the watch-over-SSE measurements (step 6b)
 #   --out FILE       also write the tables to FILE
 #
 # What it does, all on 127.0.0.1 and in a scratch directory under /tmp:
@@ -44,6 +46,14 @@
 #  7. "hostile body": REST GET with wrk -t1 -c8 for --duration seconds
 #     alone, then again while one client sends PUTs of a 1 MiB body of 96k
 #     unknown keys back to back (curl), timing each to its 400;
+#  6b. watch over SSE (unless --no-sse): a second gateway (--max-conns
+#     2048 --max-conns-per-ip 0 --watch-max-clients 1100) on the same
+#     backend; wrk REST GET by id against it alone, then flow-sse-bench
+#     opens 1,000 GET /api/watch/ streams, makes 50 creates one at a time
+#     and times each from its acknowledgement to its receipt by every
+#     stream (p50/p99/max over the 50,000 samples), and holds the streams
+#     open while the same wrk run repeats beside them; the gateway's VmRSS
+#     before and with the streams gives the memory per idle stream;
 #  8. TLS (unless --no-tls; needs openssl): certificates from
 #     tools/tls-dev.sh, the backend restarted on tls+tcp:// with mutual TLS
 #     and the gateway on HTTPS in front of it (client certificate to the
@@ -75,6 +85,7 @@ BUILD=1
 REV=""
 KEEP=0
 TLS=1
+SSE=1
 OUT=""
 BUILD_DIR=${BUILD_DIR:-build-bench}
 
@@ -92,6 +103,7 @@ while [ $# -gt 0 ]; do
 	--no-build) BUILD=0; shift ;;
 	--keep) KEEP=1; shift ;;
 	--no-tls) TLS=0; shift ;;
+	--no-sse) SSE=0; shift ;;
 	--out) OUT=${2:?}; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
@@ -794,6 +806,58 @@ HOSTILE_LINE=$(awk '{ print $2 }' "$S/hostile-times.txt" | sort -n |
 		printf "%d %d %.3f %.3f\n", NR, ok, t[int((NR + 1) / 2)], t[NR] }')
 log "hostile bodies: $HOSTILE_LINE (count, 400s, median s, max s)"
 
+# ---- watch over SSE ------------------------------------------------------
+
+# Goal (ENGINEERING.md): a change reaches 1,000 SSE clients of one gateway
+# with p99 <= 50 ms, and GET beside them >= 0.9 x without them.
+SSE_ROWS=0
+SSE_LINE=""
+FSB=$OBJ/tools/bench/flow-sse-bench
+if [ "$SSE" -eq 1 ] && [ ! -x "$FSB" ]; then
+	log "no flow-sse-bench in this build: skipping the SSE measurements"
+elif [ "$SSE" -eq 1 ]; then
+	ulimit -n 8192 2>/dev/null || true
+	SSE_PORT=$(free_port)
+	"$GW" --port "$SSE_PORT" --backend "$BACKEND" --max-conns 2048 \
+		--max-conns-per-ip 0 --watch-max-clients 1100 \
+		2>"$S/logs/flow-gateway-sse.log" &
+	SSE_GW_PID=$!
+	PIDS+=("$SSE_GW_PID")
+	for _ in $(seq 300); do
+		curl -sf -o /dev/null "http://127.0.0.1:$SSE_PORT/readyz" && break
+		sleep 0.05
+	done
+	SSE_REST=http://127.0.0.1:$SSE_PORT
+	run_wrk "REST GET, SSE gateway, no streams" "$SSE_REST" "$S/get.lua" "$IDS"
+	SSE_RSS_IDLE=$(rss_kb "$SSE_GW_PID")
+	log "watch over SSE: 1000 streams, 50 changes, then GET beside them"
+	"$FSB" --port "$SSE_PORT" --clients 1000 --changes 50 --pause-ms 20 \
+		--hold-s $((DURATION + 10)) >"$S/sse-bench.out" \
+		2>>"$S/logs/flow-sse-bench.log" &
+	FSB_PID=$!
+	PIDS+=("$FSB_PID")
+	for _ in $(seq 1200); do
+		grep -q '^holding' "$S/sse-bench.out" 2>/dev/null && break
+		kill -0 "$FSB_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	SSE_LINE=$(grep '^fanout ' "$S/sse-bench.out" || true)
+	if [ -n "$SSE_LINE" ]; then
+		SSE_RSS_STREAMS=$(rss_kb "$SSE_GW_PID")
+		log "$SSE_LINE"
+		run_wrk "REST GET, SSE gateway, 1000 streams open" "$SSE_REST" \
+			"$S/get.lua" "$IDS"
+		SSE_ROWS=1
+	else
+		log "flow-sse-bench failed (see $S/logs/flow-sse-bench.log)"
+	fi
+	wait "$FSB_PID" || true
+	forget_pid "$FSB_PID"
+	kill -TERM "$SSE_GW_PID" 2>/dev/null || true
+	wait "$SSE_GW_PID" || true
+	forget_pid "$SSE_GW_PID"
+fi
+
 # ---- TLS -----------------------------------------------------------------
 
 # The same data served again with transport security: the backend restarted
@@ -984,6 +1048,16 @@ report() {
 	echo "| time to the 400, median / max (goal ≤ 0.5 s) | $hmed s / $hmax s |"
 	echo "| others' GET p99, 8 connections, alone | ${P99["REST GET, 8 connections"]:-n/a} µs |"
 	echo "| others' GET p99 meanwhile (goal ≤ 10000 µs) | ${P99["REST GET, 8 connections, hostile bodies meanwhile"]:-n/a} µs |"
+	if [ "$SSE_ROWS" -eq 1 ]; then
+		echo
+		echo "| watch over SSE (1000 streams on one gateway) | value |"
+		echo "| --- | ---: |"
+		echo "| change to every stream, p50 / p99 / max (goal p99 ≤ 50 ms) | $(kv "$SSE_LINE" p50_us) / $(kv "$SSE_LINE" p99_us) / $(kv "$SSE_LINE" max_us) µs ($(kv "$SSE_LINE" samples) samples, $(kv "$SSE_LINE" missed) missed) |"
+		r=$(ratio "REST GET, SSE gateway, 1000 streams open" "REST GET, SSE gateway, no streams")
+		echo "| GET with the streams open / without (goal ≥ 0.9) | $r $(verdict "$r" 0.9) |"
+		echo "| gateway VmRSS without / with the streams | $(mib "$SSE_RSS_IDLE") / $(mib "$SSE_RSS_STREAMS") |"
+		echo "| per idle stream | $(( (SSE_RSS_STREAMS - SSE_RSS_IDLE) * 1024 / 1000 )) B |"
+	fi
 	printf '%s' "$PERF_OUT"
 }
 REPORT=$(report)
