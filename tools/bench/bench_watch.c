@@ -1,0 +1,205 @@
+/*
+ * bench_watch.c - flow-bench's watch mode: --count Watch calls kept
+ * waiting in the backend, for the parked-watch benchmarks (memory per
+ * watch, Get latency beside them, Create throughput with watchers).
+ *
+ * Each watcher keeps one call in flight through the public async API and
+ * calls again from its answer's revision when answered (an event, or the
+ * end of its wait). Watchers are spread over one client per 1000, as a
+ * backend takes 1024 long polls per connection by default. With
+ * --ready-file, the file is created once the backend's Stats count every
+ * watch as waiting (or, for watchers of every change, which a busy store
+ * keeps waking, once all have started and ten seconds passed).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+#include "fs_pbwire.h"
+
+#define WATCHERS_PER_CLIENT 1000
+
+struct watcher {
+	struct watchers *all;
+	fs_client *c;
+	uint64_t since;
+	int has_since;
+};
+
+struct watchers {
+	const struct config *cfg;
+	atomic_bool stop;
+	/* Callbacks running now: stop, then wait for none, and no callback
+	 * starts a call on a client being closed (each looks at stop after
+	 * counting itself in). */
+	atomic_int busy;
+	_Atomic uint64_t answers, events, errors;
+};
+
+static int64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void pause_ms(int ms);
+static void watch_cb(void *arg, int code, Flowsvc__Reply *reply);
+
+static int
+watch_start(struct watcher *w)
+{
+	const struct config *cfg = w->all->cfg;
+	Flowsvc__WatchRequest m = FLOWSVC__WATCH_REQUEST__INIT;
+	fs_call_opts o = {.timeout_ms = (uint32_t) cfg->timeout_ms};
+
+	m.has_since_revision = w->has_since;
+	m.since_revision = w->since;
+	if (cfg->group != NULL && cfg->group[0] != '\0')
+		m.group_iexact = (char *) cfg->group;
+	m.has_wait_ms = 1;
+	m.wait_ms = (uint32_t) cfg->wait_ms;
+	return fs_client_call_async(w->c, FLOWSVC__METHOD__WATCH, &m.base, &o,
+	    watch_cb, w);
+}
+
+static void
+watch_cb(void *arg, int code, Flowsvc__Reply *reply)
+{
+	struct watcher *w = arg;
+	struct watchers *all = w->all;
+
+	atomic_fetch_add(&all->busy, 1);
+	if (code == FS_OK) {
+		Flowsvc__WatchReply *b =
+		    (Flowsvc__WatchReply *) fs_reply_payload(reply,
+		        &flowsvc__watch_reply__descriptor);
+		if (b != NULL) {
+			w->since = b->revision;
+			w->has_since = 1;
+			atomic_fetch_add(&all->events, b->n_events);
+			flowsvc__watch_reply__free_unpacked(b, NULL);
+		}
+		atomic_fetch_add(&all->answers, 1);
+	} else {
+		atomic_fetch_add(&all->errors, 1);
+	}
+	if (reply != NULL)
+		flowsvc__reply__free_unpacked(reply, NULL);
+	if (!atomic_load(&all->stop) && watch_start(w) != 0)
+		atomic_fetch_add(&all->errors, 1);
+	atomic_fetch_sub(&all->busy, 1);
+}
+
+static void
+pause_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Watch calls waiting in the backend (Stats.watches), or -1. */
+static int64_t
+parked(fs_client *c)
+{
+	Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
+	fs_call_opts o = {.timeout_ms = 5000};
+	Flowsvc__Reply *r = NULL;
+	int64_t n = -1;
+
+	if (fs_client_call(c, FLOWSVC__METHOD__STATS, &e.base, &o, &r) ==
+	    FS_OK) {
+		Flowsvc__StatsReply *st =
+		    (Flowsvc__StatsReply *) fs_reply_payload(r,
+		        &flowsvc__stats_reply__descriptor);
+		if (st != NULL) {
+			n = (int64_t) st->watches;
+			flowsvc__stats_reply__free_unpacked(st, NULL);
+		}
+	}
+	if (r != NULL)
+		flowsvc__reply__free_unpacked(r, NULL);
+	return n;
+}
+
+int
+run_watchers(const struct config *cfg)
+{
+	long long n = cfg->count > 0 ? cfg->count : 1000;
+	int nclients =
+	    (int) ((n + WATCHERS_PER_CLIENT - 1) / WATCHERS_PER_CLIENT);
+	struct watchers all;
+	struct watcher *ws = calloc((size_t) n, sizeof(*ws));
+	fs_client **cs = calloc((size_t) nclients + 1, sizeof(*cs));
+	int status = 0, started = 0;
+	int64_t most = 0;
+
+	memset(&all, 0, sizeof(all));
+	all.cfg = cfg;
+	if (ws == NULL || cs == NULL) {
+		fprintf(stderr, "flow-bench: out of memory\n");
+		free(ws);
+		free(cs);
+		return 1;
+	}
+	/* cs[nclients]: the client that reads Stats. */
+	for (int i = 0; i <= nclients; i++)
+		if ((status = bench_client_open(&cs[i], cfg)) != 0)
+			goto out;
+	int64_t t0 = mono_ns();
+	for (long long i = 0; i < n; i++) {
+		ws[i].all = &all;
+		ws[i].c = cs[i / WATCHERS_PER_CLIENT];
+		if (watch_start(&ws[i]) != 0) {
+			atomic_fetch_add(&all.errors, 1);
+		} else {
+			started++;
+		}
+	}
+	int64_t until = t0 + (int64_t) (cfg->duration_s * 1e9);
+	int ready = 0;
+	while (mono_ns() < until) {
+		int64_t p = parked(cs[nclients]);
+		if (p > most)
+			most = p;
+		if (!ready &&
+		    (p >= started || mono_ns() - t0 > 10 * (int64_t) 1e9)) {
+			ready = 1;
+			if (!cfg->quiet)
+				fprintf(stderr,
+				    "watch: %d started, %" PRId64
+				    " waiting after %.2f s\n",
+				    started, p,
+				    (double) (mono_ns() - t0) / 1e9);
+			if (cfg->ready_file != NULL) {
+				FILE *f = fopen(cfg->ready_file, "w");
+				if (f != NULL)
+					fclose(f);
+			}
+		}
+		pause_ms(ready ? 200 : 10);
+	}
+	atomic_store(&all.stop, true);
+	while (atomic_load(&all.busy) > 0)
+		pause_ms(1);
+	printf("mode=watch watchers=%d clients=%d seconds=%.2f "
+	       "answers=%" PRIu64 " events=%" PRIu64 " errors=%" PRIu64
+	       " waiting_max=%" PRId64 "\n",
+	    started, nclients, (double) (mono_ns() - t0) / 1e9,
+	    atomic_load(&all.answers), atomic_load(&all.events),
+	    atomic_load(&all.errors), most);
+	fflush(stdout);
+out:
+	/* Closing a client ends its waiting calls at once. */
+	for (int i = 0; i <= nclients; i++)
+		fs_client_close(cs[i]);
+	free(cs);
+	free(ws);
+	return status;
+}
