@@ -3,7 +3,8 @@
 #
 # Usage: tools/bench.sh [--flows N] [--duration S] [--transport tcp|ipc]
 #                       [--seed-inflight N] [--rev REV] [--no-build] [--perf]
-#                       [--no-install] [--keep] [--no-tls] [--out FILE]
+#                       [--no-install] [--keep] [--no-tls] [--no-watch]
+#                       [--out FILE]
 #
 #   --flows N        flows to seed before measuring (default 1000; use
 #                    1000000 for the scale goals)
@@ -18,6 +19,7 @@
 #   --no-install     do not try to install missing packages
 #   --keep           keep the scratch directory (logs, data, scripts)
 #   --no-tls         skip the TLS measurements (step 7)
+#   --no-watch       skip the parked-watch measurements over RPC (step 6b)
 #   --out FILE       also write the tables to FILE
 #
 # What it does, all on 127.0.0.1 and in a scratch directory under /tmp:
@@ -41,6 +43,13 @@
 #  6. "hostile body": REST GET with wrk -t1 -c8 for --duration seconds
 #     alone, then again while one client sends PUTs of a 1 MiB body of 96k
 #     unknown keys back to back (curl), timing each to its 400;
+# 6b. watches over RPC (unless --no-watch): flow-bench RPC Get with 32 in
+#     flight, then 10,000 Watch calls parked on the backend (flow-bench
+#     watch, 10 clients of 1,000: a backend takes 1,024 per connection) and
+#     the same Get run beside them, the backend's VmRSS before and with
+#     them (memory per parked watch); then RPC Create with 32 in flight
+#     alone and beside 1,000 watchers of every change (each woken by each
+#     create, calling again from its answer's revision);
 #  7. TLS (unless --no-tls; needs openssl): certificates from
 #     tools/tls-dev.sh, the backend restarted on tls+tcp:// with mutual TLS
 #     and the gateway on HTTPS in front of it (client certificate to the
@@ -48,7 +57,7 @@
 #     same file over HTTPS with the same certificate, and flow-bench RPC
 #     Get with 32 in flight over tls+tcp://, alone and coalesced;
 #  8. prints markdown tables: throughput and latency, the ratios the goals in
-#     ENGINEERING.md and issue 17 use (HTTPS GET / nginx HTTPS >= 0.5, RPC
+#     ENGINEERING.md and issues 14 and 17 use (HTTPS GET / nginx HTTPS >= 0.5, RPC
 #     over tls+tcp:// / over tcp:// >= 0.5), memory, start-up, snapshot and
 #     hostile-body numbers.
 # Reads and the snapshot/restart run before any write, so they see exactly
@@ -72,6 +81,7 @@ BUILD=1
 REV=""
 KEEP=0
 TLS=1
+WATCH=1
 OUT=""
 BUILD_DIR=${BUILD_DIR:-build-bench}
 
@@ -89,6 +99,7 @@ while [ $# -gt 0 ]; do
 	--no-build) BUILD=0; shift ;;
 	--keep) KEEP=1; shift ;;
 	--no-tls) TLS=0; shift ;;
+	--no-watch) WATCH=0; shift ;;
 	--out) OUT=${2:?}; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
@@ -751,6 +762,70 @@ HOSTILE_LINE=$(awk '{ print $2 }' "$S/hostile-times.txt" | sort -n |
 		printf "%d %d %.3f %.3f\n", NR, ok, t[int((NR + 1) / 2)], t[NR] }')
 log "hostile bodies: $HOSTILE_LINE (count, 400s, median s, max s)"
 
+# ---- watches over RPC ------------------------------------------------------
+
+# Parked watches (ENGINEERING.md: 10,000 on one backend, <= 4 KiB each, Get
+# p99 unchanged) and watchers that every change wakes (create throughput
+# with 1,000 of them >= 0.8 x without). flow-bench watch keeps its calls
+# parked until SIGTERM, then wakes them with one change in their group (a
+# watch whose client closed would stay parked in the backend until its
+# wait ends) and prints its result line.
+WATCH_ROWS=0
+W_PARKED=10000
+W_ACTIVE=1000
+# start_watchers NAME COUNT [ARGS...]: sets W_PID, W_OUT; returns once all
+# wait (or after 90 s)
+start_watchers() {
+	local name=$1 count=$2
+	shift 2
+	rm -f "$S/watch-ready"
+	W_OUT=$S/watch-$name.txt
+	"$FB" watch --backend "$BACKEND" --count "$count" --duration 3600 \
+		--ready-file "$S/watch-ready" "$@" \
+		>"$W_OUT" 2>>"$S/logs/flow-bench.log" &
+	W_PID=$!
+	PIDS+=("$W_PID")
+	for _ in $(seq 1800); do
+		[ -e "$S/watch-ready" ] && return 0
+		kill -0 "$W_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	log "watchers ($name) not ready: see $S/logs/flow-bench.log"
+	return 1
+}
+stop_watchers() {
+	kill -TERM "$W_PID" 2>/dev/null || true
+	wait "$W_PID" 2>/dev/null || true
+	forget_pid "$W_PID"
+	log "watchers: $(cat "$W_OUT" 2>/dev/null)"
+}
+if [ "$WATCH" -eq 1 ]; then
+	WATCH_ROWS=1
+	ulimit -n 4096 2>/dev/null || true
+	run_fb "RPC Get, 32 in flight, no watches" get 32 --ids "$IDS"
+	RSS_W0=$(rss_kb "$SVC_PID")
+	log "parking $W_PARKED watches (flow-bench watch, $((W_PARKED / 1000)) clients)"
+	if start_watchers parked "$W_PARKED"; then
+		RSS_W1=$(rss_kb "$SVC_PID")
+		run_fb "RPC Get, 32 in flight, $W_PARKED watches parked" get 32 --ids "$IDS"
+	else
+		RSS_W1=""
+		skip "RPC Get, 32 in flight, $W_PARKED watches parked" "watches not parked"
+	fi
+	stop_watchers
+	W_PARKED_LINE=$(cat "$W_OUT" 2>/dev/null || true)
+	run_fb "RPC Create, 32 in flight, no watchers" create 32 --prefix "w0_$(date +%s)_"
+	log "$W_ACTIVE watchers of every change"
+	if start_watchers active "$W_ACTIVE" --group ""; then
+		run_fb "RPC Create, 32 in flight, $W_ACTIVE watchers of every change" \
+			create 32 --prefix "w1_$(date +%s)_"
+	else
+		skip "RPC Create, 32 in flight, $W_ACTIVE watchers of every change" "watchers not ready"
+	fi
+	stop_watchers
+	W_ACTIVE_LINE=$(cat "$W_OUT" 2>/dev/null || true)
+fi
+
 # ---- TLS -----------------------------------------------------------------
 
 # The same data served again with transport security: the backend restarted
@@ -925,6 +1000,21 @@ report() {
 	echo "| time to the 400, median / max (goal ≤ 0.5 s) | $hmed s / $hmax s |"
 	echo "| others' GET p99, 8 connections, alone | ${P99["REST GET, 8 connections"]:-n/a} µs |"
 	echo "| others' GET p99 meanwhile (goal ≤ 10000 µs) | ${P99["REST GET, 8 connections, hostile bodies meanwhile"]:-n/a} µs |"
+	if [ "$WATCH_ROWS" -eq 1 ]; then
+		echo
+		echo "| watches over RPC | value |"
+		echo "| --- | ---: |"
+		r=$(ratio "RPC Get, 32 in flight, $W_PARKED watches parked" "RPC Get, 32 in flight, no watches")
+		echo "| RPC Get p99, 32 in flight: alone / $W_PARKED watches parked (goal: unchanged) | ${P99["RPC Get, 32 in flight, no watches"]:-n/a} µs / ${P99["RPC Get, 32 in flight, $W_PARKED watches parked"]:-n/a} µs (req/s ratio $r) |"
+		if [ -n "${RSS_W1:-}" ]; then
+			echo "| VmRSS before / with $W_PARKED parked | $(mib "$RSS_W0") / $(mib "$RSS_W1") |"
+			echo "| per parked watch ((with − before) / $W_PARKED; goal ≤ 4096 B) | $(( (RSS_W1 - RSS_W0) * 1024 / W_PARKED )) B |"
+		fi
+		echo "| parked watches: answered while parked (should be 0), most waiting | $(kv "$W_PARKED_LINE" answers), $(kv "$W_PARKED_LINE" waiting_max) |"
+		r=$(ratio "RPC Create, 32 in flight, $W_ACTIVE watchers of every change" "RPC Create, 32 in flight, no watchers")
+		echo "| RPC Create with $W_ACTIVE watchers of every change / without (≥ 0.8) | $r | $(verdict "$r" 0.8) |"
+		echo "| those watchers: answers, events delivered | $(kv "$W_ACTIVE_LINE" answers), $(kv "$W_ACTIVE_LINE" events) |"
+	fi
 	printf '%s' "$PERF_OUT"
 }
 REPORT=$(report)

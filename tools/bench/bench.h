@@ -111,9 +111,10 @@ int run_wait(struct config *cfg);
 int run_snapshot(fs_client *c);
 
 /* Mode watch: keeps --count Watch calls parked (one client per 1000, as a
- * backend takes 1024 per connection by default) for --duration seconds,
- * each called again from its answer's revision. Returns the exit
- * status. */
+ * backend takes 1024 per connection by default) for --duration seconds
+ * or until SIGINT/SIGTERM, each called again from its answer's revision;
+ * at the end wakes them with one change in their group, so that none
+ * stays parked in the backend. Returns the exit status. */
 int run_watchers(const struct config *cfg);
 
 /* The ids file: loaded for get and update (0 or -1 with a message);

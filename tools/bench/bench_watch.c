@@ -10,17 +10,35 @@
  * --ready-file, the file is created once the backend's Stats count every
  * watch as waiting (or, for watchers of every change, which a busy store
  * keeps waking, once all have started and ten seconds passed).
+ *
+ * A call parked in the backend stays there until its wait ends even when
+ * its client closes (the backend answers it then, to nobody), so at the
+ * end the watchers are woken with one change in their group (a flow
+ * named bench_watch_wake_<pid>_<n>) and their answers awaited before the
+ * clients close: a run leaves nothing parked for the next measurement.
  */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "fs_pbwire.h"
 
 #define WATCHERS_PER_CLIENT 1000
+
+/* SIGINT/SIGTERM: stop early, and still print the result line. */
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_signal(int sig)
+{
+	(void) sig;
+	stop_signal = 1;
+}
 
 struct watcher {
 	struct watchers *all;
@@ -36,6 +54,7 @@ struct watchers {
 	 * starts a call on a client being closed (each looks at stop after
 	 * counting itself in). */
 	atomic_int busy;
+	atomic_int inflight; /* calls started and not yet answered */
 	_Atomic uint64_t answers, events, errors;
 };
 
@@ -64,8 +83,13 @@ watch_start(struct watcher *w)
 		m.group_iexact = (char *) cfg->group;
 	m.has_wait_ms = 1;
 	m.wait_ms = (uint32_t) cfg->wait_ms;
-	return fs_client_call_async(w->c, FLOWSVC__METHOD__WATCH, &m.base, &o,
-	    watch_cb, w);
+	/* Counted before: the callback may run before the call returns. */
+	atomic_fetch_add(&w->all->inflight, 1);
+	int rv = fs_client_call_async(w->c, FLOWSVC__METHOD__WATCH, &m.base,
+	    &o, watch_cb, w);
+	if (rv != 0)
+		atomic_fetch_sub(&w->all->inflight, 1);
+	return rv;
 }
 
 static void
@@ -75,6 +99,7 @@ watch_cb(void *arg, int code, Flowsvc__Reply *reply)
 	struct watchers *all = w->all;
 
 	atomic_fetch_add(&all->busy, 1);
+	atomic_fetch_sub(&all->inflight, 1);
 	if (code == FS_OK) {
 		Flowsvc__WatchReply *b =
 		    (Flowsvc__WatchReply *) fs_reply_payload(reply,
@@ -128,6 +153,44 @@ parked(fs_client *c)
 	return n;
 }
 
+/* Wakes the watches still parked with one change they all match, and
+ * waits (at most 10 s) for their answers. */
+static void
+wake_all(struct watchers *all, fs_client *c)
+{
+	const struct config *cfg = all->cfg;
+	Flowsvc__CreateRequest m = FLOWSVC__CREATE_REQUEST__INIT;
+	fs_call_opts o = {.timeout_ms = 5000};
+	Flowsvc__Reply *r = NULL;
+	static int n;
+	char name[64];
+	int64_t t;
+	int code;
+
+	if (atomic_load(&all->inflight) == 0)
+		return;
+	snprintf(name, sizeof(name), "bench_watch_wake_%ld_%d",
+	    (long) getpid(), n++);
+	m.name = name;
+	m.kind = FLOWSVC__KIND__FLOW;
+	if (cfg->group != NULL && cfg->group[0] != '\0')
+		m.group = (char *) cfg->group;
+	code = fs_client_call(c, FLOWSVC__METHOD__CREATE, &m.base, &o, &r);
+	if (r != NULL)
+		flowsvc__reply__free_unpacked(r, NULL);
+	if (code != FS_OK) {
+		fprintf(stderr,
+		    "flow-bench: watch: the change that wakes the watchers "
+		    "failed: %s; they stay parked until their wait ends\n",
+		    fs_code_name(code));
+		return;
+	}
+	t = mono_ns();
+	while (atomic_load(&all->inflight) > 0 &&
+	    mono_ns() - t < 10 * (int64_t) 1e9)
+		pause_ms(5);
+}
+
 int
 run_watchers(const struct config *cfg)
 {
@@ -152,6 +215,12 @@ run_watchers(const struct config *cfg)
 	for (int i = 0; i <= nclients; i++)
 		if ((status = bench_client_open(&cs[i], cfg)) != 0)
 			goto out;
+	if (signal(SIGINT, on_signal) == SIG_ERR ||
+	    signal(SIGTERM, on_signal) == SIG_ERR) {
+		fprintf(stderr, "flow-bench: cannot catch SIGINT/SIGTERM\n");
+		status = 1;
+		goto out;
+	}
 	int64_t t0 = mono_ns();
 	for (long long i = 0; i < n; i++) {
 		ws[i].all = &all;
@@ -164,7 +233,7 @@ run_watchers(const struct config *cfg)
 	}
 	int64_t until = t0 + (int64_t) (cfg->duration_s * 1e9);
 	int ready = 0;
-	while (mono_ns() < until) {
+	while (mono_ns() < until && !stop_signal) {
 		int64_t p = parked(cs[nclients]);
 		if (p > most)
 			most = p;
@@ -188,12 +257,15 @@ run_watchers(const struct config *cfg)
 	atomic_store(&all.stop, true);
 	while (atomic_load(&all.busy) > 0)
 		pause_ms(1);
+	uint64_t answers = atomic_load(&all.answers);
+	uint64_t events = atomic_load(&all.events);
+	wake_all(&all, cs[nclients]);
 	printf("mode=watch watchers=%d clients=%d seconds=%.2f "
 	       "answers=%" PRIu64 " events=%" PRIu64 " errors=%" PRIu64
-	       " waiting_max=%" PRId64 "\n",
-	    started, nclients, (double) (mono_ns() - t0) / 1e9,
-	    atomic_load(&all.answers), atomic_load(&all.events),
-	    atomic_load(&all.errors), most);
+	       " waiting_max=%" PRId64 " woken_at_end=%" PRIu64 "\n",
+	    started, nclients, (double) (mono_ns() - t0) / 1e9, answers,
+	    events, atomic_load(&all.errors), most,
+	    atomic_load(&all.answers) - answers);
 	fflush(stdout);
 out:
 	/* Closing a client ends its waiting calls at once. */

@@ -172,7 +172,7 @@ static const fs_opts_prog prog = {
         "--duration s)\n"
         "  snapshot  ask for a snapshot and time it\n"
         "  watch     keep --count Watch calls waiting (--group, --wait-ms) "
-        "for\n            --duration seconds\n\n"
+        "for\n            --duration seconds (or until SIGINT/SIGTERM)\n\n"
         "Prints one line of key=value results on stdout (rps, p50_us, "
         "p99_us, ...).\n",
     .opts = opts,
