@@ -48,7 +48,8 @@
 #     watch, 10 clients of 1,000: a backend takes 1,024 per connection) and
 #     the same Get run beside them, the backend's VmRSS before and with
 #     them (memory per parked watch); then RPC Create with 32 in flight
-#     alone and beside 1,000 watchers of every change (each woken by each
+#     alone, beside 1,000 watchers of another group (parked, never woken)
+#     and beside 1,000 watchers of every change (each woken by each
 #     create, calling again from its answer's revision);
 #  7. TLS (unless --no-tls; needs openssl): certificates from
 #     tools/tls-dev.sh, the backend restarted on tls+tcp:// with mutual TLS
@@ -815,6 +816,14 @@ if [ "$WATCH" -eq 1 ]; then
 	stop_watchers
 	W_PARKED_LINE=$(cat "$W_OUT" 2>/dev/null || true)
 	run_fb "RPC Create, 32 in flight, no watchers" create 32 --prefix "w0_$(date +%s)_"
+	log "$W_ACTIVE watchers of another group"
+	if start_watchers other "$W_ACTIVE"; then
+		run_fb "RPC Create, 32 in flight, $W_ACTIVE watchers of another group" \
+			create 32 --prefix "w2_$(date +%s)_"
+	else
+		skip "RPC Create, 32 in flight, $W_ACTIVE watchers of another group" "watchers not ready"
+	fi
+	stop_watchers
 	log "$W_ACTIVE watchers of every change"
 	if start_watchers active "$W_ACTIVE" --group ""; then
 		run_fb "RPC Create, 32 in flight, $W_ACTIVE watchers of every change" \
@@ -1011,6 +1020,8 @@ report() {
 			echo "| per parked watch ((with − before) / $W_PARKED; goal ≤ 4096 B) | $(( (RSS_W1 - RSS_W0) * 1024 / W_PARKED )) B |"
 		fi
 		echo "| parked watches: answered while parked (should be 0), most waiting | $(kv "$W_PARKED_LINE" answers), $(kv "$W_PARKED_LINE" waiting_max) |"
+		r=$(ratio "RPC Create, 32 in flight, $W_ACTIVE watchers of another group" "RPC Create, 32 in flight, no watchers")
+		echo "| RPC Create with $W_ACTIVE watchers parked (another group) / without (≥ 0.8) | $r | $(verdict "$r" 0.8) |"
 		r=$(ratio "RPC Create, 32 in flight, $W_ACTIVE watchers of every change" "RPC Create, 32 in flight, no watchers")
 		echo "| RPC Create with $W_ACTIVE watchers of every change / without (≥ 0.8) | $r | $(verdict "$r" 0.8) |"
 		echo "| those watchers: answers, events delivered | $(kv "$W_ACTIVE_LINE" answers), $(kv "$W_ACTIVE_LINE" events) |"
