@@ -62,7 +62,7 @@
 #     over tls+tcp:// / over tcp:// >= 0.5), memory, start-up, snapshot and
 #     hostile-body numbers.
 # Reads and the snapshot/restart run before any write, so they see exactly
-# N flows. Default run: about 4 minutes (less once built). Everything it
+# N flows. Default run: about 5 minutes (less once built). Everything it
 # started is stopped on exit, and the scratch directory removed.
 #
 # The load generators share the machine's cores with the servers, as the
