@@ -230,9 +230,8 @@ static const cmd_def cmds[] = {
     {"health", NULL, 0, "backend health and counts", cmd_health,
         FLOWSVC__METHOD__HEALTH},
     {"watch", NULL, OPTBIT(OPT_SINCE) | OPTBIT(OPT_KIND) | OPTBIT(OPT_GROUP),
-        "print each change as it happens, one JSON line per event, until "
-        "Ctrl-C",
-        cmd_watch, FLOWSVC__METHOD__WATCH},
+        "print each change as a JSON line, until Ctrl-C", cmd_watch,
+        FLOWSVC__METHOD__WATCH},
     {"help", "[COMMAND]", 0, "show help for a command", cmd_help,
         FLOWSVC__METHOD__METHOD_UNSPECIFIED},
 };
@@ -270,7 +269,7 @@ usage(FILE *f)
 	    "\nRun 'flowctl help COMMAND' for the options of a command.\n\n"
 	    "Exit status: 0 success, 1 the backend answered with an error, "
 	    "2 usage error,\n3 backend unavailable or no answer in time, "
-	    "4 (watch) the revision to watch from\nis no longer kept: list "
+	    "4 (watch) the revision to watch\nfrom is no longer kept: list "
 	    "again and watch from the list's revision.\n");
 }
 
