@@ -107,11 +107,20 @@ heap_down(svc_watch *w, size_t i)
 	}
 }
 
-/* Indexes p. Returns 0, or -1 when out of memory (p not parked). */
+/* Indexes p, which pending() has just matched up to the last event.
+ * Returns 0, or -1 when out of memory (p not parked). */
 static int
 park(svc_watch *w, struct parked *p)
 {
 	struct plist *l = &w->any;
+
+	/* The first to park: the thread, idle while none was parked, need
+	 * not match what p was just matched against. Without this, more
+	 * than the history's worth of changes while no watch waited looked
+	 * like the thread falling behind (wake_all), and the first watches
+	 * to park were answered at once with nothing. */
+	if (w->nparked == 0 && w->processed < w->ring.last)
+		w->processed = w->ring.last;
 
 	if (w->nheap == w->capheap) {
 		size_t cap = w->capheap ? w->capheap * 2 : 64;

@@ -7,7 +7,9 @@
  * woken by a change of its group gets exactly that change, the one whose
  * wait ends gets a bookmark at the current revision, and the client's
  * loop (fs_watch_start) keeps going on its bookmarks; none of them is
- * told OUT_OF_RANGE for changes it never wanted.
+ * told OUT_OF_RANGE for changes it never wanted. And after more than the
+ * history's worth of changes while no watch waited, the first watch to
+ * park waits for its change instead of being answered at once.
  *
  * Each test starts its own backend.
  */
@@ -179,12 +181,51 @@ out:
 	fs_env_fini(&env);
 }
 
+/* Past the history's worth of changes while no watch waited, the first
+ * watch to park waits for its change like any other (it was answered at
+ * once with nothing, as if the backend had fallen behind). */
+static void
+test_first_park_after_idle(void)
+{
+	fs_test_env env;
+	struct waiter x;
+	pthread_t t;
+	char id[FS_UUID_STRLEN + 1];
+	uint64_t rev = 0;
+
+	memset(&x, 0, sizeof(x));
+	if (fs_env_init(&env, "watch_quiet_idle") != 0)
+		return;
+	env.svc_extra = small;
+	if (!FS_CHECK(fs_env_start_backend(&env) == 0, "backend"))
+		goto out;
+	FS_ASSERT_OK(busy_changes(env.client));
+	uint64_t cur = fs_tw_revision(env.client);
+	x = (struct waiter){env.client, cur, "quiet3", 30000, -1, NULL, NULL};
+	pthread_create(&t, NULL, waiter_main, &x);
+	FS_CHECK(fs_tw_wait_parked(env.client, 1, 10000) == 0,
+	    "the watch never waited");
+	FS_ASSERT_OK(fs_tw_create(env.client, FLOWSVC__KIND__FLOW, "quiet_3",
+	    "quiet3", NULL, 0, NULL, id, &rev));
+	pthread_join(t, NULL);
+	if (FS_ASSERT_CODE(x.code, FS_OK, x.rep) &&
+	    FS_ASSERT_INT_EQ(x.w->n_events, 1)) {
+		FS_ASSERT_STR_EQ(x.w->events[0]->component->id, id);
+		FS_ASSERT_INT_EQ(x.w->revision, rev);
+	}
+out:
+	waiter_free(&x);
+	fs_env_fini(&env);
+}
+
 /* clang-format off */
 static CU_TestInfo tests[] = {
 	{"parked watches of a quiet group outlive the history",
 	    test_parked_quiet_watches},
 	{"the client's loop on a quiet group outlives the history",
 	    test_loop_on_quiet_group},
+	{"the first watch to park after an idle spell waits",
+	    test_first_park_after_idle},
 	CU_TEST_INFO_NULL,
 };
 
