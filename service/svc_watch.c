@@ -107,11 +107,20 @@ heap_down(svc_watch *w, size_t i)
 	}
 }
 
-/* Indexes p. Returns 0, or -1 when out of memory (p not parked). */
+/* Indexes p, which pending() has just matched up to the last event.
+ * Returns 0, or -1 when out of memory (p not parked). */
 static int
 park(svc_watch *w, struct parked *p)
 {
 	struct plist *l = &w->any;
+
+	/* The first to park: the thread, idle while none was parked, need
+	 * not match what p was just matched against. Without this, more
+	 * than the history's worth of changes while no watch waited looked
+	 * like the thread falling behind (wake_all), and the first watches
+	 * to park were answered at once with nothing. */
+	if (w->nparked == 0 && w->processed < w->ring.last)
+		w->processed = w->ring.last;
 
 	if (w->nheap == w->capheap) {
 		size_t cap = w->capheap ? w->capheap * 2 : 64;
@@ -143,11 +152,20 @@ park(svc_watch *w, struct parked *p)
 	return 0;
 }
 
-/* Takes p out of both indexes and puts it on *ready. */
+/* Takes p out of both indexes and puts it on *ready. upto: every change
+ * up to it has been matched against p without a match (the watch
+ * thread's position, or the revision before the one that wakes it), so p
+ * is complete up to it: it answers from there, not from where it parked.
+ * A watch of a quiet group would otherwise find its position gone from
+ * the history once more than --watch-history changes of other groups
+ * went by, and get OUT_OF_RANGE for changes it never wanted. */
 static void
-unpark(svc_watch *w, struct parked *p, struct parked **ready)
+unpark(svc_watch *w, struct parked *p, uint64_t upto, struct parked **ready)
 {
 	struct plist *l = p->list;
+
+	if (upto > p->pos)
+		p->pos = upto;
 
 	if (p->prev != NULL)
 		p->prev->next = p->next;
@@ -498,7 +516,7 @@ match_event(svc_watch *w, const watch_event *ev, struct parked **ready)
 		while (p != NULL) {
 			struct parked *next = p->next;
 			if (ev->revision > p->pos && watch_match(&p->q.f, ev))
-				unpark(w, p, ready);
+				unpark(w, p, ev->revision - 1, ready);
 			p = next;
 			looked++;
 		}
@@ -514,7 +532,7 @@ static void
 wake_all(svc_watch *w, struct parked **ready)
 {
 	while (w->nheap > 0)
-		unpark(w, w->heap[0], ready);
+		unpark(w, w->heap[0], w->processed, ready);
 }
 
 /* Lets the logs before the history's oldest event go, now and then: each
@@ -574,7 +592,7 @@ watch_main(void *arg)
 		int64_t now = mono_ms();
 		while (
 		    w->nheap > 0 && (w->closing || w->heap[0]->end_ms <= now))
-			unpark(w, w->heap[0], &ready);
+			unpark(w, w->heap[0], w->processed, &ready);
 		if (ready == NULL) {
 			if (w->processed < w->ring.last) {
 				/* More to match: let writers in first. */
@@ -677,7 +695,7 @@ svc_watch_free(svc_watch *w)
 	/* Parked watches without a thread (never started): answered here. */
 	struct parked *ready = NULL;
 	while (w->nheap > 0)
-		unpark(w, w->heap[0], &ready);
+		unpark(w, w->heap[0], 0, &ready);
 	while (ready != NULL) {
 		struct parked *p = ready;
 		ready = p->next;

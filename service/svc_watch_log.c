@@ -65,7 +65,7 @@ svc_watch_event_put(const store *st, const Flowsvc__StoredComponent *put,
     const uint8_t *bytes, uint32_t len, int added, uint64_t revision)
 {
 	const Flowsvc__Component *c = put->component;
-	watch_use stackbuf[16], *uses;
+	watch_use stackbuf[16] = {{0, NULL}}, *uses;
 	int64_t nf = foreign_of_put(st, c, stackbuf, 16, &uses);
 	watch_event *ev = NULL;
 
@@ -101,7 +101,7 @@ svc_watch_event_of(const store *st, const store_comp *c, int type, int status,
 		}
 	}
 	ev = watch_event_new(type, revision, store_comp_kind(c), status, group,
-	    bytes, len, nuses, uses, n);
+	    bytes, len, nuses, n > 0 ? uses : NULL, n);
 	if (uses != stackbuf)
 		free(uses);
 	return ev;

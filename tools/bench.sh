@@ -3,7 +3,7 @@
 #
 # Usage: tools/bench.sh [--flows N] [--duration S] [--transport tcp|ipc]
 #                       [--seed-inflight N] [--rev REV] [--no-build] [--perf]
-#                       [--no-install] [--keep] [--no-tls] [--no-sse]
+#                       [--no-install] [--keep] [--no-tls] [--no-sse] [--no-watch]
 #                       [--out FILE]
 #
 #   --flows N        flows to seed before measuring (default 1000; use
@@ -20,6 +20,7 @@
 #   --keep           keep the scratch directory (logs, data, scripts)
 #   --no-tls         skip the TLS measurements (step 7)
 #   --no-sse         skip the watch-over-SSE measurements (step 6b)
+#   --no-watch       skip the parked-watch measurements over RPC (step 6b)
 #   --out FILE       also write the tables to FILE
 #
 # What it does, all on 127.0.0.1 and in a scratch directory under /tmp:
@@ -46,7 +47,15 @@
 #  7. "hostile body": REST GET with wrk -t1 -c8 for --duration seconds
 #     alone, then again while one client sends PUTs of a 1 MiB body of 96k
 #     unknown keys back to back (curl), timing each to its 400;
-#  6b. watch over SSE (unless --no-sse): a second gateway (--max-conns
+# 6b. watches over RPC (unless --no-watch): flow-bench RPC Get with 32 in
+#     flight, then 10,000 Watch calls parked on the backend (flow-bench
+#     watch, 10 clients of 1,000: a backend takes 1,024 per connection) and
+#     the same Get run beside them, the backend's VmRSS before and with
+#     them (memory per parked watch); then RPC Create with 32 in flight
+#     alone, beside 1,000 watchers of another group (parked, never woken)
+#     and beside 1,000 watchers of every change (each woken by each
+#     create, calling again from its answer's revision);
+#  6c. watch over SSE (unless --no-sse): a second gateway (--max-conns
 #     2048 --max-conns-per-ip 0 --watch-max-clients 1100) on the same
 #     backend; wrk REST GET by id against it alone, then flow-sse-bench
 #     opens 1,000 GET /api/watch/ streams, makes 50 creates one at a time
@@ -61,11 +70,11 @@
 #     same file over HTTPS with the same certificate, and flow-bench RPC
 #     Get with 32 in flight over tls+tcp://, alone and coalesced;
 #  9. prints markdown tables: throughput and latency, the ratios the goals in
-#     ENGINEERING.md and issue 17 use (HTTPS GET / nginx HTTPS >= 0.5, RPC
+#     ENGINEERING.md and issues 14 and 17 use (HTTPS GET / nginx HTTPS >= 0.5, RPC
 #     over tls+tcp:// / over tcp:// >= 0.5), memory, start-up, snapshot,
 #     full-list and hostile-body numbers.
 # Reads and the snapshot/restart run before any write, so they see exactly
-# N flows. Default run: about 4 minutes (less once built). Everything it
+# N flows. Default run: about 5 minutes (less once built). Everything it
 # started is stopped on exit, and the scratch directory removed.
 #
 # The load generators share the machine's cores with the servers, as the
@@ -86,6 +95,7 @@ REV=""
 KEEP=0
 TLS=1
 SSE=1
+WATCH=1
 OUT=""
 BUILD_DIR=${BUILD_DIR:-build-bench}
 
@@ -104,6 +114,7 @@ while [ $# -gt 0 ]; do
 	--keep) KEEP=1; shift ;;
 	--no-tls) TLS=0; shift ;;
 	--no-sse) SSE=0; shift ;;
+	--no-watch) WATCH=0; shift ;;
 	--out) OUT=${2:?}; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
@@ -858,6 +869,78 @@ elif [ "$SSE" -eq 1 ]; then
 	forget_pid "$SSE_GW_PID"
 fi
 
+# ---- watches over RPC ------------------------------------------------------
+
+# Parked watches (ENGINEERING.md: 10,000 on one backend, <= 4 KiB each, Get
+# p99 unchanged) and watchers that every change wakes (create throughput
+# with 1,000 of them >= 0.8 x without). flow-bench watch keeps its calls
+# parked until SIGTERM, then wakes them with one change in their group (a
+# watch whose client closed would stay parked in the backend until its
+# wait ends) and prints its result line.
+WATCH_ROWS=0
+W_PARKED=10000
+W_ACTIVE=1000
+# start_watchers NAME COUNT [ARGS...]: sets W_PID, W_OUT; returns once all
+# wait (or after 90 s)
+start_watchers() {
+	local name=$1 count=$2
+	shift 2
+	rm -f "$S/watch-ready"
+	W_OUT=$S/watch-$name.txt
+	"$FB" watch --backend "$BACKEND" --count "$count" --duration 3600 \
+		--ready-file "$S/watch-ready" "$@" \
+		>"$W_OUT" 2>>"$S/logs/flow-bench.log" &
+	W_PID=$!
+	PIDS+=("$W_PID")
+	for _ in $(seq 1800); do
+		[ -e "$S/watch-ready" ] && return 0
+		kill -0 "$W_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	log "watchers ($name) not ready: see $S/logs/flow-bench.log"
+	return 1
+}
+stop_watchers() {
+	kill -TERM "$W_PID" 2>/dev/null || true
+	wait "$W_PID" 2>/dev/null || true
+	forget_pid "$W_PID"
+	log "watchers: $(cat "$W_OUT" 2>/dev/null)"
+}
+if [ "$WATCH" -eq 1 ]; then
+	WATCH_ROWS=1
+	ulimit -n 4096 2>/dev/null || true
+	run_fb "RPC Get, 32 in flight, no watches" get 32 --ids "$IDS"
+	RSS_W0=$(rss_kb "$SVC_PID")
+	log "parking $W_PARKED watches (flow-bench watch, $((W_PARKED / 1000)) clients)"
+	if start_watchers parked "$W_PARKED"; then
+		RSS_W1=$(rss_kb "$SVC_PID")
+		run_fb "RPC Get, 32 in flight, $W_PARKED watches parked" get 32 --ids "$IDS"
+	else
+		RSS_W1=""
+		skip "RPC Get, 32 in flight, $W_PARKED watches parked" "watches not parked"
+	fi
+	stop_watchers
+	W_PARKED_LINE=$(cat "$W_OUT" 2>/dev/null || true)
+	run_fb "RPC Create, 32 in flight, no watchers" create 32 --prefix "w0_$(date +%s)_"
+	log "$W_ACTIVE watchers of another group"
+	if start_watchers other "$W_ACTIVE"; then
+		run_fb "RPC Create, 32 in flight, $W_ACTIVE watchers of another group" \
+			create 32 --prefix "w2_$(date +%s)_"
+	else
+		skip "RPC Create, 32 in flight, $W_ACTIVE watchers of another group" "watchers not ready"
+	fi
+	stop_watchers
+	log "$W_ACTIVE watchers of every change"
+	if start_watchers active "$W_ACTIVE" --group ""; then
+		run_fb "RPC Create, 32 in flight, $W_ACTIVE watchers of every change" \
+			create 32 --prefix "w1_$(date +%s)_"
+	else
+		skip "RPC Create, 32 in flight, $W_ACTIVE watchers of every change" "watchers not ready"
+	fi
+	stop_watchers
+	W_ACTIVE_LINE=$(cat "$W_OUT" 2>/dev/null || true)
+fi
+
 # ---- TLS -----------------------------------------------------------------
 
 # The same data served again with transport security: the backend restarted
@@ -1057,6 +1140,23 @@ report() {
 		echo "| GET with the streams open / without (goal ≥ 0.9) | $r $(verdict "$r" 0.9) |"
 		echo "| gateway VmRSS without / with the streams | $(mib "$SSE_RSS_IDLE") / $(mib "$SSE_RSS_STREAMS") |"
 		echo "| per idle stream | $(( (SSE_RSS_STREAMS - SSE_RSS_IDLE) * 1024 / 1000 )) B |"
+	fi
+	if [ "$WATCH_ROWS" -eq 1 ]; then
+		echo
+		echo "| watches over RPC | value |"
+		echo "| --- | ---: |"
+		r=$(ratio "RPC Get, 32 in flight, $W_PARKED watches parked" "RPC Get, 32 in flight, no watches")
+		echo "| RPC Get p99, 32 in flight: alone / $W_PARKED watches parked (goal: unchanged) | ${P99["RPC Get, 32 in flight, no watches"]:-n/a} µs / ${P99["RPC Get, 32 in flight, $W_PARKED watches parked"]:-n/a} µs (req/s ratio $r) |"
+		if [ -n "${RSS_W1:-}" ]; then
+			echo "| VmRSS before / with $W_PARKED parked | $(mib "$RSS_W0") / $(mib "$RSS_W1") |"
+			echo "| per parked watch ((with − before) / $W_PARKED; goal ≤ 4096 B) | $(( (RSS_W1 - RSS_W0) * 1024 / W_PARKED )) B |"
+		fi
+		echo "| parked watches: answered while parked (should be 0), most waiting | $(kv "$W_PARKED_LINE" answers), $(kv "$W_PARKED_LINE" waiting_max) |"
+		r=$(ratio "RPC Create, 32 in flight, $W_ACTIVE watchers of another group" "RPC Create, 32 in flight, no watchers")
+		echo "| RPC Create with $W_ACTIVE watchers parked (another group) / without (≥ 0.8) | $r | $(verdict "$r" 0.8) |"
+		r=$(ratio "RPC Create, 32 in flight, $W_ACTIVE watchers of every change" "RPC Create, 32 in flight, no watchers")
+		echo "| RPC Create with $W_ACTIVE watchers of every change / without (≥ 0.8) | $r | $(verdict "$r" 0.8) |"
+		echo "| those watchers: answers, events delivered | $(kv "$W_ACTIVE_LINE" answers), $(kv "$W_ACTIVE_LINE" events) |"
 	fi
 	printf '%s' "$PERF_OUT"
 }

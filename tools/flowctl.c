@@ -126,7 +126,7 @@ static const fs_opt opts[OPT_COUNT] = {
         .type = FS_OPT_STR,
         .off = OFF(group),
         .arg = "G",
-        .help = "list: only group G (any case); create: the group "
+        .help = "list, watch: only group G (any case); create: the group "
                 "(\"default\" when not given)",
         .tags = OPTBIT(OPT_GROUP)},
     [OPT_LIMIT] = {.name = "limit",
@@ -170,6 +170,20 @@ static const fs_opt opts[OPT_COUNT] = {
         .help = "only if the component is at version N, else ABORTED and "
                 "nothing changes (REST's If-Match)",
         .tags = OPTBIT(OPT_IF_VERSION)},
+    [OPT_SINCE] = {.name = "since",
+        .type = FS_OPT_INT,
+        .off = OFF(since),
+        .min = 0,
+        .max = FS_OPT_NO_MAX,
+        .help = "the changes after revision N (e.g. a list's X-Revision); "
+                "when not given, from now on",
+        .tags = OPTBIT(OPT_SINCE)},
+    [OPT_KIND] = {.name = "kind",
+        .type = FS_OPT_STR,
+        .off = OFF(kind),
+        .arg = "flow|app",
+        .help = "only flows, or only apps (when not given, both)",
+        .tags = OPTBIT(OPT_KIND)},
 };
 
 static const fs_opts_prog prog = {
@@ -220,6 +234,9 @@ static const cmd_def cmds[] = {
         cmd_health, FLOWSVC__METHOD__HEALTH},
     {"promote", NULL, 0, "make a replica the primary, with the next term",
         cmd_promote, FLOWSVC__METHOD__PROMOTE},
+    {"watch", NULL, OPTBIT(OPT_SINCE) | OPTBIT(OPT_KIND) | OPTBIT(OPT_GROUP),
+        "print each change as a JSON line, until Ctrl-C", cmd_watch,
+        FLOWSVC__METHOD__WATCH},
     {"help", "[COMMAND]", 0, "show help for a command", cmd_help,
         FLOWSVC__METHOD__METHOD_UNSPECIFIED},
 };
@@ -256,7 +273,9 @@ usage(FILE *f)
 	fprintf(f,
 	    "\nRun 'flowctl help COMMAND' for the options of a command.\n\n"
 	    "Exit status: 0 success, 1 the backend answered with an error, "
-	    "2 usage error,\n3 backend unavailable or no answer in time.\n");
+	    "2 usage error,\n3 backend unavailable or no answer in time, "
+	    "4 (watch) the revision to watch\nfrom is no longer kept: list "
+	    "again and watch from the list's revision.\n");
 }
 
 static void
@@ -503,6 +522,11 @@ main(int argc, char **argv)
 	    (env = getenv("FLOWCTL_TIMEOUT")) != NULL && *env != '\0' &&
 	    env_timeout(env, &x.o.timeout_ms) != 0)
 		return EXIT_USAGE;
+	/* Before the client starts threads, which inherit the mask. */
+	if (x.cmd->run == cmd_watch && flowctl_watch_signals() != 0) {
+		fprintf(stderr, "flowctl: cannot block SIGINT/SIGTERM\n");
+		return EXIT_RPC;
+	}
 	if ((rv = open_client(&x)) != 0)
 		return rv;
 	/* A request id ties this call to the backend's log line. */

@@ -6,8 +6,11 @@
  *   flowctl_cmds.c  one function per command: request, call, result
  *   flowctl_out.c   replies as JSON (the REST shape) or tables; errors
  *
+ *   flowctl_watch.c "watch": the change stream, one JSON line per event
+ *
  * Exit status: 0 success, 1 the backend answered with an error, 2 usage
- * error, 3 backend unavailable or no answer within the timeout.
+ * error, 3 backend unavailable or no answer within the timeout, 4 (watch)
+ * the revision to watch from is no longer kept (OUT_OF_RANGE).
  */
 #ifndef TOOLS_FLOWCTL_H
 #define TOOLS_FLOWCTL_H
@@ -24,6 +27,7 @@ enum {
 	EXIT_RPC = 1,
 	EXIT_USAGE = 2,
 	EXIT_UNAVAILABLE = 3,
+	EXIT_OUT_OF_RANGE = 4,
 };
 
 /* The options, in the order of flowctl.c's table: an option's tag is
@@ -48,6 +52,8 @@ enum opt_id {
 	OPT_OUTPUT,
 	OPT_FLOWS,
 	OPT_IF_VERSION,
+	OPT_SINCE,
+	OPT_KIND,
 	OPT_COUNT
 };
 #define OPTBIT(o) (1u << (o))
@@ -65,6 +71,8 @@ struct flowctl_opts {
 	long long limit, offset;
 	const char *input, *output, *flows;
 	long long if_version;
+	long long since;  /* watch */
+	const char *kind; /* watch: flow or app */
 };
 
 typedef struct ctx ctx;
@@ -109,6 +117,13 @@ int cmd_status(ctx *); /* status, deploy, start, stop */
 int cmd_snapshot(ctx *);
 int cmd_health(ctx *);
 int cmd_promote(ctx *);
+
+/* flowctl_watch.c */
+int cmd_watch(ctx *);
+/* Blocks SIGINT and SIGTERM in the calling thread and in the threads it
+ * starts from now on, for cmd_watch to take them: call before the
+ * client is opened. Returns 0 or -1. */
+int flowctl_watch_signals(void);
 
 /* flowctl.c */
 int cmd_help(ctx *);

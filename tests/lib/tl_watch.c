@@ -241,6 +241,13 @@ int
 fs_tw_loop_start(fs_tw_loop *l, fs_client *c, int has_since, uint64_t since,
     uint32_t wait_ms)
 {
+	return fs_tw_loop_start_group(l, c, has_since, since, wait_ms, NULL);
+}
+
+int
+fs_tw_loop_start_group(fs_tw_loop *l, fs_client *c, int has_since,
+    uint64_t since, uint32_t wait_ms, const char *group)
+{
 	fs_watch_opts o = {0};
 	fs_watch_handler h = {loop_event, loop_progress, loop_retry,
 	    loop_done};
@@ -250,6 +257,7 @@ fs_tw_loop_start(fs_tw_loop *l, fs_client *c, int has_since, uint64_t since,
 	o.has_since = has_since;
 	o.since_revision = since;
 	o.wait_ms = wait_ms;
+	o.group = group;
 	return fs_watch_start(&l->w, c, &o, &h, l);
 }
 

@@ -83,6 +83,9 @@ typedef struct fs_tw_loop {
  * call. Returns 0 or the code. */
 int fs_tw_loop_start(fs_tw_loop *l, fs_client *c, int has_since,
     uint64_t since, uint32_t wait_ms);
+/* The same with a group filter (NULL: every group). */
+int fs_tw_loop_start_group(fs_tw_loop *l, fs_client *c, int has_since,
+    uint64_t since, uint32_t wait_ms, const char *group);
 
 /* The loop's position (progress), its event count. */
 uint64_t fs_tw_loop_pos(fs_tw_loop *l);

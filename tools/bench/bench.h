@@ -6,6 +6,7 @@
  *   bench_run.c   the load: slots of calls in flight, the ids file, the
  *                 wait and snapshot modes, the result line
  *   bench_hist.c  the latency histogram
+ *   bench_watch.c the watch mode: parked Watch calls
  */
 #ifndef TOOLS_BENCH_H
 #define TOOLS_BENCH_H
@@ -22,7 +23,8 @@
 
 #define BENCH_SNAPSHOT_TIMEOUT_MS 600000u
 
-enum mode { M_SEED, M_GET, M_CREATE, M_UPDATE, M_WAIT, M_SNAPSHOT };
+enum mode { M_SEED, M_GET, M_CREATE, M_UPDATE, M_WAIT, M_SNAPSHOT, M_WATCH };
+#define M_LAST M_WATCH
 
 /* Indexed by enum mode. */
 extern const char *const mode_names[];
@@ -43,6 +45,9 @@ struct config {
 	/* tls+tcp:// backends (fs_client_tls) */
 	const char *backend_cert, *backend_key, *backend_ca;
 	const char *backend_server_name;
+	const char *group;      /* watch: the group filter ("": all) */
+	const char *ready_file; /* watch: created once all are parked */
+	long long wait_ms;      /* watch: per call */
 };
 
 /* Opens a client for cfg->backend, with cfg's TLS settings for a
@@ -104,6 +109,13 @@ int run_wait(struct config *cfg);
 
 /* Mode snapshot: asks for one and times it. Returns the exit status. */
 int run_snapshot(fs_client *c);
+
+/* Mode watch: keeps --count Watch calls parked (one client per 1000, as a
+ * backend takes 1024 per connection by default) for --duration seconds
+ * or until SIGINT/SIGTERM, each called again from its answer's revision;
+ * at the end wakes them with one change in their group, so that none
+ * stays parked in the backend. Returns the exit status. */
+int run_watchers(const struct config *cfg);
 
 /* The ids file: loaded for get and update (0 or -1 with a message);
  * written by seed, in flow-number order, atomically; freed. */

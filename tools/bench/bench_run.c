@@ -25,6 +25,7 @@ const char *const mode_names[] = {
     [M_UPDATE] = "update",
     [M_WAIT] = "wait",
     [M_SNAPSHOT] = "snapshot",
+    [M_WATCH] = "watch",
 };
 
 static int64_t

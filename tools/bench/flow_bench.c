@@ -19,6 +19,9 @@
  *   wait      poll until the backend answers HEALTH (at most --duration
  *             seconds) and print how long that took
  *   snapshot  ask for a snapshot and print how long it took
+ *   watch     keep --count Watch calls parked (--group, --wait-ms) for
+ *             --duration seconds, each called again when answered; with
+ *             --ready-file, create that file once all of them wait
  *
  * Output: a human line on stderr for progress, and one result line on
  * stdout of key=value pairs (rps, p50_us, p99_us, ...), for scripts.
@@ -132,6 +135,25 @@ static const fs_opt opts[] = {
         .type = FS_OPT_FLAG,
         .off = OFF(quiet),
         .help = "no progress lines"},
+    {.name = "group",
+        .type = FS_OPT_STR,
+        .off = OFF(group),
+        .def = "bench_watch_none",
+        .arg = "G",
+        .help = "watch: the group filter (\"\": every change)"},
+    {.name = "wait-ms",
+        .type = FS_OPT_INT,
+        .off = OFF(wait_ms),
+        .def = "60000",
+        .min = 0,
+        .max = 60000,
+        .arg = "MS",
+        .help = "watch: how long each call waits"},
+    {.name = "ready-file",
+        .type = FS_OPT_STR,
+        .off = OFF(ready_file),
+        .arg = "FILE",
+        .help = "watch: created once every watch waits in the backend"},
 };
 
 static const fs_opts_prog prog = {
@@ -148,7 +170,9 @@ static const fs_opts_prog prog = {
         "  update    Update random ids from --ids for --duration seconds\n"
         "  wait      wait until the backend answers HEALTH (up to "
         "--duration s)\n"
-        "  snapshot  ask for a snapshot and time it\n\n"
+        "  snapshot  ask for a snapshot and time it\n"
+        "  watch     keep --count Watch calls waiting (--group, --wait-ms) "
+        "for\n            --duration seconds (or until SIGINT/SIGTERM)\n\n"
         "Prints one line of key=value results on stdout (rps, p50_us, "
         "p99_us, ...).\n",
     .opts = opts,
@@ -168,10 +192,10 @@ parse_args(int argc, char **argv, struct config *cfg)
 		return rv == FS_OPTS_EXIT ? -1 : 2;
 	if (res.nargs == 0)
 		return fs_opts_usage_error(&prog, "no mode given");
-	for (k = 0; k <= M_SNAPSHOT; k++)
+	for (k = 0; k <= M_LAST; k++)
 		if (strcmp(res.args[0], mode_names[k]) == 0)
 			break;
-	if (k > M_SNAPSHOT)
+	if (k > M_LAST)
 		return fs_opts_usage_error(&prog, "unknown mode '%s'",
 		    res.args[0]);
 	cfg->mode = (enum mode) k;
@@ -200,6 +224,8 @@ main(int argc, char **argv)
 		return rv < 0 ? 0 : rv;
 	if (b.cfg.mode == M_WAIT)
 		return run_wait(&b.cfg);
+	if (b.cfg.mode == M_WATCH)
+		return run_watchers(&b.cfg);
 	if (b.cfg.mode == M_SEED && b.cfg.count == 0)
 		b.cfg.count = 1000;
 	if (b.cfg.prefix == NULL) {

@@ -23,6 +23,13 @@ What a client of the backend must do, whatever its language (README,
 - keep messages under 16 MiB (the backend's limit in both directions);
 - read the Reply's code (gRPC numbering), message and violations; the
   method's reply message is in payload when the code is OK.
+
+Watching for changes (Client.watch): Watch is a long poll; the loop calls
+it again from the revision each answer is complete up to, and after a
+lost connection or a backend restart it reconnects and resumes from the
+last revision it handed out, so each change comes exactly once, in
+revision order. List, then watch from the list's revision
+(Client.last_revision) to miss nothing.
 """
 
 import os
@@ -38,6 +45,16 @@ CODES = {v.number: v.name for v in pb.Code.DESCRIPTOR.values}
 OK = pb.OK
 MAX_MSG = 16 * 1024 * 1024
 
+# Event types (flows.proto EventType) as CONTRACT §7 names them.
+EVENT_TYPES = {pb.ADDED: "added", pb.MODIFIED: "modified",
+               pb.DELETED: "deleted", pb.STATUS: "status"}
+STATUSES = {pb.NOT_DEPLOYED: "not-deployed", pb.STARTED: "started",
+            pb.STOPPED: "stopped"}
+# Failures a watch outlives: it waits and calls again from where it was.
+# Anything else (OUT_OF_RANGE, INVALID_ARGUMENT, ...) ends it.
+_WATCH_RETRY = (pb.UNAVAILABLE, pb.DEADLINE_EXCEEDED, pb.RESOURCE_EXHAUSTED,
+                pb.INTERNAL, pb.ABORTED)
+
 # SP over TCP: each side opens with "\0SP\0", its protocol number (REQ is
 # 0x30, REP 0x31) and two zero bytes; then every message is a 64-bit
 # big-endian length and the message. A REQ message starts with a 32-bit
@@ -50,11 +67,18 @@ class Error(Exception):
     """A call that did not answer OK: code (an int), its name, message and
     violations ({field: [messages]})."""
 
-    def __init__(self, code, message, violations=None):
+    def __init__(self, code, message, violations=None, reply=None):
         self.code = code
         self.name = CODES.get(code, str(code))
         self.message = message
         self.violations = violations or {}
+        # OUT_OF_RANGE from Watch: the oldest revision the backend keeps
+        # (and its current one); None otherwise.
+        self.oldest_revision = (reply.oldest_revision if reply is not None
+                                and reply.HasField("oldest_revision")
+                                else None)
+        self.revision = (reply.revision if reply is not None
+                         and reply.HasField("revision") else None)
         super().__init__("%s: %s" % (self.name, message))
 
 
@@ -69,6 +93,9 @@ class Client:
         self.timeout_ms = timeout_ms
         self.sock = None
         self.next_id = int.from_bytes(os.urandom(4), "big") & 0x7FFFFFFF
+        # The revision the last answer reflected (Reply.revision): after a
+        # list, where a watch starts to miss nothing.
+        self.last_revision = None
 
     def close(self):
         if self.sock is not None:
@@ -126,9 +153,12 @@ class Client:
                 self.addr[0], self.addr[1]))
         rep = pb.Reply()
         rep.ParseFromString(msg[4:])
+        if rep.HasField("revision"):
+            self.last_revision = rep.revision
         if rep.code != OK:
             raise Error(rep.code, rep.message,
-                        {v.field: list(v.messages) for v in rep.violations})
+                        {v.field: list(v.messages) for v in rep.violations},
+                        rep)
         out = reply_type()
         out.ParseFromString(rep.payload)
         return out
@@ -161,6 +191,63 @@ class Client:
 
     def delete(self, id, kind=pb.KIND_ANY):
         self.call(pb.DELETE, pb.IdRequest(id=id, kind=kind), pb.Empty)
+
+    def watch_once(self, since=None, kind=pb.KIND_ANY, group=None,
+                   wait_ms=30000, max_events=0):
+        """One Watch call: the changes after revision since (None: from
+        the backend's current one on), waiting up to wait_ms (at most
+        60000) for one. Returns the WatchReply: its events, and revision,
+        the one to pass as since next time (also when there are no
+        events). Raises Error; OUT_OF_RANGE when since is older than the
+        history kept (e.oldest_revision) or newer than the backend's."""
+        req = pb.WatchRequest(wait_ms=wait_ms)
+        if since is not None:
+            req.since_revision = since
+        if kind != pb.KIND_ANY:
+            req.kind = kind
+        if group:
+            req.group_iexact = group
+        if max_events:
+            req.max_events = max_events
+        # The call's own time on top of the wait: a long poll that waits
+        # its whole wait is no timeout.
+        return self.call(pb.WATCH, req, pb.WatchReply,
+                         timeout_ms=self.timeout_ms + wait_ms)
+
+    def watch(self, since=None, kind=pb.KIND_ANY, group=None,
+              wait_ms=30000, on_retry=None):
+        """Yields every change after revision since (None: from now on)
+        as a WatchEvent (type, revision, component, status), each exactly
+        once, in revision order, for as long as the caller iterates.
+
+        It resumes by itself: when a call fails in a way that trying again
+        may fix (the connection lost, the backend restarting or not
+        answering in time), it calls on_retry(error, seconds) if given,
+        waits (50 ms, doubling to 2 s) and calls again from the last
+        revision it handed out. Other errors end it by raising Error:
+        OUT_OF_RANGE means the history no longer reaches back there: list
+        again and watch from the list's revision."""
+        pos = since
+        pause = 0.05
+        while True:
+            try:
+                batch = self.watch_once(pos, kind, group, wait_ms)
+            except Error as e:
+                if e.code not in _WATCH_RETRY:
+                    raise
+                if on_retry is not None:
+                    on_retry(e, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
+                continue
+            pause = 0.05
+            for ev in batch.events:
+                if pos is not None and ev.revision <= pos:
+                    continue  # handed out already
+                pos = ev.revision
+                yield ev
+            if pos is None or batch.revision > pos:
+                pos = batch.revision
 
 
 def _left(deadline):
