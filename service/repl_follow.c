@@ -347,6 +347,7 @@ repl_follow_status(repl_follow *f, repl_status *st)
 		    ? (uint64_t) (now - f->caught_up_ms)
 		    : 0;
 	pthread_mutex_unlock(&f->mu);
+	st->bootstraps = f->o.bootstraps;
 	st->forwarded = atomic_load(&f->forwarded);
 	st->records = atomic_load(&f->records);
 }

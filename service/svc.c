@@ -569,9 +569,23 @@ h_snapshot(svc *s, const svc_req *q, svc_reply *r)
 	return 0;
 }
 
+/* Replication reads every group and promotion changes who takes changes:
+ * for callers that act for every group only (CONTRACT §5). */
+static int
+trusted_only(const svc_req *q, svc_reply *r)
+{
+	if (access_all_groups(q->who))
+		return 1;
+	svc_reply_err(r, FS_PERMISSION_DENIED,
+	    "Replication is for callers that act for every group.");
+	return 0;
+}
+
 static int
 h_replicate(svc *s, const svc_req *q, svc_reply *r)
 {
+	if (!trusted_only(q, r))
+		return 0;
 	if (s->rsrv == NULL)
 		svc_reply_err(r, FS_FAILED_PRECONDITION,
 		    "The service runs without a data directory.");
@@ -583,6 +597,8 @@ h_replicate(svc *s, const svc_req *q, svc_reply *r)
 static int
 h_snapshot_fetch(svc *s, const svc_req *q, svc_reply *r)
 {
+	if (!trusted_only(q, r))
+		return 0;
 	if (s->rsrv == NULL)
 		svc_reply_err(r, FS_FAILED_PRECONDITION,
 		    "The service runs without a data directory.");
@@ -601,7 +617,8 @@ h_promote(svc *s, const svc_req *q, svc_reply *r)
 	int was_replica;
 	uint64_t term;
 
-	(void) q;
+	if (!trusted_only(q, r))
+		return 0;
 	pthread_rwlock_wrlock(&s->lock);
 	uint64_t rev = atomic_load(&s->revision);
 	was_replica = atomic_load(&s->role) == SVC_REPLICA;
@@ -927,7 +944,8 @@ svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
 		    s->access_log ? fs_now_us() : 0);
 		return;
 	}
-	if (req->method == FLOWSVC__METHOD__REPLICATE && s->rsrv != NULL) {
+	if (req->method == FLOWSVC__METHOD__REPLICATE && s->rsrv != NULL &&
+	    access_all_groups(req->caller)) {
 		repl_replicate_handle(s->rsrv, call, req);
 		return;
 	}
@@ -1076,7 +1094,8 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 	}
 	if (!bad && opts != NULL && opts->replica_of != NULL) {
 		repl_follow_opts fo = {opts->replica_of, opts->replica_tls,
-		    opts->follower, opts->rebootstrap, opts->rebootstrap_arg};
+		    opts->follower, opts->rebootstrap, opts->rebootstrap_arg,
+		    opts->bootstraps};
 		if (s->disk == NULL) {
 			snprintf(err, errlen,
 			    "--replica-of needs a data directory");
