@@ -240,9 +240,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	while (sigwait(&sigs, &sig) != 0)
+	/* SIGUSR1 is the follower's (ask_rebootstrap): a primary ignores
+	 * it. */
+	while (sigwait(&sigs, &sig) != 0 ||
+	    (sig == SIGUSR1 && cfg.replica_of == NULL))
 		;
-	if (sig == SIGUSR1 && cfg.replica_of != NULL) {
+	if (sig == SIGUSR1) {
 		/* A fresh snapshot is needed: stop, and start again in place
 		 * (same pid, same flags) with a bootstrap first. */
 		fs_log(FS_LOG_INFO, NULL,
