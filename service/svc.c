@@ -371,8 +371,9 @@ svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a, svc_reply *r)
 	return commit_record(s, rec, terms_last(s->terms), a, r);
 }
 
-int
-svc_apply_replicated(svc *s, const uint8_t *b, size_t len, char *why, size_t n)
+/* One record of the primary, with the write lock held. */
+static int
+apply_one(svc *s, const uint8_t *b, size_t len, char *why, size_t n)
 {
 	Flowsvc__LogRecord *rec = flowsvc__log_record__unpack(NULL, len, b);
 	svc_reply r;
@@ -383,9 +384,8 @@ svc_apply_replicated(svc *s, const uint8_t *b, size_t len, char *why, size_t n)
 		return FS_DATA_LOSS;
 	}
 	uint64_t term = rec->has_term ? rec->term : 1;
-	memset(&r, 0, sizeof(r));
-	pthread_rwlock_wrlock(&s->lock);
 	uint64_t want = atomic_load(&s->revision) + 1;
+	memset(&r, 0, sizeof(r));
 	if (atomic_load(&s->role) != SVC_REPLICA) {
 		snprintf(why, n, "no longer a replica");
 		rv = FS_FAILED_PRECONDITION;
@@ -414,9 +414,42 @@ svc_apply_replicated(svc *s, const uint8_t *b, size_t len, char *why, size_t n)
 		if (rv == FS_INTERNAL)
 			rv = FS_DATA_LOSS;
 	}
-	pthread_rwlock_unlock(&s->lock);
 	svc_reply_fini(&r);
 	flowsvc__log_record__free_unpacked(rec, NULL);
+	return rv;
+}
+
+int
+svc_apply_replicated(svc *s, const uint8_t *b, size_t len, char *why, size_t n)
+{
+	pthread_rwlock_wrlock(&s->lock);
+	int rv = apply_one(s, b, len, why, n);
+	pthread_rwlock_unlock(&s->lock);
+	return rv;
+}
+
+/* Records applied per hold of the write lock: enough to pay for the
+ * lock, few enough that reads between them wait well under a
+ * millisecond. */
+#define APPLY_PER_LOCK 64
+
+int
+svc_apply_replicated_n(svc *s, const ProtobufCBinaryData *recs, size_t n,
+    size_t *done, char *why, size_t wn)
+{
+	int rv = FS_OK;
+
+	*done = 0;
+	while (*done < n && rv == FS_OK) {
+		size_t end =
+		    *done + APPLY_PER_LOCK < n ? *done + APPLY_PER_LOCK : n;
+		pthread_rwlock_wrlock(&s->lock);
+		for (; *done < end && rv == FS_OK; (*done)++)
+			if ((rv = apply_one(s, recs[*done].data,
+			         recs[*done].len, why, wn)) != FS_OK)
+				break;
+		pthread_rwlock_unlock(&s->lock);
+	}
 	return rv;
 }
 

@@ -128,6 +128,12 @@ int svc_accepts_changes(svc *s);
 int svc_apply_replicated(svc *s, const uint8_t *b, size_t len, char *why,
     size_t n);
 
+/* svc_apply_replicated for n records in order, taking the write lock
+ * once per few hundred; stops at the first that fails (its code and why;
+ * *done says how many were applied). */
+int svc_apply_replicated_n(svc *s, const ProtobufCBinaryData *recs, size_t n,
+    size_t *done, char *why, size_t wn);
+
 /* Notes a term heard of (a request or an answer); a primary that hears of
  * a higher term than its own stops taking changes (logged). */
 void svc_learn_term(svc *s, uint64_t term, const char *from);

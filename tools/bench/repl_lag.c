@@ -7,12 +7,16 @@
  * when each create's answer came and the revision it took; meanwhile
  * watches the replica (the Watch RPC) and notes when each revision
  * arrived there. The lag of a change is its arrival at the replica less
- * its acknowledgement by the primary (0 when the replica had it first).
- * One result line on stdout: rate, creates, lag_p50_ms, lag_p99_ms,
- * lag_max_ms, missing (changes the replica never showed).
+ * its acknowledgement by the primary (0 when the replica had it first:
+ * `ahead` counts those); and from the moment the create was sent to its
+ * arrival at the replica (`sent_*`: what a reader of the replica waits,
+ * at worst, for a change someone just made). One result line on stdout:
+ * rate, creates, lag_p50_ms, lag_p99_ms, lag_max_ms, ahead, sent_p50_ms,
+ * sent_p99_ms, sent_max_ms, missing (changes the replica never showed).
  */
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +27,7 @@
 #include "fs_rpc.h"
 #include "fs_util.h"
 
-static _Atomic int64_t *ack_us, *arr_us;
+static _Atomic int64_t *ack_us, *arr_us, *sent_us, *sent_by_seq;
 static uint64_t base, cap;
 static atomic_int inflight, failed;
 
@@ -37,10 +41,14 @@ note(_Atomic int64_t *a, uint64_t rev, int64_t t)
 static void
 create_cb(void *arg, int code, Flowsvc__Reply *reply)
 {
-	(void) arg;
-	if (code == FS_OK && reply != NULL && reply->has_revision)
+	uint64_t seq = (uint64_t) (uintptr_t) arg;
+
+	if (code == FS_OK && reply != NULL && reply->has_revision) {
 		note(ack_us, reply->revision, fs_now_us());
-	else
+		if (seq < cap)
+			note(sent_us, reply->revision,
+			    atomic_load(&sent_by_seq[seq]));
+	} else
 		atomic_fetch_add(&failed, 1);
 	if (reply != NULL)
 		flowsvc__reply__free_unpacked(reply, NULL);
@@ -118,7 +126,10 @@ main(int argc, char **argv)
 	cap = (uint64_t) (rate * duration) + 1000;
 	ack_us = calloc(cap, sizeof(*ack_us));
 	arr_us = calloc(cap, sizeof(*arr_us));
-	if (ack_us == NULL || arr_us == NULL)
+	sent_us = calloc(cap, sizeof(*sent_us));
+	sent_by_seq = calloc(cap, sizeof(*sent_by_seq));
+	if (ack_us == NULL || arr_us == NULL || sent_us == NULL ||
+	    sent_by_seq == NULL)
 		return 1;
 	fs_watch_opts wo = {.has_since = 1,
 	    .since_revision = base,
@@ -144,8 +155,11 @@ main(int argc, char **argv)
 			snprintf(name, sizeof(name), "lag_%x_%" PRIu64, tag,
 			    sent);
 			atomic_fetch_add(&inflight, 1);
+			if (sent < cap)
+				atomic_store(&sent_by_seq[sent], fs_now_us());
 			if (fs_client_call_async(pc, FLOWSVC__METHOD__CREATE,
-			        &cr.base, NULL, create_cb, NULL) != 0) {
+			        &cr.base, NULL, create_cb,
+			        (void *) (uintptr_t) sent) != 0) {
 				atomic_fetch_sub(&inflight, 1);
 				atomic_fetch_add(&failed, 1);
 			}
@@ -166,8 +180,8 @@ main(int argc, char **argv)
 		nanosleep(&(struct timespec){0, 10000000}, NULL);
 	fs_watch_stop(w);
 
-	static hist lag;
-	uint64_t n = 0, missing = 0;
+	static hist lag, sent_lag;
+	uint64_t n = 0, missing = 0, ahead = 0;
 	for (uint64_t i = 0; i <= last; i++) {
 		int64_t a = atomic_load(&ack_us[i]),
 		        b = atomic_load(&arr_us[i]);
@@ -178,16 +192,28 @@ main(int argc, char **argv)
 			missing++;
 			continue;
 		}
-		hist_add(&lag, b > a ? (uint64_t) (b - a) : 0);
+		hist_add(&lag, b > a ? (uint64_t) (b - a) * 1000 : 0);
+		ahead += b <= a;
+		int64_t t = atomic_load(&sent_us[i]);
+		if (t != 0)
+			hist_add(&sent_lag,
+			    b > t ? (uint64_t) (b - t) * 1000 : 0);
 	}
 	printf("rate=%.0f creates=%" PRIu64 " failed=%d lag_p50_ms=%.2f "
-	       "lag_p99_ms=%.2f lag_max_ms=%.2f missing=%" PRIu64 "\n",
+	       "lag_p99_ms=%.2f lag_max_ms=%.2f ahead=%" PRIu64
+	       " sent_p50_ms=%.2f sent_p99_ms=%.2f sent_max_ms=%.2f "
+	       "missing=%" PRIu64 "\n",
 	    (double) n * 1e6 / (double) (t1 - t0), n, atomic_load(&failed),
 	    hist_pct_us(&lag, 50) / 1000.0, hist_pct_us(&lag, 99) / 1000.0,
-	    hist_max_us(&lag) / 1000.0, missing);
+	    hist_max_us(&lag) / 1000.0, ahead,
+	    hist_pct_us(&sent_lag, 50) / 1000.0,
+	    hist_pct_us(&sent_lag, 99) / 1000.0,
+	    hist_max_us(&sent_lag) / 1000.0, missing);
 	fs_client_close(rc);
 	fs_client_close(pc);
 	free(ack_us);
 	free(arr_us);
+	free(sent_us);
+	free(sent_by_seq);
 	return 0;
 }
