@@ -26,6 +26,23 @@
 #include "svc_wait.h"
 #include "terms.h"
 
+/* Where a follower's next read starts: the reader left after its last
+ * answer, so that the next one reads on from there instead of looking for
+ * its revision from the start of the log again. */
+struct cursor {
+	logreader *rd; /* NULL: none */
+	uint64_t gen;
+	uint64_t next; /* the revision of the record at its cursor */
+};
+
+static void
+cursor_close(struct cursor *c)
+{
+	if (c->rd != NULL)
+		logreader_close(c->rd);
+	memset(c, 0, sizeof(*c));
+}
+
 /* A follower's hold on the logs after the revision it has. */
 struct hold {
 	int used;
@@ -33,6 +50,7 @@ struct hold {
 	uint32_t holder;
 	uint64_t held;
 	int64_t last_ms, moved_ms;
+	struct cursor cur; /* checked out (rd NULL) while a call reads */
 };
 
 /* A snapshot being read by a follower. */
@@ -90,8 +108,10 @@ repl_srv_free(repl_srv *r)
 		if (r->sess[i].used)
 			session_end(r, &r->sess[i]);
 	for (int i = 0; i < REPL_FOLLOWERS_MAX; i++)
-		if (r->holds[i].used)
+		if (r->holds[i].used) {
 			persist_release(r->disk, r->holds[i].holder);
+			cursor_close(&r->holds[i].cur);
+		}
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
@@ -108,6 +128,7 @@ sweep(repl_srv *r, int64_t now)
 		if (r->holds[i].used &&
 		    now - r->holds[i].last_ms > REPL_HOLD_IDLE_MS) {
 			persist_release(r->disk, r->holds[i].holder);
+			cursor_close(&r->holds[i].cur);
 			r->holds[i].used = 0;
 		}
 }
@@ -140,6 +161,7 @@ hold_logs(repl_srv *r, const char *name, uint64_t from)
 		if (persist_retain(r->disk, label, from, &free_slot->holder) ==
 		    FS_OK) {
 			h = free_slot;
+			memset(h, 0, sizeof(*h));
 			h->used = 1;
 			snprintf(h->name, sizeof(h->name), "%s", name);
 			h->held = from;
@@ -153,6 +175,47 @@ hold_logs(repl_srv *r, const char *name, uint64_t from)
 	if (h != NULL)
 		h->last_ms = now;
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* Takes the follower's cursor (none: zeros) for one read. */
+static void
+cursor_take(repl_srv *r, const char *name, struct cursor *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (name == NULL || name[0] == '\0')
+		return;
+	pthread_mutex_lock(&r->mu);
+	for (int i = 0; i < REPL_FOLLOWERS_MAX; i++)
+		if (r->holds[i].used &&
+		    strncmp(r->holds[i].name, name,
+		        sizeof(r->holds[i].name) - 1) == 0) {
+			*c = r->holds[i].cur;
+			memset(&r->holds[i].cur, 0, sizeof(r->holds[i].cur));
+			break;
+		}
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Gives it back (or closes it when the follower has no hold, or has a
+ * cursor again from a call that overtook this one). */
+static void
+cursor_give(repl_srv *r, const char *name, struct cursor *c)
+{
+	if (c->rd == NULL)
+		return;
+	if (name != NULL && name[0] != '\0') {
+		pthread_mutex_lock(&r->mu);
+		for (int i = 0; i < REPL_FOLLOWERS_MAX; i++)
+			if (r->holds[i].used && r->holds[i].cur.rd == NULL &&
+			    strncmp(r->holds[i].name, name,
+			        sizeof(r->holds[i].name) - 1) == 0) {
+				r->holds[i].cur = *c;
+				memset(c, 0, sizeof(*c));
+				break;
+			}
+		pthread_mutex_unlock(&r->mu);
+	}
+	cursor_close(c);
 }
 
 size_t
@@ -215,50 +278,76 @@ recs_add(recs *x, const logreader_record *rec, int v1)
 	return 0;
 }
 
-/* Reads the records after from, up to max bytes (at least one), into x.
- * FS_OK (maybe none: nothing after from yet), FS_OUT_OF_RANGE (the logs
- * kept no longer hold from + 1), FS_RESOURCE_EXHAUSTED or FS_DATA_LOSS. */
+/* Reads the records after from, up to max bytes (at least one), into x,
+ * from c's reader when it stands there (and leaves c where the reading
+ * stopped). FS_OK (maybe none: nothing after from yet), FS_OUT_OF_RANGE
+ * (the logs kept no longer hold from + 1), FS_RESOURCE_EXHAUSTED or
+ * FS_DATA_LOSS. */
 static int
-read_records(repl_srv *r, uint64_t from, size_t max, recs *x)
+read_records(repl_srv *r, uint64_t from, size_t max, recs *x, struct cursor *c)
 {
 	persist_position pos;
 	uint64_t next = from + 1;
 
 	persist_log_position(r->disk, &pos);
+	if (c->rd != NULL && c->next != next)
+		cursor_close(c);
 	while (next <= pos.revision && x->bytes < max) {
-		logreader *rd;
 		logreader_record rec;
-		uint64_t gen, before = next;
-		int rv = persist_log_open(r->disk, next, &rd, &gen);
+		uint64_t before = next;
+		enum logreader_result lr;
 
-		if (rv != FS_OK)
-			return x->n > 0 ? FS_OK
-			    : rv == FS_OUT_OF_RANGE || rv == FS_NOT_FOUND
-			    ? FS_OUT_OF_RANGE
-			    : rv;
-		uint64_t end = gen == pos.gen ? pos.written_end
-		    : gen < pos.gen           ? LOGREADER_EOF
-		                              : 0;
-		enum logreader_result lr = end == 0
-		    ? LOGREADER_END
-		    : logreader_seek_revision(rd, next, end, &rec);
+		if (c->rd == NULL) {
+			int rv =
+			    persist_log_open(r->disk, next, &c->rd, &c->gen);
+			if (rv != FS_OK) {
+				c->rd = NULL;
+				return x->n > 0 ? FS_OK
+				    : rv == FS_OUT_OF_RANGE ||
+				        rv == FS_NOT_FOUND
+				    ? FS_OUT_OF_RANGE
+				    : rv;
+			}
+			c->next = 0;
+		}
+		uint64_t end = c->gen == pos.gen ? pos.written_end
+		    : c->gen < pos.gen           ? LOGREADER_EOF
+		                                 : 0;
+		if (end == 0)
+			lr = LOGREADER_END;
+		else if (c->next == next)
+			lr = LOGREADER_RECORD; /* the cursor is there */
+		else
+			lr = logreader_seek_revision(c->rd, next, end, &rec);
 		while (lr == LOGREADER_RECORD &&
-		    (lr = logreader_next(rd, end, &rec)) == LOGREADER_RECORD) {
-			if (rec.revision != next)
-				break; /* a gap: not ours to paper over */
-			if (recs_add(x, &rec, logreader_version(rd) < 2) !=
+		    (lr = logreader_next(c->rd, end, &rec)) ==
+		        LOGREADER_RECORD) {
+			if (rec.revision != next) {
+				lr = LOGREADER_CORRUPT; /* a gap */
+				break;
+			}
+			if (recs_add(x, &rec, logreader_version(c->rd) < 2) !=
 			    0) {
-				logreader_close(rd);
+				cursor_close(c);
 				return FS_RESOURCE_EXHAUSTED;
 			}
 			next++;
+			c->next = next;
 			if (x->bytes >= max || next > pos.revision)
 				break;
 		}
-		logreader_close(rd);
 		if (lr == LOGREADER_CORRUPT || lr == LOGREADER_ERROR ||
-		    lr == LOGREADER_TORN)
+		    lr == LOGREADER_TORN) {
+			cursor_close(c);
 			return x->n > 0 ? FS_OK : FS_DATA_LOSS;
+		}
+		if (next > pos.revision || x->bytes >= max)
+			break;
+		/* The end of this log for now: an older generation is done
+		 * (the next record is in the next log); the current one may
+		 * grow, and the cursor waits there. */
+		if (c->gen < pos.gen)
+			cursor_close(c);
 		if (next == before)
 			break; /* nothing more here for now */
 	}
@@ -296,7 +385,10 @@ answer(repl_srv *r, const Flowsvc__ReplicateRequest *m, svc_reply *out)
 		rep.has_diverged = rep.diverged = 1;
 		fill_terms(r, &tl, &rep.n_terms, &rep.terms);
 	} else {
-		int rv = read_records(r, from, max, &x);
+		struct cursor c;
+		cursor_take(r, m->follower, &c);
+		int rv = read_records(r, from, max, &x, &c);
+		cursor_give(r, m->follower, &c);
 		if (rv != FS_OK) {
 			if (rv == FS_OUT_OF_RANGE) {
 				svc_reply_err(out, FS_OUT_OF_RANGE,

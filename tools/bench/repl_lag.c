@@ -12,7 +12,10 @@
  * arrival at the replica (`sent_*`: what a reader of the replica waits,
  * at worst, for a change someone just made). One result line on stdout:
  * rate, creates, lag_p50_ms, lag_p99_ms, lag_max_ms, ahead, sent_p50_ms,
- * sent_p99_ms, sent_max_ms, missing (changes the replica never showed).
+ * sent_p99_ms, sent_max_ms, behind_primary_watch_p50/p99_ms (arrival
+ * at the replica's watcher less arrival at a watcher of the primary: the
+ * replication alone, without the watch's own delay), missing (changes the
+ * replica never showed).
  */
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -27,7 +30,7 @@
 #include "fs_rpc.h"
 #include "fs_util.h"
 
-static _Atomic int64_t *ack_us, *arr_us, *sent_us, *sent_by_seq;
+static _Atomic int64_t *ack_us, *arr_us, *sent_us, *sent_by_seq, *parr_us;
 static uint64_t base, cap;
 static atomic_int inflight, failed;
 
@@ -58,8 +61,7 @@ create_cb(void *arg, int code, Flowsvc__Reply *reply)
 static int
 on_event(void *arg, const Flowsvc__WatchEvent *ev)
 {
-	(void) arg;
-	note(arr_us, ev->revision, fs_now_us());
+	note(arg != NULL ? parr_us : arr_us, ev->revision, fs_now_us());
 	return 0;
 }
 
@@ -128,14 +130,22 @@ main(int argc, char **argv)
 	arr_us = calloc(cap, sizeof(*arr_us));
 	sent_us = calloc(cap, sizeof(*sent_us));
 	sent_by_seq = calloc(cap, sizeof(*sent_by_seq));
+	parr_us = calloc(cap, sizeof(*parr_us));
 	if (ack_us == NULL || arr_us == NULL || sent_us == NULL ||
-	    sent_by_seq == NULL)
+	    sent_by_seq == NULL || parr_us == NULL)
 		return 1;
 	fs_watch_opts wo = {.has_since = 1,
 	    .since_revision = base,
 	    .max_events = 10000};
 	fs_watch_handler h = {.event = on_event};
-	if (fs_watch_start(&w, rc, &wo, &h, NULL) != FS_OK)
+	fs_watch *pw;
+	fs_client *pwc;
+	/* The same watch on the primary, on a client of its own: what a
+	 * watcher of the primary sees, to tell the watch's own cost from
+	 * replication's. */
+	if (fs_watch_start(&w, rc, &wo, &h, NULL) != FS_OK ||
+	    fs_client_open(&pwc, primary) != FS_OK ||
+	    fs_watch_start(&pw, pwc, &wo, &h, pwc) != FS_OK)
 		return 1;
 
 	int64_t t0 = fs_now_us(), end = t0 + duration * 1000000;
@@ -179,8 +189,10 @@ main(int argc, char **argv)
 	while (fs_now_us() < stop && atomic_load(&arr_us[last]) == 0)
 		nanosleep(&(struct timespec){0, 10000000}, NULL);
 	fs_watch_stop(w);
+	fs_watch_stop(pw);
+	fs_client_close(pwc);
 
-	static hist lag, sent_lag;
+	static hist lag, sent_lag, plag;
 	uint64_t n = 0, missing = 0, ahead = 0;
 	for (uint64_t i = 0; i <= last; i++) {
 		int64_t a = atomic_load(&ack_us[i]),
@@ -194,6 +206,10 @@ main(int argc, char **argv)
 		}
 		hist_add(&lag, b > a ? (uint64_t) (b - a) * 1000 : 0);
 		ahead += b <= a;
+		int64_t pb = atomic_load(&parr_us[i]);
+		if (pb != 0)
+			hist_add(&plag,
+			    b > pb ? (uint64_t) (b - pb) * 1000 : 0);
 		int64_t t = atomic_load(&sent_us[i]);
 		if (t != 0)
 			hist_add(&sent_lag,
@@ -202,18 +218,21 @@ main(int argc, char **argv)
 	printf("rate=%.0f creates=%" PRIu64 " failed=%d lag_p50_ms=%.2f "
 	       "lag_p99_ms=%.2f lag_max_ms=%.2f ahead=%" PRIu64
 	       " sent_p50_ms=%.2f sent_p99_ms=%.2f sent_max_ms=%.2f "
-	       "missing=%" PRIu64 "\n",
+	       "behind_primary_watch_p50_ms=%.2f "
+	       "behind_primary_watch_p99_ms=%.2f missing=%" PRIu64 "\n",
 	    (double) n * 1e6 / (double) (t1 - t0), n, atomic_load(&failed),
 	    hist_pct_us(&lag, 50) / 1000.0, hist_pct_us(&lag, 99) / 1000.0,
 	    hist_max_us(&lag) / 1000.0, ahead,
 	    hist_pct_us(&sent_lag, 50) / 1000.0,
 	    hist_pct_us(&sent_lag, 99) / 1000.0,
-	    hist_max_us(&sent_lag) / 1000.0, missing);
+	    hist_max_us(&sent_lag) / 1000.0, hist_pct_us(&plag, 50) / 1000.0,
+	    hist_pct_us(&plag, 99) / 1000.0, missing);
 	fs_client_close(rc);
 	fs_client_close(pc);
 	free(ack_us);
 	free(arr_us);
 	free(sent_us);
 	free(sent_by_seq);
+	free(parr_us);
 	return 0;
 }
