@@ -295,7 +295,7 @@ test_primary_stopped(void)
 
 	Flowsvc__CreateRequest cr = FLOWSVC__CREATE_REQUEST__INIT;
 	Flowsvc__Reply *rep = NULL;
-	fs_call_opts o = {NULL, 2000, NULL};
+	fs_call_opts o = {NULL, 3000, NULL};
 	cr.kind = FLOWSVC__KIND__FLOW;
 	cr.name = "while_stopped";
 	t0 = fs_test_now_ms();
@@ -304,7 +304,7 @@ test_primary_stopped(void)
 	int64_t took = fs_test_now_ms() - t0;
 	FS_ASSERT_CODE(code, FS_UNAVAILABLE, rep);
 	FS_CHECK(rep != NULL, "no answer from the replica (a timeout)");
-	FS_CHECK(took < 2000, "the change failed after %lld ms",
+	FS_CHECK(took < 3000, "the change failed after %lld ms",
 	    (long long) took);
 	if (rep != NULL)
 		flowsvc__reply__free_unpacked(rep, NULL);
@@ -380,13 +380,13 @@ test_read_your_writes(void)
 	fs_client_set_read_your_writes(c2, 1);
 	Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
 	Flowsvc__Reply *rep = NULL;
-	fs_call_opts o = {NULL, 1500, NULL};
+	fs_call_opts o = {NULL, 3000, NULL};
 	g.id = (char *) id;
 	int64_t t0 = fs_test_now_ms();
 	FS_ASSERT_CODE(fs_client_call(c2, FLOWSVC__METHOD__GET, &g.base, &o,
 	                   &rep),
 	    FS_UNAVAILABLE, rep);
-	FS_CHECK(rep != NULL && fs_test_now_ms() - t0 < 1500,
+	FS_CHECK(rep != NULL && fs_test_now_ms() - t0 < 3000,
 	    "no answer from the replica before the deadline");
 	if (rep != NULL)
 		flowsvc__reply__free_unpacked(rep, NULL);
