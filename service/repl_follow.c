@@ -415,6 +415,7 @@ repl_follow_status(repl_follow *f, repl_status *st)
 struct fwd {
 	repl_follow *f;
 	fs_srv_call *call;
+	int method;
 };
 
 static void
@@ -422,6 +423,7 @@ fwd_cb(void *arg, int code, Flowsvc__Reply *reply)
 {
 	struct fwd *x = arg;
 
+	svc_count(x->f->s, x->method, reply != NULL ? code : FS_UNAVAILABLE);
 	if (reply != NULL) {
 		if (reply->has_revision && code == FS_OK)
 			atomic_fetch_add(&x->f->forwarded, 1);
@@ -461,6 +463,7 @@ repl_forward(repl_follow *f, fs_srv_call *call, const Flowsvc__Request *req)
 	}
 	x->f = f;
 	x->call = call;
+	x->method = (int) req->method;
 	(void) fs_srv_detach(call); /* the wait holds no context of the pool */
 	if ((rv = fs_client_forward_async(f->fwd, req, timeout, fwd_cb, x)) !=
 	    0) {
@@ -469,6 +472,7 @@ repl_forward(repl_follow *f, fs_srv_call *call, const Flowsvc__Request *req)
 		    "The primary (%s) cannot be reached (%s).", f->url,
 		    fs_code_name(rv));
 		free(x);
+		svc_count(f->s, (int) req->method, FS_UNAVAILABLE);
 		fs_srv_reply_code(call, FS_UNAVAILABLE, msg, NULL);
 	}
 }

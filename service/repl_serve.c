@@ -458,10 +458,11 @@ struct rwait {
 };
 
 static void
-reply_call(fs_srv_call *call, svc_reply *rr)
+reply_call(repl_srv *r, fs_srv_call *call, svc_reply *rr)
 {
 	Flowsvc__Reply rep;
 
+	svc_count(r->s, FLOWSVC__METHOD__REPLICATE, rr->code);
 	svc_reply_wire(rr, &rep);
 	fs_srv_reply(call, &rep);
 	svc_reply_fini(rr);
@@ -476,7 +477,7 @@ rwait_done(void *arg, int expired)
 	(void) expired; /* either way: what there is now */
 	memset(&rr, 0, sizeof(rr));
 	answer(w->r, w->m, &rr);
-	reply_call(w->call, &rr);
+	reply_call(w->r, w->call, &rr);
 	flowsvc__replicate_request__free_unpacked(w->m, NULL);
 	free(w);
 }
@@ -526,7 +527,7 @@ repl_replicate_handle(repl_srv *r, fs_srv_call *call,
 	}
 	answer(r, m, &rr);
 	flowsvc__replicate_request__free_unpacked(m, NULL);
-	reply_call(call, &rr);
+	reply_call(r, call, &rr);
 }
 
 /* ---- SnapshotFetch ---------------------------------------------------------- */

@@ -115,6 +115,15 @@ svc_accepts_changes(svc *s)
 }
 
 void
+svc_count(svc *s, int method, int code)
+{
+	if ((unsigned) method < FS_METHOD_LIMIT &&
+	    (unsigned) code < FS_CODE_COUNT)
+		atomic_fetch_add_explicit(&s->counts[method][code], 1,
+		    memory_order_relaxed);
+}
+
+void
 svc_learn_term(svc *s, uint64_t term, const char *from)
 {
 	uint64_t mine = terms_last(s->terms);

@@ -134,6 +134,10 @@ int svc_apply_replicated(svc *s, const uint8_t *b, size_t len, char *why,
 int svc_apply_replicated_n(svc *s, const ProtobufCBinaryData *recs, size_t n,
     size_t *done, char *why, size_t wn);
 
+/* Counts one answered request of method with code (Stats.requests), for
+ * the requests answered outside svc_dispatch (forwarded, Replicate). */
+void svc_count(svc *s, int method, int code);
+
 /* Notes a term heard of (a request or an answer); a primary that hears of
  * a higher term than its own stops taking changes (logged). */
 void svc_learn_term(svc *s, uint64_t term, const char *from);
