@@ -183,21 +183,26 @@ record_id(const ProtobufCBinaryData *b, uint64_t *rev, uint64_t *term)
 		flowsvc__log_record__free_unpacked(r, NULL);
 }
 
-/* The replica holds changes the primary does not: how many, logged, and
- * a bootstrap asked for. */
-static void
+/* The answer says the histories part. Returns 1 when this replica holds
+ * changes the primary does not (how many, logged: it must take a fresh
+ * snapshot), 0 when it has none after all (it has no revision the primary
+ * lacks: ask again). */
+static int
 diverged(repl_follow *f, uint64_t mine, const Flowsvc__ReplicateReply *rr)
 {
 	uint64_t fork = terms_fork(svc_terms(f->s), mine,
 	    (const Flowsvc__TermStart *const *) rr->terms, rr->n_terms,
 	    rr->revision);
 
+	if (fork >= mine)
+		return 0;
 	fs_log(FS_LOG_WARN, NULL,
 	    "replica: %s (term %" PRIu64 ") does not have this backend's "
 	    "changes after revision %" PRIu64 ": dropping %" PRIu64
 	    " changes of its own that it never received (revisions %" PRIu64
 	    "-%" PRIu64 "), and taking a fresh snapshot",
 	    f->url, rr->term, fork, mine - fork, fork + 1, mine);
+	return 1;
 }
 
 /* Applies rr's records; the next poll is already on its way meanwhile.
@@ -254,10 +259,15 @@ follow_main(void *arg)
 		if (code == FS_OK && rr != NULL) {
 			svc_learn_term(f->s, rr->term, f->url);
 			if (rr->diverged) {
-				diverged(f, from, rr);
+				int drop = diverged(f, from, rr);
 				flowsvc__replicate_reply__free_unpacked(rr,
 				    NULL);
 				flowsvc__reply__free_unpacked(reply, NULL);
+				if (!drop) {
+					if (nap(f, 100))
+						break;
+					continue;
+				}
 				if (f->o.rebootstrap != NULL)
 					f->o.rebootstrap(f->o.arg);
 				break;

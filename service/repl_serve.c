@@ -354,6 +354,20 @@ read_records(repl_srv *r, uint64_t from, size_t max, recs *x, struct cursor *c)
 	return FS_OK;
 }
 
+/* The revision of the last record in the log: a record is written there
+ * before the store applies it (and it then cannot fail), so a follower
+ * may have been sent a record the store here has not applied yet. What a
+ * follower asks is judged against this, never the store's revision. */
+static uint64_t
+log_revision(repl_srv *r)
+{
+	persist_position pos;
+	uint64_t cur = svc_revision(r->s);
+
+	persist_log_position(r->disk, &pos);
+	return pos.revision > cur ? pos.revision : cur;
+}
+
 /* The backend's term history, for an answer (freed by the caller). */
 static void
 fill_terms(repl_srv *r, terms_list *tl, size_t *n, Flowsvc__TermStart ***out)
@@ -371,7 +385,7 @@ answer(repl_srv *r, const Flowsvc__ReplicateRequest *m, svc_reply *out)
 {
 	Flowsvc__ReplicateReply rep = FLOWSVC__REPLICATE_REPLY__INIT;
 	terms *t = svc_terms(r->s);
-	uint64_t cur = svc_revision(r->s), from = m->from_revision;
+	uint64_t cur = log_revision(r), from = m->from_revision;
 	uint64_t fterm = m->from_term ? m->from_term : 1;
 	size_t max = m->max_bytes ? m->max_bytes : REPL_BYTES_DEFAULT;
 	terms_list tl = {0};
@@ -414,8 +428,8 @@ answer(repl_srv *r, const Flowsvc__ReplicateRequest *m, svc_reply *out)
 		}
 		rep.n_records = x.n;
 		rep.records = x.v;
-		if (x.n > 0 && svc_revision(r->s) > rep.revision)
-			rep.revision = svc_revision(r->s);
+		if (x.n > 0 && log_revision(r) > rep.revision)
+			rep.revision = log_revision(r);
 		if (from == 0)
 			fill_terms(r, &tl, &rep.n_terms, &rep.terms);
 	}
@@ -500,7 +514,7 @@ repl_replicate_handle(repl_srv *r, fs_srv_call *call,
 	note_call(r, m);
 	uint32_t wait =
 	    m->wait_ms < REPL_WAIT_MAX_MS ? m->wait_ms : REPL_WAIT_MAX_MS;
-	if (wait > 0 && m->from_revision == svc_revision(r->s) &&
+	if (wait > 0 && m->from_revision == log_revision(r) &&
 	    terms_of(svc_terms(r->s), m->from_revision) ==
 	        (m->from_term ? m->from_term : 1)) {
 		struct rwait *w = malloc(sizeof(*w));
