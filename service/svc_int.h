@@ -8,7 +8,8 @@
  * handler table, decodes the method's request message with the
  * descriptor of FS_METHOD_TABLE (fs_methods.h), and calls the handler
  * with it: reads in svc_read.c, changes in svc_change.c, Batch in batch.c,
- * the service's own methods (Health, Stats, Snapshot) in svc.c. A handler
+ * the service's own methods (Health, Stats, Snapshot) in svc.c,
+ * replication's (Replicate, SnapshotFetch, Promote) in svc_repl.c. A handler
  * finds components through access.h (so a hidden one answers as absent),
  * takes the store's lock through the functions below, sends every change
  * through svc_commit, and fills its svc_reply with the svc_reply_
