@@ -356,6 +356,160 @@ test_bootstrap_from_snapshot(void)
 	fs_env_fini(&p);
 }
 
+/* ---- the RPCs themselves ------------------------------------------------------ */
+
+static int
+fetch(fs_client *c, uint64_t session, uint64_t off, uint32_t max,
+    Flowsvc__SnapshotFetchReply **out)
+{
+	Flowsvc__SnapshotFetchRequest m =
+	    FLOWSVC__SNAPSHOT_FETCH_REQUEST__INIT;
+
+	m.has_session = m.has_offset = m.has_max_bytes = 1;
+	m.session = session;
+	m.offset = off;
+	m.max_bytes = max;
+	return fs_trpc_call(c, FLOWSVC__METHOD__SNAPSHOT_FETCH, &m.base,
+	    CALL_MS, &flowsvc__snapshot_fetch_reply__descriptor,
+	    (ProtobufCMessage **) out);
+}
+
+/* SnapshotFetch: none before the first snapshot; then the snapshot file
+ * in chunks of the size asked, ending with done, of the revision it
+ * holds; an unknown session and an offset past the end refused.
+ * Replicate: the records after a revision, each with its revision and
+ * term; a revision the backend never reached is diverged. A caller
+ * restricted to some groups gets none of the three. */
+static void
+test_replication_rpcs(void)
+{
+	fs_test_env p;
+	const char *xp[4];
+	Flowsvc__SnapshotFetchReply *f = NULL;
+	char name[32];
+
+	FS_ASSERT_OK(start_node(&p, "rpcs-p", NULL, xp));
+	FS_ASSERT_OK(fetch(p.client, 0, 0, 0, &f));
+	if (f != NULL) {
+		CU_ASSERT(f->none);
+		flowsvc__snapshot_fetch_reply__free_unpacked(f, NULL);
+		f = NULL;
+	}
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "s_%d", i);
+		FS_ASSERT_INT_EQ(create(p.client, name, NULL), FS_OK);
+	}
+	FS_ASSERT_OK(fs_trpc_snapshot(p.client));
+	uint64_t rev = revision_of(p.client);
+	FS_ASSERT_INT_EQ(create(p.client, "after", NULL), FS_OK);
+
+	uint64_t session = 0, off = 0, size = 0;
+	int chunks = 0, done = 0;
+	while (!done && chunks < 1000) {
+		if (fetch(p.client, session, off, 100, &f) != FS_OK ||
+		    f == NULL) {
+			FS_CHECK(0, "SnapshotFetch at %llu failed",
+			    (unsigned long long) off);
+			break;
+		}
+		if (chunks == 0) {
+			session = f->session;
+			size = f->size;
+			FS_ASSERT_INT_EQ(f->revision, rev);
+			CU_ASSERT(f->data.len >= 8 &&
+			    memcmp(f->data.data, "FLOWSNP", 7) == 0);
+		}
+		FS_ASSERT_INT_EQ(f->offset, off);
+		CU_ASSERT(f->data.len <= 100);
+		off += f->data.len;
+		done = f->done;
+		chunks++;
+		flowsvc__snapshot_fetch_reply__free_unpacked(f, NULL);
+		f = NULL;
+	}
+	CU_ASSERT(done);
+	FS_ASSERT_INT_EQ(off, size);
+	CU_ASSERT(chunks > 1);
+	Flowsvc__SnapshotFetchRequest bad =
+	    FLOWSVC__SNAPSHOT_FETCH_REQUEST__INIT;
+	bad.has_session = 1;
+	bad.session = session + 12345;
+	FS_ASSERT_INT_EQ(fs_trpc_call(p.client,
+	                     FLOWSVC__METHOD__SNAPSHOT_FETCH, &bad.base,
+	                     CALL_MS, NULL, NULL),
+	    FS_FAILED_PRECONDITION);
+	FS_ASSERT_OK(fetch(p.client, 0, 0, 100, &f)); /* a session open */
+	if (f != NULL) {
+		Flowsvc__SnapshotFetchReply *g = NULL;
+		FS_ASSERT_INT_EQ(fetch(p.client, f->session, f->size + 1, 0,
+		                     &g),
+		    FS_OUT_OF_RANGE);
+		if (g != NULL)
+			flowsvc__snapshot_fetch_reply__free_unpacked(g, NULL);
+		flowsvc__snapshot_fetch_reply__free_unpacked(f, NULL);
+	}
+
+	Flowsvc__ReplicateRequest rr = FLOWSVC__REPLICATE_REQUEST__INIT;
+	Flowsvc__ReplicateReply *x = NULL;
+	rr.has_from_revision = rr.has_from_term = 1;
+	rr.from_revision = rev - 3;
+	rr.from_term = 1;
+	FS_ASSERT_OK(fs_trpc_call(p.client, FLOWSVC__METHOD__REPLICATE,
+	    &rr.base, CALL_MS, &flowsvc__replicate_reply__descriptor,
+	    (ProtobufCMessage **) &x));
+	if (x != NULL) {
+		FS_ASSERT_INT_EQ(x->n_records, 4);
+		CU_ASSERT(!x->diverged);
+		for (size_t i = 0; i < x->n_records; i++) {
+			Flowsvc__LogRecord *lr =
+			    flowsvc__log_record__unpack(NULL,
+			        x->records[i].len, x->records[i].data);
+			if (!FS_CHECK(lr != NULL, "record %zu", i))
+				continue;
+			FS_ASSERT_INT_EQ(lr->revision, rev - 2 + i);
+			CU_ASSERT(lr->has_term && lr->term == 1);
+			flowsvc__log_record__free_unpacked(lr, NULL);
+		}
+		flowsvc__replicate_reply__free_unpacked(x, NULL);
+		x = NULL;
+	}
+	rr.from_revision = rev + 100;
+	FS_ASSERT_OK(fs_trpc_call(p.client, FLOWSVC__METHOD__REPLICATE,
+	    &rr.base, CALL_MS, &flowsvc__replicate_reply__descriptor,
+	    (ProtobufCMessage **) &x));
+	if (x != NULL) {
+		CU_ASSERT(x->diverged);
+		FS_ASSERT_INT_EQ(x->n_records, 0);
+		flowsvc__replicate_reply__free_unpacked(x, NULL);
+	}
+
+	char *groups[] = {"default"};
+	Flowsvc__Caller who = FLOWSVC__CALLER__INIT;
+	who.has_restricted = 1;
+	who.restricted = 1;
+	who.n_groups = 1;
+	who.groups = groups;
+	fs_call_opts o = {NULL, CALL_MS, &who};
+	Flowsvc__PromoteRequest pr = FLOWSVC__PROMOTE_REQUEST__INIT;
+	Flowsvc__SnapshotFetchRequest sf =
+	    FLOWSVC__SNAPSHOT_FETCH_REQUEST__INIT;
+	const struct {
+		Flowsvc__Method m;
+		const ProtobufCMessage *req;
+	} calls[] = {{FLOWSVC__METHOD__REPLICATE, &rr.base},
+	    {FLOWSVC__METHOD__SNAPSHOT_FETCH, &sf.base},
+	    {FLOWSVC__METHOD__PROMOTE, &pr.base}};
+	for (size_t i = 0; i < 3; i++) {
+		Flowsvc__Reply *rep = NULL;
+		FS_ASSERT_CODE(fs_client_call(p.client, calls[i].m,
+		                   calls[i].req, &o, &rep),
+		    FS_PERMISSION_DENIED, rep);
+		if (rep != NULL)
+			flowsvc__reply__free_unpacked(rep, NULL);
+	}
+	fs_env_fini(&p);
+}
+
 /* clang-format off */
 static CU_TestInfo tests[] = {
 	{"kill -9 of the primary, promote, the old primary rejoins",
@@ -364,6 +518,8 @@ static CU_TestInfo tests[] = {
 	    test_higher_term_deposes},
 	{"a replica too far behind bootstraps from a snapshot",
 	    test_bootstrap_from_snapshot},
+	{"SnapshotFetch, Replicate and who may call them",
+	    test_replication_rpcs},
 	CU_TEST_INFO_NULL,
 };
 
