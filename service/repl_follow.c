@@ -131,7 +131,11 @@ poll_start(repl_follow *f, uint64_t from, uint64_t from_term)
 	m.has_from_revision = m.has_from_term = m.has_wait_ms = 1;
 	m.from_revision = from;
 	m.from_term = from > 0 ? from_term : 0;
-	m.wait_ms = FOLLOW_WAIT_MS;
+	/* The first call answers at once: until an answer comes the replica
+	 * cannot say it is caught up (Health's lag_ms). */
+	pthread_mutex_lock(&f->mu);
+	m.wait_ms = f->heard ? FOLLOW_WAIT_MS : 0;
+	pthread_mutex_unlock(&f->mu);
 	m.has_max_bytes = 1;
 	m.max_bytes = FOLLOW_BYTES;
 	m.follower = f->name;
