@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,6 +26,8 @@
  * fresh snapshot from its primary (a replica too far behind, or one that
  * held changes its primary does not). */
 #define REBOOT_ENV "FLOWSVC_REPLICA_BOOTSTRAP"
+/* How many such restarts this process has been through (Stats). */
+#define REBOOTS_ENV "FLOWSVC_REPLICA_BOOTSTRAPS"
 
 struct config {
 	const char *listen;
@@ -188,6 +191,8 @@ main(int argc, char **argv)
 	        cfg.backend_cert != NULL || cfg.backend_key != NULL
 	    ? &ctls
 	    : NULL;
+	const char *nboot = getenv(REBOOTS_ENV);
+	so.bootstraps = nboot != NULL ? strtoull(nboot, NULL, 10) : 0;
 	if (cfg.replica_of != NULL && getenv(REBOOT_ENV) != NULL) {
 		unsetenv(REBOOT_ENV);
 		if (repl_bootstrap(cfg.data_dir, cfg.replica_of, tlsp, err,
@@ -250,9 +255,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	while (sigwait(&sigs, &sig) != 0)
+	/* SIGUSR1 is the follower's (ask_rebootstrap): a primary ignores
+	 * it. */
+	while (sigwait(&sigs, &sig) != 0 ||
+	    (sig == SIGUSR1 && cfg.replica_of == NULL))
 		;
-	if (sig == SIGUSR1 && cfg.replica_of != NULL) {
+	if (sig == SIGUSR1) {
 		/* A fresh snapshot is needed: stop, and start again in place
 		 * (same pid, same flags) with a bootstrap first. */
 		fs_log(FS_LOG_INFO, NULL,
@@ -261,7 +269,11 @@ main(int argc, char **argv)
 		svc_quiesce(s);
 		fs_server_close(srv);
 		svc_close(s);
-		if (setenv(REBOOT_ENV, "1", 1) == 0)
+		char nb[32];
+		snprintf(nb, sizeof(nb), "%llu",
+		    (unsigned long long) so.bootstraps + 1);
+		if (setenv(REBOOT_ENV, "1", 1) == 0 &&
+		    setenv(REBOOTS_ENV, nb, 1) == 0)
 			execv("/proc/self/exe", argv);
 		fs_log(FS_LOG_ERROR, NULL, "cannot restart: %s",
 		    strerror(errno));

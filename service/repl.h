@@ -76,6 +76,7 @@ typedef struct repl_follow_opts {
 	const char *name;         /* ReplicateRequest.follower */
 	void (*rebootstrap)(void *arg);
 	void *arg;
+	uint64_t bootstraps; /* for repl_status */
 } repl_follow_opts;
 
 /* Opens the clients (no thread yet). Returns 0, or -1 with err. */

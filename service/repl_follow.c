@@ -120,41 +120,50 @@ nap(repl_follow *f, uint32_t ms)
 	return stop;
 }
 
-/* One Replicate call. Returns the code, with *reply (caller frees) when
- * one came; FS_CANCELLED when stopped. */
+/* Starts one Replicate call for the records after from (of term
+ * from_term). Returns 0, or the code it could not start with. */
 static int
-poll_once(repl_follow *f, uint64_t from, Flowsvc__Reply **reply)
+poll_start(repl_follow *f, uint64_t from, uint64_t from_term)
 {
 	Flowsvc__ReplicateRequest m = FLOWSVC__REPLICATE_REQUEST__INIT;
-	terms *t = svc_terms(f->s);
 	fs_call_opts co = {0};
-	int rv;
 
-	*reply = NULL;
 	m.has_from_revision = m.has_from_term = m.has_wait_ms = 1;
 	m.from_revision = from;
-	m.from_term = from > 0 ? terms_of(t, from) : 0;
-	m.wait_ms = FOLLOW_WAIT_MS;
+	m.from_term = from > 0 ? from_term : 0;
+	/* The first call answers at once: until an answer comes the replica
+	 * cannot say it is caught up (Health's lag_ms). */
+	pthread_mutex_lock(&f->mu);
+	m.wait_ms = f->heard ? FOLLOW_WAIT_MS : 0;
+	pthread_mutex_unlock(&f->mu);
 	m.has_max_bytes = 1;
 	m.max_bytes = FOLLOW_BYTES;
 	m.follower = f->name;
 	m.has_term = 1;
-	m.term = terms_known(t);
+	m.term = terms_known(svc_terms(f->s));
 	co.timeout_ms = 5000; /* on top of wait_ms */
 	co.request_id = "replicate";
 	pthread_mutex_lock(&f->mu);
 	f->done = 0;
 	pthread_mutex_unlock(&f->mu);
-	rv = fs_client_call_async(f->poll, FLOWSVC__METHOD__REPLICATE, &m.base,
-	    &co, poll_cb, f);
-	if (rv != 0)
-		return rv;
+	return fs_client_call_async(f->poll, FLOWSVC__METHOD__REPLICATE,
+	    &m.base, &co, poll_cb, f);
+}
+
+/* Waits for the call poll_start started. Returns its code, with *reply
+ * (caller frees) when one came; FS_CANCELLED when stopped (the client's
+ * close then ends the call; its callback still comes, and finds done
+ * unset, with nothing waiting). */
+static int
+poll_wait(repl_follow *f, Flowsvc__Reply **reply)
+{
+	int rv;
+
+	*reply = NULL;
 	pthread_mutex_lock(&f->mu);
 	while (!f->done && !f->stop)
 		pthread_cond_wait(&f->cv, &f->mu);
 	if (!f->done) {
-		/* Stopped: the client's close ends the poll; its callback
-		 * still comes, and finds done unset: nothing to wait for. */
 		pthread_mutex_unlock(&f->mu);
 		return FS_CANCELLED;
 	}
@@ -165,36 +174,86 @@ poll_once(repl_follow *f, uint64_t from, Flowsvc__Reply **reply)
 	return rv;
 }
 
-/* The replica holds changes the primary does not: how many, logged, and
- * a bootstrap asked for. */
+/* The revision and term of a packed record (0s when it does not say). */
 static void
+record_id(const ProtobufCBinaryData *b, uint64_t *rev, uint64_t *term)
+{
+	Flowsvc__LogRecord *r =
+	    flowsvc__log_record__unpack(NULL, b->len, b->data);
+
+	*rev = r != NULL && r->has_revision ? r->revision : 0;
+	*term = r != NULL && r->has_term ? r->term : 1;
+	if (r != NULL)
+		flowsvc__log_record__free_unpacked(r, NULL);
+}
+
+/* The answer says the histories part. Returns 1 when this replica holds
+ * changes the primary does not (how many, logged: it must take a fresh
+ * snapshot), 0 when it has none after all (it has no revision the primary
+ * lacks: ask again). */
+static int
 diverged(repl_follow *f, uint64_t mine, const Flowsvc__ReplicateReply *rr)
 {
 	uint64_t fork = terms_fork(svc_terms(f->s), mine,
 	    (const Flowsvc__TermStart *const *) rr->terms, rr->n_terms,
 	    rr->revision);
 
+	if (fork >= mine)
+		return 0;
 	fs_log(FS_LOG_WARN, NULL,
 	    "replica: %s (term %" PRIu64 ") does not have this backend's "
 	    "changes after revision %" PRIu64 ": dropping %" PRIu64
 	    " changes of its own that it never received (revisions %" PRIu64
 	    "-%" PRIu64 "), and taking a fresh snapshot",
 	    f->url, rr->term, fork, mine - fork, fork + 1, mine);
+	return 1;
 }
 
+/* Applies rr's records; the next poll is already on its way meanwhile.
+ * Returns 0, or -1 when one was not applied (logged). */
+static int
+apply_all(repl_follow *f, const Flowsvc__ReplicateReply *rr)
+{
+	char why[256];
+	size_t done = 0;
+	int rv = svc_apply_replicated_n(f->s,
+	    (const ProtobufCBinaryData *) rr->records, rr->n_records, &done,
+	    why, sizeof(why));
+
+	atomic_fetch_add(&f->records, done);
+	if (rv != FS_OK && svc_role(f->s) == SVC_REPLICA)
+		fs_log(FS_LOG_ERROR, NULL,
+		    "replica: a record from %s was not applied: %s", f->url,
+		    why);
+	return rv == FS_OK ? 0 : -1;
+}
+
+/* The follower. One Replicate call is in flight at a time, and the next
+ * one leaves as soon as an answer with records comes, before they are
+ * applied (from the last of them), so that the primary's reading and the
+ * network overlap with the replica's own writing. */
 static void *
 follow_main(void *arg)
 {
 	repl_follow *f = arg;
 	uint32_t backoff = 50;
-	int said = 0;
+	int said = 0, started = 0;
+	uint64_t from = 0, from_term = 0;
 
 	while (svc_role(f->s) == SVC_REPLICA) {
-		uint64_t cur = svc_revision(f->s);
-		Flowsvc__Reply *reply;
-		int code = poll_once(f, cur, &reply);
+		Flowsvc__Reply *reply = NULL;
 		Flowsvc__ReplicateReply *rr = NULL;
+		int code;
 
+		if (!started) {
+			from = svc_revision(f->s);
+			from_term = terms_of(svc_terms(f->s), from);
+			if ((code = poll_start(f, from, from_term)) == 0)
+				started = 1;
+		}
+		if (started)
+			code = poll_wait(f, &reply);
+		started = 0;
 		if (code == FS_CANCELLED)
 			break;
 		if (code == FS_OK)
@@ -204,10 +263,15 @@ follow_main(void *arg)
 		if (code == FS_OK && rr != NULL) {
 			svc_learn_term(f->s, rr->term, f->url);
 			if (rr->diverged) {
-				diverged(f, cur, rr);
+				int drop = diverged(f, from, rr);
 				flowsvc__replicate_reply__free_unpacked(rr,
 				    NULL);
 				flowsvc__reply__free_unpacked(reply, NULL);
+				if (!drop) {
+					if (nap(f, 100))
+						break;
+					continue;
+				}
 				if (f->o.rebootstrap != NULL)
 					f->o.rebootstrap(f->o.arg);
 				break;
@@ -217,23 +281,18 @@ follow_main(void *arg)
 				    "replica: following %s again", f->url);
 			said = 0;
 			backoff = 50;
-			char why[256];
-			int bad = 0;
-			for (size_t i = 0; i < rr->n_records && !bad; i++) {
-				int rv = svc_apply_replicated(f->s,
-				    rr->records[i].data, rr->records[i].len,
-				    why, sizeof(why));
-				if (rv != FS_OK) {
-					if (svc_role(f->s) == SVC_REPLICA)
-						fs_log(FS_LOG_ERROR, NULL,
-						    "replica: a record from "
-						    "%s was not applied: %s",
-						    f->url, why);
-					bad = 1;
-				} else {
-					atomic_fetch_add(&f->records, 1);
+			if (rr->n_records > 0) {
+				uint64_t lr, lt;
+				record_id(&rr->records[rr->n_records - 1], &lr,
+				    &lt);
+				if (lr == from + rr->n_records &&
+				    poll_start(f, lr, lt) == 0) {
+					started = 1;
+					from = lr;
+					from_term = lt;
 				}
 			}
+			int bad = apply_all(f, rr) != 0;
 			uint64_t now_rev = svc_revision(f->s);
 			pthread_mutex_lock(&f->mu);
 			f->heard = 1;
@@ -246,15 +305,28 @@ follow_main(void *arg)
 			pthread_mutex_unlock(&f->mu);
 			flowsvc__replicate_reply__free_unpacked(rr, NULL);
 			flowsvc__reply__free_unpacked(reply, NULL);
-			if (bad && nap(f, 1000))
-				break;
+			if (bad) {
+				/* The call in flight asked from a revision
+				 * this replica does not have: drop it. */
+				if (started) {
+					Flowsvc__Reply *x = NULL;
+					if (poll_wait(f, &x) == FS_CANCELLED)
+						break;
+					if (x != NULL)
+						flowsvc__reply__free_unpacked(
+						    x, NULL);
+					started = 0;
+				}
+				if (nap(f, 1000))
+					break;
+			}
 			continue;
 		}
 		if (code == FS_OUT_OF_RANGE) {
 			fs_log(FS_LOG_WARN, NULL,
 			    "replica: %s no longer keeps the changes after "
 			    "revision %" PRIu64 ": taking a fresh snapshot",
-			    f->url, cur);
+			    f->url, from);
 			if (reply != NULL)
 				flowsvc__reply__free_unpacked(reply, NULL);
 			if (f->o.rebootstrap != NULL)
@@ -347,6 +419,7 @@ repl_follow_status(repl_follow *f, repl_status *st)
 		    ? (uint64_t) (now - f->caught_up_ms)
 		    : 0;
 	pthread_mutex_unlock(&f->mu);
+	st->bootstraps = f->o.bootstraps;
 	st->forwarded = atomic_load(&f->forwarded);
 	st->records = atomic_load(&f->records);
 }
@@ -356,6 +429,7 @@ repl_follow_status(repl_follow *f, repl_status *st)
 struct fwd {
 	repl_follow *f;
 	fs_srv_call *call;
+	int method;
 };
 
 static void
@@ -363,6 +437,7 @@ fwd_cb(void *arg, int code, Flowsvc__Reply *reply)
 {
 	struct fwd *x = arg;
 
+	svc_count(x->f->s, x->method, reply != NULL ? code : FS_UNAVAILABLE);
 	if (reply != NULL) {
 		if (reply->has_revision && code == FS_OK)
 			atomic_fetch_add(&x->f->forwarded, 1);
@@ -402,6 +477,7 @@ repl_forward(repl_follow *f, fs_srv_call *call, const Flowsvc__Request *req)
 	}
 	x->f = f;
 	x->call = call;
+	x->method = (int) req->method;
 	(void) fs_srv_detach(call); /* the wait holds no context of the pool */
 	if ((rv = fs_client_forward_async(f->fwd, req, timeout, fwd_cb, x)) !=
 	    0) {
@@ -410,6 +486,7 @@ repl_forward(repl_follow *f, fs_srv_call *call, const Flowsvc__Request *req)
 		    "The primary (%s) cannot be reached (%s).", f->url,
 		    fs_code_name(rv));
 		free(x);
+		svc_count(f->s, (int) req->method, FS_UNAVAILABLE);
 		fs_srv_reply_code(call, FS_UNAVAILABLE, msg, NULL);
 	}
 }

@@ -26,6 +26,23 @@
 #include "svc_wait.h"
 #include "terms.h"
 
+/* Where a follower's next read starts: the reader left after its last
+ * answer, so that the next one reads on from there instead of looking for
+ * its revision from the start of the log again. */
+struct cursor {
+	logreader *rd; /* NULL: none */
+	uint64_t gen;
+	uint64_t next; /* the revision of the record at its cursor */
+};
+
+static void
+cursor_close(struct cursor *c)
+{
+	if (c->rd != NULL)
+		logreader_close(c->rd);
+	memset(c, 0, sizeof(*c));
+}
+
 /* A follower's hold on the logs after the revision it has. */
 struct hold {
 	int used;
@@ -33,6 +50,7 @@ struct hold {
 	uint32_t holder;
 	uint64_t held;
 	int64_t last_ms, moved_ms;
+	struct cursor cur; /* checked out (rd NULL) while a call reads */
 };
 
 /* A snapshot being read by a follower. */
@@ -90,8 +108,10 @@ repl_srv_free(repl_srv *r)
 		if (r->sess[i].used)
 			session_end(r, &r->sess[i]);
 	for (int i = 0; i < REPL_FOLLOWERS_MAX; i++)
-		if (r->holds[i].used)
+		if (r->holds[i].used) {
 			persist_release(r->disk, r->holds[i].holder);
+			cursor_close(&r->holds[i].cur);
+		}
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
@@ -108,6 +128,7 @@ sweep(repl_srv *r, int64_t now)
 		if (r->holds[i].used &&
 		    now - r->holds[i].last_ms > REPL_HOLD_IDLE_MS) {
 			persist_release(r->disk, r->holds[i].holder);
+			cursor_close(&r->holds[i].cur);
 			r->holds[i].used = 0;
 		}
 }
@@ -140,6 +161,7 @@ hold_logs(repl_srv *r, const char *name, uint64_t from)
 		if (persist_retain(r->disk, label, from, &free_slot->holder) ==
 		    FS_OK) {
 			h = free_slot;
+			memset(h, 0, sizeof(*h));
 			h->used = 1;
 			snprintf(h->name, sizeof(h->name), "%s", name);
 			h->held = from;
@@ -153,6 +175,47 @@ hold_logs(repl_srv *r, const char *name, uint64_t from)
 	if (h != NULL)
 		h->last_ms = now;
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* Takes the follower's cursor (none: zeros) for one read. */
+static void
+cursor_take(repl_srv *r, const char *name, struct cursor *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (name == NULL || name[0] == '\0')
+		return;
+	pthread_mutex_lock(&r->mu);
+	for (int i = 0; i < REPL_FOLLOWERS_MAX; i++)
+		if (r->holds[i].used &&
+		    strncmp(r->holds[i].name, name,
+		        sizeof(r->holds[i].name) - 1) == 0) {
+			*c = r->holds[i].cur;
+			memset(&r->holds[i].cur, 0, sizeof(r->holds[i].cur));
+			break;
+		}
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Gives it back (or closes it when the follower has no hold, or has a
+ * cursor again from a call that overtook this one). */
+static void
+cursor_give(repl_srv *r, const char *name, struct cursor *c)
+{
+	if (c->rd == NULL)
+		return;
+	if (name != NULL && name[0] != '\0') {
+		pthread_mutex_lock(&r->mu);
+		for (int i = 0; i < REPL_FOLLOWERS_MAX; i++)
+			if (r->holds[i].used && r->holds[i].cur.rd == NULL &&
+			    strncmp(r->holds[i].name, name,
+			        sizeof(r->holds[i].name) - 1) == 0) {
+				r->holds[i].cur = *c;
+				memset(c, 0, sizeof(*c));
+				break;
+			}
+		pthread_mutex_unlock(&r->mu);
+	}
+	cursor_close(c);
 }
 
 size_t
@@ -215,54 +278,94 @@ recs_add(recs *x, const logreader_record *rec, int v1)
 	return 0;
 }
 
-/* Reads the records after from, up to max bytes (at least one), into x.
- * FS_OK (maybe none: nothing after from yet), FS_OUT_OF_RANGE (the logs
- * kept no longer hold from + 1), FS_RESOURCE_EXHAUSTED or FS_DATA_LOSS. */
+/* Reads the records after from, up to max bytes (at least one), into x,
+ * from c's reader when it stands there (and leaves c where the reading
+ * stopped). FS_OK (maybe none: nothing after from yet), FS_OUT_OF_RANGE
+ * (the logs kept no longer hold from + 1), FS_RESOURCE_EXHAUSTED or
+ * FS_DATA_LOSS. */
 static int
-read_records(repl_srv *r, uint64_t from, size_t max, recs *x)
+read_records(repl_srv *r, uint64_t from, size_t max, recs *x, struct cursor *c)
 {
 	persist_position pos;
 	uint64_t next = from + 1;
 
 	persist_log_position(r->disk, &pos);
+	if (c->rd != NULL && c->next != next)
+		cursor_close(c);
 	while (next <= pos.revision && x->bytes < max) {
-		logreader *rd;
 		logreader_record rec;
-		uint64_t gen, before = next;
-		int rv = persist_log_open(r->disk, next, &rd, &gen);
+		uint64_t before = next;
+		enum logreader_result lr;
 
-		if (rv != FS_OK)
-			return x->n > 0 ? FS_OK
-			    : rv == FS_OUT_OF_RANGE || rv == FS_NOT_FOUND
-			    ? FS_OUT_OF_RANGE
-			    : rv;
-		uint64_t end = gen == pos.gen ? pos.written_end
-		    : gen < pos.gen           ? LOGREADER_EOF
-		                              : 0;
-		enum logreader_result lr = end == 0
-		    ? LOGREADER_END
-		    : logreader_seek_revision(rd, next, end, &rec);
+		if (c->rd == NULL) {
+			int rv =
+			    persist_log_open(r->disk, next, &c->rd, &c->gen);
+			if (rv != FS_OK) {
+				c->rd = NULL;
+				return x->n > 0 ? FS_OK
+				    : rv == FS_OUT_OF_RANGE ||
+				        rv == FS_NOT_FOUND
+				    ? FS_OUT_OF_RANGE
+				    : rv;
+			}
+			c->next = 0;
+		}
+		uint64_t end = c->gen == pos.gen ? pos.written_end
+		    : c->gen < pos.gen           ? LOGREADER_EOF
+		                                 : 0;
+		if (end == 0)
+			lr = LOGREADER_END;
+		else if (c->next == next)
+			lr = LOGREADER_RECORD; /* the cursor is there */
+		else
+			lr = logreader_seek_revision(c->rd, next, end, &rec);
 		while (lr == LOGREADER_RECORD &&
-		    (lr = logreader_next(rd, end, &rec)) == LOGREADER_RECORD) {
-			if (rec.revision != next)
-				break; /* a gap: not ours to paper over */
-			if (recs_add(x, &rec, logreader_version(rd) < 2) !=
+		    (lr = logreader_next(c->rd, end, &rec)) ==
+		        LOGREADER_RECORD) {
+			if (rec.revision != next) {
+				lr = LOGREADER_CORRUPT; /* a gap */
+				break;
+			}
+			if (recs_add(x, &rec, logreader_version(c->rd) < 2) !=
 			    0) {
-				logreader_close(rd);
+				cursor_close(c);
 				return FS_RESOURCE_EXHAUSTED;
 			}
 			next++;
+			c->next = next;
 			if (x->bytes >= max || next > pos.revision)
 				break;
 		}
-		logreader_close(rd);
 		if (lr == LOGREADER_CORRUPT || lr == LOGREADER_ERROR ||
-		    lr == LOGREADER_TORN)
+		    lr == LOGREADER_TORN) {
+			cursor_close(c);
 			return x->n > 0 ? FS_OK : FS_DATA_LOSS;
+		}
+		if (next > pos.revision || x->bytes >= max)
+			break;
+		/* The end of this log for now: an older generation is done
+		 * (the next record is in the next log); the current one may
+		 * grow, and the cursor waits there. */
+		if (c->gen < pos.gen)
+			cursor_close(c);
 		if (next == before)
 			break; /* nothing more here for now */
 	}
 	return FS_OK;
+}
+
+/* The revision of the last record in the log: a record is written there
+ * before the store applies it (and it then cannot fail), so a follower
+ * may have been sent a record the store here has not applied yet. What a
+ * follower asks is judged against this, never the store's revision. */
+static uint64_t
+log_revision(repl_srv *r)
+{
+	persist_position pos;
+	uint64_t cur = svc_revision(r->s);
+
+	persist_log_position(r->disk, &pos);
+	return pos.revision > cur ? pos.revision : cur;
 }
 
 /* The backend's term history, for an answer (freed by the caller). */
@@ -282,7 +385,7 @@ answer(repl_srv *r, const Flowsvc__ReplicateRequest *m, svc_reply *out)
 {
 	Flowsvc__ReplicateReply rep = FLOWSVC__REPLICATE_REPLY__INIT;
 	terms *t = svc_terms(r->s);
-	uint64_t cur = svc_revision(r->s), from = m->from_revision;
+	uint64_t cur = log_revision(r), from = m->from_revision;
 	uint64_t fterm = m->from_term ? m->from_term : 1;
 	size_t max = m->max_bytes ? m->max_bytes : REPL_BYTES_DEFAULT;
 	terms_list tl = {0};
@@ -296,7 +399,10 @@ answer(repl_srv *r, const Flowsvc__ReplicateRequest *m, svc_reply *out)
 		rep.has_diverged = rep.diverged = 1;
 		fill_terms(r, &tl, &rep.n_terms, &rep.terms);
 	} else {
-		int rv = read_records(r, from, max, &x);
+		struct cursor c;
+		cursor_take(r, m->follower, &c);
+		int rv = read_records(r, from, max, &x, &c);
+		cursor_give(r, m->follower, &c);
 		if (rv != FS_OK) {
 			if (rv == FS_OUT_OF_RANGE) {
 				svc_reply_err(out, FS_OUT_OF_RANGE,
@@ -322,8 +428,8 @@ answer(repl_srv *r, const Flowsvc__ReplicateRequest *m, svc_reply *out)
 		}
 		rep.n_records = x.n;
 		rep.records = x.v;
-		if (x.n > 0 && svc_revision(r->s) > rep.revision)
-			rep.revision = svc_revision(r->s);
+		if (x.n > 0 && log_revision(r) > rep.revision)
+			rep.revision = log_revision(r);
 		if (from == 0)
 			fill_terms(r, &tl, &rep.n_terms, &rep.terms);
 	}
@@ -366,10 +472,11 @@ struct rwait {
 };
 
 static void
-reply_call(fs_srv_call *call, svc_reply *rr)
+reply_call(repl_srv *r, fs_srv_call *call, svc_reply *rr)
 {
 	Flowsvc__Reply rep;
 
+	svc_count(r->s, FLOWSVC__METHOD__REPLICATE, rr->code);
 	svc_reply_wire(rr, &rep);
 	fs_srv_reply(call, &rep);
 	svc_reply_fini(rr);
@@ -384,7 +491,7 @@ rwait_done(void *arg, int expired)
 	(void) expired; /* either way: what there is now */
 	memset(&rr, 0, sizeof(rr));
 	answer(w->r, w->m, &rr);
-	reply_call(w->call, &rr);
+	reply_call(w->r, w->call, &rr);
 	flowsvc__replicate_request__free_unpacked(w->m, NULL);
 	free(w);
 }
@@ -407,7 +514,7 @@ repl_replicate_handle(repl_srv *r, fs_srv_call *call,
 	note_call(r, m);
 	uint32_t wait =
 	    m->wait_ms < REPL_WAIT_MAX_MS ? m->wait_ms : REPL_WAIT_MAX_MS;
-	if (wait > 0 && m->from_revision == svc_revision(r->s) &&
+	if (wait > 0 && m->from_revision == log_revision(r) &&
 	    terms_of(svc_terms(r->s), m->from_revision) ==
 	        (m->from_term ? m->from_term : 1)) {
 		struct rwait *w = malloc(sizeof(*w));
@@ -434,7 +541,7 @@ repl_replicate_handle(repl_srv *r, fs_srv_call *call,
 	}
 	answer(r, m, &rr);
 	flowsvc__replicate_request__free_unpacked(m, NULL);
-	reply_call(call, &rr);
+	reply_call(r, call, &rr);
 }
 
 /* ---- SnapshotFetch ---------------------------------------------------------- */

@@ -2,7 +2,9 @@
  * svc.c - the service object: open and close, the handler table and
  * dispatch, the single write path (svc_commit, svc_apply), replies that
  * wait for the disk, and the service's own methods (Health, Stats,
- * Snapshot).
+ * Snapshot). Its part in replication (role, terms, a primary's records,
+ * Replicate, SnapshotFetch, Promote, forwarding, min_revision waits) is
+ * svc_repl.c's.
  *
  * Every mutation is expressed as a Flowsvc__LogRecord and goes through
  * svc_commit(), which (with the write lock held) appends the record to the
@@ -33,30 +35,7 @@
 #include "svc_watch.h"
 #include "terms.h"
 
-struct svc {
-	pthread_rwlock_t lock;
-	store *st;
-	persist *disk; /* NULL: memory only */
-	listview_set *views;
-	/* The revision of the last change applied: the log's, or without a
-	 * data directory a count of its own. Written under the write lock;
-	 * read under the lock (a read's Reply.revision) or not (Health). */
-	_Atomic uint64_t revision;
-	svc_watch *watch; /* the change history Watch serves */
-	int64_t started_us;
-	int access_log;
-	/* Requests served, by method and code (relaxed atomics). */
-	_Atomic uint64_t counts[FS_METHOD_LIMIT][FS_CODE_COUNT];
-
-	/* Replication (CONTRACT §8). role changes under the write lock (a
-	 * promotion); the term history has a mutex of its own. */
-	_Atomic int role;    /* enum svc_role */
-	terms *terms;        /* the term history */
-	svc_waiter *waiter;  /* reads behind min_revision, Replicate polls */
-	repl_srv *rsrv;      /* serving Replicate and SnapshotFetch */
-	repl_follow *follow; /* a replica's (kept after a promotion) */
-	svc_opts o;          /* for svc_follow */
-};
+#include "svc_struct.h"
 
 /* ---- the store and its lock --------------------------------------------- */
 
@@ -83,57 +62,6 @@ svc_watch *
 svc_watcher(svc *s)
 {
 	return s->watch;
-}
-
-uint64_t
-svc_revision(svc *s)
-{
-	return atomic_load(&s->revision);
-}
-
-persist *
-svc_disk(svc *s)
-{
-	return s->disk;
-}
-
-terms *
-svc_terms(svc *s)
-{
-	return s->terms;
-}
-
-svc_waiter *
-svc_waiters(svc *s)
-{
-	return s->waiter;
-}
-
-int
-svc_role(svc *s)
-{
-	return atomic_load(&s->role);
-}
-
-int
-svc_accepts_changes(svc *s)
-{
-	return atomic_load(&s->role) == SVC_PRIMARY &&
-	    terms_known(s->terms) == terms_last(s->terms);
-}
-
-void
-svc_learn_term(svc *s, uint64_t term, const char *from)
-{
-	uint64_t mine = terms_last(s->terms);
-
-	if (terms_learn(s->terms, term) == 1 &&
-	    atomic_load(&s->role) == SVC_PRIMARY && term > mine)
-		fs_log(FS_LOG_WARN, NULL,
-		    "term %llu is above this primary's (%llu), heard from %s: "
-		    "no longer accepting changes (Not the primary.)",
-		    (unsigned long long) term, (unsigned long long) mine,
-		    from);
 }
 
 void
@@ -276,8 +204,8 @@ commit_event(svc *s, const Flowsvc__LogRecord *rec, const svc_prep *p,
 /* The write path of a record: svc_commit's for a change made here
  * (a: its answer), svc_apply_replicated's for a record of the primary (a
  * NULL). term: the record's. */
-static int
-commit_record(svc *s, const Flowsvc__LogRecord *rec, uint64_t term,
+int
+svc_commit_record(svc *s, const Flowsvc__LogRecord *rec, uint64_t term,
     svc_answer *a, svc_reply *r)
 {
 	Flowsvc__LogRecord full = *rec;
@@ -376,80 +304,10 @@ svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a, svc_reply *r)
 		r->term = terms_known(s->terms);
 		return r->code;
 	}
-	return commit_record(s, rec, terms_last(s->terms), a, r);
-}
-
-int
-svc_apply_replicated(svc *s, const uint8_t *b, size_t len, char *why, size_t n)
-{
-	Flowsvc__LogRecord *rec = flowsvc__log_record__unpack(NULL, len, b);
-	svc_reply r;
-	int rv;
-
-	if (rec == NULL) {
-		snprintf(why, n, "an undecodable change record");
-		return FS_DATA_LOSS;
-	}
-	uint64_t term = rec->has_term ? rec->term : 1;
-	memset(&r, 0, sizeof(r));
-	pthread_rwlock_wrlock(&s->lock);
-	uint64_t want = atomic_load(&s->revision) + 1;
-	if (atomic_load(&s->role) != SVC_REPLICA) {
-		snprintf(why, n, "no longer a replica");
-		rv = FS_FAILED_PRECONDITION;
-	} else if (!rec->has_revision || rec->revision != want) {
-		snprintf(why, n, "record of revision %llu where %llu was next",
-		    (unsigned long long) rec->revision,
-		    (unsigned long long) want);
-		rv = FS_FAILED_PRECONDITION;
-	} else if (term > terms_last(s->terms) &&
-	    terms_begin(s->terms, term, want) != 0) {
-		snprintf(why, n, "the term history could not be saved");
-		rv = FS_UNAVAILABLE;
-	} else if (term < terms_of(s->terms, want)) {
-		snprintf(why, n, "record of term %llu after term %llu",
-		    (unsigned long long) term,
-		    (unsigned long long) terms_of(s->terms, want));
-		rv = FS_FAILED_PRECONDITION;
-	} else {
-		rv = commit_record(s, rec, term, NULL, &r);
-		if (rv != FS_OK)
-			snprintf(why, n, "%s",
-			    r.code == FS_INTERNAL
-			        ? "the record does not fit the store"
-			        : (r.message != NULL ? r.message
-			                             : fs_strerror(r.code)));
-		if (rv == FS_INTERNAL)
-			rv = FS_DATA_LOSS;
-	}
-	pthread_rwlock_unlock(&s->lock);
-	svc_reply_fini(&r);
-	flowsvc__log_record__free_unpacked(rec, NULL);
-	return rv;
+	return svc_commit_record(s, rec, terms_last(s->terms), a, r);
 }
 
 /* ---- the service's own methods ------------------------------------------ */
-
-/* The replication fields of Health and Stats. */
-static void
-role_fields(svc *s, repl_status *rs, char **role, protobuf_c_boolean *has_term,
-    uint64_t *term, char **primary, protobuf_c_boolean *has_lr, uint64_t *lr,
-    protobuf_c_boolean *has_lm, uint64_t *lm)
-{
-	int replica = atomic_load(&s->role) == SVC_REPLICA;
-
-	memset(rs, 0, sizeof(*rs));
-	*role = replica ? "replica" : "primary";
-	*has_term = 1;
-	*term = terms_known(s->terms);
-	if (!replica || s->follow == NULL)
-		return;
-	repl_follow_status(s->follow, rs);
-	*primary = (char *) rs->primary;
-	*has_lr = *has_lm = 1;
-	*lr = rs->lag_revisions;
-	*lm = rs->lag_ms;
-}
 
 static int
 h_health(svc *s, const svc_req *q, svc_reply *r)
@@ -474,7 +332,7 @@ h_health(svc *s, const svc_req *q, svc_reply *r)
 	h.revision = r->revision;
 	h.uptime_s = (uint64_t) ((fs_now_us() - s->started_us) / 1000000);
 	repl_status rs;
-	role_fields(s, &rs, &h.role, &h.has_term, &h.term, &h.primary,
+	svc_repl_fields(s, &rs, &h.role, &h.has_term, &h.term, &h.primary,
 	    &h.has_lag_revisions, &h.lag_revisions, &h.has_lag_ms, &h.lag_ms);
 	h.has_accepts_changes = 1;
 	h.accepts_changes = svc_accepts_changes(s) != 0;
@@ -547,7 +405,7 @@ h_stats(svc *s, const svc_req *q, svc_reply *r)
 	st.has_tls_refused = 1;
 	st.tls_refused = fs_srv_tls_refused();
 	repl_status rs;
-	role_fields(s, &rs, &st.role, &st.has_term, &st.term, &st.primary,
+	svc_repl_fields(s, &rs, &st.role, &st.has_term, &st.term, &st.primary,
 	    &st.has_lag_revisions, &st.lag_revisions, &st.has_lag_ms,
 	    &st.lag_ms);
 	if (s->follow != NULL) {
@@ -577,69 +435,6 @@ h_snapshot(svc *s, const svc_req *q, svc_reply *r)
 	return 0;
 }
 
-static int
-h_replicate(svc *s, const svc_req *q, svc_reply *r)
-{
-	if (s->rsrv == NULL)
-		svc_reply_err(r, FS_FAILED_PRECONDITION,
-		    "The service runs without a data directory.");
-	else
-		repl_replicate_now(s->rsrv, q->env, q->msg, r);
-	return 0;
-}
-
-static int
-h_snapshot_fetch(svc *s, const svc_req *q, svc_reply *r)
-{
-	if (s->rsrv == NULL)
-		svc_reply_err(r, FS_FAILED_PRECONDITION,
-		    "The service runs without a data directory.");
-	else
-		repl_snapshot_fetch(s->rsrv, q->msg, r);
-	return 0;
-}
-
-/* A replica becomes the primary with the next term: it stops following
- * (the follower's next record is refused) and takes changes from the
- * next revision on, in a term above any it knows. */
-static int
-h_promote(svc *s, const svc_req *q, svc_reply *r)
-{
-	Flowsvc__PromoteReply pr = FLOWSVC__PROMOTE_REPLY__INIT;
-	int was_replica;
-	uint64_t term;
-
-	(void) q;
-	pthread_rwlock_wrlock(&s->lock);
-	uint64_t rev = atomic_load(&s->revision);
-	was_replica = atomic_load(&s->role) == SVC_REPLICA;
-	if (svc_accepts_changes(s)) {
-		term = terms_last(s->terms);
-	} else {
-		term = terms_known(s->terms) + 1;
-		if (terms_begin(s->terms, term, rev + 1) != 0) {
-			pthread_rwlock_unlock(&s->lock);
-			svc_reply_err(r, FS_UNAVAILABLE,
-			    "The new term could not be saved.");
-			return 0;
-		}
-		atomic_store(&s->role, SVC_PRIMARY);
-		fs_log(FS_LOG_WARN, NULL,
-		    "promoted: %s is the primary now, term %llu, changes "
-		    "from revision %llu on",
-		    was_replica ? "this replica" : "this backend",
-		    (unsigned long long) term, (unsigned long long) rev + 1);
-	}
-	pthread_rwlock_unlock(&s->lock);
-	pr.term = term;
-	pr.revision = rev;
-	r->has_revision = 1;
-	r->revision = rev;
-	r->term = term;
-	svc_reply_msg(r, &pr.base);
-	return 0;
-}
-
 /* ---- dispatch ----------------------------------------------------------- */
 
 /* The handler of every method the backend serves: one row per method of
@@ -661,9 +456,9 @@ h_promote(svc *s, const svc_req *q, svc_reply *r)
 	X(STATS, h_stats)                                                  \
 	X(BATCH, batch_run)                                                \
 	X(WATCH, svc_watch_now)                                            \
-	X(REPLICATE, h_replicate)                                          \
-	X(SNAPSHOT_FETCH, h_snapshot_fetch)                                \
-	X(PROMOTE, h_promote)
+	X(REPLICATE, svc_repl_replicate)                                   \
+	X(SNAPSHOT_FETCH, svc_repl_snapshot_fetch)                         \
+	X(PROMOTE, svc_repl_promote)
 /* clang-format on */
 
 static svc_handler *const handlers[FS_METHOD_LIMIT] = {
@@ -798,8 +593,8 @@ deferred_done(void *arg, int ok)
 }
 
 /* Dispatches req and replies, now or once the disk says so. */
-static void
-run_call(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
+void
+svc_run_call(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
 {
 	struct deferred *d = malloc(sizeof(*d));
 
@@ -832,98 +627,6 @@ run_call(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
 		deferred_done(d, 0);
 }
 
-/* A call waiting for the store to reach its min_revision. */
-struct behind {
-	svc *s;
-	fs_srv_call *call;
-	const Flowsvc__Request *req;
-};
-
-static void
-behind_done(void *arg, int expired)
-{
-	struct behind *b = arg;
-	svc *s = b->s;
-
-	if (!expired) {
-		run_call(s, b->call, b->req);
-	} else {
-		svc_reply r;
-		char msg[160];
-		memset(&r, 0, sizeof(r));
-		snprintf(msg, sizeof(msg),
-		    "Revision %llu is not here yet (this backend is at %llu).",
-		    (unsigned long long) b->req->min_revision,
-		    (unsigned long long) atomic_load(&s->revision));
-		r.code = FS_UNAVAILABLE;
-		r.message = msg;
-		svc_note_revision(s, &r);
-		Flowsvc__Reply rep;
-		svc_reply_wire(&r, &rep);
-		if ((unsigned) b->req->method < FS_METHOD_LIMIT)
-			atomic_fetch_add_explicit(&s->counts[b->req->method]
-			                                    [FS_UNAVAILABLE],
-			    1, memory_order_relaxed);
-		fs_srv_reply(b->call, &rep);
-	}
-	free(b);
-}
-
-/* When a request's wait must end: a little before its deadline, so that
- * the answer reaches the caller before it gives up; 5 s without one. */
-static int64_t
-wait_end_ms(fs_srv_call *call)
-{
-	int64_t now = fs_now_ms(), dl = fs_srv_deadline_ms(call);
-
-	if (dl <= 0)
-		return now + FS_RPC_DEFAULT_TIMEOUT_MS;
-	int64_t left = dl - now, margin = left / 10;
-	if (margin > 250)
-		margin = 250;
-	return dl - margin;
-}
-
-/* Waits (detached, on the waiter thread) until the store reaches
- * req->min_revision, then serves req; or answers UNAVAILABLE at the
- * deadline. Returns 0, or -1 when it cannot wait (serve it now). */
-static int
-wait_behind(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
-{
-	struct behind *b = malloc(sizeof(*b));
-
-	if (b == NULL)
-		return -1;
-	b->s = s;
-	b->call = call;
-	b->req = req;
-	(void) fs_srv_detach(call); /* else it waits in the pool */
-	if (svc_wait_for(s->waiter, req->min_revision, wait_end_ms(call),
-	        behind_done, b) != FS_OK) {
-		free(b);
-		return -1;
-	}
-	return 0;
-}
-
-/* 1 when a replica must forward req: a change, or a Batch holding one. */
-static int
-must_forward(const Flowsvc__Request *req)
-{
-	if (fs_method_is((int) req->method, FS_M_WRITE))
-		return 1;
-	if (req->method != FLOWSVC__METHOD__BATCH || !req->has_payload)
-		return 0;
-	Flowsvc__BatchRequest *b = flowsvc__batch_request__unpack(NULL,
-	    req->payload.len, req->payload.data);
-	int w = 0;
-	for (size_t i = 0; b != NULL && i < b->n_requests && !w; i++)
-		w = fs_method_is((int) b->requests[i]->method, FS_M_WRITE);
-	if (b != NULL)
-		flowsvc__batch_request__free_unpacked(b, NULL);
-	return w;
-}
-
 void
 svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
 {
@@ -935,28 +638,9 @@ svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
 		    s->access_log ? fs_now_us() : 0);
 		return;
 	}
-	if (req->method == FLOWSVC__METHOD__REPLICATE && s->rsrv != NULL) {
-		repl_replicate_handle(s->rsrv, call, req);
+	if (svc_repl_route(s, call, req))
 		return;
-	}
-	if (atomic_load(&s->role) == SVC_REPLICA && s->follow != NULL &&
-	    must_forward(req)) {
-		repl_forward(s->follow, call, req);
-		return;
-	}
-	/* Read your writes: a replica's read waits until its store has what
-	 * the caller saw. A primary is the newest there is: a revision above
-	 * its own came from another store (one that was replaced, or a
-	 * primary that lost changes it had not replicated), and waiting would
-	 * not bring it, so it answers at once. Changes are made at the
-	 * store's current revision. */
-	if (req->has_min_revision &&
-	    req->min_revision > atomic_load(&s->revision) &&
-	    atomic_load(&s->role) == SVC_REPLICA &&
-	    !fs_method_is((int) req->method, FS_M_WRITE) &&
-	    wait_behind(s, call, req) == 0)
-		return;
-	run_call(s, call, req);
+	svc_run_call(s, call, req);
 }
 
 int
@@ -1084,7 +768,8 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 	}
 	if (!bad && opts != NULL && opts->replica_of != NULL) {
 		repl_follow_opts fo = {opts->replica_of, opts->replica_tls,
-		    opts->follower, opts->rebootstrap, opts->rebootstrap_arg};
+		    opts->follower, opts->rebootstrap, opts->rebootstrap_arg,
+		    opts->bootstraps};
 		if (s->disk == NULL) {
 			snprintf(err, errlen,
 			    "--replica-of needs a data directory");
@@ -1125,18 +810,6 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 	if (opts != NULL)
 		s->access_log = opts->access_log;
 	*out = s;
-	return 0;
-}
-
-int
-svc_follow(svc *s, char *err, size_t errlen)
-{
-	if (s->follow == NULL)
-		return 0;
-	if (repl_follow_start(s->follow) != 0) {
-		snprintf(err, errlen, "cannot start the replication thread");
-		return -1;
-	}
 	return 0;
 }
 

@@ -52,6 +52,7 @@ typedef struct svc_opts {
 	 * first). The program restarts it with a bootstrap (main.c). */
 	void (*rebootstrap)(void *arg);
 	void *rebootstrap_arg;
+	uint64_t bootstraps; /* done since the program started (Stats) */
 } svc_opts;
 
 /* Opens the service. Returns 0, or -1 with a one-line reason in err. On

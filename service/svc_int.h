@@ -8,7 +8,8 @@
  * handler table, decodes the method's request message with the
  * descriptor of FS_METHOD_TABLE (fs_methods.h), and calls the handler
  * with it: reads in svc_read.c, changes in svc_change.c, Batch in batch.c,
- * the service's own methods (Health, Stats, Snapshot) in svc.c. A handler
+ * the service's own methods (Health, Stats, Snapshot) in svc.c,
+ * replication's (Replicate, SnapshotFetch, Promote) in svc_repl.c. A handler
  * finds components through access.h (so a hidden one answers as absent),
  * takes the store's lock through the functions below, sends every change
  * through svc_commit, and fills its svc_reply with the svc_reply_
@@ -128,6 +129,16 @@ int svc_accepts_changes(svc *s);
  * store), FS_UNAVAILABLE (the log cannot take it), FS_RESOURCE_EXHAUSTED. */
 int svc_apply_replicated(svc *s, const uint8_t *b, size_t len, char *why,
     size_t n);
+
+/* svc_apply_replicated for n records in order, taking the write lock
+ * once per few hundred; stops at the first that fails (its code and why;
+ * *done says how many were applied). */
+int svc_apply_replicated_n(svc *s, const ProtobufCBinaryData *recs, size_t n,
+    size_t *done, char *why, size_t wn);
+
+/* Counts one answered request of method with code (Stats.requests), for
+ * the requests answered outside svc_dispatch (forwarded, Replicate). */
+void svc_count(svc *s, int method, int code);
 
 /* Notes a term heard of (a request or an answer); a primary that hears of
  * a higher term than its own stops taking changes (logged). */

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -30,8 +31,12 @@ struct svc_waiter {
 	pthread_t thr;
 	struct went *head;
 	size_t n, max;
-	uint64_t rev;
-	uint64_t min_want; /* the lowest want waiting (UINT64_MAX: none) */
+	/* Written by the write path without mu (svc_wait_notify: a store and
+	 * a load per change); seq_cst, so that either the notifier sees a new
+	 * waiter's want or the waiter thread sees the new revision. */
+	_Atomic uint64_t rev;
+	_Atomic uint64_t min_want; /* the lowest want waiting (UINT64_MAX:
+	                            * none); changed under mu */
 	int stop, closing, running;
 	int answering; /* the thread runs functions (mu) */
 };
@@ -39,10 +44,12 @@ struct svc_waiter {
 static void
 recompute_min(svc_waiter *w)
 {
-	w->min_want = UINT64_MAX;
+	uint64_t m = UINT64_MAX;
+
 	for (struct went *e = w->head; e != NULL; e = e->next)
-		if (e->want < w->min_want)
-			w->min_want = e->want;
+		if (e->want < m)
+			m = e->want;
+	atomic_store(&w->min_want, m);
 }
 
 static void *
@@ -57,8 +64,8 @@ waiter_main(void *arg)
 
 		while (*pp != NULL) {
 			struct went *e = *pp;
-			if (e->want <= w->rev || e->end_ms <= now ||
-			    w->closing) {
+			if (e->want <= atomic_load(&w->rev) ||
+			    e->end_ms <= now || w->closing) {
 				*pp = e->next;
 				e->next = done;
 				done = e;
@@ -71,7 +78,7 @@ waiter_main(void *arg)
 		}
 		if (done != NULL) {
 			recompute_min(w);
-			uint64_t rev = w->rev;
+			uint64_t rev = atomic_load(&w->rev);
 			w->answering = 1;
 			pthread_mutex_unlock(&w->mu);
 			while (done != NULL) {
@@ -110,9 +117,9 @@ svc_waiter_new(svc_waiter **out, uint64_t rev, size_t max)
 		return FS_RESOURCE_EXHAUSTED;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL); /* CLOCK_REALTIME: fs_now_ms */
-	w->rev = rev;
+	atomic_init(&w->rev, rev);
 	w->max = max;
-	w->min_want = UINT64_MAX;
+	atomic_init(&w->min_want, UINT64_MAX);
 	if (pthread_create(&w->thr, NULL, waiter_main, w) != 0) {
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mu);
@@ -174,8 +181,8 @@ svc_wait_for(svc_waiter *w, uint64_t want, int64_t end_ms, svc_wait_fn fn,
 	e->next = w->head;
 	w->head = e;
 	w->n++;
-	if (want < w->min_want)
-		w->min_want = want;
+	if (want < atomic_load(&w->min_want))
+		atomic_store(&w->min_want, want);
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	return FS_OK;
@@ -184,10 +191,11 @@ svc_wait_for(svc_waiter *w, uint64_t want, int64_t end_ms, svc_wait_fn fn,
 void
 svc_wait_notify(svc_waiter *w, uint64_t rev)
 {
+	atomic_store(&w->rev, rev);
+	if (rev < atomic_load(&w->min_want))
+		return; /* nobody to wake: no lock taken */
 	pthread_mutex_lock(&w->mu);
-	w->rev = rev;
-	if (rev >= w->min_want)
-		pthread_cond_broadcast(&w->cv);
+	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 }
 

@@ -4,6 +4,7 @@
 # Usage: tools/bench.sh [--flows N] [--duration S] [--transport tcp|ipc]
 #                       [--seed-inflight N] [--rev REV] [--no-build] [--perf]
 #                       [--no-install] [--keep] [--no-tls] [--no-sse] [--no-watch]
+#                       [--no-replicas] [--repl-rate N]
 #                       [--out FILE]
 #
 #   --flows N        flows to seed before measuring (default 1000; use
@@ -21,6 +22,9 @@
 #   --no-tls         skip the TLS measurements (step 7)
 #   --no-sse         skip the watch-over-SSE measurements (step 6b)
 #   --no-watch       skip the parked-watch measurements over RPC (step 6b)
+#   --no-replicas    skip the replica measurements (step 6b)
+#   --repl-rate N    creates per second on the primary while the replica's
+#                    lag is measured (default 20000)
 #   --out FILE       also write the tables to FILE
 #
 # What it does, all on 127.0.0.1 and in a scratch directory under /tmp:
@@ -63,6 +67,13 @@
 #     stream (p50/p99/max over the 50,000 samples), and holds the streams
 #     open while the same wrk run repeats beside them; the gateway's VmRSS
 #     before and with the streams gives the memory per idle stream;
+#  6d. replicas (unless --no-replicas): a replica of the backend started
+#     on an empty data dir, timed until it has the primary's revision (a
+#     snapshot copied with SnapshotFetch when the primary's logs no longer
+#     go back to revision 1, as at 1M flows; else every change); then
+#     flow-repl-lag creates --repl-rate flows/s on the primary for
+#     --duration seconds and times each change's arrival at the replica
+#     (Watch) against its acknowledgement (p50/p99/max);
 #  8. TLS (unless --no-tls; needs openssl): certificates from
 #     tools/tls-dev.sh, the backend restarted on tls+tcp:// with mutual TLS
 #     and the gateway on HTTPS in front of it (client certificate to the
@@ -96,6 +107,8 @@ KEEP=0
 TLS=1
 SSE=1
 WATCH=1
+REPLICAS=1
+REPL_RATE=20000
 OUT=""
 BUILD_DIR=${BUILD_DIR:-build-bench}
 
@@ -115,6 +128,8 @@ while [ $# -gt 0 ]; do
 	--no-tls) TLS=0; shift ;;
 	--no-sse) SSE=0; shift ;;
 	--no-watch) WATCH=0; shift ;;
+	--no-replicas) REPLICAS=0; shift ;;
+	--repl-rate) REPL_RATE=${2:?}; shift 2 ;;
 	--out) OUT=${2:?}; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
@@ -941,6 +956,53 @@ if [ "$WATCH" -eq 1 ]; then
 	W_ACTIVE_LINE=$(cat "$W_OUT" 2>/dev/null || true)
 fi
 
+# ---- replicas --------------------------------------------------------------
+
+# A replica of the backend as it is now: how long until it has everything
+# (bootstrap), then its lag behind the primary under a create load.
+REPL_ROWS=0
+REPL_BOOT_MS="" REPL_BOOT_HOW="" REPL_LINE="" REPL_RSS=""
+LAG=$OBJ/tools/bench/flow-repl-lag
+if [ "$REPLICAS" -eq 1 ] && [ -x "$LAG" ] &&
+	"$SVC" --help 2>/dev/null | grep -q -- --replica-of; then
+	REPL_ROWS=1
+	REPLICA=tcp://127.0.0.1:$(free_port)
+	mkdir -p "$S/replica"
+	WANT=$("$OBJ/tools/flowctl" --json --backend "$BACKEND" health |
+		sed -n 's/.*"revision":\([0-9]*\).*/\1/p')
+	log "replica: bootstrap of a replica of $FLOWS+ flows (revision $WANT)"
+	T0=$(date +%s%N)
+	"$SVC" --listen "$REPLICA" --data-dir "$S/replica" --fsync everysec \
+		--replica-of "$BACKEND" 2>>"$S/logs/replica.log" &
+	REPL_PID=$!
+	PIDS+=("$REPL_PID")
+	for _ in $(seq 1200); do
+		GOT=$("$OBJ/tools/flowctl" --json --timeout 1000 --backend "$REPLICA" \
+			health 2>/dev/null | sed -n 's/.*"revision":\([0-9]*\).*/\1/p') || true
+		[ "$GOT" = "$WANT" ] && break
+		sleep 0.05
+	done
+	if [ "${GOT:-}" = "$WANT" ]; then
+		REPL_BOOT_MS=$(( ($(date +%s%N) - T0) / 1000000 ))
+		if grep -q "bootstrapped from" "$S/logs/replica.log"; then
+			REPL_BOOT_HOW="snapshot ($(sed -n 's/.*(\([0-9]*\) bytes).*/\1/p' \
+				"$S/logs/replica.log" | tail -1) bytes) copied, then loaded"
+		else
+			REPL_BOOT_HOW="every change from revision 1 (the logs still hold them)"
+		fi
+		REPL_RSS=$(rss_kb "$REPL_PID")
+		log "replica: lag at $REPL_RATE creates/s for ${DURATION}s"
+		REPL_LINE=$("$LAG" --primary "$BACKEND" --replica "$REPLICA" \
+			--rate "$REPL_RATE" --duration "$DURATION" \
+			2>>"$S/logs/replica.log") || true
+	else
+		REPL_BOOT_MS="did not catch up in 60 s (see logs)"
+	fi
+	kill "$REPL_PID" 2>/dev/null || true
+	wait "$REPL_PID" 2>/dev/null || true
+	forget_pid "$REPL_PID"
+fi
+
 # ---- TLS -----------------------------------------------------------------
 
 # The same data served again with transport security: the backend restarted
@@ -1157,6 +1219,18 @@ report() {
 		r=$(ratio "RPC Create, 32 in flight, $W_ACTIVE watchers of every change" "RPC Create, 32 in flight, no watchers")
 		echo "| RPC Create with $W_ACTIVE watchers of every change / without (≥ 0.8) | $r | $(verdict "$r" 0.8) |"
 		echo "| those watchers: answers, events delivered | $(kv "$W_ACTIVE_LINE" answers), $(kv "$W_ACTIVE_LINE" events) |"
+	fi
+	if [ "$REPL_ROWS" -eq 1 ]; then
+		echo
+		echo "| replica | value |"
+		echo "| --- | ---: |"
+		echo "| bootstrap until it has the primary's revision (goal ≤ 10 s at 1M) | $REPL_BOOT_MS ms: $REPL_BOOT_HOW |"
+		echo "| replica VmRSS after it | $(mib "${REPL_RSS:-0}") |"
+		if [ -n "$REPL_LINE" ]; then
+			echo "| creates on the primary (asked $REPL_RATE/s) | $(kv "$REPL_LINE" rate)/s, $(kv "$REPL_LINE" creates) in all, $(kv "$REPL_LINE" failed) failed |"
+			echo "| lag: acknowledged by the primary → seen by a watcher of the replica, p50 / p99 / max (goal p99 ≤ 100 ms) | $(kv "$REPL_LINE" lag_p50_ms) / $(kv "$REPL_LINE" lag_p99_ms) / $(kv "$REPL_LINE" lag_max_ms) ms |"
+			echo "| changes the replica never showed | $(kv "$REPL_LINE" missing) |"
+		fi
 	fi
 	printf '%s' "$PERF_OUT"
 }
