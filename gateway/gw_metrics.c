@@ -301,6 +301,36 @@ gw_metrics_render_backend(gw_buf *b, const Flowsvc__StatsReply *st)
 		    "Syncs of the change log that failed.",
 		    st->log_sync_failures);
 	}
+	if (st->has_revision)
+		series_u64(b, "backend_revision", "gauge",
+		    "The revision of the last change the backend applied.",
+		    st->revision);
+	if (st->role != NULL) {
+		/* Replication (CONTRACT §8): the role as a label, 1 for the
+		 * one the backend has. */
+		series_head(b, "backend_role", "gauge",
+		    "The backend's role: primary or replica (1 for its own).");
+		putf(b, "backend_role{role=\"%s\"} 1\n",
+		    strcmp(st->role, "primary") == 0 ? "primary" : "replica");
+		series_u64(b, "backend_term", "gauge",
+		    "The highest term the backend knows of.", st->term);
+		if (strcmp(st->role, "primary") != 0) {
+			series_u64(b, "backend_replica_lag_revisions", "gauge",
+			    "Revisions the replica is behind the backend it "
+			    "follows.",
+			    st->lag_revisions);
+			series_seconds(b, "backend_replica_lag_seconds",
+			    "gauge", st->lag_ms * 1000u);
+		}
+		series_u64(b, "backend_forwarded_total", "counter",
+		    "Changes a replica forwarded to its primary.",
+		    st->forwarded);
+		series_u64(b, "backend_replicated_records_total", "counter",
+		    "Records a replica applied from the backend it follows.",
+		    st->replicated_records);
+		series_u64(b, "backend_followers", "gauge",
+		    "Replicas following this backend now.", st->followers);
+	}
 	if (st->has_tls_refused)
 		series_u64(b, "backend_tls_refused_total", "counter",
 		    "Connections the backend refused for their client "

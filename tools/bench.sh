@@ -74,6 +74,11 @@
 #     flow-repl-lag creates --repl-rate flows/s on the primary for
 #     --duration seconds and times each change's arrival at the replica
 #     (Watch) against its acknowledgement (p50/p99/max);
+#  6e. reads over replicas (unless --no-replicas): two replicas of the
+#     backend and a gateway over the three of them; wrk GET by id through
+#     the usual gateway (primary alone) and through that one, with the
+#     primary's CPU time over each run (CPU per read, and the throughput
+#     ratio);
 #  8. TLS (unless --no-tls; needs openssl): certificates from
 #     tools/tls-dev.sh, the backend restarted on tls+tcp:// with mutual TLS
 #     and the gateway on HTTPS in front of it (client certificate to the
@@ -1003,6 +1008,61 @@ if [ "$REPLICAS" -eq 1 ] && [ -x "$LAG" ] &&
 	forget_pid "$REPL_PID"
 fi
 
+# ---- reads over replicas --------------------------------------------------
+
+# Reads through a gateway over the primary and two replicas of it, against
+# the gateway over the primary alone: GET by id throughput, and the
+# primary's CPU per read over each run (its utime + stime from /proc).
+# Goal (issue 15): the primary's CPU per read about a third, total reads
+# >= 1.0 x a single backend on this machine (all of it on the same cores).
+SPREAD_ROWS=0
+if [ "$REPLICAS" -eq 1 ] && [ "$HAVE_WRK" -eq 1 ] &&
+	"$SVC" --help 2>/dev/null | grep -q -- --replica-of; then
+	SP_URLS=() SP_PIDS=()
+	WANT=$("$OBJ/tools/flowctl" --json --backend "$BACKEND" health |
+		sed -n 's/.*"revision":\([0-9]*\).*/\1/p')
+	for k in 1 2; do
+		url=tcp://127.0.0.1:$(free_port)
+		mkdir -p "$S/spread$k"
+		"$SVC" --listen "$url" --data-dir "$S/spread$k" --fsync everysec \
+			--replica-of "$BACKEND" 2>>"$S/logs/spread-replicas.log" &
+		SP_PIDS+=($!)
+		PIDS+=($!)
+		SP_URLS+=("$url")
+	done
+	log "reads over replicas: two replicas catching up to revision $WANT"
+	for url in "${SP_URLS[@]}"; do
+		for _ in $(seq 1200); do
+			GOT=$("$OBJ/tools/flowctl" --json --timeout 1000 --backend "$url" \
+				health 2>/dev/null | sed -n 's/.*"revision":\([0-9]*\).*/\1/p') || true
+			[ "${GOT:-}" = "$WANT" ] && break
+			sleep 0.05
+		done
+	done
+	SP_PORT=$(free_port)
+	"$GW" --port "$SP_PORT" --backend "$BACKEND" --backend "${SP_URLS[0]}" \
+		--backend "${SP_URLS[1]}" 2>>"$S/logs/flow-gateway-spread.log" &
+	SP_GW_PID=$!
+	PIDS+=("$SP_GW_PID")
+	for _ in $(seq 300); do
+		curl -sf -o /dev/null "http://127.0.0.1:$SP_PORT/readyz" && break
+		sleep 0.05
+	done
+	c0=$(proc_cpu "$SVC_PID")
+	run_wrk "REST GET, gateway over the primary alone" "$REST" "$S/get.lua" "$IDS"
+	c1=$(proc_cpu "$SVC_PID")
+	run_wrk "REST GET, gateway over the primary and 2 replicas" \
+		"http://127.0.0.1:$SP_PORT" "$S/get.lua" "$IDS"
+	c2=$(proc_cpu "$SVC_PID")
+	SP_CPU_ONE=$((c1 - c0)) SP_CPU_SPREAD=$((c2 - c1))
+	SPREAD_ROWS=1
+	for pid in "$SP_GW_PID" "${SP_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		forget_pid "$pid"
+	done
+fi
+
 # ---- TLS -----------------------------------------------------------------
 
 # The same data served again with transport security: the backend restarted
@@ -1231,6 +1291,20 @@ report() {
 			echo "| lag: acknowledged by the primary → seen by a watcher of the replica, p50 / p99 / max (goal p99 ≤ 100 ms) | $(kv "$REPL_LINE" lag_p50_ms) / $(kv "$REPL_LINE" lag_p99_ms) / $(kv "$REPL_LINE" lag_max_ms) ms |"
 			echo "| changes the replica never showed | $(kv "$REPL_LINE" missing) |"
 		fi
+	fi
+	if [ "$SPREAD_ROWS" -eq 1 ]; then
+		echo
+		echo "| reads over replicas (GET by id, wrk -t2 -c32) | one backend | primary + 2 replicas |"
+		echo "| --- | ---: | ---: |"
+		a="REST GET, gateway over the primary alone" b="REST GET, gateway over the primary and 2 replicas"
+		echo "| GET/s | ${RPS[$a]:-n/a} | ${RPS[$b]:-n/a} |"
+		awk -v c1="$SP_CPU_ONE" -v c2="$SP_CPU_SPREAD" -v r1="${RPS[$a]:-0}" \
+			-v r2="${RPS[$b]:-0}" -v d="$DURATION" -v t="$CLK_TCK" 'BEGIN {
+			u1 = r1 > 0 ? c1 * 1e6 / t / (r1 * d) : 0
+			u2 = r2 > 0 ? c2 * 1e6 / t / (r2 * d) : 0
+			printf "| the primary'"'"'s CPU per read | %.1f µs | %.1f µs (%.2f x; goal about 0.33) |\n", u1, u2, u1 > 0 ? u2 / u1 : 0 }'
+		r=$(ratio "$b" "$a")
+		echo "| total reads, spread / one backend (goal ≥ 1.0 on this machine) | | $r $(verdict "$r" 1.0) |"
 	fi
 	printf '%s' "$PERF_OUT"
 }

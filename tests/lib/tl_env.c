@@ -130,9 +130,60 @@ fs_env_start_backend_with(fs_test_env *env, const char *const *extra)
 	return fs_env_start_backend(env);
 }
 
+/* A replica of env's backend, for FS_TEST_GATEWAY_VIA_REPLICA: on a
+ * port and data dir of its own, waited for until it answers HEALTH. */
+static int
+start_replica(fs_test_env *env)
+{
+	char log_path[PATH_MAX + 32], data[PATH_MAX + 16];
+	Flowsvc__Empty empty = FLOWSVC__EMPTY__INIT;
+	fs_client *c = NULL;
+	int64_t deadline;
+	int rv = -1;
+
+	snprintf(env->replica_url, sizeof(env->replica_url),
+	    "tcp://127.0.0.1:%d", fs_test_free_port());
+	snprintf(data, sizeof(data), "%s/replica", env->dir);
+	snprintf(log_path, sizeof(log_path), "%s/flow-service-replica.log",
+	    env->dir);
+	char *argv[] = {(char *) FLOW_SERVICE_BIN, (char *) "--listen",
+	    env->replica_url, (char *) "--data-dir", data,
+	    (char *) "--replica-of", env->backend_url, NULL};
+	if (fs_test_proc_start(&env->replica, "flow-service replica",
+	        FLOW_SERVICE_BIN, argv, log_path) != 0 ||
+	    fs_client_open(&c, env->replica_url) != 0) {
+		fprintf(stderr, "testlib: cannot start a replica: %s\n",
+		    strerror(errno));
+		fs_client_close(c);
+		return -1;
+	}
+	deadline = fs_test_now_ms() + FS_TEST_START_TIMEOUT_MS;
+	while (rv != 0 && fs_test_now_ms() < deadline &&
+	    fs_test_proc_alive(&env->replica)) {
+		fs_call_opts opts = {NULL, 250, NULL, 0};
+		Flowsvc__Reply *reply = NULL;
+
+		if (fs_client_call(c, FLOWSVC__METHOD__HEALTH, &empty.base,
+		        &opts, &reply) == FS_OK)
+			rv = 0;
+		else
+			fs_test_poll_pause(20);
+		if (reply != NULL)
+			flowsvc__reply__free_unpacked(reply, NULL);
+	}
+	fs_client_close(c);
+	if (rv != 0) {
+		fprintf(stderr, "testlib: the replica did not answer\n");
+		fs_test_dump_log("replica log", log_path, 40);
+	}
+	return rv;
+}
+
 int
 fs_env_start_gateway(fs_test_env *env, int wait_ready)
 {
+	const char *via = getenv("FS_TEST_GATEWAY_VIA_REPLICA");
+	char *backend = env->backend_url;
 	char log_path[PATH_MAX + 32];
 	char port[16], timeout[16];
 	char *argv[24];
@@ -146,8 +197,13 @@ fs_env_start_gateway(fs_test_env *env, int wait_ready)
 	argv[argc++] = (char *) "127.0.0.1";
 	argv[argc++] = (char *) "--port";
 	argv[argc++] = port;
+	if (via != NULL && *via != '\0') {
+		if (env->replica.pid == 0 && start_replica(env) != 0)
+			return -1;
+		backend = env->replica_url;
+	}
 	argv[argc++] = (char *) "--backend";
-	argv[argc++] = env->backend_url;
+	argv[argc++] = backend;
 	if (env->rpc_timeout_ms > 0) {
 		snprintf(timeout, sizeof(timeout), "%d", env->rpc_timeout_ms);
 		argv[argc++] = (char *) "--rpc-timeout";
@@ -248,6 +304,11 @@ fs_env_fini(fs_test_env *env)
 		st = fs_test_proc_stop(&env->gateway, SIGTERM,
 		    FS_TEST_STOP_TIMEOUT_MS);
 		ok &= clean_exit(&env->gateway, st);
+	}
+	if (env->replica.pid != 0) {
+		st = fs_test_proc_stop(&env->replica, SIGTERM,
+		    FS_TEST_STOP_TIMEOUT_MS);
+		ok &= clean_exit(&env->replica, st);
 	}
 	if (env->backend.pid != 0) {
 		st = fs_test_proc_stop(&env->backend, SIGTERM,

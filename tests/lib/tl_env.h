@@ -30,6 +30,12 @@ typedef struct fs_test_env {
 	const char *const *svc_extra;
 	fs_test_proc backend;
 	fs_test_proc gateway;
+	/* With FS_TEST_GATEWAY_VIA_REPLICA set in the environment: a replica
+	 * of the backend, which the gateway is given instead of it (so that
+	 * a REST test runs through a replica: reads served there, changes
+	 * forwarded). */
+	fs_test_proc replica;
+	char replica_url[64];
 	fs_client *client;  /* RPC client to the backend (trusted caller) */
 	fs_http_conn *http; /* keep-alive connection to the gateway */
 } fs_test_env;
@@ -46,9 +52,11 @@ int fs_env_start_backend(fs_test_env *env);
  * most 8 flags) first: a restart with other flags. */
 int fs_env_start_backend_with(fs_test_env *env, const char *const *extra);
 
-/* Starts flow-gateway on env->gw_port against env->backend_url and waits
- * for /healthz and /readyz to answer 200 (only /healthz when wait_ready is
- * 0, for a gateway started without a backend). Returns 0 or -1. */
+/* Starts flow-gateway on env->gw_port against env->backend_url (or, with
+ * FS_TEST_GATEWAY_VIA_REPLICA set, against a replica of it, started
+ * first) and waits for /healthz and /readyz to answer 200 (only /healthz
+ * when wait_ready is 0, for a gateway started without a backend). Returns
+ * 0 or -1. */
 int fs_env_start_gateway(fs_test_env *env, int wait_ready);
 
 /* Polls the running gateway's /readyz until 200 (it follows a backend

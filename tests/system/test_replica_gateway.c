@@ -272,6 +272,16 @@ test_lifecycle_through_replica(void)
 	fs_restf(&r2, "GET", NULL, &h, "/api/flows/%s/", flow);
 	FS_ASSERT_INT_EQ(h.status, 404);
 	fs_http_resp_free(&h);
+	/* /metrics says what the backend is (a replica here). */
+	fs_rest(&r2, "GET", "/metrics", NULL, &h);
+	FS_CHECK(h.status == 200 && h.body != NULL &&
+	        strstr(h.body, "\nbackend_role{role=\"replica\"} 1\n") !=
+	            NULL &&
+	        strstr(h.body, "\nbackend_term 1\n") != NULL &&
+	        strstr(h.body, "\nbackend_replica_lag_revisions ") != NULL &&
+	        strstr(h.body, "\nbackend_revision ") != NULL,
+	    "replication in /metrics: %.300s", h.body ? h.body : "");
+	fs_http_resp_free(&h);
 	/* Made on the primary. */
 	json_t *gone = NULL;
 	FS_ASSERT_CODE(fs_trpc_get(p.client, flow, &gone, NULL), FS_NOT_FOUND,
