@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "fs_errors.h"
+#include "fs_methods.h"
 #include "fs_rpc.h"
 #include "fs_util.h"
 
@@ -539,24 +540,8 @@ gw_json_put_components(gw_buf *b, size_t n, Flowsvc__Component *const *comps)
 void
 gw_json_put_status(gw_buf *b, Flowsvc__Status s)
 {
-	const char *name;
-
-	switch (s) {
-	case FLOWSVC__STATUS__NOT_DEPLOYED:
-		name = "not-deployed";
-		break;
-	case FLOWSVC__STATUS__STARTED:
-		name = "started";
-		break;
-	case FLOWSVC__STATUS__STOPPED:
-		name = "stopped";
-		break;
-	default:
-		name = "unknown";
-		break;
-	}
 	put_key(b, "{\"status\":");
-	gw_json_put_string(b, name);
+	gw_json_put_string(b, fs_status_name((int) s));
 	gw_buf_put(b, "}", 1);
 }
 

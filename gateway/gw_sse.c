@@ -23,6 +23,7 @@
 
 #include "fs_errors.h"
 #include "fs_log.h"
+#include "fs_methods.h"
 #include "gw_api.h"
 #include "gw_json.h"
 #include "gw_watch_int.h"
@@ -40,38 +41,6 @@
 static const char sse_hello[] = "retry: 1000\n\n";
 
 /* ---- frames ------------------------------------------------------------- */
-
-static const char *
-type_name(Flowsvc__EventType t)
-{
-	switch (t) {
-	case FLOWSVC__EVENT_TYPE__ADDED:
-		return "added";
-	case FLOWSVC__EVENT_TYPE__MODIFIED:
-		return "modified";
-	case FLOWSVC__EVENT_TYPE__DELETED:
-		return "deleted";
-	case FLOWSVC__EVENT_TYPE__STATUS:
-		return "status";
-	default:
-		return "unknown";
-	}
-}
-
-static const char *
-status_name(Flowsvc__Status s)
-{
-	switch (s) {
-	case FLOWSVC__STATUS__NOT_DEPLOYED:
-		return "not-deployed";
-	case FLOWSVC__STATUS__STARTED:
-		return "started";
-	case FLOWSVC__STATUS__STOPPED:
-		return "stopped";
-	default:
-		return "unknown";
-	}
-}
 
 bool
 gw_sse_sees(const struct gw_sse *c, const char *group)
@@ -91,7 +60,7 @@ gw_sse_frame(gw_buf *b, const Flowsvc__WatchEvent *ev, const struct gw_sse *c)
 	Flowsvc__Component scoped;
 	char **kept = NULL;
 	char num[24];
-	const char *type = type_name(ev->type);
+	const char *type = fs_event_type_name((int) ev->type);
 
 	/* The references c may not see are left out, as a Get by that
 	 * token would (flow_groups names each flow's group when any is of
@@ -122,7 +91,7 @@ gw_sse_frame(gw_buf *b, const Flowsvc__WatchEvent *ev, const struct gw_sse *c)
 	gw_buf_puts(b, ",\"component\":");
 	gw_json_put_component(b, comp);
 	gw_buf_puts(b, ",\"status\":\"");
-	gw_buf_puts(b, status_name(ev->status));
+	gw_buf_puts(b, fs_status_name((int) ev->status));
 	gw_buf_puts(b, "\"}\n\n");
 	free(kept);
 }

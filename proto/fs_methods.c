@@ -58,6 +58,38 @@ fs_method_label(int method)
 	    : "UNKNOWN";
 }
 
+const char *
+fs_status_name(int status)
+{
+	switch (status) {
+	case FLOWSVC__STATUS__NOT_DEPLOYED:
+		return "not-deployed";
+	case FLOWSVC__STATUS__STARTED:
+		return "started";
+	case FLOWSVC__STATUS__STOPPED:
+		return "stopped";
+	default:
+		return "unknown";
+	}
+}
+
+const char *
+fs_event_type_name(int type)
+{
+	switch (type) {
+	case FLOWSVC__EVENT_TYPE__ADDED:
+		return "added";
+	case FLOWSVC__EVENT_TYPE__MODIFIED:
+		return "modified";
+	case FLOWSVC__EVENT_TYPE__DELETED:
+		return "deleted";
+	case FLOWSVC__EVENT_TYPE__STATUS:
+		return "status";
+	default:
+		return "unknown";
+	}
+}
+
 bool
 fs_method_in_batch(int method)
 {

@@ -92,6 +92,13 @@ const fs_method_info *fs_method_by_name(const char *s);
  * hold. Never NULL; static storage. */
 const char *fs_method_label(int method);
 
+/* The names the REST API, flowctl and the watch stream give a status
+ * ("not-deployed", "started", "stopped") and an event type ("added",
+ * "modified", "deleted", "status"); "unknown" for any other value. Never
+ * NULL; static storage. */
+const char *fs_status_name(int status);
+const char *fs_event_type_name(int type);
+
 /* 1 when a Batch may carry method as a member: a read or a change that
  * does not block. Not Batch itself (no nesting) nor Snapshot (disk work
  * with a reply of its own). Wider than FS_M_BATCH, which says what a

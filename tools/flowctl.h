@@ -142,7 +142,6 @@ int flowctl_bad_backend(const char *url, const char *why);
 json_t *component_json(const Flowsvc__Component *c);
 json_t *strv_json(char **v, size_t n);
 int set_str(json_t *o, const char *key, const char *v);
-const char *status_name(Flowsvc__Status s);
 /* Prints v (JSON or a table, as x says) on stdout and drops the
  * reference; NULL means building it failed. Returns an exit status. */
 int emit(const ctx *x, json_t *v);

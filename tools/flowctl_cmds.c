@@ -381,7 +381,8 @@ cmd_status(ctx *x)
 	o = json_object();
 	if (o != NULL &&
 	    set_str(o, "status",
-	        status_name(((Flowsvc__StatusReply *) m)->status)) != 0) {
+	        fs_status_name((int) ((Flowsvc__StatusReply *) m)->status)) !=
+	        0) {
 		json_decref(o);
 		o = NULL;
 	}

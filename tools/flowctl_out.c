@@ -10,6 +10,7 @@
 
 #include "flowctl.h"
 #include "fs_errors.h"
+#include "fs_methods.h"
 
 /* ---- JSON ------------------------------------------------------------- */
 
@@ -70,21 +71,6 @@ component_json(const Flowsvc__Component *c)
 		return NULL;
 	}
 	return o;
-}
-
-const char *
-status_name(Flowsvc__Status s)
-{
-	switch (s) {
-	case FLOWSVC__STATUS__NOT_DEPLOYED:
-		return "not-deployed";
-	case FLOWSVC__STATUS__STARTED:
-		return "started";
-	case FLOWSVC__STATUS__STOPPED:
-		return "stopped";
-	default:
-		return "unknown";
-	}
 }
 
 /* ---- tables ----------------------------------------------------------- */

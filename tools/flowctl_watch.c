@@ -33,6 +33,7 @@
 
 #include "flowctl.h"
 #include "fs_errors.h"
+#include "fs_methods.h"
 
 /* How often the main thread looks whether the loop ended by itself. */
 #define WATCH_POLL_MS 100
@@ -50,23 +51,6 @@ typedef struct watch_state {
 	uint64_t pos;          /* every change up to it printed */
 } watch_state;
 
-static const char *
-event_type_name(Flowsvc__EventType t)
-{
-	switch (t) {
-	case FLOWSVC__EVENT_TYPE__ADDED:
-		return "added";
-	case FLOWSVC__EVENT_TYPE__MODIFIED:
-		return "modified";
-	case FLOWSVC__EVENT_TYPE__DELETED:
-		return "deleted";
-	case FLOWSVC__EVENT_TYPE__STATUS:
-		return "status";
-	default:
-		return "unknown";
-	}
-}
-
 /* The event as one JSON object, NULL when out of memory. */
 static json_t *
 event_json(const Flowsvc__WatchEvent *ev)
@@ -77,11 +61,11 @@ event_json(const Flowsvc__WatchEvent *ev)
 		return NULL;
 	if (ev->component == NULL ||
 	    (c = component_json(ev->component)) == NULL ||
-	    (set_str(o, "type", event_type_name(ev->type)) |
+	    (set_str(o, "type", fs_event_type_name((int) ev->type)) |
 	        json_object_set_new(o, "revision",
 	            json_integer((json_int_t) ev->revision)) |
 	        json_object_set_new(o, "component", c) |
-	        set_str(o, "status", status_name(ev->status))) != 0) {
+	        set_str(o, "status", fs_status_name((int) ev->status))) != 0) {
 		json_decref(o);
 		return NULL;
 	}

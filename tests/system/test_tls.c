@@ -942,7 +942,6 @@ test_bad_settings(void)
 }
 
 static CU_TestInfo tests[] = {
-    {"a replica over mutual TLS replicates", test_mtls_replica},
     {"HTTPS GET and POST, checked against the CA", test_https_rest},
     {"HTTPS keeps HTTP/1.1 keep-alive", test_https_keep_alive},
     {"tokens are checked over HTTPS", test_https_tokens},
@@ -958,6 +957,7 @@ static CU_TestInfo tests[] = {
         test_gateway_without_certificate},
     {"the C client's TLS settings", test_client_api},
     {"bad TLS settings stop the programs", test_bad_settings},
+    {"a replica over mutual TLS replicates", test_mtls_replica},
     CU_TEST_INFO_NULL,
 };
 
