@@ -15,6 +15,7 @@
  *   tl_rpc.h      RPC calls answering components as JSON
  *   tl_datadir.h  a data dir's generations and change-log records
  *   tl_watch.h    changes that say their revision, Watch calls and loops
+ *   tl_etcd.h     etcd members on loopback (the failover tests)
  *   tl_check.h    fs_test_main and assertions that say what went wrong
  *
  * Not thread-safe where it touches CUnit: the FS_ASSERT_* macros must run
@@ -38,6 +39,7 @@
 #include "tl_check.h"
 #include "tl_datadir.h"
 #include "tl_env.h"
+#include "tl_etcd.h"
 #include "tl_files.h"
 #include "tl_http.h"
 #include "tl_json.h"
