@@ -200,6 +200,15 @@ diverged(repl_follow *f, uint64_t mine, const Flowsvc__ReplicateReply *rr)
 	    f->url, rr->term, fork, mine - fork, fork + 1, mine);
 }
 
+/* 1 when rr comes from a backend of a term below the highest this one
+ * knows: a deposed primary, whose changes (made after it lost its term)
+ * are not taken. */
+static int
+deposed(repl_follow *f, const Flowsvc__ReplicateReply *rr)
+{
+	return rr->term != 0 && rr->term < terms_known(svc_terms(f->s));
+}
+
 /* Applies rr's records; the next poll is already on its way meanwhile.
  * Returns 0, or -1 when one was not applied (logged). */
 static int
@@ -251,6 +260,8 @@ follow_main(void *arg)
 			rr =
 			    (Flowsvc__ReplicateReply *) fs_reply_payload(reply,
 			        &flowsvc__replicate_reply__descriptor);
+		if (code == FS_OK && rr != NULL && deposed(f, rr))
+			code = FS_FAILED_PRECONDITION;
 		if (code == FS_OK && rr != NULL) {
 			svc_learn_term(f->s, rr->term, f->url);
 			if (rr->diverged) {

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "access.h"
 #include "batch.h"
@@ -48,12 +49,29 @@ struct svc {
 
 	/* Replication (CONTRACT §8). role changes under the write lock (a
 	 * promotion); the term history has a mutex of its own. */
-	_Atomic int role;    /* enum svc_role */
-	terms *terms;        /* the term history */
-	svc_waiter *waiter;  /* reads behind min_revision, Replicate polls */
-	repl_srv *rsrv;      /* serving Replicate and SnapshotFetch */
-	repl_follow *follow; /* a replica's (kept after a promotion) */
-	svc_opts o;          /* for svc_follow */
+	_Atomic int role;   /* enum svc_role */
+	terms *terms;       /* the term history */
+	svc_waiter *waiter; /* reads behind min_revision, Replicate polls */
+	repl_srv *rsrv;     /* serving Replicate and SnapshotFetch */
+	/* A replica's (kept after a promotion). Replaced at run time by
+	 * svc_follow_url (a coordinated backend): read without a lock, so
+	 * the ones replaced are kept (retired, stopped) until svc_close, as
+	 * forwarded calls and readers may still hold them. */
+	repl_follow *_Atomic follow;
+	repl_follow *retired[SVC_RETIRED_MAX];
+	size_t nretired;
+	pthread_mutex_t follow_mu; /* svc_follow_url calls, retired */
+	svc_opts o;                /* for svc_follow */
+
+	/* Automatic failover (CONTRACT §9, coord.h). A coordinated primary
+	 * takes changes only until lease_until (svc_mono_ms), which its
+	 * coordinator moves on with every renewal of its lease: so it stops
+	 * by itself when renewals stop coming, even if the coordinator's
+	 * thread is stuck or the whole process was frozen. */
+	int coordinated;
+	_Atomic int64_t lease_until;
+	const char *_Atomic coord_state; /* a static string; NULL: none */
+	_Atomic uint64_t won, step_downs;
 };
 
 /* ---- the store and its lock --------------------------------------------- */
@@ -111,7 +129,33 @@ int
 svc_accepts_changes(svc *s)
 {
 	return atomic_load(&s->role) == SVC_PRIMARY &&
-	    terms_known(s->terms) == terms_last(s->terms);
+	    terms_known(s->terms) == terms_last(s->terms) &&
+	    (!s->coordinated || svc_mono_ms() < atomic_load(&s->lease_until));
+}
+
+int64_t
+svc_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+svc_fence(svc *s, int64_t until_ms)
+{
+	atomic_store(&s->lease_until, until_ms);
+}
+
+void
+svc_coord_note(svc *s, const char *state, int won, int stepped_down)
+{
+	atomic_store(&s->coord_state, state);
+	if (won)
+		atomic_fetch_add(&s->won, 1);
+	if (stepped_down)
+		atomic_fetch_add(&s->step_downs, 1);
 }
 
 void
@@ -462,14 +506,15 @@ role_fields(svc *s, repl_status *rs, char **role, protobuf_c_boolean *has_term,
     protobuf_c_boolean *has_lm, uint64_t *lm)
 {
 	int replica = atomic_load(&s->role) == SVC_REPLICA;
+	repl_follow *f = s->follow;
 
 	memset(rs, 0, sizeof(*rs));
 	*role = replica ? "replica" : "primary";
 	*has_term = 1;
 	*term = terms_known(s->terms);
-	if (!replica || s->follow == NULL)
+	if (!replica || f == NULL)
 		return;
-	repl_follow_status(s->follow, rs);
+	repl_follow_status(f, rs);
 	*primary = (char *) rs->primary;
 	*has_lr = *has_lm = 1;
 	*lr = rs->lag_revisions;
@@ -503,6 +548,7 @@ h_health(svc *s, const svc_req *q, svc_reply *r)
 	    &h.has_lag_revisions, &h.lag_revisions, &h.has_lag_ms, &h.lag_ms);
 	h.has_accepts_changes = 1;
 	h.accepts_changes = svc_accepts_changes(s) != 0;
+	h.coordinator = (char *) atomic_load(&s->coord_state);
 	svc_reply_msg(r, &h.base);
 	return 0;
 }
@@ -575,7 +621,7 @@ h_stats(svc *s, const svc_req *q, svc_reply *r)
 	role_fields(s, &rs, &st.role, &st.has_term, &st.term, &st.primary,
 	    &st.has_lag_revisions, &st.lag_revisions, &st.has_lag_ms,
 	    &st.lag_ms);
-	if (s->follow != NULL) {
+	if (rs.primary != NULL) {
 		st.has_forwarded = st.has_replicated_records = 1;
 		st.has_bootstraps = 1;
 		st.forwarded = rs.forwarded;
@@ -585,6 +631,11 @@ h_stats(svc *s, const svc_req *q, svc_reply *r)
 	if (s->rsrv != NULL) {
 		st.has_followers = 1;
 		st.followers = repl_srv_followers(s->rsrv);
+	}
+	if ((st.coordinator = (char *) atomic_load(&s->coord_state)) != NULL) {
+		st.has_elections_won = st.has_step_downs = 1;
+		st.elections_won = atomic_load(&s->won);
+		st.step_downs = atomic_load(&s->step_downs);
 	}
 	svc_reply_msg(r, &st.base);
 	return 0;
@@ -643,36 +694,60 @@ h_snapshot_fetch(svc *s, const svc_req *q, svc_reply *r)
 /* A replica becomes the primary with the next term: it stops following
  * (the follower's next record is refused) and takes changes from the
  * next revision on, in a term above any it knows. */
-static int
-h_promote(svc *s, const svc_req *q, svc_reply *r)
+int
+svc_promote(svc *s, uint64_t want, uint64_t *term, uint64_t *rev)
 {
-	Flowsvc__PromoteReply pr = FLOWSVC__PROMOTE_REPLY__INIT;
 	int was_replica;
-	uint64_t term;
 
-	if (!trusted_only(q, r))
-		return 0;
 	pthread_rwlock_wrlock(&s->lock);
-	uint64_t rev = atomic_load(&s->revision);
+	*rev = atomic_load(&s->revision);
 	was_replica = atomic_load(&s->role) == SVC_REPLICA;
-	if (svc_accepts_changes(s)) {
-		term = terms_last(s->terms);
+	if (want == 0 && svc_accepts_changes(s)) {
+		*term = terms_last(s->terms);
 	} else {
-		term = terms_known(s->terms) + 1;
-		if (terms_begin(s->terms, term, rev + 1) != 0) {
+		*term = want != 0 ? want : terms_known(s->terms) + 1;
+		if (*term <= terms_known(s->terms)) {
 			pthread_rwlock_unlock(&s->lock);
-			svc_reply_err(r, FS_UNAVAILABLE,
-			    "The new term could not be saved.");
-			return 0;
+			return FS_FAILED_PRECONDITION;
+		}
+		if (terms_begin(s->terms, *term, *rev + 1) != 0) {
+			pthread_rwlock_unlock(&s->lock);
+			return FS_UNAVAILABLE;
 		}
 		atomic_store(&s->role, SVC_PRIMARY);
 		fs_log(FS_LOG_WARN, NULL,
 		    "promoted: %s is the primary now, term %llu, changes "
 		    "from revision %llu on",
 		    was_replica ? "this replica" : "this backend",
-		    (unsigned long long) term, (unsigned long long) rev + 1);
+		    (unsigned long long) *term, (unsigned long long) *rev + 1);
 	}
 	pthread_rwlock_unlock(&s->lock);
+	return FS_OK;
+}
+
+/* A replica becomes the primary with the next term: it stops following
+ * (the follower's next record is refused) and takes changes from the
+ * next revision on, in a term above any it knows. A coordinated backend
+ * is made the primary by its coordinator only (etcd decides). */
+static int
+h_promote(svc *s, const svc_req *q, svc_reply *r)
+{
+	Flowsvc__PromoteReply pr = FLOWSVC__PROMOTE_REPLY__INIT;
+	uint64_t term, rev;
+
+	if (!trusted_only(q, r))
+		return 0;
+	if (s->coordinated) {
+		svc_reply_err(r, FS_FAILED_PRECONDITION,
+		    "This backend's primary is chosen by its coordinator "
+		    "(--coordinator).");
+		return 0;
+	}
+	if (svc_promote(s, 0, &term, &rev) != FS_OK) {
+		svc_reply_err(r, FS_UNAVAILABLE,
+		    "The new term could not be saved.");
+		return 0;
+	}
 	pr.term = term;
 	pr.revision = rev;
 	r->has_revision = 1;
@@ -982,9 +1057,10 @@ svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
 		repl_replicate_handle(s->rsrv, call, req);
 		return;
 	}
-	if (atomic_load(&s->role) == SVC_REPLICA && s->follow != NULL &&
+	repl_follow *f = s->follow;
+	if (atomic_load(&s->role) == SVC_REPLICA && f != NULL &&
 	    must_forward(req)) {
-		repl_forward(s->follow, call, req);
+		repl_forward(f, call, req);
 		return;
 	}
 	/* Read your writes: a replica's read waits until its store has what
@@ -1071,9 +1147,19 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 		return -1;
 	}
 	atomic_init(&s->revision, 0);
+	/* A coordinated backend starts as a replica following no one: it
+	 * takes no change until its coordinator says who the primary is. */
 	atomic_init(&s->role,
-	    opts != NULL && opts->replica_of != NULL ? SVC_REPLICA
-	                                             : SVC_PRIMARY);
+	    opts != NULL && (opts->replica_of != NULL || opts->coordinated)
+	        ? SVC_REPLICA
+	        : SVC_PRIMARY);
+	atomic_init(&s->follow, NULL);
+	atomic_init(&s->lease_until, 0);
+	atomic_init(&s->coord_state, NULL);
+	atomic_init(&s->won, 0);
+	atomic_init(&s->step_downs, 0);
+	s->coordinated = opts != NULL && opts->coordinated;
+	pthread_mutex_init(&s->follow_mu, NULL);
 	if (opts != NULL)
 		s->o = *opts;
 	if (terms_open(&s->terms, opts != NULL ? opts->data_dir : NULL, err,
@@ -1125,6 +1211,10 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		bad = 1;
 	}
+	if (!bad && s->coordinated && s->disk == NULL) {
+		snprintf(err, errlen, "--coordinator needs a data directory");
+		bad = 1;
+	}
 	if (!bad && opts != NULL && opts->replica_of != NULL) {
 		repl_follow_opts fo = {opts->replica_of, opts->replica_tls,
 		    opts->follower, opts->rebootstrap, opts->rebootstrap_arg,
@@ -1133,9 +1223,10 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 			snprintf(err, errlen,
 			    "--replica-of needs a data directory");
 			bad = 1;
-		} else if (repl_follow_new(&s->follow, s, &fo, err, errlen) !=
-		    0) {
-			bad = 1;
+		} else {
+			repl_follow *f = NULL;
+			bad = repl_follow_new(&f, s, &fo, err, errlen) != 0;
+			s->follow = f;
 		}
 	}
 	if (bad) {
@@ -1146,6 +1237,7 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 		terms_free(s->terms);
 		persist_close(s->disk);
 		pthread_rwlock_destroy(&s->lock);
+		pthread_mutex_destroy(&s->follow_mu);
 		store_free(s->st);
 		free(s);
 		return -1;
@@ -1169,10 +1261,49 @@ svc_follow(svc *s, char *err, size_t errlen)
 	return 0;
 }
 
+int
+svc_follow_url(svc *s, const char *url, char *err, size_t errlen)
+{
+	repl_follow_opts fo = {url, s->o.replica_tls, s->o.follower,
+	    s->o.rebootstrap, s->o.rebootstrap_arg, s->o.bootstraps};
+	repl_follow *f = NULL, *old;
+
+	pthread_mutex_lock(&s->follow_mu);
+	old = s->follow;
+	if (s->nretired == SVC_RETIRED_MAX) {
+		/* The oldest retired one has been stopped for many leader
+		 * changes: nothing holds it any more. */
+		repl_follow_free(s->retired[0]);
+		memmove(s->retired, s->retired + 1,
+		    (SVC_RETIRED_MAX - 1) * sizeof(s->retired[0]));
+		s->nretired--;
+	}
+	if (repl_follow_new(&f, s, &fo, err, errlen) != 0) {
+		pthread_mutex_unlock(&s->follow_mu);
+		return -1;
+	}
+	/* The old follower applies nothing more before the role changes
+	 * (joined outside the store's lock: it may be waiting for it). */
+	repl_follow_stop(old);
+	pthread_rwlock_wrlock(&s->lock);
+	atomic_store(&s->role, SVC_REPLICA);
+	pthread_rwlock_unlock(&s->lock);
+	s->follow = f;
+	if (old != NULL)
+		s->retired[s->nretired++] = old;
+	int rv = repl_follow_start(f);
+	pthread_mutex_unlock(&s->follow_mu);
+	if (rv != 0)
+		snprintf(err, errlen, "cannot start the replication thread");
+	return rv;
+}
+
 void
 svc_quiesce(svc *s)
 {
+	pthread_mutex_lock(&s->follow_mu);
 	repl_follow_stop(s->follow); /* applies nothing more */
+	pthread_mutex_unlock(&s->follow_mu);
 	svc_watch_quiesce(s->watch);
 	svc_wait_quiesce(s->waiter);
 }
@@ -1189,6 +1320,9 @@ svc_close(svc *s)
 	if (s == NULL)
 		return;
 	repl_follow_free(s->follow); /* applies nothing more */
+	for (size_t i = 0; i < s->nretired; i++)
+		repl_follow_free(s->retired[i]);
+	pthread_mutex_destroy(&s->follow_mu);
 	svc_waiter_free(s->waiter);
 	repl_srv_free(s->rsrv);   /* lets go of the logs */
 	svc_watch_free(s->watch); /* before the logs it holds close */

@@ -109,6 +109,9 @@ svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a, svc_reply *r);
  * changes sent to it (repl_follow.h). */
 enum svc_role { SVC_PRIMARY, SVC_REPLICA };
 
+/* Followers replaced at run time kept until svc_close (svc_follow_url). */
+#define SVC_RETIRED_MAX 64
+
 struct terms;
 struct svc_waiter;
 struct persist;
