@@ -56,7 +56,8 @@ launch(fs_test_etcd *e, int i)
 	    "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
 	    "--initial-cluster", cluster, "--initial-cluster-state", "new",
 	    "--initial-cluster-token", "flowsvc-test", "--heartbeat-interval",
-	    hb, "--election-timeout", el, "--log-level", "warn", NULL};
+	    hb, "--election-timeout", el, "--logger", "zap", "--log-level",
+	    "warn", NULL};
 	return fs_test_proc_start(&e->proc[i], "etcd", ETCD_BIN, argv, log);
 }
 
