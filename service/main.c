@@ -59,6 +59,7 @@ struct config {
 	const char *cluster;
 	const char *advertise;
 	long long lease_ttl;
+	long long sync_replicas;
 };
 
 #define OFF(f) offsetof(struct config, f)
@@ -97,6 +98,10 @@ static const fs_opt opts[] = {
 	    "--coordinator: the leader's lease; a primary that cannot renew "
 	    "it stops taking changes after half of it, a successor takes "
 	    "over after it"),
+	FS_OPT_I("sync-replicas", OFF(sync_replicas), "0", 0, 64, "N",
+	    "acknowledge a change only once N replicas have written it to "
+	    "their logs (else UNAVAILABLE at the request's deadline); 0: "
+	    "asynchronous"),
 	FS_OPT_S("backend-cert", OFF(backend_cert), NULL, "FILE",
 	    "--replica-of a tls+tcp:// URL: this replica's client "
 	    "certificate (PEM)"),
@@ -251,6 +256,7 @@ main(int argc, char **argv)
 	so.follower = cfg.listen;
 	so.rebootstrap = ask_rebootstrap;
 	so.coordinated = cfg.coordinator != NULL;
+	so.sync_replicas = (unsigned) cfg.sync_replicas;
 	if (svc_open(&s, &so, err, sizeof(err)) != 0) {
 		fs_log(FS_LOG_ERROR, NULL, "cannot start: %s", err);
 		return 1;

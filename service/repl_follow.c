@@ -282,7 +282,11 @@ follow_main(void *arg)
 				uint64_t lr, lt;
 				record_id(&rr->records[rr->n_records - 1], &lr,
 				    &lt);
+				/* Not before they are written when the
+				 * primary waits for this call to
+				 * acknowledge them (--sync-replicas). */
 				if (lr == from + rr->n_records &&
+				    !rr->sync_ack &&
 				    poll_start(f, lr, lt) == 0) {
 					started = 1;
 					from = lr;

@@ -27,6 +27,7 @@
 #include "fs_util.h"
 #include "persist.h"
 #include "repl.h"
+#include "repl_sync.h"
 #include "store.h"
 #include "svc_int.h"
 #include "svc_wait.h"
@@ -69,6 +70,8 @@ struct svc {
 	 * by itself when renewals stop coming, even if the coordinator's
 	 * thread is stuck or the whole process was frozen. */
 	int coordinated;
+	repl_sync *sync;       /* --sync-replicas; NULL: asynchronous */
+	fs_log_limit sync_log; /* its timeouts' lines */
 	_Atomic int64_t lease_until;
 	const char *_Atomic coord_state; /* a static string; NULL: none */
 	_Atomic uint64_t won, step_downs;
@@ -123,6 +126,12 @@ int
 svc_role(svc *s)
 {
 	return atomic_load(&s->role);
+}
+
+int
+svc_sync_acks(svc *s)
+{
+	return s->sync != NULL;
 }
 
 int
@@ -632,6 +641,13 @@ h_stats(svc *s, const svc_req *q, svc_reply *r)
 		st.has_followers = 1;
 		st.followers = repl_srv_followers(s->rsrv);
 	}
+	if (s->sync != NULL) {
+		st.has_sync_replicas = st.has_sync_followers = 1;
+		st.has_sync_timeouts = 1;
+		st.sync_replicas = repl_sync_n(s->sync);
+		st.sync_followers = repl_sync_connected(s->sync);
+		st.sync_timeouts = repl_sync_timeouts(s->sync);
+	}
 	if ((st.coordinator = (char *) atomic_load(&s->coord_state)) != NULL) {
 		st.has_elections_won = st.has_step_downs = 1;
 		st.elections_won = atomic_load(&s->won);
@@ -856,7 +872,8 @@ send_reply(fs_srv_call *call, svc_reply *r)
 	svc_reply_fini(r);
 }
 
-/* A reply in the making; it may wait for the disk (a sync, a snapshot). */
+/* A reply in the making; it may wait for the disk (a sync, a snapshot),
+ * then for the followers (--sync-replicas). */
 struct deferred {
 	svc *s;
 	fs_srv_call *call;
@@ -864,7 +881,48 @@ struct deferred {
 	int method;
 	int64_t start_us;
 	char rid[64];
+	uint64_t sync_rev; /* a change to wait for the followers for; 0 */
+	int64_t end_ms;    /* when that wait ends */
 };
+
+static void deferred_done(void *arg, int ok);
+static int must_forward(const Flowsvc__Request *req);
+static int64_t wait_end_ms(fs_srv_call *call);
+
+/* svc_wait_fn: the followers acknowledged the change, or did not in
+ * time: UNAVAILABLE (the change is made here, but a failover may lose
+ * it). */
+static void
+sync_done(void *arg, int expired)
+{
+	struct deferred *d = arg;
+
+	if (expired) {
+		svc *s = d->s;
+		size_t have = repl_sync_connected(s->sync);
+		repl_sync_timed_out(s->sync);
+		int left = fs_log_limit_take(&s->sync_log);
+		if (left >= 0)
+			fs_log(FS_LOG_WARN, d->rid[0] ? d->rid : NULL,
+			    "change of revision %llu not acknowledged by "
+			    "--sync-replicas %u in time (%zu followers in "
+			    "touch): answered UNAVAILABLE (%d more such "
+			    "lines left out)",
+			    (unsigned long long) d->sync_rev,
+			    repl_sync_n(s->sync), have, left);
+		svc_reply_fini(&d->r);
+		memset(&d->r, 0, sizeof(d->r));
+		d->r.code = FS_UNAVAILABLE;
+		char msg[200];
+		snprintf(msg, sizeof(msg),
+		    "The change was not acknowledged by %u replicas in time "
+		    "(%zu in touch): it may be lost in a failover.",
+		    repl_sync_n(s->sync), have);
+		d->r.message = strdup(msg);
+	}
+	d->sync_rev = 0;
+	deferred_done(d, 1);
+}
 
 /* One line per request when --access-log is on: the request id ties it to
  * the gateway's line for the same request. */
@@ -907,6 +965,16 @@ deferred_done(void *arg, int ok)
 		d->r.message = strdup(snapshot
 		        ? "The snapshot could not be written."
 		        : "The change could not be synced to disk.");
+	} else if (d->sync_rev != 0) {
+		if (repl_sync_wait(d->s->sync, d->sync_rev, d->end_ms,
+		        sync_done, d) == FS_OK)
+			return;
+		d->sync_rev = 0;
+		svc_reply_fini(&d->r);
+		memset(&d->r, 0, sizeof(d->r));
+		d->r.code = FS_UNAVAILABLE;
+		d->r.message = strdup("The change could not wait for the "
+		                      "replicas' acknowledgements.");
 	}
 	if (d->s->access_log)
 		access_line(d->method, d->r.code, d->start_us, d->rid);
@@ -927,6 +995,8 @@ run_call(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
 	d->s = s;
 	d->call = call;
 	d->method = (int) req->method;
+	d->sync_rev = 0;
+	d->rid[0] = '\0';
 	if (s->access_log) {
 		d->start_us = fs_now_us();
 		snprintf(d->rid, sizeof(d->rid), "%s",
@@ -934,6 +1004,11 @@ run_call(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
 	}
 	svc_dispatch(s, req, &d->r);
 	int rv;
+	if (s->sync != NULL && d->r.code == FS_OK && d->r.has_revision &&
+	    d->r.revision > 0 && must_forward(req)) {
+		d->sync_rev = d->r.revision;
+		d->end_ms = wait_end_ms(call);
+	}
 	if (d->r.snapshot) {
 		svc_reply_empty(&d->r); /* keeps r.snapshot */
 		rv = persist_snapshot_async(s->disk, deferred_done, d);
@@ -1041,6 +1116,26 @@ must_forward(const Flowsvc__Request *req)
 	return w;
 }
 
+/* --sync-replicas: a follower's Replicate call acknowledges the
+ * records it has written, up to its from_revision, when its history
+ * agrees with this backend's there. */
+static void
+note_ack(svc *s, const Flowsvc__Request *req)
+{
+	Flowsvc__ReplicateRequest *m = flowsvc__replicate_request__unpack(NULL,
+	    req->has_payload ? req->payload.len : 0,
+	    req->has_payload ? req->payload.data : NULL);
+
+	if (m == NULL)
+		return;
+	uint64_t from = m->from_revision;
+	if (m->follower != NULL && from <= atomic_load(&s->revision) &&
+	    (from == 0 ||
+	        terms_of(s->terms, from) == (m->from_term ? m->from_term : 1)))
+		repl_sync_ack(s->sync, m->follower, from);
+	flowsvc__replicate_request__free_unpacked(m, NULL);
+}
+
 void
 svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
 {
@@ -1054,6 +1149,8 @@ svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
 	}
 	if (req->method == FLOWSVC__METHOD__REPLICATE && s->rsrv != NULL &&
 	    access_all_groups(req->caller)) {
+		if (s->sync != NULL)
+			note_ack(s, req);
 		repl_replicate_handle(s->rsrv, call, req);
 		return;
 	}
@@ -1211,6 +1308,17 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		bad = 1;
 	}
+	if (!bad && opts != NULL && opts->sync_replicas > 0) {
+		if (s->disk == NULL) {
+			snprintf(err, errlen,
+			    "--sync-replicas needs a data directory");
+			bad = 1;
+		} else if (fs_log_limit_init(&s->sync_log, 1),
+		    repl_sync_new(&s->sync, opts->sync_replicas) != FS_OK) {
+			snprintf(err, errlen, "cannot start the sync thread");
+			bad = 1;
+		}
+	}
 	if (!bad && s->coordinated && s->disk == NULL) {
 		snprintf(err, errlen, "--coordinator needs a data directory");
 		bad = 1;
@@ -1231,6 +1339,7 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 	}
 	if (bad) {
 		repl_follow_free(s->follow);
+		repl_sync_free(s->sync);
 		repl_srv_free(s->rsrv);
 		svc_waiter_free(s->waiter);
 		svc_watch_free(s->watch);
@@ -1306,6 +1415,7 @@ svc_quiesce(svc *s)
 	pthread_mutex_unlock(&s->follow_mu);
 	svc_watch_quiesce(s->watch);
 	svc_wait_quiesce(s->waiter);
+	repl_sync_quiesce(s->sync);
 }
 
 size_t
@@ -1323,6 +1433,7 @@ svc_close(svc *s)
 	for (size_t i = 0; i < s->nretired; i++)
 		repl_follow_free(s->retired[i]);
 	pthread_mutex_destroy(&s->follow_mu);
+	repl_sync_free(s->sync);
 	svc_waiter_free(s->waiter);
 	repl_srv_free(s->rsrv);   /* lets go of the logs */
 	svc_watch_free(s->watch); /* before the logs it holds close */

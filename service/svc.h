@@ -52,6 +52,9 @@ typedef struct svc_opts {
 	 * one (changes: FAILED_PRECONDITION "Not the primary."), and Promote
 	 * is refused. Needs data_dir; replica_of NULL. */
 	int coordinated;
+	/* A change is acknowledged only once this many followers have
+	 * written it (repl_sync.h); 0: asynchronous. Needs data_dir. */
+	unsigned sync_replicas;
 } svc_opts;
 
 /* Opens the service. Returns 0, or -1 with a one-line reason in err. On

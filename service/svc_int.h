@@ -120,6 +120,9 @@ struct persist *svc_disk(svc *s);
 struct terms *svc_terms(svc *s);
 struct svc_waiter *svc_waiters(svc *s);
 int svc_role(svc *s);
+/* 1 when changes wait for followers' acknowledgements (--sync-replicas):
+ * Replicate answers ask followers to acknowledge before asking again. */
+int svc_sync_acks(svc *s);
 int svc_accepts_changes(svc *s);
 
 /* Applies one packed LogRecord of the primary (b, len: as its log holds
