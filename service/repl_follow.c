@@ -260,8 +260,18 @@ follow_main(void *arg)
 			rr =
 			    (Flowsvc__ReplicateReply *) fs_reply_payload(reply,
 			        &flowsvc__replicate_reply__descriptor);
-		if (code == FS_OK && rr != NULL && deposed(f, rr))
+		if (code == FS_OK && rr != NULL && deposed(f, rr)) {
+			if (!said)
+				fs_log(FS_LOG_WARN, NULL,
+				    "replica: %s is in term %" PRIu64
+				    ", below the %" PRIu64
+				    " this backend knows: a deposed primary, "
+				    "its records are not taken",
+				    f->url, rr->term,
+				    terms_known(svc_terms(f->s)));
+			said = 1;
 			code = FS_FAILED_PRECONDITION;
+		}
 		if (code == FS_OK && rr != NULL) {
 			svc_learn_term(f->s, rr->term, f->url);
 			if (rr->diverged) {
