@@ -113,8 +113,11 @@ repl_sync_ack(repl_sync *y, const char *name, uint64_t rev)
 	 * it has now. */
 	a->rev = rev;
 	a->last_ms = now;
+	/* Told also when it goes down (a follower restarted from an older
+	 * state, or one fell out of touch): a change waits for what the
+	 * followers in touch have now. */
 	uint64_t upto = nth_highest(y, now);
-	int tell = upto > y->told;
+	int tell = upto != y->told;
 	if (tell)
 		y->told = upto;
 	pthread_mutex_unlock(&y->mu);
