@@ -15,6 +15,8 @@
 
 #include <nng/nng.h>
 
+#include "coord.h"
+#include "etcd.h"
 #include "fs_log.h"
 #include "fs_opts.h"
 #include "fs_rpc_server.h"
@@ -24,7 +26,8 @@
 
 /* Set in the environment of the program restarting itself to take a
  * fresh snapshot from its primary (a replica too far behind, or one that
- * held changes its primary does not). */
+ * held changes its primary does not): the primary's URL (a coordinated
+ * backend's primary changes; a --replica-of's is its flag's). */
 #define REBOOT_ENV "FLOWSVC_REPLICA_BOOTSTRAP"
 /* How many such restarts this process has been through (Stats). */
 #define REBOOTS_ENV "FLOWSVC_REPLICA_BOOTSTRAPS"
@@ -55,6 +58,11 @@ struct config {
 	const char *backend_key;
 	const char *backend_ca;
 	const char *backend_server_name;
+	const char *coordinator;
+	const char *cluster;
+	const char *advertise;
+	long long lease_ttl;
+	long long sync_replicas;
 };
 
 #define OFF(f) offsetof(struct config, f)
@@ -78,6 +86,25 @@ static const fs_opt opts[] = {
 	    "run as a replica of the backend at URL: copy its state (a "
 	    "snapshot, then its changes) into --data-dir, serve reads, "
 	    "forward changes to it"),
+	FS_OPT_S("coordinator", OFF(coordinator), NULL,
+	    "etcd://HOST:PORT[,...]",
+	    "automatic failover: the backends of --cluster campaign for a "
+	    "leader key in this etcd (v3); the holder is the primary, the "
+	    "others follow it (no --replica-of)"),
+	FS_OPT_S("cluster", OFF(cluster), NULL, "NAME",
+	    "--coordinator: the cluster this backend belongs to (keys under "
+	    "/flowsvc/NAME/ in etcd)"),
+	FS_OPT_S("advertise", OFF(advertise), NULL, "URL",
+	    "--coordinator: the URL the other backends (and gateways) reach "
+	    "this one at"),
+	FS_OPT_I("lease-ttl", OFF(lease_ttl), "5", 2, 3600, "SECONDS",
+	    "--coordinator: the leader's lease; a primary that cannot renew "
+	    "it stops taking changes after half of it, a successor takes "
+	    "over after it"),
+	FS_OPT_I("sync-replicas", OFF(sync_replicas), "0", 0, 64, "N",
+	    "acknowledge a change only once N replicas have written it to "
+	    "their logs (else UNAVAILABLE at the request's deadline); 0: "
+	    "asynchronous"),
 	FS_OPT_S("backend-cert", OFF(backend_cert), NULL, "FILE",
 	    "--replica-of a tls+tcp:// URL: this replica's client "
 	    "certificate (PEM)"),
@@ -162,6 +189,7 @@ int
 main(int argc, char **argv)
 {
 	struct config cfg;
+	coord *co = NULL;
 	sigset_t sigs;
 	svc_opts so = {0};
 	char err[1024];
@@ -193,13 +221,35 @@ main(int argc, char **argv)
 	    : NULL;
 	const char *nboot = getenv(REBOOTS_ENV);
 	so.bootstraps = nboot != NULL ? strtoull(nboot, NULL, 10) : 0;
-	if (cfg.replica_of != NULL && getenv(REBOOT_ENV) != NULL) {
+	coord_opts copts = {cfg.coordinator, cfg.cluster, cfg.advertise,
+	    (int) cfg.lease_ttl};
+	if (cfg.coordinator != NULL) {
+		if (cfg.replica_of != NULL) {
+			fs_log(FS_LOG_ERROR, NULL,
+			    "cannot start: --coordinator and --replica-of "
+			    "together (the coordinator says whom to follow)");
+			return 2;
+		}
+		if (coord_check(&copts, err, sizeof(err)) != 0) {
+			fs_log(FS_LOG_ERROR, NULL, "cannot start: %s", err);
+			return 2;
+		}
+		if (etcd_global_init() != 0) {
+			fs_log(FS_LOG_ERROR, NULL,
+			    "cannot start: libcurl's set-up failed");
+			return 1;
+		}
+	}
+	const char *boot = getenv(REBOOT_ENV);
+	if (boot != NULL && (cfg.replica_of != NULL || cfg.coordinator)) {
+		char from[1024];
+		snprintf(from, sizeof(from), "%s",
+		    cfg.replica_of != NULL ? cfg.replica_of : boot);
 		unsetenv(REBOOT_ENV);
-		if (repl_bootstrap(cfg.data_dir, cfg.replica_of, tlsp, err,
+		if (repl_bootstrap(cfg.data_dir, from, tlsp, err,
 		        sizeof(err)) != 0) {
 			fs_log(FS_LOG_ERROR, NULL,
-			    "cannot start: bootstrap from %s: %s",
-			    cfg.replica_of, err);
+			    "cannot start: bootstrap from %s: %s", from, err);
 			return 1;
 		}
 	}
@@ -220,6 +270,8 @@ main(int argc, char **argv)
 	so.replica_tls = tlsp;
 	so.follower = cfg.listen;
 	so.rebootstrap = ask_rebootstrap;
+	so.coordinated = cfg.coordinator != NULL;
+	so.sync_replicas = (unsigned) cfg.sync_replicas;
 	if (svc_open(&s, &so, err, sizeof(err)) != 0) {
 		fs_log(FS_LOG_ERROR, NULL, "cannot start: %s", err);
 		return 1;
@@ -248,7 +300,9 @@ main(int argc, char **argv)
 	                       : "",
 	    cfg.replica_of != NULL ? "; replica of " : "",
 	    cfg.replica_of != NULL ? cfg.replica_of : "");
-	if (svc_follow(s, err, sizeof(err)) != 0) {
+	if (svc_follow(s, err, sizeof(err)) != 0 ||
+	    (cfg.coordinator != NULL &&
+	        coord_start(&co, s, &copts, err, sizeof(err)) != 0)) {
 		fs_log(FS_LOG_ERROR, NULL, "cannot start: %s", err);
 		fs_server_close(srv);
 		svc_close(s);
@@ -257,22 +311,34 @@ main(int argc, char **argv)
 
 	/* SIGUSR1 is the follower's (ask_rebootstrap): a primary ignores
 	 * it. */
-	while (sigwait(&sigs, &sig) != 0 ||
-	    (sig == SIGUSR1 && cfg.replica_of == NULL))
-		;
+	char boot_url[1024] = "";
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig != SIGUSR1)
+			break;
+		if (cfg.replica_of != NULL)
+			snprintf(boot_url, sizeof(boot_url), "%s",
+			    cfg.replica_of);
+		else if (co != NULL)
+			coord_primary(co, boot_url, sizeof(boot_url));
+		if (boot_url[0] != '\0')
+			break;
+	}
 	if (sig == SIGUSR1) {
 		/* A fresh snapshot is needed: stop, and start again in place
 		 * (same pid, same flags) with a bootstrap first. */
 		fs_log(FS_LOG_INFO, NULL,
 		    "replica: restarting to take a fresh snapshot from %s",
-		    cfg.replica_of);
+		    boot_url);
+		coord_stop(co);
 		svc_quiesce(s);
 		fs_server_close(srv);
 		svc_close(s);
 		char nb[32];
 		snprintf(nb, sizeof(nb), "%llu",
 		    (unsigned long long) so.bootstraps + 1);
-		if (setenv(REBOOT_ENV, "1", 1) == 0 &&
+		if (setenv(REBOOT_ENV, boot_url, 1) == 0 &&
 		    setenv(REBOOTS_ENV, nb, 1) == 0)
 			execv("/proc/self/exe", argv);
 		fs_log(FS_LOG_ERROR, NULL, "cannot restart: %s",
@@ -281,6 +347,9 @@ main(int argc, char **argv)
 	}
 	fs_log(FS_LOG_INFO, NULL, "%s: shutting down",
 	    sig == SIGINT ? "SIGINT" : "SIGTERM");
+	/* No more changes, and the lease given back: a successor takes
+	 * over now rather than after the lease. */
+	coord_stop(co);
 	/* Parked watches answer now (their bookmark), not at their end. */
 	svc_quiesce(s);
 	fs_server_close(srv);
@@ -291,5 +360,7 @@ main(int argc, char **argv)
 	/* A directory lost while running is no clean stop: what was
 	 * acknowledged is not where the next start looks. */
 	fs_log(lost ? FS_LOG_ERROR : FS_LOG_INFO, NULL, "%s", report);
+	if (cfg.coordinator != NULL)
+		etcd_global_fini();
 	return lost ? 1 : 0;
 }

@@ -209,6 +209,15 @@ diverged(repl_follow *f, uint64_t mine, const Flowsvc__ReplicateReply *rr)
 	return 1;
 }
 
+/* 1 when rr comes from a backend of a term below the highest this one
+ * knows: a deposed primary, whose changes (made after it lost its term)
+ * are not taken. */
+static int
+deposed(repl_follow *f, const Flowsvc__ReplicateReply *rr)
+{
+	return rr->term != 0 && rr->term < terms_known(svc_terms(f->s));
+}
+
 /* Applies rr's records; the next poll is already on its way meanwhile.
  * Returns 0, or -1 when one was not applied (logged). */
 static int
@@ -260,6 +269,18 @@ follow_main(void *arg)
 			rr =
 			    (Flowsvc__ReplicateReply *) fs_reply_payload(reply,
 			        &flowsvc__replicate_reply__descriptor);
+		if (code == FS_OK && rr != NULL && deposed(f, rr)) {
+			if (!said)
+				fs_log(FS_LOG_WARN, NULL,
+				    "replica: %s is in term %" PRIu64
+				    ", below the %" PRIu64
+				    " this backend knows: a deposed primary, "
+				    "its records are not taken",
+				    f->url, rr->term,
+				    terms_known(svc_terms(f->s)));
+			said = 1;
+			code = FS_FAILED_PRECONDITION;
+		}
 		if (code == FS_OK && rr != NULL) {
 			svc_learn_term(f->s, rr->term, f->url);
 			if (rr->diverged) {
@@ -285,7 +306,11 @@ follow_main(void *arg)
 				uint64_t lr, lt;
 				record_id(&rr->records[rr->n_records - 1], &lr,
 				    &lt);
+				/* Not before they are written when the
+				 * primary waits for this call to
+				 * acknowledge them (--sync-replicas). */
 				if (lr == from + rr->n_records &&
+				    !rr->sync_ack &&
 				    poll_start(f, lr, lt) == 0) {
 					started = 1;
 					from = lr;

@@ -395,6 +395,7 @@ answer(repl_srv *r, const Flowsvc__ReplicateRequest *m, svc_reply *out)
 		max = REPL_BYTES_MAX;
 	rep.revision = cur;
 	rep.term = terms_known(t);
+	rep.has_sync_ack = rep.sync_ack = svc_sync_acks(r->s);
 	if (from > cur || (from > 0 && terms_of(t, from) != fterm)) {
 		rep.has_diverged = rep.diverged = 1;
 		fill_terms(r, &tl, &rep.n_terms, &rep.terms);

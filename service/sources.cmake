@@ -22,6 +22,7 @@ set(FS_SERVICE_CORE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/repl_serve.c
   ${CMAKE_CURRENT_LIST_DIR}/repl_follow.c
   ${CMAKE_CURRENT_LIST_DIR}/repl_boot.c
+  ${CMAKE_CURRENT_LIST_DIR}/repl_sync.c
   ${CMAKE_CURRENT_LIST_DIR}/persist.c
   ${CMAKE_CURRENT_LIST_DIR}/persist_base.c
   ${CMAKE_CURRENT_LIST_DIR}/logfmt.c

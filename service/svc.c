@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "access.h"
 #include "batch.h"
@@ -29,6 +30,7 @@
 #include "listview.h"
 #include "persist.h"
 #include "repl.h"
+#include "repl_sync.h"
 #include "store.h"
 #include "svc_int.h"
 #include "svc_wait.h"
@@ -336,6 +338,7 @@ h_health(svc *s, const svc_req *q, svc_reply *r)
 	    &h.has_lag_revisions, &h.lag_revisions, &h.has_lag_ms, &h.lag_ms);
 	h.has_accepts_changes = 1;
 	h.accepts_changes = svc_accepts_changes(s) != 0;
+	h.coordinator = (char *) atomic_load(&s->coord_state);
 	svc_reply_msg(r, &h.base);
 	return 0;
 }
@@ -408,7 +411,7 @@ h_stats(svc *s, const svc_req *q, svc_reply *r)
 	svc_repl_fields(s, &rs, &st.role, &st.has_term, &st.term, &st.primary,
 	    &st.has_lag_revisions, &st.lag_revisions, &st.has_lag_ms,
 	    &st.lag_ms);
-	if (s->follow != NULL) {
+	if (rs.primary != NULL) {
 		st.has_forwarded = st.has_replicated_records = 1;
 		st.has_bootstraps = 1;
 		st.forwarded = rs.forwarded;
@@ -418,6 +421,18 @@ h_stats(svc *s, const svc_req *q, svc_reply *r)
 	if (s->rsrv != NULL) {
 		st.has_followers = 1;
 		st.followers = repl_srv_followers(s->rsrv);
+	}
+	if (s->sync != NULL) {
+		st.has_sync_replicas = st.has_sync_followers = 1;
+		st.has_sync_timeouts = 1;
+		st.sync_replicas = repl_sync_n(s->sync);
+		st.sync_followers = repl_sync_connected(s->sync);
+		st.sync_timeouts = repl_sync_timeouts(s->sync);
+	}
+	if ((st.coordinator = (char *) atomic_load(&s->coord_state)) != NULL) {
+		st.has_elections_won = st.has_step_downs = 1;
+		st.elections_won = atomic_load(&s->won);
+		st.step_downs = atomic_load(&s->step_downs);
 	}
 	svc_reply_msg(r, &st.base);
 	return 0;
@@ -534,7 +549,8 @@ send_reply(fs_srv_call *call, svc_reply *r)
 	svc_reply_fini(r);
 }
 
-/* A reply in the making; it may wait for the disk (a sync, a snapshot). */
+/* A reply in the making; it may wait for the disk (a sync, a snapshot),
+ * then for the followers (--sync-replicas). */
 struct deferred {
 	svc *s;
 	fs_srv_call *call;
@@ -542,7 +558,46 @@ struct deferred {
 	int method;
 	int64_t start_us;
 	char rid[64];
+	uint64_t sync_rev; /* a change to wait for the followers for; 0 */
+	int64_t end_ms;    /* when that wait ends */
 };
+
+static void deferred_done(void *arg, int ok);
+
+/* svc_wait_fn: the followers acknowledged the change, or did not in
+ * time: UNAVAILABLE (the change is made here, but a failover may lose
+ * it). */
+static void
+sync_done(void *arg, int expired)
+{
+	struct deferred *d = arg;
+
+	if (expired) {
+		svc *s = d->s;
+		size_t have = repl_sync_connected(s->sync);
+		repl_sync_timed_out(s->sync);
+		int left = fs_log_limit_take(&s->sync_log);
+		if (left >= 0)
+			fs_log(FS_LOG_WARN, d->rid[0] ? d->rid : NULL,
+			    "change of revision %llu not acknowledged by "
+			    "--sync-replicas %u in time (%zu followers in "
+			    "touch): answered UNAVAILABLE (%d more such "
+			    "lines left out)",
+			    (unsigned long long) d->sync_rev,
+			    repl_sync_n(s->sync), have, left);
+		svc_reply_fini(&d->r);
+		memset(&d->r, 0, sizeof(d->r));
+		d->r.code = FS_UNAVAILABLE;
+		char msg[200];
+		snprintf(msg, sizeof(msg),
+		    "The change was not acknowledged by %u replicas in time "
+		    "(%zu in touch): it may be lost in a failover.",
+		    repl_sync_n(s->sync), have);
+		d->r.message = strdup(msg);
+	}
+	d->sync_rev = 0;
+	deferred_done(d, 1);
+}
 
 /* One line per request when --access-log is on: the request id ties it to
  * the gateway's line for the same request. */
@@ -585,6 +640,16 @@ deferred_done(void *arg, int ok)
 		d->r.message = strdup(snapshot
 		        ? "The snapshot could not be written."
 		        : "The change could not be synced to disk.");
+	} else if (d->sync_rev != 0) {
+		if (repl_sync_wait(d->s->sync, d->sync_rev, d->end_ms,
+		        sync_done, d) == FS_OK)
+			return;
+		d->sync_rev = 0;
+		svc_reply_fini(&d->r);
+		memset(&d->r, 0, sizeof(d->r));
+		d->r.code = FS_UNAVAILABLE;
+		d->r.message = strdup("The change could not wait for the "
+		                      "replicas' acknowledgements.");
 	}
 	if (d->s->access_log)
 		access_line(d->method, d->r.code, d->start_us, d->rid);
@@ -605,6 +670,8 @@ svc_run_call(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
 	d->s = s;
 	d->call = call;
 	d->method = (int) req->method;
+	d->sync_rev = 0;
+	d->rid[0] = '\0';
 	if (s->access_log) {
 		d->start_us = fs_now_us();
 		snprintf(d->rid, sizeof(d->rid), "%s",
@@ -612,6 +679,11 @@ svc_run_call(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
 	}
 	svc_dispatch(s, req, &d->r);
 	int rv;
+	if (s->sync != NULL && d->r.code == FS_OK && d->r.has_revision &&
+	    d->r.revision > 0 && svc_must_forward(req)) {
+		d->sync_rev = d->r.revision;
+		d->end_ms = svc_wait_end_ms(call);
+	}
 	if (d->r.snapshot) {
 		svc_reply_empty(&d->r); /* keeps r.snapshot */
 		rv = persist_snapshot_async(s->disk, deferred_done, d);
@@ -712,9 +784,19 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 		return -1;
 	}
 	atomic_init(&s->revision, 0);
+	/* A coordinated backend starts as a replica following no one: it
+	 * takes no change until its coordinator says who the primary is. */
 	atomic_init(&s->role,
-	    opts != NULL && opts->replica_of != NULL ? SVC_REPLICA
-	                                             : SVC_PRIMARY);
+	    opts != NULL && (opts->replica_of != NULL || opts->coordinated)
+	        ? SVC_REPLICA
+	        : SVC_PRIMARY);
+	atomic_init(&s->follow, NULL);
+	atomic_init(&s->lease_until, 0);
+	atomic_init(&s->coord_state, NULL);
+	atomic_init(&s->won, 0);
+	atomic_init(&s->step_downs, 0);
+	s->coordinated = opts != NULL && opts->coordinated;
+	pthread_mutex_init(&s->follow_mu, NULL);
 	if (opts != NULL)
 		s->o = *opts;
 	if (terms_open(&s->terms, opts != NULL ? opts->data_dir : NULL, err,
@@ -766,6 +848,21 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		bad = 1;
 	}
+	if (!bad && opts != NULL && opts->sync_replicas > 0) {
+		if (s->disk == NULL) {
+			snprintf(err, errlen,
+			    "--sync-replicas needs a data directory");
+			bad = 1;
+		} else if (fs_log_limit_init(&s->sync_log, 1),
+		    repl_sync_new(&s->sync, opts->sync_replicas) != FS_OK) {
+			snprintf(err, errlen, "cannot start the sync thread");
+			bad = 1;
+		}
+	}
+	if (!bad && s->coordinated && s->disk == NULL) {
+		snprintf(err, errlen, "--coordinator needs a data directory");
+		bad = 1;
+	}
 	if (!bad && opts != NULL && opts->replica_of != NULL) {
 		repl_follow_opts fo = {opts->replica_of, opts->replica_tls,
 		    opts->follower, opts->rebootstrap, opts->rebootstrap_arg,
@@ -774,9 +871,10 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 			snprintf(err, errlen,
 			    "--replica-of needs a data directory");
 			bad = 1;
-		} else if (repl_follow_new(&s->follow, s, &fo, err, errlen) !=
-		    0) {
-			bad = 1;
+		} else {
+			repl_follow *f = NULL;
+			bad = repl_follow_new(&f, s, &fo, err, errlen) != 0;
+			s->follow = f;
 		}
 	}
 	if (!bad) {
@@ -796,12 +894,14 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 	}
 	if (bad) {
 		repl_follow_free(s->follow);
+		repl_sync_free(s->sync);
 		repl_srv_free(s->rsrv);
 		svc_waiter_free(s->waiter);
 		svc_watch_free(s->watch);
 		terms_free(s->terms);
 		persist_close(s->disk);
 		pthread_rwlock_destroy(&s->lock);
+		pthread_mutex_destroy(&s->follow_mu);
 		store_free(s->st);
 		free(s);
 		return -1;
@@ -816,9 +916,12 @@ svc_open(svc **out, const svc_opts *opts, char *err, size_t errlen)
 void
 svc_quiesce(svc *s)
 {
+	pthread_mutex_lock(&s->follow_mu);
 	repl_follow_stop(s->follow); /* applies nothing more */
+	pthread_mutex_unlock(&s->follow_mu);
 	svc_watch_quiesce(s->watch);
 	svc_wait_quiesce(s->waiter);
+	repl_sync_quiesce(s->sync);
 }
 
 size_t
@@ -833,6 +936,10 @@ svc_close(svc *s)
 	if (s == NULL)
 		return;
 	repl_follow_free(s->follow); /* applies nothing more */
+	for (size_t i = 0; i < s->nretired; i++)
+		repl_follow_free(s->retired[i]);
+	pthread_mutex_destroy(&s->follow_mu);
+	repl_sync_free(s->sync);
 	svc_waiter_free(s->waiter);
 	repl_srv_free(s->rsrv);   /* lets go of the logs */
 	svc_watch_free(s->watch); /* before the logs it holds close */

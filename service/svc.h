@@ -53,6 +53,14 @@ typedef struct svc_opts {
 	void (*rebootstrap)(void *arg);
 	void *rebootstrap_arg;
 	uint64_t bootstraps; /* done since the program started (Stats) */
+	/* Automatic failover (CONTRACT §9): a coordinator (coord.h) says
+	 * who the primary is. The backend starts as a replica following no
+	 * one (changes: FAILED_PRECONDITION "Not the primary."), and Promote
+	 * is refused. Needs data_dir; replica_of NULL. */
+	int coordinated;
+	/* A change is acknowledged only once this many followers have
+	 * written it (repl_sync.h); 0: asynchronous. Needs data_dir. */
+	unsigned sync_replicas;
 } svc_opts;
 
 /* Opens the service. Returns 0, or -1 with a one-line reason in err. On
@@ -116,6 +124,32 @@ int svc_stop_report(svc *s, int snapshot_ok, char *buf, size_t n);
 
 /* fs_srv_handler for fs_server_open; arg is the svc. */
 void svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req);
+
+/* ---- automatic failover (CONTRACT §9; driven by coord.h) ---------------- */
+
+/* A monotonic clock in milliseconds (the fence's). */
+int64_t svc_mono_ms(void);
+
+/* A coordinated primary takes changes until until_ms (svc_mono_ms) and
+ * not after: the coordinator sets it from every renewal of its lease; 0
+ * stops changes at once. */
+void svc_fence(svc *s, int64_t until_ms);
+
+/* Becomes the primary in term want (above every term known; 0: the next
+ * one, or the current one of a primary that takes changes): saved
+ * before it returns; *term and *rev (the last revision before the
+ * term) said. Returns FS_OK, FS_FAILED_PRECONDITION (want is not above
+ * the terms known) or FS_UNAVAILABLE (not saved). */
+int svc_promote(svc *s, uint64_t want, uint64_t *term, uint64_t *rev);
+
+/* Becomes a replica of the backend at url (from now on: the follower of
+ * before, if any, stops first; a divergent tail is dropped by a
+ * bootstrap as for --replica-of). Returns 0, or -1 with err. */
+int svc_follow_url(svc *s, const char *url, char *err, size_t errlen);
+
+/* The coordinator's state for Health and Stats (a static string), and
+ * its counters: won (became the primary), stepped_down. */
+void svc_coord_note(svc *s, const char *state, int won, int stepped_down);
 
 /* Answers every parked Watch now and parks no more (later ones are
  * answered at once): at shutdown, before the server closes. */

@@ -111,6 +111,9 @@ svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a, svc_reply *r);
  * changes sent to it (repl_follow.h). */
 enum svc_role { SVC_PRIMARY, SVC_REPLICA };
 
+/* Followers replaced at run time kept until svc_close (svc_follow_url). */
+#define SVC_RETIRED_MAX 64
+
 struct terms;
 struct svc_waiter;
 struct persist;
@@ -119,6 +122,9 @@ struct persist *svc_disk(svc *s);
 struct terms *svc_terms(svc *s);
 struct svc_waiter *svc_waiters(svc *s);
 int svc_role(svc *s);
+/* 1 when changes wait for followers' acknowledgements (--sync-replicas):
+ * Replicate answers ask followers to acknowledge before asking again. */
+int svc_sync_acks(svc *s);
 int svc_accepts_changes(svc *s);
 
 /* Applies one packed LogRecord of the primary (b, len: as its log holds

@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "access.h"
 #include "fs_log.h"
 #include "fs_util.h"
+#include "repl_sync.h"
 #include "svc_int.h"
 #include "svc_struct.h"
 
@@ -49,10 +51,42 @@ svc_role(svc *s)
 }
 
 int
+svc_sync_acks(svc *s)
+{
+	return s->sync != NULL;
+}
+
+int
 svc_accepts_changes(svc *s)
 {
 	return atomic_load(&s->role) == SVC_PRIMARY &&
-	    terms_known(s->terms) == terms_last(s->terms);
+	    terms_known(s->terms) == terms_last(s->terms) &&
+	    (!s->coordinated || svc_mono_ms() < atomic_load(&s->lease_until));
+}
+
+int64_t
+svc_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+svc_fence(svc *s, int64_t until_ms)
+{
+	atomic_store(&s->lease_until, until_ms);
+}
+
+void
+svc_coord_note(svc *s, const char *state, int won, int stepped_down)
+{
+	atomic_store(&s->coord_state, state);
+	if (won)
+		atomic_fetch_add(&s->won, 1);
+	if (stepped_down)
+		atomic_fetch_add(&s->step_downs, 1);
 }
 
 void
@@ -177,9 +211,10 @@ svc_repl_fields(svc *s, repl_status *rs, char **role,
 	*role = replica ? "replica" : "primary";
 	*has_term = 1;
 	*term = terms_known(s->terms);
-	if (!replica || s->follow == NULL)
+	repl_follow *f = s->follow;
+	if (!replica || f == NULL)
 		return;
-	repl_follow_status(s->follow, rs);
+	repl_follow_status(f, rs);
 	*primary = (char *) rs->primary;
 	*has_lr = *has_lm = 1;
 	*lr = rs->lag_revisions;
@@ -224,39 +259,60 @@ svc_repl_snapshot_fetch(svc *s, const svc_req *q, svc_reply *r)
 	return 0;
 }
 
-/* A replica becomes the primary with the next term: it stops following
- * (the follower's next record is refused) and takes changes from the
- * next revision on, in a term above any it knows. */
 int
-svc_repl_promote(svc *s, const svc_req *q, svc_reply *r)
+svc_promote(svc *s, uint64_t want, uint64_t *term, uint64_t *rev)
 {
-	Flowsvc__PromoteReply pr = FLOWSVC__PROMOTE_REPLY__INIT;
 	int was_replica;
-	uint64_t term;
 
-	if (!trusted_only(q, r))
-		return 0;
 	pthread_rwlock_wrlock(&s->lock);
-	uint64_t rev = atomic_load(&s->revision);
+	*rev = atomic_load(&s->revision);
 	was_replica = atomic_load(&s->role) == SVC_REPLICA;
-	if (svc_accepts_changes(s)) {
-		term = terms_last(s->terms);
+	if (want == 0 && svc_accepts_changes(s)) {
+		*term = terms_last(s->terms);
 	} else {
-		term = terms_known(s->terms) + 1;
-		if (terms_begin(s->terms, term, rev + 1) != 0) {
+		*term = want != 0 ? want : terms_known(s->terms) + 1;
+		if (*term <= terms_known(s->terms)) {
 			pthread_rwlock_unlock(&s->lock);
-			svc_reply_err(r, FS_UNAVAILABLE,
-			    "The new term could not be saved.");
-			return 0;
+			return FS_FAILED_PRECONDITION;
+		}
+		if (terms_begin(s->terms, *term, *rev + 1) != 0) {
+			pthread_rwlock_unlock(&s->lock);
+			return FS_UNAVAILABLE;
 		}
 		atomic_store(&s->role, SVC_PRIMARY);
 		fs_log(FS_LOG_WARN, NULL,
 		    "promoted: %s is the primary now, term %llu, changes "
 		    "from revision %llu on",
 		    was_replica ? "this replica" : "this backend",
-		    (unsigned long long) term, (unsigned long long) rev + 1);
+		    (unsigned long long) *term, (unsigned long long) *rev + 1);
 	}
 	pthread_rwlock_unlock(&s->lock);
+	return FS_OK;
+}
+
+/* A replica becomes the primary with the next term: it stops following
+ * (the follower's next record is refused) and takes changes from the
+ * next revision on, in a term above any it knows. A coordinated backend
+ * is made the primary by its coordinator only (etcd decides). */
+int
+svc_repl_promote(svc *s, const svc_req *q, svc_reply *r)
+{
+	Flowsvc__PromoteReply pr = FLOWSVC__PROMOTE_REPLY__INIT;
+	uint64_t term, rev;
+
+	if (!trusted_only(q, r))
+		return 0;
+	if (s->coordinated) {
+		svc_reply_err(r, FS_FAILED_PRECONDITION,
+		    "This backend's primary is chosen by its coordinator "
+		    "(--coordinator).");
+		return 0;
+	}
+	if (svc_promote(s, 0, &term, &rev) != FS_OK) {
+		svc_reply_err(r, FS_UNAVAILABLE,
+		    "The new term could not be saved.");
+		return 0;
+	}
 	pr.term = term;
 	pr.revision = rev;
 	r->has_revision = 1;
@@ -307,8 +363,8 @@ behind_done(void *arg, int expired)
 
 /* When a request's wait must end: a little before its deadline, so that
  * the answer reaches the caller before it gives up; 5 s without one. */
-static int64_t
-wait_end_ms(fs_srv_call *call)
+int64_t
+svc_wait_end_ms(fs_srv_call *call)
 {
 	int64_t now = fs_now_ms(), dl = fs_srv_deadline_ms(call);
 
@@ -334,7 +390,7 @@ wait_behind(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
 	b->call = call;
 	b->req = req;
 	(void) fs_srv_detach(call); /* else it waits in the pool */
-	if (svc_wait_for(s->waiter, req->min_revision, wait_end_ms(call),
+	if (svc_wait_for(s->waiter, req->min_revision, svc_wait_end_ms(call),
 	        behind_done, b) != FS_OK) {
 		free(b);
 		return -1;
@@ -343,8 +399,8 @@ wait_behind(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
 }
 
 /* 1 when a replica must forward req: a change, or a Batch holding one. */
-static int
-must_forward(const Flowsvc__Request *req)
+int
+svc_must_forward(const Flowsvc__Request *req)
 {
 	if (fs_method_is((int) req->method, FS_M_WRITE))
 		return 1;
@@ -360,17 +416,40 @@ must_forward(const Flowsvc__Request *req)
 	return w;
 }
 
+/* --sync-replicas: a follower's Replicate call acknowledges the
+ * records it has written, up to its from_revision, when its history
+ * agrees with this backend's there. */
+static void
+note_ack(svc *s, const Flowsvc__Request *req)
+{
+	Flowsvc__ReplicateRequest *m = flowsvc__replicate_request__unpack(NULL,
+	    req->has_payload ? req->payload.len : 0,
+	    req->has_payload ? req->payload.data : NULL);
+
+	if (m == NULL)
+		return;
+	uint64_t from = m->from_revision;
+	if (m->follower != NULL && from <= atomic_load(&s->revision) &&
+	    (from == 0 ||
+	        terms_of(s->terms, from) == (m->from_term ? m->from_term : 1)))
+		repl_sync_ack(s->sync, m->follower, from);
+	flowsvc__replicate_request__free_unpacked(m, NULL);
+}
+
 int
 svc_repl_route(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
 {
 	if (req->method == FLOWSVC__METHOD__REPLICATE && s->rsrv != NULL &&
 	    access_all_groups(req->caller)) {
+		if (s->sync != NULL)
+			note_ack(s, req);
 		repl_replicate_handle(s->rsrv, call, req);
 		return 1;
 	}
-	if (atomic_load(&s->role) == SVC_REPLICA && s->follow != NULL &&
-	    must_forward(req)) {
-		repl_forward(s->follow, call, req);
+	repl_follow *f = s->follow;
+	if (atomic_load(&s->role) == SVC_REPLICA && f != NULL &&
+	    svc_must_forward(req)) {
+		repl_forward(f, call, req);
 		return 1;
 	}
 	/* Read your writes: a replica's read waits until its store has what
@@ -398,4 +477,41 @@ svc_follow(svc *s, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+int
+svc_follow_url(svc *s, const char *url, char *err, size_t errlen)
+{
+	repl_follow_opts fo = {url, s->o.replica_tls, s->o.follower,
+	    s->o.rebootstrap, s->o.rebootstrap_arg, s->o.bootstraps};
+	repl_follow *f = NULL, *old;
+
+	pthread_mutex_lock(&s->follow_mu);
+	old = s->follow;
+	if (s->nretired == SVC_RETIRED_MAX) {
+		/* The oldest retired one has been stopped for many leader
+		 * changes: nothing holds it any more. */
+		repl_follow_free(s->retired[0]);
+		memmove(s->retired, s->retired + 1,
+		    (SVC_RETIRED_MAX - 1) * sizeof(s->retired[0]));
+		s->nretired--;
+	}
+	if (repl_follow_new(&f, s, &fo, err, errlen) != 0) {
+		pthread_mutex_unlock(&s->follow_mu);
+		return -1;
+	}
+	/* The old follower applies nothing more before the role changes
+	 * (joined outside the store's lock: it may be waiting for it). */
+	repl_follow_stop(old);
+	pthread_rwlock_wrlock(&s->lock);
+	atomic_store(&s->role, SVC_REPLICA);
+	pthread_rwlock_unlock(&s->lock);
+	s->follow = f;
+	if (old != NULL)
+		s->retired[s->nretired++] = old;
+	int rv = repl_follow_start(f);
+	pthread_mutex_unlock(&s->follow_mu);
+	if (rv != 0)
+		snprintf(err, errlen, "cannot start the replication thread");
+	return rv;
 }

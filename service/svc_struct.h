@@ -12,9 +12,11 @@
 #include <stdint.h>
 
 #include "fs_errors.h"
+#include "fs_log.h"
 #include "fs_methods.h"
 #include "persist.h"
 #include "repl.h"
+#include "repl_sync.h"
 #include "svc.h"
 #include "svc_wait.h"
 #include "svc_watch.h"
@@ -37,13 +39,38 @@ struct svc {
 
 	/* Replication (CONTRACT §8). role changes under the write lock (a
 	 * promotion); the term history has a mutex of its own. */
-	_Atomic int role;    /* enum svc_role */
-	terms *terms;        /* the term history */
-	svc_waiter *waiter;  /* reads behind min_revision, Replicate polls */
-	repl_srv *rsrv;      /* serving Replicate and SnapshotFetch */
-	repl_follow *follow; /* a replica's (kept after a promotion) */
-	svc_opts o;          /* for svc_follow */
+	_Atomic int role;   /* enum svc_role */
+	terms *terms;       /* the term history */
+	svc_waiter *waiter; /* reads behind min_revision, Replicate polls */
+	repl_srv *rsrv;     /* serving Replicate and SnapshotFetch */
+	/* A replica's (kept after a promotion). Replaced at run time by
+	 * svc_follow_url (a coordinated backend): read without a lock, so
+	 * the ones replaced are kept (retired, stopped) until svc_close, as
+	 * forwarded calls and readers may still hold them. */
+	repl_follow *_Atomic follow;
+	repl_follow *retired[SVC_RETIRED_MAX];
+	size_t nretired;
+	pthread_mutex_t follow_mu; /* svc_follow_url calls, retired */
+	svc_opts o;                /* for svc_follow */
+
+	/* Automatic failover (CONTRACT §9, coord.h). A coordinated primary
+	 * takes changes only until lease_until (svc_mono_ms), which its
+	 * coordinator moves on with every renewal of its lease: so it stops
+	 * by itself when renewals stop coming, even if the coordinator's
+	 * thread is stuck or the whole process was frozen. */
+	int coordinated;
+	repl_sync *sync;       /* --sync-replicas; NULL: asynchronous */
+	fs_log_limit sync_log; /* its timeouts' lines */
+	_Atomic int64_t lease_until;
+	const char *_Atomic coord_state; /* a static string; NULL: none */
+	_Atomic uint64_t won, step_downs;
 };
+
+/* svc_repl.c's, for svc.c: 1 when a replica must forward req (a change,
+ * or a Batch holding one); when a request's wait must end (a little
+ * before its deadline; 5 s without one). */
+int svc_must_forward(const Flowsvc__Request *req);
+int64_t svc_wait_end_ms(fs_srv_call *call);
 
 /* The write path of one record (svc.c): svc_commit's for a change made
  * here (a: its answer), the replica's for a record of its primary (a

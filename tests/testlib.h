@@ -19,6 +19,7 @@
  *                 process's resident memory
  *   tl_watch.h    changes that say their revision, Watch calls and loops
  *   tl_sse.h      a Server-Sent Events client (GET /api/watch/)
+ *   tl_etcd.h     etcd members on loopback (the failover tests)
  *   tl_check.h    fs_test_main and assertions that say what went wrong
  *
  * Not thread-safe where it touches CUnit: the FS_ASSERT_* macros must run
@@ -42,6 +43,7 @@
 #include "tl_check.h"
 #include "tl_datadir.h"
 #include "tl_env.h"
+#include "tl_etcd.h"
 #include "tl_files.h"
 #include "tl_http.h"
 #include "tl_json.h"

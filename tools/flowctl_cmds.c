@@ -457,6 +457,9 @@ cmd_health(ctx *x)
 		if (h->has_lag_ms)
 			bad |= json_object_set_new(o, "lag_ms",
 			    json_integer((json_int_t) h->lag_ms));
+		/* Automatic failover (CONTRACT §9). */
+		if (h->coordinator != NULL)
+			bad |= set_str(o, "coordinator", h->coordinator);
 		if (bad) {
 			json_decref(o);
 			o = NULL;

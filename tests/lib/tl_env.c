@@ -74,7 +74,8 @@ fs_env_start_backend(fs_test_env *env)
 		argv[argc++] = (char *) env->fsync_mode;
 	}
 	for (int i = 0;
-	     env->svc_extra != NULL && env->svc_extra[i] != NULL && i < 8; i++)
+	     env->svc_extra != NULL && env->svc_extra[i] != NULL && i < 12;
+	     i++)
 		argv[argc++] = (char *) env->svc_extra[i];
 	argv[argc] = NULL;
 	if (fs_test_proc_start(&env->backend, "flow-service", FLOW_SERVICE_BIN,

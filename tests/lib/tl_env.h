@@ -26,7 +26,7 @@ typedef struct fs_test_env {
 	const char *fsync_mode; /* NULL: the backend's default */
 	/* More flow-gateway flags (NULL-terminated, at most 8), or NULL. */
 	const char *const *gw_extra;
-	/* More flow-service flags (NULL-terminated, at most 8), or NULL. */
+	/* More flow-service flags (NULL-terminated, at most 12), or NULL. */
 	const char *const *svc_extra;
 	fs_test_proc backend;
 	fs_test_proc gateway;
@@ -49,7 +49,7 @@ int fs_env_init(fs_test_env *env, const char *name);
 int fs_env_start_backend(fs_test_env *env);
 
 /* The same with env->svc_extra set to extra (NULL or NULL-terminated, at
- * most 8 flags) first: a restart with other flags. */
+ * most 12 flags) first: a restart with other flags. */
 int fs_env_start_backend_with(fs_test_env *env, const char *const *extra);
 
 /* Starts flow-gateway on env->gw_port against env->backend_url (or, with
