@@ -6,7 +6,8 @@
  * writes resume, the old one restarted follows the new one with the
  * same history; the primary frozen past its lease: another takes over,
  * and the old one, thawed, takes no change (its fence ran out while it
- * was frozen) and follows; every etcd member stopped: the primary stops
+ * was frozen) and follows; one etcd member of three stopped changes
+ * nothing; every etcd member stopped: the primary stops
  * taking changes within the lease while reads go on, and takes them
  * again once etcd is back.
  */
@@ -456,6 +457,24 @@ test_etcd_down(void)
 	const char *id = made != NULL
 	    ? json_string_value(json_object_get(made, "id"))
 	    : NULL;
+	/* One member of three stopped, for two leases: nothing changes
+	 * (etcd keeps its quorum): the same primary, every change taken. */
+	FS_ASSERT_OK(fs_test_proc_freeze(&cl.etcd.proc[0], 5000));
+	int refused = 0, made1 = 0;
+	for (int64_t end = fs_test_now_ms() + 2 * TTL_S * 1000;
+	     fs_test_now_ms() < end; fs_test_poll_pause(200)) {
+		char nm[32];
+		snprintf(nm, sizeof(nm), "one_down_%d", made1 + refused);
+		if (create(cl.b[l].client, nm, NULL) == FS_OK)
+			made1++;
+		else
+			refused++;
+	}
+	FS_CHECK(refused == 0 && made1 > 0 && is_leader(cl.b[l].client),
+	    "one etcd member of three down: %d changes taken, %d refused, "
+	    "still the primary: %d",
+	    made1, refused, is_leader(cl.b[l].client));
+	FS_ASSERT_OK(fs_test_proc_cont(&cl.etcd.proc[0]));
 	/* Every member stopped: the primary stops taking changes within
 	 * its lease (at half of it), reads go on everywhere. */
 	int64_t t0 = fs_test_now_ms();
