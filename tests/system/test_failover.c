@@ -618,7 +618,8 @@ test_sync_no_loss(void)
 static CU_TestInfo tests[] = {
 	{"kill -9 of the primary under writers", test_kill_primary},
 	{"the primary frozen past its lease", test_freeze_primary},
-	{"every etcd member stopped", test_etcd_down},
+	{"one etcd member down: no change; all down: changes stop",
+	    test_etcd_down},
 	{"--sync-replicas 1: three kill -9 under 16 writers, no loss",
 	    test_sync_no_loss},
 	CU_TEST_INFO_NULL,
