@@ -448,7 +448,13 @@ gw_api_render(struct gw_resp *out, const struct gw_match *m,
 		}
 		return;
 	case 409:
-		gw_api_error(out, http, msg);
+		/* A backend that is no longer the primary (a failover) made
+		 * nothing: 503, for the client to send it again once the
+		 * gateway has found the new primary (gw_backends.h). */
+		if (strcmp(msg, FS_NOT_PRIMARY) == 0)
+			gw_api_code_error(out, FS_UNAVAILABLE);
+		else
+			gw_api_error(out, http, msg);
 		return;
 	case 404:
 	case 503:

@@ -332,7 +332,7 @@ gw_backends_done(gw_backends *bs, gw_backend *b, int code,
 		poll_soon(bs);
 	} else if (code == FS_FAILED_PRECONDITION && reply != NULL &&
 	    reply->message != NULL &&
-	    strcmp(reply->message, "Not the primary.") == 0) {
+	    strcmp(reply->message, FS_NOT_PRIMARY) == 0) {
 		atomic_store(&b->primary, false);
 		int me = (int) (b - bs->v);
 		atomic_compare_exchange_strong(&bs->primary, &me, -1);

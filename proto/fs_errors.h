@@ -107,4 +107,9 @@ int fs_rest_of_http(int http);
  * truncated to fit. Returns buf. */
 char *fs_rest_format(int e, const char *arg, char *buf, size_t n);
 
+/* The message of FAILED_PRECONDITION from a backend that does not take
+ * changes because it is not (or no longer) the primary (CONTRACT §8):
+ * nothing was made, so the change may be sent again elsewhere. */
+#define FS_NOT_PRIMARY "Not the primary."
+
 #endif

@@ -302,7 +302,7 @@ svc_commit(svc *s, const Flowsvc__LogRecord *rec, svc_answer *a, svc_reply *r)
 {
 	if (!svc_accepts_changes(s)) {
 		svc_answer_fini(a);
-		svc_reply_err(r, FS_FAILED_PRECONDITION, "Not the primary.");
+		svc_reply_err(r, FS_FAILED_PRECONDITION, "%s", FS_NOT_PRIMARY);
 		r->term = terms_known(s->terms);
 		return r->code;
 	}

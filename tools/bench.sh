@@ -1302,7 +1302,7 @@ report() {
 			-v r2="${RPS[$b]:-0}" -v d="$DURATION" -v t="$CLK_TCK" 'BEGIN {
 			u1 = r1 > 0 ? c1 * 1e6 / t / (r1 * d) : 0
 			u2 = r2 > 0 ? c2 * 1e6 / t / (r2 * d) : 0
-			printf "| the primary'"'"'s CPU per read | %.1f µs | %.1f µs (%.2f x; goal about 0.33) |\n", u1, u2, u1 > 0 ? u2 / u1 : 0 }'
+			printf "| the primary'"'"'s CPU per read | %.1f µs | %.1f µs (%.2f x; goal about 0.33) |\n", u1, u2, (u1 > 0 ? u2 / u1 : 0) }'
 		r=$(ratio "$b" "$a")
 		echo "| total reads, spread / one backend (goal ≥ 1.0 on this machine) | | $r $(verdict "$r" 1.0) |"
 	fi

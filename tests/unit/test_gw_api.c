@@ -513,6 +513,11 @@ test_gw_api_render_errors(void)
 	reply.message = "The component is not deployed.";
 	render_check("POST", "/api/apps/" ID "/stop/", FS_FAILED_PRECONDITION,
 	    &reply, 409, "{\"detail\":\"The component is not deployed.\"}");
+	/* A backend that is no longer the primary made nothing: the change
+	 * may be sent again (CONTRACT §9), so 503, not a conflict. */
+	reply.message = "Not the primary.";
+	render_check("POST", "/api/flows/", FS_FAILED_PRECONDITION, &reply,
+	    503, "{\"detail\":\"Service unavailable.\"}");
 
 	reply.message = NULL;
 	render_check("POST", "/api/flows/", FS_PERMISSION_DENIED, &reply, 403,
