@@ -963,13 +963,17 @@ fi
 
 # ---- replicas --------------------------------------------------------------
 
+# What this build's flow-service takes (read whole: grep -q ending the
+# pipe early would fail it under pipefail).
+SVC_HELP=$("$SVC" --help 2>/dev/null || true)
+
 # A replica of the backend as it is now: how long until it has everything
 # (bootstrap), then its lag behind the primary under a create load.
 REPL_ROWS=0
 REPL_BOOT_MS="" REPL_BOOT_HOW="" REPL_LINE="" REPL_RSS=""
 LAG=$OBJ/tools/bench/flow-repl-lag
 if [ "$REPLICAS" -eq 1 ] && [ -x "$LAG" ] &&
-	"$SVC" --help 2>/dev/null | grep -q -- --replica-of; then
+	grep -q -- --replica-of <<<"$SVC_HELP"; then
 	REPL_ROWS=1
 	REPLICA=tcp://127.0.0.1:$(free_port)
 	mkdir -p "$S/replica"
@@ -1017,7 +1021,7 @@ fi
 # >= 1.0 x a single backend on this machine (all of it on the same cores).
 SPREAD_ROWS=0
 if [ "$REPLICAS" -eq 1 ] && [ "$HAVE_WRK" -eq 1 ] &&
-	"$SVC" --help 2>/dev/null | grep -q -- --replica-of; then
+	grep -q -- --replica-of <<<"$SVC_HELP"; then
 	SP_URLS=() SP_PIDS=()
 	WANT=$("$OBJ/tools/flowctl" --json --backend "$BACKEND" health |
 		sed -n 's/.*"revision":\([0-9]*\).*/\1/p')
