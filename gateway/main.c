@@ -7,15 +7,20 @@
  * so no code runs in signal context: SIGHUP reloads the tokens file on
  * this thread while the HTTP threads go on serving.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <pthread.h>
+#include <semaphore.h>
 
 #include <nng/nng.h>
 
@@ -296,6 +301,69 @@ die(int code, const char *fmt, ...)
 	return code;
 }
 
+/* How long the shutdown waits for the backends' clients to close. */
+#define CLOSE_WAIT_MS 2000
+/* How long a shutdown may take in all before the gateway exits anyway:
+ * the drain (the RPC timeout at most, 5 s by default) and the close. */
+#define SHUTDOWN_LIMIT_S 9
+
+static sem_t closed;
+
+/* Ends the process if the shutdown has not within SHUTDOWN_LIMIT_S: a
+ * stopping gateway must stop, whatever one of its calls or threads waits
+ * for (it has answered what it could; the backend keeps the data). */
+static void *
+shutdown_watchdog(void *arg)
+{
+	struct timespec left = {SHUTDOWN_LIMIT_S, 0};
+
+	(void) arg;
+	while (nanosleep(&left, &left) != 0 && errno == EINTR)
+		;
+	fs_log(FS_LOG_WARN, NULL,
+	    "shutdown: not done after %d s; exiting without the rest",
+	    SHUTDOWN_LIMIT_S);
+	fflush(NULL);
+	_exit(0);
+	return NULL;
+}
+
+static void *
+close_main(void *arg)
+{
+	gw_backends_close(arg);
+	sem_post(&closed);
+	return NULL;
+}
+
+/* Closes bs, waiting CLOSE_WAIT_MS at most. A client's close waits for
+ * its calls in flight to end (nng 1.5.2 may never return otherwise), and
+ * one that does not end (a long poll a backend never answers, an nng
+ * close that hangs) must not keep a stopping gateway up: returns false
+ * then, with the close still under way. */
+static bool
+close_backends(gw_backends *bs)
+{
+	struct timespec until;
+	pthread_t thr;
+
+	if (sem_init(&closed, 0, 0) != 0 ||
+	    pthread_create(&thr, NULL, close_main, bs) != 0) {
+		gw_backends_close(bs);
+		return true;
+	}
+	if (clock_gettime(CLOCK_REALTIME, &until) != 0) {
+		(void) pthread_join(thr, NULL);
+		return true;
+	}
+	until.tv_sec += CLOSE_WAIT_MS / 1000;
+	while (sem_timedwait(&closed, &until) != 0)
+		if (errno != EINTR)
+			return false;
+	(void) pthread_join(thr, NULL);
+	return true;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -469,8 +537,20 @@ main(int argc, char **argv)
 	fs_log(FS_LOG_INFO, NULL, "%s: shutting down",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 
+	pthread_t dog;
+	if (pthread_create(&dog, NULL, shutdown_watchdog, NULL) == 0)
+		(void) pthread_detach(dog);
 	gw_http_drain(http);
-	gw_backends_close(backends);
+	if (!close_backends(backends)) {
+		/* What is left holds the server's state: exit without
+		 * freeing it. Every response has gone out (the drain). */
+		fs_log(FS_LOG_WARN, NULL,
+		    "shutdown: a backend call did not end within %d ms; "
+		    "exiting without it",
+		    CLOSE_WAIT_MS);
+		fflush(NULL);
+		_exit(0);
+	}
 	gw_http_stop(http);
 	gw_metrics_free(metrics);
 	gw_tls_free(tls);
