@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "fs_errors.h"
+#include "tl_time.h"
 
 static json_t *
 strv_json(char **v, size_t n)
@@ -213,3 +214,39 @@ fs_trpc_snapshot(fs_client *c)
 }
 
 /* ==== (a) REST through the gateway: SIGTERM, kill -9, snapshots ========== */
+
+Flowsvc__HealthReply *
+fs_trpc_health(fs_client *c)
+{
+	Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
+	ProtobufCMessage *m = NULL;
+
+	if (fs_trpc_call(c, FLOWSVC__METHOD__HEALTH, &e.base, 2000,
+	        &flowsvc__health_reply__descriptor, &m) != FS_OK)
+		return NULL;
+	return (Flowsvc__HealthReply *) m;
+}
+
+uint64_t
+fs_trpc_revision(fs_client *c)
+{
+	Flowsvc__HealthReply *h = fs_trpc_health(c);
+	uint64_t r = h != NULL && h->has_revision ? h->revision : 0;
+
+	if (h != NULL)
+		flowsvc__health_reply__free_unpacked(h, NULL);
+	return r;
+}
+
+int
+fs_trpc_wait_revision(fs_client *c, uint64_t rev, int ms)
+{
+	int64_t end = fs_test_now_ms() + ms;
+
+	while (fs_test_now_ms() < end) {
+		if (fs_trpc_revision(c) >= rev)
+			return 0;
+		fs_test_poll_pause(20);
+	}
+	return -1;
+}

@@ -60,4 +60,15 @@ json_t *fs_trpc_list(fs_client *c, const char *name);
 /* The Snapshot RPC (it answers once the file is in place). */
 int fs_trpc_snapshot(fs_client *c);
 
+/* Health of c's backend (2 s at most), NULL without an answer; the
+ * caller frees it with flowsvc__health_reply__free_unpacked. */
+Flowsvc__HealthReply *fs_trpc_health(fs_client *c);
+
+/* The revision Health says (0 without an answer). */
+uint64_t fs_trpc_revision(fs_client *c);
+
+/* Polls Health until the revision is at least rev, for at most ms.
+ * Returns 0, or -1 on timeout. */
+int fs_trpc_wait_revision(fs_client *c, uint64_t rev, int ms);
+
 #endif

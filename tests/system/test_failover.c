@@ -40,23 +40,11 @@ typedef struct cluster {
 	int up[NB];
 } cluster;
 
-static Flowsvc__HealthReply *
-health(fs_client *c)
-{
-	Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
-	ProtobufCMessage *m = NULL;
-
-	if (fs_trpc_call(c, FLOWSVC__METHOD__HEALTH, &e.base, CALL_MS,
-	        &flowsvc__health_reply__descriptor, &m) != FS_OK)
-		return NULL;
-	return (Flowsvc__HealthReply *) m;
-}
-
 /* 1 when backend c is the primary taking changes. */
 static int
 is_leader(fs_client *c)
 {
-	Flowsvc__HealthReply *h = health(c);
+	Flowsvc__HealthReply *h = fs_trpc_health(c);
 	int yes = h != NULL && h->has_accepts_changes && h->accepts_changes &&
 	    h->coordinator != NULL && strcmp(h->coordinator, "leader") == 0;
 
@@ -69,7 +57,7 @@ is_leader(fs_client *c)
 static int
 follows(fs_client *c, const char *url)
 {
-	Flowsvc__HealthReply *h = health(c);
+	Flowsvc__HealthReply *h = fs_trpc_health(c);
 	int yes = h != NULL && h->coordinator != NULL &&
 	    strcmp(h->coordinator, "follower") == 0 && h->primary != NULL &&
 	    strcmp(h->primary, url) == 0 && !h->accepts_changes;
@@ -77,17 +65,6 @@ follows(fs_client *c, const char *url)
 	if (h != NULL)
 		flowsvc__health_reply__free_unpacked(h, NULL);
 	return yes;
-}
-
-static uint64_t
-revision_of(fs_client *c)
-{
-	Flowsvc__HealthReply *h = health(c);
-	uint64_t r = h != NULL && h->has_revision ? h->revision : 0;
-
-	if (h != NULL)
-		flowsvc__health_reply__free_unpacked(h, NULL);
-	return r;
 }
 
 /* The backend (not skip) that is the primary, waited for up to ms; -1. */
@@ -221,9 +198,10 @@ assert_same(fs_client *c, fs_client *ref, const char *what)
 			break;
 		fs_test_poll_pause(100);
 	}
-	FS_CHECK(revision_of(c) == revision_of(ref), "%s at %llu, not %llu",
-	    what, (unsigned long long) revision_of(c),
-	    (unsigned long long) revision_of(ref));
+	FS_CHECK(fs_trpc_revision(c) == fs_trpc_revision(ref),
+	    "%s at %llu, not %llu", what,
+	    (unsigned long long) fs_trpc_revision(c),
+	    (unsigned long long) fs_trpc_revision(ref));
 	if (FS_CHECK(a != NULL && b != NULL, "%s: lists", what))
 		FS_ASSERT_JSON_SAME(a, b);
 	json_decref(a);
@@ -408,7 +386,7 @@ test_freeze_primary(void)
 	FS_CHECK(n >= 0, "no new primary while the old one is frozen");
 	/* Frozen past its lease: when it wakes, it takes no change. */
 	FS_ASSERT_OK(fs_test_proc_cont(&cl.b[l].backend));
-	Flowsvc__HealthReply *h = health(cl.b[l].client);
+	Flowsvc__HealthReply *h = fs_trpc_health(cl.b[l].client);
 	if (FS_CHECK(h != NULL, "health after the freeze")) {
 		FS_CHECK(!h->accepts_changes,
 		    "the old primary takes changes after its lease");
@@ -516,7 +494,8 @@ rejoin(cluster *cl, int i, int n)
 	int64_t end = fs_test_now_ms() + CONVERGE_MS;
 	while (fs_test_now_ms() < end &&
 	    !(follows(cl->b[i].client, cl->b[n].backend_url) &&
-	        revision_of(cl->b[i].client) >= revision_of(cl->b[n].client)))
+	        fs_trpc_revision(cl->b[i].client) >=
+	            fs_trpc_revision(cl->b[n].client)))
 		fs_test_poll_pause(50);
 	return FS_CHECK(follows(cl->b[i].client, cl->b[n].backend_url),
 	    "backend %d does not follow backend %d", i, n);

@@ -42,43 +42,6 @@ start_node(fs_test_env *env, const char *name, const char *of,
 	return fs_env_start_backend_with(env, extra);
 }
 
-static Flowsvc__HealthReply *
-health(fs_client *c)
-{
-	Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
-	ProtobufCMessage *m = NULL;
-
-	if (fs_trpc_call(c, FLOWSVC__METHOD__HEALTH, &e.base, 2000,
-	        &flowsvc__health_reply__descriptor, &m) != FS_OK)
-		return NULL;
-	return (Flowsvc__HealthReply *) m;
-}
-
-static uint64_t
-revision_of(fs_client *c)
-{
-	Flowsvc__HealthReply *h = health(c);
-	uint64_t r = h != NULL && h->has_revision ? h->revision : 0;
-
-	if (h != NULL)
-		flowsvc__health_reply__free_unpacked(h, NULL);
-	return r;
-}
-
-/* Waits until c's backend has applied rev. 0 or -1. */
-static int
-wait_revision(fs_client *c, uint64_t rev, int ms)
-{
-	int64_t end = fs_test_now_ms() + ms;
-
-	while (fs_test_now_ms() < end) {
-		if (revision_of(c) >= rev)
-			return 0;
-		fs_test_poll_pause(20);
-	}
-	return -1;
-}
-
 /* Get by id; the code. */
 static int
 get(fs_client *c, const char *id)
@@ -158,13 +121,14 @@ churn(fs_client *c, const char *prefix, int n)
 static void
 assert_same(fs_client *c, fs_client *ref, const char *what)
 {
-	uint64_t want = revision_of(ref);
+	uint64_t want = fs_trpc_revision(ref);
 	json_t *a, *b;
 
-	FS_CHECK(wait_revision(c, want, CONVERGE_MS) == 0,
+	FS_CHECK(fs_trpc_wait_revision(c, want, CONVERGE_MS) == 0,
 	    "%s did not reach revision %llu (at %llu)", what,
-	    (unsigned long long) want, (unsigned long long) revision_of(c));
-	FS_ASSERT_INT_EQ(revision_of(c), want);
+	    (unsigned long long) want,
+	    (unsigned long long) fs_trpc_revision(c));
+	FS_ASSERT_INT_EQ(fs_trpc_revision(c), want);
 	a = state_of(c);
 	b = state_of(ref);
 	if (FS_CHECK(a != NULL && b != NULL, "%s: lists", what))
@@ -206,7 +170,7 @@ test_chain_converges(void)
 	assert_same(r1.client, p.client, "replica");
 	assert_same(r2.client, p.client, "replica of the replica");
 
-	Flowsvc__HealthReply *h = health(r2.client);
+	Flowsvc__HealthReply *h = fs_trpc_health(r2.client);
 	if (FS_CHECK(h != NULL, "health")) {
 		FS_ASSERT_STR_EQ(h->role, "replica");
 		FS_ASSERT_STR_EQ(h->primary, r1.backend_url);
@@ -215,7 +179,7 @@ test_chain_converges(void)
 		CU_ASSERT(h->has_accepts_changes && !h->accepts_changes);
 		flowsvc__health_reply__free_unpacked(h, NULL);
 	}
-	h = health(p.client);
+	h = fs_trpc_health(p.client);
 	if (FS_CHECK(h != NULL, "health")) {
 		FS_ASSERT_STR_EQ(h->role, "primary");
 		CU_ASSERT(h->primary == NULL);
@@ -248,7 +212,7 @@ test_replica_kill_resumes(void)
 	FS_ASSERT_OK(start_node(&r, "repl-kr", p.backend_url, xr));
 	FS_ASSERT_INT_EQ(churn(p.client, "a", 60), 0);
 	assert_same(r.client, p.client, "replica");
-	uint64_t had = revision_of(r.client);
+	uint64_t had = fs_trpc_revision(r.client);
 	fs_env_stop_backend(&r, SIGKILL);
 	FS_ASSERT_INT_EQ(churn(p.client, "b", 30), 0);
 	FS_ASSERT_OK(fs_env_start_backend(&r));
@@ -369,7 +333,8 @@ test_read_your_writes(void)
 	    FS_OK);
 	const char *id = json_string_value(json_object_get(comp, "id"));
 	uint64_t rev = fs_client_revision(p.client);
-	FS_CHECK(rev > revision_of(r2.client), "the replica is not behind");
+	FS_CHECK(rev > fs_trpc_revision(r2.client),
+	    "the replica is not behind");
 
 	/* Without read your writes: what the replica has. */
 	FS_ASSERT_OK(fs_client_open(&c2, r2.backend_url));

@@ -37,42 +37,6 @@ start_node(fs_test_env *env, const char *name, const char *of,
 	return fs_env_start_backend_with(env, extra);
 }
 
-static Flowsvc__HealthReply *
-health(fs_client *c)
-{
-	Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
-	ProtobufCMessage *m = NULL;
-
-	if (fs_trpc_call(c, FLOWSVC__METHOD__HEALTH, &e.base, 2000,
-	        &flowsvc__health_reply__descriptor, &m) != FS_OK)
-		return NULL;
-	return (Flowsvc__HealthReply *) m;
-}
-
-static uint64_t
-revision_of(fs_client *c)
-{
-	Flowsvc__HealthReply *h = health(c);
-	uint64_t r = h != NULL && h->has_revision ? h->revision : 0;
-
-	if (h != NULL)
-		flowsvc__health_reply__free_unpacked(h, NULL);
-	return r;
-}
-
-static int
-wait_revision(fs_client *c, uint64_t rev, int ms)
-{
-	int64_t end = fs_test_now_ms() + ms;
-
-	while (fs_test_now_ms() < end) {
-		if (revision_of(c) >= rev)
-			return 0;
-		fs_test_poll_pause(20);
-	}
-	return -1;
-}
-
 /* Names and versions of every component, in creation order. */
 static json_t *
 names_of(fs_client *c)
@@ -97,12 +61,13 @@ names_of(fs_client *c)
 static void
 assert_same(fs_client *c, fs_client *ref, const char *what)
 {
-	uint64_t want = revision_of(ref);
+	uint64_t want = fs_trpc_revision(ref);
 
-	FS_CHECK(wait_revision(c, want, CONVERGE_MS) == 0,
+	FS_CHECK(fs_trpc_wait_revision(c, want, CONVERGE_MS) == 0,
 	    "%s did not reach revision %llu (at %llu)", what,
-	    (unsigned long long) want, (unsigned long long) revision_of(c));
-	FS_ASSERT_INT_EQ(revision_of(c), want);
+	    (unsigned long long) want,
+	    (unsigned long long) fs_trpc_revision(c));
+	FS_ASSERT_INT_EQ(fs_trpc_revision(c), want);
 	json_t *a = names_of(c), *b = names_of(ref);
 	if (FS_CHECK(a != NULL && b != NULL, "%s: lists", what))
 		FS_ASSERT_JSON_SAME(a, b);
@@ -170,7 +135,7 @@ test_failover_and_rejoin(void)
 		snprintf(name, sizeof(name), "lost_%d", i);
 		FS_ASSERT_INT_EQ(create(p.client, name, NULL), FS_OK);
 	}
-	uint64_t old_rev = revision_of(p.client);
+	uint64_t old_rev = fs_trpc_revision(p.client);
 	fs_env_stop_backend(&p, SIGKILL);
 	FS_ASSERT_OK(fs_test_proc_cont(&r.backend));
 
@@ -183,7 +148,7 @@ test_failover_and_rejoin(void)
 	uint64_t fork = pr->revision;
 	FS_CHECK(fork < old_rev, "the replica had every change (%llu)",
 	    (unsigned long long) fork);
-	Flowsvc__HealthReply *h = health(r.client);
+	Flowsvc__HealthReply *h = fs_trpc_health(r.client);
 	if (FS_CHECK(h != NULL, "health")) {
 		FS_ASSERT_STR_EQ(h->role, "primary");
 		FS_ASSERT_INT_EQ(h->term, 2);
@@ -218,7 +183,7 @@ test_failover_and_rejoin(void)
 	if (FS_CHECK(l != NULL, "list"))
 		FS_ASSERT_INT_EQ(json_array_size(l), 0);
 	json_decref(l);
-	h = health(p.client);
+	h = fs_trpc_health(p.client);
 	if (FS_CHECK(h != NULL, "health")) {
 		FS_ASSERT_STR_EQ(h->role, "replica");
 		FS_ASSERT_INT_EQ(h->term, 2);
@@ -278,7 +243,7 @@ test_higher_term_deposes(void)
 		FS_ASSERT_STR_EQ(rep->message, "Not the primary.");
 		flowsvc__reply__free_unpacked(rep, NULL);
 	}
-	Flowsvc__HealthReply *h = health(p.client);
+	Flowsvc__HealthReply *h = fs_trpc_health(p.client);
 	if (FS_CHECK(h != NULL, "health")) {
 		CU_ASSERT(!h->accepts_changes);
 		FS_ASSERT_INT_EQ(h->term, 7);
@@ -333,7 +298,7 @@ test_bootstrap_from_snapshot(void)
 	FS_CHECK(fs_file_size(log) < 0, "%s is still there", log);
 	fs_env_stop_backend(&p, SIGTERM); /* a snapshot of all of it */
 	FS_ASSERT_OK(fs_env_start_backend(&p));
-	uint64_t snap = revision_of(p.client);
+	uint64_t snap = fs_trpc_revision(p.client);
 	FS_ASSERT_INT_EQ(create(p.client, "after_snapshot", NULL), FS_OK);
 
 	FS_ASSERT_OK(start_node(&r, "boot-r", p.backend_url, xr));
@@ -400,7 +365,7 @@ test_replication_rpcs(void)
 		FS_ASSERT_INT_EQ(create(p.client, name, NULL), FS_OK);
 	}
 	FS_ASSERT_OK(fs_trpc_snapshot(p.client));
-	uint64_t rev = revision_of(p.client);
+	uint64_t rev = fs_trpc_revision(p.client);
 	FS_ASSERT_INT_EQ(create(p.client, "after", NULL), FS_OK);
 
 	uint64_t session = 0, off = 0, size = 0;

@@ -75,22 +75,6 @@ stats_of(fs_client *c, uint64_t *forwarded)
 	return n;
 }
 
-static uint64_t
-revision_of(fs_client *c)
-{
-	Flowsvc__Empty e = FLOWSVC__EMPTY__INIT;
-	ProtobufCMessage *m = NULL;
-	uint64_t r = 0;
-
-	if (fs_trpc_call(c, FLOWSVC__METHOD__HEALTH, &e.base, 2000,
-	        &flowsvc__health_reply__descriptor, &m) != FS_OK)
-		return 0;
-	Flowsvc__HealthReply *h = (Flowsvc__HealthReply *) m;
-	r = h->has_revision ? h->revision : 0;
-	flowsvc__health_reply__free_unpacked(h, NULL);
-	return r;
-}
-
 static int
 cmp_str(const void *a, const void *b)
 {
@@ -199,10 +183,11 @@ test_spread_read_your_writes(void)
 	    "replicas served %llu and %llu of %d reads",
 	    (unsigned long long) g1, (unsigned long long) g2, CREATES);
 	/* Every backend lists the same ids once caught up. */
-	uint64_t rev = revision_of(p.client);
+	uint64_t rev = fs_trpc_revision(p.client);
 	int64_t end = fs_test_now_ms() + CONVERGE_MS;
 	while (fs_test_now_ms() < end &&
-	    (revision_of(r1.client) < rev || revision_of(r2.client) < rev))
+	    (fs_trpc_revision(r1.client) < rev ||
+	        fs_trpc_revision(r2.client) < rev))
 		fs_test_poll_pause(20);
 	char *a = ids_of(p.client), *b = ids_of(r1.client),
 	     *c = ids_of(r2.client);
@@ -335,10 +320,11 @@ test_primary_stopped(void)
 		goto out;
 	/* The replicas have the create (a read of the gateway's own write
 	 * can only be answered by a backend that has it). */
-	uint64_t rev = revision_of(p.client);
+	uint64_t rev = fs_trpc_revision(p.client);
 	int64_t end = fs_test_now_ms() + CONVERGE_MS;
 	while (fs_test_now_ms() < end &&
-	    (revision_of(r1.client) < rev || revision_of(r2.client) < rev))
+	    (fs_trpc_revision(r1.client) < rev ||
+	        fs_trpc_revision(r2.client) < rev))
 		fs_test_poll_pause(20);
 	CU_ASSERT_FATAL(fs_test_proc_freeze(&p.backend, 5000) == 0);
 	/* The first read may go to the primary and wait out its deadline;
