@@ -26,7 +26,6 @@ struct gw_backend {
 	/* Answered its last Health, and no call failed without an answer
 	 * since (true until the first poll says otherwise). */
 	atomic_bool up;
-	atomic_bool primary; /* its last Health: primary, takes changes */
 };
 
 struct gw_backends {
@@ -84,7 +83,6 @@ poll_once(gw_backends *bs)
 		if (reply != NULL)
 			flowsvc__reply__free_unpacked(reply, NULL);
 		atomic_store(&b->up, up);
-		atomic_store(&b->primary, prim);
 		if (prim && primary < 0)
 			primary = i;
 		if (up != was)
@@ -179,7 +177,6 @@ gw_backends_open(gw_backends **out, const char *const *urls, int n,
 		gw_backend *b = &bs->v[i];
 		atomic_init(&b->inflight, 0);
 		atomic_init(&b->up, true);
-		atomic_init(&b->primary, false);
 		bs->n = i + 1;
 		if ((b->url = strdup(urls[i])) == NULL) {
 			snprintf(err, errlen, "out of memory");
@@ -333,7 +330,6 @@ gw_backends_done(gw_backends *bs, gw_backend *b, int code,
 	} else if (code == FS_FAILED_PRECONDITION && reply != NULL &&
 	    reply->message != NULL &&
 	    strcmp(reply->message, FS_NOT_PRIMARY) == 0) {
-		atomic_store(&b->primary, false);
 		int me = (int) (b - bs->v);
 		atomic_compare_exchange_strong(&bs->primary, &me, -1);
 		poll_soon(bs);

@@ -512,40 +512,6 @@ req_dispatch(struct gw_req *r)
 	return req_send(r, &q, false);
 }
 
-/* X-Min-Revision (CONTRACT §8): the lowest revision a read may answer
- * from, on top of the gateway's own. Returns 0 (*out 0 without it), or -1
- * with the 400 in r->resp. */
-static int
-min_revision(struct gw_req *r, uint64_t *out)
-{
-	const char *v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-	    "X-Min-Revision");
-	uint64_t n = 0;
-
-	*out = 0;
-	if (v == NULL)
-		return 0;
-	if (*v == '\0' || strlen(v) > 19) {
-		gw_resp_fini(&r->resp);
-		gw_api_error(&r->resp, 400,
-		    "X-Min-Revision must be a revision: a non-negative "
-		    "integer.");
-		return -1;
-	}
-	for (const char *p = v; *p != '\0'; p++) {
-		if (*p < '0' || *p > '9') {
-			gw_resp_fini(&r->resp);
-			gw_api_error(&r->resp, 400,
-			    "X-Min-Revision must be a revision: a "
-			    "non-negative integer.");
-			return -1;
-		}
-		n = n * 10 + (uint64_t) (*p - '0');
-	}
-	*out = n;
-	return 0;
-}
-
 /* Maps r to its RPC and sends it; q is the list query (LIST only). The
  * connection is suspended here unless it already is (the body worker's
  * requests). Returns true when the RPC started: its completion resumes the
@@ -560,7 +526,7 @@ req_send(struct gw_req *r, const struct gw_query *q, bool suspended)
 	int rv;
 
 	memset(&rr, 0, sizeof(rr));
-	if (min_revision(r, &min_rev) != 0 ||
+	if (gw_http_min_revision(r, &min_rev) != 0 ||
 	    gw_api_prepare(&rr, &r->m, r->id, q, r->ctype, r->body,
 	        r->body_len, &r->resp) != 0 ||
 	    gw_api_if_match(&rr, &r->m, r->if_match, &r->resp) != 0) {
@@ -759,61 +725,6 @@ on_tls_cert(gnutls_session_t session, const struct gnutls_cert_retr_st *info,
 	return gw_tls_retrieve(gc->h->cfg.tls, certs, ncerts, key, flags);
 }
 
-/* Binds the listening socket ourselves so that a failure comes back with
- * its errno, for a one-line reason. bind_addr may be a name ("localhost"):
- * the first address it resolves to is used. */
-static int
-listen_socket(const char *bind_addr, unsigned port, int *ipv6,
-    unsigned *bound_port, char *err, size_t errlen)
-{
-	struct addrinfo hints, *ai = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	char portstr[16];
-	int fd, one = 1, flags, rv;
-
-	if (port > 65535) {
-		snprintf(err, errlen, "invalid port %u", port);
-		return -1;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(portstr, sizeof(portstr), "%u", port);
-	if ((rv = getaddrinfo(bind_addr, portstr, &hints, &ai)) != 0) {
-		snprintf(err, errlen, "--bind %s: %s", bind_addr,
-		    gai_strerror(rv));
-		return -1;
-	}
-	*ipv6 = ai->ai_family == AF_INET6;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		freeaddrinfo(ai);
-		return -1;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1024) ||
-	    (flags = fcntl(fd, F_GETFL)) < 0 ||
-	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-		snprintf(err, errlen, "cannot listen on %s port %u: %s",
-		    bind_addr, port, strerror(errno));
-		close(fd);
-		freeaddrinfo(ai);
-		return -1;
-	}
-	freeaddrinfo(ai);
-	sl = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *) &ss, &sl) == 0)
-		*bound_port = ntohs(ss.ss_family == AF_INET6
-		        ? ((struct sockaddr_in6 *) &ss)->sin6_port
-		        : ((struct sockaddr_in *) &ss)->sin_port);
-	else
-		*bound_port = port;
-	return fd;
-}
-
 int
 gw_http_start(gw_http **out, const struct gw_http_config *cfg,
     gw_backends *backends, gw_metrics *metrics, char *err, size_t errlen)
@@ -838,7 +749,7 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 	fs_log_limit_init(&h->warn_limit, 1);
 	fs_log_limit_init(&h->mhd_limit, MHD_LOG_PER_SEC);
 	h->listen_fd =
-	    listen_socket(cfg->bind, cfg->port, &ipv6, &h->port, err, errlen);
+	    gw_http_listen(cfg->bind, cfg->port, &ipv6, &h->port, err, errlen);
 	if (h->listen_fd < 0) {
 		free(h);
 		return -1;

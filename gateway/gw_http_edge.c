@@ -19,18 +19,28 @@
  * - What every answer carries besides its body: the headers of
  *   gw_http_add_headers (request id, CORS, ...), and the answer to
  *   OPTIONS, which is headers only.
+ * - X-Min-Revision read off a request (gw_http_min_revision), and the
+ *   listening socket bound before the daemon starts (gw_http_listen).
  */
 #include "gw_http_int.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fs_errors.h"
 #include "fs_util.h"
+#include "gw_api.h"
 #include "gw_cors.h"
 #include "gw_framing.h"
 #include "gw_metrics.h"
@@ -421,4 +431,74 @@ gw_http_options(struct gw_req *r)
 	gw_resp_fini(&r->resp);
 	r->resp.status = r->preflight ? 204 : 200; /* headers only */
 	atomic_store(&r->state, RS_READY);
+}
+
+int
+gw_http_min_revision(struct gw_req *r, uint64_t *out)
+{
+	const char *v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	    "X-Min-Revision");
+
+	*out = 0;
+	if (v == NULL || gw_api_parse_uint(v, out) == 0)
+		return 0;
+	gw_resp_fini(&r->resp);
+	gw_api_error(&r->resp, 400,
+	    "X-Min-Revision must be a revision: a non-negative integer.");
+	return -1;
+}
+
+/* Binds the listening socket ourselves so that a failure comes back with
+ * its errno, for a one-line reason. bind_addr may be a name ("localhost"):
+ * the first address it resolves to is used. */
+int
+gw_http_listen(const char *bind_addr, unsigned port, int *ipv6,
+    unsigned *bound_port, char *err, size_t errlen)
+{
+	struct addrinfo hints, *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	char portstr[16];
+	int fd, one = 1, flags, rv;
+
+	if (port > 65535) {
+		snprintf(err, errlen, "invalid port %u", port);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	if ((rv = getaddrinfo(bind_addr, portstr, &hints, &ai)) != 0) {
+		snprintf(err, errlen, "--bind %s: %s", bind_addr,
+		    gai_strerror(rv));
+		return -1;
+	}
+	*ipv6 = ai->ai_family == AF_INET6;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		freeaddrinfo(ai);
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1024) ||
+	    (flags = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "cannot listen on %s port %u: %s",
+		    bind_addr, port, strerror(errno));
+		close(fd);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *) &ss, &sl) == 0)
+		*bound_port = ntohs(ss.ss_family == AF_INET6
+		        ? ((struct sockaddr_in6 *) &ss)->sin6_port
+		        : ((struct sockaddr_in *) &ss)->sin_port);
+	else
+		*bound_port = port;
+	return fd;
 }

@@ -163,4 +163,15 @@ void gw_http_access_line(const char *rid, const char *method, const char *path,
 void gw_http_count_page(gw_http *h, const char *rid, int status, size_t bytes,
     uint64_t dur_us);
 
+/* X-Min-Revision (CONTRACT §8): the lowest revision a read may answer
+ * from, on top of the gateway's own. Returns 0 (*out 0 without it), or -1
+ * with the 400 in r->resp. */
+int gw_http_min_revision(struct gw_req *r, uint64_t *out);
+
+/* Binds and listens on bind_addr (a name resolves to its first address)
+ * and port (0: any), non-blocking: the fd, *ipv6 and *bound_port, or -1
+ * with a one-line reason in err. */
+int gw_http_listen(const char *bind_addr, unsigned port, int *ipv6,
+    unsigned *bound_port, char *err, size_t errlen);
+
 #endif

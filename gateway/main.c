@@ -20,13 +20,13 @@
 #include <unistd.h>
 
 #include <pthread.h>
-#include <semaphore.h>
 
 #include <nng/nng.h>
 
 #include "fs_log.h"
 #include "fs_opts.h"
 #include "fs_rpc.h"
+#include "fs_within.h"
 #include "gw_auth.h"
 #include "gw_http.h"
 #include "gw_metrics.h"
@@ -307,8 +307,6 @@ die(int code, const char *fmt, ...)
  * the drain (the RPC timeout at most, 5 s by default) and the close. */
 #define SHUTDOWN_LIMIT_S 9
 
-static sem_t closed;
-
 /* Ends the process if the shutdown has not within SHUTDOWN_LIMIT_S: a
  * stopping gateway must stop, whatever one of its calls or threads waits
  * for (it has answered what it could; the backend keeps the data). */
@@ -328,40 +326,10 @@ shutdown_watchdog(void *arg)
 	return NULL;
 }
 
-static void *
-close_main(void *arg)
+static void
+close_it(void *bs)
 {
-	gw_backends_close(arg);
-	sem_post(&closed);
-	return NULL;
-}
-
-/* Closes bs, waiting CLOSE_WAIT_MS at most. A client's close waits for
- * its calls in flight to end (nng 1.5.2 may never return otherwise), and
- * one that does not end (a long poll a backend never answers, an nng
- * close that hangs) must not keep a stopping gateway up: returns false
- * then, with the close still under way. */
-static bool
-close_backends(gw_backends *bs)
-{
-	struct timespec until;
-	pthread_t thr;
-
-	if (sem_init(&closed, 0, 0) != 0 ||
-	    pthread_create(&thr, NULL, close_main, bs) != 0) {
-		gw_backends_close(bs);
-		return true;
-	}
-	if (clock_gettime(CLOCK_REALTIME, &until) != 0) {
-		(void) pthread_join(thr, NULL);
-		return true;
-	}
-	until.tv_sec += CLOSE_WAIT_MS / 1000;
-	while (sem_timedwait(&closed, &until) != 0)
-		if (errno != EINTR)
-			return false;
-	(void) pthread_join(thr, NULL);
-	return true;
+	gw_backends_close(bs);
 }
 
 int
@@ -541,7 +509,10 @@ main(int argc, char **argv)
 	if (pthread_create(&dog, NULL, shutdown_watchdog, NULL) == 0)
 		(void) pthread_detach(dog);
 	gw_http_drain(http);
-	if (!close_backends(backends)) {
+	/* A client's close waits for its calls in flight to end: one that
+	 * does not (a long poll no backend answers, an nng close that hangs)
+	 * must not keep a stopping gateway up. */
+	if (!fs_run_within(close_it, backends, CLOSE_WAIT_MS)) {
 		/* What is left holds the server's state: exit without
 		 * freeing it. Every response has gone out (the drain). */
 		fs_log(FS_LOG_WARN, NULL,

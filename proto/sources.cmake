@@ -7,9 +7,11 @@ set(FS_PROTO_CLIENT_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/fs_util.c
   ${CMAKE_CURRENT_LIST_DIR}/fs_rpc_client.c
   ${CMAKE_CURRENT_LIST_DIR}/fs_rpc_coalesce.c
+  ${CMAKE_CURRENT_LIST_DIR}/fs_rpc_ryw.c
   ${CMAKE_CURRENT_LIST_DIR}/fs_tls.c
   ${CMAKE_CURRENT_LIST_DIR}/fs_rpc_watch.c)
 set(FS_PROTO_SERVER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/fs_log.c
   ${CMAKE_CURRENT_LIST_DIR}/fs_opts.c
-  ${CMAKE_CURRENT_LIST_DIR}/fs_rpc_server.c)
+  ${CMAKE_CURRENT_LIST_DIR}/fs_rpc_server.c
+  ${CMAKE_CURRENT_LIST_DIR}/fs_within.c)

@@ -18,6 +18,7 @@ set(FS_SERVICE_CORE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/svc_watch_log.c
   ${CMAKE_CURRENT_LIST_DIR}/svc_wait.c
   ${CMAKE_CURRENT_LIST_DIR}/svc_repl.c
+  ${CMAKE_CURRENT_LIST_DIR}/svc_stats.c
   ${CMAKE_CURRENT_LIST_DIR}/terms.c
   ${CMAKE_CURRENT_LIST_DIR}/repl_serve.c
   ${CMAKE_CURRENT_LIST_DIR}/repl_follow.c

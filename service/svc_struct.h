@@ -72,6 +72,10 @@ struct svc {
 int svc_must_forward(const Flowsvc__Request *req);
 int64_t svc_wait_end_ms(fs_srv_call *call);
 
+/* svc_stats.c's handlers of Health and Stats, for svc.c's table. */
+int svc_h_health(svc *s, const svc_req *q, svc_reply *r);
+int svc_h_stats(svc *s, const svc_req *q, svc_reply *r);
+
 /* The write path of one record (svc.c): svc_commit's for a change made
  * here (a: its answer), the replica's for a record of its primary (a
  * NULL). term: the record's. Write lock held. */

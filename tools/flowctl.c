@@ -13,8 +13,6 @@
  * rest is.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <semaphore.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -27,6 +25,7 @@
 
 #include "flowctl.h"
 #include "fs_opts.h"
+#include "fs_within.h"
 
 #define OFF(f) offsetof(struct flowctl_opts, f)
 #define TLS_OPTS                                                              \
@@ -437,58 +436,19 @@ parse_args(ctx *x, int argc, char **argv)
 	return 0;
 }
 
-/* How long flowctl waits for its client to close before it exits anyway. */
+/* How long flowctl waits for its client to close before it exits anyway
+ * (fs_within.h: nng 1.5.2 was seen to wait forever in nng_close after a
+ * tls+tcp:// backend refused the client's certificate). */
 #define CLOSE_WAIT_MS 2000
 
 /* Reachable from here while a close is left to the exit (so that
  * LeakSanitizer does not take what it holds for a leak). */
 static fs_client *closing_client;
-static sem_t closed;
 
-static void *
-close_main(void *arg)
-{
-	fs_client_close(arg);
-	sem_post(&closed);
-	return NULL;
-}
-
-/* Closes c, waiting CLOSE_WAIT_MS at most: nng 1.5.2 can wait forever
- * in nng_close after a tls+tcp:// peer dropped a connection in the middle
- * of a handshake or a write (seen once, in a loaded test run, against a
- * backend refusing the client's certificate: flowctl had printed its
- * error and never exited). flowctl is about to exit, which ends whatever
- * the close still waits for. */
 static void
-close_client(fs_client *c)
+close_it(void *c)
 {
-	struct timespec until;
-	pthread_t thr;
-
-	closing_client = c;
-	if (sem_init(&closed, 0, 0) != 0) {
-		fs_client_close(c);
-		return;
-	}
-	if (pthread_create(&thr, NULL, close_main, c) != 0) {
-		fs_client_close(c);
-		sem_destroy(&closed);
-		return;
-	}
-	if (clock_gettime(CLOCK_REALTIME, &until) != 0) {
-		(void) pthread_join(thr, NULL);
-		return;
-	}
-	until.tv_sec += CLOSE_WAIT_MS / 1000;
-	until.tv_nsec += (long) (CLOSE_WAIT_MS % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	while (sem_timedwait(&closed, &until) != 0)
-		if (errno != EINTR)
-			return; /* ETIMEDOUT: leave it to the exit */
-	(void) pthread_join(thr, NULL);
+	fs_client_close(c);
 }
 
 int
@@ -535,7 +495,8 @@ main(int argc, char **argv)
 	x.call.request_id = x.request_id;
 	x.call.timeout_ms = (uint32_t) x.o.timeout_ms;
 	rv = x.cmd->run(&x);
-	close_client(x.client);
+	closing_client = x.client;
+	(void) fs_run_within(close_it, x.client, CLOSE_WAIT_MS);
 	if (rv == EXIT_UNAVAILABLE && x.tls)
 		fprintf(stderr,
 		    "flowctl: (over TLS a backend that refuses this client's "
