@@ -183,6 +183,13 @@ static const fs_opt opts[OPT_COUNT] = {
         .arg = "flow|app",
         .help = "only flows, or only apps (when not given, both)",
         .tags = OPTBIT(OPT_KIND)},
+    [OPT_WITH_REVISION] = {.name = "with-revision",
+        .type = FS_OPT_FLAG,
+        .off = OFF(with_revision),
+        .help = "print {\"revision\": N, \"results\": [...]}: the list "
+                "and the revision it is consistent at (for watch --since); "
+                "a table gets a last line \"revision N\"",
+        .tags = OPTBIT(OPT_WITH_REVISION)},
 };
 
 static const fs_opts_prog prog = {
@@ -208,7 +215,7 @@ static const cmd_def cmds[] = {
         FLOWSVC__METHOD__GET},
     {"list", NULL,
         APP | OPTBIT(OPT_NAME) | OPTBIT(OPT_GROUP) | OPTBIT(OPT_LIMIT) |
-            OPTBIT(OPT_OFFSET),
+            OPTBIT(OPT_OFFSET) | OPTBIT(OPT_WITH_REVISION),
         "list flows (apps with --app) in creation order", cmd_list,
         FLOWSVC__METHOD__LIST},
     {"create", "NAME", APP | OPTBIT(OPT_GROUP) | LISTS,

@@ -54,6 +54,7 @@ enum opt_id {
 	OPT_IF_VERSION,
 	OPT_SINCE,
 	OPT_KIND,
+	OPT_WITH_REVISION,
 	OPT_COUNT
 };
 #define OPTBIT(o) (1u << (o))
@@ -71,8 +72,9 @@ struct flowctl_opts {
 	long long limit, offset;
 	const char *input, *output, *flows;
 	long long if_version;
-	long long since;  /* watch */
-	const char *kind; /* watch: flow or app */
+	long long since;   /* watch */
+	const char *kind;  /* watch: flow or app */
+	int with_revision; /* list */
 };
 
 typedef struct ctx ctx;
@@ -145,6 +147,7 @@ int set_str(json_t *o, const char *key, const char *v);
 /* Prints v (JSON or a table, as x says) on stdout and drops the
  * reference; NULL means building it failed. Returns an exit status. */
 int emit(const ctx *x, json_t *v);
+int emit_list(const ctx *x, json_t *a, uint64_t revision);
 /* Reports a failed call on stderr (and with --json its REST-shaped body
  * on stdout). Returns the exit status. */
 int report_error(const ctx *x, int code, const Flowsvc__Reply *reply);

@@ -224,6 +224,7 @@ cmd_list(ctx *x)
 	Flowsvc__ListRequest req = FLOWSVC__LIST_REQUEST__INIT;
 	json_t *a = json_array();
 	char *token = NULL;
+	uint64_t revision = 0;
 	int rv = 0;
 
 	req.has_kind = 1;
@@ -253,6 +254,9 @@ cmd_list(ctx *x)
 			return rv;
 		}
 		r = (Flowsvc__ListReply *) m;
+		/* Every page is read from the first one's cut. */
+		if (revision == 0 && r->has_revision)
+			revision = r->revision;
 		for (size_t i = 0; a != NULL && i < r->n_components; i++) {
 			if (json_array_append_new(a,
 			        component_json(r->components[i])) != 0) {
@@ -267,7 +271,7 @@ cmd_list(ctx *x)
 		}
 		protobuf_c_message_free_unpacked(m, NULL);
 	} while (token != NULL);
-	return emit(x, a);
+	return emit_list(x, a, revision);
 }
 
 /* Fills the three optional lists of a create or update from the options:

@@ -225,6 +225,40 @@ emit(const ctx *x, json_t *v)
 	return 0;
 }
 
+/* A list with --with-revision: {"revision": N, "results": [...]}; a table
+ * is the list's table and a last line "revision N". Drops a. */
+int
+emit_list(const ctx *x, json_t *a, uint64_t revision)
+{
+	json_t *o;
+
+	if (!x->o.with_revision || a == NULL)
+		return emit(x, a);
+	if (x->table_out) {
+		int rv = emit(x, a);
+		if (rv == 0 &&
+		    (printf("revision %llu\n", (unsigned long long) revision) <
+		            0 ||
+		        fflush(stdout) != 0)) {
+			fprintf(stderr, "flowctl: cannot write output: %s\n",
+			    strerror(errno));
+			rv = EXIT_RPC;
+		}
+		return rv;
+	}
+	o = json_object();
+	if (o != NULL &&
+	    (json_object_set_new(o, "revision",
+	         json_integer((json_int_t) revision)) != 0 ||
+	        json_object_set_new(o, "results", a) != 0)) {
+		json_decref(o);
+		o = NULL;
+	} else if (o == NULL) {
+		json_decref(a);
+	}
+	return emit(x, o);
+}
+
 /* ---- errors ----------------------------------------------------------- */
 
 void

@@ -301,6 +301,58 @@ test_ctl_list(void)
 	fs_test_run_result_free(&res);
 }
 
+/* list --with-revision: the list and the revision it is consistent at
+ * (Health's, with nothing changing), one more after a create. */
+static void
+test_ctl_list_revision(void)
+{
+	fs_test_run_result res;
+	json_int_t health_rev = -1, rev = -1;
+	char id[64];
+
+	if (!ctl_create("ctl_rev1", "--group", "ctl_rgrp", id, __LINE__))
+		return;
+	ctl(&res, "health", NULL);
+	if (ASSERT_EXIT(&res, 0, "health"))
+		health_rev =
+		    json_integer_value(json_object_get(res.json, "revision"));
+	fs_test_run_result_free(&res);
+	ctl(&res, "list", "--group", "ctl_rgrp", "--with-revision", NULL);
+	if (ASSERT_EXIT(&res, 0, "list --with-revision") &&
+	    FS_CHECK(json_is_object(res.json), "list: %s", res.out)) {
+		json_t *results = json_object_get(res.json, "results");
+		rev =
+		    json_integer_value(json_object_get(res.json, "revision"));
+		FS_CHECK(rev > 0 && rev == health_rev,
+		    "revision %lld, health's %lld", (long long) rev,
+		    (long long) health_rev);
+		if (FS_CHECK(json_array_size(results) == 1, "list: %s",
+		        res.out))
+			FS_ASSERT_STR_EQ(fs_json_str(json_array_get(results,
+			                                 0),
+			                     "id"),
+			    id);
+		FS_CHECK(json_object_size(res.json) == 2, "list: %s", res.out);
+	}
+	fs_test_run_result_free(&res);
+	if (!ctl_create("ctl_rev2", "--group", "ctl_rgrp", id, __LINE__))
+		return;
+	ctl(&res, "list", "--group", "ctl_rgrp", "--with-revision", NULL);
+	if (ASSERT_EXIT(&res, 0, "list --with-revision after a create")) {
+		json_int_t now =
+		    json_integer_value(json_object_get(res.json, "revision"));
+		FS_CHECK(now == rev + 1, "revision %lld after %lld",
+		    (long long) now, (long long) rev);
+		FS_CHECK(json_array_size(
+		             json_object_get(res.json, "results")) == 2,
+		    "list: %s", res.out);
+	}
+	fs_test_run_result_free(&res);
+	ctl(&res, "get", id, "--with-revision", NULL);
+	ASSERT_EXIT(&res, 2, "get --with-revision");
+	fs_test_run_result_free(&res);
+}
+
 static void
 test_ctl_update(void)
 {
@@ -709,6 +761,7 @@ static CU_TestInfo tests[] = {
     {"get errors: exit 1, message, --json body", test_ctl_get_errors},
     {"create errors: field violations", test_ctl_create_errors},
     {"list with filters, limit, offset", test_ctl_list},
+    {"list --with-revision", test_ctl_list_revision},
     {"update: empty clears, absent keeps", test_ctl_update},
     {"delete, and delete of a used flow", test_ctl_delete},
     {"--app", test_ctl_apps},
