@@ -19,10 +19,10 @@
 #   --no-build       use the binaries of the last build as they are
 #   --no-install     do not try to install missing packages
 #   --keep           keep the scratch directory (logs, data, scripts)
-#   --no-tls         skip the TLS measurements (step 7)
-#   --no-sse         skip the watch-over-SSE measurements (step 6b)
-#   --no-watch       skip the parked-watch measurements over RPC (step 6b)
-#   --no-replicas    skip the replica measurements (step 6b)
+#   --no-tls         skip the TLS measurements (step 12)
+#   --no-sse         skip the watch-over-SSE measurements (step 8)
+#   --no-watch       skip the parked-watch measurements over RPC (step 9)
+#   --no-replicas    skip the replica measurements (steps 10 and 11)
 #   --repl-rate N    creates per second on the primary while the replica's
 #                    lag is measured (default 20000)
 #   --out FILE       also write the tables to FILE
@@ -51,15 +51,7 @@
 #  7. "hostile body": REST GET with wrk -t1 -c8 for --duration seconds
 #     alone, then again while one client sends PUTs of a 1 MiB body of 96k
 #     unknown keys back to back (curl), timing each to its 400;
-# 6b. watches over RPC (unless --no-watch): flow-bench RPC Get with 32 in
-#     flight, then 10,000 Watch calls parked on the backend (flow-bench
-#     watch, 10 clients of 1,000: a backend takes 1,024 per connection) and
-#     the same Get run beside them, the backend's VmRSS before and with
-#     them (memory per parked watch); then RPC Create with 32 in flight
-#     alone, beside 1,000 watchers of another group (parked, never woken)
-#     and beside 1,000 watchers of every change (each woken by each
-#     create, calling again from its answer's revision);
-#  6c. watch over SSE (unless --no-sse): a second gateway (--max-conns
+#  8. watch over SSE (unless --no-sse): a second gateway (--max-conns
 #     2048 --max-conns-per-ip 0 --watch-max-clients 1100) on the same
 #     backend; wrk REST GET by id against it alone, then flow-sse-bench
 #     opens 1,000 GET /api/watch/ streams, makes 50 creates one at a time
@@ -67,25 +59,33 @@
 #     stream (p50/p99/max over the 50,000 samples), and holds the streams
 #     open while the same wrk run repeats beside them; the gateway's VmRSS
 #     before and with the streams gives the memory per idle stream;
-#  6d. replicas (unless --no-replicas): a replica of the backend started
+#  9. watches over RPC (unless --no-watch): flow-bench RPC Get with 32 in
+#     flight, then 10,000 Watch calls parked on the backend (flow-bench
+#     watch, 10 clients of 1,000: a backend takes 1,024 per connection) and
+#     the same Get run beside them, the backend's VmRSS before and with
+#     them (memory per parked watch); then RPC Create with 32 in flight
+#     alone, beside 1,000 watchers of another group (parked, never woken)
+#     and beside 1,000 watchers of every change (each woken by each
+#     create, calling again from its answer's revision);
+# 10. replicas (unless --no-replicas): a replica of the backend started
 #     on an empty data dir, timed until it has the primary's revision (a
 #     snapshot copied with SnapshotFetch when the primary's logs no longer
 #     go back to revision 1, as at 1M flows; else every change); then
 #     flow-repl-lag creates --repl-rate flows/s on the primary for
 #     --duration seconds and times each change's arrival at the replica
 #     (Watch) against its acknowledgement (p50/p99/max);
-#  6e. reads over replicas (unless --no-replicas): two replicas of the
+# 11. reads over replicas (unless --no-replicas): two replicas of the
 #     backend and a gateway over the three of them; wrk GET by id through
 #     the usual gateway (primary alone) and through that one, with the
 #     primary's CPU time over each run (CPU per read, and the throughput
 #     ratio);
-#  8. TLS (unless --no-tls; needs openssl): certificates from
+# 12. TLS (unless --no-tls; needs openssl): certificates from
 #     tools/tls-dev.sh, the backend restarted on tls+tcp:// with mutual TLS
 #     and the gateway on HTTPS in front of it (client certificate to the
 #     backend); measures wrk -t2 -c32 HTTPS GET by id, nginx serving the
 #     same file over HTTPS with the same certificate, and flow-bench RPC
 #     Get with 32 in flight over tls+tcp://, alone and coalesced;
-#  9. prints markdown tables: throughput and latency, the ratios the goals in
+# 13. prints markdown tables: throughput and latency, the ratios the goals in
 #     ENGINEERING.md and issues 14 and 17 use (HTTPS GET / nginx HTTPS >= 0.5, RPC
 #     over tls+tcp:// / over tcp:// >= 0.5), memory, start-up, snapshot,
 #     full-list and hostile-body numbers.
