@@ -759,13 +759,14 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
     void *arg)
 {
 	uint32_t timeout_ms = fs_call_timeout(method, req, opts);
+	uint64_t min_rev = fs_client_min_revision(c, method, opts);
 	nng_msg *msg;
 	int lane, rv;
 
 	if (atomic_load(&c->pipes) == 0)
 		return FS_UNAVAILABLE;
 	if ((rv = fs_envelope_pack(&msg, method, req, opts, timeout_ms,
-	         fs_client_min_revision(c, method, opts))) != 0)
+	         min_rev)) != 0)
 		return rv;
 	if (fs_method_is(method, FS_M_BLOCKS))
 		return fs_call_start_blocking(c, msg, timeout_ms, cb, arg,
@@ -775,7 +776,7 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
 
 	if (atomic_load(&c->coalesce) == 0)
 		return fs_call_start(c, msg, timeout_ms, cb, arg);
-	return fs_coalesce_call(c, lane, msg, timeout_ms, cb, arg);
+	return fs_coalesce_call(c, lane, msg, timeout_ms, min_rev, cb, arg);
 }
 
 int

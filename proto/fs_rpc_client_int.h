@@ -121,9 +121,10 @@ int
 fs_coalesce_lane(Flowsvc__Method m, const ProtobufCMessage *req, size_t len);
 
 /* Sends msg (a call of lane) on a free slot of its lane, or queues it to
- * go out in the lane's next batch. Coalescing is on. Returns as
- * fs_call_start. */
+ * go out in the lane's next batch; min_rev is the min_revision its
+ * envelope carries, which the batch's own must cover. Coalescing is on.
+ * Returns as fs_call_start. */
 int fs_coalesce_call(fs_client *c, int lane, nng_msg *msg, uint32_t timeout_ms,
-    fs_call_cb cb, void *arg);
+    uint64_t min_rev, fs_call_cb cb, void *arg);
 
 #endif

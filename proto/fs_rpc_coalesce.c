@@ -22,6 +22,8 @@ struct fs_item {
 	 * is answered, to send it alone when the backend did not run it. */
 	nng_msg *msg;
 	nng_time deadline;
+	/* The min_revision its own envelope carries (0: none). */
+	uint64_t min_rev;
 	int lane;
 	/* Sent on its own on one of its lane's slots: its completion hands
 	 * the slot on (item_done). */
@@ -242,11 +244,16 @@ coalesce_send(fs_client *c, int lane, struct fs_item *head, size_t n,
 			    nng_msg_body(it->msg), nng_msg_len(it->msg));
 		env.method = FLOWSVC__METHOD__BATCH;
 		/* Read your writes: a batch of reads waits, as a whole, for
-		 * what its members wait for (each carries it too). */
-		if (lane == LANE_READ &&
-		    (env.min_revision = fs_client_min_revision(c,
-		         FLOWSVC__METHOD__GET, NULL)) != 0)
-			env.has_min_revision = 1;
+		 * the highest revision its members wait for (the backend
+		 * serves members without looking at theirs). */
+		if (lane == LANE_READ) {
+			env.min_revision = fs_client_min_revision(c,
+			    FLOWSVC__METHOD__GET, NULL);
+			for (it = head; it != NULL; it = it->next)
+				if (it->min_rev > env.min_revision)
+					env.min_revision = it->min_rev;
+			env.has_min_revision = env.min_revision != 0;
+		}
 		env.has_deadline_unix_ms = 1;
 		env.deadline_unix_ms = fs_now_ms() + (int64_t) wait;
 		env.has_payload = 1;
@@ -343,7 +350,7 @@ fs_client_set_coalesce(fs_client *c, int max_inflight)
 
 int
 fs_coalesce_call(fs_client *c, int lane, nng_msg *msg, uint32_t timeout_ms,
-    fs_call_cb cb, void *arg)
+    uint64_t min_rev, fs_call_cb cb, void *arg)
 {
 	struct fs_item *it = malloc(sizeof(*it));
 	int rv;
@@ -355,6 +362,7 @@ fs_coalesce_call(fs_client *c, int lane, nng_msg *msg, uint32_t timeout_ms,
 	it->client = c;
 	it->msg = msg;
 	it->deadline = nng_clock() + timeout_ms;
+	it->min_rev = min_rev;
 	it->lane = lane;
 	it->slot = false;
 	it->cb = cb;

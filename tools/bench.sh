@@ -580,8 +580,8 @@ done
 # are summed over its threads.
 CLK_TCK=$(getconf CLK_TCK)
 proc_cpu() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-proc_cs() {
-	cat /proc/"$1"/task/*/status 2>/dev/null |
+proc_cs() { # 0 for a process that is gone (no gateway in step 12's reference)
+	{ cat /proc/"$1"/task/*/status 2>/dev/null || true; } |
 		awk '/ctxt_switches/ {s += $2} END {print s + 0}'
 }
 probe_begin() {
@@ -1055,13 +1055,16 @@ if [ "$REPLICAS" -eq 1 ] && [ "$HAVE_WRK" -eq 1 ] &&
 		curl -sf -o /dev/null "http://127.0.0.1:$SP_PORT/readyz" && break
 		sleep 0.05
 	done
-	c0=$(proc_cpu "$SVC_PID")
+	reps_cpu() { echo $(($(proc_cpu "${SP_PIDS[0]}") + $(proc_cpu "${SP_PIDS[1]}"))); }
+	c0=$(proc_cpu "$SVC_PID") g0=$(proc_cpu "$GW_PID")
 	run_wrk "REST GET, gateway over the primary alone" "$REST" "$S/get.lua" "$IDS"
-	c1=$(proc_cpu "$SVC_PID")
+	c1=$(proc_cpu "$SVC_PID") g1=$(proc_cpu "$GW_PID")
+	r1=$(reps_cpu) s1=$(proc_cpu "$SP_GW_PID")
 	run_wrk "REST GET, gateway over the primary and 2 replicas" \
 		"http://127.0.0.1:$SP_PORT" "$S/get.lua" "$IDS"
-	c2=$(proc_cpu "$SVC_PID")
+	c2=$(proc_cpu "$SVC_PID") r2=$(reps_cpu) s2=$(proc_cpu "$SP_GW_PID")
 	SP_CPU_ONE=$((c1 - c0)) SP_CPU_SPREAD=$((c2 - c1))
+	SP_GW_ONE=$((g1 - g0)) SP_GW_SPREAD=$((s2 - s1)) SP_REPS=$((r2 - r1))
 	SPREAD_ROWS=1
 	for pid in "$SP_GW_PID" "${SP_PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
@@ -1323,6 +1326,14 @@ report() {
 			u1 = r1 > 0 ? c1 * 1e6 / t / (r1 * d) : 0
 			u2 = r2 > 0 ? c2 * 1e6 / t / (r2 * d) : 0
 			printf "| the primary'"'"'s CPU per read | %.1f µs | %.1f µs (%.2f x; goal about 0.33) |\n", u1, u2, (u1 > 0 ? u2 / u1 : 0) }'
+		awk -v c1="$SP_CPU_ONE" -v c2="$SP_CPU_SPREAD" -v rp="$SP_REPS" \
+			-v g1="$SP_GW_ONE" -v g2="$SP_GW_SPREAD" -v r1="${RPS[$a]:-0}" \
+			-v r2="${RPS[$b]:-0}" -v d="$DURATION" -v t="$CLK_TCK" 'BEGIN {
+			n1 = r1 * d * t / 1e6; n2 = r2 * d * t / 1e6
+			if (n1 <= 0 || n2 <= 0) exit
+			printf "| the two replicas'"'"' CPU per read | | %.1f µs |\n", rp / n2
+			printf "| all backends'"'"' CPU per read | %.1f µs | %.1f µs (%.2f x) |\n", c1 / n1, (c2 + rp) / n2, ((c2 + rp) / n2) / (c1 / n1)
+			printf "| the gateway'"'"'s CPU per read | %.1f µs | %.1f µs (%.2f x) |\n", g1 / n1, g2 / n2, (g2 / n2) / (g1 / n1) }'
 		r=$(ratio "$b" "$a")
 		echo "| total reads, spread / one backend (goal ≥ 1.0 on this machine) | | $r $(verdict "$r" 1.0) |"
 	fi

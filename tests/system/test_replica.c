@@ -386,6 +386,87 @@ test_read_your_writes(void)
 	fs_env_fini(&p);
 }
 
+/* Coalesced reads (fs_client_set_coalesce) keep each call's own
+ * min_revision: the batch they go out in waits for the highest of them.
+ * P <- R1 <- R2 with R1 frozen, so R2 lacks a component made on P since.
+ * A coalescing client of R2 that tracks no revision itself sends a Get
+ * carrying P's revision with a 1 s timeout (it holds the one slot, then
+ * fails), and behind it 16 more with 8 s: they go out as one batch when
+ * the first fails, R2 still behind. None of them may answer before R1 is
+ * thawed, and each finds the component then. */
+struct ryw_batch {
+	atomic_int done, ok, early;
+};
+
+static void
+ryw_batch_cb(void *arg, int code, Flowsvc__Reply *reply)
+{
+	struct ryw_batch *b = arg;
+
+	if (code == FS_OK)
+		atomic_fetch_add(&b->ok, 1);
+	atomic_fetch_add(&b->done, 1);
+	if (reply != NULL)
+		flowsvc__reply__free_unpacked(reply, NULL);
+}
+
+static void
+test_coalesced_min_revision(void)
+{
+	enum { N = 16 };
+	fs_test_env p, r1, r2;
+	const char *xp[4], *x1[4], *x2[4];
+	json_t *comp = NULL;
+	fs_client *c = NULL;
+	struct ryw_batch b;
+
+	atomic_init(&b.done, 0);
+	atomic_init(&b.ok, 0);
+	atomic_init(&b.early, 0);
+	FS_ASSERT_OK(start_node(&p, "repl-cp", NULL, xp));
+	FS_ASSERT_OK(start_node(&r1, "repl-c1", p.backend_url, x1));
+	FS_ASSERT_OK(start_node(&r2, "repl-c2", r1.backend_url, x2));
+	assert_same(r2.client, p.client, "replica of the replica");
+	FS_ASSERT_OK(fs_test_proc_freeze(&r1.backend, 5000));
+	FS_ASSERT_INT_EQ(fs_trpc_create(p.client, FLOWSVC__KIND__FLOW,
+	                     "batched", NULL, NULL, CALL_MS, &comp),
+	    FS_OK);
+	uint64_t rev = fs_client_revision(p.client);
+
+	FS_ASSERT_OK(fs_client_open(&c, r2.backend_url));
+	fs_client_set_read_your_writes(c, 0);
+	FS_ASSERT_OK(fs_client_set_coalesce(c, 1));
+	/* Connected (nothing to wait for at revision 0). */
+	FS_ASSERT_INT_EQ(fs_trpc_wait_revision(c, 0, 5000), 0);
+	Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
+	fs_call_opts o = {NULL, 8000, NULL, rev};
+	g.id = (char *) json_string_value(json_object_get(comp, "id"));
+	fs_call_opts first = {NULL, 1000, NULL, rev};
+	FS_ASSERT_OK(fs_client_call_async(c, FLOWSVC__METHOD__GET, &g.base,
+	    &first, ryw_batch_cb, &b));
+	for (int i = 0; i < N; i++)
+		FS_ASSERT_OK(fs_client_call_async(c, FLOWSVC__METHOD__GET,
+		    &g.base, &o, ryw_batch_cb, &b));
+	fs_test_poll_pause(2000);
+	/* Only the first, at its deadline. */
+	FS_CHECK(atomic_load(&b.done) == 1 && atomic_load(&b.ok) == 0,
+	    "%d of %d reads answered (%d found the component) while the "
+	    "replica was behind their min_revision",
+	    atomic_load(&b.done), N + 1, atomic_load(&b.ok));
+	FS_ASSERT_OK(fs_test_proc_cont(&r1.backend));
+	int64_t end = fs_test_now_ms() + 10000;
+	while (atomic_load(&b.done) < N + 1 && fs_test_now_ms() < end)
+		fs_test_poll_pause(20);
+	FS_CHECK(atomic_load(&b.done) == N + 1 && atomic_load(&b.ok) == N,
+	    "%d of %d reads answered, %d found the component (want %d)",
+	    atomic_load(&b.done), N + 1, atomic_load(&b.ok), N);
+	fs_client_close(c);
+	json_decref(comp);
+	fs_env_fini(&r2);
+	fs_env_fini(&r1);
+	fs_env_fini(&p);
+}
+
 /* ---- under load ------------------------------------------------------------ */
 
 struct blast {
@@ -469,6 +550,8 @@ static CU_TestInfo tests[] = {
 	    test_replica_kill_resumes},
 	{"primary stopped: reads answer, changes fail cleanly",
 	    test_primary_stopped},
+	{"coalesced reads keep each call's min_revision",
+	    test_coalesced_min_revision},
 	{"read your writes through a replica (min_revision)",
 	    test_read_your_writes},
 	{"a replica keeps up with a primary under load",
