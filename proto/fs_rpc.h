@@ -226,7 +226,13 @@ void fs_client_reset_revision(fs_client *c);
  * 64 KiB) is never batched: it is sent at once on its own context, outside
  * these slots, and neither waits for them nor holds them, so a large or
  * slow call never delays another. A batch waits no longer than the nearest
- * deadline among its members. 0 (the default) turns coalescing off.
+ * deadline among its members. A batch of reads carries the highest
+ * min_revision of its members (a replica serves it once it has that
+ * revision), and a read whose min_revision is above every revision this
+ * client's answers have shown (fs_client_revision) is sent at once on its
+ * own, like the calls above: it may wait on a replica until its deadline,
+ * and must not make a batch or the calls behind its slot wait with it.
+ * 0 (the default) turns coalescing off.
  * Returns 0 or FS_INVALID_ARGUMENT. */
 int fs_client_set_coalesce(fs_client *c, int max_inflight);
 

@@ -774,7 +774,13 @@ fs_client_call_async(fs_client *c, Flowsvc__Method method,
 	if ((lane = fs_coalesce_lane(method, req, nng_msg_len(msg))) < 0)
 		return fs_call_start(c, msg, timeout_ms, cb, arg);
 
-	if (atomic_load(&c->coalesce) == 0)
+	/* A read that asks for a revision no answer to this client has
+	 * shown yet may wait for it on a replica, up to its deadline: it goes
+	 * out on its own, so that neither the batch it would join nor the
+	 * calls queued behind its slot wait with it (one caller's
+	 * X-Min-Revision must not hold up a gateway's other reads). */
+	if (atomic_load(&c->coalesce) == 0 ||
+	    (lane == LANE_READ && min_rev > atomic_load(&c->seen_rev)))
 		return fs_call_start(c, msg, timeout_ms, cb, arg);
 	return fs_coalesce_call(c, lane, msg, timeout_ms, min_rev, cb, arg);
 }

@@ -389,11 +389,11 @@ test_read_your_writes(void)
 /* Coalesced reads (fs_client_set_coalesce) keep each call's own
  * min_revision: the batch they go out in waits for the highest of them.
  * P <- R1 <- R2 with R1 frozen, so R2 lacks a component made on P since.
- * A coalescing client of R2 that tracks no revision itself sends a Get
- * carrying P's revision with a 1 s timeout (it holds the one slot, then
- * fails), and behind it 16 more with 8 s: they go out as one batch when
- * the first fails, R2 still behind. None of them may answer before R1 is
- * thawed, and each finds the component then. */
+ * A coalescing client of R2 that has seen P's revision (read-your-writes
+ * off) sends a Get carrying that revision with a 1 s timeout (it holds
+ * the one slot, then fails), and behind it 16 more with 8 s: they go out
+ * as one batch when the first fails, R2 still behind. None of them may
+ * answer before R1 is thawed, and each finds the component then. */
 struct ryw_batch {
 	atomic_int done, ok, early;
 };
@@ -438,6 +438,9 @@ test_coalesced_min_revision(void)
 	FS_ASSERT_OK(fs_client_set_coalesce(c, 1));
 	/* Connected (nothing to wait for at revision 0). */
 	FS_ASSERT_INT_EQ(fs_trpc_wait_revision(c, 0, 5000), 0);
+	/* As if it had seen P's revision (a read asking for more than its
+	 * client has seen goes out alone, never in a batch). */
+	fs_client_see_revision(c, rev);
 	Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
 	fs_call_opts o = {NULL, 8000, NULL, rev};
 	g.id = (char *) json_string_value(json_object_get(comp, "id"));
