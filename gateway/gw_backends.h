@@ -6,14 +6,18 @@
  * answers with the fewest calls of this gateway in flight (ties taken in
  * turn); changes, Health (/readyz) and Stats (/metrics) go to the
  * primary. With more than one backend each is asked for its Health once
- * at start, before the first request, then every interval: a backend that answers is up, and the one that says it is the
- * primary and takes changes is where changes go. A backend whose call
- * fails without an answer (connection lost, timeout) is left out until it
- * answers a Health again; a change answered FAILED_PRECONDITION `Not the
- * primary.` makes the poller look again at once. Until a primary is
- * known, changes go to any backend that answers (a replica forwards them
- * to its primary). With one backend every call goes to it and nothing is
- * polled.
+ * at start, before the first request, then every interval: a backend
+ * that answers is up, and the one that says it is the primary and takes
+ * changes is where changes go. When two say so, the one of the higher
+ * term is: the other was deposed and has not heard of it yet. A backend
+ * of a term below the primary's (that one, or a replica following it)
+ * is left out, as its history may have parted from the primary's. A
+ * backend whose call fails without an answer (connection lost, timeout)
+ * is left out until it answers a Health again; a change answered
+ * FAILED_PRECONDITION `Not the primary.` makes the poller look again at
+ * once. Until a primary is known, changes go to any backend that answers
+ * (a replica forwards them to its primary). With one backend every call
+ * goes to it and nothing is polled.
  *
  * Read your writes: the gateway keeps the highest revision any answer
  * told it and sends it as min_revision with every read (with the
