@@ -331,16 +331,59 @@ gw_backends_again(gw_backends *bs, gw_backend *b, fs_call_opts *opts)
 	start_read(bs, b, 0, opts);
 }
 
-fs_client *
-gw_backends_watch_client(gw_backends *bs)
+gw_backend *
+gw_backends_watch_pick(gw_backends *bs, gw_backend *cur)
 {
-	return bs->v[0].client;
+	int p = atomic_load(&bs->primary);
+
+	if (bs->n == 1)
+		return &bs->v[0];
+	if (p >= 0 && atomic_load(&bs->v[p].up))
+		return &bs->v[p];
+	if (cur != NULL && atomic_load(&cur->up))
+		return cur;
+	for (int i = 0; i < bs->n; i++)
+		if (atomic_load(&bs->v[i].up))
+			return &bs->v[i];
+	return cur != NULL ? cur : &bs->v[0];
+}
+
+bool
+gw_backends_watch_behind(gw_backends *bs, const gw_backend *b, uint64_t since,
+    int code, const Flowsvc__Reply *reply)
+{
+	return bs->n > 1 && code == FS_OUT_OF_RANGE && reply != NULL &&
+	    reply->has_revision && reply->revision < since &&
+	    atomic_load(&bs->primary) != (int) (b - bs->v);
+}
+
+void
+gw_backends_lost(gw_backends *bs, gw_backend *b)
+{
+	if (bs->n == 1)
+		return;
+	if (atomic_exchange(&b->up, false))
+		fs_log(FS_LOG_WARN, NULL,
+		    "backend %s does not answer: left out", b->url);
+	poll_soon(bs);
+}
+
+int
+gw_backends_count(const gw_backends *bs)
+{
+	return bs->n;
 }
 
 fs_client *
 gw_backend_client(const gw_backend *b)
 {
 	return b->client;
+}
+
+const char *
+gw_backend_url(const gw_backend *b)
+{
+	return b->url;
 }
 
 void
@@ -354,10 +397,7 @@ gw_backends_done(gw_backends *bs, gw_backend *b, int code,
 		return;
 	if (reply == NULL &&
 	    (code == FS_UNAVAILABLE || code == FS_DEADLINE_EXCEEDED)) {
-		if (atomic_exchange(&b->up, false))
-			fs_log(FS_LOG_WARN, NULL,
-			    "backend %s does not answer: left out", b->url);
-		poll_soon(bs);
+		gw_backends_lost(bs, b);
 	} else if (code == FS_FAILED_PRECONDITION && reply != NULL &&
 	    reply->message != NULL &&
 	    strcmp(reply->message, FS_NOT_PRIMARY) == 0) {
