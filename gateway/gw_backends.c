@@ -3,6 +3,7 @@
  */
 #include "gw_backends.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -23,9 +24,14 @@ struct gw_backend {
 	char *url;
 	fs_client *client;
 	atomic_uint inflight; /* this gateway's calls on it */
-	/* Answered its last Health, and no call failed without an answer
-	 * since (true until the first poll says otherwise). */
+	/* Answered its last Health in the primary's term, and no call
+	 * failed without an answer since (true until the first poll says
+	 * otherwise). */
 	atomic_bool up;
+	/* The poller's own: its last Health answered, and the term it
+	 * said. */
+	bool answered, stale; /* stale: in a term below the primary's */
+	uint64_t term;
 };
 
 struct gw_backends {
@@ -52,7 +58,8 @@ note_revision(gw_backends *bs, uint64_t v)
 		;
 }
 
-/* One round of Health calls. */
+/* One round of Health calls: which backends answer, and which is the
+ * primary. */
 static void
 poll_once(gw_backends *bs)
 {
@@ -65,10 +72,11 @@ poll_once(gw_backends *bs)
 		fs_call_opts o = {NULL, POLL_TIMEOUT_MS, NULL, 0};
 		int code = fs_client_call(b->client, FLOWSVC__METHOD__HEALTH,
 		    &e.base, &o, &reply);
-		bool was = atomic_load(&b->up);
-		bool up = code == FS_OK, prim = false;
+		bool prim = false;
 
-		if (up) {
+		b->answered = code == FS_OK;
+		b->term = 0;
+		if (b->answered) {
 			Flowsvc__HealthReply *hr =
 			    (Flowsvc__HealthReply *) fs_reply_payload(reply,
 			        &flowsvc__health_reply__descriptor);
@@ -77,19 +85,42 @@ poll_once(gw_backends *bs)
 				    strcmp(hr->role, "primary") == 0 &&
 				    (!hr->has_accepts_changes ||
 				        hr->accepts_changes);
+				b->term = hr->has_term ? hr->term : 0;
 				flowsvc__health_reply__free_unpacked(hr, NULL);
 			}
 		}
 		if (reply != NULL)
 			flowsvc__reply__free_unpacked(reply, NULL);
-		atomic_store(&b->up, up);
-		if (prim && primary < 0)
+		/* Two that say primary: the other one is deposed and does
+		 * not know it yet (it was stopped while a replica was
+		 * promoted). */
+		if (prim && (primary < 0 || b->term > bs->v[primary].term))
 			primary = i;
-		if (up != was)
-			fs_log(up ? FS_LOG_INFO : FS_LOG_WARN, NULL,
-			    "backend %s %s", b->url,
-			    up ? "answers again"
-			       : "does not answer: left out");
+	}
+	for (int i = 0; i < bs->n; i++) {
+		gw_backend *b = &bs->v[i];
+		/* A backend of a term below the primary's is a deposed
+		 * primary that does not know it, or follows one: its
+		 * history may have parted from the primary's, so it serves
+		 * nothing here (a read there could miss this gateway's own
+		 * writes). */
+		bool stale = primary >= 0 && b->answered &&
+		    b->term < bs->v[primary].term;
+		bool up = b->answered && !stale;
+		bool was = atomic_exchange(&b->up, up);
+
+		if (stale && !b->stale)
+			fs_log(FS_LOG_WARN, NULL,
+			    "backend %s answers in term %" PRIu64
+			    ", below the primary's %" PRIu64 ": left out",
+			    b->url, b->term, bs->v[primary].term);
+		else if (up && !was)
+			fs_log(FS_LOG_INFO, NULL, "backend %s answers again",
+			    b->url);
+		else if (!b->answered && was)
+			fs_log(FS_LOG_WARN, NULL,
+			    "backend %s does not answer: left out", b->url);
+		b->stale = stale;
 	}
 	int before = atomic_exchange(&bs->primary, primary);
 	if (primary != before && primary >= 0)
@@ -300,16 +331,59 @@ gw_backends_again(gw_backends *bs, gw_backend *b, fs_call_opts *opts)
 	start_read(bs, b, 0, opts);
 }
 
-fs_client *
-gw_backends_watch_client(gw_backends *bs)
+gw_backend *
+gw_backends_watch_pick(gw_backends *bs, gw_backend *cur)
 {
-	return bs->v[0].client;
+	int p = atomic_load(&bs->primary);
+
+	if (bs->n == 1)
+		return &bs->v[0];
+	if (p >= 0 && atomic_load(&bs->v[p].up))
+		return &bs->v[p];
+	if (cur != NULL && atomic_load(&cur->up))
+		return cur;
+	for (int i = 0; i < bs->n; i++)
+		if (atomic_load(&bs->v[i].up))
+			return &bs->v[i];
+	return cur != NULL ? cur : &bs->v[0];
+}
+
+bool
+gw_backends_watch_behind(gw_backends *bs, const gw_backend *b, uint64_t since,
+    int code, const Flowsvc__Reply *reply)
+{
+	return bs->n > 1 && code == FS_OUT_OF_RANGE && reply != NULL &&
+	    reply->has_revision && reply->revision < since &&
+	    atomic_load(&bs->primary) != (int) (b - bs->v);
+}
+
+void
+gw_backends_lost(gw_backends *bs, gw_backend *b)
+{
+	if (bs->n == 1)
+		return;
+	if (atomic_exchange(&b->up, false))
+		fs_log(FS_LOG_WARN, NULL,
+		    "backend %s does not answer: left out", b->url);
+	poll_soon(bs);
+}
+
+int
+gw_backends_count(const gw_backends *bs)
+{
+	return bs->n;
 }
 
 fs_client *
 gw_backend_client(const gw_backend *b)
 {
 	return b->client;
+}
+
+const char *
+gw_backend_url(const gw_backend *b)
+{
+	return b->url;
 }
 
 void
@@ -323,10 +397,7 @@ gw_backends_done(gw_backends *bs, gw_backend *b, int code,
 		return;
 	if (reply == NULL &&
 	    (code == FS_UNAVAILABLE || code == FS_DEADLINE_EXCEEDED)) {
-		if (atomic_exchange(&b->up, false))
-			fs_log(FS_LOG_WARN, NULL,
-			    "backend %s does not answer: left out", b->url);
-		poll_soon(bs);
+		gw_backends_lost(bs, b);
 	} else if (code == FS_FAILED_PRECONDITION && reply != NULL &&
 	    reply->message != NULL &&
 	    strcmp(reply->message, FS_NOT_PRIMARY) == 0) {

@@ -5,15 +5,20 @@
  * (the methods fs_methods.h marks FS_M_READ) go to the backend that
  * answers with the fewest calls of this gateway in flight (ties taken in
  * turn); changes, Health (/readyz) and Stats (/metrics) go to the
- * primary. With more than one backend each is asked for its Health once
- * at start, before the first request, then every interval: a backend that answers is up, and the one that says it is the
- * primary and takes changes is where changes go. A backend whose call
- * fails without an answer (connection lost, timeout) is left out until it
- * answers a Health again; a change answered FAILED_PRECONDITION `Not the
- * primary.` makes the poller look again at once. Until a primary is
- * known, changes go to any backend that answers (a replica forwards them
- * to its primary). With one backend every call goes to it and nothing is
- * polled.
+ * primary; the gateway's own watch goes where gw_backends_watch_pick
+ * says. With more than one backend each is asked for its Health once at
+ * start, before the first request, then every interval: a backend that
+ * answers is up, and the one that says it is the primary and takes
+ * changes is where changes go. When two say so, the one of the higher
+ * term is: the other was deposed and has not heard of it yet. A backend
+ * of a term below the primary's (that one, or a replica following it)
+ * is left out, as its history may have parted from the primary's. A
+ * backend whose call fails without an answer (connection lost, timeout)
+ * is left out until it answers a Health again; a change answered
+ * FAILED_PRECONDITION `Not the primary.` makes the poller look again at
+ * once. Until a primary is known, changes go to any backend that answers
+ * (a replica forwards them to its primary). With one backend every call
+ * goes to it and nothing is polled.
  *
  * Read your writes: the gateway keeps the highest revision any answer
  * told it and sends it as min_revision with every read (with the
@@ -25,6 +30,7 @@
 #ifndef GATEWAY_GW_BACKENDS_H
 #define GATEWAY_GW_BACKENDS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "flows.pb-c.h"
@@ -55,13 +61,37 @@ gw_backend *gw_backends_pick(gw_backends *bs, Flowsvc__Method method,
  * page made there): counted in flight, min_revision as for a read. */
 void gw_backends_again(gw_backends *bs, gw_backend *b, fs_call_opts *opts);
 
-/* The client the gateway's own watch (gw_watch.h) and its catch-up
- * Watch calls use: the first --backend's (a replica serves Watch as a
- * primary does, with the same revisions). */
-fs_client *gw_backends_watch_client(gw_backends *bs);
+/* Where the gateway's own watch (gw_watch.h) and its catch-up Watch
+ * calls go, given where the watch is now (cur; NULL: nowhere yet): the
+ * primary when one is known and answers (changes reach it first), else
+ * cur while it answers, else the first backend in --backend order that
+ * answers; cur (or the first backend) when none answers. Every backend
+ * serves Watch with the same revisions, a replica as its primary does,
+ * so the watch may move to another and resume from the revision it had
+ * delivered. With one backend: that one, always. Not counted in flight. */
+gw_backend *gw_backends_watch_pick(gw_backends *bs, gw_backend *cur);
 
-/* The client of b. */
+/* Whether b's answer to a Watch from since (code and reply, NULL when
+ * none) says only that b is behind since: OUT_OF_RANGE with b's revision
+ * below since, and b not the primary (a replica that lacks since gets it
+ * from its primary; a primary is the newest there is, and a revision
+ * above its own is gone for good). Then the watch waits for b, or for
+ * another backend, rather than giving up on since. With one backend:
+ * false (the answer stands, as ever). */
+bool gw_backends_watch_behind(gw_backends *bs, const gw_backend *b,
+    uint64_t since, int code, const Flowsvc__Reply *reply);
+
+/* A call not counted in flight (the watch's) failed on b without an
+ * answer (connection lost, timeout): b is left out, as gw_backends_done
+ * does, until it answers a Health again. */
+void gw_backends_lost(gw_backends *bs, gw_backend *b);
+
+/* How many backends the gateway has (--backend given n times). */
+int gw_backends_count(const gw_backends *bs);
+
+/* The client of b, and its URL (for logs). */
 fs_client *gw_backend_client(const gw_backend *b);
+const char *gw_backend_url(const gw_backend *b);
 
 /* The outcome of a call started on b (code as fs_call_cb's; reply may be
  * NULL): notes its revision, leaves b out after a failure without an

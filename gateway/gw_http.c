@@ -802,8 +802,7 @@ gw_http_start(gw_http **out, const struct gw_http_config *cfg,
 		free(h);
 		return -1;
 	}
-	if (gw_watch_new(&h->watch, &cfg->watch,
-	        gw_backends_watch_client(backends)) != 0) {
+	if (gw_watch_new(&h->watch, &cfg->watch, backends) != 0) {
 		snprintf(err, errlen, "cannot start the watch hub: %s",
 		    strerror(errno));
 		MHD_stop_daemon(h->daemon);

@@ -319,7 +319,8 @@ static void on_catchup(void *arg, int code, Flowsvc__Reply *reply);
 
 /* Asks the backend for c's changes after c->pos, waiting wait_ms when
  * there are none. c->fetching is set and the call's reference taken; the
- * first call (c->req set) is counted among the server's calls. */
+ * first call (c->req set) is counted among the server's calls. The call
+ * goes where the hub's watch is (gw_backends_watch_pick). */
 static void
 catchup_call(struct gw_sse *c, uint32_t wait_ms)
 {
@@ -329,7 +330,10 @@ catchup_call(struct gw_sse *c, uint32_t wait_ms)
 	    c->restricted ? &c->caller : NULL, 0};
 	bool first = c->req != NULL;
 	int rv = FS_UNAVAILABLE;
+	gw_backend *be =
+	    gw_backends_watch_pick(h->backends, gw_watch_backend(c->w));
 
+	c->be = NULL; /* set once a call goes out: its callback reads it */
 	m.has_since_revision = c->has_pos;
 	m.since_revision = c->pos;
 	if (c->kind != FLOWSVC__KIND__KIND_ANY) {
@@ -346,9 +350,9 @@ catchup_call(struct gw_sse *c, uint32_t wait_ms)
 	if (!atomic_load(&h->closing) && !gw_watch_closing(c->w)) {
 		if (first)
 			atomic_fetch_add(&h->calls, 1);
-		rv =
-		    fs_client_call_async(gw_backends_watch_client(h->backends),
-		        FLOWSVC__METHOD__WATCH, &m.base, &o, on_catchup, c);
+		c->be = be;
+		rv = fs_client_call_async(gw_backend_client(be),
+		    FLOWSVC__METHOD__WATCH, &m.base, &o, on_catchup, c);
 		if (rv != 0 && first)
 			atomic_fetch_sub(&h->calls, 1);
 	}
@@ -464,7 +468,21 @@ on_catchup(void *arg, int code, Flowsvc__Reply *reply)
 	    (batch = (Flowsvc__WatchReply *) fs_reply_payload(reply,
 	         &flowsvc__watch_reply__descriptor)) == NULL)
 		code = FS_INTERNAL;
+	/* No answer: that backend is left out, and the next call (the
+	 * client's, when it resumes) goes to one that answers. */
+	if (reply == NULL &&
+	    (code == FS_UNAVAILABLE || code == FS_DEADLINE_EXCEEDED) &&
+	    c->be != NULL)
+		gw_backends_lost(c->h->backends, c->be);
 	pthread_mutex_lock(&c->mu);
+	/* A replica behind the stream's position (it came from a backend
+	 * ahead of it) has not lost it: the client tries again (503 before
+	 * the stream starts; else the stream ends and the client resumes
+	 * from its Last-Event-ID), rather than being told to list again. */
+	if (c->be != NULL && c->has_pos &&
+	    gw_backends_watch_behind(c->h->backends, c->be, c->pos, code,
+	        reply))
+		code = FS_UNAVAILABLE;
 	c->fetching = false;
 	r = c->req;
 	c->req = NULL;

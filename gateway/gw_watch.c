@@ -24,12 +24,19 @@
 
 #include "fs_errors.h"
 #include "fs_log.h"
+#include "gw_backends.h"
 
 /* What the upstream watch asks per call. */
 #define HUB_WAIT_MS 30000u
 #define HUB_MAX_EVENTS 1000u
 /* The hub's thread: retries of the first call, at most this far apart. */
 #define HUB_RETRY_MAX_MS 1000u
+/* With several backends, how often at most the thread looks whether the
+ * watch should move to another (the poller's view changes every
+ * --backend-poll-ms), and how soon it asks a backend that was behind the
+ * hub's position again (at the next look). */
+#define HUB_MOVE_TICK_MS 200u
+#define HUB_BEHIND_MS 100u
 
 struct ring_ev {
 	uint64_t rev;
@@ -42,7 +49,7 @@ struct ring_ev {
 
 struct gw_watch {
 	struct gw_watch_config cfg;
-	fs_client *client;
+	gw_backends *bs;
 	fs_call_opts call; /* the upstream's */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -51,18 +58,20 @@ struct gw_watch {
 	/* Under mu. */
 	bool closing;
 	bool restart;  /* the upstream ended: start another */
+	bool behind;   /* it ended: its backend is behind pos (resume) */
 	bool stopping; /* the hub stops the upstream itself */
 	fs_watch *up;
+	gw_backend *be; /* where up runs (or ran last) */
 	bool has_pos;
 	uint64_t pos, base;
 	struct ring_ev *ring; /* cfg.ring_events slots, circular */
 	size_t head, n, bytes;
 	struct gw_sse *clients;
 	size_t linked;
-	bool down_logged;
+	bool down_logged, behind_logged; /* until the upstream answers */
 	/* Counters, for /metrics. */
 	atomic_uint admitted;
-	atomic_uint_fast64_t events, dropped, bookmarks, restarts;
+	atomic_uint_fast64_t events, dropped, bookmarks, restarts, moves;
 };
 
 /* ---- the ring ----------------------------------------------------------- */
@@ -253,11 +262,11 @@ hub_progress(void *arg, uint64_t rev)
 	pthread_mutex_lock(&w->mu);
 	if (w->down_logged) {
 		fs_log(FS_LOG_INFO, NULL,
-		    "watch: the backend answers again; resumed at revision "
-		    "%" PRIu64,
-		    rev);
+		    "watch: resumed at revision %" PRIu64 " on backend %s",
+		    rev, gw_backend_url(w->be));
 		w->down_logged = false;
 	}
+	w->behind_logged = false;
 	if (!w->has_pos || rev > w->pos) {
 		w->pos = rev;
 		w->has_pos = true;
@@ -279,17 +288,31 @@ static void
 hub_retry(void *arg, int code, const char *message, uint32_t retry_ms)
 {
 	gw_watch *w = arg;
+	gw_backend *be;
 
 	(void) retry_ms;
 	pthread_mutex_lock(&w->mu);
+	be = w->be; /* changes only while no loop runs */
 	if (!w->down_logged && !w->closing)
 		fs_log(FS_LOG_WARN, NULL,
-		    "watch: upstream call failed (%s%s%s); resuming from "
-		    "revision %" PRIu64 " when the backend answers",
-		    fs_code_name(code), message ? ": " : "",
-		    message ? message : "", w->pos);
+		    "watch: upstream call on %s failed (%s%s%s); resuming "
+		    "from revision %" PRIu64 " when a backend answers",
+		    gw_backend_url(be), fs_code_name(code),
+		    message && *message ? ": " : "", message ? message : "",
+		    w->pos);
 	w->down_logged = true;
 	pthread_mutex_unlock(&w->mu);
+	/* No answer: the backend is left out, and the thread moves the
+	 * watch to one that answers, if any (else this loop goes on trying
+	 * where it is). */
+	if (message == NULL &&
+	    (code == FS_UNAVAILABLE || code == FS_DEADLINE_EXCEEDED) &&
+	    gw_backends_count(w->bs) > 1) {
+		gw_backends_lost(w->bs, be);
+		pthread_mutex_lock(&w->mu);
+		pthread_cond_signal(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+	}
 }
 
 static void
@@ -297,9 +320,23 @@ hub_done(void *arg, int code, const Flowsvc__Reply *reply, uint64_t revision)
 {
 	gw_watch *w = arg;
 
-	(void) reply;
 	pthread_mutex_lock(&w->mu);
-	if (!w->closing && !w->stopping) {
+	if (!w->closing && !w->stopping &&
+	    gw_backends_watch_behind(w->bs, w->be, revision, code, reply)) {
+		/* A replica that has not caught up with where the hub is
+		 * (it moved there from a backend ahead of it): the changes
+		 * come later from it, or from another; the streams go on. */
+		if (!w->behind_logged)
+			fs_log(FS_LOG_WARN, NULL,
+			    "watch: backend %s is at revision %" PRIu64
+			    ", behind revision %" PRIu64
+			    "; waiting for it to catch up",
+			    gw_backend_url(w->be), reply->revision, revision);
+		w->behind_logged = true;
+		w->down_logged = true; /* "resumed" once it answers */
+		w->behind = true;
+		pthread_cond_signal(&w->cv);
+	} else if (!w->closing && !w->stopping) {
 		fs_log(FS_LOG_WARN, NULL,
 		    "watch: upstream watch ended at revision %" PRIu64
 		    " (%s); ending every stream and watching again from the "
@@ -325,21 +362,55 @@ end_all(gw_watch *w, bool cut)
 	}
 }
 
-/* The backend's revision, then the upstream loop from it. mu held;
- * released during the call. Returns 0 or the call's code. */
+/* The upstream loop on w->be from rev (w->pos, set). mu held; released
+ * while it starts: the loop may call its handler before it returns. One
+ * that ends at once sets restart, which the thread sees once w->up is
+ * set. Returns 0 or FS_RESOURCE_EXHAUSTED. */
+static int
+hub_loop(gw_watch *w, uint64_t rev)
+{
+	fs_watch_opts o = {0};
+	fs_watch_handler hd = {hub_event, hub_progress, hub_retry, hub_done};
+	fs_client *client = gw_backend_client(w->be);
+	fs_watch *up;
+	int code;
+
+	o.call = &w->call;
+	o.has_since = 1;
+	o.since_revision = rev;
+	o.wait_ms = HUB_WAIT_MS;
+	o.max_events = HUB_MAX_EVENTS;
+	pthread_mutex_unlock(&w->mu);
+	code = fs_watch_start(&up, client, &o, &hd, w);
+	pthread_mutex_lock(&w->mu);
+	if (code == FS_OK)
+		w->up = up;
+	return code;
+}
+
+/* The backend's revision, then the upstream loop from it, on the backend
+ * gw_backends_watch_pick says. mu held; released during the call.
+ * Returns 0 or the call's code. */
 static int
 hub_start_upstream(gw_watch *w)
 {
 	fs_watch_opts o = {0};
-	fs_watch_handler hd = {hub_event, hub_progress, hub_retry, hub_done};
 	Flowsvc__WatchReply *b = NULL;
-	fs_watch *up;
+	gw_backend *be = gw_backends_watch_pick(w->bs, w->be);
+	Flowsvc__Reply *reply = NULL;
 	uint64_t rev;
 	int code;
 
+	w->be = be;
 	o.call = &w->call;
 	pthread_mutex_unlock(&w->mu);
-	code = fs_client_watch(w->client, &o, &b, NULL);
+	code = fs_client_watch(gw_backend_client(be), &o, &b, &reply);
+	if (reply == NULL &&
+	    (code == FS_UNAVAILABLE || code == FS_DEADLINE_EXCEEDED) &&
+	    gw_backends_count(w->bs) > 1)
+		gw_backends_lost(w->bs, be); /* the next try picks another */
+	if (reply != NULL)
+		flowsvc__reply__free_unpacked(reply, NULL);
 	pthread_mutex_lock(&w->mu);
 	if (code != FS_OK)
 		return code;
@@ -347,29 +418,65 @@ hub_start_upstream(gw_watch *w)
 	flowsvc__watch_reply__free_unpacked(b, NULL);
 	if (w->closing)
 		return FS_OK;
-	o.has_since = 1;
-	o.since_revision = rev;
-	o.wait_ms = HUB_WAIT_MS;
-	o.max_events = HUB_MAX_EVENTS;
 	ring_clear(w);
 	w->has_pos = true;
 	w->pos = w->base = rev;
-	/* Not under mu: the loop may call its handler before it returns.
-	 * One that ends at once sets restart, which the thread sees once
-	 * w->up is set. */
-	pthread_mutex_unlock(&w->mu);
-	code = fs_watch_start(&up, w->client, &o, &hd, w);
-	pthread_mutex_lock(&w->mu);
-	if (code != FS_OK) {
+	if ((code = hub_loop(w, rev)) != FS_OK) {
 		w->has_pos = false;
 		return code;
 	}
-	w->up = up;
 	fs_log(FS_LOG_INFO, NULL,
-	    "watch: watching the backend from revision "
-	    "%" PRIu64,
-	    rev);
+	    "watch: watching backend %s from revision %" PRIu64,
+	    gw_backend_url(be), rev);
 	return FS_OK;
+}
+
+/* Stops the upstream loop, if any, without a restart (its end is the
+ * hub's doing). mu held; released while it stops. */
+static void
+hub_stop_loop(gw_watch *w)
+{
+	fs_watch *up = w->up;
+
+	if (up == NULL)
+		return;
+	w->up = NULL;
+	w->stopping = true;
+	pthread_mutex_unlock(&w->mu);
+	(void) fs_watch_stop(up);
+	pthread_mutex_lock(&w->mu);
+	w->stopping = false;
+}
+
+/* The loop goes on on to (gw_backends_watch_pick's choice: its backend
+ * is left out and another answers, a primary is known and answers, or
+ * the backend it was on was behind): the loop stops and a new one
+ * resumes on to from the hub's position. Every backend has the same
+ * revisions, so the ring, the streams and their positions stay as they
+ * are: no stream sees a change twice or misses one. mu held; released
+ * while the loop stops and starts. */
+static void
+hub_resume(gw_watch *w, gw_backend *to)
+{
+	gw_backend *from = w->be;
+
+	hub_stop_loop(w);
+	w->behind = false; /* the new loop asks again */
+	/* It ended by itself meanwhile: the thread starts again from the
+	 * backend's revision, as for any such end. */
+	if (w->closing || w->restart)
+		return;
+	w->be = to;
+	if (to != from) {
+		atomic_fetch_add(&w->moves, 1);
+		fs_log(FS_LOG_WARN, NULL,
+		    "watch: moving from backend %s to %s; resuming from "
+		    "revision %" PRIu64,
+		    gw_backend_url(from), gw_backend_url(to), w->pos);
+		w->down_logged = true; /* "resumed" once it answers */
+	}
+	if (hub_loop(w, w->pos) != FS_OK)
+		w->restart = true; /* no loop: every stream resumes */
 }
 
 static void
@@ -401,35 +508,45 @@ hub_main(void *arg)
 {
 	gw_watch *w = arg;
 	uint32_t tick_ms = w->cfg.bookmark_ms / 4, retry_ms = 50;
-	uint64_t next_try = 0;
+	uint64_t next_try = 0, resume_at = 0;
+	bool several = gw_backends_count(w->bs) > 1;
 
 	if (tick_ms < 5)
 		tick_ms = 5;
 	if (tick_ms > 1000)
 		tick_ms = 1000;
+	if (several && tick_ms > HUB_MOVE_TICK_MS)
+		tick_ms = HUB_MOVE_TICK_MS;
 	pthread_mutex_lock(&w->mu);
 	while (!w->closing) {
 		uint64_t now = gw_http_mono_us();
 		struct timespec ts;
 
 		if (w->restart) {
-			fs_watch *up = w->up;
-
-			w->up = NULL;
 			w->restart = false;
+			w->behind = false;
 			w->has_pos = false;
 			ring_clear(w);
 			end_all(w, false);
 			atomic_fetch_add(&w->restarts, 1);
-			w->stopping = true;
-			pthread_mutex_unlock(&w->mu);
-			if (up != NULL)
-				(void) fs_watch_stop(up);
-			pthread_mutex_lock(&w->mu);
-			w->stopping = false;
+			hub_stop_loop(w);
 			continue;
 		}
-		if (w->up == NULL && now >= next_try) {
+		if (w->behind) {
+			/* Its loop ended; the next resumes from pos in a
+			 * moment, where gw_backends_watch_pick says. */
+			w->behind = false;
+			hub_stop_loop(w);
+			resume_at = now + HUB_BEHIND_MS * 1000u;
+			continue;
+		}
+		if (w->up == NULL && w->has_pos) {
+			if (now >= resume_at) {
+				hub_resume(w,
+				    gw_backends_watch_pick(w->bs, w->be));
+				continue;
+			}
+		} else if (w->up == NULL && now >= next_try) {
 			if (hub_start_upstream(w) == FS_OK) {
 				retry_ms = 50;
 			} else {
@@ -440,6 +557,13 @@ hub_main(void *arg)
 				    : HUB_RETRY_MAX_MS;
 			}
 			continue;
+		}
+		if (several && w->up != NULL) {
+			gw_backend *to = gw_backends_watch_pick(w->bs, w->be);
+			if (to != w->be) {
+				hub_resume(w, to);
+				continue;
+			}
 		}
 		send_bookmarks(w, now, (uint64_t) tick_ms * 1000u);
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -456,7 +580,7 @@ hub_main(void *arg)
 
 int
 gw_watch_new(gw_watch **out, const struct gw_watch_config *cfg,
-    fs_client *client)
+    gw_backends *bs)
 {
 	gw_watch *w = calloc(1, sizeof(*w));
 	pthread_condattr_t ca;
@@ -469,7 +593,7 @@ gw_watch_new(gw_watch **out, const struct gw_watch_config *cfg,
 		w->cfg.ring_events = 1;
 	if (w->cfg.bookmark_ms == 0)
 		w->cfg.bookmark_ms = 1;
-	w->client = client;
+	w->bs = bs;
 	w->call.request_id = "gateway-watch";
 	w->call.timeout_ms = cfg->rpc_timeout_ms;
 	if ((w->ring = calloc(w->cfg.ring_events, sizeof(*w->ring))) == NULL) {
@@ -705,6 +829,15 @@ gw_watch_count_drop(gw_watch *w)
 	atomic_fetch_add(&w->dropped, 1);
 }
 
+gw_backend *
+gw_watch_backend(gw_watch *w)
+{
+	pthread_mutex_lock(&w->mu);
+	gw_backend *be = w->be;
+	pthread_mutex_unlock(&w->mu);
+	return be;
+}
+
 bool
 gw_watch_position(gw_watch *w, uint64_t *rev)
 {
@@ -718,7 +851,7 @@ gw_watch_position(gw_watch *w, uint64_t *rev)
 void
 gw_watch_render_metrics(gw_watch *w, gw_buf *b)
 {
-	char line[512];
+	char line[768];
 	uint64_t pos;
 	size_t ring_n;
 
@@ -756,7 +889,11 @@ gw_watch_render_metrics(gw_watch *w, gw_buf *b)
 	    "flowsvc_gateway_watch_revision %" PRIu64 "\n"
 	    "# HELP flowsvc_gateway_watch_ring_events Events in the ring.\n"
 	    "# TYPE flowsvc_gateway_watch_ring_events gauge\n"
-	    "flowsvc_gateway_watch_ring_events %zu\n",
-	    pos, ring_n);
+	    "flowsvc_gateway_watch_ring_events %zu\n"
+	    "# HELP flowsvc_gateway_watch_moves_total Times the upstream "
+	    "watch moved to another backend.\n"
+	    "# TYPE flowsvc_gateway_watch_moves_total counter\n"
+	    "flowsvc_gateway_watch_moves_total %" PRIu64 "\n",
+	    pos, ring_n, (uint64_t) atomic_load(&w->moves));
 	gw_buf_puts(b, line);
 }

@@ -18,6 +18,18 @@
  * Last-Event-ID (and learns, with 410, when that is gone), and starts a
  * new upstream watch from the backend's current revision.
  *
+ * With several --backend, the upstream watch runs where
+ * gw_backends_watch_pick says (the primary when it answers, else one
+ * that answers). When its backend is left out (a Health or a call of
+ * its own got no answer) and another answers, the loop moves there and
+ * resumes from the hub's position, which every backend has with the
+ * same changes: the ring and the streams go on, with no gap and no
+ * duplicate. A replica behind that position answers OUT_OF_RANGE (the
+ * revision is in its future): not an end, the hub asks again shortly,
+ * wherever gw_backends_watch_pick then says (gw_backends_watch_behind),
+ * so a lagging replica delivers later, never out of order. Catch-up
+ * calls go to the same backend.
+ *
  * A thread of the hub's own starts the upstream watch (and restarts it),
  * and sends a bookmark to every client that was sent nothing for
  * --watch-bookmark-ms.
@@ -32,6 +44,7 @@
 #include <stdint.h>
 
 #include "fs_rpc.h"
+#include "gw_backends.h"
 #include "gw_json.h"
 
 struct gw_watch_config {
@@ -46,10 +59,11 @@ struct gw_watch_config {
 
 typedef struct gw_watch gw_watch;
 
-/* Starts the hub on client (borrowed: it must outlive gw_watch_close).
- * Returns 0 and *out, or -1 (out of memory, no thread). */
+/* Starts the hub over the gateway's backends (borrowed: they must
+ * outlive gw_watch_close). Returns 0 and *out, or -1 (out of memory, no
+ * thread). */
 int gw_watch_new(gw_watch **out, const struct gw_watch_config *cfg,
-    fs_client *client);
+    gw_backends *bs);
 
 /* Shutdown: every stream ends (cleanly, at an event's boundary; a client
  * that does not read is cut off after a moment), the upstream watch and

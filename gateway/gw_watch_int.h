@@ -49,6 +49,7 @@ struct gw_sse {
 	bool dropped;     /* ended for falling behind: cut off, broken */
 	bool closed;      /* the request completed: conn and fd are MHD's */
 	bool fetching;    /* a catch-up call in flight */
+	gw_backend *be;   /* where the last one went */
 	bool paused;      /* catch-up waits for the reader to drain buf */
 	uint64_t last_us; /* when bytes were last queued */
 	size_t sent;      /* bytes handed to MHD */
@@ -99,6 +100,10 @@ void gw_watch_count_drop(gw_watch *w);
 
 /* The hub's position (0 and false before it has one). */
 bool gw_watch_position(gw_watch *w, uint64_t *rev);
+
+/* The backend the upstream watch runs on (or ran on last; NULL before
+ * the first). */
+gw_backend *gw_watch_backend(gw_watch *w);
 
 /* Appends an event's frame for c to b (c NULL: for a caller who sees
  * everything): the component as the REST API renders it, with the flows

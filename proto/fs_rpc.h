@@ -329,7 +329,8 @@ typedef struct fs_watch_handler {
 	 * each answer, with events or not): where to resume from. */
 	void (*progress)(void *arg, uint64_t revision);
 	/* Optional: a call failed with code (message: the backend's words,
-	 * or NULL) and the loop tries again in retry_ms from where it was. */
+	 * "" when it gave none; NULL when no answer came: connection lost,
+	 * timeout) and the loop tries again in retry_ms from where it was. */
 	void (*retry)(void *arg, int code, const char *message,
 	    uint32_t retry_ms);
 	/* Optional, called once, last: the watch ended with code (FS_OK

@@ -247,7 +247,12 @@ watch_reply_cb(void *arg, int code, Flowsvc__Reply *reply)
 		else if ((rv = watch_next(w)) != 0)
 			watch_pause(w, rv, NULL);
 	} else if (watch_transient(code)) {
-		watch_pause(w, code, reply != NULL ? reply->message : NULL);
+		/* NULL only when no answer came (the handler may tell a
+		 * backend that is gone from one that answered). */
+		watch_pause(w, code,
+		    reply == NULL                ? NULL
+		        : reply->message != NULL ? reply->message
+		                                 : "");
 	} else {
 		watch_end(w, code, reply);
 	}
