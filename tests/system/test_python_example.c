@@ -60,7 +60,7 @@ gen_pb(void)
 static void
 test_python_example(void)
 {
-	fs_test_run_result r;
+	fs_test_run_result r = {0};
 
 	if (!gen_pb())
 		return;
