@@ -38,6 +38,26 @@
  * as an aio cannot be freed from its own callback). So parked calls cost
  * memory (a context, an aio and the decoded request each), never a place
  * in the pool.
+ *
+ * Closed connections. Every connection is known from nng's ADD_PRE
+ * notice to its REM_POST (fs_srv_pipes). At REM_POST the detached calls
+ * of the connection whose owners asked (fs_srv_on_gone) are offered to
+ * them: an owner that lets its call go (a watch still parked) frees what
+ * it holds for it, and the call is ended here, without a reply: its
+ * request, context and aio are freed and its counts released, so a
+ * client that drops its connection gives its long polls' places back
+ * at once instead of when their waits end. The offer runs under dmu,
+ * and fs_srv_reply takes dmu too before it sends, which is what makes
+ * it safe: an owner frees what the offer may touch only after its reply
+ * (or its fs_srv_on_gone(call, NULL, NULL)) returned, and the offer is
+ * never made to a call whose reply has begun. Lock order: dmu, then an
+ * owner's lock (the offer), then the table's; an owner never calls into
+ * the server holding the lock its offer takes. REM_POST comes from nng's
+ * reaper, after the connection is closed: a reaper stuck in nng 1.5.2's
+ * lost read (a client killed while a request of it was half read: its
+ * TCP transport resubmits the rest on the closed connection and waits
+ * for it forever; seen in tests, before this too) sends no more of them,
+ * and no socket close returns; nothing here can help that.
  */
 #include "fs_rpc_server.h"
 
@@ -57,10 +77,11 @@
 #include "fs_log.h"
 #include "fs_methods.h"
 #include "fs_pbwire.h"
+#include "fs_srv_pipes.h"
 #include "fs_tls.h"
 #include "fs_util.h"
 
-/* Lines a second about refused TLS clients (see tls_pipe_cb). */
+/* Lines a second about refused TLS clients (see pipe_cb). */
 #define TLS_REFUSED_LOG_PER_SEC 10
 
 enum fs_srv_state { SRV_RECV, SRV_BUSY, SRV_SEND };
@@ -76,16 +97,9 @@ struct fs_srv_call {
 	int slot;      /* its place in the pool; -1 once detached */
 	/* The detached list (dmu), while detached. */
 	struct fs_srv_call *dnext, *dprev;
-};
-
-/* One connection's count. An entry lives while n + nb > 0, and each count
- * is a call holding a context, pooled or detached. */
-struct pipe_slot {
-	uint32_t id; /* nng pipe id; 0: free */
-	uint32_t n;  /* ordinary requests in progress */
-	uint32_t nb; /* long polls in progress */
-	bool shed;   /* over the cap: said so */
-	bool closed; /* we closed it (and said so) */
+	/* Its owner's offer should its connection close (dmu). */
+	fs_srv_gone_fn gone_fn;
+	void *gone_arg;
 };
 
 struct fs_server {
@@ -99,22 +113,16 @@ struct fs_server {
 	atomic_bool closing;
 	atomic_int busy; /* calls between receive and reply */
 	nng_duration send_timeout;
-	uint32_t max_per_pipe; /* 0: no cap */
-	uint32_t max_blocking_per_pipe, max_blocking;
-	/* Requests in progress per pipe: open addressing with linear probing
-	 * over a power-of-two table kept at least twice as large as its
-	 * entries (doubled when it gets fuller), so it never fills; touched
-	 * from aio callbacks on many threads, under pmu. */
-	pthread_mutex_t pmu;
-	struct pipe_slot *pipes;
-	size_t pmask;
-	size_t pused;       /* live entries (pmu) */
-	uint32_t nblocking; /* long polls in progress (pmu) */
+	/* The connections and their requests in progress, touched from aio
+	 * callbacks on many threads and from nng's pipe notices. */
+	fs_srv_pipes pipes;
 	/* Detached calls (dmu). dclosed: fs_server_close owns them now. */
 	pthread_mutex_t dmu;
+	bool dmu_ok;
 	fs_srv_call *detached;
 	int ndetached;
 	bool dclosed;
+	bool tls;             /* check each client's certificate (pipe_cb) */
 	fs_log_limit tls_log; /* refused TLS clients' lines */
 };
 
@@ -125,154 +133,7 @@ static atomic_uint_fast64_t tls_refused;
 /* Why fs_server_open_opts last failed on this thread. */
 static _Thread_local char srv_last_msg[512];
 
-/* ---- requests in progress per pipe -------------------------------------- */
-
-static size_t
-pipe_home(const fs_server *s, uint32_t id)
-{
-	return (size_t) (id * 2654435761u) & s->pmask;
-}
-
-/* The slot of id, or the free slot where it would go. pmu held. */
-static size_t
-pipe_find(const fs_server *s, uint32_t id)
-{
-	size_t i = pipe_home(s, id);
-
-	while (s->pipes[i].id != 0 && s->pipes[i].id != id)
-		i = (i + 1) & s->pmask;
-	return i;
-}
-
-/* Frees slot i, moving later entries of its probe run back so that every
- * entry stays reachable from its home (no tombstones). pmu held. */
-static void
-pipe_free_slot(fs_server *s, size_t i)
-{
-	size_t j = i;
-
-	for (;;) {
-		j = (j + 1) & s->pmask;
-		if (s->pipes[j].id == 0)
-			break;
-		size_t k = pipe_home(s, s->pipes[j].id);
-		/* Entry j may move to i unless its home lies cyclically in
-		 * (i, j]. */
-		if (i <= j ? (k > i && k <= j) : (k > i || k <= j))
-			continue;
-		s->pipes[i] = s->pipes[j];
-		i = j;
-	}
-	memset(&s->pipes[i], 0, sizeof(s->pipes[i]));
-}
-
-/* Doubles the table (pmu held). Out of memory leaves it as it is: it is
- * still never full, as it only grows at half. */
-static void
-pipe_grow(fs_server *s)
-{
-	size_t slots = (s->pmask + 1) * 2;
-	struct pipe_slot *old = s->pipes, *nt = calloc(slots, sizeof(*nt));
-	size_t omask = s->pmask;
-
-	if (nt == NULL)
-		return;
-	s->pipes = nt;
-	s->pmask = slots - 1;
-	for (size_t i = 0; i <= omask; i++)
-		if (old[i].id != 0)
-			s->pipes[pipe_find(s, old[i].id)] = old[i];
-	free(old);
-}
-
-enum {
-	PIPE_OK,
-	PIPE_SHED,
-	PIPE_SHED_FIRST,
-	PIPE_CLOSED,
-	PIPE_BLOCKING_CONN, /* counted as ordinary: answer "too many" */
-	PIPE_BLOCKING_ALL,  /* the same, over the server's cap */
-};
-
-/* Counts a request of pipe id (PIPE_OK), or refuses it: PIPE_SHED when
- * the pipe has max_per_pipe requests in progress (PIPE_SHED_FIRST the
- * first time: the caller says so), PIPE_CLOSED when we closed the pipe.
- * A long poll (blocking) is counted apart, against its own caps; one over
- * them is counted as an ordinary request (or shed as one) and the verdict
- * says which cap it passed, to be answered at once. */
-static int
-pipe_take(fs_server *s, uint32_t id, bool blocking)
-{
-	int verdict = PIPE_OK;
-
-	pthread_mutex_lock(&s->pmu);
-	struct pipe_slot *p = &s->pipes[pipe_find(s, id)];
-	if (p->id != 0 && p->closed) {
-		pthread_mutex_unlock(&s->pmu);
-		return PIPE_CLOSED;
-	}
-	if (blocking) {
-		if (p->id != 0 && p->nb >= s->max_blocking_per_pipe)
-			verdict = PIPE_BLOCKING_CONN;
-		else if (s->nblocking >= s->max_blocking)
-			verdict = PIPE_BLOCKING_ALL;
-	}
-	if (blocking && verdict == PIPE_OK) {
-		p->nb++;
-		s->nblocking++;
-	} else if (p->id != 0 && s->max_per_pipe != 0 &&
-	    p->n >= s->max_per_pipe) {
-		verdict = p->shed ? PIPE_SHED : PIPE_SHED_FIRST;
-		p->shed = true;
-	} else {
-		p->n++;
-	}
-	if (p->id == 0) {
-		p->id = id;
-		if (++s->pused * 2 > s->pmask + 1)
-			pipe_grow(s);
-	}
-	pthread_mutex_unlock(&s->pmu);
-	return verdict;
-}
-
-static void
-pipe_release(fs_server *s, uint32_t id, bool blocking)
-{
-	if (id == 0)
-		return;
-	pthread_mutex_lock(&s->pmu);
-	size_t i = pipe_find(s, id);
-	if (s->pipes[i].id == id) {
-		if (blocking) {
-			s->pipes[i].nb--;
-			s->nblocking--;
-		} else {
-			s->pipes[i].n--;
-		}
-		if (s->pipes[i].n == 0 && s->pipes[i].nb == 0) {
-			pipe_free_slot(s, i);
-			s->pused--;
-		}
-	}
-	pthread_mutex_unlock(&s->pmu);
-}
-
-/* Marks a counted pipe closed; returns 1 when it was not yet. */
-static int
-pipe_mark_closed(fs_server *s, uint32_t id)
-{
-	int first = 0;
-
-	pthread_mutex_lock(&s->pmu);
-	size_t i = pipe_find(s, id);
-	if (s->pipes[i].id == id && !s->pipes[i].closed) {
-		s->pipes[i].closed = true;
-		first = 1;
-	}
-	pthread_mutex_unlock(&s->pmu);
-	return first;
-}
+/* ---- connections ------------------------------------------------------ */
 
 /* The peer's address for a log line: "127.0.0.1:40312", an ipc path, or
  * "pipe N" when nng cannot tell. */
@@ -321,31 +182,27 @@ pipe_warn(fs_server *s, uint32_t id, int close, const char *why)
 		(void) nng_pipe_close(p); /* already gone: nothing to do */
 }
 
-/* NNG_PIPE_EV_ADD_PRE on a TLS listener (see fs_tls_listener_config): a
- * connection whose handshake is done but whose client certificate did
- * not verify is closed here, before the protocol is attached to it, so
- * none of its requests is ever read. */
-static void
-tls_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+/* With TLS (see fs_tls_listener_config): closes p, whose handshake is
+ * done, unless its client certificate verified, and says so. Returns 1
+ * when it closed it. */
+static int
+tls_refuse(fs_server *s, nng_pipe p)
 {
-	fs_server *s = arg;
 	bool verified = false;
 	char peer[128], more[48] = "";
 	int left_out;
 
-	if (ev != NNG_PIPE_EV_ADD_PRE)
-		return;
 	/* Not readable, for any reason: not verified. */
 	if (nng_pipe_get_bool(p, NNG_OPT_TLS_VERIFIED, &verified) == 0 &&
 	    verified)
-		return;
+		return 0;
 	/* The address first: a closed pipe may no longer tell it. */
 	pipe_peer(p, peer, sizeof(peer));
 	(void) nng_pipe_close(p);
 	atomic_fetch_add(&tls_refused, 1);
 	if (!fs_log_enabled(FS_LOG_WARN) ||
 	    (left_out = fs_log_limit_take(&s->tls_log)) < 0)
-		return;
+		return 1;
 	if (left_out > 0)
 		snprintf(more, sizeof(more), " (and %d more, not logged)",
 		    left_out);
@@ -353,6 +210,33 @@ tls_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	    "refused RPC connection from %s: no client certificate signed by "
 	    "--tls-ca, or one expired or not yet valid%s",
 	    peer, more);
+	return 1;
+}
+
+static void calls_gone(fs_server *s, uint32_t id);
+
+/* nng's notices of a connection, in place before the first one can come.
+ * NNG_PIPE_EV_ADD_PRE, its handshake done, before the protocol reads
+ * anything from it: with TLS, a client whose certificate did not verify
+ * is closed here, so none of its requests is ever read; any other is
+ * known from now on. NNG_PIPE_EV_REM_POST, once it has closed (on nng's
+ * reaper thread): its requests are refused from now on, and its detached
+ * calls offered to their owners (calls_gone). */
+static void
+pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	fs_server *s = arg;
+	uint32_t id = (uint32_t) nng_pipe_id(p);
+
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		if (s->tls && tls_refuse(s, p))
+			return;
+		if (fs_srv_pipes_add(&s->pipes, id) != 0)
+			pipe_warn(s, id, 1, "out of memory");
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		if (fs_srv_pipes_gone(&s->pipes, id))
+			calls_gone(s, id);
+	}
 }
 
 uint64_t
@@ -380,6 +264,14 @@ srv_listen(fs_server *s, const char *url, const fs_server_opts *o)
 	fs_tls_pem pem;
 	int rv;
 
+	if ((rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_PRE, pipe_cb, s)) !=
+	        0 ||
+	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_cb,
+	         s)) != 0) {
+		snprintf(srv_last_msg, sizeof(srv_last_msg), "%s",
+		    nng_strerror(rv));
+		return rv;
+	}
 	if (!fs_tls_url(url)) {
 		if (any) {
 			snprintf(srv_last_msg, sizeof(srv_last_msg),
@@ -402,10 +294,8 @@ srv_listen(fs_server *s, const char *url, const fs_server_opts *o)
 	if (rv != 0)
 		return rv;
 	fs_log_limit_init(&s->tls_log, TLS_REFUSED_LOG_PER_SEC);
-	/* The check is in place before the first connection can come. */
-	if ((rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_PRE, tls_pipe_cb,
-	         s)) != 0 ||
-	    (rv = nng_listener_create(&l, s->sock, url)) != 0) {
+	s->tls = true; /* before the first connection can come */
+	if ((rv = nng_listener_create(&l, s->sock, url)) != 0) {
 		nng_tls_config_free(cfg);
 		snprintf(srv_last_msg, sizeof(srv_last_msg), "%s",
 		    nng_strerror(rv));
@@ -469,6 +359,20 @@ call_new(fs_server *s, int slot, fs_srv_call **out)
 	return 0;
 }
 
+/* Takes call off the detached list (dmu held). */
+static void
+detached_unlink(fs_server *s, fs_srv_call *call)
+{
+	if (call->dprev != NULL)
+		call->dprev->dnext = call->dnext;
+	else
+		s->detached = call->dnext;
+	if (call->dnext != NULL)
+		call->dnext->dprev = call->dprev;
+	call->dnext = call->dprev = NULL;
+	s->ndetached--;
+}
+
 /* A detached call whose reply is done (sent, or dropped): its context is
  * closed and it is freed, unless fs_server_close has taken the detached
  * calls over (then it frees them). Runs in the call's own aio callback,
@@ -483,17 +387,82 @@ call_retire(fs_srv_call *call)
 		pthread_mutex_unlock(&s->dmu);
 		return;
 	}
-	if (call->dprev != NULL)
-		call->dprev->dnext = call->dnext;
-	else
-		s->detached = call->dnext;
-	if (call->dnext != NULL)
-		call->dnext->dprev = call->dprev;
-	s->ndetached--;
+	detached_unlink(s, call);
 	pthread_mutex_unlock(&s->dmu);
 	nng_ctx_close(call->ctx);
 	nng_aio_reap(call->aio);
 	free(call);
+}
+
+/* Ends a detached call, off the list, whose connection has closed and
+ * whose owner let it go: no reply (nobody could read it); what it holds
+ * is freed and its counts released. Not on the call's aio callback: the
+ * aio is freed here, after the callback that detached the call, maybe
+ * still returning from its handler, is done. */
+static void
+call_end(fs_srv_call *call)
+{
+	fs_server *s = call->srv;
+
+	nng_aio_free(call->aio);
+	nng_ctx_close(call->ctx);
+	if (call->req != NULL)
+		flowsvc__request__free_unpacked(call->req, NULL);
+	fs_srv_pipes_release(&s->pipes, call->pipe, call->blocking);
+	atomic_fetch_sub(&s->busy, 1);
+	free(call);
+}
+
+/* Connection id has closed with requests in progress (REM_POST, on nng's
+ * reaper thread): its detached calls whose owners asked are offered to
+ * them, and those they let go are ended. */
+static void
+calls_gone(fs_server *s, uint32_t id)
+{
+	fs_srv_call *ended = NULL, *c, *next;
+
+	pthread_mutex_lock(&s->dmu);
+	for (c = s->dclosed ? NULL : s->detached; c != NULL; c = next) {
+		next = c->dnext;
+		fs_srv_gone_fn fn = c->gone_fn;
+		/* gone_fn first: a call with one has not begun its reply, so
+		 * its pipe is still the request's. */
+		if (fn == NULL || c->pipe != id)
+			continue;
+		c->gone_fn = NULL;
+		if (fn(c->gone_arg) == 0)
+			continue; /* its owner is answering it */
+		detached_unlink(s, c);
+		c->dnext = ended;
+		ended = c;
+	}
+	pthread_mutex_unlock(&s->dmu);
+	for (c = ended; c != NULL; c = next) {
+		next = c->dnext;
+		call_end(c);
+	}
+}
+
+int
+fs_srv_on_gone(fs_srv_call *call, fs_srv_gone_fn fn, void *arg)
+{
+	fs_server *s = call->srv;
+	int rv = 0;
+
+	if (call->slot >= 0)
+		return NNG_ESTATE;
+	pthread_mutex_lock(&s->dmu);
+	/* The table's mark comes before calls_gone takes dmu: either it is
+	 * seen here, or calls_gone sees fn. */
+	if (fn != NULL &&
+	    (s->dclosed || fs_srv_pipes_gone_now(&s->pipes, call->pipe))) {
+		rv = NNG_ECLOSED;
+	} else {
+		call->gone_fn = fn;
+		call->gone_arg = arg;
+	}
+	pthread_mutex_unlock(&s->dmu);
+	return rv;
 }
 
 /* The timeouts are the aio's own: a context's NNG_OPT_SENDTIMEO applies
@@ -513,6 +482,13 @@ fs_srv_reply(fs_srv_call *call, const Flowsvc__Reply *reply)
 	Flowsvc__Reply r = *reply;
 	nng_msg *msg;
 
+	if (call->slot < 0) {
+		/* No offer from now on, and none still running (its owner may
+		 * free what it touches once this returns). */
+		pthread_mutex_lock(&call->srv->dmu);
+		call->gone_fn = NULL;
+		pthread_mutex_unlock(&call->srv->dmu);
+	}
 	if (r.request_id == NULL && call->req != NULL)
 		r.request_id = call->req->request_id;
 	size_t len = flowsvc__reply__get_packed_size(&r);
@@ -537,7 +513,8 @@ fs_srv_reply(fs_srv_call *call, const Flowsvc__Reply *reply)
 	}
 	atomic_fetch_sub(&call->srv->busy, 1);
 	if (msg == NULL) {
-		pipe_release(call->srv, call->pipe, call->blocking);
+		fs_srv_pipes_release(&call->srv->pipes, call->pipe,
+		    call->blocking);
 		call->pipe = 0;
 		if (call->slot < 0)
 			call_retire(call);
@@ -649,7 +626,8 @@ fs_srv_cb(void *arg)
 			nng_msg_free(nng_aio_get_msg(call->aio));
 			nng_aio_set_msg(call->aio, NULL);
 		}
-		if (rv == NNG_ETIMEDOUT && pipe_mark_closed(s, pipe)) {
+		if (rv == NNG_ETIMEDOUT &&
+		    fs_srv_pipes_mark_closed(&s->pipes, pipe)) {
 			char why[96];
 			snprintf(why, sizeof(why),
 			    "a reply waited %d ms (and a second per MiB) for "
@@ -657,7 +635,7 @@ fs_srv_cb(void *arg)
 			    (int) s->send_timeout);
 			pipe_warn(s, pipe, 1, why);
 		}
-		pipe_release(s, pipe, call->blocking);
+		fs_srv_pipes_release(&s->pipes, pipe, call->blocking);
 		if (call->slot < 0) {
 			call_retire(call);
 			return;
@@ -681,22 +659,22 @@ fs_srv_cb(void *arg)
 	nng_aio_set_msg(call->aio, NULL);
 	uint32_t pipe = (uint32_t) nng_pipe_id(nng_msg_get_pipe(msg));
 	bool blocking = fs_method_is(env_method(msg), FS_M_BLOCKS);
-	int verdict = pipe_take(s, pipe, blocking);
-	call->blocking = blocking && verdict == PIPE_OK;
-	if (verdict != PIPE_OK && verdict != PIPE_BLOCKING_CONN &&
-	    verdict != PIPE_BLOCKING_ALL) {
+	int verdict = fs_srv_pipes_take(&s->pipes, pipe, blocking);
+	call->blocking = blocking && verdict == FS_PIPE_OK;
+	if (verdict != FS_PIPE_OK && verdict != FS_PIPE_BLOCKING_CONN &&
+	    verdict != FS_PIPE_BLOCKING_ALL) {
 		/* Over the cap, or from a pipe we closed: dropped unanswered
 		 * (an answer would queue behind the replies it is not
 		 * reading). */
 		nng_msg_free(msg);
-		if (verdict == PIPE_SHED_FIRST) {
+		if (verdict == FS_PIPE_SHED_FIRST) {
 			char why[160];
 			snprintf(why, sizeof(why),
 			    "%u requests in progress "
 			    "(--max-inflight-per-conn); "
 			    "its further requests are dropped until it reads "
 			    "its replies",
-			    (unsigned) s->max_per_pipe);
+			    (unsigned) s->pipes.max_per_pipe);
 			pipe_warn(s, pipe, 0, why);
 		}
 		if (!atomic_load(&s->closing))
@@ -715,15 +693,17 @@ fs_srv_cb(void *arg)
 		    "Undecodable request envelope.", NULL);
 		return;
 	}
-	if (verdict == PIPE_BLOCKING_CONN || verdict == PIPE_BLOCKING_ALL) {
+	if (verdict == FS_PIPE_BLOCKING_CONN ||
+	    verdict == FS_PIPE_BLOCKING_ALL) {
 		char why[128];
 		snprintf(why, sizeof(why),
 		    "Too many long polls in progress on this %s (at most "
 		    "%u).",
-		    verdict == PIPE_BLOCKING_CONN ? "connection" : "backend",
-		    (unsigned) (verdict == PIPE_BLOCKING_CONN
-		            ? s->max_blocking_per_pipe
-		            : s->max_blocking));
+		    verdict == FS_PIPE_BLOCKING_CONN ? "connection"
+		                                     : "backend",
+		    (unsigned) (verdict == FS_PIPE_BLOCKING_CONN
+		            ? s->pipes.max_blocking_per_pipe
+		            : s->pipes.max_blocking));
 		fs_srv_reply_code(call, FS_RESOURCE_EXHAUSTED, why, NULL);
 		return;
 	}
@@ -766,9 +746,9 @@ server_free(fs_server *s)
 			nng_aio_free(c->aio);
 			free(c);
 		}
-	pthread_mutex_destroy(&s->dmu);
-	pthread_mutex_destroy(&s->pmu);
-	free(s->pipes);
+	if (s->dmu_ok)
+		pthread_mutex_destroy(&s->dmu);
+	fs_srv_pipes_fini(&s->pipes);
 	free(s->calls);
 	free(s);
 }
@@ -779,7 +759,6 @@ fs_server_open_opts(fs_server **out, const char *url,
 {
 	fs_server_opts o = {0};
 	fs_server *s;
-	size_t slots = 4;
 	int rv;
 
 	if (opts != NULL)
@@ -789,40 +768,31 @@ fs_server_open_opts(fs_server **out, const char *url,
 	int ncontexts = opts != NULL ? o.ncontexts : 256;
 	if (ncontexts < 1)
 		ncontexts = 1;
-	while (slots < 2 * (size_t) ncontexts)
-		slots *= 2;
 	snprintf(srv_last_msg, sizeof(srv_last_msg), "%s",
 	    nng_strerror(NNG_ENOMEM));
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NNG_ENOMEM;
-	if (pthread_mutex_init(&s->pmu, NULL) != 0) {
-		free(s);
-		return NNG_ENOMEM;
-	}
-	if (pthread_mutex_init(&s->dmu, NULL) != 0) {
-		pthread_mutex_destroy(&s->pmu);
-		free(s);
-		return NNG_ENOMEM;
-	}
-	if ((s->calls = calloc((size_t) ncontexts, sizeof(*s->calls))) ==
+	/* Room for as many connections as contexts, to start with. */
+	if (fs_srv_pipes_init(&s->pipes, (size_t) ncontexts,
+	        o.max_inflight_per_conn > 0
+	            ? (uint32_t) o.max_inflight_per_conn
+	            : 0,
+	        o.max_blocking_per_conn > 0
+	            ? (uint32_t) o.max_blocking_per_conn
+	            : FS_SRV_MAX_BLOCKING_PER_CONN,
+	        o.max_blocking > 0 ? (uint32_t) o.max_blocking
+	                           : FS_SRV_MAX_BLOCKING) != 0 ||
+	    (s->calls = calloc((size_t) ncontexts, sizeof(*s->calls))) ==
 	        NULL ||
-	    (s->pipes = calloc(slots, sizeof(*s->pipes))) == NULL) {
+	    pthread_mutex_init(&s->dmu, NULL) != 0) {
 		server_free(s);
 		return NNG_ENOMEM;
 	}
-	s->pmask = slots - 1;
+	s->dmu_ok = true;
 	s->handler = handler;
 	s->arg = arg;
 	s->send_timeout =
 	    o.send_timeout_ms > 0 ? o.send_timeout_ms : FS_SRV_SEND_TIMEOUT_MS;
-	s->max_per_pipe = o.max_inflight_per_conn > 0
-	    ? (uint32_t) o.max_inflight_per_conn
-	    : 0;
-	s->max_blocking_per_pipe = o.max_blocking_per_conn > 0
-	    ? (uint32_t) o.max_blocking_per_conn
-	    : FS_SRV_MAX_BLOCKING_PER_CONN;
-	s->max_blocking = o.max_blocking > 0 ? (uint32_t) o.max_blocking
-	                                     : FS_SRV_MAX_BLOCKING;
 	atomic_init(&s->closing, false);
 	atomic_init(&s->busy, 0);
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {

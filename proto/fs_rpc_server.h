@@ -14,7 +14,10 @@
  * detaches its call (fs_srv_detach), which keeps its own context while
  * the pool gets a fresh one in its place; and they are counted apart
  * from the per-connection cap of requests in progress, against caps of
- * their own (per connection and for the whole server).
+ * their own (per connection and for the whole server). A detached call
+ * whose connection closes before its reply can be ended at once instead
+ * of when its owner answers (fs_srv_on_gone): a client that drops its
+ * connection gives its long polls' places back at once.
  *
  * Part of the programs' library (flow_proto), not of the installed client
  * library.
@@ -112,6 +115,33 @@ void fs_server_close(fs_server *s);
  * error (out of memory, the server closing): the call then stays in the
  * pool, and still needs its reply. */
 int fs_srv_detach(fs_srv_call *call);
+
+/* An owner's answer to "the connection of this detached call has
+ * closed" (fs_srv_on_gone). Returns 1 when the owner let the call go: it
+ * has freed what it held for it (nothing it frees may be the request,
+ * which is the server's) and will never reply; the server then ends the
+ * call without a reply (nobody could read it): frees its request and
+ * context, and releases its place among the requests in progress. Returns
+ * 0 when the owner is answering the call already or is about to (that
+ * reply goes nowhere, harmlessly): it must then answer it soon, not
+ * after a long wait.
+ *
+ * Runs once at most, on nng's reaper thread, with the server's lock of
+ * detached calls held: it must not call any fs_srv_ function, and the
+ * owner must never call one while holding a lock that this takes. */
+typedef int (*fs_srv_gone_fn)(void *arg);
+
+/* Asks for fn(arg) should the connection of call, detached, close before
+ * its reply has begun. For a long poll, which would otherwise wait on,
+ * holding its place among the long polls and its memory, for a client
+ * that is gone. Call it before the owner can answer the call from
+ * elsewhere, and keep what fn touches alive until fs_srv_reply or
+ * fs_srv_on_gone(call, NULL, NULL) returns: either takes the request
+ * back (and waits for an fn running now). Returns 0; NNG_ECLOSED when the
+ * connection has closed already or the server is closing (nothing is
+ * registered: answer now, the reply goes nowhere); NNG_ESTATE when call
+ * is not detached. */
+int fs_srv_on_gone(fs_srv_call *call, fs_srv_gone_fn fn, void *arg);
 
 /* How many calls are detached now (for Stats and tests). */
 int fs_server_detached(const fs_server *s);

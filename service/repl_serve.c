@@ -484,15 +484,21 @@ reply_call(repl_srv *r, fs_srv_call *call, svc_reply *rr)
 }
 
 static void
-rwait_done(void *arg, int expired)
+rwait_done(void *arg, int outcome)
 {
 	struct rwait *w = arg;
 	svc_reply rr;
 
-	(void) expired; /* either way: what there is now */
-	memset(&rr, 0, sizeof(rr));
-	answer(w->r, w->m, &rr);
-	reply_call(w->r, w->call, &rr);
+	if (outcome == SVC_WAIT_GONE) {
+		/* The follower is gone: nothing to answer; the server ends
+		 * the call. */
+		svc_count(w->r->s, FLOWSVC__METHOD__REPLICATE, FS_CANCELLED);
+	} else {
+		/* Reached or expired, either way: what there is now. */
+		memset(&rr, 0, sizeof(rr));
+		answer(w->r, w->m, &rr);
+		reply_call(w->r, w->call, &rr);
+	}
 	flowsvc__replicate_request__free_unpacked(w->m, NULL);
 	free(w);
 }
@@ -534,8 +540,8 @@ repl_replicate_handle(repl_srv *r, fs_srv_call *call,
 			w->m = m;
 			if (fs_srv_detach(call) == 0 &&
 			    svc_wait_for(svc_waiters(r->s),
-			        m->from_revision + 1, end, rwait_done,
-			        w) == FS_OK)
+			        m->from_revision + 1, end, rwait_done, w,
+			        call) == FS_OK)
 				return;
 			free(w);
 		}

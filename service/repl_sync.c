@@ -129,7 +129,7 @@ int
 repl_sync_wait(repl_sync *y, uint64_t rev, int64_t end_ms, svc_wait_fn fn,
     void *arg)
 {
-	return svc_wait_for(y->w, rev, end_ms, fn, arg);
+	return svc_wait_for(y->w, rev, end_ms, fn, arg, NULL);
 }
 
 size_t

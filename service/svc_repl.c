@@ -332,12 +332,16 @@ struct behind {
 };
 
 static void
-behind_done(void *arg, int expired)
+behind_done(void *arg, int outcome)
 {
 	struct behind *b = arg;
 	svc *s = b->s;
 
-	if (!expired) {
+	if (outcome == SVC_WAIT_GONE) {
+		/* Its client is gone: nothing to answer; the server ends the
+		 * call. */
+		svc_count(s, (int) b->req->method, FS_CANCELLED);
+	} else if (outcome == SVC_WAIT_REACHED) {
 		svc_run_call(s, b->call, b->req);
 	} else {
 		svc_reply r;
@@ -389,9 +393,11 @@ wait_behind(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
 	b->s = s;
 	b->call = call;
 	b->req = req;
-	(void) fs_srv_detach(call); /* else it waits in the pool */
+	/* Detached, it holds no context of the pool, and ends should its
+	 * client go; else it waits in the pool. */
+	fs_srv_call *det = fs_srv_detach(call) == 0 ? call : NULL;
 	if (svc_wait_for(s->waiter, req->min_revision, svc_wait_end_ms(call),
-	        behind_done, b) != FS_OK) {
+	        behind_done, b, det) != FS_OK) {
 		free(b);
 		return -1;
 	}

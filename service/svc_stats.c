@@ -77,6 +77,8 @@ svc_h_stats(svc *s, const svc_req *q, svc_reply *r)
 	st.revision = r->revision;
 	st.has_watches = 1;
 	st.watches = svc_watch_parked(s->watch);
+	st.has_waiting = 1;
+	st.waiting = svc_wait_count(s->waiter);
 	st.has_uptime_s = 1;
 	st.uptime_s = (uint64_t) ((fs_now_us() - s->started_us) / 1000000);
 	if (s->disk != NULL) {

@@ -4,7 +4,8 @@
  * reads that outran a replica for a moment), so the thread scans it
  * whole when woken; the write path wakes it only when the lowest revision
  * waited for has been reached, so a busy store costs one comparison per
- * change.
+ * change. The list is doubly linked, so that a call whose connection
+ * closes leaves it in O(1) (went_gone).
  */
 #include "svc_wait.h"
 
@@ -22,7 +23,11 @@ struct went {
 	int64_t end_ms;
 	svc_wait_fn fn;
 	void *arg;
-	struct went *next;
+	svc_waiter *w;
+	fs_srv_call *call; /* offered back if its connection closes; NULL */
+	struct went *next, *prev;
+	int listed; /* in w's list (mu) */
+	int gone;   /* its connection closed before it was listed (mu) */
 };
 
 struct svc_waiter {
@@ -39,7 +44,23 @@ struct svc_waiter {
 	                            * none); changed under mu */
 	int stop, closing, running;
 	int answering; /* the thread runs functions (mu) */
+	int min_stale; /* min_want may be below the lowest want (mu) */
 };
+
+/* Takes e out of w's list (mu held). */
+static void
+went_unlist(svc_waiter *w, struct went *e)
+{
+	if (e->prev != NULL)
+		e->prev->next = e->next;
+	else
+		w->head = e->next;
+	if (e->next != NULL)
+		e->next->prev = e->prev;
+	e->next = e->prev = NULL;
+	e->listed = 0;
+	w->n--;
+}
 
 static void
 recompute_min(svc_waiter *w)
@@ -60,31 +81,40 @@ waiter_main(void *arg)
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		int64_t now = fs_now_ms(), next = INT64_MAX;
-		struct went *done = NULL, **pp = &w->head;
+		struct went *done = NULL, *e, *enext;
 
-		while (*pp != NULL) {
-			struct went *e = *pp;
+		for (e = w->head; e != NULL; e = enext) {
+			enext = e->next;
 			if (e->want <= atomic_load(&w->rev) ||
 			    e->end_ms <= now || w->closing) {
-				*pp = e->next;
+				went_unlist(w, e);
 				e->next = done;
 				done = e;
-				w->n--;
 				continue;
 			}
 			if (e->end_ms < next)
 				next = e->end_ms;
-			pp = &e->next;
+		}
+		if (done != NULL || w->min_stale) {
+			recompute_min(w);
+			w->min_stale = 0;
 		}
 		if (done != NULL) {
-			recompute_min(w);
 			uint64_t rev = atomic_load(&w->rev);
 			w->answering = 1;
 			pthread_mutex_unlock(&w->mu);
 			while (done != NULL) {
-				struct went *e = done;
+				e = done;
 				done = e->next;
-				e->fn(e->arg, e->want > rev);
+				/* Its call back from the server: no offer
+				 * from now on, none running (went_gone may
+				 * have marked e as it was being taken). */
+				if (e->call != NULL)
+					(void) fs_srv_on_gone(e->call, NULL,
+					    NULL);
+				e->fn(e->arg,
+				    e->want > rev ? SVC_WAIT_EXPIRED
+				                  : SVC_WAIT_REACHED);
 				free(e);
 			}
 			pthread_mutex_lock(&w->mu);
@@ -159,11 +189,38 @@ svc_waiter_free(svc_waiter *w)
 	free(w);
 }
 
+/* fs_srv_gone_fn: e's connection has closed. Still listed: taken out,
+ * its function told (SVC_WAIT_GONE), freed, and the server ends the call.
+ * Not listed: the thread is answering it, or svc_wait_for is about to
+ * list it and refuses instead (e->gone). */
+static int
+went_gone(void *arg)
+{
+	struct went *e = arg;
+	svc_waiter *w = e->w;
+
+	pthread_mutex_lock(&w->mu);
+	if (!e->listed) {
+		e->gone = 1;
+		pthread_mutex_unlock(&w->mu);
+		return 0;
+	}
+	went_unlist(w, e);
+	/* The thread works out the lowest want again (and quiesce sees an
+	 * empty list). */
+	w->min_stale = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	e->fn(e->arg, SVC_WAIT_GONE);
+	free(e);
+	return 1;
+}
+
 int
 svc_wait_for(svc_waiter *w, uint64_t want, int64_t end_ms, svc_wait_fn fn,
-    void *arg)
+    void *arg, fs_srv_call *call)
 {
-	struct went *e = malloc(sizeof(*e));
+	struct went *e = calloc(1, sizeof(*e));
 
 	if (e == NULL)
 		return FS_RESOURCE_EXHAUSTED;
@@ -171,15 +228,30 @@ svc_wait_for(svc_waiter *w, uint64_t want, int64_t end_ms, svc_wait_fn fn,
 	e->end_ms = end_ms;
 	e->fn = fn;
 	e->arg = arg;
+	e->w = w;
+	if (call != NULL) {
+		if (fs_srv_on_gone(call, went_gone, e) != 0) {
+			free(e); /* gone already, or the server closing */
+			return FS_UNAVAILABLE;
+		}
+		e->call = call;
+	}
 	pthread_mutex_lock(&w->mu);
-	if (w->closing || w->n >= w->max) {
-		int rv = w->closing ? FS_UNAVAILABLE : FS_RESOURCE_EXHAUSTED;
+	if (w->closing || w->n >= w->max || e->gone) {
+		int rv = w->closing || e->gone ? FS_UNAVAILABLE
+		                               : FS_RESOURCE_EXHAUSTED;
 		pthread_mutex_unlock(&w->mu);
+		if (e->call != NULL)
+			(void) fs_srv_on_gone(e->call, NULL, NULL);
 		free(e);
 		return rv;
 	}
+	e->prev = NULL;
 	e->next = w->head;
+	if (w->head != NULL)
+		w->head->prev = e;
 	w->head = e;
+	e->listed = 1;
 	w->n++;
 	if (want < atomic_load(&w->min_want))
 		atomic_store(&w->min_want, want);

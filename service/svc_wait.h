@@ -6,7 +6,13 @@
  * call is detached) and no lock, until the store's revision reaches what
  * it waits for or its time is up; then its function runs on the waiter
  * thread. The write path tells the revision (svc_wait_notify, O(1) when
- * nobody can be woken).
+ * nobody can be woken). A call whose client's connection closes meanwhile
+ * stops waiting at once (fs_srv_on_gone): its function runs with
+ * SVC_WAIT_GONE and the server ends the call unanswered.
+ *
+ * Locks: one mutex, taken inside the server's lock of detached calls (a
+ * closed connection's calls) and never held around a call into the
+ * server or a function's run.
  */
 #ifndef SERVICE_SVC_WAIT_H
 #define SERVICE_SVC_WAIT_H
@@ -14,11 +20,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fs_rpc_server.h"
+
 typedef struct svc_waiter svc_waiter;
 
-/* Runs once: expired 0 when the revision reached the wanted one, 1 when
- * the time was up (or at shutdown). */
-typedef void (*svc_wait_fn)(void *arg, int expired);
+/* How a wait ended (svc_wait_fn's outcome). */
+enum svc_wait_outcome {
+	SVC_WAIT_REACHED = 0, /* the store reached the revision */
+	SVC_WAIT_EXPIRED = 1, /* the time was up, or shutdown */
+	/* The call's connection closed: free what arg holds and do not
+	 * answer; the server ends the call. Runs under the server's lock of
+	 * detached calls (see fs_srv_gone_fn): no fs_srv_ call. */
+	SVC_WAIT_GONE = 2,
+};
+
+/* Runs once with an enum svc_wait_outcome. */
+typedef void (*svc_wait_fn)(void *arg, int outcome);
 
 /* FS_OK or FS_UNAVAILABLE (no thread). rev: the store's revision now. */
 int svc_waiter_new(svc_waiter **out, uint64_t rev, size_t max);
@@ -26,12 +43,15 @@ int svc_waiter_new(svc_waiter **out, uint64_t rev, size_t max);
 /* Answers every waiting call (expired) and stops the thread. */
 void svc_waiter_free(svc_waiter *w);
 
-/* fn(arg, 0) once the revision is at least want, or fn(arg, 1) at
- * end_ms (fs_now_ms's clock). Returns FS_OK (fn will run, maybe already
- * has), FS_RESOURCE_EXHAUSTED (more than max waiting, or out of memory:
- * fn will not run) or FS_UNAVAILABLE (shutting down). */
+/* fn(arg, SVC_WAIT_REACHED) once the revision is at least want, or
+ * fn(arg, SVC_WAIT_EXPIRED) at end_ms (fs_now_ms's clock). call: the
+ * detached call fn answers, or NULL (none, or not detached); with one,
+ * fn(arg, SVC_WAIT_GONE) instead should its connection close first.
+ * Returns FS_OK (fn will run, maybe already has), FS_RESOURCE_EXHAUSTED
+ * (more than max waiting, or out of memory) or FS_UNAVAILABLE (shutting
+ * down, or call's connection closed already): then fn will not run. */
 int svc_wait_for(svc_waiter *w, uint64_t want, int64_t end_ms, svc_wait_fn fn,
-    void *arg);
+    void *arg, fs_srv_call *call);
 
 /* The store is at rev now (write lock held, or at least in order). */
 void svc_wait_notify(svc_waiter *w, uint64_t rev);

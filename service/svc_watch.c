@@ -45,8 +45,10 @@ mono_ms(void)
 /* ---- parked watches: the group lists and the heap (mu held) ------------- */
 
 struct parked {
+	svc_watch *w;
 	fs_srv_call *call;
 	const Flowsvc__Request *env; /* the call's, until it is answered */
+	int gone; /* its connection closed before it was parked (mu) */
 	watch_query q;
 	uint64_t pos;   /* complete up to here */
 	int64_t end_ms; /* monotonic: when its wait ends */
@@ -378,6 +380,31 @@ parked_answer(svc_watch *w, struct parked *p)
 	parked_free(p);
 }
 
+/* fs_srv_gone_fn: p's connection has closed. Still parked: it is taken
+ * out and freed, counted CANCELLED, and the server ends its call. Not
+ * parked: the watch thread is answering it, or svc_watch_handle is about
+ * to park it and answers it instead (p->gone). */
+static int
+parked_gone(void *arg)
+{
+	struct parked *p = arg, *none = NULL;
+	svc_watch *w = p->w;
+
+	pthread_mutex_lock(&w->mu);
+	if (p->list == NULL) {
+		p->gone = 1;
+		pthread_mutex_unlock(&w->mu);
+		return 0;
+	}
+	unpark(w, p, 0, &none);
+	if (w->nparked == 0 && w->answering == 0)
+		pthread_cond_broadcast(&w->idle);
+	pthread_mutex_unlock(&w->mu);
+	w->done(w->done_arg, p->env, FS_CANCELLED, p->start_us);
+	parked_free(p);
+	return 1;
+}
+
 /* ---- the method --------------------------------------------------------- */
 
 int
@@ -464,13 +491,17 @@ svc_watch_handle(svc_watch *w, fs_srv_call *call, const Flowsvc__Request *env,
 	/* Nothing yet: park it, off the server's pool. */
 	p->pos = r.revision;
 	svc_reply_fini(&r);
+	p->w = w;
 	p->call = call;
 	p->env = env;
 	p->start_us = start_us;
 	p->end_ms = mono_ms() + wait;
-	int detached = fs_srv_detach(call) == 0;
+	/* Told before it can be answered from elsewhere (parked_gone). */
+	int detached = fs_srv_detach(call) == 0 &&
+	    fs_srv_on_gone(call, parked_gone, p) == 0;
 	pthread_mutex_lock(&w->mu);
-	if (!detached || w->closing || pending(w, p) || park(w, p) != 0) {
+	if (!detached || w->closing || p->gone || pending(w, p) ||
+	    park(w, p) != 0) {
 		pthread_mutex_unlock(&w->mu);
 		parked_answer(w, p);
 		return;

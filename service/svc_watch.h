@@ -17,10 +17,17 @@
  * whose wait ended, and answers them, building replies outside the
  * history's mutex from references to the events.
  *
+ * A parked watch whose client's connection closes is taken out and freed
+ * at once (fs_srv_on_gone), unanswered: it gives its place among the
+ * backend's long polls (--max-watches) back then, not when its wait
+ * would have ended.
+ *
  * Locks: the history's mutex (mu) guards the ring, the parked watches
  * and their indexes. It is taken inside the store's write lock by the
  * write path (briefly: a push), never the other way round; replies are
- * built with it released every few thousand events.
+ * built with it released every few thousand events. The server takes it
+ * inside its own lock of detached calls (a closed connection's watches),
+ * so nothing here calls the server with mu held.
  */
 #ifndef SERVICE_SVC_WATCH_H
 #define SERVICE_SVC_WATCH_H
