@@ -78,6 +78,7 @@
 #include "fs_methods.h"
 #include "fs_pbwire.h"
 #include "fs_srv_pipes.h"
+#include "fs_srv_tlswatch.h"
 #include "fs_tls.h"
 #include "fs_util.h"
 
@@ -124,6 +125,9 @@ struct fs_server {
 	bool dclosed;
 	bool tls;             /* check each client's certificate (pipe_cb) */
 	fs_log_limit tls_log; /* refused TLS clients' lines */
+	/* Connections arrived (ADD_PRE), for the TLS listener's watch. */
+	atomic_uint_fast64_t arrivals;
+	fs_tls_watch *tls_watch; /* keeps the TLS listener accepting */
 };
 
 /* Connections refused for their certificate, by every server of the
@@ -199,6 +203,11 @@ tls_refuse(fs_server *s, nng_pipe p)
 	/* The address first: a closed pipe may no longer tell it. */
 	pipe_peer(p, peer, sizeof(peer));
 	(void) nng_pipe_close(p);
+	/* The listener's own probe (fs_srv_tlswatch.h), when the server's
+	 * certificate is not one for clients: neither counted nor logged. */
+	if (fs_tls_watch_probing() &&
+	    (strncmp(peer, "127.", 4) == 0 || strncmp(peer, "[::1]:", 6) == 0))
+		return 1;
 	atomic_fetch_add(&tls_refused, 1);
 	if (!fs_log_enabled(FS_LOG_WARN) ||
 	    (left_out = fs_log_limit_take(&s->tls_log)) < 0)
@@ -229,6 +238,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	uint32_t id = (uint32_t) nng_pipe_id(p);
 
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		atomic_fetch_add(&s->arrivals, 1);
 		if (s->tls && tls_refuse(s, p))
 			return;
 		if (fs_srv_pipes_add(&s->pipes, id) != 0)
@@ -290,22 +300,28 @@ srv_listen(fs_server *s, const char *url, const fs_server_opts *o)
 	}
 	rv = fs_tls_listener_config(&cfg, &pem, srv_last_msg,
 	    sizeof(srv_last_msg));
-	fs_tls_pem_fini(&pem);
-	if (rv != 0)
+	if (rv != 0) {
+		fs_tls_pem_fini(&pem);
 		return rv;
+	}
 	fs_log_limit_init(&s->tls_log, TLS_REFUSED_LOG_PER_SEC);
 	s->tls = true; /* before the first connection can come */
 	if ((rv = nng_listener_create(&l, s->sock, url)) != 0) {
 		nng_tls_config_free(cfg);
+		fs_tls_pem_fini(&pem);
 		snprintf(srv_last_msg, sizeof(srv_last_msg), "%s",
 		    nng_strerror(rv));
 		return rv;
 	}
-	/* The listener holds its own reference. */
+	/* The listener and the watch hold their own references. */
 	rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
-	nng_tls_config_free(cfg);
 	if (rv == 0)
 		rv = nng_listener_start(l, 0);
+	if (rv == 0)
+		rv = fs_tls_watch_start(&s->tls_watch, s->sock, l, url, cfg,
+		    &pem, &s->arrivals, 0);
+	nng_tls_config_free(cfg);
+	fs_tls_pem_fini(&pem);
 	if (rv != 0) {
 		snprintf(srv_last_msg, sizeof(srv_last_msg), "%s",
 		    nng_strerror(rv));
@@ -736,6 +752,7 @@ fs_server_open(fs_server **out, const char *url, int ncontexts,
 static void
 server_free(fs_server *s)
 {
+	fs_tls_watch_stop(s->tls_watch); /* when opening failed after it */
 	if (s->calls != NULL)
 		for (int i = 0; i < s->ncalls; i++) {
 			fs_srv_call *c = s->calls[i];
@@ -830,6 +847,8 @@ fs_server_close(fs_server *s)
 {
 	if (s == NULL)
 		return;
+	fs_tls_watch_stop(s->tls_watch);
+	s->tls_watch = NULL;
 	atomic_store(&s->closing, true);
 	/* A detach past its check of `closing` finishes before this lock is
 	 * had: from here on the pool's places do not change. */

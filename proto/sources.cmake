@@ -14,5 +14,6 @@ set(FS_PROTO_SERVER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/fs_log.c
   ${CMAKE_CURRENT_LIST_DIR}/fs_opts.c
   ${CMAKE_CURRENT_LIST_DIR}/fs_rpc_server.c
+  ${CMAKE_CURRENT_LIST_DIR}/fs_srv_tlswatch.c
   ${CMAKE_CURRENT_LIST_DIR}/fs_srv_pipes.c
   ${CMAKE_CURRENT_LIST_DIR}/fs_within.c)

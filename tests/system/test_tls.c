@@ -886,11 +886,15 @@ test_client_api(void)
 		    FS_INVALID_ARGUMENT);
 		FS_ASSERT_OK(fs_client_add_backend(c, backend_url));
 		/* The open waits only briefly for a connection: a handshake
-		 * may take longer here (sanitizers, a busy machine). */
+		 * may take longer here (sanitizers, a busy machine), and a
+		 * connection the listener took just before the earlier tests'
+		 * refusals stopped it is answered only once the backend has
+		 * listened again (fs_srv_tlswatch.h). */
 		int64_t until = fs_test_now_ms() + FS_TEST_START_TIMEOUT_MS;
 		int code;
-		while ((code = fs_trpc_call(c, FLOWSVC__METHOD__HEALTH,
-		            &e.base, 5000, NULL, NULL)) == FS_UNAVAILABLE &&
+		while (((code = fs_trpc_call(c, FLOWSVC__METHOD__HEALTH,
+		             &e.base, 5000, NULL, NULL)) == FS_UNAVAILABLE ||
+		           code == FS_DEADLINE_EXCEEDED) &&
 		    fs_test_now_ms() < until)
 			fs_test_poll_pause(20);
 		FS_ASSERT_OK(code);
@@ -941,6 +945,60 @@ test_bad_settings(void)
 	}
 }
 
+/* Hundreds of peers that send a TLS ClientHello and reset the connection
+ * (no certificate needed) stopped nng 1.5.2's TLS listener for good: a
+ * write to a reset peer during the handshake reads "closed", and the
+ * listener took that for its own closing (a few hundred such peers were
+ * enough here). The backend notices a listener that has stopped and
+ * listens again: a good client is served within seconds. Runs last: listening again closes the connections of the
+ * stopped listener (the gateway's among them). */
+static void
+test_mtls_listener_survives_resets(void)
+{
+	const char *opts[] = {"--backend-cert", NULL, "--backend-key", NULL,
+	    "--backend-ca", NULL, "--backend-server-name", "localhost", NULL};
+	char script[2048];
+	fs_test_run_result r;
+	int ok = 0;
+
+	opts[1] = path("a/client.pem");
+	opts[3] = path("a/client.key");
+	opts[5] = path("a/ca.pem");
+	snprintf(script, sizeof(script),
+	    "exec python3 - %d <<'EOF'\n"
+	    "import socket, ssl, struct, sys\n"
+	    "port = int(sys.argv[1])\n"
+	    "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n"
+	    "ctx.check_hostname = False\n"
+	    "ctx.verify_mode = ssl.CERT_NONE\n"
+	    "def poke():\n"
+	    "    s = socket.create_connection(('127.0.0.1', port), "
+	    "timeout=2)\n"
+	    "    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,\n"
+	    "                 struct.pack('ii', 1, 0))\n"
+	    "    t = ctx.wrap_socket(s, do_handshake_on_connect=False)\n"
+	    "    t.setblocking(False)\n"
+	    "    try:\n"
+	    "        t.do_handshake()\n"
+	    "    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):\n"
+	    "        pass\n"
+	    "    t.close()\n"
+	    "for _ in range(2000):\n"
+	    "    poke()\n"
+	    "EOF\n",
+	    backend_port);
+	FS_ASSERT_INT_EQ(sh(script, NULL), 0);
+	int64_t until = fs_test_now_ms() + 20000;
+	while (!ok && fs_test_now_ms() < until) {
+		ok = flowctl(&r, backend_url, opts, NULL) == 0;
+		fs_test_run_result_free(&r);
+	}
+	FS_CHECK(ok, "a good client is not served after the resets");
+	printf("\n    the listener was replaced %d times",
+	    fs_file_count(path("flow-service.log"),
+	        "stopped taking connections"));
+}
+
 static CU_TestInfo tests[] = {
     {"HTTPS GET and POST, checked against the CA", test_https_rest},
     {"HTTPS keeps HTTP/1.1 keep-alive", test_https_keep_alive},
@@ -958,6 +1016,8 @@ static CU_TestInfo tests[] = {
     {"the C client's TLS settings", test_client_api},
     {"bad TLS settings stop the programs", test_bad_settings},
     {"a replica over mutual TLS replicates", test_mtls_replica},
+    {"resets during TLS handshakes do not stop the backend's listener",
+        test_mtls_listener_survives_resets},
     CU_TEST_INFO_NULL,
 };
 
