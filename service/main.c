@@ -140,11 +140,11 @@ static const fs_opt opts[] = {
 	    "changes kept for Watch (in memory, and their change logs on "
 	    "disk); a watch from an older revision is refused (OUT_OF_RANGE)"),
 	FS_OPT_I("max-watches", OFF(max_watches), "100000", 1, 10000000,
-	    "N", "Watch calls that may wait at once; more are refused "
-	    "(RESOURCE_EXHAUSTED)"),
+	    "N", "long polls that may wait at once (Watch calls, followers' "
+	    "Replicate calls); more are refused (RESOURCE_EXHAUSTED)"),
 	FS_OPT_I("max-watches-per-conn", OFF(max_watches_per_conn), "1024", 1,
 	    10000000, "N",
-	    "Watch calls one connection may have waiting (not counted in "
+	    "long polls one connection may have waiting (not counted in "
 	    "--max-inflight-per-conn)"),
 	FS_OPT_F("access-log", OFF(access_log),
 	    "log one line per request: method, code, duration, request id "
