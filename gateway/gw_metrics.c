@@ -336,6 +336,19 @@ gw_metrics_render_backend(gw_buf *b, const Flowsvc__StatsReply *st)
 		    "Connections the backend refused for their client "
 		    "certificate (mutual TLS).",
 		    st->tls_refused);
+	if (st->has_tls_listener_restarts)
+		series_u64(b, "backend_tls_listener_restarts_total", "counter",
+		    "Times the backend replaced a TLS listener that had "
+		    "stopped taking connections.",
+		    st->tls_listener_restarts);
+	if (st->has_watches)
+		series_u64(b, "backend_watches", "gauge",
+		    "Watch calls waiting on the backend now.", st->watches);
+	if (st->has_waiting)
+		series_u64(b, "backend_waiting", "gauge",
+		    "Calls waiting for a revision on the backend now (reads "
+		    "behind their min_revision, followers' Replicate calls).",
+		    st->waiting);
 	gw_buf_puts(b,
 	    "# HELP backend_requests_total RPC requests the backend "
 	    "served, by method and code.\n"

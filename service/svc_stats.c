@@ -8,6 +8,7 @@
 #include "fs_errors.h"
 #include "fs_log.h"
 #include "fs_methods.h"
+#include "fs_srv_tlswatch.h"
 #include "fs_util.h"
 #include "listview.h"
 #include "persist.h"
@@ -125,6 +126,8 @@ svc_h_stats(svc *s, const svc_req *q, svc_reply *r)
 	st.requests = ptrs;
 	st.has_tls_refused = 1;
 	st.tls_refused = fs_srv_tls_refused();
+	st.has_tls_listener_restarts = 1;
+	st.tls_listener_restarts = fs_tls_watch_restarts();
 	repl_status rs;
 	svc_repl_fields(s, &rs, &st.role, &st.has_term, &st.term, &st.primary,
 	    &st.has_lag_revisions, &st.lag_revisions, &st.has_lag_ms,

@@ -994,9 +994,30 @@ test_mtls_listener_survives_resets(void)
 		fs_test_run_result_free(&r);
 	}
 	FS_CHECK(ok, "a good client is not served after the resets");
-	printf("\n    the listener was replaced %d times",
-	    fs_file_count(path("flow-service.log"),
-	        "stopped taking connections"));
+	int replaced = fs_file_count(path("flow-service.log"),
+	    "stopped taking connections");
+	printf("\n    the listener was replaced %d times", replaced);
+	/* Counted: Stats, and /metrics through the gateway (which connects
+	 * again by itself). */
+	static const char key[] = "\nbackend_tls_listener_restarts_total ";
+	char *body = NULL, *at = NULL;
+	until = fs_test_now_ms() + 20000;
+	do {
+		free(body);
+		body = NULL;
+		if (https("GET", "/metrics", NULL, NULL, &body) == 200 &&
+		    body != NULL && (at = strstr(body, key)) != NULL &&
+		    strtoull(at + sizeof(key) - 1, NULL, 10) >=
+		        (unsigned long long) replaced)
+			break;
+		at = NULL;
+		fs_test_poll_pause(200);
+	} while (fs_test_now_ms() < until);
+	FS_CHECK(at != NULL,
+	    "no backend_tls_listener_restarts_total >= %d "
+	    "in /metrics",
+	    replaced);
+	free(body);
 }
 
 static CU_TestInfo tests[] = {
