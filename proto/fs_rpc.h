@@ -138,7 +138,9 @@ typedef struct fs_call_opts {
 	const Flowsvc__Caller *caller; /* NULL: all groups (trusted caller) */
 	/* A read's lowest revision (Request.min_revision), on top of the
 	 * client's own (see fs_client_set_read_your_writes): the higher of
-	 * the two goes out, also with read-your-writes off. 0: none. */
+	 * the two goes out, also with read-your-writes off. A Watch carries
+	 * this one only (a replica behind it waits for it, then answers).
+	 * 0: none. */
 	uint64_t min_revision;
 } fs_call_opts;
 

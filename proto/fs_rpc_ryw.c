@@ -28,11 +28,13 @@ fs_client_min_revision(fs_client *c, Flowsvc__Method method,
 {
 	uint64_t v = 0;
 
-	if (!fs_method_is((int) method, FS_M_READ) ||
-	    fs_method_is((int) method, FS_M_BLOCKS))
+	if (!fs_method_is((int) method, FS_M_READ))
 		return 0;
 	if (opts != NULL)
 		v = opts->min_revision;
+	/* A long poll (Watch) carries only what its caller asks for. */
+	if (fs_method_is((int) method, FS_M_BLOCKS))
+		return v;
 	if (atomic_load(&c->ryw)) {
 		uint64_t seen = atomic_load(&c->seen_rev);
 		if (seen > v)

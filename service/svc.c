@@ -578,6 +578,10 @@ svc_handle(void *arg, fs_srv_call *call, const Flowsvc__Request *req)
 	svc *s = arg;
 
 	if (req->method == FLOWSVC__METHOD__WATCH) {
+		/* Read your writes first (CONTRACT §8): a replica behind
+		 * the caller's min_revision waits for it. */
+		if (svc_repl_wait_watch(s, call, req))
+			return;
 		/* A long poll: answered by the watch module, now or later. */
 		svc_watch_handle(s->watch, call, req,
 		    s->access_log ? fs_now_us() : 0);

@@ -342,7 +342,14 @@ behind_done(void *arg, int outcome)
 		 * call. */
 		svc_count(s, (int) b->req->method, FS_CANCELLED);
 	} else if (outcome == SVC_WAIT_REACHED) {
-		svc_run_call(s, b->call, b->req);
+		if (b->req->method == FLOWSVC__METHOD__WATCH)
+			/* Served now from where it asked: what there is,
+			 * or an empty answer at the revision reached (the
+			 * call is detached already, so it does not park
+			 * again; the caller asks on from there). */
+			svc_watch_handle(s->watch, b->call, b->req, 0);
+		else
+			svc_run_call(s, b->call, b->req);
 	} else {
 		svc_reply r;
 		char msg[160];
@@ -471,6 +478,15 @@ svc_repl_route(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
 	    wait_behind(s, call, req) == 0)
 		return 1;
 	return 0;
+}
+
+int
+svc_repl_wait_watch(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
+{
+	return req->has_min_revision &&
+	    req->min_revision > atomic_load(&s->revision) &&
+	    atomic_load(&s->role) == SVC_REPLICA &&
+	    wait_behind(s, call, req) == 0;
 }
 
 int

@@ -89,6 +89,11 @@ void svc_run_call(svc *s, fs_srv_call *call, const Flowsvc__Request *req);
  * change a replica forwards, a read that waits for its min_revision.
  * Returns 1 when it took the call, 0 when svc_run_call should serve it. */
 int svc_repl_route(svc *s, fs_srv_call *call, const Flowsvc__Request *req);
+/* A Watch carrying a min_revision this replica has not reached: waits
+ * for it (within the request's deadline, else UNAVAILABLE) and then
+ * serves the watch. Returns 1 when it took the call, else 0. */
+int
+svc_repl_wait_watch(svc *s, fs_srv_call *call, const Flowsvc__Request *req);
 
 /* The replication fields of Health and Stats (svc_repl.c). */
 void svc_repl_fields(svc *s, repl_status *rs, char **role,

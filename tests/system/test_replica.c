@@ -470,6 +470,61 @@ test_coalesced_min_revision(void)
 	fs_env_fini(&p);
 }
 
+/* A Watch carrying a min_revision waits, on a replica behind it, until
+ * the replica has it (CONTRACT §8: any request may carry one), then
+ * answers: asked from P's revision, which R2 does not have yet, it is
+ * not refused as a revision in the future. */
+static void
+test_watch_min_revision(void)
+{
+	fs_test_env p, r1, r2;
+	const char *xp[4], *x1[4], *x2[4];
+	json_t *comp = NULL;
+	fs_client *c = NULL;
+	struct ryw_batch b;
+
+	atomic_init(&b.done, 0);
+	atomic_init(&b.ok, 0);
+	atomic_init(&b.early, 0);
+	FS_ASSERT_OK(start_node(&p, "repl-wp", NULL, xp));
+	FS_ASSERT_OK(start_node(&r1, "repl-w1", p.backend_url, x1));
+	FS_ASSERT_OK(start_node(&r2, "repl-w2", r1.backend_url, x2));
+	assert_same(r2.client, p.client, "replica of the replica");
+	FS_ASSERT_OK(fs_test_proc_freeze(&r1.backend, 5000));
+	FS_ASSERT_INT_EQ(fs_trpc_create(p.client, FLOWSVC__KIND__FLOW,
+	                     "watched", NULL, NULL, CALL_MS, &comp),
+	    FS_OK);
+	uint64_t rev = fs_client_revision(p.client);
+
+	FS_ASSERT_OK(fs_client_open(&c, r2.backend_url));
+	FS_ASSERT_INT_EQ(fs_trpc_wait_revision(c, 0, 5000), 0);
+	Flowsvc__WatchRequest w = FLOWSVC__WATCH_REQUEST__INIT;
+	w.has_since_revision = 1;
+	w.since_revision = rev;
+	w.has_wait_ms = 1;
+	w.wait_ms = 2000;
+	fs_call_opts o = {NULL, 8000, NULL, rev};
+	FS_ASSERT_OK(fs_client_call_async(c, FLOWSVC__METHOD__WATCH, &w.base,
+	    &o, ryw_batch_cb, &b));
+	fs_test_poll_pause(700);
+	FS_CHECK(atomic_load(&b.done) == 0,
+	    "the watch answered (%s) while the replica was behind its "
+	    "min_revision",
+	    atomic_load(&b.ok) ? "OK" : "an error");
+	FS_ASSERT_OK(fs_test_proc_cont(&r1.backend));
+	int64_t end = fs_test_now_ms() + 10000;
+	while (atomic_load(&b.done) < 1 && fs_test_now_ms() < end)
+		fs_test_poll_pause(20);
+	FS_CHECK(atomic_load(&b.done) == 1 && atomic_load(&b.ok) == 1,
+	    "the watch: %d answers, %d OK", atomic_load(&b.done),
+	    atomic_load(&b.ok));
+	fs_client_close(c);
+	json_decref(comp);
+	fs_env_fini(&r2);
+	fs_env_fini(&r1);
+	fs_env_fini(&p);
+}
+
 /* ---- under load ------------------------------------------------------------ */
 
 struct blast {
@@ -555,6 +610,8 @@ static CU_TestInfo tests[] = {
 	    test_primary_stopped},
 	{"coalesced reads keep each call's min_revision",
 	    test_coalesced_min_revision},
+	{"a Watch waits on a replica for its min_revision",
+	    test_watch_min_revision},
 	{"read your writes through a replica (min_revision)",
 	    test_read_your_writes},
 	{"a replica keeps up with a primary under load",
