@@ -176,7 +176,6 @@ gw_backends_open(gw_backends **out, const char *const *urls, int n,
     size_t errlen)
 {
 	gw_backends *bs = calloc(1, sizeof(*bs));
-	pthread_condattr_t ca;
 
 	if (bs == NULL || n < 1 ||
 	    (bs->v = calloc((size_t) n, sizeof(*bs->v))) == NULL) {
@@ -194,16 +193,13 @@ gw_backends_open(gw_backends **out, const char *const *urls, int n,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (pthread_condattr_init(&ca) != 0 ||
-	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-	    pthread_cond_init(&bs->cv, &ca) != 0) {
+	if (fs_cond_init_monotonic(&bs->cv) != 0) {
 		pthread_mutex_destroy(&bs->mu);
 		free(bs->v);
 		free(bs);
 		snprintf(err, errlen, "cannot make a condition variable");
 		return -1;
 	}
-	pthread_condattr_destroy(&ca);
 	for (int i = 0; i < n; i++) {
 		gw_backend *b = &bs->v[i];
 		atomic_init(&b->inflight, 0);

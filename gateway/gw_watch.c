@@ -583,7 +583,6 @@ gw_watch_new(gw_watch **out, const struct gw_watch_config *cfg,
     gw_backends *bs)
 {
 	gw_watch *w = calloc(1, sizeof(*w));
-	pthread_condattr_t ca;
 
 	*out = NULL;
 	if (w == NULL)
@@ -605,15 +604,12 @@ gw_watch_new(gw_watch **out, const struct gw_watch_config *cfg,
 		free(w);
 		return -1;
 	}
-	if (pthread_condattr_init(&ca) != 0 ||
-	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-	    pthread_cond_init(&w->cv, &ca) != 0) {
+	if (fs_cond_init_monotonic(&w->cv) != 0) {
 		pthread_mutex_destroy(&w->mu);
 		free(w->ring);
 		free(w);
 		return -1;
 	}
-	pthread_condattr_destroy(&ca);
 	if (pthread_create(&w->thread, NULL, hub_main, w) != 0) {
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mu);

@@ -22,6 +22,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "fs_log.h"
+#include "fs_util.h"
 
 /* Probes in a row whose connection the server never saw arrive. */
 #define MISSES 2
@@ -99,20 +100,13 @@ static int
 probe(fs_tls_watch *w)
 {
 	struct probe_wait pw = {.up = false};
-	pthread_condattr_t ca;
 	struct timespec until;
 	nng_socket s;
 	nng_dialer d;
 	int verdict = -1, rc = 0;
 
-	if (pthread_condattr_init(&ca) != 0)
+	if (fs_cond_init_monotonic(&pw.cv) != 0)
 		return -1;
-	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-	    pthread_cond_init(&pw.cv, &ca) != 0) {
-		pthread_condattr_destroy(&ca);
-		return -1;
-	}
-	pthread_condattr_destroy(&ca);
 	if (pthread_mutex_init(&pw.mu, NULL) != 0) {
 		pthread_cond_destroy(&pw.cv);
 		return -1;
@@ -268,7 +262,6 @@ fs_tls_watch_start(fs_tls_watch **out, nng_socket sock, nng_listener l,
     atomic_uint_fast64_t *arrivals, uint32_t period_ms)
 {
 	fs_tls_watch *w = calloc(1, sizeof(*w));
-	pthread_condattr_t ca;
 	int port, rv;
 
 	if (w == NULL || (w->url = strdup(url)) == NULL) {
@@ -300,19 +293,11 @@ fs_tls_watch_start(fs_tls_watch **out, nng_socket sock, nng_listener l,
 		watch_free(w);
 		return NNG_ENOMEM;
 	}
-	if (pthread_condattr_init(&ca) != 0) {
+	if (fs_cond_init_monotonic(&w->cv) != 0) {
 		pthread_mutex_destroy(&w->mu);
 		watch_free(w);
 		return NNG_ENOMEM;
 	}
-	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-	    pthread_cond_init(&w->cv, &ca) != 0) {
-		pthread_condattr_destroy(&ca);
-		pthread_mutex_destroy(&w->mu);
-		watch_free(w);
-		return NNG_ENOMEM;
-	}
-	pthread_condattr_destroy(&ca);
 	if (pthread_create(&w->thr, NULL, watch_main, w) != 0) {
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mu);

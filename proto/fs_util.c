@@ -1,5 +1,7 @@
 #include "fs_util.h"
 
+#include <pthread.h>
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -172,4 +174,18 @@ fs_time_parse(const char *s, int64_t *us)
 		return -1;
 	*us = (int64_t) sec * 1000000 + frac;
 	return 0;
+}
+
+int
+fs_cond_init_monotonic(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+	int rv = pthread_condattr_init(&ca);
+
+	if (rv != 0)
+		return rv;
+	if ((rv = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) == 0)
+		rv = pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return rv;
 }

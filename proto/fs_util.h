@@ -4,6 +4,7 @@
 #ifndef PROTO_FS_UTIL_H
 #define PROTO_FS_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,10 @@ void fs_uuid_format(const uint8_t in[16], char out[FS_UUID_STRLEN + 1]);
 void fs_uuid_new(uint8_t out[16]);
 
 /* Wall clock. */
+/* Initialises cv to time its waits on CLOCK_MONOTONIC (deadlines from
+ * clock_gettime(CLOCK_MONOTONIC)). Returns 0 or an errno value. */
+int fs_cond_init_monotonic(pthread_cond_t *cv);
+
 int64_t fs_now_us(void);
 int64_t fs_now_ms(void);
 

@@ -528,7 +528,6 @@ int
 listview_set_new(listview_set **out, store *st, const listview_limits *lim)
 {
 	listview_set *vs = calloc(1, sizeof(*vs));
-	pthread_condattr_t ca;
 
 	*out = NULL;
 	if (vs == NULL)
@@ -546,16 +545,7 @@ listview_set_new(listview_set **out, store *st, const listview_limits *lim)
 		free(vs);
 		return FS_RESOURCE_EXHAUSTED;
 	}
-	if (pthread_condattr_init(&ca) != 0) {
-		pthread_mutex_destroy(&vs->mu);
-		free(vs);
-		return FS_RESOURCE_EXHAUSTED;
-	}
-	int rv = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	if (rv == 0)
-		rv = pthread_cond_init(&vs->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	if (rv != 0) {
+	if (fs_cond_init_monotonic(&vs->cv) != 0) {
 		pthread_mutex_destroy(&vs->mu);
 		free(vs);
 		return FS_RESOURCE_EXHAUSTED;

@@ -663,7 +663,6 @@ svc_watch_new(svc_watch **out, size_t history, uint64_t base,
     svc_watch_done_fn done, void *done_arg)
 {
 	svc_watch *w = calloc(1, sizeof(*w));
-	pthread_condattr_t ca;
 
 	if (w == NULL)
 		return FS_RESOURCE_EXHAUSTED;
@@ -677,12 +676,27 @@ svc_watch_new(svc_watch **out, size_t history, uint64_t base,
 		free(w);
 		return FS_RESOURCE_EXHAUSTED;
 	}
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	pthread_cond_init(&w->idle, NULL);
+	if (pthread_mutex_init(&w->mu, NULL) != 0) {
+		htab_fini(&w->groups);
+		watch_ring_fini(&w->ring);
+		free(w);
+		return FS_RESOURCE_EXHAUSTED;
+	}
+	if (fs_cond_init_monotonic(&w->cv) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		htab_fini(&w->groups);
+		watch_ring_fini(&w->ring);
+		free(w);
+		return FS_RESOURCE_EXHAUSTED;
+	}
+	if (pthread_cond_init(&w->idle, NULL) != 0) {
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		htab_fini(&w->groups);
+		watch_ring_fini(&w->ring);
+		free(w);
+		return FS_RESOURCE_EXHAUSTED;
+	}
 	*out = w;
 	return FS_OK;
 }
