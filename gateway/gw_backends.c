@@ -15,6 +15,7 @@
 #include "fs_errors.h"
 #include "fs_log.h"
 #include "fs_methods.h"
+#include "fs_util.h"
 
 #define POLL_MS_DEFAULT 1000u
 /* A Health that takes longer than this counts as no answer. */

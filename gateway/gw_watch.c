@@ -24,6 +24,7 @@
 
 #include "fs_errors.h"
 #include "fs_log.h"
+#include "fs_util.h"
 #include "gw_backends.h"
 
 /* What the upstream watch asks per call. */
