@@ -395,7 +395,7 @@ test_read_your_writes(void)
  * as one batch when the first fails, R2 still behind. None of them may
  * answer before R1 is thawed, and each finds the component then. */
 struct ryw_batch {
-	atomic_int done, ok, early;
+	atomic_int done, ok;
 };
 
 static void
@@ -410,30 +410,65 @@ ryw_batch_cb(void *arg, int code, Flowsvc__Reply *reply)
 		flowsvc__reply__free_unpacked(reply, NULL);
 }
 
+/* P <- R1 <- R2 with R1 frozen, then a flow made on P: R2 lacks it. */
+struct behind_chain {
+	fs_test_env p, r1, r2;
+	const char *xp[4], *x1[4], *x2[4];
+	json_t *comp; /* the flow made on P */
+	uint64_t rev; /* P's revision after it */
+};
+
+/* Starts ch (envs named tag-p, tag-1, tag-2); 0 or -1 (a check failed). */
+static int
+behind_start(struct behind_chain *ch, const char *tag, const char *flow)
+{
+	char n[3][32];
+
+	memset(ch, 0, sizeof(*ch)); /* behind_stop after a failed start */
+	snprintf(n[0], sizeof(n[0]), "%s-p", tag);
+	snprintf(n[1], sizeof(n[1]), "%s-1", tag);
+	snprintf(n[2], sizeof(n[2]), "%s-2", tag);
+	ch->comp = NULL;
+	if (!FS_ASSERT_OK(start_node(&ch->p, n[0], NULL, ch->xp)) ||
+	    !FS_ASSERT_OK(
+	        start_node(&ch->r1, n[1], ch->p.backend_url, ch->x1)) ||
+	    !FS_ASSERT_OK(
+	        start_node(&ch->r2, n[2], ch->r1.backend_url, ch->x2)))
+		return -1;
+	assert_same(ch->r2.client, ch->p.client, "replica of the replica");
+	if (!FS_ASSERT_OK(fs_test_proc_freeze(&ch->r1.backend, 5000)) ||
+	    !FS_CHECK(fs_trpc_create(ch->p.client, FLOWSVC__KIND__FLOW, flow,
+	                  NULL, NULL, CALL_MS, &ch->comp) == FS_OK,
+	        "create %s on the primary", flow))
+		return -1;
+	ch->rev = fs_client_revision(ch->p.client);
+	return 0;
+}
+
+static void
+behind_stop(struct behind_chain *ch)
+{
+	json_decref(ch->comp);
+	fs_env_fini(&ch->r2);
+	fs_env_fini(&ch->r1);
+	fs_env_fini(&ch->p);
+}
+
 static void
 test_coalesced_min_revision(void)
 {
 	enum { N = 16 };
-	fs_test_env p, r1, r2;
-	const char *xp[4], *x1[4], *x2[4];
-	json_t *comp = NULL;
+	struct behind_chain ch;
 	fs_client *c = NULL;
 	struct ryw_batch b;
 
 	atomic_init(&b.done, 0);
 	atomic_init(&b.ok, 0);
-	atomic_init(&b.early, 0);
-	FS_ASSERT_OK(start_node(&p, "repl-cp", NULL, xp));
-	FS_ASSERT_OK(start_node(&r1, "repl-c1", p.backend_url, x1));
-	FS_ASSERT_OK(start_node(&r2, "repl-c2", r1.backend_url, x2));
-	assert_same(r2.client, p.client, "replica of the replica");
-	FS_ASSERT_OK(fs_test_proc_freeze(&r1.backend, 5000));
-	FS_ASSERT_INT_EQ(fs_trpc_create(p.client, FLOWSVC__KIND__FLOW,
-	                     "batched", NULL, NULL, CALL_MS, &comp),
-	    FS_OK);
-	uint64_t rev = fs_client_revision(p.client);
+	if (behind_start(&ch, "repl-c", "batched") != 0)
+		goto out;
+	uint64_t rev = ch.rev;
 
-	FS_ASSERT_OK(fs_client_open(&c, r2.backend_url));
+	FS_ASSERT_OK(fs_client_open(&c, ch.r2.backend_url));
 	fs_client_set_read_your_writes(c, 0);
 	FS_ASSERT_OK(fs_client_set_coalesce(c, 1));
 	/* Connected (nothing to wait for at revision 0). */
@@ -443,7 +478,7 @@ test_coalesced_min_revision(void)
 	fs_client_see_revision(c, rev);
 	Flowsvc__GetRequest g = FLOWSVC__GET_REQUEST__INIT;
 	fs_call_opts o = {NULL, 8000, NULL, rev};
-	g.id = (char *) json_string_value(json_object_get(comp, "id"));
+	g.id = (char *) json_string_value(json_object_get(ch.comp, "id"));
 	fs_call_opts first = {NULL, 1000, NULL, rev};
 	FS_ASSERT_OK(fs_client_call_async(c, FLOWSVC__METHOD__GET, &g.base,
 	    &first, ryw_batch_cb, &b));
@@ -456,7 +491,7 @@ test_coalesced_min_revision(void)
 	    "%d of %d reads answered (%d found the component) while the "
 	    "replica was behind their min_revision",
 	    atomic_load(&b.done), N + 1, atomic_load(&b.ok));
-	FS_ASSERT_OK(fs_test_proc_cont(&r1.backend));
+	FS_ASSERT_OK(fs_test_proc_cont(&ch.r1.backend));
 	int64_t end = fs_test_now_ms() + 10000;
 	while (atomic_load(&b.done) < N + 1 && fs_test_now_ms() < end)
 		fs_test_poll_pause(20);
@@ -464,10 +499,8 @@ test_coalesced_min_revision(void)
 	    "%d of %d reads answered, %d found the component (want %d)",
 	    atomic_load(&b.done), N + 1, atomic_load(&b.ok), N);
 	fs_client_close(c);
-	json_decref(comp);
-	fs_env_fini(&r2);
-	fs_env_fini(&r1);
-	fs_env_fini(&p);
+out:
+	behind_stop(&ch);
 }
 
 /* A Watch carrying a min_revision waits, on a replica behind it, until
@@ -477,26 +510,17 @@ test_coalesced_min_revision(void)
 static void
 test_watch_min_revision(void)
 {
-	fs_test_env p, r1, r2;
-	const char *xp[4], *x1[4], *x2[4];
-	json_t *comp = NULL;
+	struct behind_chain ch;
 	fs_client *c = NULL;
 	struct ryw_batch b;
 
 	atomic_init(&b.done, 0);
 	atomic_init(&b.ok, 0);
-	atomic_init(&b.early, 0);
-	FS_ASSERT_OK(start_node(&p, "repl-wp", NULL, xp));
-	FS_ASSERT_OK(start_node(&r1, "repl-w1", p.backend_url, x1));
-	FS_ASSERT_OK(start_node(&r2, "repl-w2", r1.backend_url, x2));
-	assert_same(r2.client, p.client, "replica of the replica");
-	FS_ASSERT_OK(fs_test_proc_freeze(&r1.backend, 5000));
-	FS_ASSERT_INT_EQ(fs_trpc_create(p.client, FLOWSVC__KIND__FLOW,
-	                     "watched", NULL, NULL, CALL_MS, &comp),
-	    FS_OK);
-	uint64_t rev = fs_client_revision(p.client);
+	if (behind_start(&ch, "repl-w", "watched") != 0)
+		goto out;
+	uint64_t rev = ch.rev;
 
-	FS_ASSERT_OK(fs_client_open(&c, r2.backend_url));
+	FS_ASSERT_OK(fs_client_open(&c, ch.r2.backend_url));
 	FS_ASSERT_INT_EQ(fs_trpc_wait_revision(c, 0, 5000), 0);
 	Flowsvc__WatchRequest w = FLOWSVC__WATCH_REQUEST__INIT;
 	w.has_since_revision = 1;
@@ -511,7 +535,7 @@ test_watch_min_revision(void)
 	    "the watch answered (%s) while the replica was behind its "
 	    "min_revision",
 	    atomic_load(&b.ok) ? "OK" : "an error");
-	FS_ASSERT_OK(fs_test_proc_cont(&r1.backend));
+	FS_ASSERT_OK(fs_test_proc_cont(&ch.r1.backend));
 	int64_t end = fs_test_now_ms() + 10000;
 	while (atomic_load(&b.done) < 1 && fs_test_now_ms() < end)
 		fs_test_poll_pause(20);
@@ -519,10 +543,8 @@ test_watch_min_revision(void)
 	    "the watch: %d answers, %d OK", atomic_load(&b.done),
 	    atomic_load(&b.ok));
 	fs_client_close(c);
-	json_decref(comp);
-	fs_env_fini(&r2);
-	fs_env_fini(&r1);
-	fs_env_fini(&p);
+out:
+	behind_stop(&ch);
 }
 
 /* ---- under load ------------------------------------------------------------ */
