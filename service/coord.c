@@ -142,7 +142,18 @@ step_down(coord *c, const char *why)
 	    why);
 }
 
-/* Takes a lease, or renews it when a third of it has passed. A renewal
+/* How often the lease is renewed: a sixth of it. The fence runs out half
+ * the TTL after the last renewal answered, so a renewal that is refused,
+ * or that finds a member taking the connection and never answering (an
+ * etcd call gives up on a member after a sixth, coord_start), still
+ * leaves time for another through another member before it does. */
+static int64_t
+renew_every(const coord *c)
+{
+	return c->ttl_ms / 6;
+}
+
+/* Takes a lease, or renews it when renew_every has passed. A renewal
  * that finds it gone steps a holder down (its key went with it). */
 static void
 renew(coord *c)
@@ -158,7 +169,7 @@ renew(coord *c)
 		c->pub_ms = 0;
 		return;
 	}
-	if (now - c->renewed_ms < c->ttl_ms / 3)
+	if (now - c->renewed_ms < renew_every(c))
 		return;
 	if (etcd_keepalive(c->e, c->lease, &ttl) != 0)
 		return; /* the fence runs out by itself */
@@ -390,15 +401,20 @@ key_other(coord *c, const etcd_kv *kv)
 static void
 wait_change(coord *c, int64_t seen)
 {
-	int64_t due = c->renewed_ms + c->ttl_ms / 3 - svc_mono_ms();
+	int64_t now = svc_mono_ms(), due_at = c->renewed_ms + renew_every(c);
 	int changed = 0;
 
 	if (c->state == ST_CANDIDATE || c->lease == 0)
-		due = COORD_CANDIDATE_POLL_MS;
-	if (due < 10)
+		due_at = now + COORD_CANDIDATE_POLL_MS;
+	if (due_at - now < 10)
 		return;
-	if (etcd_watch(c->e, c->k_leader, seen + 1, (int) due, &changed) != 0)
-		(void) nap(c, due < 200 ? (int) due : 200);
+	if (etcd_watch(c->e, c->k_leader, seen + 1, (int) (due_at - now),
+	        &changed) != 0) {
+		/* Not past the renewal: a failed watch pauses, within it. */
+		int64_t left = due_at - svc_mono_ms();
+		if (left > 0)
+			(void) nap(c, left < 200 ? (int) left : 200);
+	}
 }
 
 static void *

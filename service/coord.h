@@ -9,7 +9,7 @@
  * the others follow the holder's URL as replicas (svc_follow_url), and
  * switch when the key changes hands.
  *
- * Fencing: the holder renews its lease every ttl/3 and takes changes
+ * Fencing: the holder renews its lease every ttl/6 and takes changes
  * only until ttl/2 after the last renewal it sent that etcd answered
  * (svc_fence: checked on every change, so a stuck thread or a frozen
  * process stops taking changes by itself, well before the lease can

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -299,15 +300,30 @@ on_data(char *p, size_t sz, size_t nm, void *arg)
 	return n;
 }
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* POSTs body to path on one member after another (from the last that
  * answered) until one answers 200 with a JSON object that is no error;
  * *out gets it (caller decrefs). A watch (watching set) is answered by
- * watch_scan instead, and *out is NULL. timeout_ms per member. */
+ * watch_scan instead, and *out is NULL. timeout_ms per member; a watch's
+ * timeout_ms is its whole wait, shared by the members it tries (so a
+ * member that takes the connection and never answers cannot make the
+ * caller wait twice). When no member answers, the next call starts with
+ * the one after the last tried. */
 static int
 post(etcd *e, const char *path, json_t *body, int timeout_ms, json_t **out)
 {
 	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
 	struct curl_slist *hdr = NULL;
+	int64_t deadline = mono_ms() + timeout_ms;
+	size_t last = e->cur;
 	int ok = 0;
 
 	*out = NULL;
@@ -322,7 +338,16 @@ post(etcd *e, const char *path, json_t *body, int timeout_ms, json_t **out)
 		size_t m = (e->cur + i) % e->nmembers;
 		char url[320];
 		long status = 0;
+		long tmo = timeout_ms;
 		CURLcode rc;
+
+		if (e->watching) {
+			int64_t left = deadline - mono_ms();
+			if (i > 0 && left < 1)
+				break;
+			tmo = left < 1 ? 1 : (long) left;
+		}
+		last = m;
 
 		snprintf(url, sizeof(url), "http://%s%s", e->members[m], path);
 		e->len = 0;
@@ -336,11 +361,10 @@ post(etcd *e, const char *path, json_t *body, int timeout_ms, json_t **out)
 		    curl_easy_setopt(e->c, CURLOPT_HTTPHEADER, hdr) !=
 		        CURLE_OK ||
 		    curl_easy_setopt(e->c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-		    curl_easy_setopt(e->c, CURLOPT_TIMEOUT_MS,
-		        (long) timeout_ms) != CURLE_OK ||
-		    curl_easy_setopt(e->c, CURLOPT_CONNECTTIMEOUT_MS,
-		        (long) (timeout_ms < 1000 ? timeout_ms : 1000)) !=
+		    curl_easy_setopt(e->c, CURLOPT_TIMEOUT_MS, tmo) !=
 		        CURLE_OK ||
+		    curl_easy_setopt(e->c, CURLOPT_CONNECTTIMEOUT_MS,
+		        tmo < 1000 ? tmo : 1000L) != CURLE_OK ||
 		    curl_easy_setopt(e->c, CURLOPT_WRITEFUNCTION, on_data) !=
 		        CURLE_OK ||
 		    curl_easy_setopt(e->c, CURLOPT_WRITEDATA, e) != CURLE_OK) {
@@ -394,6 +418,8 @@ post(etcd *e, const char *path, json_t *body, int timeout_ms, json_t **out)
 		e->cur = m;
 		ok = 1;
 	}
+	if (!ok)
+		e->cur = (last + 1) % e->nmembers;
 	curl_slist_free_all(hdr);
 	free(text);
 	return ok ? 0 : -1;
