@@ -41,6 +41,8 @@ struct gw_backends {
 	_Atomic uint64_t revision; /* the highest any answer told */
 	atomic_uint turn;          /* ties between equally busy backends */
 	atomic_int primary;        /* index of the primary; -1: unknown */
+	fs_spread *spread;         /* GET, GET_STATUS (n > 1, coalescing) */
+	atomic_uint spread_turn;   /* the next backend a batch goes to */
 	uint32_t poll_ms;
 	pthread_t poller;
 	bool polling;
@@ -57,6 +59,42 @@ note_revision(gw_backends *bs, uint64_t v)
 	while (
 	    v > cur && !atomic_compare_exchange_weak(&bs->revision, &cur, v))
 		;
+	if (bs->spread != NULL && v > cur)
+		fs_spread_see_revision(bs->spread, v);
+}
+
+/* The backend of a spread batch: the next in turn that answers and has
+ * no batch out past the hedge; else the next that answers; else the
+ * next (the batch then fails as it must). */
+static int
+spread_pick(void *arg, const bool *slow)
+{
+	gw_backends *bs = arg;
+	unsigned start = atomic_fetch_add(&bs->spread_turn, 1);
+
+	for (int pass = 0; pass < 3; pass++)
+		for (int k = 0; k < bs->n; k++) {
+			int i =
+			    (int) ((start + (unsigned) k) % (unsigned) bs->n);
+			if (pass < 2 && !atomic_load(&bs->v[i].up))
+				continue;
+			if (pass == 0 && slow[i])
+				continue;
+			return i;
+		}
+	return 0;
+}
+
+static void
+spread_done(void *arg, int idx, int code, const Flowsvc__Reply *reply)
+{
+	gw_backends *bs = arg;
+
+	if (reply != NULL && reply->has_revision)
+		note_revision(bs, reply->revision);
+	if (reply == NULL &&
+	    (code == FS_UNAVAILABLE || code == FS_DEADLINE_EXCEEDED))
+		gw_backends_lost(bs, &bs->v[idx]);
 }
 
 /* One round of Health calls: which backends answer, and which is the
@@ -225,6 +263,25 @@ gw_backends_open(gw_backends **out, const char *const *urls, int n,
 			return -1;
 		}
 	}
+	if (n > 1 && coalesce > 0) {
+		fs_client *cs[FS_SPREAD_MAX];
+		int rv;
+		if (n > FS_SPREAD_MAX) {
+			snprintf(err, errlen, "at most %d --backend",
+			    FS_SPREAD_MAX);
+			gw_backends_close(bs);
+			return -1;
+		}
+		for (int i = 0; i < n; i++)
+			cs[i] = bs->v[i].client;
+		if ((rv = fs_spread_open(&bs->spread, cs, n, coalesce,
+		         GW_HEDGE_MS, spread_pick, spread_done, bs)) != 0) {
+			snprintf(err, errlen, "cannot spread reads: %s",
+			    fs_code_name(rv));
+			gw_backends_close(bs);
+			return -1;
+		}
+	}
 	if (n > 1) {
 		/* Which answer and which is the primary, before the first
 		 * request: changes go to it from the start. */
@@ -253,10 +310,12 @@ gw_backends_close(gw_backends *bs)
 		pthread_mutex_unlock(&bs->mu);
 		pthread_join(bs->poller, NULL);
 	}
-	for (int i = 0; i < bs->n; i++) {
+	for (int i = 0; i < bs->n; i++)
 		fs_client_close(bs->v[i].client);
+	/* After its clients: their calls are over. */
+	fs_spread_close(bs->spread);
+	for (int i = 0; i < bs->n; i++)
 		free(bs->v[i].url);
-	}
 	pthread_cond_destroy(&bs->cv);
 	pthread_mutex_destroy(&bs->mu);
 	free(bs->v);
@@ -320,6 +379,41 @@ gw_backends_pick(gw_backends *bs, Flowsvc__Method method, uint64_t min_rev,
 	else
 		atomic_fetch_add(&b->inflight, 1);
 	return b;
+}
+
+bool
+gw_backends_spreads(const gw_backends *bs, Flowsvc__Method method)
+{
+	return bs->spread != NULL &&
+	    (method == FLOWSVC__METHOD__GET ||
+	        method == FLOWSVC__METHOD__GET_STATUS);
+}
+
+int
+gw_backends_spread_call(gw_backends *bs, Flowsvc__Method method,
+    const ProtobufCMessage *req, uint64_t min_rev, fs_call_opts *opts,
+    fs_call_cb cb, void *arg)
+{
+	uint64_t rev = atomic_load(&bs->revision);
+
+	opts->min_revision = min_rev > rev ? min_rev : rev;
+	return fs_spread_call_async(bs->spread, method, req, opts, cb, arg);
+}
+
+void
+gw_backends_render_metrics(const gw_backends *bs, gw_buf *b)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line),
+	    "# HELP flowsvc_gateway_read_hedges_total Batches of reads "
+	    "spread over the backends that gave their place back unanswered "
+	    "after %u ms.\n"
+	    "# TYPE flowsvc_gateway_read_hedges_total counter\n"
+	    "flowsvc_gateway_read_hedges_total %" PRIu64 "\n",
+	    GW_HEDGE_MS,
+	    bs->spread != NULL ? fs_spread_hedged(bs->spread) : 0);
+	gw_buf_puts(b, line);
 }
 
 void
@@ -387,10 +481,11 @@ void
 gw_backends_done(gw_backends *bs, gw_backend *b, int code,
     const Flowsvc__Reply *reply)
 {
-	atomic_fetch_sub(&b->inflight, 1);
+	if (b != NULL)
+		atomic_fetch_sub(&b->inflight, 1);
 	if (reply != NULL && reply->has_revision)
 		note_revision(bs, reply->revision);
-	if (bs->n == 1)
+	if (bs->n == 1 || b == NULL)
 		return;
 	if (reply == NULL &&
 	    (code == FS_UNAVAILABLE || code == FS_DEADLINE_EXCEEDED)) {

@@ -35,9 +35,15 @@
 
 #include "flows.pb-c.h"
 #include "fs_rpc.h"
+#include "gw_json.h"
 
 typedef struct gw_backends gw_backends;
 typedef struct gw_backend gw_backend;
+
+/* A batch of spread reads not answered within this gives its place back
+ * (fs_spread_open's hedge_ms): a stopped backend, or a replica waiting
+ * for a revision, holds up only the reads it has. */
+#define GW_HEDGE_MS 100u
 
 /* Opens a client for each of the n urls (with tls for tls+tcp:// ones,
  * NULL: none), each coalescing as fs_client_set_coalesce(coalesce), and
@@ -56,6 +62,27 @@ void gw_backends_close(gw_backends *bs);
  * setting opts->min_revision. Never NULL. */
 gw_backend *gw_backends_pick(gw_backends *bs, Flowsvc__Method method,
     uint64_t min_rev, fs_call_opts *opts);
+
+/* Whether a read of method is spread (gw_backends_spread_call): GET and
+ * GET_STATUS, with several backends and coalescing on. */
+bool gw_backends_spreads(const gw_backends *bs, Flowsvc__Method method);
+
+/* Starts such a read over every backend's shared read lane (fs_spread:
+ * at most --coalesce batches in flight over all the backends together,
+ * each batch to the next backend that answers as it leaves; one out past
+ * GW_HEDGE_MS gives its place back and its backend is passed over until
+ * it answers). min_rev and the gateway's highest revision go as
+ * opts->min_revision, as gw_backends_pick does. Returns as
+ * fs_client_call_async; its completion goes to gw_backends_done with b
+ * NULL. */
+int gw_backends_spread_call(gw_backends *bs, Flowsvc__Method method,
+    const ProtobufCMessage *req, uint64_t min_rev, fs_call_opts *opts,
+    fs_call_cb cb, void *arg);
+
+/* Appends the backends' metrics to b (Prometheus text):
+ * flowsvc_gateway_read_hedges_total, the batches of spread reads that
+ * gave their place back past GW_HEDGE_MS. */
+void gw_backends_render_metrics(const gw_backends *bs, gw_buf *b);
 
 /* The same backend again (a list's later pages read the view its first
  * page made there): counted in flight, min_revision as for a read. */
@@ -95,7 +122,8 @@ const char *gw_backend_url(const gw_backend *b);
 
 /* The outcome of a call started on b (code as fs_call_cb's; reply may be
  * NULL): notes its revision, leaves b out after a failure without an
- * answer, looks for the primary again after `Not the primary.`. */
+ * answer, looks for the primary again after `Not the primary.`. b NULL:
+ * a spread read's (its backend is told apart, per batch). */
 void gw_backends_done(gw_backends *bs, gw_backend *b, int code,
     const Flowsvc__Reply *reply);
 

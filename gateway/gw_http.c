@@ -322,6 +322,7 @@ render_metrics(struct gw_req *r, const Flowsvc__Reply *reply)
 		    &flowsvc__stats_reply__descriptor);
 	gw_metrics_render(r->h->metrics, &b);
 	gw_watch_render_metrics(r->h->watch, &b);
+	gw_backends_render_metrics(r->h->backends, &b);
 	gw_metrics_render_backend(&b, st);
 	if (st != NULL)
 		flowsvc__stats_reply__free_unpacked(st, NULL);
@@ -571,9 +572,16 @@ req_send(struct gw_req *r, const struct gw_query *q, bool suspended)
 	atomic_store(&r->state, RS_WAITING);
 	if (!suspended)
 		MHD_suspend_connection(r->conn);
-	r->be = gw_backends_pick(h->backends, r->m.rpc, min_rev, &opts);
-	rv = fs_client_call_async(gw_backend_client(r->be), r->m.rpc, rr.msg,
-	    &opts, on_rpc_done, r);
+	if (gw_backends_spreads(h->backends, r->m.rpc)) {
+		r->be = NULL; /* chosen per batch */
+		rv = gw_backends_spread_call(h->backends, r->m.rpc, rr.msg,
+		    min_rev, &opts, on_rpc_done, r);
+	} else {
+		r->be =
+		    gw_backends_pick(h->backends, r->m.rpc, min_rev, &opts);
+		rv = fs_client_call_async(gw_backend_client(r->be), r->m.rpc,
+		    rr.msg, &opts, on_rpc_done, r);
+	}
 	atomic_fetch_sub(&h->starting, 1);
 	/* The request message was encoded during the call. */
 	gw_rpc_req_fini(&rr);

@@ -141,8 +141,10 @@ static const fs_opt opts[] = {
 	FS_OPT_I("coalesce", OFF(coalesce), "1", 0, 1024, NULL,
 	    "batches (or single calls) of reads, and as many of changes, in "
 	    "flight to the backend before further ones queue and go out "
-	    "together as one batch call; lists (but by name and group) and "
-	    "requests over 64 KiB are never batched (0: never batch)"),
+	    "together as one batch call (with several --backend: N batches "
+	    "of reads by id over all of them together, each to the next "
+	    "backend); lists (but by name and group) and requests over 64 KiB "
+	    "are never batched (0: never batch)"),
 	FS_OPT_I("watch-bookmark-ms", OFF(watch_bookmark_ms), "15000", 10,
 	    3600000, "MS",
 	    "GET /api/watch/: send a bookmark (the revision a stream is "

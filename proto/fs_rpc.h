@@ -18,6 +18,7 @@
 #ifndef PROTO_FS_RPC_H
 #define PROTO_FS_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -237,6 +238,70 @@ void fs_client_reset_revision(fs_client *c);
  * 0 (the default) turns coalescing off.
  * Returns 0 or FS_INVALID_ARGUMENT. */
 int fs_client_set_coalesce(fs_client *c, int max_inflight);
+
+/* ---- reads spread over several backends, batched as one --------------- */
+
+/* A spread sends reads over several clients (one per backend: a primary
+ * and its replicas) the way one coalescing client sends them to one: at
+ * most max_inflight batches (or single reads) in flight over all of them
+ * together, reads made meanwhile waiting to go out as one batch; each
+ * batch goes to the client pick() names as it leaves, so that backends
+ * take batches in turn, each as large as one backend alone would get.
+ * (One slot per client instead would split the same reads into batches a
+ * third the size over three backends, and messages, not reads, are what
+ * cost a backend its CPU.)
+ *
+ * A batch not answered within hedge_ms (a backend stopped, or a replica
+ * waiting for a revision it does not have yet) gives its slot back: the
+ * next batch goes out, and pick() is told that client is slow until the
+ * batch is answered; its own members keep waiting for their answer or
+ * their deadline, as they would on a single client. A read whose
+ * min_revision is above every revision the spread's answers have shown
+ * goes out alone, outside the slots (as on a single client). Only the
+ * reads fs_client_set_coalesce batches are spread; any other call given
+ * to fs_spread_call_async goes out alone to the client pick() names. */
+typedef struct fs_spread fs_spread;
+
+/* The most clients a spread takes. */
+#define FS_SPREAD_MAX 64
+
+/* Chooses the client (its index in the array given to fs_spread_open)
+ * of a batch or single call; slow[i] tells which have a batch out past
+ * hedge_ms. -1: none (the calls fail UNAVAILABLE). Called on any thread,
+ * with no lock of the spread held; must not block. */
+typedef int (*fs_spread_pick_fn)(void *arg, const bool *slow);
+
+/* Told of every batch or single call that completes: the client it went
+ * to, its code and its reply (NULL: none came; for a batch, the Batch
+ * reply, whose members' replies go to their own callbacks). Before the
+ * callbacks of its calls. Must not block. */
+typedef void (*fs_spread_done_fn)(void *arg, int idx, int code,
+    const Flowsvc__Reply *reply);
+
+/* Opens a spread over clients[0..n-1] (2 to FS_SPREAD_MAX; they stay the
+ * caller's, and must outlive the spread's calls: close them first, then
+ * the spread). max_inflight >= 1; hedge_ms >= 1. Returns 0 or an fs code
+ * (FS_INVALID_ARGUMENT, FS_RESOURCE_EXHAUSTED). */
+int fs_spread_open(fs_spread **out, fs_client *const *clients, int n,
+    int max_inflight, uint32_t hedge_ms, fs_spread_pick_fn pick,
+    fs_spread_done_fn done, void *arg);
+
+/* Closes it: calls still waiting fail UNAVAILABLE. After the clients'
+ * fs_client_close (see above). */
+void fs_spread_close(fs_spread *s);
+
+/* fs_client_call_async through the spread. opts->min_revision is sent as
+ * given (a spread's clients do not add their own). */
+int fs_spread_call_async(fs_spread *s, Flowsvc__Method method,
+    const ProtobufCMessage *req, const fs_call_opts *opts, fs_call_cb cb,
+    void *arg);
+
+/* Raises the highest revision the spread counts as seen (see above) to
+ * rev: one its caller learned from other answers (its changes'). */
+void fs_spread_see_revision(fs_spread *s, uint64_t rev);
+
+/* Batches that gave their slot back past hedge_ms, since open. */
+uint64_t fs_spread_hedged(fs_spread *s);
 
 /* The same, waiting for the outcome. Returns the code; *reply_out is set as
  * for fs_call_cb (caller frees; NULL when no reply arrived). */

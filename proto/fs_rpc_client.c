@@ -283,8 +283,6 @@ fs_client_open_tls(fs_client **out, const char *url, const fs_client_tls *tls)
 	atomic_init(&c->seen_rev, 0);
 	atomic_init(&c->ryw, 1);
 	c->pend_tail = &c->pend;
-	for (int i = 0; i < LANE_COUNT; i++)
-		c->lanes[i].queue_tail = &c->lanes[i].queue;
 	if ((rv = nng_mtx_alloc(&c->mtx)) != 0) {
 		fs_tlsset_free(c->tls);
 		free(c);
@@ -296,6 +294,7 @@ fs_client_open_tls(fs_client **out, const char *url, const fs_client_tls *tls)
 		free(c);
 		return fs_setup_code(rv);
 	}
+	fs_coalesce_init(c);
 	if ((rv = nng_aio_alloc(&c->timer, pend_timer_cb, c)) != 0) {
 		nng_cv_free(c->cv);
 		nng_mtx_free(c->mtx);

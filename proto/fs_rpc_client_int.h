@@ -25,7 +25,15 @@ typedef struct fs_call fs_call;
  * batch of changes does not hold reads back (nor the reverse). */
 enum fs_lane_id { LANE_READ, LANE_WRITE, LANE_COUNT };
 
+/* A lane: its slots (calls or batches in flight, at most a limit) and
+ * the calls waiting for one. A client has one of each kind; a spread
+ * (fs_spread_open) has one read lane over several clients, and chooses
+ * the client of each batch when it sends it. */
 struct fs_lane {
+	nng_mtx *mtx;      /* guards inflight and the queue: the owner's */
+	int id;            /* enum fs_lane_id */
+	fs_client *client; /* the client that sends; NULL: a spread's */
+	struct fs_spread *spread; /* the spread whose lane this is, or NULL */
 	int inflight; /* single calls and batches of this lane in flight */
 	struct fs_item *queue, **queue_tail; /* waiting for a slot */
 };
@@ -120,11 +128,62 @@ void fs_call_cancel(fs_call *call);
 int
 fs_coalesce_lane(Flowsvc__Method m, const ProtobufCMessage *req, size_t len);
 
+/* Sets up c's lanes (at open). */
+void fs_coalesce_init(fs_client *c);
+
 /* Sends msg (a call of lane) on a free slot of its lane, or queues it to
  * go out in the lane's next batch; min_rev is the min_revision its
  * envelope carries, which the batch's own must cover. Coalescing is on.
  * Returns as fs_call_start. */
 int fs_coalesce_call(fs_client *c, int lane, nng_msg *msg, uint32_t timeout_ms,
     uint64_t min_rev, fs_call_cb cb, void *arg);
+
+/* ---- fs_rpc_spread.c: what a spread's lane asks of its spread -------- */
+
+/* A call or batch a spread sent on one of its slots, watched until it is
+ * answered: past the hedge time its slot is given back. */
+struct fs_flight {
+	struct fs_flight *next; /* the spread's flights out (its mtx) */
+	nng_time sent_at;
+	int idx;         /* the client it went to */
+	bool holds_slot; /* false once the hedge took its slot back */
+};
+
+/* The lane's limit: the spread's max_inflight. */
+int fs_spread_limit(struct fs_spread *s);
+
+/* The client the next batch or call goes to (*c), and its index; -1 when
+ * there is none (closing, or pick() found none). */
+int fs_spread_target(struct fs_spread *s, fs_client **c);
+
+/* Starts msg on client idx (as fs_call_start), watched as f from now on.
+ * The spread's lock is held across the start, so the callback, which
+ * ends with fs_spread_back, cannot run before f is watched. Returns as
+ * fs_call_start; on failure f is not watched and the slot still held. */
+int fs_spread_start(struct fs_spread *s, struct fs_flight *f, int idx,
+    fs_client *c, nng_msg *msg, uint32_t timeout_ms, fs_call_cb cb, void *arg);
+
+/* f was answered (or failed): no longer watched; tells the spread's done
+ * callback. Returns whether it still held its slot (else the hedge gave
+ * it back already). */
+bool fs_spread_back(struct fs_spread *s, struct fs_flight *f, int code,
+    const Flowsvc__Reply *reply);
+
+/* Notes a reply's revision as seen by the spread. */
+void fs_spread_note(struct fs_spread *s, const Flowsvc__Reply *reply);
+
+/* Sets up a spread's read lane (mtx: the spread's). */
+void fs_lane_init_spread(struct fs_lane *l, struct fs_spread *s, nng_mtx *mtx);
+
+/* Sends msg on a slot of lane l, or queues it (fs_coalesce_call). */
+int fs_lane_call(struct fs_lane *l, nng_msg *msg, uint32_t timeout_ms,
+    uint64_t min_rev, fs_call_cb cb, void *arg);
+
+/* A slot of l was given back from outside (the hedge): sends what waits,
+ * when a slot is free. */
+void fs_lane_kick(struct fs_lane *l);
+
+/* Fails every call waiting in l (closing). */
+void fs_lane_fail_queue(struct fs_lane *l, int code);
 
 #endif

@@ -17,6 +17,9 @@
 
 /* A call waiting for a slot, or one member of a batch. */
 struct fs_item {
+	struct fs_lane *lane;
+	/* The client it was sent to (its lane's, or the one a spread chose);
+	 * NULL until then. */
 	fs_client *client;
 	/* Its own packed envelope. A batch member keeps it until the batch
 	 * is answered, to send it alone when the backend did not run it. */
@@ -24,10 +27,10 @@ struct fs_item {
 	nng_time deadline;
 	/* The min_revision its own envelope carries (0: none). */
 	uint64_t min_rev;
-	int lane;
 	/* Sent on its own on one of its lane's slots: its completion hands
 	 * the slot on (item_done). */
 	bool slot;
+	struct fs_flight flight; /* a spread's lane: sent on a slot */
 	fs_call_cb cb;
 	void *arg;
 	struct fs_item *next;
@@ -35,8 +38,9 @@ struct fs_item {
 
 struct fs_batch {
 	fs_client *c;
-	int lane;
-	struct fs_item *items; /* in send order */
+	struct fs_lane *lane;
+	struct fs_item *items;   /* in send order */
+	struct fs_flight flight; /* a spread's lane */
 };
 
 /* A batch holds at most FS_BATCH_MAX calls and FS_BATCH_BYTES of their
@@ -48,7 +52,42 @@ struct fs_batch {
 #define FS_BATCH_MEMBER_MAX (64u * 1024u)
 #define FS_FRAME_MAX 6
 
-static void coalesce_next(fs_client *c, int lane);
+static void coalesce_next(struct fs_lane *l);
+
+/* How many calls or batches of l may be in flight. */
+static int
+lane_limit(struct fs_lane *l)
+{
+	return l->spread != NULL ? fs_spread_limit(l->spread)
+	                         : atomic_load(&l->client->coalesce);
+}
+
+void
+fs_coalesce_init(fs_client *c)
+{
+	for (int i = 0; i < LANE_COUNT; i++) {
+		struct fs_lane *l = &c->lanes[i];
+		l->mtx = c->mtx;
+		l->id = i;
+		l->client = c;
+		l->spread = NULL;
+		l->inflight = 0;
+		l->queue = NULL;
+		l->queue_tail = &l->queue;
+	}
+}
+
+void
+fs_lane_init_spread(struct fs_lane *l, struct fs_spread *s, nng_mtx *mtx)
+{
+	l->mtx = mtx;
+	l->id = LANE_READ;
+	l->client = NULL;
+	l->spread = s;
+	l->inflight = 0;
+	l->queue = NULL;
+	l->queue_tail = &l->queue;
+}
 
 /* A List that names both a name and a group: names are unique per group
  * and kind, so it finds at most one component, by one hash probe in the
@@ -94,18 +133,21 @@ fs_coalesce_lane(Flowsvc__Method m, const ProtobufCMessage *req, size_t len)
 static void
 item_done(struct fs_item *it, int code, Flowsvc__Reply *reply)
 {
-	fs_client *c = it->client;
-	int lane = it->lane;
+	struct fs_lane *l = it->lane;
 	bool slot = it->slot;
 
-	if (reply != NULL)
-		fs_client_note_revision(c, reply);
+	if (slot && l->spread != NULL)
+		slot = fs_spread_back(l->spread, &it->flight, code, reply);
+	if (reply != NULL && it->client != NULL)
+		fs_client_note_revision(it->client, reply);
+	if (reply != NULL && l->spread != NULL)
+		fs_spread_note(l->spread, reply);
 	it->cb(it->arg, code, reply);
 	if (it->msg != NULL)
 		nng_msg_free(it->msg);
 	free(it);
 	if (slot)
-		coalesce_next(c, lane);
+		coalesce_next(l);
 }
 
 /* The completion of a call sent for one item (on a slot, or alone). */
@@ -133,18 +175,28 @@ send_alone(fs_client *c, struct fs_item *it)
 		item_done(it, FS_UNAVAILABLE, NULL);
 }
 
-/* Sends it on its own on a slot of its lane. Returns 0 (the slot is taken
- * until it completes), or the fs_code of call_start: then no callback
- * comes, and its message is freed (it->msg is NULL). */
+/* Sends it on its own on a slot of its lane (to the lane's client, or
+ * the one its spread chooses). Returns 0 (the slot is taken until it
+ * completes), or the fs_code of call_start: then no callback comes, and
+ * its message is freed (it->msg is NULL). */
 static int
-send_on_slot(fs_client *c, struct fs_item *it, uint32_t wait)
+send_on_slot(struct fs_lane *l, struct fs_item *it, uint32_t wait)
 {
 	nng_msg *msg = it->msg;
-	int rv;
+	fs_client *c = l->client;
+	int rv, idx = -1;
 
 	it->msg = NULL;
+	if (l->spread != NULL && (idx = fs_spread_target(l->spread, &c)) < 0) {
+		nng_msg_free(msg);
+		return FS_UNAVAILABLE;
+	}
+	it->client = c;
 	it->slot = true;
-	if ((rv = fs_call_start(c, msg, wait, item_cb, it)) != 0)
+	rv = l->spread != NULL ? fs_spread_start(l->spread, &it->flight, idx,
+	                             c, msg, wait, item_cb, it)
+	                       : fs_call_start(c, msg, wait, item_cb, it);
+	if (rv != 0)
 		it->slot = false; /* no callback will come */
 	return rv;
 }
@@ -167,7 +219,7 @@ batch_finish(struct fs_batch *b, int code, Flowsvc__Reply *reply)
 		if (br == NULL)
 			code = FS_INTERNAL;
 	} else if (code == FS_RESOURCE_EXHAUSTED && reply != NULL &&
-	    b->lane == LANE_READ) {
+	    b->lane->id == LANE_READ) {
 		again = true;
 	}
 	for (struct fs_item *it = b->items; it != NULL; i++) {
@@ -203,11 +255,14 @@ static void
 batch_done(void *arg, int code, Flowsvc__Reply *reply)
 {
 	struct fs_batch *b = arg;
-	fs_client *c = b->c;
-	int lane = b->lane;
+	struct fs_lane *l = b->lane;
+	bool slot = true;
 
+	if (l->spread != NULL)
+		slot = fs_spread_back(l->spread, &b->flight, code, reply);
 	batch_finish(b, code, reply);
-	coalesce_next(c, lane);
+	if (slot)
+		coalesce_next(l);
 }
 
 /* Sends the members (n of them, bytes of framed envelopes, none expired;
@@ -215,20 +270,29 @@ batch_done(void *arg, int code, Flowsvc__Reply *reply)
  * Returns 0 when sent (the slot is taken until its callback), or -1 when
  * every member has completed with an error and the slot is still free. */
 static int
-coalesce_send(fs_client *c, int lane, struct fs_item *head, size_t n,
-    size_t bytes, nng_time first)
+coalesce_send(struct fs_lane *l, struct fs_item *head, size_t n, size_t bytes,
+    nng_time first)
 {
 	nng_time now = nng_clock();
 	uint32_t wait = first > now ? (uint32_t) (first - now) : 1;
 	struct fs_item *it;
+	fs_client *c = l->client;
+	int idx = -1;
 
 	if (n == 1) {
 		/* Nothing to batch: send it as it is. */
-		if (send_on_slot(c, head, wait) != 0) {
+		if (send_on_slot(l, head, wait) != 0) {
 			item_done(head, FS_UNAVAILABLE, NULL);
 			return -1;
 		}
 		return 0;
+	}
+	if (l->spread != NULL && (idx = fs_spread_target(l->spread, &c)) < 0) {
+		while ((it = head) != NULL) {
+			head = it->next;
+			item_done(it, FS_UNAVAILABLE, NULL);
+		}
+		return -1;
 	}
 
 	/* BatchRequest{repeated Request requests = 1}: each member's packed
@@ -246,9 +310,11 @@ coalesce_send(fs_client *c, int lane, struct fs_item *head, size_t n,
 		/* Read your writes: a batch of reads waits, as a whole, for
 		 * the highest revision its members wait for (the backend
 		 * serves members without looking at theirs). */
-		if (lane == LANE_READ) {
-			env.min_revision = fs_client_min_revision(c,
-			    FLOWSVC__METHOD__GET, NULL);
+		if (l->id == LANE_READ) {
+			env.min_revision = l->spread != NULL
+			    ? 0
+			    : fs_client_min_revision(c, FLOWSVC__METHOD__GET,
+			          NULL);
 			for (it = head; it != NULL; it = it->next)
 				if (it->min_rev > env.min_revision)
 					env.min_revision = it->min_rev;
@@ -272,9 +338,14 @@ coalesce_send(fs_client *c, int lane, struct fs_item *head, size_t n,
 		return -1;
 	}
 	b->c = c;
-	b->lane = lane;
+	b->lane = l;
 	b->items = head;
-	if (fs_call_start(c, msg, wait, batch_done, b) != 0) {
+	for (it = head; it != NULL; it = it->next)
+		it->client = c;
+	if ((l->spread != NULL
+	            ? fs_spread_start(l->spread, &b->flight, idx, c, msg, wait,
+	                  batch_done, b)
+	            : fs_call_start(c, msg, wait, batch_done, b)) != 0) {
 		batch_finish(b, FS_UNAVAILABLE, NULL);
 		return -1;
 	}
@@ -285,19 +356,18 @@ coalesce_send(fs_client *c, int lane, struct fs_item *head, size_t n,
  * queued up meanwhile (as much as fits in one batch), or give the slot
  * back. */
 static void
-coalesce_next(fs_client *c, int lane)
+coalesce_next(struct fs_lane *l)
 {
-	struct fs_lane *l = &c->lanes[lane];
-
 	for (;;) {
 		struct fs_item *head, **tail, *it;
 		size_t n = 0, bytes = 0;
 
-		nng_mtx_lock(c->mtx);
+		nng_mtx_lock(l->mtx);
 		if ((head = l->queue) == NULL) {
-			if (--l->inflight == 0 && c->closing)
-				nng_cv_wake(c->cv);
-			nng_mtx_unlock(c->mtx);
+			if (--l->inflight == 0 && l->client != NULL &&
+			    l->client->closing)
+				nng_cv_wake(l->client->cv);
+			nng_mtx_unlock(l->mtx);
 			return;
 		}
 		for (tail = &head; (it = *tail) != NULL && n < FS_BATCH_MAX;
@@ -312,7 +382,7 @@ coalesce_next(fs_client *c, int lane)
 		if (l->queue == NULL)
 			l->queue_tail = &l->queue;
 		*tail = NULL;
-		nng_mtx_unlock(c->mtx);
+		nng_mtx_unlock(l->mtx);
 
 		/* Calls whose deadline passed while queued are not sent. */
 		nng_time now = nng_clock(), first = 0;
@@ -331,7 +401,7 @@ coalesce_next(fs_client *c, int lane)
 			pp = &it->next;
 		}
 		if (live > 0 &&
-		    coalesce_send(c, lane, head, live, bytes, first) == 0)
+		    coalesce_send(l, head, live, bytes, first) == 0)
 			return;
 		/* Nothing went out: the slot is still ours, try again. */
 	}
@@ -349,42 +419,78 @@ fs_client_set_coalesce(fs_client *c, int max_inflight)
 }
 
 int
-fs_coalesce_call(fs_client *c, int lane, nng_msg *msg, uint32_t timeout_ms,
+fs_lane_call(struct fs_lane *l, nng_msg *msg, uint32_t timeout_ms,
     uint64_t min_rev, fs_call_cb cb, void *arg)
 {
-	struct fs_item *it = malloc(sizeof(*it));
+	struct fs_item *it = calloc(1, sizeof(*it));
 	int rv;
 
 	if (it == NULL) {
 		nng_msg_free(msg);
 		return FS_RESOURCE_EXHAUSTED;
 	}
-	it->client = c;
+	it->lane = l;
+	it->client = NULL;
 	it->msg = msg;
 	it->deadline = nng_clock() + timeout_ms;
 	it->min_rev = min_rev;
-	it->lane = lane;
 	it->slot = false;
 	it->cb = cb;
 	it->arg = arg;
 	it->next = NULL;
-	struct fs_lane *l = &c->lanes[lane];
-	nng_mtx_lock(c->mtx);
-	if (l->inflight >= atomic_load(&c->coalesce)) {
+	nng_mtx_lock(l->mtx);
+	if (l->inflight >= lane_limit(l)) {
 		/* Every slot of the lane busy: wait for the next completion,
 		 * which sends the waiting calls as one batch. */
 		*l->queue_tail = it;
 		l->queue_tail = &it->next;
-		nng_mtx_unlock(c->mtx);
+		nng_mtx_unlock(l->mtx);
 		return 0;
 	}
 	l->inflight++;
-	nng_mtx_unlock(c->mtx);
-	if ((rv = send_on_slot(c, it, timeout_ms)) != 0) {
-		free(it); /* fs_call_start freed its message */
+	nng_mtx_unlock(l->mtx);
+	if ((rv = send_on_slot(l, it, timeout_ms)) != 0) {
+		free(it); /* its message is freed */
 		/* Give the slot to whatever queued behind it meanwhile. */
-		coalesce_next(c, lane);
+		coalesce_next(l);
 		return rv;
 	}
 	return 0;
+}
+
+int
+fs_coalesce_call(fs_client *c, int lane, nng_msg *msg, uint32_t timeout_ms,
+    uint64_t min_rev, fs_call_cb cb, void *arg)
+{
+	return fs_lane_call(&c->lanes[lane], msg, timeout_ms, min_rev, cb,
+	    arg);
+}
+
+void
+fs_lane_kick(struct fs_lane *l)
+{
+	nng_mtx_lock(l->mtx);
+	if (l->queue == NULL || l->inflight >= lane_limit(l)) {
+		nng_mtx_unlock(l->mtx);
+		return;
+	}
+	l->inflight++;
+	nng_mtx_unlock(l->mtx);
+	coalesce_next(l);
+}
+
+void
+fs_lane_fail_queue(struct fs_lane *l, int code)
+{
+	struct fs_item *head, *it;
+
+	nng_mtx_lock(l->mtx);
+	head = l->queue;
+	l->queue = NULL;
+	l->queue_tail = &l->queue;
+	nng_mtx_unlock(l->mtx);
+	while ((it = head) != NULL) {
+		head = it->next;
+		item_done(it, code, NULL);
+	}
 }

@@ -7,6 +7,7 @@ set(FS_PROTO_CLIENT_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/fs_util.c
   ${CMAKE_CURRENT_LIST_DIR}/fs_rpc_client.c
   ${CMAKE_CURRENT_LIST_DIR}/fs_rpc_coalesce.c
+  ${CMAKE_CURRENT_LIST_DIR}/fs_rpc_spread.c
   ${CMAKE_CURRENT_LIST_DIR}/fs_rpc_ryw.c
   ${CMAKE_CURRENT_LIST_DIR}/fs_tls.c
   ${CMAKE_CURRENT_LIST_DIR}/fs_rpc_watch.c)

@@ -497,6 +497,29 @@ fs_http_once(int port, const char *method, const char *path,
 	return rv;
 }
 
+double
+fs_http_metric(int port, const char *name)
+{
+	fs_http_resp r;
+	double v = -1;
+	size_t nl = strlen(name);
+
+	memset(&r, 0, sizeof(r));
+	if (fs_http_once(port, "GET", "/metrics", NULL, NULL, 0, &r) == 0 &&
+	    r.status == 200) {
+		for (const char *p = r.body; p != NULL && *p != '\0';) {
+			if (strncmp(p, name, nl) == 0 && p[nl] == ' ') {
+				v = strtod(p + nl + 1, NULL);
+				break;
+			}
+			p = strchr(p, '\n');
+			p = p != NULL ? p + 1 : NULL;
+		}
+	}
+	fs_http_resp_free(&r);
+	return v;
+}
+
 int
 fs_http_status(int port, const char *path)
 {

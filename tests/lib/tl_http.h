@@ -56,6 +56,10 @@ int fs_http_once(int port, const char *method, const char *path,
     const char *const *headers, const char *body, size_t body_len,
     fs_http_resp *resp);
 
+/* A value of GET /metrics on port (Prometheus text, "name value" lines);
+ * -1 when the series is not there. */
+double fs_http_metric(int port, const char *name);
+
 /* The status of GET path on a fresh connection (0 when none came back). */
 int fs_http_status(int port, const char *path);
 

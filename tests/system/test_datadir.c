@@ -127,29 +127,12 @@ listing(const char *dir)
 	return out;
 }
 
-/* A value from the gateway's /metrics ("name value" lines); -1 when the
- * series is not there. */
+/* A value from the gateway's /metrics; -1 when the series is not
+ * there. */
 static double
 metric(const fs_test_env *env, const char *name)
 {
-	fs_http_resp r;
-	double v = -1;
-	size_t nl = strlen(name);
-
-	if (fs_http_once(env->gw_port, "GET", "/metrics", NULL, NULL, 0, &r) ==
-	        0 &&
-	    r.status == 200) {
-		for (const char *p = r.body; p != NULL && *p != '\0';) {
-			if (strncmp(p, name, nl) == 0 && p[nl] == ' ') {
-				v = strtod(p + nl + 1, NULL);
-				break;
-			}
-			p = strchr(p, '\n');
-			p = p ? p + 1 : NULL;
-		}
-	}
-	fs_http_resp_free(&r);
-	return v;
+	return fs_http_metric(env->gw_port, name);
 }
 
 /* Creates a flow over RPC: the code, its id (when OK), and the reply's

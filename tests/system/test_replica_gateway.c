@@ -12,6 +12,8 @@
  *   deadline, a bad one 400;
  * - the primary stopped (SIGSTOP): reads through the gateway still answer
  *   (from the replicas), changes answer 503;
+ * - a replica stopped under eight readers: the reads go on (the batch
+ *   that went to it gives its place back after the hedge time);
  * - every backend lists the same ids.
  */
 #define _GNU_SOURCE
@@ -405,6 +407,105 @@ out:
 	stop_all();
 }
 
+/* A reader: GETs id through the gateway on port, one after another,
+ * until `until`; counts them and keeps the slowest that answered 200. */
+struct reader {
+	int port;
+	const char *id;
+	int64_t until;
+	int ok, failed;
+	int64_t slowest_ok;
+};
+
+static void *
+reader_main(void *arg)
+{
+	struct reader *rd = arg;
+	fs_http_conn *c = NULL;
+	char path[128];
+
+	if (fs_http_connect(&c, rd->port, 5000) != 0)
+		return NULL;
+	snprintf(path, sizeof(path), "/api/flows/%s/", rd->id);
+	while (fs_test_now_ms() < rd->until) {
+		fs_http_resp h;
+		if (fs_http_request(c, "GET", path, NULL, NULL, 0, &h) != 0) {
+			rd->failed++;
+			break;
+		}
+		if (h.status == 200) {
+			rd->ok++;
+			if (h.elapsed_ms > rd->slowest_ok)
+				rd->slowest_ok = h.elapsed_ms;
+		} else {
+			rd->failed++;
+		}
+		fs_http_resp_free(&h);
+	}
+	fs_http_close(c);
+	return NULL;
+}
+
+/* A replica stopped (SIGSTOP) under eight readers, before the gateway's
+ * Health polls (every minute here) or any call's deadline (3 s) can tell
+ * it: the batch of reads that went to it waits, but its place goes back
+ * after GW_HEDGE_MS and the next batches go to the others, so the
+ * readers go on; only the reads of that batch (at most one per reader)
+ * fail, at their deadline. */
+#define READERS 8
+static void
+test_replica_stopped_under_readers(void)
+{
+	const char *more[] = {"--backend", r1.backend_url, "--backend",
+	    r2.backend_url, "--backend-poll-ms", "60000", NULL};
+	struct reader rd[READERS];
+	pthread_t thr[READERS];
+	char id[64];
+	int started = 0, ok = 0, failed = 0;
+	int64_t slowest = 0;
+
+	start_all();
+	if (!FS_CHECK(start_gateway(&p, more) == 0, "gateway starts") ||
+	    FS_REST_CREATE(&p, "flows", "{\"name\": \"readers\"}", id) != 0)
+		goto out;
+	uint64_t rev = fs_trpc_revision(p.client);
+	int64_t end = fs_test_now_ms() + CONVERGE_MS;
+	while (fs_test_now_ms() < end &&
+	    (fs_trpc_revision(r1.client) < rev ||
+	        fs_trpc_revision(r2.client) < rev))
+		fs_test_poll_pause(20);
+	CU_ASSERT_FATAL(fs_test_proc_freeze(&r1.backend, 5000) == 0);
+	int64_t until = fs_test_now_ms() + 2000;
+	for (int i = 0; i < READERS; i++) {
+		rd[i] = (struct reader){p.gw_port, id, until, 0, 0, 0};
+		if (pthread_create(&thr[i], NULL, reader_main, &rd[i]) != 0)
+			break;
+		started++;
+	}
+	for (int i = 0; i < started; i++) {
+		pthread_join(thr[i], NULL);
+		ok += rd[i].ok;
+		failed += rd[i].failed;
+		if (rd[i].slowest_ok > slowest)
+			slowest = rd[i].slowest_ok;
+	}
+	double hedges =
+	    fs_http_metric(p.gw_port, "flowsvc_gateway_read_hedges_total");
+	fs_test_proc_cont(&r1.backend);
+	FS_CHECK(hedges >= 1, "flowsvc_gateway_read_hedges_total %g", hedges);
+	printf("\n    replica stopped: %d reads answered in 2 s, %d failed, "
+	       "slowest answered %lld ms\n",
+	    ok, failed, (long long) slowest);
+	FS_ASSERT_INT_EQ(started, READERS);
+	FS_CHECK(ok >= 200, "%d reads answered in 2 s with a replica stopped",
+	    ok);
+	FS_CHECK(failed <= READERS, "%d reads failed", failed);
+	FS_CHECK(slowest < 1000, "a read answered after %lld ms",
+	    (long long) slowest);
+out:
+	stop_all();
+}
+
 /* clang-format off */
 static CU_TestInfo tests[] = {
 	{"2,000 creates through a spreading gateway, each read back at once",
@@ -415,6 +516,8 @@ static CU_TestInfo tests[] = {
 	    test_min_revision_header},
 	{"primary stopped: reads answer from replicas, changes 503",
 	    test_primary_stopped},
+	{"a replica stopped under readers holds up only its batch",
+	    test_replica_stopped_under_readers},
 	CU_TEST_INFO_NULL,
 };
 

@@ -79,18 +79,7 @@ caught_up(fs_client *c, fs_client *ref)
 static long long
 metric(int port, const char *name)
 {
-	fs_http_resp r;
-	char key[128];
-	const char *p;
-	long long v = -1;
-
-	snprintf(key, sizeof(key), "\n%s ", name);
-	if (fs_http_once(port, "GET", "/metrics", NULL, NULL, 0, &r) == 0 &&
-	    r.status == 200 && r.body != NULL &&
-	    (p = strstr(r.body, key)) != NULL)
-		v = strtoll(p + strlen(key), NULL, 10);
-	fs_http_resp_free(&r);
-	return v;
+	return (long long) fs_http_metric(port, name);
 }
 
 /* POST /api/flows/ {"name": name_<attempt>} until one answers 201, for at
