@@ -28,6 +28,7 @@
 #define MISSES 2
 /* How long a probe waits to connect, then for the server to see it. */
 #define PROBE_WAIT_MS 3000
+#define PROBE_STEP_MS 20
 
 struct fs_tls_watch {
 	nng_socket sock;
@@ -92,10 +93,23 @@ deadline_in(struct timespec *ts, uint32_t ms)
 	}
 }
 
+static bool
+stopping(fs_tls_watch *w)
+{
+	bool stop;
+
+	pthread_mutex_lock(&w->mu);
+	stop = w->stop;
+	pthread_mutex_unlock(&w->mu);
+	return stop;
+}
+
 /* Connects to the listener as a client: 1 when the server saw a new
  * connection arrive after the probe's had completed its handshakes, 0
  * when it did not, -1 when the probe could not tell (it did not connect:
- * then the listener is not the one stopped this way). */
+ * then the listener is not the one stopped this way; or the watch is
+ * stopping: its waits look at that every PROBE_STEP_MS, so a shutdown
+ * does not wait out a probe of a stuck listener). */
 static int
 probe(fs_tls_watch *w)
 {
@@ -121,21 +135,31 @@ probe(fs_tls_watch *w)
 	    nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, w->pcfg) != 0 ||
 	    nng_dialer_start(d, NNG_FLAG_NONBLOCK) != 0)
 		goto out;
-	deadline_in(&until, PROBE_WAIT_MS);
-	pthread_mutex_lock(&pw.mu);
-	while (!pw.up && rc != ETIMEDOUT)
-		rc = pthread_cond_timedwait(&pw.cv, &pw.mu, &until);
-	bool up = pw.up;
-	pthread_mutex_unlock(&pw.mu);
+	bool up = false;
+	for (int i = 0; i < PROBE_WAIT_MS / PROBE_STEP_MS && !up; i++) {
+		if (stopping(w))
+			goto out;
+		deadline_in(&until, PROBE_STEP_MS);
+		rc = 0;
+		pthread_mutex_lock(&pw.mu);
+		while (!pw.up && rc != ETIMEDOUT)
+			rc = pthread_cond_timedwait(&pw.cv, &pw.mu, &until);
+		up = pw.up;
+		pthread_mutex_unlock(&pw.mu);
+	}
 	if (!up)
 		goto out;
 	verdict = 0;
-	for (int i = 0; i < PROBE_WAIT_MS / 20; i++) {
+	for (int i = 0; i < PROBE_WAIT_MS / PROBE_STEP_MS; i++) {
 		if (atomic_load(w->arrivals) != before) {
 			verdict = 1;
 			break;
 		}
-		nng_msleep(20);
+		if (stopping(w)) {
+			verdict = -1;
+			break;
+		}
+		nng_msleep(PROBE_STEP_MS);
 	}
 out:
 	(void) nng_close(s);
