@@ -267,8 +267,10 @@ typedef struct fs_spread fs_spread;
 
 /* Chooses the client (its index in the array given to fs_spread_open)
  * of a batch or single call; slow[i] tells which have a batch out past
- * hedge_ms. -1: none (the calls fail UNAVAILABLE). Called on any thread,
- * with no lock of the spread held; must not block. */
+ * hedge_ms, or no connection (a call given to such a client fails
+ * UNAVAILABLE at once, as on a single client). -1: none (the calls fail
+ * UNAVAILABLE). Called on any thread, with no lock of the spread held;
+ * must not block. */
 typedef int (*fs_spread_pick_fn)(void *arg, const bool *slow);
 
 /* Told of every batch or single call that completes: the client it went

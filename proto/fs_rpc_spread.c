@@ -74,11 +74,16 @@ fs_spread_target(struct fs_spread *s, fs_client **c)
 		nng_mtx_unlock(s->mtx);
 		return -1;
 	}
+	/* Not connected counts as slow too. */
 	for (int i = 0; i < s->n; i++)
-		slow[i] = s->slow[i] > 0;
+		slow[i] =
+		    s->slow[i] > 0 || atomic_load(&s->clients[i]->pipes) == 0;
 	nng_mtx_unlock(s->mtx);
 	idx = s->pick(s->arg, slow);
-	if (idx < 0 || idx >= s->n)
+	/* A client not connected fails its calls at once, as
+	 * fs_client_call_async does, rather than at their deadline. */
+	if (idx < 0 || idx >= s->n ||
+	    atomic_load(&s->clients[idx]->pipes) == 0)
 		return -1;
 	*c = s->clients[idx];
 	return idx;
