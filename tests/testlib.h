@@ -19,6 +19,8 @@
  *                 process's resident memory
  *   tl_watch.h    changes that say their revision, Watch calls and loops
  *   tl_sse.h      a Server-Sent Events client (GET /api/watch/)
+ *   tl_ssefollow.h  an SSE client on a thread that follows the stream
+ *                 across ends with Last-Event-ID, as EventSource does
  *   tl_etcd.h     etcd members on loopback (the failover tests)
  *   tl_check.h    fs_test_main and assertions that say what went wrong
  *
@@ -55,6 +57,7 @@
 #include "tl_seed.h"
 #include "tl_sock.h"
 #include "tl_sse.h"
+#include "tl_ssefollow.h"
 #include "tl_time.h"
 #include "tl_watch.h"
 
