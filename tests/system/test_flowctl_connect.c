@@ -28,10 +28,7 @@ suite_init(void)
 static int
 suite_fini(void)
 {
-	if (CU_get_number_of_failure_records() == 0)
-		(void) fs_test_rmtree(scratch);
-	else
-		fprintf(stderr, "kept %s\n", scratch);
+	fs_test_scratch_done(scratch);
 	return 0;
 }
 
