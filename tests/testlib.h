@@ -22,6 +22,8 @@
  *   tl_ssefollow.h  an SSE client on a thread that follows the stream
  *                 across ends with Last-Event-ID, as EventSource does
  *   tl_etcd.h     etcd members on loopback (the failover tests)
+ *   tl_fakerep.h  a fake backend (nng REP, inproc) whose answers the
+ *                 test makes, for the RPC client's unit tests
  *   tl_check.h    fs_test_main and assertions that say what went wrong
  *
  * Not thread-safe where it touches CUnit: the FS_ASSERT_* macros must run
@@ -46,6 +48,7 @@
 #include "tl_datadir.h"
 #include "tl_env.h"
 #include "tl_etcd.h"
+#include "tl_fakerep.h"
 #include "tl_files.h"
 #include "tl_http.h"
 #include "tl_json.h"
