@@ -19,7 +19,11 @@
  *                 process's resident memory
  *   tl_watch.h    changes that say their revision, Watch calls and loops
  *   tl_sse.h      a Server-Sent Events client (GET /api/watch/)
+ *   tl_ssefollow.h  an SSE client on a thread that follows the stream
+ *                 across ends with Last-Event-ID, as EventSource does
  *   tl_etcd.h     etcd members on loopback (the failover tests)
+ *   tl_fakerep.h  a fake backend (nng REP, inproc) whose answers the
+ *                 test makes, for the RPC client's unit tests
  *   tl_check.h    fs_test_main and assertions that say what went wrong
  *
  * Not thread-safe where it touches CUnit: the FS_ASSERT_* macros must run
@@ -44,6 +48,7 @@
 #include "tl_datadir.h"
 #include "tl_env.h"
 #include "tl_etcd.h"
+#include "tl_fakerep.h"
 #include "tl_files.h"
 #include "tl_http.h"
 #include "tl_json.h"
@@ -55,6 +60,7 @@
 #include "tl_seed.h"
 #include "tl_sock.h"
 #include "tl_sse.h"
+#include "tl_ssefollow.h"
 #include "tl_time.h"
 #include "tl_watch.h"
 

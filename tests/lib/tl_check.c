@@ -13,6 +13,7 @@
 #include <CUnit/Basic.h>
 
 #include "fs_util.h"
+#include "tl_files.h"
 #include "tl_json.h"
 
 #define MSG_MAX 8192
@@ -21,6 +22,15 @@
 static int known_bugs; /* FS_KNOWN_BUG checks that showed their bug */
 
 /* ---- runner -------------------------------------------------------------- */
+
+void
+fs_test_scratch_done(const char *dir)
+{
+	if (CU_get_number_of_failure_records() == 0)
+		(void) fs_test_rmtree(dir);
+	else
+		fprintf(stderr, "kept %s\n", dir);
+}
 
 int
 fs_test_main(CU_SuiteInfo *suites)

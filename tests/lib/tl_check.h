@@ -25,6 +25,10 @@
  * passed. */
 int fs_test_main(CU_SuiteInfo *suites);
 
+/* The end of a scratch dir (fs_test_mkdtemp): removed when no assertion
+ * has failed so far, else kept for a look, and its path said on stderr. */
+void fs_test_scratch_done(const char *dir);
+
 /* ---- assertions ---------------------------------------------------------- */
 
 /* Records an assertion with CUnit; on failure the message is formatted from

@@ -12,6 +12,13 @@
  * it, close). Returns the port or -1. */
 int fs_test_free_port(void);
 
+/* A TCP socket listening on 127.0.0.1 at a port the kernel picks (in
+ * *port), with the given backlog, that nobody accepts on: the kernel
+ * completes connections into the backlog and nothing ever answers (a
+ * program hung, or still starting; an address taken). Not close-on-exec.
+ * Returns the socket or -1. */
+int fs_raw_listen(int backlog, int *port);
+
 /* A blocking TCP connection to 127.0.0.1:port from local address `from`
  * ("127.0.0.2": Linux's loopback answers all of 127/8; NULL: the default
  * source). Returns the socket or -1 with errno. */

@@ -151,6 +151,75 @@ fs_tw_wait_parked(fs_client *c, int64_t n, int timeout_ms)
 	return 0;
 }
 
+void
+fs_tw_on_reply(void *arg, int code, Flowsvc__Reply *reply)
+{
+	fs_tw_outcomes *o = arg;
+
+	if (code == FS_OK)
+		atomic_fetch_add(&o->ok, 1);
+	else if (code == FS_RESOURCE_EXHAUSTED)
+		atomic_fetch_add(&o->exhausted, 1);
+	else if (code == FS_UNAVAILABLE)
+		atomic_fetch_add(&o->unavailable, 1);
+	if (reply != NULL)
+		flowsvc__reply__free_unpacked(reply, NULL);
+	atomic_fetch_add(&o->done, 1);
+}
+
+void
+fs_tw_on_watch(void *arg, int code, Flowsvc__Reply *reply)
+{
+	fs_tw_outcomes *o = arg;
+
+	if (code == FS_OK) {
+		Flowsvc__WatchReply *w =
+		    (Flowsvc__WatchReply *) fs_reply_payload(reply,
+		        &flowsvc__watch_reply__descriptor);
+		if (w != NULL) {
+			atomic_fetch_add(&o->events, (int) w->n_events);
+			atomic_store(&o->revision, w->revision);
+			flowsvc__watch_reply__free_unpacked(w, NULL);
+		}
+	}
+	fs_tw_on_reply(arg, code, reply);
+}
+
+int
+fs_tw_park(fs_client *c, int n, uint64_t since, const char *group,
+    uint32_t wait_ms, uint32_t max_events, fs_tw_outcomes *o)
+{
+	Flowsvc__WatchRequest m = FLOWSVC__WATCH_REQUEST__INIT;
+	int started = 0;
+
+	m.has_since_revision = 1;
+	m.since_revision = since;
+	m.group_iexact = (char *) group;
+	m.has_wait_ms = 1;
+	m.wait_ms = wait_ms;
+	if (max_events > 0) {
+		m.has_max_events = 1;
+		m.max_events = max_events;
+	}
+	for (int i = 0; i < n; i++)
+		started += fs_client_call_async(c, FLOWSVC__METHOD__WATCH,
+		               &m.base, NULL, fs_tw_on_watch, o) == 0;
+	return started;
+}
+
+int
+fs_tw_wait_done(fs_tw_outcomes *o, int n, int timeout_ms)
+{
+	int64_t until = fs_test_now_ms() + timeout_ms;
+
+	while (atomic_load(&o->done) < n) {
+		if (fs_test_now_ms() > until)
+			return -1;
+		fs_test_poll_pause(5);
+	}
+	return 0;
+}
+
 int
 fs_tw_watch(fs_client *c, int has_since, uint64_t since, int kind,
     const char *group, uint32_t wait_ms, uint32_t max_events,

@@ -10,6 +10,7 @@
 #define TESTS_TL_WATCH_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "fs_rpc.h"
@@ -49,6 +50,30 @@ int64_t fs_tw_parked(fs_client *c);
 /* Polls until at least n watches wait, at most timeout_ms. Returns 0, or
  * -1 when they never did. */
 int fs_tw_wait_parked(fs_client *c, int64_t n, int timeout_ms);
+
+/* Outcomes of asynchronous calls (fs_client_call_async), counted by
+ * fs_tw_on_reply (any method) or fs_tw_on_watch (Watch: also what the
+ * OK answers held). Zero it before the calls. */
+typedef struct fs_tw_outcomes {
+	atomic_int done, ok, exhausted, unavailable;
+	atomic_int events;         /* fs_tw_on_watch: in the OK answers */
+	_Atomic uint64_t revision; /* fs_tw_on_watch: the last OK answer's */
+} fs_tw_outcomes;
+
+/* fs_call_cb for any call: counts its outcome in arg (fs_tw_outcomes). */
+void fs_tw_on_reply(void *arg, int code, Flowsvc__Reply *reply);
+/* The same for a Watch, whose OK answers' events and revision it notes. */
+void fs_tw_on_watch(void *arg, int code, Flowsvc__Reply *reply);
+
+/* Starts n watches on c from since in group (NULL: all), waiting
+ * wait_ms, at most max_events each (0: the default), counted in o by
+ * fs_tw_on_watch. Returns how many started. */
+int fs_tw_park(fs_client *c, int n, uint64_t since, const char *group,
+    uint32_t wait_ms, uint32_t max_events, fs_tw_outcomes *o);
+
+/* Polls until at least n of o's calls ended, at most timeout_ms. Returns
+ * 0, or -1 when they did not. */
+int fs_tw_wait_done(fs_tw_outcomes *o, int n, int timeout_ms);
 
 /* One Watch call (fs_client_watch): since (has_since 0: from now), kind
  * (0: both), group (NULL: all), wait_ms, max_events (0: default), as who.

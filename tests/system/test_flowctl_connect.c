@@ -7,13 +7,10 @@
  * sets the timeout when --timeout is not given; a URL it cannot use is a
  * usage error naming the forms it takes.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "testlib.h"
@@ -31,10 +28,7 @@ suite_init(void)
 static int
 suite_fini(void)
 {
-	if (CU_get_number_of_failure_records() == 0)
-		(void) fs_test_rmtree(scratch);
-	else
-		fprintf(stderr, "kept %s\n", scratch);
+	fs_test_scratch_done(scratch);
 	return 0;
 }
 
@@ -77,31 +71,6 @@ check_result(const fs_test_run_result *r, int code, const char *err,
 }
 #define CHECK_RESULT(r, code, err, what)                                      \
 	check_result((r), (code), (err), (what), __LINE__)
-
-/* A TCP port that accepts connections (the kernel completes them into the
- * backlog) and never speaks: a backend that is hung, or still starting.
- * Returns the listening socket and its port in *port, or -1. */
-static int
-silent_listener(int *port)
-{
-	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	if (fd < 0)
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *) &a, sizeof(a)) != 0 ||
-	    listen(fd, 16) != 0 ||
-	    getsockname(fd, (struct sockaddr *) &a, &len) != 0) {
-		close(fd);
-		return -1;
-	}
-	*port = ntohs(a.sin_port);
-	return fd;
-}
 
 /* Nothing listens: refused at once, whatever the timeout (it used to
  * wait out the whole --timeout, then say UNAVAILABLE). */
@@ -187,7 +156,7 @@ test_timeout_env(void)
 {
 	char url[64], want[160];
 	fs_test_run_result r;
-	int port, fd = silent_listener(&port);
+	int port, fd = fs_raw_listen(16, &port);
 
 	if (!FS_CHECK(fd >= 0, "listening socket"))
 		return;

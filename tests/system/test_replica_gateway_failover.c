@@ -22,9 +22,7 @@
 #define _GNU_SOURCE
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,171 +132,14 @@ promote(const char *url)
 
 /* ---- the SSE client ------------------------------------------------------ */
 
-struct seen {
-	uint64_t revision;
-	char type[32];
-	char id[FS_UUID_STRLEN + 1];
-};
-
-/* What a browser's EventSource does: it reads the stream, and when the
- * stream ends it connects again with Last-Event-ID. Each end and each
- * refusal is counted: with the watch moving between backends neither
- * should happen. */
-struct reader {
-	int port;
-	uint64_t since;
-	pthread_mutex_t mu;
-	struct seen *ev;
-	size_t n, cap;
-	uint64_t last; /* the last id seen: an event's or a bookmark's */
-	int ends;      /* streams that ended */
-	int refused;   /* answers other than 200 */
-	int status;    /* the last refusal's */
-	atomic_int stop;
-	pthread_t th;
-};
-
-static void
-reader_take(struct reader *rd, const fs_sse_event *ev)
-{
-	json_t *c = json_object_get(ev->data, "component");
-
-	pthread_mutex_lock(&rd->mu);
-	if (strcmp(ev->event, "bookmark") != 0) {
-		if (rd->n == rd->cap) {
-			size_t cap = rd->cap ? rd->cap * 2 : 128;
-			struct seen *p = realloc(rd->ev, cap * sizeof(*p));
-			if (p == NULL)
-				abort();
-			rd->ev = p;
-			rd->cap = cap;
-		}
-		struct seen *s = &rd->ev[rd->n++];
-		s->revision = ev->id;
-		snprintf(s->type, sizeof(s->type), "%s", ev->event);
-		snprintf(s->id, sizeof(s->id), "%s",
-		    fs_json_str(c, "id") ? fs_json_str(c, "id") : "");
-	}
-	if (ev->has_id)
-		rd->last = ev->id;
-	pthread_mutex_unlock(&rd->mu);
-}
-
-static void *
-reader_main(void *arg)
-{
-	struct reader *rd = arg;
-	int first = 1;
-
-	while (!atomic_load(&rd->stop)) {
-		char path[64], hdr[64];
-		const char *headers[] = {hdr, NULL};
-		fs_sse s;
-		fs_sse_event ev;
-
-		snprintf(path, sizeof(path), "/api/watch/?since=%" PRIu64,
-		    rd->since);
-		pthread_mutex_lock(&rd->mu);
-		snprintf(hdr, sizeof(hdr), "Last-Event-ID: %" PRIu64,
-		    rd->last);
-		pthread_mutex_unlock(&rd->mu);
-		if (fs_sse_open(&s, rd->port, path, first ? NULL : headers, 0,
-		        5000) != 0) {
-			fs_test_poll_pause(50);
-			continue;
-		}
-		first = 0;
-		if (s.status != 200) {
-			pthread_mutex_lock(&rd->mu);
-			rd->refused++;
-			rd->status = s.status;
-			pthread_mutex_unlock(&rd->mu);
-			fs_sse_close(&s);
-			fs_test_poll_pause(50);
-			continue;
-		}
-		while (!atomic_load(&rd->stop)) {
-			int rv = fs_sse_next(&s, &ev, 200);
-			if (rv < 0) {
-				pthread_mutex_lock(&rd->mu);
-				rd->ends++;
-				pthread_mutex_unlock(&rd->mu);
-				break;
-			}
-			if (rv == 1) {
-				reader_take(rd, &ev);
-				fs_sse_event_free(&ev);
-			}
-		}
-		fs_sse_close(&s);
-	}
-	return NULL;
-}
-
-static int
-reader_start(struct reader *rd, int port, uint64_t since)
-{
-	memset(rd, 0, sizeof(*rd));
-	rd->port = port;
-	rd->since = since;
-	rd->last = since;
-	if (pthread_mutex_init(&rd->mu, NULL) != 0)
-		return -1;
-	if (pthread_create(&rd->th, NULL, reader_main, rd) != 0) {
-		pthread_mutex_destroy(&rd->mu);
-		return -1;
-	}
-	return 0;
-}
-
-static uint64_t
-reader_last(struct reader *rd)
-{
-	pthread_mutex_lock(&rd->mu);
-	uint64_t v = rd->last;
-	pthread_mutex_unlock(&rd->mu);
-	return v;
-}
-
-static int
-reader_ends(struct reader *rd)
-{
-	pthread_mutex_lock(&rd->mu);
-	int v = rd->ends + rd->refused;
-	pthread_mutex_unlock(&rd->mu);
-	return v;
-}
-
-/* Waits until the client has seen rev (an event's or a bookmark's id),
- * for at most ms. */
-static int
-reader_wait(struct reader *rd, uint64_t rev, int ms)
-{
-	int64_t end = fs_test_now_ms() + ms;
-
-	while (reader_last(rd) < rev && fs_test_now_ms() < end)
-		fs_test_poll_pause(10);
-	return reader_last(rd) >= rev ? 0 : -1;
-}
-
-static void
-reader_stop(struct reader *rd)
-{
-	atomic_store(&rd->stop, 1);
-	pthread_join(rd->th, NULL);
-}
-
-static void
-reader_free(struct reader *rd)
-{
-	free(rd->ev);
-	pthread_mutex_destroy(&rd->mu);
-}
+/* The client follows the stream as a browser's EventSource does
+ * (fs_sse_follow); each end and each refusal is counted: with the watch
+ * moving between backends neither should happen. */
 
 /* Every change after since up to cur reached the client once, in
  * revision order, on one stream. */
 static void
-check_stream(struct reader *rd, uint64_t since, uint64_t cur)
+check_stream(fs_sse_follow *rd, uint64_t since, uint64_t cur)
 {
 	FS_CHECK(rd->ends == 0 && rd->refused == 0,
 	    "the stream ended %d times, %d reconnections refused (last %d)",
@@ -314,7 +155,7 @@ check_stream(struct reader *rd, uint64_t since, uint64_t cur)
 
 /* Whether the client saw id added. */
 static int
-reader_added(struct reader *rd, const char *id)
+reader_added(fs_sse_follow *rd, const char *id)
 {
 	for (size_t i = 0; i < rd->n; i++)
 		if (strcmp(rd->ev[i].id, id) == 0 &&
@@ -495,7 +336,7 @@ static void
 test_watch_follows_promotion(void)
 {
 	fs_test_env p, r;
-	struct reader rd;
+	fs_sse_follow rd;
 	char ids[CHANGES][64], name[32];
 	uint64_t since, cur;
 	int reading = 0, last = 0;
@@ -504,7 +345,7 @@ test_watch_follows_promotion(void)
 	if (start_pair(&p, &r, "wf") != 0)
 		goto out;
 	since = fs_trpc_revision(p.client);
-	CU_ASSERT_FATAL(reader_start(&rd, p.gw_port, since) == 0);
+	CU_ASSERT_FATAL(fs_sse_follow_start(&rd, p.gw_port, since) == 0);
 	reading = 1;
 	for (int i = 0; i < CHANGES / 2; i++) {
 		snprintf(name, sizeof(name), "before%d", i);
@@ -513,9 +354,9 @@ test_watch_follows_promotion(void)
 			goto out;
 	}
 	cur = fs_trpc_revision(p.client);
-	if (!FS_CHECK(reader_wait(&rd, cur, CONVERGE_MS) == 0,
-	        "the client saw %" PRIu64 " of %" PRIu64, reader_last(&rd),
-	        cur))
+	if (!FS_CHECK(fs_sse_follow_wait(&rd, cur, CONVERGE_MS) == 0,
+	        "the client saw %" PRIu64 " of %" PRIu64,
+	        fs_sse_follow_last(&rd), cur))
 		goto out;
 	if (fail_over(&p, &r, &promoted) != 0)
 		goto out;
@@ -536,10 +377,10 @@ test_watch_follows_promotion(void)
 			goto out;
 	}
 	cur = fs_trpc_revision(r.client);
-	FS_CHECK(reader_wait(&rd, cur, CONVERGE_MS) == 0,
+	FS_CHECK(fs_sse_follow_wait(&rd, cur, CONVERGE_MS) == 0,
 	    "after the kill the client saw %" PRIu64 " of %" PRIu64,
-	    reader_last(&rd), cur);
-	reader_stop(&rd);
+	    fs_sse_follow_last(&rd), cur);
+	fs_sse_follow_stop(&rd);
 	reading = 0;
 	check_stream(&rd, since, cur);
 	for (int i = 0; i < CHANGES; i++)
@@ -547,12 +388,10 @@ test_watch_follows_promotion(void)
 		    "the create of %s not seen", ids[i]);
 	FS_CHECK(metric(p.gw_port, "flowsvc_gateway_watch_moves_total") >= 1,
 	    "the watch moved");
-	reader_free(&rd);
+	fs_sse_follow_free(&rd);
 out:
-	if (reading) {
-		reader_stop(&rd);
-		reader_free(&rd);
-	}
+	if (reading)
+		fs_sse_follow_free(&rd);
 	fs_env_fini(&r);
 	fs_env_fini(&p);
 }
@@ -565,7 +404,7 @@ static void
 test_watch_moves_to_lagging_replica(void)
 {
 	fs_test_env p, r1, r2;
-	struct reader rd;
+	fs_sse_follow rd;
 	char name[32];
 	uint64_t since, cur;
 	int reading = 0, frozen_p = 0, frozen_r1 = 0;
@@ -591,7 +430,7 @@ test_watch_moves_to_lagging_replica(void)
 	        "replicas caught up"))
 		goto out;
 	since = fs_trpc_revision(p.client);
-	CU_ASSERT_FATAL(reader_start(&rd, r1.gw_port, since) == 0);
+	CU_ASSERT_FATAL(fs_sse_follow_start(&rd, r1.gw_port, since) == 0);
 	reading = 1;
 
 	/* Replica 2 stops; the stream goes on through replica 1. */
@@ -603,9 +442,9 @@ test_watch_moves_to_lagging_replica(void)
 		    NULL, NULL, 0, NULL, NULL, NULL));
 	}
 	cur = fs_trpc_revision(p.client);
-	if (!FS_CHECK(reader_wait(&rd, cur, CONVERGE_MS) == 0,
-	        "the client saw %" PRIu64 " of %" PRIu64, reader_last(&rd),
-	        cur))
+	if (!FS_CHECK(fs_sse_follow_wait(&rd, cur, CONVERGE_MS) == 0,
+	        "the client saw %" PRIu64 " of %" PRIu64,
+	        fs_sse_follow_last(&rd), cur))
 		goto out;
 
 	/* The primary and replica 1 stop; replica 2 comes back behind the
@@ -635,9 +474,9 @@ test_watch_moves_to_lagging_replica(void)
 	FS_CHECK(metric(r1.gw_port, "flowsvc_gateway_watch_moves_total") >= 1,
 	    "the watch moved to replica 2");
 	end = fs_test_now_ms() + 1000;
-	while (reader_ends(&rd) == 0 && fs_test_now_ms() < end)
+	while (fs_sse_follow_breaks(&rd) == 0 && fs_test_now_ms() < end)
 		fs_test_poll_pause(20);
-	FS_CHECK(reader_ends(&rd) == 0,
+	FS_CHECK(fs_sse_follow_breaks(&rd) == 0,
 	    "the stream ended while replica 2 was behind");
 
 	/* The primary back: replica 2 catches up, and later changes reach
@@ -650,18 +489,16 @@ test_watch_moves_to_lagging_replica(void)
 		    NULL, NULL, 0, NULL, NULL, NULL));
 	}
 	cur = fs_trpc_revision(p.client);
-	FS_CHECK(reader_wait(&rd, cur, CONVERGE_MS) == 0,
+	FS_CHECK(fs_sse_follow_wait(&rd, cur, CONVERGE_MS) == 0,
 	    "with replica 1 stopped the client saw %" PRIu64 " of %" PRIu64,
-	    reader_last(&rd), cur);
-	reader_stop(&rd);
+	    fs_sse_follow_last(&rd), cur);
+	fs_sse_follow_stop(&rd);
 	reading = 0;
 	check_stream(&rd, since, cur);
-	reader_free(&rd);
+	fs_sse_follow_free(&rd);
 out:
-	if (reading) {
-		reader_stop(&rd);
-		reader_free(&rd);
-	}
+	if (reading)
+		fs_sse_follow_free(&rd);
 	if (frozen_p)
 		fs_test_proc_cont(&p.backend);
 	if (frozen_r1)

@@ -9,15 +9,12 @@
  * and suggests PORT= or BACKEND=; when a program stops before it answers
  * it says which, and stops the other.
  */
-#include <arpa/inet.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,10 +46,7 @@ suite_init(void)
 static int
 suite_fini(void)
 {
-	if (CU_get_number_of_failure_records() == 0)
-		(void) fs_test_rmtree(scratch);
-	else
-		fprintf(stderr, "kept %s\n", scratch);
+	fs_test_scratch_done(scratch);
 	return 0;
 }
 
@@ -171,29 +165,6 @@ run_wait(struct run *r, int timeout_ms)
 	return r->p.status;
 }
 
-/* A port that something listens on (and never answers). */
-static int
-listen_on(int *port)
-{
-	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	if (fd < 0)
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *) &a, sizeof(a)) != 0 ||
-	    listen(fd, 8) != 0 ||
-	    getsockname(fd, (struct sockaddr *) &a, &len) != 0) {
-		close(fd);
-		return -1;
-	}
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
 static void
 test_banner_and_ctrl_c(void)
 {
@@ -296,7 +267,7 @@ test_address_taken(void)
 {
 	struct run r;
 	char want[160], *log;
-	int taken, fd = listen_on(&taken), st;
+	int taken, fd = fs_raw_listen(8, &taken), st;
 
 	if (!FS_CHECK(fd >= 0, "listening socket"))
 		return;

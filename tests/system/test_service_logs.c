@@ -251,10 +251,7 @@ test_service_logs(void)
 
 out:
 	free(text);
-	if (CU_get_number_of_failure_records() == 0)
-		(void) fs_test_rmtree(dir);
-	else
-		fprintf(stderr, "kept %s\n", dir);
+	fs_test_scratch_done(dir);
 }
 
 int

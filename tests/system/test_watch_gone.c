@@ -33,46 +33,10 @@
  * fix takes a few ms; before it, until the wait ended). */
 #define BACK_WITHIN_MS 5000
 
-/* Outcomes of asynchronous calls. */
-struct outcomes {
-	atomic_int done, ok;
-};
-
-static void
-on_done(void *arg, int code, Flowsvc__Reply *reply)
-{
-	struct outcomes *o = arg;
-
-	if (code == FS_OK)
-		atomic_fetch_add(&o->ok, 1);
-	if (reply != NULL)
-		flowsvc__reply__free_unpacked(reply, NULL);
-	atomic_fetch_add(&o->done, 1);
-}
-
-/* Starts n watches on c from since in group, waiting wait_ms. Returns
- * how many started. */
-static int
-park(fs_client *c, int n, uint64_t since, const char *group, uint32_t wait_ms,
-    struct outcomes *o)
-{
-	Flowsvc__WatchRequest m = FLOWSVC__WATCH_REQUEST__INIT;
-	int started = 0;
-
-	m.has_since_revision = 1;
-	m.since_revision = since;
-	m.group_iexact = (char *) group;
-	m.has_wait_ms = 1;
-	m.wait_ms = wait_ms;
-	/* Small answers: a large one that a closing client leaves half
-	 * written can hang nng 1.5.2's pipe reaper (fs_rpc_server.c). */
-	m.has_max_events = 1;
-	m.max_events = 16;
-	for (int i = 0; i < n; i++)
-		started += fs_client_call_async(c, FLOWSVC__METHOD__WATCH,
-		               &m.base, NULL, on_done, o) == 0;
-	return started;
-}
+/* Park's watches ask for small answers: a large one that a closing
+ * client leaves half written can hang nng 1.5.2's pipe reaper
+ * (fs_rpc_server.c). */
+#define PARK_MAX_EVENTS 16
 
 /* What Stats says: parked watches, calls waiting for a revision, and how
  * many calls of method were counted with code. -1 each when it did not
@@ -188,7 +152,7 @@ static void
 test_closed_client_gives_places_back(void)
 {
 	static const char *const flags[] = {"--max-watches", "4", NULL};
-	struct outcomes o = {0};
+	fs_tw_outcomes o = {0};
 	fs_test_env env;
 	fs_client *a = NULL;
 	struct stats st;
@@ -203,7 +167,9 @@ test_closed_client_gives_places_back(void)
 	FS_ASSERT_OK(fs_tw_create(env.client, FLOWSVC__KIND__FLOW, "gc_x",
 	    NULL, NULL, 0, NULL, NULL, NULL));
 	uint64_t cur = fs_tw_revision(env.client);
-	FS_ASSERT_INT_EQ(park(a, 4, cur, "gc_none", LONG_WAIT_MS, &o), 4);
+	FS_ASSERT_INT_EQ(fs_tw_park(a, 4, cur, "gc_none", LONG_WAIT_MS,
+	                     PARK_MAX_EVENTS, &o),
+	    4);
 	if (!FS_CHECK(fs_tw_wait_parked(env.client, 4, 10000) == 0,
 	        "4 parked: %lld", (long long) fs_tw_parked(env.client)))
 		goto out;
@@ -229,15 +195,14 @@ test_closed_client_gives_places_back(void)
 	    4);
 
 	/* All four places serve again: parked, and woken by a change. */
-	struct outcomes b = {0};
-	FS_ASSERT_INT_EQ(park(env.client, 4, cur, "gc_g", LONG_WAIT_MS, &b),
+	fs_tw_outcomes b = {0};
+	FS_ASSERT_INT_EQ(fs_tw_park(env.client, 4, cur, "gc_g", LONG_WAIT_MS,
+	                     PARK_MAX_EVENTS, &b),
 	    4);
 	FS_CHECK(fs_tw_wait_parked(env.client, 4, 10000) == 0, "4 parked");
 	FS_ASSERT_OK(fs_tw_create(env.client, FLOWSVC__KIND__FLOW, "gc_y",
 	    "gc_g", NULL, 0, NULL, NULL, NULL));
-	int64_t until = fs_test_now_ms() + 10000;
-	while (atomic_load(&b.done) < 4 && fs_test_now_ms() < until)
-		fs_test_poll_pause(5);
+	fs_tw_wait_done(&b, 4, 10000);
 	FS_ASSERT_INT_EQ(atomic_load(&b.ok), 4);
 	stop_clean(&env);
 out:
@@ -302,7 +267,7 @@ out:
  * (so that they wait for the next change). Returns how many started. */
 static int
 replicate_park(fs_client *c, int n, uint64_t rev, uint64_t term,
-    struct outcomes *o)
+    fs_tw_outcomes *o)
 {
 	Flowsvc__ReplicateRequest m = FLOWSVC__REPLICATE_REQUEST__INIT;
 	fs_call_opts co = {NULL, LONG_WAIT_MS + 10000, NULL, 0};
@@ -316,7 +281,7 @@ replicate_park(fs_client *c, int n, uint64_t rev, uint64_t term,
 	m.wait_ms = LONG_WAIT_MS;
 	for (int i = 0; i < n; i++)
 		started += fs_client_call_async(c, FLOWSVC__METHOD__REPLICATE,
-		               &m.base, &co, on_done, o) == 0;
+		               &m.base, &co, fs_tw_on_reply, o) == 0;
 	return started;
 }
 
@@ -326,7 +291,7 @@ static void
 test_closed_follower_gives_places_back(void)
 {
 	static const char *const flags[] = {"--max-watches", "2", NULL};
-	struct outcomes o = {0};
+	fs_tw_outcomes o = {0};
 	fs_test_env env;
 	fs_client *a = NULL;
 	Flowsvc__HealthReply *h = NULL;
@@ -528,14 +493,17 @@ out:
 static int
 churn_main(const char *url, uint64_t since, uint64_t term, const char *group)
 {
-	static struct outcomes o;
+	static fs_tw_outcomes o;
 	fs_client *c = NULL;
 
 	if (fs_client_open(&c, url) != 0)
 		return 1;
-	park(c, CHURN_WATCHES / 2, since, group, LONG_WAIT_MS, &o);
-	park(c, CHURN_WATCHES / 4, since, "race_none", LONG_WAIT_MS, &o);
-	park(c, CHURN_WATCHES / 4, since, NULL, LONG_WAIT_MS, &o);
+	fs_tw_park(c, CHURN_WATCHES / 2, since, group, LONG_WAIT_MS,
+	    PARK_MAX_EVENTS, &o);
+	fs_tw_park(c, CHURN_WATCHES / 4, since, "race_none", LONG_WAIT_MS,
+	    PARK_MAX_EVENTS, &o);
+	fs_tw_park(c, CHURN_WATCHES / 4, since, NULL, LONG_WAIT_MS,
+	    PARK_MAX_EVENTS, &o);
 	replicate_park(c, 1, since, term, &o);
 	if (fs_tw_parked(c) < 0)
 		return 1;
@@ -561,7 +529,7 @@ test_close_race(void)
 	static const char *const flags[] = {"--max-watches", "64", NULL};
 	fs_test_env env;
 	struct stats st;
-	struct outcomes changes = {0};
+	fs_tw_outcomes changes = {0};
 	char ids[RACE_PROCS][FS_UUID_STRLEN + 1];
 	int nchanges = 0;
 	unsigned seed = (unsigned) fs_test_now_ms();
@@ -626,7 +594,7 @@ test_close_race(void)
 				fs_test_poll_pause(gap);
 			nchanges += fs_client_call_async(env.client,
 			                FLOWSVC__METHOD__UPDATE, &u.base, NULL,
-			                on_done, &changes) == 0;
+			                fs_tw_on_reply, &changes) == 0;
 			if (!kill_first)
 				kill(p[i].pid, SIGKILL);
 		}
@@ -636,10 +604,7 @@ test_close_race(void)
 			             SIGKILL),
 			    "%s killed", p[i].name);
 	}
-	int64_t until = fs_test_now_ms() + 10000;
-	while (
-	    atomic_load(&changes.done) < nchanges && fs_test_now_ms() < until)
-		fs_test_poll_pause(5);
+	fs_tw_wait_done(&changes, nchanges, 10000);
 	FS_ASSERT_INT_EQ(atomic_load(&changes.done), nchanges);
 	if (!FS_CHECK(fs_test_proc_alive(&env.backend), "backend died"))
 		goto out;
@@ -658,18 +623,16 @@ test_close_race(void)
 
 	/* Every place is free: RACE_MAX watches park, and a change in their
 	 * group answers them all. */
-	struct outcomes o = {0};
+	fs_tw_outcomes o = {0};
 	uint64_t cur = fs_tw_revision(env.client);
-	FS_ASSERT_INT_EQ(park(env.client, RACE_MAX, cur, "race_after",
-	                     LONG_WAIT_MS, &o),
+	FS_ASSERT_INT_EQ(fs_tw_park(env.client, RACE_MAX, cur, "race_after",
+	                     LONG_WAIT_MS, PARK_MAX_EVENTS, &o),
 	    RACE_MAX);
 	FS_CHECK(fs_tw_wait_parked(env.client, RACE_MAX, 10000) == 0,
 	    "%d parked: %lld", RACE_MAX, (long long) fs_tw_parked(env.client));
 	FS_ASSERT_OK(fs_tw_create(env.client, FLOWSVC__KIND__FLOW, "race_a",
 	    "race_after", NULL, 0, NULL, NULL, NULL));
-	until = fs_test_now_ms() + 10000;
-	while (atomic_load(&o.done) < RACE_MAX && fs_test_now_ms() < until)
-		fs_test_poll_pause(5);
+	fs_tw_wait_done(&o, RACE_MAX, 10000);
 	FS_ASSERT_INT_EQ(atomic_load(&o.ok), RACE_MAX);
 	stop_clean(&env);
 out:

@@ -20,70 +20,6 @@
 #include "fs_util.h"
 #include "testlib.h"
 
-/* Outcomes of asynchronous watch calls. */
-struct outcomes {
-	atomic_int done, ok, events, exhausted, unavailable;
-	_Atomic uint64_t revision; /* the last OK answer's */
-};
-
-static void
-on_watch(void *arg, int code, Flowsvc__Reply *reply)
-{
-	struct outcomes *o = arg;
-
-	if (code == FS_OK) {
-		Flowsvc__WatchReply *w =
-		    (Flowsvc__WatchReply *) fs_reply_payload(reply,
-		        &flowsvc__watch_reply__descriptor);
-		if (w != NULL) {
-			atomic_fetch_add(&o->events, (int) w->n_events);
-			atomic_store(&o->revision, w->revision);
-			flowsvc__watch_reply__free_unpacked(w, NULL);
-		}
-		atomic_fetch_add(&o->ok, 1);
-	} else if (code == FS_RESOURCE_EXHAUSTED) {
-		atomic_fetch_add(&o->exhausted, 1);
-	} else if (code == FS_UNAVAILABLE) {
-		atomic_fetch_add(&o->unavailable, 1);
-	}
-	if (reply != NULL)
-		flowsvc__reply__free_unpacked(reply, NULL);
-	atomic_fetch_add(&o->done, 1);
-}
-
-/* Starts n watches on c from since in group, waiting wait_ms. Returns
- * how many started. */
-static int
-park(fs_client *c, int n, uint64_t since, const char *group, uint32_t wait_ms,
-    struct outcomes *o)
-{
-	Flowsvc__WatchRequest m = FLOWSVC__WATCH_REQUEST__INIT;
-	int started = 0;
-
-	m.has_since_revision = 1;
-	m.since_revision = since;
-	m.group_iexact = (char *) group;
-	m.has_wait_ms = 1;
-	m.wait_ms = wait_ms;
-	for (int i = 0; i < n; i++)
-		started += fs_client_call_async(c, FLOWSVC__METHOD__WATCH,
-		               &m.base, NULL, on_watch, o) == 0;
-	return started;
-}
-
-static int
-wait_done(struct outcomes *o, int n, int timeout_ms)
-{
-	int64_t until = fs_test_now_ms() + timeout_ms;
-
-	while (atomic_load(&o->done) < n) {
-		if (fs_test_now_ms() > until)
-			return -1;
-		fs_test_poll_pause(5);
-	}
-	return 0;
-}
-
 /* Gets of id, timed: the slowest one in *max_ms. Returns how many were
  * answered OK. */
 static int
@@ -111,7 +47,7 @@ static void
 test_parked_hold_no_context(void)
 {
 	static const char *const flags[] = {"--contexts", "2", NULL};
-	struct outcomes o = {0};
+	fs_tw_outcomes o = {0};
 	fs_test_env env;
 	char id[FS_UUID_STRLEN + 1];
 	int64_t max_ms;
@@ -124,7 +60,8 @@ test_parked_hold_no_context(void)
 	FS_ASSERT_OK(fs_tw_create(env.client, FLOWSVC__KIND__FLOW, "pc_x",
 	    NULL, NULL, 0, NULL, id, NULL));
 	uint64_t cur = fs_tw_revision(env.client);
-	FS_ASSERT_INT_EQ(park(env.client, 50, cur, "pc_g", 30000, &o), 50);
+	FS_ASSERT_INT_EQ(fs_tw_park(env.client, 50, cur, "pc_g", 30000, 0, &o),
+	    50);
 	if (!FS_CHECK(fs_tw_wait_parked(env.client, 50, 10000) == 0,
 	        "50 parked watches, seen by Stats: %lld",
 	        (long long) fs_tw_parked(env.client)))
@@ -134,7 +71,7 @@ test_parked_hold_no_context(void)
 	FS_ASSERT_INT_EQ(atomic_load(&o.done), 0);
 	FS_ASSERT_OK(fs_tw_create(env.client, FLOWSVC__KIND__FLOW, "pc_y",
 	    "pc_g", NULL, 0, NULL, NULL, NULL));
-	FS_CHECK(wait_done(&o, 50, 10000) == 0, "%d of 50 answered",
+	FS_CHECK(fs_tw_wait_done(&o, 50, 10000) == 0, "%d of 50 answered",
 	    atomic_load(&o.done));
 	FS_ASSERT_INT_EQ(atomic_load(&o.ok), 50);
 	FS_ASSERT_INT_EQ(atomic_load(&o.events), 50);
@@ -151,7 +88,7 @@ test_parked_caps(void)
 {
 	static const char *const flags[] = {"--max-watches-per-conn", "10",
 	    "--max-watches", "15", "--max-inflight-per-conn", "4", NULL};
-	struct outcomes a = {0}, b = {0};
+	fs_tw_outcomes a = {0}, b = {0};
 	fs_test_env env;
 	fs_client *c2 = NULL;
 	char id[FS_UUID_STRLEN + 1];
@@ -168,7 +105,7 @@ test_parked_caps(void)
 	FS_ASSERT_OK(fs_tw_create(env.client, FLOWSVC__KIND__FLOW, "cap_x",
 	    NULL, NULL, 0, NULL, id, NULL));
 	uint64_t cur = fs_tw_revision(env.client);
-	park(env.client, 10, cur, "cap_g", 30000, &a);
+	fs_tw_park(env.client, 10, cur, "cap_g", 30000, 0, &a);
 	FS_CHECK(fs_tw_wait_parked(env.client, 10, 10000) == 0, "10 parked");
 	FS_ASSERT_CODE(fs_tw_watch(env.client, 1, cur, 0, "cap_g", 30000, 0,
 	                   NULL, &w, &rep),
@@ -182,7 +119,7 @@ test_parked_caps(void)
 	rep = NULL;
 	/* Ten waiting, and more than --max-inflight-per-conn Gets. */
 	FS_ASSERT_INT_EQ(timed_gets(env.client, id, 20, &max_ms), 20);
-	park(c2, 5, cur, "cap_g", 30000, &b);
+	fs_tw_park(c2, 5, cur, "cap_g", 30000, 0, &b);
 	FS_CHECK(fs_tw_wait_parked(env.client, 15, 10000) == 0, "15 parked");
 	FS_ASSERT_CODE(fs_tw_watch(c2, 1, cur, 0, "cap_g", 30000, 0, NULL, &w,
 	                   &rep),
@@ -195,7 +132,8 @@ test_parked_caps(void)
 		flowsvc__reply__free_unpacked(rep, NULL);
 	FS_ASSERT_OK(fs_tw_create(env.client, FLOWSVC__KIND__FLOW, "cap_y",
 	    "cap_g", NULL, 0, NULL, NULL, NULL));
-	FS_CHECK(wait_done(&a, 10, 10000) == 0 && wait_done(&b, 5, 10000) == 0,
+	FS_CHECK(fs_tw_wait_done(&a, 10, 10000) == 0 &&
+	        fs_tw_wait_done(&b, 5, 10000) == 0,
 	    "woken: %d and %d", atomic_load(&a.done), atomic_load(&b.done));
 	FS_ASSERT_INT_EQ(atomic_load(&a.ok) + atomic_load(&b.ok), 15);
 	/* Their places are free again. */
@@ -215,7 +153,7 @@ out:
 static void
 test_parked_thousand(void)
 {
-	struct outcomes o = {0};
+	fs_tw_outcomes o = {0};
 	fs_test_env env;
 	fs_client *wc = NULL;
 	char id[FS_UUID_STRLEN + 1];
@@ -229,7 +167,8 @@ test_parked_thousand(void)
 	FS_ASSERT_OK(fs_tw_create(env.client, FLOWSVC__KIND__FLOW, "k_x", NULL,
 	    NULL, 0, NULL, id, NULL));
 	uint64_t cur = fs_tw_revision(env.client);
-	FS_ASSERT_INT_EQ(park(wc, 1000, cur, "k_none", 60000, &o), 1000);
+	FS_ASSERT_INT_EQ(fs_tw_park(wc, 1000, cur, "k_none", 60000, 0, &o),
+	    1000);
 	if (!FS_CHECK(fs_tw_wait_parked(env.client, 1000, 30000) == 0,
 	        "1000 parked: %lld", (long long) fs_tw_parked(env.client)))
 		goto out;
@@ -258,7 +197,7 @@ test_parked_thousand(void)
 	t0 = fs_test_now_ms();
 	int st = fs_env_stop_backend(&env, SIGTERM);
 	FS_CHECK(fs_test_exited_zero(st), "exit status 0x%x", st);
-	FS_CHECK(wait_done(&o, 1000, 10000) == 0, "%d of 1000 answered",
+	FS_CHECK(fs_tw_wait_done(&o, 1000, 10000) == 0, "%d of 1000 answered",
 	    atomic_load(&o.done));
 	FS_CHECK(fs_test_now_ms() - t0 < 15000, "shutdown took %lld ms",
 	    (long long) (fs_test_now_ms() - t0));
@@ -275,7 +214,7 @@ out:
 static void
 test_client_close_ends_watches(void)
 {
-	struct outcomes o = {0};
+	fs_tw_outcomes o = {0};
 	fs_test_env env;
 	fs_client *wc = NULL;
 
@@ -285,7 +224,7 @@ test_client_close_ends_watches(void)
 	    !FS_ASSERT_OK(fs_client_open(&wc, env.backend_url)))
 		goto out;
 	uint64_t cur = fs_tw_revision(env.client);
-	FS_ASSERT_INT_EQ(park(wc, 20, cur, "cl_none", 60000, &o), 20);
+	FS_ASSERT_INT_EQ(fs_tw_park(wc, 20, cur, "cl_none", 60000, 0, &o), 20);
 	FS_CHECK(fs_tw_wait_parked(env.client, 20, 10000) == 0, "20 parked");
 	int64_t t0 = fs_test_now_ms();
 	fs_client_close(wc);

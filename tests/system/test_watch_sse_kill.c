@@ -10,7 +10,6 @@
  */
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,119 +98,6 @@ writer_main(void *arg)
 	return NULL;
 }
 
-/* ---- the client ---------------------------------------------------------- */
-
-struct seen {
-	uint64_t revision;
-	char type[32];
-	char id[FS_UUID_STRLEN + 1];
-	int64_t version;
-};
-
-struct reader {
-	int port;
-	uint64_t since;
-	pthread_mutex_t mu;
-	struct seen *ev;
-	size_t n, cap;
-	uint64_t last; /* the last id seen: event or bookmark */
-	int reconnects;
-	int refused; /* answers other than 200 */
-	atomic_int stop;
-	pthread_t th;
-};
-
-static void
-reader_take(struct reader *rd, const fs_sse_event *ev)
-{
-	json_t *c = json_object_get(ev->data, "component");
-
-	pthread_mutex_lock(&rd->mu);
-	if (strcmp(ev->event, "bookmark") != 0) {
-		if (rd->n == rd->cap) {
-			size_t cap = rd->cap ? rd->cap * 2 : 256;
-			struct seen *p = realloc(rd->ev, cap * sizeof(*p));
-			if (p == NULL)
-				abort();
-			rd->ev = p;
-			rd->cap = cap;
-		}
-		struct seen *s = &rd->ev[rd->n++];
-		s->revision = ev->id;
-		snprintf(s->type, sizeof(s->type), "%s", ev->event);
-		snprintf(s->id, sizeof(s->id), "%s",
-		    fs_json_str(c, "id") ? fs_json_str(c, "id") : "");
-		s->version = json_integer_value(json_object_get(c, "version"));
-	}
-	if (ev->has_id)
-		rd->last = ev->id;
-	pthread_mutex_unlock(&rd->mu);
-}
-
-static void *
-reader_main(void *arg)
-{
-	struct reader *rd = arg;
-	int first = 1;
-
-	while (!atomic_load(&rd->stop)) {
-		char path[64], hdr[64];
-		const char *headers[] = {hdr, NULL};
-		fs_sse s;
-		fs_sse_event ev;
-
-		snprintf(path, sizeof(path), "/api/watch/?since=%llu",
-		    (unsigned long long) rd->since);
-		pthread_mutex_lock(&rd->mu);
-		snprintf(hdr, sizeof(hdr), "Last-Event-ID: %llu",
-		    (unsigned long long) rd->last);
-		pthread_mutex_unlock(&rd->mu);
-		if (fs_sse_open(&s, rd->port, path, first ? NULL : headers, 0,
-		        5000) != 0) {
-			fs_test_poll_pause(50);
-			continue;
-		}
-		if (!first)
-			rd->reconnects++;
-		first = 0;
-		if (s.status != 200) {
-			rd->refused++;
-			fs_sse_close(&s);
-			fs_test_poll_pause(50);
-			continue;
-		}
-		while (!atomic_load(&rd->stop)) {
-			int rv = fs_sse_next(&s, &ev, 200);
-			if (rv < 0)
-				break;
-			if (rv == 1) {
-				reader_take(rd, &ev);
-				fs_sse_event_free(&ev);
-			}
-		}
-		fs_sse_close(&s);
-	}
-	return NULL;
-}
-
-static uint64_t
-reader_last(struct reader *rd)
-{
-	pthread_mutex_lock(&rd->mu);
-	uint64_t v = rd->last;
-	pthread_mutex_unlock(&rd->mu);
-	return v;
-}
-
-static size_t
-reader_count(struct reader *rd)
-{
-	pthread_mutex_lock(&rd->mu);
-	size_t v = rd->n;
-	pthread_mutex_unlock(&rd->mu);
-	return v;
-}
-
 /* id -> version of every flow, by REST, with the list's X-Revision. */
 static json_t *
 rest_list(fs_test_env *env, uint64_t *rev)
@@ -248,15 +134,14 @@ run(const char *which)
 	static const char *const gw[] = {"--watch-bookmark-ms", "200", NULL};
 	fs_test_env env;
 	struct writer *wr = calloc(WRITERS, sizeof(*wr));
-	struct reader rd;
+	fs_sse_follow rd;
 	pthread_t th[WRITERS];
 	json_t *state = NULL, *final = NULL;
 	uint64_t lrev = 0;
-	int reader_started = 0, writers = 0;
+	int writers = 0;
 	int gateway = strcmp(which, "gateway") == 0;
 
 	memset(&rd, 0, sizeof(rd));
-	pthread_mutex_init(&rd.mu, NULL);
 	if (wr == NULL || fs_env_init(&env, "watch_sse_kill") != 0) {
 		free(wr);
 		return;
@@ -275,12 +160,8 @@ run(const char *which)
 	        "list with X-Revision"))
 		goto out;
 	FS_ASSERT_INT_EQ(json_object_size(state), SEEDED);
-	rd.port = env.gw_port;
-	rd.since = lrev;
-	rd.last = lrev;
-	if (pthread_create(&rd.th, NULL, reader_main, &rd) != 0)
+	if (fs_sse_follow_start(&rd, env.gw_port, lrev) != 0)
 		goto out;
-	reader_started = 1;
 	for (; writers < WRITERS; writers++) {
 		wr[writers].c = env.client;
 		wr[writers].idx = writers;
@@ -290,7 +171,7 @@ run(const char *which)
 	}
 	/* Kill it while the writers write and the client follows. */
 	int64_t until = fs_test_now_ms() + 30000;
-	while (reader_count(&rd) < 120 && fs_test_now_ms() < until)
+	while (fs_sse_follow_count(&rd) < 120 && fs_test_now_ms() < until)
 		fs_test_poll_pause(5);
 	int restarted;
 	if (gateway) {
@@ -305,14 +186,11 @@ run(const char *which)
 	if (!FS_CHECK(restarted, "restart after kill -9"))
 		goto out;
 	uint64_t cur = fs_tw_revision(env.client);
-	until = fs_test_now_ms() + 30000;
-	while (reader_last(&rd) < cur && fs_test_now_ms() < until)
-		fs_test_poll_pause(10);
-	FS_CHECK(reader_last(&rd) >= cur, "the client reached %llu of %llu",
-	    (unsigned long long) reader_last(&rd), (unsigned long long) cur);
-	atomic_store(&rd.stop, 1);
-	pthread_join(rd.th, NULL);
-	reader_started = 0;
+	FS_CHECK(fs_sse_follow_wait(&rd, cur, 30000) == 0,
+	    "the client reached %llu of %llu",
+	    (unsigned long long) fs_sse_follow_last(&rd),
+	    (unsigned long long) cur);
+	fs_sse_follow_stop(&rd);
 
 	/* Every change from the list's revision on, once, in order. */
 	size_t acked = 0, failed = 0;
@@ -360,14 +238,9 @@ run(const char *which)
 	FS_CHECK(acked >= WRITERS * OPS / 2, "only %zu of %d acknowledged",
 	    acked, WRITERS * OPS);
 out:
-	if (reader_started) {
-		atomic_store(&rd.stop, 1);
-		pthread_join(rd.th, NULL);
-	}
+	fs_sse_follow_free(&rd);
 	json_decref(state);
 	json_decref(final);
-	free(rd.ev);
-	pthread_mutex_destroy(&rd.mu);
 	fs_env_fini(&env);
 	free(wr);
 }

@@ -18,9 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
-
 #include "fs_errors.h"
 #include "fs_rpc.h"
 #include "testlib.h"
@@ -34,9 +31,7 @@
 /* ---- the fake backend --------------------------------------------------- */
 
 struct fake {
-	nng_socket sock;
-	pthread_t thr[FAKE_THREADS_MAX];
-	int nthr;
+	fs_fake_rep *rep;
 	atomic_bool stop;
 	/* What it does. */
 	atomic_bool hold_first; /* the first request waits for release */
@@ -238,64 +233,28 @@ answer_batch(const Flowsvc__Request *req, Flowsvc__Reply *out, uint8_t **heap)
 	flowsvc__batch_request__free_unpacked(b, NULL);
 }
 
-static void *
-fake_worker(void *arg)
+/* What the fake does with each request (fs_fake_rep_answer): counts its
+ * arrival, holds it as the test says, then answers it. */
+static void
+fake_answer(void *arg, const Flowsvc__Request *req, Flowsvc__Reply *rep,
+    uint8_t **heap)
 {
-	nng_ctx ctx;
-	nng_aio *aio;
-
 	(void) arg;
-	if (nng_ctx_open(&ctx, fk.sock) != 0)
-		return NULL;
-	if (nng_aio_alloc(&aio, NULL, NULL) != 0) {
-		nng_ctx_close(ctx);
-		return NULL;
+	int k = atomic_fetch_add(&fk.requests, 1);
+	if (k < FAKE_ORDER_MAX)
+		atomic_store(&fk.order[k], key_number(req));
+	if ((k == 0 && atomic_load(&fk.hold_first)) ||
+	    k < atomic_load(&fk.hold_n))
+		wait_flag(&fk.release);
+	if (atomic_load(&fk.stepwise))
+		wait_step(k);
+	if (req->method == FLOWSVC__METHOD__BATCH) {
+		answer_batch(req, rep, heap);
+	} else {
+		if (req->method < 16)
+			atomic_fetch_add(&fk.singles[req->method], 1);
+		answer(req, 0, rep, heap);
 	}
-	while (!atomic_load(&fk.stop)) {
-		nng_aio_set_timeout(aio, 50);
-		nng_ctx_recv(ctx, aio);
-		nng_aio_wait(aio);
-		if (nng_aio_result(aio) != 0)
-			continue;
-		nng_msg *msg = nng_aio_get_msg(aio);
-		Flowsvc__Request *req = flowsvc__request__unpack(NULL,
-		    nng_msg_len(msg), nng_msg_body(msg));
-		nng_msg_free(msg);
-		if (req == NULL)
-			continue;
-		int k = atomic_fetch_add(&fk.requests, 1);
-		if (k < FAKE_ORDER_MAX)
-			atomic_store(&fk.order[k], key_number(req));
-		if ((k == 0 && atomic_load(&fk.hold_first)) ||
-		    k < atomic_load(&fk.hold_n))
-			wait_flag(&fk.release);
-		if (atomic_load(&fk.stepwise))
-			wait_step(k);
-		Flowsvc__Reply rep;
-		uint8_t *heap = NULL;
-		if (req->method == FLOWSVC__METHOD__BATCH) {
-			answer_batch(req, &rep, &heap);
-		} else {
-			if (req->method < 16)
-				atomic_fetch_add(&fk.singles[req->method], 1);
-			answer(req, 0, &rep, &heap);
-		}
-		size_t len = flowsvc__reply__get_packed_size(&rep);
-		if (nng_msg_alloc(&msg, len) == 0) {
-			flowsvc__reply__pack(&rep, nng_msg_body(msg));
-			nng_aio_set_msg(aio, msg);
-			nng_aio_set_timeout(aio, 1000);
-			nng_ctx_send(ctx, aio);
-			nng_aio_wait(aio);
-			if (nng_aio_result(aio) != 0)
-				nng_msg_free(msg);
-		}
-		free(heap);
-		flowsvc__request__free_unpacked(req, NULL);
-	}
-	nng_aio_free(aio);
-	nng_ctx_close(ctx);
-	return NULL;
 }
 
 static void
@@ -307,9 +266,8 @@ fake_stop(fs_client *c)
 	if (c != NULL)
 		fs_client_close(c);
 	atomic_store(&fk.stop, 1);
-	for (int i = 0; i < fk.nthr; i++)
-		pthread_join(fk.thr[i], NULL);
-	nng_close(fk.sock);
+	fs_fake_rep_stop(fk.rep);
+	fk.rep = NULL;
 }
 
 /* Starts the fake with nthr threads (each answers one request at a time)
@@ -323,22 +281,11 @@ fake_start_n(int nthr, int coalesce)
 	fs_client *c = NULL;
 
 	memset(&fk, 0, sizeof(fk));
-	fk.nthr = nthr;
 	for (int i = 0; i < FAKE_ORDER_MAX; i++)
 		atomic_init(&fk.order[i], NOT_YET);
 	snprintf(url, sizeof(url), "inproc://fake-backend-%d", seq++);
-	if (!FS_CHECK(nng_rep0_open(&fk.sock) == 0 &&
-	            nng_listen(fk.sock, url, NULL, 0) == 0,
-	        "fake backend on %s", url))
+	if ((fk.rep = fs_fake_rep_start(url, nthr, fake_answer, NULL)) == NULL)
 		return NULL;
-	for (int i = 0; i < nthr; i++)
-		if (!FS_CHECK(pthread_create(&fk.thr[i], NULL, fake_worker,
-		                  NULL) == 0,
-		        "fake thread")) {
-			fk.nthr = i;
-			fake_stop(NULL);
-			return NULL;
-		}
 	if (!FS_CHECK(fs_client_open(&c, url) == 0, "client") ||
 	    !FS_CHECK(fs_client_set_coalesce(c, coalesce) == 0, "coalesce")) {
 		fake_stop(c);

@@ -17,9 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
-
 #include "fs_errors.h"
 #include "fs_methods.h"
 #include "fs_rpc.h"
@@ -29,9 +26,7 @@
 #define WAIT_MS 5000
 
 struct fake {
-	nng_socket sock;
-	pthread_t thr[FAKE_THREADS];
-	atomic_bool stop;
+	fs_fake_rep *rep;
 	atomic_bool release; /* the held calls may be answered */
 	atomic_int held;     /* calls held so far */
 	atomic_int singles[FS_METHOD_LIMIT]; /* calls sent alone, by method */
@@ -94,58 +89,20 @@ answer(const Flowsvc__Request *req, Flowsvc__Reply *out, uint8_t **heap)
 		flowsvc__batch_request__free_unpacked(b, NULL);
 }
 
-static void *
-fake_worker(void *arg)
+/* What the fake does with each request (fs_fake_rep_answer): holds a
+ * call whose request id is "hold" until released, then answers it. */
+static void
+fake_answer(void *arg, const Flowsvc__Request *req, Flowsvc__Reply *rep,
+    uint8_t **heap)
 {
-	nng_ctx ctx;
-	nng_aio *aio;
-
 	(void) arg;
-	if (nng_ctx_open(&ctx, fk.sock) != 0)
-		return NULL;
-	if (nng_aio_alloc(&aio, NULL, NULL) != 0) {
-		nng_ctx_close(ctx);
-		return NULL;
+	if (req->request_id != NULL && strcmp(req->request_id, "hold") == 0) {
+		int64_t until = fs_test_now_ms() + 2 * WAIT_MS;
+		atomic_fetch_add(&fk.held, 1);
+		while (!atomic_load(&fk.release) && fs_test_now_ms() < until)
+			fs_test_poll_pause(1);
 	}
-	while (!atomic_load(&fk.stop)) {
-		nng_aio_set_timeout(aio, 50);
-		nng_ctx_recv(ctx, aio);
-		nng_aio_wait(aio);
-		if (nng_aio_result(aio) != 0)
-			continue;
-		nng_msg *msg = nng_aio_get_msg(aio);
-		Flowsvc__Request *req = flowsvc__request__unpack(NULL,
-		    nng_msg_len(msg), nng_msg_body(msg));
-		nng_msg_free(msg);
-		if (req == NULL)
-			continue;
-		if (req->request_id != NULL &&
-		    strcmp(req->request_id, "hold") == 0) {
-			int64_t until = fs_test_now_ms() + 2 * WAIT_MS;
-			atomic_fetch_add(&fk.held, 1);
-			while (!atomic_load(&fk.release) &&
-			    fs_test_now_ms() < until)
-				fs_test_poll_pause(1);
-		}
-		Flowsvc__Reply rep;
-		uint8_t *heap = NULL;
-		answer(req, &rep, &heap);
-		size_t len = flowsvc__reply__get_packed_size(&rep);
-		if (nng_msg_alloc(&msg, len) == 0) {
-			flowsvc__reply__pack(&rep, nng_msg_body(msg));
-			nng_aio_set_msg(aio, msg);
-			nng_aio_set_timeout(aio, 1000);
-			nng_ctx_send(ctx, aio);
-			nng_aio_wait(aio);
-			if (nng_aio_result(aio) != 0)
-				nng_msg_free(msg);
-		}
-		free(heap);
-		flowsvc__request__free_unpacked(req, NULL);
-	}
-	nng_aio_free(aio);
-	nng_ctx_close(ctx);
-	return NULL;
+	answer(req, rep, heap);
 }
 
 /* A fresh fake and a client of it, coalescing at 1. */
@@ -158,15 +115,9 @@ fake_start(void)
 
 	memset(&fk, 0, sizeof(fk));
 	snprintf(url, sizeof(url), "inproc://coalesce-table-%d", seq++);
-	if (!FS_CHECK(nng_rep0_open(&fk.sock) == 0 &&
-	            nng_listen(fk.sock, url, NULL, 0) == 0,
-	        "fake backend on %s", url))
+	if ((fk.rep = fs_fake_rep_start(url, FAKE_THREADS, fake_answer,
+	         NULL)) == NULL)
 		return NULL;
-	for (int i = 0; i < FAKE_THREADS; i++)
-		if (!FS_CHECK(pthread_create(&fk.thr[i], NULL, fake_worker,
-		                  NULL) == 0,
-		        "fake thread"))
-			return NULL;
 	if (!FS_CHECK(fs_client_open(&c, url) == FS_OK, "client") ||
 	    !FS_CHECK(fs_client_set_coalesce(c, 1) == FS_OK, "coalesce 1")) {
 		fs_client_close(c);
@@ -180,10 +131,8 @@ fake_stop(fs_client *c)
 {
 	atomic_store(&fk.release, 1);
 	fs_client_close(c);
-	atomic_store(&fk.stop, 1);
-	for (int i = 0; i < FAKE_THREADS; i++)
-		pthread_join(fk.thr[i], NULL);
-	nng_close(fk.sock);
+	fs_fake_rep_stop(fk.rep);
+	fk.rep = NULL;
 }
 
 static void
