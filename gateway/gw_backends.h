@@ -41,8 +41,9 @@ typedef struct gw_backends gw_backends;
 typedef struct gw_backend gw_backend;
 
 /* A batch of spread reads not answered within this gives its place back
- * (fs_spread_open's hedge_ms): a stopped backend, or a replica waiting
- * for a revision, holds up only the reads it has. */
+ * and its reads go again to another backend (fs_spread_open's hedge_ms):
+ * a stopped backend, or a replica waiting for a revision, holds up no
+ * read for longer. */
 #define GW_HEDGE_MS 100u
 
 /* Opens a client for each of the n urls (with tls for tls+tcp:// ones,
@@ -70,8 +71,8 @@ bool gw_backends_spreads(const gw_backends *bs, Flowsvc__Method method);
 /* Starts such a read over every backend's shared read lane (fs_spread:
  * at most --coalesce batches in flight over all the backends together,
  * each batch to the next backend that answers as it leaves; one out past
- * GW_HEDGE_MS gives its place back and its backend is passed over until
- * it answers). min_rev and the gateway's highest revision go as
+ * GW_HEDGE_MS gives its place back, its reads go again to another
+ * backend, and its backend is passed over until it answers). min_rev and the gateway's highest revision go as
  * opts->min_revision, as gw_backends_pick does. Returns as
  * fs_client_call_async; its completion goes to gw_backends_done with b
  * NULL. */

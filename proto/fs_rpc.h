@@ -253,9 +253,12 @@ int fs_client_set_coalesce(fs_client *c, int max_inflight);
  *
  * A batch not answered within hedge_ms (a backend stopped, or a replica
  * waiting for a revision it does not have yet) gives its slot back: the
- * next batch goes out, and pick() is told that client is slow until the
- * batch is answered; its own members keep waiting for their answer or
- * their deadline, as they would on a single client. A read whose
+ * next batch goes out, pick() is told that client is slow until the
+ * batch is answered, and its calls are sent again, once, in the next
+ * batch to another client, when one is connected and not slow (reads run
+ * twice safely; the late answer is dropped). When every client is slow,
+ * the machine is, and copies would only add to it: the calls then wait
+ * for their answer or their deadline, as on a single client. A read whose
  * min_revision is above every revision the spread's answers have shown
  * goes out alone, outside the slots (as on a single client). Only the
  * reads fs_client_set_coalesce batches are spread; any other call given

@@ -147,7 +147,22 @@ struct fs_flight {
 	nng_time sent_at;
 	int idx;         /* the client it went to */
 	bool holds_slot; /* false once the hedge took its slot back */
+	bool batch;      /* a batch (else one call on a slot) */
+	bool resent;     /* its calls were given back to the lane */
 };
+
+/* The calls of flight f (a spread's, out past the hedge; the spread's
+ * lock held), to be sent again elsewhere: a batch's members (the batch,
+ * when it is answered, has none left to answer), or a copy of a call on
+ * its own (whose own answer is then dropped). NULL: nothing to send
+ * again (no copy of the call was kept). */
+struct fs_item *fs_flight_take(struct fs_flight *f);
+
+/* List a followed by list b. */
+struct fs_item *fs_items_append(struct fs_item *a, struct fs_item *b);
+
+/* Puts items (a list) back at the head of l's queue, in order. */
+void fs_lane_requeue(struct fs_lane *l, struct fs_item *items);
 
 /* The lane's limit: the spread's max_inflight. */
 int fs_spread_limit(struct fs_spread *s);

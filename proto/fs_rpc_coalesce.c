@@ -7,6 +7,7 @@
  */
 #include "fs_rpc_client_int.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,13 +192,22 @@ send_on_slot(struct fs_lane *l, struct fs_item *it, uint32_t wait)
 		nng_msg_free(msg);
 		return FS_UNAVAILABLE;
 	}
+	/* A spread keeps a copy, to send it again elsewhere should its
+	 * client not answer (fs_flight_take); none: it is not sent again. */
+	if (l->spread != NULL && nng_msg_dup(&it->msg, msg) != 0)
+		it->msg = NULL;
 	it->client = c;
 	it->slot = true;
+	it->flight.batch = false;
 	rv = l->spread != NULL ? fs_spread_start(l->spread, &it->flight, idx,
 	                             c, msg, wait, item_cb, it)
 	                       : fs_call_start(c, msg, wait, item_cb, it);
-	if (rv != 0)
+	if (rv != 0) {
 		it->slot = false; /* no callback will come */
+		if (it->msg != NULL)
+			nng_msg_free(it->msg);
+		it->msg = NULL;
+	}
 	return rv;
 }
 
@@ -340,6 +350,7 @@ coalesce_send(struct fs_lane *l, struct fs_item *head, size_t n, size_t bytes,
 	b->c = c;
 	b->lane = l;
 	b->items = head;
+	b->flight.batch = true;
 	for (it = head; it != NULL; it = it->next)
 		it->client = c;
 	if ((l->spread != NULL
@@ -464,6 +475,74 @@ fs_coalesce_call(fs_client *c, int lane, nng_msg *msg, uint32_t timeout_ms,
 {
 	return fs_lane_call(&c->lanes[lane], msg, timeout_ms, min_rev, cb,
 	    arg);
+}
+
+/* The callback of a call whose copy was sent again: drops its answer. */
+static void
+orphan_cb(void *arg, int code, Flowsvc__Reply *reply)
+{
+	(void) arg;
+	(void) code;
+	if (reply != NULL)
+		flowsvc__reply__free_unpacked(reply, NULL);
+}
+
+struct fs_item *
+fs_flight_take(struct fs_flight *f)
+{
+	struct fs_item *it, *copy;
+
+	if (f->batch) {
+		struct fs_batch *b = (struct fs_batch *) (void *) ((char *) f -
+		    offsetof(struct fs_batch, flight));
+		struct fs_item *items = b->items;
+		b->items = NULL;
+		for (it = items; it != NULL; it = it->next)
+			it->client = NULL;
+		return items;
+	}
+	it = (struct fs_item *) (void *) ((char *) f -
+	    offsetof(struct fs_item, flight));
+	if (it->msg == NULL || (copy = calloc(1, sizeof(*copy))) == NULL)
+		return NULL;
+	copy->lane = it->lane;
+	copy->msg = it->msg;
+	copy->deadline = it->deadline;
+	copy->min_rev = it->min_rev;
+	copy->cb = it->cb;
+	copy->arg = it->arg;
+	it->msg = NULL;
+	it->cb = orphan_cb;
+	it->arg = NULL;
+	return copy;
+}
+
+struct fs_item *
+fs_items_append(struct fs_item *a, struct fs_item *b)
+{
+	struct fs_item **tail = &a;
+
+	while (*tail != NULL)
+		tail = &(*tail)->next;
+	*tail = b;
+	return a;
+}
+
+void
+fs_lane_requeue(struct fs_lane *l, struct fs_item *items)
+{
+	struct fs_item **tail = &items;
+
+	if (items == NULL)
+		return;
+	while (*tail != NULL)
+		tail = &(*tail)->next;
+	nng_mtx_lock(l->mtx);
+	*tail = l->queue;
+	if (l->queue == NULL)
+		l->queue_tail = tail;
+	l->queue = items;
+	nng_mtx_unlock(l->mtx);
 }
 
 void

@@ -94,11 +94,24 @@ fs_spread_target(struct fs_spread *s, fs_client **c)
  * next flight on a slot reaches hedge_ms; stays armed until its very
  * end (as the client's deadline timer), so only it starts its next
  * sleep once running. */
+/* Whether a client other than idx is connected and has nothing out past
+ * the hedge (mtx held). */
+static bool
+another_answers(fs_spread *s, int idx)
+{
+	for (int i = 0; i < s->n; i++)
+		if (i != idx && s->slow[i] == 0 &&
+		    atomic_load(&s->clients[i]->pipes) > 0)
+			return true;
+	return false;
+}
+
 static void
 hedge_cb(void *arg)
 {
 	fs_spread *s = arg;
 	nng_time now = nng_clock(), next = 0;
+	struct fs_item *again = NULL;
 	int released = 0;
 
 	nng_mtx_lock(s->mtx);
@@ -110,6 +123,15 @@ hedge_cb(void *arg)
 			s->slow[f->idx]++;
 			s->lane.inflight--;
 			released++;
+			/* Its reads go again to another backend, once, and
+			 * only when one answers (when every one is slow, the
+			 * machine is, and copies would only add to it). */
+			if (!f->resent && !s->closing &&
+			    another_answers(s, f->idx)) {
+				f->resent = true;
+				again =
+				    fs_items_append(again, fs_flight_take(f));
+			}
 		} else if (next == 0 || f->sent_at + s->hedge_ms < next) {
 			next = f->sent_at + s->hedge_ms;
 		}
@@ -119,6 +141,7 @@ hedge_cb(void *arg)
 	s->hedge_armed = next != 0;
 	nng_mtx_unlock(s->mtx);
 	atomic_fetch_add(&s->hedged, (uint64_t) released);
+	fs_lane_requeue(&s->lane, again);
 	while (released-- > 0)
 		fs_lane_kick(&s->lane);
 	if (next != 0)
@@ -137,6 +160,7 @@ fs_spread_start(struct fs_spread *s, struct fs_flight *f, int idx,
 	f->idx = idx;
 	f->sent_at = nng_clock();
 	f->holds_slot = true;
+	f->resent = false;
 	f->next = s->out;
 	s->out = f;
 	/* Under the lock: the callback (fs_spread_back) waits for it. */
