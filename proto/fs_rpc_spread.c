@@ -89,11 +89,6 @@ fs_spread_target(struct fs_spread *s, fs_client **c)
 	return idx;
 }
 
-/* The hedge: every flight on a slot past hedge_ms gives its slot back,
- * and its client counts as slow until it is answered. Sleeps until the
- * next flight on a slot reaches hedge_ms; stays armed until its very
- * end (as the client's deadline timer), so only it starts its next
- * sleep once running. */
 /* Whether a client other than idx is connected and has nothing out past
  * the hedge (mtx held). */
 static bool
@@ -106,6 +101,12 @@ another_answers(fs_spread *s, int idx)
 	return false;
 }
 
+/* The hedge: every flight on a slot past hedge_ms gives its slot back,
+ * its client counts as slow until it is answered, and its calls go back
+ * to the head of the lane for another client. Sleeps until the
+ * next flight on a slot reaches hedge_ms; stays armed until its very
+ * end (as the client's deadline timer), so only it starts its next
+ * sleep once running. */
 static void
 hedge_cb(void *arg)
 {
