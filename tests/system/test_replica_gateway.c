@@ -15,6 +15,8 @@
  * - a replica stopped under eight readers: the reads go on, none fails
  *   (the batch that went to it gives its place back after the hedge
  *   time, and its reads go to another backend);
+ * - a replica behind the gateway's own writes: a read that waits there
+ *   goes to the primary after the hedge time;
  * - every backend lists the same ids.
  */
 #define _GNU_SOURCE
@@ -507,6 +509,49 @@ out:
 	stop_all();
 }
 
+/* A gateway over the primary and a replica that falls behind (its own
+ * primary, a replica of the primary, is stopped): each create through the
+ * gateway is read back at once, and a read that goes to the replica waits
+ * there for the create's revision, which never comes; after GW_HEDGE_MS
+ * it goes to the primary instead, so every read answers 200, at once
+ * rather than at its deadline (3 s). */
+static void
+test_replica_behind_reads(void)
+{
+	const char *more[] = {"--backend", r2.backend_url, "--backend-poll-ms",
+	    "60000", NULL};
+	int ok = 0, slow = 0;
+	int64_t slowest = 0;
+
+	start_all();
+	if (!FS_CHECK(start_gateway(&p, more) == 0, "gateway starts"))
+		goto out;
+	CU_ASSERT_FATAL(fs_test_proc_freeze(&r1.backend, 5000) == 0);
+	for (int i = 0; i < 20; i++) {
+		char body[64], id[64];
+		fs_http_resp g;
+
+		snprintf(body, sizeof(body), "{\"name\": \"behind_%d\"}", i);
+		if (!FS_CHECK(FS_REST_CREATE(&p, "flows", body, id) == 0,
+		        "create %d", i))
+			break;
+		fs_restf(&p, "GET", NULL, &g, "/api/flows/%s/", id);
+		ok += g.status == 200;
+		slow += g.elapsed_ms >= 1000;
+		if (g.elapsed_ms > slowest)
+			slowest = g.elapsed_ms;
+		fs_http_resp_free(&g);
+	}
+	fs_test_proc_cont(&r1.backend);
+	printf("\n    replica behind: %d of 20 reads 200, slowest %lld ms\n",
+	    ok, (long long) slowest);
+	FS_ASSERT_INT_EQ(ok, 20);
+	FS_CHECK(slow == 0, "%d reads took 1 s or more (slowest %lld ms)",
+	    slow, (long long) slowest);
+out:
+	stop_all();
+}
+
 /* clang-format off */
 static CU_TestInfo tests[] = {
 	{"2,000 creates through a spreading gateway, each read back at once",
@@ -519,6 +564,8 @@ static CU_TestInfo tests[] = {
 	    test_primary_stopped},
 	{"a replica stopped under readers: its batch goes elsewhere",
 	    test_replica_stopped_under_readers},
+	{"a replica behind: a read waiting there goes to the primary",
+	    test_replica_behind_reads},
 	CU_TEST_INFO_NULL,
 };
 
