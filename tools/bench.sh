@@ -1056,6 +1056,16 @@ if [ "$REPLICAS" -eq 1 ] && [ "$HAVE_WRK" -eq 1 ] &&
 		sleep 0.05
 	done
 	reps_cpu() { echo $(($(proc_cpu "${SP_PIDS[0]}") + $(proc_cpu "${SP_PIDS[1]}"))); }
+	# Measure idle backends: replicas that have just caught up, and the
+	# primary after the lag step's creates, may still be writing a
+	# snapshot. Until the three used at most 2 ticks (of CLK_TCK a
+	# second) over half a second, for at most 10 s.
+	for _ in $(seq 20); do
+		a=$(($(proc_cpu "$SVC_PID") + $(reps_cpu)))
+		sleep 0.5
+		b=$(($(proc_cpu "$SVC_PID") + $(reps_cpu)))
+		[ $((b - a)) -le 2 ] && break
+	done
 	c0=$(proc_cpu "$SVC_PID") g0=$(proc_cpu "$GW_PID")
 	run_wrk "REST GET, gateway over the primary alone" "$REST" "$S/get.lua" "$IDS"
 	c1=$(proc_cpu "$SVC_PID") g1=$(proc_cpu "$GW_PID")
