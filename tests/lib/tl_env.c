@@ -131,6 +131,23 @@ fs_env_start_backend_with(fs_test_env *env, const char *const *extra)
 	return fs_env_start_backend(env);
 }
 
+int
+fs_env_start_node(fs_test_env *env, const char *name, const char *of)
+{
+	if (fs_env_init(env, name) != 0)
+		return -1;
+	env->node_flags[0] = NULL;
+	if (of != NULL) {
+		if ((size_t) snprintf(env->replica_of, sizeof(env->replica_of),
+		        "%s", of) >= sizeof(env->replica_of))
+			return -1;
+		env->node_flags[0] = "--replica-of";
+		env->node_flags[1] = env->replica_of;
+		env->node_flags[2] = NULL;
+	}
+	return fs_env_start_backend_with(env, env->node_flags);
+}
+
 /* A replica of env's backend, for FS_TEST_GATEWAY_VIA_REPLICA: on a
  * port and data dir of its own, waited for until it answers HEALTH. */
 static int

@@ -28,6 +28,10 @@ typedef struct fs_test_env {
 	const char *const *gw_extra;
 	/* More flow-service flags (NULL-terminated, at most 12), or NULL. */
 	const char *const *svc_extra;
+	/* fs_env_start_node's flags (svc_extra points here): --replica-of
+	 * and its URL, kept for restarts. */
+	char replica_of[64];
+	const char *node_flags[3];
 	fs_test_proc backend;
 	fs_test_proc gateway;
 	/* With FS_TEST_GATEWAY_VIA_REPLICA set in the environment: a replica
@@ -51,6 +55,11 @@ int fs_env_start_backend(fs_test_env *env);
 /* The same with env->svc_extra set to extra (NULL or NULL-terminated, at
  * most 12 flags) first: a restart with other flags. */
 int fs_env_start_backend_with(fs_test_env *env, const char *const *extra);
+
+/* fs_env_init, then starts the backend: a primary (of NULL) or a
+ * replica of the URL of (--replica-of, kept in env for restarts with
+ * fs_env_start_backend). Returns 0 or -1. */
+int fs_env_start_node(fs_test_env *env, const char *name, const char *of);
 
 /* Starts flow-gateway on env->gw_port against env->backend_url (or, with
  * FS_TEST_GATEWAY_VIA_REPLICA set, against a replica of it, started

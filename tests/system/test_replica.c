@@ -25,23 +25,6 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* Starts a backend in env (its own scratch dir and port): a primary
- * (of NULL) or a replica of the URL of. */
-static int
-start_node(fs_test_env *env, const char *name, const char *of,
-    const char **extra)
-{
-	if (fs_env_init(env, name) != 0)
-		return -1;
-	extra[0] = NULL;
-	if (of != NULL) {
-		extra[0] = "--replica-of";
-		extra[1] = of;
-		extra[2] = NULL;
-	}
-	return fs_env_start_backend_with(env, extra);
-}
-
 /* Get by id; the code. */
 static int
 get(fs_client *c, const char *id)
@@ -147,12 +130,11 @@ static void
 test_chain_converges(void)
 {
 	fs_test_env p, r1, r2;
-	const char *xp[4], *x1[4], *x2[4];
 
-	FS_ASSERT_OK(start_node(&p, "repl-p", NULL, xp));
+	FS_ASSERT_OK(fs_env_start_node(&p, "repl-p", NULL));
 	FS_ASSERT_INT_EQ(churn(p.client, "before", 40), 0);
-	FS_ASSERT_OK(start_node(&r1, "repl-r1", p.backend_url, x1));
-	FS_ASSERT_OK(start_node(&r2, "repl-r2", r1.backend_url, x2));
+	FS_ASSERT_OK(fs_env_start_node(&r1, "repl-r1", p.backend_url));
+	FS_ASSERT_OK(fs_env_start_node(&r2, "repl-r2", r1.backend_url));
 	FS_ASSERT_INT_EQ(churn(p.client, "during", 40), 0);
 	/* Changes sent to the replicas: the primary's answer. */
 	FS_ASSERT_INT_EQ(churn(r1.client, "via_r1", 20), 0);
@@ -205,11 +187,10 @@ static void
 test_replica_kill_resumes(void)
 {
 	fs_test_env p, r;
-	const char *xp[4], *xr[4];
 	char log[PATH_MAX + 32];
 
-	FS_ASSERT_OK(start_node(&p, "repl-kp", NULL, xp));
-	FS_ASSERT_OK(start_node(&r, "repl-kr", p.backend_url, xr));
+	FS_ASSERT_OK(fs_env_start_node(&p, "repl-kp", NULL));
+	FS_ASSERT_OK(fs_env_start_node(&r, "repl-kr", p.backend_url));
 	FS_ASSERT_INT_EQ(churn(p.client, "a", 60), 0);
 	assert_same(r.client, p.client, "replica");
 	uint64_t had = fs_trpc_revision(r.client);
@@ -239,11 +220,10 @@ static void
 test_primary_stopped(void)
 {
 	fs_test_env p, r;
-	const char *xp[4], *xr[4];
 	json_t *comp = NULL;
 
-	FS_ASSERT_OK(start_node(&p, "repl-sp", NULL, xp));
-	FS_ASSERT_OK(start_node(&r, "repl-sr", p.backend_url, xr));
+	FS_ASSERT_OK(fs_env_start_node(&p, "repl-sp", NULL));
+	FS_ASSERT_OK(fs_env_start_node(&r, "repl-sr", p.backend_url));
 	FS_ASSERT_INT_EQ(fs_trpc_create(p.client, FLOWSVC__KIND__FLOW, "kept",
 	                     NULL, NULL, CALL_MS, &comp),
 	    FS_OK);
@@ -319,13 +299,12 @@ static void
 test_read_your_writes(void)
 {
 	fs_test_env p, r1, r2;
-	const char *xp[4], *x1[4], *x2[4];
 	json_t *comp = NULL;
 	fs_client *c2 = NULL;
 
-	FS_ASSERT_OK(start_node(&p, "repl-yp", NULL, xp));
-	FS_ASSERT_OK(start_node(&r1, "repl-y1", p.backend_url, x1));
-	FS_ASSERT_OK(start_node(&r2, "repl-y2", r1.backend_url, x2));
+	FS_ASSERT_OK(fs_env_start_node(&p, "repl-yp", NULL));
+	FS_ASSERT_OK(fs_env_start_node(&r1, "repl-y1", p.backend_url));
+	FS_ASSERT_OK(fs_env_start_node(&r2, "repl-y2", r1.backend_url));
 	assert_same(r2.client, p.client, "replica of the replica");
 	FS_ASSERT_OK(fs_test_proc_freeze(&r1.backend, 5000));
 	FS_ASSERT_INT_EQ(fs_trpc_create(p.client, FLOWSVC__KIND__FLOW, "mine",
@@ -413,7 +392,6 @@ ryw_batch_cb(void *arg, int code, Flowsvc__Reply *reply)
 /* P <- R1 <- R2 with R1 frozen, then a flow made on P: R2 lacks it. */
 struct behind_chain {
 	fs_test_env p, r1, r2;
-	const char *xp[4], *x1[4], *x2[4];
 	json_t *comp; /* the flow made on P */
 	uint64_t rev; /* P's revision after it */
 };
@@ -429,11 +407,11 @@ behind_start(struct behind_chain *ch, const char *tag, const char *flow)
 	snprintf(n[1], sizeof(n[1]), "%s-1", tag);
 	snprintf(n[2], sizeof(n[2]), "%s-2", tag);
 	ch->comp = NULL;
-	if (!FS_ASSERT_OK(start_node(&ch->p, n[0], NULL, ch->xp)) ||
+	if (!FS_ASSERT_OK(fs_env_start_node(&ch->p, n[0], NULL)) ||
 	    !FS_ASSERT_OK(
-	        start_node(&ch->r1, n[1], ch->p.backend_url, ch->x1)) ||
+	        fs_env_start_node(&ch->r1, n[1], ch->p.backend_url)) ||
 	    !FS_ASSERT_OK(
-	        start_node(&ch->r2, n[2], ch->r1.backend_url, ch->x2)))
+	        fs_env_start_node(&ch->r2, n[2], ch->r1.backend_url)))
 		return -1;
 	assert_same(ch->r2.client, ch->p.client, "replica of the replica");
 	if (!FS_ASSERT_OK(fs_test_proc_freeze(&ch->r1.backend, 5000)) ||
@@ -604,11 +582,10 @@ static void
 test_follows_under_load(void)
 {
 	fs_test_env p, r;
-	const char *xp[4], *xr[4];
 	char log[PATH_MAX + 32];
 
-	FS_ASSERT_OK(start_node(&p, "repl-lp", NULL, xp));
-	FS_ASSERT_OK(start_node(&r, "repl-lr", p.backend_url, xr));
+	FS_ASSERT_OK(fs_env_start_node(&p, "repl-lp", NULL));
+	FS_ASSERT_OK(fs_env_start_node(&r, "repl-lr", p.backend_url));
 	for (int round = 0; round < 4; round++) {
 		char prefix[16];
 		snprintf(prefix, sizeof(prefix), "load%d", round);

@@ -21,22 +21,6 @@
 #define CALL_MS 5000
 #define CONVERGE_MS 20000
 
-static int
-start_node(fs_test_env *env, const char *name, const char *of,
-    const char **extra)
-{
-	int n = 0;
-
-	if (fs_env_init(env, name) != 0)
-		return -1;
-	if (of != NULL) {
-		extra[n++] = "--replica-of";
-		extra[n++] = of;
-	}
-	extra[n] = NULL;
-	return fs_env_start_backend_with(env, extra);
-}
-
 /* Names and versions of every component, in creation order. */
 static json_t *
 names_of(fs_client *c)
@@ -114,13 +98,13 @@ static void
 test_failover_and_rejoin(void)
 {
 	fs_test_env p, r;
-	const char *xp[4], *xr[4], *again[4];
+	const char *again[4];
 	Flowsvc__PromoteReply *pr = NULL;
 	char log[PATH_MAX + 32], want[160], name[32];
 	uint64_t term = 0;
 
-	FS_ASSERT_OK(start_node(&p, "fo-p", NULL, xp));
-	FS_ASSERT_OK(start_node(&r, "fo-r", p.backend_url, xr));
+	FS_ASSERT_OK(fs_env_start_node(&p, "fo-p", NULL));
+	FS_ASSERT_OK(fs_env_start_node(&r, "fo-r", p.backend_url));
 	for (int i = 0; i < 20; i++) {
 		snprintf(name, sizeof(name), "shared_%d", i);
 		FS_ASSERT_INT_EQ(create(p.client, name, &term), FS_OK);
@@ -210,14 +194,13 @@ static void
 test_higher_term_deposes(void)
 {
 	fs_test_env p;
-	const char *xp[4];
 	Flowsvc__ReplicateRequest rr = FLOWSVC__REPLICATE_REQUEST__INIT;
 	Flowsvc__PromoteReply *pr = NULL;
 	ProtobufCMessage *out = NULL;
 	Flowsvc__Reply *rep = NULL;
 	uint64_t term = 0;
 
-	FS_ASSERT_OK(start_node(&p, "term-p", NULL, xp));
+	FS_ASSERT_OK(fs_env_start_node(&p, "term-p", NULL));
 	FS_ASSERT_INT_EQ(create(p.client, "before", &term), FS_OK);
 	FS_ASSERT_INT_EQ(term, 1);
 	rr.has_term = 1;
@@ -276,7 +259,6 @@ test_bootstrap_from_snapshot(void)
 {
 	fs_test_env p, r;
 	const char *xp[4] = {"--watch-history", "1", NULL, NULL};
-	const char *xr[4];
 	char log[PATH_MAX + 32], name[32];
 
 	FS_ASSERT_OK(fs_env_init(&p, "boot-p"));
@@ -301,7 +283,7 @@ test_bootstrap_from_snapshot(void)
 	uint64_t snap = fs_trpc_revision(p.client);
 	FS_ASSERT_INT_EQ(create(p.client, "after_snapshot", NULL), FS_OK);
 
-	FS_ASSERT_OK(start_node(&r, "boot-r", p.backend_url, xr));
+	FS_ASSERT_OK(fs_env_start_node(&r, "boot-r", p.backend_url));
 	assert_same(r.client, p.client, "bootstrapped replica");
 	snprintf(log, sizeof(log), "%s/flow-service.log", r.dir);
 	char want[64];
@@ -349,11 +331,10 @@ static void
 test_replication_rpcs(void)
 {
 	fs_test_env p;
-	const char *xp[4];
 	Flowsvc__SnapshotFetchReply *f = NULL;
 	char name[32];
 
-	FS_ASSERT_OK(start_node(&p, "rpcs-p", NULL, xp));
+	FS_ASSERT_OK(fs_env_start_node(&p, "rpcs-p", NULL));
 	FS_ASSERT_OK(fetch(p.client, 0, 0, 0, &f));
 	if (f != NULL) {
 		CU_ASSERT(f->none);

@@ -35,18 +35,6 @@
 
 static fs_test_env p, r1, r2;
 
-/* Starts a backend in env: a primary (of NULL) or a replica of of. */
-static int
-start_node(fs_test_env *env, const char *name, const char *of)
-{
-	static const char *none[] = {NULL};
-	const char *rep[] = {"--replica-of", of, NULL};
-
-	if (fs_env_init(env, name) != 0)
-		return -1;
-	return fs_env_start_backend_with(env, of != NULL ? rep : none);
-}
-
 /* Starts the gateway of env (its first --backend env's backend) with
  * more, and its HTTP connection. */
 static int
@@ -123,9 +111,20 @@ ids_of(fs_client *c)
 static void
 start_all(void)
 {
-	CU_ASSERT_FATAL(start_node(&p, "rgw-p", NULL) == 0);
-	CU_ASSERT_FATAL(start_node(&r1, "rgw-r1", p.backend_url) == 0);
-	CU_ASSERT_FATAL(start_node(&r2, "rgw-r2", r1.backend_url) == 0);
+	CU_ASSERT_FATAL(fs_env_start_node(&p, "rgw-p", NULL) == 0);
+	CU_ASSERT_FATAL(fs_env_start_node(&r1, "rgw-r1", p.backend_url) == 0);
+	CU_ASSERT_FATAL(fs_env_start_node(&r2, "rgw-r2", r1.backend_url) == 0);
+}
+
+/* Waits (up to CONVERGE_MS) for both replicas to have the primary's
+ * revision. */
+static void
+replicas_catch_up(void)
+{
+	uint64_t rev = fs_trpc_revision(p.client);
+
+	(void) fs_trpc_wait_revision(r1.client, rev, CONVERGE_MS);
+	(void) fs_trpc_wait_revision(r2.client, rev, CONVERGE_MS);
 }
 
 static void
@@ -189,12 +188,7 @@ test_spread_read_your_writes(void)
 	    "replicas served %llu and %llu of %d reads",
 	    (unsigned long long) g1, (unsigned long long) g2, CREATES);
 	/* Every backend lists the same ids once caught up. */
-	uint64_t rev = fs_trpc_revision(p.client);
-	int64_t end = fs_test_now_ms() + CONVERGE_MS;
-	while (fs_test_now_ms() < end &&
-	    (fs_trpc_revision(r1.client) < rev ||
-	        fs_trpc_revision(r2.client) < rev))
-		fs_test_poll_pause(20);
+	replicas_catch_up();
 	char *a = ids_of(p.client), *b = ids_of(r1.client),
 	     *c = ids_of(r2.client);
 	FS_CHECK(a != NULL && b != NULL && c != NULL && strcmp(a, b) == 0 &&
@@ -380,12 +374,7 @@ test_primary_stopped(void)
 		goto out;
 	/* The replicas have the create (a read of the gateway's own write
 	 * can only be answered by a backend that has it). */
-	uint64_t rev = fs_trpc_revision(p.client);
-	int64_t end = fs_test_now_ms() + CONVERGE_MS;
-	while (fs_test_now_ms() < end &&
-	    (fs_trpc_revision(r1.client) < rev ||
-	        fs_trpc_revision(r2.client) < rev))
-		fs_test_poll_pause(20);
+	replicas_catch_up();
 	CU_ASSERT_FATAL(fs_test_proc_freeze(&p.backend, 5000) == 0);
 	/* The first read may go to the primary and wait out its deadline;
 	 * the gateway then leaves it out. */
@@ -471,12 +460,7 @@ test_replica_stopped_under_readers(void)
 	if (!FS_CHECK(start_gateway(&p, more) == 0, "gateway starts") ||
 	    FS_REST_CREATE(&p, "flows", "{\"name\": \"readers\"}", id) != 0)
 		goto out;
-	uint64_t rev = fs_trpc_revision(p.client);
-	int64_t end = fs_test_now_ms() + CONVERGE_MS;
-	while (fs_test_now_ms() < end &&
-	    (fs_trpc_revision(r1.client) < rev ||
-	        fs_trpc_revision(r2.client) < rev))
-		fs_test_poll_pause(20);
+	replicas_catch_up();
 	CU_ASSERT_FATAL(fs_test_proc_freeze(&r1.backend, 5000) == 0);
 	int64_t until = fs_test_now_ms() + 2000;
 	for (int i = 0; i < READERS; i++) {

@@ -38,18 +38,6 @@
 
 /* ---- backends and the gateway -------------------------------------------- */
 
-/* Starts a backend in env: a primary (of NULL) or a replica of of. */
-static int
-start_node(fs_test_env *env, const char *name, const char *of)
-{
-	static const char *none[] = {NULL};
-	const char *rep[] = {"--replica-of", of, NULL};
-
-	if (fs_env_init(env, name) != 0)
-		return -1;
-	return fs_env_start_backend_with(env, of != NULL ? rep : none);
-}
-
 /* Starts the gateway of env over env's backend, then other, and its HTTP
  * connection. */
 static int
@@ -175,8 +163,8 @@ start_pair(fs_test_env *p, fs_test_env *r, const char *name)
 
 	snprintf(pn, sizeof(pn), "%s-p", name);
 	snprintf(rn, sizeof(rn), "%s-r", name);
-	if (!FS_CHECK(start_node(p, pn, NULL) == 0, "primary starts") ||
-	    !FS_CHECK(start_node(r, rn, p->backend_url) == 0,
+	if (!FS_CHECK(fs_env_start_node(p, pn, NULL) == 0, "primary starts") ||
+	    !FS_CHECK(fs_env_start_node(r, rn, p->backend_url) == 0,
 	        "replica starts") ||
 	    !FS_CHECK(start_gateway(p, r->backend_url) == 0, "gateway starts"))
 		return -1;
@@ -409,10 +397,11 @@ test_watch_moves_to_lagging_replica(void)
 	uint64_t since, cur;
 	int reading = 0, frozen_p = 0, frozen_r1 = 0;
 
-	if (!FS_CHECK(start_node(&p, "rwl-p", NULL) == 0, "primary starts") ||
-	    !FS_CHECK(start_node(&r1, "rwl-r1", p.backend_url) == 0,
+	if (!FS_CHECK(fs_env_start_node(&p, "rwl-p", NULL) == 0,
+	        "primary starts") ||
+	    !FS_CHECK(fs_env_start_node(&r1, "rwl-r1", p.backend_url) == 0,
 	        "replica 1 starts") ||
-	    !FS_CHECK(start_node(&r2, "rwl-r2", p.backend_url) == 0,
+	    !FS_CHECK(fs_env_start_node(&r2, "rwl-r2", p.backend_url) == 0,
 	        "replica 2 starts"))
 		goto out;
 	/* The gateway knows only the replicas: its watch starts on the
