@@ -63,31 +63,54 @@ lane_limit(struct fs_lane *l)
 	                         : atomic_load(&l->client->coalesce);
 }
 
+static void
+lane_init(struct fs_lane *l, nng_mtx *mtx, int id, fs_client *c,
+    struct fs_spread *s)
+{
+	l->mtx = mtx;
+	l->id = id;
+	l->client = c;
+	l->spread = s;
+	l->inflight = 0;
+	l->queue = NULL;
+	l->queue_tail = &l->queue;
+}
+
 void
 fs_coalesce_init(fs_client *c)
 {
-	for (int i = 0; i < LANE_COUNT; i++) {
-		struct fs_lane *l = &c->lanes[i];
-		l->mtx = c->mtx;
-		l->id = i;
-		l->client = c;
-		l->spread = NULL;
-		l->inflight = 0;
-		l->queue = NULL;
-		l->queue_tail = &l->queue;
-	}
+	for (int i = 0; i < LANE_COUNT; i++)
+		lane_init(&c->lanes[i], c->mtx, i, c, NULL);
 }
 
 void
 fs_lane_init_spread(struct fs_lane *l, struct fs_spread *s, nng_mtx *mtx)
 {
-	l->mtx = mtx;
-	l->id = LANE_READ;
-	l->client = NULL;
-	l->spread = s;
-	l->inflight = 0;
-	l->queue = NULL;
-	l->queue_tail = &l->queue;
+	lane_init(l, mtx, LANE_READ, NULL, s);
+}
+
+/* The client the next call or batch of l goes to: the lane's own, or
+ * the one its spread chooses now (*idx, its index; else -1). Returns 0,
+ * or -1 when the spread has none. */
+static int
+lane_target(struct fs_lane *l, fs_client **c, int *idx)
+{
+	*c = l->client;
+	*idx = -1;
+	return l->spread != NULL && (*idx = fs_spread_target(l->spread, c)) < 0
+	    ? -1
+	    : 0;
+}
+
+/* Starts msg on c for l, watched as f when l is a spread's (as
+ * fs_call_start). */
+static int
+lane_start(struct fs_lane *l, struct fs_flight *f, int idx, fs_client *c,
+    nng_msg *msg, uint32_t wait, fs_call_cb cb, void *arg)
+{
+	return l->spread != NULL
+	    ? fs_spread_start(l->spread, f, idx, c, msg, wait, cb, arg)
+	    : fs_call_start(c, msg, wait, cb, arg);
 }
 
 /* A List that names both a name and a group: names are unique per group
@@ -184,11 +207,11 @@ static int
 send_on_slot(struct fs_lane *l, struct fs_item *it, uint32_t wait)
 {
 	nng_msg *msg = it->msg;
-	fs_client *c = l->client;
-	int rv, idx = -1;
+	fs_client *c;
+	int rv, idx;
 
 	it->msg = NULL;
-	if (l->spread != NULL && (idx = fs_spread_target(l->spread, &c)) < 0) {
+	if (lane_target(l, &c, &idx) != 0) {
 		nng_msg_free(msg);
 		return FS_UNAVAILABLE;
 	}
@@ -199,10 +222,8 @@ send_on_slot(struct fs_lane *l, struct fs_item *it, uint32_t wait)
 	it->client = c;
 	it->slot = true;
 	it->flight.batch = false;
-	rv = l->spread != NULL ? fs_spread_start(l->spread, &it->flight, idx,
-	                             c, msg, wait, item_cb, it)
-	                       : fs_call_start(c, msg, wait, item_cb, it);
-	if (rv != 0) {
+	if ((rv = lane_start(l, &it->flight, idx, c, msg, wait, item_cb,
+	         it)) != 0) {
 		it->slot = false; /* no callback will come */
 		if (it->msg != NULL)
 			nng_msg_free(it->msg);
@@ -286,8 +307,8 @@ coalesce_send(struct fs_lane *l, struct fs_item *head, size_t n, size_t bytes,
 	nng_time now = nng_clock();
 	uint32_t wait = first > now ? (uint32_t) (first - now) : 1;
 	struct fs_item *it;
-	fs_client *c = l->client;
-	int idx = -1;
+	fs_client *c;
+	int idx;
 
 	if (n == 1) {
 		/* Nothing to batch: send it as it is. */
@@ -297,7 +318,7 @@ coalesce_send(struct fs_lane *l, struct fs_item *head, size_t n, size_t bytes,
 		}
 		return 0;
 	}
-	if (l->spread != NULL && (idx = fs_spread_target(l->spread, &c)) < 0) {
+	if (lane_target(l, &c, &idx) != 0) {
 		while ((it = head) != NULL) {
 			head = it->next;
 			item_done(it, FS_UNAVAILABLE, NULL);
@@ -353,10 +374,7 @@ coalesce_send(struct fs_lane *l, struct fs_item *head, size_t n, size_t bytes,
 	b->flight.batch = true;
 	for (it = head; it != NULL; it = it->next)
 		it->client = c;
-	if ((l->spread != NULL
-	            ? fs_spread_start(l->spread, &b->flight, idx, c, msg, wait,
-	                  batch_done, b)
-	            : fs_call_start(c, msg, wait, batch_done, b)) != 0) {
+	if (lane_start(l, &b->flight, idx, c, msg, wait, batch_done, b) != 0) {
 		batch_finish(b, FS_UNAVAILABLE, NULL);
 		return -1;
 	}
