@@ -329,6 +329,7 @@ struct behind {
 	svc *s;
 	fs_srv_call *call;
 	const Flowsvc__Request *req;
+	int64_t start_us; /* a Watch's, for its access line (0: log off) */
 };
 
 static void
@@ -347,7 +348,8 @@ behind_done(void *arg, int outcome)
 			 * or an empty answer at the revision reached (the
 			 * call is detached already, so it does not park
 			 * again; the caller asks on from there). */
-			svc_watch_handle(s->watch, b->call, b->req, 0);
+			svc_watch_handle(s->watch, b->call, b->req,
+			    b->start_us);
 		else
 			svc_run_call(s, b->call, b->req);
 	} else {
@@ -363,10 +365,7 @@ behind_done(void *arg, int outcome)
 		svc_note_revision(s, &r);
 		Flowsvc__Reply rep;
 		svc_reply_wire(&r, &rep);
-		if ((unsigned) b->req->method < FS_METHOD_LIMIT)
-			atomic_fetch_add_explicit(&s->counts[b->req->method]
-			                                    [FS_UNAVAILABLE],
-			    1, memory_order_relaxed);
+		svc_count(s, (int) b->req->method, FS_UNAVAILABLE);
 		fs_srv_reply(b->call, &rep);
 	}
 	free(b);
@@ -400,6 +399,7 @@ wait_behind(svc *s, fs_srv_call *call, const Flowsvc__Request *req)
 	b->s = s;
 	b->call = call;
 	b->req = req;
+	b->start_us = s->access_log ? fs_now_us() : 0;
 	/* Detached, it holds no context of the pool, and ends should its
 	 * client go; else it waits in the pool. */
 	fs_srv_call *det = fs_srv_detach(call) == 0 ? call : NULL;

@@ -392,8 +392,9 @@ ryw_batch_cb(void *arg, int code, Flowsvc__Reply *reply)
 /* P <- R1 <- R2 with R1 frozen, then a flow made on P: R2 lacks it. */
 struct behind_chain {
 	fs_test_env p, r1, r2;
-	json_t *comp; /* the flow made on P */
-	uint64_t rev; /* P's revision after it */
+	const char *x2[4]; /* R2's flags: a replica of R1, --access-log */
+	json_t *comp;      /* the flow made on P */
+	uint64_t rev;      /* P's revision after it */
 };
 
 /* Starts ch (envs named tag-p, tag-1, tag-2); 0 or -1 (a check failed). */
@@ -410,8 +411,13 @@ behind_start(struct behind_chain *ch, const char *tag, const char *flow)
 	if (!FS_ASSERT_OK(fs_env_start_node(&ch->p, n[0], NULL)) ||
 	    !FS_ASSERT_OK(
 	        fs_env_start_node(&ch->r1, n[1], ch->p.backend_url)) ||
-	    !FS_ASSERT_OK(
-	        fs_env_start_node(&ch->r2, n[2], ch->r1.backend_url)))
+	    !FS_ASSERT_OK(fs_env_init(&ch->r2, n[2])))
+		return -1;
+	ch->x2[0] = "--replica-of";
+	ch->x2[1] = ch->r1.backend_url;
+	ch->x2[2] = "--access-log";
+	ch->x2[3] = NULL;
+	if (!FS_ASSERT_OK(fs_env_start_backend_with(&ch->r2, ch->x2)))
 		return -1;
 	assert_same(ch->r2.client, ch->p.client, "replica of the replica");
 	if (!FS_ASSERT_OK(fs_test_proc_freeze(&ch->r1.backend, 5000)) ||
@@ -485,6 +491,30 @@ out:
  * the replica has it (CONTRACT §8: any request may carry one), then
  * answers: asked from P's revision, which R2 does not have yet, it is
  * not refused as a revision in the future. */
+/* The duration of the first access line of a Watch in the log at path
+ * ("rpc WATCH OK 702.861ms"); -1 when there is none. */
+static double
+watch_duration_ms(const char *path)
+{
+	char line[1024];
+	double ms = -1;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return -1;
+	while (ms < 0 && fgets(line, sizeof(line), f) != NULL) {
+		const char *d = strstr(line, " rpc WATCH ");
+		if (d == NULL)
+			continue;
+		d += strlen(" rpc WATCH ");
+		while (*d != '\0' && *d != ' ') /* the code */
+			d++;
+		ms = strtod(d, NULL);
+	}
+	fclose(f);
+	return ms;
+}
+
 static void
 test_watch_min_revision(void)
 {
@@ -520,6 +550,10 @@ test_watch_min_revision(void)
 	FS_CHECK(atomic_load(&b.done) == 1 && atomic_load(&b.ok) == 1,
 	    "the watch: %d answers, %d OK", atomic_load(&b.done),
 	    atomic_load(&b.ok));
+	/* Its access line says how long it took from its arrival: a few
+	 * seconds at most (once a time since 1970). */
+	double ms = watch_duration_ms(ch.r2.backend.log_path);
+	FS_CHECK(ms >= 0 && ms < 60000, "the Watch's access line: %g ms", ms);
 	fs_client_close(c);
 out:
 	behind_stop(&ch);
