@@ -194,8 +194,22 @@ fs_spread_back(struct fs_spread *s, struct fs_flight *f, int code,
 	held = f->holds_slot;
 	if (!held)
 		s->slow[f->idx]--;
+	/* Failed without an answer (its connection lost: a backend killed
+	 * or gone): its reads go again, once, to another backend that
+	 * answers, as past the hedge. */
+	struct fs_item *again = NULL;
+	if (reply == NULL && code == FS_UNAVAILABLE && !f->resent &&
+	    !s->closing && another_answers(s, f->idx)) {
+		f->resent = true;
+		again = fs_flight_take(f);
+	}
 	nng_mtx_unlock(s->mtx);
 	s->done(s->arg, f->idx, code, reply);
+	if (again != NULL) {
+		fs_lane_requeue(&s->lane, again);
+		if (!held) /* else the caller hands its slot on to them */
+			fs_lane_kick(&s->lane);
+	}
 	return held;
 }
 

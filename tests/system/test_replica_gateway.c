@@ -438,15 +438,18 @@ reader_main(void *arg)
 	return NULL;
 }
 
-/* A replica stopped (SIGSTOP) under eight readers, before the gateway's
- * Health polls (every minute here) or any call's deadline (3 s) can tell
- * it: the batch of reads that went to it is not answered, but after
- * GW_HEDGE_MS its place goes back, its reads go again to another backend
- * and the next batches go to the others, so the readers go on and none
- * of their reads fails. */
+/* Eight readers through a gateway over the primary and both replicas
+ * while replica 1 is stopped (SIGSTOP, kill 0) or killed (kill -9, kill
+ * 1) 300 ms in, before the gateway's Health polls (every minute here) or
+ * any call's deadline (3 s) can tell it. Stopped: the batch of reads that
+ * went to it is not answered, but after GW_HEDGE_MS its place goes back,
+ * its reads go again to another backend and the next batches go to the
+ * others. Killed: a batch it had fails without an answer and its reads go
+ * again at once. Either way the readers go on and none of their reads
+ * fails. */
 #define READERS 8
 static void
-test_replica_stopped_under_readers(void)
+readers_while_replica_lost(int kill)
 {
 	const char *more[] = {"--backend", r1.backend_url, "--backend",
 	    r2.backend_url, "--backend-poll-ms", "60000", NULL};
@@ -461,13 +464,21 @@ test_replica_stopped_under_readers(void)
 	    FS_REST_CREATE(&p, "flows", "{\"name\": \"readers\"}", id) != 0)
 		goto out;
 	replicas_catch_up();
-	CU_ASSERT_FATAL(fs_test_proc_freeze(&r1.backend, 5000) == 0);
+	if (!kill)
+		CU_ASSERT_FATAL(fs_test_proc_freeze(&r1.backend, 5000) == 0);
 	int64_t until = fs_test_now_ms() + 2000;
 	for (int i = 0; i < READERS; i++) {
 		rd[i] = (struct reader){p.gw_port, id, until, 0, 0, 0};
 		if (pthread_create(&thr[i], NULL, reader_main, &rd[i]) != 0)
 			break;
 		started++;
+	}
+	if (kill) {
+		fs_test_poll_pause(300);
+		FS_CHECK(fs_test_killed_by(fs_test_proc_stop(&r1.backend,
+		                               SIGKILL, 5000),
+		             SIGKILL),
+		    "replica 1 killed");
 	}
 	for (int i = 0; i < started; i++) {
 		pthread_join(thr[i], NULL);
@@ -476,21 +487,36 @@ test_replica_stopped_under_readers(void)
 		if (rd[i].slowest_ok > slowest)
 			slowest = rd[i].slowest_ok;
 	}
-	double hedges =
-	    fs_http_metric(p.gw_port, "flowsvc_gateway_read_hedges_total");
-	fs_test_proc_cont(&r1.backend);
-	FS_CHECK(hedges >= 1, "flowsvc_gateway_read_hedges_total %g", hedges);
-	printf("\n    replica stopped: %d reads answered in 2 s, %d failed, "
+	if (!kill) {
+		double hedges = fs_http_metric(p.gw_port,
+		    "flowsvc_gateway_read_hedges_total");
+		fs_test_proc_cont(&r1.backend);
+		FS_CHECK(hedges >= 1, "flowsvc_gateway_read_hedges_total %g",
+		    hedges);
+	}
+	printf("\n    replica %s: %d reads answered in 2 s, %d failed, "
 	       "slowest answered %lld ms\n",
-	    ok, failed, (long long) slowest);
+	    kill ? "killed" : "stopped", ok, failed, (long long) slowest);
 	FS_ASSERT_INT_EQ(started, READERS);
-	FS_CHECK(ok >= 200, "%d reads answered in 2 s with a replica stopped",
+	FS_CHECK(ok >= 200, "%d reads answered in 2 s with a replica lost",
 	    ok);
 	FS_CHECK(failed == 0, "%d reads failed", failed);
 	FS_CHECK(slowest < 1000, "a read answered after %lld ms",
 	    (long long) slowest);
 out:
 	stop_all();
+}
+
+static void
+test_replica_stopped_under_readers(void)
+{
+	readers_while_replica_lost(0);
+}
+
+static void
+test_replica_killed_under_readers(void)
+{
+	readers_while_replica_lost(1);
 }
 
 /* A gateway over the primary and a replica that falls behind (its own
@@ -548,6 +574,8 @@ static CU_TestInfo tests[] = {
 	    test_primary_stopped},
 	{"a replica stopped under readers: its batch goes elsewhere",
 	    test_replica_stopped_under_readers},
+	{"a replica killed under readers: its batch goes elsewhere",
+	    test_replica_killed_under_readers},
 	{"a replica behind: a read waiting there goes to the primary",
 	    test_replica_behind_reads},
 	CU_TEST_INFO_NULL,
