@@ -72,17 +72,15 @@ spread_pick(void *arg, const bool *slow)
 	gw_backends *bs = arg;
 	unsigned start = atomic_fetch_add(&bs->spread_turn, 1);
 
-	for (int pass = 0; pass < 3; pass++)
+	for (int pass = 0; pass < 2; pass++)
 		for (int k = 0; k < bs->n; k++) {
 			int i =
 			    (int) ((start + (unsigned) k) % (unsigned) bs->n);
-			if (pass < 2 && !atomic_load(&bs->v[i].up))
-				continue;
-			if (pass == 0 && slow[i])
-				continue;
-			return i;
+			if (atomic_load(&bs->v[i].up) &&
+			    (pass == 1 || !slow[i]))
+				return i;
 		}
-	return 0;
+	return (int) (start % (unsigned) bs->n);
 }
 
 static void
@@ -403,7 +401,7 @@ gw_backends_spread_call(gw_backends *bs, Flowsvc__Method method,
 void
 gw_backends_render_metrics(const gw_backends *bs, gw_buf *b)
 {
-	char line[256];
+	char line[512];
 
 	snprintf(line, sizeof(line),
 	    "# HELP flowsvc_gateway_read_hedges_total Batches of reads "
@@ -414,12 +412,6 @@ gw_backends_render_metrics(const gw_backends *bs, gw_buf *b)
 	    GW_HEDGE_MS,
 	    bs->spread != NULL ? fs_spread_hedged(bs->spread) : 0);
 	gw_buf_puts(b, line);
-}
-
-void
-gw_backends_again(gw_backends *bs, gw_backend *b, fs_call_opts *opts)
-{
-	start_read(bs, b, 0, opts);
 }
 
 gw_backend *

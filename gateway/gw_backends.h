@@ -85,10 +85,6 @@ int gw_backends_spread_call(gw_backends *bs, Flowsvc__Method method,
  * gave their place back past GW_HEDGE_MS. */
 void gw_backends_render_metrics(const gw_backends *bs, gw_buf *b);
 
-/* The same backend again (a list's later pages read the view its first
- * page made there): counted in flight, min_revision as for a read. */
-void gw_backends_again(gw_backends *bs, gw_backend *b, fs_call_opts *opts);
-
 /* Where the gateway's own watch (gw_watch.h) and its catch-up Watch
  * calls go, given where the watch is now (cur; NULL: nowhere yet): the
  * primary when one is known and answers (changes reach it first), else
